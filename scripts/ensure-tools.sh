@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Makes sure the Debian tools the tests use as oracles (and FUSE's runtime) are installed.
+# Installs what is missing with apt-get when running as root (or with sudo); otherwise
+# says which packages to install and stops.
+set -euo pipefail
+
+# command-or-file -> Debian package
+declare -A need=(
+  [qemu-img]=qemu-utils
+  [mkfs.vfat]=dosfstools
+  [mcopy]=mtools
+  [mmls]=sleuthkit
+  [sfdisk]=fdisk
+  [sgdisk]=gdisk
+  [mkfs.ext4]=e2fsprogs
+  [debugfs]=e2fsprogs
+  [mkntfs]=ntfs-3g
+  [ntfs-3g]=ntfs-3g
+  [mkfs.exfat]=exfatprogs
+  [7zz]=7zip
+  [fusermount]=fuse3
+  [setfattr]=attr
+  [vmdkinfo]=libvmdk-utils
+  [vhdiinfo]=libvhdi-utils
+  [qcowinfo]=libqcow-utils
+  [fsntfsinfo]=libfsntfs-utils
+  [wimlib-imagex]=wimtools
+  [tmux]=tmux
+  [hyperfine]=hyperfine
+  [cc]=gcc
+)
+declare -A files=(
+  [/usr/lib/x86_64-linux-gnu/libfuse.so.2]=libfuse2
+  [/usr/include/wimlib.h]=libwim-dev
+)
+
+missing=()
+for c in "${!need[@]}"; do
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$c" >/dev/null 2>&1 || missing+=("${need[$c]}")
+done
+for f in "${!files[@]}"; do
+  [ -e "$f" ] || missing+=("${files[$f]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "diskpick tests need these Debian packages: $pkgs" >&2
+    echo "install them with: apt-get install -y $pkgs" >&2
+    exit 1
+  fi
+fi
+echo "installing test tools: $pkgs" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null

@@ -1,0 +1,7 @@
+import type { ContainerFormat } from './container.js';
+
+/**
+ * Every container format, tried in this order by magic bytes; raw is the fallback and is
+ * not listed. Add a format by adding its module here.
+ */
+export const containerFormats: ContainerFormat[] = [];

@@ -1,0 +1,36 @@
+import type { ByteSource } from '../source/source.js';
+import type { Container, ContainerFormat } from './container.js';
+
+/** A raw image: the file is the disk. Chosen when no other format's magic matches. */
+export class RawContainer implements Container {
+  readonly format = 'raw';
+  readonly sectorSize = 512;
+  readonly warnings: string[] = [];
+  readonly name: string;
+  readonly size: number;
+  readonly variant: string;
+
+  constructor(private readonly src: ByteSource, variant = 'raw') {
+    this.name = src.name;
+    this.size = src.size;
+    this.variant = variant;
+  }
+
+  get chain() {
+    return [{ format: this.format, variant: this.variant, virtualSize: this.size, file: this.name }];
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.src.read(offset, length);
+  }
+
+  close(): Promise<void> {
+    return this.src.close();
+  }
+}
+
+export const rawFormat: ContainerFormat = {
+  name: 'raw',
+  probe: () => true,
+  open: async (src) => new RawContainer(src),
+};

@@ -1,0 +1,5 @@
+import type { FsFormat } from './types.js';
+import { fatFormat } from './fat.js';
+
+/** Every filesystem module, tried in order by its probe. Add a format by adding it here. */
+export const fsFormats: FsFormat[] = [fatFormat];

@@ -1,0 +1,114 @@
+/**
+ * The fs layer: each filesystem module reads one volume (a ByteSource) and answers
+ * with nodes in one stat model, shared by every interface above (CLI, FUSE, TUI).
+ */
+import type { ByteSource } from '../source/source.js';
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket' | 'other';
+
+/** A point in time with the precision the filesystem stores (FAT: 2 s/10 ms, NTFS: 100 ns, ext4: 1 ns). */
+export interface Timespec {
+  /** Seconds since 1970-01-01T00:00:00Z; negative before 1970. */
+  sec: number;
+  /** 0 … 999 999 999. */
+  nsec: number;
+}
+
+export interface Stat {
+  type: FileType;
+  /** Logical size in bytes (a symlink: length of its target). */
+  size: number;
+  /** Bytes actually allocated on the volume (sparse and compressed files use less). */
+  allocated: number;
+  /** Permission bits (0o7777). For filesystems without them, a default (0o755 dirs, 0o644 files). */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  /** Stable id of the file within its filesystem; hard links share it. */
+  ino: number;
+  atime?: Timespec;
+  mtime?: Timespec;
+  ctime?: Timespec;
+  birthtime?: Timespec;
+  /** Symlink target, as stored (NTFS targets rewritten relative to the volume where possible). */
+  symlinkTarget?: string;
+  /** Device number for char/block devices (Linux encoding: major << 8 | minor, new-style). */
+  rdev?: number;
+  /** True where mode/uid/gid come from the filesystem (ext); false where they are defaults. */
+  hasOwnership: boolean;
+  /** Filesystem attribute flags in lower-case words: readonly, hidden, system, archive, compressed, encrypted, sparse, reparse … */
+  attributes?: string[];
+}
+
+export interface FsNode {
+  /** Name as stored (case kept). The root's name is "". */
+  name: string;
+  stat: Stat;
+  /** Filesystem metadata (NTFS $MFT …): hidden from listings unless asked for. */
+  system?: boolean;
+}
+
+export interface StreamInfo {
+  /** Stream name (NTFS alternate data stream); the unnamed main stream is not listed. */
+  name: string;
+  size: number;
+}
+
+export interface FsInfo {
+  /** Filesystem type as users know it: FAT12, FAT16, FAT32, exFAT, NTFS, ext2, ext3, ext4. */
+  type: string;
+  label: string | null;
+  /** Volume serial number or UUID, as the filesystem's own tools print it. */
+  uuid: string | null;
+  /** Bytes the filesystem spans. */
+  size: number;
+  /** Bytes per cluster/block. */
+  blockSize: number;
+  /** Problems that did not stop reading (dirty volume, checksum mismatch, journal replayed). */
+  warnings: string[];
+  /** Further format facts for `info` (version, features, sector size …). */
+  details: Record<string, string | number | boolean>;
+}
+
+export interface FileSystem {
+  readonly info: FsInfo;
+  /** True when names differ by case only are different files (ext; per folder on NTFS). */
+  readonly caseSensitive: boolean;
+  root(): Promise<FsNode>;
+  /** Children of a folder, without "." and "..". */
+  readdir(dir: FsNode): Promise<FsNode[]>;
+  /** One child by name, with this filesystem's case rules; null when absent. */
+  lookup(dir: FsNode, name: string): Promise<FsNode | null>;
+  /** The content of a file (or of one named stream) as a random-access source. */
+  openFile(node: FsNode, stream?: string): Promise<ByteSource>;
+  /** Named data streams (NTFS ADS). */
+  streams?(node: FsNode): Promise<StreamInfo[]>;
+  /** Extended attributes, full names ("user.foo", "security.selinux"). */
+  xattrs?(node: FsNode): Promise<Map<string, Buffer>>;
+  close?(): Promise<void>;
+}
+
+export interface FsFormat {
+  name: string;
+  /** True when the volume's first sectors show this filesystem. `head` is the first 64 KiB. */
+  probe(head: Buffer, src: ByteSource): boolean;
+  open(src: ByteSource): Promise<FileSystem>;
+}
+
+/** Default permission bits for filesystems that store none. */
+export const DEFAULT_DIR_MODE = 0o755;
+export const DEFAULT_FILE_MODE = 0o644;
+
+/** Converts a count of 100 ns intervals since 1601-01-01 (Windows FILETIME) to a Timespec. */
+export function timespecFromFiletime(ft: bigint): Timespec {
+  const EPOCH_DIFF = 116444736000000000n;
+  const t = ft - EPOCH_DIFF;
+  let sec = t / 10_000_000n;
+  let rem = t % 10_000_000n;
+  if (rem < 0n) {
+    rem += 10_000_000n;
+    sec -= 1n;
+  }
+  return { sec: Number(sec), nsec: Number(rem) * 100 };
+}

@@ -1,0 +1,81 @@
+import type { ByteSource } from './source.js';
+
+/**
+ * An LRU cache of fixed-size blocks in front of a source. Metadata reads (FAT sectors,
+ * MFT records, grain tables) are small and repeat; file data is read in large chunks
+ * that go straight through so a big `cat` does not evict the metadata.
+ */
+export class CachedSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private readonly blocks = new Map<number, Buffer>();
+  private readonly pending = new Map<number, Promise<Buffer>>();
+  private readonly maxBlocks: number;
+
+  constructor(
+    private readonly base: ByteSource,
+    private readonly blockSize = 64 * 1024,
+    cacheBytes = 32 * 1024 * 1024,
+  ) {
+    this.name = base.name;
+    this.size = base.size;
+    this.maxBlocks = Math.max(4, Math.floor(cacheBytes / blockSize));
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    if (n >= this.blockSize * 4) return this.base.read(offset, n);
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + n - 1) / this.blockSize);
+    if (first === last) {
+      const b = await this.block(first);
+      const at = offset - first * this.blockSize;
+      return b.subarray(at, Math.min(b.length, at + n));
+    }
+    const out = Buffer.allocUnsafe(n);
+    let done = 0;
+    for (let i = first; i <= last && done < n; i++) {
+      const b = await this.block(i);
+      const at = i === first ? offset - first * this.blockSize : 0;
+      const take = Math.min(b.length - at, n - done);
+      if (take <= 0) break;
+      b.copy(out, done, at, at + take);
+      done += take;
+    }
+    return done === n ? out : out.subarray(0, done);
+  }
+
+  private async block(index: number): Promise<Buffer> {
+    const hit = this.blocks.get(index);
+    if (hit) {
+      this.blocks.delete(index);
+      this.blocks.set(index, hit);
+      return hit;
+    }
+    const inflight = this.pending.get(index);
+    if (inflight) return inflight;
+    const p = this.base.read(index * this.blockSize, this.blockSize).then(
+      (b) => {
+        this.pending.delete(index);
+        this.blocks.set(index, b);
+        if (this.blocks.size > this.maxBlocks) {
+          const oldest = this.blocks.keys().next().value as number;
+          this.blocks.delete(oldest);
+        }
+        return b;
+      },
+      (err) => {
+        this.pending.delete(index);
+        throw err;
+      },
+    );
+    this.pending.set(index, p);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    this.blocks.clear();
+    await this.base.close();
+  }
+}

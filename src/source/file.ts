@@ -1,0 +1,79 @@
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { DiskpickError, fromSystemError } from '../errors.js';
+import type { ByteSource } from './source.js';
+
+/**
+ * The only way diskpick opens an image file: O_RDONLY, never anything that can write.
+ * (test/readonly.test.ts scans the code for other open calls.)
+ */
+export const READ_ONLY_FLAGS = constants.O_RDONLY;
+
+export class FileSource implements ByteSource {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly name: string,
+    readonly size: number,
+  ) {}
+
+  static async open(path: string): Promise<FileSource> {
+    let st;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      throw fromSystemError(err, path);
+    }
+    if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', path);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, READ_ONLY_FLAGS);
+    } catch (err) {
+      throw fromSystemError(err, path);
+    }
+    let size = st.size;
+    if (st.isBlockDevice()) {
+      // A block device reports size 0 in stat; its end is where reads stop.
+      size = await blockDeviceSize(fh);
+    }
+    return new FileSource(fh, path, size);
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const buf = Buffer.allocUnsafe(n);
+    let done = 0;
+    try {
+      while (done < n) {
+        const { bytesRead } = await this.fh.read(buf, done, n - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw fromSystemError(err, this.name);
+    }
+    return done === n ? buf : buf.subarray(0, done);
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+async function blockDeviceSize(fh: FileHandle): Promise<number> {
+  // Binary search for the last readable byte: no ioctl from Node.
+  const probe = Buffer.alloc(1);
+  let lo = 0;
+  let hi = 1;
+  while ((await fh.read(probe, 0, 1, hi - 1)).bytesRead === 1) {
+    lo = hi;
+    hi *= 2;
+    if (hi > 2 ** 52) break;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if ((await fh.read(probe, 0, 1, mid - 1)).bytesRead === 1) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}

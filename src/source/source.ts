@@ -1,0 +1,81 @@
+/**
+ * The one interface every layer reads through: random access to bytes, read-only.
+ * Containers, volumes and files inside filesystems are all ByteSources, so a layer only
+ * ever needs the one below it.
+ */
+import { corrupt } from '../errors.js';
+
+export interface ByteSource {
+  /** Name used in error messages (the host file, or "image.vmdk:/p1/file"). */
+  readonly name: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /**
+   * Reads up to `length` bytes at `offset`. The result is shorter only where it reaches
+   * `size`; reading at or past `size` gives an empty buffer. The returned buffer may be
+   * shared with a cache: callers must not modify it.
+   */
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** Reads exactly `length` bytes or fails naming the source: the structure is cut short. */
+export async function readExact(src: ByteSource, offset: number, length: number, what = 'data'): Promise<Buffer> {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw corrupt(src.name, `${what} at an invalid offset (${offset}, ${length} bytes)`);
+  }
+  const buf = await src.read(offset, length);
+  if (buf.length < length) {
+    throw corrupt(src.name, `truncated: ${what} at offset ${offset} needs ${length} bytes, only ${buf.length} present`);
+  }
+  return buf;
+}
+
+/** A window [start, start+size) of another source: a partition, or an extent. */
+export class SliceSource implements ByteSource {
+  constructor(
+    private readonly base: ByteSource,
+    private readonly start: number,
+    readonly size: number,
+    readonly name: string = base.name,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const buf = await this.base.read(this.start + offset, n);
+    // A window reaching past the end of its base (a partition past the end of a
+    // truncated disk) reads as zeros there, like a sparse region; the volume layer warns.
+    if (buf.length < n) {
+      const out = Buffer.alloc(n);
+      buf.copy(out);
+      return out;
+    }
+    return buf;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Bytes held in memory (resident attributes, decompressed blocks, tests). */
+export class BufferSource implements ByteSource {
+  readonly size: number;
+  constructor(private readonly data: Buffer, readonly name: string) {
+    this.size = data.length;
+  }
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    return this.data.subarray(offset, Math.min(this.size, offset + length));
+  }
+  async close(): Promise<void> {}
+}
+
+/** A source of zeros (holes, unallocated regions of a sparse disk with no parent). */
+export class ZeroSource implements ByteSource {
+  constructor(readonly size: number, readonly name: string) {}
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    return Buffer.alloc(Math.min(length, this.size - offset));
+  }
+  async close(): Promise<void> {}
+}

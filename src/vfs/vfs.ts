@@ -1,0 +1,276 @@
+/**
+ * One tree over a whole image: `/` lists the volumes as `p1`, `p2`, … (`p0` for a disk
+ * with no partition table), and `/pN/…` is the filesystem inside. Every interface (CLI,
+ * FUSE, TUI) walks this tree, so paths mean the same everywhere.
+ */
+import { stat as hostStat } from 'node:fs/promises';
+import { DiskpickError } from '../errors.js';
+import { openContainer, type OpenContainerOptions } from '../container/open.js';
+import type { ChainLevel, Container } from '../container/container.js';
+import { readPartitionTable } from '../volume/detect.js';
+import type { PartitionTable, Volume } from '../volume/types.js';
+import { openFilesystem } from '../fs/detect.js';
+import type { FileSystem, FsInfo, FsNode, Stat, StreamInfo, Timespec } from '../fs/types.js';
+import type { ByteSource } from '../source/source.js';
+import { SliceSource } from '../source/source.js';
+
+export interface VfsVolume {
+  /** "p1", "p2", … or "p0". */
+  name: string;
+  volume: Volume;
+  fs: FileSystem | null;
+  /** Why no filesystem could be read on this volume. */
+  fsError: DiskpickError | null;
+}
+
+export type VfsPlace =
+  | { kind: 'root' }
+  | { kind: 'volume'; vol: VfsVolume }
+  | { kind: 'fs'; vol: VfsVolume; node: FsNode };
+
+export interface VfsNode {
+  /** Normalized absolute path: "/", "/p1", "/p1/Users/anna/report.docx". */
+  path: string;
+  name: string;
+  stat: Stat;
+  place: VfsPlace;
+  system?: boolean;
+}
+
+export interface VolumeInfo {
+  name: string;
+  start: number;
+  size: number;
+  partitionType: string | null;
+  partitionName: string | null;
+  partitionUuid: string | null;
+  bootable: boolean;
+  filesystem: FsInfo | null;
+  error: string | null;
+}
+
+export interface ImageInfo {
+  file: string;
+  container: {
+    format: string;
+    variant: string;
+    virtualSize: number;
+    sectorSize: number;
+    chain: ChainLevel[];
+    warnings: string[];
+  };
+  partitionTable: Omit<PartitionTable, 'volumes'> | null;
+  volumes: VolumeInfo[];
+}
+
+export interface VfsOpenOptions extends OpenContainerOptions {}
+
+/** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
+export function splitPath(path: string): string[] {
+  if (path.includes('\0')) throw new DiskpickError('usage', 'path contains a NUL byte', path);
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  return parts;
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+export class Vfs {
+  private constructor(
+    readonly imagePath: string,
+    readonly container: Container,
+    readonly table: PartitionTable | null,
+    readonly volumes: VfsVolume[],
+    private readonly imageTime: Timespec,
+  ) {}
+
+  static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
+    const container = await openContainer(imagePath, opts);
+    try {
+      const st = await hostStat(imagePath);
+      const ms = st.mtimeMs;
+      const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
+      const table = await readPartitionTable(container, container.sectorSize);
+      const volumes: VfsVolume[] = [];
+      if (table) {
+        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v));
+      } else {
+        const whole: Volume = {
+          index: 0,
+          start: 0,
+          size: container.size,
+          source: new SliceSource(container, 0, container.size),
+          type: 'whole disk',
+        };
+        const vol = await mountVolume('p0', whole);
+        if (!vol.fs) {
+          const why = vol.fsError && vol.fsError.message !== 'unknown filesystem' ? ` (${vol.fsError.message})` : '';
+          throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
+        }
+        volumes.push(vol);
+      }
+      return new Vfs(imagePath, container, table, volumes, imageTime);
+    } catch (err) {
+      await container.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  info(): ImageInfo {
+    const c = this.container;
+    let tableInfo: ImageInfo['partitionTable'] = null;
+    if (this.table) {
+      const { volumes: _v, ...rest } = this.table;
+      tableInfo = rest;
+    }
+    return {
+      file: this.imagePath,
+      container: {
+        format: c.format,
+        variant: c.variant,
+        virtualSize: c.size,
+        sectorSize: c.sectorSize,
+        chain: c.chain,
+        warnings: c.warnings,
+      },
+      partitionTable: tableInfo,
+      volumes: this.volumes.map((v) => ({
+        name: v.name,
+        start: v.volume.start,
+        size: v.volume.size,
+        partitionType: this.table ? v.volume.type : null,
+        partitionName: v.volume.name ?? null,
+        partitionUuid: v.volume.uuid ?? null,
+        bootable: v.volume.bootable ?? false,
+        filesystem: v.fs ? v.fs.info : null,
+        error: v.fsError ? v.fsError.message : null,
+      })),
+    };
+  }
+
+  private dirStat(ino: number): Stat {
+    const t = this.imageTime;
+    return {
+      type: 'dir', size: 0, allocated: 0, mode: 0o755, uid: 0, gid: 0, nlink: 2, ino,
+      atime: t, mtime: t, ctime: t, hasOwnership: false,
+    };
+  }
+
+  root(): VfsNode {
+    return { path: '/', name: '', stat: this.dirStat(1), place: { kind: 'root' } };
+  }
+
+  private volumeNode(vol: VfsVolume): VfsNode {
+    return { path: `/${vol.name}`, name: vol.name, stat: this.dirStat(2 + vol.volume.index), place: { kind: 'volume', vol } };
+  }
+
+  /** The node at `path`; symlinks inside the image are not followed. */
+  async lookup(path: string): Promise<VfsNode> {
+    const parts = splitPath(path);
+    let node = this.root();
+    for (const part of parts) {
+      const next = await this.child(node, part);
+      if (!next) throw new DiskpickError('notFound', 'no such file or folder in the image', joinPath(node.path, part));
+      node = next;
+    }
+    return node;
+  }
+
+  /** One child of a folder node, by name (filesystem case rules), or null. */
+  async child(dir: VfsNode, name: string): Promise<VfsNode | null> {
+    const pl = dir.place;
+    if (pl.kind === 'root') {
+      const vol = this.volumes.find((v) => v.name === name.toLowerCase());
+      return vol ? this.volumeNode(vol) : null;
+    }
+    if (dir.stat.type !== 'dir') {
+      throw new DiskpickError('wrongType', 'is not a folder', dir.path);
+    }
+    const fs = this.fsOf(pl.vol);
+    const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
+    const n = await fs.lookup(parent, name);
+    return n ? this.fsNode(pl.vol, dir.path, n) : null;
+  }
+
+  private fsNode(vol: VfsVolume, dirPath: string, n: FsNode): VfsNode {
+    return { path: joinPath(dirPath, n.name), name: n.name, stat: n.stat, place: { kind: 'fs', vol, node: n }, system: n.system };
+  }
+
+  private fsOf(vol: VfsVolume): FileSystem {
+    if (!vol.fs) throw vol.fsError ?? new DiskpickError('image', 'no filesystem on this volume', `/${vol.name}`);
+    return vol.fs;
+  }
+
+  /** Children of a folder node; filesystem metadata files only with `system`. */
+  async readdir(dir: VfsNode, opts: { system?: boolean } = {}): Promise<VfsNode[]> {
+    const pl = dir.place;
+    if (pl.kind === 'root') return this.volumes.map((v) => this.volumeNode(v));
+    if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', dir.path);
+    const fs = this.fsOf(pl.vol);
+    const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
+    const kids = await fs.readdir(parent);
+    const out: VfsNode[] = [];
+    for (const k of kids) if (opts.system || !k.system) out.push(this.fsNode(pl.vol, dir.path, k));
+    return out;
+  }
+
+  /** A file's content (or one of its named streams) as a random-access source. */
+  async openFile(node: VfsNode, stream?: string): Promise<ByteSource> {
+    const pl = node.place;
+    if (pl.kind !== 'fs') throw new DiskpickError('wrongType', 'is a folder, not a file', node.path);
+    if (node.stat.type === 'dir' && !stream) throw new DiskpickError('wrongType', 'is a folder, not a file', node.path);
+    if (node.stat.type !== 'file' && node.stat.type !== 'dir') {
+      throw new DiskpickError('wrongType', `is a ${describeType(node.stat.type)}, not a regular file`, node.path);
+    }
+    const fs = this.fsOf(pl.vol);
+    if (stream && !fs.streams) throw new DiskpickError('notFound', `${fs.info.type} has no named streams`, node.path);
+    return fs.openFile(pl.node, stream);
+  }
+
+  async streams(node: VfsNode): Promise<StreamInfo[]> {
+    const pl = node.place;
+    if (pl.kind !== 'fs') return [];
+    const fs = this.fsOf(pl.vol);
+    return fs.streams ? fs.streams(pl.node) : [];
+  }
+
+  async xattrs(node: VfsNode): Promise<Map<string, Buffer>> {
+    const pl = node.place;
+    if (pl.kind !== 'fs') return new Map();
+    const fs = this.fsOf(pl.vol);
+    return fs.xattrs ? fs.xattrs(pl.node) : new Map();
+  }
+
+  /** The raw bytes of a volume (FUSE `.raw/`, `dd --volume`). */
+  volumeSource(name: string): ByteSource {
+    const vol = this.volumes.find((v) => v.name === name);
+    if (!vol) throw new DiskpickError('notFound', 'no such volume', name);
+    return vol.volume.source;
+  }
+
+  async close(): Promise<void> {
+    for (const v of this.volumes) await v.fs?.close?.().catch(() => undefined);
+    await this.container.close();
+  }
+}
+
+export function describeType(t: Stat['type']): string {
+  return ({ file: 'file', dir: 'folder', symlink: 'symbolic link', chardev: 'character device',
+    blockdev: 'block device', fifo: 'FIFO', socket: 'socket', other: 'special file' } as const)[t];
+}
+
+async function mountVolume(name: string, volume: Volume): Promise<VfsVolume> {
+  try {
+    const fs = await openFilesystem(volume.source);
+    return { name, volume, fs, fsError: null };
+  } catch (err) {
+    if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err };
+    throw err;
+  }
+}
