@@ -1,5 +1,6 @@
 import type { FsFormat } from './types.js';
 import { fatFormat } from './fat.js';
+import { exfatFormat } from './exfat.js';
 
 /** Every filesystem module, tried in order by its probe. Add a format by adding it here. */
-export const fsFormats: FsFormat[] = [fatFormat];
+export const fsFormats: FsFormat[] = [exfatFormat, fatFormat];
