@@ -53,8 +53,9 @@ export interface ContainerFormat {
   name: string;
   /**
    * True when `head` (the first 64 KiB of the file, or less for a shorter file) shows
-   * this format's magic. Never decided by file extension.
+   * this format's magic. Never decided by file extension. `tail` is the last 512 bytes of
+   * the file (a fixed VHD's only signature is its footer there).
    */
-  probe(head: Buffer, src: ByteSource): boolean;
+  probe(head: Buffer, src: ByteSource, tail?: Buffer): boolean;
   open(src: ByteSource, ctx: OpenContext): Promise<Container>;
 }

@@ -100,7 +100,8 @@ class ChainSession {
     if (file.size === 0) throw new DiskpickError('image', 'empty file, not a disk image', display);
     const src = new CachedSource(file);
     const head = await src.read(0, HEAD_BYTES);
-    const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src)) ?? rawFormat;
+    const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
+    const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
     const ctx = this.contextFor(real, [...stack, real]);
     if (format === rawFormat) return new RawContainer(src, file instanceof SplitSource ? 'split raw' : 'raw');
     return format.open(src, ctx);
