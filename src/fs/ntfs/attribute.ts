@@ -1,0 +1,163 @@
+/**
+ * Reading the value of a non-resident attribute as a ByteSource: run list mapping, sparse
+ * runs, the initialized size, and LZNT1 compression units. See docs/formats/ntfs.md
+ * "Non-resident data" and "Compression units".
+ */
+import { corrupt } from '../../errors.js';
+import type { ByteSource } from '../../source/source.js';
+import { findRun, type Run } from './runlist.js';
+
+/** One LZNT1 compression unit → exactly unitSize bytes (src/fs/ntfs/lznt1.ts, the codec engineer's). */
+type Lznt1Unit = (input: Buffer, unitSize: number) => Buffer;
+let lznt1: Lznt1Unit | null = null;
+async function loadLznt1(): Promise<Lznt1Unit> {
+  if (!lznt1) {
+    // Loaded by name so this module builds before the codec module lands.
+    const spec = './lznt1.js';
+    const mod = (await import(spec)) as { decompressLznt1Unit: Lznt1Unit };
+    lznt1 = mod.decompressLznt1Unit;
+  }
+  return lznt1;
+}
+
+/** Bytes per read of long runs: large enough that a big `cat` is a few big reads. */
+const CHUNK = 4 * 1024 * 1024;
+
+export interface NonResidentLayout {
+  runs: Run[];
+  clusterSize: number;
+  dataSize: number;
+  initializedSize: number;
+  /** log2 clusters per compression unit, 0 when not compressed. */
+  compressionUnit: number;
+}
+
+export class NtfsStream implements ByteSource {
+  readonly size: number;
+  private readonly unitClusters: number;
+  private readonly unitCache = new Map<number, Buffer>();
+
+  constructor(
+    private readonly vol: ByteSource,
+    private readonly l: NonResidentLayout,
+    readonly name: string,
+  ) {
+    this.size = l.dataSize;
+    this.unitClusters = l.compressionUnit ? 2 ** l.compressionUnit : 0;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const end = offset + n;
+    // Past the initialized size the stream reads as zeros, whatever the clusters hold.
+    const validEnd = Math.min(end, this.l.initializedSize);
+    if (validEnd <= offset) return Buffer.alloc(n);
+    if (this.unitClusters) return this.readCompressed(offset, n, validEnd);
+    const cs = this.l.clusterSize;
+    // Fast path: one run covers the whole request.
+    const first = this.runAt(Math.floor(offset / cs), offset);
+    if (first.lcn !== null && validEnd === end && (first.vcn + first.length) * cs >= end) {
+      return this.readVol(first.lcn * cs + (offset - first.vcn * cs), n);
+    }
+    const out = Buffer.alloc(n);
+    let pos = offset;
+    while (pos < validEnd) {
+      const r = this.runAt(Math.floor(pos / cs), pos);
+      const runEnd = Math.min(validEnd, (r.vcn + r.length) * cs);
+      const take = runEnd - pos;
+      if (r.lcn !== null) {
+        const b = await this.readVol(r.lcn * cs + (pos - r.vcn * cs), take);
+        b.copy(out, pos - offset);
+      }
+      pos = runEnd;
+    }
+    return out;
+  }
+
+  private runAt(vcn: number, pos: number): Run {
+    const i = findRun(this.l.runs, vcn);
+    if (i < 0) throw corrupt(this.name, `run list does not cover byte ${pos} of ${this.size}`);
+    return this.l.runs[i]!;
+  }
+
+  private async readVol(at: number, n: number): Promise<Buffer> {
+    if (n <= CHUNK) {
+      const b = await this.vol.read(at, n);
+      if (b.length < n) throw corrupt(this.name, `data at volume offset ${at} is past the end of the volume`);
+      return b;
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let done = 0; done < n; done += CHUNK) {
+      const b = await this.readVol(at + done, Math.min(CHUNK, n - done));
+      b.copy(out, done);
+    }
+    return out;
+  }
+
+  private async readCompressed(offset: number, n: number, validEnd: number): Promise<Buffer> {
+    const unitBytes = this.unitClusters * this.l.clusterSize;
+    const out = Buffer.alloc(n);
+    for (let u = Math.floor(offset / unitBytes); u * unitBytes < validEnd; u++) {
+      const data = await this.unit(u, unitBytes);
+      const uStart = u * unitBytes;
+      const from = Math.max(offset, uStart);
+      const to = Math.min(validEnd, uStart + unitBytes);
+      data.copy(out, from - offset, from - uStart, to - uStart);
+    }
+    return out;
+  }
+
+  /**
+   * One compression unit: all clusters sparse → zeros; all clusters allocated → stored
+   * uncompressed; some allocated → those clusters hold LZNT1 data for the whole unit.
+   */
+  private async unit(u: number, unitBytes: number): Promise<Buffer> {
+    const hit = this.unitCache.get(u);
+    if (hit) return hit;
+    const cs = this.l.clusterSize;
+    const v0 = u * this.unitClusters;
+    const v1 = v0 + this.unitClusters;
+    const pieces: { lcn: number; count: number }[] = [];
+    let allocated = 0;
+    let v = v0;
+    while (v < v1) {
+      const i = findRun(this.l.runs, v);
+      if (i < 0) break; // past the last run: the rest of the unit is not stored
+      const r = this.l.runs[i]!;
+      const take = Math.min(v1, r.vcn + r.length) - v;
+      if (r.lcn !== null) {
+        pieces.push({ lcn: r.lcn + (v - r.vcn), count: take });
+        allocated += take;
+      }
+      v += take;
+    }
+    let data: Buffer;
+    if (allocated === 0) {
+      data = Buffer.alloc(unitBytes);
+    } else {
+      const raw = Buffer.allocUnsafe(allocated * cs);
+      let at = 0;
+      for (const p of pieces) {
+        const b = await this.readVol(p.lcn * cs, p.count * cs);
+        b.copy(raw, at);
+        at += b.length;
+      }
+      if (allocated >= this.unitClusters) {
+        data = raw;
+      } else {
+        const decompress = await loadLznt1();
+        try {
+          data = decompress(raw, unitBytes);
+        } catch (err) {
+          throw corrupt(this.name, `compression unit ${u}: ${(err as Error).message}`);
+        }
+      }
+    }
+    this.unitCache.set(u, data);
+    if (this.unitCache.size > 8) this.unitCache.delete(this.unitCache.keys().next().value as number);
+    return data;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,249 @@
+/**
+ * MFT records (FILE_RECORD_SEGMENT_HEADER) and the attribute headers inside them, plus the
+ * update-sequence fixups shared with index blocks. See docs/formats/ntfs.md "MFT record",
+ * "Fixups", "Attribute header".
+ */
+import { corrupt } from '../../errors.js';
+
+/** Attribute type codes ($AttrDef). */
+export const AT = {
+  STANDARD_INFORMATION: 0x10,
+  ATTRIBUTE_LIST: 0x20,
+  FILE_NAME: 0x30,
+  VOLUME_NAME: 0x60,
+  VOLUME_INFORMATION: 0x70,
+  DATA: 0x80,
+  INDEX_ROOT: 0x90,
+  INDEX_ALLOCATION: 0xa0,
+  BITMAP: 0xb0,
+  REPARSE_POINT: 0xc0,
+  END: 0xffffffff,
+} as const;
+
+/** ATTR_RECORD flags. */
+export const ATTR_IS_COMPRESSED = 0x0001;
+export const ATTR_COMPRESSION_MASK = 0x00ff;
+export const ATTR_IS_ENCRYPTED = 0x4000;
+export const ATTR_IS_SPARSE = 0x8000;
+
+/** MFT_RECORD flags. */
+export const MFT_RECORD_IN_USE = 0x0001;
+export const MFT_RECORD_IS_DIRECTORY = 0x0002;
+
+/** The low 48 bits of a file reference are the MFT record number, the high 16 its sequence number. */
+export function refRecord(ref: bigint): number {
+  return Number(ref & 0xffffffffffffn);
+}
+
+/**
+ * Applies the update-sequence fixups of a multi-sector structure (MFT record, INDX block) in
+ * place: the last two bytes of every 512-byte stride must equal the update sequence number
+ * (proving the write was complete), and are replaced by the saved original bytes.
+ */
+export function applyFixups(buf: Buffer, name: string, what: string): void {
+  const usaOfs = buf.readUInt16LE(4);
+  const usaCount = buf.readUInt16LE(6);
+  const strides = buf.length / 512;
+  if (usaCount === 0 || usaCount - 1 > strides || usaOfs < 8 || usaOfs + usaCount * 2 > buf.length || usaOfs & 1) {
+    throw corrupt(name, `${what}: bad update sequence array (offset ${usaOfs}, count ${usaCount})`);
+  }
+  const usn = buf.readUInt16LE(usaOfs);
+  for (let i = 1; i < usaCount; i++) {
+    const end = i * 512 - 2;
+    if (buf.readUInt16LE(end) !== usn) throw corrupt(name, `${what}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
+    buf[end] = buf[usaOfs + 2 * i]!;
+    buf[end + 1] = buf[usaOfs + 2 * i + 1]!;
+  }
+}
+
+/** One attribute as stored in one record (an extent, for non-resident attributes split over records). */
+export interface AttrRecord {
+  type: number;
+  name: string;
+  flags: number;
+  instance: number;
+  nonResident: boolean;
+  /** Resident value. */
+  value?: Buffer;
+  lowestVcn: number;
+  highestVcn: number;
+  /** Mapping pairs bytes (non-resident), decoded on demand. */
+  mappingPairs?: Buffer;
+  /** log2 of clusters per compression unit (0 = not compressed). */
+  compressionUnit: number;
+  allocatedSize: number;
+  dataSize: number;
+  initializedSize: number;
+  /** Allocated clusters in bytes (present for compressed/sparse attributes), else allocatedSize. */
+  compressedSize: number;
+}
+
+export interface MftRecord {
+  number: number;
+  sequenceNumber: number;
+  linkCount: number;
+  flags: number;
+  /** Record number of the base record (0 when this is a base record). */
+  baseRecord: number;
+  attrs: AttrRecord[];
+}
+
+/**
+ * Parses one MFT record (fixups already applied). Every offset and length read from the
+ * record is checked against the record before it is used.
+ */
+export function parseMftRecord(buf: Buffer, number: number, name: string): MftRecord {
+  const what = `MFT record ${number}`;
+  const magic = buf.toString('latin1', 0, 4);
+  if (magic !== 'FILE') throw corrupt(name, `${what}: bad signature "${magic.replace(/[^\x20-\x7e]/g, '?')}"`);
+  const sequenceNumber = buf.readUInt16LE(16);
+  const linkCount = buf.readUInt16LE(18);
+  const attrsOffset = buf.readUInt16LE(20);
+  const flags = buf.readUInt16LE(22);
+  const bytesInUse = buf.readUInt32LE(24);
+  const baseRecord = refRecord(buf.readBigUInt64LE(32));
+  if (bytesInUse > buf.length || attrsOffset < 24 || attrsOffset >= bytesInUse) {
+    throw corrupt(name, `${what}: bad header (attributes at ${attrsOffset}, ${bytesInUse} bytes in use)`);
+  }
+  const attrs: AttrRecord[] = [];
+  let at = attrsOffset;
+  while (at + 4 <= bytesInUse) {
+    const type = buf.readUInt32LE(at);
+    if (type === AT.END) break;
+    if (at + 16 > bytesInUse) throw corrupt(name, `${what}: attribute header at ${at} cut short`);
+    const length = buf.readUInt32LE(at + 4);
+    if (length < 16 || length & 7 || at + length > bytesInUse) throw corrupt(name, `${what}: attribute at ${at} has bad length ${length}`);
+    const nonResident = buf[at + 8] !== 0;
+    const nameLength = buf[at + 9]!;
+    const nameOffset = buf.readUInt16LE(at + 10);
+    if (nameLength && nameOffset + nameLength * 2 > length) throw corrupt(name, `${what}: attribute name outside the attribute`);
+    const attrName = nameLength ? buf.toString('utf16le', at + nameOffset, at + nameOffset + nameLength * 2) : '';
+    const aflags = buf.readUInt16LE(at + 12);
+    const instance = buf.readUInt16LE(at + 14);
+    if (!nonResident) {
+      if (length < 24) throw corrupt(name, `${what}: resident attribute at ${at} too short`);
+      const valueLength = buf.readUInt32LE(at + 16);
+      const valueOffset = buf.readUInt16LE(at + 20);
+      if (valueOffset + valueLength > length) throw corrupt(name, `${what}: attribute value outside the attribute`);
+      attrs.push({
+        type, name: attrName, flags: aflags, instance, nonResident, value: buf.subarray(at + valueOffset, at + valueOffset + valueLength),
+        lowestVcn: 0, highestVcn: 0, compressionUnit: 0, allocatedSize: valueLength, dataSize: valueLength, initializedSize: valueLength, compressedSize: 0,
+      });
+    } else {
+      if (length < 64) throw corrupt(name, `${what}: non-resident attribute at ${at} too short`);
+      const lowestVcn = Number(buf.readBigUInt64LE(at + 16));
+      const highestVcn = Number(buf.readBigInt64LE(at + 24));
+      const mpOffset = buf.readUInt16LE(at + 32);
+      const compressionUnit = buf[at + 34]!;
+      const allocatedSize = Number(buf.readBigUInt64LE(at + 40));
+      const dataSize = Number(buf.readBigUInt64LE(at + 48));
+      const initializedSize = Number(buf.readBigUInt64LE(at + 56));
+      const hasCompressedSize = length >= 72 && mpOffset >= 72 && (compressionUnit !== 0 || aflags & (ATTR_COMPRESSION_MASK | ATTR_IS_SPARSE));
+      const compressedSize = hasCompressedSize ? Number(buf.readBigUInt64LE(at + 64)) : allocatedSize;
+      if (mpOffset > length || !Number.isSafeInteger(lowestVcn) || !Number.isSafeInteger(dataSize) || !Number.isSafeInteger(allocatedSize) ||
+        !Number.isSafeInteger(initializedSize) || !Number.isSafeInteger(compressedSize) || compressionUnit > 16) {
+        throw corrupt(name, `${what}: non-resident attribute at ${at} has bad sizes`);
+      }
+      attrs.push({
+        type, name: attrName, flags: aflags, instance, nonResident, lowestVcn, highestVcn,
+        mappingPairs: buf.subarray(at + mpOffset, at + length), compressionUnit, allocatedSize, dataSize, initializedSize, compressedSize,
+      });
+    }
+    at += length;
+    if (attrs.length > 4096) throw corrupt(name, `${what}: too many attributes`);
+  }
+  return { number, sequenceNumber, linkCount, flags, baseRecord, attrs };
+}
+
+/** $ATTRIBUTE_LIST entries: where each attribute (extent) of a file lives. */
+export interface AttrListEntry {
+  type: number;
+  lowestVcn: number;
+  record: number;
+  name: string;
+}
+
+export function parseAttributeList(b: Buffer, name: string): AttrListEntry[] {
+  const out: AttrListEntry[] = [];
+  let at = 0;
+  while (at + 26 <= b.length) {
+    const type = b.readUInt32LE(at);
+    const length = b.readUInt16LE(at + 4);
+    if (type === AT.END || length === 0) break;
+    if (length < 26 || at + length > b.length) throw corrupt(name, `attribute list entry at ${at} has bad length ${length}`);
+    const nameLength = b[at + 6]!;
+    const nameOffset = b[at + 7]!;
+    if (nameLength && nameOffset + nameLength * 2 > length) throw corrupt(name, 'attribute list entry name outside the entry');
+    out.push({
+      type,
+      lowestVcn: Number(b.readBigUInt64LE(at + 8)),
+      record: refRecord(b.readBigUInt64LE(at + 16)),
+      name: nameLength ? b.toString('utf16le', at + nameOffset, at + nameOffset + nameLength * 2) : '',
+    });
+    at += length;
+  }
+  return out;
+}
+
+/** $STANDARD_INFORMATION: the times and file attribute flags shown to users. */
+export interface StandardInformation {
+  creationTime: bigint;
+  lastDataChangeTime: bigint;
+  lastMftChangeTime: bigint;
+  lastAccessTime: bigint;
+  fileAttributes: number;
+  /** Bytes 0x24…0x28 (maximum_versions; Windows 10 keeps per-directory flags here). */
+  flagsField: number;
+}
+
+export function parseStandardInformation(v: Buffer, name: string): StandardInformation {
+  if (v.length < 48) throw corrupt(name, '$STANDARD_INFORMATION too short');
+  return {
+    creationTime: v.readBigUInt64LE(0),
+    lastDataChangeTime: v.readBigUInt64LE(8),
+    lastMftChangeTime: v.readBigUInt64LE(16),
+    lastAccessTime: v.readBigUInt64LE(24),
+    fileAttributes: v.readUInt32LE(32),
+    flagsField: v.readUInt32LE(36),
+  };
+}
+
+/** $FILE_NAME namespaces. */
+export const FILE_NAME_POSIX = 0;
+export const FILE_NAME_WIN32 = 1;
+export const FILE_NAME_DOS = 2;
+export const FILE_NAME_WIN32_AND_DOS = 3;
+
+export interface FileNameAttr {
+  parentRecord: number;
+  creationTime: bigint;
+  lastDataChangeTime: bigint;
+  lastMftChangeTime: bigint;
+  lastAccessTime: bigint;
+  allocatedSize: number;
+  dataSize: number;
+  fileAttributes: number;
+  /** For reparse points: the reparse tag. */
+  reparseTag: number;
+  namespace: number;
+  name: string;
+}
+
+export function parseFileName(b: Buffer, at: number, len: number, name: string): FileNameAttr {
+  if (len < 66 || at + len > b.length) throw corrupt(name, '$FILE_NAME too short');
+  const nameLength = b[at + 64]!;
+  if (66 + nameLength * 2 > len) throw corrupt(name, '$FILE_NAME name runs past its attribute');
+  return {
+    parentRecord: refRecord(b.readBigUInt64LE(at)),
+    creationTime: b.readBigUInt64LE(at + 8),
+    lastDataChangeTime: b.readBigUInt64LE(at + 16),
+    lastMftChangeTime: b.readBigUInt64LE(at + 24),
+    lastAccessTime: b.readBigUInt64LE(at + 32),
+    allocatedSize: Number(b.readBigUInt64LE(at + 40)),
+    dataSize: Number(b.readBigUInt64LE(at + 48)),
+    fileAttributes: b.readUInt32LE(at + 56),
+    reparseTag: b.readUInt32LE(at + 60),
+    namespace: b[at + 65]!,
+    name: b.toString('utf16le', at + 66, at + 66 + nameLength * 2),
+  };
+}

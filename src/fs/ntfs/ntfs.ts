@@ -1,0 +1,736 @@
+/**
+ * The NTFS FileSystem: the $MFT (bootstrapped from its own record 0, with $MFTMirr as the
+ * fallback), files assembled from their base and extension records, folders from their
+ * $I30 indexes, and the stat model built from $STANDARD_INFORMATION, $DATA and reparse
+ * points. See docs/formats/ntfs.md.
+ */
+import { DiskpickError, corrupt, unsupported } from '../../errors.js';
+import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, timespecFromFiletime, type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type StreamInfo } from '../types.js';
+import { NtfsStream } from './attribute.js';
+import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
+import { parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './index.js';
+import {
+  applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
+  parseAttributeList, parseFileName, parseMftRecord, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
+} from './mft.js';
+import { decodeRunList, type Run } from './runlist.js';
+import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
+import { UpCase } from './upcase.js';
+
+/** Fixed MFT record numbers (the system files). */
+const MFT_RECORD_VOLUME = 3;
+const MFT_RECORD_ROOT = 5;
+const MFT_RECORD_UPCASE = 10;
+/** Records below this are reserved for system files. */
+const FIRST_USER_RECORD = 24;
+
+/** FILE_ATTRIBUTE_* flags as users know them, in the order they are listed. */
+const FILE_ATTRIBUTE_WORDS: [number, string][] = [
+  [0x0001, 'readonly'],
+  [0x0002, 'hidden'],
+  [0x0004, 'system'],
+  [0x0020, 'archive'],
+  [0x0100, 'temporary'],
+  [0x0200, 'sparse'],
+  [0x0400, 'reparse'],
+  [0x0800, 'compressed'],
+  [0x1000, 'offline'],
+  [0x2000, 'not-indexed'],
+  [0x4000, 'encrypted'],
+];
+const FILE_ATTRIBUTE_SYSTEM = 0x0004;
+const FILE_ATTRIBUTE_ENCRYPTED = 0x4000;
+const FILE_ATTRIBUTE_DIRECTORY = 0x10000000;
+
+/**
+ * Per-directory case sensitivity (Windows 10 1803+, `fsutil file setCaseSensitiveInfo`):
+ * bit 0 of the $STANDARD_INFORMATION field at 0x24 (documented as maximum_versions, unused
+ * by NTFS 3.x otherwise).
+ */
+const SI_CASE_SENSITIVE_DIR = 0x1;
+
+/** $VOLUME_INFORMATION flags. */
+const VOLUME_IS_DIRTY = 0x0001;
+
+/** Bounds that keep hostile images from exhausting memory or time. */
+const MAX_EXTENSION_RECORDS = 4096;
+const MAX_ATTRIBUTE_LIST = 4 * 1024 * 1024;
+const MAX_INDEX_DEPTH = 10_000;
+const MAX_DIR_ENTRIES = 20_000_000;
+const INTERIX_MAX = 8 + 2 * 4096;
+
+/** A small LRU map. */
+class Lru<K, V> {
+  private readonly m = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    const v = this.m.get(k);
+    if (v !== undefined) {
+      this.m.delete(k);
+      this.m.set(k, v);
+    }
+    return v;
+  }
+  has(k: K): boolean {
+    return this.m.has(k);
+  }
+  set(k: K, v: V): void {
+    this.m.delete(k);
+    this.m.set(k, v);
+    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value as K);
+  }
+}
+
+/** One attribute of a file, its extents (from extension records) merged. */
+interface NtfsAttr {
+  type: number;
+  name: string;
+  flags: number;
+  nonResident: boolean;
+  value?: Buffer;
+  extents: AttrRecord[];
+  dataSize: number;
+  initializedSize: number;
+  allocatedSize: number;
+  compressedSize: number;
+  compressionUnit: number;
+  runs?: Run[];
+}
+
+/** A file assembled from its base record and extension records. */
+interface NtfsFile {
+  rec: MftRecord;
+  attrs: NtfsAttr[];
+}
+
+export interface NtfsNode extends FsNode {
+  /** MFT record number (also stat.ino). */
+  rec: number;
+  /** Path inside the volume, for error messages. */
+  path: string;
+  /** Why this entry's MFT record could not be read (reported when it is opened). */
+  error?: DiskpickError;
+}
+
+function mergeAttrs(records: AttrRecord[]): NtfsAttr[] {
+  const out: NtfsAttr[] = [];
+  const nonRes = new Map<string, AttrRecord[]>();
+  for (const a of records) {
+    if (a.type === AT.ATTRIBUTE_LIST) continue;
+    if (!a.nonResident) {
+      out.push({ type: a.type, name: a.name, flags: a.flags, nonResident: false, value: a.value, extents: [a], dataSize: a.dataSize,
+        initializedSize: a.dataSize, allocatedSize: 0, compressedSize: 0, compressionUnit: 0 });
+      continue;
+    }
+    const key = `${a.type}:${a.name}`;
+    const list = nonRes.get(key);
+    if (list) list.push(a);
+    else nonRes.set(key, [a]);
+  }
+  for (const list of nonRes.values()) {
+    list.sort((x, y) => x.lowestVcn - y.lowestVcn);
+    const extents = list.filter((e, i) => i === 0 || e.lowestVcn !== list[i - 1]!.lowestVcn);
+    const first = extents[0]!;
+    out.push({
+      type: first.type, name: first.name, flags: first.flags, nonResident: true, extents,
+      dataSize: first.dataSize, initializedSize: Math.min(first.initializedSize, first.dataSize), allocatedSize: first.allocatedSize,
+      compressedSize: first.compressedSize, compressionUnit: first.flags & ATTR_COMPRESSION_MASK ? first.compressionUnit : 0,
+    });
+  }
+  return out;
+}
+
+export class NtfsFileSystem implements FileSystem {
+  readonly caseSensitive = false;
+  info!: FsInfo;
+  private readonly meta: CachedSource;
+  private readonly records = new Lru<number, MftRecord | DiskpickError>(32768);
+  private readonly files = new Lru<number, NtfsFile>(8192);
+  private mft!: NtfsStream;
+  private mftRecords = 0;
+  private upcase: UpCase | null = null;
+  private readonly warnings: string[] = [];
+  private readonly rs: number;
+  private readonly cs: number;
+
+  private constructor(
+    private readonly vol: ByteSource,
+    readonly boot: NtfsBootSector,
+  ) {
+    this.meta = new CachedSource(vol, 64 * 1024, 32 * 1024 * 1024);
+    this.rs = boot.mftRecordSize;
+    this.cs = boot.clusterSize;
+  }
+
+  static async open(src: ByteSource): Promise<NtfsFileSystem> {
+    const head = await src.read(0, 512);
+    const boot = parseBootSector(head, src.name);
+    const fs = new NtfsFileSystem(src, boot);
+    await fs.bootstrapMft();
+    await fs.readVolumeInfo();
+    return fs;
+  }
+
+  // ---- $MFT -----------------------------------------------------------------------------
+
+  private async rawRecordAt(volOffset: number, n: number): Promise<MftRecord> {
+    const b = Buffer.from(await this.meta.read(volOffset, this.rs));
+    if (b.length < this.rs) throw corrupt(this.vol.name, `MFT record ${n} is past the end of the volume`);
+    applyFixups(b, this.vol.name, `MFT record ${n}`);
+    return parseMftRecord(b, n, this.vol.name);
+  }
+
+  /** Record 0..3 from $MFTMirr, when the $MFT's own copy is damaged. */
+  private async mirrorRecord(n: number, why: DiskpickError): Promise<MftRecord> {
+    if (n * this.rs >= Math.max(4 * this.rs, this.cs) || this.boot.mftMirrLcn === 0) throw why;
+    try {
+      const r = await this.rawRecordAt(this.boot.mftMirrLcn * this.cs + n * this.rs, n);
+      this.warnings.push(`$MFT record ${n} is damaged (${why.message}); read from $MFTMirr`);
+      return r;
+    } catch {
+      throw why;
+    }
+  }
+
+  private runsOf(a: NtfsAttr, name: string): Run[] {
+    if (a.runs) return a.runs;
+    const runs: Run[] = [];
+    for (const e of a.extents) {
+      const last = runs[runs.length - 1];
+      const expect = last ? last.vcn + last.length : 0;
+      if (e.lowestVcn !== expect) throw corrupt(name, `run list extents do not join (VCN ${e.lowestVcn}, expected ${expect})`);
+      const mp = e.mappingPairs!;
+      for (const r of decodeRunList(mp, 0, mp.length, e.lowestVcn, this.boot.totalClusters, name)) runs.push(r);
+    }
+    a.runs = runs;
+    return runs;
+  }
+
+  private attrSource(a: NtfsAttr, name: string, src: ByteSource = this.vol): ByteSource {
+    if (!a.nonResident) return new BufferSource(a.value!, name);
+    const runs = this.runsOf(a, name);
+    const last = runs[runs.length - 1];
+    const covered = last ? (last.vcn + last.length) * this.cs : 0;
+    if (a.compressionUnit === 0 && covered < a.initializedSize) {
+      throw corrupt(name, `run list covers ${covered} bytes, the data needs ${a.initializedSize}`);
+    }
+    return new NtfsStream(src, { runs, clusterSize: this.cs, dataSize: a.dataSize, initializedSize: a.initializedSize, compressionUnit: a.compressionUnit }, name);
+  }
+
+  private async bootstrapMft(): Promise<void> {
+    const name = this.vol.name;
+    let rec0: MftRecord;
+    try {
+      rec0 = await this.rawRecordAt(this.boot.mftLcn * this.cs, 0);
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      rec0 = await this.mirrorRecord(0, err);
+    }
+    const mftName = `${name}: $MFT`;
+    let attrs = mergeAttrs(rec0.attrs);
+    let data = attrs.find((a) => a.type === AT.DATA && a.name === '' && a.nonResident);
+    if (!data) throw corrupt(name, '$MFT has no $DATA attribute');
+    this.setMft(data, mftName);
+    // A large $MFT keeps the rest of its run list in extension records named by its
+    // $ATTRIBUTE_LIST; those records lie in the part of the $MFT already mapped.
+    const listAttr = rec0.attrs.find((a) => a.type === AT.ATTRIBUTE_LIST);
+    if (listAttr) {
+      const list = await this.readAttributeList(listAttr, mftName);
+      const extra: AttrRecord[] = [...rec0.attrs];
+      const seen = new Set<number>([0]);
+      for (const e of list) {
+        if (seen.has(e.record)) continue;
+        seen.add(e.record);
+        if (seen.size > MAX_EXTENSION_RECORDS) throw corrupt(mftName, 'attribute list names too many records');
+        const r = await this.readRecordUncached(e.record);
+        if (r.baseRecord !== 0) throw corrupt(mftName, `attribute list points at MFT record ${e.record}, which belongs to record ${r.baseRecord}`);
+        extra.push(...r.attrs);
+      }
+      attrs = mergeAttrs(extra);
+      data = attrs.find((a) => a.type === AT.DATA && a.name === '' && a.nonResident)!;
+      this.setMft(data, mftName);
+    }
+  }
+
+  private setMft(data: NtfsAttr, name: string): void {
+    data.runs = undefined;
+    this.mft = this.attrSource(data, name, this.meta) as NtfsStream;
+    this.mftRecords = Math.floor(data.dataSize / this.rs);
+  }
+
+  private async readRecordUncached(n: number): Promise<MftRecord> {
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.mftRecords) {
+      throw corrupt(this.vol.name, `MFT record ${n} is outside the $MFT (${this.mftRecords} records)`);
+    }
+    try {
+      const b = Buffer.from(await this.mft.read(n * this.rs, this.rs));
+      if (b.length < this.rs) throw corrupt(this.vol.name, `MFT record ${n} is cut short`);
+      applyFixups(b, this.vol.name, `MFT record ${n}`);
+      return parseMftRecord(b, n, this.vol.name);
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      if (n < 4) return this.mirrorRecord(n, err);
+      throw err;
+    }
+  }
+
+  private async record(n: number): Promise<MftRecord> {
+    const hit = this.records.get(n);
+    if (hit instanceof DiskpickError) throw hit;
+    if (hit) return hit;
+    try {
+      const r = await this.readRecordUncached(n);
+      this.records.set(n, r);
+      return r;
+    } catch (err) {
+      if (err instanceof DiskpickError) this.records.set(n, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Reads many records at once: the wanted record numbers are sorted and nearby ones read
+   * in one go (up to 1 MiB), so listing a big tree reads the $MFT in large chunks.
+   */
+  private async prefetch(nums: number[]): Promise<void> {
+    const want = [...new Set(nums)].filter((n) => n >= 0 && n < this.mftRecords && !this.records.has(n)).sort((a, b) => a - b);
+    const maxSpan = Math.max(1, Math.floor((1024 * 1024) / this.rs));
+    let i = 0;
+    while (i < want.length) {
+      let j = i;
+      while (j + 1 < want.length && want[j + 1]! - want[i]! < maxSpan && want[j + 1]! - want[j]! <= 32) j++;
+      const first = want[i]!;
+      const last = want[j]!;
+      let chunk: Buffer;
+      try {
+        chunk = await this.mft.read(first * this.rs, (last - first + 1) * this.rs);
+      } catch {
+        i = j + 1;
+        continue; // each record is retried (and its error reported) one by one
+      }
+      for (let k = i; k <= j; k++) {
+        const n = want[k]!;
+        const at = (n - first) * this.rs;
+        if (at + this.rs > chunk.length) break;
+        const b = Buffer.from(chunk.subarray(at, at + this.rs));
+        try {
+          applyFixups(b, this.vol.name, `MFT record ${n}`);
+          this.records.set(n, parseMftRecord(b, n, this.vol.name));
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+          if (n >= 4) this.records.set(n, err);
+        }
+      }
+      i = j + 1;
+    }
+  }
+
+  private async readAttributeList(a: AttrRecord, name: string): Promise<ReturnType<typeof parseAttributeList>> {
+    let bytes: Buffer;
+    if (!a.nonResident) bytes = a.value!;
+    else {
+      if (a.dataSize > MAX_ATTRIBUTE_LIST) throw corrupt(name, `attribute list of ${a.dataSize} bytes`);
+      const merged = mergeAttrs([a])[0]!;
+      const src = this.attrSource(merged, name);
+      bytes = await src.read(0, a.dataSize);
+    }
+    return parseAttributeList(bytes, name);
+  }
+
+  /** A file's base record and the attributes from all its extension records. */
+  private async file(n: number, name: string): Promise<NtfsFile> {
+    const hit = this.files.get(n);
+    if (hit) return hit;
+    const rec = await this.record(n);
+    if (!(rec.flags & MFT_RECORD_IN_USE)) throw corrupt(name, `MFT record ${n} is not in use (deleted file)`);
+    if (rec.baseRecord !== 0) throw corrupt(name, `MFT record ${n} is an extension of record ${rec.baseRecord}, not a file`);
+    let all = rec.attrs;
+    const listAttr = rec.attrs.find((a) => a.type === AT.ATTRIBUTE_LIST);
+    if (listAttr) {
+      const list = await this.readAttributeList(listAttr, name);
+      const seen = new Set<number>([n]);
+      const more: number[] = [];
+      for (const e of list) {
+        if (seen.has(e.record)) continue;
+        seen.add(e.record);
+        if (seen.size > MAX_EXTENSION_RECORDS) throw corrupt(name, 'attribute list names too many records');
+        more.push(e.record);
+      }
+      await this.prefetch(more);
+      all = [...rec.attrs];
+      for (const m of more) {
+        const r = await this.record(m);
+        if (r.baseRecord !== n) throw corrupt(name, `attribute list points at MFT record ${m}, which is not an extension of record ${n}`);
+        all.push(...r.attrs);
+      }
+    }
+    const f: NtfsFile = { rec, attrs: mergeAttrs(all) };
+    this.files.set(n, f);
+    return f;
+  }
+
+  private async readVolumeInfo(): Promise<void> {
+    const b = this.boot;
+    let label: string | null = null;
+    let version = '';
+    try {
+      const vf = await this.file(MFT_RECORD_VOLUME, '$Volume');
+      const vn = vf.attrs.find((a) => a.type === AT.VOLUME_NAME);
+      if (vn?.value) label = vn.value.toString('utf16le');
+      const vi = vf.attrs.find((a) => a.type === AT.VOLUME_INFORMATION);
+      if (vi?.value && vi.value.length >= 12) {
+        version = `${vi.value[8]}.${vi.value[9]}`;
+        if (vi.value.readUInt16LE(10) & VOLUME_IS_DIRTY) {
+          this.warnings.push('the volume is marked dirty (not cleanly unmounted, e.g. a crash-consistent backup): read as it is');
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      this.warnings.push(`$Volume unreadable: ${err.message}`);
+    }
+    // The root folder must be readable for anything to work: fail the volume now if not.
+    await this.file(MFT_RECORD_ROOT, '/');
+    const serial = b.volumeSerialNumber.toString(16).toUpperCase().padStart(16, '0');
+    this.info = {
+      type: 'NTFS',
+      label,
+      uuid: serial,
+      size: b.numberOfSectors * b.bytesPerSector,
+      blockSize: b.clusterSize,
+      warnings: this.warnings,
+      details: {
+        version,
+        sectorSize: b.bytesPerSector,
+        clusterSize: b.clusterSize,
+        mftRecordSize: b.mftRecordSize,
+        indexBlockSize: b.indexBlockSize,
+        mftCluster: b.mftLcn,
+        mftMirrCluster: b.mftMirrLcn,
+        mftRecords: this.mftRecords,
+      },
+    };
+  }
+
+  private async upcaseTable(): Promise<UpCase> {
+    if (this.upcase) return this.upcase;
+    try {
+      const f = await this.file(MFT_RECORD_UPCASE, '$UpCase');
+      const d = f.attrs.find((a) => a.type === AT.DATA && a.name === '');
+      const t = d ? UpCase.fromBytes(await this.attrSource(d, '$UpCase').read(0, 131072)) : null;
+      if (!t) throw corrupt('$UpCase', 'not 128 KiB');
+      this.upcase = t;
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      this.warnings.push(`$UpCase unreadable (${err.message}): names compared with Unicode upper case`);
+      this.upcase = UpCase.builtin();
+    }
+    return this.upcase;
+  }
+
+  // ---- nodes ----------------------------------------------------------------------------
+
+  private async makeNode(n: number, f: NtfsFile, name: string, parent: number, path: string): Promise<NtfsNode> {
+    const si = f.attrs.find((a) => a.type === AT.STANDARD_INFORMATION);
+    let std: StandardInformation | null = null;
+    if (si?.value) std = parseStandardInformation(si.value, path);
+    const isDir = (f.rec.flags & MFT_RECORD_IS_DIRECTORY) !== 0;
+    const data = f.attrs.find((a) => a.type === AT.DATA && a.name === '');
+    const fileAttributes = std?.fileAttributes ?? 0;
+    const attributes = FILE_ATTRIBUTE_WORDS.filter(([bit]) => fileAttributes & bit).map(([, w]) => w);
+    const allocOf = (a: NtfsAttr | undefined) => (a && a.nonResident ? (a.flags & (ATTR_COMPRESSION_MASK | ATTR_IS_SPARSE) ? a.compressedSize : a.allocatedSize) : 0);
+    let nlink = 0;
+    for (const a of f.attrs) if (a.type === AT.FILE_NAME && a.value && a.value.length > 65 && a.value[65] !== FILE_NAME_DOS) nlink++;
+    const stat: Stat = {
+      type: isDir ? 'dir' : 'file',
+      size: isDir || !data ? 0 : data.dataSize,
+      allocated: isDir ? 0 : allocOf(data),
+      mode: isDir ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE,
+      uid: 0,
+      gid: 0,
+      nlink: Math.max(1, nlink),
+      ino: n,
+      hasOwnership: false,
+      attributes,
+    };
+    if (std) {
+      stat.birthtime = timespecFromFiletime(std.creationTime);
+      stat.mtime = timespecFromFiletime(std.lastDataChangeTime);
+      stat.ctime = timespecFromFiletime(std.lastMftChangeTime);
+      stat.atime = timespecFromFiletime(std.lastAccessTime);
+    }
+    const rpAttr = f.attrs.find((a) => a.type === AT.REPARSE_POINT);
+    if (rpAttr) {
+      const v = rpAttr.nonResident ? await this.attrSource(rpAttr, path).read(0, Math.min(rpAttr.dataSize, 65536)) : rpAttr.value!;
+      const rp = parseReparsePoint(v);
+      if (rp) {
+        const target = reparseLinkTarget(rp);
+        if (target !== null) {
+          stat.type = 'symlink';
+          stat.symlinkTarget = target;
+          stat.size = Buffer.byteLength(target);
+        } else {
+          if (!attributes.includes('reparse')) attributes.push('reparse');
+          attributes.push(reparseTagName(rp.tag));
+          if (rp.tag === IO_REPARSE_TAG_WOF) {
+            const wof = f.attrs.find((a) => a.type === AT.DATA && a.name === 'WofCompressedData');
+            if (wof) stat.allocated = allocOf(wof) || wof.dataSize;
+          }
+        }
+      }
+    } else if (!isDir && data && fileAttributes & FILE_ATTRIBUTE_SYSTEM && data.dataSize >= 10 && data.dataSize <= INTERIX_MAX && !(fileAttributes & FILE_ATTRIBUTE_ENCRYPTED)) {
+      // ntfs-3g's default symlink form: a system file with an Interix header.
+      const content = await this.attrSource(data, path).read(0, data.dataSize);
+      const target = interixSymlinkTarget(content);
+      if (target !== null) {
+        stat.type = 'symlink';
+        stat.symlinkTarget = target;
+        stat.size = Buffer.byteLength(target);
+      }
+    }
+    const node: NtfsNode = { name, stat, rec: n, path };
+    if (n < FIRST_USER_RECORD || (parent === MFT_RECORD_ROOT && name.startsWith('$'))) node.system = true;
+    return node;
+  }
+
+  /** A listing entry whose MFT record is unreadable: shown from the index's copy of its $FILE_NAME. */
+  private fallbackNode(n: number, fn: FileNameAttr, parent: number, path: string, error: DiskpickError): NtfsNode {
+    const isDir = (fn.fileAttributes & FILE_ATTRIBUTE_DIRECTORY) !== 0;
+    const node: NtfsNode = {
+      name: fn.name,
+      rec: n,
+      path,
+      error,
+      stat: {
+        type: isDir ? 'dir' : 'file', size: isDir ? 0 : fn.dataSize, allocated: 0, mode: isDir ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE,
+        uid: 0, gid: 0, nlink: 1, ino: n, hasOwnership: false,
+        mtime: timespecFromFiletime(fn.lastDataChangeTime), ctime: timespecFromFiletime(fn.lastMftChangeTime),
+        atime: timespecFromFiletime(fn.lastAccessTime), birthtime: timespecFromFiletime(fn.creationTime),
+        attributes: FILE_ATTRIBUTE_WORDS.filter(([bit]) => fn.fileAttributes & bit).map(([, w]) => w),
+      },
+    };
+    if (n < FIRST_USER_RECORD || (parent === MFT_RECORD_ROOT && fn.name.startsWith('$'))) node.system = true;
+    return node;
+  }
+
+  private async nodeFor(e: IndexEntry, parent: number, dirPath: string): Promise<NtfsNode> {
+    const fn = e.fileName!;
+    const path = dirPath === '/' ? `/${fn.name}` : `${dirPath}/${fn.name}`;
+    try {
+      const f = await this.file(e.record, path);
+      return await this.makeNode(e.record, f, fn.name, parent, path);
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      return this.fallbackNode(e.record, fn, parent, path, err);
+    }
+  }
+
+  async root(): Promise<FsNode> {
+    const f = await this.file(MFT_RECORD_ROOT, '/');
+    const node = await this.makeNode(MFT_RECORD_ROOT, f, '', MFT_RECORD_ROOT, '/');
+    node.system = false;
+    return node;
+  }
+
+  // ---- folders --------------------------------------------------------------------------
+
+  private async dirFile(dir: FsNode): Promise<{ node: NtfsNode; f: NtfsFile }> {
+    const node = dir as NtfsNode;
+    if (node.error) throw node.error;
+    const f = await this.file(node.rec, node.path);
+    if (!(f.rec.flags & MFT_RECORD_IS_DIRECTORY)) throw new DiskpickError('wrongType', 'is not a folder', node.path);
+    return { node, f };
+  }
+
+  private indexParts(f: NtfsFile, path: string): { root: IndexRoot; alloc: ByteSource | null; bitmap: NtfsAttr | undefined; vcnSize: number } {
+    const rootAttr = f.attrs.find((a) => a.type === AT.INDEX_ROOT && a.name === '$I30');
+    if (!rootAttr?.value) throw corrupt(path, 'folder has no $I30 index root');
+    const root = parseIndexRoot(rootAttr.value, path);
+    const allocAttr = f.attrs.find((a) => a.type === AT.INDEX_ALLOCATION && a.name === '$I30');
+    const alloc = allocAttr ? this.attrSource(allocAttr, path) : null;
+    if (root.large && !alloc) throw corrupt(path, 'folder index has child nodes but no $INDEX_ALLOCATION');
+    const bitmap = f.attrs.find((a) => a.type === AT.BITMAP && a.name === '$I30');
+    // Index block VCNs count clusters, or 512-byte units when blocks are smaller than a cluster.
+    const vcnSize = this.cs <= root.indexBlockSize ? this.cs : 512;
+    return { root, alloc, bitmap, vcnSize };
+  }
+
+  /** Every entry of a folder index: the root node, then every in-use INDX block in disk order. */
+  private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
+    const { root, alloc, bitmap, vcnSize } = this.indexParts(f, path);
+    const out: IndexEntry[] = root.entries.filter((e) => e.fileName);
+    if (!alloc) return out;
+    const bs = root.indexBlockSize;
+    const blocks = Math.floor(alloc.size / bs);
+    let bits: Buffer | null = null;
+    if (bitmap) {
+      const len = Math.min(bitmap.dataSize, Math.ceil(blocks / 8));
+      bits = await this.attrSource(bitmap, path).read(0, len);
+    }
+    const chunkBlocks = Math.max(1, Math.floor((1024 * 1024) / bs));
+    for (let b0 = 0; b0 < blocks; b0 += chunkBlocks) {
+      const nb = Math.min(chunkBlocks, blocks - b0);
+      let any = false;
+      for (let i = b0; i < b0 + nb; i++) if (!bits || (i >> 3 < bits.length && bits[i >> 3]! & (1 << (i & 7)))) any = true;
+      if (!any) continue;
+      const chunk = await alloc.read(b0 * bs, nb * bs);
+      for (let i = b0; i < b0 + nb; i++) {
+        if (bits && !(i >> 3 < bits.length && bits[i >> 3]! & (1 << (i & 7)))) continue;
+        const at = (i - b0) * bs;
+        if (at + bs > chunk.length) break;
+        const block = Buffer.from(chunk.subarray(at, at + bs));
+        for (const e of parseIndexBlock(block, (i * bs) / vcnSize, path)) if (e.fileName) out.push(e);
+        if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+      }
+    }
+    return out;
+  }
+
+  /** Listing entries as users see them: DOS 8.3 aliases of a listed file and self references dropped. */
+  private async listing(dir: FsNode): Promise<{ node: NtfsNode; entries: IndexEntry[] }> {
+    const { node, f } = await this.dirFile(dir);
+    const all = await this.indexEntries(f, node.path);
+    const longNamed = new Set<number>();
+    for (const e of all) if (e.fileName!.namespace !== FILE_NAME_DOS) longNamed.add(e.record);
+    const entries = all.filter((e) => {
+      const fn = e.fileName!;
+      if (e.record === node.rec || fn.parentRecord !== node.rec) return false;
+      return !(fn.namespace === FILE_NAME_DOS && longNamed.has(e.record));
+    });
+    return { node, entries };
+  }
+
+  async readdir(dir: FsNode): Promise<FsNode[]> {
+    const { node, entries } = await this.listing(dir);
+    await this.prefetch(entries.map((e) => e.record));
+    const out: FsNode[] = [];
+    for (const e of entries) out.push(await this.nodeFor(e, node.rec, node.path));
+    return out;
+  }
+
+  private async caseSensitiveDir(f: NtfsFile, path: string): Promise<boolean> {
+    const si = f.attrs.find((a) => a.type === AT.STANDARD_INFORMATION);
+    if (!si?.value || si.value.length < 48) return false;
+    return (parseStandardInformation(si.value, path).flagsField & SI_CASE_SENSITIVE_DIR) !== 0;
+  }
+
+  async lookup(dir: FsNode, name: string): Promise<FsNode | null> {
+    const { node, f } = await this.dirFile(dir);
+    if (await this.caseSensitiveDir(f, node.path)) {
+      const { entries } = await this.listing(dir);
+      const e = entries.find((x) => x.fileName!.name === name);
+      return e ? this.nodeFor(e, node.rec, node.path) : null;
+    }
+    const up = await this.upcaseTable();
+    const folded = up.fold(name);
+    const { root, alloc, vcnSize } = this.indexParts(f, node.path);
+    let entries = root.entries;
+    const visited = new Set<number>();
+    for (;;) {
+      let next: number | null = null;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (!e.fileName) {
+          next = e.subnode;
+          break;
+        }
+        const c = up.compare(folded, e.fileName.name);
+        if (c === 0) {
+          // Names equal but for case can sit side by side (POSIX names): prefer the exact one.
+          let best = e;
+          for (let j = i; j < entries.length && entries[j]!.fileName && up.compare(folded, entries[j]!.fileName!.name) === 0; j++) {
+            if (entries[j]!.fileName!.name === name) best = entries[j]!;
+          }
+          return this.foundEntry(best, node);
+        }
+        if (c < 0) {
+          next = e.subnode;
+          break;
+        }
+      }
+      if (next === null) return null;
+      if (!alloc) throw corrupt(node.path, 'folder index points at a child node but has no $INDEX_ALLOCATION');
+      if (visited.has(next) || visited.size > MAX_INDEX_DEPTH) throw corrupt(node.path, `folder index loops (node at VCN ${next} is reached twice)`);
+      visited.add(next);
+      const bs = root.indexBlockSize;
+      const block = Buffer.from(await alloc.read(next * vcnSize, bs));
+      if (block.length < bs) throw corrupt(node.path, `folder index node at VCN ${next} is outside the index`);
+      entries = parseIndexBlock(block, next, node.path);
+    }
+  }
+
+  /** A found index entry as a node; a DOS 8.3 alias resolves to the file's long name. */
+  private async foundEntry(e: IndexEntry, dir: NtfsNode): Promise<FsNode> {
+    if (e.record === dir.rec) return dir;
+    const fn = e.fileName!;
+    if (fn.namespace === FILE_NAME_DOS) {
+      try {
+        const f = await this.file(e.record, dir.path);
+        for (const a of f.attrs) {
+          if (a.type !== AT.FILE_NAME || !a.value) continue;
+          const long = parseFileName(a.value, 0, a.value.length, dir.path);
+          if (long.namespace !== FILE_NAME_DOS && long.parentRecord === dir.rec) return this.nodeFor({ ...e, fileName: long }, dir.rec, dir.path);
+        }
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+      }
+    }
+    return this.nodeFor(e, dir.rec, dir.path);
+  }
+
+  // ---- file content ---------------------------------------------------------------------
+
+  async openFile(n: FsNode, stream?: string): Promise<ByteSource> {
+    const node = n as NtfsNode;
+    if (node.error) throw node.error;
+    const f = await this.file(node.rec, node.path);
+    const si = f.attrs.find((a) => a.type === AT.STANDARD_INFORMATION);
+    const encrypted = (si?.value && si.value.length >= 36 && si.value.readUInt32LE(32) & FILE_ATTRIBUTE_ENCRYPTED) ||
+      f.attrs.some((a) => a.type === AT.DATA && a.flags & ATTR_IS_ENCRYPTED);
+    if (encrypted) throw unsupported(node.path, 'encrypted (EFS), not supported');
+    const label = stream ? `${node.path}:${stream}` : node.path;
+    if (stream !== undefined && stream !== '') {
+      const a = f.attrs.find((x) => x.type === AT.DATA && x.name === stream);
+      if (!a) throw new DiskpickError('notFound', `no stream named "${stream}"`, node.path);
+      return this.attrSource(a, label);
+    }
+    if (f.rec.flags & MFT_RECORD_IS_DIRECTORY) throw new DiskpickError('wrongType', 'is a folder, not a file', node.path);
+    const data = f.attrs.find((a) => a.type === AT.DATA && a.name === '');
+    if (!data) throw corrupt(node.path, 'file has no $DATA attribute');
+    const rpAttr = f.attrs.find((a) => a.type === AT.REPARSE_POINT);
+    if (rpAttr) {
+      const v = rpAttr.nonResident ? await this.attrSource(rpAttr, label).read(0, Math.min(rpAttr.dataSize, 65536)) : rpAttr.value!;
+      const rp = parseReparsePoint(v);
+      if (rp?.tag === IO_REPARSE_TAG_WOF) {
+        const wof = f.attrs.find((a) => a.type === AT.DATA && a.name === 'WofCompressedData');
+        if (wof) {
+          const spec = './wof.js';
+          const mod = (await import(spec)) as {
+            openWofFile: (reparseData: Buffer, wofStream: ByteSource, size: number, name: string) => ByteSource;
+          };
+          return mod.openWofFile(v, this.attrSource(wof, `${label}:WofCompressedData`), data.dataSize, label);
+        }
+      }
+    }
+    return this.attrSource(data, label);
+  }
+
+  async streams(n: FsNode): Promise<StreamInfo[]> {
+    const node = n as NtfsNode;
+    if (node.error) throw node.error;
+    const f = await this.file(node.rec, node.path);
+    const isWof = f.attrs.some((a) => a.type === AT.REPARSE_POINT && a.value && a.value.length >= 4 && a.value.readUInt32LE(0) === IO_REPARSE_TAG_WOF);
+    return f.attrs
+      .filter((a) => a.type === AT.DATA && a.name !== '' && !(isWof && a.name === 'WofCompressedData'))
+      .map((a) => ({ name: a.name, size: a.dataSize }));
+  }
+
+  /** The volume source belongs to the caller (Vfs); only the caches go. */
+  async close(): Promise<void> {}
+}
+
+export const ntfsFormat: FsFormat = {
+  name: 'NTFS',
+  probe: (head) => probeNtfsBoot(head),
+  open: (src) => NtfsFileSystem.open(src),
+};
