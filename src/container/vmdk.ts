@@ -1,0 +1,244 @@
+/**
+ * VMware VMDK: the text descriptor (standalone or embedded in a sparse extent) lists
+ * extents that together make the virtual disk; a delta disk names its parent with
+ * parentFileNameHint and checks it by CID. Extents are flat files (FLAT, VMFS), zeros
+ * (ZERO) or sparse files in one of three formats told apart by magic: KDMV (hosted
+ * sparse, streamOptimized), COWD (ESX redo logs, VMFSSPARSE) and SESparse (ESXi 6.5+).
+ * See docs/formats/vmdk.md.
+ */
+import { basename } from 'node:path';
+import { corrupt, DiskpickError, unsupported } from '../errors.js';
+import { readExact, SliceSource, type ByteSource } from '../source/source.js';
+import type { ChainLevel, Container, ContainerFormat, OpenContext } from './container.js';
+import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './vmdk/descriptor.js';
+import { COWD_MAGIC, CowdExtent } from './vmdk/cowd.js';
+import { GrainReader, type GrainMap } from './vmdk/grains.js';
+import { isSesparse, SesparseExtent } from './vmdk/sesparse.js';
+import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC } from './vmdk/sparse.js';
+
+const SECTOR = 512;
+
+/** One extent placed in the virtual disk. */
+type Extent =
+  | { kind: 'flat'; start: number; size: number; src: ByteSource }
+  | { kind: 'zero'; start: number; size: number }
+  | { kind: 'sparse'; start: number; size: number; reader: GrainReader };
+
+export class VmdkContainer implements Container {
+  readonly format = 'vmdk';
+  readonly sectorSize = 512;
+  readonly warnings: string[] = [];
+  readonly size: number;
+  readonly name: string;
+  readonly chain: ChainLevel[];
+
+  constructor(
+    private readonly self: ByteSource,
+    readonly variant: string,
+    /** Descriptor CID, compared with a child's parentCID. */
+    readonly cid: string | undefined,
+    private readonly extents: Extent[],
+    private readonly parent: Container | null,
+    private readonly owned: ByteSource[],
+  ) {
+    this.name = self.name;
+    const last = extents[extents.length - 1];
+    this.size = last ? last.start + last.size : 0;
+    const extra = [...new Set(owned.map((s) => s.name).filter((n) => n !== self.name))];
+    this.chain = [
+      { format: 'vmdk', variant, virtualSize: this.size, file: self.name, ...(extra.length ? { extraFiles: extra } : {}) },
+      ...(parent ? parent.chain : []),
+    ];
+  }
+
+  /** Index of the extent holding byte `offset` (extents are sorted and contiguous). */
+  private extentAt(offset: number): number {
+    let lo = 0;
+    let hi = this.extents.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.extents[mid]!.start <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const out = Buffer.allocUnsafe(n);
+    let pos = offset;
+    const end = offset + n;
+    for (let i = this.extentAt(offset); pos < end && i < this.extents.length; i++) {
+      const e = this.extents[i]!;
+      const inExt = pos - e.start;
+      const take = Math.min(e.size - inExt, end - pos);
+      const at = pos - offset;
+      if (e.kind === 'zero') out.fill(0, at, at + take);
+      else if (e.kind === 'flat') {
+        const b = await e.src.read(inExt, take);
+        b.copy(out, at);
+      } else {
+        const parent = this.parent;
+        const start = e.start;
+        await e.reader.read(inExt, take, out, at, parent ? (o, l) => parent.read(start + o, l) : null);
+      }
+      pos += take;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.owned.map((s) => s.close().catch(() => undefined)));
+    await this.self.close().catch(() => undefined);
+    if (this.parent) await this.parent.close();
+  }
+}
+
+/** Opens the right sparse format for an extent file, by its magic. */
+async function openSparse(file: ByteSource): Promise<GrainMap> {
+  const head = await readExact(file, 0, Math.min(file.size, SECTOR), 'sparse extent header');
+  if (head.length >= 4 && head.readUInt32LE(0) === SPARSE_MAGIC) {
+    if (head.length < SECTOR) throw corrupt(file.name, 'truncated VMDK sparse header');
+    return SparseExtent.open(file, parseSparseHeader(head, file.name));
+  }
+  if (head.length >= 4 && head.readUInt32LE(0) === COWD_MAGIC) return CowdExtent.open(file);
+  if (isSesparse(head)) return SesparseExtent.open(file);
+  throw corrupt(file.name, 'VMDK sparse extent has no KDMV, COWD or SESparse header');
+}
+
+/** Splits a Windows or POSIX path and keeps the last part. */
+function lastPart(p: string): string {
+  const parts = p.split(/[\\/]/);
+  return parts[parts.length - 1] ?? p;
+}
+
+/**
+ * Opens the parent a delta names. The hint is often an absolute path on the machine that
+ * made the snapshot (`/vmfs/volumes/…/base.vmdk`, `C:\VMs\base.vmdk`); when that cannot be
+ * opened, the same file name next to the child is tried, and if that fails too the first
+ * error (naming the wanted file and how to allow it) is what the user sees.
+ */
+async function openParentNamed(hint: string, from: string, ctx: OpenContext): Promise<Container> {
+  try {
+    return await ctx.openParent(hint, from);
+  } catch (err) {
+    const name = lastPart(hint);
+    const resolutionFailed = err instanceof DiskpickError && /not found|outside the image's folder/.test(err.message);
+    if (!resolutionFailed || name === hint || name === '') throw err;
+    try {
+      const p = await ctx.openParent(name, from);
+      ctx.warn(`${from}: parent ${hint} not found there; using ${p.name} next to the child`);
+      return p;
+    } catch (err2) {
+      if (err2 instanceof DiskpickError && /not found/.test(err2.message)) throw err;
+      throw err2;
+    }
+  }
+}
+
+async function openFromDescriptor(
+  d: Descriptor,
+  self: ByteSource,
+  ctx: OpenContext,
+  embedded: boolean,
+): Promise<VmdkContainer> {
+  const owned: ByteSource[] = [];
+  const extents: Extent[] = [];
+  const byRef = new Map<string, ByteSource>();
+  const selfName = basename(self.name);
+  const sparseCount = d.extents.filter((x) => x.type === 'SPARSE').length;
+  try {
+    const fileFor = async (ref: string, type: string): Promise<ByteSource> => {
+      // An embedded descriptor describes the file it is in (whatever that file is now called).
+      if (embedded && type === 'SPARSE' && (lastPart(ref) === selfName || sparseCount === 1)) return self;
+      const known = byRef.get(ref);
+      if (known) return known;
+      const s = await ctx.openReferenced(ref, self.name, 'VMDK extent');
+      owned.push(s);
+      byRef.set(ref, s);
+      return s;
+    };
+    let start = 0;
+    for (const line of d.extents) {
+      const size = line.sectors * SECTOR;
+      if (line.access === 'NOACCESS') {
+        ctx.warn(`${self.name}: extent ${line.file ?? 'ZERO'} is marked NOACCESS; it reads as zeros`);
+        extents.push({ kind: 'zero', start, size });
+      } else if (line.type === 'ZERO') {
+        extents.push({ kind: 'zero', start, size });
+      } else if (line.type === 'FLAT' || line.type === 'VMFS') {
+        const f = await fileFor(line.file!, line.type);
+        const from = line.offset * SECTOR;
+        if (from + size > f.size) {
+          throw corrupt(f.name, `truncated VMDK flat extent: the descriptor needs ${from + size} bytes, the file has ${f.size}`);
+        }
+        extents.push({ kind: 'flat', start, size, src: new SliceSource(f, from, size) });
+      } else if (line.type === 'SPARSE' || line.type === 'VMFSSPARSE' || line.type === 'SESPARSE') {
+        const f = await fileFor(line.file!, line.type);
+        extents.push({ kind: 'sparse', start, size, reader: new GrainReader(await openSparse(f)) });
+      } else {
+        throw unsupported(self.name, `VMDK ${line.type} extent (raw device mapping of ${line.file}) points at a physical disk, not a file`);
+      }
+      start += size;
+    }
+    let parent: Container | null = null;
+    if (d.parentFileNameHint) {
+      parent = await openParentNamed(d.parentFileNameHint, self.name, ctx);
+      const pcid = parent instanceof VmdkContainer ? parent.cid : undefined;
+      if (pcid !== undefined && pcid !== d.parentCid) {
+        ctx.warn(`${self.name}: parentCID ${d.parentCid} does not match CID ${pcid} of its parent ${parent.name}; the parent may have changed after the snapshot`);
+      }
+    } else if (hasParent(d)) {
+      throw corrupt(self.name, `VMDK delta disk (parentCID ${d.parentCid}) names no parent (no parentFileNameHint)`);
+    }
+    return new VmdkContainer(self, d.createType, d.cid, extents, parent, owned);
+  } catch (err) {
+    await Promise.all(owned.map((s) => s.close().catch(() => undefined)));
+    throw err;
+  }
+}
+
+async function openVmdk(src: ByteSource, ctx: OpenContext): Promise<Container> {
+  const head = await src.read(0, Math.min(src.size, 4096));
+  if (head.length >= 4 && head.readUInt32LE(0) === SPARSE_MAGIC) {
+    if (head.length < SECTOR) throw corrupt(src.name, 'truncated VMDK sparse header');
+    const h = parseSparseHeader(head.subarray(0, SECTOR), src.name);
+    const text = await readEmbeddedDescriptor(src, h);
+    if (text) return openFromDescriptor(parseDescriptor(text, src.name), src, ctx, true);
+    // A bare sparse extent (a twoGbMaxExtentSparse part opened on its own): no parent known.
+    const map = await SparseExtent.open(src, h);
+    ctx.warn(`${src.name}: sparse extent without a descriptor; read on its own (no parent)`);
+    return new VmdkContainer(src, 'sparse extent', undefined, [{ kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) }], null, []);
+  }
+  if (head.length >= 4 && head.readUInt32LE(0) === COWD_MAGIC) {
+    // An ESX 2 redo log opened directly: its header may name the parent.
+    const map = await CowdExtent.open(src);
+    const parentName = map.header.parentFileName;
+    const parent = parentName ? await openParentNamed(parentName, src.name, ctx) : null;
+    const ext: Extent = { kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) };
+    return new VmdkContainer(src, 'COWD redo log', undefined, [ext], parent, []);
+  }
+  if (isSesparse(head)) {
+    const map = await SesparseExtent.open(src);
+    ctx.warn(`${src.name}: SESparse extent without its descriptor; the parent is unknown, unallocated grains read as zeros`);
+    return new VmdkContainer(src, 'seSparse extent', undefined, [{ kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) }], null, []);
+  }
+  if (src.size > MAX_DESCRIPTOR_BYTES) throw corrupt(src.name, 'VMDK descriptor file is too large');
+  const text = await readExact(src, 0, src.size, 'VMDK descriptor');
+  return openFromDescriptor(parseDescriptor(text, src.name), src, ctx, false);
+}
+
+export const vmdkFormat: ContainerFormat = {
+  name: 'vmdk',
+  probe(head, src) {
+    if (head.length >= 4) {
+      const magic = head.readUInt32LE(0);
+      if (magic === SPARSE_MAGIC || magic === COWD_MAGIC) return true;
+    }
+    if (isSesparse(head)) return true;
+    return src.size <= MAX_DESCRIPTOR_BYTES && looksLikeDescriptor(head);
+  },
+  open: openVmdk,
+};
+

@@ -1,0 +1,250 @@
+/**
+ * Reading through a two-level grain map (grain directory → grain tables → grains), the
+ * scheme shared by the three VMDK sparse extent formats (KDMV hosted sparse, COWD ESX
+ * redo logs, SESparse). Each format decodes its own tables into byte offsets; this module
+ * loads tables lazily, caches them and decoded compressed grains, and turns a read of many
+ * grains into few large reads of the extent file.
+ */
+import { promisify } from 'node:util';
+import { inflate, inflateRaw } from 'node:zlib';
+import { corrupt } from '../../errors.js';
+import { readExact, type ByteSource } from '../../source/source.js';
+
+/** Grain not stored here: read from the parent disk (or zeros when there is none). */
+export const GRAIN_UNALLOCATED = -1;
+/** Grain explicitly zero (zeroed-grain GTE, SESparse zero/unmapped): zeros, never the parent. */
+export const GRAIN_ZERO = -2;
+
+/**
+ * A grain table decoded to byte offsets in the extent file (or the GRAIN_* codes);
+ * null when the directory entry says the whole table is unallocated, 'zero' when it
+ * says the whole table reads as zeros.
+ */
+export type GrainTable = Float64Array | null | 'zero';
+
+/** What a sparse extent format provides. */
+export interface GrainMap {
+  /** The extent file. */
+  readonly file: ByteSource;
+  /** Bytes per grain. */
+  readonly grainBytes: number;
+  /** Bytes of virtual disk this extent's tables cover (its header capacity). */
+  readonly capacity: number;
+  /** Grain table entries per table. */
+  readonly gtesPerGt: number;
+  /** Grains are deflate-compressed behind a grain marker (streamOptimized). */
+  readonly compressed: boolean;
+  /** Reads and validates grain table `gt` (0-based). Called once per table while it stays cached. */
+  loadTable(gt: number): Promise<GrainTable>;
+}
+
+const inflateAsync = promisify(inflate);
+const inflateRawAsync = promisify(inflateRaw);
+
+/** Budget for decoded grain tables and for decompressed grains, per extent. */
+const TABLE_CACHE_BYTES = 16 * 1024 * 1024;
+const GRAIN_CACHE_BYTES = 32 * 1024 * 1024;
+/** Compressed grains read together in one request when they lie this close in the file. */
+const COMPRESSED_WINDOW = 8 * 1024 * 1024;
+/** Grain-marker header: lba (u64) + size (u32). libyal "Compressed grain data". */
+const GRAIN_MARKER_BYTES = 12;
+
+/** Where the bytes of one piece of a read come from. */
+type RunKind = 'data' | 'zero' | 'parent' | 'compressed';
+
+/** Reads a byte range of the virtual disk covered by one extent into a caller's buffer. */
+export type Fallback = (offset: number, length: number) => Promise<Buffer>;
+
+export class GrainReader {
+  private readonly tables = new Map<number, GrainTable>();
+  private readonly pendingTables = new Map<number, Promise<GrainTable>>();
+  private readonly maxTables: number;
+  private readonly grains = new Map<number, Buffer>();
+  private readonly maxGrains: number;
+
+  constructor(readonly map: GrainMap) {
+    this.maxTables = Math.max(8, Math.floor(TABLE_CACHE_BYTES / (map.gtesPerGt * 8)));
+    this.maxGrains = Math.max(2, Math.floor(GRAIN_CACHE_BYTES / map.grainBytes));
+  }
+
+  private async table(gt: number): Promise<GrainTable> {
+    const hit = this.tables.get(gt);
+    if (hit !== undefined) return hit;
+    const inflight = this.pendingTables.get(gt);
+    if (inflight) return inflight;
+    const p = this.map.loadTable(gt).then(
+      (t) => {
+        this.pendingTables.delete(gt);
+        this.tables.set(gt, t);
+        if (this.tables.size > this.maxTables) this.tables.delete(this.tables.keys().next().value as number);
+        return t;
+      },
+      (err) => {
+        this.pendingTables.delete(gt);
+        throw err;
+      },
+    );
+    this.pendingTables.set(gt, p);
+    return p;
+  }
+
+  /** Byte offset of grain `g` in the extent file, or a GRAIN_* code. */
+  async entry(g: number): Promise<number> {
+    const m = this.map;
+    if (g * m.grainBytes >= m.capacity) return GRAIN_UNALLOCATED;
+    const gt = Math.floor(g / m.gtesPerGt);
+    const t = this.tables.get(gt) ?? (await this.table(gt));
+    if (t === null) return GRAIN_UNALLOCATED;
+    if (t === 'zero') return GRAIN_ZERO;
+    return t[g - gt * m.gtesPerGt]!;
+  }
+
+  /**
+   * Fills out[outPos, outPos+length) with extent bytes [offset, offset+length).
+   * Consecutive grains of one kind become one piece; data grains stored back to back in
+   * the file become one read.
+   */
+  async read(offset: number, length: number, out: Buffer, outPos: number, parent: Fallback | null): Promise<void> {
+    const gb = this.map.grainBytes;
+    const end = offset + length;
+    let runKind: RunKind | null = null;
+    let runPos = 0; // extent offset where the run starts
+    let runLen = 0;
+    let runFile = 0; // file offset of the run's first byte (data runs)
+    let compressed: { pos: number; inGrain: number; take: number; fileOffset: number }[] = [];
+
+    const flush = async (): Promise<void> => {
+      if (runKind === null || runLen === 0) return;
+      const at = outPos + (runPos - offset);
+      if (runKind === 'zero') {
+        out.fill(0, at, at + runLen);
+      } else if (runKind === 'parent') {
+        if (parent) {
+          const b = await parent(runPos, runLen);
+          b.copy(out, at);
+          if (b.length < runLen) out.fill(0, at + b.length, at + runLen);
+        } else {
+          out.fill(0, at, at + runLen);
+        }
+      } else if (runKind === 'data') {
+        const b = await this.map.file.read(runFile, runLen);
+        if (b.length < runLen) {
+          throw corrupt(this.map.file.name, `truncated: grain data at offset ${runFile + b.length} is past the end of the file`);
+        }
+        b.copy(out, at);
+      } else {
+        await this.readCompressed(compressed, out, outPos - offset);
+        compressed = [];
+      }
+      runKind = null;
+      runLen = 0;
+    };
+
+    let pos = offset;
+    while (pos < end) {
+      const g = Math.floor(pos / gb);
+      const inGrain = pos - g * gb;
+      const take = Math.min(gb - inGrain, end - pos);
+      const e = await this.entry(g);
+      let kind: RunKind;
+      if (e === GRAIN_UNALLOCATED) kind = 'parent';
+      else if (e === GRAIN_ZERO) kind = 'zero';
+      else kind = this.map.compressed ? 'compressed' : 'data';
+      const contiguous =
+        kind === runKind && (kind !== 'data' || runFile + runLen === e + inGrain) && runPos + runLen === pos;
+      if (!contiguous) {
+        await flush();
+        runKind = kind;
+        runPos = pos;
+        runFile = kind === 'data' ? e + inGrain : 0;
+      }
+      if (kind === 'compressed') compressed.push({ pos, inGrain, take, fileOffset: e });
+      runLen += take;
+      pos += take;
+    }
+    await flush();
+  }
+
+  /** Decodes the listed compressed grains (cached ones first) and copies the wanted parts. */
+  private async readCompressed(
+    list: { pos: number; inGrain: number; take: number; fileOffset: number }[],
+    out: Buffer,
+    outBase: number,
+  ): Promise<void> {
+    const missing = [...new Set(list.filter((x) => !this.grains.has(x.fileOffset)).map((x) => x.fileOffset))].sort((a, b) => a - b);
+    const decoded = new Map<number, Buffer>();
+    const gb = this.map.grainBytes;
+    const file = this.map.file;
+    // A marker's data can be a little larger than the grain (incompressible data).
+    const maxData = gb + (gb >> 8) + 1024;
+    let i = 0;
+    while (i < missing.length) {
+      const start = missing[i]!;
+      let j = i;
+      while (j + 1 < missing.length && missing[j + 1]! - start < COMPRESSED_WINDOW) j++;
+      const spanEnd = Math.min(file.size, missing[j]! + GRAIN_MARKER_BYTES + maxData);
+      const span = await file.read(start, spanEnd - start);
+      const jobs: Promise<void>[] = [];
+      for (let k = i; k <= j; k++) {
+        const off = missing[k]!;
+        const rel = off - start;
+        if (rel + GRAIN_MARKER_BYTES > span.length) {
+          throw corrupt(file.name, `truncated: compressed grain marker at offset ${off} is past the end of the file`);
+        }
+        const size = span.readUInt32LE(rel + 8);
+        if (size === 0 || size > maxData) {
+          throw corrupt(file.name, `compressed grain at offset ${off} has an invalid size ${size}`);
+        }
+        let data: Buffer;
+        if (rel + GRAIN_MARKER_BYTES + size <= span.length) {
+          data = span.subarray(rel + GRAIN_MARKER_BYTES, rel + GRAIN_MARKER_BYTES + size);
+          jobs.push(this.inflateGrain(data, off).then((b) => void decoded.set(off, b)));
+        } else {
+          jobs.push(
+            readExact(file, off + GRAIN_MARKER_BYTES, size, 'compressed grain')
+              .then((d) => this.inflateGrain(d, off))
+              .then((b) => void decoded.set(off, b)),
+          );
+        }
+      }
+      // zlib runs these on the thread pool, so grains decompress in parallel.
+      await Promise.all(jobs);
+      i = j + 1;
+    }
+    for (const [off, b] of decoded) this.remember(off, b);
+    for (const x of list) {
+      const g = decoded.get(x.fileOffset) ?? this.grains.get(x.fileOffset);
+      if (!g) throw corrupt(file.name, `compressed grain at offset ${x.fileOffset} could not be decoded`);
+      const at = outBase + x.pos;
+      const have = Math.max(0, Math.min(x.take, g.length - x.inGrain));
+      if (have > 0) g.copy(out, at, x.inGrain, x.inGrain + have);
+      // The last grain of a disk may decode shorter than a full grain: the rest is zeros.
+      if (have < x.take) out.fill(0, at + have, at + x.take);
+    }
+  }
+
+  private remember(off: number, b: Buffer): void {
+    if (this.grains.has(off)) this.grains.delete(off);
+    this.grains.set(off, b);
+    while (this.grains.size > this.maxGrains) this.grains.delete(this.grains.keys().next().value as number);
+  }
+
+  private async inflateGrain(data: Buffer, off: number): Promise<Buffer> {
+    const gb = this.map.grainBytes;
+    try {
+      // RFC 1950 (zlib wrapper) is what VMware and qemu write; bare deflate is tolerated.
+      return await inflateAsync(data, { maxOutputLength: gb });
+    } catch {
+      try {
+        return await inflateRawAsync(data, { maxOutputLength: gb });
+      } catch {
+        throw corrupt(this.map.file.name, `compressed grain at offset ${off} does not decompress to at most ${gb} bytes`);
+      }
+    }
+  }
+
+  /** Test hook: how many decoded grains are cached. */
+  get cachedGrains(): number {
+    return this.grains.size;
+  }
+}
