@@ -147,7 +147,10 @@ export function buildExfatImage(path: string, opts: ExfatImageOptions): void {
   const tmp = `${path}.tmp`;
   rmSync(tmp, { force: true });
   writeTree(host, exfatTreeFiles(opts.tree));
-  if (opts.tree.big) writeLargeSeeded(join(host, 'big', 'seeded-50MiB.bin'), 50 * 1024 * 1024, 50);
+  if (opts.tree.big) {
+    writeLargeSeeded(join(host, 'big', 'seeded-50MiB.bin'), 50 * 1024 * 1024, 50);
+    utimesSync(join(host, 'big'), 1_600_000_000, 1_600_000_000);
+  }
   const fd = openSync(tmp, 'w');
   ftruncateSync(fd, opts.size);
   closeSync(fd);
