@@ -1,0 +1,255 @@
+/**
+ * What the sparse container formats (VHD, VHDX, QCOW2, VDI) share: the virtual disk is cut
+ * into blocks, a table maps each block to bytes in the host file, to zeros, or to the parent.
+ * A format module only answers "what is at virtual offset X" (map); this base class turns
+ * that into reads, joining neighbouring host pieces into one host read so a big sequential
+ * read costs one system call per contiguous run, not one per cluster.
+ */
+import { corrupt, DiskpickError } from '../errors.js';
+import { readExact, type ByteSource } from '../source/source.js';
+import type { ChainLevel, Container, OpenContext } from './container.js';
+
+/** One piece of the virtual disk, as a format maps it. */
+export type Piece =
+  /** Bytes stored in a host file (the image itself unless `src` says otherwise). */
+  | { kind: 'host'; length: number; offset: number; src?: ByteSource }
+  /** Reads as zeros. */
+  | { kind: 'zero'; length: number }
+  /** Not in this level: the parent's bytes at the same virtual offset (zeros without one). */
+  | { kind: 'parent'; length: number }
+  /** Bytes already decoded in memory (a decompressed cluster); `data.length >= length`. */
+  | { kind: 'buffer'; length: number; data: Buffer };
+
+export abstract class MappedContainer implements Container {
+  abstract readonly format: string;
+  abstract readonly variant: string;
+  sectorSize = 512;
+  warnings: string[] = [];
+  readonly name: string;
+
+  constructor(
+    /** The image file, read-only. */
+    protected readonly file: ByteSource,
+    readonly size: number,
+    /** The level below, for differencing images / backing files. */
+    protected readonly parent: Container | null,
+    /** Further host files this level reads (closed with it). */
+    protected readonly extra: ByteSource[] = [],
+  ) {
+    this.name = file.name;
+  }
+
+  get chain(): ChainLevel[] {
+    const own: ChainLevel = { format: this.format, variant: this.variant, virtualSize: this.size, file: this.file.name };
+    if (this.extra.length) own.extraFiles = this.extra.map((s) => s.name);
+    return [own, ...(this.parent ? this.parent.chain : [])];
+  }
+
+  /**
+   * Pieces covering [offset, offset + length), in order, or a prefix of it (at least one
+   * byte). Called only with offset < size and offset + length <= size.
+   */
+  protected abstract map(offset: number, length: number): Promise<Piece[]>;
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw corrupt(this.name, `read at an invalid offset ${offset}`);
+    const n = Math.min(length, this.size - offset);
+    const pieces: Piece[] = [];
+    let pos = offset;
+    const end = offset + n;
+    while (pos < end) {
+      const got = await this.map(pos, end - pos);
+      let advanced = 0;
+      for (const p of got) {
+        if (p.length <= 0) continue;
+        const take = Math.min(p.length, end - pos - advanced);
+        pieces.push(take === p.length ? p : { ...p, length: take } as Piece);
+        advanced += take;
+        if (pos + advanced >= end) break;
+      }
+      if (advanced <= 0) throw new Error(`${this.format}: map made no progress at ${pos}`);
+      pos += advanced;
+    }
+    const runs = coalesce(pieces);
+    if (runs.length === 1) return this.readPiece(runs[0]!, offset);
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    const jobs: Promise<void>[] = [];
+    for (const r of runs) {
+      const dest = at;
+      const vofs = offset + at;
+      if (r.kind === 'zero') out.fill(0, dest, dest + r.length);
+      else if (r.kind === 'buffer') r.data.copy(out, dest, 0, r.length);
+      else jobs.push(this.readPiece(r, vofs).then((b) => void b.copy(out, dest, 0, r.length)));
+      at += r.length;
+    }
+    await Promise.all(jobs);
+    return out;
+  }
+
+  private async readPiece(p: Piece, virtualOffset: number): Promise<Buffer> {
+    switch (p.kind) {
+      case 'zero':
+        return Buffer.alloc(p.length);
+      case 'buffer':
+        return p.data.length === p.length ? p.data : p.data.subarray(0, p.length);
+      case 'parent': {
+        if (!this.parent) return Buffer.alloc(p.length);
+        const b = await this.parent.read(virtualOffset, p.length);
+        if (b.length === p.length) return b;
+        // A parent smaller than the child reads as zeros past its end (qcow2 spec, "Cluster mapping").
+        const full = Buffer.alloc(p.length);
+        b.copy(full);
+        return full;
+      }
+      case 'host': {
+        const src = p.src ?? this.file;
+        const b = await src.read(p.offset, p.length);
+        if (b.length < p.length) {
+          throw corrupt(src.name, `truncated: data of virtual offset ${virtualOffset} is at host offset ${p.offset + b.length}, past the end of the file (${src.size} bytes)`);
+        }
+        return b;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.file.close().catch(() => undefined);
+    for (const e of this.extra) await e.close().catch(() => undefined);
+    if (this.parent) await this.parent.close().catch(() => undefined);
+  }
+}
+
+/** Joins neighbouring pieces that one read can serve. */
+function coalesce(pieces: Piece[]): Piece[] {
+  const out: Piece[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (last && last.kind === p.kind) {
+      if (p.kind === 'zero' || p.kind === 'parent') {
+        out[out.length - 1] = { ...last, length: last.length + p.length } as Piece;
+        continue;
+      }
+      if (p.kind === 'host' && last.kind === 'host' && last.src === p.src && last.offset + last.length === p.offset) {
+        out[out.length - 1] = { ...last, length: last.length + p.length };
+        continue;
+      }
+    }
+    out.push(p);
+  }
+  return out;
+}
+
+/**
+ * A table of fixed-size entries in the image (VHD/VHDX BAT, VDI block map) loaded a page at
+ * a time when first needed, so that opening a 2 TB image reads no table at all and a hostile
+ * entry count costs no memory until the pages are touched.
+ */
+export class PagedTable {
+  private readonly pages = new Map<number, Buffer>();
+  private readonly perPage: number;
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly offset: number,
+    readonly count: number,
+    private readonly entrySize: number,
+    private readonly what: string,
+    pageBytes = 64 * 1024,
+    private readonly maxPages = 256,
+  ) {
+    this.perPage = Math.max(1, Math.floor(pageBytes / entrySize));
+  }
+
+  /** The page holding entry `i`, and where in it the entry starts. */
+  async entry(i: number): Promise<[Buffer, number]> {
+    if (i < 0 || i >= this.count) throw corrupt(this.src.name, `${this.what} entry ${i} is outside the table (${this.count} entries)`);
+    const p = Math.floor(i / this.perPage);
+    let page = this.pages.get(p);
+    if (page) {
+      this.pages.delete(p);
+      this.pages.set(p, page);
+    } else {
+      const first = p * this.perPage;
+      const n = Math.min(this.perPage, this.count - first);
+      page = await readExact(this.src, this.offset + first * this.entrySize, n * this.entrySize, this.what);
+      this.pages.set(p, page);
+      if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value as number);
+    }
+    return [page, (i - p * this.perPage) * this.entrySize];
+  }
+}
+
+/** A small LRU map bounded by total bytes (decoded clusters, L2 tables, sector bitmaps). */
+export class ByteLru<K, V extends { length: number }> {
+  private readonly map = new Map<K, V>();
+  private bytes = 0;
+  constructor(private readonly maxBytes: number) {}
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    const old = this.map.get(k);
+    if (old !== undefined) {
+      this.bytes -= old.length;
+      this.map.delete(k);
+    }
+    this.map.set(k, v);
+    this.bytes += v.length;
+    while (this.bytes > this.maxBytes && this.map.size > 1) {
+      const [k0, v0] = this.map.entries().next().value as [K, V];
+      this.map.delete(k0);
+      this.bytes -= v0.length;
+    }
+  }
+}
+
+/**
+ * Opens a parent named by several hints in order (a format may record a relative path, an
+ * absolute one and a bare name), falling back to the hint's file name next to the child.
+ * Only "not found" and "outside the allowed folders" move on to the next hint; any other
+ * problem with a parent that exists is reported as is. When nothing is found, the error that
+ * says most (one mentioning --parent-dir) is the one shown.
+ */
+export async function openParentByHints(ctx: OpenContext, from: string, hints: string[], what = 'parent image'): Promise<Container> {
+  const tried: string[] = [];
+  const errors: DiskpickError[] = [];
+  const candidates: string[] = [];
+  for (const h of hints) if (h && !candidates.includes(h)) candidates.push(h);
+  for (const h of hints) {
+    if (!h) continue;
+    const base = h.split('/').pop()!;
+    if (base && !candidates.includes(base)) candidates.push(base);
+  }
+  for (const ref of candidates) {
+    tried.push(ref);
+    try {
+      return await ctx.openParent(ref, from);
+    } catch (err) {
+      if (err instanceof DiskpickError && /not found|outside the|no such file/.test(err.message)) {
+        errors.push(err);
+        continue;
+      }
+      throw err;
+    }
+  }
+  if (errors.length === 0) throw corrupt(from, `${what}: the image names no parent file`);
+  const best = errors.find((e) => e.message.includes('--parent-dir')) ?? errors[0]!;
+  throw best;
+}
+
+/** Windows paths in parent locators use backslashes; the host uses slashes. */
+export function windowsToHostPath(p: string): string {
+  let s = p.replace(/\0+$/, '');
+  // \\?\C:\dir\file and C:\dir\file: a drive letter means nothing here, keep the path part.
+  s = s.replace(/^\\\\\?\\/, '');
+  s = s.replace(/\\/g, '/');
+  s = s.replace(/^[A-Za-z]:\//, '/');
+  return s;
+}

@@ -1,0 +1,405 @@
+/**
+ * QCOW2 (QEMU copy-on-write, versions 2 and 3), read-only. Structures and rules from qemu's
+ * docs/interop/qcow2.txt (see docs/formats/qcow2.md): header, header extensions, L1/L2
+ * tables (standard and extended), zero, compressed (zlib / zstd) clusters, backing file,
+ * external data file. Internal snapshots are not read: the active L1 table is the disk.
+ */
+import { inflateRawSync, constants as zc } from 'node:zlib';
+import { decompress as zstdDecompress } from 'fzstd';
+import { corrupt, unsupported } from '../errors.js';
+import { readExact, type ByteSource } from '../source/source.js';
+import type { Container, ContainerFormat, OpenContext } from './container.js';
+import { ByteLru, MappedContainer, type Piece } from './mapped.js';
+
+const MAGIC = 0x514649fb; // "QFI\xfb"
+
+/** The header fields we use (qcow2.txt "Header"), big-endian. */
+interface QcowHeader {
+  version: number;
+  backing_file_offset: number;
+  backing_file_size: number;
+  cluster_bits: number;
+  size: number;
+  crypt_method: number;
+  l1_size: number;
+  l1_table_offset: number;
+  refcount_table_offset: number;
+  refcount_table_clusters: number;
+  nb_snapshots: number;
+  incompatible_features: bigint;
+  autoclear_features: bigint;
+  header_length: number;
+  compression_type: number;
+}
+
+/** incompatible_features bits. */
+const INCOMPAT_DIRTY = 1n << 0n;
+const INCOMPAT_CORRUPT = 1n << 1n;
+const INCOMPAT_DATA_FILE = 1n << 2n;
+const INCOMPAT_COMPRESSION = 1n << 3n;
+const INCOMPAT_EXTL2 = 1n << 4n;
+const INCOMPAT_KNOWN = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
+
+/** Header extension types. */
+const EXT_END = 0x00000000;
+const EXT_BACKING_FORMAT = 0xe2792aca;
+const EXT_CRYPTO = 0x0537be77;
+const EXT_DATA_FILE = 0x44415441;
+
+/** Bits 9..55 of an L1/L2 entry as a byte offset (the hi word holds bits 32..63). */
+function offsetBits9to55(hi: number, lo: number): number {
+  return (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
+}
+
+function u64(buf: Buffer, at: number): number {
+  const v = buf.readBigUInt64BE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+  return Number(v);
+}
+
+function parseHeader(h: Buffer, name: string): QcowHeader {
+  const version = h.readUInt32BE(4);
+  if (version !== 2 && version !== 3) throw unsupported(name, `qcow2 version ${version} is not supported (only 2 and 3)`);
+  if (h.length < 72) throw corrupt(name, 'truncated: qcow2 header cut short');
+  const hdr: QcowHeader = {
+    version,
+    backing_file_offset: u64(h, 8),
+    backing_file_size: h.readUInt32BE(16),
+    cluster_bits: h.readUInt32BE(20),
+    size: u64(h, 24),
+    crypt_method: h.readUInt32BE(32),
+    l1_size: h.readUInt32BE(36),
+    l1_table_offset: u64(h, 40),
+    refcount_table_offset: u64(h, 48),
+    refcount_table_clusters: h.readUInt32BE(56),
+    nb_snapshots: h.readUInt32BE(60),
+    incompatible_features: 0n,
+    autoclear_features: 0n,
+    header_length: 72,
+    compression_type: 0,
+  };
+  if (version === 3) {
+    if (h.length < 104) throw corrupt(name, 'truncated: qcow2 v3 header cut short');
+    hdr.incompatible_features = h.readBigUInt64BE(72);
+    hdr.autoclear_features = h.readBigUInt64BE(88);
+    hdr.header_length = h.readUInt32BE(100);
+    if (hdr.header_length < 104 || hdr.header_length > h.length) throw corrupt(name, `qcow2 header_length ${hdr.header_length} is invalid`);
+    if (hdr.header_length > 104) hdr.compression_type = h[104]!;
+  }
+  return hdr;
+}
+
+interface L2Entry {
+  /** First 64 bits. */
+  hi: number;
+  lo: number;
+  /** Extended L2 subcluster bitmap (alloc bits low, zero bits high). */
+  bmAlloc: number;
+  bmZero: number;
+}
+
+class Qcow2Container extends MappedContainer {
+  readonly format = 'qcow2';
+  readonly variant: string;
+  private readonly clusterSize: number;
+  private readonly l2Entries: number;
+  private readonly entryBytes: number;
+  private readonly subclusterSize: number;
+  private readonly l2Cache: ByteLru<number, Buffer>;
+  private readonly clusterCache = new ByteLru<string, Buffer>(32 * 1024 * 1024);
+  private readonly fileSize: number;
+
+  constructor(
+    file: ByteSource,
+    private readonly hdr: QcowHeader,
+    private readonly l1: Buffer,
+    parent: Container | null,
+    private readonly dataFile: ByteSource | null,
+    variant: string,
+  ) {
+    super(file, hdr.size, parent, dataFile ? [dataFile] : []);
+    this.variant = variant;
+    this.clusterSize = 2 ** hdr.cluster_bits;
+    this.entryBytes = hdr.incompatible_features & INCOMPAT_EXTL2 ? 16 : 8;
+    this.l2Entries = this.clusterSize / this.entryBytes;
+    this.subclusterSize = this.clusterSize / 32;
+    this.l2Cache = new ByteLru(Math.max(32 * 1024 * 1024, this.clusterSize * 4));
+    this.fileSize = file.size;
+  }
+
+  private get extL2(): boolean {
+    return this.entryBytes === 16;
+  }
+
+  private async l2Table(l1Index: number): Promise<Buffer | null> {
+    const hi = this.l1.readUInt32BE(l1Index * 8);
+    const lo = this.l1.readUInt32BE(l1Index * 8 + 4);
+    const off = offsetBits9to55(hi, lo);
+    if (off === 0) return null;
+    const cached = this.l2Cache.get(off);
+    if (cached) return cached;
+    if (off % this.clusterSize !== 0) throw corrupt(this.name, `L1 entry ${l1Index} points at ${off}, not a cluster boundary`);
+    if (off + this.clusterSize > this.fileSize) {
+      throw corrupt(this.name, `L1 entry ${l1Index} points at an L2 table at ${off}, past the end of the file (${this.fileSize} bytes)`);
+    }
+    if (off === 0 || this.overlapsMetadata(off, this.clusterSize)) {
+      throw corrupt(this.name, `L1 entry ${l1Index} points at ${off}, inside the header or the L1/refcount tables`);
+    }
+    const t = await readExact(this.file, off, this.clusterSize, 'L2 table');
+    this.l2Cache.set(off, t);
+    return t;
+  }
+
+  /** True when [off, off+len) overlaps the header cluster, the L1 table or the refcount table. */
+  private overlapsMetadata(off: number, len: number): boolean {
+    const h = this.hdr;
+    const hit = (a: number, n: number) => n > 0 && off < a + n && a < off + len;
+    return hit(0, this.clusterSize) || hit(h.l1_table_offset, h.l1_size * 8) || hit(h.refcount_table_offset, h.refcount_table_clusters * this.clusterSize);
+  }
+
+  protected async map(offset: number, length: number): Promise<Piece[]> {
+    const cs = this.clusterSize;
+    const clusterIndex = Math.floor(offset / cs);
+    const l1Index = Math.floor(clusterIndex / this.l2Entries);
+    if (l1Index >= this.hdr.l1_size) {
+      // Past the L1 table: never allocated.
+      const span = Math.min(length, (clusterIndex + 1) * cs - offset);
+      return [{ kind: 'parent', length: span }];
+    }
+    const l2 = await this.l2Table(l1Index);
+    const tableStart = l1Index * this.l2Entries * cs;
+    const tableEnd = tableStart + this.l2Entries * cs;
+    const end = Math.min(offset + length, tableEnd);
+    if (!l2) return [{ kind: 'parent', length: end - offset }];
+    const l2Offset = offsetBits9to55(this.l1.readUInt32BE(l1Index * 8), this.l1.readUInt32BE(l1Index * 8 + 4));
+    const pieces: Piece[] = [];
+    let pos = offset;
+    while (pos < end) {
+      const ci = Math.floor(pos / cs);
+      const idx = (ci - l1Index * this.l2Entries) * this.entryBytes;
+      const e: L2Entry = {
+        hi: l2.readUInt32BE(idx),
+        lo: l2.readUInt32BE(idx + 4),
+        bmAlloc: this.extL2 ? l2.readUInt32BE(idx + 12) : 0,
+        bmZero: this.extL2 ? l2.readUInt32BE(idx + 8) : 0,
+      };
+      const cend = Math.min(end, (ci + 1) * cs);
+      const within = pos - ci * cs;
+      await this.mapCluster(e, ci, within, cend - pos, l2Offset, pieces);
+      pos = cend;
+    }
+    return pieces;
+  }
+
+  private async mapCluster(e: L2Entry, ci: number, within: number, len: number, l2Offset: number, out: Piece[]): Promise<void> {
+    const cs = this.clusterSize;
+    if (e.hi & 0x40000000) {
+      // Compressed cluster (bit 62).
+      const data = await this.compressedCluster(e, ci);
+      out.push({ kind: 'buffer', length: len, data: data.subarray(within, within + len) });
+      return;
+    }
+    const copied = (e.hi & 0x80000000) !== 0;
+    const hostOffset = offsetBits9to55(e.hi, e.lo);
+    const allocated = hostOffset !== 0 || (copied && this.dataFile !== null);
+    if (!this.extL2) {
+      if (this.hdr.version >= 3 && e.lo & 1) {
+        out.push({ kind: 'zero', length: len });
+        return;
+      }
+      if (!allocated) {
+        out.push({ kind: 'parent', length: len });
+        return;
+      }
+      this.checkHost(hostOffset, ci, l2Offset);
+      out.push({ kind: 'host', length: len, offset: hostOffset + within, src: this.dataFile ?? undefined });
+      return;
+    }
+    // Extended L2: 32 subclusters, each allocated, zero, or from the backing file.
+    if (allocated) this.checkHost(hostOffset, ci, l2Offset);
+    const sc = this.subclusterSize;
+    let pos = within;
+    const end = within + len;
+    while (pos < end) {
+      const s = Math.floor(pos / sc);
+      const send = Math.min(end, (s + 1) * sc);
+      const bit = 1 << s;
+      if (e.bmAlloc & bit) {
+        if (!allocated) throw corrupt(this.name, `L2 entry of cluster ${ci} marks subcluster ${s} allocated but has no host offset`);
+        out.push({ kind: 'host', length: send - pos, offset: hostOffset + pos, src: this.dataFile ?? undefined });
+      } else if (e.bmZero & bit) {
+        out.push({ kind: 'zero', length: send - pos });
+      } else {
+        out.push({ kind: 'parent', length: send - pos });
+      }
+      pos = send;
+    }
+  }
+
+  private checkHost(hostOffset: number, ci: number, l2Offset: number): void {
+    const cs = this.clusterSize;
+    if (hostOffset % cs !== 0) throw corrupt(this.name, `L2 entry of cluster ${ci} points at ${hostOffset}, not a cluster boundary`);
+    if (this.dataFile) return; // Host offsets are in the data file (== guest offset), not in the metadata file.
+    if (hostOffset === l2Offset) throw corrupt(this.name, `L2 entry of cluster ${ci} points at its own L2 table (${l2Offset})`);
+    if (this.overlapsMetadata(hostOffset, cs)) throw corrupt(this.name, `L2 entry of cluster ${ci} points at ${hostOffset}, inside the header or the L1/refcount tables`);
+    if (hostOffset >= this.fileSize) {
+      throw corrupt(this.name, `L2 entry of cluster ${ci} points at ${hostOffset}, past the end of the file (${this.fileSize} bytes)`);
+    }
+  }
+
+  /** Decodes one compressed cluster; the cache makes repeated small reads decode it once. */
+  private async compressedCluster(e: L2Entry, ci: number): Promise<Buffer> {
+    const key = `${e.hi}:${e.lo}`;
+    const hit = this.clusterCache.get(key);
+    if (hit) return hit;
+    if (this.dataFile) throw corrupt(this.name, `cluster ${ci} is compressed, which images with an external data file cannot have`);
+    const cb = this.hdr.cluster_bits;
+    const x = 62 - (cb - 8);
+    const full = BigInt(e.hi >>> 0) * 0x100000000n + BigInt(e.lo >>> 0);
+    const hostOffset = Number(full & ((1n << BigInt(x)) - 1n));
+    const extraSectors = Number((full >> BigInt(x)) & ((1n << BigInt(62 - x)) - 1n));
+    // The compressed bytes run from the offset to the end of the last 512-byte sector.
+    const sectorStart = hostOffset - (hostOffset % 512);
+    let clen = (extraSectors + 1) * 512 - (hostOffset - sectorStart);
+    if (hostOffset >= this.fileSize) {
+      throw corrupt(this.name, `compressed cluster ${ci} is at ${hostOffset}, past the end of the file (${this.fileSize} bytes)`);
+    }
+    // The last sector may be the file's last, partly written one.
+    clen = Math.min(clen, this.fileSize - hostOffset);
+    const raw = await readExact(this.file, hostOffset, clen, 'compressed cluster');
+    const cs = this.clusterSize;
+    let data: Buffer;
+    try {
+      if (this.hdr.compression_type === 0) {
+        data = inflateRawSync(raw, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: cs });
+      } else {
+        data = zstdCluster(raw, cs);
+      }
+    } catch (err) {
+      throw corrupt(this.name, `compressed cluster ${ci} at ${hostOffset} does not decompress (${(err as Error).message})`);
+    }
+    if (data.length < cs) {
+      const padded = Buffer.alloc(cs);
+      data.copy(padded);
+      data = padded;
+    }
+    this.clusterCache.set(key, data);
+    return data;
+  }
+}
+
+/**
+ * zstd data of one cluster: one frame, then whatever fills the last sector (often the start
+ * of the next compressed cluster). fzstd rejects bytes after a frame, so walk the frame's
+ * block headers (RFC 8878, 3.1.1) to find where it ends and hand it only the frame.
+ */
+function zstdCluster(raw: Buffer, cs: number): Buffer {
+  const frame = raw.subarray(0, zstdFrameLength(raw));
+  const out = zstdDecompress(frame, new Uint8Array(cs));
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+function zstdFrameLength(b: Buffer): number {
+  if (b.length < 6 || b.readUInt32LE(0) !== 0xfd2fb528) throw new Error('no zstd frame magic');
+  const fhd = b[4]!;
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const checksum = (fhd >> 2) & 1;
+  const dictFlag = fhd & 3;
+  let at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][dictFlag]! + [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  for (let guard = 0; guard < 1 << 20; guard++) {
+    if (at + 3 > b.length) throw new Error('zstd frame cut short');
+    const bh = b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16);
+    const last = bh & 1;
+    const type = (bh >> 1) & 3;
+    const size = bh >>> 3;
+    at += 3 + (type === 1 ? 1 : size);
+    if (type === 3) throw new Error('reserved zstd block type');
+    if (last) return Math.min(b.length, at + (checksum ? 4 : 0));
+  }
+  throw new Error('zstd frame has too many blocks');
+}
+
+async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> {
+  const name = src.name;
+  const head = await src.read(0, 4096);
+  if (head.length < 72) throw corrupt(name, 'truncated: qcow2 header cut short');
+  const hdr = parseHeader(head, name);
+  if (hdr.crypt_method !== 0) {
+    throw unsupported(name, `encrypted (qcow2 ${hdr.crypt_method === 1 ? 'AES' : hdr.crypt_method === 2 ? 'LUKS' : `method ${hdr.crypt_method}`}), not supported`);
+  }
+  const unknown = hdr.incompatible_features & ~INCOMPAT_KNOWN;
+  if (unknown) throw unsupported(name, `qcow2 incompatible feature bits 0x${unknown.toString(16)} are not supported`);
+  if (hdr.cluster_bits < 9 || hdr.cluster_bits > 21) throw corrupt(name, `qcow2 cluster_bits ${hdr.cluster_bits} is out of range (9..21)`);
+  const extL2 = (hdr.incompatible_features & INCOMPAT_EXTL2) !== 0n;
+  if (extL2 && hdr.cluster_bits < 14) throw corrupt(name, `qcow2 extended L2 entries need cluster_bits >= 14, not ${hdr.cluster_bits}`);
+  if (hdr.incompatible_features & INCOMPAT_COMPRESSION) {
+    if (hdr.compression_type !== 1) throw unsupported(name, `qcow2 compression type ${hdr.compression_type} is not supported (zlib and zstd are)`);
+  } else if (hdr.compression_type !== 0) {
+    throw corrupt(name, `qcow2 compression_type ${hdr.compression_type} set without its feature bit`);
+  }
+  const cs = 2 ** hdr.cluster_bits;
+  if (hdr.size >= Number.MAX_SAFE_INTEGER || hdr.size > 2 ** 56) throw corrupt(name, `qcow2 virtual size ${hdr.size} is absurd`);
+  const l2Entries = cs / (extL2 ? 16 : 8);
+  const needL1 = Math.ceil(hdr.size / (cs * l2Entries));
+  if (hdr.l1_size < needL1) throw corrupt(name, `qcow2 L1 table has ${hdr.l1_size} entries, the virtual size needs ${needL1}`);
+  // qemu's own limit is a 32 MiB L1 table; anything larger is hostile.
+  if (hdr.l1_size > 4 * 1024 * 1024) throw corrupt(name, `qcow2 L1 table of ${hdr.l1_size} entries is absurd`);
+  if (hdr.l1_table_offset % cs !== 0) throw corrupt(name, `qcow2 L1 table offset ${hdr.l1_table_offset} is not cluster aligned`);
+  if (hdr.l1_table_offset + hdr.l1_size * 8 > src.size) {
+    throw corrupt(name, `truncated: the L1 table (${hdr.l1_size} entries at ${hdr.l1_table_offset}) is past the end of the file (${src.size} bytes)`);
+  }
+  const l1 = hdr.l1_size ? await readExact(src, hdr.l1_table_offset, hdr.l1_size * 8, 'L1 table') : Buffer.alloc(0);
+
+  // Header extensions: from the end of the header to the first zero type, within cluster 0.
+  let backingFormat: string | null = null;
+  let dataFileName: string | null = null;
+  const extArea = await src.read(0, Math.min(cs, src.size));
+  let at = hdr.version === 2 ? 72 : hdr.header_length;
+  for (let guard = 0; at + 8 <= extArea.length && guard < 1024; guard++) {
+    const type = extArea.readUInt32BE(at);
+    const len = extArea.readUInt32BE(at + 4);
+    if (type === EXT_END) break;
+    if (at + 8 + len > extArea.length) throw corrupt(name, `qcow2 header extension 0x${type.toString(16)} runs past the first cluster`);
+    const data = extArea.subarray(at + 8, at + 8 + len);
+    if (type === EXT_BACKING_FORMAT) backingFormat = data.toString('utf8');
+    else if (type === EXT_DATA_FILE) dataFileName = data.toString('utf8');
+    else if (type === EXT_CRYPTO) throw unsupported(name, 'encrypted (qcow2 LUKS), not supported');
+    at += 8 + Math.ceil(len / 8) * 8;
+  }
+
+  let variant = hdr.version === 2 ? 'v2' : 'v3';
+  if (extL2) variant += ' extended L2';
+  if (hdr.incompatible_features & INCOMPAT_COMPRESSION) variant += ' zstd';
+
+  let dataFile: ByteSource | null = null;
+  if (hdr.incompatible_features & INCOMPAT_DATA_FILE) {
+    if (!dataFileName) throw unsupported(name, 'qcow2 external data file without a name in the image; not supported');
+    dataFile = await ctx.openReferenced(dataFileName, name, 'external data file');
+    variant += ' external data file';
+  }
+  if (hdr.incompatible_features & INCOMPAT_DIRTY) ctx.warn(`${name}: qcow2 dirty bit set (refcounts may be stale; the data is read as mapped)`);
+  if (hdr.incompatible_features & INCOMPAT_CORRUPT) ctx.warn(`${name}: qcow2 corrupt bit set by qemu; data may be inconsistent`);
+
+  let parent: Container | null = null;
+  if (hdr.backing_file_offset !== 0) {
+    if (hdr.backing_file_size === 0 || hdr.backing_file_size > 1023) throw corrupt(name, `qcow2 backing file name length ${hdr.backing_file_size} is invalid`);
+    const ref = (await readExact(src, hdr.backing_file_offset, hdr.backing_file_size, 'backing file name')).toString('utf8');
+    if (/^[a-z][a-z0-9+.-]*:/i.test(ref) && !ref.startsWith('file:')) {
+      throw unsupported(name, `backing file "${ref}" is not a file (protocol or json: names are not supported)`);
+    }
+    const path = ref.startsWith('file:') ? ref.slice(5) : ref;
+    parent = await ctx.openParent(path, name);
+    if (backingFormat && backingFormat !== parent.format && !(backingFormat === 'vpc' && parent.format === 'vhd')) {
+      ctx.warn(`${name}: backing file ${path} is recorded as ${backingFormat} but reads as ${parent.format}`);
+    }
+  }
+  const c = new Qcow2Container(src, hdr, l1, parent, dataFile, variant);
+  return c;
+}
+
+export const qcow2Format: ContainerFormat = {
+  name: 'qcow2',
+  probe: (head) => head.length >= 8 && head.readUInt32BE(0) === MAGIC,
+  open: openQcow2,
+};
