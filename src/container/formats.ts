@@ -1,8 +1,12 @@
 import type { ContainerFormat } from './container.js';
+import { qcow2Format } from './qcow2.js';
+import { vdiFormat } from './vdi.js';
+import { vhdFormat } from './vhd.js';
+import { vhdxFormat } from './vhdx.js';
 import { vmdkFormat } from './vmdk.js';
 
 /**
  * Every container format, tried in this order by magic bytes; raw is the fallback and is
  * not listed. Add a format by adding its module here.
  */
-export const containerFormats: ContainerFormat[] = [vmdkFormat];
+export const containerFormats: ContainerFormat[] = [qcow2Format, vhdxFormat, vdiFormat, vmdkFormat, vhdFormat];
