@@ -4,34 +4,13 @@
  * blkid, dump.exfat and fsck.exfat. 7-Zip has no exFAT handler (`7zz i` lists FAT and NTFS
  * only), so it cannot serve here.
  */
-import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
+import { Vfs } from '../../src/vfs/vfs.js';
+import { hashOf, walk } from './helpers.js';
 import { DiskpickError } from '../../src/errors.js';
 import { cachedImage, sha256File, tool, toolBytes, sha256 } from '../helpers/tools.js';
 import { exfatImages } from '../../scripts/images/exfat.js';
 import { manifestOf, type ManifestEntry } from '../../scripts/images/tree.js';
-
-/** Every node under `vol` (e.g. "/p0"), keyed by its path relative to the volume. */
-export async function walk(vfs: Vfs, vol: string): Promise<Map<string, VfsNode>> {
-  const out = new Map<string, VfsNode>();
-  const visit = async (dir: VfsNode) => {
-    for (const k of await vfs.readdir(dir)) {
-      out.set(k.path.slice(vol.length), k);
-      if (k.stat.type === 'dir') await visit(k);
-    }
-  };
-  await visit(await vfs.lookup(vol));
-  return out;
-}
-
-export async function hashOf(vfs: Vfs, node: VfsNode): Promise<string> {
-  const src = await vfs.openFile(node);
-  const h = createHash('sha256');
-  for (let off = 0; off < src.size; off += 1 << 20) h.update(await src.read(off, 1 << 20));
-  await src.close();
-  return h.digest('hex');
-}
 
 interface FlsEntry {
   inode: string;
