@@ -1,7 +1,8 @@
 import type { FsFormat } from './types.js';
 import { fatFormat } from './fat.js';
 import { exfatFormat } from './exfat.js';
+import { extFormat } from './ext/ext.js';
 import { ntfsFormat } from './ntfs/ntfs.js';
 
 /** Every filesystem module, tried in order by its probe. Add a format by adding it here. */
-export const fsFormats: FsFormat[] = [exfatFormat, ntfsFormat, fatFormat];
+export const fsFormats: FsFormat[] = [exfatFormat, extFormat, ntfsFormat, fatFormat];

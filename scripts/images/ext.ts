@@ -1,0 +1,206 @@
+/**
+ * ext2/3/4 test images: a seeded source tree (with the special files, owners, xattrs and dates
+ * a Linux backup holds) copied in by the real `mkfs.ext2/3/4 -d`, in several layouts. The tree
+ * stays next to the image so tests take their manifest from the host, never from diskpick.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { addSymlink, seededBytes, seededText, writeLargeSeeded, writeTree, type TreeFile } from './tree.js';
+
+export interface ExtVariant {
+  /** Cache name stem: the image is `<name>.img`, its tree `<name>.tree/`. */
+  name: string;
+  mkfs: 'mkfs.ext2' | 'mkfs.ext3' | 'mkfs.ext4';
+  args: string[];
+  /** Image size for mkfs (e.g. "96M"). */
+  size: string;
+  /** Add the 50 MiB seeded file. */
+  big: boolean;
+  /** 128-byte inodes store neither nanoseconds, nor epoch bits, nor crtime. */
+  smallInodes: boolean;
+  /** Entries in /many: mke2fs -d links names one by one with a linear scan, so 10 000 names in
+   * 1 KiB blocks take it half a minute; the 1 KiB variants use fewer (still htree-indexed). */
+  many: number;
+}
+
+export const EXT_VARIANTS: ExtVariant[] = [
+  // Today's ext4 defaults: extents, flex_bg, 64bit, huge_file, metadata_csum, dir_index, 256-byte inodes.
+  { name: 'ext-ext4-4k', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M', big: true, smallInodes: false, many: 10_000 },
+  // 1 KiB blocks, inline data, meta_bg descriptors, no flex_bg.
+  { name: 'ext-ext4-1k-inline', mkfs: 'mkfs.ext4', args: ['-b', '1024', '-I', '256', '-O', 'inline_data,meta_bg,^resize_inode,^flex_bg'], size: '48M', big: false, smallInodes: false, many: 2000 },
+  // ext3: block maps (direct … triple indirect with 1 KiB blocks), journal, 128-byte inodes.
+  { name: 'ext-ext3-1k', mkfs: 'mkfs.ext3', args: ['-b', '1024', '-I', '128'], size: '48M', big: false, smallInodes: true, many: 2000 },
+  // ext2: 4 KiB blocks, block maps, no journal, 128-byte inodes, 32-byte group descriptors.
+  { name: 'ext-ext2-4k', mkfs: 'mkfs.ext2', args: ['-b', '4096', '-I', '128'], size: '64M', big: false, smallInodes: true, many: 10_000 },
+  // 64 KiB blocks (rec_len encoding for whole-block entries), extents, no metadata_csum.
+  { name: 'ext-ext4-64k', mkfs: 'mkfs.ext4', args: ['-b', '65536', '-O', '^metadata_csum,^64bit'], size: '160M', big: false, smallInodes: false, many: 10_000 },
+];
+
+/** Files the tests single out, with how they were made. */
+export const EXT_SPECIAL = {
+  bigFile: '/big.bin',
+  bigSize: 50 * 1024 * 1024,
+  sparseFile: '/sparse.bin',
+  /** 80 MiB logical size: with 1 KiB blocks the last written blocks sit behind the triple indirect block. */
+  sparseSize: 80 * 1024 * 1024,
+  sparseWrites: [0, 1 << 20, 40 << 20, 70 << 20, 80 * 1024 * 1024 - 4096],
+  manyDir: '/many',
+  unicode: '/Ünïcödé 日本語 🎉.txt',
+  shortLink: '/links/short',
+  longLink: '/links/long',
+  longTarget: '../' + 'very-long-folder-name-'.repeat(5) + '/target.txt',
+  hardA: '/hard/a.txt',
+  hardB: '/hard/b.txt',
+  old: '/dates/1969.txt',
+  oldDate: '1969-07-20 20:17:40.123456789 UTC',
+  future: '/dates/2040.txt',
+  futureDate: '2040-02-29 12:34:56.987654321 UTC',
+  fifo: '/dev/fifo',
+  chardev: '/dev/null-like',
+  chardevMajor: 1,
+  chardevMinor: 3,
+  blockdev: '/dev/loop-like',
+  blockdevMajor: 7,
+  blockdevMinor: 300,
+  owned: '/owned.txt',
+  ownedUid: 100_000,
+  ownedGid: 200_000,
+  xattrFile: '/xattr.txt',
+} as const;
+
+/** Writes the source tree for a variant under `root`. Needs root (mknod, chown). */
+export function writeExtTree(root: string, v: ExtVariant): void {
+  const S = EXT_SPECIAL;
+  const files: TreeFile[] = [
+    { path: 'hello.txt', content: 'hello from diskpick\n' },
+    { path: 'docs/report.txt', content: seededText(11, 30_000) },
+    { path: 'docs/nested/deep/deeper/file.bin', size: 123_457, seed: 12 },
+    { path: 'docs/empty.txt', content: '' },
+    { path: 'small/tiny.txt', content: 'tiny' },
+    { path: 'small/forty.txt', content: seededText(13, 40) },
+    { path: S.unicode.slice(1), content: 'unicode name\n' },
+    { path: 'hard/a.txt', content: seededText(14, 5000) },
+    { path: 'links/target.txt', content: 'target\n' },
+    { path: 'owned.txt', content: 'owned by 100000:200000\n' },
+    { path: 'xattr.txt', content: 'has xattrs\n' },
+    { path: 'dates/1969.txt', content: 'old\n' },
+    { path: 'dates/2040.txt', content: 'future\n' },
+    { path: 'inline-dir/a', content: 'a' },
+    { path: 'mid/4k-plus-1.bin', size: 4097, seed: 15 },
+    { path: 'mid/1m.bin', size: 1 << 20, seed: 16 },
+  ];
+  // Most of the 10 000 entries are empty so the images stay small; every 50th has content.
+  for (let i = 0; i < v.many; i++) {
+    const name = `many/file-${String(i).padStart(5, '0')}.txt`;
+    files.push({ path: name, content: i % 50 === 0 ? `entry ${i}\n` : '' });
+  }
+  writeTree(root, files);
+  if (v.big) writeLargeSeeded(join(root, S.bigFile), S.bigSize, 17);
+
+  // A sparse file: a few written 4 KiB pieces in a large hole.
+  const sp = join(root, S.sparseFile);
+  const fd = openSync(sp, 'w');
+  for (const [i, at] of S.sparseWrites.entries()) writeSync(fd, seededBytes(100 + i, 4096), 0, 4096, at);
+  ftruncateSync(fd, S.sparseSize);
+  closeSync(fd);
+  utimesSync(sp, 1_600_000_000, 1_600_000_000);
+
+  addSymlink(root, S.shortLink, 'target.txt');
+  addSymlink(root, S.longLink, S.longTarget);
+  linkSync(join(root, S.hardA), join(root, S.hardB));
+  mkdirSync(join(root, 'dev'), { recursive: true });
+  execFileSync('mkfifo', [join(root, S.fifo)]);
+  execFileSync('mknod', [join(root, S.chardev), 'c', String(S.chardevMajor), String(S.chardevMinor)]);
+  execFileSync('mknod', [join(root, S.blockdev), 'b', String(S.blockdevMajor), String(S.blockdevMinor)]);
+  chownSync(join(root, S.owned), S.ownedUid, S.ownedGid);
+
+  const xf = join(root, S.xattrFile);
+  execFileSync('setfattr', ['-n', 'user.comment', '-v', 'a short comment', xf]);
+  // Too large for the inode body: lands in an external xattr block.
+  execFileSync('setfattr', ['-n', 'user.big', '-v', '0x' + seededBytes(18, 800).toString('hex'), xf]);
+  execFileSync('setfattr', ['-n', 'trusted.note', '-v', 'trusted value', xf]);
+  execFileSync('setfattr', ['-n', 'security.label', '-v', 'system_u:object_r:test_t', xf]);
+  // A POSIX ACL in xattr form (version 2): user::rw- user:1000:r-- group::r-- mask::r-- other::---.
+  const acl = Buffer.alloc(4 + 5 * 8);
+  acl.writeUInt32LE(2, 0);
+  const ents: [number, number, number][] = [[1, 6, 0xffffffff], [2, 4, 1000], [4, 4, 0xffffffff], [0x10, 4, 0xffffffff], [0x20, 0, 0xffffffff]];
+  ents.forEach(([tag, perm, id], i) => {
+    acl.writeUInt16LE(tag, 4 + i * 8);
+    acl.writeUInt16LE(perm, 6 + i * 8);
+    acl.writeUInt32LE(id, 8 + i * 8);
+  });
+  execFileSync('setfattr', ['-n', 'system.posix_acl_access', '-v', '0x' + acl.toString('hex'), xf]);
+  execFileSync('setfattr', ['-n', 'user.dirnote', '-v', 'on a folder', join(root, 'docs')]);
+
+  // Dates last: anything written above would bump them.
+  execFileSync('touch', ['-h', '-d', S.oldDate, join(root, S.old)]);
+  execFileSync('touch', ['-h', '-d', S.futureDate, join(root, S.future)]);
+  for (const d of ['dates', 'dev', 'links', 'hard', '']) utimesSync(join(root, d), 1_600_000_000, 1_600_000_000);
+}
+
+/** Builds `<name>.img` from its tree with the real mkfs. */
+export function buildExtImage(imgPath: string, v: ExtVariant): string {
+  const tree = imgPath.replace(/\.img$/, '.tree');
+  writeExtTree(tree, v);
+  rmSync(imgPath, { force: true });
+  mkdirSync(dirname(imgPath), { recursive: true });
+  execFileSync(v.mkfs, ['-F', '-q', '-N', '12000', '-L', v.name.slice(0, 16), '-E', 'root_owner=0:0', ...v.args, '-d', tree, imgPath, v.size], {
+    env: { ...process.env, E2FSPROGS_FAKE_TIME: '', MKE2FS_DEVICE_SECTSIZE: '512' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // mke2fs -d writes linear folders; e2fsck -D rebuilds them as htree indexes, as a kernel
+  // does once a folder outgrows one block. Exit status 1 means "fixed/optimized", not failure.
+  const r = spawnSync('e2fsck', ['-fyD', imgPath], { stdio: 'pipe' });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`e2fsck -fyD ${imgPath} failed (${r.status}): ${r.stderr}`);
+  return tree;
+}
+
+/** The tree folder that belongs to a variant's image path. */
+export function treeOf(imgPath: string): string {
+  return imgPath.replace(/\.img$/, '.tree');
+}
+
+/** fsync every file and folder under argv[1] (Node's fsync cannot open folders). */
+const FSYNC_ALL = `import os,sys\nfor d,ds,fs in os.walk(sys.argv[1]):\n  for n in fs+['.']:\n    fd=os.open(os.path.join(d,n),os.O_RDONLY); os.fsync(fd); os.close(fd)`;
+
+/**
+ * A crash-consistent backup: an ext4 volume loop-mounted by the kernel, written to and synced,
+ * copied while still mounted (journal committed, not checkpointed, needs_recovery set), then
+ * unmounted. Needs root and loop devices; returns false when the kernel refuses the mount.
+ */
+export function buildJournalImage(imgPath: string, args: string[] = ['-b', '4096']): boolean {
+  const base = imgPath + '.base';
+  const mnt = imgPath + '.mnt';
+  rmSync(base, { force: true });
+  execFileSync('mkfs.ext4', ['-F', '-q', '-J', 'size=4', ...args, base, '32M'], { stdio: 'pipe' });
+  mkdirSync(mnt, { recursive: true });
+  try {
+    execFileSync('mount', ['-o', 'loop,commit=600', base, mnt], { stdio: 'pipe' });
+  } catch {
+    rmSync(base, { force: true });
+    return false;
+  }
+  try {
+    // A first generation of files, fully written back to their home locations.
+    mkdirSync(join(mnt, 'kept'), { recursive: true });
+    for (let i = 0; i < 5; i++) writeFileSync(join(mnt, 'kept', `old-${i}.txt`), seededText(400 + i, 2000));
+    writeFileSync(join(mnt, 'doomed.txt'), 'deleted after the checkpoint\n');
+    execFileSync('sync', []);
+    // The second generation is only committed to the journal: fsync forces a jbd2 commit but,
+    // unlike sync, does not write the metadata buffers back to the device, so the copy taken
+    // right after holds them in the journal only (needs_recovery set).
+    mkdirSync(join(mnt, 'after-crash'), { recursive: true });
+    for (let i = 0; i < 40; i++) writeFileSync(join(mnt, 'after-crash', `file-${i}.txt`), seededText(200 + i, 100 + i * 97));
+    writeFileSync(join(mnt, 'written.bin'), seededBytes(300, 300_000));
+    renameSync(join(mnt, 'kept', 'old-0.txt'), join(mnt, 'kept', 'renamed-0.txt'));
+    unlinkSync(join(mnt, 'doomed.txt'));
+    execFileSync('python3', ['-c', FSYNC_ALL, mnt]);
+    copyFileSync(base, imgPath);
+  } finally {
+    execFileSync('umount', [mnt], { stdio: 'pipe' });
+    rmSync(mnt, { recursive: true, force: true });
+    rmSync(base, { force: true });
+  }
+  return existsSync(imgPath);
+}

@@ -1,0 +1,559 @@
+/**
+ * The ext2/3/4 FileSystem: ties the superblock, group descriptors, inodes, block mapping,
+ * folders, xattrs and the in-memory journal replay together behind the fs-layer interface.
+ * Read-only: every byte comes through the volume's ByteSource, patched by the journal overlay.
+ */
+import { DiskpickError, corrupt, unsupported } from '../../errors.js';
+import { CachedSource } from '../../source/cache.js';
+import { BufferSource, type ByteSource } from '../../source/source.js';
+import type { FileSystem, FsFormat, FsInfo, FsNode, Stat } from '../types.js';
+import { hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntry } from './dir.js';
+import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
+import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
+import { parseJournalSuperblock, replayJournal, unescapeBlock, type OverlayEntry } from './journal.js';
+import {
+  COMPAT, EXT_MAGIC, INCOMPAT, RO_COMPAT, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, descriptorBlocks, featureNames, formatUuid,
+  fsTypeName, groupDescChecksumOk, hasCompat, hasIncompat, hasRoCompat, parseGroupDesc, parseSuperblock,
+  type GroupDesc, type Superblock,
+} from './superblock.js';
+import { EXT4_XATTR_MAGIC, aclToXattrForm, parseXattrEntries, type XattrEntry } from './xattr.js';
+
+const ROOT_INO = 2;
+/** Messages listed per warning kind before they are only counted. */
+const WARN_LIST_MAX = 5;
+const INODE_CACHE_MAX = 16384;
+const DIR_CACHE_MAX = 64;
+/** Largest xattr value read from an ea_inode (the kernel caps values at 64 KiB … a few MiB). */
+const EA_INODE_VALUE_MAX = 16 << 20;
+
+interface ExtNode extends FsNode {
+  /** Null when the inode could not be read; `error` says why. */
+  inode: Inode | null;
+  error?: DiskpickError;
+}
+
+export const extFormat: FsFormat = {
+  name: 'ext',
+  probe(head: Buffer): boolean {
+    return head.length >= SUPERBLOCK_OFFSET + 0x3a && head.readUInt16LE(SUPERBLOCK_OFFSET + 0x38) === EXT_MAGIC;
+  },
+  open(src: ByteSource): Promise<FileSystem> {
+    return ExtFs.open(src);
+  },
+};
+
+export class ExtFs implements FileSystem, BlockReader {
+  readonly caseSensitive = true;
+  info!: FsInfo;
+  sb!: Superblock;
+  private groups: GroupDesc[] = [];
+  private readonly meta: CachedSource;
+  private overlay = new Map<number, OverlayEntry>();
+  private overlayKeys: number[] = [];
+  private journalRuns: Run[] = [];
+  private readonly inodeCache = new Map<number, Inode>();
+  private readonly dirCache = new Map<number, Map<string, DirEntry>>();
+  private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
+
+  private constructor(private readonly src: ByteSource) {
+    // Metadata (inode tables, folders, extent blocks) in 64 KiB chunks: an inode read pulls in
+    // its neighbours, which an ls -R over a whole folder then finds cached.
+    this.meta = new CachedSource(src, 64 * 1024, 32 * 1024 * 1024);
+  }
+
+  get blockSize(): number {
+    return this.sb.blockSize;
+  }
+  get blocksCount(): number {
+    return this.sb.s_blocks_count;
+  }
+  get metadataCsum(): boolean {
+    return hasRoCompat(this.sb, RO_COMPAT.metadata_csum);
+  }
+
+  static async open(src: ByteSource): Promise<ExtFs> {
+    const fs = new ExtFs(src);
+    await fs.load();
+    return fs;
+  }
+
+  private async load(): Promise<void> {
+    const warnings: string[] = [];
+    this.info = { type: 'ext2', label: null, uuid: null, size: 0, blockSize: 0, warnings, details: {} };
+    await this.readSuperblockAndGroups();
+    const sb = this.sb;
+    if (hasIncompat(sb, INCOMPAT.encrypt)) {
+      warnings.push('some files may be encrypted (fscrypt); their names and contents cannot be read');
+    }
+    const details = this.info.details;
+    if (hasIncompat(sb, INCOMPAT.recover)) {
+      if (!hasCompat(sb, COMPAT.has_journal) || sb.s_journal_inum === 0) {
+        warnings.push('the volume needs journal recovery but its journal is on an external device; shown as it is on disk');
+      } else {
+        await this.replay();
+      }
+    } else if (hasCompat(sb, COMPAT.has_journal)) {
+      details.journal = 'clean';
+    }
+    const s = this.sb;
+    this.info.type = fsTypeName(s);
+    this.info.label = s.s_volume_name || null;
+    this.info.uuid = formatUuid(s.s_uuid);
+    this.info.size = s.s_blocks_count * s.blockSize;
+    this.info.blockSize = s.blockSize;
+    Object.assign(details, {
+      features: featureNames(s).join(' '),
+      revision: s.s_rev_level,
+      inodeCount: s.s_inodes_count,
+      blockCount: s.s_blocks_count,
+      freeBlocks: s.s_free_blocks_count,
+      freeInodes: s.s_free_inodes_count,
+      groups: s.groupCount,
+      inodeSize: s.s_inode_size,
+      blocksPerGroup: s.s_blocks_per_group,
+      inodesPerGroup: s.s_inodes_per_group,
+      state: s.s_state & 1 ? 'clean' : 'not clean',
+      lastMounted: s.s_last_mounted,
+      created: new Date(s.s_mkfs_time * 1000).toISOString(),
+      lastWritten: new Date(s.s_wtime * 1000).toISOString(),
+    });
+    if (this.src.size < this.info.size) {
+      warnings.push(`the volume is ${this.src.size} bytes but the filesystem spans ${this.info.size}: files past the end cannot be read`);
+    }
+  }
+
+  /** Reads (or re-reads after a replay) the superblock and descriptors, through the overlay. */
+  private async readSuperblockAndGroups(): Promise<void> {
+    const raw = await this.readRange(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, true);
+    const sb = parseSuperblock(raw, this.src.name, this.src.size);
+    this.sb = sb;
+    if (!sb.checksumOk) this.warn('superblock checksum', 'superblock checksum mismatch');
+    const blocks = descriptorBlocks(sb);
+    const perBlock = sb.blockSize / sb.descSize;
+    const groups: GroupDesc[] = [];
+    for (let i = 0; i < blocks.length; i++) {
+      const blk = blocks[i]!;
+      if (blk >= sb.s_blocks_count) throw corrupt(this.src.name, `group descriptor block ${blk} is outside the volume`);
+      const b = await this.readRange(blk * sb.blockSize, sb.blockSize, true);
+      for (let j = 0; j < perBlock && groups.length < sb.groupCount; j++) {
+        const g = groups.length;
+        if (!groupDescChecksumOk(sb, g, b, j * sb.descSize)) this.warn('group descriptor checksum', `group ${g} descriptor checksum mismatch`);
+        groups.push(parseGroupDesc(sb, b, j * sb.descSize));
+      }
+    }
+    this.groups = groups;
+  }
+
+  /** jbd2 recovery into the overlay; the superblock and descriptors are then re-read through it. */
+  private async replay(): Promise<void> {
+    const name = this.src.name;
+    const jino = this.sb.s_journal_inum;
+    const jinode = await this.inode(jino);
+    const jruns = await this.runsOf(jinode, `${name}: journal inode ${jino}`);
+    this.journalRuns = jruns;
+    const jblocks = Math.ceil(jinode.size / this.blockSize);
+    const readJ = async (n: number): Promise<Buffer> => this.readJournalBlock(n);
+    if (jblocks < 2) throw corrupt(name, 'the journal inode is empty');
+    const jsb = parseJournalSuperblock(await readJ(0), name);
+    if (jsb.s_blocksize !== this.blockSize) throw unsupported(name, `journal block size ${jsb.s_blocksize} differs from the filesystem's`);
+    if (jsb.s_maxlen > jblocks) throw corrupt(name, `journal claims ${jsb.s_maxlen} blocks but its inode holds ${jblocks}`);
+    const r = await replayJournal(jsb, readJ, this.blocksCount, name);
+    this.overlay = r.overlay;
+    this.overlayKeys = [...r.overlay.keys()].sort((a, b) => a - b);
+    this.inodeCache.clear();
+    this.dirCache.clear();
+    const d = this.info.details;
+    d.journal = 'replayed in memory';
+    d.journalTransactions = r.transactions;
+    d.journalBlocks = r.overlay.size;
+    d.journalRevoked = r.revoked;
+    if (r.transactions > 0) d.journalSequences = `${r.firstSequence}-${r.lastSequence}`;
+    this.info.warnings.push(
+      `the volume was not cleanly unmounted: journal replayed in memory (${r.transactions} transactions, ${r.overlay.size} blocks); the image was not changed`,
+    );
+    for (const n of r.notes.slice(0, WARN_LIST_MAX)) this.info.warnings.push(n);
+    await this.readSuperblockAndGroups();
+  }
+
+  private async readJournalBlock(n: number): Promise<Buffer> {
+    const run = findRun(this.journalRuns, n);
+    const bs = this.blockSize;
+    if (!run || run.uninit) return Buffer.alloc(bs);
+    const phys = run.physical + (n - run.logical);
+    return this.readDevice(phys * bs, bs, true);
+  }
+
+  /** Reads device bytes, failing (not zero-filling) when the image is cut short. */
+  private async readDevice(offset: number, length: number, cached: boolean): Promise<Buffer> {
+    const b = await (cached ? this.meta : this.src).read(offset, length);
+    if (b.length < length) {
+      throw corrupt(this.src.name, `truncated: bytes ${offset + b.length}…${offset + length} of the filesystem are past the end of the image`);
+    }
+    return b;
+  }
+
+  /** Bytes of the volume as the kernel sees them after recovery: the device, patched by the overlay. */
+  async readRange(offset: number, length: number, cached: boolean): Promise<Buffer> {
+    let b = await this.readDevice(offset, length, cached);
+    if (this.overlayKeys.length === 0 || length === 0) return b;
+    const bs = this.blockSize;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + length - 1) / bs);
+    let i = lowerBound(this.overlayKeys, first);
+    let copied = false;
+    for (; i < this.overlayKeys.length && this.overlayKeys[i]! <= last; i++) {
+      const blk = this.overlayKeys[i]!;
+      const e = this.overlay.get(blk)!;
+      let data = await this.readJournalBlock(e.journalBlock);
+      if (e.escaped) data = unescapeBlock(data);
+      if (!copied) {
+        // Cached buffers are shared: patch a private copy.
+        b = Buffer.from(b);
+        copied = true;
+      }
+      const blockStart = blk * bs;
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(offset + length, blockStart + bs);
+      data.copy(b, from - offset, from - blockStart, to - blockStart);
+    }
+    return b;
+  }
+
+  async readBlock(block: number, what: string): Promise<Buffer> {
+    if (!Number.isSafeInteger(block) || block >= this.blocksCount) throw corrupt(this.src.name, `${what} is outside the volume`);
+    return this.readRange(block * this.blockSize, this.blockSize, true);
+  }
+
+  warnChecksum(what: string): void {
+    this.warn('metadata checksum', `checksum mismatch: ${what}`);
+  }
+
+  /** Records a warning; each kind lists a few messages, then one line counts the rest. */
+  private warn(kind: string, msg: string): void {
+    const w = this.info.warnings;
+    let c = this.warnCounts.get(kind);
+    if (!c) {
+      c = { count: 0, summaryAt: -1 };
+      this.warnCounts.set(kind, c);
+    }
+    c.count++;
+    if (c.count <= WARN_LIST_MAX) {
+      w.push(msg);
+      return;
+    }
+    const line = `${c.count - WARN_LIST_MAX} more ${kind} mismatches`;
+    if (c.summaryAt < 0) {
+      c.summaryAt = w.length;
+      w.push(line);
+    } else w[c.summaryAt] = line;
+  }
+
+  /** One inode by number, cached. */
+  async inode(ino: number): Promise<Inode> {
+    const hit = this.inodeCache.get(ino);
+    if (hit) return hit;
+    const sb = this.sb;
+    const name = this.src.name;
+    if (!Number.isSafeInteger(ino) || ino < 1 || ino > sb.s_inodes_count) throw corrupt(name, `inode ${ino} does not exist (the volume has ${sb.s_inodes_count})`);
+    const g = Math.floor((ino - 1) / sb.s_inodes_per_group);
+    const idx = (ino - 1) % sb.s_inodes_per_group;
+    const gd = this.groups[g];
+    if (!gd) throw corrupt(name, `inode ${ino} is in a missing block group`);
+    const tableBlocks = Math.ceil((sb.s_inodes_per_group * sb.s_inode_size) / sb.blockSize);
+    if (gd.bg_inode_table === 0 || gd.bg_inode_table + tableBlocks > sb.s_blocks_count) {
+      throw corrupt(name, `block group ${g}: inode table is outside the volume`);
+    }
+    const raw = await this.readRange(gd.bg_inode_table * sb.blockSize + idx * sb.s_inode_size, sb.s_inode_size, true);
+    const inode = parseInode(sb, ino, Buffer.from(raw));
+    if (!inode.checksumOk && inode.i_mode !== 0) this.warn('inode checksum', `inode ${ino} checksum mismatch`);
+    if (this.inodeCache.size >= INODE_CACHE_MAX) this.inodeCache.delete(this.inodeCache.keys().next().value as number);
+    this.inodeCache.set(ino, inode);
+    return inode;
+  }
+
+  /** The block runs of an inode's data (extent tree or block map). */
+  async runsOf(inode: Inode, file: string): Promise<Run[]> {
+    const bs = this.blockSize;
+    const maxLogical = Math.ceil(inode.size / bs);
+    if (inode.i_flags & INODE_FLAGS.EXT4_EXTENTS_FL) {
+      return extentRuns(this, inode.i_block, file, this.metadataCsum ? inodeCsumSeed(this.sb, inode.ino, inode.i_generation) : 0, maxLogical);
+    }
+    return blockMapRuns(this, inode.i_block, file, maxLogical, Math.ceil(inode.allocated / bs));
+  }
+
+  private isInline(inode: Inode): boolean {
+    return (inode.i_flags & INODE_FLAGS.EXT4_INLINE_DATA_FL) !== 0;
+  }
+
+  /** Inline data: 60 bytes of i_block followed by the system.data xattr value. */
+  private inlineData(inode: Inode, file: string): Buffer {
+    const extra = this.inodeXattrs(inode, file).find((e) => e.e_name_index === 7 && e.name === 'system.data');
+    const tail = extra?.value ?? Buffer.alloc(0);
+    return Buffer.concat([inode.i_block, tail]);
+  }
+
+  /** Entries in the inode body (after i_extra_isize), when present. */
+  private inodeXattrs(inode: Inode, file: string): XattrEntry[] {
+    const at = 128 + inode.i_extra_isize;
+    const raw = inode.raw;
+    if (this.sb.s_inode_size <= 128 || at + 4 > raw.length || raw.readUInt32LE(at) !== EXT4_XATTR_MAGIC) return [];
+    const region = raw.subarray(at + 4);
+    return parseXattrEntries(region, 0, 0, file);
+  }
+
+  private async blockXattrs(inode: Inode, file: string): Promise<XattrEntry[]> {
+    if (inode.i_file_acl === 0) return [];
+    const b = await this.readBlock(inode.i_file_acl, `xattr block of ${file}`);
+    // struct ext4_xattr_header: h_magic, h_refcount, h_blocks (must be 1) … entries at 32.
+    if (b.readUInt32LE(0) !== EXT4_XATTR_MAGIC || b.readUInt32LE(8) !== 1) throw corrupt(file, `xattr block ${inode.i_file_acl} has a bad header`);
+    return parseXattrEntries(b, 32, 0, file);
+  }
+
+  // ---- FileSystem ----
+
+  async root(): Promise<FsNode> {
+    return this.nodeFor(ROOT_INO, '', null);
+  }
+
+  private async nodeFor(ino: number, name: string, direntType: Stat['type'] | null): Promise<ExtNode> {
+    try {
+      const inode = await this.inode(ino);
+      if (inode.i_mode === 0 && inode.i_links_count === 0) throw corrupt(name || '/', `inode ${ino} is not in use`);
+      const stat = await this.statOf(inode, name);
+      return { name, stat, inode };
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      // The entry is still listed (type from the folder entry); reading it gives this error.
+      const stat: Stat = { type: direntType ?? 'other', size: 0, allocated: 0, mode: 0, uid: 0, gid: 0, nlink: 0, ino, hasOwnership: true };
+      return { name, stat, inode: null, error: err };
+    }
+  }
+
+  private async statOf(inode: Inode, name: string): Promise<Stat> {
+    const type = fileTypeOfMode(inode.i_mode);
+    const stat: Stat = {
+      type,
+      size: inode.size,
+      allocated: inode.allocated,
+      mode: inode.i_mode & 0o7777,
+      uid: inode.uid,
+      gid: inode.gid,
+      nlink: inode.i_links_count,
+      ino: inode.ino,
+      atime: inode.atime,
+      mtime: inode.mtime,
+      ctime: inode.ctime,
+      hasOwnership: true,
+    };
+    if (inode.crtime) stat.birthtime = inode.crtime;
+    if (type === 'chardev' || type === 'blockdev') stat.rdev = inodeRdev(inode);
+    if (type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
+    const attrs: string[] = [];
+    if (inode.i_flags & 0x10) attrs.push('immutable');
+    if (inode.i_flags & 0x20) attrs.push('append');
+    if (inode.i_flags & INODE_FLAGS.EXT4_ENCRYPT_FL) attrs.push('encrypted');
+    if (type === 'file' && inode.allocated < inode.size && !this.isInline(inode)) attrs.push('sparse');
+    if (attrs.length) stat.attributes = attrs;
+    return stat;
+  }
+
+  /** Fast symlinks keep the target in i_block; slow ones in a data block; inline ones inline. */
+  private async symlinkBytes(inode: Inode, file: string): Promise<Buffer> {
+    const size = inode.size;
+    if (size > 65536) throw corrupt(file, `symbolic link target is ${size} bytes long`);
+    if (this.isInline(inode)) return this.inlineData(inode, file).subarray(0, size);
+    const isExtents = (inode.i_flags & INODE_FLAGS.EXT4_EXTENTS_FL) !== 0;
+    const xattrBlockSectors = inode.i_file_acl ? this.blockSize / 512 : 0;
+    const fast = size < 60 && (isExtents ? !hasExtentHeader(inode.i_block) : inode.allocated / 512 <= xattrBlockSectors);
+    if (fast) return Buffer.from(inode.i_block.subarray(0, size));
+    const src = await this.dataSource(inode, file);
+    return Buffer.from(await src.read(0, size));
+  }
+
+  private async dataSource(inode: Inode, file: string): Promise<ByteSource> {
+    if (inode.i_flags & INODE_FLAGS.EXT4_ENCRYPT_FL) throw unsupported(file, 'the file is encrypted (fscrypt)');
+    if (this.isInline(inode)) {
+      const d = this.inlineData(inode, file);
+      if (inode.size > d.length) throw corrupt(file, `inline file claims ${inode.size} bytes but holds ${d.length}`);
+      return new BufferSource(d.subarray(0, inode.size), file);
+    }
+    const runs = await this.runsOf(inode, file);
+    return new ExtFileSource(this, runs, inode.size, file);
+  }
+
+  /** Every entry of a folder, from inline data or by walking all its blocks. */
+  private async dirEntries(node: ExtNode): Promise<DirEntry[]> {
+    const file = node.name || '/';
+    if (node.error) throw node.error;
+    const inode = node.inode!;
+    if (fileTypeOfMode(inode.i_mode) !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
+    const ft = hasIncompat(this.sb, INCOMPAT.filetype);
+    const out: DirEntry[] = [];
+    if (this.isInline(inode)) {
+      // The first four bytes of i_block are the parent's inode number; entries follow.
+      const d = this.inlineData(inode, file);
+      parseDirRegion(d.subarray(4, 60), ft, this.blockSize, file, out);
+      if (d.length > 60) parseDirRegion(d.subarray(60), ft, this.blockSize, file, out);
+      return out;
+    }
+    const bs = this.blockSize;
+    const runs = await this.runsOf(inode, file);
+    const seed = this.metadataCsum ? inodeCsumSeed(this.sb, inode.ino, inode.i_generation) : 0;
+    const maxBlocks = Math.ceil(inode.size / bs);
+    for (const run of runs) {
+      if (run.uninit) continue;
+      const count = Math.min(run.count, maxBlocks - run.logical);
+      // Large folders are read a few MiB at a time, not block by block.
+      const chunk = Math.max(1, Math.floor((4 << 20) / bs));
+      for (let i = 0; i < count; i += chunk) {
+        const n = Math.min(chunk, count - i);
+        const data = await this.readRange((run.physical + i) * bs, n * bs, n * bs < 256 * 1024);
+        for (let k = 0; k < n; k++) {
+          const blk = data.subarray(k * bs, (k + 1) * bs);
+          const tail = hasDirTail(blk);
+          if (tail && this.metadataCsum && !dirTailChecksumOk(blk, seed)) this.warnChecksum(`folder block ${run.logical + i + k} of ${file}`);
+          parseDirRegion(blk, ft, bs, file, out);
+        }
+      }
+    }
+    return out;
+  }
+
+  async readdir(dir: FsNode): Promise<FsNode[]> {
+    const entries = await this.dirEntries(dir as ExtNode);
+    const out: FsNode[] = [];
+    for (const e of entries) out.push(await this.nodeFor(e.inode, e.name, e.type));
+    return out;
+  }
+
+  async lookup(dir: FsNode, name: string): Promise<FsNode | null> {
+    const d = dir as ExtNode;
+    if (d.error) throw d.error;
+    const ino = d.inode!.ino;
+    let map = this.dirCache.get(ino);
+    if (!map) {
+      map = new Map();
+      for (const e of await this.dirEntries(d)) map.set(e.name, e);
+      if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
+      this.dirCache.set(ino, map);
+    }
+    const e = map.get(name);
+    return e ? this.nodeFor(e.inode, e.name, e.type) : null;
+  }
+
+  async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
+    const n = node as ExtNode;
+    if (stream) throw new DiskpickError('notFound', 'ext has no named streams', node.name);
+    if (n.error) throw n.error;
+    return this.dataSource(n.inode!, node.name);
+  }
+
+  async xattrs(node: FsNode): Promise<Map<string, Buffer>> {
+    const n = node as ExtNode;
+    if (n.error) throw n.error;
+    const inode = n.inode!;
+    const file = node.name || '/';
+    const all = [...this.inodeXattrs(inode, file), ...(await this.blockXattrs(inode, file))];
+    const out = new Map<string, Buffer>();
+    for (const e of all) {
+      // Index 7 ("system.") holds inline data and other kernel-internal values that the kernel
+      // does not list either; unknown indexes are private to their features.
+      if (e.e_name_index === 7 || e.name.startsWith('unknown')) continue;
+      let v = e.value;
+      if (v === null) {
+        if (e.e_value_size > EA_INODE_VALUE_MAX) throw corrupt(file, `xattr ${e.name} is ${e.e_value_size} bytes long`);
+        const ea = await this.inode(e.e_value_inum);
+        v = Buffer.from(await (await this.dataSource(ea, file)).read(0, e.e_value_size));
+      }
+      if (e.e_name_index === 2 || e.e_name_index === 3) v = aclToXattrForm(v, file);
+      out.set(e.name, v);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.inodeCache.clear();
+    this.dirCache.clear();
+  }
+
+  /** File data straight from the device (not the metadata cache), patched by the overlay. */
+  readData(offset: number, length: number): Promise<Buffer> {
+    return this.readRange(offset, length, false);
+  }
+}
+
+/** A file's content: its runs, with holes and uninitialized extents reading as zeros. */
+class ExtFileSource implements ByteSource {
+  constructor(
+    private readonly fs: ExtFs,
+    private readonly runs: Run[],
+    readonly size: number,
+    readonly name: string,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const bs = this.fs.blockSize;
+    const end = offset + n;
+    let idx = runIndexAtOrAfter(this.runs, Math.floor(offset / bs));
+    const first = this.runs[idx];
+    // The common case, a read inside one allocated run, is one device read and no copy.
+    if (first && !first.uninit && first.logical * bs <= offset && (first.logical + first.count) * bs >= end) {
+      return this.fs.readData((first.physical - first.logical) * bs + offset, n);
+    }
+    const out = Buffer.alloc(n);
+    let pos = offset;
+    while (pos < end) {
+      const run = this.runs[idx];
+      if (!run || run.logical * bs >= end) break;
+      const runStart = run.logical * bs;
+      const runEnd = Math.min(end, (run.logical + run.count) * bs);
+      if (runEnd <= pos) {
+        idx++;
+        continue;
+      }
+      const from = Math.max(pos, runStart);
+      if (!run.uninit) {
+        const data = await this.fs.readData((run.physical - run.logical) * bs + from, runEnd - from);
+        data.copy(out, from - offset);
+      }
+      pos = runEnd;
+      idx++;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The run containing logical block `blk`, or null. */
+function findRun(runs: Run[], blk: number): Run | null {
+  const i = runIndexAtOrAfter(runs, blk);
+  const r = runs[i];
+  return r && r.logical <= blk && blk < r.logical + r.count ? r : null;
+}
+
+/** Index of the first run that ends after `blk` (binary search; runs are sorted and disjoint). */
+function runIndexAtOrAfter(runs: Run[], blk: number): number {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = runs[mid]!;
+    if (r.logical + r.count <= blk) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function lowerBound(a: number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
