@@ -1,0 +1,274 @@
+/**
+ * WOF ("Windows Overlay Filter") system-compressed files, as `compact /exe:…` and CompactOS
+ * write them. Such a file has:
+ *   - a reparse point with tag IO_REPARSE_TAG_WOF (0x80000017) whose data is
+ *       WOF_EXTERNAL_INFO                  { Version u32 = 1, Provider u32 (2 = file provider) }
+ *       FILE_PROVIDER_EXTERNAL_INFO_V1     { Version u32 = 1, Algorithm u32 }
+ *     Algorithm 0 XPRESS4K, 1 LZX (32 KiB chunks), 2 XPRESS8K, 3 XPRESS16K
+ *     (Windows SDK wofapi.h / ntifs.h; libfsntfs documentation "Windows Overlay Filter");
+ *   - an unnamed $DATA, sparse, whose data size is the file's logical size;
+ *   - a $DATA named "WofCompressedData": a table of (chunks - 1) little-endian chunk offsets,
+ *     4 bytes each (8 when the logical size is 4 GiB or more), relative to the end of the
+ *     table (the first chunk's offset, 0, is implicit), then the chunks back to back.
+ * Every chunk but the last stands for chunk-size bytes; a chunk whose stored size equals its
+ * uncompressed size is stored raw, any other is one independent XPRESS Huffman / LZX stream.
+ */
+import { corrupt, unsupported } from '../../errors.js';
+import type { ByteSource } from '../../source/source.js';
+import { readExact } from '../../source/source.js';
+import { decompressLzx } from './lzx.js';
+import { decompressXpressHuffman } from './xpress.js';
+
+export const IO_REPARSE_TAG_WOF = 0x80000017;
+/** WOF_EXTERNAL_INFO.Provider values. */
+export const WOF_PROVIDER_WIM = 1;
+export const WOF_PROVIDER_FILE = 2;
+/** The named $DATA that holds the compressed chunks. */
+export const WOF_STREAM_NAME = 'WofCompressedData';
+
+export interface WofAlgorithm {
+  id: number;
+  name: 'XPRESS4K' | 'LZX' | 'XPRESS8K' | 'XPRESS16K';
+  chunkSize: number;
+}
+
+/** FILE_PROVIDER_COMPRESSION_* values. */
+const ALGORITHMS: readonly WofAlgorithm[] = [
+  { id: 0, name: 'XPRESS4K', chunkSize: 4096 },
+  { id: 1, name: 'LZX', chunkSize: 32768 },
+  { id: 2, name: 'XPRESS8K', chunkSize: 8192 },
+  { id: 3, name: 'XPRESS16K', chunkSize: 16384 },
+];
+
+/** REPARSE_DATA_BUFFER header: ReparseTag u32, ReparseDataLength u16, Reserved u16. */
+const REPARSE_HEADER_SIZE = 8;
+/** WOF_EXTERNAL_INFO + FILE_PROVIDER_EXTERNAL_INFO_V1. */
+const WOF_REPARSE_DATA_SIZE = 16;
+
+/**
+ * Parses WOF reparse data: either the whole reparse point (starting with the tag) or only the
+ * data after its 8-byte header. Tells which algorithm compressed the file.
+ */
+export function parseWofReparseData(reparseData: Buffer, name: string): WofAlgorithm {
+  let data = reparseData;
+  // The data proper starts with WOF_EXTERNAL_INFO.Version (1), never with the tag.
+  if (data.length >= REPARSE_HEADER_SIZE && data.readUInt32LE(0) === IO_REPARSE_TAG_WOF) {
+    const len = data.readUInt16LE(4);
+    data = data.subarray(REPARSE_HEADER_SIZE, REPARSE_HEADER_SIZE + len);
+  }
+  if (data.length < WOF_REPARSE_DATA_SIZE) throw corrupt(name, `WOF reparse data is ${data.length} bytes, needs ${WOF_REPARSE_DATA_SIZE}`);
+  const wofVersion = data.readUInt32LE(0);
+  const provider = data.readUInt32LE(4);
+  if (wofVersion !== 1) throw unsupported(name, `WOF version ${wofVersion} is not supported`);
+  if (provider === WOF_PROVIDER_WIM) throw unsupported(name, 'WIM-backed WOF file (WIMBoot): its data is in an external WIM, not supported');
+  if (provider !== WOF_PROVIDER_FILE) throw unsupported(name, `WOF provider ${provider} is not supported`);
+  const fileVersion = data.readUInt32LE(8);
+  const algorithm = data.readUInt32LE(12);
+  if (fileVersion !== 1) throw unsupported(name, `WOF file provider version ${fileVersion} is not supported`);
+  const alg = ALGORITHMS[algorithm];
+  if (!alg) throw unsupported(name, `WOF compression algorithm ${algorithm} is not supported`);
+  return alg;
+}
+
+/**
+ * The logical contents of a WOF-compressed file. `size` is the file's logical size (the
+ * unnamed $DATA's data size), `wofStream` its WofCompressedData stream.
+ */
+export function openWofFile(reparseData: Buffer, wofStream: ByteSource, size: number, name: string): ByteSource {
+  const alg = parseWofReparseData(reparseData, name);
+  return new WofSource(alg, wofStream, size, name);
+}
+
+/** Decoded chunks kept: a few, so reads that straddle chunk borders never decode twice. */
+const CACHE_CHUNKS = 8;
+/** Chunk offsets are read in pages of this many entries. */
+const TABLE_PAGE = 1024;
+/** Compressed bytes fetched in one read when a read spans many chunks. */
+const MAX_BATCH = 1 << 20;
+
+export class WofSource implements ByteSource {
+  readonly size: number;
+  readonly chunkSize: number;
+  private readonly chunkCount: number;
+  private readonly entrySize: number;
+  private readonly tableSize: number;
+  /** Bytes of chunk data after the table. */
+  private readonly dataSize: number;
+  private readonly pages = new Map<number, Float64Array>();
+  private readonly chunks = new Map<number, Buffer>();
+  private readonly pending = new Map<number, Promise<Buffer>>();
+
+  constructor(
+    readonly algorithm: WofAlgorithm,
+    private readonly stream: ByteSource,
+    size: number,
+    readonly name: string,
+  ) {
+    if (!Number.isSafeInteger(size) || size < 0) throw corrupt(name, `WOF file with an invalid size ${size}`);
+    this.size = size;
+    this.chunkSize = algorithm.chunkSize;
+    this.chunkCount = Math.ceil(size / this.chunkSize);
+    this.entrySize = size >= 2 ** 32 ? 8 : 4;
+    this.tableSize = Math.max(0, this.chunkCount - 1) * this.entrySize;
+    // Every chunk takes at least one byte: a stream too small for its table (or for one byte
+    // per chunk) is cut short; checking here also bounds everything later by the stream size.
+    if (stream.size < this.tableSize + this.chunkCount) {
+      throw corrupt(name, `WofCompressedData is ${stream.size} bytes, too small for ${this.chunkCount} ${algorithm.name} chunks of a ${size}-byte file`);
+    }
+    this.dataSize = stream.size - this.tableSize;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const cs = this.chunkSize;
+    const first = Math.floor(offset / cs);
+    const last = Math.floor((offset + n - 1) / cs);
+    if (first === last) {
+      const c = await this.chunk(first);
+      const at = offset - first * cs;
+      return c.subarray(at, at + n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let done = 0;
+    let i = first;
+    while (i <= last) {
+      // Chunks already decoded come from the cache; runs of missing ones are fetched with
+      // one read of their compressed bytes and decoded in turn.
+      const hit = this.chunks.get(i);
+      if (hit) {
+        done += this.copyChunk(hit, i, offset, out, done);
+        i++;
+        continue;
+      }
+      const batch = await this.decodeRun(i, last);
+      for (const c of batch) {
+        done += this.copyChunk(c, i, offset, out, done);
+        i++;
+      }
+    }
+    return out;
+  }
+
+  private copyChunk(c: Buffer, index: number, offset: number, out: Buffer, done: number): number {
+    const start = Math.max(0, offset - index * this.chunkSize);
+    return c.copy(out, done, start, Math.min(c.length, start + out.length - done));
+  }
+
+  async close(): Promise<void> {
+    this.chunks.clear();
+    this.pages.clear();
+  }
+
+  /** Uncompressed size of chunk `i` (the last one holds what remains). */
+  private chunkLength(i: number): number {
+    return Math.min(this.chunkSize, this.size - i * this.chunkSize);
+  }
+
+  private async chunk(i: number): Promise<Buffer> {
+    const hit = this.chunks.get(i);
+    if (hit) {
+      this.chunks.delete(i);
+      this.chunks.set(i, hit);
+      return hit;
+    }
+    const inflight = this.pending.get(i);
+    if (inflight) return inflight;
+    const p = this.decodeRun(i, i).then(
+      (b) => {
+        this.pending.delete(i);
+        return b[0]!;
+      },
+      (err) => {
+        this.pending.delete(i);
+        throw err;
+      },
+    );
+    this.pending.set(i, p);
+    return p;
+  }
+
+  /**
+   * Decodes chunks first..last (stopping early when their compressed bytes pass MAX_BATCH)
+   * from one read of the stream; returns at least chunk `first`.
+   */
+  private async decodeRun(first: number, last: number): Promise<Buffer[]> {
+    const start = await this.chunkOffset(first);
+    let stop = first + 1;
+    let end = await this.chunkOffset(stop);
+    while (stop <= last && end - start < MAX_BATCH) {
+      const next = await this.chunkOffset(stop + 1);
+      if (next - start > MAX_BATCH) break;
+      stop++;
+      end = next;
+    }
+    const data = await readExact(this.stream, this.tableSize + start, end - start, 'WOF chunk data');
+    const out: Buffer[] = [];
+    let at = 0;
+    for (let i = first; i < stop; i++) {
+      const csize = (await this.chunkOffset(i + 1)) - (await this.chunkOffset(i));
+      const c = this.decodeChunk(i, data.subarray(at, at + csize));
+      at += csize;
+      this.chunks.set(i, c);
+      if (this.chunks.size > CACHE_CHUNKS) this.chunks.delete(this.chunks.keys().next().value as number);
+      out.push(c);
+    }
+    return out;
+  }
+
+  private decodeChunk(i: number, stored: Buffer): Buffer {
+    const len = this.chunkLength(i);
+    if (stored.length === len) return stored;
+    if (stored.length > len) throw corrupt(this.name, `WOF chunk ${i} is ${stored.length} bytes stored for ${len} bytes of data`);
+    const where = `${this.name} (${this.algorithm.name} chunk ${i})`;
+    if (this.algorithm.name === 'LZX') return decompressLzx(stored, len, 32768, where);
+    return decompressXpressHuffman(stored, len, where);
+  }
+
+  /**
+   * Where chunk `i` starts, relative to the end of the table; chunkOffset(chunkCount) is the
+   * end of the data. Offsets are checked to rise and stay inside the stream.
+   */
+  private async chunkOffset(i: number): Promise<number> {
+    if (i <= 0) return 0;
+    if (i >= this.chunkCount) return this.dataSize;
+    const page = Math.floor((i - 1) / TABLE_PAGE);
+    let entries = this.pages.get(page);
+    if (!entries) {
+      entries = await this.loadPage(page);
+      if (this.pages.size >= 16) this.pages.delete(this.pages.keys().next().value as number);
+      this.pages.set(page, entries);
+    }
+    return entries[(i - 1) % TABLE_PAGE]!;
+  }
+
+  private async loadPage(page: number): Promise<Float64Array> {
+    const firstEntry = page * TABLE_PAGE;
+    const count = Math.min(TABLE_PAGE, this.chunkCount - 1 - firstEntry);
+    const raw = await readExact(this.stream, firstEntry * this.entrySize, count * this.entrySize, 'WOF chunk table');
+    const entries = new Float64Array(count);
+    // The entry before this page bounds the first one from below.
+    let prev = firstEntry === 0 ? 0 : await this.entryBefore(firstEntry);
+    for (let k = 0; k < count; k++) {
+      const v = this.entrySize === 4 ? raw.readUInt32LE(k * 4) : Number(raw.readBigUInt64LE(k * 8));
+      const index = firstEntry + k + 1;
+      // Each chunk holds at least one byte and at most its uncompressed size.
+      if (v <= prev || v - prev > this.chunkSize || v > this.dataSize - (this.chunkCount - index)) {
+        throw corrupt(this.name, `WOF chunk table: chunk ${index} starts at ${v}, after chunk ${index - 1} at ${prev} (of ${this.dataSize} bytes)`);
+      }
+      entries[k] = v;
+      prev = v;
+    }
+    const lastLen = this.chunkLength(this.chunkCount - 1);
+    if (firstEntry + count === this.chunkCount - 1 && this.dataSize - prev > lastLen) {
+      throw corrupt(this.name, `WOF chunk table: the last chunk is ${this.dataSize - prev} bytes stored for ${lastLen} bytes of data`);
+    }
+    return entries;
+  }
+
+  /** Table entry `entry - 1` (the offset of chunk `entry`), read on its own. */
+  private async entryBefore(entry: number): Promise<number> {
+    const raw = await readExact(this.stream, (entry - 1) * this.entrySize, this.entrySize, 'WOF chunk table');
+    return this.entrySize === 4 ? raw.readUInt32LE(0) : Number(raw.readBigUInt64LE(0));
+  }
+}
