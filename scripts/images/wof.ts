@@ -37,9 +37,11 @@ export function wofpackBinary(cacheDir: string): string {
 
 /**
  * x86-like bytes: text with CALL (E8 rel32) instructions mixed in, so LZX's E8 translation
- * has targets to translate both ways, plus E8 bytes in the last 10 bytes of chunks.
+ * has targets to translate. With `edgeCases`, also targets that need the "compensating"
+ * translation (rel >= 12000000 - position) and E8 bytes in the last 10 bytes of each 32 KiB
+ * chunk (which must stay untranslated); without, neither occurs.
  */
-export function seededX86(seed: number, size: number): Buffer {
+export function seededX86(seed: number, size: number, edgeCases = true): Buffer {
   const r = new SeededRandom(seed);
   const out = Buffer.alloc(size);
   const text = seededText(seed, size);
@@ -48,9 +50,9 @@ export function seededX86(seed: number, size: number): Buffer {
     const k = r.int(10);
     if (k < 3 && i + 5 <= size) {
       out[i] = 0xe8;
-      const kind = r.int(4);
-      // Relative targets near the call, far back, and ones that wrap past the 12000000 limit.
-      const rel = kind === 0 ? r.int(4000) - 2000 : kind === 1 ? -(i % 30000) - r.int(50) : kind === 2 ? 12_000_000 - i - r.int(100) : r.int(1 << 20);
+      const kind = r.int(edgeCases ? 4 : 3);
+      // Targets near the call, anywhere in the first MiB, far back, past the 12000000 limit.
+      const rel = kind === 0 ? r.int(4000) - 2000 : kind === 1 ? r.int(1 << 20) : kind === 2 ? -(i % 30000) - r.int(50) : 12_000_000 - (i % 32768) - r.int(100);
       out.writeInt32LE(rel | 0, i + 1);
       i += 5;
     } else if (k < 4) {
@@ -59,6 +61,12 @@ export function seededX86(seed: number, size: number): Buffer {
       const n = Math.min(size - i, 1 + r.int(12));
       text.copy(out, i, i, i + n);
       i += n;
+    }
+  }
+  if (!edgeCases) {
+    for (let end = Math.min(size, 32768); ; end = Math.min(size, end + 32768)) {
+      for (let j = Math.max(0, end - 10); j < end; j++) if (out[j] === 0xe8) out[j] = 0x90;
+      if (end === size) break;
     }
   }
   return out;
@@ -80,11 +88,13 @@ export function wofCases(): WofCase[] {
     { name: 'xpress8k-text.txt', algorithm: 'xpress8k', content: seededText(402, 50_001) },
     { name: 'xpress16k-text.txt', algorithm: 'xpress16k', content: seededText(403, 70_000) },
     { name: 'lzx-text.txt', algorithm: 'lzx', content: seededText(404, 200_000) },
-    { name: 'lzx-x86.bin', algorithm: 'lzx', content: seededX86(405, 3 * 32768) },
+    { name: 'lzx-x86.bin', algorithm: 'lzx', content: seededX86(420, 3 * 32768 + 5000, false) },
+    { name: 'lzx-x86-edges.bin', algorithm: 'lzx', content: seededX86(405, 3 * 32768) },
     { name: 'xpress4k-mixed.bin', algorithm: 'xpress4k', content: mixed(406, 4096) },
     { name: 'xpress16k-mixed.bin', algorithm: 'xpress16k', content: mixed(410, 16384) },
     { name: 'lzx-mixed.bin', algorithm: 'lzx', content: mixed(414, 32768) },
     { name: 'xpress8k-random.bin', algorithm: 'xpress8k', content: seededBytes(418, 20_000) },
+    { name: 'xpress4k-five-bytes.txt', algorithm: 'xpress4k', content: Buffer.from('tiny\n') },
     { name: 'lzx-one-byte.txt', algorithm: 'lzx', content: Buffer.from('x') },
     { name: 'xpress4k-empty.txt', algorithm: 'xpress4k', content: Buffer.alloc(0) },
   ];
