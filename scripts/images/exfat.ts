@@ -31,6 +31,10 @@ export interface ExfatTreeOptions {
   big?: boolean;
   /** The 3000-file folder. */
   many?: number;
+  /** Instead of the standard files, only these. */
+  only?: TreeFile[];
+  /** One large seeded file, written without holding it in memory. */
+  large?: { path: string; size: number; seed: number };
 }
 
 /** The seeded tree every exFAT image is filled from (the fragmented folder is added separately). */
@@ -146,7 +150,8 @@ export function buildExfatImage(path: string, opts: ExfatImageOptions): void {
   const host = `${path}.tree`;
   const tmp = `${path}.tmp`;
   rmSync(tmp, { force: true });
-  writeTree(host, exfatTreeFiles(opts.tree));
+  writeTree(host, opts.tree.only ?? exfatTreeFiles(opts.tree));
+  if (opts.tree.large) writeLargeSeeded(join(host, opts.tree.large.path), opts.tree.large.size, opts.tree.large.seed);
   if (opts.tree.big) {
     writeLargeSeeded(join(host, 'big', 'seeded-50MiB.bin'), 50 * 1024 * 1024, 50);
     utimesSync(join(host, 'big'), 1_600_000_000, 1_600_000_000);
@@ -201,6 +206,11 @@ export const exfatImages = {
   /** The same small tree inside an MBR partition at 1 MiB. */
   mbr: (path: string) => buildExfatImage(path, { size: 48 * 1024 * 1024, tree: {}, mbr: true, fragment: true }),
 };
+
+/** The benchmark image: one 256 MiB seeded file (contiguous, as the driver writes it). */
+export function buildExfatBenchImage(path: string): void {
+  buildExfatImage(path, { size: 300 * 1024 * 1024, clusterSize: '128K', tree: { only: [] , large: { path: 'seeded-256MiB.bin', size: 256 * 1024 * 1024, seed: 256 } } });
+}
 
 export function exfatImageExists(path: string): boolean {
   return existsSync(path) && existsSync(`${path}.tree`);

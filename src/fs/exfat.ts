@@ -505,7 +505,7 @@ export class ExfatFileSystem implements FileSystem {
       }
       if (done >= length) return;
     }
-    if (done < length) throw new Error('exFAT: read past the end of a cluster chain');
+    if (done < length) throw corrupt(this.src.name, 'exFAT: a read reaches past the end of its cluster chain');
   }
 
   // --- root folder metadata (§7.1–7.3) ---
@@ -770,6 +770,14 @@ export class ExfatFileSystem implements FileSystem {
     return this.readRuns(runs, offset, length, out, outAt);
   }
 
+  clusterStart(cluster: number): number {
+    return this.clusterOffset(cluster);
+  }
+
+  readVolume(offset: number, length: number, what: string): Promise<Buffer> {
+    return readExact(this.src, offset, length, `exFAT data of ${what}`);
+  }
+
   get bytesPerCluster(): number {
     return this.clusterSize;
   }
@@ -783,7 +791,7 @@ export class ExfatFileSystem implements FileSystem {
 /** A file's content: its cluster chain, with bytes past ValidDataLength read as zeros (§7.6.5). */
 class ExfatFileSource implements ByteSource {
   readonly size: number;
-  private runs: Promise<Run[]> | null = null;
+  private runs: Promise<{ runs: Run[]; starts: number[] }> | null = null;
 
   constructor(
     private readonly fs: ExfatFileSystem,
@@ -795,22 +803,47 @@ class ExfatFileSource implements ByteSource {
     this.size = node.dataLength;
   }
 
+  /** The chain, resolved once for the valid part only: a hostile chain fails here, for this file alone. */
+  private layout(): Promise<{ runs: Run[]; starts: number[] }> {
+    if (!this.runs) {
+      const needed = Math.ceil(this.validDataLength / this.fs.bytesPerCluster);
+      this.runs = this.fs.fileRuns(this.path, this.node, needed).then((runs) => {
+        const starts: number[] = [];
+        let at = 0;
+        for (const r of runs) {
+          starts.push(at);
+          at += r.count * this.fs.bytesPerCluster;
+        }
+        return { runs, starts };
+      });
+      this.runs.catch(() => undefined);
+    }
+    return this.runs;
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
-    const out = Buffer.alloc(n);
     const validEnd = Math.min(offset + n, this.validDataLength);
-    if (validEnd > offset) {
-      // The whole chain is resolved once, for the valid part only: a hostile chain fails here
-      // for this file alone.
-      if (!this.runs) {
-        const needed = Math.ceil(this.validDataLength / this.fs.bytesPerCluster);
-        this.runs = this.fs.fileRuns(this.path, this.node, needed);
-        this.runs.catch(() => undefined);
-      }
-      const runs = await this.runs;
-      await this.fs.readFileRuns(runs, offset, validEnd - offset, out, 0);
+    if (validEnd <= offset) return Buffer.alloc(n);
+    const { runs, starts } = await this.layout();
+    // The run holding `offset`, by binary search: fragmented files have many runs.
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
     }
+    const cs = this.fs.bytesPerCluster;
+    const run = runs[lo]!;
+    const inRun = offset - starts[lo]!;
+    if (validEnd === offset + n && inRun + n <= run.count * cs && n <= MAX_READ) {
+      // The common case when streaming: one run, all valid — hand over the read as it is.
+      return this.fs.readVolume(this.fs.clusterStart(run.cluster) + inRun, n, this.path);
+    }
+    const out = Buffer.alloc(n);
+    await this.fs.readFileRuns(runs.slice(lo), inRun, validEnd - offset, out, 0);
     return out;
   }
 
