@@ -291,6 +291,27 @@ interface ExfatNode extends FsNode {
 interface Run {
   cluster: number;
   count: number;
+  /** Clusters of the chain before this run. */
+  index: number;
+}
+
+/**
+ * A cluster chain resolved as far as a reader has needed so far: big files start streaming at
+ * once, and only the FAT blocks actually used are read.
+ */
+interface Chain {
+  what: string;
+  runs: Run[];
+  /** Clusters resolved. */
+  total: number;
+  /** Last cluster resolved. */
+  cur: number;
+  /** The end-of-chain mark was reached (or the chain is NoFatChain-contiguous). */
+  ended: boolean;
+  /** Visited clusters, built at the chain's first backward step (a loop needs one). */
+  seen: Uint8Array | null;
+  /** Longest chain accepted when walking to its end. */
+  limit: number;
 }
 
 /** Longest single read of file data: big enough to stream at disk speed, small enough to bound memory. */
@@ -413,73 +434,94 @@ export class ExfatFileSystem implements FileSystem {
     return c >= 2 && c <= this.clusterCount + 1;
   }
 
-  private async fatEntry(cluster: number): Promise<number> {
-    const byte = cluster * 4;
-    const block = Math.floor(byte / FAT_BLOCK);
+  /** The FAT block holding `cluster`'s entry (64 KiB, cached). */
+  private async fatBlock(cluster: number): Promise<{ b: Buffer; first: number }> {
+    const block = Math.floor((cluster * 4) / FAT_BLOCK);
     let b = this.fatBlocks.get(block);
     if (b) {
       this.fatBlocks.delete(block);
       this.fatBlocks.set(block, b);
     } else {
-      b = await readExact(this.src, this.fatOffset + block * FAT_BLOCK, FAT_BLOCK, 'exFAT FAT').catch(async (err) => {
-        // The last FAT block may end with the volume; read what is there.
-        const tail = await this.src.read(this.fatOffset + block * FAT_BLOCK, FAT_BLOCK);
-        if (tail.length >= byte - block * FAT_BLOCK + 4) return tail;
-        throw err;
-      });
+      // The last block may end with the volume: take what is there if it holds the entry.
+      b = await this.src.read(this.fatOffset + block * FAT_BLOCK, FAT_BLOCK);
+      if (b.length < cluster * 4 - block * FAT_BLOCK + 4) throw corrupt(this.src.name, `truncated: the FAT entry of cluster ${cluster} is past the end of the volume`);
       this.fatBlocks.set(block, b);
       if (this.fatBlocks.size > FAT_BLOCKS_CACHED) this.fatBlocks.delete(this.fatBlocks.keys().next().value as number);
     }
-    return b.readUInt32LE(byte - block * FAT_BLOCK);
+    return { b, first: (block * FAT_BLOCK) / 4 };
+  }
+
+  /** Starts a chain at `first`; NoFatChain allocations (§6.3.4.2) are one run of `needed` clusters, the FAT unread. */
+  private startChain(what: string, first: number, needed: number | null, noFatChain: boolean, limit: number): Chain {
+    const c: Chain = { what, runs: [], total: 0, cur: first, ended: false, seen: null, limit };
+    if (needed === 0) {
+      c.ended = true;
+      return c;
+    }
+    if (!this.validCluster(first)) throw corrupt(what, `first cluster ${first} is outside the cluster heap (2…${this.clusterCount + 1})`);
+    if (noFatChain) {
+      if (needed === null) throw corrupt(what, 'NoFatChain without a length');
+      if (first + needed - 1 > this.clusterCount + 1) throw corrupt(what, `its ${needed} contiguous clusters from ${first} run past the end of the cluster heap`);
+      c.runs.push({ cluster: first, count: needed, index: 0 });
+      c.total = needed;
+      c.ended = true;
+      return c;
+    }
+    c.runs.push({ cluster: first, count: 1, index: 0 });
+    c.total = 1;
+    return c;
   }
 
   /**
-   * The runs of a cluster chain, `needed` clusters long (or up to the end-of-chain mark when
-   * `needed` is null, for the root folder). Chains that loop, leave the heap, hit a free or bad
-   * cluster, or end early fail with the name of what they belong to.
+   * Follows the FAT (§4.1.3) until `c` holds `want` clusters, or to the end-of-chain mark when
+   * `want` is null. Chains that loop, leave the heap, hit a free or bad cluster, or end early
+   * fail with the name of what they belong to.
    */
-  private async chain(what: string, first: number, needed: number | null, noFatChain: boolean, limit: number): Promise<Run[]> {
-    if (needed === 0) return [];
-    if (!this.validCluster(first)) throw corrupt(what, `first cluster ${first} is outside the cluster heap (2…${this.clusterCount + 1})`);
-    if (noFatChain) {
-      // NoFatChain (§6.3.4.2): one contiguous run; the FAT entries are not to be read.
-      if (needed === null) throw corrupt(what, 'NoFatChain without a length');
-      if (first + needed - 1 > this.clusterCount + 1) throw corrupt(what, `its ${needed} contiguous clusters from ${first} run past the end of the cluster heap`);
-      return [{ cluster: first, count: needed }];
-    }
-    const runs: Run[] = [{ cluster: first, count: 1 }];
-    let total = 1;
-    let cur = first;
-    let seen: Uint8Array | null = null;
-    const max = needed ?? limit;
-    while (needed === null || total < needed) {
-      const next = await this.fatEntry(cur);
-      if (next === 0xffffffff) {
-        if (needed === null) break;
-        throw corrupt(what, `cluster chain ends after ${total} clusters, ${needed} are needed for its length`);
+  private async extendChain(c: Chain, want: number | null): Promise<void> {
+    while (want === null || c.total < want) {
+      if (c.ended) {
+        if (want === null) return;
+        throw corrupt(c.what, `cluster chain ends after ${c.total} clusters, ${want} are needed for its length`);
       }
-      if (next === 0xfffffff7) throw corrupt(what, `cluster chain reaches bad cluster mark after cluster ${cur}`);
-      if (!this.validCluster(next)) throw corrupt(what, `cluster chain leaves the cluster heap: cluster ${cur} points to ${next}`);
-      if (total >= max) throw corrupt(what, `cluster chain is longer than ${max} clusters`);
-      // A chain may never point back into itself (§4.1.3). Any loop needs a backward step, so
-      // the visited set is only built once the chain first steps backwards.
-      if (next <= cur) {
-        if (!seen) {
-          seen = new Uint8Array(Math.ceil((this.clusterCount + 2) / 8));
-          for (const r of runs) for (let c = r.cluster; c < r.cluster + r.count; c++) seen[c >>> 3]! |= 1 << (c & 7);
+      const { b, first } = await this.fatBlock(c.cur);
+      // Walk synchronously while the chain stays inside this FAT block.
+      for (;;) {
+        const at = (c.cur - first) * 4;
+        if (at < 0 || at + 4 > b.length) break;
+        const cur = c.cur;
+        const next = b.readUInt32LE(at);
+        if (next === 0xffffffff) {
+          c.ended = true;
+          break;
         }
+        if (next === 0xfffffff7) throw corrupt(c.what, `cluster chain reaches a bad-cluster mark after cluster ${cur}`);
+        if (!this.validCluster(next)) throw corrupt(c.what, `cluster chain leaves the cluster heap: cluster ${cur} points to ${next}`);
+        if (want === null && c.total >= c.limit) throw corrupt(c.what, `cluster chain is longer than ${c.limit} clusters`);
+        // A chain may never point back into itself (§4.1.3). Any loop needs a backward step,
+        // so the visited set is only built at the first one.
+        if (next <= cur && !c.seen) {
+          c.seen = new Uint8Array(Math.ceil((this.clusterCount + 2) / 8));
+          for (const r of c.runs) for (let x = r.cluster; x < r.cluster + r.count; x++) c.seen[x >>> 3]! |= 1 << (x & 7);
+        }
+        if (c.seen) {
+          if (c.seen[next >>> 3]! & (1 << (next & 7))) throw corrupt(c.what, `cluster chain loops: cluster ${cur} points back to ${next}`);
+          c.seen[next >>> 3]! |= 1 << (next & 7);
+        }
+        const last = c.runs[c.runs.length - 1]!;
+        if (next === last.cluster + last.count) last.count++;
+        else c.runs.push({ cluster: next, count: 1, index: c.total });
+        c.total++;
+        c.cur = next;
+        if (want !== null && c.total >= want) break;
       }
-      if (seen) {
-        if (seen[next >>> 3]! & (1 << (next & 7))) throw corrupt(what, `cluster chain loops: cluster ${cur} points back to ${next}`);
-        seen[next >>> 3]! |= 1 << (next & 7);
-      }
-      const last = runs[runs.length - 1]!;
-      if (next === last.cluster + last.count) last.count++;
-      else runs.push({ cluster: next, count: 1 });
-      total++;
-      cur = next;
     }
-    return runs;
+  }
+
+  /** The runs of a whole chain: `needed` clusters long, or to its end mark when null (the root folder). */
+  private async chain(what: string, first: number, needed: number | null, noFatChain: boolean, limit: number): Promise<Run[]> {
+    const c = this.startChain(what, first, needed, noFatChain, limit);
+    await this.extendChain(c, needed);
+    return c.runs;
   }
 
   /** Reads the clusters of `runs` from byte `offset` of the chain, `length` bytes, coalescing runs. */
@@ -761,9 +803,13 @@ export class ExfatFileSystem implements FileSystem {
     return new ExfatFileSource(this, `${this.src.name}:${path}`, n, valid, path);
   }
 
-  /** Cluster runs covering the first `needed` clusters of a file. */
-  fileRuns(path: string, n: ExfatNode, needed: number): Promise<Run[]> {
-    return this.chain(path, n.firstCluster, needed, n.noFatChain, this.clusterCount);
+  /** A file's chain, to be walked as far as reads need; `needed` clusters hold its valid data. */
+  openChain(path: string, n: ExfatNode, needed: number): Chain {
+    return this.startChain(path, n.firstCluster, needed, n.noFatChain, this.clusterCount);
+  }
+
+  walkChain(c: Chain, want: number): Promise<void> {
+    return this.extendChain(c, want);
   }
 
   readFileRuns(runs: Run[], offset: number, length: number, out: Buffer, outAt: number): Promise<void> {
@@ -791,7 +837,9 @@ export class ExfatFileSystem implements FileSystem {
 /** A file's content: its cluster chain, with bytes past ValidDataLength read as zeros (§7.6.5). */
 class ExfatFileSource implements ByteSource {
   readonly size: number;
-  private runs: Promise<{ runs: Run[]; starts: number[] }> | null = null;
+  private chain: Chain | null = null;
+  /** Chain walks one at a time: reads may overlap (read-ahead), the walk state may not. */
+  private walking: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly fs: ExfatFileSystem,
@@ -803,22 +851,15 @@ class ExfatFileSource implements ByteSource {
     this.size = node.dataLength;
   }
 
-  /** The chain, resolved once for the valid part only: a hostile chain fails here, for this file alone. */
-  private layout(): Promise<{ runs: Run[]; starts: number[] }> {
-    if (!this.runs) {
-      const needed = Math.ceil(this.validDataLength / this.fs.bytesPerCluster);
-      this.runs = this.fs.fileRuns(this.path, this.node, needed).then((runs) => {
-        const starts: number[] = [];
-        let at = 0;
-        for (const r of runs) {
-          starts.push(at);
-          at += r.count * this.fs.bytesPerCluster;
-        }
-        return { runs, starts };
-      });
-      this.runs.catch(() => undefined);
-    }
-    return this.runs;
+  /** The chain resolved to at least `clusters` clusters; only the valid part is ever resolved. */
+  private resolved(clusters: number): Promise<Chain> {
+    const step = this.walking.then(async () => {
+      if (!this.chain) this.chain = this.fs.openChain(this.path, this.node, Math.ceil(this.validDataLength / this.fs.bytesPerCluster));
+      await this.fs.walkChain(this.chain, clusters);
+      return this.chain;
+    });
+    this.walking = step.then(() => undefined, () => undefined);
+    return step;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -826,18 +867,19 @@ class ExfatFileSource implements ByteSource {
     const n = Math.min(length, this.size - offset);
     const validEnd = Math.min(offset + n, this.validDataLength);
     if (validEnd <= offset) return Buffer.alloc(n);
-    const { runs, starts } = await this.layout();
+    const cs = this.fs.bytesPerCluster;
+    const { runs } = await this.resolved(Math.ceil(validEnd / cs));
     // The run holding `offset`, by binary search: fragmented files have many runs.
+    const want = Math.floor(offset / cs);
     let lo = 0;
     let hi = runs.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (starts[mid]! <= offset) lo = mid;
+      if (runs[mid]!.index <= want) lo = mid;
       else hi = mid - 1;
     }
-    const cs = this.fs.bytesPerCluster;
     const run = runs[lo]!;
-    const inRun = offset - starts[lo]!;
+    const inRun = offset - run.index * cs;
     if (validEnd === offset + n && inRun + n <= run.count * cs && n <= MAX_READ) {
       // The common case when streaming: one run, all valid — hand over the read as it is.
       return this.fs.readVolume(this.fs.clusterStart(run.cluster) + inRun, n, this.path);
