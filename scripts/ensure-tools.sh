@@ -32,6 +32,7 @@ declare -A need=(
 declare -A files=(
   [/usr/lib/x86_64-linux-gnu/libfuse.so.2]=libfuse2
   [/usr/include/wimlib.h]=libwim-dev
+  [/usr/bin/time]=time
   [/usr/share/doc/python3-libfsntfs/copyright]=python3-libfsntfs
 )
 

@@ -1,2 +1,39 @@
 #!/usr/bin/env node
-console.log('diskpick');
+/**
+ * diskpick — open backed-up VM disks read-only and get single files back.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode } from '../errors.js';
+import { setDebug } from './run.js';
+import { register as registerInfo } from './commands/info.js';
+import { register as registerLs } from './commands/ls.js';
+import { register as registerCat } from './commands/cat.js';
+import { register as registerExtract } from './commands/extract.js';
+// commands:
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command();
+program
+  .name('diskpick')
+  .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions).')
+  .version(pkg.version, '-V, --version')
+  .option('--debug', 'show stack traces for errors')
+  .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(`diskpick: ${str.replace(/^error: /, '').trimEnd()}\n`) })
+  .hook('preAction', (cmd) => setDebug(!!cmd.optsWithGlobals().debug));
+
+for (const register of [registerInfo, registerLs, registerCat, registerExtract]) register(program);
+for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${str.replace(/^error: /, '').trimEnd()}\n`) });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? ExitCode.ok : ExitCode.usage);
+  }
+  throw err;
+}

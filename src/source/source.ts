@@ -44,12 +44,10 @@ export class SliceSource implements ByteSource {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
     const buf = await this.base.read(this.start + offset, n);
-    // A window reaching past the end of its base (a partition past the end of a
-    // truncated disk) reads as zeros there, like a sparse region; the volume layer warns.
+    // A window reaching past the end of its base is a truncated image: reading zeros there
+    // would hand the user silently wrong files, so say so.
     if (buf.length < n) {
-      const out = Buffer.alloc(n);
-      buf.copy(out);
-      return out;
+      throw corrupt(this.name, `truncated image: bytes ${this.start + offset + buf.length}…${this.start + offset + n} are past the end of ${this.base.name}`);
     }
     return buf;
   }

@@ -182,6 +182,28 @@ export class Vfs {
     return node;
   }
 
+  /**
+   * Resolves `PATH` or `PATH:STREAM` (an NTFS alternate data stream). A name that itself
+   * contains ":" (possible on ext) wins over the stream reading.
+   */
+  async lookupWithStream(path: string): Promise<{ node: VfsNode; stream?: string }> {
+    try {
+      return { node: await this.lookup(path) };
+    } catch (err) {
+      const parts = splitPath(path);
+      const last = parts[parts.length - 1] ?? '';
+      const colon = last.indexOf(':');
+      if (!(err instanceof DiskpickError) || err.kind !== 'notFound' || colon <= 0) throw err;
+      const node = await this.lookup([...parts.slice(0, -1), last.slice(0, colon)].join('/'));
+      const stream = last.slice(colon + 1);
+      const streams = await this.streams(node);
+      if (!streams.some((s) => s.name === stream)) {
+        throw new DiskpickError('notFound', `no stream named "${stream}"`, node.path);
+      }
+      return { node, stream };
+    }
+  }
+
   /** One child of a folder node, by name (filesystem case rules), or null. */
   async child(dir: VfsNode, name: string): Promise<VfsNode | null> {
     const pl = dir.place;

@@ -1,0 +1,117 @@
+import type { Command } from 'commander';
+import { DiskpickError, ExitCode } from '../../errors.js';
+import { restore, type RestoreOptions, type RestoreSummary } from '../../restore/restore.js';
+import type { Vfs, VfsNode } from '../../vfs/vfs.js';
+import { humanSize } from '../entry-format.js';
+import { ProgressBar } from '../progress.js';
+import { runCommand, withImage, type GlobalOptions } from '../run.js';
+
+interface ExtractOptions {
+  output: string;
+  force?: boolean;
+  skipExisting?: boolean;
+  preserve?: boolean;
+  flatten?: boolean;
+  dryRun?: boolean;
+  streams?: string | boolean;
+  xattrs?: boolean;
+  system?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('extract')
+    .description('copy files or whole folders out of the image into a folder')
+    .argument('<image>', 'disk image')
+    .argument('<paths...>', 'files or folders inside the image (PATH:STREAM for one NTFS stream)')
+    .requiredOption('-o, --output <dir>', 'target folder (created if missing); nothing is written outside it')
+    .option('--force', 'overwrite existing files')
+    .option('--skip-existing', 'leave existing files alone')
+    .option('--no-preserve', 'do not restore times, modes and owners')
+    .option('--flatten', 'put all files directly into the target folder')
+    .option('--dry-run', 'print what would be written, write nothing')
+    .option('--streams [mode]', 'named streams: siblings (file:stream, default), xattr (user.* xattrs) or none')
+    .option('--no-streams', 'skip named streams')
+    .option('--xattrs', 'restore extended attributes (needs setfattr)')
+    .option('--system', 'include filesystem metadata files')
+    .option('-q, --quiet', 'no progress and no summary')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText('after', '\nExamples:\n  diskpick extract disk.vmdk /p2/Users/anna/report.docx -o restored/\n  diskpick extract disk.img /p1/projects -o /srv/restore --skip-existing\n  diskpick extract --dry-run disk.qcow2 /p1/etc -o out/')
+    .action((image: string, paths: string[], opts: ExtractOptions, cmd: Command) =>
+      runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => extractCommand(vfs, paths, opts))),
+    );
+}
+
+function streamsMode(v: string | boolean | undefined): RestoreOptions['streams'] {
+  if (v === undefined || v === true) return 'siblings';
+  if (v === false) return 'none';
+  if (v === 'siblings' || v === 'xattr' || v === 'none') return v;
+  throw new DiskpickError('usage', `--streams must be siblings, xattr or none, not "${v}"`);
+}
+
+export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOptions): Promise<number> {
+  if (opts.force && opts.skipExisting) throw new DiskpickError('usage', '--force and --skip-existing exclude each other');
+  const streams = streamsMode(opts.streams);
+  const selection: { node: VfsNode; stream?: string }[] = [];
+  const missing: { path: string; err: DiskpickError }[] = [];
+  for (const p of paths) {
+    try {
+      selection.push(await vfs.lookupWithStream(p));
+    } catch (err) {
+      if (err instanceof DiskpickError && err.kind === 'notFound' && paths.length > 1) missing.push({ path: p, err });
+      else throw err;
+    }
+  }
+  const bar = new ProgressBar(opts.quiet || opts.json);
+  const abort = new AbortController();
+  const onSig = () => abort.abort();
+  process.once('SIGINT', onSig);
+  let summary: RestoreSummary;
+  try {
+    summary = await restore(vfs, selection, {
+      outDir: opts.output,
+      force: opts.force,
+      skipExisting: opts.skipExisting,
+      preserve: opts.preserve,
+      flatten: opts.flatten,
+      dryRun: opts.dryRun,
+      streams,
+      xattrs: opts.xattrs,
+      system: opts.system,
+      signal: abort.signal,
+      onProgress: (p) => bar.update(p),
+    });
+  } finally {
+    process.off('SIGINT', onSig);
+    bar.done();
+  }
+  for (const m of missing) summary.failed.push({ source: m.path, target: null, error: m.err.message });
+  printSummary(summary, opts);
+  if (summary.cancelled) return ExitCode.interrupted;
+  if (summary.failed.length === 0) return ExitCode.ok;
+  const nothingDone = summary.written.length === 0 && summary.skipped.length === 0;
+  return nothingDone && paths.length === 1 && selection.length === 1 && selection[0]!.node.stat.type !== 'dir' ? ExitCode.output : ExitCode.partial;
+}
+
+function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    return;
+  }
+  if (s.dryRun) {
+    for (const w of s.written) process.stdout.write(`would write ${w.type.padEnd(7)} ${w.target}\n`);
+  }
+  for (const f of s.failed) process.stderr.write(`diskpick: ${f.source}: ${f.error}\n`);
+  if (opts.quiet) return;
+  for (const r of s.renamed) process.stderr.write(`diskpick: renamed ${JSON.stringify(r.source)} to ${r.target} (${r.reason})\n`);
+  const files = s.written.filter((w) => w.type !== 'dir').length;
+  const dirs = s.written.filter((w) => w.type === 'dir').length;
+  const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : 'extracted';
+  const parts = [`${verb} ${files} file${files === 1 ? '' : 's'} (${humanSize(s.bytes)})`, `${dirs} folder${dirs === 1 ? '' : 's'}`];
+  if (s.skipped.length) parts.push(`${s.skipped.length} skipped`);
+  if (s.renamed.length) parts.push(`${s.renamed.length} renamed`);
+  if (s.failed.length) parts.push(`${s.failed.length} failed`);
+  process.stderr.write(`${parts.join(', ')} → ${opts.output}\n`);
+}

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import type { Command } from 'commander';
+import { DiskpickError, ExitCode } from '../../errors.js';
+import { chunksOf } from '../../source/chunks.js';
+import type { Vfs, VfsNode } from '../../vfs/vfs.js';
+import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
+import { quietOnEpipe, reportError, runCommand, withImage, type GlobalOptions } from '../run.js';
+
+export interface LsOptions {
+  long?: boolean;
+  recursive?: boolean;
+  json?: boolean;
+  system?: boolean;
+  streams?: boolean;
+  xattr?: boolean;
+  hash?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('ls')
+    .description('list a folder of the image (the top level lists volumes p1, p2, … or p0)')
+    .argument('<image>', 'disk image')
+    .argument('[path]', 'folder or file inside the image', '/')
+    .option('-l, --long', 'type, mode, links, uid, gid, size, mtime')
+    .option('-R, --recursive', 'list everything below, as full paths')
+    .option('--json', 'one JSON object per entry (NDJSON)')
+    .option('--system', 'include filesystem metadata files (NTFS $MFT …)')
+    .option('--streams', 'also list named data streams (NTFS) as PATH:STREAM')
+    .option('--xattr', 'show extended attributes')
+    .option('--hash <algorithm>', 'print a content hash of each file (sha256)')
+    .addHelpText('after', '\nExamples:\n  diskpick ls disk.vmdk\n  diskpick ls -l disk.vmdk /p2/Users\n  diskpick ls -R --json disk.qcow2 /p1 > tree.ndjson\n  diskpick ls --hash sha256 disk.img /p1/docs')
+    .action((image: string, path: string, opts: LsOptions, cmd: Command) =>
+      runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => listCommand(vfs, path, opts))),
+    );
+}
+
+async function hashOf(vfs: Vfs, node: VfsNode, algorithm: string, stream?: string): Promise<string> {
+  const h = createHash(algorithm);
+  const src = await vfs.openFile(node, stream);
+  try {
+    for await (const c of chunksOf(src)) h.update(c);
+  } finally {
+    await src.close();
+  }
+  return h.digest('hex');
+}
+
+export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Promise<number> {
+  quietOnEpipe();
+  if (opts.hash && opts.hash !== 'sha256' && opts.hash !== 'sha1' && opts.hash !== 'md5') {
+    throw new DiskpickError('usage', `unknown hash algorithm "${opts.hash}" (use sha256, sha1 or md5)`);
+  }
+  let failures = 0;
+  const out: string[] = [];
+  const flush = async () => {
+    if (!out.length) return;
+    const text = out.join('');
+    out.length = 0;
+    if (!process.stdout.write(text)) await new Promise<void>((r) => process.stdout.once('drain', r));
+  };
+
+  const emit = async (node: VfsNode, shown: string) => {
+    const st = node.stat;
+    let hash: string | undefined;
+    if (opts.hash && st.type === 'file') {
+      try {
+        hash = await hashOf(vfs, node, opts.hash);
+      } catch (err) {
+        failures++;
+        reportError(withPath(err, vfs, node.path));
+      }
+    }
+    const streams = opts.streams && st.type !== 'dir' ? await vfs.streams(node).catch(() => []) : [];
+    let xattrs: Map<string, Buffer> | null = null;
+    if (opts.xattr) xattrs = await vfs.xattrs(node).catch(() => new Map());
+    if (opts.json) {
+      const j: EntryJson = entryJson(node);
+      if (hash) j.sha256 = hash;
+      if (opts.streams) j.streams = streams;
+      if (xattrs) j.xattrs = Object.fromEntries([...xattrs].map(([k, v]) => [k, v.toString('base64')]));
+      out.push(`${JSON.stringify(j)}\n`);
+    } else {
+      const name = opts.long ? longLine(node, shown) : displayName(shown);
+      out.push(hash ? `${hash}  ${name}\n` : `${name}\n`);
+      if (xattrs) for (const [k, v] of xattrs) out.push(`    ${k}=${showXattr(v)}\n`);
+    }
+    for (const s of streams) {
+      const label = `${shown}:${s.name}`;
+      if (opts.json) {
+        const j: EntryJson = { ...entryJson(node), path: `${node.path}:${s.name}`, name: `${node.name}:${s.name}`, type: 'stream', size: s.size };
+        if (opts.hash) j.sha256 = await hashOf(vfs, node, opts.hash, s.name);
+        out.push(`${JSON.stringify(j)}\n`);
+      } else {
+        const h = opts.hash ? `${await hashOf(vfs, node, opts.hash, s.name)}  ` : '';
+        out.push(opts.long ? `${h}stream ${String(s.size).padStart(12)} ${displayName(label)}\n` : `${h}${displayName(label)}\n`);
+      }
+    }
+    if (out.length > 256) await flush();
+  };
+
+  const start = await vfs.lookup(path);
+  if (start.stat.type !== 'dir') {
+    await emit(start, opts.recursive ? start.path : start.name);
+    await flush();
+    return failures ? ExitCode.partial : ExitCode.ok;
+  }
+  const walk = async (dir: VfsNode) => {
+    let kids: VfsNode[];
+    try {
+      kids = await vfs.readdir(dir, { system: opts.system });
+    } catch (err) {
+      if (dir === start) throw err;
+      failures++;
+      await flush();
+      reportError(withPath(err, vfs, dir.path));
+      return;
+    }
+    for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
+    if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k);
+  };
+  await walk(start);
+  await flush();
+  return failures ? ExitCode.partial : ExitCode.ok;
+}
+
+function showXattr(v: Buffer): string {
+  const printable = v.length > 0 && [...v].every((c, i) => (c >= 0x20 && c < 0x7f) || (c === 0 && i === v.length - 1));
+  return printable ? JSON.stringify(v.toString('latin1').replace(/\0$/, '')) : `0s${v.toString('base64')}`;
+}
+
+/** Errors inside the filesystem name the volume; for the user, name the path too. */
+export function withPath(err: unknown, vfs: Vfs, path: string): unknown {
+  if (err instanceof DiskpickError && err.file !== path) {
+    return new DiskpickError(err.kind, `${path}: ${err.message}`, vfs.imagePath, { cause: err });
+  }
+  return err;
+}

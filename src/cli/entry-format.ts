@@ -1,0 +1,105 @@
+/** How entries and sizes are shown: `ls -l` columns, JSON objects, human sizes. */
+import type { Stat, Timespec } from '../fs/types.js';
+import type { VfsNode } from '../vfs/vfs.js';
+
+export function isoTime(t: Timespec | undefined): string | null {
+  if (!t) return null;
+  const d = new Date(t.sec * 1000);
+  if (Number.isNaN(d.getTime())) return null;
+  const base = d.toISOString().slice(0, 19);
+  return `${base}.${String(t.nsec).padStart(9, '0')}Z`;
+}
+
+export function humanSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1024;
+    u++;
+  } while (v >= 1024 && u < units.length - 1);
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
+}
+
+const TYPE_CHAR: Record<Stat['type'], string> = {
+  file: '-', dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's', other: '?',
+};
+
+export function modeString(st: Stat): string {
+  const m = st.mode;
+  const rwx = (bits: number, special: boolean, ch: string) =>
+    (bits & 4 ? 'r' : '-') + (bits & 2 ? 'w' : '-') + (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-');
+  return (
+    TYPE_CHAR[st.type] +
+    rwx((m >> 6) & 7, (m & 0o4000) !== 0, 's') +
+    rwx((m >> 3) & 7, (m & 0o2000) !== 0, 's') +
+    rwx(m & 7, (m & 0o1000) !== 0, 't')
+  );
+}
+
+/** `2024-03-01 14:05:09` in UTC. */
+export function shortTime(t: Timespec | undefined): string {
+  if (!t) return '-                  ';
+  const d = new Date(t.sec * 1000);
+  return Number.isNaN(d.getTime()) ? '?' : d.toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** Names with control characters are shown escaped so a listing is one line per entry. */
+export function displayName(name: string): string {
+  return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+export function longLine(node: VfsNode, shownPath: string): string {
+  const st = node.stat;
+  const size = st.type === 'chardev' || st.type === 'blockdev' ? `${(st.rdev ?? 0) >> 8}, ${(st.rdev ?? 0) & 0xff}` : String(st.size);
+  const link = st.type === 'symlink' && st.symlinkTarget !== undefined ? ` -> ${displayName(st.symlinkTarget)}` : '';
+  return `${modeString(st)} ${String(st.nlink).padStart(2)} ${String(st.uid).padStart(5)} ${String(st.gid).padStart(5)} ${size.padStart(12)} ${shortTime(st.mtime)} ${displayName(shownPath)}${link}`;
+}
+
+export interface EntryJson {
+  path: string;
+  name: string;
+  type: Stat['type'] | 'stream';
+  size: number;
+  allocated: number;
+  mode: string;
+  uid: number;
+  gid: number;
+  nlink: number;
+  ino: number;
+  atime: string | null;
+  mtime: string | null;
+  ctime: string | null;
+  birthtime: string | null;
+  target?: string;
+  rdev?: number;
+  attributes?: string[];
+  streams?: { name: string; size: number }[];
+  xattrs?: Record<string, string>;
+  sha256?: string;
+}
+
+export function entryJson(node: VfsNode): EntryJson {
+  const st = node.stat;
+  const j: EntryJson = {
+    path: node.path,
+    name: node.name,
+    type: st.type,
+    size: st.size,
+    allocated: st.allocated,
+    mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+    uid: st.uid,
+    gid: st.gid,
+    nlink: st.nlink,
+    ino: st.ino,
+    atime: isoTime(st.atime),
+    mtime: isoTime(st.mtime),
+    ctime: isoTime(st.ctime),
+    birthtime: isoTime(st.birthtime),
+  };
+  if (st.symlinkTarget !== undefined) j.target = st.symlinkTarget;
+  if (st.rdev !== undefined) j.rdev = st.rdev;
+  if (st.attributes && st.attributes.length) j.attributes = st.attributes;
+  return j;
+}

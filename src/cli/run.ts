@@ -1,0 +1,78 @@
+/**
+ * How every command ends: success, or one line on stderr naming the file and the problem and
+ * a documented exit code. A stack trace only with --debug.
+ */
+import { DiskpickError, ExitCode } from '../errors.js';
+import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
+
+export interface GlobalOptions {
+  debug?: boolean;
+  parentDir?: string[];
+}
+
+let debugMode = false;
+
+export function setDebug(on: boolean): void {
+  debugMode = on;
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof DiskpickError) {
+    process.stderr.write(`diskpick: ${oneLine(err.toLine())}\n`);
+    if (debugMode && err.cause) process.stderr.write(`${(err.cause as Error).stack ?? String(err.cause)}\n`);
+    if (debugMode) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e && e.code === 'EPIPE') return ExitCode.ok;
+  process.stderr.write(`diskpick: internal error: ${oneLine(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
+  if (debugMode) process.stderr.write(`${e?.stack}\n`);
+  return ExitCode.image;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ');
+}
+
+/** Runs a command body; exits with its code (or the error's). */
+export async function runCommand(body: () => Promise<number | void>): Promise<never> {
+  let code: number;
+  try {
+    code = (await body()) ?? ExitCode.ok;
+  } catch (err) {
+    code = reportError(err);
+  }
+  await flushStdout();
+  process.exit(code);
+}
+
+function flushStdout(): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.writableLength === 0) return resolve();
+    process.stdout.write('', () => resolve());
+  });
+}
+
+export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
+  return { parentDirs: g.parentDir ?? [] };
+}
+
+/** Opens the image, runs `body`, closes the image. */
+export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>): Promise<T> {
+  const vfs = await Vfs.open(image, vfsOptions(g));
+  try {
+    for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    return await body(vfs);
+  } finally {
+    await vfs.close();
+  }
+}
+
+/** A closed stdout (`| head`) ends the program quietly. */
+export function quietOnEpipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(ExitCode.ok);
+    process.stderr.write(`diskpick: cannot write output: ${err.message}\n`);
+    process.exit(ExitCode.output);
+  });
+}

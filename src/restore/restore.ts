@@ -1,0 +1,391 @@
+/**
+ * The restore engine behind `extract` and the TUI: copies files, folders, symlinks and
+ * streams out of an image into one host folder, and never writes outside it.
+ *
+ * Safety: every target name is one sanitized component; folders on the way are checked to be
+ * real folders (never symlinks) before anything is written in them; files are created with
+ * O_EXCL|O_NOFOLLOW, so an existing symlink is never followed.
+ */
+import { constants as fsc } from 'node:fs';
+import { lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { DiskpickError, fromSystemError } from '../errors.js';
+import { chunksOf } from '../source/chunks.js';
+import type { Stat, Timespec } from '../fs/types.js';
+import type { Vfs, VfsNode } from '../vfs/vfs.js';
+import { safeName } from './safe-name.js';
+
+const execFileP = promisify(execFile);
+
+export interface RestoreOptions {
+  outDir: string;
+  /** Overwrite existing files. */
+  force?: boolean;
+  /** Leave existing files as they are (reported as skipped). */
+  skipExisting?: boolean;
+  /** Restore times (and modes, and owners when root) — on by default. */
+  preserve?: boolean;
+  /** Put every file directly in outDir. */
+  flatten?: boolean;
+  /** Plan only: report what would be written, write nothing. */
+  dryRun?: boolean;
+  /** Named streams: as `file:stream` siblings (default), as user.* xattrs, or not at all. */
+  streams?: 'siblings' | 'xattr' | 'none';
+  /** Restore extended attributes (ext) with their names. */
+  xattrs?: boolean;
+  /** Include filesystem metadata files (NTFS $MFT …). */
+  system?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+export interface RestoreProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Image path being restored now. */
+  current: string;
+}
+
+export interface RestoredItem {
+  source: string;
+  target: string;
+  type: Stat['type'] | 'stream';
+  size: number;
+}
+
+export interface RestoreSummary {
+  written: RestoredItem[];
+  skipped: { source: string; target: string; reason: string }[];
+  failed: { source: string; target: string | null; error: string }[];
+  renamed: { source: string; target: string; reason: string }[];
+  bytes: number;
+  cancelled: boolean;
+  dryRun: boolean;
+}
+
+interface PlanItem {
+  node: VfsNode;
+  /** Path components below outDir (already safe). */
+  target: string[];
+  stream?: string;
+}
+
+/** Raised inside the engine to stop at once on Esc / Ctrl-C. */
+class Cancelled extends Error {}
+
+export async function restore(vfs: Vfs, selection: { node: VfsNode; stream?: string }[], opts: RestoreOptions): Promise<RestoreSummary> {
+  const summary: RestoreSummary = { written: [], skipped: [], failed: [], renamed: [], bytes: 0, cancelled: false, dryRun: !!opts.dryRun };
+  const preserve = opts.preserve !== false;
+  const streamsMode = opts.streams ?? 'siblings';
+  const outDir = opts.outDir;
+  if (!opts.dryRun) {
+    await mkdir(outDir, { recursive: true }).catch((err) => {
+      throw fromSystemError(err, outDir, 'output');
+    });
+    const st = await lstat(outDir).catch((err) => {
+      throw fromSystemError(err, outDir, 'output');
+    });
+    if (!st.isDirectory()) throw new DiskpickError('output', 'is not a folder', outDir);
+  }
+  const outReal = opts.dryRun ? outDir : await realpath(outDir);
+
+  // Plan: every entry with its target path; folders before their contents.
+  const plan: PlanItem[] = [];
+  const used = new Set<string>();
+  const claim = (source: string, dirParts: string[], stored: string): string[] => {
+    const s = safeName(stored);
+    let name = s.name;
+    let reason = s.reason;
+    const key = (n: string) => [...dirParts, n].join('/');
+    if (used.has(key(name))) {
+      let i = 2;
+      const dot = name.lastIndexOf('.');
+      const stem = dot > 0 ? name.slice(0, dot) : name;
+      const ext = dot > 0 ? name.slice(dot) : '';
+      while (used.has(key(`${stem} (${i})${ext}`))) i++;
+      name = `${stem} (${i})${ext}`;
+      reason = reason ? `${reason}; name already taken` : 'name already taken';
+    }
+    used.add(key(name));
+    const parts = [...dirParts, name];
+    if (reason) summary.renamed.push({ source, target: join(outDir, ...parts), reason });
+    return parts;
+  };
+
+  let bytesTotal = 0;
+  const addStreams = async (node: VfsNode, target: string[]) => {
+    if (streamsMode === 'none' || node.place.kind !== 'fs') return;
+    for (const s of await vfs.streams(node)) {
+      if (streamsMode === 'siblings') {
+        const parent = target.slice(0, -1);
+        plan.push({ node, stream: s.name, target: claim(`${node.path}:${s.name}`, parent, `${target[target.length - 1]}:${s.name}`) });
+        bytesTotal += s.size;
+      }
+    }
+  };
+  const walk = async (node: VfsNode, dirParts: string[]) => {
+    if (opts.signal?.aborted) throw new Cancelled();
+    const isDir = node.stat.type === 'dir';
+    const target = opts.flatten && isDir ? dirParts : claim(node.path, opts.flatten ? [] : dirParts, node.name || 'image');
+    if (!(opts.flatten && isDir)) plan.push({ node, target });
+    if (node.stat.type === 'file') {
+      bytesTotal += node.stat.size;
+      await addStreams(node, target);
+    }
+    if (isDir) {
+      let kids: VfsNode[];
+      try {
+        kids = await vfs.readdir(node, { system: opts.system });
+      } catch (err) {
+        summary.failed.push({ source: node.path, target: join(outDir, ...target), error: messageOf(err) });
+        return;
+      }
+      for (const k of kids) await walk(k, target);
+    }
+  };
+  try {
+    for (const sel of selection) {
+      if (sel.stream) {
+        const name = `${sel.node.name}:${sel.stream}`;
+        plan.push({ node: sel.node, stream: sel.stream, target: claim(`${sel.node.path}:${sel.stream}`, [], name) });
+        const info = (await vfs.streams(sel.node)).find((s) => s.name === sel.stream);
+        bytesTotal += info?.size ?? 0;
+      } else {
+        await walk(sel.node, []);
+      }
+    }
+  } catch (err) {
+    if (err instanceof Cancelled) {
+      summary.cancelled = true;
+      return summary;
+    }
+    throw err;
+  }
+
+  const progress: RestoreProgress = { filesDone: 0, filesTotal: plan.filter((p) => p.node.stat.type !== 'dir').length, bytesDone: 0, bytesTotal, current: '' };
+  const report = () => opts.onProgress?.({ ...progress });
+  const hardLinks = new Map<string, string>();
+  const dirTimes: { path: string; stat: Stat }[] = [];
+  const isRoot = process.getuid?.() === 0;
+
+  for (const item of plan) {
+    if (opts.signal?.aborted) {
+      summary.cancelled = true;
+      break;
+    }
+    const { node } = item;
+    const source = item.stream ? `${node.path}:${item.stream}` : node.path;
+    const targetPath = join(outDir, ...item.target);
+    progress.current = source;
+    report();
+    const st = node.stat;
+    const kind: RestoredItem['type'] = item.stream ? 'stream' : st.type;
+    let itemBytes = 0;
+    try {
+      if (opts.dryRun) {
+        summary.written.push({ source, target: targetPath, type: kind, size: item.stream ? 0 : st.size });
+        if (kind !== 'dir') progress.filesDone++;
+        continue;
+      }
+      await ensureParents(outReal, item.target.slice(0, -1));
+      if (kind === 'dir') {
+        await makeDir(targetPath);
+        dirTimes.push({ path: targetPath, stat: st });
+        summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });
+        continue;
+      }
+      if (!(await makeRoom(targetPath, opts))) {
+        summary.skipped.push({ source, target: targetPath, reason: 'exists' });
+        progress.filesDone++;
+        progress.bytesDone += item.stream ? 0 : st.size;
+        continue;
+      }
+      if (kind === 'symlink') {
+        // The link is recreated as it is stored; it is never followed when writing.
+        await symlink(st.symlinkTarget ?? '', targetPath);
+        if (preserve) await setTimes(targetPath, st, true);
+      } else if (kind === 'file' || kind === 'stream') {
+        const linkKey = `${node.place.kind === 'fs' ? node.place.vol.name : ''}:${st.ino}`;
+        const first = !item.stream && st.nlink > 1 && st.hasOwnership ? hardLinks.get(linkKey) : undefined;
+        if (first) {
+          await link(first, targetPath);
+          itemBytes = st.size;
+        } else {
+          const written = await copyContent(vfs, node, item.stream, targetPath, st, opts.signal, (n) => {
+            progress.bytesDone += n;
+            summary.bytes += n;
+            report();
+          });
+          if (written < 0) {
+            summary.cancelled = true;
+            break;
+          }
+          itemBytes = written;
+          if (!item.stream && st.nlink > 1 && st.hasOwnership) hardLinks.set(linkKey, targetPath);
+          if (!item.stream) {
+            if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
+            if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
+            if (preserve) await applyOwnership(targetPath, st, isRoot);
+          }
+          if (preserve) await setTimes(targetPath, st, false);
+        }
+      } else {
+        summary.skipped.push({ source, target: targetPath, reason: `a ${st.type} is not restored` });
+        progress.filesDone++;
+        continue;
+      }
+      summary.written.push({ source, target: targetPath, type: kind, size: itemBytes });
+      progress.filesDone++;
+    } catch (err) {
+      summary.failed.push({ source, target: targetPath, error: messageOf(err) });
+      progress.filesDone++;
+    }
+  }
+  // Folder times last: writing into a folder changes its mtime.
+  if (preserve && !opts.dryRun) {
+    for (const d of dirTimes.reverse()) {
+      await setTimes(d.path, d.stat, false).catch(() => undefined);
+      await applyOwnership(d.path, d.stat, isRoot).catch(() => undefined);
+    }
+  }
+  report();
+  return summary;
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof DiskpickError) return err.message;
+  return (err as Error)?.message ?? String(err);
+}
+
+/** Creates (or checks) each folder below outDir; refuses any that is a symlink. */
+async function ensureParents(outReal: string, parts: string[]): Promise<void> {
+  let p = outReal;
+  for (const part of parts) {
+    p = join(p, part);
+    await makeDir(p);
+  }
+}
+
+async function makeDir(p: string): Promise<void> {
+  try {
+    await mkdir(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, p, 'output');
+    const st = await lstat(p);
+    if (!st.isDirectory()) throw new DiskpickError('output', st.isSymbolicLink() ? 'exists as a symbolic link; not followed' : 'exists and is not a folder', p);
+  }
+}
+
+/** True when the target may be written (absent, or removed because of --force). */
+async function makeRoom(p: string, opts: RestoreOptions): Promise<boolean> {
+  let st;
+  try {
+    st = await lstat(p);
+  } catch {
+    return true;
+  }
+  if (opts.skipExisting) return false;
+  if (!opts.force) throw new DiskpickError('output', 'already exists (use --force to overwrite or --skip-existing)', p);
+  if (st.isDirectory()) throw new DiskpickError('output', 'exists as a folder; not overwritten', p);
+  await unlink(p);
+  return true;
+}
+
+async function copyContent(
+  vfs: Vfs, node: VfsNode, stream: string | undefined, target: string, st: Stat,
+  signal: AbortSignal | undefined, onBytes: (n: number) => void,
+): Promise<number> {
+  const src = await vfs.openFile(node, stream);
+  const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644).catch((err) => {
+    throw fromSystemError(err, target, 'output');
+  });
+  // Holes stay holes: zero chunks of a sparse file are skipped and the size set at the end.
+  const sparse = !stream && st.allocated < st.size;
+  let off = 0;
+  let ok = true;
+  try {
+    for await (const chunk of chunksOf(src)) {
+      if (signal?.aborted) {
+        ok = false;
+        break;
+      }
+      if (!(sparse && isZero(chunk))) {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, off + done);
+          done += bytesWritten;
+        }
+      }
+      off += chunk.length;
+      onBytes(chunk.length);
+    }
+    if (ok && sparse) await fh.truncate(off);
+  } catch (err) {
+    ok = false;
+    await fh.close().catch(() => undefined);
+    await rm(target, { force: true });
+    throw err instanceof DiskpickError ? err : fromSystemError(err, target, 'output');
+  } finally {
+    await src.close();
+  }
+  await fh.close();
+  if (!ok) await rm(target, { force: true });
+  return ok ? off : -1;
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i += 8192) {
+    const end = Math.min(b.length, i + 8192);
+    for (let j = i; j < end; j++) if (b[j] !== 0) return false;
+  }
+  return true;
+}
+
+const toSeconds = (t: Timespec) => t.sec + t.nsec / 1e9;
+
+async function setTimes(p: string, st: Stat, isLink: boolean): Promise<void> {
+  if (!st.mtime) return;
+  const m = toSeconds(st.mtime);
+  const a = st.atime ? toSeconds(st.atime) : m;
+  await (isLink ? lutimes(p, a, m) : utimes(p, a, m));
+}
+
+async function applyOwnership(p: string, st: Stat, isRoot: boolean): Promise<void> {
+  if (!st.hasOwnership) return;
+  // setuid/setgid only make sense (and are only safe) when the owner is restored too.
+  const mode = isRoot ? st.mode & 0o7777 : st.mode & 0o1777;
+  if (isRoot) await lchown(p, st.uid, st.gid);
+  await chmod(p, mode);
+}
+
+/** Extended attributes are set with setfattr (Node has no setxattr); `-h`: never through a link. */
+async function setXattr(target: string, name: string, value: Buffer): Promise<void> {
+  try {
+    await execFileP('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, '--', target]);
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string };
+    if (e.code === 'ENOENT') throw new DiskpickError('output', 'setfattr is needed to restore xattrs (Debian package attr)', target);
+    throw new DiskpickError('output', `cannot set xattr ${name}: ${String(e.stderr ?? '').trim() || 'not supported here'}`, target);
+  }
+}
+
+async function restoreStreamsAsXattrs(vfs: Vfs, node: VfsNode, target: string): Promise<void> {
+  for (const s of await vfs.streams(node)) {
+    const src = await vfs.openFile(node, s.name);
+    try {
+      const parts: Buffer[] = [];
+      for await (const c of chunksOf(src)) parts.push(c);
+      await setXattr(target, `user.${s.name}`, Buffer.concat(parts));
+    } finally {
+      await src.close();
+    }
+  }
+}
+
+async function restoreXattrs(vfs: Vfs, node: VfsNode, target: string): Promise<void> {
+  for (const [name, value] of await vfs.xattrs(node)) await setXattr(target, name, value);
+}

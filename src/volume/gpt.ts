@@ -1,0 +1,216 @@
+/**
+ * GUID Partition Table (UEFI spec, chapter 5.3): primary header at LBA 1, backup header at the
+ * last LBA; both carry a CRC32 of themselves and of the partition entry array. A damaged
+ * primary falls back to the backup, with a warning.
+ */
+import { crc32 } from 'node:zlib';
+import { corrupt } from '../errors.js';
+import { SliceSource, type ByteSource } from '../source/source.js';
+import { formatGuid, isZeroGuid } from './guid.js';
+import type { PartitionTable, Volume } from './types.js';
+
+export const GPT_SIGNATURE = 'EFI PART';
+
+/** GPT header fields (UEFI 2.x, table 5-5). */
+export interface GptHeader {
+  revision: number;
+  headerSize: number;
+  headerCrc32: number;
+  myLba: bigint;
+  alternateLba: bigint;
+  firstUsableLba: bigint;
+  lastUsableLba: bigint;
+  diskGuid: string;
+  partitionEntryLba: bigint;
+  numberOfPartitionEntries: number;
+  sizeOfPartitionEntry: number;
+  partitionEntryArrayCrc32: number;
+}
+
+/** GPT partition entry fields (UEFI 2.x, table 5-6). */
+export interface GptPartitionEntry {
+  partitionTypeGuid: string;
+  uniquePartitionGuid: string;
+  startingLba: bigint;
+  endingLba: bigint;
+  attributes: bigint;
+  partitionName: string;
+}
+
+const MAX_ENTRY_ARRAY = 4 * 1024 * 1024;
+
+function parseHeader(b: Buffer): GptHeader {
+  return {
+    revision: b.readUInt32LE(8),
+    headerSize: b.readUInt32LE(12),
+    headerCrc32: b.readUInt32LE(16),
+    myLba: b.readBigUInt64LE(24),
+    alternateLba: b.readBigUInt64LE(32),
+    firstUsableLba: b.readBigUInt64LE(40),
+    lastUsableLba: b.readBigUInt64LE(48),
+    diskGuid: formatGuid(b, 56),
+    partitionEntryLba: b.readBigUInt64LE(72),
+    numberOfPartitionEntries: b.readUInt32LE(80),
+    sizeOfPartitionEntry: b.readUInt32LE(84),
+    partitionEntryArrayCrc32: b.readUInt32LE(88),
+  };
+}
+
+/** Checks signature, size and CRC of a header sector; returns why not when it fails. */
+function checkHeader(sector: Buffer, sectorSize: number): GptHeader | string {
+  if (sector.length < 92 || sector.toString('latin1', 0, 8) !== GPT_SIGNATURE) return 'no GPT signature';
+  const h = parseHeader(sector);
+  if (h.headerSize < 92 || h.headerSize > sectorSize) return `header size ${h.headerSize} is invalid`;
+  const copy = Buffer.from(sector.subarray(0, h.headerSize));
+  copy.writeUInt32LE(0, 16);
+  if (crc32(copy) >>> 0 !== h.headerCrc32) return 'header CRC32 mismatch';
+  if (h.sizeOfPartitionEntry < 128 || h.sizeOfPartitionEntry % 8 !== 0 || h.sizeOfPartitionEntry > 4096) {
+    return `partition entry size ${h.sizeOfPartitionEntry} is invalid`;
+  }
+  if (h.numberOfPartitionEntries * h.sizeOfPartitionEntry > MAX_ENTRY_ARRAY) {
+    return `partition entry array of ${h.numberOfPartitionEntries} entries is implausibly large`;
+  }
+  return h;
+}
+
+async function readEntries(disk: ByteSource, h: GptHeader, sectorSize: number): Promise<GptPartitionEntry[] | string> {
+  const len = h.numberOfPartitionEntries * h.sizeOfPartitionEntry;
+  const off = Number(h.partitionEntryLba) * sectorSize;
+  if (!Number.isSafeInteger(off) || off + len > disk.size) return 'partition entry array lies past the end of the disk';
+  const arr = await disk.read(off, len);
+  if (arr.length < len) return 'partition entry array is cut short';
+  if (crc32(arr) >>> 0 !== h.partitionEntryArrayCrc32) return 'partition entry array CRC32 mismatch';
+  const out: GptPartitionEntry[] = [];
+  for (let i = 0; i < h.numberOfPartitionEntries; i++) {
+    const e = i * h.sizeOfPartitionEntry;
+    if (isZeroGuid(arr, e)) {
+      out.push({ partitionTypeGuid: '', uniquePartitionGuid: '', startingLba: 0n, endingLba: 0n, attributes: 0n, partitionName: '' });
+      continue;
+    }
+    const nameRaw = arr.subarray(e + 56, e + 128).toString('utf16le');
+    const nul = nameRaw.indexOf('\0');
+    out.push({
+      partitionTypeGuid: formatGuid(arr, e),
+      uniquePartitionGuid: formatGuid(arr, e + 16),
+      startingLba: arr.readBigUInt64LE(e + 32),
+      endingLba: arr.readBigUInt64LE(e + 40),
+      attributes: arr.readBigUInt64LE(e + 48),
+      partitionName: nul >= 0 ? nameRaw.slice(0, nul) : nameRaw,
+    });
+  }
+  return out;
+}
+
+const GPT_TYPES: Record<string, string> = {
+  'C12A7328-F81F-11D2-BA4B-00A0C93EC93B': 'EFI System',
+  'E3C9E316-0B5C-4DB8-817D-F92DF00215AE': 'Microsoft reserved',
+  'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7': 'Microsoft basic data',
+  'DE94BBA4-06D1-4D40-A16A-BFD50179D6AC': 'Windows recovery environment',
+  '5808C8AA-7E8F-42E0-85D2-E1E90434CFB3': 'Windows LDM metadata',
+  'AF9B60A0-1431-4F62-BC68-3311714A69AD': 'Windows LDM data',
+  '0FC63DAF-8483-4772-8E79-3D69D8477DE4': 'Linux filesystem',
+  '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F': 'Linux swap',
+  'E6D6D379-F507-44C2-A23C-238F2A3DF928': 'Linux LVM',
+  'A19D880F-05FC-4D3B-A006-743F0F84911E': 'Linux RAID',
+  '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709': 'Linux x86-64 root (/)',
+  '933AC7E1-2EB4-4F13-B844-0E14E2AEF915': 'Linux /home',
+  'BC13C2FF-59E6-4262-A352-B275FD6F7172': 'Linux extended boot',
+  '21686148-6449-6E6F-744E-656564454649': 'BIOS boot',
+  '48465300-0000-11AA-AA11-00306543ECAC': 'Apple HFS/HFS+',
+  '7C3457EF-0000-11AA-AA11-00306543ECAC': 'Apple APFS',
+};
+
+export function gptTypeName(guid: string): string {
+  return GPT_TYPES[guid] ? `${guid} ${GPT_TYPES[guid]}` : guid;
+}
+
+/** Finds "EFI PART" at LBA 1 for the given sector size. */
+export async function hasGptAt(disk: ByteSource, sectorSize: number): Promise<boolean> {
+  const b = await disk.read(sectorSize, 8);
+  return b.toString('latin1') === GPT_SIGNATURE;
+}
+
+export async function readGpt(disk: ByteSource, sectorSize: number, protectiveMbr: 'protective' | 'hybrid' | 'none'): Promise<PartitionTable> {
+  const warnings: string[] = [];
+  const lastLba = Math.floor(disk.size / sectorSize) - 1;
+  const primarySector = await disk.read(sectorSize, sectorSize);
+  const primary = checkHeader(primarySector, sectorSize);
+  let header: GptHeader | null = null;
+  let entries: GptPartitionEntry[] | null = null;
+  let used = 'primary';
+  let primaryProblem = '';
+  if (typeof primary !== 'string') {
+    const e = await readEntries(disk, primary, sectorSize);
+    if (typeof e !== 'string') {
+      header = primary;
+      entries = e;
+    } else primaryProblem = e;
+  } else primaryProblem = primary;
+
+  // The backup header is where the primary says, or else in the last sector of the disk.
+  const backupLbas = new Set<number>([lastLba]);
+  if (typeof primary !== 'string' && primary.alternateLba <= BigInt(lastLba)) backupLbas.add(Number(primary.alternateLba));
+  let backupProblem = '';
+  for (const lba of backupLbas) {
+    const sector = await disk.read(lba * sectorSize, sectorSize);
+    const backup = checkHeader(sector, sectorSize);
+    if (typeof backup === 'string') {
+      backupProblem = backup;
+      continue;
+    }
+    if (!header) {
+      const e = await readEntries(disk, backup, sectorSize);
+      if (typeof e === 'string') {
+        backupProblem = e;
+        continue;
+      }
+      header = backup;
+      entries = e;
+      used = 'backup';
+      warnings.push(`primary GPT is damaged (${primaryProblem}); using the backup GPT at sector ${lba}`);
+    }
+    backupProblem = '';
+    break;
+  }
+  if (!header || !entries) {
+    throw corrupt(disk.name, `corrupt partition table: primary GPT: ${primaryProblem}; backup GPT: ${backupProblem || 'not found'}`);
+  }
+  if (used === 'primary' && backupProblem) warnings.push(`backup GPT is damaged or missing (${backupProblem})`);
+
+  const volumes: Volume[] = [];
+  const diskSectors = BigInt(lastLba + 1);
+  entries.forEach((e, i) => {
+    if (!e.partitionTypeGuid) return;
+    const index = i + 1;
+    if (e.endingLba < e.startingLba) {
+      warnings.push(`p${index}: ending LBA ${e.endingLba} is before starting LBA ${e.startingLba}; skipped`);
+      return;
+    }
+    if (e.endingLba >= diskSectors) {
+      warnings.push(`p${index} ends past the end of the disk (sector ${e.endingLba} >= ${diskSectors}): the image is truncated`);
+    }
+    const start = Number(e.startingLba) * sectorSize;
+    const size = Number(e.endingLba - e.startingLba + 1n) * sectorSize;
+    if (!Number.isSafeInteger(start + size)) {
+      warnings.push(`p${index}: position out of range; skipped`);
+      return;
+    }
+    volumes.push({
+      index,
+      start,
+      size,
+      source: new SliceSource(disk, start, size, `${disk.name} (p${index})`),
+      type: gptTypeName(e.partitionTypeGuid),
+      name: e.partitionName || undefined,
+      uuid: e.uniquePartitionGuid,
+    });
+  });
+  return {
+    scheme: 'gpt',
+    sectorSize,
+    diskId: header.diskGuid,
+    volumes,
+    warnings,
+    details: { header: used, protectiveMbr, entries: header.numberOfPartitionEntries },
+  };
+}
