@@ -103,6 +103,20 @@ export function buildQcow2Chains(dir: string): Record<string, string> {
   qemu('qemu-img', ['create', '-f', 'qcow2', '-b', 'm1.qcow2', '-F', 'qcow2', q('m2.qcow2'), '6M']);
   qemuWrite(q('m2.qcow2'), 'qcow2', [[0xd2, 5 * 1024 * 1024, 4096], [0xd3, 8192, 512]]);
   Object.assign(out, { 'm0.vhd': q('m0.vhd'), 'm1.qcow2': q('m1.qcow2'), 'm2.qcow2': q('m2.qcow2') });
+  // A qcow2 over a VHDX over nothing, and over a VDI: any format can be a backing file.
+  qemu('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', raw, q('x0.vhdx')]);
+  qemu('qemu-img', ['create', '-f', 'qcow2', '-b', 'x0.vhdx', '-F', 'vhdx', q('x1.qcow2')]);
+  qemuWrite(q('x1.qcow2'), 'qcow2', [[0xe1, 0, 1024 * 1024]]);
+  qemu('qemu-img', ['convert', '-f', 'raw', '-O', 'vdi', raw, q('v0.vdi')]);
+  qemu('qemu-img', ['create', '-f', 'qcow2', '-o', 'extended_l2=on', '-b', 'v0.vdi', '-F', 'vdi', q('v1.qcow2')]);
+  qemuWrite(q('v1.qcow2'), 'qcow2', [[0xe2, 1000, 3000]]);
+  Object.assign(out, { 'x1.qcow2': q('x1.qcow2'), 'v1.qcow2': q('v1.qcow2') });
+  // Hostile chains: a loop, a missing backing file.
+  qemu('qemu-img', ['create', '-f', 'qcow2', q('loop-a.qcow2'), '1M']);
+  qemu('qemu-img', ['create', '-f', 'qcow2', '-b', 'loop-a.qcow2', '-F', 'qcow2', q('loop-b.qcow2')]);
+  qemu('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-b', 'loop-b.qcow2', '-F', 'qcow2', q('loop-a.qcow2')]);
+  qemu('qemu-img', ['create', '-f', 'qcow2', '-u', '-b', 'gone.raw', '-F', 'raw', q('orphan.qcow2'), '1M']);
+  Object.assign(out, { 'loop-a.qcow2': q('loop-a.qcow2'), 'orphan.qcow2': q('orphan.qcow2') });
   return out;
 }
 
