@@ -2,7 +2,7 @@
  * Test images for NTFS compression:
  *   - buildWofImage: WOF (CompactOS) files made without Windows. wimlib's XPRESS and LZX
  *     compressors (test/helpers/wofpack.c, linked with libwim) write each file's
- *     WofCompressedData stream the WOF way; ntfs-3g (streams_interface=xattr) stores that
+ *     WofCompressedData stream the WOF way; ntfs-3g (streams_interface=windows) stores that
  *     stream, the sparse unnamed $DATA of the logical size, and the WOF reparse point.
  *   - buildLznt1Image: files written through ntfs-3g's `compression` option into a folder
  *     with the compressed attribute, so ntfs-3g's LZNT1 compressor wrote them.
@@ -97,6 +97,8 @@ export function wofCases(): WofCase[] {
     { name: 'xpress4k-five-bytes.txt', algorithm: 'xpress4k', content: Buffer.from('tiny\n') },
     { name: 'lzx-one-byte.txt', algorithm: 'lzx', content: Buffer.from('x') },
     { name: 'xpress4k-empty.txt', algorithm: 'xpress4k', content: Buffer.alloc(0) },
+    // More than 1024 chunks: the chunk table spans several of WofSource's table pages.
+    { name: 'xpress4k-large.bin', algorithm: 'xpress4k', content: Buffer.concat([seededText(421, 3 << 20), seededX86(422, 2 << 20, false), seededBytes(423, 12345)]) },
   ];
 }
 
@@ -152,12 +154,15 @@ function mkntfs(path: string, sizeMiB: number, clusterSize?: number): void {
   execFileSync('mkntfs', ['-F', '-Q', '-q', ...(clusterSize ? ['-c', String(clusterSize)] : []), path], { stdio: 'pipe' });
 }
 
-/** Builds the WOF image at `path` (see wofCases()). */
-export function buildWofImage(path: string): void {
+/**
+ * Builds an NTFS image at `path` holding `cases` as WOF files, plus one plain file.
+ * ntfs-3g's streams_interface=windows opens "file:stream" as a path, so the stream is written
+ * with cp (xattrs, the other interface, stop at 64 KiB).
+ */
+export function buildWofImage(path: string, cases: WofCase[] = wofCases(), sizeMiB = 16): void {
   const cacheDir = dirname(path);
   const tree = path + '.tree';
   const work = path + '.work';
-  const cases = wofCases();
   // A plain file next to them: WOF handling must not touch it.
   const plain = { path: 'plain.txt', content: seededText(499, 5000) };
   writeTree(tree, [...cases.map((c) => ({ path: c.name, content: c.content })), plain]);
@@ -165,22 +170,19 @@ export function buildWofImage(path: string): void {
   mkdirSync(work, { recursive: true });
   const lines: string[] = [];
   for (const [i, c] of cases.entries()) {
-    const packed = wofPack(cacheDir, c.algorithm, c.content, work);
-    // A getfattr dump for `setfattr --restore`: no command-line length limit on the value.
-    const dump = join(work, `${i}.xattr`);
-    writeFileSync(dump, `# file: ${c.name}\nuser.WofCompressedData=0s${packed.toString('base64')}\n`);
+    const packed = join(work, `${i}.wof`);
+    writeFileSync(packed, wofPack(cacheDir, c.algorithm, c.content, work));
     const q = JSON.stringify(c.name);
     // Order that ntfs-3g accepts: the stream first, then the logical size (a sparse unnamed
     // $DATA), then the reparse point — after it, ntfs-3g no longer lets the file be written.
     lines.push(`touch ${q}`);
-    // (setfattr cannot restore an empty value from a dump; -v "" makes the empty stream.)
-    lines.push(packed.length ? `setfattr --restore=${JSON.stringify(dump)}` : `setfattr -n user.WofCompressedData -v "" ${q}`);
+    lines.push(`cp ${JSON.stringify(packed)} ${JSON.stringify(c.name + ':WofCompressedData')}`);
     lines.push(`truncate -s ${c.content.length} ${q}`);
     lines.push(`setfattr -n system.ntfs_reparse_data -v 0x${wofReparsePoint(c.algorithm).toString('hex')} ${q}`);
   }
   lines.push(`cp ${JSON.stringify(join(tree, plain.path))} ${plain.path}`);
-  mkntfs(path + '.tmp', 16);
-  withNtfs3g(path + '.tmp', join(work, 'mnt'), 'streams_interface=xattr', lines.join(' && '));
+  mkntfs(path + '.tmp', sizeMiB);
+  withNtfs3g(path + '.tmp', join(work, 'mnt'), 'streams_interface=windows', lines.join(' && '));
   writeFileSync(path + '.manifest.json', JSON.stringify(manifestOf(tree), null, 1));
   rmSync(work, { recursive: true, force: true });
   execFileSync('mv', [path + '.tmp', path]);

@@ -231,6 +231,10 @@ const LIBFSNTFS_KNOWN: Record<string, string> = {
   'lzx-x86-edges.bin': 'E8 translation edge cases',
   // A WofCompressedData stream shorter than 4 bytes: libfsntfs fails to read it.
   'lzx-one-byte.txt': 'one-byte stream',
+  // libfsntfs 20200921 guesses the chunk table's length by scanning for rising offsets and
+  // fails on longer tables ("invalid compressed block offset: 1 value out of bounds"; seen
+  // from about 255 XPRESS4K chunks of text, and past 1024 chunks of stored ones).
+  'xpress4k-large.bin': 'long chunk table',
 };
 
 describe('WOF files on an NTFS image (ntfs-3g + wimlib), through the Vfs', () => {
@@ -238,7 +242,7 @@ describe('WOF files on an NTFS image (ntfs-3g + wimlib), through the Vfs', () =>
   let before: string;
   let vfs: Vfs;
   beforeAll(async () => {
-    img = cachedImage('ntfs-wof.img', (p) => buildWofImage(p));
+    img = cachedImage('ntfs-wof-v2.img', (p) => buildWofImage(p));
     before = await sha256File(img);
     vfs = await Vfs.open(img);
   });
