@@ -64,9 +64,9 @@ export function exfatTreeFiles(opts: ExfatTreeOptions = {}): TreeFile[] {
 }
 
 /** Mounts an exFAT volume (a loop device over `image` at `offset`) read-write, runs `fill`, unmounts. */
-export function withMountedExfat(image: string, offset: number, size: number, fill: (mnt: string) => void, tz = 'UTC'): void {
+export function withMountedExfat(image: string, offset: number, size: number, fill: (mnt: string) => void, tz = 'UTC', sectorSize = 512): void {
   const mnt = mkdtempSync(join(tmpdir(), 'diskpick-exfat-mnt-'));
-  const loop = sh('losetup', ['-f', '--show', '-o', String(offset), '--sizelimit', String(size), image]).trim();
+  const loop = sh('losetup', ['-f', '--show', '-b', String(sectorSize), '-o', String(offset), '--sizelimit', String(size), image]).trim();
   let mounted = false;
   try {
     const kernel = readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.trim() === 'exfat');
@@ -140,6 +140,8 @@ export interface ExfatImageOptions {
   fragment?: boolean;
   /** Time zone the driver runs in (exFAT stores local time plus its UTC offset). */
   tz?: string;
+  /** Logical sector size of the loop device mkfs.exfat formats (4096 gives BytesPerSectorShift 12). */
+  sectorSize?: number;
 }
 
 /**
@@ -166,7 +168,7 @@ export function buildExfatImage(path: string, opts: ExfatImageOptions): void {
     size = opts.size - offset;
     execFileSync('sfdisk', ['--quiet', tmp], { input: `label: dos\nlabel-id: 0x1234abcd\nstart=2048, type=7\n`, env: ENV, stdio: ['pipe', 'pipe', 'pipe'] });
   }
-  const loop = sh('losetup', ['-f', '--show', '-o', String(offset), '--sizelimit', String(size), tmp]).trim();
+  const loop = sh('losetup', ['-f', '--show', '-b', String(opts.sectorSize ?? 512), '-o', String(offset), '--sizelimit', String(size), tmp]).trim();
   try {
     const args: string[] = [];
     if (opts.clusterSize) args.push('-c', opts.clusterSize);
@@ -179,7 +181,7 @@ export function buildExfatImage(path: string, opts: ExfatImageOptions): void {
     // Fragment first, on the fresh volume, so the big file has to use the holes.
     if (opts.fragment) fragmentInto(host, mnt);
     copyTreeInto(host, mnt, ['frag']);
-  }, opts.tz);
+  }, opts.tz, opts.sectorSize);
   // fsck must call the result clean before a test trusts it.
   if (opts.mbr) {
     const vol = `${tmp}.vol`;
@@ -203,6 +205,8 @@ export const exfatImages = {
   c128k: (path: string) => buildExfatImage(path, { size: 96 * 1024 * 1024, clusterSize: '128K', label: 'Groß', tree: {}, fragment: false, tz: 'Asia/Kolkata' }),
   /** The small tree, bare, 4 KiB clusters: the base of the damaged copies. */
   small: (path: string) => buildExfatImage(path, { size: 24 * 1024 * 1024, clusterSize: '4K', label: 'SMALL', tree: { many: 60 }, fragment: true }),
+  /** 4096-byte sectors (BytesPerSectorShift 12), 32 KiB clusters. */
+  s4k: (path: string) => buildExfatImage(path, { size: 40 * 1024 * 1024, clusterSize: '32K', label: 'SECTOR4K', tree: {}, fragment: true, sectorSize: 4096 }),
   /** The same small tree inside an MBR partition at 1 MiB. */
   mbr: (path: string) => buildExfatImage(path, { size: 48 * 1024 * 1024, tree: {}, mbr: true, fragment: true }),
 };

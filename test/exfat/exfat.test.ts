@@ -6,9 +6,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Vfs } from '../../src/vfs/vfs.js';
-import { hashOf, walk } from './helpers.js';
+import { fileEntry, fixSetChecksum, hashOf, walk } from './helpers.js';
 import { DiskpickError } from '../../src/errors.js';
-import { cachedImage, sha256File, tool, toolBytes, sha256 } from '../helpers/tools.js';
+import { CACHE, cachedImage, sha256File, tool, toolBytes, sha256 } from '../helpers/tools.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { exfatImages } from '../../scripts/images/exfat.js';
 import { manifestOf, type ManifestEntry } from '../../scripts/images/tree.js';
 
@@ -222,6 +224,25 @@ describe('exFAT, 128 KiB clusters, written by a driver in UTC+05:30', () => {
     expect(theirs.get('/README.txt')!.mtime).toBe(n.stat.mtime!.sec + 5.5 * 3600);
   });
 
+  it('a time without a valid UTC offset is taken as UTC; 10msIncrement adds to the seconds', async () => {
+    // A copy with README.txt's LastModifiedUtcOffset cleared (OffsetValid 0) and 1.23 s in
+    // LastModified10msIncrement, SetChecksum recomputed as §6.3.3 says.
+    const copy = join(CACHE, 'exfat-c128k-times.img');
+    const b = readFileSync(image);
+    const at = fileEntry(b, 'README.txt');
+    expect(b[at + 23]! & 0x80).toBe(0x80); // the driver did record an offset
+    b[at + 23] = 0;
+    b[at + 21] = 123;
+    fixSetChecksum(b, at);
+    writeFileSync(copy, b);
+    const m = manifestOf(`${image}.tree`).find((e) => e.path === '/README.txt')!;
+    const v = await Vfs.open(copy);
+    const n = await v.lookup('/p0/README.txt');
+    // The driver wrote local time (UTC+05:30): read as UTC it is 5.5 h ahead of the true time.
+    expect(n.stat.mtime).toEqual({ sec: m.mtime + 5.5 * 3600 + 1, nsec: 230_000_000 });
+    await v.close();
+  });
+
   it('info: 128 KiB clusters (dump.exfat), label and UUID (blkid)', () => {
     const fs = vfs.info().volumes[0]!.filesystem!;
     const b = blkid(image);
@@ -232,6 +253,24 @@ describe('exFAT, 128 KiB clusters, written by a driver in UTC+05:30', () => {
   });
 
   it('never changes the image', async () => {
+    await vfs.close();
+    expect(await sha256File(image)).toBe(before);
+  });
+});
+
+describe('exFAT with 4096-byte sectors', () => {
+  it('reads as the manifest and TSK have it; geometry as dump.exfat prints it', async () => {
+    const image = cachedImage('exfat-s4k.img', exfatImages.s4k);
+    const before = await sha256File(image);
+    const vfs = await Vfs.open(image);
+    const fs = vfs.info().volumes[0]!.filesystem!;
+    const d = dumpExfat(image);
+    expect(2 ** Number(d['Sector Size Bits'])).toBe(4096);
+    expect(fs.details.sectorSize).toBe(4096);
+    expect(fs.blockSize).toBe(4096 * 2 ** Number(d['Sector per Cluster bits']));
+    expect(fs.label).toBe(exfatlabel(image));
+    await expectMatchesManifest(vfs, '/p0', manifestOf(`${image}.tree`));
+    expect([...(await walk(vfs, '/p0')).keys()].sort()).toEqual([...fls(image).keys()].sort());
     await vfs.close();
     expect(await sha256File(image)).toBe(before);
   });
@@ -248,6 +287,8 @@ describe('exFAT inside an MBR partition', () => {
     expect(info.volumes.map((v) => v.name)).toEqual(['p1']);
     expect(info.volumes[0]!.start).toBe(start);
     expect(info.volumes[0]!.filesystem!.uuid).toBe(blkid(image, start).UUID);
+    // mkfs.exfat was given no label: no Volume Label entry, and blkid shows none.
+    expect(info.volumes[0]!.filesystem!.label).toBe(blkid(image, start).LABEL ?? null);
     await expectMatchesManifest(vfs, '/p1', manifestOf(`${image}.tree`));
     const theirs = fls(image, start / 512);
     expect([...(await walk(vfs, '/p1')).keys()].sort()).toEqual([...theirs.keys()].sort());
