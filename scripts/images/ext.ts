@@ -22,19 +22,21 @@ export interface ExtVariant {
   /** Entries in /many: mke2fs -d links names one by one with a linear scan, so 10 000 names in
    * 1 KiB blocks take it half a minute; the 1 KiB variants use fewer (still htree-indexed). */
   many: number;
+  /** The kernel can mount it (4 KiB pages cannot mount 64 KiB blocks): dates are set by the kernel, else by debugfs. */
+  kernelDates: boolean;
 }
 
 export const EXT_VARIANTS: ExtVariant[] = [
   // Today's ext4 defaults: extents, flex_bg, 64bit, huge_file, metadata_csum, dir_index, 256-byte inodes.
-  { name: 'ext-ext4-4k', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M', big: true, smallInodes: false, many: 10_000 },
+  { name: 'ext-ext4-4k', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M', big: true, smallInodes: false, many: 10_000, kernelDates: true },
   // 1 KiB blocks, inline data, meta_bg descriptors, no flex_bg.
-  { name: 'ext-ext4-1k-inline', mkfs: 'mkfs.ext4', args: ['-b', '1024', '-I', '256', '-O', 'inline_data,meta_bg,^resize_inode,^flex_bg'], size: '48M', big: false, smallInodes: false, many: 2000 },
+  { name: 'ext-ext4-1k-inline', mkfs: 'mkfs.ext4', args: ['-b', '1024', '-I', '256', '-O', 'inline_data,meta_bg,^resize_inode,^flex_bg'], size: '48M', big: false, smallInodes: false, many: 2000, kernelDates: true },
   // ext3: block maps (direct … triple indirect with 1 KiB blocks), journal, 128-byte inodes.
-  { name: 'ext-ext3-1k', mkfs: 'mkfs.ext3', args: ['-b', '1024', '-I', '128'], size: '48M', big: false, smallInodes: true, many: 2000 },
+  { name: 'ext-ext3-1k', mkfs: 'mkfs.ext3', args: ['-b', '1024', '-I', '128'], size: '48M', big: false, smallInodes: true, many: 2000, kernelDates: true },
   // ext2: 4 KiB blocks, block maps, no journal, 128-byte inodes, 32-byte group descriptors.
-  { name: 'ext-ext2-4k', mkfs: 'mkfs.ext2', args: ['-b', '4096', '-I', '128'], size: '64M', big: false, smallInodes: true, many: 10_000 },
+  { name: 'ext-ext2-4k', mkfs: 'mkfs.ext2', args: ['-b', '4096', '-I', '128'], size: '64M', big: false, smallInodes: true, many: 10_000, kernelDates: true },
   // 64 KiB blocks (rec_len encoding for whole-block entries), extents, no metadata_csum.
-  { name: 'ext-ext4-64k', mkfs: 'mkfs.ext4', args: ['-b', '65536', '-O', '^metadata_csum,^64bit'], size: '160M', big: false, smallInodes: false, many: 10_000 },
+  { name: 'ext-ext4-64k', mkfs: 'mkfs.ext4', args: ['-b', '65536', '-O', '^metadata_csum,^64bit'], size: '160M', big: false, smallInodes: false, many: 10_000, kernelDates: false },
 ];
 
 /** Files the tests single out, with how they were made. */
@@ -153,7 +155,49 @@ export function buildExtImage(imgPath: string, v: ExtVariant): string {
   // does once a folder outgrows one block. Exit status 1 means "fixed/optimized", not failure.
   const r = spawnSync('e2fsck', ['-fyD', imgPath], { stdio: 'pipe' });
   if (r.status !== 0 && r.status !== 1) throw new Error(`e2fsck -fyD ${imgPath} failed (${r.status}): ${r.stderr}`);
+  if (v.kernelDates) setDatesWithKernel(imgPath);
+  else setDatesWithDebugfs(imgPath);
   return tree;
+}
+
+/**
+ * mke2fs -d copies seconds only (no nanoseconds, no epoch bits: a 2040 date becomes 1904), so
+ * the dated files get their times from the kernel: loop-mount, `touch -d`, unmount. The kernel's
+ * own encoding is then the reference (on 128-byte inodes it clamps to 2038, as it would).
+ */
+function setDatesWithKernel(imgPath: string): void {
+  const mnt = imgPath + '.mnt';
+  mkdirSync(mnt, { recursive: true });
+  try {
+    execFileSync('mount', ['-o', 'loop,noatime', imgPath, mnt], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(mnt, { recursive: true, force: true });
+    throw new Error(`ext test images need a loop mount (root) to set 1969/2040 dates: ${(err as Error).message}`);
+  }
+  try {
+    const S = EXT_SPECIAL;
+    execFileSync('touch', ['-h', '-d', S.oldDate, join(mnt, S.old)]);
+    execFileSync('touch', ['-h', '-d', S.futureDate, join(mnt, S.future)]);
+  } finally {
+    execFileSync('umount', [mnt], { stdio: 'pipe' });
+    rmSync(mnt, { recursive: true, force: true });
+  }
+}
+
+/** Whole seconds through debugfs (which writes the epoch bits), for volumes the kernel cannot mount. */
+function setDatesWithDebugfs(imgPath: string): void {
+  const S = EXT_SPECIAL;
+  const cmds: string[] = [];
+  for (const [path, date] of [[S.old, S.oldDate], [S.future, S.futureDate]] as const) {
+    const secs = Math.floor(Date.parse(date.replace(/\.\d+ UTC$/, 'Z').replace(' ', 'T')) / 1000);
+    for (const f of ['mtime', 'atime']) cmds.push(`sif ${path} ${f} ${secs < 0 ? String(secs) : isoCompact(secs)}`);
+  }
+  execFileSync('debugfs', ['-w', '-f', '-', imgPath], { input: cmds.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** YYYYMMDDHHMMSS, the form debugfs's set_inode_field reads as a UTC date. */
+function isoCompact(secs: number): string {
+  return new Date(secs * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
 /** The tree folder that belongs to a variant's image path. */

@@ -90,7 +90,18 @@ export class ExtFs implements FileSystem, BlockReader {
       if (!hasCompat(sb, COMPAT.has_journal) || sb.s_journal_inum === 0) {
         warnings.push('the volume needs journal recovery but its journal is on an external device; shown as it is on disk');
       } else {
-        await this.replay();
+        try {
+          await this.replay();
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+          // A damaged journal must not hide the rest of the volume: show it as it is on disk.
+          this.overlay = new Map();
+          this.overlayKeys = [];
+          this.inodeCache.clear();
+          await this.readSuperblockAndGroups();
+          details.journal = 'needs recovery, not replayed';
+          warnings.push(`the volume needs journal recovery but the journal could not be replayed (${err.message}); shown as it is on disk`);
+        }
       }
     } else if (hasCompat(sb, COMPAT.has_journal)) {
       details.journal = 'clean';
