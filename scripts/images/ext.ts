@@ -213,11 +213,11 @@ const FSYNC_ALL = `import os,sys\nfor d,ds,fs in os.walk(sys.argv[1]):\n  for n 
  * copied while still mounted (journal committed, not checkpointed, needs_recovery set), then
  * unmounted. Needs root and loop devices; returns false when the kernel refuses the mount.
  */
-export function buildJournalImage(imgPath: string, args: string[] = ['-b', '4096']): boolean {
+export function buildJournalImage(imgPath: string, mkfs: 'mkfs.ext3' | 'mkfs.ext4' = 'mkfs.ext4', args: string[] = ['-b', '4096']): boolean {
   const base = imgPath + '.base';
   const mnt = imgPath + '.mnt';
   rmSync(base, { force: true });
-  execFileSync('mkfs.ext4', ['-F', '-q', '-J', 'size=4', ...args, base, '32M'], { stdio: 'pipe' });
+  execFileSync(mkfs, ['-F', '-q', '-J', 'size=4', ...args, base, '32M'], { stdio: 'pipe' });
   mkdirSync(mnt, { recursive: true });
   try {
     execFileSync('mount', ['-o', 'loop,commit=600', base, mnt], { stdio: 'pipe' });
@@ -239,6 +239,13 @@ export function buildJournalImage(imgPath: string, args: string[] = ['-b', '4096
     writeFileSync(join(mnt, 'written.bin'), seededBytes(300, 300_000));
     renameSync(join(mnt, 'kept', 'old-0.txt'), join(mnt, 'kept', 'renamed-0.txt'));
     unlinkSync(join(mnt, 'doomed.txt'));
+    // A folder committed and then deleted in a later transaction: freeing its blocks writes
+    // revoke records, so replay must not bring its old block contents back.
+    mkdirSync(join(mnt, 'short-lived'));
+    for (let i = 0; i < 60; i++) writeFileSync(join(mnt, 'short-lived', `entry-with-a-long-name-${i}.txt`), `x${i}`);
+    execFileSync('python3', ['-c', FSYNC_ALL, mnt]);
+    rmSync(join(mnt, 'short-lived'), { recursive: true });
+    writeFileSync(join(mnt, 'kept', 'old-1.txt'), seededText(500, 3000));
     execFileSync('python3', ['-c', FSYNC_ALL, mnt]);
     copyFileSync(base, imgPath);
   } finally {
