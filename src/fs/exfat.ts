@@ -703,14 +703,15 @@ export class ExfatFileSystem implements FileSystem {
     const kids: ExfatNode[] = [];
     // Entry offsets on the volume make stable inode numbers: map each entry's place in the
     // folder back to its cluster.
+    // Entries are visited in order, so a cursor over the runs finds each one's cluster.
+    let runAt = 0;
+    let runStart = 0;
     const volumeOffset = (byteInDir: number): number => {
-      let rest = byteInDir;
-      for (const r of runs) {
-        const bytes = r.count * this.clusterSize;
-        if (rest < bytes) return this.clusterOffset(r.cluster) + rest;
-        rest -= bytes;
+      while (runAt < runs.length && byteInDir >= runStart + runs[runAt]!.count * this.clusterSize) {
+        runStart += runs[runAt]!.count * this.clusterSize;
+        runAt++;
       }
-      return -1;
+      return runAt < runs.length ? this.clusterOffset(runs[runAt]!.cluster) + byteInDir - runStart : -1;
     };
     const total = Math.floor(entries.length / ENTRY_SIZE);
     for (let i = 0; i < total; i++) {
@@ -729,14 +730,16 @@ export class ExfatFileSystem implements FileSystem {
         continue;
       }
       const set = entries.subarray(off, off + (secondaryCount + 1) * ENTRY_SIZE);
-      if (entrySetChecksum(set) !== set.readUInt16LE(2)) {
-        // Skip only the File entry: its secondaries, now orphans, are passed over by type.
-        this.warn(`${where}: skipped a File entry set with a wrong SetChecksum`);
-        continue;
-      }
+      // Structure before checksum: a set that passes holds no primary entry, so sets never
+      // overlap and a hostile folder costs time linear in its size.
       const f = parseFileSet(set);
       if (typeof f === 'string') {
         this.warn(`${where}: skipped a File entry set: ${f}`);
+        continue;
+      }
+      if (entrySetChecksum(set) !== set.readUInt16LE(2)) {
+        // Skip only the File entry: its secondaries, now orphans, are passed over by type.
+        this.warn(`${where}: skipped a File entry set with a wrong SetChecksum`);
         continue;
       }
       if (f.name === '.' || f.name === '..' || /[/\\\0]/.test(f.name)) {
