@@ -239,7 +239,7 @@ export function writeSesparse(path: string, capacitySectors: number, grains: Ses
     writeSync(fd, gd, 0, gd.length, layout.gd[0] * SECTOR);
     tables.forEach((t, i) => writeSync(fd, gtBufs.get(t)!, 0, 64 * SECTOR, (layout.gts[0] + i * 64) * SECTOR));
     // The file reaches at least the end of the grain area the header declares.
-    writeSync(fd, Buffer.alloc(SECTOR), 0, SECTOR, (grainsAt + Math.max(allocated.length, 1) * grainSectors) * SECTOR - SECTOR);
+    if (allocated.length === 0) writeSync(fd, Buffer.alloc(grainSectors * SECTOR), 0, grainSectors * SECTOR, grainsAt * SECTOR);
   } finally {
     closeSync(fd);
   }

@@ -6,7 +6,7 @@
  */
 import { corrupt, unsupported } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
-import { GRAIN_UNALLOCATED, type GrainMap, type GrainTable } from './grains.js';
+import { DirectoryPages, GRAIN_UNALLOCATED, type GrainMap, type GrainTable } from './grains.js';
 
 /** "COWD" read as a little-endian u32. */
 export const COWD_MAGIC = 0x44574f43;
@@ -80,8 +80,7 @@ export class CowdExtent implements GrainMap {
   private constructor(
     readonly file: ByteSource,
     readonly header: CowdHeader,
-    private readonly gd: Uint32Array,
-    private readonly gdStart: number,
+    private readonly gd: DirectoryPages,
   ) {
     this.grainBytes = header.grainSize * SECTOR;
     this.capacity = header.numSectors * SECTOR;
@@ -94,18 +93,15 @@ export class CowdExtent implements GrainMap {
     if (h.gdOffset < COWD_HEADER_BYTES / SECTOR || gdBytes > MAX_GD_BYTES || gdStart + gdBytes > file.size) {
       throw corrupt(file.name, `truncated or corrupt COWD: grain directory of ${h.numGDEntries} entries at sector ${h.gdOffset} does not fit in the file (${file.size} bytes)`);
     }
-    const raw = await readExact(file, gdStart, gdBytes, 'COWD grain directory');
-    const gd = new Uint32Array(h.numGDEntries);
-    for (let i = 0; i < gd.length; i++) gd[i] = raw.readUInt32LE(i * 4);
-    return new CowdExtent(file, h, gd, gdStart);
+    return new CowdExtent(file, h, new DirectoryPages(file, gdStart, h.numGDEntries, 4, 'COWD grain directory'));
   }
 
   private isMetadata(start: number, end: number): boolean {
-    return start < COWD_HEADER_BYTES || (start < this.gdStart + this.gd.length * 4 && end > this.gdStart);
+    return start < COWD_HEADER_BYTES || (start < this.gd.start + this.gd.bytes && end > this.gd.start);
   }
 
   async loadTable(gt: number): Promise<GrainTable> {
-    const sector = this.gd[gt];
+    const sector = await this.gd.u32(gt);
     if (sector === undefined || sector === 0) return null;
     const at = sector * SECTOR;
     const bytes = COWD_GTES_PER_GT * 4;

@@ -52,6 +52,53 @@ const GRAIN_MARKER_BYTES = 12;
 /** Where the bytes of one piece of a read come from. */
 type RunKind = 'data' | 'zero' | 'parent' | 'compressed';
 
+/**
+ * A grain directory read in 4 KiB pages on demand, so opening a 2 TB disk (a 256 KiB
+ * directory) or a 64 TB SESparse snapshot (32 MiB) reads only the header.
+ */
+export class DirectoryPages {
+  private static readonly PAGE = 4096;
+  private readonly pages = new Map<number, Promise<Buffer>>();
+  private static readonly MAX_PAGES = 4096;
+
+  constructor(
+    private readonly file: ByteSource,
+    /** Byte offset of the directory in the file. */
+    readonly start: number,
+    /** Number of entries. */
+    readonly entries: number,
+    /** Bytes per entry (4 for KDMV and COWD, 8 for SESparse). */
+    readonly entryBytes: number,
+    private readonly what: string,
+  ) {}
+
+  get bytes(): number {
+    return this.entries * this.entryBytes;
+  }
+
+  /** The page holding entry `i` and the entry's offset in it; undefined past the last entry. */
+  async entry(i: number): Promise<{ page: Buffer; at: number } | undefined> {
+    if (i < 0 || i >= this.entries) return undefined;
+    const byte = i * this.entryBytes;
+    const p = Math.floor(byte / DirectoryPages.PAGE);
+    let page = this.pages.get(p);
+    if (!page) {
+      const from = p * DirectoryPages.PAGE;
+      const len = Math.min(DirectoryPages.PAGE, this.bytes - from);
+      page = readExact(this.file, this.start + from, len, this.what);
+      page.catch(() => this.pages.delete(p));
+      this.pages.set(p, page);
+      if (this.pages.size > DirectoryPages.MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
+    }
+    return { page: await page, at: byte - p * DirectoryPages.PAGE };
+  }
+
+  async u32(i: number): Promise<number | undefined> {
+    const e = await this.entry(i);
+    return e ? e.page.readUInt32LE(e.at) : undefined;
+  }
+}
+
 /** Reads a byte range of the virtual disk covered by one extent into a caller's buffer. */
 export type Fallback = (offset: number, length: number) => Promise<Buffer>;
 

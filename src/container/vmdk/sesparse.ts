@@ -8,7 +8,7 @@
 import { corrupt, unsupported } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { MAX_VIRTUAL_BYTES } from './descriptor.js';
-import { GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
+import { DirectoryPages, GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
 
 const SECTOR = 512;
 /** Constant header magic 0x00000000cafebabe, as its low and high u32 halves. */
@@ -87,8 +87,7 @@ export class SesparseExtent implements GrainMap {
   private constructor(
     readonly file: ByteSource,
     readonly header: SesparseConstHeader,
-    /** Grain table index per directory entry, -1 when unallocated. */
-    private readonly gd: Float64Array,
+    private readonly gd: DirectoryPages,
   ) {
     this.grainBytes = header.grainSize * SECTOR;
     this.capacity = header.capacity * SECTOR;
@@ -112,26 +111,22 @@ export class SesparseExtent implements GrainMap {
     }
     const needed = Math.ceil(h.capacity / (h.grainSize * GTES_PER_GT));
     if (entries < needed) throw corrupt(name, `SESparse grain directory has ${entries} entries, the capacity needs ${needed}`);
-    const raw = await readExact(file, gdStart, needed * 8, 'SESparse grain directory');
-    const gd = new Float64Array(needed);
-    const maxTables = Math.floor(h.grainTablesSize / GT_SECTORS);
-    for (let i = 0; i < needed; i++) {
-      const lo = raw.readUInt32LE(i * 8);
-      const hi = raw.readUInt32LE(i * 8 + 4);
-      if (lo === 0 && hi === 0) gd[i] = -1;
-      // An allocated entry's top 32 bits are exactly 0x10000000; the rest is a table index.
-      else if (hi !== 0x10000000) throw corrupt(name, `SESparse grain directory entry ${i} is invalid (0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')})`);
-      else if (lo >= maxTables) throw corrupt(name, `SESparse grain directory entry ${i} names grain table ${lo}, past the ${maxTables} tables`);
-      else gd[i] = lo;
-    }
-    return new SesparseExtent(file, h, gd);
+    return new SesparseExtent(file, h, new DirectoryPages(file, gdStart, needed, 8, 'SESparse grain directory'));
   }
 
   async loadTable(gt: number): Promise<GrainTable> {
-    const idx = this.gd[gt];
-    if (idx === undefined || idx < 0) return null;
     const name = this.file.name;
     const h = this.header;
+    const e = await this.gd.entry(gt);
+    if (!e) return null;
+    const lo = e.page.readUInt32LE(e.at);
+    const hi = e.page.readUInt32LE(e.at + 4);
+    if (lo === 0 && hi === 0) return null;
+    // An allocated entry's top 32 bits are exactly 0x10000000; the rest is a table index.
+    if (hi !== 0x10000000) throw corrupt(name, `SESparse grain directory entry ${gt} is invalid (0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')})`);
+    const maxTables = Math.floor(h.grainTablesSize / GT_SECTORS);
+    if (lo >= maxTables) throw corrupt(name, `SESparse grain directory entry ${gt} names grain table ${lo}, past the ${maxTables} tables`);
+    const idx = lo;
     const at = (h.grainTablesOffset + idx * GT_SECTORS) * SECTOR;
     if (at + GT_SECTORS * SECTOR > this.file.size) throw corrupt(name, `SESparse grain table ${idx} is past the end of the file`);
     const raw = await readExact(this.file, at, GT_SECTORS * SECTOR, 'SESparse grain table');

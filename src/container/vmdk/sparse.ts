@@ -7,7 +7,7 @@
 import { corrupt, unsupported } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { MAX_DESCRIPTOR_BYTES, MAX_VIRTUAL_BYTES } from './descriptor.js';
-import { GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
+import { DirectoryPages, GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
 
 /** "KDMV" read as a little-endian u32. */
 export const SPARSE_MAGIC = 0x564d444b;
@@ -109,8 +109,7 @@ export class SparseExtent implements GrainMap {
   private constructor(
     readonly file: ByteSource,
     readonly header: SparseExtentHeader,
-    private readonly gd: Uint32Array,
-    gdStart: number,
+    private readonly gd: DirectoryPages,
   ) {
     this.grainBytes = header.grainSize * SECTOR;
     this.capacity = header.capacity * SECTOR;
@@ -119,7 +118,7 @@ export class SparseExtent implements GrainMap {
     this.zeroedGrains = (header.flags & FLAG_USE_ZEROED_GRAIN_GTE) !== 0;
     this.reserved = [
       [0, SECTOR],
-      [gdStart, gdStart + gd.length * 4],
+      [gd.start, gd.start + gd.bytes],
     ];
     if (header.descriptorOffset > 0) {
       this.reserved.push([header.descriptorOffset * SECTOR, (header.descriptorOffset + header.descriptorSize) * SECTOR]);
@@ -154,10 +153,7 @@ export class SparseExtent implements GrainMap {
     if (gdBytes > MAX_GD_BYTES || gdStart + gdBytes > file.size) {
       throw corrupt(file.name, `truncated or corrupt VMDK: grain directory of ${entries} entries at offset ${gdStart} does not fit in the file (${file.size} bytes)`);
     }
-    const raw = await readExact(file, gdStart, gdBytes, 'VMDK grain directory');
-    const gd = new Uint32Array(entries);
-    for (let i = 0; i < entries; i++) gd[i] = raw.readUInt32LE(i * 4);
-    return new SparseExtent(file, h, gd, gdStart);
+    return new SparseExtent(file, h, new DirectoryPages(file, gdStart, entries, 4, 'VMDK grain directory'));
   }
 
   private overlapsMetadata(start: number, end: number): boolean {
@@ -165,7 +161,7 @@ export class SparseExtent implements GrainMap {
   }
 
   async loadTable(gt: number): Promise<GrainTable> {
-    const sector = this.gd[gt];
+    const sector = await this.gd.u32(gt);
     if (sector === undefined || sector === 0) return null;
     if (sector === 1 && this.zeroedGrains) return 'zero';
     const name = this.file.name;
