@@ -255,3 +255,24 @@ export function buildJournalImage(imgPath: string, mkfs: 'mkfs.ext3' | 'mkfs.ext
   }
   return existsSync(imgPath);
 }
+
+/**
+ * A small ext4 (1 KiB blocks, metadata_csum) for damage tests: a file of 8 separate extents
+ * (so its tree has an index level), a folder spanning several blocks, and a few small files.
+ */
+export function buildExtHostileBase(imgPath: string): string {
+  const tree = treeOf(imgPath);
+  writeTree(tree, [
+    { path: 'a.txt', content: seededText(600, 3000) },
+    { path: 'b.txt', content: seededText(601, 2000) },
+    { path: 'c.txt', content: seededText(602, 1500) },
+    ...Array.from({ length: 40 }, (_, i) => ({ path: `dir/a-fairly-long-file-name-number-${String(i).padStart(3, '0')}.txt`, content: `file ${i}\n` })),
+  ]);
+  // Eight written pieces with holes between them: eight extents, more than the inode's four slots.
+  const fd = openSync(join(tree, 'frag.bin'), 'w');
+  for (let i = 0; i < 8; i++) writeSync(fd, seededBytes(700 + i, 1024), 0, 1024, i * 8192);
+  closeSync(fd);
+  rmSync(imgPath, { force: true });
+  execFileSync('mkfs.ext4', ['-F', '-q', '-b', '1024', '-I', '256', '-E', 'root_owner=0:0', '-d', tree, imgPath, '8M'], { stdio: 'pipe' });
+  return tree;
+}
