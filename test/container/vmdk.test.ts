@@ -173,6 +173,23 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       }
     });
 
+    it('streamOptimized as VMware writes it (gdOffset GD_AT_END in the header, real one in the footer) equals qemu-img', async () => {
+      const dir = join(TMP, 'gd-at-end');
+      mkdirSync(dir);
+      // qemu-img keeps its tables up front and writes no footer; VMware appends a footer
+      // marker, the header copy with the real gdOffset, and an end-of-stream marker.
+      const qemuFile = readFileSync(images.streamOptimized!);
+      const footerMarker = Buffer.alloc(512);
+      footerMarker.writeUInt32LE(3, 12); // MARKER_FOOTER
+      const footer = Buffer.from(qemuFile.subarray(0, 512));
+      const head = Buffer.from(qemuFile);
+      head.writeBigUInt64LE(0xffffffffffffffffn, 56); // GD_AT_END
+      writeFileSync(join(dir, 'ova-disk1.vmdk'), Buffer.concat([head, footerMarker, footer, Buffer.alloc(512)]));
+      const ours = await diskpickHash(join(dir, 'ova-disk1.vmdk'));
+      expect(ours.hash).toBe(await qemuRawHash(join(dir, 'ova-disk1.vmdk')));
+      expect(ours.variant).toBe('streamOptimized');
+    });
+
     it('a grain read twice in a row is decompressed once (decoded grains are cached)', async () => {
       const file = await FileSource.open(images.streamOptimized!);
       let reads = 0;
@@ -419,6 +436,24 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       expect(ours.hash).toBe(await qemuRawHash(join(a, 'child.vmdk')));
     });
 
+    it('a parent hint with a foreign absolute path falls back to the same name next to the child, with a warning', async () => {
+      const dir = join(TMP, 'foreign');
+      mkdirSync(dir);
+      copyFileSync(join(chainTop, '..', 'base.vmdk'), join(dir, 'base.vmdk'));
+      const child = readFileSync(join(chainTop, '..', 'base-000001.vmdk'));
+      const text = child.subarray(512, 512 + 20 * 512).toString('latin1');
+      const hint = /parentFileNameHint="[^"]*"/.exec(text)![0];
+      const esxPath = '/vmfs/volumes/datastore1/vm/base.vmdk';
+      const patched = Buffer.from(text.replace(hint, `parentFileNameHint="${esxPath}"`).padEnd(text.length, '\0').slice(0, text.length), 'latin1');
+      patched.copy(child, 512);
+      writeFileSync(join(dir, 'child.vmdk'), child);
+      const ours = await diskpickHash(join(dir, 'child.vmdk'));
+      // qemu-img cannot follow the ESX path; the bytes are those of the unmodified child.
+      expect(ours.hash).toBe(await qemuRawHash(join(chainTop, '..', 'base-000001.vmdk')));
+      expect(ours.warnings.join('\n')).toContain(esxPath);
+      expect(ours.chain.map((l) => l.file)).toEqual([join(dir, 'child.vmdk'), join(dir, 'base.vmdk')]);
+    });
+
     it('a parent loop is an error', async () => {
       const dir = join(TMP, 'loop');
       mkdirSync(dir);
@@ -465,6 +500,11 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       await rejects('trunc-header.vmdk', sparse.subarray(0, 300), /truncated/);
       await rejects('trunc-stream.vmdk', stream.subarray(0, stream.length - 1024), /footer|truncated/);
       await rejects('trunc-stream-half.vmdk', stream.subarray(0, stream.length >> 1), /footer|truncated|past the end/);
+      // VMware layout (GD_AT_END) cut short: the footer is gone.
+      const marker = Buffer.alloc(512);
+      marker.writeUInt32LE(3, 12);
+      const vmw = Buffer.concat([patched(stream, (c) => c.writeBigUInt64LE(0xffffffffffffffffn, 56)), marker, stream.subarray(0, 512), Buffer.alloc(512)]);
+      await rejects('trunc-footer.vmdk', vmw.subarray(0, vmw.length - 2048), /no footer/);
     });
 
     it('grain tables pointing past the end, grain directories pointing at themselves', async () => {
