@@ -17,6 +17,7 @@ declare -A need=(
   [mkntfs]=ntfs-3g
   [ntfs-3g]=ntfs-3g
   [mkfs.exfat]=exfatprogs
+  [mount.exfat-fuse]=exfat-fuse
   [7zz]=7zip
   [fusermount]=fuse3
   [setfattr]=attr

@@ -9,7 +9,7 @@ import { Vfs } from '../../src/vfs/vfs.js';
 import { fileEntry, fixSetChecksum, hashOf, walk } from './helpers.js';
 import { DiskpickError } from '../../src/errors.js';
 import { CACHE, cachedImage, sha256File, tool, toolBytes, sha256 } from '../helpers/tools.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exfatImages } from '../../scripts/images/exfat.js';
 import { manifestOf, type ManifestEntry } from '../../scripts/images/tree.js';
@@ -241,6 +241,7 @@ describe('exFAT, 128 KiB clusters, written by a driver in UTC+05:30', () => {
     // The driver wrote local time (UTC+05:30): read as UTC it is 5.5 h ahead of the true time.
     expect(n.stat.mtime).toEqual({ sec: m.mtime + 5.5 * 3600 + 1, nsec: 230_000_000 });
     await v.close();
+    rmSync(copy, { force: true });
   });
 
   it('info: 128 KiB clusters (dump.exfat), label and UUID (blkid)', () => {

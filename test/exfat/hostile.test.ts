@@ -4,9 +4,9 @@
  * the rest readable, and never hang. Structures are located with exfatprogs' dump.exfat (boot
  * fields) and by finding the File Name entries' UTF-16 text in the image bytes.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DiskpickError } from '../../src/errors.js';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
 import { CACHE, cachedImage, sha256, sha256File, tool } from '../helpers/tools.js';
@@ -36,9 +36,15 @@ beforeAll(async () => {
   };
 });
 
-/** A damaged copy of the small image. */
+const made: string[] = [];
+afterEach(() => {
+  for (const p of made.splice(0)) rmSync(p, { force: true });
+});
+
+/** A damaged copy of the small image (removed after the test). */
 function variant(name: string, damage: (img: Buffer) => Buffer | void): string {
   const path = join(CACHE, `exfat-hostile-${name}.img`);
+  made.push(path);
   copyFileSync(base, path);
   const img = readFileSync(path);
   const out = damage(img) ?? img;
