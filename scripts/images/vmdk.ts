@@ -318,3 +318,38 @@ export function overlay(base: Buffer, grains: SesparseGrain[], grainBytes: numbe
   }
   return out;
 }
+
+/** Files put in the FAT32 volume of the filesystem VMDK (the manifest is this list). */
+export function fatFiles(): { name: string; data: Buffer }[] {
+  return [
+    { name: 'README.TXT', data: seededText(801, 5000) },
+    { name: 'random.bin', data: seededBytes(802, 3 * MiB + 321) },
+    { name: 'notes.txt', data: seededText(803, 200_000) },
+  ];
+}
+
+/**
+ * A 64 MiB GPT disk with one FAT32 partition filled by mcopy, converted by qemu-img to
+ * `subformat`: the end-to-end check that the CLI reads files through a VMDK.
+ */
+export function buildFatVmdk(dir: string, subformat: QemuSubformat): string {
+  const out = join(dir, 'fat.vmdk');
+  if (existsSync(out)) return out;
+  buildFolder(dir, (tmp) => {
+    const raw = join(tmp, 'fat.raw');
+    writeFileSync(raw, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', '64M', raw]);
+    sh('sgdisk', ['-n', '1:2048:0', '-t', '1:0700', raw]);
+    const sectors = 64 * 2048 - 2048 - 34;
+    sh('mkfs.vfat', ['-F', '32', '--offset=2048', '-n', 'VMDKTEST', raw, String(Math.floor(sectors / 2))]);
+    for (const f of fatFiles()) {
+      const host = join(tmp, f.name);
+      writeFileSync(host, f.data);
+      sh('mcopy', ['-i', `${raw}@@1M`, host, `::/${f.name}`]);
+      rmSync(host);
+    }
+    sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, raw, out.replace(dir, tmp)]);
+    rmSync(raw);
+  });
+  return out;
+}

@@ -21,6 +21,8 @@ import {
   buildChain,
   buildConverted,
   buildEsxDeltas,
+  buildFatVmdk,
+  fatFiles,
   deltaGrains,
   descriptorCid,
   descriptorText,
@@ -29,7 +31,7 @@ import {
   type QemuSubformat,
   type SesparseGrain,
 } from '../../scripts/images/vmdk.js';
-import { CACHE, corpusFile, hasTool, sha256File, tool } from '../helpers/tools.js';
+import { CACHE, CLI, corpusFile, diskpick, hasTool, sha256, sha256File, tool } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
 const TMP = mkdtempSync(join(tmpdir(), 'diskpick-vmdk-'));
@@ -382,6 +384,21 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       expect(zero.size).toBe(expected.length);
       expect(zero.hash).toBe(createHash('sha256').update(expected).digest('hex'));
     });
+  });
+
+  describe.skipIf(!existsSync(CLI) || !hasTool('mcopy') || !hasTool('sgdisk'))('the CLI reads files through VMDK (GPT + FAT32 made by sgdisk, mkfs.vfat, mcopy)', () => {
+    for (const s of ['streamOptimized', 'twoGbMaxExtentSparse'] as const) {
+      it(`${s}: diskpick cat gives the files mcopy wrote`, async () => {
+        const img = buildFatVmdk(join(CACHE, `vmdk-fat-${s}`), s);
+        await remember(join(img, '..'));
+        for (const f of fatFiles()) {
+          const r = diskpick(['cat', img, `/p1/${f.name}`]);
+          expect(r.stderr).toBe('');
+          expect(r.status).toBe(0);
+          expect(sha256(r.stdout), f.name).toBe(sha256(f.data));
+        }
+      });
+    }
   });
 
   it('real-world ext2.vmdk (dfvfs) equals qemu-img convert', async () => {
