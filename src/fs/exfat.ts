@@ -640,16 +640,21 @@ export class ExfatFileSystem implements FileSystem {
     if (dir.dataLength < 0) {
       needed = null;
     } else {
-      if (dir.dataLength > MAX_DIRECTORY_BYTES) throw corrupt(path, `folder size ${dir.dataLength} is over exFAT's 256 MiB limit`);
+      if (dir.dataLength > MAX_DIRECTORY_BYTES) throw corrupt(this.where(path), `folder size ${dir.dataLength} is over exFAT's 256 MiB limit`);
       needed = Math.ceil(dir.dataLength / this.clusterSize);
     }
     const limit = Math.max(1, Math.floor(MAX_DIRECTORY_BYTES / this.clusterSize));
-    const runs = await this.chain(path, dir.firstCluster, needed, dir.noFatChain, limit);
+    const runs = await this.chain(this.where(path), dir.firstCluster, needed, dir.noFatChain, limit);
     const clusters = runs.reduce((n, r) => n + r.count, 0);
     const bytes = dir.dataLength >= 0 ? dir.dataLength : clusters * this.clusterSize;
     const buf = Buffer.allocUnsafe(bytes);
     await this.readRuns(runs, 0, bytes, buf, 0);
     return { entries: buf, runs };
+  }
+
+  /** How errors name a file or folder: the image, then the path inside this volume. */
+  private where(path: string): string {
+    return `${this.src.name}:${path}`;
   }
 
   private pathOf(node: ExfatNode): string {
@@ -799,7 +804,7 @@ export class ExfatFileSystem implements FileSystem {
     if (n.stat.type !== 'file') throw new DiskpickError('wrongType', 'is a folder, not a file', path);
     const heapBytes = this.clusterCount * this.clusterSize;
     if (!Number.isSafeInteger(n.dataLength) || n.dataLength > heapBytes) {
-      throw corrupt(path, `file size ${n.dataLength} is larger than the whole cluster heap (${heapBytes} bytes)`);
+      throw corrupt(this.where(path), `file size ${n.dataLength} is larger than the whole cluster heap (${heapBytes} bytes)`);
     }
     let valid = n.validDataLength;
     if (!Number.isSafeInteger(valid) || valid > n.dataLength) valid = n.dataLength;
@@ -808,7 +813,7 @@ export class ExfatFileSystem implements FileSystem {
 
   /** A file's chain, to be walked as far as reads need; `needed` clusters hold its valid data. */
   openChain(path: string, n: ExfatNode, needed: number): Chain {
-    return this.startChain(path, n.firstCluster, needed, n.noFatChain, this.clusterCount);
+    return this.startChain(this.where(path), n.firstCluster, needed, n.noFatChain, this.clusterCount);
   }
 
   walkChain(c: Chain, want: number): Promise<void> {
