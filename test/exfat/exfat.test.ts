@@ -18,7 +18,9 @@ interface FlsEntry {
   inode: string;
   type: string;
   size: number;
+  atime: number;
   mtime: number;
+  crtime: number;
 }
 
 /** `fls -r -p -m /`: TSK's body-file listing (path → inode, type, size, mtime), metadata files left out. */
@@ -32,7 +34,7 @@ function fls(image: string, offsetSectors = 0): Map<string, FlsEntry> {
     const path = f[1]!;
     const mode = f[3]!;
     if (path.startsWith('/$') || path.endsWith('(Volume Label Entry)') || path.endsWith(' (deleted)') || mode.startsWith('v/') || mode.startsWith('V/')) continue;
-    out.set(path, { inode: f[2]!, type: mode.startsWith('d/') ? 'dir' : 'file', size: Number(f[6]), mtime: Number(f[8]) });
+    out.set(path, { inode: f[2]!, type: mode.startsWith('d/') ? 'dir' : 'file', size: Number(f[6]), atime: Number(f[7]), mtime: Number(f[8]), crtime: Number(f[10]) });
   }
   return out;
 }
@@ -112,8 +114,11 @@ describe('exFAT, 4 KiB clusters: Unicode names, 50 MiB file, 3000-file folder, f
       const n = ours.get(p)!;
       expect(n.stat.type, p).toBe(t.type);
       if (t.type === 'file') expect(n.stat.size, p).toBe(t.size);
-      // TSK drops 10msIncrement (and the UTC offset, 0 here): its mtime is ours floored to 2 s.
-      expect(t.mtime, p).toBe(n.stat.mtime!.sec - (n.stat.mtime!.sec % 2));
+      // TSK drops 10msIncrement (and the UTC offset, 0 here): its times are ours floored to 2 s.
+      const floor2 = (x: { sec: number } | undefined) => (x ? x.sec - (x.sec % 2) : 0);
+      expect(t.mtime, p).toBe(floor2(n.stat.mtime));
+      expect(t.atime, p).toBe(floor2(n.stat.atime));
+      expect(t.crtime, p).toBe(floor2(n.stat.birthtime));
     }
   });
 
