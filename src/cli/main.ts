@@ -10,9 +10,16 @@ import { register as registerInfo } from './commands/info.js';
 import { register as registerLs } from './commands/ls.js';
 import { register as registerCat } from './commands/cat.js';
 import { register as registerExtract } from './commands/extract.js';
+import { register as registerBrowse } from './commands/browse.js';
+import { register as registerMount } from './commands/mount.js';
 // commands:
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Commander's message as our one line, with where to look for help. */
+function usageLine(str: string): string {
+  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick --help)`;
+}
 
 const program = new Command();
 program
@@ -21,13 +28,12 @@ program
   .version(pkg.version, '-V, --version')
   .option('--debug', 'show stack traces for errors')
   .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
-  .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
-  .configureOutput({ outputError: (str, write) => write(`diskpick: ${str.replace(/^error: /, '').trimEnd()}\n`) })
+  .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
   .hook('preAction', (cmd) => setDebug(!!cmd.optsWithGlobals().debug));
 
-for (const register of [registerInfo, registerLs, registerCat, registerExtract]) register(program);
-for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${str.replace(/^error: /, '').trimEnd()}\n`) });
+for (const register of [registerInfo, registerLs, registerCat, registerExtract, registerMount, registerBrowse]) register(program);
+for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) });
 
 try {
   await program.parseAsync(process.argv);
