@@ -1,0 +1,32 @@
+/**
+ * NTFS: `diskpick cat` of a 256 MiB file against ntfscat and TSK icat on the same image, and
+ * `diskpick ls -R` of a volume with 100 000 files against `ntfsls -R`. Both images are made
+ * once with mkntfs + ntfs-3g and kept in BENCH_CACHE.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BENCH_CACHE, diskpickCmd, run as sh, throughputRow, timeRow, timeShell, type BenchRow } from './harness.js';
+import { buildNtfsBigFile, buildNtfsManyFiles } from '../scripts/images/ntfs.js';
+
+const SIZE_MIB = 256;
+const FILES = 100_000;
+
+export async function run(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const big = join(BENCH_CACHE, 'ntfs-256MiB.img');
+  if (!existsSync(big)) buildNtfsBigFile(big, SIZE_MIB);
+  const bytes = SIZE_MIB * 1024 * 1024;
+  const ours = timeShell(`${diskpickCmd(`cat ${big} /p0/big.bin`)} > /dev/null`);
+  const ntfscat = timeShell(`ntfscat ${big} /big.bin > /dev/null`);
+  rows.push(throughputRow('ntfs', 'cat 256 MiB file', bytes, ours, 'ntfscat', ntfscat, 1.0));
+  const inode = sh(`ifind -n /big.bin ${big}`).trim();
+  const icat = timeShell(`icat ${big} ${inode} > /dev/null`);
+  rows.push(throughputRow('ntfs', 'cat 256 MiB file', bytes, ours, 'TSK icat', icat, 1.0));
+
+  const many = join(BENCH_CACHE, 'ntfs-100k.img');
+  if (!existsSync(many)) buildNtfsManyFiles(many, FILES);
+  const lsOurs = timeShell(`${diskpickCmd(`ls -R ${many} /p0`)} > /dev/null`, 2);
+  const lsTheirs = timeShell(`ntfsls -R -p / ${many} > /dev/null`, 2);
+  rows.push(timeRow('ntfs', `ls -R ${FILES} files`, lsOurs, 'ntfsls -R', lsTheirs, 1.0));
+  return rows;
+}
