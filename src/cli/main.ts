@@ -10,6 +10,7 @@ import { register as registerInfo } from './commands/info.js';
 import { register as registerLs } from './commands/ls.js';
 import { register as registerCat } from './commands/cat.js';
 import { register as registerExtract } from './commands/extract.js';
+import { register as registerDd } from './commands/dd.js';
 import { register as registerBrowse } from './commands/browse.js';
 import { register as registerMount } from './commands/mount.js';
 // commands:
@@ -32,7 +33,7 @@ program
   .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
   .hook('preAction', (cmd) => setDebug(!!cmd.optsWithGlobals().debug));
 
-for (const register of [registerInfo, registerLs, registerCat, registerExtract, registerMount, registerBrowse]) register(program);
+for (const register of [registerInfo, registerLs, registerCat, registerExtract, registerDd, registerMount, registerBrowse]) register(program);
 for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) });
 
 try {

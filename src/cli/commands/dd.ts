@@ -1,0 +1,93 @@
+import { constants as fsc } from 'node:fs';
+import { open, lstat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { DiskpickError, fromSystemError } from '../../errors.js';
+import { chunksOf } from '../../source/chunks.js';
+import type { ByteSource } from '../../source/source.js';
+import { ProgressBar } from '../progress.js';
+import { quietOnEpipe, runCommand, withImage, type GlobalOptions } from '../run.js';
+
+interface DdOptions {
+  output: string;
+  volume?: string;
+  force?: boolean;
+  quiet?: boolean;
+}
+
+const CHUNK = 4 << 20;
+
+export function register(program: Command): void {
+  program
+    .command('dd')
+    .description('write the whole virtual disk (or one volume) as a raw image, sparse where it is empty')
+    .argument('<image>', 'disk image')
+    .requiredOption('-o, --output <file>', 'raw image to write, or - for stdout')
+    .option('--volume <pN>', 'only this volume (p1, p2 …)')
+    .option('--force', 'overwrite an existing output file')
+    .option('-q, --quiet', 'no progress bar')
+    .addHelpText('after', '\nExamples:\n  diskpick dd disk.vmdk -o disk.raw\n  diskpick dd disk.qcow2 --volume p2 -o - | ntfsls -f /dev/stdin')
+    .action((image: string, opts: DdOptions, cmd: Command) =>
+      runCommand(() =>
+        withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
+          const src: ByteSource = opts.volume ? vfs.volumeSource(opts.volume) : vfs.container;
+          await writeRaw(src, opts);
+        }),
+      ),
+    );
+}
+
+function isZero(b: Buffer): boolean {
+  // Compare 8 bytes at a time through a BigUint64 view where aligned.
+  if (b.byteOffset % 8 === 0 && b.length % 8 === 0) {
+    const v = new BigUint64Array(b.buffer, b.byteOffset, b.length / 8);
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0n) return false;
+    return true;
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
+  const bar = new ProgressBar(opts.quiet);
+  const progress = { filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: src.size };
+  if (opts.output === '-') {
+    quietOnEpipe();
+    for await (const chunk of chunksOf(src, CHUNK)) {
+      if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once('drain', r));
+      progress.bytesDone += chunk.length;
+      bar.update(progress);
+    }
+    bar.done();
+    return;
+  }
+  const exists = await lstat(opts.output).then((s) => s, () => null);
+  if (exists && !opts.force && exists.isFile()) throw new DiskpickError('output', 'already exists (use --force to overwrite)', opts.output);
+  if (exists?.isSymbolicLink()) throw new DiskpickError('output', 'is a symbolic link; not followed', opts.output);
+  const regular = !exists || exists.isFile();
+  const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | (regular ? fsc.O_TRUNC : 0);
+  const fh = await open(opts.output, flags, 0o644).catch((err) => {
+    throw fromSystemError(err, opts.output, 'output');
+  });
+  try {
+    let off = 0;
+    for await (const chunk of chunksOf(src, CHUNK)) {
+      // Regions that read as zeros become holes in a regular output file.
+      if (!(regular && isZero(chunk))) {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, off + done);
+          done += bytesWritten;
+        }
+      }
+      off += chunk.length;
+      progress.bytesDone = off;
+      bar.update(progress);
+    }
+    if (regular) await fh.truncate(off);
+  } catch (err) {
+    throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
+  } finally {
+    bar.done();
+    await fh.close();
+  }
+}
