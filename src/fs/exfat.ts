@@ -397,6 +397,9 @@ export class ExfatFileSystem implements FileSystem {
         }
       }
       if (!backup) throw corrupt(src.name, `exFAT main boot region is unusable (${main.problem}) and so is the backup`);
+      // The backup's VolumeFlags are stale (§3.1); the main sector's are outside its checksum,
+      // so they are still the best word on the active FAT and the dirty state when its name is right.
+      backup.VolumeFlags = head.toString('latin1', 3, 11) === FILE_SYSTEM_NAME ? head.readUInt16LE(106) : 0;
       bs = backup;
       warnings.push(`exFAT main boot region is unusable (${main.problem}); using the backup boot region`);
     }
@@ -707,8 +710,7 @@ export class ExfatFileSystem implements FileSystem {
   private async parseDir(dir: ExfatNode, path: string, entries: Buffer, runs: Run[]): Promise<ExfatNode[]> {
     const kids: ExfatNode[] = [];
     // Entry offsets on the volume make stable inode numbers: map each entry's place in the
-    // folder back to its cluster.
-    // Entries are visited in order, so a cursor over the runs finds each one's cluster.
+    // folder back to its cluster, with a cursor over the runs (entries are visited in order).
     let runAt = 0;
     let runStart = 0;
     const volumeOffset = (byteInDir: number): number => {
