@@ -244,6 +244,21 @@ describe('exFAT damaged copies', () => {
     await vfs.close();
   });
 
+  it('an absurd folder size fails that folder only', async () => {
+    const img = variant('absurd-folder', (b) => {
+      const at = fileEntry(b, 'nested');
+      b.writeBigUInt64LE(1n << 40n, at + 32 + 24);
+      b.writeBigUInt64LE(1n << 40n, at + 32 + 8);
+      fixSetChecksum(b, at);
+    });
+    const vfs = await Vfs.open(img);
+    const { ok, failed } = await readEverything(vfs);
+    expect([...failed.keys()]).toEqual(['/nested']);
+    expect(failed.get('/nested')!.message).toMatch(/256 MiB/);
+    expectOthersIntact(ok, (p) => p.startsWith('/nested/'));
+    await vfs.close();
+  });
+
   it('bytes past ValidDataLength read as zeros', async () => {
     const img = variant('vdl', (b) => {
       const at = fileEntry(b, 'contiguous-2MiB.bin');
