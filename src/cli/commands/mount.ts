@@ -1,0 +1,116 @@
+/**
+ * `diskpick mount IMAGE MOUNTPOINT` (read-only FUSE, foreground unless --daemon) and
+ * `diskpick umount MOUNTPOINT` (lazy: works on busy and on stale mounts).
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DiskpickError, ExitCode } from '../../errors.js';
+import { findMount, lazyUnmount, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
+import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+
+interface MountOptions {
+  options?: string;
+  uid?: number;
+  gid?: number;
+  umask?: number;
+  daemon?: boolean;
+  log?: string;
+  readyFd?: number;
+}
+
+function intArg(what: string, max: number, base = 10) {
+  return (v: string): number => {
+    const n = base === 8 ? (/^[0-7]{1,4}$/.test(v) ? parseInt(v, 8) : NaN) : /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n > max) throw new InvalidArgumentError(`${what} must be ${base === 8 ? 'an octal mask like 022' : `a number 0…${max}`}`);
+    return n;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('mount')
+    .description('mount the image read-only as a folder (FUSE): MOUNTPOINT/p1/…, MOUNTPOINT/.raw/{disk,p1,…}')
+    .argument('<image>', 'disk image')
+    .argument('<mountpoint>', 'an empty folder')
+    .option('-o, --options <list>', 'mount options, comma-separated: allow_other')
+    .option('--uid <n>', 'owner of files on FAT/exFAT/NTFS (default: you)', intArg('--uid', 0xfffffffe))
+    .option('--gid <n>', 'group of files on FAT/exFAT/NTFS (default: yours)', intArg('--gid', 0xfffffffe))
+    .option('--umask <mask>', 'permissions on FAT/exFAT/NTFS: 0777/0666 minus this (default: 0755 folders, 0644 files)', intArg('--umask', 0o777, 8))
+    .option('--daemon', 'run in the background; unmount with `diskpick umount MOUNTPOINT`')
+    .option('--log <file>', 'with --daemon: where errors go (default: a file in the temp folder)')
+    .addOption(new Option('--ready-fd <fd>').hideHelp().argParser(intArg('--ready-fd', 1024)))
+    .addHelpText('after', '\nRuns in the foreground until Ctrl-C (or `diskpick umount`). Examples:\n  diskpick mount disk.vmdk /mnt/backup\n  diskpick mount --daemon -o allow_other disk.vhdx /mnt/backup && ls /mnt/backup/p2\n  diskpick umount /mnt/backup')
+    .action((image: string, mountpoint: string, opts: MountOptions, cmd: Command) =>
+      runCommand(async () => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        let allowOther = false;
+        try {
+          for (const o of (opts.options ?? '').split(',').filter(Boolean)) {
+            if (o === 'allow_other') allowOther = true;
+            else if (o !== 'ro') throw new DiskpickError('usage', `unknown mount option "${o}" (known: allow_other)`);
+          }
+          if (opts.daemon) return await daemonize(image, mountpoint, opts);
+          const log = (line: string) => process.stderr.write(`diskpick: ${line}\n`);
+          return await serveMount({
+            image, mountpoint, allowOther, vfs: vfsOptions(g), debug: false, log,
+            uid: opts.uid ?? process.getuid?.() ?? 0,
+            gid: opts.gid ?? process.getgid?.() ?? 0,
+            umask: opts.umask ?? null,
+            onReady: (mnt) => {
+              if (opts.readyFd !== undefined) {
+                // The daemon child: tell the waiting parent, then hold no folder busy.
+                reportReady(opts.readyFd, 'ready\n');
+                process.chdir('/');
+                log(`mounted ${image} at ${mnt} (pid ${process.pid})`);
+              } else {
+                log(`mounted ${image} at ${mnt}; press Ctrl-C or run \`diskpick umount ${mnt}\` to unmount`);
+              }
+            },
+          });
+        } catch (err) {
+          if (opts.readyFd !== undefined) {
+            const code = err instanceof DiskpickError ? err.exitCode : ExitCode.image;
+            const line = err instanceof DiskpickError ? err.toLine() : `internal error: ${(err as Error).message}`;
+            reportReady(opts.readyFd, `error\t${code}\t${line.replace(/[\r\n\t]+/g, ' ')}\n`);
+          }
+          throw err;
+        }
+      }),
+    );
+
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('unmount a diskpick mount (lazily: a busy mount goes away once its files are closed)')
+    .argument('<mountpoint>', 'the folder given to `diskpick mount`')
+    .action((mountpoint: string) =>
+      runCommand(async () => {
+        const abs = resolve(mountpoint);
+        const m = findMount(abs);
+        if (!m) throw new DiskpickError('usage', 'nothing is mounted here', abs);
+        if (!m.fstype.startsWith('fuse')) throw new DiskpickError('usage', `not a FUSE mount (${m.fstype}); use umount(8)`, abs);
+        await lazyUnmount(abs);
+        return ExitCode.ok;
+      }),
+    );
+}
+
+async function daemonize(image: string, mountpoint: string, opts: MountOptions): Promise<number> {
+  const mnt = resolve(mountpoint);
+  const logPath = resolve(opts.log ?? join(tmpdir(), `diskpick-mount-${process.getuid?.() ?? 0}-${mnt.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_/, '')}.log`));
+  // Same command line without --daemon; paths made absolute because the child leaves the folder.
+  const argv = process.argv.slice(1).filter((a) => a !== '--daemon');
+  const iImage = argv.lastIndexOf(image);
+  const iMnt = argv.lastIndexOf(mountpoint);
+  if (iImage >= 0) argv[iImage] = resolve(image);
+  if (iMnt >= 0) argv[iMnt] = mnt;
+  const r = await spawnDaemon(argv, logPath);
+  if (r.code !== ExitCode.ok) {
+    process.stderr.write(`diskpick: ${r.message ?? 'mount failed'}\n`);
+    return r.code;
+  }
+  process.stdout.write(`mounted ${image} at ${mnt} (pid ${r.pid}, log ${logPath})\nunmount with: diskpick umount ${mnt}\n`);
+  return ExitCode.ok;
+}
+

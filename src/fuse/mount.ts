@@ -1,0 +1,291 @@
+/**
+ * Mount lifecycle: loading fuse-native (libfuse2), checking /dev/fuse and the mountpoint,
+ * cleaning up a stale mount a killed process left behind, serving until Ctrl-C, SIGTERM or an
+ * external `umount`, and `--daemon` (a detached copy of this process that reports back once
+ * the mount is ready).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { stat } from 'node:fs/promises';
+import type FuseType from 'fuse-native';
+import { DiskpickError, ExitCode, fromSystemError } from '../errors.js';
+import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
+import { FuseFs, Errno, type OwnerOptions } from './ops.js';
+
+const execFileP = promisify(execFile);
+
+/** fuse-native, loaded on demand so the rest of the CLI works without libfuse2. */
+export function loadFuse(): typeof FuseType {
+  try {
+    return createRequire(import.meta.url)('fuse-native') as typeof FuseType;
+  } catch (err) {
+    const msg = (err as Error).message ?? String(err);
+    if (/libfuse\.so\.2/.test(msg)) {
+      throw new DiskpickError('unsupported', 'libfuse2 is not installed: install the Debian package libfuse2 (libfuse2t64 on newer releases; not "fuse", which removes fuse3)');
+    }
+    throw new DiskpickError('unsupported', `cannot load fuse-native: ${msg.split('\n')[0]}`);
+  }
+}
+
+/** Opening /dev/fuse is what libfuse will do: say plainly why it cannot. */
+export function checkDevFuse(): void {
+  try {
+    closeSync(openSync('/dev/fuse', 'r+'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV') {
+      throw new DiskpickError('unsupported', 'missing: load the fuse kernel module (modprobe fuse), or give the container the device (--device /dev/fuse)', '/dev/fuse');
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new DiskpickError('unsupported', 'not permitted: run as root or as a user allowed to use FUSE (in a container: --device /dev/fuse --cap-add SYS_ADMIN)', '/dev/fuse');
+    }
+    throw fromSystemError(err, '/dev/fuse', 'unsupported');
+  }
+}
+
+export interface MountEntry {
+  /** "major:minor" of the mounted filesystem. */
+  dev: string;
+  mountpoint: string;
+  fstype: string;
+  source: string;
+}
+
+/** /proc/self/mountinfo, with its octal escapes (\040 for a space) undone. */
+export function readMounts(): MountEntry[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (f.length < 10 || sep < 6) continue;
+    out.push({ dev: f[2]!, mountpoint: unescape(f[4]!), fstype: f[sep + 1]!, source: unescape(f[sep + 2]!) });
+  }
+  return out;
+}
+
+export function findMount(path: string): MountEntry | null {
+  const all = readMounts().filter((m) => m.mountpoint === path);
+  return all[all.length - 1] ?? null;
+}
+
+/** Detaches a FUSE mount now, even when busy or stale (the kernel finishes it when unused). */
+export async function lazyUnmount(path: string): Promise<void> {
+  try {
+    await execFileP('fusermount', ['-uz', path]);
+    return;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code !== 'ENOENT') {
+      // fusermount exists but refused: umount(8) as a second opinion (root).
+      try {
+        await execFileP('umount', ['-l', path]);
+        return;
+      } catch {
+        throw new DiskpickError('output', `cannot unmount: ${(e.stderr ?? e.message).trim().split('\n')[0]}`, path);
+      }
+    }
+  }
+  try {
+    await execFileP('umount', ['-l', path]);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new DiskpickError('output', `cannot unmount (fusermount from Debian fuse3 is not installed): ${(e.stderr ?? e.message).trim().split('\n')[0]}`, path);
+  }
+}
+
+/**
+ * The mountpoint, absolute, checked: a folder, empty, not mounted. A stale FUSE mount
+ * ("Transport endpoint is not connected": its process was killed) is unmounted first.
+ */
+export async function prepareMountpoint(path: string, log: (line: string) => void): Promise<string> {
+  const abs = resolve(path);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
+      log(`${abs}: cleaning up a stale mount left by a process that is gone`);
+      await lazyUnmount(abs);
+      st = statSync(abs);
+    } else if (code === 'ENOENT') {
+      throw new DiskpickError('usage', 'mountpoint does not exist (create the folder first)', abs);
+    } else {
+      throw fromSystemError(err, abs, 'usage');
+    }
+  }
+  if (!st.isDirectory()) throw new DiskpickError('usage', 'mountpoint is not a folder', abs);
+  const m = findMount(abs);
+  if (m) throw new DiskpickError('usage', `something is already mounted here (${m.fstype} ${m.source}); unmount it first`, abs);
+  if (readdirSync(abs).length > 0) throw new DiskpickError('usage', 'mountpoint is not empty', abs);
+  return abs;
+}
+
+export interface ServeOptions extends OwnerOptions {
+  image: string;
+  mountpoint: string;
+  allowOther: boolean;
+  vfs: VfsOpenOptions;
+  debug?: boolean;
+  log: (line: string) => void;
+  /** Called once the kernel has the mount. */
+  onReady: (mnt: string) => void;
+}
+
+/** `a,b` option values must not contain the separator; names are for `df`/mountinfo only. */
+function optionSafe(s: string): string {
+  return s.replace(/[^A-Za-z0-9._+-]/g, '_').slice(0, 64);
+}
+
+function devString(dev: number): string {
+  // glibc's dev_t encoding (gnu_dev_major/minor).
+  const major = ((dev >>> 8) & 0xfff) | Math.floor(dev / 2 ** 32) & ~0xfff;
+  const minor = (dev & 0xff) | ((dev >>> 12) & ~0xff);
+  return `${major}:${minor}`;
+}
+
+/**
+ * Mounts `image` and serves it until a signal or an external unmount; resolves with the exit
+ * code. Image errors are thrown before anything is mounted.
+ */
+export async function serveMount(o: ServeOptions): Promise<number> {
+  const Fuse = loadFuse();
+  checkDevFuse();
+  const mnt = await prepareMountpoint(o.mountpoint, o.log);
+  const vfs = await Vfs.open(o.image, o.vfs);
+  for (const w of vfs.container.warnings) o.log(`warning: ${o.image}: ${w}`);
+  const fsys = new FuseFs(vfs, o);
+
+  const mountOpts = [
+    'ro',
+    // st_ino from us, not libfuse's own counter: hard links share a number.
+    'use_ino',
+    'default_permissions',
+    // Backups do not change: keep file pages, names and attributes cached by the kernel.
+    'kernel_cache',
+    'entry_timeout=86400',
+    'attr_timeout=86400',
+    'negative_timeout=86400',
+    'max_read=131072',
+    `fsname=diskpick:${optionSafe(basename(o.image))}`,
+    'subtype=diskpick',
+  ];
+  if (o.allowOther) mountOpts.push('allow_other');
+  if (o.debug) mountOpts.push('debug');
+
+  class DiskpickFuse extends Fuse {
+    override _fuseOptions(): string {
+      return `-o${mountOpts.join(',')}`;
+    }
+
+    // fuse-native copies a value into a too-small buffer and reports the full length; the
+    // kernel wants ERANGE then (and the length alone when asked with size 0).
+    override _op_getxattr(signal: FuseType.Signal, path: string, name: string, valueBuf: Buffer): void {
+      fsys.getxattr(path, name).then((v) => {
+        if (typeof v === 'number') return signal(v, valueBuf.buffer);
+        if (valueBuf.length === 0) return signal(v.length, valueBuf.buffer);
+        if (v.length > valueBuf.length) return signal(Errno.ERANGE, valueBuf.buffer);
+        v.copy(valueBuf);
+        return signal(v.length, valueBuf.buffer);
+      }).catch((err) => signal(fsys.errnoOf('getxattr', path, err), valueBuf.buffer));
+    }
+
+    override _op_listxattr(signal: FuseType.Signal, path: string, listBuf: Buffer): void {
+      fsys.listxattr(path).then((names) => {
+        const data = Buffer.concat(names.map((n) => Buffer.from(`${n}\0`)));
+        if (listBuf.length === 0) return signal(data.length, listBuf.buffer);
+        if (data.length > listBuf.length) return signal(Errno.ERANGE, listBuf.buffer);
+        data.copy(listBuf);
+        return signal(data.length, listBuf.buffer);
+      }).catch((err) => signal(fsys.errnoOf('listxattr', path, err), listBuf.buffer));
+    }
+  }
+
+  const fuse = new DiskpickFuse(mnt, fsys.operations(), { timeout: 120_000 });
+  try {
+    await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
+  } catch (err) {
+    await vfs.close().catch(() => undefined);
+    const msg = (err as Error).message ?? String(err);
+    throw new DiskpickError('unsupported', `cannot mount: ${msg === 'fuse failed' ? 'libfuse refused the mount (see the line above)' : msg}`, mnt);
+  }
+
+  // Asynchronously: a synchronous stat would wait on this very event loop to answer it.
+  let dev: string;
+  try {
+    dev = devString((await stat(mnt)).dev);
+  } catch {
+    dev = '';
+  }
+  o.onReady(mnt);
+
+  const code = await new Promise<number>((done) => {
+    let finishing = false;
+    const finish = async (unmount: boolean) => {
+      if (finishing) return;
+      finishing = true;
+      clearInterval(timer);
+      if (unmount) await lazyUnmount(mnt).catch((err) => o.log(err instanceof DiskpickError ? err.toLine() : String(err)));
+      await fsys.closeAll();
+      await vfs.close().catch(() => undefined);
+      done(ExitCode.ok);
+    };
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void finish(true));
+    // An external `umount`/`fusermount -uz` detaches the mount: keep serving the files still
+    // open through the detached mount, then leave.
+    let detached = false;
+    const timer = setInterval(() => {
+      if (!detached) detached = !readMounts().some((m) => m.mountpoint === mnt && (dev === '' || m.dev === dev));
+      if (detached && fsys.openHandles === 0) void finish(false);
+    }, 500);
+  });
+  return code;
+}
+
+/** The line a daemon child writes on its report pipe. */
+export function reportReady(fd: number, text: string): void {
+  try {
+    writeSync(fd, text);
+    closeSync(fd);
+  } catch {
+    // The parent is gone: nothing to report to.
+  }
+}
+
+/**
+ * `--daemon`: starts this same command detached (`args` plus `--ready-fd 3`), its stdout and
+ * stderr appended to `logPath`, and waits for the child to say "ready" (or why not).
+ */
+export async function spawnDaemon(args: string[], logPath: string): Promise<{ code: number; pid: number; message: string | null }> {
+  const out = openSync(logPath, 'a');
+  const child = spawn(process.execPath, [...process.execArgv, ...args, '--ready-fd', '3'], {
+    detached: true,
+    stdio: ['ignore', out, out, 'pipe'],
+  });
+  closeSync(out);
+  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  let text = '';
+  pipe.setEncoding('utf8');
+  pipe.on('data', (d: string) => (text += d));
+  const exited = new Promise<number>((res) => child.once('exit', (c, s) => res(c ?? (s ? 128 : 1))));
+  await new Promise<void>((res) => pipe.once('end', res).once('close', res));
+  if (text.startsWith('ready')) {
+    child.unref();
+    (pipe as unknown as { destroy(): void }).destroy();
+    return { code: ExitCode.ok, pid: child.pid ?? 0, message: null };
+  }
+  const m = /^error\t(\d+)\t(.*)/.exec(text);
+  if (m) return { code: Number(m[1]), pid: child.pid ?? 0, message: m[2]! };
+  const c = await exited;
+  return { code: c || ExitCode.image, pid: child.pid ?? 0, message: `the mount process exited (status ${c}) before the mount was ready; see ${logPath}` };
+}
