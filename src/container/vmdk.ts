@@ -14,7 +14,7 @@ import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, 
 import { COWD_MAGIC, CowdExtent } from './vmdk/cowd.js';
 import { GrainReader, type GrainMap } from './vmdk/grains.js';
 import { isSesparse, SesparseExtent } from './vmdk/sesparse.js';
-import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC } from './vmdk/sparse.js';
+import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './vmdk/sparse.js';
 
 const SECTOR = 512;
 
@@ -96,15 +96,23 @@ export class VmdkContainer implements Container {
 }
 
 /** Opens the right sparse format for an extent file, by its magic. */
-async function openSparse(file: ByteSource): Promise<GrainMap> {
+async function openSparse(file: ByteSource, ctx: OpenContext): Promise<GrainMap> {
   const head = await readExact(file, 0, Math.min(file.size, SECTOR), 'sparse extent header');
   if (head.length >= 4 && head.readUInt32LE(0) === SPARSE_MAGIC) {
     if (head.length < SECTOR) throw corrupt(file.name, 'truncated VMDK sparse header');
-    return SparseExtent.open(file, parseSparseHeader(head, file.name));
+    return openKdmv(file, parseSparseHeader(head, file.name), ctx);
   }
   if (head.length >= 4 && head.readUInt32LE(0) === COWD_MAGIC) return CowdExtent.open(file);
   if (isSesparse(head)) return SesparseExtent.open(file);
   throw corrupt(file.name, 'VMDK sparse extent has no KDMV, COWD or SESparse header');
+}
+
+async function openKdmv(file: ByteSource, h: SparseExtentHeader, ctx: OpenContext): Promise<SparseExtent> {
+  const map = await SparseExtent.open(file, h);
+  // VMware sets uncleanShutdown while the disk is open; a copy taken then may hold grain
+  // tables that do not yet list the newest grains.
+  if (map.header.uncleanShutdown) ctx.warn(`${file.name}: VMDK extent was not closed cleanly (uncleanShutdown set); recent writes may be missing`);
+  return map;
 }
 
 /** Splits a Windows or POSIX path and keeps the last part. */
@@ -176,7 +184,7 @@ async function openFromDescriptor(
         extents.push({ kind: 'flat', start, size, src: new SliceSource(f, from, size) });
       } else if (line.type === 'SPARSE' || line.type === 'VMFSSPARSE' || line.type === 'SESPARSE') {
         const f = await fileFor(line.file!, line.type);
-        extents.push({ kind: 'sparse', start, size, reader: new GrainReader(await openSparse(f)) });
+        extents.push({ kind: 'sparse', start, size, reader: new GrainReader(await openSparse(f, ctx)) });
       } else {
         throw unsupported(self.name, `VMDK ${line.type} extent (raw device mapping of ${line.file}) points at a physical disk, not a file`);
       }
@@ -205,9 +213,11 @@ async function openVmdk(src: ByteSource, ctx: OpenContext): Promise<Container> {
     if (head.length < SECTOR) throw corrupt(src.name, 'truncated VMDK sparse header');
     const h = parseSparseHeader(head.subarray(0, SECTOR), src.name);
     const text = await readEmbeddedDescriptor(src, h);
-    if (text) return openFromDescriptor(parseDescriptor(text, src.name), src, ctx, true);
+    // qemu reserves descriptor space in every twoGbMaxExtentSparse part but fills it only in
+    // a monolithic file: an all-NUL or blank descriptor means a bare extent.
+    if (text && text.toString('latin1').replace(/[\0\s]/g, '') !== '') return openFromDescriptor(parseDescriptor(text, src.name), src, ctx, true);
     // A bare sparse extent (a twoGbMaxExtentSparse part opened on its own): no parent known.
-    const map = await SparseExtent.open(src, h);
+    const map = await openKdmv(src, h, ctx);
     ctx.warn(`${src.name}: sparse extent without a descriptor; read on its own (no parent)`);
     return new VmdkContainer(src, 'sparse extent', undefined, [{ kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) }], null, []);
   }

@@ -66,10 +66,10 @@ async function diskpickHash(path: string, opts: OpenContainerOptions = {}) {
 }
 
 /** The oracle: qemu-img's own raw conversion of the image. */
-async function qemuRaw(path: string): Promise<{ hash: string; file: string }> {
+async function qemuRaw(path: string, hash = true): Promise<{ hash: string; file: string }> {
   const out = join(TMP, `qemu-${basename(path)}-${Math.random().toString(36).slice(2)}.raw`);
   tool('qemu-img', ['convert', '-O', 'raw', path, out]);
-  return { hash: await sha256File(out), file: out };
+  return { hash: hash ? await sha256File(out) : '', file: out };
 }
 
 async function qemuRawHash(path: string): Promise<string> {
@@ -154,6 +154,14 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       });
     }
 
+    it('a twoGbMaxExtentSparse part opened on its own reads as its extent (qemu-img cannot open it; its descriptor is the oracle)', async () => {
+      const part = join(images.twoGbMaxExtentSparse!, '..', 'disk-s001.vmdk');
+      const ours = await diskpickHash(part);
+      expect(ours.hash).toBe(await qemuRawHash(images.twoGbMaxExtentSparse!));
+      expect(ours.variant).toBe('sparse extent');
+      expect(ours.warnings.join('\n')).toContain('without a descriptor');
+    });
+
     it('random unaligned reads across grains equal the same ranges of qemu-img raw output', async () => {
       for (const s of ['streamOptimized', 'monolithicSparse', 'twoGbMaxExtentFlat'] as const) {
         const raw = await qemuRaw(images[s]!);
@@ -227,7 +235,9 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
         // The 64 MiB images above are compared whole; here the windows that hold data and
         // the extent split (a 2 GiB full pass of mostly holes costs a minute on a busy CI
         // machine and tests nothing more) are compared with qemu-img's raw output.
-        const q = await qemuRaw(path);
+        const t0 = performance.now();
+        const q = await qemuRaw(path, false);
+        const t1 = performance.now();
         const c = await openContainer(path);
         try {
           expect(c.size).toBe(statSync(q.file).size);
@@ -248,6 +258,7 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
           expect(a.equals(b)).toBe(true);
           expect(a.equals(Buffer.alloc(10000))).toBe(false);
           await raw.close();
+          console.log(`${s}: qemu-img convert ${(t1 - t0).toFixed(0)} ms, compare ${(performance.now() - t1).toFixed(0)} ms`);
           const data = qemuInfo(path)[0]!['format-specific']!.data;
           expect(data.extents.length).toBeGreaterThan(1);
           expect((c.chain[0]!.extraFiles ?? []).map((f) => basename(f))).toEqual(data.extents.map((e) => basename(e.filename)));

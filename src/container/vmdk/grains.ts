@@ -228,7 +228,9 @@ export class GrainReader {
     while (i < missing.length) {
       const start = missing[i]!;
       let j = i;
-      while (j + 1 < missing.length && missing[j + 1]! - start < COMPRESSED_WINDOW) j++;
+      // One read for grains close together; a wide gap starts a new read rather than
+      // fetching data nobody asked for.
+      while (j + 1 < missing.length && missing[j + 1]! - start < COMPRESSED_WINDOW && missing[j + 1]! - missing[j]! <= GRAIN_MARKER_BYTES + maxData + 64 * 1024) j++;
       const spanEnd = Math.min(file.size, missing[j]! + GRAIN_MARKER_BYTES + maxData);
       const span = await file.read(start, spanEnd - start);
       const jobs: Promise<void>[] = [];
@@ -260,7 +262,11 @@ export class GrainReader {
     }
     for (const [off, b] of decoded) this.remember(off, b);
     for (const x of list) {
-      const g = decoded.get(x.fileOffset) ?? this.grains.get(x.fileOffset);
+      let g = decoded.get(x.fileOffset);
+      if (!g) {
+        g = this.grains.get(x.fileOffset);
+        if (g) this.remember(x.fileOffset, g); // most recently used
+      }
       if (!g) throw corrupt(file.name, `compressed grain at offset ${x.fileOffset} could not be decoded`);
       const at = outBase + x.pos;
       const have = Math.max(0, Math.min(x.take, g.length - x.inGrain));
