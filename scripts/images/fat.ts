@@ -232,3 +232,19 @@ export function ensureImage(dir: string, name: string, build: (p: string) => voi
   }
   return p;
 }
+
+/** A bare FAT32 volume holding one large seeded file `/big.bin` (bench and memory tests). */
+export function buildFatWithLargeFile(path: string, fileBytes: number): void {
+  const work = `${path}.work`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const tmp = `${path}.tmp`;
+  const src = join(work, 'big.bin');
+  writeLargeSeeded(src, fileBytes, 256);
+  rmSync(tmp, { force: true });
+  sh('truncate', ['-s', String(fileBytes + (64 << 20)), tmp]);
+  sh('mkfs.vfat', ['-F', '32', '-n', 'LARGE', '-s', '8', tmp]);
+  sh('mcopy', ['-m', '-i', tmp, src, '::/']);
+  const manifests = { p0: manifestOf(work) };
+  finish(path, tmp, manifests, work);
+}
