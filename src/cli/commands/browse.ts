@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { DiskpickError } from '../../errors.js';
+import { runCommand, withImage, type GlobalOptions } from '../run.js';
+
+export function register(program: Command): void {
+  program
+    .command('browse')
+    .description('full-screen browser: look around the image, preview files, pick some and restore them')
+    .argument('<image>', 'disk image')
+    .argument('[path]', 'folder inside the image to start in', '/')
+    .addHelpText('after', '\nKeys: arrows/jk move, Enter open, ← up, / filter, Space select, p preview, i image, e restore, ? help, q quit.\nExample:\n  diskpick browse disk.vmdk')
+    .action((image: string, path: string, _opts: unknown, cmd: Command) =>
+      runCommand(async () => {
+        if (!process.stdin.isTTY || !process.stdout.isTTY) {
+          throw new DiskpickError('usage', `browse needs an interactive terminal; to list files use: diskpick ls ${quoteArg(image)} ${path === '/' ? '' : quoteArg(path)}`.trimEnd());
+        }
+        // The TUI (Ink, React) is loaded only when it is used: the other commands start faster.
+        const { runBrowse, colorWanted } = await import('../../tui/browse.js');
+        await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
+          runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }));
+      }),
+    );
+}
+
+function quoteArg(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,432 @@
+/**
+ * `diskpick browse`: one full-screen app with a few modes — the folder list, a pager
+ * (preview, image info, help, restore summary), the restore prompts and the progress panel.
+ * Everything it reads goes through the Vfs; every copy goes through the restore engine.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
+import { basename } from 'node:path';
+import { Box, Text, useApp, useInput, type Key } from 'ink';
+import { DiskpickError } from '../errors.js';
+import { displayName, humanSize } from '../cli/entry-format.js';
+import { restore, type RestoreProgress } from '../restore/restore.js';
+import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
+import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
+import { hexLines, isBinary, PREVIEW_LIMIT, streamPreview, textLines } from './preview.js';
+import { helpLines, infoLines, summaryHeadline, summaryLines } from './panels.js';
+import { findConflicts, resolveTarget } from './restore-plan.js';
+import { useTerminalSize, type TermSize } from './use-terminal-size.js';
+import { FileList } from './components/FileList.js';
+import { Pager, pagerTop } from './components/Pager.js';
+import { RestorePanel } from './components/RestorePanel.js';
+import { fit, truncate } from './width.js';
+
+export interface AppProps {
+  vfs: Vfs;
+  /** Default restore target. */
+  cwd: string;
+  color: boolean;
+  /** Fixed size (tests); otherwise the terminal's, following resizes. */
+  size?: TermSize;
+  /** Folder to start in (default: the top level). */
+  start?: string;
+}
+
+type PagerContent =
+  | { type: 'lines'; lines: string[] }
+  | { type: 'preview'; data: Buffer; done: boolean; size: number };
+
+type Mode =
+  | { kind: 'browse' }
+  | { kind: 'pager'; title: string; content: PagerContent; top: number; id: number }
+  | { kind: 'target'; input: string; nodes: VfsNode[] }
+  | { kind: 'checking'; outDir: string }
+  | { kind: 'confirm'; nodes: VfsNode[]; outDir: string; existing: string[] }
+  | { kind: 'restoring'; outDir: string; started: number; cancelling: boolean };
+
+interface Status {
+  text: string;
+  error: boolean;
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof DiskpickError) return err.toLine();
+  return (err as Error)?.message ?? String(err);
+}
+
+const isBack = (key: Key) => key.backspace || key.delete;
+
+export function App({ vfs, cwd, color, size, start }: AppProps) {
+  const { exit } = useApp();
+  const term = useTerminalSize(size);
+  const width = Math.max(20, term.columns);
+  // One row less than the terminal: Ink redraws the whole screen when output fills it.
+  const height = Math.max(8, term.rows - 1);
+  const bodyHeight = height - 4;
+  const cols = useMemo(() => columnsFor(width), [width]);
+
+  const [dir, setDir] = useState<VfsNode>(() => vfs.root());
+  const [entries, setEntries] = useState<Entry[]>([]);
+  const [loading, setLoading] = useState(true);
+  const [filter, setFilter] = useState('');
+  const [filtering, setFiltering] = useState(false);
+  const [cursor, setCursor] = useState(0);
+  const [top, setTop] = useState(0);
+  const [selected, setSelected] = useState<Map<string, VfsNode>>(() => new Map());
+  const [mode, setMode] = useState<Mode>({ kind: 'browse' });
+  const [status, setStatus] = useState<Status | null>(null);
+  const [progress, setProgress] = useState<RestoreProgress | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+
+  const loadSeq = useRef(0);
+  const pagerSeq = useRef(0);
+  const previewAbort = useRef<AbortController | null>(null);
+  const restoreAbort = useRef<AbortController | null>(null);
+  const progressRef = useRef<RestoreProgress | null>(null);
+
+  const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
+  const current: Entry | undefined = view[cursor];
+
+  const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
+  const showInfo = (text: string) => setStatus({ text, error: false });
+
+  /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
+  const openFolder = useCallback(async (node: VfsNode, focus?: string) => {
+    const seq = ++loadSeq.current;
+    setLoading(true);
+    try {
+      const list = await loadFolder(vfs, node);
+      if (seq !== loadSeq.current) return;
+      const at = focus ? Math.max(0, list.findIndex((e) => e.node.name === focus)) : 0;
+      setDir(node);
+      setEntries(list);
+      setFilter('');
+      setFiltering(false);
+      setCursor(at);
+      setTop(Math.max(0, at - Math.floor(bodyHeight / 2)));
+      setStatus(null);
+    } catch (err) {
+      if (seq === loadSeq.current) showError(err);
+    } finally {
+      if (seq === loadSeq.current) setLoading(false);
+    }
+  }, [vfs, bodyHeight]);
+
+  useEffect(() => {
+    void (async () => {
+      if (!start) return openFolder(vfs.root());
+      try {
+        await openFolder(await vfs.lookup(start));
+      } catch (err) {
+        await openFolder(vfs.root());
+        showError(err);
+      }
+    })();
+  }, [vfs]);
+
+  // Keep the cursor inside the list and on screen (filtering and resizing move both).
+  useEffect(() => {
+    const c = Math.min(cursor, Math.max(0, view.length - 1));
+    if (c !== cursor) setCursor(c);
+    const t = scrollTop(top, c, bodyHeight, view.length);
+    if (t !== top) setTop(t);
+  }, [cursor, top, view.length, bodyHeight]);
+
+  // While a restore runs, the panel is redrawn 10 times a second from the last progress report.
+  useEffect(() => {
+    if (mode.kind !== 'restoring') return;
+    const t = setInterval(() => {
+      setProgress(progressRef.current ? { ...progressRef.current } : null);
+      setNow(Date.now());
+    }, 100);
+    return () => clearInterval(t);
+  }, [mode.kind]);
+
+  const goUp = () => {
+    if (dir.path === '/') return;
+    const parts = splitPath(dir.path);
+    const name = parts.pop()!;
+    void (async () => {
+      try {
+        await openFolder(await vfs.lookup(`/${parts.join('/')}`), name);
+      } catch (err) {
+        showError(err);
+      }
+    })();
+  };
+
+  const openPager = (title: string, content: PagerContent): number => {
+    const id = ++pagerSeq.current;
+    setMode({ kind: 'pager', title, content, top: 0, id });
+    return id;
+  };
+
+  const preview = (e: Entry | undefined) => {
+    if (!e) return;
+    const st = e.node.stat;
+    if (st.type === 'dir') return void openFolder(e.node);
+    if (st.type === 'symlink') return showInfo(`${displayName(e.node.path)} is a symbolic link to ${displayName(st.symlinkTarget ?? '?')}`);
+    if (st.type !== 'file') return showInfo(`${displayName(e.node.path)} is a ${st.type}; nothing to preview`);
+    previewAbort.current?.abort();
+    const abort = new AbortController();
+    previewAbort.current = abort;
+    const id = openPager(e.node.path, { type: 'preview', data: Buffer.alloc(0), done: false, size: st.size });
+    streamPreview(vfs, e.node, (data, done) => {
+      setMode((m) => (m.kind === 'pager' && m.id === id ? { ...m, content: { type: 'preview', data, done, size: st.size } } : m));
+    }, abort.signal).catch((err) => {
+      if (abort.signal.aborted) return;
+      setMode((m) => (m.kind === 'pager' && m.id === id ? { kind: 'browse' } : m));
+      showError(err);
+    });
+  };
+
+  const closePager = () => {
+    previewAbort.current?.abort();
+    setMode({ kind: 'browse' });
+  };
+
+  const toggle = (nodes: VfsNode[], on?: boolean) => {
+    setSelected((prev) => {
+      const next = new Map(prev);
+      const allOn = on ?? !nodes.every((n) => next.has(n.path));
+      for (const n of nodes) {
+        if (allOn) next.set(n.path, n);
+        else next.delete(n.path);
+      }
+      return next;
+    });
+  };
+
+  const beginRestore = () => {
+    const nodes = selected.size ? [...selected.values()] : current ? [current.node] : [];
+    if (!nodes.length) return showInfo('nothing to restore here');
+    setMode({ kind: 'target', input: cwd, nodes });
+  };
+
+  const runRestore = async (nodes: VfsNode[], outDir: string, how: { force?: boolean; skipExisting?: boolean }) => {
+    const abort = new AbortController();
+    restoreAbort.current = abort;
+    progressRef.current = null;
+    setProgress(null);
+    const started = Date.now();
+    setNow(started);
+    setMode({ kind: 'restoring', outDir, started, cancelling: false });
+    try {
+      const summary = await restore(vfs, nodes.map((node) => ({ node })), {
+        outDir, ...how, signal: abort.signal,
+        onProgress: (p) => {
+          progressRef.current = p;
+        },
+      });
+      if (!summary.cancelled && summary.failed.length === 0) setSelected(new Map());
+      setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
+      openPager(summary.cancelled ? 'Restore cancelled' : 'Restore finished', { type: 'lines', lines: summaryLines(summary, outDir) });
+    } catch (err) {
+      setMode({ kind: 'browse' });
+      setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
+    } finally {
+      restoreAbort.current = null;
+    }
+  };
+
+  const checkTarget = async (nodes: VfsNode[], input: string) => {
+    const outDir = resolveTarget(input, cwd);
+    setMode({ kind: 'checking', outDir });
+    try {
+      const c = await findConflicts(vfs, nodes, outDir);
+      if (c.existing.length) setMode({ kind: 'confirm', nodes, outDir, existing: c.existing });
+      else await runRestore(nodes, outDir, {});
+    } catch (err) {
+      setMode({ kind: 'browse' });
+      setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
+    }
+  };
+
+  const editTarget = (f: (t: string) => string) =>
+    setMode((m) => (m.kind === 'target' ? { ...m, input: f(m.input) } : m));
+
+  const pagerLines = (m: Extract<Mode, { kind: 'pager' }>): string[] => {
+    const c = m.content;
+    if (c.type === 'lines') return c.lines;
+    if (!c.data.length) return [c.done ? '(empty file)' : 'reading…'];
+    const truncated = c.size > c.data.length;
+    return isBinary(c.data, truncated) ? hexLines(c.data, width) : textLines(c.data, width);
+  };
+  const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
+
+  const onKey = (input: string, key: Key) => {
+    const page = Math.max(1, bodyHeight - 1);
+    if (mode.kind === 'pager') {
+      const n = pagerView!.length;
+      const move = (d: number) => setMode({ ...mode, top: pagerTop(mode.top, d, n, bodyHeight) });
+      if (key.escape || input === 'q' || key.leftArrow || key.tab || input === 'p' || input === 'i' || input === '?' || isBack(key) || key.return) closePager();
+      else if (key.upArrow || input === 'k') move(-1);
+      else if (key.downArrow || input === 'j') move(1);
+      else if (key.pageUp || input === 'b') move(-page);
+      else if (key.pageDown || input === ' ') move(page);
+      else if (key.home || input === 'g') move(-n);
+      else if (key.end || input === 'G') move(n);
+      return;
+    }
+    if (mode.kind === 'target') {
+      if (key.escape) {
+        setMode({ kind: 'browse' });
+        showInfo('restore cancelled; nothing written');
+      } else if (key.return) void checkTarget(mode.nodes, mode.input);
+      else if (isBack(key)) editTarget((t) => t.slice(0, -1));
+      else if (key.ctrl && input === 'u') editTarget(() => '');
+      else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) editTarget((t) => t + input);
+      return;
+    }
+    if (mode.kind === 'confirm') {
+      if (input === 'y' || input === 'Y') void runRestore(mode.nodes, mode.outDir, { force: true });
+      else if (input === 's' || input === 'S') void runRestore(mode.nodes, mode.outDir, { skipExisting: true });
+      else if (input === 'n' || input === 'N' || key.escape || input === 'q') {
+        setMode({ kind: 'browse' });
+        showInfo('restore cancelled; nothing written');
+      }
+      return;
+    }
+    if (mode.kind === 'restoring') {
+      if (key.escape && !mode.cancelling) {
+        restoreAbort.current?.abort();
+        setMode({ ...mode, cancelling: true });
+      }
+      return;
+    }
+    if (mode.kind === 'checking') return;
+
+    // The folder list.
+    const last = view.length - 1;
+    const moveTo = (c: number) => setCursor(Math.max(0, Math.min(last, c)));
+    // Relative moves build on the latest cursor: keys may come faster than frames.
+    const moveBy = (d: number) => setCursor((c) => Math.max(0, Math.min(last, c + d)));
+    if (key.upArrow) return moveBy(-1);
+    if (key.downArrow) return moveBy(1);
+    if (key.pageUp) return moveBy(-page);
+    if (key.pageDown) return moveBy(page);
+    if (key.home) return moveTo(0);
+    if (key.end) return moveTo(view.length - 1);
+    if (filtering) {
+      if (key.escape) {
+        setFilter('');
+        setFiltering(false);
+      } else if (key.return) setFiltering(false);
+      else if (isBack(key)) {
+        if (filter) setFilter((f) => f.slice(0, -1));
+        else setFiltering(false);
+      } else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) {
+        setFilter((f) => f + input);
+        setCursor(0);
+      }
+      return;
+    }
+    if (input === 'k') return moveBy(-1);
+    if (input === 'j') return moveBy(1);
+    if (input === 'g') return moveTo(0);
+    if (input === 'G') return moveTo(view.length - 1);
+    if (input === 'q') return exit();
+    if (key.return || key.rightArrow || input === 'l') return preview(current);
+    if (key.leftArrow || isBack(key) || input === 'h') return goUp();
+    if (key.escape) {
+      if (filter) setFilter('');
+      setStatus(null);
+      return;
+    }
+    if (input === '/') {
+      setFiltering(true);
+      return;
+    }
+    if (input === ' ') {
+      if (current) {
+        toggle([current.node]);
+        moveBy(1);
+      }
+      return;
+    }
+    if (input === 'a') return toggle(view.map((e) => e.node));
+    if (input === 'p' || key.tab) {
+      if (current?.node.stat.type === 'dir') return showInfo(`${displayName(current.node.path)} is a folder: Enter opens it`);
+      return preview(current);
+    }
+    if (input === 'i') return void openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
+    if (input === '?') return void openPager('Help', { type: 'lines', lines: helpLines() });
+    if (input === 'e') return beginRestore();
+  };
+  // The latest handler, set while rendering: a key that arrives before React's effects have
+  // run still sees the state on screen, not the one before it.
+  const keyHandler = useRef(onKey);
+  keyHandler.current = onKey;
+  useInput(useCallback((input: string, key: Key) => keyHandler.current(input, key), []));
+
+  // Title line: where we are.
+  const crumbs = [basename(vfs.imagePath), ...splitPath(dir.path).map(displayName)].join(' › ');
+  let title: string;
+  if (mode.kind === 'pager') title = `${basename(vfs.imagePath)} — ${displayName(mode.title)}`;
+  else title = dir.path === '/' ? `${crumbs} › (volumes)` : crumbs;
+
+  let body;
+  let footer: string;
+  if (mode.kind === 'pager') {
+    const lines = pagerView!;
+    body = <Pager lines={lines} top={mode.top} height={bodyHeight + 1} width={width} />;
+    const c = mode.content;
+    const note = c.type === 'preview'
+      ? `${c.done ? '' : 'reading… '}${humanSize(c.data.length)} of ${humanSize(c.size)}${c.size > PREVIEW_LIMIT ? ' (first 64 KiB)' : ''}${c.data.length && isBinary(c.data, c.size > c.data.length) ? '  hex' : ''}`
+      : '';
+    footer = `lines ${Math.min(lines.length, mode.top + 1)}-${Math.min(lines.length, mode.top + bodyHeight + 1)} of ${lines.length}  ${note}`;
+  } else if (mode.kind === 'restoring') {
+    body = <RestorePanel outDir={mode.outDir} progress={progress} elapsedMs={now - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
+    footer = 'restoring…';
+  } else {
+    body = (
+      <Box flexDirection="column">
+        <Text bold wrap="truncate">{headerText(cols)}</Text>
+        <FileList entries={view} cursor={cursor} top={top} height={bodyHeight} cols={cols} selected={selected} color={color}
+          empty={loading ? 'reading…' : filter ? `nothing matches "${filter}"` : '(empty folder)'} />
+      </Box>
+    );
+    let selBytes = 0;
+    let selDirs = 0;
+    for (const n of selected.values()) {
+      if (n.stat.type === 'dir') selDirs++;
+      else if (n.stat.type === 'file') selBytes += n.stat.size;
+    }
+    const parts = [`${view.length ? cursor + 1 : 0}/${view.length}${filter || filtering ? ` of ${entries.length}` : ''}`];
+    if (filtering || filter) parts.push(`filter: ${filter}${filtering ? '_' : ''}`);
+    if (selected.size) parts.push(`selected: ${selected.size} (${humanSize(selBytes)}${selDirs ? ` + ${selDirs} folder${selDirs === 1 ? '' : 's'}` : ''})`);
+    footer = parts.join('   ');
+  }
+
+  // The last line: a prompt, an error or message, or the keys.
+  let bottom: ReactElement;
+  if (mode.kind === 'target') {
+    const what = mode.nodes.length === 1 ? displayName(mode.nodes[0]!.path) : `${mode.nodes.length} entries`;
+    bottom = <Text wrap="truncate">{truncate(`Restore ${what} to: ${mode.input}_   (Enter starts, Esc cancels)`, width)}</Text>;
+  } else if (mode.kind === 'checking') {
+    bottom = <Text wrap="truncate">{truncate(`Checking ${mode.outDir}…`, width)}</Text>;
+  } else if (mode.kind === 'confirm') {
+    const first = mode.existing[0]!;
+    const more = mode.existing.length > 1 ? ` and ${mode.existing.length - 1} more` : '';
+    bottom = (
+      <Text color={color ? 'yellow' : undefined} bold wrap="truncate">
+        {truncate(`${first}${more} already exist${mode.existing.length === 1 ? 's' : ''}. Overwrite? y = overwrite, s = skip existing, n = cancel`, width)}
+      </Text>
+    );
+  } else if (status) {
+    bottom = <Text color={color && status.error ? 'red' : undefined} bold={status.error} wrap="truncate">{truncate(`${status.error ? 'error: ' : ''}${status.text}`, width)}</Text>;
+  } else {
+    const keys = mode.kind === 'pager'
+      ? '↑↓ scroll  PgUp/PgDn  Home/End  Esc/q close'
+      : mode.kind === 'restoring' ? 'Esc cancel' : '↑↓ move  Enter open  ← up  / filter  Space select  a all  p preview  i image  e restore  ? help  q quit';
+    bottom = <Text dimColor={color} wrap="truncate">{truncate(keys, width)}</Text>;
+  }
+
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Text inverse={!color} bold color={color ? 'cyan' : undefined} wrap="truncate">{fit(` ${title}`, width)}</Text>
+      {body}
+      <Text inverse wrap="truncate">{fit(` ${footer}`, width)}</Text>
+      {bottom}
+    </Box>
+  );
+}

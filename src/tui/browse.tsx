@@ -1,0 +1,32 @@
+/**
+ * Runs the TUI on a real terminal: the alternate screen (the shell's screen comes back on
+ * quit), Ink on stdin/stdout, and the terminal restored however the app ends.
+ */
+import { render } from 'ink';
+import type { Vfs } from '../vfs/vfs.js';
+import { App } from './App.js';
+
+export interface BrowseOptions {
+  cwd: string;
+  /** False when NO_COLOR is set (https://no-color.org): no colours, only bold/inverse. */
+  color: boolean;
+  start?: string;
+}
+
+export function colorWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+}
+
+export async function runBrowse(vfs: Vfs, opts: BrowseOptions): Promise<void> {
+  const out = process.stdout;
+  out.write('\x1b[?1049h\x1b[H');
+  const leave = () => out.write('\x1b[?1049l');
+  process.once('exit', leave);
+  try {
+    const app = render(<App vfs={vfs} cwd={opts.cwd} color={opts.color} start={opts.start} />, { exitOnCtrlC: true, patchConsole: true });
+    await app.waitUntilExit();
+  } finally {
+    process.off('exit', leave);
+    leave();
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The TUI component over real images (ink-testing-library): the top level against sfdisk and
+ * blkid, listings against the manifest of the host tree the image was filled from, previews
+ * against mtools (mtype/mcopy) and hexdump -C, restores against the manifest's sha256.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildGptFatDisk } from '../../scripts/images/fat.js';
+import { cachedImage, sha256File, tool, type ManifestEntry } from '../helpers/tools.js';
+import { KEY, openApp, type Harness } from './harness.js';
+import { humanSize } from '../../src/cli/entry-format.js';
+
+let image: string;
+let manifest: Record<string, ManifestEntry[]>;
+let parts: { start: number; size: number; name: string }[];
+let h: Harness | null = null;
+let imageHash: string;
+
+beforeAll(async () => {
+  image = cachedImage('fat-gpt.img', buildGptFatDisk);
+  manifest = JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8'));
+  parts = (JSON.parse(tool('sfdisk', ['--json', image])).partitiontable.partitions as { start: number; size: number; name: string }[]);
+  imageHash = await sha256File(image);
+});
+
+afterEach(async () => {
+  await h?.close();
+  h = null;
+});
+
+/** Names directly in a volume's root, as the host tree had them. */
+function topNames(vol: string): ManifestEntry[] {
+  return manifest[vol]!.filter((e) => e.path.lastIndexOf('/') === 0);
+}
+
+/** Row of the list showing `name` (rows start with a 2-cell mark). */
+function rowOf(frame: string, name: string): string | undefined {
+  return frame.split('\n').find((l) => l.slice(2).startsWith(name));
+}
+
+const byteOffset = (vol: number) => parts[vol - 1]!.start * 512;
+
+describe('browse: top level and navigation', () => {
+  it('lists the volumes with label, filesystem, partition name and size (sfdisk, blkid)', async () => {
+    h = await openApp(image);
+    const f = h.frame();
+    expect(f).toContain('fat-gpt.img › (volumes)');
+    for (let i = 0; i < parts.length; i++) {
+      const blk = tool('blkid', ['-p', '-O', String(byteOffset(i + 1)), '-o', 'export', image]);
+      const label = /^LABEL=(.*)$/m.exec(blk)![1]!;
+      const version = /^VERSION=(.*)$/m.exec(blk)![1]!;
+      const row = rowOf(f, `p${i + 1} `);
+      expect(row, `row of p${i + 1}`).toBeDefined();
+      expect(row).toContain(label);
+      expect(row).toContain(version);
+      expect(row).toContain(`"${parts[i]!.name}"`);
+      expect(row).toContain(humanSize(parts[i]!.size * 512));
+    }
+  });
+
+  it('opens a volume: folders first, every entry of the manifest, sizes and dates; ← comes back to it', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    const f = await h.waitFor((s) => s.includes('fat-gpt.img › p1') && !s.includes('reading…'), 'p1');
+    const top = topNames('p1');
+    const rows = f.split('\n').slice(2, 2 + top.length);
+    const dirs = top.filter((e) => e.type === 'dir').length;
+    rows.forEach((r, i) => expect(r.trimEnd().endsWith('/') || /\d{4}-\d\d-\d\d \d\d:\d\d$/.test(r.trimEnd()), r).toBe(true));
+    // Folders first, then files; each with the manifest's size and mtime.
+    for (const [i, r] of rows.entries()) {
+      const isDirRow = / {2}\S.*\/ +\d{4}-/.test(r) && !/ B |KiB|MiB/.test(r);
+      expect(isDirRow, r).toBe(i < dirs);
+    }
+    for (const e of top) {
+      const name = e.path.slice(1);
+      const row = rowOf(f, e.type === 'dir' ? `${name}/` : name);
+      expect(row, `row of ${name}`).toBeDefined();
+      if (e.type === 'file') expect(row).toContain(humanSize(e.size));
+      const date = new Date(Math.floor(e.mtime / 2) * 2 * 1000).toISOString().slice(0, 16).replace('T', ' ');
+      if (e.type === 'file') expect(row).toContain(date);
+    }
+    await h.press(KEY.left);
+    await h.waitFor((s) => s.includes('(volumes)'), 'the top level again');
+    // The cursor is back on p1: Enter opens it again.
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('fat-gpt.img › p1'), 'p1 again');
+  });
+
+  it('moves with j/k, arrows, Home/End and PgUp/PgDn; the footer shows the position', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    const n = topNames('p1').length;
+    await h.press(KEY.end);
+    await h.waitFor((s) => s.includes(` ${n}/${n}`), 'the last entry');
+    await h.press('k', KEY.up);
+    await h.waitFor((s) => s.includes(` ${n - 2}/${n}`), 'two up');
+    await h.press(KEY.home, 'j', KEY.down);
+    await h.waitFor((s) => s.includes(` 3/${n}`), 'two down from the top');
+    await h.press(KEY.pageDown);
+    await h.waitFor((s) => s.includes(` ${n}/${n}`), 'a page down (short folder: the end)');
+    await h.press(KEY.pageUp);
+    await h.waitFor((s) => s.includes(` 1/${n}`), 'a page up');
+    // Into deep/a/b/… and back up with Backspace.
+    const dirs = topNames('p1').filter((e) => e.type === 'dir').map((e) => e.path.slice(1)).sort();
+    expect(dirs[0]).toBe('deep');
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1 › deep') && s.includes('a/'), 'deep');
+    await h.press(KEY.right);
+    await h.waitFor((s) => s.includes('› deep › a'), 'deep/a');
+    await h.press(KEY.backspace);
+    await h.waitFor((s) => /› deep\s*$/m.test(s.split('\n')[0]!), 'deep again');
+  });
+});
+
+describe('browse: filter, selection, preview, panels', () => {
+  it('/ filters the folder as you type; Esc clears the filter', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    await h.press('/', 't', 'x', 't');
+    const want = topNames('p1').filter((e) => e.path.slice(1).toLowerCase().includes('txt'));
+    const f = await h.waitFor((s) => s.includes('filter: txt_'), 'the filter');
+    expect(f).toContain(`/${want.length} of ${topNames('p1').length}`);
+    const shown = f.split('\n').slice(2, 2 + want.length);
+    for (const e of want) expect(shown.some((r) => r.slice(2).startsWith(e.path.slice(1))), e.path).toBe(true);
+    expect(f).not.toContain('big.bin');
+    // Backspace edits the filter; Enter keeps it and leaves typing; Esc clears it.
+    await h.press(KEY.backspace, KEY.backspace, KEY.enter);
+    await h.waitFor((s) => s.includes('filter: t ') || /filter: t\s*$/m.test(s), 'the shortened filter');
+    await h.press(KEY.esc);
+    await h.waitFor((s) => !s.includes('filter:') && s.includes('big.bin'), 'the whole folder');
+  });
+
+  it('Space selects entries (count and total size); a selects all in view and again none', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    await h.press('/', 'b', 'i', 'n', KEY.enter);
+    await h.waitFor((s) => /filter: bin\s/.test(s), 'filter bin');
+    const bins = topNames('p1').filter((e) => e.path.endsWith('.bin'));
+    await h.press(' ', ' ');
+    // The first two .bin files in the listing's order (name order, case-insensitive).
+    const sorted = [...bins].sort((a, b) => a.path.localeCompare(b.path, undefined, { sensitivity: 'base', numeric: true }));
+    const two = sorted.slice(0, 2).reduce((n, e) => n + e.size, 0);
+    await h.waitFor((s) => s.includes(`selected: 2 (${humanSize(two)})`), 'two selected');
+    const f = h.frame();
+    for (const e of sorted.slice(0, 2)) expect(rowOf(f.replace(/^\* /gm, '  '), e.path.slice(1)), e.path).toBeDefined();
+    expect(f.split('\n').filter((l) => l.startsWith('* ')).length).toBe(2);
+    await h.press('a');
+    const all = bins.reduce((n, e) => n + e.size, 0);
+    await h.waitFor((s) => s.includes(`selected: ${bins.length} (${humanSize(all)})`), 'all in view');
+    await h.press('a');
+    await h.waitFor((s) => !s.includes('selected:'), 'none');
+  });
+
+  it('previews a text file as text (mtype) and a binary file as hex (hexdump -C)', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    await h.press('/', ...'lower', KEY.enter, 'p');
+    const text = tool('mtype', ['-i', `${image}@@${byteOffset(1)}`, '::/lower.txt']).trimEnd();
+    let f = await h.waitFor((s) => s.includes('— /p1/lower.txt') && !s.includes('reading…'), 'the text preview');
+    expect(f).toContain(text);
+    await h.press(KEY.esc, KEY.esc, '/', ...'cluster', KEY.enter, KEY.tab);
+    f = await h.waitFor((s) => s.includes('— /p1/cluster.bin') && s.includes('hex'), 'the hex preview');
+    const tmp = mkdtempSync(join(tmpdir(), 'tui-hex-'));
+    try {
+      tool('mcopy', ['-i', `${image}@@${byteOffset(1)}`, '::/cluster.bin', join(tmp, 'c.bin')]);
+      const dump = tool('hexdump', ['-C', join(tmp, 'c.bin')]).split('\n');
+      const shown = f.split('\n');
+      // The screen shows the first rows of the dump exactly.
+      for (const line of dump.slice(0, 10)) expect(shown).toContain(line);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    // Scrolling moves through the dump.
+    await h.press(KEY.end);
+    await h.waitFor((s) => s.includes('00000ff0  '), 'the last hex row (4 KiB file)');
+    await h.press('q');
+    await h.waitFor((s) => s.includes('filter: cluster'), 'back in the list');
+  });
+
+  it('previews only the first 64 KiB of a big file, streamed (20 MiB big.bin)', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    await h.press('/', ...'big', KEY.enter, KEY.enter);
+    const f = await h.waitFor((s) => s.includes('64.0 KiB of 20.0 MiB (first 64 KiB)'), 'the preview limit');
+    expect(f).toContain(`of ${4096}`); // 64 KiB / 16 bytes a row
+  });
+
+  it('i shows the image panel (sfdisk), ? the help', async () => {
+    h = await openApp(image);
+    await h.press('i');
+    const f = await h.waitFor((s) => s.includes('Partitions'), 'the image panel');
+    expect(f).toContain('GPT');
+    const disk = JSON.parse(tool('sfdisk', ['--json', image])).partitiontable;
+    expect(f.toLowerCase()).toContain(disk.id.toLowerCase());
+    for (const p of disk.partitions) {
+      expect(f).toContain(`"${p.name}"`);
+      expect(f.toLowerCase()).toContain(p.uuid.toLowerCase());
+    }
+    await h.press(KEY.esc, '?');
+    await h.waitFor((s) => s.includes('— Help') && s.includes('select or unselect'), 'help');
+  });
+});
+
+describe('browse: restore and errors', () => {
+  it('restores two selected files with the restore engine (sha256 = manifest), asks before overwriting', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'tui-restore-'));
+    try {
+      h = await openApp(image, { cwd: out });
+      await h.press(KEY.enter);
+      await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+      await h.press('/', ...'size', KEY.enter, ' ', KEY.esc, '/', ...'cluster', KEY.enter, ' ');
+      await h.waitFor((s) => s.includes('selected: 2'), 'two selected');
+      await h.press('e');
+      await h.waitFor((s) => s.includes(`Restore 2 entries to: ${out}_`), 'the target prompt with the default');
+      await h.press(KEY.enter);
+      const f = await h.waitFor((s) => s.includes('Restore finished'), 'the summary');
+      expect(f).toContain(`Restored 2 files`);
+      for (const name of ['odd size.bin', 'cluster.bin']) {
+        const m = manifest.p1!.find((e) => e.path === `/${name}`)!;
+        expect(await sha256File(join(out, name)), name).toBe(m.sha256);
+        expect(f).toContain(join(out, name));
+        // Times preserved (FAT: 2-second steps).
+        expect(Math.abs(statSync(join(out, name)).mtimeMs / 1000 - m.mtime)).toBeLessThanOrEqual(2);
+      }
+      await h.press(KEY.esc);
+      await h.waitFor((s) => s.includes('Restored 2 files') && !s.includes('selected:'), 'the status line; selection cleared');
+      // Again onto the same files: asked first; n leaves them alone.
+      writeFileSync(join(out, 'cluster.bin'), 'mine');
+      await h.press(' ', 'e', KEY.enter);
+      await h.waitFor((s) => s.includes('already exists. Overwrite?'), 'the overwrite question');
+      await h.press('n');
+      await h.waitFor((s) => s.includes('restore cancelled; nothing written'), 'cancelled');
+      expect(readFileSync(join(out, 'cluster.bin'), 'utf8')).toBe('mine');
+      await h.press('e', KEY.enter);
+      await h.waitFor((s) => s.includes('Overwrite?'), 'the question again');
+      await h.press('y');
+      await h.waitFor((s) => s.includes('Restore finished'), 'the summary after overwriting');
+      expect(await sha256File(join(out, 'cluster.bin'))).toBe(manifest.p1!.find((e) => e.path === '/cluster.bin')!.sha256);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    expect(await sha256File(image)).toBe(imageHash);
+  });
+
+  it('a target that cannot be written is an error line, and the TUI goes on', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'tui-bad-'));
+    try {
+      const file = join(tmp, 'a-file');
+      writeFileSync(file, 'x');
+      h = await openApp(image, { cwd: tmp });
+      await h.press(KEY.enter);
+      await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+      await h.press('/', ...'lower', KEY.enter, 'e', KEY.ctrlU, ...`${file}/sub`, KEY.enter);
+      const f = await h.waitFor((s) => s.includes('error: restore failed'), 'the error line');
+      expect(f).toContain(`${file}/sub`);
+      // Still alive: the list answers keys.
+      await h.press(KEY.esc);
+      await h.waitFor((s) => !s.includes('error:') && s.includes('big.bin'), 'the list after the error');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a volume without a readable filesystem is an error line, not a crash', async () => {
+    // A copy of the image with p2's boot sector zeroed.
+    const tmp = mkdtempSync(join(tmpdir(), 'tui-zero-'));
+    try {
+      const copy = join(tmp, 'broken.img');
+      tool('cp', ['--sparse=always', image, copy]);
+      tool('dd', ['if=/dev/zero', `of=${copy}`, 'bs=512', `seek=${parts[1]!.start}`, 'count=1', 'conv=notrunc', 'status=none']);
+      h = await openApp(copy);
+      expect(rowOf(h.frame(), 'p2 ')).toContain('no filesystem');
+      await h.press('j', KEY.enter);
+      await h.waitFor((s) => s.split('\n').at(-1)!.startsWith('error: '), 'the error line');
+      await h.press('k', KEY.enter);
+      await h.waitFor((s) => s.includes('› p1'), 'p1 still opens');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('browse: layout', () => {
+  it('80×24 fits: 23 lines, none wider than 80 cells; re-lays out on resize', async () => {
+    h = await openApp(image, { size: { columns: 80, rows: 24 } });
+    await h.press(KEY.enter);
+    let f = await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    const { stringWidth } = await import('../../src/tui/width.js');
+    expect(f.split('\n').length).toBe(23);
+    for (const l of f.split('\n')) expect(stringWidth(l)).toBeLessThanOrEqual(80);
+    // Size and date columns end at the same cell on every file row, whatever the name's script.
+    const fileRows = f.split('\n').filter((l) => /\d{4}-\d\d-\d\d \d\d:\d\d\s*$/.test(l) && !l.includes('/ '));
+    const sizeEnds = new Set(fileRows.map((l) => stringWidth(l.replace(/ \d{4}-\d\d-\d\d \d\d:\d\d\s*$/, ''))));
+    expect(fileRows.some((l) => l.includes('日本語'))).toBe(true);
+    expect(sizeEnds.size).toBe(1);
+    h.rerender({ size: { columns: 120, rows: 40 } });
+    f = await h.waitFor((s) => s.split('\n').length === 39, 'the bigger layout');
+    expect(Math.max(...f.split('\n').map((l) => stringWidth(l)))).toBe(120);
+  });
+
+  it('NO_COLOR: no colour codes at all (only bold/inverse)', async () => {
+    h = await openApp(image, { color: false });
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    // eslint-disable-next-line no-control-regex
+    expect(h.raw()).not.toMatch(/\u001B\[(3[0-9]|9[0-7]|4[0-7]|10[0-7])(;[0-9]+)*m/);
+    const { colorWanted } = await import('../../src/tui/browse.js');
+    expect(colorWanted({ NO_COLOR: '1' })).toBe(false);
+    expect(colorWanted({})).toBe(true);
+  });
+});
+
