@@ -578,6 +578,10 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       writeFileSync(join(dir, 'short-flat.vmdk'), Buffer.alloc(4096));
       await rejects('short.vmdk', descriptorText({ cid: '1', createType: 'monolithicFlat', extents: ['RW 2048 FLAT "short-flat.vmdk" 0'] }), /truncated/);
       await rejects('missing-extent.vmdk', descriptorText({ cid: '1', createType: 'monolithicFlat', extents: ['RW 2048 FLAT "nowhere-flat.vmdk" 0'] }), /nowhere-flat\.vmdk/);
+      const enc = '# Disk DescriptorFile\nversion=1\nencoding="UTF-8"\nencryption.keySafe = "vmware:key/list/(pair/(null/vmware-vmx-key))"\nencryption.data = "AAAA"\ncreateType="monolithicSparse"\n';
+      writeFileSync(join(dir, 'encrypted.vmdk'), enc);
+      const e = await expectDiskpickError(() => openContainer(join(dir, 'encrypted.vmdk')), /encrypted/);
+      expect(e.kind).toBe('unsupported');
       await rejects('nohint.vmdk', descriptorText({ cid: '1', parentCid: '12345678', createType: 'monolithicFlat', extents: ['RW 1 ZERO'] }), /parentFileNameHint/);
     });
 

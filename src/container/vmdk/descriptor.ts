@@ -104,6 +104,10 @@ export function parseDescriptor(raw: Buffer, file: string): Descriptor {
     }
     // Anything else (ddb lines with odd spacing, vendor notes) is ignored, as VMware does.
   }
+  // VMware Workstation's encryption keeps the real descriptor encrypted in encryption.data.
+  if (header.has('encryption.keySafe') || header.has('encryption.data')) {
+    throw unsupported(file, 'encrypted VMDK (VMware encryption.keySafe): not supported');
+  }
   if (extents.length === 0) throw corrupt(file, 'VMDK descriptor lists no extents');
   const cid = (header.get('CID') ?? 'ffffffff').toLowerCase();
   const parentCid = (header.get('parentCID') ?? 'ffffffff').toLowerCase();
