@@ -276,3 +276,20 @@ export function buildExtHostileBase(imgPath: string): string {
   execFileSync('mkfs.ext4', ['-F', '-q', '-b', '1024', '-I', '256', '-E', 'root_owner=0:0', '-d', tree, imgPath, '8M'], { stdio: 'pipe' });
   return tree;
 }
+
+/** Bench image: a 256 MiB seeded file and 100 000 empty files in 100 folders, ext4 4 KiB blocks. */
+export const EXT_BENCH = { file: '/seeded-256MiB.bin', size: 256 * 1024 * 1024, tree: '/tree', files: 100_000, perDir: 1000 } as const;
+
+export function buildExtBenchImage(imgPath: string): void {
+  const tree = imgPath.replace(/\.img$/, '.src');
+  rmSync(tree, { recursive: true, force: true });
+  writeLargeSeeded(join(tree, EXT_BENCH.file), EXT_BENCH.size, 31);
+  for (let d = 0; d < EXT_BENCH.files / EXT_BENCH.perDir; d++) {
+    const dir = join(tree, EXT_BENCH.tree, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < EXT_BENCH.perDir; i++) closeSync(openSync(join(dir, `f${String(i).padStart(4, '0')}`), 'w'));
+  }
+  rmSync(imgPath, { force: true });
+  execFileSync('mkfs.ext4', ['-F', '-q', '-b', '4096', '-N', '110000', '-E', 'root_owner=0:0', '-d', tree, imgPath, '448M'], { stdio: 'pipe' });
+  rmSync(tree, { recursive: true, force: true });
+}

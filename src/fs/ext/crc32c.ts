@@ -40,9 +40,9 @@ export function crc32cUpdate(crc: number, buf: Uint8Array): number {
   return c >>> 0;
 }
 
-/** Feeds a little-endian 32-bit integer (ext4 checksums an inode number this way). */
+/** Feeds a little-endian 32-bit integer (ext4 checksums an inode number this way), without allocating. */
 export function crc32cLe32(crc: number, v: number): number {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32LE(v >>> 0, 0);
-  return crc32cUpdate(crc, b);
+  let c = crc >>> 0;
+  for (let i = 0; i < 4; i++) c = TABLE[(c ^ ((v >>> (8 * i)) & 0xff)) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
 }

@@ -259,27 +259,91 @@ export class ExtFs implements FileSystem, BlockReader {
     } else w[c.summaryAt] = line;
   }
 
-  /** One inode by number, cached. */
-  async inode(ino: number): Promise<Inode> {
-    const hit = this.inodeCache.get(ino);
-    if (hit) return hit;
+  /** Where inode `ino`'s record is: byte offset of its group's table and its index there. */
+  private inodeLocation(ino: number): { table: number; idx: number } {
     const sb = this.sb;
     const name = this.src.name;
     if (!Number.isSafeInteger(ino) || ino < 1 || ino > sb.s_inodes_count) throw corrupt(name, `inode ${ino} does not exist (the volume has ${sb.s_inodes_count})`);
     const g = Math.floor((ino - 1) / sb.s_inodes_per_group);
-    const idx = (ino - 1) % sb.s_inodes_per_group;
     const gd = this.groups[g];
     if (!gd) throw corrupt(name, `inode ${ino} is in a missing block group`);
     const tableBlocks = Math.ceil((sb.s_inodes_per_group * sb.s_inode_size) / sb.blockSize);
     if (gd.bg_inode_table === 0 || gd.bg_inode_table + tableBlocks > sb.s_blocks_count) {
       throw corrupt(name, `block group ${g}: inode table is outside the volume`);
     }
-    const raw = await this.readRange(gd.bg_inode_table * sb.blockSize + idx * sb.s_inode_size, sb.s_inode_size, true);
-    const inode = parseInode(sb, ino, Buffer.from(raw));
+    return { table: gd.bg_inode_table * sb.blockSize, idx: (ino - 1) % sb.s_inodes_per_group };
+  }
+
+  /** Parses a record (which must not be a view of a shared cache block) and caches it. */
+  private addInode(ino: number, raw: Buffer): Inode {
+    const inode = parseInode(this.sb, ino, raw);
     if (!inode.checksumOk && inode.i_mode !== 0) this.warn('inode checksum', `inode ${ino} checksum mismatch`);
-    if (this.inodeCache.size >= INODE_CACHE_MAX) this.inodeCache.delete(this.inodeCache.keys().next().value as number);
+    if (this.inodeCache.size >= INODE_CACHE_MAX) {
+      // Evict the older half in one pass: deleting one head entry at a time makes each next
+      // keys() walk over the deleted slots, which turns a 100 000-file listing quadratic.
+      let n = INODE_CACHE_MAX / 2;
+      for (const k of this.inodeCache.keys()) {
+        this.inodeCache.delete(k);
+        if (--n === 0) break;
+      }
+    }
     this.inodeCache.set(ino, inode);
     return inode;
+  }
+
+  /** One inode by number, cached. */
+  async inode(ino: number): Promise<Inode> {
+    const hit = this.inodeCache.get(ino);
+    if (hit) return hit;
+    const { table, idx } = this.inodeLocation(ino);
+    const isz = this.sb.s_inode_size;
+    return this.addInode(ino, Buffer.from(await this.readRange(table + idx * isz, isz, true)));
+  }
+
+  /**
+   * Loads the inodes of a folder's entries with a few large reads of the inode tables instead
+   * of one small read each: entries made together have neighbouring inode numbers.
+   */
+  private async prefetchInodes(inos: number[]): Promise<void> {
+    const isz = this.sb.s_inode_size;
+    const ipg = this.sb.s_inodes_per_group;
+    const want = [...new Set(inos)].filter((i) => !this.inodeCache.has(i) && i >= 1 && i <= this.sb.s_inodes_count).sort((a, b) => a - b);
+    // Never prefetch more than the cache holds, or the first would be evicted before use.
+    if (want.length > INODE_CACHE_MAX / 2) want.length = INODE_CACHE_MAX / 2;
+    const SPAN = (1 << 20) / isz;
+    let i = 0;
+    while (i < want.length) {
+      const first = want[i]!;
+      const g = Math.floor((first - 1) / ipg);
+      let j = i + 1;
+      // One read covers later wanted inodes of the same group within 1 MiB of the first.
+      while (j < want.length && Math.floor((want[j]! - 1) / ipg) === g && want[j]! - first < SPAN) j++;
+      const last = want[j - 1]!;
+      let loc;
+      try {
+        loc = this.inodeLocation(first);
+      } catch {
+        i = j;
+        continue; // reported when the entry itself is read
+      }
+      let chunk: Buffer;
+      try {
+        chunk = await this.readRange(loc.table + loc.idx * isz, (last - first + 1) * isz, false);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        i = j;
+        continue; // e.g. a truncated table: each entry then reports its own inode
+      }
+      // The wanted records are copied into one compact buffer: the inodes do not keep the
+      // whole read alive, and there is one allocation per read instead of one per inode.
+      const compact = Buffer.allocUnsafe((j - i) * isz);
+      for (let k = i; k < j; k++) {
+        const at = (want[k]! - first) * isz;
+        chunk.copy(compact, (k - i) * isz, at, at + isz);
+        this.addInode(want[k]!, compact.subarray((k - i) * isz, (k - i + 1) * isz));
+      }
+      i = j;
+    }
   }
 
   /** The block runs of an inode's data (extent tree or block map). */
@@ -432,6 +496,7 @@ export class ExtFs implements FileSystem, BlockReader {
 
   async readdir(dir: FsNode): Promise<FsNode[]> {
     const entries = await this.dirEntries(dir as ExtNode);
+    await this.prefetchInodes(entries.map((e) => e.inode));
     const out: FsNode[] = [];
     for (const e of entries) out.push(await this.nodeFor(e.inode, e.name, e.type));
     return out;

@@ -21,29 +21,38 @@ export const INODE_FLAGS = {
 /** Offset of i_extra_isize; fields past it exist only in large inodes. */
 const EXTRA_BASE = 0x80;
 
-export interface Inode {
-  ino: number;
-  i_mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  i_links_count: number;
+/** A parsed inode record; fields keep the spec's names where they are raw values. */
+export class Inode {
+  i_mode = 0;
+  uid = 0;
+  gid = 0;
+  size = 0;
+  i_links_count = 0;
   /** Bytes allocated (from i_blocks, in 512-byte units or blocks under huge_file). */
-  allocated: number;
-  i_flags: number;
+  allocated = 0;
+  i_flags = 0;
+  i_generation = 0;
+  i_file_acl = 0;
+  i_extra_isize = 0;
+  atime: Timespec = ZERO_TIME;
+  mtime: Timespec = ZERO_TIME;
+  ctime: Timespec = ZERO_TIME;
+  crtime: Timespec | undefined = undefined;
+  checksumOk = true;
+
+  constructor(
+    readonly ino: number,
+    /** The whole on-disk record (in-inode xattrs live past 128 + i_extra_isize). */
+    readonly raw: Buffer,
+  ) {}
+
   /** The 60 bytes of i_block: block map, extent tree root, inline data or a fast symlink. */
-  i_block: Buffer;
-  i_generation: number;
-  i_file_acl: number;
-  i_extra_isize: number;
-  atime: Timespec;
-  mtime: Timespec;
-  ctime: Timespec;
-  crtime?: Timespec;
-  /** The whole on-disk inode (in-inode xattrs live past 128 + i_extra_isize). */
-  raw: Buffer;
-  checksumOk: boolean;
+  get i_block(): Buffer {
+    return this.raw.subarray(0x28, 0x28 + 60);
+  }
 }
+
+const ZERO_TIME: Timespec = { sec: 0, nsec: 0 };
 
 export function fileTypeOfMode(mode: number): FileType {
   switch (mode & 0xf000) {
@@ -63,9 +72,9 @@ export function fileTypeOfMode(mode: number): FileType {
  * are epoch bits (added as multiples of 2^32 seconds, so dates past 2038 work) and whose upper
  * 30 bits are nanoseconds (inodes.rst "Inode Timestamps").
  */
-function timeOf(raw: Buffer, off: number, extraOff: number | null): Timespec {
+function timeOf(raw: Buffer, off: number, extraOff: number): Timespec {
   const sec = raw.readInt32LE(off);
-  if (extraOff === null) return { sec, nsec: 0 };
+  if (extraOff < 0) return { sec, nsec: 0 };
   const extra = raw.readUInt32LE(extraOff);
   const nsec = extra >>> 2;
   return { sec: sec + (extra & 3) * 2 ** 32, nsec: nsec > 999_999_999 ? 0 : nsec };
@@ -76,36 +85,26 @@ export function parseInode(sb: Superblock, ino: number, raw: Buffer): Inode {
   const extra = sb.s_inode_size > 128 ? raw.readUInt16LE(EXTRA_BASE) : 0;
   // i_extra_isize past the record would point fields outside it: treat as no extra fields.
   const extraIsize = EXTRA_BASE + extra <= sb.s_inode_size && extra % 4 === 0 ? extra : 0;
-  const has = (end: number) => EXTRA_BASE + extraIsize >= end;
+  const extraEnd = EXTRA_BASE + extraIsize;
   const flags = raw.readUInt32LE(0x20);
-  const blocksLo = raw.readUInt32LE(0x1c);
   const huge = hasRoCompat(sb, RO_COMPAT.huge_file);
-  let blocks = blocksLo + (huge ? raw.readUInt16LE(0x74) * 2 ** 32 : 0);
-  const allocated = huge && flags & INODE_FLAGS.EXT4_HUGE_FILE_FL ? blocks * sb.blockSize : blocks * 512;
-  blocks = 0;
-  const mode = raw.readUInt16LE(0x0);
-  const inode: Inode = {
-    ino,
-    i_mode: mode,
-    uid: raw.readUInt16LE(0x2) | (raw.readUInt16LE(0x78) << 16),
-    gid: raw.readUInt16LE(0x18) | (raw.readUInt16LE(0x7a) << 16),
-    size: raw.readUInt32LE(0x4) + raw.readUInt32LE(0x6c) * 2 ** 32,
-    i_links_count: raw.readUInt16LE(0x1a),
-    allocated,
-    i_flags: flags,
-    i_block: raw.subarray(0x28, 0x28 + 60),
-    i_generation: raw.readUInt32LE(0x64),
-    i_file_acl: raw.readUInt32LE(0x68) + raw.readUInt16LE(0x76) * 2 ** 32,
-    i_extra_isize: extraIsize,
-    atime: timeOf(raw, 0x8, has(0x90) ? 0x8c : null),
-    mtime: timeOf(raw, 0x10, has(0x8c) ? 0x88 : null),
-    ctime: timeOf(raw, 0xc, has(0x88) ? 0x84 : null),
-    crtime: has(0x98) ? timeOf(raw, 0x90, 0x94) : undefined,
-    raw,
-    checksumOk: true,
-  };
-  inode.uid >>>= 0;
-  inode.gid >>>= 0;
+  const blocks = raw.readUInt32LE(0x1c) + (huge ? raw.readUInt16LE(0x74) * 2 ** 32 : 0);
+  const inode = new Inode(ino, raw);
+  inode.i_mode = raw.readUInt16LE(0x0);
+  inode.uid = (raw.readUInt16LE(0x2) | (raw.readUInt16LE(0x78) << 16)) >>> 0;
+  inode.gid = (raw.readUInt16LE(0x18) | (raw.readUInt16LE(0x7a) << 16)) >>> 0;
+  inode.size = raw.readUInt32LE(0x4) + raw.readUInt32LE(0x6c) * 2 ** 32;
+  inode.i_links_count = raw.readUInt16LE(0x1a);
+  inode.allocated = huge && flags & INODE_FLAGS.EXT4_HUGE_FILE_FL ? blocks * sb.blockSize : blocks * 512;
+  inode.i_flags = flags;
+  inode.i_generation = raw.readUInt32LE(0x64);
+  inode.i_file_acl = raw.readUInt32LE(0x68) + raw.readUInt16LE(0x76) * 2 ** 32;
+  inode.i_extra_isize = extraIsize;
+  // Each _extra word exists only when i_extra_isize reaches past it.
+  inode.ctime = timeOf(raw, 0xc, extraEnd >= 0x88 ? 0x84 : -1);
+  inode.mtime = timeOf(raw, 0x10, extraEnd >= 0x8c ? 0x88 : -1);
+  inode.atime = timeOf(raw, 0x8, extraEnd >= 0x90 ? 0x8c : -1);
+  if (extraEnd >= 0x98) inode.crtime = timeOf(raw, 0x90, 0x94);
   if (hasRoCompat(sb, RO_COMPAT.metadata_csum)) inode.checksumOk = inodeChecksumOk(sb, inode);
   return inode;
 }
@@ -122,13 +121,23 @@ export function inodeCsumSeed(sb: Superblock, ino: number, generation: number): 
 function inodeChecksumOk(sb: Superblock, inode: Inode): boolean {
   const raw = inode.raw;
   const withHi = inode.i_extra_isize >= 4;
-  const copy = Buffer.from(raw);
-  copy.writeUInt16LE(0, 0x7c);
-  if (withHi) copy.writeUInt16LE(0, 0x82);
-  const c = crc32cUpdate(inodeCsumSeed(sb, inode.ino, inode.i_generation), copy);
+  // The checksum fields count as zero: feed the record around them instead of copying it.
+  const zero2 = ZERO2;
+  let c = inodeCsumSeed(sb, inode.ino, inode.i_generation);
+  c = crc32cUpdate(c, raw.subarray(0, 0x7c));
+  c = crc32cUpdate(c, zero2);
+  if (withHi) {
+    c = crc32cUpdate(c, raw.subarray(0x7e, 0x82));
+    c = crc32cUpdate(c, zero2);
+    c = crc32cUpdate(c, raw.subarray(0x84));
+  } else {
+    c = crc32cUpdate(c, raw.subarray(0x7e));
+  }
   const stored = raw.readUInt16LE(0x7c) + (withHi ? raw.readUInt16LE(0x82) * 65536 : 0);
   return withHi ? c >>> 0 === stored : (c & 0xffff) === stored;
 }
+
+const ZERO2 = Buffer.alloc(2);
 
 /** Linux device number from i_block: old 16-bit encoding in word 0, else new encoding in word 1. */
 export function inodeRdev(inode: Inode): number {
