@@ -5,13 +5,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFatWithLargeFile } from '../scripts/images/fat.js';
-import { BENCH_CACHE, diskpickCmd, peakRssMb, run, throughputRow, timeShell, type BenchRow } from './harness.js';
+import { BENCH_CACHE, diskpickCmd, peakRssMb, run as sh, throughputRow, timeShell, type BenchRow } from './harness.js';
 
 export async function run256(): Promise<BenchRow[]> {
   const img = join(BENCH_CACHE, 'fat32-256m.img');
   if (!existsSync(img)) buildFatWithLargeFile(img, 256 << 20);
   const bytes = 256 << 20;
-  const inode = run(`ifind -n big.bin ${img}`).trim();
+  const inode = sh(`ifind -n big.bin ${img}`).trim();
   const ours = timeShell(`${diskpickCmd(`cat ${img} /p0/big.bin`)} > /dev/null`);
   const mcopy = timeShell(`MTOOLS_SKIP_CHECK=1 mcopy -n -i ${img} ::/big.bin - > /dev/null`);
   const icat = timeShell(`icat ${img} ${inode} > /dev/null`);
@@ -26,9 +26,9 @@ export async function runMemory(): Promise<BenchRow[]> {
   if (!existsSync(img)) buildFatWithLargeFile(img, 1 << 30);
   const cat = peakRssMb(`${diskpickCmd(`cat ${img} /p0/big.bin`)} > /dev/null`);
   const out = join(BENCH_CACHE, 'extract-out');
-  run(`rm -rf ${out}`);
+  sh(`rm -rf ${out}`);
   const extract = peakRssMb(diskpickCmd(`extract -q ${img} /p0/big.bin -o ${out}`));
-  run(`rm -rf ${out}`);
+  sh(`rm -rf ${out}`);
   const mcopy = peakRssMb(`MTOOLS_SKIP_CHECK=1 mcopy -n -i ${img} ::/big.bin - > /dev/null`);
   const row = (what: string, mb: number) => ({
     area: 'memory', what, ours: mb, reference: 'limit 150 MB', theirs: 150, unit: 'MB' as const,
