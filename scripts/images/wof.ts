@@ -202,18 +202,20 @@ export function lznt1Files(): TreeFile[] {
 
 /**
  * Builds an NTFS image whose folder /c has the compressed attribute, filled through ntfs-3g's
- * `compression` option (LZNT1, 16-cluster units). `clusterSize` defaults to mkntfs's 4096.
+ * `compression` option (LZNT1, 16-cluster units) with `files` (paths under c/).
+ * `clusterSize` defaults to mkntfs's 4096.
  */
-export function buildLznt1Image(path: string, clusterSize?: number): void {
+export function buildLznt1Image(path: string, clusterSize?: number, files: TreeFile[] = lznt1Files()): void {
   const tree = path + '.tree';
-  writeTree(tree, lznt1Files());
+  writeTree(tree, files);
   const body = [
     'mkdir c',
     // FILE_ATTRIBUTE_COMPRESSED on the folder: files created in it are compressed.
     'setfattr -n system.ntfs_attrib_be -v 0x00000800 c',
-    ...lznt1Files().map((f) => `cp ${JSON.stringify(join(tree, f.path))} ${JSON.stringify(f.path)}`),
+    ...files.map((f) => `cp ${JSON.stringify(join(tree, f.path))} ${JSON.stringify(f.path)}`),
   ].join(' && ');
-  mkntfs(path + '.tmp', 32, clusterSize);
+  const bytes = files.reduce((s, f) => s + (f.content?.length ?? f.size ?? 0), 0);
+  mkntfs(path + '.tmp', Math.max(32, Math.ceil((bytes * 1.2) / 2 ** 20) + 16), clusterSize);
   withNtfs3g(path + '.tmp', path + '.mnt', 'compression', body);
   rmSync(path + '.mnt', { recursive: true, force: true });
   writeFileSync(path + '.manifest.json', JSON.stringify(manifestOf(tree), null, 1));

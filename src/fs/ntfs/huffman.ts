@@ -26,6 +26,7 @@ export class HuffmanTable {
   private readonly index = new Int32Array(17);
   /** Symbols ordered by (length, symbol). */
   private readonly sorted: Uint16Array;
+  private readonly next = new Int32Array(17);
   /** True when no symbol has a code (LZX allows an empty length tree). */
   empty = true;
 
@@ -65,25 +66,32 @@ export class HuffmanTable {
       at += count[l]!;
     }
     this.empty = at === 0;
-    // Symbols by length, then by symbol value: the canonical order.
-    const next = new Int32Array(17);
-    for (let l = 1; l <= maxLen; l++) next[l] = index[l]!;
+    // One pass in symbol order assigns the canonical codes: short ones go straight into the
+    // lookup table (MSB-first codes index it directly), long ones into `sorted`.
+    const next = this.next;
+    for (let l = 1; l <= maxLen; l++) next[l] = l <= tableBits ? first[l]! << (tableBits - l) : index[l]!;
+    let start = 0;
     for (let s = 0; s < numSyms; s++) {
       const l = lens[s]!;
-      if (l !== 0) sorted[next[l]!++] = s;
-    }
-    lookup.fill(0);
-    for (let l = 1; l <= Math.min(tableBits, maxLen); l++) {
-      const n = count[l]!;
-      if (n === 0) continue;
-      const span = 1 << (tableBits - l);
-      let start = first[l]! << (tableBits - l);
-      for (let i = 0; i < n; i++) {
-        const sym = sorted[index[l]! + i]!;
-        lookup.fill((sym << ENTRY_SYM_SHIFT) | l, start, start + span);
-        start += span;
+      if (l === 0) continue;
+      if (l > tableBits) {
+        sorted[next[l]!++] = s;
+        continue;
       }
+      const span = 1 << (tableBits - l);
+      const at = next[l]!;
+      next[l] = at + span;
+      const e = (s << ENTRY_SYM_SHIFT) | l;
+      if (span <= 16) {
+        for (let k = at, stop = at + span; k < stop; k++) lookup[k] = e;
+      } else {
+        lookup.fill(e, at, at + span);
+      }
+      if (at + span > start) start = at + span;
     }
+    // Codes of length <= tableBits fill the table from entry 0 upwards without gaps; what
+    // follows is prefixes of longer codes or of no code, both 0.
+    lookup.fill(0, start);
     return true;
   }
 

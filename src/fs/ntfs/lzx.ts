@@ -139,10 +139,10 @@ class Bits {
 }
 
 /**
- * Decompresses one LZX stream (one WOF chunk) to exactly `outSize` bytes. `windowSize` is the
- * LZX window (32768 for WOF; a power of two from 2^15 to 2^21).
+ * Decompresses one LZX stream (one WOF chunk) to exactly `outSize` bytes, into `into` when
+ * given. `windowSize` is the LZX window (32768 for WOF; a power of two from 2^15 to 2^21).
  */
-export function decompressLzx(input: Buffer, outSize: number, windowSize = 32768, name = 'LZX stream'): Buffer {
+export function decompressLzx(input: Buffer, outSize: number, windowSize = 32768, name = 'LZX stream', into?: Buffer): Buffer {
   if (!Number.isSafeInteger(outSize) || outSize < 0) throw corrupt(name, `LZX: invalid output size ${outSize}`);
   if (!(windowSize >= 1 << 15 && windowSize <= 1 << 21 && (windowSize & (windowSize - 1)) === 0)) {
     throw corrupt(name, `LZX: unsupported window size ${windowSize}`);
@@ -154,7 +154,7 @@ export function decompressLzx(input: Buffer, outSize: number, windowSize = 32768
     t = new Tables(numMainSyms);
     tablesByMainSyms.set(numMainSyms, t);
   }
-  const out = Buffer.allocUnsafe(outSize);
+  const out = into && into.length >= outSize ? into.subarray(0, outSize) : Buffer.allocUnsafe(outSize);
   const bits = new Bits(input, name, 0);
   // Delta coding of code lengths starts from all zeros in every stream.
   t.mainLens.fill(0);

@@ -85,6 +85,8 @@ const CACHE_CHUNKS = 8;
 const TABLE_PAGE = 1024;
 /** Compressed bytes fetched in one read when a read spans many chunks. */
 const MAX_BATCH = 1 << 20;
+/** Decoded chunks are cut from slabs of this size (see alloc()). */
+const SLAB_SIZE = 256 * 1024;
 
 export class WofSource implements ByteSource {
   readonly size: number;
@@ -97,6 +99,8 @@ export class WofSource implements ByteSource {
   private readonly pages = new Map<number, Float64Array>();
   private readonly chunks = new Map<number, Buffer>();
   private readonly pending = new Map<number, Promise<Buffer>>();
+  private slab = Buffer.alloc(0);
+  private slabUsed = 0;
 
   constructor(
     readonly algorithm: WofAlgorithm,
@@ -221,8 +225,23 @@ export class WofSource implements ByteSource {
     if (stored.length === len) return stored;
     if (stored.length > len) throw corrupt(this.name, `WOF chunk ${i} is ${stored.length} bytes stored for ${len} bytes of data`);
     const where = `${this.name} (${this.algorithm.name} chunk ${i})`;
-    if (this.algorithm.name === 'LZX') return decompressLzx(stored, len, 32768, where);
-    return decompressXpressHuffman(stored, len, where);
+    const into = this.alloc(len);
+    if (this.algorithm.name === 'LZX') return decompressLzx(stored, len, 32768, where, into);
+    return decompressXpressHuffman(stored, len, where, into);
+  }
+
+  /**
+   * Output space for one decoded chunk, cut from a shared slab: Node allocates buffers of
+   * 4 KiB and more one by one, which costs more than decoding a 4 KiB chunk.
+   */
+  private alloc(n: number): Buffer {
+    if (this.slab.length - this.slabUsed < n) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
+      this.slabUsed = 0;
+    }
+    const b = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    this.slabUsed += n;
+    return b;
   }
 
   /**

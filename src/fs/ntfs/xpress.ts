@@ -28,12 +28,13 @@ const table = new HuffmanTable(NUM_SYMBOLS, TABLE_BITS, MAX_CODE_LEN);
 const lens = new Uint8Array(NUM_SYMBOLS);
 
 /**
- * Decompresses an XPRESS Huffman stream to exactly `outSize` bytes.
+ * Decompresses an XPRESS Huffman stream to exactly `outSize` bytes, into `into` when given
+ * (a buffer of at least `outSize` bytes; callers decoding many chunks save an allocation each).
  * Throws a DiskpickError (image) naming `name` on any inconsistency.
  */
-export function decompressXpressHuffman(input: Buffer, outSize: number, name = 'XPRESS stream'): Buffer {
+export function decompressXpressHuffman(input: Buffer, outSize: number, name = 'XPRESS stream', into?: Buffer): Buffer {
   if (!Number.isSafeInteger(outSize) || outSize < 0) throw corrupt(name, `XPRESS: invalid output size ${outSize}`);
-  const out = Buffer.allocUnsafe(outSize);
+  const out = into && into.length >= outSize ? into.subarray(0, outSize) : Buffer.allocUnsafe(outSize);
   const inLen = input.length;
   const lookup = table.lookup;
   let op = 0;
@@ -65,7 +66,8 @@ export function decompressXpressHuffman(input: Buffer, outSize: number, name = '
       if (bitcount < 16) {
         // Past the end of the input the words read as zero; a valid stream never uses
         // them (checked below), but the lookahead may touch them.
-        bitbuf |= ((pos < inLen ? input[pos]! : 0) | (pos + 1 < inLen ? input[pos + 1]! << 8 : 0)) << (16 - bitcount);
+        if (pos + 1 < inLen) bitbuf |= (input[pos]! | (input[pos + 1]! << 8)) << (16 - bitcount);
+        else if (pos < inLen) bitbuf |= input[pos]! << (16 - bitcount);
         bitcount += 16;
         pos += 2;
       }
@@ -100,7 +102,8 @@ export function decompressXpressHuffman(input: Buffer, outSize: number, name = '
         bitbuf <<= offsetBits;
         bitcount -= offsetBits;
         if (bitcount < 16) {
-          bitbuf |= ((pos < inLen ? input[pos]! : 0) | (pos + 1 < inLen ? input[pos + 1]! << 8 : 0)) << (16 - bitcount);
+          if (pos + 1 < inLen) bitbuf |= (input[pos]! | (input[pos + 1]! << 8)) << (16 - bitcount);
+          else if (pos < inLen) bitbuf |= input[pos]! << (16 - bitcount);
           bitcount += 16;
           pos += 2;
         }
