@@ -103,6 +103,16 @@ export async function lazyUnmount(path: string): Promise<void> {
   }
 }
 
+function isStale(path: string): boolean {
+  try {
+    readdirSync(path);
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' || code === 'ECONNABORTED';
+  }
+}
+
 /**
  * The mountpoint, absolute, checked: a folder, empty, not mounted. A stale FUSE mount
  * ("Transport endpoint is not connected": its process was killed) is unmounted first.
@@ -125,7 +135,13 @@ export async function prepareMountpoint(path: string, log: (line: string) => voi
     }
   }
   if (!st.isDirectory()) throw new DiskpickError('usage', 'mountpoint is not a folder', abs);
-  const m = findMount(abs);
+  let m = findMount(abs);
+  if (m && m.fstype.startsWith('fuse') && isStale(abs)) {
+    // The kernel still answers stat() from its attribute cache; a listing needs the process.
+    log(`${abs}: cleaning up a stale mount left by a process that is gone`);
+    await lazyUnmount(abs);
+    m = findMount(abs);
+  }
   if (m) throw new DiskpickError('usage', `something is already mounted here (${m.fstype} ${m.source}); unmount it first`, abs);
   if (readdirSync(abs).length > 0) throw new DiskpickError('usage', 'mountpoint is not empty', abs);
   return abs;

@@ -1,0 +1,278 @@
+/**
+ * `diskpick mount` of a GPT disk with FAT32 and FAT16 (raw, and the same disk as QCOW2),
+ * walked with find/stat/sha256sum/fsck/losetup and compared with the builder's manifest and
+ * the image bytes; ownership options; concurrency; the mount lifecycle (SIGTERM, kill -9 and
+ * remount, lazy umount of a busy mount, --daemon); one-line errors; EIO on a damaged image.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CACHE, cachedImage, diskpick, sha256File, tool } from '../helpers/tools.js';
+import { buildGptFatDisk, type VolumeManifests } from '../../scripts/images/fat.js';
+import { alive, hashes, isMounted, mountDaemon, mountForeground, newMountpoint, q, release, releaseAll, sh, waitFor, walk } from './mounts.js';
+
+let image: string;
+let manifests: VolumeManifests;
+let imageSha: string;
+
+beforeAll(async () => {
+  image = cachedImage('fuse-fat-gpt.img', buildGptFatDisk);
+  manifests = JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8')) as VolumeManifests;
+  imageSha = await sha256File(image);
+});
+
+afterAll(async () => {
+  releaseAll();
+  // The image was only ever read.
+  expect(await sha256File(image)).toBe(imageSha);
+});
+
+describe('FAT GPT disk through a mount', () => {
+  let mnt: string;
+  beforeAll(() => {
+    mnt = newMountpoint('fat');
+    mountDaemon(image, mnt);
+  });
+
+  it('shows the same volumes as the partition table (sgdisk) and a hidden .raw folder', () => {
+    expect(sh(`ls ${q(mnt)}`).split('\n').filter(Boolean)).toEqual(['p1', 'p2']);
+    expect(sh(`ls -A ${q(mnt)}`).split('\n').filter(Boolean)).toEqual(['.raw', 'p1', 'p2']);
+    const parts = tool('sgdisk', ['-p', image]).split('\n').filter((l) => /^\s+\d+\s+\d+\s+\d+/.test(l));
+    expect(parts.length).toBe(2);
+    expect(sh(`ls ${q(join(mnt, '.raw'))}`).split('\n').filter(Boolean)).toEqual(['disk', 'p1', 'p2']);
+  });
+
+  for (const vol of ['p1', 'p2']) {
+    it(`${vol}: paths, types, sizes, mtimes and sha256 match the manifest`, () => {
+      const found = walk(join(mnt, vol));
+      const sums = hashes(join(mnt, vol));
+      const m = manifests[vol]!;
+      expect([...found.keys()].sort()).toEqual(m.map((e) => e.path).sort());
+      for (const e of m) {
+        const f = found.get(e.path)!;
+        expect(f.type, e.path).toBe(e.type === 'dir' ? 'd' : 'f');
+        if (e.type !== 'file') continue;
+        expect(f.size, e.path).toBe(e.size);
+        expect(sums.get(e.path), e.path).toBe(e.sha256);
+        // FAT keeps mtimes in 2-second steps.
+        expect(Math.abs(f.mtimeMs - e.mtime * 1000), e.path).toBeLessThanOrEqual(2000);
+        // Allocation is whole clusters: at least the size, in 512-byte blocks.
+        expect(f.blocks * 512, e.path).toBeGreaterThanOrEqual(e.size);
+      }
+    });
+  }
+
+  it('gives every file its own inode number, the mounting user, 0755/0644, read-only', () => {
+    const found = [...walk(join(mnt, 'p1')).values(), ...walk(join(mnt, 'p2')).values()];
+    const inos = new Set(found.map((f) => f.ino));
+    expect(inos.size).toBe(found.length);
+    for (const f of found) {
+      expect(f.uid).toBe(process.getuid!());
+      expect(f.gid).toBe(process.getgid!());
+      expect(f.mode).toBe(f.type === 'd' ? 0o755 : 0o644);
+    }
+    // Same number on a second look (the kernel caches; stat again through a new process).
+    const again = walk(join(mnt, 'p1'));
+    for (const [p, f] of again) expect(f.ino).toBe(found.find((x) => x.path === p && x.ino === f.ino)?.ino);
+    const w = sh(`{ echo x > ${q(join(mnt, 'p1', 'new.txt'))}; } 2>&1`, { allowFail: true });
+    expect(w).toMatch(/Read-only file system/);
+    expect(sh(`grep ' ${mnt} ' /proc/self/mountinfo`)).toMatch(/ ro[, ]/);
+  });
+
+  it('has no extended attributes on FAT (getfattr)', () => {
+    expect(sh(`getfattr -d --absolute-names ${q(join(mnt, 'p1', 'docs', 'report.docx'))}`)).toBe('');
+  });
+
+  it('.raw/disk is the image, .raw/pN are the partitions (sgdisk offsets, fsck.vfat -n, losetup -r + blkid)', async () => {
+    expect(sh(`sha256sum < ${q(join(mnt, '.raw', 'disk'))}`).slice(0, 64)).toBe(imageSha);
+    // Partition 1 starts at 1 MiB and is 40 MiB long (sgdisk -i).
+    const info = tool('sgdisk', ['-i', '1', image]);
+    const first = Number(/First sector: (\d+)/.exec(info)![1]);
+    const last = Number(/Last sector: (\d+)/.exec(info)![1]);
+    expect(statSync(join(mnt, '.raw', 'p1')).size).toBe((last - first + 1) * 512);
+    const fromImage = sh(`dd if=${q(image)} bs=512 skip=${first} count=${last - first + 1} status=none | sha256sum`).slice(0, 64);
+    expect(sh(`sha256sum < ${q(join(mnt, '.raw', 'p1'))}`).slice(0, 64)).toBe(fromImage);
+    expect(sh(`fsck.vfat -n ${q(join(mnt, '.raw', 'p1'))}`)).toMatch(/files/);
+    const loop = sh(`losetup -r -f --show ${q(join(mnt, '.raw', 'p2'))}`).trim();
+    try {
+      expect(sh(`blkid -o value -s LABEL ${loop}`).trim()).toBe('GPTSECOND');
+    } finally {
+      sh(`losetup -d ${loop}`);
+    }
+  });
+
+  it('reads correctly with two parallel big readers and 8 parallel cats of small files', () => {
+    const big = manifests.p1!.find((e) => e.path === '/big.bin')!;
+    const info = tool('sgdisk', ['-i', '2', image]);
+    const first = Number(/First sector: (\d+)/.exec(info)![1]);
+    const last = Number(/Last sector: (\d+)/.exec(info)![1]);
+    const p2Sha = sh(`dd if=${q(image)} bs=512 skip=${first} count=${last - first + 1} status=none | sha256sum`).slice(0, 64);
+    sh('echo 3 > /proc/sys/vm/drop_caches');
+    const out = sh(`(sha256sum ${q(join(mnt, 'p1', 'big.bin'))} & sha256sum ${q(join(mnt, '.raw', 'p2'))} & wait)`);
+    expect(out).toContain(`${big.sha256}  ${join(mnt, 'p1', 'big.bin')}`);
+    expect(out).toContain(`${p2Sha}  ${join(mnt, '.raw', 'p2')}`);
+    const small = manifests.p2!.filter((e) => e.type === 'file' && e.size < 200_000).slice(0, 8);
+    expect(small.length).toBe(8);
+    const cats = small.map((e, i) => `(cat ${q(join(mnt, 'p2') + e.path)} | sha256sum > /tmp/dp-fuse-cat-${process.pid}-${i}) &`).join(' ');
+    sh(`${cats} wait`);
+    small.forEach((e, i) => expect(readFileSync(`/tmp/dp-fuse-cat-${process.pid}-${i}`, 'utf8').slice(0, 64), e.path).toBe(e.sha256));
+    sh(`rm -f /tmp/dp-fuse-cat-${process.pid}-*`);
+  });
+});
+
+describe('ownership options', () => {
+  it('--uid/--gid/--umask set owner and permissions of FAT files', () => {
+    const mnt = newMountpoint('own');
+    const m = mountDaemon(image, mnt, ['--uid', '1234', '--gid', '5678', '--umask', '027']);
+    try {
+      const found = walk(join(mnt, 'p1'));
+      expect(found.size).toBe(manifests.p1!.length);
+      for (const f of found.values()) {
+        expect([f.uid, f.gid]).toEqual([1234, 5678]);
+        expect(f.mode).toBe(f.type === 'd' ? 0o750 : 0o640);
+      }
+    } finally {
+      release(m);
+    }
+  });
+});
+
+describe('QCOW2 container', () => {
+  it('mounts the same disk converted by qemu-img: .raw/disk is the raw image, files match the manifest', () => {
+    const qcow = cachedImage('fuse-fat-gpt.qcow2', (p) => tool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, p]));
+    const mnt = newMountpoint('qcow');
+    const m = mountDaemon(qcow, mnt);
+    try {
+      expect(sh(`sha256sum < ${q(join(mnt, '.raw', 'disk'))}`).slice(0, 64)).toBe(imageSha);
+      const sums = hashes(join(mnt, 'p1'));
+      for (const e of manifests.p1!) if (e.type === 'file') expect(sums.get(e.path), e.path).toBe(e.sha256);
+    } finally {
+      release(m);
+    }
+  });
+});
+
+describe('lifecycle', () => {
+  it('foreground: SIGTERM unmounts cleanly and exits 0; so does Ctrl-C (SIGINT)', async () => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const mnt = newMountpoint('fg');
+      const m = await mountForeground(image, mnt);
+      expect(isMounted(mnt)).toBe(true);
+      expect(sh(`cat ${q(join(mnt, 'p1', 'lower.txt'))}`)).toBe('lower case 8.3 name\n');
+      const exited = new Promise<number | null>((res) => m.child!.once('exit', (c) => res(c)));
+      m.child!.kill(sig);
+      expect(await exited).toBe(0);
+      expect(isMounted(mnt)).toBe(false);
+      release(m);
+    }
+  });
+
+  it('kill -9 leaves a stale mount; the next mount on that folder cleans it up and works', async () => {
+    const mnt = newMountpoint('stale');
+    const m1 = mountDaemon(image, mnt);
+    process.kill(m1.pid, 'SIGKILL');
+    await waitFor(() => !alive(m1.pid));
+    expect(sh(`ls ${q(mnt)} 2>&1`, { allowFail: true })).toMatch(/Transport endpoint is not connected/);
+    const m2 = mountDaemon(image, mnt);
+    expect(sh(`cat ${q(join(mnt, 'p1', 'UPPER.TXT'))}`)).toBe('upper case 8.3 name\n');
+    expect(readFileSync(`${mnt}.log`, 'utf8')).toMatch(/stale mount/);
+    release(m2);
+    release(m1);
+  });
+
+  it('umount cleans up a stale mount too', async () => {
+    const mnt = newMountpoint('stale2');
+    const m = mountDaemon(image, mnt);
+    process.kill(m.pid, 'SIGKILL');
+    await waitFor(() => !alive(m.pid));
+    const r = diskpick(['umount', mnt]);
+    expect(r.status).toBe(0);
+    expect(isMounted(mnt)).toBe(false);
+    release(m);
+  });
+
+  it('umount of a busy mount works lazily: the open file still reads, the daemon leaves after it is closed', async () => {
+    const mnt = newMountpoint('busy');
+    const m = mountDaemon(image, mnt);
+    const big = manifests.p1!.find((e) => e.path === '/big.bin')!;
+    // A reader holding the file open across the unmount; it reads only once told to.
+    sh(`rm -f /tmp/dp-fuse-go-${process.pid}; mkfifo /tmp/dp-fuse-go-${process.pid}`);
+    const holder = spawn('bash', ['-c', `exec 3< ${q(join(mnt, 'p1', 'big.bin'))}; read -r _ < /tmp/dp-fuse-go-${process.pid}; sha256sum <&3`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    holder.stdout!.on('data', (d) => (out += d));
+    await new Promise((r) => setTimeout(r, 500));
+    const r = diskpick(['umount', mnt]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(isMounted(mnt)).toBe(false);
+    expect(alive(m.pid)).toBe(true);
+    const done = new Promise<void>((res) => holder.once('exit', () => res()));
+    writeFileSync(`/tmp/dp-fuse-go-${process.pid}`, 'go\n');
+    await done;
+    expect(out.slice(0, 64)).toBe(big.sha256);
+    expect(await waitFor(() => !alive(m.pid), 10_000)).toBe(true);
+    sh(`rm -f /tmp/dp-fuse-go-${process.pid}`);
+    release(m);
+  });
+});
+
+describe('errors', () => {
+  it('one-line errors: missing mountpoint, not empty, not a folder, bad image, nothing mounted', () => {
+    const mnt = newMountpoint('err');
+    let r = diskpick(['mount', image, join(mnt, 'missing')]);
+    expect([r.status, r.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(r.stderr).toMatch(/mountpoint does not exist/);
+    mkdirSync(join(mnt, 'full'));
+    writeFileSync(join(mnt, 'full', 'x'), 'x');
+    r = diskpick(['mount', image, join(mnt, 'full')]);
+    expect([r.status, r.stderr.trim()]).toEqual([2, `diskpick: ${join(mnt, 'full')}: mountpoint is not empty`]);
+    r = diskpick(['mount', image, join(mnt, 'full', 'x')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/not a folder/);
+    const junk = join(CACHE, 'fuse-junk.img');
+    writeFileSync(junk, Buffer.alloc(1 << 20, 0x5a));
+    mkdirSync(join(mnt, 'empty'));
+    r = diskpick(['mount', '--daemon', '--log', join(mnt, 'junk.log'), junk, join(mnt, 'empty')]);
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n').length).toBe(1);
+    expect(r.stderr).toMatch(/not a disk image/);
+    expect(isMounted(join(mnt, 'empty'))).toBe(false);
+    r = diskpick(['umount', join(mnt, 'empty')]);
+    expect([r.status, r.stderr.trim()]).toEqual([2, `diskpick: ${join(mnt, 'empty')}: nothing is mounted here`]);
+    r = diskpick(['mount', '-o', 'rw', image, join(mnt, 'empty')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown mount option "rw"/);
+    sh(`rm -rf ${q(mnt)}`);
+  });
+
+  it('a damaged image: failing reads return EIO with one log line each, the mount keeps serving', () => {
+    const bad = join(CACHE, 'fuse-fat-gpt-cut.img');
+    if (!existsSync(bad)) {
+      copyFileSync(image, bad);
+      // Cut p2 (41 MiB … 81 MiB) just after its FATs and root folder: later clusters are gone.
+      truncateSync(bad, 41 * 1024 * 1024 + 120 * 1024);
+    }
+    const badSha = sh(`sha256sum < ${q(bad)}`).slice(0, 64);
+    const mnt = newMountpoint('eio');
+    const m = mountDaemon(bad, mnt);
+    try {
+      const files = manifests.p2!.filter((e) => e.type === 'file');
+      let failed = 0;
+      for (const e of files) {
+        const r = sh(`cat ${q(join(mnt, 'p2') + e.path)} > /dev/null 2>&1 && echo ok || echo fail`).trim();
+        if (r === 'fail') failed++;
+      }
+      expect(failed).toBeGreaterThan(0);
+      const lines = m.stderr().split('\n').filter((l) => /^diskpick: (read|readdir|open|getattr) /.test(l));
+      expect(lines.length).toBeGreaterThan(0);
+      for (const l of lines) expect(l).toMatch(/^diskpick: \w+ \/p2\/\S.*truncated/);
+      expect(alive(m.pid)).toBe(true);
+      // Still serving p1, whose clusters are all present.
+      const lower = manifests.p1!.find((e) => e.path === '/lower.txt')!;
+      expect(sh(`sha256sum < ${q(join(mnt, 'p1', 'lower.txt'))}`).slice(0, 64)).toBe(lower.sha256);
+    } finally {
+      release(m);
+    }
+    expect(sh(`sha256sum < ${q(bad)}`).slice(0, 64)).toBe(badSha);
+  });
+});
