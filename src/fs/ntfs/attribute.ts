@@ -22,6 +22,8 @@ async function loadLznt1(): Promise<Lznt1Unit> {
 
 /** Bytes per read of long runs: large enough that a big `cat` is a few big reads. */
 const CHUNK = 4 * 1024 * 1024;
+/** Requests at least this large are served through the 4 MiB read-ahead. */
+const READ_AHEAD_MIN = 256 * 1024;
 
 export interface NonResidentLayout {
   runs: Run[];
@@ -36,6 +38,8 @@ export class NtfsStream implements ByteSource {
   readonly size: number;
   private readonly unitClusters: number;
   private readonly unitCache = new Map<number, Buffer>();
+  /** The last large read of the volume (read-ahead for front-to-back copies). */
+  private ahead: { at: number; buf: Buffer } | null = null;
 
   constructor(
     private readonly vol: ByteSource,
@@ -58,7 +62,19 @@ export class NtfsStream implements ByteSource {
     // Fast path: one run covers the whole request.
     const first = this.runAt(Math.floor(offset / cs), offset);
     if (first.lcn !== null && validEnd === end && (first.vcn + first.length) * cs >= end) {
-      return this.readVol(first.lcn * cs + (offset - first.vcn * cs), n);
+      const at = first.lcn * cs + (offset - first.vcn * cs);
+      const ra = this.ahead;
+      if (ra && at >= ra.at && at + n <= ra.at + ra.buf.length) return ra.buf.subarray(at - ra.at, at - ra.at + n);
+      if (n >= READ_AHEAD_MIN) {
+        // Large reads come from a front-to-back copy: fetch up to 4 MiB of the run at once
+        // and serve the next requests from it (fewer, larger reads of the image).
+        const runLeft = Math.min((first.vcn + first.length) * cs, this.l.initializedSize) - offset;
+        const len = Math.max(n, Math.min(CHUNK, runLeft));
+        const buf = await this.readVol(at, len);
+        this.ahead = { at, buf };
+        return buf.subarray(0, n);
+      }
+      return this.readVol(at, n);
     }
     const out = Buffer.alloc(n);
     let pos = offset;

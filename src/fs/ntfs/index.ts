@@ -3,7 +3,7 @@
  * $INDEX_ALLOCATION, a B+ tree of $FILE_NAME keys. See docs/formats/ntfs.md "Indexes".
  */
 import { corrupt } from '../../errors.js';
-import { applyFixups, parseFileName, refRecord, type FileNameAttr } from './mft.js';
+import { applyFixups, parseFileName, readRefRecord, readU64, type FileNameAttr } from './mft.js';
 
 /** INDEX_ENTRY flags. */
 const INDEX_ENTRY_NODE = 0x01;
@@ -44,12 +44,12 @@ function parseNode(b: Buffer, hdr: number, limit: number, name: string, what: st
     if (length < 16 || at + length > end || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
       throw corrupt(name, `${what}: index entry at ${at} has bad length`);
     }
-    const subnode = flags & INDEX_ENTRY_NODE ? Number(b.readBigUInt64LE(at + length - 8)) : null;
+    const subnode = flags & INDEX_ENTRY_NODE ? readU64(b, at + length - 8) : null;
     if (flags & INDEX_ENTRY_END) {
       entries.push({ record: 0, fileName: null, subnode });
       break;
     }
-    entries.push({ record: refRecord(b.readBigUInt64LE(at)), fileName: parseFileName(b, at + 16, keyLength, name), subnode });
+    entries.push({ record: readRefRecord(b, at), fileName: parseFileName(b, at + 16, keyLength, name), subnode });
     at += length;
   }
   return { entries, large };
@@ -71,6 +71,6 @@ export function parseIndexBlock(b: Buffer, expectVcn: number | null, name: strin
   const what = `index block${expectVcn === null ? '' : ` at VCN ${expectVcn}`}`;
   if (b.toString('latin1', 0, 4) !== 'INDX') throw corrupt(name, `${what}: bad signature`);
   applyFixups(b, name, what);
-  if (expectVcn !== null && Number(b.readBigUInt64LE(16)) !== expectVcn) throw corrupt(name, `${what}: block claims VCN ${b.readBigUInt64LE(16)}`);
+  if (expectVcn !== null && readU64(b, 16) !== expectVcn) throw corrupt(name, `${what}: block claims VCN ${readU64(b, 16)}`);
   return parseNode(b, 24, b.length, name, what).entries;
 }

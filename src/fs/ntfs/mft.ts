@@ -4,6 +4,7 @@
  * "Fixups", "Attribute header".
  */
 import { corrupt } from '../../errors.js';
+import { timespecFromFiletime, type Timespec } from '../types.js';
 
 /** Attribute type codes ($AttrDef). */
 export const AT = {
@@ -33,6 +34,16 @@ export const MFT_RECORD_IS_DIRECTORY = 0x0002;
 /** The low 48 bits of a file reference are the MFT record number, the high 16 its sequence number. */
 export function refRecord(ref: bigint): number {
   return Number(ref & 0xffffffffffffn);
+}
+
+/** The record number of the file reference at b[at] (read without BigInt: listings read many). */
+export function readRefRecord(b: Buffer, at: number): number {
+  return b.readUIntLE(at, 6);
+}
+
+/** A u64 as a Number (exact below 2^53; larger values are rejected by the callers' range checks). */
+export function readU64(b: Buffer, at: number): number {
+  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
 }
 
 /**
@@ -101,7 +112,7 @@ export function parseMftRecord(buf: Buffer, number: number, name: string): MftRe
   const attrsOffset = buf.readUInt16LE(20);
   const flags = buf.readUInt16LE(22);
   const bytesInUse = buf.readUInt32LE(24);
-  const baseRecord = refRecord(buf.readBigUInt64LE(32));
+  const baseRecord = readRefRecord(buf, 32);
   if (bytesInUse > buf.length || attrsOffset < 24 || attrsOffset >= bytesInUse) {
     throw corrupt(name, `${what}: bad header (attributes at ${attrsOffset}, ${bytesInUse} bytes in use)`);
   }
@@ -131,15 +142,15 @@ export function parseMftRecord(buf: Buffer, number: number, name: string): MftRe
       });
     } else {
       if (length < 64) throw corrupt(name, `${what}: non-resident attribute at ${at} too short`);
-      const lowestVcn = Number(buf.readBigUInt64LE(at + 16));
-      const highestVcn = Number(buf.readBigInt64LE(at + 24));
+      const lowestVcn = readU64(buf, at + 16);
+      const highestVcn = readU64(buf, at + 24);
       const mpOffset = buf.readUInt16LE(at + 32);
       const compressionUnit = buf[at + 34]!;
-      const allocatedSize = Number(buf.readBigUInt64LE(at + 40));
-      const dataSize = Number(buf.readBigUInt64LE(at + 48));
-      const initializedSize = Number(buf.readBigUInt64LE(at + 56));
+      const allocatedSize = readU64(buf, at + 40);
+      const dataSize = readU64(buf, at + 48);
+      const initializedSize = readU64(buf, at + 56);
       const hasCompressedSize = length >= 72 && mpOffset >= 72 && (compressionUnit !== 0 || aflags & (ATTR_COMPRESSION_MASK | ATTR_IS_SPARSE));
-      const compressedSize = hasCompressedSize ? Number(buf.readBigUInt64LE(at + 64)) : allocatedSize;
+      const compressedSize = hasCompressedSize ? readU64(buf, at + 64) : allocatedSize;
       if (mpOffset > length || !Number.isSafeInteger(lowestVcn) || !Number.isSafeInteger(dataSize) || !Number.isSafeInteger(allocatedSize) ||
         !Number.isSafeInteger(initializedSize) || !Number.isSafeInteger(compressedSize) || compressionUnit > 16) {
         throw corrupt(name, `${what}: non-resident attribute at ${at} has bad sizes`);
@@ -176,8 +187,8 @@ export function parseAttributeList(b: Buffer, name: string): AttrListEntry[] {
     if (nameLength && nameOffset + nameLength * 2 > length) throw corrupt(name, 'attribute list entry name outside the entry');
     out.push({
       type,
-      lowestVcn: Number(b.readBigUInt64LE(at + 8)),
-      record: refRecord(b.readBigUInt64LE(at + 16)),
+      lowestVcn: readU64(b, at + 8),
+      record: readRefRecord(b, at + 16),
       name: nameLength ? b.toString('utf16le', at + nameOffset, at + nameOffset + nameLength * 2) : '',
     });
     at += length;
@@ -187,10 +198,8 @@ export function parseAttributeList(b: Buffer, name: string): AttrListEntry[] {
 
 /** $STANDARD_INFORMATION: the times and file attribute flags shown to users. */
 export interface StandardInformation {
-  creationTime: bigint;
-  lastDataChangeTime: bigint;
-  lastMftChangeTime: bigint;
-  lastAccessTime: bigint;
+  /** FILETIMEs, kept as their offsets in `raw` (converted only when shown). */
+  raw: Buffer;
   fileAttributes: number;
   /** Bytes 0x24…0x28 (maximum_versions; Windows 10 keeps per-directory flags here). */
   flagsField: number;
@@ -199,10 +208,7 @@ export interface StandardInformation {
 export function parseStandardInformation(v: Buffer, name: string): StandardInformation {
   if (v.length < 48) throw corrupt(name, '$STANDARD_INFORMATION too short');
   return {
-    creationTime: v.readBigUInt64LE(0),
-    lastDataChangeTime: v.readBigUInt64LE(8),
-    lastMftChangeTime: v.readBigUInt64LE(16),
-    lastAccessTime: v.readBigUInt64LE(24),
+    raw: v,
     fileAttributes: v.readUInt32LE(32),
     flagsField: v.readUInt32LE(36),
   };
@@ -216,10 +222,8 @@ export const FILE_NAME_WIN32_AND_DOS = 3;
 
 export interface FileNameAttr {
   parentRecord: number;
-  creationTime: bigint;
-  lastDataChangeTime: bigint;
-  lastMftChangeTime: bigint;
-  lastAccessTime: bigint;
+  /** The attribute's bytes: its FILETIMEs sit at 8 (creation), 16 (data change), 24 (MFT change), 32 (access). */
+  raw: Buffer;
   allocatedSize: number;
   dataSize: number;
   fileAttributes: number;
@@ -234,16 +238,29 @@ export function parseFileName(b: Buffer, at: number, len: number, name: string):
   const nameLength = b[at + 64]!;
   if (66 + nameLength * 2 > len) throw corrupt(name, '$FILE_NAME name runs past its attribute');
   return {
-    parentRecord: refRecord(b.readBigUInt64LE(at)),
-    creationTime: b.readBigUInt64LE(at + 8),
-    lastDataChangeTime: b.readBigUInt64LE(at + 16),
-    lastMftChangeTime: b.readBigUInt64LE(at + 24),
-    lastAccessTime: b.readBigUInt64LE(at + 32),
-    allocatedSize: Number(b.readBigUInt64LE(at + 40)),
-    dataSize: Number(b.readBigUInt64LE(at + 48)),
+    parentRecord: readRefRecord(b, at),
+    raw: b.subarray(at, at + len),
+    allocatedSize: readU64(b, at + 40),
+    dataSize: readU64(b, at + 48),
     fileAttributes: b.readUInt32LE(at + 56),
     reparseTag: b.readUInt32LE(at + 60),
     namespace: b[at + 65]!,
     name: b.toString('utf16le', at + 66, at + 66 + nameLength * 2),
   };
+}
+
+/**
+ * The FILETIME (100 ns since 1601) at b[at] as a Timespec, computed with Numbers: a listing
+ * converts four per file, and BigInt arithmetic dominated listing time. Exact while the high
+ * word is below 2^30 (until about year 16 000); past that the BigInt helper is used.
+ */
+export function filetimeAt(b: Buffer, at: number): Timespec {
+  const lo = b.readUInt32LE(at);
+  const hi = b.readUInt32LE(at + 4);
+  if (hi >= 2 ** 30) return timespecFromFiletime(b.readBigUInt64LE(at));
+  // ft = hi * 2^32 + lo = hi * 429 * 10^7 + (hi * 4967296 + lo)
+  const r = hi * 4967296 + lo;
+  const q = Math.floor(r / 1e7);
+  const sec = hi * 429 + q - 11644473600;
+  return { sec, nsec: (r - q * 1e7) * 100 };
 }

@@ -6,13 +6,13 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, timespecFromFiletime, type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type StreamInfo } from '../types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type StreamInfo } from '../types.js';
 import { NtfsStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
 import { parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './index.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
-  parseAttributeList, parseFileName, parseMftRecord, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
+  filetimeAt, parseAttributeList, parseFileName, parseMftRecord, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
 } from './mft.js';
 import { decodeRunList, type Run } from './runlist.js';
 import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
@@ -60,25 +60,31 @@ const MAX_INDEX_DEPTH = 10_000;
 const MAX_DIR_ENTRIES = 20_000_000;
 const INTERIX_MAX = 8 + 2 * 4096;
 
-/** A small LRU map. */
+/**
+ * A bounded cache in two generations: hits move to the young map; when it fills, the old
+ * generation is dropped whole. O(1) per operation (an LRU over a Map that deletes its oldest
+ * key each time degrades badly in V8 once the map holds many deleted slots).
+ */
 class Lru<K, V> {
-  private readonly m = new Map<K, V>();
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
   constructor(private readonly max: number) {}
   get(k: K): V | undefined {
-    const v = this.m.get(k);
-    if (v !== undefined) {
-      this.m.delete(k);
-      this.m.set(k, v);
-    }
-    return v;
+    const y = this.young.get(k);
+    if (y !== undefined) return y;
+    const o = this.old.get(k);
+    if (o !== undefined) this.set(k, o);
+    return o;
   }
   has(k: K): boolean {
-    return this.m.has(k);
+    return this.young.has(k) || this.old.has(k);
   }
   set(k: K, v: V): void {
-    this.m.delete(k);
-    this.m.set(k, v);
-    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value as K);
+    if (this.young.size >= this.max / 2) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(k, v);
   }
 }
 
@@ -113,14 +119,30 @@ export interface NtfsNode extends FsNode {
   error?: DiskpickError;
 }
 
-function mergeAttrs(records: AttrRecord[]): NtfsAttr[] {
+function singleExtent(a: AttrRecord): NtfsAttr {
+  if (!a.nonResident) {
+    return { type: a.type, name: a.name, flags: a.flags, nonResident: false, value: a.value, extents: [a], dataSize: a.dataSize,
+      initializedSize: a.dataSize, allocatedSize: 0, compressedSize: 0, compressionUnit: 0 };
+  }
+  return {
+    type: a.type, name: a.name, flags: a.flags, nonResident: true, extents: [a],
+    dataSize: a.dataSize, initializedSize: Math.min(a.initializedSize, a.dataSize), allocatedSize: a.allocatedSize,
+    compressedSize: a.compressedSize, compressionUnit: a.flags & ATTR_COMPRESSION_MASK ? a.compressionUnit : 0,
+  };
+}
+
+function mergeAttrs(records: AttrRecord[], fromOneRecord = false): NtfsAttr[] {
   const out: NtfsAttr[] = [];
+  if (fromOneRecord) {
+    // One record holds one extent per non-resident attribute: nothing to join.
+    for (const a of records) if (a.type !== AT.ATTRIBUTE_LIST) out.push(singleExtent(a));
+    return out;
+  }
   const nonRes = new Map<string, AttrRecord[]>();
   for (const a of records) {
     if (a.type === AT.ATTRIBUTE_LIST) continue;
     if (!a.nonResident) {
-      out.push({ type: a.type, name: a.name, flags: a.flags, nonResident: false, value: a.value, extents: [a], dataSize: a.dataSize,
-        initializedSize: a.dataSize, allocatedSize: 0, compressedSize: 0, compressionUnit: 0 });
+      out.push(singleExtent(a));
       continue;
     }
     const key = `${a.type}:${a.name}`;
@@ -291,15 +313,15 @@ export class NtfsFileSystem implements FileSystem {
 
   /**
    * Reads many records at once: the wanted record numbers are sorted and nearby ones read
-   * in one go (up to 1 MiB), so listing a big tree reads the $MFT in large chunks.
+   * in one go (up to 4 MiB), so listing a big tree reads the $MFT in large chunks.
    */
   private async prefetch(nums: number[]): Promise<void> {
     const want = [...new Set(nums)].filter((n) => n >= 0 && n < this.mftRecords && !this.records.has(n)).sort((a, b) => a - b);
-    const maxSpan = Math.max(1, Math.floor((1024 * 1024) / this.rs));
+    const maxSpan = Math.max(1, Math.floor((4 * 1024 * 1024) / this.rs));
     let i = 0;
     while (i < want.length) {
       let j = i;
-      while (j + 1 < want.length && want[j + 1]! - want[i]! < maxSpan && want[j + 1]! - want[j]! <= 32) j++;
+      while (j + 1 < want.length && want[j + 1]! - want[i]! < maxSpan && want[j + 1]! - want[j]! <= 64) j++;
       const first = want[i]!;
       const last = want[j]!;
       let chunk: Buffer;
@@ -309,11 +331,15 @@ export class NtfsFileSystem implements FileSystem {
         i = j + 1;
         continue; // each record is retried (and its error reported) one by one
       }
+      // A dense group is copied once and its records fixed up in place (cached records then
+      // share the chunk); a sparse one copies each record so the cache never pins big chunks.
+      const dense = (j - i + 1) * 2 >= last - first + 1;
+      if (dense) chunk = Buffer.from(chunk);
       for (let k = i; k <= j; k++) {
         const n = want[k]!;
         const at = (n - first) * this.rs;
         if (at + this.rs > chunk.length) break;
-        const b = Buffer.from(chunk.subarray(at, at + this.rs));
+        const b = dense ? chunk.subarray(at, at + this.rs) : Buffer.from(chunk.subarray(at, at + this.rs));
         try {
           applyFixups(b, this.vol.name, `MFT record ${n}`);
           this.records.set(n, parseMftRecord(b, n, this.vol.name));
@@ -346,6 +372,7 @@ export class NtfsFileSystem implements FileSystem {
     if (!(rec.flags & MFT_RECORD_IN_USE)) throw corrupt(name, `MFT record ${n} is not in use (deleted file)`);
     if (rec.baseRecord !== 0) throw corrupt(name, `MFT record ${n} is an extension of record ${rec.baseRecord}, not a file`);
     let all = rec.attrs;
+    let oneRecord = true;
     const listAttr = rec.attrs.find((a) => a.type === AT.ATTRIBUTE_LIST);
     if (listAttr) {
       const list = await this.readAttributeList(listAttr, name);
@@ -358,6 +385,7 @@ export class NtfsFileSystem implements FileSystem {
         more.push(e.record);
       }
       await this.prefetch(more);
+      oneRecord = false;
       all = [...rec.attrs];
       for (const m of more) {
         const r = await this.record(m);
@@ -365,7 +393,7 @@ export class NtfsFileSystem implements FileSystem {
         all.push(...r.attrs);
       }
     }
-    const f: NtfsFile = { rec, attrs: mergeAttrs(all) };
+    const f: NtfsFile = { rec, attrs: mergeAttrs(all, oneRecord) };
     this.files.set(n, f);
     return f;
   }
@@ -454,10 +482,10 @@ export class NtfsFileSystem implements FileSystem {
       attributes,
     };
     if (std) {
-      stat.birthtime = timespecFromFiletime(std.creationTime);
-      stat.mtime = timespecFromFiletime(std.lastDataChangeTime);
-      stat.ctime = timespecFromFiletime(std.lastMftChangeTime);
-      stat.atime = timespecFromFiletime(std.lastAccessTime);
+      stat.birthtime = filetimeAt(std.raw, 0);
+      stat.mtime = filetimeAt(std.raw, 8);
+      stat.ctime = filetimeAt(std.raw, 16);
+      stat.atime = filetimeAt(std.raw, 24);
     }
     const rpAttr = f.attrs.find((a) => a.type === AT.REPARSE_POINT);
     if (rpAttr) {
@@ -504,8 +532,7 @@ export class NtfsFileSystem implements FileSystem {
       stat: {
         type: isDir ? 'dir' : 'file', size: isDir ? 0 : fn.dataSize, allocated: 0, mode: isDir ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE,
         uid: 0, gid: 0, nlink: 1, ino: n, hasOwnership: false,
-        mtime: timespecFromFiletime(fn.lastDataChangeTime), ctime: timespecFromFiletime(fn.lastMftChangeTime),
-        atime: timespecFromFiletime(fn.lastAccessTime), birthtime: timespecFromFiletime(fn.creationTime),
+        mtime: filetimeAt(fn.raw, 16), ctime: filetimeAt(fn.raw, 24), atime: filetimeAt(fn.raw, 32), birthtime: filetimeAt(fn.raw, 8),
         attributes: FILE_ATTRIBUTE_WORDS.filter(([bit]) => fn.fileAttributes & bit).map(([, w]) => w),
       },
     };
