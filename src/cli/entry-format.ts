@@ -77,7 +77,10 @@ export interface EntryJson {
   attributes?: string[];
   streams?: { name: string; size: number }[];
   xattrs?: Record<string, string>;
+  /** Content hash with --hash, named by the algorithm. */
   sha256?: string;
+  sha1?: string;
+  md5?: string;
 }
 
 export function entryJson(node: VfsNode): EntryJson {

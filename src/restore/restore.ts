@@ -37,6 +37,8 @@ export interface RestoreOptions {
   xattrs?: boolean;
   /** Include filesystem metadata files (NTFS $MFT …). */
   system?: boolean;
+  /** Make names valid on Windows too (reserved device names, < > : " | ? *); default: on Windows only. */
+  windowsNames?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: RestoreProgress) => void;
 }
@@ -55,6 +57,18 @@ export interface RestoredItem {
   target: string;
   type: Stat['type'] | 'stream';
   size: number;
+}
+
+/** One thing to restore: a node (a whole folder, a file, a link) or one named stream of it. */
+export interface RestoreSelection {
+  node: VfsNode;
+  stream?: string;
+  /**
+   * Folders (names as stored in the image) between outDir and this item, e.g. the part of a
+   * glob match below the pattern's literal prefix. Made safe like every other name; ignored
+   * with `flatten`.
+   */
+  under?: string[];
 }
 
 export interface RestoreSummary {
@@ -77,7 +91,7 @@ interface PlanItem {
 /** Raised inside the engine to stop at once on Esc / Ctrl-C. */
 class Cancelled extends Error {}
 
-export async function restore(vfs: Vfs, selection: { node: VfsNode; stream?: string }[], opts: RestoreOptions): Promise<RestoreSummary> {
+export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: RestoreOptions): Promise<RestoreSummary> {
   const summary: RestoreSummary = { written: [], skipped: [], failed: [], renamed: [], bytes: 0, cancelled: false, dryRun: !!opts.dryRun };
   const preserve = opts.preserve !== false;
   const streamsMode = opts.streams ?? 'siblings';
@@ -96,8 +110,9 @@ export async function restore(vfs: Vfs, selection: { node: VfsNode; stream?: str
   // Plan: every entry with its target path; folders before their contents.
   const plan: PlanItem[] = [];
   const used = new Set<string>();
+  const nameOpts = { windows: opts.windowsNames ?? process.platform === 'win32' };
   const claim = (source: string, dirParts: string[], stored: string): string[] => {
-    const s = safeName(stored);
+    const s = safeName(stored, nameOpts);
     let name = s.name;
     let reason = s.reason;
     const key = (n: string) => [...dirParts, n].join('/');
@@ -147,15 +162,32 @@ export async function restore(vfs: Vfs, selection: { node: VfsNode; stream?: str
       for (const k of kids) await walk(k, target);
     }
   };
+  // Folders between outDir and a selected item (glob matches): made safe once each.
+  const underSeen = new Set<string>();
+  const placeUnder = (sel: RestoreSelection): string[] => {
+    if (opts.flatten || !sel.under?.length) return [];
+    const parts: string[] = [];
+    let source = '';
+    for (const stored of sel.under) {
+      source += `/${stored}`;
+      const s = safeName(stored, nameOpts);
+      parts.push(s.name);
+      const key = parts.join('/');
+      if (s.reason && !underSeen.has(key)) summary.renamed.push({ source, target: join(outDir, ...parts), reason: s.reason });
+      underSeen.add(key);
+    }
+    return parts;
+  };
   try {
     for (const sel of selection) {
+      const dirParts = placeUnder(sel);
       if (sel.stream) {
         const name = `${sel.node.name}:${sel.stream}`;
-        plan.push({ node: sel.node, stream: sel.stream, target: claim(`${sel.node.path}:${sel.stream}`, [], name) });
+        plan.push({ node: sel.node, stream: sel.stream, target: claim(`${sel.node.path}:${sel.stream}`, dirParts, name) });
         const info = (await vfs.streams(sel.node)).find((s) => s.name === sel.stream);
         bytesTotal += info?.size ?? 0;
       } else {
-        await walk(sel.node, []);
+        await walk(sel.node, dirParts);
       }
     }
   } catch (err) {
@@ -187,7 +219,9 @@ export async function restore(vfs: Vfs, selection: { node: VfsNode; stream?: str
     let itemBytes = 0;
     try {
       if (opts.dryRun) {
-        summary.written.push({ source, target: targetPath, type: kind, size: item.stream ? 0 : st.size });
+        const size = kind === 'file' ? st.size : 0;
+        summary.written.push({ source, target: targetPath, type: kind, size });
+        summary.bytes += size;
         if (kind !== 'dir') progress.filesDone++;
         continue;
       }

@@ -13,7 +13,20 @@ export interface SafeName {
   reason: string | null;
 }
 
-export function safeName(stored: string): SafeName {
+export interface SafeNameOptions {
+  /**
+   * Also make the name valid on Windows: reserved device names (CON, PRN, AUX, NUL, COM1-9,
+   * LPT1-9, with or without an extension), the characters < > : " | ? *, and trailing dots or
+   * spaces. On by default when diskpick runs on Windows; `--windows-names` elsewhere (for a
+   * restore onto an SMB share or a USB stick that a Windows machine will read).
+   */
+  windows?: boolean;
+}
+
+/** Device names Windows reserves in every folder, whatever the extension (`nul.txt` too). */
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[1-9\u00b9\u00b2\u00b3]|lpt[1-9\u00b9\u00b2\u00b3])(\.|$)/i;
+
+export function safeName(stored: string, opts: SafeNameOptions = {}): SafeName {
   const reasons: string[] = [];
   let name = stored;
   if (/[\x00-\x1f\x7f]/.test(name)) {
@@ -23,6 +36,20 @@ export function safeName(stored: string): SafeName {
   if (name.includes('/') || name.includes('\\')) {
     name = name.replace(/[/\\]/g, '_');
     reasons.push('path separators');
+  }
+  if (opts.windows) {
+    if (/[<>:"|?*]/.test(name)) {
+      name = name.replace(/[<>:"|?*]/g, '_');
+      reasons.push('characters Windows does not allow');
+    }
+    if (/[. ]$/.test(name) && name !== '.' && name !== '..') {
+      name = name.replace(/[. ]+$/, (m) => '_'.repeat(m.length));
+      reasons.push('trailing dot or space');
+    }
+    if (WINDOWS_RESERVED.test(name)) {
+      name = `_${name}`;
+      reasons.push('a Windows-reserved device name');
+    }
   }
   if (name === '' || name === '.' || name === '..') {
     name = `_${name}`;

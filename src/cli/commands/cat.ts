@@ -1,30 +1,61 @@
 import type { Command } from 'commander';
+import { DiskpickError, ExitCode } from '../../errors.js';
+import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { chunksOf } from '../../source/chunks.js';
-import { quietOnEpipe, runCommand, withImage, type GlobalOptions } from '../run.js';
+import type { Vfs, VfsNode } from '../../vfs/vfs.js';
+import { quietOnEpipe, reportError, runCommand, withImage, type GlobalOptions } from '../run.js';
+import { withPath } from './ls.js';
 
 export function register(program: Command): void {
   program
     .command('cat')
     .description('write a file’s content (or one of its streams) to stdout')
     .argument('<image>', 'disk image')
-    .argument('<path>', 'file inside the image, e.g. /p2/Users/anna/report.docx or /p2/file.txt:stream')
-    .addHelpText('after', '\nExamples:\n  diskpick cat disk.vmdk /p2/Windows/System32/drivers/etc/hosts\n  diskpick cat disk.img /p1/photo.jpg > photo.jpg')
+    .argument('<path>', 'file inside the image, e.g. /p2/Users/anna/report.docx or /p2/file.txt:stream; a glob concatenates every matching file')
+    .addHelpText('after', "\nExamples:\n  diskpick cat disk.vmdk /p2/Windows/System32/drivers/etc/hosts\n  diskpick cat disk.img /p1/photo.jpg > photo.jpg\n  diskpick cat disk.vhdx '/p2/logs/*.log' | grep ERROR\n  diskpick cat disk.vhdx /p2/doc.txt:Zone.Identifier")
     .action((image: string, path: string, _opts: unknown, cmd: Command) =>
-      runCommand(() =>
-        withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
-          quietOnEpipe();
-          const { node, stream } = await vfs.lookupWithStream(path);
-          const src = await vfs.openFile(node, stream);
-          try {
-            for await (const chunk of chunksOf(src)) {
-              if (!process.stdout.write(chunk)) {
-                await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-              }
-            }
-          } finally {
-            await src.close();
-          }
-        }),
-      ),
+      runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => catCommand(vfs, path))),
     );
+}
+
+async function writeOut(vfs: Vfs, node: VfsNode, stream?: string): Promise<void> {
+  const src = await vfs.openFile(node, stream);
+  try {
+    for await (const chunk of chunksOf(src)) {
+      if (!process.stdout.write(chunk)) {
+        await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+      }
+    }
+  } finally {
+    await src.close();
+  }
+}
+
+export async function catCommand(vfs: Vfs, path: string): Promise<number> {
+  quietOnEpipe();
+  let target: { node: VfsNode; stream?: string };
+  try {
+    target = await vfs.lookupWithStream(path);
+  } catch (err) {
+    if (!(err instanceof DiskpickError) || err.kind !== 'notFound' || !hasGlob(path)) throw err;
+    // A glob: every matching regular file, in listing order (folders and links are reported).
+    let failures = 0;
+    let any = false;
+    const onError = (p: string, e: unknown) => {
+      failures++;
+      reportError(withPath(e, vfs, p));
+    };
+    for await (const m of expandGlob(vfs, compileGlob(path), { onError })) {
+      any = true;
+      try {
+        await writeOut(vfs, m);
+      } catch (e) {
+        onError(m.path, e);
+      }
+    }
+    if (!any) throw new DiskpickError('notFound', 'no match in the image', path);
+    return failures ? ExitCode.partial : ExitCode.ok;
+  }
+  await writeOut(vfs, target.node, target.stream);
+  return ExitCode.ok;
 }

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
-import { restore, type RestoreOptions, type RestoreSummary } from '../../restore/restore.js';
-import type { Vfs, VfsNode } from '../../vfs/vfs.js';
+import { restore, type RestoreOptions, type RestoreSelection, type RestoreSummary } from '../../restore/restore.js';
+import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
+import { splitPath } from '../../vfs/vfs.js';
+import type { Vfs } from '../../vfs/vfs.js';
 import { humanSize } from '../entry-format.js';
 import { ProgressBar } from '../progress.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
+import { withPath } from './ls.js';
 
 interface ExtractOptions {
   output: string;
@@ -18,6 +21,7 @@ interface ExtractOptions {
   system?: boolean;
   quiet?: boolean;
   json?: boolean;
+  windowsNames?: boolean;
 }
 
 export function register(program: Command): void {
@@ -25,20 +29,34 @@ export function register(program: Command): void {
     .command('extract')
     .description('copy files or whole folders out of the image into a folder')
     .argument('<image>', 'disk image')
-    .argument('<paths...>', 'files or folders inside the image (PATH:STREAM for one NTFS stream)')
+    .argument('<paths...>', 'files or folders inside the image (PATH:STREAM for one NTFS stream), or globs (quote them)')
     .requiredOption('-o, --output <dir>', 'target folder (created if missing); nothing is written outside it')
     .option('--force', 'overwrite existing files')
     .option('--skip-existing', 'leave existing files alone')
+    .option('--preserve', 'restore times; modes and owners where the image has them (owners only as root) (default)')
     .option('--no-preserve', 'do not restore times, modes and owners')
-    .option('--flatten', 'put all files directly into the target folder')
+    .option('--flatten', 'put all files directly into the target folder (same names get " (2)")')
     .option('--dry-run', 'print what would be written, write nothing')
-    .option('--streams [mode]', 'named streams: siblings (file:stream, default), xattr (user.* xattrs) or none')
+    .option('--streams [mode]', 'named streams: siblings (file:stream, default), xattr (user.* xattrs) or none; --streams=xattr')
     .option('--no-streams', 'skip named streams')
     .option('--xattrs', 'restore extended attributes (needs setfattr)')
     .option('--system', 'include filesystem metadata files')
     .option('-q, --quiet', 'no progress and no summary')
-    .option('--json', 'print the summary as JSON')
-    .addHelpText('after', '\nExamples:\n  diskpick extract disk.vmdk /p2/Users/anna/report.docx -o restored/\n  diskpick extract disk.img /p1/projects -o /srv/restore --skip-existing\n  diskpick extract --dry-run disk.qcow2 /p1/etc -o out/')
+    .option('--json', 'print the summary as JSON (docs/schema/extract-summary.schema.json)')
+    .option('--windows-names', 'also rename names Windows cannot store (CON, NUL, COM1, a:b, trailing dots)')
+    .addHelpText('after', `
+A glob's matches keep their folders below the pattern's fixed part: '/p2/Users/*/Documents/**/*.docx'
+restores /p2/Users/anna/Documents/x.docx as DIR/anna/Documents/x.docx. A path that exists as
+written is taken literally, so a name containing * works too. Symlinks are recreated, never followed.
+Exit codes: 0 all done, 1 some failed, 2 usage, 3 image, 4 not found, 7 output, 130 interrupted.
+
+Examples:
+  diskpick extract disk.vmdk /p2/Users/anna/report.docx -o restored/
+  diskpick extract disk.img /p1/projects -o /srv/restore --skip-existing
+  diskpick extract --dry-run disk.qcow2 /p1/etc -o out/
+  diskpick extract disk.vmdk '/p2/Users/*/Documents/**/*.docx' -o out/
+  diskpick extract --json -q disk.vhdx /p2/data -o out/ > summary.json
+  diskpick extract disk.img -o out/ -- /p1/-strange-name`)
     .action((image: string, paths: string[], opts: ExtractOptions, cmd: Command) =>
       runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => extractCommand(vfs, paths, opts))),
     );
@@ -54,14 +72,45 @@ function streamsMode(v: string | boolean | undefined): RestoreOptions['streams']
 export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOptions): Promise<number> {
   if (opts.force && opts.skipExisting) throw new DiskpickError('usage', '--force and --skip-existing exclude each other');
   const streams = streamsMode(opts.streams);
-  const selection: { node: VfsNode; stream?: string }[] = [];
+  const selection: RestoreSelection[] = [];
   const missing: { path: string; err: DiskpickError }[] = [];
+  const listFailures: { path: string; err: unknown }[] = [];
+  // One item once: a folder selected twice, or a file inside a selected folder, is restored once.
+  const chosen = new Set<string>();
+  const covered = (path: string): boolean => {
+    if (chosen.has(path)) return true;
+    for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) if (chosen.has(path.slice(0, i))) return true;
+    return chosen.has('/');
+  };
+  const add = (sel: RestoreSelection) => {
+    const key = sel.stream ? `${sel.node.path}:${sel.stream}` : sel.node.path;
+    if (covered(sel.node.path) || chosen.has(key)) return;
+    chosen.add(key);
+    selection.push(sel);
+  };
   for (const p of paths) {
     try {
-      selection.push(await vfs.lookupWithStream(p));
+      add(await vfs.lookupWithStream(p));
     } catch (err) {
-      if (err instanceof DiskpickError && err.kind === 'notFound' && paths.length > 1) missing.push({ path: p, err });
-      else throw err;
+      if (!(err instanceof DiskpickError) || err.kind !== 'notFound') throw err;
+      if (hasGlob(p)) {
+        // Matches are placed below the pattern's literal prefix, keeping the folders between.
+        const g = compileGlob(p);
+        const base = g.literalPrefix.length;
+        let n = 0;
+        for await (const m of expandGlob(vfs, g, { system: opts.system, pruneMatchedFolders: true, onError: (path, e) => listFailures.push({ path, err: e }) })) {
+          n++;
+          add({ node: m, under: splitPath(m.path).slice(base, -1) });
+        }
+        if (n) continue;
+        const noMatch = new DiskpickError('notFound', 'no match in the image', p);
+        if (paths.length > 1) missing.push({ path: p, err: noMatch });
+        else throw noMatch;
+      } else if (paths.length > 1) {
+        missing.push({ path: p, err });
+      } else {
+        throw err;
+      }
     }
   }
   const bar = new ProgressBar(opts.quiet || opts.json);
@@ -80,6 +129,7 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
       streams,
       xattrs: opts.xattrs,
       system: opts.system,
+      windowsNames: opts.windowsNames,
       signal: abort.signal,
       onProgress: (p) => bar.update(p),
     });
@@ -88,6 +138,10 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
     bar.done();
   }
   for (const m of missing) summary.failed.push({ source: m.path, target: null, error: m.err.message });
+  for (const f of listFailures) {
+    const e = withPath(f.err, vfs, f.path);
+    summary.failed.push({ source: f.path, target: null, error: e instanceof Error ? e.message : String(e) });
+  }
   printSummary(summary, opts);
   if (summary.cancelled) return ExitCode.interrupted;
   if (summary.failed.length === 0) return ExitCode.ok;

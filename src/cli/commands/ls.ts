@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { chunksOf } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
+import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
 import { quietOnEpipe, reportError, runCommand, withImage, type GlobalOptions } from '../run.js';
 
@@ -21,21 +22,21 @@ export function register(program: Command): void {
     .command('ls')
     .description('list a folder of the image (the top level lists volumes p1, p2, … or p0)')
     .argument('<image>', 'disk image')
-    .argument('[path]', 'folder or file inside the image', '/')
+    .argument('[path]', 'folder or file inside the image, or a glob (quote it): \'/p2/Users/*/Documents\'', '/')
     .option('-l, --long', 'type, mode, links, uid, gid, size, mtime')
     .option('-R, --recursive', 'list everything below, as full paths')
     .option('--json', 'one JSON object per entry (NDJSON)')
     .option('--system', 'include filesystem metadata files (NTFS $MFT …)')
     .option('--streams', 'also list named data streams (NTFS) as PATH:STREAM')
     .option('--xattr', 'show extended attributes')
-    .option('--hash <algorithm>', 'print a content hash of each file (sha256)')
-    .addHelpText('after', '\nExamples:\n  diskpick ls disk.vmdk\n  diskpick ls -l disk.vmdk /p2/Users\n  diskpick ls -R --json disk.qcow2 /p1 > tree.ndjson\n  diskpick ls --hash sha256 disk.img /p1/docs')
+    .option('--hash <algorithm>', 'print a content hash of each file (sha256, sha1, md5)')
+    .addHelpText('after', '\nA glob lists every match by its full path (and, with -R, everything below matching folders).\n\nExamples:\n  diskpick ls disk.vmdk\n  diskpick ls -l disk.vmdk /p2/Users\n  diskpick ls -R --json disk.qcow2 /p1 > tree.ndjson\n  diskpick ls --hash sha256 disk.img /p1/docs\n  diskpick ls -l disk.img \'/p*/docs/*.txt\'')
     .action((image: string, path: string, opts: LsOptions, cmd: Command) =>
       runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => listCommand(vfs, path, opts))),
     );
 }
 
-async function hashOf(vfs: Vfs, node: VfsNode, algorithm: string, stream?: string): Promise<string> {
+export async function hashOf(vfs: Vfs, node: VfsNode, algorithm: string, stream?: string): Promise<string> {
   const h = createHash(algorithm);
   const src = await vfs.openFile(node, stream);
   try {
@@ -46,11 +47,15 @@ async function hashOf(vfs: Vfs, node: VfsNode, algorithm: string, stream?: strin
   return h.digest('hex');
 }
 
+export function checkHashAlgorithm(alg: string): void {
+  if (alg !== 'sha256' && alg !== 'sha1' && alg !== 'md5') {
+    throw new DiskpickError('usage', `unknown hash algorithm "${alg}" (use sha256, sha1 or md5)`);
+  }
+}
+
 export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Promise<number> {
   quietOnEpipe();
-  if (opts.hash && opts.hash !== 'sha256' && opts.hash !== 'sha1' && opts.hash !== 'md5') {
-    throw new DiskpickError('usage', `unknown hash algorithm "${opts.hash}" (use sha256, sha1 or md5)`);
-  }
+  if (opts.hash) checkHashAlgorithm(opts.hash);
   let failures = 0;
   const out: string[] = [];
   const flush = async () => {
@@ -76,7 +81,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     if (opts.xattr) xattrs = await vfs.xattrs(node).catch(() => new Map());
     if (opts.json) {
       const j: EntryJson = entryJson(node);
-      if (hash) j.sha256 = hash;
+      if (hash) j[opts.hash as 'sha256'] = hash;
       if (opts.streams) j.streams = streams;
       if (xattrs) j.xattrs = Object.fromEntries([...xattrs].map(([k, v]) => [k, v.toString('base64')]));
       out.push(`${JSON.stringify(j)}\n`);
@@ -89,7 +94,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       const label = `${shown}:${s.name}`;
       if (opts.json) {
         const j: EntryJson = { ...entryJson(node), path: `${node.path}:${s.name}`, name: `${node.name}:${s.name}`, type: 'stream', size: s.size };
-        if (opts.hash) j.sha256 = await hashOf(vfs, node, opts.hash, s.name);
+        if (opts.hash) j[opts.hash as 'sha256'] = await hashOf(vfs, node, opts.hash, s.name);
         out.push(`${JSON.stringify(j)}\n`);
       } else {
         const h = opts.hash ? `${await hashOf(vfs, node, opts.hash, s.name)}  ` : '';
@@ -99,29 +104,59 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     if (out.length > 256) await flush();
   };
 
-  const start = await vfs.lookup(path);
-  if (start.stat.type !== 'dir') {
-    await emit(start, opts.recursive ? start.path : start.name);
-    await flush();
-    return failures ? ExitCode.partial : ExitCode.ok;
-  }
-  const walk = async (dir: VfsNode) => {
+  const walk = async (dir: VfsNode, top: boolean) => {
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(dir, { system: opts.system });
     } catch (err) {
-      if (dir === start) throw err;
+      if (top) throw err;
       failures++;
       await flush();
       reportError(withPath(err, vfs, dir.path));
       return;
     }
     for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
-    if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k);
+    if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k, false);
   };
-  await walk(start);
+
+  let start: VfsNode;
+  try {
+    start = await vfs.lookup(path);
+  } catch (err) {
+    // Not there as written: a glob (a name may contain * itself, so the literal path wins).
+    if (!(err instanceof DiskpickError) || err.kind !== 'notFound' || !hasGlob(path)) throw err;
+    failures += await listGlob(vfs, path, opts, emit, (dir) => walk(dir, false));
+    await flush();
+    return failures ? ExitCode.partial : ExitCode.ok;
+  }
+  if (start.stat.type !== 'dir') {
+    await emit(start, opts.recursive ? start.path : start.name);
+    await flush();
+    return failures ? ExitCode.partial : ExitCode.ok;
+  }
+  await walk(start, true);
   await flush();
   return failures ? ExitCode.partial : ExitCode.ok;
+}
+
+/** Every match of a glob, by full path; with -R the content of matching folders follows each. */
+async function listGlob(
+  vfs: Vfs, pattern: string, opts: LsOptions, emit: (n: VfsNode, shown: string) => Promise<void>,
+  below: (dir: VfsNode) => Promise<void>,
+): Promise<number> {
+  let failures = 0;
+  let any = false;
+  const onError = (p: string, err: unknown) => {
+    failures++;
+    reportError(withPath(err, vfs, p));
+  };
+  for await (const m of expandGlob(vfs, compileGlob(pattern), { system: opts.system, pruneMatchedFolders: !!opts.recursive, onError })) {
+    any = true;
+    await emit(m, m.path);
+    if (opts.recursive && m.stat.type === 'dir') await below(m);
+  }
+  if (!any) throw new DiskpickError('notFound', 'no match in the image', pattern);
+  return failures;
 }
 
 function showXattr(v: Buffer): string {
