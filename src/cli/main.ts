@@ -13,6 +13,7 @@ import { register as registerExtract } from './commands/extract.js';
 import { register as registerDd } from './commands/dd.js';
 import { register as registerBrowse } from './commands/browse.js';
 import { register as registerMount } from './commands/mount.js';
+import { register as registerFind } from './commands/find.js';
 // commands:
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -33,7 +34,7 @@ program
   .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
   .hook('preAction', (cmd) => setDebug(!!cmd.optsWithGlobals().debug));
 
-for (const register of [registerInfo, registerLs, registerCat, registerExtract, registerDd, registerMount, registerBrowse]) register(program);
+for (const register of [registerInfo, registerLs, registerFind, registerCat, registerExtract, registerDd, registerMount, registerBrowse]) register(program);
 for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) });
 
 try {
