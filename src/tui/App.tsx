@@ -19,6 +19,7 @@ import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
 import { fit, truncate } from './width.js';
+import { progressView } from './progress.js';
 
 export interface AppProps {
   vfs: Vfs;
@@ -219,7 +220,12 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
       });
       if (!summary.cancelled && summary.failed.length === 0) setSelected(new Map());
       setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
-      openPager(summary.cancelled ? 'Restore cancelled' : 'Restore finished', { type: 'lines', lines: summaryLines(summary, outDir) });
+      // The final state of the progress bar stays on top of the summary: a fast restore is over
+      // before its progress panel has been seen.
+      const last = progressRef.current;
+      const bar = last ? progressView(last, Date.now() - started, width - 2) : null;
+      const lines = bar ? [bar.bar, bar.counts, '', ...summaryLines(summary, outDir)] : summaryLines(summary, outDir);
+      openPager(summary.cancelled ? 'Restore cancelled' : 'Restore finished', { type: 'lines', lines });
     } catch (err) {
       setMode({ kind: 'browse' });
       setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
@@ -317,6 +323,26 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
       } else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) {
         setFilter((f) => f + input);
         setCursor(0);
+      }
+      return;
+    }
+    // Keys typed faster than the terminal is read arrive as one string: "/abc" starts a
+    // filter with "abc"; a run of one key ("jjj", three spaces) counts as that many presses.
+    if (input.length > 1 && !/[\x00-\x1f\x7f]/.test(input)) {
+      if (input.startsWith('/')) {
+        setFiltering(true);
+        setFilter(input.slice(1));
+        setCursor(0);
+        return;
+      }
+      const n = [...input].length;
+      if ([...input].every((c) => c === input[0])) {
+        if (input[0] === 'j') return moveBy(n);
+        if (input[0] === 'k') return moveBy(-n);
+        if (input[0] === ' ' && current) {
+          toggle(view.slice(cursor, cursor + n).map((e) => e.node));
+          return moveBy(n);
+        }
       }
       return;
     }

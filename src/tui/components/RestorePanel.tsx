@@ -21,7 +21,7 @@ export function RestorePanel({ outDir, progress, elapsedMs, width, height, cance
   const lines = [
     <Text key="t" bold wrap="truncate">{truncate(`Restoring to ${outDir}`, width)}</Text>,
     <Text key="b" color={color ? 'green' : undefined} wrap="truncate">{v.bar}</Text>,
-    <Text key="c" wrap="truncate">{truncate(v.counts, width)}</Text>,
+    <Text key="c" wrap="truncate">{progress ? truncate(v.counts, width) : ' '}</Text>,
     <Text key="f" wrap="truncate">{fit(p.current ? `copying ${displayName(p.current)}` : 'planning…', width).trimEnd() || ' '}</Text>,
     <Text key="s"> </Text>,
     <Text key="h" wrap="truncate">{cancelling ? 'Cancelling…' : 'Esc cancels (files already written stay; the one being copied is removed)'}</Text>,
