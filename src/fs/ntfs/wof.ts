@@ -85,6 +85,8 @@ const CACHE_CHUNKS = 8;
 const TABLE_PAGE = 1024;
 /** Compressed bytes fetched in one read when a read spans many chunks. */
 const MAX_BATCH = 1 << 20;
+/** Chunks decoded from one read. */
+const MAX_BATCH_CHUNKS = 256;
 /** Decoded chunks are cut from slabs of this size (see alloc()). */
 const SLAB_SIZE = 256 * 1024;
 
@@ -193,26 +195,23 @@ export class WofSource implements ByteSource {
   }
 
   /**
-   * Decodes chunks first..last (stopping early when their compressed bytes pass MAX_BATCH)
-   * from one read of the stream; returns at least chunk `first`.
+   * Decodes chunks first..wanted (stopping early at MAX_BATCH compressed bytes or
+   * MAX_BATCH_CHUNKS chunks) from one read of the stream; returns at least chunk `first`.
    */
-  private async decodeRun(first: number, last: number): Promise<Buffer[]> {
-    const start = await this.chunkOffset(first);
+  private async decodeRun(first: number, wanted: number): Promise<Buffer[]> {
+    // At most MAX_BATCH_CHUNKS, so their table entries span at most two pages; those are
+    // loaded up front so the rest is synchronous.
+    const last = Math.min(wanted, first + MAX_BATCH_CHUNKS - 1);
+    await this.loadEntries(first, last + 1);
+    const start = this.offsetOf(first);
     let stop = first + 1;
-    let end = await this.chunkOffset(stop);
-    while (stop <= last && end - start < MAX_BATCH) {
-      const next = await this.chunkOffset(stop + 1);
-      if (next - start > MAX_BATCH) break;
-      stop++;
-      end = next;
-    }
+    let end = this.offsetOf(stop);
+    while (stop <= last && this.offsetOf(stop + 1) - start <= MAX_BATCH) end = this.offsetOf(++stop);
     const data = await readExact(this.stream, this.tableSize + start, end - start, 'WOF chunk data');
     const out: Buffer[] = [];
-    let at = 0;
     for (let i = first; i < stop; i++) {
-      const csize = (await this.chunkOffset(i + 1)) - (await this.chunkOffset(i));
-      const c = this.decodeChunk(i, data.subarray(at, at + csize));
-      at += csize;
+      const from = this.offsetOf(i) - start;
+      const c = this.decodeChunk(i, data.subarray(from, this.offsetOf(i + 1) - start));
       this.chunks.set(i, c);
       if (this.chunks.size > CACHE_CHUNKS) this.chunks.delete(this.chunks.keys().next().value as number);
       out.push(c);
@@ -244,21 +243,29 @@ export class WofSource implements ByteSource {
     return b;
   }
 
-  /**
-   * Where chunk `i` starts, relative to the end of the table; chunkOffset(chunkCount) is the
-   * end of the data. Offsets are checked to rise and stay inside the stream.
-   */
-  private async chunkOffset(i: number): Promise<number> {
-    if (i <= 0) return 0;
-    if (i >= this.chunkCount) return this.dataSize;
-    const page = Math.floor((i - 1) / TABLE_PAGE);
-    let entries = this.pages.get(page);
-    if (!entries) {
-      entries = await this.loadPage(page);
+  /** Loads the table pages that hold the offsets of chunks first..last. */
+  private async loadEntries(first: number, last: number): Promise<void> {
+    const lo = Math.max(1, first);
+    const hi = Math.min(last, this.chunkCount - 1);
+    for (let page = Math.floor((lo - 1) / TABLE_PAGE); lo <= hi && page <= Math.floor((hi - 1) / TABLE_PAGE); page++) {
+      if (this.pages.has(page)) continue;
+      const entries = await this.loadPage(page);
       if (this.pages.size >= 16) this.pages.delete(this.pages.keys().next().value as number);
       this.pages.set(page, entries);
     }
-    return entries[(i - 1) % TABLE_PAGE]!;
+  }
+
+  /**
+   * Where chunk `i` starts, relative to the end of the table; offsetOf(chunkCount) is the end
+   * of the data. Its table page must be loaded (loadEntries). Offsets were checked to rise and
+   * stay inside the stream when the page was loaded.
+   */
+  private offsetOf(i: number): number {
+    if (i <= 0) return 0;
+    if (i >= this.chunkCount) return this.dataSize;
+    const page = this.pages.get(Math.floor((i - 1) / TABLE_PAGE));
+    if (!page) throw new Error(`WofSource: table page of chunk ${i} not loaded`);
+    return page[(i - 1) % TABLE_PAGE]!;
   }
 
   private async loadPage(page: number): Promise<Float64Array> {
