@@ -340,6 +340,23 @@ describe('NTFS hostile images', () => {
     for (const e of errors.values()) expect(oneLine(e)).toMatch(/truncated|past the end/);
   });
 
+  it('a folder flagged case-sensitive ($STANDARD_INFORMATION 0x24 bit 0) looks names up exactly', async () => {
+    const dir = inodeOf(base, '/Case');
+    const img = damaged('casesensitive', (p) => {
+      const { buf, off } = p.record(dir);
+      const si = p.attrs(buf).find((x) => x.type === 0x10)!;
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(buf.readUInt32LE(si.valueAt + 0x24) | 1);
+      p.write(off + si.valueAt + 0x24, v);
+    });
+    const vfs = await Vfs.open(img);
+    expect((await vfs.lookup('/p0/Case/MixedCase.TXT')).name).toBe('MixedCase.TXT');
+    await expect(vfs.lookup('/p0/Case/mixedcase.txt')).rejects.toMatchObject({ kind: 'notFound' });
+    // Other folders stay case-insensitive.
+    expect((await vfs.lookup('/p0/case/MixedCase.TXT')).name).toBe('MixedCase.TXT');
+    expect((await vfs.lookup('/p0/DOCS/A.TXT')).name).toBe('a.txt');
+  });
+
   it('a boot sector with impossible sizes is refused with one line', async () => {
     const img = damaged('boot', (p) => p.write(0x0d, Buffer.from([0x03])));
     const err = await Vfs.open(img).catch((e: unknown) => e);

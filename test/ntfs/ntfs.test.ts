@@ -4,8 +4,10 @@
  * wrote (streams, reparse links, sparse files), and with ntfsls/ntfscat and TSK fls/icat.
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { cachedImage, sha256, sha256File, tool, toolBytes, readManifest, type ManifestEntry } from '../helpers/tools.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cachedImage, diskpick, sha256, sha256File, tool, toolBytes, readManifest, type ManifestEntry } from '../helpers/tools.js';
 import { buildNtfsImage, buildNtfsFragmented, type NtfsExtra, type NtfsImageOptions } from '../../scripts/images/ntfs.js';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
 import type { ByteSource } from '../../src/source/source.js';
@@ -292,5 +294,36 @@ describe('NTFS fragmented file and $MFT', () => {
     for (const [o, l] of [[1, 5000], [16383, 2], [100_000, 300_001], [src.size - 7, 100]] as const) {
       expect((await src.read(o, l)).equals(whole.subarray(o, Math.min(src.size, o + l)))).toBe(true);
     }
+  });
+});
+
+describe('NTFS through the diskpick CLI', () => {
+  it('ls -l --json, cat PATH:STREAM and extract give what was written', async () => {
+    const b = build('ntfs-main.img', {});
+    const ls = diskpick(['ls', '-l', '--json', b.img, '/p0/links']);
+    expect(ls.status, ls.stderr).toBe(0);
+    const rows = ls.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { path: string; type: string; target?: string; mtime: string });
+    for (const m of b.manifest.filter((x) => x.path.startsWith('/links/'))) {
+      const r = rows.find((x) => x.path === `/p0${m.path}`)!;
+      expect(r.type, m.path).toBe(m.type);
+      if (m.target) expect(r.target).toBe(m.target);
+      expect(Date.parse(r.mtime) / 1000).toBeCloseTo(m.mtime, 3);
+    }
+    const cat = diskpick(['cat', b.img, '/p0/hello.txt:second']);
+    expect(cat.status, cat.stderr).toBe(0);
+    expect(sha256(cat.stdout)).toBe(sha256(toolBytes('ntfscat', ['-a', '128', '-n', 'second', b.img, '/hello.txt'])));
+    const out = mkdtempSync(join(tmpdir(), 'dp-ntfs-x-'));
+    try {
+      const x = diskpick(['extract', b.img, '/p0/docs', '-o', out]);
+      expect(x.status, x.stderr).toBe(0);
+      for (const m of b.manifest.filter((e) => e.path.startsWith('/docs/') && e.type === 'file')) {
+        expect(sha256(readFileSync(join(out, 'docs', m.path.slice('/docs/'.length)))), m.path).toBe(m.sha256);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    const missing = diskpick(['cat', b.img, '/p0/no/such/file']);
+    expect(missing.status).toBe(4);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
