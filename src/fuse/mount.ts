@@ -303,5 +303,12 @@ export async function spawnDaemon(args: string[], logPath: string): Promise<{ co
   const m = /^error\t(\d+)\t(.*)/.exec(text);
   if (m) return { code: Number(m[1]), pid: child.pid ?? 0, message: m[2]! };
   const c = await exited;
-  return { code: c || ExitCode.image, pid: child.pid ?? 0, message: `the mount process exited (status ${c}) before the mount was ready; see ${logPath}` };
+  // Its last words are in the log (a crash before it could report on the pipe).
+  let last = '';
+  try {
+    last = readFileSync(logPath, 'utf8').trim().split('\n').pop()?.replace(/^diskpick: /, '').slice(0, 300) ?? '';
+  } catch {
+    // no log
+  }
+  return { code: c || ExitCode.image, pid: child.pid ?? 0, message: `the mount process exited (status ${c}) before the mount was ready${last ? `: ${last}` : ''} (log: ${logPath})` };
 }
