@@ -22,21 +22,23 @@ export interface ExtVariant {
   /** Entries in /many: mke2fs -d links names one by one with a linear scan, so 10 000 names in
    * 1 KiB blocks take it half a minute; the 1 KiB variants use fewer (still htree-indexed). */
   many: number;
+  /** Add a 5 GiB sparse file (data past 4 GiB: i_size_high, 32-bit logical block math). */
+  huge: boolean;
   /** The kernel can mount it (4 KiB pages cannot mount 64 KiB blocks): dates are set by the kernel, else by debugfs. */
   kernelDates: boolean;
 }
 
 export const EXT_VARIANTS: ExtVariant[] = [
   // Today's ext4 defaults: extents, flex_bg, 64bit, huge_file, metadata_csum, dir_index, 256-byte inodes.
-  { name: 'ext-ext4-4k', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M', big: true, smallInodes: false, many: 10_000, kernelDates: true },
+  { name: 'ext-ext4-4k', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M', big: true, smallInodes: false, many: 10_000, kernelDates: true, huge: true },
   // 1 KiB blocks, inline data, meta_bg descriptors, no flex_bg.
-  { name: 'ext-ext4-1k-inline', mkfs: 'mkfs.ext4', args: ['-b', '1024', '-I', '256', '-O', 'inline_data,meta_bg,^resize_inode,^flex_bg'], size: '48M', big: false, smallInodes: false, many: 2000, kernelDates: true },
+  { name: 'ext-ext4-1k-inline', mkfs: 'mkfs.ext4', args: ['-b', '1024', '-I', '256', '-O', 'inline_data,meta_bg,^resize_inode,^flex_bg'], size: '48M', big: false, smallInodes: false, many: 2000, kernelDates: true, huge: false },
   // ext3: block maps (direct … triple indirect with 1 KiB blocks), journal, 128-byte inodes.
-  { name: 'ext-ext3-1k', mkfs: 'mkfs.ext3', args: ['-b', '1024', '-I', '128'], size: '48M', big: false, smallInodes: true, many: 2000, kernelDates: true },
+  { name: 'ext-ext3-1k', mkfs: 'mkfs.ext3', args: ['-b', '1024', '-I', '128'], size: '48M', big: false, smallInodes: true, many: 2000, kernelDates: true, huge: true },
   // ext2: 4 KiB blocks, block maps, no journal, 128-byte inodes, 32-byte group descriptors.
-  { name: 'ext-ext2-4k', mkfs: 'mkfs.ext2', args: ['-b', '4096', '-I', '128'], size: '64M', big: false, smallInodes: true, many: 10_000, kernelDates: true },
+  { name: 'ext-ext2-4k', mkfs: 'mkfs.ext2', args: ['-b', '4096', '-I', '128'], size: '64M', big: false, smallInodes: true, many: 10_000, kernelDates: true, huge: false },
   // 64 KiB blocks (rec_len encoding for whole-block entries), extents, no metadata_csum.
-  { name: 'ext-ext4-64k', mkfs: 'mkfs.ext4', args: ['-b', '65536', '-O', '^metadata_csum,^64bit'], size: '160M', big: false, smallInodes: false, many: 10_000, kernelDates: false },
+  { name: 'ext-ext4-64k', mkfs: 'mkfs.ext4', args: ['-b', '65536', '-O', '^metadata_csum,^64bit'], size: '160M', big: false, smallInodes: false, many: 10_000, kernelDates: false, huge: false },
 ];
 
 /** Files the tests single out, with how they were made. */
@@ -69,6 +71,11 @@ export const EXT_SPECIAL = {
   ownedUid: 100_000,
   ownedGid: 200_000,
   xattrFile: '/xattr.txt',
+  socket: '/dev/socket',
+  hugeFile: '/huge-sparse.bin',
+  hugeSize: 5 * 1024 ** 3,
+  /** Written 4 KiB pieces: start, around the 4 GiB line, and near the end. */
+  hugeWrites: [0, 4 * 1024 ** 3 - 2048, 4.5 * 1024 ** 3, 5 * 1024 ** 3 - 4096],
 } as const;
 
 /** Writes the source tree for a variant under `root`. Needs root (mknod, chown). */
@@ -108,6 +115,14 @@ export function writeExtTree(root: string, v: ExtVariant): void {
   closeSync(fd);
   utimesSync(sp, 1_600_000_000, 1_600_000_000);
 
+  if (v.huge) {
+    const hf = openSync(join(root, S.hugeFile), 'w');
+    for (const [i, at] of S.hugeWrites.entries()) writeSync(hf, seededBytes(150 + i, 4096), 0, 4096, at);
+    ftruncateSync(hf, S.hugeSize);
+    closeSync(hf);
+    utimesSync(join(root, S.hugeFile), 1_600_000_000, 1_600_000_000);
+  }
+
   addSymlink(root, S.shortLink, 'target.txt');
   addSymlink(root, S.longLink, S.longTarget);
   linkSync(join(root, S.hardA), join(root, S.hardB));
@@ -116,6 +131,8 @@ export function writeExtTree(root: string, v: ExtVariant): void {
   execFileSync('mknod', [join(root, S.chardev), 'c', String(S.chardevMajor), String(S.chardevMinor)]);
   execFileSync('mknod', [join(root, S.blockdev), 'b', String(S.blockdevMajor), String(S.blockdevMinor)]);
   chownSync(join(root, S.owned), S.ownedUid, S.ownedGid);
+  // A bound Unix socket leaves its socket inode behind when the binding process exits.
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', join(root, S.socket)]);
 
   const xf = join(root, S.xattrFile);
   execFileSync('setfattr', ['-n', 'user.comment', '-v', 'a short comment', xf]);
