@@ -56,6 +56,9 @@ function messageOf(err: unknown): string {
 
 const isBack = (key: Key) => key.backspace || key.delete;
 
+/** Shortest time the restore progress panel stays on screen. */
+const MIN_PROGRESS_MS = 800;
+
 export function App({ vfs, cwd, color, size, start }: AppProps) {
   const { exit } = useApp();
   const term = useTerminalSize(size);
@@ -218,6 +221,9 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
           progressRef.current = p;
         },
       });
+      // A fast restore keeps its progress panel up for a moment, so it is seen, not flashed.
+      const shown = Date.now() - started;
+      if (shown < MIN_PROGRESS_MS && !summary.cancelled) await new Promise((r) => setTimeout(r, MIN_PROGRESS_MS - shown));
       if (!summary.cancelled && summary.failed.length === 0) setSelected(new Map());
       setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
       // The final state of the progress bar stays on top of the summary: a fast restore is over
