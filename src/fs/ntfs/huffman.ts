@@ -45,13 +45,53 @@ export class HuffmanTable {
    * Incomplete codes are accepted; a bit pattern that matches no code fails in decoding.
    */
   build(lens: Uint8Array): boolean {
-    const { numSyms, tableBits, maxLen, first, count, index, sorted, lookup } = this;
+    const { numSyms, maxLen, count } = this;
     count.fill(0);
     for (let s = 0; s < numSyms; s++) {
       const l = lens[s]!;
       if (l > maxLen) return false;
       count[l]!++;
     }
+    if (!this.prepare()) return false;
+    let end = 0;
+    for (let s = 0; s < numSyms; s++) {
+      const l = lens[s]!;
+      if (l !== 0) end = this.assign(s, l, end);
+    }
+    this.lookup.fill(0, end);
+    return true;
+  }
+
+  /**
+   * The same from 4-bit lengths packed two per byte, low nibble first (XPRESS's table:
+   * `numSyms / 2` bytes at `at`), without unpacking them first: this runs once per 4 KiB
+   * chunk of XPRESS4K, so it is worth the duplication.
+   */
+  buildFromNibbles(packed: Uint8Array, at: number): boolean {
+    const { numSyms, count } = this;
+    count.fill(0);
+    const end = at + (numSyms >> 1);
+    for (let i = at; i < end; i++) {
+      const b = packed[i]!;
+      count[b & 15]!++;
+      count[b >>> 4]!++;
+    }
+    if (!this.prepare()) return false;
+    let filled = 0;
+    for (let i = at, s = 0; i < end; i++, s += 2) {
+      const b = packed[i]!;
+      const lo = b & 15;
+      const hi = b >>> 4;
+      if (lo !== 0) filled = this.assign(s, lo, filled);
+      if (hi !== 0) filled = this.assign(s + 1, hi, filled);
+    }
+    this.lookup.fill(0, filled);
+    return true;
+  }
+
+  /** After `count` is filled: checks the code fits (Kraft) and sets up canonical assignment. */
+  private prepare(): boolean {
+    const { tableBits, maxLen, first, count, index, next } = this;
     count[0] = 0;
     // Kraft: the number of codes of each length must fit in what the shorter ones left free.
     let left = 1;
@@ -66,33 +106,35 @@ export class HuffmanTable {
       at += count[l]!;
     }
     this.empty = at === 0;
-    // One pass in symbol order assigns the canonical codes: short ones go straight into the
-    // lookup table (MSB-first codes index it directly), long ones into `sorted`.
-    const next = this.next;
+    // Symbols come in symbol order, which is the canonical order within a length: short
+    // codes go straight into the lookup table (MSB-first codes index it directly), long ones
+    // into `sorted` for decodeLong.
     for (let l = 1; l <= maxLen; l++) next[l] = l <= tableBits ? first[l]! << (tableBits - l) : index[l]!;
-    let start = 0;
-    for (let s = 0; s < numSyms; s++) {
-      const l = lens[s]!;
-      if (l === 0) continue;
-      if (l > tableBits) {
-        sorted[next[l]!++] = s;
-        continue;
-      }
-      const span = 1 << (tableBits - l);
-      const at = next[l]!;
-      next[l] = at + span;
-      const e = (s << ENTRY_SYM_SHIFT) | l;
-      if (span <= 16) {
-        for (let k = at, stop = at + span; k < stop; k++) lookup[k] = e;
-      } else {
-        lookup.fill(e, at, at + span);
-      }
-      if (at + span > start) start = at + span;
-    }
-    // Codes of length <= tableBits fill the table from entry 0 upwards without gaps; what
-    // follows is prefixes of longer codes or of no code, both 0.
-    lookup.fill(0, start);
     return true;
+  }
+
+  /**
+   * Gives symbol `s` (code length `l`) its code; returns how far the lookup table is filled.
+   * Codes of length <= tableBits fill the table from entry 0 upwards without gaps; what
+   * follows is prefixes of longer codes or of no code, which the caller sets to 0.
+   */
+  private assign(s: number, l: number, filled: number): number {
+    const next = this.next;
+    if (l > this.tableBits) {
+      this.sorted[next[l]!++] = s;
+      return filled;
+    }
+    const span = 1 << (this.tableBits - l);
+    const at = next[l]!;
+    next[l] = at + span;
+    const e = (s << ENTRY_SYM_SHIFT) | l;
+    const lookup = this.lookup;
+    if (span <= 16) {
+      for (let k = at, stop = at + span; k < stop; k++) lookup[k] = e;
+    } else {
+      lookup.fill(e, at, at + span);
+    }
+    return at + span > filled ? at + span : filled;
   }
 
   /**

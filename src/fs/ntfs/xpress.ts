@@ -25,7 +25,6 @@ const MIN_MATCH = 3;
 
 // One table is reused: decoding is synchronous, so calls never interleave.
 const table = new HuffmanTable(NUM_SYMBOLS, TABLE_BITS, MAX_CODE_LEN);
-const lens = new Uint8Array(NUM_SYMBOLS);
 
 /**
  * Decompresses an XPRESS Huffman stream to exactly `outSize` bytes, into `into` when given
@@ -42,12 +41,7 @@ export function decompressXpressHuffman(input: Buffer, outSize: number, name = '
   while (op < outSize) {
     // A new Huffman table every 64 KiB of output, at the current input position.
     if (inLen - pos < TABLE_BYTES + 4) throw corrupt(name, `XPRESS: truncated stream (no Huffman table at input offset ${pos})`);
-    for (let i = 0; i < TABLE_BYTES; i++) {
-      const b = input[pos + i]!;
-      lens[2 * i] = b & 15;
-      lens[2 * i + 1] = b >>> 4;
-    }
-    if (!table.build(lens) || table.empty) throw corrupt(name, `XPRESS: invalid Huffman table at input offset ${pos}`);
+    if (!table.buildFromNibbles(input, pos) || table.empty) throw corrupt(name, `XPRESS: invalid Huffman table at input offset ${pos}`);
     pos += TABLE_BYTES;
     // 32 bits up front, as the spec's NextBits.
     let bitbuf = ((input[pos]! | (input[pos + 1]! << 8)) << 16) | input[pos + 2]! | (input[pos + 3]! << 8);
