@@ -63,9 +63,45 @@ export class VmdkContainer implements Container {
     return lo;
   }
 
+  /** The next chunk of a sequential reader, being read while the caller works on this one. */
+  private ahead: { offset: number; length: number; data: Promise<Buffer> } | null = null;
+  private lastEnd = -1;
+
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
+    const ahead = this.ahead;
+    let data: Promise<Buffer>;
+    if (ahead && ahead.offset === offset && ahead.length === n) {
+      data = ahead.data;
+      this.ahead = null;
+    } else {
+      data = this.readNow(offset, n);
+    }
+    // Two large reads back to back: a sequential copy (dd, extract, sha). Reading the next
+    // chunk now overlaps the file I/O with the caller's work and our decompression.
+    const end = offset + n;
+    if (offset === this.lastEnd && n >= 256 * 1024 && end < this.size) {
+      const m = Math.min(n, this.size - end);
+      const next = this.readNow(end, m);
+      next.catch(() => undefined); // reported when (if) the caller asks for it
+      this.ahead = { offset: end, length: m, data: next };
+    }
+    this.lastEnd = end;
+    return data;
+  }
+
+  private async readNow(offset: number, n: number): Promise<Buffer> {
+    const first = this.extents[this.extentAt(offset)]!;
+    if (offset + n <= first.start + first.size) {
+      // Inside one extent: let it hand back its own buffer (no copy for a run of data).
+      const inExt = offset - first.start;
+      if (first.kind === 'flat') return first.src.read(inExt, n);
+      if (first.kind === 'sparse') {
+        const parent = this.parent;
+        return first.reader.readBuffer(inExt, n, parent ? (o, l) => parent.read(first.start + o, l) : null);
+      }
+    }
     const out = Buffer.allocUnsafe(n);
     let pos = offset;
     const end = offset + n;

@@ -52,6 +52,27 @@ const GRAIN_MARKER_BYTES = 12;
 /** Where the bytes of one piece of a read come from. */
 type RunKind = 'data' | 'zero' | 'parent' | 'compressed';
 
+interface CompressedPiece {
+  /** Extent offset of the piece. */
+  pos: number;
+  inGrain: number;
+  take: number;
+  /** File offset of the grain marker. */
+  fileOffset: number;
+}
+
+/** Consecutive grains of one kind. */
+interface Run {
+  kind: RunKind;
+  /** Extent offset where the run starts. */
+  pos: number;
+  len: number;
+  /** File offset of the run's first byte (data runs). */
+  file: number;
+  /** The grains of a compressed run. */
+  grains: CompressedPiece[];
+}
+
 /**
  * A grain directory read in 4 KiB pages on demand, so opening a 2 TB disk (a 256 KiB
  * directory) or a 64 TB SESparse snapshot (32 MiB) reads only the header.
@@ -147,46 +168,15 @@ export class GrainReader {
   }
 
   /**
-   * Fills out[outPos, outPos+length) with extent bytes [offset, offset+length).
-   * Consecutive grains of one kind become one piece; data grains stored back to back in
-   * the file become one read.
+   * Splits extent bytes [offset, offset+length) into runs of one kind: consecutive grains
+   * that are zero, fall through to the parent, are compressed, or are stored back to back
+   * in the file (one read for the whole run).
    */
-  async read(offset: number, length: number, out: Buffer, outPos: number, parent: Fallback | null): Promise<void> {
+  private async plan(offset: number, length: number): Promise<Run[]> {
     const gb = this.map.grainBytes;
     const end = offset + length;
-    let runKind: RunKind | null = null;
-    let runPos = 0; // extent offset where the run starts
-    let runLen = 0;
-    let runFile = 0; // file offset of the run's first byte (data runs)
-    let compressed: { pos: number; inGrain: number; take: number; fileOffset: number }[] = [];
-
-    const flush = async (): Promise<void> => {
-      if (runKind === null || runLen === 0) return;
-      const at = outPos + (runPos - offset);
-      if (runKind === 'zero') {
-        out.fill(0, at, at + runLen);
-      } else if (runKind === 'parent') {
-        if (parent) {
-          const b = await parent(runPos, runLen);
-          b.copy(out, at);
-          if (b.length < runLen) out.fill(0, at + b.length, at + runLen);
-        } else {
-          out.fill(0, at, at + runLen);
-        }
-      } else if (runKind === 'data') {
-        const b = await this.map.file.read(runFile, runLen);
-        if (b.length < runLen) {
-          throw corrupt(this.map.file.name, `truncated: grain data at offset ${runFile + b.length} is past the end of the file`);
-        }
-        b.copy(out, at);
-      } else {
-        await this.readCompressed(compressed, out, outPos - offset);
-        compressed = [];
-      }
-      runKind = null;
-      runLen = 0;
-    };
-
+    const runs: Run[] = [];
+    let cur: Run | null = null;
     let pos = offset;
     while (pos < end) {
       const g = Math.floor(pos / gb);
@@ -197,24 +187,65 @@ export class GrainReader {
       if (e === GRAIN_UNALLOCATED) kind = 'parent';
       else if (e === GRAIN_ZERO) kind = 'zero';
       else kind = this.map.compressed ? 'compressed' : 'data';
-      const contiguous =
-        kind === runKind && (kind !== 'data' || runFile + runLen === e + inGrain) && runPos + runLen === pos;
-      if (!contiguous) {
-        await flush();
-        runKind = kind;
-        runPos = pos;
-        runFile = kind === 'data' ? e + inGrain : 0;
+      const extend = cur !== null && cur.kind === kind && (kind !== 'data' || cur.file + cur.len === e + inGrain);
+      if (!extend) {
+        cur = { kind, pos, len: 0, file: kind === 'data' ? e + inGrain : 0, grains: [] };
+        runs.push(cur);
       }
-      if (kind === 'compressed') compressed.push({ pos, inGrain, take, fileOffset: e });
-      runLen += take;
+      if (kind === 'compressed') cur!.grains.push({ pos, inGrain, take, fileOffset: e });
+      cur!.len += take;
       pos += take;
     }
-    await flush();
+    return runs;
+  }
+
+  private async readData(run: Run): Promise<Buffer> {
+    const b = await this.map.file.read(run.file, run.len);
+    if (b.length < run.len) {
+      throw corrupt(this.map.file.name, `truncated: grain data at offset ${run.file + b.length} is past the end of the file`);
+    }
+    return b;
+  }
+
+  /** Fills out[outPos, outPos+length) with extent bytes [offset, offset+length). */
+  async read(offset: number, length: number, out: Buffer, outPos: number, parent: Fallback | null): Promise<void> {
+    for (const run of await this.plan(offset, length)) {
+      const at = outPos + (run.pos - offset);
+      if (run.kind === 'zero' || (run.kind === 'parent' && !parent)) {
+        out.fill(0, at, at + run.len);
+      } else if (run.kind === 'parent') {
+        const b = await parent!(run.pos, run.len);
+        b.copy(out, at);
+        if (b.length < run.len) out.fill(0, at + b.length, at + run.len);
+      } else if (run.kind === 'data') {
+        (await this.readData(run)).copy(out, at);
+      } else {
+        await this.readCompressed(run.grains, out, outPos - offset);
+      }
+    }
+  }
+
+  /**
+   * The same bytes as a new buffer; when the range is one run (the common case for a
+   * sequential read of a sparse disk) the file's or parent's buffer is returned without a copy.
+   */
+  async readBuffer(offset: number, length: number, parent: Fallback | null): Promise<Buffer> {
+    const runs = await this.plan(offset, length);
+    const only = runs.length === 1 ? runs[0]! : null;
+    if (only?.kind === 'data') return this.readData(only);
+    if (only?.kind === 'zero' || (only?.kind === 'parent' && !parent)) return Buffer.alloc(length);
+    if (only?.kind === 'parent') {
+      const b = await parent!(offset, length);
+      if (b.length === length) return b;
+    }
+    const out = Buffer.allocUnsafe(length);
+    await this.read(offset, length, out, 0, parent);
+    return out;
   }
 
   /** Decodes the listed compressed grains (cached ones first) and copies the wanted parts. */
   private async readCompressed(
-    list: { pos: number; inGrain: number; take: number; fileOffset: number }[],
+    list: CompressedPiece[],
     out: Buffer,
     outBase: number,
   ): Promise<void> {
@@ -286,10 +317,10 @@ export class GrainReader {
     const gb = this.map.grainBytes;
     try {
       // RFC 1950 (zlib wrapper) is what VMware and qemu write; bare deflate is tolerated.
-      return await inflateAsync(data, { maxOutputLength: gb });
+      return await inflateAsync(data, { maxOutputLength: gb, chunkSize: Math.max(16384, gb) });
     } catch {
       try {
-        return await inflateRawAsync(data, { maxOutputLength: gb });
+        return await inflateRawAsync(data, { maxOutputLength: gb, chunkSize: Math.max(16384, gb) });
       } catch {
         throw corrupt(this.map.file.name, `compressed grain at offset ${off} does not decompress to at most ${gb} bytes`);
       }
