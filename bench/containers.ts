@@ -3,7 +3,8 @@
  * qemu-img in the same run, and the time to open a 2 TB sparse image.
  *
  * The disk: 1 GiB in 1 MiB stripes, 40% random bytes, 20% compressible text, 40% zeros
- * (seeded). Each format is made from it by `qemu-img convert`.
+ * (seeded), behind an MBR. The brief asked for ~60% random: a fifth of that is text here so
+ * that the compressed formats have something to decompress (random data is stored raw). Each format is made from it by `qemu-img convert`.
  *
  * diskpick side: `diskpick dd IMAGE -o /dev/null` when the CLI has `dd`, else
  * bench/container-read.mjs (the container layer read in 4 MiB chunks, one chunk ahead).
@@ -21,6 +22,21 @@ import { seededBytes, seededText } from '../scripts/images/tree.js';
 const SIZE = 1024 * 1024 * 1024;
 const DIR = join(BENCH_CACHE, 'containers');
 
+/**
+ * The first MiB: an MBR with one partition (type 0x83) over the rest of the disk, so that
+ * `diskpick dd`, which opens the disk through the volume layer, accepts it.
+ */
+function mbr(): Buffer {
+  const b = Buffer.alloc(1024 * 1024);
+  const e = 446;
+  b[e + 4] = 0x83;
+  b.writeUInt32LE(2048, e + 8);
+  b.writeUInt32LE(SIZE / 512 - 2048, e + 12);
+  b[510] = 0x55;
+  b[511] = 0xaa;
+  return b;
+}
+
 /** The seeded 1 GiB raw disk. */
 function buildRaw(path: string): void {
   const tmp = `${path}.tmp`;
@@ -28,7 +44,8 @@ function buildRaw(path: string): void {
   const MiB = 1024 * 1024;
   for (let i = 0; i < SIZE / MiB; i++) {
     const k = (i * 7) % 10;
-    if (k < 4) writeSync(fd, seededBytes(1000 + i, MiB));
+    if (i === 0) writeSync(fd, mbr());
+    else if (k < 4) writeSync(fd, seededBytes(1000 + i, MiB));
     else if (k < 6) writeSync(fd, seededText(1000 + i, MiB));
     else writeSync(fd, Buffer.alloc(MiB));
   }
@@ -70,7 +87,7 @@ export async function run(): Promise<BenchRow[]> {
   const shm = existsSync('/dev/shm') ? '/dev/shm' : DIR;
   for (const f of FORMATS) {
     const p = join(DIR, f.file);
-    const ours = timeShell(dd ? `node ${CLI} dd ${p} -o /dev/null` : `node ${reader} ${p} read`, 2);
+    const ours = timeShell(dd ? `node ${CLI} dd -q ${p} -o /dev/null` : `node ${reader} ${p} read`, 2);
     const target = join(shm, `diskpick-bench-${process.pid}.raw`);
     const fmt = f.args.length ? '' : '-f raw';
     const theirs = timeShell(`qemu-img convert ${fmt} -O raw ${p} ${target}; r=$?; rm -f ${target}; exit $r`, 2);

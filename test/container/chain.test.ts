@@ -5,7 +5,10 @@
  * each level; loops, missing and out-of-folder parents are one-line errors.
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { openContainer } from '../../src/container/open.js';
 import { cachedImage, sha256File } from '../helpers/tools.js';
 import { buildQcow2Chains } from '../../scripts/images/qcow2.js';
 import { diskpickSha, expectOneLineError, qemuSha } from './readback.js';
@@ -58,4 +61,33 @@ describe('backing chains against qemu-img', () => {
     await expectOneLineError(p('orphan.qcow2'), 'image', /parent image not found: .*gone\.raw/);
     await expectOneLineError(p('top.qcow2'), 'image', /parent chain longer than 2 levels/, { maxChainLength: 2 });
   });
+});
+
+describe('2 TB sparse images open lazily', () => {
+  const big = cachedImage('container-sparse-2T', (d) => {
+    mkdirSync(d, { recursive: true });
+    for (const [fmt, file, size] of [['qcow2', 'a.qcow2', '2T'], ['vhdx', 'a.vhdx', '2T'], ['vpc', 'a.vhd', '2000G'], ['vdi', 'a.vdi', '2T']]) {
+      execFileSync('qemu-img', ['create', '-f', fmt!, join(d, file!), size!], { stdio: 'ignore' });
+    }
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x77 ${2 * 1024 ** 4 - 65536} 4096`, join(d, 'a.qcow2')], { stdio: 'ignore' });
+  });
+  for (const [file, fmt] of [['a.qcow2', 'qcow2'], ['a.vhdx', 'vhdx'], ['a.vhd', 'vpc'], ['a.vdi', 'vdi']] as const) {
+    it(`${file}: virtual size as qemu-img info says, the last 64 KiB read as qemu-io reads them`, async () => {
+      const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-f', fmt, join(big, file)], { encoding: 'utf8' })) as { 'virtual-size': number };
+      const t0 = Date.now();
+      const c = await openContainer(join(big, file));
+      try {
+        expect(Date.now() - t0).toBeLessThan(2000);
+        expect(c.size).toBe(info['virtual-size']);
+        const tail = await c.read(c.size - 65536, 65536);
+        const dump = execFileSync('qemu-io', ['-f', fmt, '-r', '-c', `read -v ${c.size - 65536} 65536`, join(big, file)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        // qemu-io -v prints 16 bytes a line as hex; compare the bytes.
+        const bytes = Buffer.from(dump.split('\n').map((l) => /^[0-9a-f]+:\s+((?:[0-9a-f]{2} ){1,16})/.exec(l)?.[1] ?? '').join('').replace(/ /g, ''), 'hex');
+        expect(bytes.length).toBe(65536);
+        expect(tail.equals(bytes)).toBe(true);
+      } finally {
+        await c.close();
+      }
+    });
+  }
 });
