@@ -8,7 +8,7 @@
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE, cachedImage, readManifest, sha256, sha256File } from '../helpers/tools.js';
 import { buildWofImage, wofCases, wofPack, wofReparsePoint, seededX86, WOF_CHUNK_SIZES, type WofAlgorithmName } from '../../scripts/images/wof.js';
@@ -284,6 +284,49 @@ describe('WOF files on an NTFS image (ntfs-3g + wimlib), through the Vfs', () =>
       compared++;
     }
     expect(compared).toBe(names.length - Object.keys(LIBFSNTFS_KNOWN).length);
+  });
+
+  it('a damaged chunk table or chunk fails that file with one line; the others still read', async () => {
+    // A copy of the image with two files' WofCompressedData damaged in place (located through
+    // ntfsinfo's run list): the table of one, the first chunk of another.
+    const bad = join(WORK, 'ntfs-wof-damaged.img');
+    mkdirSync(WORK, { recursive: true });
+    copyFileSync(img, bad);
+    const streamAt = (path: string): { lcn: number; size: number } => {
+      const out = spawnSync('ntfsinfo', ['-F', path, '-v', img], { encoding: 'utf8' }).stdout;
+      const part = out.slice(out.indexOf("'WofCompressedData'"));
+      const run = /^\s+0x0\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+$/m.exec(part)!;
+      return { lcn: parseInt(run[1]!, 16), size: Number(/Data size:\s+(\d+)/.exec(part)![1]) };
+    };
+    const fd = openSync(bad, 'r+');
+    const table = streamAt('/xpress16k-text.txt');
+    writeSync(fd, Buffer.alloc(8, 0xff), 0, 8, table.lcn * 4096); // offsets past the end
+    const chunk = streamAt('/lzx-text.txt');
+    writeSync(fd, Buffer.alloc(64, 0x00), 0, 64, chunk.lcn * 4096 + 6 * 4); // chunk 0 of 7 zeroed
+    closeSync(fd);
+    const v = await Vfs.open(bad);
+    try {
+      for (const [path, pattern] of [
+        ['/p0/xpress16k-text.txt', /WOF chunk table/],
+        ['/p0/lzx-text.txt', /LZX/],
+      ] as const) {
+        let caught: unknown;
+        try {
+          await readAll(await v.openFile(await v.lookup(path)));
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught, path).toBeInstanceOf(DiskpickError);
+        expect((caught as DiskpickError).kind).toBe('image');
+        expect((caught as DiskpickError).message).toMatch(pattern);
+        expect((caught as DiskpickError).toLine()).not.toContain('\n');
+      }
+      const manifest = readManifest(img + '.manifest.json');
+      const ok = manifest.find((m) => m.path === '/xpress8k-text.txt')!;
+      expect(sha256(await readAll(await v.openFile(await v.lookup('/p0' + ok.path))))).toBe(ok.sha256);
+    } finally {
+      await v.close();
+    }
   });
 
   it('does not list WofCompressedData as a stream of the file', async () => {
