@@ -82,14 +82,8 @@ export function corpusFile(name: string): string | null {
   return p;
 }
 
-export interface ManifestEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  size: number;
-  sha256?: string;
-  mtime: number;
-  target?: string;
-}
+import type { ManifestEntry } from '../../scripts/images/tree.js';
+export type { ManifestEntry };
 
 export function readManifest(path: string): ManifestEntry[] {
   return JSON.parse(readFileSync(path, 'utf8')) as ManifestEntry[];
