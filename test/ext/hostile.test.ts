@@ -154,6 +154,23 @@ describe('ext: hostile and damaged volumes', () => {
     await vfs.close();
   });
 
+  it('a folder entry pointing back at the root: skipped with a warning, so walks end', async () => {
+    const [bl] = debugfsBatch(base, ['blocks /dir']);
+    const first = Number(bl!.trim().split(/\s+/)[0]);
+    const img = damaged('dir-loop', (b) => {
+      const blk = b.subarray(first * BS, first * BS + BS);
+      const nameAt = blk.indexOf('a-fairly-long-file-name-number-003.txt');
+      blk.writeUInt32LE(2, nameAt - 8);
+      blk[nameAt - 1] = 2; // file_type: directory
+    });
+    const vfs = await Vfs.open(img);
+    const all = await walkVfs(vfs);
+    expect(all.has('/dir/a-fairly-long-file-name-number-003.txt')).toBe(false);
+    expect(all.has('/dir/a-fairly-long-file-name-number-004.txt')).toBe(true);
+    expect(vfs.info().volumes[0]!.filesystem!.warnings.join(' ')).toMatch(/loops back/);
+    await vfs.close();
+  });
+
   it('an inode whose extent header is destroyed', async () => {
     const ino = inodeOffset(base, '/a.txt');
     const img = damaged('bad-extent-magic', (b) => b.writeUInt16LE(0x1234, ino + 0x28));

@@ -497,8 +497,18 @@ export class ExtFs implements FileSystem, BlockReader {
   async readdir(dir: FsNode): Promise<FsNode[]> {
     const entries = await this.dirEntries(dir as ExtNode);
     await this.prefetchInodes(entries.map((e) => e.inode));
+    const self = (dir as ExtNode).inode!.ino;
     const out: FsNode[] = [];
-    for (const e of entries) out.push(await this.nodeFor(e.inode, e.name, e.type));
+    for (const e of entries) {
+      const n = await this.nodeFor(e.inode, e.name, e.type);
+      // A folder entry naming this folder or the root (other than "." and "..") would make
+      // every recursive walk endless: such an entry is damage, not a folder.
+      if (n.stat.type === 'dir' && (e.inode === self || e.inode === ROOT_INO)) {
+        this.warn('folder loop', `folder entry ${e.name} (inode ${e.inode}) loops back; skipped`);
+        continue;
+      }
+      out.push(n);
+    }
     return out;
   }
 
@@ -513,8 +523,15 @@ export class ExtFs implements FileSystem, BlockReader {
       if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
       this.dirCache.set(ino, map);
     }
-    const e = map.get(name);
-    return e ? this.nodeFor(e.inode, e.name, e.type) : null;
+    let e = map.get(name);
+    if (!e && d.inode!.i_flags & INODE_FLAGS.EXT4_CASEFOLD_FL) {
+      // casefold folders (the kernel folds with Unicode NFD + case folding) match any case.
+      const fold = (x: string) => x.normalize('NFKD').toLowerCase();
+      const want = fold(name);
+      for (const cand of map.values()) if (fold(cand.name) === want) e = cand;
+    }
+    if (!e || ((e.inode === ino || e.inode === ROOT_INO) && e.type === 'dir')) return null;
+    return this.nodeFor(e.inode, e.name, e.type);
   }
 
   async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
