@@ -12,13 +12,14 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE, cachedImage, readManifest, sha256File } from '../helpers/tools.js';
+import { CACHE, cachedImage, readManifest, sha256, sha256File } from '../helpers/tools.js';
 import { buildLznt1Image, lznt1Files, seededX86, wofpackBinary } from '../../scripts/images/wof.js';
 import { seededBytes, seededText, SeededRandom } from '../../scripts/images/tree.js';
 import { decompressXpressHuffman } from '../../src/fs/ntfs/xpress.js';
 import { decompressLzx } from '../../src/fs/ntfs/lzx.js';
 import { decompressLznt1Unit } from '../../src/fs/ntfs/lznt1.js';
 import { DiskpickError } from '../../src/errors.js';
+import { Vfs } from '../../src/vfs/vfs.js';
 
 const WORK = join(CACHE, 'ntfs-codecs-work');
 mkdirSync(WORK, { recursive: true });
@@ -198,6 +199,33 @@ describe('LZNT1 against ntfs-3g', () => {
     closeSync(fd);
     const original = Buffer.from(lznt1Files()[0]!.content!);
     expect(decompressLznt1Unit(input, 10_000).equals(original.subarray(0, 10_000))).toBe(true);
+  });
+});
+
+describe('LZNT1 files end to end (NTFS reader + decoder, through the Vfs)', () => {
+  it.each([
+    ['ntfs-codecs-lznt1.img', undefined],
+    ['ntfs-codecs-lznt1-c512.img', 512],
+  ])('reads every compressed file as written, as ntfscat and TSK icat do (%s)', async (name, cluster) => {
+    const img = cachedImage(name, (p) => buildLznt1Image(p, cluster));
+    const before = await sha256File(img);
+    const fls = execFileSync('fls', ['-r', '-p', img], { encoding: 'utf8' });
+    const vfs = await Vfs.open(img);
+    try {
+      for (const m of readManifest(img + '.manifest.json').filter((e) => e.type === 'file')) {
+        const src = await vfs.openFile(await vfs.lookup('/p0' + m.path));
+        const parts: Buffer[] = [];
+        for (let o = 0; o < src.size; o += 50_000) parts.push(Buffer.from(await src.read(o, 50_000)));
+        const ours = sha256(Buffer.concat(parts));
+        expect(ours, m.path).toBe(m.sha256);
+        expect(sha256(execFileSync('ntfscat', [img, m.path], { maxBuffer: 1 << 28 })), `ntfscat ${m.path}`).toBe(ours);
+        const inode = new RegExp(`^r/r (\\d+)-128-\\d+:\\t${m.path.slice(1).replace(/[.]/g, '\\.')}$`, 'm').exec(fls)![1]!;
+        expect(sha256(execFileSync('icat', [img, inode], { maxBuffer: 1 << 28 })), `icat ${m.path}`).toBe(ours);
+      }
+    } finally {
+      await vfs.close();
+    }
+    expect(await sha256File(img)).toBe(before);
   });
 });
 
