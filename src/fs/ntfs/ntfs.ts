@@ -12,7 +12,7 @@ import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
 import { parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './index.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
-  filetimeAt, parseAttributeList, parseFileName, parseMftRecord, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
+  filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
 } from './mft.js';
 import { decodeRunList, type Run } from './runlist.js';
 import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
@@ -161,6 +161,87 @@ function mergeAttrs(records: AttrRecord[], fromOneRecord = false): NtfsAttr[] {
     });
   }
   return out;
+}
+
+/**
+ * The stat of a plain file or folder straight from its fixed-up record bytes, without
+ * building attribute objects (listing 100 000 files spends its time here). Returns null
+ * for anything that needs the full reader: extension records, attribute lists, reparse
+ * points, possible Interix links, or any size or offset out of place.
+ */
+function quickStat(b: Buffer, n: number): NtfsNode | null {
+  if (b.readUInt32LE(0) !== 0x454c4946 /* "FILE" */) return null;
+  const flags = b.readUInt16LE(22);
+  if (!(flags & MFT_RECORD_IN_USE) || b.readUIntLE(32, 6) !== 0) return null;
+  const used = b.readUInt32LE(24);
+  if (used > b.length) return null;
+  let at = b.readUInt16LE(20);
+  if (at < 24) return null;
+  const isDir = (flags & MFT_RECORD_IS_DIRECTORY) !== 0;
+  let si = -1;
+  let nlink = 0;
+  let size = 0;
+  let allocated = 0;
+  let sawData = false;
+  let dataFlags = 0;
+  for (let count = 0; at + 8 <= used && count < 256; count++) {
+    const type = b.readUInt32LE(at);
+    if (type === AT.END) break;
+    const len = b.readUInt32LE(at + 4);
+    if (len < 24 || len & 7 || at + len > used) return null;
+    const nonRes = b[at + 8] !== 0;
+    const named = b[at + 9] !== 0;
+    if (type === AT.ATTRIBUTE_LIST || type === AT.REPARSE_POINT) return null;
+    if (!nonRes) {
+      const vlen = b.readUInt32LE(at + 16);
+      const voff = b.readUInt16LE(at + 20);
+      if (voff + vlen > len) return null;
+      const v = at + voff;
+      if (type === AT.STANDARD_INFORMATION) {
+        if (vlen < 48) return null;
+        si = v;
+      } else if (type === AT.FILE_NAME) {
+        if (vlen < 66) return null;
+        if (b[v + 65] !== FILE_NAME_DOS) nlink++;
+      } else if (type === AT.DATA && !named) {
+        if (sawData) return null;
+        sawData = true;
+        size = vlen;
+        dataFlags = b.readUInt16LE(at + 12);
+      }
+    } else if (type === AT.DATA && !named) {
+      if (len < 64 || sawData || readU64(b, at + 16) !== 0) return null;
+      sawData = true;
+      dataFlags = b.readUInt16LE(at + 12);
+      size = readU64(b, at + 48);
+      const mp = b.readUInt16LE(at + 32);
+      const sparseOrCompressed = dataFlags & (ATTR_COMPRESSION_MASK | ATTR_IS_SPARSE);
+      allocated = sparseOrCompressed && len >= 72 && mp >= 72 ? readU64(b, at + 64) : readU64(b, at + 40);
+      if (!Number.isSafeInteger(size) || !Number.isSafeInteger(allocated)) return null;
+    }
+    at += len;
+  }
+  if (si < 0) return null;
+  const fileAttributes = b.readUInt32LE(si + 32);
+  // A small system file may be an ntfs-3g Interix symlink: the full path reads its content.
+  if (!isDir && fileAttributes & FILE_ATTRIBUTE_SYSTEM && size >= 10 && size <= INTERIX_MAX) return null;
+  const stat: Stat = {
+    type: isDir ? 'dir' : 'file',
+    size: isDir ? 0 : size,
+    allocated: isDir ? 0 : allocated,
+    mode: isDir ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE,
+    uid: 0,
+    gid: 0,
+    nlink: Math.max(1, nlink),
+    ino: n,
+    hasOwnership: false,
+    attributes: FILE_ATTRIBUTE_WORDS.filter(([bit]) => fileAttributes & bit).map(([, w]) => w),
+    birthtime: filetimeAt(b, si),
+    mtime: filetimeAt(b, si + 8),
+    ctime: filetimeAt(b, si + 16),
+    atime: filetimeAt(b, si + 24),
+  };
+  return { name: '', stat, rec: n, path: '' };
 }
 
 export class NtfsFileSystem implements FileSystem {
@@ -316,7 +397,25 @@ export class NtfsFileSystem implements FileSystem {
    * in one go (up to 4 MiB), so listing a big tree reads the $MFT in large chunks.
    */
   private async prefetch(nums: number[]): Promise<void> {
-    const want = [...new Set(nums)].filter((n) => n >= 0 && n < this.mftRecords && !this.records.has(n)).sort((a, b) => a - b);
+    await this.rawRecords(nums.filter((n) => !this.records.has(n)), (n, b) => {
+      try {
+        applyFixups(b, this.vol.name, `MFT record ${n}`);
+        this.records.set(n, parseMftRecord(b, n, this.vol.name));
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        if (n >= 4) this.records.set(n, err);
+      }
+    }, true);
+  }
+
+  /**
+   * Hands each wanted record's bytes (not yet fixed up) to `each`, reading nearby records in
+   * one go (up to 4 MiB). With `keep`, records of a dense group share one copy of the chunk
+   * and sparse ones are copied singly, so whatever `each` keeps never pins a big chunk.
+   * Records whose chunk cannot be read are skipped (the caller reads them one by one).
+   */
+  private async rawRecords(nums: number[], each: (n: number, b: Buffer) => void, keep: boolean): Promise<void> {
+    const want = [...new Set(nums)].filter((n) => n >= 0 && n < this.mftRecords).sort((a, b) => a - b);
     const maxSpan = Math.max(1, Math.floor((4 * 1024 * 1024) / this.rs));
     let i = 0;
     while (i < want.length) {
@@ -329,24 +428,16 @@ export class NtfsFileSystem implements FileSystem {
         chunk = await this.mft.read(first * this.rs, (last - first + 1) * this.rs);
       } catch {
         i = j + 1;
-        continue; // each record is retried (and its error reported) one by one
+        continue;
       }
-      // A dense group is copied once and its records fixed up in place (cached records then
-      // share the chunk); a sparse one copies each record so the cache never pins big chunks.
       const dense = (j - i + 1) * 2 >= last - first + 1;
-      if (dense) chunk = Buffer.from(chunk);
+      // The source may share its buffers (cache): fixups must happen on a copy.
+      if (dense || !keep) chunk = Buffer.from(chunk);
       for (let k = i; k <= j; k++) {
         const n = want[k]!;
         const at = (n - first) * this.rs;
         if (at + this.rs > chunk.length) break;
-        const b = dense ? chunk.subarray(at, at + this.rs) : Buffer.from(chunk.subarray(at, at + this.rs));
-        try {
-          applyFixups(b, this.vol.name, `MFT record ${n}`);
-          this.records.set(n, parseMftRecord(b, n, this.vol.name));
-        } catch (err) {
-          if (!(err instanceof DiskpickError)) throw err;
-          if (n >= 4) this.records.set(n, err);
-        }
+        each(n, dense || !keep ? chunk.subarray(at, at + this.rs) : Buffer.from(chunk.subarray(at, at + this.rs)));
       }
       i = j + 1;
     }
@@ -629,9 +720,34 @@ export class NtfsFileSystem implements FileSystem {
 
   async readdir(dir: FsNode): Promise<FsNode[]> {
     const { node, entries } = await this.listing(dir);
-    await this.prefetch(entries.map((e) => e.record));
+    // Plain files and folders get their stat straight from the record bytes, read in bulk;
+    // anything more (attribute lists, reparse points, possible Interix links, damage) takes
+    // the full path through the record cache.
+    const quick = new Map<number, NtfsNode | null>();
+    const want = entries.filter((e) => !this.files.has(e.record)).map((e) => e.record);
+    await this.rawRecords(want, (n, b) => {
+      quick.set(n, null);
+      try {
+        applyFixups(b, this.vol.name, `MFT record ${n}`);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        return;
+      }
+      quick.set(n, quickStat(b, n));
+    }, false);
     const out: FsNode[] = [];
-    for (const e of entries) out.push(await this.nodeFor(e, node.rec, node.path));
+    for (const e of entries) {
+      const q = quick.get(e.record);
+      if (q) {
+        const fn = e.fileName!;
+        const path = node.path === '/' ? `/${fn.name}` : `${node.path}/${fn.name}`;
+        const n: NtfsNode = { name: fn.name, stat: { ...q.stat }, rec: e.record, path };
+        if (e.record < FIRST_USER_RECORD || (node.rec === MFT_RECORD_ROOT && fn.name.startsWith('$'))) n.system = true;
+        out.push(n);
+      } else {
+        out.push(await this.nodeFor(e, node.rec, node.path));
+      }
+    }
     return out;
   }
 
