@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskpickError } from '../../src/errors.js';
 import { Vfs } from '../../src/vfs/vfs.js';
 import { spawnSync } from 'node:child_process';
-import { CACHE, cachedImage, sha256File } from '../helpers/tools.js';
+import { CACHE, cachedImage, sha256File, tool } from '../helpers/tools.js';
 import { buildExtHostileBase, buildJournalImage } from '../../scripts/images/ext.js';
 import { SeededRandom } from '../../scripts/images/tree.js';
 import { debugfsBatch, parseDebugfsLs, readAll, sha, walkVfs } from './helpers.js';
@@ -239,11 +239,21 @@ describe('ext: hostile and damaged volumes', () => {
     expect(errors).toBeGreaterThan(0);
   });
 
-  it('seeded fuzzing of the metadata area: only DiskpickErrors, no hang', async () => {
+  it('seeded fuzzing of inodes, folders and extent blocks: only DiskpickErrors, no hang', async () => {
+    // The metadata worth hitting, located by the oracles: the used part of the inode table,
+    // the folder blocks and frag.bin's extent block.
+    const table = Number(/Inode table at (\d+)/.exec(tool('dumpe2fs', [base]))![1]);
+    const [rootBl, dirBl, st] = debugfsBatch(base, ['blocks /', 'blocks /dir', 'stat /frag.bin']);
+    const blocks = [...`${rootBl} ${dirBl}`.trim().split(/\s+/).map(Number), Number(/\(ETB0\):(\d+)/.exec(st!)![1])];
+    const regions: [number, number][] = [[table * BS, 64 * 256], ...blocks.map((b): [number, number] => [b * BS, BS])];
     const rnd = new SeededRandom(4242);
-    for (let round = 0; round < 30; round++) {
+    let problems = 0;
+    for (let round = 0; round < 40; round++) {
       const img = damaged('fuzz', (b) => {
-        for (let i = 0; i < 40; i++) b[1024 + rnd.int(400 * 1024)] = rnd.int(256);
+        for (let i = 0; i < 6; i++) {
+          const [at, len] = regions[rnd.int(regions.length)]!;
+          b[at + rnd.int(len)] = rnd.int(256);
+        }
       });
       const t0 = Date.now();
       try {
@@ -257,6 +267,7 @@ describe('ext: hostile and damaged volumes', () => {
             kids = await vfs.readdir(d);
           } catch (err) {
             expectOneLineError(err);
+            problems++;
             continue;
           }
           for (const k of kids) {
@@ -270,16 +281,20 @@ describe('ext: hostile and damaged volumes', () => {
               }
             } catch (err) {
               expectOneLineError(err);
+              problems++;
             }
           }
         }
+        problems += vfs.info().volumes[0]!.filesystem!.warnings.length;
         await vfs.close();
       } catch (err) {
         expectOneLineError(err);
+        problems++;
       }
       expect(Date.now() - t0, `round ${round}`).toBeLessThan(20_000);
     }
-    rmSync(join(CACHE, 'ext-hostile-fuzz.img'), { force: true });
+    // The damage was noticed (errors or checksum warnings), not silently read past.
+    expect(problems).toBeGreaterThan(40);
   }, 300_000);
 
   it('a damaged journal superblock: a warning, the volume shown as it is on disk', async () => {
