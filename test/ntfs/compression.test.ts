@@ -10,9 +10,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, readSync, closeSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE, cachedImage, readManifest, sha256, sha256File } from '../helpers/tools.js';
+import { CACHE, cachedImage, corpusFile, readManifest, sha256, sha256File } from '../helpers/tools.js';
 import { buildLznt1Image, lznt1Files, seededX86, wofpackBinary } from '../../scripts/images/wof.js';
 import { seededBytes, seededText, SeededRandom } from '../../scripts/images/tree.js';
 import { decompressXpressHuffman } from '../../src/fs/ntfs/xpress.js';
@@ -226,6 +226,51 @@ describe('LZNT1 files end to end (NTFS reader + decoder, through the Vfs)', () =
       await vfs.close();
     }
     expect(await sha256File(img)).toBe(before);
+  });
+});
+
+describe('LZNT1 as Windows writes it', () => {
+  it('decodes the compressed units of ntfs-ramslack (Windows 10, compression enabled) as icat reads the files', () => {
+    const gz = corpusFile('ntfs-ramslack.raw.gz');
+    if (!gz) return;
+    // Same unpacked copy as test/ntfs/realworld.test.ts.
+    const img = join(CACHE, 'ntfs-rw-ramslack.raw');
+    if (!existsSync(img)) {
+      execFileSync('bash', ['-c', 'gzip -dc "$1" | cp --sparse=always /dev/stdin "$2"', '_', gz, `${img}.tmp`]);
+      renameSync(`${img}.tmp`, img);
+    }
+    const part = execFileSync('mmls', [img], { encoding: 'utf8' }).split('\n').find((l) => /NTFS/.test(l))!;
+    const start = Number(part.trim().split(/\s+/)[2]);
+    const cs = Number(/Cluster Size: (\d+)/.exec(execFileSync('fsstat', ['-o', String(start), img], { encoding: 'utf8' }))![1]);
+    let units = 0;
+    const fd = openSync(img, 'r');
+    try {
+      for (const line of execFileSync('fls', ['-o', String(start), '-r', '-p', img], { encoding: 'utf8' }).split('\n')) {
+        const m = /^r\/r (\d+)-128-(\d+):\t(.*)$/.exec(line);
+        if (!m) continue;
+        const istat = execFileSync('istat', ['-o', String(start), img, m[1]!], { encoding: 'utf8' });
+        const data = istat.slice(istat.indexOf(`Type: $DATA (128-${m[2]})`));
+        if (!/^Type: \$DATA \S+\s+Name: N\/A\s+Non-Resident, Compressed/.test(data)) continue;
+        // istat lists the attribute's clusters, 0 for the sparse ones of a compression unit.
+        const lines = data.split('\n').slice(1);
+        const next = lines.findIndex((l) => l.startsWith('Type:'));
+        const clusters = (next < 0 ? lines : lines.slice(0, next)).join(' ').trim().split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number);
+        const want = execFileSync('icat', ['-o', String(start), img, `${m[1]}-128-${m[2]}`], { maxBuffer: 1 << 28 });
+        for (let u = 0; u * 16 < clusters.length && u * 16 * cs < want.length; u++) {
+          const stored = clusters.slice(u * 16, u * 16 + 16).filter((c) => c !== 0);
+          if (stored.length === 0 || stored.length === 16) continue;
+          const input = Buffer.alloc(stored.length * cs);
+          stored.forEach((c, i) => readSync(fd, input, i * cs, cs, start * 512 + c * cs));
+          const got = decompressLznt1Unit(input, 16 * cs);
+          const end = Math.min(want.length, (u + 1) * 16 * cs);
+          expect(got.subarray(0, end - u * 16 * cs).equals(want.subarray(u * 16 * cs, end)), `${m[3]} unit ${u}`).toBe(true);
+          units++;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    expect(units).toBeGreaterThan(0);
   });
 });
 
