@@ -6,7 +6,7 @@
  * corrupt variants must end in a one-line DiskpickError, fast.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -27,7 +27,6 @@ import {
   descriptorCid,
   descriptorText,
   overlay,
-  writeSeededRaw,
   type QemuSubformat,
   type SesparseGrain,
 } from '../../scripts/images/vmdk.js';
@@ -621,8 +620,3 @@ function vmdkmountHash(path: string): string | null {
     spawnSync('umount', [mnt]);
   }
 }
-
-// Unused helpers kept out: writeSeededRaw is used by the builders; referenced here so a
-// rename there breaks this test loudly.
-void writeSeededRaw;
-void truncateSync;
