@@ -297,6 +297,32 @@ describe('ext: hostile and damaged volumes', () => {
     expect(problems).toBeGreaterThan(40);
   }, 300_000);
 
+  it('a torn journal copy (bad csum v3 tag checksum) is skipped like e2fsck recovery skips it', async () => {
+    const jimg = cachedImage('ext-journal-ext4.img', (p) => void buildJournalImage(p));
+    const log = tool('debugfs', ['-R', 'logdump -a', jimg]);
+    const logged = [...log.matchAll(/FS block (\d+) logged at journal block (\d+)/g)];
+    const last = logged[logged.length - 1]!;
+    const [bm] = debugfsBatch(jimg, [`bmap <8> ${last[2]}`]);
+    const img = damaged('journal-torn', (b) => {
+      b[Number(bm!.trim()) * 4096 + 100] ^= 0xff;
+    }, jimg);
+    const vfs = await Vfs.open(img);
+    expect(vfs.info().volumes[0]!.filesystem!.details.journalBadChecksums).toBe(1);
+    const fixed = join(CACHE, 'ext-hostile-journal-torn.fsck.img');
+    made.push(fixed);
+    copyFileSync(img, fixed);
+    const r = spawnSync('e2fsck', ['-fy', fixed], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toMatch(/checksum/i);
+    const ours = await walkVfs(vfs);
+    const dirs = ['/', ...[...ours.entries()].filter(([, n]) => n.stat.type === 'dir').map(([p]) => p)];
+    const outs = debugfsBatch(fixed, dirs.map((d) => `ls -l "${d}"`));
+    for (const [i, d] of dirs.entries()) {
+      const kids = await vfs.readdir(await vfs.lookup('/p0' + d));
+      expect(kids.map((k) => k.name).sort(), d).toEqual(parseDebugfsLs(outs[i]!).map((e) => e.name).sort());
+    }
+    await vfs.close();
+  });
+
   it('a damaged journal superblock: a warning, the volume shown as it is on disk', async () => {
     const jimg = cachedImage('ext-journal-ext4.img', (p) => void buildJournalImage(p));
     const [bm] = debugfsBatch(jimg, ['bmap <8> 0']);

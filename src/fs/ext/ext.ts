@@ -178,6 +178,7 @@ export class ExtFs implements FileSystem, BlockReader {
     d.journalTransactions = r.transactions;
     d.journalBlocks = r.overlay.size;
     d.journalRevoked = r.revoked;
+    if (r.badChecksums) d.journalBadChecksums = r.badChecksums;
     if (r.transactions > 0) d.journalSequences = `${r.firstSequence}-${r.lastSequence}`;
     this.info.warnings.push(
       `the volume was not cleanly unmounted: journal replayed in memory (${r.transactions} transactions, ${r.overlay.size} blocks); the image was not changed`,

@@ -6,6 +6,7 @@
  * copy. The result is an overlay the filesystem consults before the device: nothing is written.
  */
 import { corrupt } from '../../errors.js';
+import { crc32cUpdate } from './crc32c.js';
 
 export const JBD2_MAGIC_NUMBER = 0xc03b3998;
 const JBD2_DESCRIPTOR_BLOCK = 1;
@@ -32,6 +33,7 @@ export interface JournalSuperblock {
   s_sequence: number;
   s_start: number;
   s_feature_incompat: number;
+  s_uuid: Buffer;
 }
 
 export function parseJournalSuperblock(b: Buffer, file: string): JournalSuperblock {
@@ -46,6 +48,7 @@ export function parseJournalSuperblock(b: Buffer, file: string): JournalSuperblo
     s_sequence: b.readUInt32BE(0x18),
     s_start: b.readUInt32BE(0x1c),
     s_feature_incompat: blocktype === JBD2_SUPERBLOCK_V2 ? b.readUInt32BE(0x28) : 0,
+    s_uuid: Buffer.from(b.subarray(0x30, 0x40)),
   };
 }
 
@@ -64,6 +67,8 @@ export interface ReplayResult {
   firstSequence: number;
   lastSequence: number;
   revoked: number;
+  /** Copies skipped because their tag checksum (csum v2/v3) does not match, as the kernel does. */
+  badChecksums: number;
   notes: string[];
 }
 
@@ -71,6 +76,8 @@ interface PendingTag {
   fsBlock: number;
   journalBlock: number;
   escaped: boolean;
+  /** t_checksum: 32 bits with csum v3, the low 16 with csum v2. */
+  checksum: number;
 }
 
 /**
@@ -83,7 +90,7 @@ export async function replayJournal(
   fsBlocksCount: number,
   file: string,
 ): Promise<ReplayResult> {
-  const result: ReplayResult = { overlay: new Map(), transactions: 0, firstSequence: jsb.s_sequence, lastSequence: jsb.s_sequence, revoked: 0, notes: [] };
+  const result: ReplayResult = { overlay: new Map(), transactions: 0, firstSequence: jsb.s_sequence, lastSequence: jsb.s_sequence, revoked: 0, badChecksums: 0, notes: [] };
   if (jsb.s_start === 0) return result;
   const bs = jsb.s_blocksize;
   if (jsb.s_first === 0 || jsb.s_first >= jsb.s_maxlen || jsb.s_start < jsb.s_first || jsb.s_start >= jsb.s_maxlen) {
@@ -122,12 +129,13 @@ export async function replayJournal(
           const lo = b.readUInt32BE(o);
           const flags = csumV3 ? b.readUInt32BE(o + 4) : b.readUInt16BE(o + 6);
           const hi = is64 ? b.readUInt32BE(o + 8) : 0;
+          const checksum = csumV3 ? b.readUInt32BE(o + 12) : csumV2 ? b.readUInt16BE(o + 4) : 0;
           o += tagBytes;
           if (!(flags & JBD2_FLAG_SAME_UUID)) o += 16;
           pos = next(pos);
           if (steps++ >= maxSteps) break scan;
           const fsBlock = lo + hi * 2 ** 32;
-          if (fsBlock < fsBlocksCount) tags.push({ fsBlock, journalBlock: pos, escaped: (flags & JBD2_FLAG_ESCAPE) !== 0 });
+          if (fsBlock < fsBlocksCount) tags.push({ fsBlock, journalBlock: pos, escaped: (flags & JBD2_FLAG_ESCAPE) !== 0, checksum });
           else result.notes.push(`journal names block ${fsBlock} outside the volume; ignored`);
           if (flags & JBD2_FLAG_LAST_TAG) break;
         }
@@ -160,16 +168,30 @@ export async function replayJournal(
   }
   // Replay: transactions in order, later copies win; a block revoked at a sequence at or after
   // the transaction is skipped (the kernel's jbd2_journal_test_revoke rule).
+  // With csum v2/v3 each copy is checked like the kernel does (crc32c seeded with the journal
+  // uuid, then the big-endian sequence, then the block as logged); a torn copy is skipped.
+  const jSeed = csumV2 || csumV3 ? crc32cUpdate(0xffffffff, jsb.s_uuid) : 0;
+  const seqBuf = Buffer.alloc(4);
   for (const t of committed) {
+    seqBuf.writeUInt32BE(t.seq >>> 0, 0);
+    const seqCrc = crc32cUpdate(jSeed, seqBuf);
     for (const tag of t.tags) {
       const r = revoke.get(tag.fsBlock);
       if (r !== undefined && r >= t.seq) {
         result.revoked++;
         continue;
       }
+      if (csumV2 || csumV3) {
+        const c = crc32cUpdate(seqCrc, await readJournalBlock(tag.journalBlock));
+        if ((csumV3 ? c >>> 0 : c & 0xffff) !== tag.checksum) {
+          result.badChecksums++;
+          continue;
+        }
+      }
       result.overlay.set(tag.fsBlock, { journalBlock: tag.journalBlock, escaped: tag.escaped });
     }
   }
+  if (result.badChecksums) result.notes.push(`${result.badChecksums} journal block copies had bad checksums and were not replayed`);
   result.transactions = committed.length;
   if (committed.length) {
     result.firstSequence = committed[0]!.seq;
