@@ -63,6 +63,25 @@ for (const name of ['ntfs-ptrn', 'ntfs-ramslack', 'ntfs-lastaccess']) {
         checked++;
       }
       expect(checked).toBeGreaterThan(5);
+      // The names a user sees (no system files) are exactly the names fls lists: each once,
+      // no DOS 8.3 aliases, hard links under every name.
+      const flsNames = new Set<string>();
+      for (const line of fls.split('\n')) {
+        const m = /^(\S+) (\* )?\d+(?:-\d+-\d+)?:\t(.*)$/.exec(line);
+        if (!m || m[2] || m[1]!.startsWith('V') || m[3]!.includes(':')) continue;
+        if (m[3]!.split('/').some((c) => c.startsWith('$'))) continue;
+        flsNames.add('/' + m[3]!);
+      }
+      const ours: string[] = [];
+      const walk = async (path: string) => {
+        for (const k of await vfs.readdir(await vfs.lookup(path))) {
+          ours.push(k.path.slice('/p1'.length));
+          if (k.stat.type === 'dir') await walk(k.path);
+        }
+      };
+      await walk('/p1');
+      expect(ours.length).toBe(new Set(ours).size);
+      expect(new Set(ours)).toEqual(flsNames);
       expect(await sha256File(img)).toBe(before);
     });
   });
