@@ -7,7 +7,7 @@
  * O_EXCL|O_NOFOLLOW, so an existing symlink is never followed.
  */
 import { constants as fsc } from 'node:fs';
-import { lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -228,6 +228,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       await ensureParents(outReal, item.target.slice(0, -1));
       if (kind === 'dir') {
         await makeDir(targetPath);
+        if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
         dirTimes.push({ path: targetPath, stat: st });
         summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });
         continue;
@@ -347,11 +348,15 @@ async function copyContent(
         ok = false;
         break;
       }
-      if (!(sparse && isZero(chunk))) {
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, off + done);
-          done += bytesWritten;
+      if (!sparse) {
+        await writeAll(fh, chunk, 0, chunk.length, off);
+      } else {
+        // Only the 4 KiB blocks holding data are written; runs of them in one write.
+        for (let at = 0; at < chunk.length; ) {
+          while (at < chunk.length && isZero(chunk.subarray(at, at + SPARSE_BLOCK))) at += SPARSE_BLOCK;
+          const from = at;
+          while (at < chunk.length && !isZero(chunk.subarray(at, at + SPARSE_BLOCK))) at += SPARSE_BLOCK;
+          if (at > from) await writeAll(fh, chunk, from, Math.min(at, chunk.length) - from, off + from);
         }
       }
       off += chunk.length;
@@ -371,6 +376,17 @@ async function copyContent(
   return ok ? off : -1;
 }
 
+/** The hole granularity of sparse output: a page, the block size of most host filesystems. */
+const SPARSE_BLOCK = 4096;
+
+async function writeAll(fh: FileHandle, buf: Buffer, start: number, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await fh.write(buf, start + done, length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
 function isZero(b: Buffer): boolean {
   for (let i = 0; i < b.length; i += 8192) {
     const end = Math.min(b.length, i + 8192);
@@ -379,12 +395,17 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
-const toSeconds = (t: Timespec) => t.sec + t.nsec / 1e9;
+/**
+ * Node takes a negative number of seconds as "now"; a Date carries times before 1970 (the
+ * 1969 files a Linux backup may hold) through. Dates keep milliseconds only, so they are used
+ * just for those.
+ */
+const toTime = (t: Timespec): number | Date => (t.sec >= 0 ? t.sec + t.nsec / 1e9 : new Date(t.sec * 1000 + Math.floor(t.nsec / 1e6)));
 
 async function setTimes(p: string, st: Stat, isLink: boolean): Promise<void> {
   if (!st.mtime) return;
-  const m = toSeconds(st.mtime);
-  const a = st.atime ? toSeconds(st.atime) : m;
+  const m = toTime(st.mtime);
+  const a = st.atime ? toTime(st.atime) : m;
   await (isLink ? lutimes(p, a, m) : utimes(p, a, m));
 }
 
