@@ -88,7 +88,7 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
   const progressRef = useRef<RestoreProgress | null>(null);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
-  const current: Entry | undefined = view[cursor];
+  const current: Entry | undefined = view[Math.min(cursor, view.length - 1)];
 
   const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
   const showInfo = (text: string) => setStatus({ text, error: false });
@@ -127,13 +127,14 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
     })();
   }, [vfs]);
 
-  // Keep the cursor inside the list and on screen (filtering and resizing move both).
+  // The cursor stays inside the list and on screen (filtering and resizing move both). Worked
+  // out while rendering, so a move and its scroll show in the same frame; then remembered.
+  const shownCursor = Math.min(cursor, Math.max(0, view.length - 1));
+  const shownTop = scrollTop(top, shownCursor, bodyHeight, view.length);
   useEffect(() => {
-    const c = Math.min(cursor, Math.max(0, view.length - 1));
-    if (c !== cursor) setCursor(c);
-    const t = scrollTop(top, c, bodyHeight, view.length);
-    if (t !== top) setTop(t);
-  }, [cursor, top, view.length, bodyHeight]);
+    if (shownCursor !== cursor) setCursor(shownCursor);
+    if (shownTop !== top) setTop(shownTop);
+  }, [shownCursor, shownTop]);
 
   // While a restore runs, the panel is redrawn 10 times a second from the last progress report.
   useEffect(() => {
@@ -413,7 +414,7 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
     body = (
       <Box flexDirection="column">
         <Text bold wrap="truncate">{headerText(cols)}</Text>
-        <FileList entries={view} cursor={cursor} top={top} height={bodyHeight} cols={cols} selected={selected} color={color}
+        <FileList entries={view} cursor={shownCursor} top={shownTop} height={bodyHeight} cols={cols} selected={selected} color={color}
           empty={loading ? 'reading…' : filter ? `nothing matches "${filter}"` : '(empty folder)'} />
       </Box>
     );
@@ -423,7 +424,7 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
       if (n.stat.type === 'dir') selDirs++;
       else if (n.stat.type === 'file') selBytes += n.stat.size;
     }
-    const parts = [`${view.length ? cursor + 1 : 0}/${view.length}${filter || filtering ? ` of ${entries.length}` : ''}`];
+    const parts = [`${view.length ? shownCursor + 1 : 0}/${view.length}${filter || filtering ? ` of ${entries.length}` : ''}`];
     if (filtering || filter) parts.push(`filter: ${filter}${filtering ? '_' : ''}`);
     if (selected.size) parts.push(`selected: ${selected.size} (${humanSize(selBytes)}${selDirs ? ` + ${selDirs} folder${selDirs === 1 ? '' : 's'}` : ''})`);
     footer = parts.join('   ');

@@ -15,6 +15,8 @@ export function register(program: Command): void {
           throw new DiskpickError('usage', `browse needs an interactive terminal; to list files use: diskpick ls ${quoteArg(image)} ${path === '/' ? '' : quoteArg(path)}`.trimEnd());
         }
         // The TUI (Ink, React) is loaded only when it is used: the other commands start faster.
+        // React picks its build when first loaded: the production one, unless asked otherwise.
+        process.env.NODE_ENV ??= 'production';
         const { runBrowse, colorWanted } = await import('../../tui/browse.js');
         await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
           runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }));
