@@ -50,6 +50,22 @@ export function decompressXpressHuffman(input: Buffer, outSize: number, name = '
     const blockEnd = Math.min(outSize, op + BLOCK_OUTPUT);
     while (op < blockEnd) {
       let e = lookup[bitbuf >>> (32 - TABLE_BITS)]!;
+      // Runs of literals with short codes: the common case on code and binary data.
+      while (e !== 0 && e < 256 << ENTRY_SYM_SHIFT) {
+        const l = e & ENTRY_LEN_MASK;
+        bitbuf <<= l;
+        bitcount -= l;
+        if (bitcount < 16) {
+          if (pos + 1 < inLen) bitbuf |= (input[pos]! | (input[pos + 1]! << 8)) << (16 - bitcount);
+          else if (pos < inLen) bitbuf |= input[pos]! << (16 - bitcount);
+          bitcount += 16;
+          pos += 2;
+        }
+        out[op++] = e >>> ENTRY_SYM_SHIFT;
+        if (op >= blockEnd) break;
+        e = lookup[bitbuf >>> (32 - TABLE_BITS)]!;
+      }
+      if (op >= blockEnd) break;
       if (e === 0) {
         e = table.decodeLong(bitbuf >>> (32 - MAX_CODE_LEN));
         if (e < 0) throw corrupt(name, `XPRESS: invalid Huffman code at output offset ${op}`);
