@@ -36,6 +36,8 @@ export interface NtfsExtra {
   compressed: string[];
   /** Sparse files: path → bytes of data actually written (the rest are holes). */
   sparse: Record<string, number>;
+  /** DOS 8.3 names given with system.ntfs_dos_name: long path → short name. */
+  dosNames: Record<string, string>;
   /** Hard link groups (paths sharing one MFT record). */
   hardLinks: string[][];
   /** Byte offset of the NTFS volume inside the image. */
@@ -156,7 +158,7 @@ export function buildNtfsImage(path: string, o: NtfsImageOptions = {}): void {
     sh('truncate', ['-s', String(volBytes), dev]);
     sh('mkntfs', ['-F', '-Q', '-q', '-c', String(clusterSize), '-s', String(sectorSize), '-L', label, '-p', String(volOffset / sectorSize), dev]);
 
-    const extra: NtfsExtra = { streams: {}, reparseLinks: {}, compressed: [], sparse: {}, hardLinks: [], volumeOffset: volOffset, label };
+    const extra: NtfsExtra = { streams: {}, reparseLinks: {}, compressed: [], sparse: {}, dosNames: {}, hardLinks: [], volumeOffset: volOffset, label };
     const mnt = mountNtfs(dev, 'streams_interface=xattr,compression');
     try {
       // Compression is inherited from the folder's attribute: set it before the files arrive.
@@ -175,6 +177,10 @@ export function buildNtfsImage(path: string, o: NtfsImageOptions = {}): void {
       streamsOf('hello.txt', 'second', seededBytes(12, 3000));
       streamsOf('docs', 'dirstream', Buffer.from('a stream on a folder\n'));
       streamsOf('docs/report.bin', 'big', seededBytes(13, 60_000));
+
+      // A DOS 8.3 alias next to a long name (Windows makes these; ntfs-3g only when asked).
+      sh('setfattr', ['-n', 'system.ntfs_dos_name', '-v', 'MIXEDC~1.TXT', join(mnt, 'Case', 'MixedCase.TXT')]);
+      extra.dosNames['/Case/MixedCase.TXT'] = 'MIXEDC~1.TXT';
 
       // Reparse-point symlinks and a junction, as Windows writes them.
       const reparse = (p: string, isDir: boolean, hex: string, expect: string) => {

@@ -241,6 +241,19 @@ for (const [imgName, opts] of VARIANTS) {
       }
     });
 
+    it('lists a file with a DOS 8.3 alias once, and finds it by either name', async () => {
+      for (const [p, short] of Object.entries(b.extra.dosNames)) {
+        const dir = p.slice(0, p.lastIndexOf('/'));
+        const names = (await vfs.readdir(nodes.get(dir)!)).map((n) => n.name);
+        expect(names).toContain(p.slice(dir.length + 1));
+        expect(names).not.toContain(short);
+        const n = await vfs.lookup(`${vol.path}${dir}/${short.toLowerCase()}`);
+        expect(n.path).toBe(`${vol.path}${p}`);
+        expect(n.stat.nlink).toBe(1);
+      }
+      expect(Object.keys(b.extra.dosNames).length).toBeGreaterThan(0);
+    });
+
     it('marks system files and hides them unless asked', async () => {
       const all = await vfs.readdir(vol, { system: true });
       const names = all.filter((n) => n.system).map((n) => n.name);
