@@ -9,7 +9,7 @@
  * ordinary "no such file" is written as one line to the log, never allowed to kill the process.
  */
 import type Fuse from 'fuse-native';
-import { DiskpickError } from '../errors.js';
+import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
 import type { Stat } from '../fs/types.js';
 import { joinPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
@@ -303,7 +303,11 @@ export class FuseFs {
     else if (e.kind === 'rawdir') return Errno.EISDIR;
     else {
       if (e.node.stat.type === 'dir') return Errno.EISDIR;
-      h = { src: await this.vfs.openFile(e.node), owned: true };
+      const src = await this.vfs.openFile(e.node);
+      // One read before the kernel's parallel readahead arrives: sources that set themselves up
+      // lazily on the first read (cluster chains, run lists) then do it once instead of racing.
+      if (src.size > 0) await src.read(0, 1);
+      h = { src, owned: true };
     }
     const fh = this.nextHandle++;
     if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
@@ -315,8 +319,16 @@ export class FuseFs {
     const h = this.handles.get(fh);
     if (!h) return Errno.EBADF;
     if (pos >= h.src.size) return 0;
-    const data = await h.src.read(pos, Math.min(len, buf.length));
-    return data.copy(buf, 0, 0, Math.min(data.length, len));
+    const want = Math.min(len, buf.length, h.src.size - pos);
+    let got = 0;
+    while (got < want) {
+      const data = await h.src.read(pos + got, want - got);
+      // A short read before the end would look like end-of-file to the kernel: a silently cut
+      // file. Say so instead (EIO and a log line).
+      if (data.length === 0) throw corrupt(h.src.name, `read at offset ${pos + got} returned no data before the end of the file (${h.src.size} bytes)`);
+      got += data.copy(buf, got, 0, Math.min(data.length, want - got));
+    }
+    return got;
   }
 
   async release(fh: number): Promise<void> {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { CACHE, cachedImage, diskpick, sha256File, tool } from '../helpers/tools.js';
+import { CACHE, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
+import { seededBytes } from '../../scripts/images/tree.js';
 import { buildGptFatDisk, type VolumeManifests } from '../../scripts/images/fat.js';
 import { alive, hashes, isMounted, mountDaemon, mountForeground, newMountpoint, q, release, releaseAll, sh, waitFor, walk } from './mounts.js';
 
@@ -100,6 +101,14 @@ describe('FAT GPT disk through a mount', () => {
     } finally {
       sh(`losetup -d ${loop}`);
     }
+  });
+
+  it('a read from the middle of a fresh file (parallel kernel readahead) gives the bytes written', () => {
+    // big.bin is writeLargeSeeded(…, 20 MiB, seed 4242): 4 MiB pieces of seededBytes(4242000 + i).
+    const expected = Buffer.concat([seededBytes(4242 * 1000 + 2, 4 << 20), seededBytes(4242 * 1000 + 3, 4 << 20)]);
+    sh('echo 3 > /proc/sys/vm/drop_caches');
+    const got = sh(`dd if=${q(join(mnt, 'p1', 'big.bin'))} bs=1M skip=8 count=8 status=none | sha256sum`).slice(0, 64);
+    expect(got).toBe(sha256(expected));
   });
 
   it('reads correctly with two parallel big readers and 8 parallel cats of small files', () => {

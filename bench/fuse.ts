@@ -1,0 +1,106 @@
+/**
+ * FUSE: reads through `diskpick mount` against `diskpick cat` of the same file, the raw image
+ * file read directly, and the issue's fixed 1 GB/s target; `find MOUNTPOINT | wc -l` over
+ * 100 000 files against the kernel's own ext4 driver on a loop mount of the same image.
+ * Every read is cold: `echo 3 > /proc/sys/vm/drop_caches` before each run (root only).
+ * The mount is made once per image and is not inside the timings.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_CACHE, CLI, diskpickCmd, run as sh, throughputRow, timeRow, type BenchRow } from './harness.js';
+import { buildFatWithLargeFile } from '../scripts/images/fat.js';
+import { EXT_BENCH, buildExtBenchImage } from '../scripts/images/ext.js';
+import { buildNtfsBigFile } from '../scripts/images/ntfs.js';
+import { buildExfatBenchImage } from '../scripts/images/exfat.js';
+
+function dropCaches(): void {
+  sh('sync; echo 3 > /proc/sys/vm/drop_caches');
+}
+
+/** Best of `runs` cold runs, in seconds. */
+function coldTime(cmd: string, runs = 2): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    dropCaches();
+    const t0 = process.hrtime.bigint();
+    sh(cmd);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return best;
+}
+
+function withMount<T>(image: string, body: (mnt: string) => T): T {
+  const mnt = mkdtempSync(join(tmpdir(), 'diskpick-bench-fuse-'));
+  const r = spawnSync(process.execPath, [CLI, 'mount', '--daemon', '--log', `${mnt}.log`, image, mnt], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount failed: ${r.stderr}`);
+  const pid = Number(/pid (\d+)/.exec(r.stdout)?.[1] ?? 0);
+  try {
+    return body(mnt);
+  } finally {
+    spawnSync('fusermount', ['-uz', mnt]);
+    for (let i = 0; i < 50 && pid && spawnSync('kill', ['-0', String(pid)]).status === 0; i++) spawnSync('sleep', ['0.1']);
+    rmSync(mnt, { recursive: true, force: true });
+    rmSync(`${mnt}.log`, { force: true });
+  }
+}
+
+export async function run(): Promise<BenchRow[]> {
+  if (process.getuid?.() !== 0) throw new Error('needs root (FUSE mounts, loop mounts, drop_caches)');
+  const rows: BenchRow[] = [];
+
+  // 1 GiB file on a raw FAT32 image: mount against the raw file and against diskpick cat.
+  const fat1g = join(BENCH_CACHE, 'fat32-1g.img');
+  if (!existsSync(fat1g)) buildFatWithLargeFile(fat1g, 1 << 30);
+  const GiB = 1 << 30;
+  withMount(fat1g, (mnt) => {
+    const ours = coldTime(`dd if=${mnt}/p0/big.bin of=/dev/null bs=1M status=none`);
+    const cat = coldTime(`${diskpickCmd(`cat ${fat1g} /p0/big.bin`)} > /dev/null`);
+    const raw = coldTime(`dd if=${fat1g} of=/dev/null bs=1M count=1024 status=none`);
+    rows.push(throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'fixed target 1 GB/s', GiB / 1e9, 1.0));
+    rows.push(throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'diskpick cat', cat, 0.8));
+    rows.push(throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'dd of the raw image file', raw, 0.5));
+  });
+
+  // 256 MiB files on each filesystem: through the mount against diskpick cat.
+  const MiB256 = 256 << 20;
+  const perFs: Array<[string, string, string, () => void]> = [
+    ['ext4', join(BENCH_CACHE, 'ext-bench.img'), `/p0${EXT_BENCH.file}`, () => buildExtBenchImage(join(BENCH_CACHE, 'ext-bench.img'))],
+    ['NTFS', join(BENCH_CACHE, 'ntfs-256MiB.img'), '/p0/big.bin', () => buildNtfsBigFile(join(BENCH_CACHE, 'ntfs-256MiB.img'), 256)],
+    ['exFAT', join(BENCH_CACHE, 'exfat-256MiB.img'), '/p0/seeded-256MiB.bin', () => buildExfatBenchImage(join(BENCH_CACHE, 'exfat-256MiB.img'))],
+  ];
+  for (const [fs, image, path, build] of perFs) {
+    if (!existsSync(image)) build();
+    withMount(image, (mnt) => {
+      const size = statSync(`${mnt}${path}`).size;
+      if (size !== MiB256) throw new Error(`${path} is ${size} bytes`);
+      const ours = coldTime(`dd if=${mnt}${path} of=/dev/null bs=1M status=none`);
+      const cat = coldTime(`${diskpickCmd(`cat ${image} ${path}`)} > /dev/null`);
+      rows.push(throughputRow('fuse', `cold dd 256 MiB file (${fs})`, MiB256, ours, 'diskpick cat', cat, 0.8));
+    });
+  }
+
+  // find over the 100 000 files of the ext4 bench image: our mount against a kernel loop mount.
+  const ext = join(BENCH_CACHE, 'ext-bench.img');
+  const count = (mnt: string) => Number(sh(`find ${mnt}/p0${EXT_BENCH.tree} | wc -l`).trim());
+  const ours = withMount(ext, (mnt) => {
+    if (count(mnt) < EXT_BENCH.files) throw new Error('find sees fewer files than the image holds');
+    return coldTime(`find ${mnt}/p0${EXT_BENCH.tree} | wc -l`);
+  });
+  const kmnt = mkdtempSync(join(tmpdir(), 'diskpick-bench-loop-'));
+  let kernel: number;
+  try {
+    sh(`mount -o loop,ro,noload ${ext} ${kmnt}`);
+    try {
+      kernel = coldTime(`find ${kmnt}${EXT_BENCH.tree} | wc -l`);
+    } finally {
+      sh(`umount ${kmnt}`);
+    }
+  } finally {
+    rmSync(kmnt, { recursive: true, force: true });
+  }
+  // Target: at most 2x the kernel's time, i.e. ratio kernel/ours >= 0.5.
+  rows.push(timeRow('fuse', `find | wc -l, ${EXT_BENCH.files} files (ext4)`, ours, 'kernel ext4 loop mount', kernel, 0.5));
+  return rows;
+}
