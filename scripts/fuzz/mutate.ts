@@ -1,0 +1,392 @@
+/**
+ * Structure-aware mutation. For each format we find where its metadata lives (offsets from the
+ * specs, or scanning for record magic: "FILE"/"INDX" for NTFS, 0xF30A extent headers and "."
+ * folder blocks for ext, exFAT entry types, FAT dot entries, qcow2 L1/L2, VMDK grain tables,
+ * VHD/VDI block maps, VHDX region tables) and aim most mutations there. Everything is driven by
+ * one seeded PRNG, so (seed, format, index) always gives the same mutant.
+ */
+import { crc32 } from 'node:zlib';
+
+/** xorshift128+ style PRNG on 32-bit halves: deterministic, fast, no dependencies. */
+export class Rng {
+  private a: number;
+  private b: number;
+  constructor(seed: number) {
+    this.a = (seed ^ 0x9e3779b9) >>> 0 || 1;
+    this.b = (Math.imul(seed, 0x85ebca6b) ^ 0xc2b2ae35) >>> 0 || 2;
+    for (let i = 0; i < 8; i++) this.u32();
+  }
+  u32(): number {
+    let x = this.a;
+    const y = this.b;
+    this.a = y;
+    x ^= x << 23;
+    x ^= x >>> 17;
+    x ^= y ^ (y >>> 26);
+    this.b = x >>> 0;
+    return (this.b + y) >>> 0;
+  }
+  /** 0 ≤ n < max */
+  int(max: number): number {
+    return max <= 1 ? 0 : Math.floor((this.u32() / 0x1_0000_0000) * max);
+  }
+  chance(p: number): boolean {
+    return this.u32() / 0x1_0000_0000 < p;
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)];
+  }
+}
+
+/** A metadata area: [offset, offset+length). `record` = a unit that may be duplicated elsewhere. */
+export interface Region {
+  offset: number;
+  length: number;
+  what: string;
+}
+
+const u16 = (b: Buffer, o: number) => (o + 2 <= b.length ? b.readUInt16LE(o) : 0);
+const u32 = (b: Buffer, o: number) => (o + 4 <= b.length ? b.readUInt32LE(o) : 0);
+const u64 = (b: Buffer, o: number) => (o + 8 <= b.length ? Number(b.readBigUInt64LE(o)) : 0);
+const u32be = (b: Buffer, o: number) => (o + 4 <= b.length ? b.readUInt32BE(o) : 0);
+const u64be = (b: Buffer, o: number) => (o + 8 <= b.length ? Number(b.readBigUInt64BE(o)) : 0);
+
+const MAX_REGIONS = 4000;
+
+function fatRegions(b: Buffer, base = 0, out: Region[] = []): Region[] {
+  const bps = u16(b, base + 11) || 512;
+  const spc = b[base + 13] || 1;
+  const rsvd = u16(b, base + 14);
+  const nfats = b[base + 16];
+  const rootEnt = u16(b, base + 17);
+  const fatsz = u16(b, base + 22) || u32(b, base + 36);
+  out.push({ offset: base, length: 512, what: 'boot sector (BPB)' });
+  const fatStart = base + rsvd * bps;
+  out.push({ offset: fatStart, length: Math.min(nfats * fatsz * bps, 1 << 20), what: 'FAT' });
+  const rootStart = fatStart + nfats * fatsz * bps;
+  out.push({ offset: rootStart, length: rootEnt * 32, what: 'root folder' });
+  const data = rootStart + Math.ceil((rootEnt * 32) / bps) * bps;
+  const cl = bps * spc;
+  // Sub-folders begin with a "." entry (name ".          ", attribute 0x10).
+  for (let o = data; o + cl <= b.length && out.length < MAX_REGIONS; o += cl) {
+    if (b[o] === 0x2e && b[o + 1] === 0x20 && b[o + 11] === 0x10) out.push({ offset: o, length: cl, what: 'folder cluster' });
+  }
+  return out;
+}
+
+function exfatRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 12 * 512, what: 'boot region' }];
+  const ss = 1 << (b[108] || 9);
+  const cs = ss << b[109];
+  out.push({ offset: u32(b, 80) * ss, length: Math.min(u32(b, 84) * ss, 1 << 20), what: 'FAT' });
+  const heap = u32(b, 88) * ss;
+  const types = new Set([0x81, 0x82, 0x83, 0x85, 0xc0, 0xc1, 0xa0]);
+  for (let c = heap; c + cs <= b.length && out.length < MAX_REGIONS; c += cs) {
+    // A folder cluster: its first entry is a known entry type.
+    if (types.has(b[c])) out.push({ offset: c, length: cs, what: 'folder cluster' });
+  }
+  return out;
+}
+
+function extRegions(b: Buffer): Region[] {
+  const sb = 1024;
+  const bs = 1024 << Math.min(u32(b, sb + 24), 6);
+  const first = u32(b, sb + 20);
+  const ipg = u32(b, sb + 40);
+  const isz = u16(b, sb + 88) || 128;
+  const descSize = u32(b, sb + 96) & 0x80 ? u16(b, sb + 254) || 32 : 32;
+  const groups = Math.ceil((u32(b, sb + 4) - first) / Math.max(1, u32(b, sb + 32)));
+  const out: Region[] = [{ offset: sb, length: 1024, what: 'superblock' }];
+  const gdt = (first + 1) * bs;
+  out.push({ offset: gdt, length: Math.min(groups * descSize, bs * 4), what: 'group descriptors' });
+  for (let g = 0; g < Math.min(groups, 64); g++) {
+    const it = u32(b, gdt + g * descSize + 8) * bs;
+    out.push({ offset: it, length: Math.min(ipg, 32) * isz, what: `inode table of group ${g}` });
+  }
+  for (let o = 0; o + 12 <= b.length && out.length < MAX_REGIONS; o += bs) {
+    if (u16(b, o + 4) === 12 && b[o + 6] === 1 && b[o + 8] === 0x2e) out.push({ offset: o, length: bs, what: 'folder block' });
+    else if (u16(b, o) === 0xf30a) out.push({ offset: o, length: bs, what: 'extent block' });
+    else if (u32(b, o) === 0xea020000) out.push({ offset: o, length: bs, what: 'xattr block' });
+    else if (u32be(b, o) === 0xc03b3998) out.push({ offset: o, length: 64, what: 'journal block header' });
+  }
+  // Extent headers inside inodes (i_block at inode offset 40).
+  return out;
+}
+
+function ntfsRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 512, what: 'boot sector' }];
+  for (let o = 0; o + 1024 <= b.length && out.length < MAX_REGIONS; o += 1024) {
+    if (b.toString('latin1', o, o + 4) === 'FILE') out.push({ offset: o, length: 1024, what: 'MFT record' });
+  }
+  for (let o = 0; o + 4096 <= b.length && out.length < MAX_REGIONS; o += 4096) {
+    if (b.toString('latin1', o, o + 4) === 'INDX') out.push({ offset: o, length: 4096, what: 'index block' });
+  }
+  return out;
+}
+
+function mbrRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 512, what: 'MBR' }];
+  for (let o = 512; o + 512 <= b.length && out.length < MAX_REGIONS; o += 512) {
+    // EBRs: a boot signature on a sector that is not a FAT boot sector.
+    if (b[o + 510] === 0x55 && b[o + 511] === 0xaa && b[o] !== 0xeb && b[o] !== 0xe9) out.push({ offset: o + 446, length: 66, what: 'EBR' });
+  }
+  return out;
+}
+
+function gptRegions(b: Buffer): Region[] {
+  return [
+    { offset: 0, length: 512, what: 'protective MBR' },
+    { offset: 512, length: 92, what: 'GPT header' },
+    { offset: 1024, length: 4 * 128, what: 'GPT entries' },
+    { offset: b.length - 512, length: 92, what: 'backup GPT header' },
+    { offset: b.length - 33 * 512, length: 4 * 128, what: 'backup GPT entries' },
+  ];
+}
+
+function qcow2Regions(b: Buffer): Region[] {
+  const cb = u32be(b, 20);
+  const cs = cb >= 9 && cb <= 21 ? 1 << cb : 65536;
+  const out: Region[] = [{ offset: 0, length: Math.min(cs, 4096), what: 'header' }];
+  const l1 = u64be(b, 40);
+  const l1n = u32be(b, 36);
+  out.push({ offset: l1, length: Math.min(l1n * 8, 65536), what: 'L1 table' });
+  const rt = u64be(b, 48);
+  out.push({ offset: rt, length: Math.min(u32be(b, 56) * cs, 65536), what: 'refcount table' });
+  for (let i = 0; i < Math.min(l1n, 512); i++) {
+    const e = u64be(b, l1 + i * 8) % 2 ** 56;
+    const off = e - (e % 512);
+    if (off) out.push({ offset: off, length: cs, what: 'L2 table' });
+  }
+  for (let i = 0; i < 64; i++) {
+    const off = u64be(b, rt + i * 8);
+    if (off) out.push({ offset: off, length: cs, what: 'refcount block' });
+  }
+  return out;
+}
+
+function vmdkRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 512, what: 'sparse header' }];
+  out.push({ offset: u64(b, 28) * 512, length: Math.min(u64(b, 36) * 512, 4096), what: 'descriptor' });
+  const gtes = u32(b, 44) || 512;
+  let gd = u64(b, 56);
+  if (gd === 2 ** 64 - 1 || gd >= b.length / 512) {
+    // streamOptimized: footer, end-of-stream marker and GD/GT live at the end.
+    out.push({ offset: b.length - 1536, length: 1536, what: 'footer' });
+    out.push({ offset: Math.max(0, b.length - 65536), length: 65536, what: 'grain tables (stream)' });
+    for (let o = 512; o + 512 <= b.length && out.length < 400; o += 512) {
+      const size = u32(b, o + 8);
+      if (size > 0 && size < 200_000 && u64(b, o) < 2 ** 32 && b[o + 12] === 0x78) out.push({ offset: o, length: 14, what: 'grain marker' });
+    }
+    return out;
+  }
+  gd *= 512;
+  out.push({ offset: gd, length: 512, what: 'grain directory' });
+  const rgd = u64(b, 48) * 512;
+  if (rgd) out.push({ offset: rgd, length: 512, what: 'redundant grain directory' });
+  for (let i = 0; i < 128; i++) {
+    const gt = u32(b, gd + i * 4);
+    if (gt) out.push({ offset: gt * 512, length: gtes * 4, what: 'grain table' });
+  }
+  return out;
+}
+
+function vhdRegions(b: Buffer): Region[] {
+  const f = b.length - 512;
+  const out: Region[] = [{ offset: f, length: 512, what: 'footer' }, { offset: 0, length: 512, what: 'footer copy' }];
+  const dyn = u64be(b, f + 16);
+  if (dyn > 0 && dyn < b.length) {
+    out.push({ offset: dyn, length: 1024, what: 'dynamic header' });
+    const bat = u64be(b, dyn + 16);
+    const n = u32be(b, dyn + 28);
+    out.push({ offset: bat, length: Math.min(n * 4, 65536), what: 'BAT' });
+    for (let i = 0; i < Math.min(n, 256); i++) {
+      const s = u32be(b, bat + i * 4);
+      if (s !== 0xffffffff) out.push({ offset: s * 512, length: 512, what: 'block bitmap' });
+    }
+  }
+  return out;
+}
+
+function vhdxRegions(b: Buffer): Region[] {
+  const out: Region[] = [
+    { offset: 0, length: 512, what: 'file identifier' },
+    { offset: 65536, length: 4096, what: 'header 1' },
+    { offset: 131072, length: 4096, what: 'header 2' },
+    { offset: 196608, length: 16 + 32 * 4, what: 'region table' },
+    { offset: 262144, length: 16 + 32 * 4, what: 'region table copy' },
+  ];
+  const n = Math.min(u32(b, 196608 + 8), 16);
+  for (let i = 0; i < n; i++) {
+    const e = 196608 + 16 + i * 32;
+    out.push({ offset: u64(b, e + 16), length: Math.min(u32(b, e + 24), 65536), what: 'region (BAT or metadata)' });
+  }
+  return out;
+}
+
+function vdiRegions(b: Buffer): Region[] {
+  return [
+    { offset: 0, length: 512, what: 'header' },
+    { offset: u32(b, 340), length: Math.min(u32(b, 384) * 4, 65536), what: 'block map' },
+  ];
+}
+
+export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
+  fat: (b) => fatRegions(b),
+  exfat: exfatRegions,
+  ext: extRegions,
+  ntfs: ntfsRegions,
+  mbr: mbrRegions,
+  gpt: gptRegions,
+  raw: mbrRegions,
+  qcow2: qcow2Regions,
+  vmdk: vmdkRegions,
+  vhd: vhdRegions,
+  vhdx: vhdxRegions,
+  vdi: vdiRegions,
+};
+
+/** The metadata regions of `buf`, clipped to the buffer; never empty. */
+export function regionsOf(format: string, buf: Buffer): Region[] {
+  let rs: Region[] = [];
+  try {
+    rs = (REGION_FINDERS[format] ?? (() => []))(buf);
+  } catch {
+    rs = [];
+  }
+  rs = rs
+    .map((r) => ({ ...r, offset: Math.floor(r.offset), length: Math.floor(Math.min(r.length, buf.length - r.offset)) }))
+    .filter((r) => Number.isFinite(r.offset) && r.offset >= 0 && r.offset < buf.length && r.length > 0);
+  if (rs.length === 0) rs.push({ offset: 0, length: Math.min(buf.length, 65536), what: 'start' });
+  return rs;
+}
+
+/** One applied mutation, recorded so a shrinker can revert it. */
+export interface Edit {
+  offset: number;
+  /** bytes written at offset */
+  bytes: Buffer;
+  what: string;
+}
+
+export interface Mutant {
+  data: Buffer;
+  edits: Edit[];
+  /** truncated to this length (after the edits), or undefined */
+  truncate?: number;
+  describe: string[];
+}
+
+function interesting(rng: Rng, old: bigint, width: number, offset: number, size: number): bigint {
+  const max = (1n << BigInt(width * 8)) - 1n;
+  const cands: bigint[] = [
+    0n, max, max >> 1n, (max >> 1n) + 1n, old + 1n, old - 1n, old * 2n, old << 8n, old >> 8n,
+    BigInt(offset), BigInt(Math.floor(offset / 512)), BigInt(Math.floor(offset / 4096)),
+    BigInt(size), BigInt(Math.floor(size / 512)), BigInt(Math.floor(size / 512) + 1), BigInt(Math.floor(size / 4096) + 1),
+    1n, 2n, 0x7fn, 0x80n, 0xffn, 0x100n, 0xffffn, 0x10000n, 0x7fffffffn, 0x80000000n, 0xffffffffn, BigInt(rng.u32()),
+  ];
+  return ((rng.pick(cands) % (max + 1n)) + (max + 1n)) % (max + 1n);
+}
+
+function write(buf: Buffer, edits: Edit[], offset: number, bytes: Buffer, what: string): void {
+  if (offset < 0 || offset >= buf.length) return;
+  const b = bytes.subarray(0, buf.length - offset);
+  b.copy(buf, offset);
+  edits.push({ offset, bytes: Buffer.from(b), what });
+}
+
+/** Builds mutant number `index` of `seed` (the seed image's bytes are not changed). */
+export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: Rng): Mutant {
+  const data = Buffer.from(seedBuf);
+  const edits: Edit[] = [];
+  const describe: string[] = [];
+  const n = 1 + rng.int(rng.chance(0.3) ? 12 : 4);
+  const where = (): { off: number; region: Region } => {
+    if (rng.chance(0.1)) {
+      const off = rng.int(data.length);
+      return { off, region: { offset: 0, length: data.length, what: 'anywhere' } };
+    }
+    const region = rng.pick(regions);
+    return { off: region.offset + rng.int(region.length), region };
+  };
+  for (let i = 0; i < n; i++) {
+    const op = rng.int(100);
+    const { off, region } = where();
+    if (op < 25) {
+      const bits = 1 + rng.int(4);
+      const v = Buffer.from([data[off] ^ (1 << rng.int(8)) ^ (bits > 1 ? 1 << rng.int(8) : 0)]);
+      write(data, edits, off, v, `bit flip in ${region.what}`);
+      describe.push(`flip @${off} (${region.what})`);
+    } else if (op < 60) {
+      const width = rng.pick([1, 2, 4, 4, 4, 8, 8]);
+      const at = off - (off % width);
+      if (at + width > data.length) continue;
+      const old = width === 1 ? BigInt(data[at]) : width === 2 ? BigInt(data.readUInt16LE(at)) : width === 4 ? BigInt(data.readUInt32LE(at)) : data.readBigUInt64LE(at);
+      const v = interesting(rng, old, width, at, data.length);
+      const bytes = Buffer.alloc(width);
+      if (width === 1) bytes[0] = Number(v);
+      else if (width === 2) bytes.writeUInt16LE(Number(v));
+      else if (width === 4) bytes.writeUInt32LE(Number(v));
+      else bytes.writeBigUInt64LE(v);
+      // Big-endian formats (qcow2, VHD) get their integers in their byte order half the time.
+      if (rng.chance(0.5)) bytes.reverse();
+      write(data, edits, at, bytes, `integer in ${region.what}`);
+      describe.push(`u${width * 8} @${at} := ${v} (${region.what})`);
+    } else if (op < 75) {
+      const len = 1 + rng.int(rng.chance(0.2) ? 512 : 32);
+      const fill = rng.int(3);
+      const bytes = Buffer.alloc(len, fill === 0 ? 0 : 0xff);
+      if (fill === 2) for (let j = 0; j < len; j++) bytes[j] = rng.int(256);
+      write(data, edits, off, bytes, `byte run in ${region.what}`);
+      describe.push(`run ${len}B ${['zero', 'ff', 'random'][fill]} @${off} (${region.what})`);
+    } else if (op < 90) {
+      // Duplicate a record: copy one metadata unit over another (or over itself shifted).
+      const src = rng.pick(regions);
+      const dst = rng.pick(regions);
+      const unit = rng.pick([16, 32, 64, 512, 1024, 4096]);
+      const len = Math.min(unit, src.length, dst.length);
+      const so = src.offset + Math.floor(rng.int(Math.max(1, src.length - len + 1)) / Math.min(unit, 32)) * Math.min(unit, 32);
+      const d = dst.offset + Math.floor(rng.int(Math.max(1, dst.length - len + 1)) / Math.min(unit, 32)) * Math.min(unit, 32);
+      write(data, edits, d, Buffer.from(data.subarray(so, so + len)), `duplicated record in ${dst.what}`);
+      describe.push(`copy ${len}B @${so} → @${d} (${src.what} → ${dst.what})`);
+    } else {
+      // A table entry pointing at itself or past the end: write its own offset / the size.
+      const width = rng.pick([4, 8]);
+      const at = off - (off % width);
+      if (at + width > data.length) continue;
+      const unit = rng.pick([1, 512, 4096, 65536]);
+      const target = rng.chance(0.5) ? Math.floor(at / unit) : Math.floor(data.length / unit) + rng.int(3);
+      const bytes = Buffer.alloc(width);
+      if (width === 4) bytes.writeUInt32LE(target >>> 0);
+      else bytes.writeBigUInt64LE(BigInt(target));
+      if (rng.chance(0.5)) bytes.reverse();
+      write(data, edits, at, bytes, `self/past-end pointer in ${region.what}`);
+      describe.push(`ptr @${at} := ${target} units of ${unit} (${region.what})`);
+    }
+  }
+  let truncate: number | undefined;
+  if (rng.chance(0.08)) {
+    const r = rng.pick(regions);
+    truncate = rng.chance(0.5) ? r.offset + rng.int(r.length) : rng.int(data.length);
+    describe.push(`truncate to ${truncate}`);
+  }
+  const out = truncate === undefined ? data : data.subarray(0, truncate);
+  if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
+  return { data: out, edits, truncate, describe };
+}
+
+/** Recomputes GPT header and entry-array CRC32s so that mutations reach the entry parser. */
+export function fixGptCrcs(b: Buffer): void {
+  for (const h of [512, b.length - 512]) {
+    if (h < 512 || h + 92 > b.length || b.toString('latin1', h, h + 8) !== 'EFI PART') continue;
+    const hsize = u32(b, h + 12);
+    const lba = u64(b, h + 72);
+    const n = u32(b, h + 80);
+    const es = u32(b, h + 84);
+    const len = n * es;
+    if (len > 0 && len <= 1 << 20 && lba * 512 + len <= b.length) b.writeUInt32LE(crc32(b.subarray(lba * 512, lba * 512 + len)), h + 88);
+    if (hsize >= 92 && hsize <= 512) {
+      b.writeUInt32LE(0, h + 16);
+      b.writeUInt32LE(crc32(b.subarray(h, h + hsize)), h + 16);
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Tiny seed images for the fuzzer (scripts/fuzz.ts): one small image per format, built with
+ * the real tools (mkfs.*, mtools, mke2fs -d, ntfs-3g, sfdisk/sgdisk, qemu-img convert) and
+ * cached in .cache/fuzz-seeds. Small on purpose: every mutant is a full copy of its seed.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { seededBytes, seededText } from '../images/tree.js';
+import { withMountedExfat } from '../images/exfat.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
+export const CORPUS = resolve(ROOT, '..', 'shared', 'corpus', 'realworld');
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' } });
+}
+
+/** A few files and folders: small text, a multi-cluster binary, a nested folder, an empty file. */
+function writeSeedTree(root: string, seed: number): void {
+  mkdirSync(join(root, 'docs', 'deep'), { recursive: true });
+  mkdirSync(join(root, 'empty-dir'), { recursive: true });
+  writeFileSync(join(root, 'readme.txt'), seededText(seed, 300));
+  writeFileSync(join(root, 'docs', 'notes.txt'), seededText(seed + 1, 5000));
+  writeFileSync(join(root, 'docs', 'deep', 'data.bin'), seededBytes(seed + 2, 70_000));
+  writeFileSync(join(root, 'docs', 'deep', 'empty.txt'), '');
+  for (let i = 0; i < 24; i++) writeFileSync(join(root, 'docs', `file-with-a-long-name-${i}.txt`), seededText(seed + 10 + i, 40 + i * 37));
+}
+
+function withTree<T>(seed: number, fn: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-tree-'));
+  try {
+    writeSeedTree(dir, seed);
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function blank(path: string, bytes: number): void {
+  rmSync(path, { force: true });
+  execFileSync('truncate', ['-s', String(bytes), path]);
+}
+
+function fatImage(path: string, bits: 12 | 16, kib: number, seed: number): void {
+  blank(path, kib * 1024);
+  // One sector per cluster keeps an 8 MiB FAT16 above FAT12's cluster count.
+  sh('mkfs.fat', ['-F', String(bits), '-s', bits === 16 ? '1' : '4', '-n', 'FUZZ', path]);
+  withTree(seed, (dir) => sh('mcopy', ['-s', '-i', path, join(dir, 'readme.txt'), join(dir, 'docs'), join(dir, 'empty-dir'), '::/']));
+}
+
+function extImage(path: string, mkfs: string, opts: string[], seed: number): void {
+  blank(path, 4 * 1024 * 1024);
+  withTree(seed, (dir) => sh(mkfs, ['-q', '-F', ...opts, '-d', dir, path]));
+}
+
+function exfatImage(path: string, seed: number): void {
+  blank(path, 4 * 1024 * 1024);
+  sh('mkfs.exfat', ['-L', 'FUZZ', path]);
+  withTree(seed, (dir) => withMountedExfat(path, 0, 4 * 1024 * 1024, (mnt) => sh('cp', ['-r', '--no-preserve=all', `${dir}/.`, mnt])));
+}
+
+function ntfsImage(path: string, seed: number): void {
+  blank(path, 6 * 1024 * 1024);
+  sh('mkntfs', ['-F', '-Q', '-q', '-L', 'FUZZ', path]);
+  const mnt = mkdtempSync(join(tmpdir(), 'dp-fuzz-ntfs-'));
+  sh('ntfs-3g', [path, mnt]);
+  try {
+    withTree(seed, (dir) => sh('cp', ['-r', '--no-preserve=all', `${dir}/.`, mnt]));
+    // An alternate data stream and a hard link so those paths are exercised too.
+    sh('setfattr', ['-n', 'user.ads', '-v', 'stream-data', join(mnt, 'readme.txt')]);
+    sh('ln', [join(mnt, 'readme.txt'), join(mnt, 'docs', 'hardlink.txt')]);
+  } finally {
+    sh('sync', []);
+    sh('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+}
+
+/** Writes a FAT12 filesystem of `sectors` sectors into `disk` at sector `start`. */
+function fatInto(disk: string, start: number, sectors: number, seed: number): void {
+  const part = `${disk}.part`;
+  fatImage(part, 12, sectors / 2, seed);
+  sh('dd', [`if=${part}`, `of=${disk}`, 'bs=512', `seek=${start}`, 'conv=notrunc', 'status=none']);
+  rmSync(part);
+}
+
+/** MBR disk: a primary FAT partition and an extended partition holding two logical ones (an EBR chain). */
+function mbrDisk(path: string, seed: number): void {
+  blank(path, 4 * 1024 * 1024);
+  sh('sfdisk', ['-q', path], 'label: dos\nstart=2048, size=2048, type=1, bootable\nstart=4096, size=4096, type=5\nstart=4160, size=1024, type=1\nstart=5248, size=1024, type=1\n');
+  fatInto(path, 2048, 2048, seed);
+  fatInto(path, 4160, 1024, seed + 100);
+  fatInto(path, 5248, 1024, seed + 200);
+}
+
+function gptDisk(path: string, seed: number): void {
+  blank(path, 4 * 1024 * 1024);
+  sh('sgdisk', ['-q', '-n', '1:2048:4095', '-t', '1:0700', '-c', '1:first', '-n', '2:4096:6143', '-t', '2:0700', '-c', '2:second', path]);
+  fatInto(path, 2048, 2048, seed);
+  fatInto(path, 4096, 2048, seed + 100);
+}
+
+export interface SeedSet {
+  /** format name → seed image paths */
+  [format: string]: string[];
+}
+
+/** qemu-img output formats (with options) that diskpick's container layer reads. */
+const CONTAINERS: Record<string, Array<[string, string[]]>> = {
+  qcow2: [['qcow2', ['-o', 'cluster_size=4096']], ['qcow2', ['-c', '-o', 'cluster_size=4096,compat=0.10']]],
+  vmdk: [['vmdk', ['-o', 'subformat=monolithicSparse']], ['vmdk', ['-o', 'subformat=streamOptimized']]],
+  vhd: [['vpc', ['-o', 'subformat=dynamic']], ['vpc', ['-o', 'subformat=fixed']]],
+  vhdx: [['vhdx', ['-o', 'block_size=1M']]],
+  vdi: [['vdi', []], ['vdi', ['-o', 'static=on']]],
+};
+
+function cached(name: string, build: (p: string) => void): string {
+  const p = join(SEED_DIR, name);
+  if (!existsSync(p)) {
+    const tmp = `${p}.tmp`;
+    build(tmp);
+    renameSync(tmp, p);
+  }
+  return p;
+}
+
+/** Builds (once) and returns the seeds of every format. */
+export function buildSeeds(): SeedSet {
+  mkdirSync(SEED_DIR, { recursive: true });
+  const s: SeedSet = {};
+  s.fat = [cached('fat12.img', (p) => fatImage(p, 12, 2048, 1)), cached('fat16.img', (p) => fatImage(p, 16, 8192, 2))];
+  s.exfat = [cached('exfat.img', (p) => exfatImage(p, 3))];
+  s.ext = [
+    cached('ext2.img', (p) => extImage(p, 'mkfs.ext2', ['-b', '1024'], 4)),
+    cached('ext4-nocsum.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '1024', '-O', '^metadata_csum,^has_journal'], 5)),
+    cached('ext4.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '4096'], 6)),
+  ];
+  s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
+  s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
+  s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
+  s.raw = [s.mbr[0]];
+  for (const [fmt, outs] of Object.entries(CONTAINERS)) {
+    s[fmt] = outs.map(([out, args], i) =>
+      cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
+    );
+  }
+  return s;
+}
+
+/** Real-world corpus images usable as seeds (small ones only), per format; absent corpus → none. */
+export function corpusSeeds(): SeedSet {
+  const out: SeedSet = {};
+  const add = (fmt: string, name: string) => {
+    const p = join(CORPUS, name);
+    if (existsSync(p)) (out[fmt] ??= []).push(p);
+  };
+  add('vmdk', 'ext2.vmdk');
+  add('vhd', 'image.vhd');
+  return out;
+}
