@@ -102,11 +102,6 @@ export class InodeMap {
     }
     return n;
   }
-
-  /** Root 1, `.raw` 2, `.raw/disk` 3, volume folders and volume raw files above. */
-  static synthetic(n: number): number {
-    return n;
-  }
 }
 
 /** A Map that forgets its oldest entries beyond `max` (insertion order). */
@@ -188,11 +183,6 @@ export class FuseFs {
 
   // ---- stat -------------------------------------------------------------------------------
 
-  private volumeIndexOf(node: VfsNode): number {
-    const pl = node.place;
-    return pl.kind === 'root' ? -1 : pl.vol.volume.index;
-  }
-
   inoOf(node: VfsNode): number {
     const pl = node.place;
     if (pl.kind === 'root') return 1;
@@ -239,7 +229,8 @@ export class FuseFs {
     const t = msOf(this.vfs.root().stat.mtime, 0);
     const i = this.rawNames.indexOf(name);
     return {
-      mode: S_IFMT.file | 0o444, uid: this.opts.uid, gid: this.opts.gid, size: source.size, nlink: 1, ino: 3 + Math.max(0, i) * 2 + 1000,
+      // Slot 0 (below 2^27) holds the synthetic entries: root 1, .raw 2, volume folders 16+, raw files 1000+.
+      mode: S_IFMT.file | 0o444, uid: this.opts.uid, gid: this.opts.gid, size: source.size, nlink: 1, ino: 1000 + Math.max(0, i),
       blksize: 131072, blocks: Math.ceil(source.size / 512), atime: t, mtime: t, ctime: t,
     };
   }
