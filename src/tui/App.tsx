@@ -42,7 +42,7 @@ type Mode =
   | { kind: 'target'; input: string; nodes: VfsNode[] }
   | { kind: 'checking'; outDir: string }
   | { kind: 'confirm'; nodes: VfsNode[]; outDir: string; existing: string[] }
-  | { kind: 'restoring'; outDir: string; started: number; cancelling: boolean };
+  | { kind: 'restoring'; outDir: string; started: number; finished?: number; cancelling: boolean };
 
 interface Status {
   text: string;
@@ -222,15 +222,17 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
           progressRef.current = p;
         },
       });
-      // A fast restore keeps its progress panel up for a moment, so it is seen, not flashed.
+      // A fast restore keeps its progress panel up for a moment, so it is seen, not flashed;
+      // its rate and the summary's are those of the copy alone.
       const shown = Date.now() - started;
+      setMode((m) => (m.kind === 'restoring' ? { ...m, finished: started + shown } : m));
       if (shown < MIN_PROGRESS_MS && !summary.cancelled) await new Promise((r) => setTimeout(r, MIN_PROGRESS_MS - shown));
       if (!summary.cancelled && summary.failed.length === 0) setSelected(new Map());
       setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
       // The final state of the progress bar stays on top of the summary: a fast restore is over
       // before its progress panel has been seen.
       const last = progressRef.current;
-      const bar = last ? progressView(last, Date.now() - started, width - 2) : null;
+      const bar = last ? progressView(last, shown, width - 2) : null;
       const lines = bar ? [bar.bar, bar.counts, '', ...summaryLines(summary, outDir)] : summaryLines(summary, outDir);
       openPager(summary.cancelled ? 'Restore cancelled' : 'Restore finished', { type: 'lines', lines });
     } catch (err) {
@@ -408,7 +410,7 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
       : '';
     footer = `lines ${Math.min(lines.length, mode.top + 1)}-${Math.min(lines.length, mode.top + bodyHeight + 1)} of ${lines.length}  ${note}`;
   } else if (mode.kind === 'restoring') {
-    body = <RestorePanel outDir={mode.outDir} progress={progress} elapsedMs={now - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
+    body = <RestorePanel outDir={mode.outDir} progress={progress} elapsedMs={(mode.finished ?? now) - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
     footer = 'restoring…';
   } else {
     body = (

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildGptFatDisk } from '../../scripts/images/fat.js';
+import { buildGptFatDisk, buildMbrFatDisk } from '../../scripts/images/fat.js';
 import { cachedImage, sha256File, tool, type ManifestEntry } from '../helpers/tools.js';
 import { KEY, openApp, type Harness } from './harness.js';
 import { humanSize } from '../../src/cli/entry-format.js';
@@ -283,6 +283,72 @@ describe('browse: restore and errors', () => {
       await h.waitFor((s) => s.includes('› p1'), 'p1 still opens');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('browse: damaged files and cancelling', () => {
+  it('an unreadable file: preview is an error line; its restore fails with the reason in the summary', async () => {
+    // A copy with the first cluster of "odd size.bin" marked bad in both FATs; where the file
+    // and the FATs are comes from TSK (fls, istat, fsstat).
+    const tmp = mkdtempSync(join(tmpdir(), 'tui-badclu-'));
+    try {
+      const copy = join(tmp, 'badcluster.img');
+      tool('cp', ['--sparse=always', image, copy]);
+      const off = String(parts[0]!.start);
+      const inode = /^r\/r (\d+):\todd size\.bin$/m.exec(tool('fls', ['-o', off, image]))![1]!;
+      const firstSector = Number(/^Sectors:\n(\d+)/m.exec(tool('istat', ['-o', off, image, inode]))![1]);
+      const fsstat = tool('fsstat', ['-o', off, image]);
+      const dataStart = Number(/Data Area: (\d+)/.exec(fsstat)![1]);
+      const clusterSectors = Number(/Cluster Size: (\d+)/.exec(fsstat)![1]) / 512;
+      const cluster = (firstSector - dataStart) / clusterSectors + 2;
+      const fd = (await import('node:fs')).openSync(copy, 'r+');
+      for (const m of fsstat.matchAll(/\* FAT \d+: (\d+) - \d+/g)) {
+        const entry = Buffer.alloc(4);
+        entry.writeUInt32LE(0x0ffffff7);
+        (await import('node:fs')).writeSync(fd, entry, 0, 4, (parts[0]!.start + Number(m[1])) * 512 + cluster * 4);
+      }
+      (await import('node:fs')).closeSync(fd);
+      h = await openApp(copy, { cwd: tmp });
+      await h.press(KEY.enter);
+      await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+      await h.press('/', ...'odd', KEY.enter, 'p');
+      const f = await h.waitFor((s) => s.split('\n').at(-1)!.startsWith('error: '), 'the error line');
+      expect(f).toContain(`cluster ${cluster}`);
+      expect(f).toContain('filter: odd');
+      await h.press(' ', 'e', KEY.ctrlU, ...join(tmp, 'out'), KEY.enter);
+      const sum = await h.waitFor((s) => s.includes('Restore finished'), 'the summary');
+      expect(sum).toContain('Failed (1):');
+      expect(sum).toMatch(new RegExp(`/p1/odd size\\.bin: .*cluster ${cluster}`));
+      expect(sum.split('\n').at(-1)).toMatch(/^error: Restored 0 files .*; 1 failed/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('Esc cancels a running restore (MBR image, the 3000-file FAT32 volume)', async () => {
+    const mbr = cachedImage('fat-mbr.img', buildMbrFatDisk);
+    const mbrManifest = JSON.parse(readFileSync(`${mbr}.manifest.json`, 'utf8')) as Record<string, ManifestEntry[]>;
+    const out = mkdtempSync(join(tmpdir(), 'tui-cancel-'));
+    try {
+      h = await openApp(mbr, { cwd: out });
+      await h.press('/', 'p', '5', KEY.enter, 'e', KEY.enter);
+      await h.waitFor((s) => s.includes(`Restoring to ${out}`) && /\d+\/\d+ files/.test(s), 'the progress panel', 30_000);
+      await h.press(KEY.esc);
+      const f = await h.waitFor((s) => s.includes('Restore cancelled'), 'the cancelled summary', 30_000);
+      expect(f).toContain('Cancelled after restoring');
+      const total = mbrManifest.p5!.filter((e) => e.type === 'file').length;
+      const written = Number(/Cancelled after restoring (\d+) file/.exec(f)![1]);
+      expect(written).toBeLessThan(total);
+      // What was written is whole: every restored file matches the manifest.
+      const restored = tool('find', [join(out, 'p5'), '-type', 'f']).split('\n').filter(Boolean);
+      expect(restored.length).toBe(written);
+      for (const p of restored.slice(0, 50)) {
+        const m = mbrManifest.p5!.find((e) => e.path === p.slice(join(out, 'p5').length))!;
+        expect(await sha256File(p), p).toBe(m.sha256);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });

@@ -39,9 +39,12 @@ export async function openApp(image: string, props: { cwd?: string; color?: bool
     lines: () => frame().split('\n'),
     async press(...keys) {
       for (const k of keys) {
+        const n = inst.frames.length;
         inst.stdin.write(k);
-        // Let Ink's input parser and React handle the key before the next one.
-        await new Promise((r) => setTimeout(r, 15));
+        // One key at a time, like a person: the next key once this one has been drawn (every
+        // key here changes the screen), or after 300 ms on a busy machine.
+        const t0 = Date.now();
+        while (inst.frames.length === n && Date.now() - t0 < 300) await new Promise((r) => setTimeout(r, 2));
       }
     },
     async waitFor(pred, what, timeoutMs = 10_000) {
