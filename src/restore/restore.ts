@@ -342,8 +342,15 @@ async function copyContent(
   const sparse = !stream && st.allocated < st.size;
   let off = 0;
   let ok = true;
+  let lastTurn = Date.now();
   try {
     for await (const chunk of chunksOf(src)) {
+      // Holes and cached reads resolve without I/O: without a turn of the event loop now
+      // and then, Ctrl-C (a signal handler) would wait until the whole file is done.
+      if (Date.now() - lastTurn > 50) {
+        await new Promise((r) => setImmediate(r));
+        lastTurn = Date.now();
+      }
       if (signal?.aborted) {
         ok = false;
         break;
@@ -387,10 +394,13 @@ async function writeAll(fh: FileHandle, buf: Buffer, start: number, length: numb
   }
 }
 
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** Native compare against zeros (a JS byte loop costs seconds on a multi-GiB sparse file). */
 function isZero(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i += 8192) {
-    const end = Math.min(b.length, i + 8192);
-    for (let j = i; j < end; j++) if (b[j] !== 0) return false;
+  for (let at = 0; at < b.length; at += ZEROS.length) {
+    const part = b.subarray(at, at + ZEROS.length);
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
   }
   return true;
 }
