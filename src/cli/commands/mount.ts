@@ -84,6 +84,7 @@ export function register(program: Command): void {
     .alias('unmount')
     .description('unmount a diskpick mount (lazily: a busy mount goes away once its files are closed)')
     .argument('<mountpoint>', 'the folder given to `diskpick mount`')
+    .addHelpText('after', '\nExample:\n  diskpick umount /mnt/backup')
     .action((mountpoint: string) =>
       runCommand(async () => {
         const abs = resolve(mountpoint);
