@@ -64,3 +64,31 @@ describe('browse: a folder with 12 000 entries', () => {
     expect(cpu.max).toBeLessThan(100);
   });
 });
+
+describe('browse: symlinks and wide names (same ext4 image)', () => {
+  it('shows symlink targets (manifest, debugfs) and aligns an emoji + CJK name by display width', async () => {
+    const manifest = JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8')) as Record<string, ManifestEntry[]>;
+    const g = await openApp(image, { size: { columns: 90, rows: 24 } });
+    try {
+      await g.press(KEY.enter);
+      await g.waitFor((s) => s.includes('› p0') && s.includes('names/'), 'p0');
+      await g.press('/', ...'names', KEY.enter, KEY.enter);
+      const f = await g.waitFor((s) => s.includes('› p0 › names') && s.includes('plain.txt'), 'names/');
+      const links = manifest.p0!.filter((e) => e.type === 'symlink');
+      expect(links.length).toBe(2);
+      for (const l of links) {
+        const name = l.path.split('/').pop()!;
+        const dbg = tool('debugfs', ['-R', `stat ${l.path}`, image]);
+        expect(dbg).toContain(`"${l.target}"`);
+        expect(f).toContain(`${name} -> ${l.target}`);
+      }
+      const { stringWidth } = await import('../../src/tui/width.js');
+      const rows = f.split('\n').filter((r) => r.includes('.txt '));
+      expect(rows.some((r) => r.includes('🎉'))).toBe(true);
+      const ends = new Set(rows.map((r) => stringWidth(r.replace(/ \d{4}-\d\d-\d\d \d\d:\d\d\s*$/, ''))));
+      expect(ends.size).toBe(1);
+    } finally {
+      await g.close();
+    }
+  });
+});
