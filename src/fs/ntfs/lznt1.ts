@@ -33,7 +33,8 @@ export function decompressLznt1Unit(input: Buffer, unitSize: number, name = 'LZN
   if (!Number.isSafeInteger(unitSize) || unitSize < 0) throw corrupt(name, `LZNT1: invalid unit size ${unitSize}`);
   // Chunks always stand for 4096 bytes; a caller asking for a shorter tail gets the front.
   const whole = Math.ceil(unitSize / LZNT1_CHUNK_SIZE) * LZNT1_CHUNK_SIZE;
-  const out = Buffer.alloc(whole);
+  // Every byte is written below (data, or zeros after short chunks and after the end).
+  const out = Buffer.allocUnsafe(whole);
   const inLen = input.length;
   let ip = 0;
   let chunkStart = 0;
@@ -46,19 +47,24 @@ export function decompressLznt1Unit(input: Buffer, unitSize: number, name = 'LZN
     }
     const size = (header & HEADER_SIZE_MASK) + 1;
     if (ip + size > inLen) throw corrupt(name, `LZNT1: chunk at input offset ${ip - 2} needs ${size} bytes, only ${inLen - ip} left in the unit`);
+    let produced: number;
     if ((header & HEADER_COMPRESSED) === 0) {
       // Stored chunk: its bytes as they are (normally all 4096; the size field cannot say more).
       input.copy(out, chunkStart, ip, ip + size);
+      produced = chunkStart + size;
     } else {
-      decompressChunk(input, ip, ip + size, out, chunkStart, name);
+      produced = decompressChunk(input, ip, ip + size, out, chunkStart, name);
     }
+    out.fill(0, produced, chunkStart + LZNT1_CHUNK_SIZE);
     ip += size;
     chunkStart += LZNT1_CHUNK_SIZE;
   }
+  out.fill(0, chunkStart);
   return whole === unitSize ? out : out.subarray(0, unitSize);
 }
 
-function decompressChunk(input: Buffer, ip: number, end: number, out: Buffer, chunkStart: number, name: string): void {
+/** Decodes one compressed chunk at `chunkStart`; returns where its output ends. */
+function decompressChunk(input: Buffer, ip: number, end: number, out: Buffer, chunkStart: number, name: string): number {
   const chunkEnd = chunkStart + LZNT1_CHUNK_SIZE;
   let op = chunkStart;
   // The displacement/length split: `lenBits` length bits while the chunk's output is at most
@@ -68,6 +74,13 @@ function decompressChunk(input: Buffer, ip: number, end: number, out: Buffer, ch
   let splitLimit = chunkStart + 16;
   while (ip < end) {
     const flags = input[ip++]!;
+    if (flags === 0 && ip + 8 <= end && op + 8 <= chunkEnd) {
+      // Eight literals (common in code and binary data): no per-token checks needed.
+      for (let k = 0; k < 8; k++) out[op + k] = input[ip + k]!;
+      op += 8;
+      ip += 8;
+      continue;
+    }
     for (let bit = 0; bit < 8 && ip < end; bit++) {
       if (op >= chunkEnd) throw corrupt(name, `LZNT1: chunk at output offset ${chunkStart} holds more than ${LZNT1_CHUNK_SIZE} bytes`);
       if ((flags & (1 << bit)) === 0) {
@@ -96,4 +109,5 @@ function decompressChunk(input: Buffer, ip: number, end: number, out: Buffer, ch
       }
     }
   }
+  return op;
 }
