@@ -90,6 +90,13 @@ describe.skipIf(!hasTool('tmux'))('diskpick browse in tmux', () => {
     }
     keys('Escape');
     await waitScreen((s) => s.includes('Restored 2 files') && s.includes('filter: bin'), 'back in the list');
+    // The terminal shrinks to 80×24: the layout follows (23 rows used, nothing past column 80).
+    tmux('resize-window', '-t', SESSION, '-x', '80', '-y', '24');
+    const small = await waitScreen((s) => {
+      const l = s.split('\n');
+      return l[1]!.includes('Name') && l[1]!.trimEnd().endsWith('Modified') && l[1]!.trimEnd().length <= 80 && l[22]!.startsWith('Restored 2 files');
+    }, 'the 80×24 layout');
+    expect(small.split('\n')[23] ?? '').toBe('');
     keys('q');
     await waitScreen((s) => s.includes('diskpick exited 0'), 'diskpick to exit');
     expect(await sha256File(image)).toBe(imageHash);
