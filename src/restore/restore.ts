@@ -245,7 +245,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
         if (preserve) await setTimes(targetPath, st, true);
       } else if (kind === 'file' || kind === 'stream') {
         const linkKey = `${node.place.kind === 'fs' ? node.place.vol.name : ''}:${st.ino}`;
-        const first = !item.stream && st.nlink > 1 && st.hasOwnership ? hardLinks.get(linkKey) : undefined;
+        // Names sharing an inode (ext) or an MFT record (NTFS) become hard links to the first copy.
+        const first = !item.stream && st.nlink > 1 ? hardLinks.get(linkKey) : undefined;
         if (first) {
           await link(first, targetPath);
           itemBytes = st.size;
@@ -260,7 +261,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
             break;
           }
           itemBytes = written;
-          if (!item.stream && st.nlink > 1 && st.hasOwnership) hardLinks.set(linkKey, targetPath);
+          if (!item.stream && st.nlink > 1) hardLinks.set(linkKey, targetPath);
           if (!item.stream) {
             if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
             if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);

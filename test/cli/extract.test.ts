@@ -223,6 +223,20 @@ describe('named streams (NTFS)', () => {
   });
 });
 
+describe('NTFS hard links', () => {
+  it('names sharing one MFT record are restored as hard links', () => {
+    const { img: ntfs, extra } = ntfsSmall();
+    const group = extra.hardLinks[0]!;
+    expect(group.length).toBeGreaterThan(1);
+    const out = tmp();
+    const r = diskpick(['extract', '-q', '--flatten', ntfs, ...group.map((p) => `/p0${p}`), '-o', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const inodes = new Set(readdirSync(out).map((n) => lstatSync(join(out, n)).ino));
+    expect(readdirSync(out)).toHaveLength(group.length);
+    expect(inodes.size).toBe(1);
+  });
+});
+
 describe('names that are not safe on Windows', () => {
   it('kept on Linux by default; renamed and listed with --windows-names', () => {
     const { img: h, plan } = hostileExt();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { CLI, diskpick, sha256, tool } from '../helpers/tools.js';
-import { cliExt, loadSchema, validate } from './helpers.js';
+import { cliExt, loadSchema, ntfsSmall, validate } from './helpers.js';
 
 let img: string;
 let tree: string;
@@ -147,5 +147,19 @@ describe('find errors and exit codes', () => {
     const r = diskpick(['find', f]);
     expect(r.status).toBe(3);
     expect(r.stderr).toContain(f);
+  });
+});
+
+describe('ls --json fits the same schema', () => {
+  it('with --hash, --xattr (ext) and --streams (NTFS)', () => {
+    const schema = loadSchema('entry.schema.json');
+    const { img: ntfs } = ntfsSmall();
+    for (const args of [['ls', '-R', '--json', '--hash', 'sha256', '--xattr', img, '/p0/docs'], ['ls', '--json', '--streams', '--xattr', ntfs, '/p0'], ['ls', '--json', img, '/']]) {
+      const r = diskpick(args);
+      expect(r.status, r.stderr).toBe(0);
+      const lines = r.stdout.toString('utf8').trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const l of lines) expect(validate(schema, JSON.parse(l)), l).toEqual([]);
+    }
   });
 });
