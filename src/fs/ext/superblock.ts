@@ -166,6 +166,11 @@ export function parseSuperblock(b: Buffer, file: string, deviceSize: number): Su
       throw corrupt(file, `ext superblock: invalid group descriptor size ${sb.descSize}`);
     }
   }
+  // The descriptor table must fit on the device: a forged 64-bit block count would otherwise
+  // mean billions of groups, and looping over their descriptor blocks hangs (fuzz case ext-65be8eb382bb).
+  if (Math.ceil(sb.groupCount / (sb.blockSize / sb.descSize)) * sb.blockSize > deviceSize) {
+    throw corrupt(file, `ext superblock: ${sb.groupCount} block groups cannot fit on a ${deviceSize}-byte volume`);
+  }
   if (incompat & INCOMPAT_UNREADABLE) {
     const names = Object.entries(INCOMPAT).filter(([, v]) => v & incompat & INCOMPAT_UNREADABLE).map(([k]) => k);
     throw unsupported(file, `ext filesystem uses features diskpick does not read: ${names.join(', ')}`);
