@@ -4,6 +4,7 @@
  * against mtools (mtype/mcopy) and hexdump -C, restores against the manifest's sha256.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -265,6 +266,32 @@ describe('browse: restore and errors', () => {
       await h.waitFor((s) => !s.includes('error:') && s.includes('big.bin'), 'the list after the error');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a read-only target: each file fails with the system reason in the summary and on the status line', async () => {
+    const ro = mkdtempSync(join(tmpdir(), 'tui-ro-'));
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro', 'tmpfs', ro]).status === 0;
+    if (!mounted) {
+      console.warn('SKIP: cannot mount a read-only tmpfs here (needs root)');
+      rmSync(ro, { recursive: true, force: true });
+      return;
+    }
+    try {
+      h = await openApp(image, { cwd: ro });
+      await h.press(KEY.enter);
+      await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+      await h.press('/', ...'lower', KEY.enter, 'e', KEY.enter);
+      const f = await h.waitFor((s) => s.includes('Restore finished'), 'the summary');
+      // The reason as the system gives it (touch says the same).
+      const why = spawnSync('touch', [join(ro, 'x')], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }).stderr;
+      expect(why).toMatch(/Read-only file system/);
+      expect(f).toContain('Failed (1):');
+      expect(f).toMatch(/\/p1\/lower\.txt: .*read-only file system/i);
+      expect(f.split('\n').at(-1)).toMatch(/^error: Restored 0 files .*; 1 failed/);
+    } finally {
+      spawnSync('umount', [ro]);
+      rmSync(ro, { recursive: true, force: true });
     }
   });
 
