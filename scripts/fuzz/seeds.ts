@@ -99,7 +99,7 @@ function mbrDisk(path: string, seed: number): void {
 
 function gptDisk(path: string, seed: number): void {
   blank(path, 4 * 1024 * 1024);
-  sh('sgdisk', ['-q', '-n', '1:2048:4095', '-t', '1:0700', '-c', '1:first', '-n', '2:4096:6143', '-t', '2:0700', '-c', '2:second', path]);
+  sh('sfdisk', ['-q', path], 'label: gpt\nstart=2048, size=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name="first"\nstart=4096, size=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name="second"\n');
   fatInto(path, 2048, 2048, seed);
   fatInto(path, 4096, 2048, seed + 100);
 }
