@@ -139,6 +139,18 @@ export function buildNtfsImage(path: string, o: NtfsImageOptions = {}): void {
     // Hard links and Interix (ntfs-3g default) symlinks exist in the host tree, so manifestOf sees them.
     linkSync(join(tree, 'links', 'target.txt'), join(tree, 'links', 'hardlink.txt'));
     linkSync(join(tree, 'links', 'target.txt'), join(tree, 'docs', 'hardlink-in-docs.txt'));
+    // 40 names and 30 streams overflow one MFT record: ntfs-3g moves attributes to extension
+    // records listed in a (non-resident) $ATTRIBUTE_LIST.
+    const many: string[] = ['/hardlinks/target.txt'];
+    mkdirSync(join(tree, 'hardlinks'));
+    writeFileSync(join(tree, 'hardlinks', 'target.txt'), 'one file, forty-one names\n');
+    utimesSync(join(tree, 'hardlinks', 'target.txt'), MTIME, MTIME);
+    for (let i = 1; i <= 40; i++) {
+      const name = `link-with-a-rather-long-name-number-${i}.txt`;
+      linkSync(join(tree, 'hardlinks', 'target.txt'), join(tree, 'hardlinks', name));
+      many.push(`/hardlinks/${name}`);
+    }
+    utimesSync(join(tree, 'hardlinks'), MTIME, MTIME);
     addSymlink(tree, 'links/rel-symlink', 'target.txt');
     addSymlink(tree, 'links/dir-symlink', '../docs');
     addSymlink(tree, 'links/abs-symlink', '/docs/a.txt');
@@ -166,7 +178,7 @@ export function buildNtfsImage(path: string, o: NtfsImageOptions = {}): void {
       sh('setfattr', ['-n', 'system.ntfs_attrib_be', '-v', '0x00000800', join(mnt, 'compressed')]);
       sh('cp', ['-a', '--sparse=always', `${tree}/.`, `${mnt}/`]);
       for (const f of treeFiles(content)) if (f.path.startsWith('compressed/')) extra.compressed.push('/' + f.path);
-      extra.hardLinks.push(['/links/target.txt', '/links/hardlink.txt', '/docs/hardlink-in-docs.txt']);
+      extra.hardLinks.push(['/links/target.txt', '/links/hardlink.txt', '/docs/hardlink-in-docs.txt'], many);
 
       // Alternate data streams through the xattr interface.
       const streamsOf = (p: string, name: string, data: Buffer) => {
@@ -177,6 +189,7 @@ export function buildNtfsImage(path: string, o: NtfsImageOptions = {}): void {
       streamsOf('hello.txt', 'second', seededBytes(12, 3000));
       streamsOf('docs', 'dirstream', Buffer.from('a stream on a folder\n'));
       streamsOf('docs/report.bin', 'big', seededBytes(13, 60_000));
+      for (let i = 1; i <= 30; i++) streamsOf('hardlinks/target.txt', `stream${i}`, Buffer.from(`stream number ${i}\n`));
 
       // A DOS 8.3 alias next to a long name (Windows makes these; ntfs-3g only when asked).
       sh('setfattr', ['-n', 'system.ntfs_dos_name', '-v', 'MIXEDC~1.TXT', join(mnt, 'Case', 'MixedCase.TXT')]);
@@ -244,8 +257,9 @@ export function buildNtfsImage(path: string, o: NtfsImageOptions = {}): void {
 }
 
 /**
- * A small volume whose free space is cut into pieces (fill with small files, delete every
- * other one) before a big file is written: the big file and the $MFT end up fragmented.
+ * A small volume whose free space is cut into one-cluster pieces (fill with 4 KiB files,
+ * delete every other one) before a big file is written: the big file gets so many runs that
+ * its run list spans extension records (an $ATTRIBUTE_LIST), and the $MFT is fragmented.
  */
 export function buildNtfsFragmented(path: string): void {
   const work = mkdtempSync(join(tmpdir(), 'dp-ntfsf-'));
@@ -261,16 +275,16 @@ export function buildNtfsFragmented(path: string): void {
       let n = 0;
       for (;;) {
         try {
-          writeFileSync(join(mnt, 'fill', `f${n}.bin`), seededBytes(1000 + n, 16384));
+          writeFileSync(join(mnt, 'fill', `f${n}.bin`), seededBytes(1000 + n, 4096));
           n++;
         } catch {
           break;
         }
-        if (n > 5000) break;
+        if (n > 8000) break;
       }
       for (let i = 0; i < n; i += 2) unlinkSync(join(mnt, 'fill', `f${i}.bin`));
       sh('sync', []);
-      const size = Math.floor((n / 2) * 16384 * 0.6);
+      const size = Math.floor((n / 2) * 4096 * 0.6);
       const data = seededBytes(77, size);
       writeFileSync(join(mnt, 'fragmented.bin'), data);
       extra.files.push({ path: '/fragmented.bin', size, sha256: sha(data) });
@@ -281,7 +295,7 @@ export function buildNtfsFragmented(path: string): void {
         writeFileSync(join(mnt, 'later', `l${i}.txt`), d);
         extra.files.push({ path: `/later/l${i}.txt`, size: d.length, sha256: sha(d) });
       }
-      for (let i = 1; i < n; i += 2) extra.files.push({ path: `/fill/f${i}.bin`, size: 16384, sha256: sha(seededBytes(1000 + i, 16384)) });
+      for (let i = 1; i < n; i += 2) extra.files.push({ path: `/fill/f${i}.bin`, size: 4096, sha256: sha(seededBytes(1000 + i, 4096)) });
     } finally {
       unmount(mnt);
     }

@@ -215,6 +215,17 @@ for (const [imgName, opts] of VARIANTS) {
       expect(text.stat.allocated).toBeLessThan(text.stat.size / 2);
     });
 
+    it('reads a file whose attributes spread over extension records ($ATTRIBUTE_LIST)', async () => {
+      const t = nodes.get('/hardlinks/target.txt')!;
+      if ((opts.clusterSize ?? 4096) <= 65536) {
+        const istat = tool('istat', ['-o', String(b.extra.volumeOffset / 512), b.img, String(t.stat.ino)]);
+        expect(istat).toMatch(/\$ATTRIBUTE_LIST/);
+      } else {
+        expect(tool('ntfsinfo', ['-i', String(t.stat.ino), b.img])).toMatch(/\$ATTRIBUTE_LIST/);
+      }
+      expect((await vfs.streams(t)).length).toBe(30);
+    });
+
     it('lists hard links under every name with one inode and the link count', () => {
       for (const group of b.extra.hardLinks) {
         const ns = group.map((p) => nodes.get(p)!);

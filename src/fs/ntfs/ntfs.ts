@@ -448,8 +448,7 @@ export class NtfsFileSystem implements FileSystem {
     if (!a.nonResident) bytes = a.value!;
     else {
       if (a.dataSize > MAX_ATTRIBUTE_LIST) throw corrupt(name, `attribute list of ${a.dataSize} bytes`);
-      const merged = mergeAttrs([a])[0]!;
-      const src = this.attrSource(merged, name);
+      const src = this.attrSource(singleExtent(a), name);
       bytes = await src.read(0, a.dataSize);
     }
     return parseAttributeList(bytes, name);
