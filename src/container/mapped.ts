@@ -72,7 +72,9 @@ export abstract class MappedContainer implements Container {
       pos += advanced;
     }
     const runs = coalesce(pieces);
-    if (runs.length === 1 && (runs[0]!.kind !== 'host' || runs[0]!.length <= SPLIT)) return this.readPiece(runs[0]!, offset);
+    // One run (the common case for sequential reads of contiguous clusters): hand back the
+    // host buffer itself, no copy.
+    if (runs.length === 1) return this.readPiece(runs[0]!, offset);
     const out = Buffer.allocUnsafe(n);
     let at = 0;
     const jobs: Promise<void>[] = [];
@@ -81,14 +83,7 @@ export abstract class MappedContainer implements Container {
       const vofs = offset + at;
       if (r.kind === 'zero') out.fill(0, dest, dest + r.length);
       else if (r.kind === 'buffer') r.data.copy(out, dest, 0, r.length);
-      else if (r.kind === 'host' && r.length > SPLIT) {
-        // A long host run is read as parallel 1 MiB reads: the thread pool overlaps them,
-        // which matters on a busy machine where each read waits to be scheduled.
-        for (let s = 0; s < r.length; s += SPLIT) {
-          const part: Piece = { ...r, offset: r.offset + s, length: Math.min(SPLIT, r.length - s) };
-          jobs.push(this.readPiece(part, vofs + s).then((b) => void b.copy(out, dest + s, 0, part.length)));
-        }
-      } else jobs.push(this.readPiece(r, vofs).then((b) => void b.copy(out, dest, 0, r.length)));
+      else jobs.push(this.readPiece(r, vofs).then((b) => void b.copy(out, dest, 0, r.length)));
       at += r.length;
     }
     await Promise.all(jobs);
@@ -127,9 +122,6 @@ export abstract class MappedContainer implements Container {
     if (this.parent) await this.parent.close().catch(() => undefined);
   }
 }
-
-/** Host runs longer than this are read as several parallel reads. */
-const SPLIT = 1024 * 1024;
 
 /** Joins neighbouring pieces that one read can serve. */
 function coalesce(pieces: Piece[]): Piece[] {
