@@ -59,6 +59,10 @@ const MAX_ATTRIBUTE_LIST = 4 * 1024 * 1024;
 const MAX_INDEX_DEPTH = 10_000;
 const MAX_DIR_ENTRIES = 20_000_000;
 const INTERIX_MAX = 8 + 2 * 4096;
+/** Windows compresses in units of 16 clusters of at most 4 KiB; allow some room, no more. */
+const MAX_COMPRESSION_UNIT = 4 * 1024 * 1024;
+/** Index blocks per folder (64 Ki blocks of 4 KiB hold millions of names). */
+const MAX_INDEX_BLOCKS = 1 << 24;
 
 /**
  * A bounded cache in two generations: hits move to the young map; when it fills, the old
@@ -312,6 +316,9 @@ export class NtfsFileSystem implements FileSystem {
 
   private attrSource(a: NtfsAttr, name: string, src: ByteSource = this.vol): ByteSource {
     if (!a.nonResident) return new BufferSource(a.value!, name);
+    if (a.compressionUnit && this.cs * 2 ** a.compressionUnit > MAX_COMPRESSION_UNIT) {
+      throw corrupt(name, `compression unit of ${2 ** a.compressionUnit} clusters is too large`);
+    }
     const runs = this.runsOf(a, name);
     const last = runs[runs.length - 1];
     const covered = last ? (last.vcn + last.length) * this.cs : 0;
@@ -679,6 +686,7 @@ export class NtfsFileSystem implements FileSystem {
     if (!alloc) return out;
     const bs = root.indexBlockSize;
     const blocks = Math.floor(alloc.size / bs);
+    if (blocks > MAX_INDEX_BLOCKS) throw corrupt(path, `folder index of ${blocks} blocks is too large`);
     let bits: Buffer | null = null;
     if (bitmap) {
       const len = Math.min(bitmap.dataSize, Math.ceil(blocks / 8));
