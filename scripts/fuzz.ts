@@ -163,8 +163,10 @@ function signature(f: Omit<Finding, 'format'>): string {
 async function shrink(w: Worker, file: string, seed: Buffer, data: Buffer, sig: string, o: Options, budgetMs: number): Promise<Buffer> {
   const t0 = performance.now();
   let cur = Buffer.from(data);
+  // A hang reproduces as a hang under a shorter bound too; that keeps shrinking affordable.
+  const so = { ...o, timeoutSec: Math.min(o.timeoutSec, 3) };
   const fails = async (cand: Buffer) => {
-    const r = await runCase(w, file, cand, o);
+    const r = await runCase(w, file, cand, so);
     return r.fault !== null && signature(r.fault) === sig;
   };
   const left = () => performance.now() - t0 < budgetMs;
