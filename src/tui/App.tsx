@@ -30,6 +30,8 @@ export interface AppProps {
   size?: TermSize;
   /** Folder to start in (default: the top level). */
   start?: string;
+  /** Told how the app ends: `q`, or Ctrl-C (which also stops a running restore). */
+  onQuit?: (how: 'quit' | 'interrupt') => void;
 }
 
 type PagerContent =
@@ -59,7 +61,7 @@ const isBack = (key: Key) => key.backspace || key.delete;
 /** Shortest time the restore progress panel stays on screen. */
 const MIN_PROGRESS_MS = 800;
 
-export function App({ vfs, cwd, color, size, start }: AppProps) {
+export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const { exit } = useApp();
   const term = useTerminalSize(size);
   const width = Math.max(20, term.columns);
@@ -269,6 +271,12 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
   const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
 
   const onKey = (input: string, key: Key) => {
+    if (key.ctrl && input === 'c') {
+      restoreAbort.current?.abort();
+      previewAbort.current?.abort();
+      onQuit?.('interrupt');
+      return exit();
+    }
     const page = Math.max(1, bodyHeight - 1);
     if (mode.kind === 'pager') {
       const n = pagerView!.length;
@@ -359,7 +367,10 @@ export function App({ vfs, cwd, color, size, start }: AppProps) {
     if (input === 'j') return moveBy(1);
     if (input === 'g') return moveTo(0);
     if (input === 'G') return moveTo(view.length - 1);
-    if (input === 'q') return exit();
+    if (input === 'q') {
+      onQuit?.('quit');
+      return exit();
+    }
     if (key.return || key.rightArrow || input === 'l') return preview(current);
     if (key.leftArrow || isBack(key) || input === 'h') return goUp();
     if (key.escape) {

@@ -17,14 +17,18 @@ export function colorWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
 }
 
-export async function runBrowse(vfs: Vfs, opts: BrowseOptions): Promise<void> {
+/** Runs until `q` (resolves "quit") or Ctrl-C (resolves "interrupt"). */
+export async function runBrowse(vfs: Vfs, opts: BrowseOptions): Promise<'quit' | 'interrupt'> {
   const out = process.stdout;
   out.write('\x1b[?1049h\x1b[H');
   const leave = () => out.write('\x1b[?1049l');
   process.once('exit', leave);
   try {
-    const app = render(<App vfs={vfs} cwd={opts.cwd} color={opts.color} start={opts.start} />, { exitOnCtrlC: true, patchConsole: true });
+    let how: 'quit' | 'interrupt' = 'quit';
+    // Ctrl-C is the app's own key: it stops a running restore before leaving.
+    const app = render(<App vfs={vfs} cwd={opts.cwd} color={opts.color} start={opts.start} onQuit={(h) => { how = h; }} />, { exitOnCtrlC: false, patchConsole: true });
     await app.waitUntilExit();
+    return how;
   } finally {
     process.off('exit', leave);
     leave();

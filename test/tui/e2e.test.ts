@@ -102,6 +102,18 @@ describe.skipIf(!hasTool('tmux'))('diskpick browse in tmux', () => {
     expect(await sha256File(image)).toBe(imageHash);
   });
 
+  it('Ctrl-C leaves with status 130 and gives the shell its screen back', async () => {
+    spawnSync('tmux', ['kill-session', '-t', SESSION]);
+    const cmd = `echo shell-screen; '${process.execPath}' '${CLI}' browse '${image}'; echo "diskpick exited $?"; sleep 600`;
+    tmux('new-session', '-d', '-s', SESSION, '-x', '100', '-y', '30', cmd);
+    await waitScreen((s) => s.includes('p1  GPTDATA'), 'the volumes');
+    keys('C-c');
+    const s = await waitScreen((x) => x.includes('diskpick exited'), 'diskpick to exit');
+    expect(s).toContain('diskpick exited 130');
+    expect(s).toContain('shell-screen');
+    expect(s).not.toContain('GPTDATA');
+  });
+
   it('without a terminal it says to use diskpick ls, in one line', () => {
     const r = diskpick(['browse', image]);
     expect(r.status).toBe(2);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DiskpickError } from '../../errors.js';
+import { DiskpickError, ExitCode } from '../../errors.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 
 export function register(program: Command): void {
@@ -18,8 +18,9 @@ export function register(program: Command): void {
         // React picks its build when first loaded: the production one, unless asked otherwise.
         process.env.NODE_ENV ??= 'production';
         const { runBrowse, colorWanted } = await import('../../tui/browse.js');
-        await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
+        const how = await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
           runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }));
+        return how === 'interrupt' ? ExitCode.interrupted : ExitCode.ok;
       }),
     );
 }
