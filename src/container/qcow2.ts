@@ -107,6 +107,8 @@ class Qcow2Container extends MappedContainer {
   private readonly subclusterSize: number;
   private readonly l2Cache: ByteLru<number, Buffer>;
   private readonly clusterCache = new ByteLru<string, Buffer>(32 * 1024 * 1024);
+  /** Compressed bytes fetched together for the clusters of the current read. */
+  private readonly prefetched = new Map<string, Buffer>();
   private readonly fileSize: number;
 
   constructor(
@@ -172,6 +174,7 @@ class Qcow2Container extends MappedContainer {
     const end = Math.min(offset + length, tableEnd);
     if (!l2) return [{ kind: 'parent', length: end - offset }];
     const l2Offset = offsetBits9to55(this.l1.readUInt32BE(l1Index * 8), this.l1.readUInt32BE(l1Index * 8 + 4));
+    await this.prefetchCompressed(l2, clusterIndex, Math.floor((end - 1) / cs), l1Index);
     const pieces: Piece[] = [];
     let pos = offset;
     while (pos < end) {
@@ -252,21 +255,9 @@ class Qcow2Container extends MappedContainer {
     const key = `${e.hi}:${e.lo}`;
     const hit = this.clusterCache.get(key);
     if (hit) return hit;
-    if (this.dataFile) throw corrupt(this.name, `cluster ${ci} is compressed, which images with an external data file cannot have`);
-    const cb = this.hdr.cluster_bits;
-    const x = 62 - (cb - 8);
-    const full = BigInt(e.hi >>> 0) * 0x100000000n + BigInt(e.lo >>> 0);
-    const hostOffset = Number(full & ((1n << BigInt(x)) - 1n));
-    const extraSectors = Number((full >> BigInt(x)) & ((1n << BigInt(62 - x)) - 1n));
-    // The compressed bytes run from the offset to the end of the last 512-byte sector.
-    const sectorStart = hostOffset - (hostOffset % 512);
-    let clen = (extraSectors + 1) * 512 - (hostOffset - sectorStart);
-    if (hostOffset >= this.fileSize) {
-      throw corrupt(this.name, `compressed cluster ${ci} is at ${hostOffset}, past the end of the file (${this.fileSize} bytes)`);
-    }
-    // The last sector may be the file's last, partly written one.
-    clen = Math.min(clen, this.fileSize - hostOffset);
-    const raw = await readExact(this.file, hostOffset, clen, 'compressed cluster');
+    const [hostOffset, clen] = this.compressedRange(e, ci);
+    const raw = this.prefetched.get(key) ?? (await readExact(this.file, hostOffset, clen, 'compressed cluster'));
+    this.prefetched.delete(key);
     const cs = this.clusterSize;
     let data: Buffer;
     try {
@@ -285,6 +276,52 @@ class Qcow2Container extends MappedContainer {
     }
     this.clusterCache.set(key, data);
     return data;
+  }
+
+  /**
+   * Before decoding the compressed clusters of one read, fetch their bytes with one host
+   * read when they lie close together (qemu writes them back to back), instead of one
+   * read per cluster.
+   */
+  private async prefetchCompressed(l2: Buffer, first: number, last: number, l1Index: number): Promise<void> {
+    const want: Array<[string, number, number]> = [];
+    for (let ci = first; ci <= last; ci++) {
+      const idx = (ci - l1Index * this.l2Entries) * this.entryBytes;
+      const hi = l2.readUInt32BE(idx);
+      if (!(hi & 0x40000000)) continue;
+      const e: L2Entry = { hi, lo: l2.readUInt32BE(idx + 4), bmAlloc: 0, bmZero: 0 };
+      const key = `${e.hi}:${e.lo}`;
+      if (this.clusterCache.get(key)) continue;
+      const [off, len] = this.compressedRange(e, ci);
+      want.push([key, off, len]);
+    }
+    if (want.length < 2) return;
+    const start = Math.min(...want.map((w) => w[1]));
+    const end = Math.max(...want.map((w) => w[1] + w[2]));
+    const total = want.reduce((n, w) => n + w[2], 0);
+    if (end - start > 16 * 1024 * 1024 || end - start > 4 * total) return;
+    const span = await readExact(this.file, start, end - start, 'compressed clusters');
+    this.prefetched.clear();
+    for (const [key, off, len] of want) this.prefetched.set(key, span.subarray(off - start, off - start + len));
+  }
+
+  /** Host offset and length of a compressed cluster's bytes ("Compressed Clusters Descriptor"). */
+  private compressedRange(e: L2Entry, ci: number): [number, number] {
+    if (this.dataFile) throw corrupt(this.name, `cluster ${ci} is compressed, which images with an external data file cannot have`);
+    const cb = this.hdr.cluster_bits;
+    const x = 62 - (cb - 8);
+    const full = BigInt(e.hi >>> 0) * 0x100000000n + BigInt(e.lo >>> 0);
+    const hostOffset = Number(full & ((1n << BigInt(x)) - 1n));
+    const extraSectors = Number((full >> BigInt(x)) & ((1n << BigInt(62 - x)) - 1n));
+    // The compressed bytes run from the offset to the end of the last 512-byte sector.
+    const sectorStart = hostOffset - (hostOffset % 512);
+    let clen = (extraSectors + 1) * 512 - (hostOffset - sectorStart);
+    if (hostOffset >= this.fileSize) {
+      throw corrupt(this.name, `compressed cluster ${ci} is at ${hostOffset}, past the end of the file (${this.fileSize} bytes)`);
+    }
+    // The last sector may be the file's last, partly written one.
+    clen = Math.min(clen, this.fileSize - hostOffset);
+    return [hostOffset, clen];
   }
 }
 

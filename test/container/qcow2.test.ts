@@ -100,6 +100,22 @@ describe('qcow2 refused or damaged', () => {
     await expectOneLineError(header, 'image', /inside the header or the L1\/refcount tables/);
   });
 
+  it('a compressed cluster whose deflate data is garbage', async () => {
+    const p = cachedImage('container-qcow2-hostile-badzlib.qcow2', (out) => {
+      const b = Buffer.from(readFileSync(join(set, 'zlib.qcow2')));
+      const l2 = Number(b.readBigUInt64BE(Number(b.readBigUInt64BE(40))) & 0x00fffffffffffe00n);
+      for (let i = 0; i < 8192; i++) {
+        const e = b.readBigUInt64BE(l2 + i * 8);
+        if (!(e & (1n << 62n))) continue;
+        const host = Number(e & ((1n << 54n) - 1n)); // x = 62 - (cluster_bits 16 - 8)
+        b.fill(0xff, host, host + 64);
+        break;
+      }
+      writeFileSync(out, b);
+    });
+    await expectOneLineError(p, 'image', /compressed cluster \d+ at \d+ does not decompress/);
+  });
+
   it('absurd sizes: virtual size, L1 size, cluster bits', async () => {
     await expectOneLineError(hostile('bigsize', (b) => (b.writeBigUInt64BE(1n << 62n, 24), b)), 'image', /absurd/);
     await expectOneLineError(hostile('bigl1', (b) => (b.writeUInt32BE(0xffffffff, 36), b)), 'image', /absurd|past the end/);
