@@ -5,7 +5,7 @@
  * remount, lazy umount of a busy mount, --daemon); one-line errors; EIO on a damaged image.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CACHE, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
@@ -131,10 +131,11 @@ describe('FAT GPT disk through a mount', () => {
 });
 
 describe('ownership options', () => {
-  it('--uid/--gid/--umask set owner and permissions of FAT files', () => {
+  it('-o allow_other reaches the kernel; --uid/--gid/--umask set owner and permissions of FAT files', () => {
     const mnt = newMountpoint('own');
-    const m = mountDaemon(image, mnt, ['--uid', '1234', '--gid', '5678', '--umask', '027']);
+    const m = mountDaemon(image, mnt, ['-o', 'allow_other', '--uid', '1234', '--gid', '5678', '--umask', '027']);
     try {
+      expect(sh(`grep ' ${mnt} ' /proc/self/mountinfo`)).toMatch(/allow_other/);
       const found = walk(join(mnt, 'p1'));
       expect(found.size).toBe(manifests.p1!.length);
       for (const f of found.values()) {
@@ -210,7 +211,14 @@ describe('lifecycle', () => {
     const holder = spawn('bash', ['-c', `exec 3< ${q(join(mnt, 'p1', 'big.bin'))}; read -r _ < /tmp/dp-fuse-go-${process.pid}; sha256sum <&3`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     holder.stdout!.on('data', (d) => (out += d));
-    await new Promise((r) => setTimeout(r, 500));
+    // Unmount only once the holder really has the file open.
+    expect(await waitFor(() => {
+      try {
+        return readlinkSync(`/proc/${holder.pid}/fd/3`).startsWith(mnt);
+      } catch {
+        return false;
+      }
+    }, 20_000)).toBe(true);
     const r = diskpick(['umount', mnt]);
     expect(r.status, r.stderr).toBe(0);
     expect(isMounted(mnt)).toBe(false);
@@ -219,7 +227,7 @@ describe('lifecycle', () => {
     writeFileSync(`/tmp/dp-fuse-go-${process.pid}`, 'go\n');
     await done;
     expect(out.slice(0, 64)).toBe(big.sha256);
-    expect(await waitFor(() => !alive(m.pid), 10_000)).toBe(true);
+    expect(await waitFor(() => !alive(m.pid), 20_000), m.stderr()).toBe(true);
     sh(`rm -f /tmp/dp-fuse-go-${process.pid}`);
     release(m);
   });
