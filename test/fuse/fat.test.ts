@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readlinkSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { CACHE, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
+import { CACHE, CLI, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
 import { seededBytes } from '../../scripts/images/tree.js';
 import { buildGptFatDisk, type VolumeManifests } from '../../scripts/images/fat.js';
 import { alive, hashes, isMounted, mountDaemon, mountForeground, newMountpoint, q, release, releaseAll, sh, waitFor, walk } from './mounts.js';
@@ -260,6 +260,18 @@ describe('errors', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown mount option "rw"/);
     sh(`rm -rf ${q(mnt)}`);
+  });
+
+  // Only where /dev/fuse is root-only (crw-------); where others may use it there is nothing to refuse.
+  const devFuseOpen = existsSync('/dev/fuse') && (statSync('/dev/fuse').mode & 0o006) !== 0;
+  if (devFuseOpen) console.warn('SKIP: /dev/fuse is usable by everyone here; the "not permitted" test needs a root-only /dev/fuse');
+  it.skipIf(devFuseOpen)('/dev/fuse not permitted (an unprivileged user): one line naming /dev/fuse, exit 6', () => {
+    // /dev/fuse is root-only here (crw-------); setpriv drops to nobody.
+    const r = sh(`setpriv --reuid=65534 --regid=65534 --clear-groups ${process.execPath} ${q(CLI)} mount ${q(image)} /tmp 2>&1; echo "rc=$?"`, { allowFail: true });
+    const lines = r.trim().split('\n');
+    expect(lines[lines.length - 1]).toBe('rc=6');
+    expect(lines.length).toBe(2);
+    expect(lines[0]).toMatch(/^diskpick: \/dev\/fuse: not permitted/);
   });
 
   it('a damaged image: failing reads return EIO with one log line each, the mount keeps serving', () => {
