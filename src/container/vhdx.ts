@@ -280,10 +280,14 @@ async function replayLog(src: ByteSource, hdr: VhdxHeader, ctx: OpenContext): Pr
   let bestSeq = 0n;
   let tail = 0;
   let oldTail = 0;
+  // Each 4 KiB position is normally evaluated once or twice; a hostile log of long chains
+  // that never validate would make the scan quadratic, so the work is bounded.
+  let budget = 4 * (LogLength / 4096) + 64;
   for (let guard = 0; guard <= LogLength / 4096 + 1; guard++) {
     const seq: LogEntry[] = [];
     let head = tail;
     for (let steps = 0; steps < LogLength / 4096; steps++) {
+      if (--budget < 0) throw corrupt(name, 'VHDX log scan gave up: its entries chain in too many overlapping sequences');
       const e = await readEntry(src, LogOffset, LogLength, head, hdr.LogGuid);
       if (!e) break;
       if (seq.length && e.SequenceNumber !== seq[seq.length - 1]!.SequenceNumber + 1n) break;
