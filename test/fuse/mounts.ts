@@ -4,7 +4,7 @@
  * leaves a mount behind.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, diskpick } from '../helpers/tools.js';
@@ -98,15 +98,18 @@ export function release(m: Mounted): void {
   spawnSync('fusermount', ['-uz', m.mnt], { stdio: 'ignore' });
   const i = live.indexOf(m);
   if (i >= 0) live.splice(i, 1);
+  // Not recursive: should anything still be mounted there, rm must not walk into it.
+  try {
+    rmdirSync(m.mnt);
+  } catch {
+    // not empty or already gone
+  }
+  rmSync(`${m.mnt}.log`, { force: true });
 }
 
 /** afterAll: nothing stays mounted, no mount process stays alive, no folder is left. */
 export function releaseAll(): void {
-  for (const m of [...live]) {
-    release(m);
-    rmSync(m.mnt, { recursive: true, force: true });
-    rmSync(`${m.mnt}.log`, { force: true });
-  }
+  for (const m of [...live]) release(m);
 }
 
 export interface FoundEntry {
