@@ -3,22 +3,10 @@
  * runs, the initialized size, and LZNT1 compression units. See docs/formats/ntfs.md
  * "Non-resident data" and "Compression units".
  */
-import { corrupt } from '../../errors.js';
+import { corrupt, DiskpickError } from '../../errors.js';
 import type { ByteSource } from '../../source/source.js';
+import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
-
-/** One LZNT1 compression unit → exactly unitSize bytes (src/fs/ntfs/lznt1.ts, the codec engineer's). */
-type Lznt1Unit = (input: Buffer, unitSize: number) => Buffer;
-let lznt1: Lznt1Unit | null = null;
-async function loadLznt1(): Promise<Lznt1Unit> {
-  if (!lznt1) {
-    // Loaded by name so this module builds before the codec module lands.
-    const spec = './lznt1.js';
-    const mod = (await import(spec)) as { decompressLznt1Unit: Lznt1Unit };
-    lznt1 = mod.decompressLznt1Unit;
-  }
-  return lznt1;
-}
 
 /** Bytes per read of long runs: large enough that a big `cat` is a few big reads. */
 const CHUNK = 4 * 1024 * 1024;
@@ -162,10 +150,10 @@ export class NtfsStream implements ByteSource {
       if (allocated >= this.unitClusters) {
         data = raw;
       } else {
-        const decompress = await loadLznt1();
         try {
-          data = decompress(raw, unitBytes);
+          data = decompressLznt1Unit(raw, unitBytes, this.name);
         } catch (err) {
+          if (err instanceof DiskpickError) throw err;
           throw corrupt(this.name, `compression unit ${u}: ${(err as Error).message}`);
         }
       }

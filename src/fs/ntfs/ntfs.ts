@@ -17,6 +17,7 @@ import {
 import { decodeRunList, type Run } from './runlist.js';
 import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
 import { UpCase } from './upcase.js';
+import { openWofFile } from './wof.js';
 
 /** Fixed MFT record numbers (the system files). */
 const MFT_RECORD_VOLUME = 3;
@@ -854,11 +855,7 @@ export class NtfsFileSystem implements FileSystem {
       if (rp?.tag === IO_REPARSE_TAG_WOF) {
         const wof = f.attrs.find((a) => a.type === AT.DATA && a.name === 'WofCompressedData');
         if (wof) {
-          const spec = './wof.js';
-          const mod = (await import(spec)) as {
-            openWofFile: (reparseData: Buffer, wofStream: ByteSource, size: number, name: string) => ByteSource;
-          };
-          return mod.openWofFile(v, this.attrSource(wof, `${label}:WofCompressedData`), data.dataSize, label);
+          return openWofFile(v, this.attrSource(wof, `${label}:WofCompressedData`), data.dataSize, label);
         }
       }
     }
