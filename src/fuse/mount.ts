@@ -5,7 +5,7 @@
  * the mount is ready).
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -106,6 +106,15 @@ export async function lazyUnmount(path: string): Promise<void> {
   }
 }
 
+/** The path /proc/self/mountinfo would show (symlinks resolved); as given when that fails (a stale mount). */
+export function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
 function isStale(path: string): boolean {
   try {
     readdirSync(path);
@@ -121,7 +130,7 @@ function isStale(path: string): boolean {
  * ("Transport endpoint is not connected": its process was killed) is unmounted first.
  */
 export async function prepareMountpoint(path: string, log: (line: string) => void): Promise<string> {
-  const abs = resolve(path);
+  let abs = resolve(path);
   let st;
   try {
     st = statSync(abs);
@@ -138,6 +147,7 @@ export async function prepareMountpoint(path: string, log: (line: string) => voi
     }
   }
   if (!st.isDirectory()) throw new DiskpickError('usage', 'mountpoint is not a folder', abs);
+  abs = realPath(abs);
   let m = findMount(abs);
   if (m && m.fstype.startsWith('fuse') && isStale(abs)) {
     // The kernel still answers stat() from its attribute cache; a listing needs the process.

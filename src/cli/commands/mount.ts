@@ -6,7 +6,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DiskpickError, ExitCode } from '../../errors.js';
-import { findMount, lazyUnmount, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
+import { findMount, lazyUnmount, realPath, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
 import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
 
 interface MountOptions {
@@ -87,7 +87,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  diskpick umount /mnt/backup')
     .action((mountpoint: string) =>
       runCommand(async () => {
-        const abs = resolve(mountpoint);
+        const abs = realPath(mountpoint);
         const m = findMount(abs);
         if (!m) throw new DiskpickError('usage', 'nothing is mounted here', abs);
         if (!m.fstype.startsWith('fuse')) throw new DiskpickError('usage', `not a FUSE mount (${m.fstype}); use umount(8)`, abs);
