@@ -15,6 +15,7 @@ import { hexLines, isBinary, PREVIEW_LIMIT, streamPreview, textLines } from './p
 import { helpLines, infoLines, summaryHeadline, summaryLines } from './panels.js';
 import { findConflicts, resolveTarget } from './restore-plan.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
+import { useLiveState } from './use-live-state.js';
 import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
@@ -70,15 +71,16 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const bodyHeight = height - 4;
   const cols = useMemo(() => columnsFor(width), [width]);
 
-  const [dir, setDir] = useState<VfsNode>(() => vfs.root());
-  const [entries, setEntries] = useState<Entry[]>([]);
+  // The state keys act on is "live" (see useLiveState): a burst of keys acts in order.
+  const [dir, dirNow, setDir] = useLiveState<VfsNode>(() => vfs.root());
+  const [entries, entriesNow, setEntries] = useLiveState<Entry[]>([]);
   const [loading, setLoading] = useState(true);
-  const [filter, setFilter] = useState('');
-  const [filtering, setFiltering] = useState(false);
-  const [cursor, setCursor] = useState(0);
+  const [filter, filterNow, setFilter] = useLiveState('');
+  const [filtering, filteringNow, setFiltering] = useLiveState(false);
+  const [cursor, cursorNow, setCursor] = useLiveState(0);
   const [top, setTop] = useState(0);
-  const [selected, setSelected] = useState<Map<string, VfsNode>>(() => new Map());
-  const [mode, setMode] = useState<Mode>({ kind: 'browse' });
+  const [selected, selectedNow, setSelected] = useLiveState<Map<string, VfsNode>>(() => new Map());
+  const [mode, modeNow, setMode] = useLiveState<Mode>({ kind: 'browse' });
   const [status, setStatus] = useState<Status | null>(null);
   const [progress, setProgress] = useState<RestoreProgress | null>(null);
   const [now, setNow] = useState(() => Date.now());
@@ -90,6 +92,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const progressRef = useRef<RestoreProgress | null>(null);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
+  const renderedView = view;
+  const renderedFilter = filter;
   const current: Entry | undefined = view[Math.min(cursor, view.length - 1)];
 
   const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
@@ -148,7 +152,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     return () => clearInterval(t);
   }, [mode.kind]);
 
-  const goUp = () => {
+  const goUp = (dir: VfsNode) => {
     if (dir.path === '/') return;
     const parts = splitPath(dir.path);
     const name = parts.pop()!;
@@ -203,8 +207,9 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     });
   };
 
-  const beginRestore = () => {
-    const nodes = selected.size ? [...selected.values()] : current ? [current.node] : [];
+  const beginRestore = (current: Entry | undefined) => {
+    const sel = selectedNow.current;
+    const nodes = sel.size ? [...sel.values()] : current ? [current.node] : [];
     if (!nodes.length) return showInfo('nothing to restore here');
     setMode({ kind: 'target', input: cwd, nodes });
   };
@@ -271,6 +276,13 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
 
   const onKey = (input: string, key: Key) => {
+    const mode = modeNow.current;
+    const filtering = filteringNow.current;
+    const filter = filterNow.current;
+    const dir = dirNow.current;
+    const view = entriesNow.current === entries && filter === renderedFilter ? renderedView : filterEntries(entriesNow.current, filter);
+    const cursor = Math.min(cursorNow.current, Math.max(0, view.length - 1));
+    const current: Entry | undefined = view[cursor];
     if (key.ctrl && input === 'c') {
       restoreAbort.current?.abort();
       previewAbort.current?.abort();
@@ -279,7 +291,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
     const page = Math.max(1, bodyHeight - 1);
     if (mode.kind === 'pager') {
-      const n = pagerView!.length;
+      const n = pagerLines(mode).length;
       const move = (d: number) => setMode({ ...mode, top: pagerTop(mode.top, d, n, bodyHeight) });
       if (key.escape || input === 'q' || key.leftArrow || key.tab || input === 'p' || input === 'i' || input === '?' || isBack(key) || key.return) closePager();
       else if (key.upArrow || input === 'k') move(-1);
@@ -372,7 +384,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       return exit();
     }
     if (key.return || key.rightArrow || input === 'l') return preview(current);
-    if (key.leftArrow || isBack(key) || input === 'h') return goUp();
+    if (key.leftArrow || isBack(key) || input === 'h') return goUp(dir);
     if (key.escape) {
       if (filter) setFilter('');
       setStatus(null);
@@ -396,7 +408,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
     if (input === 'i') return void openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
     if (input === '?') return void openPager('Help', { type: 'lines', lines: helpLines() });
-    if (input === 'e') return beginRestore();
+    if (input === 'e') return beginRestore(current);
   };
   // The latest handler, set while rendering: a key that arrives before React's effects have
   // run still sees the state on screen, not the one before it.

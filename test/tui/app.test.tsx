@@ -135,6 +135,16 @@ describe('browse: filter, selection, preview, panels', () => {
     await h.waitFor((s) => !s.includes('filter:') && s.includes('big.bin'), 'the whole folder');
   });
 
+  it('a burst of keys faster than frames acts in order (filter, select, restore prompt)', async () => {
+    h = await openApp(image);
+    await h.press(KEY.enter);
+    await h.waitFor((s) => s.includes('› p1') && !s.includes('reading…'), 'p1');
+    // All written at once, without waiting for frames in between.
+    h.burst('/', ...'odd', KEY.enter, ' ', 'e');
+    const f = await h.waitFor((s) => s.includes('Restore /p1/odd size.bin to: '), 'the prompt for the filtered, selected file');
+    expect(f).toContain('selected: 1');
+  });
+
   it('Space selects entries (count and total size); a selects all in view and again none', async () => {
     h = await openApp(image);
     await h.press(KEY.enter);

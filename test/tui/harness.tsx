@@ -21,6 +21,8 @@ export interface Harness {
   raw(): string;
   lines(): string[];
   press(...keys: string[]): Promise<void>;
+  /** Writes all keys at once, each as its own read, without waiting for frames. */
+  burst(...keys: string[]): void;
   waitFor(pred: (frame: string) => boolean, what: string, timeoutMs?: number): Promise<string>;
   rerender(props: Partial<Parameters<typeof App>[0]>): void;
   close(): Promise<void>;
@@ -55,6 +57,9 @@ export async function openApp(image: string, props: { cwd?: string; color?: bool
         if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}; screen was:\n${f}`);
         await new Promise((r) => setTimeout(r, 5));
       }
+    },
+    burst(...keys) {
+      for (const k of keys) inst.stdin.write(k);
     },
     rerender(p) {
       inst.rerender(<App {...base} {...p} />);
