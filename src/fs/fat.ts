@@ -208,6 +208,7 @@ class FileAllocationTable {
 /** A file's bytes, following its cluster runs; the runs are resolved on first read. */
 class FatFileSource implements ByteSource {
   private runs: Run[] | null = null;
+  private resolving: Promise<void> | null = null;
   /** Byte offset in the file where each run starts. */
   private runStarts: number[] = [];
 
@@ -221,14 +222,12 @@ class FatFileSource implements ByteSource {
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
+    // Concurrent first reads (FUSE) share one walk of the chain.
     if (!this.runs) {
-      this.runs = await this.fs.chainRuns(this.firstCluster, Math.ceil(this.size / this.fs.clusterSize), this.name);
-      let at = 0;
-      for (const r of this.runs) {
-        this.runStarts.push(at);
-        at += r.count * this.fs.clusterSize;
-      }
+      this.resolving ??= this.resolveRuns();
+      await this.resolving;
     }
+    const runs = this.runs!;
     const cs = this.fs.clusterSize;
     let lo = 0;
     let hi = this.runStarts.length - 1;
@@ -239,14 +238,26 @@ class FatFileSource implements ByteSource {
     }
     const parts: Buffer[] = [];
     let done = 0;
-    for (let i = lo; i < this.runs.length && done < n; i++) {
-      const r = this.runs[i]!;
+    for (let i = lo; i < runs.length && done < n; i++) {
+      const r = runs[i]!;
       const inRun = offset + done - this.runStarts[i]!;
       const take = Math.min(r.count * cs - inRun, n - done);
       parts.push(await readExact(this.fs.src, this.fs.clusterOffset(r.cluster) + inRun, take, `data of ${this.name}`));
       done += take;
     }
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, done);
+  }
+
+  private async resolveRuns(): Promise<void> {
+    const runs = await this.fs.chainRuns(this.firstCluster, Math.ceil(this.size / this.fs.clusterSize), this.name);
+    const starts: number[] = [];
+    let at = 0;
+    for (const r of runs) {
+      starts.push(at);
+      at += r.count * this.fs.clusterSize;
+    }
+    this.runStarts = starts;
+    this.runs = runs;
   }
 
   async close(): Promise<void> {}
