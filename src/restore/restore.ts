@@ -167,7 +167,11 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const placeUnder = (sel: RestoreSelection): string[] => {
     if (opts.flatten || !sel.under?.length) return [];
     const parts: string[] = [];
-    let source = '';
+    // Name the folders by their image path when they are the node's own ancestors (globs).
+    const comps = sel.node.path.split('/');
+    const baseLen = comps.length - 1 - sel.under.length;
+    const ancestors = baseLen >= 1 && sel.under.every((u, i) => comps[baseLen + i] === u);
+    let source = ancestors ? comps.slice(0, baseLen).join('/') : '';
     for (const stored of sel.under) {
       source += `/${stored}`;
       const s = safeName(stored, nameOpts);
