@@ -62,6 +62,7 @@ export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: 
   const vfs = await Vfs.open(image, vfsOptions(g));
   try {
     for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
     return await body(vfs);
   } finally {
     await vfs.close();

@@ -87,6 +87,13 @@ const ATTR_LONG_NAME = 0x0f;
 const NTRES_LOWER_BASE = 0x08;
 const NTRES_LOWER_EXT = 0x10;
 
+/**
+ * Files are numbered by the position of their entry; folders by their first cluster, so two
+ * entries naming the same folder (a loop in a damaged or hostile tree) have one identity.
+ * Above any entry position (a 2 TiB volume has < 2^36 entries).
+ */
+const DIR_INO_BASE = 2 ** 40;
+
 /** A directory may hold at most 65 536 entries (fatgen103 §6): 2 MiB. */
 const MAX_DIR_BYTES = 65536 * 32;
 
@@ -384,7 +391,7 @@ export class FatFileSystem implements FileSystem {
       const fixed = this.type !== 'FAT32';
       const stat: Stat = {
         type: 'dir', size: 0, allocated: fixed ? this.rootDirBytes : 0, mode: DEFAULT_DIR_MODE,
-        uid: 0, gid: 0, nlink: 2, ino: 1, hasOwnership: false,
+        uid: 0, gid: 0, nlink: 2, ino: fixed ? 1 : DIR_INO_BASE + this.bpb.BPB_RootClus, hasOwnership: false,
       };
       this.rootNode = new FatNode('', '', stat, fixed ? 0 : this.bpb.BPB_RootClus, fixed);
     }
@@ -487,7 +494,7 @@ export class FatFileSystem implements FileSystem {
         uid: 0,
         gid: 0,
         nlink: isDir ? 2 : 1,
-        ino: volOffset / 32,
+        ino: isDir && firstCluster >= 2 ? DIR_INO_BASE + firstCluster : volOffset / 32,
         mtime,
         ctime: mtime,
         atime: fatTime(raw.readUInt16LE(off + 18), 0),

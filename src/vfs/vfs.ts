@@ -28,9 +28,17 @@ export type VfsPlace =
   | { kind: 'volume'; vol: VfsVolume }
   | { kind: 'fs'; vol: VfsVolume; node: FsNode };
 
+/** The folders above a node, innermost first, by identity (volume + inode). */
+interface Ancestry {
+  key: string;
+  up: Ancestry | undefined;
+}
+
 export interface VfsNode {
   /** Normalized absolute path: "/", "/p1", "/p1/Users/anna/report.docx". */
   path: string;
+  /** Folders this node lies in (for loop detection in damaged trees). */
+  ancestry?: Ancestry;
   name: string;
   stat: Stat;
   place: VfsPlace;
@@ -216,12 +224,36 @@ export class Vfs {
     }
     const fs = this.fsOf(pl.vol);
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
+    if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const n = await fs.lookup(parent, name);
-    return n ? this.fsNode(pl.vol, dir.path, n) : null;
+    if (n && this.loopsBack(pl.vol, dir, n)) {
+      throw new DiskpickError('image', 'folder loop: this folder contains one of its own parents (damaged or hostile image)', joinPath(dir.path, name));
+    }
+    return n ? this.fsNode(pl.vol, dir, n) : null;
   }
 
-  private fsNode(vol: VfsVolume, dirPath: string, n: FsNode): VfsNode {
-    return { path: joinPath(dirPath, n.name), name: n.name, stat: n.stat, place: { kind: 'fs', vol, node: n }, system: n.system };
+  private static key(vol: VfsVolume, ino: number): string {
+    return `${vol.name}:${ino}`;
+  }
+
+  /** A folder entry naming the folder itself or one above it would make every walk endless. */
+  private loopsBack(vol: VfsVolume, dir: VfsNode, n: FsNode): boolean {
+    if (n.stat.type !== 'dir') return false;
+    const k = Vfs.key(vol, n.stat.ino);
+    if (dir.place.kind === 'fs' && Vfs.key(vol, dir.stat.ino) === k) return true;
+    if (dir.place.kind === 'volume' && vol.fs && this.rootIno.get(vol) === n.stat.ino) return true;
+    for (let a = dir.ancestry; a; a = a.up) if (a.key === k) return true;
+    return false;
+  }
+
+  private readonly rootIno = new Map<VfsVolume, number>();
+
+  /** Told about problems found while walking (loops skipped), for the CLI to show once. */
+  onWarning?: (message: string) => void;
+
+  private fsNode(vol: VfsVolume, dir: VfsNode, n: FsNode): VfsNode {
+    const ancestry = dir.place.kind === 'fs' ? { key: Vfs.key(vol, dir.stat.ino), up: dir.ancestry } : dir.place.kind === 'volume' ? { key: Vfs.key(vol, this.rootIno.get(vol) ?? -1), up: undefined } : undefined;
+    return { path: joinPath(dir.path, n.name), name: n.name, stat: n.stat, place: { kind: 'fs', vol, node: n }, system: n.system, ancestry };
   }
 
   private fsOf(vol: VfsVolume): FileSystem {
@@ -236,9 +268,21 @@ export class Vfs {
     if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', dir.path);
     const fs = this.fsOf(pl.vol);
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
+    if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const kids = await fs.readdir(parent);
     const out: VfsNode[] = [];
-    for (const k of kids) if (opts.system || !k.system) out.push(this.fsNode(pl.vol, dir.path, k));
+    for (const k of kids) {
+      if (!opts.system && k.system) continue;
+      if (this.loopsBack(pl.vol, dir, k)) {
+        const w = `${joinPath(dir.path, k.name)}: skipped, the folder contains one of its own parents (a loop in the folder tree)`;
+        if (!fs.info.warnings.includes(w) && fs.info.warnings.length < 100) {
+          fs.info.warnings.push(w);
+          this.onWarning?.(w);
+        }
+        continue;
+      }
+      out.push(this.fsNode(pl.vol, dir, k));
+    }
     return out;
   }
 

@@ -2,7 +2,7 @@
  * Bad inputs end with one line on stderr that names the file and the problem, a documented
  * exit code, and no stack trace. The damaged images are copies of generated ones.
  */
-import { copyFileSync, writeFileSync, openSync, writeSync, closeSync, truncateSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { copyFileSync, writeFileSync, openSync, writeSync, closeSync, truncateSync, mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +129,33 @@ describe('one-line errors with documented exit codes', () => {
     diskpick(['ls', '-R', gpt]);
     diskpick(['cat', gpt, '/p1/big.bin']);
     expect(await sha256File(gpt)).toBe(before);
+  });
+
+  it('a folder that contains its own parent (a loop) is skipped; listing ends', () => {
+    const img = join(work, 'loop.img');
+    copyFileSync(fatImages.floppy(), img);
+    const raw = readFileSync(img);
+    const entry = (shortName: string) => {
+      const at = raw.indexOf(Buffer.from(shortName.padEnd(11, ' '), 'latin1'));
+      expect(at).toBeGreaterThan(0);
+      expect(raw[at + 11]! & 0x10).toBe(0x10);
+      return at;
+    };
+    const deep = entry('DEEP');
+    const a = entry('A');
+    // deep/a now names deep's own first cluster.
+    patch(img, a + 26, raw.subarray(deep + 26, deep + 28));
+    const fsck = spawnSync('fsck.fat', ['-n', img], { encoding: 'utf8' });
+    expect(fsck.status).not.toBe(0);
+    const r = spawnSync(process.execPath, [CLI, 'ls', '-R', img], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('/p0/deep');
+    expect(r.stdout).not.toContain('/p0/deep/a');
+    expect(r.stderr).toMatch(/^diskpick: warning: .*loop in the folder tree/);
+    expectOneLineError(diskpick(['ls', img, '/p0/deep/a']), 3, 'folder loop');
+    const out = mkdtempSync(join(tmpdir(), 'dp-loop-'));
+    expect(diskpick(['extract', '-q', img, '/p0', '-o', out]).status).toBe(0);
   });
 
   it('split raw images read as one disk', async () => {
