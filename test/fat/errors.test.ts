@@ -48,6 +48,15 @@ describe('one-line errors with documented exit codes', () => {
     expectOneLineError(diskpick(['ls', empty]), 3, empty, 'empty');
   });
 
+  it('dd still copies a disk that holds nothing diskpick can list', async () => {
+    const p = join(work, 'random-disk.bin');
+    writeFileSync(p, seededBytes(9, 3 << 20));
+    const out = join(work, 'random-disk.out');
+    const r = diskpick(['dd', '-q', p, '-o', out]);
+    expect(r.status).toBe(0);
+    expect(await sha256File(out)).toBe(await sha256File(p));
+  });
+
   it('a folder given as image', () => {
     expectOneLineError(diskpick(['info', work]), 3, work, 'folder');
   });

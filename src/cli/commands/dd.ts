@@ -5,7 +5,8 @@ import { DiskpickError, fromSystemError } from '../../errors.js';
 import { chunksOf } from '../../source/chunks.js';
 import type { ByteSource } from '../../source/source.js';
 import { ProgressBar } from '../progress.js';
-import { quietOnEpipe, runCommand, withImage, type GlobalOptions } from '../run.js';
+import { openContainer } from '../../container/open.js';
+import { quietOnEpipe, runCommand, vfsOptions, withImage, type GlobalOptions } from '../run.js';
 
 interface DdOptions {
   output: string;
@@ -27,12 +28,22 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'no progress bar')
     .addHelpText('after', '\nExamples:\n  diskpick dd disk.vmdk -o disk.raw\n  diskpick dd disk.qcow2 --volume p2 -o - | ntfsls -f /dev/stdin')
     .action((image: string, opts: DdOptions, cmd: Command) =>
-      runCommand(() =>
-        withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
-          const src: ByteSource = opts.volume ? vfs.volumeSource(opts.volume) : vfs.container;
-          await writeRaw(src, opts);
-        }),
-      ),
+      runCommand(async () => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        if (opts.volume) {
+          await withImage(image, g, (vfs) => writeRaw(vfs.volumeSource(opts.volume!), opts));
+          return;
+        }
+        // The whole disk needs only the container: it may hold no partition table or
+        // filesystem diskpick knows.
+        const disk = await openContainer(image, vfsOptions(g));
+        try {
+          for (const w of disk.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+          await writeRaw(disk, opts);
+        } finally {
+          await disk.close();
+        }
+      }),
     );
 }
 
