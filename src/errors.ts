@@ -43,9 +43,14 @@ export class DiskpickError extends Error {
     return ExitCode[this.kind];
   }
 
-  /** The one line shown to a user. */
+  /**
+   * The one line shown to a user. Messages quote names from the image, which may hold newlines
+   * or terminal escapes (fuzz cases qcow2-*: a FAT name with "\n"), so control characters are
+   * shown as \xHH and cannot forge lines or drive the terminal.
+   */
   toLine(): string {
-    return this.file ? `${this.file}: ${this.message}` : this.message;
+    const line = this.file ? `${this.file}: ${this.message}` : this.message;
+    return line.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   }
 }
 
