@@ -153,7 +153,8 @@ async function runCase(w: Worker, file: string, data: Buffer, o: Options): Promi
 /** Signature of a finding: its kind, message without numbers, and the first stack frame in src/. */
 function signature(f: Omit<Finding, 'format'>): string {
   const frame = (f.stack.split('\n').find((l) => l.includes('/src/')) ?? '').replace(/:\d+:\d+\)?$/, '').trim();
-  return `${f.kind}|${f.message.replace(/\d+/g, 'N').slice(0, 120)}|${frame}`;
+  // Messages quote names and numbers from the image; where there is a frame, it alone tells bugs apart.
+  return frame ? `${f.kind}|${f.op ?? ''}|${frame}` : `${f.kind}|${f.message.replace(/\d+/g, 'N').slice(0, 120)}`;
 }
 
 /**
