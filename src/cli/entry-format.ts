@@ -50,9 +50,16 @@ export function displayName(name: string): string {
   return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
+/** "major, minor" of a Linux new-style device number (12-bit major, 20-bit minor). */
+export function deviceNumbers(rdev: number): string {
+  const major = (rdev >>> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+  return `${major}, ${minor}`;
+}
+
 export function longLine(node: VfsNode, shownPath: string): string {
   const st = node.stat;
-  const size = st.type === 'chardev' || st.type === 'blockdev' ? `${(st.rdev ?? 0) >> 8}, ${(st.rdev ?? 0) & 0xff}` : String(st.size);
+  const size = st.type === 'chardev' || st.type === 'blockdev' ? deviceNumbers(st.rdev ?? 0) : String(st.size);
   const link = st.type === 'symlink' && st.symlinkTarget !== undefined ? ` -> ${displayName(st.symlinkTarget)}` : '';
   return `${modeString(st)} ${String(st.nlink).padStart(2)} ${String(st.uid).padStart(5)} ${String(st.gid).padStart(5)} ${size.padStart(12)} ${shortTime(st.mtime)} ${displayName(shownPath)}${link}`;
 }

@@ -2,7 +2,8 @@
  * ext2/3/4 images made by mkfs -d from seeded trees, read through the Vfs and checked against
  * the host tree (lstat, sha256, getfattr) and debugfs (ls -l, stat, dump) on the same image.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -235,5 +236,22 @@ describe.skipIf(!built)('ext through the diskpick CLI', () => {
     const info = diskpick(['info', img]);
     expect(info.status, info.stderr).toBe(0);
     expect(info.stdout.toString()).toMatch(/ext4/);
+  });
+
+  it('ls -l shows device numbers as stat(1) does on the source tree (12-bit major, 20-bit minor)', () => {
+    const v = EXT_VARIANTS[0]!;
+    const img = cachedImage(`${v.name}.img`, (p) => void buildExtImage(p, v));
+    const tree = treeOf(img);
+    const lines = diskpick(['ls', '-l', img, '/p0/dev']).stdout.toString().trim().split('\n');
+    let devices = 0;
+    for (const name of readdirSync(join(tree, 'dev'))) {
+      const st = lstatSync(join(tree, 'dev', name));
+      if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+      const [major, minor] = execFileSync('stat', ['-c', '%t %T', join(tree, 'dev', name)], { encoding: 'utf8' }).trim().split(' ').map((h) => parseInt(h, 16));
+      const line = lines.find((l) => l.endsWith(` ${name}`));
+      expect(line, name).toContain(`${major}, ${minor} `);
+      devices++;
+    }
+    expect(devices).toBeGreaterThan(0);
   });
 });
