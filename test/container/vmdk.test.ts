@@ -620,3 +620,16 @@ function vmdkmountHash(path: string): string | null {
     spawnSync('umount', [mnt]);
   }
 }
+
+describe('VMDK descriptor content IDs', () => {
+  it('reads CID and parentCID as 32-bit numbers whatever their zero padding', async () => {
+    const { parseDescriptor } = await import('../../src/container/vmdk/descriptor.js');
+    const text = (cid: string, parent: string) => Buffer.from(
+      `# Disk DescriptorFile\nversion=1\nCID=${cid}\nparentCID=${parent}\ncreateType="monolithicSparse"\n\nRW 2048 SPARSE "x.vmdk"\n`);
+    const a = parseDescriptor(text('87adc4', 'ffffffff'), 'a.vmdk');
+    const b = parseDescriptor(text('0087ADC4', '0087adc4'), 'b.vmdk');
+    expect(a.cid).toBe(b.cid);
+    expect(b.parentCid).toBe(a.cid);
+    expect(a.cid).toBe((0x87adc4).toString(16).padStart(8, '0'));
+  });
+});

@@ -109,8 +109,8 @@ export function parseDescriptor(raw: Buffer, file: string): Descriptor {
     throw unsupported(file, 'encrypted VMDK (VMware encryption.keySafe): not supported');
   }
   if (extents.length === 0) throw corrupt(file, 'VMDK descriptor lists no extents');
-  const cid = (header.get('CID') ?? 'ffffffff').toLowerCase();
-  const parentCid = (header.get('parentCID') ?? 'ffffffff').toLowerCase();
+  const cid = contentId(header.get('CID'));
+  const parentCid = contentId(header.get('parentCID'));
   const hint = header.get('parentFileNameHint');
   return {
     version: Number(header.get('version') ?? '1') || 1,
@@ -120,6 +120,15 @@ export function parseDescriptor(raw: Buffer, file: string): Descriptor {
     parentFileNameHint: hint && hint.length > 0 ? hint : undefined,
     extents,
   };
+}
+
+/**
+ * A content ID as 8 lower-case hex digits: writers differ in zero padding ("CID=87adc4" and
+ * "CID=0087adc4" are the same 32-bit number), and parentCID is compared with the parent's CID.
+ */
+function contentId(text: string | undefined): string {
+  const n = text !== undefined && /^[0-9a-fA-F]{1,8}$/.test(text.trim()) ? parseInt(text.trim(), 16) : 0xffffffff;
+  return n.toString(16).padStart(8, '0');
 }
 
 /** True when the descriptor says this disk is a delta on a parent. */
