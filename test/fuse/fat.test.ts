@@ -227,7 +227,8 @@ describe('lifecycle', () => {
     writeFileSync(`/tmp/dp-fuse-go-${process.pid}`, 'go\n');
     await done;
     expect(out.slice(0, 64)).toBe(big.sha256);
-    expect(await waitFor(() => !alive(m.pid), 20_000), m.stderr()).toBe(true);
+    // The kernel sends the last RELEASE asynchronously; on a loaded machine that took > 20 s once.
+    expect(await waitFor(() => !alive(m.pid), 60_000), m.stderr()).toBe(true);
     sh(`rm -f /tmp/dp-fuse-go-${process.pid}`);
     release(m);
   });

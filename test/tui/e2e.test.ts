@@ -55,7 +55,7 @@ describe.skipIf(!hasTool('tmux'))('diskpick browse in tmux', () => {
     const cmd = `cd '${out}' && TZ=UTC '${process.execPath}' '${CLI}' browse '${image}'; echo "diskpick exited $?"; sleep 600`;
     tmux('new-session', '-d', '-s', SESSION, '-x', '100', '-y', '30', cmd);
 
-    await waitScreen((s) => s.includes('p1  GPTDATA') && s.includes('p2  GPTSECOND'), 'the volumes');
+    await waitScreen((s) => s.includes('p1  GPTDATA') && s.includes('p2  GPTSECOND'), 'the volumes', 60_000);
     keys('Enter');
     await waitScreen((s) => s.includes('fat-gpt.img › p1') && s.includes('big.bin'), 'p1');
     keys('/');
@@ -106,7 +106,7 @@ describe.skipIf(!hasTool('tmux'))('diskpick browse in tmux', () => {
     spawnSync('tmux', ['kill-session', '-t', SESSION]);
     const cmd = `echo shell-screen; '${process.execPath}' '${CLI}' browse '${image}'; echo "diskpick exited $?"; sleep 600`;
     tmux('new-session', '-d', '-s', SESSION, '-x', '100', '-y', '30', cmd);
-    await waitScreen((s) => s.includes('p1  GPTDATA'), 'the volumes');
+    await waitScreen((s) => s.includes('p1  GPTDATA'), 'the volumes', 60_000);
     keys('C-c');
     const s = await waitScreen((x) => x.includes('diskpick exited'), 'diskpick to exit');
     expect(s).toContain('diskpick exited 130');
