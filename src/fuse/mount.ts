@@ -50,6 +50,8 @@ export function checkDevFuse(): void {
 }
 
 export interface MountEntry {
+  /** Mount ID (first field of mountinfo): also shown as mnt_id in /proc/PID/fdinfo. */
+  id: string;
   /** "major:minor" of the mounted filesystem. */
   dev: string;
   mountpoint: string;
@@ -71,7 +73,7 @@ export function readMounts(): MountEntry[] {
     const f = line.split(' ');
     const sep = f.indexOf('-');
     if (f.length < 10 || sep < 6) continue;
-    out.push({ dev: f[2]!, mountpoint: unescape(f[4]!), fstype: f[sep + 1]!, source: unescape(f[sep + 2]!) });
+    out.push({ id: f[0]!, dev: f[2]!, mountpoint: unescape(f[4]!), fstype: f[sep + 1]!, source: unescape(f[sep + 2]!) });
   }
   return out;
 }
@@ -277,12 +279,45 @@ export async function serveMount(o: ServeOptions): Promise<number> {
     // An external `umount`/`fusermount -uz` detaches the mount: keep serving the files still
     // open through the detached mount, then leave.
     let detached = false;
+    const mountId = readMounts().find((m) => m.mountpoint === mnt && (dev === '' || m.dev === dev))?.id;
     const timer = setInterval(() => {
       if (!detached) detached = !readMounts().some((m) => m.mountpoint === mnt && (dev === '' || m.dev === dev));
-      if (detached && fsys.openHandles === 0) void finish(false);
+      // The kernel can end the detached mount before our release() handlers have run (no
+      // FUSE_DESTROY reaches fuse-native): once no process holds a file of it, leave.
+      if (detached && (fsys.openHandles === 0 || (mountId !== undefined && !mountStillUsed(mountId)))) void finish(false);
     }, 500);
   });
   return code;
+}
+
+/**
+ * True while some process has a file open on the mount with this ID (/proc/PID/fdinfo shows
+ * mnt_id; reading it never touches the FUSE filesystem itself, so it cannot wait on us).
+ */
+function mountStillUsed(mountId: string): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return true;
+  }
+  const want = `mnt_id:\t${mountId}\n`;
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fdinfo`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').includes(want)) return true;
+      } catch {
+        // The fd closed meanwhile.
+      }
+    }
+  }
+  return false;
 }
 
 /** The line a daemon child writes on its report pipe. */
