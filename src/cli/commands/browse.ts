@@ -17,6 +17,10 @@ export function register(program: Command): void {
         // The TUI (Ink, React) is loaded only when it is used: the other commands start faster.
         // React picks its build when first loaded: the production one, unless asked otherwise.
         process.env.NODE_ENV ??= 'production';
+        // Ink draws only a final frame when CI or CONTINUOUS_INTEGRATION is set (it reads them
+        // once, at import). We have just checked for a real terminal: draw interactively.
+        delete process.env.CI;
+        delete process.env.CONTINUOUS_INTEGRATION;
         const { runBrowse, colorWanted } = await import('../../tui/browse.js');
         const how = await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
           runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }));
