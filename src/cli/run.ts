@@ -77,3 +77,18 @@ export function quietOnEpipe(): void {
     process.exit(ExitCode.output);
   });
 }
+
+/**
+ * Collects output lines and writes them in batches, waiting for stdout to drain, so long
+ * listings neither hold everything in memory nor overrun a slow pipe.
+ */
+export function stdoutBatch(): { out: string[]; flush: () => Promise<void> } {
+  const out: string[] = [];
+  const flush = async () => {
+    if (!out.length) return;
+    const text = out.join('');
+    out.length = 0;
+    if (!process.stdout.write(text)) await new Promise<void>((r) => process.stdout.once('drain', r));
+  };
+  return { out, flush };
+}

@@ -4,7 +4,7 @@ import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { findNodes, parseDate, parseSize, parseTypes, type FindFilters } from '../../restore/find.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
-import { quietOnEpipe, reportError, runCommand, withImage, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 import { checkHashAlgorithm, hashOf, withPath } from './ls.js';
 
 interface FindOptions {
@@ -86,13 +86,7 @@ export async function findCommand(vfs: Vfs, path: string, opts: FindOptions): Pr
     reportError(withPath(err, vfs, p));
   };
 
-  const out: string[] = [];
-  const flush = async () => {
-    if (!out.length) return;
-    const text = out.join('');
-    out.length = 0;
-    if (!process.stdout.write(text)) await new Promise<void>((r) => process.stdout.once('drain', r));
-  };
+  const { out, flush } = stdoutBatch();
   const end = opts.print0 ? '\0' : '\n';
   const emit = async (node: VfsNode) => {
     let hash: string | undefined;

@@ -5,7 +5,7 @@ import { chunksOf } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
-import { quietOnEpipe, reportError, runCommand, withImage, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 
 export interface LsOptions {
   long?: boolean;
@@ -57,13 +57,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
   quietOnEpipe();
   if (opts.hash) checkHashAlgorithm(opts.hash);
   let failures = 0;
-  const out: string[] = [];
-  const flush = async () => {
-    if (!out.length) return;
-    const text = out.join('');
-    out.length = 0;
-    if (!process.stdout.write(text)) await new Promise<void>((r) => process.stdout.once('drain', r));
-  };
+  const { out, flush } = stdoutBatch();
 
   const emit = async (node: VfsNode, shown: string) => {
     const st = node.stat;
