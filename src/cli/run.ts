@@ -79,6 +79,18 @@ export function quietOnEpipe(): void {
 }
 
 /**
+ * Writes a chunk to stdout and resolves once stdout is done with it, so the caller may
+ * refill the same buffer (see `pump`). Errors go to the handler of quietOnEpipe.
+ */
+export function writeStdout(chunk: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdout.write(chunk, (err) => {
+      if (!err) resolve();
+    });
+  });
+}
+
+/**
  * Collects output lines and writes them in batches, waiting for stdout to drain, so long
  * listings neither hold everything in memory nor overrun a slow pipe.
  */

@@ -1,4 +1,4 @@
-import type { ByteSource } from '../source/source.js';
+import { readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat } from './container.js';
 
 /** A raw image: the file is the disk. Chosen when no other format's magic matches. */
@@ -22,6 +22,10 @@ export class RawContainer implements Container {
 
   read(offset: number, length: number): Promise<Buffer> {
     return this.src.read(offset, length);
+  }
+
+  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    return readInto(this.src, target, at, offset, length);
   }
 
   close(): Promise<void> {

@@ -3,7 +3,7 @@
  * from there). See docs/formats/fat.md.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { readExact, type ByteSource } from '../source/source.js';
+import { readExact, readInto, type ByteSource } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
   type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type Timespec,
@@ -229,13 +229,50 @@ class FatFileSource implements ByteSource {
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
+    const i = await this.runIndex(offset);
+    const r = this.runs![i];
+    if (!r) throw corrupt(this.name, `cluster chain ends before byte ${offset} of ${this.size}`);
+    const inRun = offset - this.runStarts[i]!;
+    if (inRun + n <= r.count * this.fs.clusterSize) {
+      // Inside one run: the device's buffer as it is, no copy.
+      return readExact(this.fs.src, this.fs.clusterOffset(r.cluster) + inRun, n, `data of ${this.name}`);
+    }
+    const out = Buffer.allocUnsafe(n);
+    await this.fill(i, out, 0, offset, n);
+    return out;
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    await this.fill(await this.runIndex(offset), target, at, offset, n);
+    return n;
+  }
+
+  /** Copies file bytes [offset, offset + n) into target, run by run from run `first`. */
+  private async fill(first: number, target: Buffer, at: number, offset: number, n: number): Promise<void> {
+    const runs = this.runs!;
+    const cs = this.fs.clusterSize;
+    let done = 0;
+    for (let i = first; i < runs.length && done < n; i++) {
+      const r = runs[i]!;
+      const inRun = offset + done - this.runStarts[i]!;
+      const take = Math.min(r.count * cs - inRun, n - done);
+      const from = this.fs.clusterOffset(r.cluster) + inRun;
+      const got = await readInto(this.fs.src, target, at + done, from, take);
+      if (got < take) throw corrupt(this.name, `truncated: data at volume offset ${from + got} is past the end of the volume`);
+      done += take;
+    }
+    if (done < n) throw corrupt(this.name, `cluster chain ends before byte ${offset + done} of ${this.size}`);
+  }
+
+  /** Index of the run holding file byte `offset` (runs resolved on first use). */
+  private async runIndex(offset: number): Promise<number> {
     // Concurrent first reads (FUSE) share one walk of the chain.
     if (!this.runs) {
       this.resolving ??= this.resolveRuns();
       await this.resolving;
     }
-    const runs = this.runs!;
-    const cs = this.fs.clusterSize;
     let lo = 0;
     let hi = this.runStarts.length - 1;
     while (lo < hi) {
@@ -243,16 +280,7 @@ class FatFileSource implements ByteSource {
       if (this.runStarts[mid]! <= offset) lo = mid;
       else hi = mid - 1;
     }
-    const parts: Buffer[] = [];
-    let done = 0;
-    for (let i = lo; i < runs.length && done < n; i++) {
-      const r = runs[i]!;
-      const inRun = offset + done - this.runStarts[i]!;
-      const take = Math.min(r.count * cs - inRun, n - done);
-      parts.push(await readExact(this.fs.src, this.fs.clusterOffset(r.cluster) + inRun, take, `data of ${this.name}`));
-      done += take;
-    }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, done);
+    return lo;
   }
 
   private async resolveRuns(): Promise<void> {

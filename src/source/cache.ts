@@ -1,4 +1,4 @@
-import type { ByteSource } from './source.js';
+import { readInto, type ByteSource } from './source.js';
 
 /**
  * An LRU cache of fixed-size blocks in front of a source. Metadata reads (FAT sectors,
@@ -44,6 +44,14 @@ export class CachedSource implements ByteSource {
       done += take;
     }
     return done === n ? out : out.subarray(0, done);
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset);
+    if (n >= this.blockSize * 4) return readInto(this.base, target, at, offset, n);
+    const b = await this.read(offset, n);
+    return b.copy(target, at);
   }
 
   private async block(index: number): Promise<Buffer> {

@@ -1,8 +1,9 @@
-import type { ByteSource } from './source.js';
+import { readInto, type ByteSource } from './source.js';
 
 /**
  * Reads a source front to back in chunks, keeping one read ahead in flight so the next
  * chunk is being fetched while the caller writes the current one. Memory: two chunks.
+ * Each chunk is a fresh buffer the caller may keep; for plain copying use `pump`.
  */
 export async function* chunksOf(src: ByteSource, chunkSize = 1 << 20, start = 0, end = src.size): AsyncGenerator<Buffer> {
   let off = start;
@@ -14,4 +15,63 @@ export async function* chunksOf(src: ByteSource, chunkSize = 1 << 20, start = 0,
     if (buf.length === 0) break;
     yield buf;
   }
+}
+
+export interface PumpOptions {
+  chunkSize?: number;
+  start?: number;
+  end?: number;
+  /** Reads kept in flight while the sink works on the current chunk. */
+  ahead?: number;
+}
+
+/**
+ * Copies [start, end) of a source to `sink`, front to back, through a small ring of buffers
+ * that are reused for the whole copy: `ahead` reads run while the sink handles the current
+ * chunk. The chunk handed to the sink is a view of a ring buffer, valid until the sink's
+ * promise settles; a sink that keeps bytes must copy them. Memory: (ahead + 1) chunks,
+ * whatever the size of the source. Returns the bytes delivered (less than asked only where
+ * the source ends early).
+ */
+export async function pump(
+  src: ByteSource,
+  sink: (chunk: Buffer, offset: number) => void | Promise<void>,
+  { chunkSize = 1 << 20, start = 0, end = src.size, ahead = 2 }: PumpOptions = {},
+): Promise<number> {
+  end = Math.min(end, src.size);
+  if (end <= start) return 0;
+  const size = Math.min(chunkSize, end - start);
+  const ring: Buffer[] = [];
+  const queue: { got: Promise<number>; buf: Buffer; off: number; len: number }[] = [];
+  let next = start;
+  let slot = 0;
+  const issue = () => {
+    const len = Math.min(size, end - next);
+    const buf = (ring[slot] ??= Buffer.allocUnsafe(size));
+    const got = readInto(src, buf, 0, next, len);
+    // Reads still queued when an earlier one fails are awaited by nobody: keep their
+    // rejections from surfacing as unhandled.
+    got.catch(() => undefined);
+    queue.push({ got, buf, off: next, len });
+    next += len;
+    slot = (slot + 1) % (ahead + 1);
+  };
+  while (queue.length <= ahead && next < end) issue();
+  let delivered = 0;
+  try {
+    while (queue.length) {
+      const c = queue.shift()!;
+      const got = await c.got;
+      if (got > 0) {
+        await sink(c.buf.subarray(0, got), c.off);
+        delivered += got;
+      }
+      if (got < c.len) break;
+      if (next < end) issue();
+    }
+  } finally {
+    // Let reads still in flight finish before their buffers go back to the caller's world.
+    await Promise.allSettled(queue.map((c) => c.got));
+  }
+  return delivered;
 }

@@ -42,17 +42,24 @@ export class FileSource implements ByteSource {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
     const buf = Buffer.allocUnsafe(n);
+    const done = await this.readInto(buf, 0, offset, n);
+    return done === n ? buf : buf.subarray(0, done);
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset);
     let done = 0;
     try {
       while (done < n) {
-        const { bytesRead } = await this.fh.read(buf, done, n - done, offset + done);
+        const { bytesRead } = await this.fh.read(target, at + done, n - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
     } catch (err) {
       throw fromSystemError(err, this.name);
     }
-    return done === n ? buf : buf.subarray(0, done);
+    return done;
   }
 
   async close(): Promise<void> {

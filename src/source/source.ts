@@ -16,7 +16,25 @@ export interface ByteSource {
    * shared with a cache: callers must not modify it.
    */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional zero-copy form of `read`: fills `target[at …]` with up to `length` bytes at
+   * `offset` and resolves to how many it wrote (short only where it reaches `size`). Sources
+   * that pass bytes through (files, slices, file runs, mapped containers) implement it so
+   * that a big copy moves every byte once into one reused buffer: allocating a fresh Buffer
+   * per chunk costs more than the read itself (measured: 360–650 ms of page faults and GC per
+   * 256 MiB against 29 ms with one buffer). Callers go through `readInto()` below.
+   */
+  readInto?(target: Buffer, at: number, offset: number, length: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Fills `target[at …]` from `src` (zero-copy where the source can, else one copy). */
+export async function readInto(src: ByteSource, target: Buffer, at: number, offset: number, length: number): Promise<number> {
+  if (offset >= src.size || length <= 0) return 0;
+  const n = Math.min(length, src.size - offset, target.length - at);
+  if (src.readInto) return src.readInto(target, at, offset, n);
+  const b = await src.read(offset, n);
+  return b.copy(target, at, 0, Math.min(b.length, n));
 }
 
 /** Reads exactly `length` bytes or fails naming the source: the structure is cut short. */
@@ -52,6 +70,16 @@ export class SliceSource implements ByteSource {
     return buf;
   }
 
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset);
+    const got = await readInto(this.base, target, at, this.start + offset, n);
+    if (got < n) {
+      throw corrupt(this.name, `truncated image: bytes ${this.start + offset + got}…${this.start + offset + n} are past the end of ${this.base.name}`);
+    }
+    return got;
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -65,6 +93,10 @@ export class BufferSource implements ByteSource {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     return this.data.subarray(offset, Math.min(this.size, offset + length));
   }
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    return this.data.copy(target, at, offset, Math.min(this.size, offset + length));
+  }
   async close(): Promise<void> {}
 }
 
@@ -74,6 +106,12 @@ export class ZeroSource implements ByteSource {
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     return Buffer.alloc(Math.min(length, this.size - offset));
+  }
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset);
+    target.fill(0, at, at + n);
+    return n;
   }
   async close(): Promise<void> {}
 }

@@ -78,6 +78,17 @@ export class SplitSource implements ByteSource {
     return out.subarray(0, done);
   }
 
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset);
+    let i = this.partAt(offset);
+    let done = await this.parts[i]!.readInto(target, at, offset - this.starts[i]!, n);
+    while (done < n && ++i < this.parts.length) {
+      done += await this.parts[i]!.readInto(target, at + done, 0, n - done);
+    }
+    return done;
+  }
+
   private partAt(offset: number): number {
     let lo = 0;
     let hi = this.starts.length - 1;

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
-import { chunksOf } from '../../source/chunks.js';
+import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
-import { quietOnEpipe, reportError, runCommand, withImage, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, reportError, runCommand, withImage, writeStdout, type GlobalOptions } from '../run.js';
 import { withPath } from './ls.js';
 
 export function register(program: Command): void {
@@ -21,11 +21,7 @@ export function register(program: Command): void {
 async function writeOut(vfs: Vfs, node: VfsNode, stream?: string): Promise<void> {
   const src = await vfs.openFile(node, stream);
   try {
-    for await (const chunk of chunksOf(src)) {
-      if (!process.stdout.write(chunk)) {
-        await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-      }
-    }
+    await pump(src, writeStdout);
   } finally {
     await src.close();
   }
