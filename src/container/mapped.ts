@@ -6,7 +6,7 @@
  * read costs one system call per contiguous run, not one per cluster.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { readExact, type ByteSource } from '../source/source.js';
+import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { ChainLevel, Container, OpenContext } from './container.js';
 
 /** One piece of the virtual disk, as a format maps it. */
@@ -51,10 +51,9 @@ export abstract class MappedContainer implements Container {
    */
   protected abstract map(offset: number, length: number): Promise<Piece[]>;
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+  /** The pieces of [offset, offset + n), neighbours that one read can serve joined. */
+  private async plan(offset: number, n: number): Promise<Piece[]> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw corrupt(this.name, `read at an invalid offset ${offset}`);
-    const n = Math.min(length, this.size - offset);
     const pieces: Piece[] = [];
     let pos = offset;
     const end = offset + n;
@@ -64,30 +63,96 @@ export abstract class MappedContainer implements Container {
       for (const p of got) {
         if (p.length <= 0) continue;
         const take = Math.min(p.length, end - pos - advanced);
-        pieces.push(take === p.length ? p : { ...p, length: take } as Piece);
+        const q = take === p.length ? p : ({ ...p, length: take } as Piece);
+        const last = pieces[pieces.length - 1];
+        // Join as we go: a sequential read of contiguous clusters becomes one host read.
+        if (last && last.kind === q.kind && (q.kind === 'zero' || q.kind === 'parent')) {
+          pieces[pieces.length - 1] = { ...last, length: last.length + q.length } as Piece;
+        } else if (last && last.kind === 'host' && q.kind === 'host' && last.src === q.src && last.offset + last.length === q.offset) {
+          pieces[pieces.length - 1] = { ...last, length: last.length + q.length };
+        } else {
+          pieces.push(q);
+        }
         advanced += take;
         if (pos + advanced >= end) break;
       }
       if (advanced <= 0) throw new Error(`${this.format}: map made no progress at ${pos}`);
       pos += advanced;
     }
-    const runs = coalesce(pieces);
+    return pieces;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const runs = await this.plan(offset, n);
     // One run (the common case for sequential reads of contiguous clusters): hand back the
     // host buffer itself, no copy.
     if (runs.length === 1) return this.readPiece(runs[0]!, offset);
     const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    const jobs: Promise<void>[] = [];
-    for (const r of runs) {
-      const dest = at;
-      const vofs = offset + at;
-      if (r.kind === 'zero') out.fill(0, dest, dest + r.length);
-      else if (r.kind === 'buffer') r.data.copy(out, dest, 0, r.length);
-      else jobs.push(this.readPiece(r, vofs).then((b) => void b.copy(out, dest, 0, r.length)));
-      at += r.length;
-    }
-    await Promise.all(jobs);
+    await this.fill(runs, out, 0, offset);
     return out;
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    if (n <= 0) return 0;
+    await this.fill(await this.plan(offset, n), target, at, offset);
+    return n;
+  }
+
+  /**
+   * Moves the bytes of `runs` (starting at virtual `offset`) into target[at …]: host runs
+   * are read straight into it (all at once, so they overlap), zeros filled, parents asked
+   * to fill their part, decoded clusters copied.
+   */
+  private async fill(runs: Piece[], target: Buffer, at: number, offset: number): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    let dest = at;
+    for (const r of runs) {
+      const d = dest;
+      const vofs = offset + (d - at);
+      const len = r.length;
+      switch (r.kind) {
+        case 'zero':
+          target.fill(0, d, d + len);
+          break;
+        case 'buffer':
+          r.data.copy(target, d, 0, len);
+          break;
+        case 'parent': {
+          const parent = this.parent;
+          if (!parent) {
+            target.fill(0, d, d + len);
+            break;
+          }
+          jobs.push(
+            readInto(parent, target, d, vofs, len).then((got) => {
+              // A parent smaller than the child reads as zeros past its end (qcow2 spec, "Cluster mapping").
+              if (got < len) target.fill(0, d + got, d + len);
+            }),
+          );
+          break;
+        }
+        case 'host': {
+          const src = r.src ?? this.file;
+          const hostOffset = r.offset;
+          jobs.push(
+            readInto(src, target, d, hostOffset, len).then((got) => {
+              if (got < len) {
+                throw corrupt(src.name, `truncated: data of virtual offset ${vofs} is at host offset ${hostOffset + got}, past the end of the file (${src.size} bytes)`);
+              }
+            }),
+          );
+          break;
+        }
+      }
+      dest += len;
+    }
+    if (jobs.length === 1) return jobs[0];
+    // Every read must be over before the caller gets its buffer back, failed or not.
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') throw r.reason;
   }
 
   private async readPiece(p: Piece, virtualOffset: number): Promise<Buffer> {
@@ -121,26 +186,6 @@ export abstract class MappedContainer implements Container {
     for (const e of this.extra) await e.close().catch(() => undefined);
     if (this.parent) await this.parent.close().catch(() => undefined);
   }
-}
-
-/** Joins neighbouring pieces that one read can serve. */
-function coalesce(pieces: Piece[]): Piece[] {
-  const out: Piece[] = [];
-  for (const p of pieces) {
-    const last = out[out.length - 1];
-    if (last && last.kind === p.kind) {
-      if (p.kind === 'zero' || p.kind === 'parent') {
-        out[out.length - 1] = { ...last, length: last.length + p.length } as Piece;
-        continue;
-      }
-      if (p.kind === 'host' && last.kind === 'host' && last.src === p.src && last.offset + last.length === p.offset) {
-        out[out.length - 1] = { ...last, length: last.length + p.length };
-        continue;
-      }
-    }
-    out.push(p);
-  }
-  return out;
 }
 
 /**

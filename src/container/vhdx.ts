@@ -5,7 +5,7 @@
  * fields are little-endian; checksums are CRC-32C.
  */
 import { corrupt, unsupported } from '../errors.js';
-import { readExact, type ByteSource } from '../source/source.js';
+import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { ByteLru, MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
@@ -171,26 +171,35 @@ class ReplayedSource implements ByteSource {
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
+    if ((offset + n <= this.lo || offset >= this.hi) && offset + n <= this.base.size) return this.base.read(offset, n);
+    const out = Buffer.allocUnsafe(n);
+    await this.readInto(out, 0, offset, n);
+    return out;
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
     const end = offset + n;
-    const touches = end > this.lo && offset < this.hi;
-    if (!touches && end <= this.base.size) return this.base.read(offset, n);
-    const out = Buffer.alloc(n);
-    if (offset < this.base.size) (await this.base.read(offset, Math.min(n, this.base.size - offset))).copy(out);
-    if (!touches) return out;
+    // Past the end of the base file (the log grew the file) reads as zeros, as it would after replay.
+    const fromBase = offset < this.base.size ? await readInto(this.base, target, at, offset, Math.min(n, this.base.size - offset)) : 0;
+    if (fromBase < n) target.fill(0, at + fromBase, at + n);
+    if (end <= this.lo || offset >= this.hi) return n;
     for (const [a, z] of this.zeros) {
       const s = Math.max(a, offset);
       const e = Math.min(z, end);
-      if (s < e) out.fill(0, s - offset, e - offset);
+      if (s < e) target.fill(0, at + s - offset, at + e - offset);
     }
     for (let p = Math.floor(offset / 4096); p * 4096 < end; p++) {
       const page = this.pages.get(p);
       if (!page) continue;
       const s = Math.max(p * 4096, offset);
       const e = Math.min(p * 4096 + 4096, end);
-      page.copy(out, s - offset, s - p * 4096, e - p * 4096);
+      page.copy(target, at + s - offset, s - p * 4096, e - p * 4096);
     }
-    return out;
+    return n;
   }
+
   async close(): Promise<void> {
     await this.base.close();
   }

@@ -8,11 +8,11 @@
  */
 import { basename } from 'node:path';
 import { corrupt, DiskpickError, unsupported } from '../errors.js';
-import { readExact, SliceSource, type ByteSource } from '../source/source.js';
+import { readExact, readInto, SliceSource, type ByteSource } from '../source/source.js';
 import type { ChainLevel, Container, ContainerFormat, OpenContext } from './container.js';
 import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './vmdk/descriptor.js';
 import { COWD_MAGIC, CowdExtent } from './vmdk/cowd.js';
-import { GrainReader, type GrainMap } from './vmdk/grains.js';
+import { GrainReader, type Fallback, type GrainMap } from './vmdk/grains.js';
 import { isSesparse, SesparseExtent } from './vmdk/sesparse.js';
 import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './vmdk/sparse.js';
 
@@ -97,31 +97,45 @@ export class VmdkContainer implements Container {
       // Inside one extent: let it hand back its own buffer (no copy for a run of data).
       const inExt = offset - first.start;
       if (first.kind === 'flat') return first.src.read(inExt, n);
-      if (first.kind === 'sparse') {
-        const parent = this.parent;
-        return first.reader.readBuffer(inExt, n, parent ? (o, l) => parent.read(first.start + o, l) : null);
-      }
+      if (first.kind === 'sparse') return first.reader.readBuffer(inExt, n, this.fallback(first.start));
     }
     const out = Buffer.allocUnsafe(n);
+    await this.fill(out, 0, offset, n);
+    return out;
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    if (n <= 0) return 0;
+    await this.fill(target, at, offset, n);
+    return n;
+  }
+
+  /** Moves virtual bytes [offset, offset+n) into target[at …], extent by extent. */
+  private async fill(target: Buffer, at: number, offset: number, n: number): Promise<void> {
     let pos = offset;
     const end = offset + n;
     for (let i = this.extentAt(offset); pos < end && i < this.extents.length; i++) {
       const e = this.extents[i]!;
       const inExt = pos - e.start;
       const take = Math.min(e.size - inExt, end - pos);
-      const at = pos - offset;
-      if (e.kind === 'zero') out.fill(0, at, at + take);
-      else if (e.kind === 'flat') {
-        const b = await e.src.read(inExt, take);
-        b.copy(out, at);
-      } else {
-        const parent = this.parent;
-        const start = e.start;
-        await e.reader.read(inExt, take, out, at, parent ? (o, l) => parent.read(start + o, l) : null);
-      }
+      const d = at + (pos - offset);
+      if (e.kind === 'zero') target.fill(0, d, d + take);
+      else if (e.kind === 'flat') await readInto(e.src, target, d, inExt, take);
+      else await e.reader.read(inExt, take, target, d, this.fallback(e.start));
       pos += take;
     }
-    return out;
+  }
+
+  /** The parent's bytes under an extent starting at virtual offset `start` (zeros past its end). */
+  private fallback(start: number): Fallback | null {
+    const parent = this.parent;
+    if (!parent) return null;
+    return async (o, l, target, at) => {
+      const got = await readInto(parent, target, at, start + o, l);
+      if (got < l) target.fill(0, at + got, at + l);
+    };
   }
 
   async close(): Promise<void> {

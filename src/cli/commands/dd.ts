@@ -2,11 +2,11 @@ import { constants as fsc } from 'node:fs';
 import { open, lstat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DiskpickError, fromSystemError } from '../../errors.js';
-import { chunksOf } from '../../source/chunks.js';
+import { pump } from '../../source/chunks.js';
 import type { ByteSource } from '../../source/source.js';
 import { ProgressBar } from '../progress.js';
 import { openContainer } from '../../container/open.js';
-import { quietOnEpipe, runCommand, vfsOptions, withImage, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, runCommand, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
 
 interface DdOptions {
   output: string;
@@ -47,15 +47,12 @@ export function register(program: Command): void {
     );
 }
 
+/** Zeros to compare chunks with: memcmp against untouched (shared zero) pages is the fastest test. */
+let zeros: Buffer | null = null;
+
 function isZero(b: Buffer): boolean {
-  // Compare 8 bytes at a time through a BigUint64 view where aligned.
-  if (b.byteOffset % 8 === 0 && b.length % 8 === 0) {
-    const v = new BigUint64Array(b.buffer, b.byteOffset, b.length / 8);
-    for (let i = 0; i < v.length; i++) if (v[i] !== 0n) return false;
-    return true;
-  }
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
+  if (!zeros || zeros.length < b.length) zeros = Buffer.alloc(Math.max(CHUNK, b.length));
+  return b.equals(zeros.subarray(0, b.length));
 }
 
 async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
@@ -63,12 +60,19 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
   const progress = { filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: src.size };
   if (opts.output === '-') {
     quietOnEpipe();
-    for await (const chunk of chunksOf(src, CHUNK)) {
-      if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once('drain', r));
-      progress.bytesDone += chunk.length;
-      bar.update(progress);
+    try {
+      await pump(
+        src,
+        async (chunk) => {
+          await writeStdout(chunk);
+          progress.bytesDone += chunk.length;
+          bar.update(progress);
+        },
+        { chunkSize: CHUNK },
+      );
+    } finally {
+      bar.done();
     }
-    bar.done();
     return;
   }
   const exists = await lstat(opts.output).then((s) => s, () => null);
@@ -80,21 +84,25 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
     throw fromSystemError(err, opts.output, 'output');
   });
   try {
-    let off = 0;
-    for await (const chunk of chunksOf(src, CHUNK)) {
-      // Regions that read as zeros become holes in a regular output file.
-      if (!(regular && isZero(chunk))) {
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, off + done);
-          done += bytesWritten;
+    let end = 0;
+    await pump(
+      src,
+      async (chunk, off) => {
+        // Regions that read as zeros become holes in a regular output file.
+        if (!(regular && isZero(chunk))) {
+          let done = 0;
+          while (done < chunk.length) {
+            const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, off + done);
+            done += bytesWritten;
+          }
         }
-      }
-      off += chunk.length;
-      progress.bytesDone = off;
-      bar.update(progress);
-    }
-    if (regular) await fh.truncate(off);
+        end = off + chunk.length;
+        progress.bytesDone = end;
+        bar.update(progress);
+      },
+      { chunkSize: CHUNK },
+    );
+    if (regular) await fh.truncate(end);
   } catch (err) {
     throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
   } finally {

@@ -8,7 +8,7 @@
 import { promisify } from 'node:util';
 import { inflate, inflateRaw } from 'node:zlib';
 import { corrupt } from '../../errors.js';
-import { readExact, type ByteSource } from '../../source/source.js';
+import { readExact, readInto, type ByteSource } from '../../source/source.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
 export const GRAIN_UNALLOCATED = -1;
@@ -120,8 +120,11 @@ export class DirectoryPages {
   }
 }
 
-/** Reads a byte range of the virtual disk covered by one extent into a caller's buffer. */
-export type Fallback = (offset: number, length: number) => Promise<Buffer>;
+/**
+ * Fills target[at, at+length) with the parent disk's bytes at extent offset `offset` (zeros
+ * where the parent ends).
+ */
+export type Fallback = (offset: number, length: number, target: Buffer, at: number) => Promise<void>;
 
 export class GrainReader {
   private readonly tables = new Map<number, GrainTable>();
@@ -201,45 +204,62 @@ export class GrainReader {
 
   private async readData(run: Run): Promise<Buffer> {
     const b = await this.map.file.read(run.file, run.len);
-    if (b.length < run.len) {
-      throw corrupt(this.map.file.name, `truncated: grain data at offset ${run.file + b.length} is past the end of the file`);
-    }
+    if (b.length < run.len) this.truncatedData(run.file + b.length);
     return b;
   }
 
-  /** Fills out[outPos, outPos+length) with extent bytes [offset, offset+length). */
+  private async readDataInto(run: Run, out: Buffer, at: number): Promise<void> {
+    const got = await readInto(this.map.file, out, at, run.file, run.len);
+    if (got < run.len) this.truncatedData(run.file + got);
+  }
+
+  private truncatedData(at: number): never {
+    throw corrupt(this.map.file.name, `truncated: grain data at offset ${at} is past the end of the file`);
+  }
+
+  /**
+   * Fills out[outPos, outPos+length) with extent bytes [offset, offset+length): stored runs
+   * are read straight into `out` (all at once), zeros filled, the parent asked for its part,
+   * and the compressed grains of the whole range fetched and decoded together.
+   */
   async read(offset: number, length: number, out: Buffer, outPos: number, parent: Fallback | null): Promise<void> {
-    for (const run of await this.plan(offset, length)) {
+    return this.fill(await this.plan(offset, length), offset, out, outPos, parent);
+  }
+
+  private async fill(runs: Run[], offset: number, out: Buffer, outPos: number, parent: Fallback | null): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    let compressed: CompressedPiece[] | null = null;
+    for (const run of runs) {
       const at = outPos + (run.pos - offset);
       if (run.kind === 'zero' || (run.kind === 'parent' && !parent)) {
         out.fill(0, at, at + run.len);
       } else if (run.kind === 'parent') {
-        const b = await parent!(run.pos, run.len);
-        b.copy(out, at);
-        if (b.length < run.len) out.fill(0, at + b.length, at + run.len);
+        jobs.push(parent!(run.pos, run.len, out, at));
       } else if (run.kind === 'data') {
-        (await this.readData(run)).copy(out, at);
+        jobs.push(this.readDataInto(run, out, at));
+      } else if (compressed) {
+        for (const g of run.grains) compressed.push(g);
       } else {
-        await this.readCompressed(run.grains, out, outPos - offset);
+        compressed = run.grains;
       }
     }
+    if (compressed) jobs.push(this.readCompressed(compressed, out, outPos - offset));
+    if (jobs.length === 1) return jobs[0];
+    // Every read must be over before the caller gets its buffer back, failed or not.
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') throw r.reason;
   }
 
   /**
-   * The same bytes as a new buffer; when the range is one run (the common case for a
-   * sequential read of a sparse disk) the file's or parent's buffer is returned without a copy.
+   * The same bytes as a new buffer; when the range is one run of stored data (the common
+   * case for a sequential read of a sparse disk) the file's buffer is returned without a copy.
    */
   async readBuffer(offset: number, length: number, parent: Fallback | null): Promise<Buffer> {
     const runs = await this.plan(offset, length);
     const only = runs.length === 1 ? runs[0]! : null;
     if (only?.kind === 'data') return this.readData(only);
     if (only?.kind === 'zero' || (only?.kind === 'parent' && !parent)) return Buffer.alloc(length);
-    if (only?.kind === 'parent') {
-      const b = await parent!(offset, length);
-      if (b.length === length) return b;
-    }
     const out = Buffer.allocUnsafe(length);
-    await this.read(offset, length, out, 0, parent);
+    await this.fill(runs, offset, out, 0, parent);
     return out;
   }
 
