@@ -10,7 +10,7 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
-import { readExact } from '../source/source.js';
+import { readExact, readInto } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -542,8 +542,8 @@ export class ExfatFileSystem implements FileSystem {
       skip = 0;
       while (avail > 0 && done < length) {
         const n = Math.min(avail, length - done, MAX_READ);
-        const b = await readExact(this.src, at, n, 'exFAT cluster data');
-        b.copy(out, outAt + done);
+        const got = await readInto(this.src, out, outAt + done, at, n);
+        if (got < n) throw corrupt(this.src.name, `truncated: exFAT cluster data at offset ${at + got} is past the end of the volume`);
         done += n;
         at += n;
         avail -= n;
@@ -879,15 +879,7 @@ class ExfatFileSource implements ByteSource {
     if (validEnd <= offset) return Buffer.alloc(n);
     const cs = this.fs.bytesPerCluster;
     const { runs } = await this.resolved(Math.ceil(validEnd / cs));
-    // The run holding `offset`, by binary search: fragmented files have many runs.
-    const want = Math.floor(offset / cs);
-    let lo = 0;
-    let hi = runs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (runs[mid]!.index <= want) lo = mid;
-      else hi = mid - 1;
-    }
+    const lo = runHolding(runs, Math.floor(offset / cs));
     const run = runs[lo]!;
     const inRun = offset - run.index * cs;
     if (validEnd === offset + n && inRun + n <= run.count * cs && n <= MAX_READ) {
@@ -899,7 +891,35 @@ class ExfatFileSource implements ByteSource {
     return out;
   }
 
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    const validEnd = Math.max(offset, Math.min(offset + n, this.validDataLength));
+    if (validEnd > offset) {
+      const cs = this.fs.bytesPerCluster;
+      const { runs } = await this.resolved(Math.ceil(validEnd / cs));
+      const lo = runHolding(runs, Math.floor(offset / cs));
+      if (!runs[lo]) throw corrupt(this.name, `cluster chain ends before byte ${offset}`);
+      await this.fs.readFileRuns(runs.slice(lo), offset - runs[lo]!.index * cs, validEnd - offset, target, at);
+    }
+    // Past ValidDataLength the file reads as zeros (§7.6.5).
+    if (validEnd < offset + n) target.fill(0, at + validEnd - offset, at + n);
+    return n;
+  }
+
   async close(): Promise<void> {}
+}
+
+/** The run holding chain cluster `want`, by binary search: fragmented files have many runs. */
+function runHolding(runs: Run[], want: number): number {
+  let lo = 0;
+  let hi = runs.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (runs[mid]!.index <= want) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 function attributeWords(a: number): string[] {

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { DiskpickError, fromSystemError } from '../errors.js';
-import { chunksOf } from '../source/chunks.js';
+import { chunksOf, pump } from '../source/chunks.js';
 import type { Stat, Timespec } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
 import { safeName } from './safe-name.js';
@@ -346,20 +346,17 @@ async function copyContent(
   // Holes stay holes: zero chunks of a sparse file are skipped and the size set at the end.
   const sparse = !stream && st.allocated < st.size;
   let off = 0;
-  let ok = true;
   let lastTurn = Date.now();
+  const stop = Symbol('aborted');
   try {
-    for await (const chunk of chunksOf(src)) {
+    await pump(src, async (chunk) => {
       // Holes and cached reads resolve without I/O: without a turn of the event loop now
       // and then, Ctrl-C (a signal handler) would wait until the whole file is done.
       if (Date.now() - lastTurn > 50) {
         await new Promise((r) => setImmediate(r));
         lastTurn = Date.now();
       }
-      if (signal?.aborted) {
-        ok = false;
-        break;
-      }
+      if (signal?.aborted) throw stop;
       if (!sparse) {
         await writeAll(fh, chunk, 0, chunk.length, off);
       } else {
@@ -373,19 +370,18 @@ async function copyContent(
       }
       off += chunk.length;
       onBytes(chunk.length);
-    }
-    if (ok && sparse) await fh.truncate(off);
+    });
+    if (sparse) await fh.truncate(off);
   } catch (err) {
-    ok = false;
     await fh.close().catch(() => undefined);
     await rm(target, { force: true });
+    if (err === stop) return -1;
     throw err instanceof DiskpickError ? err : fromSystemError(err, target, 'output');
   } finally {
     await src.close();
   }
   await fh.close();
-  if (!ok) await rm(target, { force: true });
-  return ok ? off : -1;
+  return off;
 }
 
 /** The hole granularity of sparse output: a page, the block size of most host filesystems. */

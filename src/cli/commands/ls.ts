@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
-import { chunksOf } from '../../source/chunks.js';
+import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
@@ -40,7 +40,7 @@ export async function hashOf(vfs: Vfs, node: VfsNode, algorithm: string, stream?
   const h = createHash(algorithm);
   const src = await vfs.openFile(node, stream);
   try {
-    for await (const c of chunksOf(src)) h.update(c);
+    await pump(src, (c) => void h.update(c));
   } finally {
     await src.close();
   }

@@ -5,7 +5,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
-import { BufferSource, type ByteSource } from '../../source/source.js';
+import { BufferSource, readInto, type ByteSource } from '../../source/source.js';
 import type { FileSystem, FsFormat, FsInfo, FsNode, Stat } from '../types.js';
 import { hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntry } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
@@ -206,29 +206,44 @@ export class ExtFs implements FileSystem, BlockReader {
 
   /** Bytes of the volume as the kernel sees them after recovery: the device, patched by the overlay. */
   async readRange(offset: number, length: number, cached: boolean): Promise<Buffer> {
-    let b = await this.readDevice(offset, length, cached);
-    if (this.overlayKeys.length === 0 || length === 0) return b;
+    const b = await this.readDevice(offset, length, cached);
+    if (!this.overlaps(offset, length)) return b;
+    // Cached buffers are shared: patch a private copy.
+    const own = Buffer.from(b);
+    await this.patch(own, 0, offset, length);
+    return own;
+  }
+
+  /** Whether the replayed journal holds a block of [offset, offset + length). */
+  private overlaps(offset: number, length: number): boolean {
+    if (this.overlayKeys.length === 0 || length === 0) return false;
+    const i = lowerBound(this.overlayKeys, Math.floor(offset / this.blockSize));
+    return i < this.overlayKeys.length && this.overlayKeys[i]! <= Math.floor((offset + length - 1) / this.blockSize);
+  }
+
+  /** Writes the journal's newer copies of the blocks in [offset, offset + length) over target[at …]. */
+  private async patch(target: Buffer, at: number, offset: number, length: number): Promise<void> {
     const bs = this.blockSize;
-    const first = Math.floor(offset / bs);
     const last = Math.floor((offset + length - 1) / bs);
-    let i = lowerBound(this.overlayKeys, first);
-    let copied = false;
-    for (; i < this.overlayKeys.length && this.overlayKeys[i]! <= last; i++) {
+    for (let i = lowerBound(this.overlayKeys, Math.floor(offset / bs)); i < this.overlayKeys.length && this.overlayKeys[i]! <= last; i++) {
       const blk = this.overlayKeys[i]!;
       const e = this.overlay.get(blk)!;
       let data = await this.readJournalBlock(e.journalBlock);
       if (e.escaped) data = unescapeBlock(data);
-      if (!copied) {
-        // Cached buffers are shared: patch a private copy.
-        b = Buffer.from(b);
-        copied = true;
-      }
       const blockStart = blk * bs;
       const from = Math.max(offset, blockStart);
       const to = Math.min(offset + length, blockStart + bs);
-      data.copy(b, from - offset, from - blockStart, to - blockStart);
+      data.copy(target, at + from - offset, from - blockStart, to - blockStart);
     }
-    return b;
+  }
+
+  /** File data straight from the device into target (zero-copy), patched by the overlay. */
+  async readDataInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
+    const got = await readInto(this.src, target, at, offset, length);
+    if (got < length) {
+      throw corrupt(this.src.name, `truncated: bytes ${offset + got}…${offset + length} of the filesystem are past the end of the image`);
+    }
+    if (this.overlaps(offset, length)) await this.patch(target, at, offset, length);
   }
 
   async readBlock(block: number, what: string): Promise<Buffer> {
@@ -589,33 +604,40 @@ class ExtFileSource implements ByteSource {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
     const bs = this.fs.blockSize;
-    const end = offset + n;
-    let idx = runIndexAtOrAfter(this.runs, Math.floor(offset / bs));
-    const first = this.runs[idx];
+    const first = this.runs[runIndexAtOrAfter(this.runs, Math.floor(offset / bs))];
     // The common case, a read inside one allocated run, is one device read and no copy.
-    if (first && !first.uninit && first.logical * bs <= offset && (first.logical + first.count) * bs >= end) {
+    if (first && !first.uninit && first.logical * bs <= offset && (first.logical + first.count) * bs >= offset + n) {
       return this.fs.readData((first.physical - first.logical) * bs + offset, n);
     }
-    const out = Buffer.alloc(n);
-    let pos = offset;
-    while (pos < end) {
-      const run = this.runs[idx];
-      if (!run || run.logical * bs >= end) break;
-      const runStart = run.logical * bs;
-      const runEnd = Math.min(end, (run.logical + run.count) * bs);
-      if (runEnd <= pos) {
-        idx++;
-        continue;
-      }
-      const from = Math.max(pos, runStart);
-      if (!run.uninit) {
-        const data = await this.fs.readData((run.physical - run.logical) * bs + from, runEnd - from);
-        data.copy(out, from - offset);
-      }
-      pos = runEnd;
-      idx++;
-    }
+    const out = Buffer.allocUnsafe(n);
+    await this.readInto(out, 0, offset, n);
     return out;
+  }
+
+  /** Runs into target; holes and uninitialized extents as zeros. */
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    const bs = this.fs.blockSize;
+    const end = offset + n;
+    let pos = offset;
+    for (let idx = runIndexAtOrAfter(this.runs, Math.floor(offset / bs)); pos < end; idx++) {
+      const run = this.runs[idx];
+      const runStart = run ? run.logical * bs : end;
+      if (runStart > pos) {
+        // A hole before the next run (or up to the end).
+        const to = Math.min(end, runStart);
+        target.fill(0, at + pos - offset, at + to - offset);
+        pos = to;
+        if (!run || pos >= end) break;
+      }
+      const runEnd = Math.min(end, (run.logical + run.count) * bs);
+      if (runEnd <= pos) continue;
+      if (run.uninit) target.fill(0, at + pos - offset, at + runEnd - offset);
+      else await this.fs.readDataInto(target, at + pos - offset, (run.physical - run.logical) * bs + pos, runEnd - pos);
+      pos = runEnd;
+    }
+    return n;
   }
 
   async close(): Promise<void> {}

@@ -4,7 +4,7 @@
  * "Non-resident data" and "Compression units".
  */
 import { corrupt, DiskpickError } from '../../errors.js';
-import type { ByteSource } from '../../source/source.js';
+import { readInto, type ByteSource } from '../../source/source.js';
 import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
 
@@ -79,6 +79,35 @@ export class NtfsStream implements ByteSource {
     return out;
   }
 
+  /** Zero-copy read: runs straight from the volume into target; sparse and uninitialized bytes as zeros. */
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    const end = offset + n;
+    const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
+    if (this.unitClusters) {
+      await this.copyUnits(target, at, offset, validEnd);
+    } else {
+      const cs = this.l.clusterSize;
+      let pos = offset;
+      while (pos < validEnd) {
+        const r = this.runAt(Math.floor(pos / cs), pos);
+        const runEnd = Math.min(validEnd, (r.vcn + r.length) * cs);
+        const dest = at + pos - offset;
+        if (r.lcn === null) {
+          target.fill(0, dest, dest + runEnd - pos);
+        } else {
+          const volAt = r.lcn * cs + (pos - r.vcn * cs);
+          const got = await readInto(this.vol, target, dest, volAt, runEnd - pos);
+          if (got < runEnd - pos) throw corrupt(this.name, `data at volume offset ${volAt + got} is past the end of the volume`);
+        }
+        pos = runEnd;
+      }
+    }
+    if (validEnd < end) target.fill(0, at + validEnd - offset, at + n);
+    return n;
+  }
+
   private runAt(vcn: number, pos: number): Run {
     const i = findRun(this.l.runs, vcn);
     if (i < 0) throw corrupt(this.name, `run list does not cover byte ${pos} of ${this.size}`);
@@ -100,16 +129,21 @@ export class NtfsStream implements ByteSource {
   }
 
   private async readCompressed(offset: number, n: number, validEnd: number): Promise<Buffer> {
-    const unitBytes = this.unitClusters * this.l.clusterSize;
     const out = Buffer.alloc(n);
+    await this.copyUnits(out, 0, offset, validEnd);
+    return out;
+  }
+
+  /** Decoded compression units covering [offset, validEnd) into target[at …]. */
+  private async copyUnits(target: Buffer, at: number, offset: number, validEnd: number): Promise<void> {
+    const unitBytes = this.unitClusters * this.l.clusterSize;
     for (let u = Math.floor(offset / unitBytes); u * unitBytes < validEnd; u++) {
       const data = await this.unit(u, unitBytes);
       const uStart = u * unitBytes;
       const from = Math.max(offset, uStart);
       const to = Math.min(validEnd, uStart + unitBytes);
-      data.copy(out, from - offset, from - uStart, to - uStart);
+      data.copy(target, at + from - offset, from - uStart, to - uStart);
     }
-    return out;
   }
 
   /**
