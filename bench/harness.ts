@@ -68,3 +68,26 @@ export function peakRssMb(cmd: string): number {
   const lines = r.stderr.trim().split('\n');
   return Number(lines[lines.length - 1]) / 1024;
 }
+
+let startup: number | undefined;
+/**
+ * Wall time of a Node process that does nothing (`node -e 1`): no Node program, diskpick or any
+ * other, can finish faster, so where a reference tool finishes sooner a ratio of 1.0 is out of
+ * reach for the whole-command rows. Measured once per run, with the rows it explains.
+ */
+export function nodeStartup(): number {
+  startup ??= timeShell(`${JSON.stringify(process.execPath)} -e 1`, 5);
+  return startup;
+}
+
+/**
+ * A row that shows the floor: bare Node start-up against the reference tool's whole run. Its
+ * ratio is the best a Node program could score against that tool, whatever it does after start.
+ */
+export function floorRow(area: string, what: string, reference: string, theirsSec: number): BenchRow {
+  const node = nodeStartup();
+  return {
+    area, what: `${what}: floor = \`node -e 1\` alone`, ours: node, reference, theirs: theirsSec, unit: 's',
+    ratio: theirsSec / node, target: 'for scale', met: true,
+  };
+}
