@@ -18,7 +18,12 @@ export type Piece =
   /** Not in this level: the parent's bytes at the same virtual offset (zeros without one). */
   | { kind: 'parent'; length: number }
   /** Bytes already decoded in memory (a decompressed cluster); `data.length >= length`. */
-  | { kind: 'buffer'; length: number; data: Buffer };
+  | { kind: 'buffer'; length: number; data: Buffer }
+  /**
+   * Bytes decoded when they are moved (a compressed cluster read whole): `into` writes
+   * exactly `length` bytes at target[at …], so they go straight into the reader's buffer.
+   */
+  | { kind: 'decode'; length: number; into(target: Buffer, at: number): void };
 
 export abstract class MappedContainer implements Container {
   abstract readonly format: string;
@@ -63,6 +68,7 @@ export abstract class MappedContainer implements Container {
       for (const p of got) {
         if (p.length <= 0) continue;
         const take = Math.min(p.length, end - pos - advanced);
+        if (take < p.length && p.kind === 'decode') throw new Error(`${this.format}: map returned a whole-cluster piece past the read`);
         const q = take === p.length ? p : ({ ...p, length: take } as Piece);
         const last = pieces[pieces.length - 1];
         // Join as we go: a sequential read of contiguous clusters becomes one host read.
@@ -104,55 +110,59 @@ export abstract class MappedContainer implements Container {
 
   /**
    * Moves the bytes of `runs` (starting at virtual `offset`) into target[at …]: host runs
-   * are read straight into it (all at once, so they overlap), zeros filled, parents asked
-   * to fill their part, decoded clusters copied.
+   * are read straight into it and parents asked to fill their part, all at once; while those
+   * reads run, zeros are filled and clusters decoded on this thread.
    */
   private async fill(runs: Piece[], target: Buffer, at: number, offset: number): Promise<void> {
     const jobs: Promise<void>[] = [];
     let dest = at;
+    let local = false;
     for (const r of runs) {
       const d = dest;
-      const vofs = offset + (d - at);
       const len = r.length;
-      switch (r.kind) {
-        case 'zero':
-          target.fill(0, d, d + len);
-          break;
-        case 'buffer':
-          r.data.copy(target, d, 0, len);
-          break;
-        case 'parent': {
-          const parent = this.parent;
-          if (!parent) {
-            target.fill(0, d, d + len);
-            break;
-          }
-          jobs.push(
-            readInto(parent, target, d, vofs, len).then((got) => {
-              // A parent smaller than the child reads as zeros past its end (qcow2 spec, "Cluster mapping").
-              if (got < len) target.fill(0, d + got, d + len);
-            }),
-          );
-          break;
-        }
-        case 'host': {
-          const src = r.src ?? this.file;
-          const hostOffset = r.offset;
-          jobs.push(
-            readInto(src, target, d, hostOffset, len).then((got) => {
-              if (got < len) {
-                throw corrupt(src.name, `truncated: data of virtual offset ${vofs} is at host offset ${hostOffset + got}, past the end of the file (${src.size} bytes)`);
-              }
-            }),
-          );
-          break;
-        }
-      }
       dest += len;
+      if (r.kind === 'parent' && this.parent) {
+        const parent = this.parent;
+        jobs.push(
+          readInto(parent, target, d, offset + (d - at), len).then((got) => {
+            // A parent smaller than the child reads as zeros past its end (qcow2 spec, "Cluster mapping").
+            if (got < len) target.fill(0, d + got, d + len);
+          }),
+        );
+      } else if (r.kind === 'host') {
+        const src = r.src ?? this.file;
+        const hostOffset = r.offset;
+        const vofs = offset + (d - at);
+        jobs.push(
+          readInto(src, target, d, hostOffset, len).then((got) => {
+            if (got < len) {
+              throw corrupt(src.name, `truncated: data of virtual offset ${vofs} is at host offset ${hostOffset + got}, past the end of the file (${src.size} bytes)`);
+            }
+          }),
+        );
+      } else {
+        local = true;
+      }
     }
-    if (jobs.length === 1) return jobs[0];
+    let failed: unknown = null;
+    if (local) {
+      try {
+        dest = at;
+        for (const r of runs) {
+          const d = dest;
+          dest += r.length;
+          if (r.kind === 'zero' || (r.kind === 'parent' && !this.parent)) target.fill(0, d, d + r.length);
+          else if (r.kind === 'buffer') r.data.copy(target, d, 0, r.length);
+          else if (r.kind === 'decode') r.into(target, d);
+        }
+      } catch (err) {
+        failed = err;
+      }
+    }
+    if (jobs.length === 1 && !failed) return jobs[0];
     // Every read must be over before the caller gets its buffer back, failed or not.
-    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') throw r.reason;
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') failed ??= r.reason;
+    if (failed) throw failed;
   }
 
   private async readPiece(p: Piece, virtualOffset: number): Promise<Buffer> {
@@ -161,6 +171,11 @@ export abstract class MappedContainer implements Container {
         return Buffer.alloc(p.length);
       case 'buffer':
         return p.data.length === p.length ? p.data : p.data.subarray(0, p.length);
+      case 'decode': {
+        const b = Buffer.allocUnsafe(p.length);
+        p.into(b, 0);
+        return b;
+      }
       case 'parent': {
         if (!this.parent) return Buffer.alloc(p.length);
         const b = await this.parent.read(virtualOffset, p.length);

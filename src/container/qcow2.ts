@@ -4,11 +4,11 @@
  * tables (standard and extended), zero, compressed (zlib / zstd) clusters, backing file,
  * external data file. Internal snapshots are not read: the active L1 table is the disk.
  */
-import { inflateRawSync, constants as zc } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
+import { inflateInto } from './inflate.js';
 import { ByteLru, MappedContainer, type Piece } from './mapped.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
@@ -89,13 +89,10 @@ function parseHeader(h: Buffer, name: string): QcowHeader {
   return hdr;
 }
 
-interface L2Entry {
-  /** First 64 bits. */
-  hi: number;
-  lo: number;
-  /** Extended L2 subcluster bitmap (alloc bits low, zero bits high). */
-  bmAlloc: number;
-  bmZero: number;
+/** The compressed clusters of one read: bytes fetched from the file, or already decoded. */
+interface Fetched {
+  raw: Map<number, Buffer>;
+  decoded: Map<number, Buffer>;
 }
 
 class Qcow2Container extends MappedContainer {
@@ -106,9 +103,8 @@ class Qcow2Container extends MappedContainer {
   private readonly entryBytes: number;
   private readonly subclusterSize: number;
   private readonly l2Cache: ByteLru<number, Buffer>;
-  private readonly clusterCache = new ByteLru<string, Buffer>(32 * 1024 * 1024);
-  /** Compressed bytes fetched together for the clusters of the current read. */
-  private readonly prefetched = new Map<string, Buffer>();
+  /** Decoded compressed clusters by cluster index, for reads of parts of them. */
+  private readonly clusterCache = new ByteLru<number, Buffer>(32 * 1024 * 1024);
   private readonly fileSize: number;
 
   constructor(
@@ -174,51 +170,52 @@ class Qcow2Container extends MappedContainer {
     const end = Math.min(offset + length, tableEnd);
     if (!l2) return [{ kind: 'parent', length: end - offset }];
     const l2Offset = offsetBits9to55(this.l1.readUInt32BE(l1Index * 8), this.l1.readUInt32BE(l1Index * 8 + 4));
-    await this.prefetchCompressed(l2, clusterIndex, Math.floor((end - 1) / cs), l1Index);
+    const base = l1Index * this.l2Entries;
+    const raws = await this.fetchCompressed(l2, clusterIndex, Math.floor((end - 1) / cs), base);
     const pieces: Piece[] = [];
     let pos = offset;
     while (pos < end) {
       const ci = Math.floor(pos / cs);
-      const idx = (ci - l1Index * this.l2Entries) * this.entryBytes;
-      const e: L2Entry = {
-        hi: l2.readUInt32BE(idx),
-        lo: l2.readUInt32BE(idx + 4),
-        bmAlloc: this.extL2 ? l2.readUInt32BE(idx + 12) : 0,
-        bmZero: this.extL2 ? l2.readUInt32BE(idx + 8) : 0,
-      };
       const cend = Math.min(end, (ci + 1) * cs);
-      const within = pos - ci * cs;
-      await this.mapCluster(e, ci, within, cend - pos, l2Offset, pieces);
+      this.mapCluster(l2, (ci - base) * this.entryBytes, ci, pos - ci * cs, cend - pos, l2Offset, pieces, raws);
       pos = cend;
     }
     return pieces;
   }
 
-  private async mapCluster(e: L2Entry, ci: number, within: number, len: number, l2Offset: number, out: Piece[]): Promise<void> {
-    const cs = this.clusterSize;
-    if (e.hi & 0x40000000) {
+  private mapCluster(l2: Buffer, idx: number, ci: number, within: number, len: number, l2Offset: number, out: Piece[], raws: Fetched | null): void {
+    const hi = l2.readUInt32BE(idx);
+    const lo = l2.readUInt32BE(idx + 4);
+    if (hi & 0x40000000) {
       // Compressed cluster (bit 62).
-      const data = await this.compressedCluster(e, ci);
-      out.push({ kind: 'buffer', length: len, data: data.subarray(within, within + len) });
+      this.mapCompressed(hi, lo, ci, within, len, out, raws);
       return;
     }
-    const copied = (e.hi & 0x80000000) !== 0;
-    const hostOffset = offsetBits9to55(e.hi, e.lo);
+    const copied = (hi & 0x80000000) !== 0;
+    const hostOffset = offsetBits9to55(hi, lo);
     const allocated = hostOffset !== 0 || (copied && this.dataFile !== null);
+    const last = out[out.length - 1];
     if (!this.extL2) {
-      if (this.hdr.version >= 3 && e.lo & 1) {
-        out.push({ kind: 'zero', length: len });
+      if (this.hdr.version >= 3 && lo & 1) {
+        if (last?.kind === 'zero') last.length += len;
+        else out.push({ kind: 'zero', length: len });
         return;
       }
       if (!allocated) {
-        out.push({ kind: 'parent', length: len });
+        if (last?.kind === 'parent') last.length += len;
+        else out.push({ kind: 'parent', length: len });
         return;
       }
       this.checkHost(hostOffset, ci, l2Offset);
-      out.push({ kind: 'host', length: len, offset: hostOffset + within, src: this.dataFile ?? undefined });
+      const src = this.dataFile ?? undefined;
+      // Clusters stored back to back become one host read.
+      if (last?.kind === 'host' && last.src === src && last.offset + last.length === hostOffset + within) last.length += len;
+      else out.push({ kind: 'host', length: len, offset: hostOffset + within, src });
       return;
     }
     // Extended L2: 32 subclusters, each allocated, zero, or from the backing file.
+    const bmZero = l2.readUInt32BE(idx + 8);
+    const bmAlloc = l2.readUInt32BE(idx + 12);
     if (allocated) this.checkHost(hostOffset, ci, l2Offset);
     const sc = this.subclusterSize;
     let pos = within;
@@ -227,16 +224,42 @@ class Qcow2Container extends MappedContainer {
       const s = Math.floor(pos / sc);
       const send = Math.min(end, (s + 1) * sc);
       const bit = 1 << s;
-      if (e.bmAlloc & bit) {
+      if (bmAlloc & bit) {
         if (!allocated) throw corrupt(this.name, `L2 entry of cluster ${ci} marks subcluster ${s} allocated but has no host offset`);
         out.push({ kind: 'host', length: send - pos, offset: hostOffset + pos, src: this.dataFile ?? undefined });
-      } else if (e.bmZero & bit) {
+      } else if (bmZero & bit) {
         out.push({ kind: 'zero', length: send - pos });
       } else {
         out.push({ kind: 'parent', length: send - pos });
       }
       pos = send;
     }
+  }
+
+  /**
+   * A compressed cluster read whole is decoded straight into the reader's buffer when the
+   * bytes are moved (a sequential copy never reads it again); a part of one is decoded once
+   * into the cache, so that small reads walking through it decode it only once.
+   */
+  private mapCompressed(hi: number, lo: number, ci: number, within: number, len: number, out: Piece[], raws: Fetched | null): void {
+    const cs = this.clusterSize;
+    // Taken from the cache before this read's fetch: another read may have evicted it since.
+    const hit = raws?.decoded.get(ci);
+    if (hit) {
+      out.push({ kind: 'buffer', length: len, data: hit.subarray(within, within + len) });
+      return;
+    }
+    const raw = raws?.raw.get(ci);
+    if (!raw) throw new Error(`qcow2: compressed cluster ${ci} was not fetched`);
+    const hostOffset = this.compressedRange(hi, lo, ci)[0];
+    if (within === 0 && len === cs) {
+      out.push({ kind: 'decode', length: cs, into: (target, at) => this.decode(raw, ci, hostOffset, target, at) });
+      return;
+    }
+    const data = Buffer.allocUnsafe(cs);
+    this.decode(raw, ci, hostOffset, data, 0);
+    this.clusterCache.set(ci, data);
+    out.push({ kind: 'buffer', length: len, data: data.subarray(within, within + len) });
   }
 
   private checkHost(hostOffset: number, ci: number, l2Offset: number): void {
@@ -250,69 +273,73 @@ class Qcow2Container extends MappedContainer {
     }
   }
 
-  /** Decodes one compressed cluster; the cache makes repeated small reads decode it once. */
-  private async compressedCluster(e: L2Entry, ci: number): Promise<Buffer> {
-    const key = `${e.hi}:${e.lo}`;
-    const hit = this.clusterCache.get(key);
-    if (hit) return hit;
-    const [hostOffset, clen] = this.compressedRange(e, ci);
-    const raw = this.prefetched.get(key) ?? (await readExact(this.file, hostOffset, clen, 'compressed cluster'));
-    this.prefetched.delete(key);
+  /** Decodes one compressed cluster into out[at, at + cluster size), zeros after a short one. */
+  private decode(raw: Buffer, ci: number, hostOffset: number, out: Buffer, at: number): void {
     const cs = this.clusterSize;
-    let data: Buffer;
     try {
       if (this.hdr.compression_type === 0) {
-        data = inflateRawSync(raw, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: cs });
+        // Taken as qemu does: whatever decodes up to a full cluster (trailing bytes of the
+        // last sector are the next cluster's).
+        const { written } = inflateInto('raw', raw, out, at, cs, false);
+        if (written < cs) out.fill(0, at + written, at + cs);
       } else {
-        data = zstdCluster(raw, cs);
+        out.fill(0, at, at + cs);
+        zstdCluster(raw, out.subarray(at, at + cs));
       }
     } catch (err) {
       throw corrupt(this.name, `compressed cluster ${ci} at ${hostOffset} does not decompress (${(err as Error).message})`);
     }
-    if (data.length < cs) {
-      const padded = Buffer.alloc(cs);
-      data.copy(padded);
-      data = padded;
-    }
-    this.clusterCache.set(key, data);
-    return data;
   }
 
   /**
-   * Before decoding the compressed clusters of one read, fetch their bytes with one host
-   * read when they lie close together (qemu writes them back to back), instead of one
-   * read per cluster.
+   * The compressed bytes of the clusters in [first, last] that are not decoded yet, fetched
+   * with one host read when they lie close together (qemu writes them back to back), else
+   * with one read each, all at once.
    */
-  private async prefetchCompressed(l2: Buffer, first: number, last: number, l1Index: number): Promise<void> {
-    const want: Array<[string, number, number]> = [];
+  private async fetchCompressed(l2: Buffer, first: number, last: number, base: number): Promise<Fetched | null> {
+    let want: Array<[number, number, number]> | null = null;
+    let fetched: Fetched | null = null;
     for (let ci = first; ci <= last; ci++) {
-      const idx = (ci - l1Index * this.l2Entries) * this.entryBytes;
+      const idx = (ci - base) * this.entryBytes;
       const hi = l2.readUInt32BE(idx);
       if (!(hi & 0x40000000)) continue;
-      const e: L2Entry = { hi, lo: l2.readUInt32BE(idx + 4), bmAlloc: 0, bmZero: 0 };
-      const key = `${e.hi}:${e.lo}`;
-      if (this.clusterCache.get(key)) continue;
-      const [off, len] = this.compressedRange(e, ci);
-      want.push([key, off, len]);
+      fetched ??= { raw: new Map(), decoded: new Map() };
+      const hit = this.clusterCache.get(ci);
+      if (hit) {
+        fetched.decoded.set(ci, hit);
+        continue;
+      }
+      const [off, len] = this.compressedRange(hi, l2.readUInt32BE(idx + 4), ci);
+      (want ??= []).push([ci, off, len]);
     }
-    if (want.length < 2) return;
-    const start = Math.min(...want.map((w) => w[1]));
-    const end = Math.max(...want.map((w) => w[1] + w[2]));
-    const total = want.reduce((n, w) => n + w[2], 0);
-    if (end - start > 16 * 1024 * 1024 || end - start > 4 * total) return;
+    if (!want) return fetched;
+    const got = fetched!.raw;
+    let start = Infinity;
+    let end = 0;
+    let total = 0;
+    for (const [, off, len] of want) {
+      start = Math.min(start, off);
+      end = Math.max(end, off + len);
+      total += len;
+    }
+    if (want.length === 1 || end - start > 16 * 1024 * 1024 || end - start > 4 * total) {
+      await Promise.all(want.map(([ci, off, len]) => readExact(this.file, off, len, 'compressed cluster').then((b) => void got.set(ci, b))));
+      return fetched;
+    }
     const span = await readExact(this.file, start, end - start, 'compressed clusters');
-    this.prefetched.clear();
-    for (const [key, off, len] of want) this.prefetched.set(key, span.subarray(off - start, off - start + len));
+    for (const [ci, off, len] of want) got.set(ci, span.subarray(off - start, off - start + len));
+    return fetched;
   }
 
   /** Host offset and length of a compressed cluster's bytes ("Compressed Clusters Descriptor"). */
-  private compressedRange(e: L2Entry, ci: number): [number, number] {
+  private compressedRange(hi: number, lo: number, ci: number): [number, number] {
     if (this.dataFile) throw corrupt(this.name, `cluster ${ci} is compressed, which images with an external data file cannot have`);
+    // x = 62 - (cluster_bits - 8) bits of offset (49..61, so the split falls in the high
+    // word), then cluster_bits - 8 bits of additional sector count.
     const cb = this.hdr.cluster_bits;
-    const x = 62 - (cb - 8);
-    const full = BigInt(e.hi >>> 0) * 0x100000000n + BigInt(e.lo >>> 0);
-    const hostOffset = Number(full & ((1n << BigInt(x)) - 1n));
-    const extraSectors = Number((full >> BigInt(x)) & ((1n << BigInt(62 - x)) - 1n));
+    const hiBits = 62 - (cb - 8) - 32;
+    const hostOffset = (hi & ((1 << hiBits) - 1)) * 0x100000000 + (lo >>> 0);
+    const extraSectors = (hi >>> hiBits) & ((1 << (cb - 8)) - 1);
     // The compressed bytes run from the offset to the end of the last 512-byte sector.
     const sectorStart = hostOffset - (hostOffset % 512);
     let clen = (extraSectors + 1) * 512 - (hostOffset - sectorStart);
@@ -330,10 +357,9 @@ class Qcow2Container extends MappedContainer {
  * of the next compressed cluster). fzstd rejects bytes after a frame, so walk the frame's
  * block headers (RFC 8878, 3.1.1) to find where it ends and hand it only the frame.
  */
-function zstdCluster(raw: Buffer, cs: number): Buffer {
+function zstdCluster(raw: Buffer, out: Uint8Array): void {
   const frame = raw.subarray(0, zstdFrameLength(raw));
-  const out = zstdDecompress(frame, new Uint8Array(cs));
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  zstdDecompress(frame, out);
 }
 
 function zstdFrameLength(b: Buffer): number {

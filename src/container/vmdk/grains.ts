@@ -5,10 +5,9 @@
  * loads tables lazily, caches them and decoded compressed grains, and turns a read of many
  * grains into few large reads of the extent file.
  */
-import { promisify } from 'node:util';
-import { inflate, inflateRaw } from 'node:zlib';
 import { corrupt } from '../../errors.js';
 import { readExact, readInto, type ByteSource } from '../../source/source.js';
+import { inflateInto, type InflateResult } from '../inflate.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
 export const GRAIN_UNALLOCATED = -1;
@@ -37,9 +36,6 @@ export interface GrainMap {
   /** Reads and validates grain table `gt` (0-based). Called once per table while it stays cached. */
   loadTable(gt: number): Promise<GrainTable>;
 }
-
-const inflateAsync = promisify(inflate);
-const inflateRawAsync = promisify(inflateRaw);
 
 /** Budget for decoded grain tables and for decompressed grains, per extent. */
 const TABLE_CACHE_BYTES = 16 * 1024 * 1024;
@@ -263,18 +259,51 @@ export class GrainReader {
     return out;
   }
 
-  /** Decodes the listed compressed grains (cached ones first) and copies the wanted parts. */
-  private async readCompressed(
-    list: CompressedPiece[],
-    out: Buffer,
-    outBase: number,
-  ): Promise<void> {
-    const missing = [...new Set(list.filter((x) => !this.grains.has(x.fileOffset)).map((x) => x.fileOffset))].sort((a, b) => a - b);
-    const decoded = new Map<number, Buffer>();
+  /**
+   * Moves the listed parts of compressed grains into `out`. Cached grains are copied; the
+   * others are fetched (one read for grains close together), then a grain read whole is
+   * decoded straight into `out` (a sequential copy never reads it again) and a part of one is
+   * decoded once into the cache, so that small reads walking through it decode it once.
+   */
+  private async readCompressed(list: CompressedPiece[], out: Buffer, outBase: number): Promise<void> {
+    const gb = this.map.grainBytes;
+    let need: CompressedPiece[] | null = null;
+    for (const x of list) {
+      const g = this.grains.get(x.fileOffset);
+      if (g) {
+        this.remember(x.fileOffset, g); // most recently used
+        g.copy(out, outBase + x.pos, x.inGrain, x.inGrain + x.take);
+      } else {
+        (need ??= []).push(x);
+      }
+    }
+    if (!need) return;
+    const raw = await this.fetchGrains(need);
+    for (const x of need) {
+      const at = outBase + x.pos;
+      if (x.inGrain === 0 && x.take === gb) {
+        this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, out, at);
+        continue;
+      }
+      let g = this.grains.get(x.fileOffset);
+      if (!g) {
+        g = Buffer.allocUnsafe(gb);
+        this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, g, 0);
+        this.remember(x.fileOffset, g);
+      }
+      g.copy(out, at, x.inGrain, x.inGrain + x.take);
+    }
+  }
+
+  /** The compressed bytes (after the marker) of the grains at these file offsets. */
+  private async fetchGrains(list: CompressedPiece[]): Promise<Map<number, Buffer>> {
+    const missing = [...new Set(list.map((x) => x.fileOffset))].sort((a, b) => a - b);
+    const got = new Map<number, Buffer>();
     const gb = this.map.grainBytes;
     const file = this.map.file;
     // A marker's data can be a little larger than the grain (incompressible data).
     const maxData = gb + (gb >> 8) + 1024;
+    const jobs: Promise<void>[] = [];
     let i = 0;
     while (i < missing.length) {
       const start = missing[i]!;
@@ -282,49 +311,35 @@ export class GrainReader {
       // One read for grains close together; a wide gap starts a new read rather than
       // fetching data nobody asked for.
       while (j + 1 < missing.length && missing[j + 1]! - start < COMPRESSED_WINDOW && missing[j + 1]! - missing[j]! <= GRAIN_MARKER_BYTES + maxData + 64 * 1024) j++;
+      const first = i;
+      const last = j;
       const spanEnd = Math.min(file.size, missing[j]! + GRAIN_MARKER_BYTES + maxData);
-      const span = await file.read(start, spanEnd - start);
-      const jobs: Promise<void>[] = [];
-      for (let k = i; k <= j; k++) {
-        const off = missing[k]!;
-        const rel = off - start;
-        if (rel + GRAIN_MARKER_BYTES > span.length) {
-          throw corrupt(file.name, `truncated: compressed grain marker at offset ${off} is past the end of the file`);
-        }
-        const size = span.readUInt32LE(rel + 8);
-        if (size === 0 || size > maxData) {
-          throw corrupt(file.name, `compressed grain at offset ${off} has an invalid size ${size}`);
-        }
-        let data: Buffer;
-        if (rel + GRAIN_MARKER_BYTES + size <= span.length) {
-          data = span.subarray(rel + GRAIN_MARKER_BYTES, rel + GRAIN_MARKER_BYTES + size);
-          jobs.push(this.inflateGrain(data, off).then((b) => void decoded.set(off, b)));
-        } else {
-          jobs.push(
-            readExact(file, off + GRAIN_MARKER_BYTES, size, 'compressed grain')
-              .then((d) => this.inflateGrain(d, off))
-              .then((b) => void decoded.set(off, b)),
-          );
-        }
-      }
-      // zlib runs these on the thread pool, so grains decompress in parallel.
-      await Promise.all(jobs);
+      jobs.push(
+        file.read(start, spanEnd - start).then(async (span) => {
+          const more: Promise<void>[] = [];
+          for (let k = first; k <= last; k++) {
+            const off = missing[k]!;
+            const rel = off - start;
+            if (rel + GRAIN_MARKER_BYTES > span.length) {
+              throw corrupt(file.name, `truncated: compressed grain marker at offset ${off} is past the end of the file`);
+            }
+            const size = span.readUInt32LE(rel + 8);
+            if (size === 0 || size > maxData) {
+              throw corrupt(file.name, `compressed grain at offset ${off} has an invalid size ${size}`);
+            }
+            if (rel + GRAIN_MARKER_BYTES + size <= span.length) {
+              got.set(off, span.subarray(rel + GRAIN_MARKER_BYTES, rel + GRAIN_MARKER_BYTES + size));
+            } else {
+              more.push(readExact(file, off + GRAIN_MARKER_BYTES, size, 'compressed grain').then((d) => void got.set(off, d)));
+            }
+          }
+          await Promise.all(more);
+        }),
+      );
       i = j + 1;
     }
-    for (const [off, b] of decoded) this.remember(off, b);
-    for (const x of list) {
-      let g = decoded.get(x.fileOffset);
-      if (!g) {
-        g = this.grains.get(x.fileOffset);
-        if (g) this.remember(x.fileOffset, g); // most recently used
-      }
-      if (!g) throw corrupt(file.name, `compressed grain at offset ${x.fileOffset} could not be decoded`);
-      const at = outBase + x.pos;
-      const have = Math.max(0, Math.min(x.take, g.length - x.inGrain));
-      if (have > 0) g.copy(out, at, x.inGrain, x.inGrain + have);
-      // The last grain of a disk may decode shorter than a full grain: the rest is zeros.
-      if (have < x.take) out.fill(0, at + have, at + x.take);
-    }
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') throw r.reason;
+    return got;
   }
 
   private remember(off: number, b: Buffer): void {
@@ -333,18 +348,25 @@ export class GrainReader {
     while (this.grains.size > this.maxGrains) this.grains.delete(this.grains.keys().next().value as number);
   }
 
-  private async inflateGrain(data: Buffer, off: number): Promise<Buffer> {
+  /**
+   * Decodes one grain into out[at, at + grain size); the last grain of a disk may decode
+   * shorter than a full grain: the rest is zeros.
+   */
+  private inflateGrain(data: Buffer, off: number, out: Buffer, at: number): void {
     const gb = this.map.grainBytes;
+    let r: InflateResult;
     try {
       // RFC 1950 (zlib wrapper) is what VMware and qemu write; bare deflate is tolerated.
-      return await inflateAsync(data, { maxOutputLength: gb, chunkSize: Math.max(16384, gb) });
+      r = inflateInto('zlib', data, out, at, gb, true);
     } catch {
       try {
-        return await inflateRawAsync(data, { maxOutputLength: gb, chunkSize: Math.max(16384, gb) });
+        r = inflateInto('raw', data, out, at, gb, true);
       } catch {
-        throw corrupt(this.map.file.name, `compressed grain at offset ${off} does not decompress to at most ${gb} bytes`);
+        r = { written: 0, overflow: true };
       }
     }
+    if (r.overflow) throw corrupt(this.map.file.name, `compressed grain at offset ${off} does not decompress to at most ${gb} bytes`);
+    if (r.written < gb) out.fill(0, at + r.written, at + gb);
   }
 
   /** Test hook: how many decoded grains are cached. */
