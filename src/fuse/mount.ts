@@ -219,6 +219,16 @@ export async function serveMount(o: ServeOptions): Promise<number> {
       return `-o${mountOpts.join(',')}`;
     }
 
+    // Stat arrays kept per entry instead of fuse-native's getStatArray per call and per
+    // folder entry (an allocation each: most of the cost of a `find` over a warm mount).
+    override _op_getattr(signal: FuseType.Signal, path: string): void {
+      fsys.opGetattr(signal, path);
+    }
+
+    override _op_readdir(signal: FuseType.Signal, path: string): void {
+      fsys.opReaddir(signal, path);
+    }
+
     // fuse-native copies a value into a too-small buffer and reports the full length; the
     // kernel wants ERANGE then (and the length alone when asked with size 0).
     override _op_getxattr(signal: FuseType.Signal, path: string, name: string, valueBuf: Buffer): void {
@@ -242,7 +252,10 @@ export async function serveMount(o: ServeOptions): Promise<number> {
     }
   }
 
-  const fuse = new DiskpickFuse(mnt, fsys.operations(), { timeout: 120_000 });
+  // No time limit on read: it fills libfuse's own buffer in place, and fuse-native answers a
+  // timed-out request at once, after which libfuse frees that buffer while our read may still
+  // be writing into it.
+  const fuse = new DiskpickFuse(mnt, fsys.operations(), { timeout: { default: 120_000, read: false } });
   try {
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
   } catch (err) {

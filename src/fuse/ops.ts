@@ -10,9 +10,9 @@
  */
 import type Fuse from 'fuse-native';
 import { corrupt, DiskpickError } from '../errors.js';
-import type { ByteSource } from '../source/source.js';
+import { readInto, type ByteSource } from '../source/source.js';
 import type { Stat } from '../fs/types.js';
-import { joinPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
+import type { Vfs, VfsNode } from '../vfs/vfs.js';
 
 /** errno values (Linux), negated as fuse-native wants them. */
 export const Errno = {
@@ -57,12 +57,33 @@ export interface FuseFsOptions extends OwnerOptions {
   log: (line: string) => void;
   /** Bounded size of the path → node cache. */
   cacheEntries?: number;
+  /** Bound on the entries kept in folder listings (oldest listings are dropped beyond it). */
+  listingEntries?: number;
 }
 
-type Entry =
+/**
+ * A resolved path. `st` is its stat as the array fuse-native hands to libfuse, made once.
+ * `listed`: a non-folder entry kept by its folder's listing without its node (a node holds the
+ * filesystem's whole parsed record, ~2.5 KB on ext, so 100 000 of them would be 250 MB); it is
+ * looked up again by name when opened, and keeps a symlink's target for readlink.
+ */
+type Entry = (
   | { kind: 'vfs'; node: VfsNode }
+  | { kind: 'listed'; parent: VfsNode; name: string; target?: string }
   | { kind: 'rawdir' }
-  | { kind: 'raw'; name: string; source: ByteSource };
+  | { kind: 'raw'; name: string; source: ByteSource }
+) & { st?: Uint32Array; listing?: Listing };
+
+/**
+ * A folder's children as readdir answers them (names, stat arrays, "." and ".." first) and by
+ * name for lookups: `find`, `ls -l` and every per-file stat after a readdir resolve from it,
+ * without a filesystem lookup or a path string per entry.
+ */
+interface Listing {
+  names: string[];
+  stats: Uint32Array[];
+  byName: Map<string, Entry>;
+}
 
 interface Handle {
   src: ByteSource;
@@ -136,8 +157,57 @@ function msOf(t: { sec: number; nsec: number } | undefined, fallback: number): n
   return ms > 0 ? ms : 0;
 }
 
+/** Words of one stat in fuse-native's layout (its getStatArray; read by populate_stat in C). */
+const STAT_WORDS = 18;
+
+function setU64(a: Uint32Array, i: number, n: number): void {
+  const lo = n % 4294967296;
+  a[i] = lo;
+  a[i + 1] = (n - lo) / 4294967296;
+}
+
+/** Writes `st` into `a` as fuse-native's getStatArray would (mode, uid, gid, size, dev, nlink, ino, rdev, blksize, blocks, a/m/ctime ms). */
+export function fillStatArray(a: Uint32Array, st: Fuse.StatLike): Uint32Array {
+  a[0] = st.mode;
+  a[1] = st.uid;
+  a[2] = st.gid;
+  setU64(a, 3, st.size);
+  a[5] = st.dev ?? 0;
+  a[6] = st.nlink || 1;
+  a[7] = st.ino;
+  a[8] = st.rdev ?? 0;
+  a[9] = st.blksize ?? 0;
+  setU64(a, 10, st.blocks ?? 0);
+  setU64(a, 12, st.atime);
+  setU64(a, 14, st.mtime);
+  setU64(a, 16, st.ctime);
+  return a;
+}
+
+/** The stat in `a` (fillStatArray's layout) as an object. */
+export function statLikeOf(a: Uint32Array): Fuse.StatLike {
+  const u64 = (i: number) => a[i]! + a[i + 1]! * 4294967296;
+  return {
+    mode: a[0]!, uid: a[1]!, gid: a[2]!, size: u64(3), dev: a[5]!, nlink: a[6]!, ino: a[7]!, rdev: a[8]!,
+    blksize: a[9]!, blocks: u64(10), atime: u64(12), mtime: u64(14), ctime: u64(16),
+  };
+}
+
+/** A name Linux can hold in a folder: no "/" or NUL, not "", "." or "..". */
+function linuxName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
 export class FuseFs {
+  /** Folders and entries found by lookup; entries found through a listing are reached from it. */
   private readonly cache: BoundedMap<string, Entry>;
+  private readonly rootEntry: Entry;
+  private readonly rawDirEntry: Entry = { kind: 'rawdir' };
+  /** Folders holding a listing, oldest first, with its number of entries. */
+  private readonly listed = new Map<Entry, number>();
+  private listedEntries = 0;
+  private readonly listingBudget: number;
+  private readonly listing = new Map<Entry, Promise<Listing>>();
   private readonly xattrCache = new BoundedMap<string, Map<string, Buffer | { stream: string; size: number }>>(4096);
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
@@ -146,6 +216,8 @@ export class FuseFs {
 
   constructor(private readonly vfs: Vfs, private readonly opts: FuseFsOptions) {
     this.cache = new BoundedMap(opts.cacheEntries ?? 65536);
+    this.listingBudget = opts.listingEntries ?? 262144;
+    this.rootEntry = { kind: 'vfs', node: vfs.root() };
     this.rawNames = [RAW_DISK, ...vfs.volumes.map((v) => v.name)];
   }
 
@@ -160,19 +232,23 @@ export class FuseFs {
     const hit = this.cache.get(path);
     if (hit) return hit;
     let e: Entry;
-    if (path === '/') {
-      e = { kind: 'vfs', node: this.vfs.root() };
-    } else if (path === `/${RAW_DIR}`) {
-      e = { kind: 'rawdir' };
-    } else if (parentOf(path) === `/${RAW_DIR}`) {
-      const name = path.slice(RAW_DIR.length + 2);
+    if (path === '/') return this.rootEntry;
+    const slash = path.lastIndexOf('/');
+    const parentPath = slash <= 0 ? '/' : path.slice(0, slash);
+    const name = path.slice(slash + 1);
+    if (path === `/${RAW_DIR}`) {
+      return this.rawDirEntry;
+    } else if (parentPath === `/${RAW_DIR}`) {
       if (name === RAW_DISK) e = { kind: 'raw', name, source: this.vfs.container };
       else if (this.rawNames.includes(name)) e = { kind: 'raw', name, source: this.vfs.volumeSource(name) };
       else throw new DiskpickError('notFound', 'no such raw volume', path);
     } else {
-      const parent = await this.resolve(parentOf(path));
-      if (parent.kind !== 'vfs') throw new DiskpickError('wrongType', 'is not a folder', parentOf(path));
-      const name = path.slice(path.lastIndexOf('/') + 1);
+      const parent = await this.resolve(parentPath);
+      if (parent.kind !== 'vfs') throw new DiskpickError('wrongType', 'is not a folder', parentPath);
+      const listed = parent.listing?.byName.get(name);
+      // Listed entries stay reachable through their folder: no path-keyed copy per file.
+      if (listed) return listed;
+      // Not listed (yet), or a name spelt in another case on FAT/NTFS/exFAT, or a hidden entry.
       const node = await this.vfs.child(parent.node, name);
       if (!node) throw new DiskpickError('notFound', 'no such file or folder in the image', path);
       e = { kind: 'vfs', node };
@@ -237,50 +313,115 @@ export class FuseFs {
 
   private entryStat(e: Entry): Fuse.StatLike {
     if (e.kind === 'vfs') return this.statOf(e.node);
+    if (e.kind === 'listed') return statLikeOf(e.st!);
     if (e.kind === 'rawdir') return this.syntheticDirStat(2);
     return this.rawStat(e.name, e.source);
   }
 
-  // ---- operations -------------------------------------------------------------------------
-
-  async getattr(path: string): Promise<Fuse.StatLike> {
-    return this.entryStat(await this.resolve(path));
+  /** The entry's stat as fuse-native's array, made on first use and kept (the image never changes). */
+  statArray(e: Entry): Uint32Array {
+    return (e.st ??= fillStatArray(new Uint32Array(STAT_WORDS), this.entryStat(e)));
   }
 
-  async readdir(path: string): Promise<{ names: string[]; stats: Fuse.StatLike[] }> {
-    const e = await this.resolve(path);
-    const names = ['.', '..'];
-    const self = this.entryStat(e);
-    const stats = [self, path === '/' ? self : this.entryStat(await this.resolve(parentOf(path)))];
+  // ---- operations -------------------------------------------------------------------------
+
+  /** The stat the kernel gets for `path` (decoded from the kept array: the same answer). */
+  async getattr(path: string): Promise<Fuse.StatLike> {
+    return statLikeOf(this.statArray(await this.resolve(path)));
+  }
+
+  /** getattr as the array libfuse receives: made once per entry, no allocation per call. */
+  async getattrArray(path: string): Promise<Uint32Array> {
+    return this.statArray(await this.resolve(path));
+  }
+
+  /** A folder's listing: names, stat arrays and entries, "." and ".." first (kept: see Listing). */
+  async readdir(path: string): Promise<Listing> {
+    return this.listingOf(await this.resolve(path), path);
+  }
+
+  private listingOf(e: Entry, path: string): Promise<Listing> {
+    if (e.listing) {
+      // Most recently used last.
+      const n = this.listed.get(e)!;
+      this.listed.delete(e);
+      this.listed.set(e, n);
+      return Promise.resolve(e.listing);
+    }
+    // Parallel readdirs of one folder share one reading of it.
+    let p = this.listing.get(e);
+    if (!p) {
+      p = this.buildListing(e, path).finally(() => this.listing.delete(e));
+      this.listing.set(e, p);
+    }
+    return p;
+  }
+
+  private async buildListing(e: Entry, path: string): Promise<Listing> {
+    // Children as [name, entry] or [name, node] (a node of a file is dropped once its stat is taken).
+    const kids: Array<[string, Entry | VfsNode]> = [];
     if (e.kind === 'rawdir') {
-      for (const n of this.rawNames) {
-        const child = await this.resolve(`/${RAW_DIR}/${n}`);
-        names.push(n);
-        stats.push(this.entryStat(child));
+      for (const n of this.rawNames) kids.push([n, await this.resolve(`/${RAW_DIR}/${n}`)]);
+    } else if (e.kind === 'vfs' && e.node.stat.type === 'dir') {
+      for (const k of await this.vfs.readdir(e.node)) {
+        // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
+        if (linuxName(k.name)) kids.push([k.name, k]);
       }
-      return { names, stats };
+      if (path === '/') kids.push([RAW_DIR, this.rawDirEntry]);
+    } else {
+      throw new DiskpickError('wrongType', 'is not a folder', path);
     }
-    if (e.kind !== 'vfs') throw new DiskpickError('wrongType', 'is not a folder', path);
-    if (e.node.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', path);
-    const kids = await this.vfs.readdir(e.node);
-    for (const k of kids) {
-      // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
-      if (k.name.includes('/') || k.name.includes('\0') || k.name === '' || k.name === '.' || k.name === '..') continue;
-      names.push(k.name);
-      stats.push(this.statOf(k));
-      this.cache.set(joinPath(path, k.name), { kind: 'vfs', node: k });
+    const parent = path === '/' ? e : await this.resolve(parentOf(path));
+    // One buffer for all the children's stats: a Uint32Array each would be an allocation each.
+    const words = new Uint32Array(kids.length * STAT_WORDS);
+    const names = ['.', '..'];
+    const stats = [this.statArray(e), this.statArray(parent)];
+    const byName = new Map<string, Entry>();
+    let i = 0;
+    for (const [name, kid] of kids) {
+      // Two names for one entry (a damaged folder): the first one wins, as a lookup would find it.
+      if (byName.has(name)) continue;
+      let k: Entry;
+      if (!('place' in kid)) k = kid;
+      else if (kid.stat.type === 'dir' || e.kind !== 'vfs') k = { kind: 'vfs', node: kid };
+      else k = { kind: 'listed', parent: e.node, name, target: kid.stat.symlinkTarget };
+      if (!k.st) {
+        k.st = fillStatArray(words.subarray(i * STAT_WORDS, (i + 1) * STAT_WORDS), 'place' in kid ? this.statOf(kid) : this.entryStat(k));
+        i++;
+      }
+      byName.set(name, k);
+      names.push(name);
+      stats.push(k.st);
     }
-    if (path === '/') {
-      names.push(RAW_DIR);
-      stats.push(this.syntheticDirStat(2));
+    const l: Listing = { names, stats, byName };
+    e.listing = l;
+    this.listed.set(e, names.length);
+    this.listedEntries += names.length;
+    // Oldest listings go beyond the budget (never the one just made).
+    for (const [old, n] of this.listed) {
+      if (this.listedEntries <= this.listingBudget || old === e) break;
+      this.listed.delete(old);
+      this.listedEntries -= n;
+      old.listing = undefined;
     }
-    return { names, stats };
+    return l;
+  }
+
+  /** The node behind an entry: a listed file is looked up again in its folder. */
+  private async nodeOf(e: Entry, path: string): Promise<VfsNode | null> {
+    if (e.kind === 'vfs') return e.node;
+    if (e.kind !== 'listed') return null;
+    const node = await this.vfs.child(e.parent, e.name);
+    if (!node) throw new DiskpickError('notFound', 'no such file or folder in the image', path);
+    return node;
   }
 
   async readlink(path: string): Promise<string> {
     const e = await this.resolve(path);
-    if (e.kind !== 'vfs' || e.node.stat.type !== 'symlink') throw new DiskpickError('usage', 'is not a symbolic link', path);
-    const t = e.node.stat.symlinkTarget;
+    let t: string | undefined;
+    if (e.kind === 'listed' && (e.st![0]! & 0o170000) === S_IFMT.symlink) t = e.target;
+    else if (e.kind === 'vfs' && e.node.stat.type === 'symlink') t = e.node.stat.symlinkTarget;
+    else throw new DiskpickError('usage', 'is not a symbolic link', path);
     if (t === undefined) throw new DiskpickError('image', 'symbolic link without a readable target', path);
     return t;
   }
@@ -293,8 +434,9 @@ export class FuseFs {
     if (e.kind === 'raw') h = { src: e.source, owned: false };
     else if (e.kind === 'rawdir') return Errno.EISDIR;
     else {
-      if (e.node.stat.type === 'dir') return Errno.EISDIR;
-      const src = await this.vfs.openFile(e.node);
+      const node = (await this.nodeOf(e, path))!;
+      if (node.stat.type === 'dir') return Errno.EISDIR;
+      const src = await this.vfs.openFile(node);
       // One read before the kernel's parallel readahead arrives: sources that set themselves up
       // lazily on the first read (cluster chains, run lists) then do it once instead of racing.
       if (src.size > 0) await src.read(0, 1);
@@ -309,15 +451,18 @@ export class FuseFs {
   async read(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     const h = this.handles.get(fh);
     if (!h) return Errno.EBADF;
-    if (pos >= h.src.size) return 0;
-    const want = Math.min(len, buf.length, h.src.size - pos);
+    const size = h.src.size;
+    if (pos >= size) return 0;
+    const want = Math.min(len, buf.length, size - pos);
     let got = 0;
     while (got < want) {
-      const data = await h.src.read(pos + got, want - got);
+      // Straight into libfuse's buffer: no Buffer per request (a fresh one per 128 KiB request
+      // cost more than the read itself).
+      const n = await readInto(h.src, buf, got, pos + got, want - got);
       // A short read before the end would look like end-of-file to the kernel: a silently cut
       // file. Say so instead (EIO and a log line).
-      if (data.length === 0) throw corrupt(h.src.name, `read at offset ${pos + got} returned no data before the end of the file (${h.src.size} bytes)`);
-      got += data.copy(buf, got, 0, Math.min(data.length, want - got));
+      if (n <= 0) throw corrupt(h.src.name, `read at offset ${pos + got} returned no data before the end of the file (${size} bytes)`);
+      got += n;
     }
     return got;
   }
@@ -332,11 +477,11 @@ export class FuseFs {
   private async xattrTable(path: string): Promise<Map<string, Buffer | { stream: string; size: number }>> {
     const hit = this.xattrCache.get(path);
     if (hit) return hit;
-    const e = await this.resolve(path);
+    const node = await this.nodeOf(await this.resolve(path), path);
     const t = new Map<string, Buffer | { stream: string; size: number }>();
-    if (e.kind === 'vfs' && e.node.place.kind === 'fs') {
-      for (const [k, v] of await this.vfs.xattrs(e.node)) t.set(k, v);
-      for (const s of await this.vfs.streams(e.node)) {
+    if (node && node.place.kind === 'fs') {
+      for (const [k, v] of await this.vfs.xattrs(node)) t.set(k, v);
+      for (const s of await this.vfs.streams(node)) {
         const name = `user.${s.name}`;
         if (!t.has(name)) t.set(name, { stream: s.name, size: s.size });
       }
@@ -355,9 +500,9 @@ export class FuseFs {
     if (v === undefined) return Errno.ENODATA;
     if (Buffer.isBuffer(v)) return v;
     if (v.size > XATTR_SIZE_MAX) return Errno.E2BIG;
-    const e = await this.resolve(path);
-    if (e.kind !== 'vfs') return Errno.ENODATA;
-    const src = await this.vfs.openFile(e.node, v.stream);
+    const node = await this.nodeOf(await this.resolve(path), path);
+    if (!node) return Errno.ENODATA;
+    const src = await this.vfs.openFile(node, v.stream);
     try {
       const data = await src.read(0, v.size);
       return Buffer.from(data);
@@ -401,6 +546,16 @@ export class FuseFs {
     return Errno.EIO;
   }
 
+  /** fuse-native's `_op_getattr`, answered with the entry's kept stat array. */
+  opGetattr(signal: Fuse.Signal, path: string): void {
+    this.getattrArray(path).then((a) => signal(0, a), (err) => signal(this.errnoOf('getattr', path, err)));
+  }
+
+  /** fuse-native's `_op_readdir`, answered with the folder's kept names and stat arrays. */
+  opReaddir(signal: Fuse.Signal, path: string): void {
+    this.readdir(path).then((l) => signal(0, l.names, l.stats), (err) => signal(this.errnoOf('readdir', path, err)));
+  }
+
   /** The handlers fuse-native calls. Each one answers exactly once, whatever happens. */
   operations(): Fuse.Operations {
     const guard = <T>(op: string, path: string, work: () => Promise<T>, ok: (v: T) => void, fail: (errno: number) => void): void => {
@@ -415,8 +570,10 @@ export class FuseFs {
     };
     return {
       init: (cb) => cb(0),
+      // The mount answers getattr and readdir through opGetattr/opReaddir (no stat object and
+      // array per call); these are the same answers through fuse-native's own glue.
       getattr: (path, cb) => guard('getattr', path, () => this.getattr(path), (st) => cb(0, st), (e) => cb(e)),
-      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (r) => cb(0, r.names, r.stats), (e) => cb(e)),
+      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => cb(0, l.names, l.stats.map(statLikeOf)), (e) => cb(e)),
       readlink: (path, cb) => guard('readlink', path, () => this.readlink(path), (t) => cb(0, t), (e) => cb(e)),
       open: (path, flags, cb) => guard('open', path, () => this.open(path, flags), (fh) => (fh < 0 ? cb(fh) : cb(0, fh)), (e) => cb(e)),
       read: (path, fd, buf, len, pos, cb) => guard('read', path, () => this.read(fd, buf, len, pos), (n) => cb(n), (e) => cb(e)),

@@ -64,8 +64,11 @@ declare module 'fuse-native' {
       fsname?: string;
       subtype?: string;
       maxRead?: number;
-      /** Milliseconds a handler may take before the kernel gets ETIMEDOUT; false: no limit. */
-      timeout?: number | false;
+      /**
+       * Milliseconds a handler may take before the kernel gets ETIMEDOUT; false: no limit. Per
+       * operation: `{ default: ms, read: false, … }`.
+       */
+      timeout?: number | false | ({ default?: number } & Record<string, number | false | undefined>);
     }
 
     /** `signal(result, ...values)` answers one kernel request. */
@@ -79,6 +82,8 @@ declare module 'fuse-native' {
     unmount(cb: (err: Error | null) => void): void;
     /** The `-o a,b,c` string handed to libfuse's fuse_mount/fuse_new. */
     _fuseOptions(): string;
+    _op_getattr(signal: Fuse.Signal, path: string): void;
+    _op_readdir(signal: Fuse.Signal, path: string): void;
     _op_getxattr(signal: Fuse.Signal, path: string, name: string, valueBuf: Buffer, position: number): void;
     _op_listxattr(signal: Fuse.Signal, path: string, listBuf: Buffer): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;

@@ -10,11 +10,11 @@ import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { cachedImage, sha256File, tool } from '../helpers/tools.js';
-import { buildExtImage, EXT_SPECIAL, treeOf, type ExtVariant } from '../../scripts/images/ext.js';
+import { buildExtImage, EXT_SPECIAL, treeOf } from '../../scripts/images/ext.js';
 import { buildNtfsImage, type NtfsExtra } from '../../scripts/images/ntfs.js';
 import { exfatImages } from '../../scripts/images/exfat.js';
 import { manifestOf, type ManifestEntry } from '../../scripts/images/tree.js';
-import { hashes, mountDaemon, newMountpoint, q, releaseAll, sh, walk, type Mounted } from './mounts.js';
+import { FUSE_EXT, hashes, mountDaemon, newMountpoint, q, releaseAll, sh, walk, type Mounted } from './mounts.js';
 
 afterAll(() => releaseAll());
 
@@ -45,18 +45,13 @@ function fuseMs(ns: bigint): number {
   return Math.max(0, ms);
 }
 
-const EXT: ExtVariant = {
-  name: 'fuse-ext4', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M',
-  big: true, smallInodes: false, many: 300, kernelDates: true,
-};
-
 describe('ext4 through a mount', () => {
   let image: string;
   let tree: string;
   let mnt: string;
   let before: string;
   beforeAll(async () => {
-    image = cachedImage('fuse-ext4.img', (p) => buildExtImage(p, EXT));
+    image = cachedImage('fuse-ext4.img', (p) => buildExtImage(p, FUSE_EXT));
     tree = treeOf(image);
     before = await sha256File(image);
     mnt = newMountpoint('ext');

@@ -8,6 +8,13 @@ import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, diskpick } from '../helpers/tools.js';
+import type { ExtVariant } from '../../scripts/images/ext.js';
+
+/** The ext4 image of the mount tests (fuse-ext4.img): 4 KiB blocks, a 50 MiB file, a sparse file, 300-file folder. */
+export const FUSE_EXT: ExtVariant = {
+  name: 'fuse-ext4', mkfs: 'mkfs.ext4', args: ['-b', '4096', '-I', '256', '-O', 'huge_file,64bit'], size: '96M',
+  big: true, smallInodes: false, many: 300, kernelDates: true,
+};
 
 export interface Mounted {
   mnt: string;
