@@ -47,6 +47,21 @@ export interface FsNode {
   stat: Stat;
   /** Filesystem metadata (NTFS $MFT …): hidden from listings unless asked for. */
   system?: boolean;
+  /**
+   * Only name, stat.type and stat.ino are known (from a names-only listing, see
+   * ReaddirOptions); the rest of stat is a placeholder until FileSystem.complete fills it.
+   */
+  partial?: boolean;
+}
+
+export interface ReaddirOptions {
+  /**
+   * The caller needs names and types only (`ls -R`, `find --name`): entries whose type the
+   * folder itself records may come back `partial`, without reading their inode or MFT record.
+   * Folders always come back complete (walking into one reads its metadata anyway, and the
+   * loop checks need its real identity).
+   */
+  namesOnly?: boolean;
 }
 
 export interface StreamInfo {
@@ -77,7 +92,9 @@ export interface FileSystem {
   readonly caseSensitive: boolean;
   root(): Promise<FsNode>;
   /** Children of a folder, without "." and "..". */
-  readdir(dir: FsNode): Promise<FsNode[]>;
+  readdir(dir: FsNode, opts?: ReaddirOptions): Promise<FsNode[]>;
+  /** The complete node for a `partial` one (a complete node is returned as it is). */
+  complete?(node: FsNode): Promise<FsNode>;
   /** One child by name, with this filesystem's case rules; null when absent. */
   lookup(dir: FsNode, name: string): Promise<FsNode | null>;
   /** The content of a file (or of one named stream) as a random-access source. */
@@ -94,6 +111,11 @@ export interface FsFormat {
   /** True when the volume's first sectors show this filesystem. `head` is the first 64 KiB. */
   probe(head: Buffer, src: ByteSource): boolean;
   open(src: ByteSource): Promise<FileSystem>;
+}
+
+/** The placeholder stat of a `partial` node: real type and ino, every other field zero. */
+export function partialStat(type: FileType, ino: number, hasOwnership: boolean): Stat {
+  return { type, size: 0, allocated: 0, mode: 0, uid: 0, gid: 0, nlink: 0, ino, hasOwnership };
 }
 
 /** Default permission bits for filesystems that store none. */

@@ -43,6 +43,8 @@ export interface VfsNode {
   stat: Stat;
   place: VfsPlace;
   system?: boolean;
+  /** Only name, stat.type and stat.ino are real (a names-only readdir); see Vfs.complete. */
+  partial?: boolean;
 }
 
 export interface VolumeInfo {
@@ -251,9 +253,31 @@ export class Vfs {
   /** Told about problems found while walking (loops skipped), for the CLI to show once. */
   onWarning?: (message: string) => void;
 
-  private fsNode(vol: VfsVolume, dir: VfsNode, n: FsNode): VfsNode {
-    const ancestry = dir.place.kind === 'fs' ? { key: Vfs.key(vol, dir.stat.ino), up: dir.ancestry } : dir.place.kind === 'volume' ? { key: Vfs.key(vol, this.rootIno.get(vol) ?? -1), up: undefined } : undefined;
-    return { path: joinPath(dir.path, n.name), name: n.name, stat: n.stat, place: { kind: 'fs', vol, node: n }, system: n.system, ancestry };
+  /** The ancestry of every child of `dir` (one object, shared by all of them). */
+  private childAncestry(vol: VfsVolume, dir: VfsNode): Ancestry | undefined {
+    return dir.place.kind === 'fs' ? { key: Vfs.key(vol, dir.stat.ino), up: dir.ancestry } : dir.place.kind === 'volume' ? { key: Vfs.key(vol, this.rootIno.get(vol) ?? -1), up: undefined } : undefined;
+  }
+
+  private fsNode(vol: VfsVolume, dir: VfsNode, n: FsNode, ancestry = this.childAncestry(vol, dir)): VfsNode {
+    const v: VfsNode = { path: joinPath(dir.path, n.name), name: n.name, stat: n.stat, place: { kind: 'fs', vol, node: n }, system: n.system, ancestry };
+    if (n.partial) v.partial = true;
+    return v;
+  }
+
+  /**
+   * Fills in the stat of a node from a names-only readdir (in place; the node is returned).
+   * Complete nodes come back untouched.
+   */
+  async complete(node: VfsNode): Promise<VfsNode> {
+    const pl = node.place;
+    if (!node.partial || pl.kind !== 'fs') return node;
+    const fs = this.fsOf(pl.vol);
+    const full = fs.complete ? await fs.complete(pl.node) : pl.node;
+    node.stat = full.stat;
+    node.system = full.system;
+    node.place = { kind: 'fs', vol: pl.vol, node: full };
+    delete node.partial;
+    return node;
   }
 
   private fsOf(vol: VfsVolume): FileSystem {
@@ -261,15 +285,19 @@ export class Vfs {
     return vol.fs;
   }
 
-  /** Children of a folder node; filesystem metadata files only with `system`. */
-  async readdir(dir: VfsNode, opts: { system?: boolean } = {}): Promise<VfsNode[]> {
+  /**
+   * Children of a folder node; filesystem metadata files only with `system`. With `namesOnly`
+   * (for callers that show names and types only) entries may come back `partial`.
+   */
+  async readdir(dir: VfsNode, opts: { system?: boolean; namesOnly?: boolean } = {}): Promise<VfsNode[]> {
     const pl = dir.place;
     if (pl.kind === 'root') return this.volumes.map((v) => this.volumeNode(v));
     if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', dir.path);
     const fs = this.fsOf(pl.vol);
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
-    const kids = await fs.readdir(parent);
+    const kids = await fs.readdir(parent, opts.namesOnly ? { namesOnly: true } : undefined);
+    const ancestry = this.childAncestry(pl.vol, dir);
     const out: VfsNode[] = [];
     for (const k of kids) {
       if (!opts.system && k.system) continue;
@@ -281,7 +309,7 @@ export class Vfs {
         }
         continue;
       }
-      out.push(this.fsNode(pl.vol, dir, k));
+      out.push(this.fsNode(pl.vol, dir, k, ancestry));
     }
     return out;
   }

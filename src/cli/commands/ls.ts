@@ -98,10 +98,14 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     if (out.length > 256) await flush();
   };
 
+  // Plain names need no stat beyond the type: folders list without reading every file's
+  // inode or MFT record, and lines go out without a per-entry await.
+  const namesOnly = !opts.long && !opts.json;
+  const plain = namesOnly && !opts.hash && !opts.streams && !opts.xattr;
   const walk = async (dir: VfsNode, top: boolean) => {
     let kids: VfsNode[];
     try {
-      kids = await vfs.readdir(dir, { system: opts.system });
+      kids = await vfs.readdir(dir, { system: opts.system, namesOnly });
     } catch (err) {
       if (top) throw err;
       failures++;
@@ -109,7 +113,10 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       reportError(withPath(err, vfs, dir.path));
       return;
     }
-    for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
+    if (plain) {
+      for (const k of kids) out.push(`${displayName(opts.recursive ? k.path : k.name)}\n`);
+      if (out.length > 256) await flush();
+    } else for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
     if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k, false);
   };
 

@@ -6,7 +6,7 @@
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
 import { BufferSource, readInto, type ByteSource } from '../../source/source.js';
-import type { FileSystem, FsFormat, FsInfo, FsNode, Stat } from '../types.js';
+import { partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat } from '../types.js';
 import { hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntry } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
@@ -327,13 +327,16 @@ export class ExtFs implements FileSystem, BlockReader {
     // Never prefetch more than the cache holds, or the first would be evicted before use.
     if (want.length > INODE_CACHE_MAX / 2) want.length = INODE_CACHE_MAX / 2;
     const SPAN = (1 << 20) / isz;
+    const GAP = (32 << 10) / isz;
     let i = 0;
     while (i < want.length) {
       const first = want[i]!;
       const g = Math.floor((first - 1) / ipg);
       let j = i + 1;
-      // One read covers later wanted inodes of the same group within 1 MiB of the first.
-      while (j < want.length && Math.floor((want[j]! - 1) / ipg) === g && want[j]! - first < SPAN) j++;
+      // One read covers later wanted inodes of the same group within 1 MiB of the first, as
+      // long as they follow closely: the sub-folders of a big folder lie thousands of inodes
+      // apart, and a 1 MiB read for each of them cost more than the whole names-only listing.
+      while (j < want.length && Math.floor((want[j]! - 1) / ipg) === g && want[j]! - first < SPAN && want[j]! - want[j - 1]! <= GAP) j++;
       const last = want[j - 1]!;
       let loc;
       try {
@@ -350,13 +353,22 @@ export class ExtFs implements FileSystem, BlockReader {
         i = j;
         continue; // e.g. a truncated table: each entry then reports its own inode
       }
-      // The wanted records are copied into one compact buffer: the inodes do not keep the
-      // whole read alive, and there is one allocation per read instead of one per inode.
-      const compact = Buffer.allocUnsafe((j - i) * isz);
-      for (let k = i; k < j; k++) {
-        const at = (want[k]! - first) * isz;
-        chunk.copy(compact, (k - i) * isz, at, at + isz);
-        this.addInode(want[k]!, compact.subarray((k - i) * isz, (k - i + 1) * isz));
+      // The source may share its buffers, so the inodes get a private copy. A dense run (a
+      // folder's files made together) is copied in one go; a sparse one record by record into
+      // one compact buffer, so that the cached inodes never pin a mostly unused read.
+      if ((j - i) * 2 >= last - first + 1) {
+        const own = Buffer.from(chunk);
+        for (let k = i; k < j; k++) {
+          const at = (want[k]! - first) * isz;
+          this.addInode(want[k]!, own.subarray(at, at + isz));
+        }
+      } else {
+        const compact = Buffer.allocUnsafe((j - i) * isz);
+        for (let k = i; k < j; k++) {
+          const at = (want[k]! - first) * isz;
+          chunk.copy(compact, (k - i) * isz, at, at + isz);
+          this.addInode(want[k]!, compact.subarray((k - i) * isz, (k - i + 1) * isz));
+        }
       }
       i = j;
     }
@@ -404,6 +416,15 @@ export class ExtFs implements FileSystem, BlockReader {
 
   async root(): Promise<FsNode> {
     return this.nodeFor(ROOT_INO, '', null);
+  }
+
+  /** The node itself, or for a partial one (names-only listing) the node read from its inode. */
+  private full(node: FsNode): Promise<ExtNode> | ExtNode {
+    return node.partial ? this.nodeFor(node.stat.ino, node.name, node.stat.type) : (node as ExtNode);
+  }
+
+  async complete(node: FsNode): Promise<FsNode> {
+    return this.full(node);
   }
 
   private async nodeFor(ino: number, name: string, direntType: Stat['type'] | null): Promise<ExtNode> {
@@ -510,12 +531,22 @@ export class ExtFs implements FileSystem, BlockReader {
     return out;
   }
 
-  async readdir(dir: FsNode): Promise<FsNode[]> {
-    const entries = await this.dirEntries(dir as ExtNode);
-    await this.prefetchInodes(entries.map((e) => e.inode));
-    const self = (dir as ExtNode).inode!.ino;
+  async readdir(dir: FsNode, opts?: ReaddirOptions): Promise<FsNode[]> {
+    const d = await this.full(dir);
+    const entries = await this.dirEntries(d);
+    // Names only: an entry the folder records as a non-folder (file_type) needs no inode read;
+    // folders (walked into next, and checked for loops) and untyped entries still do.
+    const namesOnly = opts?.namesOnly === true;
+    const typed = (e: DirEntry) => namesOnly && e.type !== null && e.type !== 'dir';
+    await this.prefetchInodes(namesOnly ? entries.filter((e) => !typed(e)).map((e) => e.inode) : entries.map((e) => e.inode));
+    const self = d.inode!.ino;
     const out: FsNode[] = [];
     for (const e of entries) {
+      if (typed(e)) {
+        const p: ExtNode = { name: e.name, stat: partialStat(e.type!, e.inode, true), inode: null, partial: true };
+        out.push(p);
+        continue;
+      }
       const n = await this.nodeFor(e.inode, e.name, e.type);
       // A folder entry naming this folder or the root (other than "." and "..") would make
       // every recursive walk endless: such an entry is damage, not a folder.
@@ -529,7 +560,7 @@ export class ExtFs implements FileSystem, BlockReader {
   }
 
   async lookup(dir: FsNode, name: string): Promise<FsNode | null> {
-    const d = dir as ExtNode;
+    const d = await this.full(dir);
     if (d.error) throw d.error;
     const ino = d.inode!.ino;
     let map = this.dirCache.get(ino);
@@ -551,14 +582,14 @@ export class ExtFs implements FileSystem, BlockReader {
   }
 
   async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
-    const n = node as ExtNode;
+    const n = await this.full(node);
     if (stream) throw new DiskpickError('notFound', 'ext has no named streams', node.name);
     if (n.error) throw n.error;
     return this.dataSource(n.inode!, node.name);
   }
 
   async xattrs(node: FsNode): Promise<Map<string, Buffer>> {
-    const n = node as ExtNode;
+    const n = await this.full(node);
     if (n.error) throw n.error;
     const inode = n.inode!;
     const file = node.name || '/';

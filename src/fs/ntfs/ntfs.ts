@@ -6,7 +6,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type StreamInfo } from '../types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
 import { parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './index.js';
@@ -41,6 +41,7 @@ const FILE_ATTRIBUTE_WORDS: [number, string][] = [
   [0x4000, 'encrypted'],
 ];
 const FILE_ATTRIBUTE_SYSTEM = 0x0004;
+const FILE_ATTRIBUTE_REPARSE_POINT = 0x0400;
 const FILE_ATTRIBUTE_ENCRYPTED = 0x4000;
 const FILE_ATTRIBUTE_DIRECTORY = 0x10000000;
 
@@ -122,6 +123,8 @@ export interface NtfsNode extends FsNode {
   path: string;
   /** Why this entry's MFT record could not be read (reported when it is opened). */
   error?: DiskpickError;
+  /** A partial node's index key, from which complete() reads (or falls back to) the file. */
+  fn?: FileNameAttr;
 }
 
 function singleExtent(a: AttrRecord): NtfsAttr {
@@ -258,6 +261,11 @@ export class NtfsFileSystem implements FileSystem {
   private mft!: NtfsStream;
   private mftRecords = 0;
   private upcase: UpCase | null = null;
+  /**
+   * NTFS 3.x marks folders in every $FILE_NAME (FILE_ATTR_DUP_FILE_NAME_INDEX_PRESENT), so an
+   * index entry alone tells a plain file from a folder; older versions need the record.
+   */
+  private indexTypesTrusted = false;
   private readonly warnings: string[] = [];
   private readonly rs: number;
   private readonly cs: number;
@@ -507,6 +515,7 @@ export class NtfsFileSystem implements FileSystem {
       const vi = vf.attrs.find((a) => a.type === AT.VOLUME_INFORMATION);
       if (vi?.value && vi.value.length >= 12) {
         version = `${vi.value[8]}.${vi.value[9]}`;
+        this.indexTypesTrusted = vi.value[8]! >= 3;
         if (vi.value.readUInt16LE(10) & VOLUME_IS_DIRTY) {
           this.warnings.push('the volume is marked dirty (not cleanly unmounted, e.g. a crash-consistent backup): read as it is');
         }
@@ -726,13 +735,19 @@ export class NtfsFileSystem implements FileSystem {
     return { node, entries };
   }
 
-  async readdir(dir: FsNode): Promise<FsNode[]> {
+  async readdir(dir: FsNode, opts?: ReaddirOptions): Promise<FsNode[]> {
     const { node, entries } = await this.listing(dir);
+    // Names only: a plain file's index entry is all a listing needs (ntfsls reads no more).
+    // Folders, reparse points (links, junctions) and system files (possible Interix links)
+    // still have their record read, so their type is as exact as in a full listing.
+    const namesOnly = opts?.namesOnly === true && this.indexTypesTrusted;
+    const NOT_PLAIN = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_SYSTEM;
+    const plain = (e: IndexEntry) => namesOnly && !(e.fileName!.fileAttributes & NOT_PLAIN);
     // Plain files and folders get their stat straight from the record bytes, read in bulk;
     // anything more (attribute lists, reparse points, possible Interix links, damage) takes
     // the full path through the record cache.
     const quick = new Map<number, NtfsNode | null>();
-    const want = entries.filter((e) => !this.files.has(e.record)).map((e) => e.record);
+    const want = entries.filter((e) => !plain(e) && !this.files.has(e.record)).map((e) => e.record);
     await this.rawRecords(want, (n, b) => {
       quick.set(n, null);
       try {
@@ -745,6 +760,14 @@ export class NtfsFileSystem implements FileSystem {
     }, false);
     const out: FsNode[] = [];
     for (const e of entries) {
+      if (plain(e)) {
+        const fn = e.fileName!;
+        const path = node.path === '/' ? `/${fn.name}` : `${node.path}/${fn.name}`;
+        const n: NtfsNode = { name: fn.name, stat: partialStat('file', e.record, false), rec: e.record, path, partial: true, fn };
+        if (e.record < FIRST_USER_RECORD || (node.rec === MFT_RECORD_ROOT && fn.name.startsWith('$'))) n.system = true;
+        out.push(n);
+        continue;
+      }
       const q = quick.get(e.record);
       if (q) {
         const fn = e.fileName!;
@@ -757,6 +780,14 @@ export class NtfsFileSystem implements FileSystem {
       }
     }
     return out;
+  }
+
+  async complete(n: FsNode): Promise<FsNode> {
+    const node = n as NtfsNode;
+    if (!node.partial || !node.fn) return node;
+    const fn = node.fn;
+    const dirPath = node.path.slice(0, node.path.length - fn.name.length - 1) || '/';
+    return this.nodeFor({ record: node.rec, fileName: fn, subnode: null }, fn.parentRecord, dirPath);
   }
 
   private async caseSensitiveDir(f: NtfsFile, path: string): Promise<boolean> {
