@@ -56,6 +56,8 @@ class Inflater {
    * Throws an Error naming zlib's complaint on bad data.
    */
   inflateInto(input: Buffer, out: Buffer, at: number, room: number, finish: boolean): InflateResult {
+    // The binding aborts the process on an out-of-range write: check here, as a bug report.
+    if (!(at >= 0 && room > 0 && at + room <= out.length)) throw new RangeError(`inflate into [${at}, ${at + room}) of a ${out.length}-byte buffer`);
     const flush = finish ? zc.Z_FINISH : zc.Z_SYNC_FLUSH;
     const h = this.handle;
     if (!h) return this.fallback(input, out, at, room, flush);

@@ -6,10 +6,11 @@
  */
 import { decompress as zstdDecompress } from 'fzstd';
 import { corrupt, unsupported } from '../errors.js';
-import { readExact, type ByteSource } from '../source/source.js';
+import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
 import { ByteLru, MappedContainer, type Piece } from './mapped.js';
+import { ScratchBuffers } from './scratch.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 
@@ -93,6 +94,10 @@ function parseHeader(h: Buffer, name: string): QcowHeader {
 interface Fetched {
   raw: Map<number, Buffer>;
   decoded: Map<number, Buffer>;
+  /** The scratch buffer `raw` views, when one read fetched them. */
+  span: Buffer | null;
+  /** Pieces still to decode from `span`; the last one gives it back. */
+  users: number;
 }
 
 class Qcow2Container extends MappedContainer {
@@ -105,6 +110,7 @@ class Qcow2Container extends MappedContainer {
   private readonly l2Cache: ByteLru<number, Buffer>;
   /** Decoded compressed clusters by cluster index, for reads of parts of them. */
   private readonly clusterCache = new ByteLru<number, Buffer>(32 * 1024 * 1024);
+  private readonly scratch = new ScratchBuffers();
   private readonly fileSize: number;
 
   constructor(
@@ -180,6 +186,7 @@ class Qcow2Container extends MappedContainer {
       this.mapCluster(l2, (ci - base) * this.entryBytes, ci, pos - ci * cs, cend - pos, l2Offset, pieces, raws);
       pos = cend;
     }
+    if (raws?.span && raws.users === 0) this.scratch.give(raws.span);
     return pieces;
   }
 
@@ -253,7 +260,16 @@ class Qcow2Container extends MappedContainer {
     if (!raw) throw new Error(`qcow2: compressed cluster ${ci} was not fetched`);
     const hostOffset = this.compressedRange(hi, lo, ci)[0];
     if (within === 0 && len === cs) {
-      out.push({ kind: 'decode', length: cs, into: (target, at) => this.decode(raw, ci, hostOffset, target, at) });
+      const f = raws!;
+      f.users++;
+      const into = (target: Buffer, at: number) => {
+        try {
+          this.decode(raw, ci, hostOffset, target, at);
+        } finally {
+          if (--f.users === 0 && f.span) this.scratch.give(f.span);
+        }
+      };
+      out.push({ kind: 'decode', length: cs, into });
       return;
     }
     const data = Buffer.allocUnsafe(cs);
@@ -303,7 +319,7 @@ class Qcow2Container extends MappedContainer {
       const idx = (ci - base) * this.entryBytes;
       const hi = l2.readUInt32BE(idx);
       if (!(hi & 0x40000000)) continue;
-      fetched ??= { raw: new Map(), decoded: new Map() };
+      fetched ??= { raw: new Map(), decoded: new Map(), span: null, users: 0 };
       const hit = this.clusterCache.get(ci);
       if (hit) {
         fetched.decoded.set(ci, hit);
@@ -326,8 +342,11 @@ class Qcow2Container extends MappedContainer {
       await Promise.all(want.map(([ci, off, len]) => readExact(this.file, off, len, 'compressed cluster').then((b) => void got.set(ci, b))));
       return fetched;
     }
-    const span = await readExact(this.file, start, end - start, 'compressed clusters');
-    for (const [ci, off, len] of want) got.set(ci, span.subarray(off - start, off - start + len));
+    const buf = this.scratch.take(end - start);
+    const n = await readInto(this.file, buf, 0, start, end - start);
+    if (n < end - start) throw corrupt(this.name, `truncated: compressed clusters at ${start}…${end} are past the end of the file (${this.fileSize} bytes)`);
+    for (const [ci, off, len] of want) got.set(ci, buf.subarray(off - start, off - start + len));
+    fetched!.span = buf;
     return fetched;
   }
 

@@ -8,6 +8,7 @@
 import { corrupt } from '../../errors.js';
 import { readExact, readInto, type ByteSource } from '../../source/source.js';
 import { inflateInto, type InflateResult } from '../inflate.js';
+import { ScratchBuffers } from '../scratch.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
 export const GRAIN_UNALLOCATED = -1;
@@ -128,6 +129,7 @@ export class GrainReader {
   private readonly maxTables: number;
   private readonly grains = new Map<number, Buffer>();
   private readonly maxGrains: number;
+  private readonly scratch = new ScratchBuffers();
 
   constructor(readonly map: GrainMap) {
     this.maxTables = Math.max(8, Math.floor(TABLE_CACHE_BYTES / (map.gtesPerGt * 8)));
@@ -278,25 +280,33 @@ export class GrainReader {
       }
     }
     if (!need) return;
-    const raw = await this.fetchGrains(need);
-    for (const x of need) {
-      const at = outBase + x.pos;
-      if (x.inGrain === 0 && x.take === gb) {
-        this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, out, at);
-        continue;
+    const spans: Buffer[] = [];
+    try {
+      const raw = await this.fetchGrains(need, spans);
+      for (const x of need) {
+        const at = outBase + x.pos;
+        if (x.inGrain === 0 && x.take === gb) {
+          this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, out, at);
+          continue;
+        }
+        let g = this.grains.get(x.fileOffset);
+        if (!g) {
+          g = Buffer.allocUnsafe(gb);
+          this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, g, 0);
+          this.remember(x.fileOffset, g);
+        }
+        g.copy(out, at, x.inGrain, x.inGrain + x.take);
       }
-      let g = this.grains.get(x.fileOffset);
-      if (!g) {
-        g = Buffer.allocUnsafe(gb);
-        this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, g, 0);
-        this.remember(x.fileOffset, g);
-      }
-      g.copy(out, at, x.inGrain, x.inGrain + x.take);
+    } finally {
+      for (const b of spans) this.scratch.give(b);
     }
   }
 
-  /** The compressed bytes (after the marker) of the grains at these file offsets. */
-  private async fetchGrains(list: CompressedPiece[]): Promise<Map<number, Buffer>> {
+  /**
+   * The compressed bytes (after the marker) of the grains at these file offsets, as views of
+   * scratch buffers listed in `spans` (the caller gives them back once it has decoded).
+   */
+  private async fetchGrains(list: CompressedPiece[], spans: Buffer[]): Promise<Map<number, Buffer>> {
     const missing = [...new Set(list.map((x) => x.fileOffset))].sort((a, b) => a - b);
     const got = new Map<number, Buffer>();
     const gb = this.map.grainBytes;
@@ -314,8 +324,11 @@ export class GrainReader {
       const first = i;
       const last = j;
       const spanEnd = Math.min(file.size, missing[j]! + GRAIN_MARKER_BYTES + maxData);
+      const buf = this.scratch.take(spanEnd - start);
+      spans.push(buf);
       jobs.push(
-        file.read(start, spanEnd - start).then(async (span) => {
+        readInto(file, buf, 0, start, spanEnd - start).then(async (n) => {
+          const span = buf.subarray(0, n);
           const more: Promise<void>[] = [];
           for (let k = first; k <= last; k++) {
             const off = missing[k]!;
