@@ -18,11 +18,11 @@ const TABLE = (() => {
   return t;
 })();
 
-/** Feeds `buf` into the CRC register `crc` (no pre- or post-inversion). */
-export function crc32cUpdate(crc: number, buf: Uint8Array): number {
+/** Feeds buf[start … end) into the CRC register `crc` (no pre- or post-inversion; a range saves a subarray per call). */
+export function crc32cUpdate(crc: number, buf: Uint8Array, start = 0, end = buf.length): number {
   let c = crc >>> 0;
-  let i = 0;
-  const n = buf.length;
+  let i = start;
+  const n = end;
   const T = TABLE;
   for (; i + 8 <= n; i += 8) {
     const lo = (c ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24))) >>> 0;
@@ -37,6 +37,13 @@ export function crc32cUpdate(crc: number, buf: Uint8Array): number {
       T[buf[i + 7]!]!;
   }
   for (; i < n; i++) c = T[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
+}
+
+/** Feeds `count` zero bytes (checksum fields counted as zero), without allocating. */
+export function crc32cZeros(crc: number, count: number): number {
+  let c = crc >>> 0;
+  for (let i = 0; i < count; i++) c = TABLE[c & 0xff]! ^ (c >>> 8);
   return c >>> 0;
 }
 

@@ -442,6 +442,24 @@ export class ExtFs implements FileSystem, BlockReader {
   }
 
   private async statOf(inode: Inode, name: string): Promise<Stat> {
+    const stat = this.plainStat(inode);
+    if (stat.type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
+    return stat;
+  }
+
+  /**
+   * A node from a cached inode with no await, for all but symlinks (whose target may need a
+   * read): a full listing of a big folder then costs no promise per entry. Null when the
+   * asynchronous path (nodeFor) has to answer.
+   */
+  private cachedNode(ino: number, name: string): ExtNode | null {
+    const inode = this.inodeCache.get(ino);
+    if (!inode || (inode.i_mode === 0 && inode.i_links_count === 0) || (inode.i_mode & 0xf000) === 0xa000) return null;
+    return { name, stat: this.plainStat(inode), inode };
+  }
+
+  /** Everything of the stat but a symlink's target. */
+  private plainStat(inode: Inode): Stat {
     const type = fileTypeOfMode(inode.i_mode);
     const stat: Stat = {
       type,
@@ -459,13 +477,15 @@ export class ExtFs implements FileSystem, BlockReader {
     };
     if (inode.crtime) stat.birthtime = inode.crtime;
     if (type === 'chardev' || type === 'blockdev') stat.rdev = inodeRdev(inode);
-    if (type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
-    const attrs: string[] = [];
-    if (inode.i_flags & 0x10) attrs.push('immutable');
-    if (inode.i_flags & 0x20) attrs.push('append');
-    if (inode.i_flags & INODE_FLAGS.EXT4_ENCRYPT_FL) attrs.push('encrypted');
-    if (type === 'file' && inode.allocated < inode.size && !this.isInline(inode)) attrs.push('sparse');
-    if (attrs.length) stat.attributes = attrs;
+    const sparse = type === 'file' && inode.allocated < inode.size && !this.isInline(inode);
+    if (inode.i_flags & (0x10 | 0x20 | INODE_FLAGS.EXT4_ENCRYPT_FL) || sparse) {
+      const attrs: string[] = [];
+      if (inode.i_flags & 0x10) attrs.push('immutable');
+      if (inode.i_flags & 0x20) attrs.push('append');
+      if (inode.i_flags & INODE_FLAGS.EXT4_ENCRYPT_FL) attrs.push('encrypted');
+      if (sparse) attrs.push('sparse');
+      stat.attributes = attrs;
+    }
     return stat;
   }
 
@@ -547,7 +567,7 @@ export class ExtFs implements FileSystem, BlockReader {
         out.push(p);
         continue;
       }
-      const n = await this.nodeFor(e.inode, e.name, e.type);
+      const n = this.cachedNode(e.inode, e.name) ?? (await this.nodeFor(e.inode, e.name, e.type));
       // A folder entry naming this folder or the root (other than "." and "..") would make
       // every recursive walk endless: such an entry is damage, not a folder.
       if (n.stat.type === 'dir' && (e.inode === self || e.inode === ROOT_INO)) {

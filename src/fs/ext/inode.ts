@@ -2,7 +2,7 @@
  * The ext2/3/4 inode (kernel Documentation/filesystems/ext4/inodes.rst "struct ext4_inode").
  */
 import type { FileType, Timespec } from '../types.js';
-import { crc32cLe32, crc32cUpdate } from './crc32c.js';
+import { crc32cLe32, crc32cUpdate, crc32cZeros } from './crc32c.js';
 import { RO_COMPAT, hasRoCompat, type Superblock } from './superblock.js';
 
 /** i_flags bits diskpick acts on. */
@@ -122,22 +122,20 @@ function inodeChecksumOk(sb: Superblock, inode: Inode): boolean {
   const raw = inode.raw;
   const withHi = inode.i_extra_isize >= 4;
   // The checksum fields count as zero: feed the record around them instead of copying it.
-  const zero2 = ZERO2;
   let c = inodeCsumSeed(sb, inode.ino, inode.i_generation);
-  c = crc32cUpdate(c, raw.subarray(0, 0x7c));
-  c = crc32cUpdate(c, zero2);
+  c = crc32cUpdate(c, raw, 0, 0x7c);
+  c = crc32cZeros(c, 2);
   if (withHi) {
-    c = crc32cUpdate(c, raw.subarray(0x7e, 0x82));
-    c = crc32cUpdate(c, zero2);
-    c = crc32cUpdate(c, raw.subarray(0x84));
+    c = crc32cUpdate(c, raw, 0x7e, 0x82);
+    c = crc32cZeros(c, 2);
+    c = crc32cUpdate(c, raw, 0x84);
   } else {
-    c = crc32cUpdate(c, raw.subarray(0x7e));
+    c = crc32cUpdate(c, raw, 0x7e);
   }
   const stored = raw.readUInt16LE(0x7c) + (withHi ? raw.readUInt16LE(0x82) * 65536 : 0);
   return withHi ? c >>> 0 === stored : (c & 0xffff) === stored;
 }
 
-const ZERO2 = Buffer.alloc(2);
 
 /** Linux device number from i_block: old 16-bit encoding in word 0, else new encoding in word 1. */
 export function inodeRdev(inode: Inode): number {
