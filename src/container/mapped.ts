@@ -8,6 +8,7 @@
 import { corrupt, DiskpickError } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { ChainLevel, Container, OpenContext } from './container.js';
+import { direct } from './hostfile.js';
 
 /** One piece of the virtual disk, as a format maps it. */
 export type Piece =
@@ -130,7 +131,7 @@ export abstract class MappedContainer implements Container {
           }),
         );
       } else if (r.kind === 'host') {
-        const src = r.src ?? this.file;
+        const src = direct(r.src ?? this.file);
         const hostOffset = r.offset;
         const vofs = offset + (d - at);
         jobs.push(

@@ -1,8 +1,8 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { DiskpickError, fromSystemError } from '../errors.js';
-import { CachedSource } from '../source/cache.js';
 import { FileSource } from '../source/file.js';
+import { HostFile } from './hostfile.js';
 import { openHostFile } from '../source/index.js';
 import { SplitSource } from '../source/split.js';
 import type { ByteSource } from '../source/source.js';
@@ -98,7 +98,7 @@ class ChainSession {
     const file = stack.length === 0 ? await openHostFile(display) : await FileSource.open(real);
     this.opened.push(file);
     if (file.size === 0) throw new DiskpickError('image', 'empty file, not a disk image', display);
-    const src = new CachedSource(file);
+    const src = new HostFile(file);
     const head = await src.read(0, HEAD_BYTES);
     const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
     const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
@@ -115,7 +115,7 @@ class ChainSession {
         if (stack.includes(real)) throw new DiskpickError('image', `${what} refers back to ${real}`, from);
         const s = await FileSource.open(real);
         session.opened.push(s);
-        return new CachedSource(s);
+        return new HostFile(s);
       },
       async openParent(ref, from) {
         const real = await session.resolveRef(ref, from, 'parent image');

@@ -10,9 +10,14 @@ import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
 import { ByteLru, MappedContainer, type Piece } from './mapped.js';
+import { direct } from './hostfile.js';
 import { ScratchBuffers } from './scratch.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
+/** Compressed clusters at most this far apart in the file are fetched with one read … */
+const COMPRESSED_GAP = 64 * 1024;
+/** … of at most this many bytes. */
+const COMPRESSED_SPAN = 16 * 1024 * 1024;
 
 /** The header fields we use (qcow2.txt "Header"), big-endian. */
 interface QcowHeader {
@@ -94,9 +99,9 @@ function parseHeader(h: Buffer, name: string): QcowHeader {
 interface Fetched {
   raw: Map<number, Buffer>;
   decoded: Map<number, Buffer>;
-  /** The scratch buffer `raw` views, when one read fetched them. */
-  span: Buffer | null;
-  /** Pieces still to decode from `span`; the last one gives it back. */
+  /** The scratch buffers `raw` views. */
+  spans: Buffer[];
+  /** Pieces still to decode from `spans`; the last one gives them back. */
   users: number;
 }
 
@@ -186,7 +191,7 @@ class Qcow2Container extends MappedContainer {
       this.mapCluster(l2, (ci - base) * this.entryBytes, ci, pos - ci * cs, cend - pos, l2Offset, pieces, raws);
       pos = cend;
     }
-    if (raws?.span && raws.users === 0) this.scratch.give(raws.span);
+    if (raws && raws.users === 0) this.giveBack(raws);
     return pieces;
   }
 
@@ -266,7 +271,7 @@ class Qcow2Container extends MappedContainer {
         try {
           this.decode(raw, ci, hostOffset, target, at);
         } finally {
-          if (--f.users === 0 && f.span) this.scratch.give(f.span);
+          if (--f.users === 0) this.giveBack(f);
         }
       };
       out.push({ kind: 'decode', length: cs, into });
@@ -308,9 +313,8 @@ class Qcow2Container extends MappedContainer {
   }
 
   /**
-   * The compressed bytes of the clusters in [first, last] that are not decoded yet, fetched
-   * with one host read when they lie close together (qemu writes them back to back), else
-   * with one read each, all at once.
+   * The compressed bytes of the clusters in [first, last] that are not decoded yet, read
+   * into scratch buffers (all reads at once), and the decoded ones taken from the cache.
    */
   private async fetchCompressed(l2: Buffer, first: number, last: number, base: number): Promise<Fetched | null> {
     let want: Array<[number, number, number]> | null = null;
@@ -319,7 +323,7 @@ class Qcow2Container extends MappedContainer {
       const idx = (ci - base) * this.entryBytes;
       const hi = l2.readUInt32BE(idx);
       if (!(hi & 0x40000000)) continue;
-      fetched ??= { raw: new Map(), decoded: new Map(), span: null, users: 0 };
+      fetched ??= { raw: new Map(), decoded: new Map(), spans: [], users: 0 };
       const hit = this.clusterCache.get(ci);
       if (hit) {
         fetched.decoded.set(ci, hit);
@@ -329,25 +333,44 @@ class Qcow2Container extends MappedContainer {
       (want ??= []).push([ci, off, len]);
     }
     if (!want) return fetched;
-    const got = fetched!.raw;
-    let start = Infinity;
-    let end = 0;
-    let total = 0;
-    for (const [, off, len] of want) {
-      start = Math.min(start, off);
-      end = Math.max(end, off + len);
-      total += len;
+    const f = fetched!;
+    want.sort((x, y) => x[1] - y[1]);
+    // Clusters close together in the file are fetched with one read: qemu writes them back
+    // to back, with the uncompressed clusters of the same stretch of disk between them.
+    const jobs: Promise<void>[] = [];
+    const file = direct(this.file);
+    let i = 0;
+    while (i < want.length) {
+      const start = want[i]![1];
+      let end = start + want[i]![2];
+      let j = i;
+      while (j + 1 < want.length && want[j + 1]![1] - end <= COMPRESSED_GAP && want[j + 1]![1] + want[j + 1]![2] - start <= COMPRESSED_SPAN) {
+        j++;
+        end = Math.max(end, want[j]![1] + want[j]![2]);
+      }
+      const group = want.slice(i, j + 1);
+      const buf = this.scratch.take(end - start);
+      f.spans.push(buf);
+      jobs.push(
+        readInto(file, buf, 0, start, end - start).then((n) => {
+          if (n < end - start) throw corrupt(this.name, `truncated: compressed clusters at ${start}…${end} are past the end of the file (${this.fileSize} bytes)`);
+          for (const [ci, off, len] of group) f.raw.set(ci, buf.subarray(off - start, off - start + len));
+        }),
+      );
+      i = j + 1;
     }
-    if (want.length === 1 || end - start > 16 * 1024 * 1024 || end - start > 4 * total) {
-      await Promise.all(want.map(([ci, off, len]) => readExact(this.file, off, len, 'compressed cluster').then((b) => void got.set(ci, b))));
-      return fetched;
+    let failed: unknown = null;
+    for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') failed ??= r.reason;
+    if (failed) {
+      this.giveBack(f);
+      throw failed;
     }
-    const buf = this.scratch.take(end - start);
-    const n = await readInto(this.file, buf, 0, start, end - start);
-    if (n < end - start) throw corrupt(this.name, `truncated: compressed clusters at ${start}…${end} are past the end of the file (${this.fileSize} bytes)`);
-    for (const [ci, off, len] of want) got.set(ci, buf.subarray(off - start, off - start + len));
-    fetched!.span = buf;
-    return fetched;
+    return f;
+  }
+
+  private giveBack(f: Fetched): void {
+    for (const b of f.spans) this.scratch.give(b);
+    f.spans.length = 0;
   }
 
   /** Host offset and length of a compressed cluster's bytes ("Compressed Clusters Descriptor"). */

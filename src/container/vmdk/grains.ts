@@ -8,6 +8,7 @@
 import { corrupt } from '../../errors.js';
 import { readExact, readInto, type ByteSource } from '../../source/source.js';
 import { inflateInto, type InflateResult } from '../inflate.js';
+import { direct } from '../hostfile.js';
 import { ScratchBuffers } from '../scratch.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
@@ -207,7 +208,7 @@ export class GrainReader {
   }
 
   private async readDataInto(run: Run, out: Buffer, at: number): Promise<void> {
-    const got = await readInto(this.map.file, out, at, run.file, run.len);
+    const got = await readInto(direct(this.map.file), out, at, run.file, run.len);
     if (got < run.len) this.truncatedData(run.file + got);
   }
 
@@ -327,7 +328,7 @@ export class GrainReader {
       const buf = this.scratch.take(spanEnd - start);
       spans.push(buf);
       jobs.push(
-        readInto(file, buf, 0, start, spanEnd - start).then(async (n) => {
+        readInto(direct(file), buf, 0, start, spanEnd - start).then(async (n) => {
           const span = buf.subarray(0, n);
           const more: Promise<void>[] = [];
           for (let k = first; k <= last; k++) {
