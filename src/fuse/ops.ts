@@ -69,10 +69,26 @@ export interface FuseFsOptions extends OwnerOptions {
  */
 type Entry = (
   | { kind: 'vfs'; node: VfsNode }
-  | { kind: 'listed'; parent: VfsNode; name: string; target?: string }
+  | ListedEntry
   | { kind: 'rawdir' }
   | { kind: 'raw'; name: string; source: ByteSource }
 ) & { st?: Uint32Array; listing?: Listing };
+
+/**
+ * `dirent` holds what a folder entry gives (type and inode number: all libfuse puts in a
+ * readdir answer). On ext and NTFS the listing is names-only, so a file's other fields are
+ * read only when something asks for them (getattr): `st` is unset until then, and is then
+ * written into the same words.
+ */
+interface ListedEntry {
+  kind: 'listed';
+  parent: VfsNode;
+  name: string;
+  /** The filesystem's inode number, to tell this entry from another answering to its name. */
+  fsIno: number;
+  dirent: Uint32Array;
+  target?: string;
+}
 
 /**
  * A folder's children as readdir answers them (names, stat arrays, "." and ".." first) and by
@@ -327,12 +343,14 @@ export class FuseFs {
 
   /** The stat the kernel gets for `path` (decoded from the kept array: the same answer). */
   async getattr(path: string): Promise<Fuse.StatLike> {
-    return statLikeOf(this.statArray(await this.resolve(path)));
+    return statLikeOf(await this.getattrArray(path));
   }
 
   /** getattr as the array libfuse receives: made once per entry, no allocation per call. */
   async getattrArray(path: string): Promise<Uint32Array> {
-    return this.statArray(await this.resolve(path));
+    const e = await this.resolve(path);
+    if (e.kind === 'listed' && !e.st) await this.complete(e, path);
+    return this.statArray(e);
   }
 
   /** A folder's listing: names, stat arrays and entries, "." and ".." first (kept: see Listing). */
@@ -363,7 +381,8 @@ export class FuseFs {
     if (e.kind === 'rawdir') {
       for (const n of this.rawNames) kids.push([n, await this.resolve(`/${RAW_DIR}/${n}`)]);
     } else if (e.kind === 'vfs' && e.node.stat.type === 'dir') {
-      for (const k of await this.vfs.readdir(e.node)) {
+      // Names and types only where the filesystem can (ext, NTFS): a `find` needs no more.
+      for (const k of await this.vfs.readdir(e.node, { namesOnly: true })) {
         // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
         if (linuxName(k.name)) kids.push([k.name, k]);
       }
@@ -382,16 +401,26 @@ export class FuseFs {
       // Two names for one entry (a damaged folder): the first one wins, as a lookup would find it.
       if (byName.has(name)) continue;
       let k: Entry;
-      if (!('place' in kid)) k = kid;
-      else if (kid.stat.type === 'dir' || e.kind !== 'vfs') k = { kind: 'vfs', node: kid };
-      else k = { kind: 'listed', parent: e.node, name, target: kid.stat.symlinkTarget };
-      if (!k.st) {
-        k.st = fillStatArray(words.subarray(i * STAT_WORDS, (i + 1) * STAT_WORDS), 'place' in kid ? this.statOf(kid) : this.entryStat(k));
-        i++;
+      let dirent: Uint32Array;
+      if (!('place' in kid) || kid.stat.type === 'dir' || e.kind !== 'vfs') {
+        k = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
+        const at = i++ * STAT_WORDS;
+        dirent = k.st ??= fillStatArray(words.subarray(at, at + STAT_WORDS), this.entryStat(k));
+      } else {
+        const at = i++ * STAT_WORDS;
+        dirent = words.subarray(at, at + STAT_WORDS);
+        const l: ListedEntry = { kind: 'listed', parent: e.node, name, fsIno: kid.stat.ino, dirent, target: kid.stat.symlinkTarget };
+        if (kid.partial) {
+          dirent[0] = S_IFMT[kid.stat.type];
+          dirent[7] = this.inoOf(kid);
+          k = l;
+        } else {
+          k = Object.assign(l, { st: fillStatArray(dirent, this.statOf(kid)) });
+        }
       }
       byName.set(name, k);
       names.push(name);
-      stats.push(k.st);
+      stats.push(dirent);
     }
     const l: Listing = { names, stats, byName };
     e.listing = l;
@@ -411,15 +440,30 @@ export class FuseFs {
   private async nodeOf(e: Entry, path: string): Promise<VfsNode | null> {
     if (e.kind === 'vfs') return e.node;
     if (e.kind !== 'listed') return null;
-    const node = await this.vfs.child(e.parent, e.name);
+    let node = await this.vfs.child(e.parent, e.name);
+    if (node?.stat.ino !== e.fsIno) {
+      // Another entry answers to this name under the folder's case rules (NTFS names that
+      // differ in case only): this one is found in a complete listing.
+      node = (await this.vfs.readdir(e.parent)).find((k) => k.name === e.name && k.stat.ino === e.fsIno) ?? null;
+    }
     if (!node) throw new DiskpickError('notFound', 'no such file or folder in the image', path);
     return node;
+  }
+
+  /** Reads the rest of a names-only entry's stat, into the words its folder entry is in. */
+  private async complete(e: ListedEntry & { st?: Uint32Array }, path: string): Promise<void> {
+    const node = (await this.nodeOf(e, path))!;
+    e.target = node.stat.symlinkTarget;
+    e.st = fillStatArray(e.dirent, this.statOf(node));
   }
 
   async readlink(path: string): Promise<string> {
     const e = await this.resolve(path);
     let t: string | undefined;
-    if (e.kind === 'listed' && (e.st![0]! & 0o170000) === S_IFMT.symlink) t = e.target;
+    if (e.kind === 'listed' && (e.dirent[0]! & 0o170000) === S_IFMT.symlink) {
+      if (!e.st) await this.complete(e, path);
+      t = e.target;
+    }
     else if (e.kind === 'vfs' && e.node.stat.type === 'symlink') t = e.node.stat.symlinkTarget;
     else throw new DiskpickError('usage', 'is not a symbolic link', path);
     if (t === undefined) throw new DiskpickError('image', 'symbolic link without a readable target', path);
