@@ -15,7 +15,13 @@ interface DdOptions {
   quiet?: boolean;
 }
 
-const CHUNK = 4 << 20;
+/**
+ * Chunk of the copy: 2 MiB buffers (three in the ring) stay in the CPU caches between the
+ * read that fills them and the write; 1 GiB in-process from the page cache, best of 5:
+ * raw 137 ms at 2 MiB against 221 ms at 4 MiB, QCOW2 226 against 279, compressed QCOW2
+ * 490 against 791.
+ */
+const CHUNK = 2 << 20;
 
 export function register(program: Command): void {
   program
