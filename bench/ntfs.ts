@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_CACHE, diskpickCmd, run as sh, throughputRow, timeRow, timeShell, type BenchRow } from './harness.js';
+import { BENCH_CACHE, diskpickCmd, floorRow, run as sh, throughputRow, timeRow, timeShell, type BenchRow } from './harness.js';
 import { buildNtfsBigFile, buildNtfsManyFiles } from '../scripts/images/ntfs.js';
 
 const SIZE_MIB = 256;
@@ -28,5 +28,7 @@ export async function run(): Promise<BenchRow[]> {
   const lsOurs = timeShell(`${diskpickCmd(`ls -R ${many} /p0`)} > /dev/null`, 2);
   const lsTheirs = timeShell(`ntfsls -R -p / ${many} > /dev/null`, 2);
   rows.push(timeRow('ntfs', `ls -R ${FILES} files`, lsOurs, 'ntfsls -R', lsTheirs, 1.0));
+  // ntfsls finishes before Node has started: show how close any Node program could come.
+  rows.push(floorRow('ntfs', `ls -R ${FILES} files`, 'ntfsls -R', lsTheirs));
   return rows;
 }

@@ -220,33 +220,42 @@ export const FILE_NAME_WIN32 = 1;
 export const FILE_NAME_DOS = 2;
 export const FILE_NAME_WIN32_AND_DOS = 3;
 
-export interface FileNameAttr {
-  parentRecord: number;
+/**
+ * A $FILE_NAME (in an MFT record or as an index key). Listings read thousands of index keys
+ * and use only the name, parent and flags: the rest is read from the bytes when asked for.
+ */
+export class FileNameAttr {
+  constructor(
+    private readonly b: Buffer,
+    private readonly at: number,
+    private readonly len: number,
+    readonly parentRecord: number,
+    readonly fileAttributes: number,
+    readonly namespace: number,
+    readonly name: string,
+  ) {}
+
   /** The attribute's bytes: its FILETIMEs sit at 8 (creation), 16 (data change), 24 (MFT change), 32 (access). */
-  raw: Buffer;
-  allocatedSize: number;
-  dataSize: number;
-  fileAttributes: number;
+  get raw(): Buffer {
+    return this.b.subarray(this.at, this.at + this.len);
+  }
+  get allocatedSize(): number {
+    return readU64(this.b, this.at + 40);
+  }
+  get dataSize(): number {
+    return readU64(this.b, this.at + 48);
+  }
   /** For reparse points: the reparse tag. */
-  reparseTag: number;
-  namespace: number;
-  name: string;
+  get reparseTag(): number {
+    return this.b.readUInt32LE(this.at + 60);
+  }
 }
 
 export function parseFileName(b: Buffer, at: number, len: number, name: string): FileNameAttr {
   if (len < 66 || at + len > b.length) throw corrupt(name, '$FILE_NAME too short');
   const nameLength = b[at + 64]!;
   if (66 + nameLength * 2 > len) throw corrupt(name, '$FILE_NAME name runs past its attribute');
-  return {
-    parentRecord: readRefRecord(b, at),
-    raw: b.subarray(at, at + len),
-    allocatedSize: readU64(b, at + 40),
-    dataSize: readU64(b, at + 48),
-    fileAttributes: b.readUInt32LE(at + 56),
-    reparseTag: b.readUInt32LE(at + 60),
-    namespace: b[at + 65]!,
-    name: b.toString('utf16le', at + 66, at + 66 + nameLength * 2),
-  };
+  return new FileNameAttr(b, at, len, readRefRecord(b, at), b.readUInt32LE(at + 56), b[at + 65]!, b.toString('utf16le', at + 66, at + 66 + nameLength * 2));
 }
 
 /**
