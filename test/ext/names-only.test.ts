@@ -110,4 +110,14 @@ describe.skipIf(!existsSync(CLI))('ls -R through the CLI (names only)', () => {
     const hard = long.find((l) => l.endsWith(`/p0${S.hardA}`))!;
     expect(hard.split(/\s+/)[1]).toBe('2');
   });
+
+  it('find --type with names only finds what fls types so', () => {
+    const v = EXT_VARIANTS[0]!;
+    const img = cachedImage(`${v.name}.img`, (p) => void buildExtImage(p, v));
+    const theirs = fls(img);
+    for (const [flag, type] of [['f', 'file'], ['l', 'symlink'], ['d', 'dir']] as const) {
+      const ours = diskpick(['find', img, '/p0', '--type', flag, '--min-depth', '1', '--print0']).stdout.toString().split('\0').filter(Boolean);
+      expect(new Set(ours), flag).toEqual(new Set([...theirs].filter(([, t]) => t.type === type).map(([p]) => `/p0${p}`)));
+    }
+  });
 });
