@@ -75,30 +75,35 @@ type Entry = (
 ) & { st?: Uint32Array; listing?: Listing };
 
 /**
- * `dirent` holds what a folder entry gives (type and inode number: all libfuse puts in a
- * readdir answer). On ext and NTFS the listing is names-only, so a file's other fields are
- * read only when something asks for them (getattr): `st` is unset until then, and is then
- * written into the same words.
+ * A file of a listing, made when something looks it up (a `find` looks up none). Its folder
+ * entry's words (`Listing.stats[index]`) hold the type and inode number, all libfuse puts in a
+ * readdir answer; on ext and NTFS the listing is names-only, so the other fields are read only
+ * when something asks for them (getattr): `st` is unset until then, and is then those words.
  */
 interface ListedEntry {
   kind: 'listed';
-  parent: VfsNode;
-  name: string;
-  /** The filesystem's inode number, to tell this entry from another answering to its name. */
-  fsIno: number;
-  dirent: Uint32Array;
-  target?: string;
+  /** The folder's listing it is in. */
+  owner: Listing;
+  index: number;
 }
 
 /**
- * A folder's children as readdir answers them (names, stat arrays, "." and ".." first) and by
- * name for lookups: `find`, `ls -l` and every per-file stat after a readdir resolve from it,
- * without a filesystem lookup or a path string per entry.
+ * A folder's children as readdir answers them: names and stat words, "." and ".." first (one
+ * buffer for all the words; the views over it are what fuse-native reads). Entries are made
+ * on lookup; the name → index map on the first lookup.
  */
 interface Listing {
+  /** The folder. */
+  dir: VfsNode | null;
   names: string[];
   stats: Uint32Array[];
-  byName: Map<string, Entry>;
+  /** Folders (made with the listing: their nodes are needed to list them) and looked-up files. */
+  kids: Array<Entry | undefined>;
+  byName?: Map<string, number>;
+  /** Set for names-only entries whose words hold only type and inode number. */
+  partial?: Uint8Array;
+  /** Targets of symlinks whose stat was complete at listing time. */
+  targets?: Map<number, string>;
 }
 
 interface Handle {
@@ -261,9 +266,13 @@ export class FuseFs {
     } else {
       const parent = await this.resolve(parentPath);
       if (parent.kind !== 'vfs') throw new DiskpickError('wrongType', 'is not a folder', parentPath);
-      const listed = parent.listing?.byName.get(name);
-      // Listed entries stay reachable through their folder: no path-keyed copy per file.
-      if (listed) return listed;
+      const listed = parent.listing && this.listedChild(parent.listing, name);
+      if (listed) {
+        // Files stay reachable through their folder (no path-keyed copy per file); folders are
+        // kept by path too, so a deep path does not walk down from the root each time.
+        if (listed.kind !== 'listed') this.cache.set(path, listed);
+        return listed;
+      }
       // Not listed (yet), or a name spelt in another case on FAT/NTFS/exFAT, or a hidden entry.
       const node = await this.vfs.child(parent.node, name);
       if (!node) throw new DiskpickError('notFound', 'no such file or folder in the image', path);
@@ -376,75 +385,93 @@ export class FuseFs {
   }
 
   private async buildListing(e: Entry, path: string): Promise<Listing> {
-    // Children as [name, entry] or [name, node] (a node of a file is dropped once its stat is taken).
-    const kids: Array<[string, Entry | VfsNode]> = [];
+    let kids: Array<Entry | VfsNode>;
+    let names: string[];
     if (e.kind === 'rawdir') {
-      for (const n of this.rawNames) kids.push([n, await this.resolve(`/${RAW_DIR}/${n}`)]);
+      names = ['.', '..', ...this.rawNames];
+      kids = [];
+      for (const n of this.rawNames) kids.push(await this.resolve(`/${RAW_DIR}/${n}`));
     } else if (e.kind === 'vfs' && e.node.stat.type === 'dir') {
       // Names and types only where the filesystem can (ext, NTFS): a `find` needs no more.
-      for (const k of await this.vfs.readdir(e.node, { namesOnly: true })) {
-        // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
-        if (linuxName(k.name)) kids.push([k.name, k]);
+      kids = await this.vfs.readdir(e.node, { namesOnly: true });
+      // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
+      if (!kids.every((k) => linuxName((k as VfsNode).name))) kids = kids.filter((k) => linuxName((k as VfsNode).name));
+      names = ['.', '..'];
+      for (const k of kids) names.push((k as VfsNode).name);
+      if (path === '/') {
+        kids.push(this.rawDirEntry);
+        names.push(RAW_DIR);
       }
-      if (path === '/') kids.push([RAW_DIR, this.rawDirEntry]);
     } else {
       throw new DiskpickError('wrongType', 'is not a folder', path);
     }
     const parent = path === '/' ? e : await this.resolve(parentOf(path));
-    // One buffer for all the children's stats: a Uint32Array each would be an allocation each.
-    const words = new Uint32Array(kids.length * STAT_WORDS);
-    const names = ['.', '..'];
-    const stats = [this.statArray(e), this.statArray(parent)];
-    const byName = new Map<string, Entry>();
-    let i = 0;
-    for (const [name, kid] of kids) {
-      // Two names for one entry (a damaged folder): the first one wins, as a lookup would find it.
-      if (byName.has(name)) continue;
-      let k: Entry;
-      let dirent: Uint32Array;
-      if (!('place' in kid) || kid.stat.type === 'dir' || e.kind !== 'vfs') {
-        k = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
-        const at = i++ * STAT_WORDS;
-        dirent = k.st ??= fillStatArray(words.subarray(at, at + STAT_WORDS), this.entryStat(k));
+    const n = names.length;
+    const words = new Uint32Array(n * STAT_WORDS);
+    const stats = new Array<Uint32Array>(n);
+    stats[0] = this.statArray(e);
+    stats[1] = this.statArray(parent);
+    const l: Listing = { dir: e.kind === 'vfs' ? e.node : null, names, stats, kids: new Array<Entry | undefined>(n) };
+    for (let i = 2; i < n; i++) {
+      const kid = kids[i - 2]!;
+      const dirent = new Uint32Array(words.buffer, i * STAT_WORDS * 4, STAT_WORDS);
+      stats[i] = dirent;
+      if (!('place' in kid) || kid.stat.type === 'dir') {
+        const k: Entry = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
+        if (k.st) stats[i] = k.st;
+        else k.st = fillStatArray(dirent, this.entryStat(k));
+        l.kids[i] = k;
+      } else if (kid.partial) {
+        dirent[0] = S_IFMT[kid.stat.type];
+        dirent[7] = this.inoOf(kid);
+        (l.partial ??= new Uint8Array(n))[i] = 1;
       } else {
-        const at = i++ * STAT_WORDS;
-        dirent = words.subarray(at, at + STAT_WORDS);
-        const l: ListedEntry = { kind: 'listed', parent: e.node, name, fsIno: kid.stat.ino, dirent, target: kid.stat.symlinkTarget };
-        if (kid.partial) {
-          dirent[0] = S_IFMT[kid.stat.type];
-          dirent[7] = this.inoOf(kid);
-          k = l;
-        } else {
-          k = Object.assign(l, { st: fillStatArray(dirent, this.statOf(kid)) });
-        }
+        fillStatArray(dirent, this.statOf(kid));
+        if (kid.stat.symlinkTarget !== undefined) (l.targets ??= new Map()).set(i, kid.stat.symlinkTarget);
       }
-      byName.set(name, k);
-      names.push(name);
-      stats.push(dirent);
     }
-    const l: Listing = { names, stats, byName };
     e.listing = l;
-    this.listed.set(e, names.length);
-    this.listedEntries += names.length;
+    this.listed.set(e, n);
+    this.listedEntries += n;
     // Oldest listings go beyond the budget (never the one just made).
-    for (const [old, n] of this.listed) {
+    for (const [old, count] of this.listed) {
       if (this.listedEntries <= this.listingBudget || old === e) break;
       this.listed.delete(old);
-      this.listedEntries -= n;
+      this.listedEntries -= count;
       old.listing = undefined;
     }
     return l;
+  }
+
+  /** The entry of a listing's child by exact name (the first one, should a damaged folder repeat it). */
+  private listedChild(l: Listing, name: string): Entry | undefined {
+    if (!l.byName) {
+      l.byName = new Map();
+      for (let i = l.names.length - 1; i >= 2; i--) l.byName.set(l.names[i]!, i);
+    }
+    const i = l.byName.get(name);
+    if (i === undefined) return undefined;
+    let k = l.kids[i];
+    if (!k) {
+      k = { kind: 'listed', owner: l, index: i };
+      if (!l.partial?.[i]) k.st = l.stats[i];
+      l.kids[i] = k;
+    }
+    return k;
   }
 
   /** The node behind an entry: a listed file is looked up again in its folder. */
   private async nodeOf(e: Entry, path: string): Promise<VfsNode | null> {
     if (e.kind === 'vfs') return e.node;
     if (e.kind !== 'listed') return null;
-    let node = await this.vfs.child(e.parent, e.name);
-    if (node?.stat.ino !== e.fsIno) {
-      // Another entry answers to this name under the folder's case rules (NTFS names that
-      // differ in case only): this one is found in a complete listing.
-      node = (await this.vfs.readdir(e.parent)).find((k) => k.name === e.name && k.stat.ino === e.fsIno) ?? null;
+    const { owner: l, index } = e;
+    const name = l.names[index]!;
+    const ino = l.stats[index]![7];
+    let node = await this.vfs.child(l.dir!, name);
+    if (!node || this.inoOf(node) !== ino) {
+      // Another entry answers to this name under the folder's case rules (names that fold to
+      // one): this one is found in a complete listing.
+      node = (await this.vfs.readdir(l.dir!)).find((k) => k.name === name && this.inoOf(k) === ino) ?? null;
     }
     if (!node) throw new DiskpickError('notFound', 'no such file or folder in the image', path);
     return node;
@@ -453,16 +480,18 @@ export class FuseFs {
   /** Reads the rest of a names-only entry's stat, into the words its folder entry is in. */
   private async complete(e: ListedEntry & { st?: Uint32Array }, path: string): Promise<void> {
     const node = (await this.nodeOf(e, path))!;
-    e.target = node.stat.symlinkTarget;
-    e.st = fillStatArray(e.dirent, this.statOf(node));
+    const target = node.stat.symlinkTarget;
+    if (target !== undefined) (e.owner.targets ??= new Map()).set(e.index, target);
+    e.st = fillStatArray(e.owner.stats[e.index]!, this.statOf(node));
+    e.owner.partial![e.index] = 0;
   }
 
   async readlink(path: string): Promise<string> {
     const e = await this.resolve(path);
     let t: string | undefined;
-    if (e.kind === 'listed' && (e.dirent[0]! & 0o170000) === S_IFMT.symlink) {
+    if (e.kind === 'listed' && (e.owner.stats[e.index]![0]! & 0o170000) === S_IFMT.symlink) {
       if (!e.st) await this.complete(e, path);
-      t = e.target;
+      t = e.owner.targets?.get(e.index);
     }
     else if (e.kind === 'vfs' && e.node.stat.type === 'symlink') t = e.node.stat.symlinkTarget;
     else throw new DiskpickError('usage', 'is not a symbolic link', path);

@@ -211,3 +211,30 @@ describe('ext4: stats from a kept listing and from single lookups both equal lst
     }
   });
 });
+
+describe('a listed file is opened as itself even when a lookup of its name answers with another entry', () => {
+  it('open and read of a listed file reach the entry with its inode, not the lookup\'s answer (FAT: mcopy bytes)', async () => {
+    const image = cachedImage('fuse-fat-gpt.img', buildGptFatDisk);
+    const vfs = await Vfs.open(image);
+    try {
+      const fsys = new FuseFs(vfs, { uid: 0, gid: 0, umask: null, log: () => undefined });
+      const l = await fsys.readdir('/p1/docs');
+      const names = l.names.slice(2).filter((n) => statLikeOf(l.stats[l.names.indexOf(n)]!).mode & 0o100000);
+      expect(names.length).toBeGreaterThanOrEqual(2);
+      const [a, b] = names as [string, string];
+      // A case-insensitive lookup can answer a name with a sibling (two names folding to one):
+      // the lookup of `a` here answers with `b`'s node.
+      const child = vfs.child.bind(vfs);
+      vfs.child = async (dir, name) => child(dir, name === a ? b : name);
+      const fh = await fsys.open(`/p1/docs/${a}`, 0);
+      const want = mcopy(1, `/docs/${a}`)(image);
+      const buf = Buffer.alloc(want.length + 1);
+      expect(await fsys.read(fh, buf, buf.length, 0)).toBe(want.length);
+      expect(buf.subarray(0, want.length).equals(want)).toBe(true);
+      expect((await fsys.getattr(`/p1/docs/${a}`)).size).toBe(want.length);
+      await fsys.release(fh);
+    } finally {
+      await vfs.close();
+    }
+  });
+});
