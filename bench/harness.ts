@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BENCH_CACHE = join(ROOT, '.cache', 'bench');
-export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'cli', 'launch.cjs');
 mkdirSync(BENCH_CACHE, { recursive: true });
 
 export interface BenchRow {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CACHE = join(ROOT, '.cache', 'images');
-export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'cli', 'launch.cjs');
 export const CORPUS = resolve(ROOT, '..', 'shared', 'corpus', 'realworld');
 
 mkdirSync(CACHE, { recursive: true });

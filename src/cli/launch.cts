@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * The `diskpick` command. Runs dist/cli/bundle.cjs (all of the CLI in one file, made by
+ * scripts/bundle.ts) from the V8 code cache made at build time, so a run does not compile
+ * ~500 KB of JavaScript first. Without a usable cache (another Node version, other V8 flags)
+ * it compiles as `node bundle.cjs` would: slower, same result.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Script } from 'node:vm';
+
+const file = join(__dirname, 'bundle.cjs');
+
+// The bundle's import()s (the TUI, which needs ink, an ES module) go through here: code in a
+// vm.Script has no module loader of its own.
+(globalThis as Record<symbol, unknown>)[Symbol.for('diskpick.import')] = (specifier: string) => import(specifier);
+
+if (process.argv.includes('--debug')) {
+  // Stack traces mapped to src/: Node applies source maps to files it loads, not to a
+  // vm.Script. Costs the compile and the map's parse, so only with --debug.
+  process.setSourceMapsEnabled(true);
+  require(file);
+} else {
+  // The bundle is ASCII (scripts/bundle.ts checks): latin1 skips UTF-8 decoding.
+  const source = readFileSync(file, 'latin1');
+  // The cache made for this very file (scripts/bundle.ts names it after the bundle's hash,
+  // written at its end): V8 itself compares only the source's length.
+  const id = /\/\/# diskpickBuild=(\w+)/.exec(source.slice(-200))?.[1];
+  let cachedData: Buffer | undefined;
+  try {
+    if (id) cachedData = readFileSync(`${file}.${id}.cache`);
+  } catch {
+    // No cache: compile.
+  }
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  const out = process.env.DISKPICK_WRITE_CODE_CACHE;
+  // Build time only (scripts/bundle.ts): the cache, with what this run compiled.
+  if (out) process.once('exit', () => writeFileSync(out, script.createCachedData()));
+  const mod = { exports: {} };
+  (script.runInThisContext() as (...args: unknown[]) => void)(mod.exports, createRequire(file), mod, file, __dirname);
+}
