@@ -11,7 +11,7 @@ import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
 import { ByteLru, MappedContainer, type Piece } from './mapped.js';
 import { direct } from './hostfile.js';
-import { ScratchBuffers } from './scratch.js';
+import { scratch } from './scratch.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 /** Compressed clusters at most this far apart in the file are fetched with one read … */
@@ -115,7 +115,6 @@ class Qcow2Container extends MappedContainer {
   private readonly l2Cache: ByteLru<number, Buffer>;
   /** Decoded compressed clusters by cluster index, for reads of parts of them. */
   private readonly clusterCache = new ByteLru<number, Buffer>(32 * 1024 * 1024);
-  private readonly scratch = new ScratchBuffers();
   private readonly fileSize: number;
 
   constructor(
@@ -349,7 +348,7 @@ class Qcow2Container extends MappedContainer {
         end = Math.max(end, want[j]![1] + want[j]![2]);
       }
       const group = want.slice(i, j + 1);
-      const buf = this.scratch.take(end - start);
+      const buf = scratch.take(end - start);
       f.spans.push(buf);
       jobs.push(
         readInto(file, buf, 0, start, end - start).then((n) => {
@@ -369,7 +368,7 @@ class Qcow2Container extends MappedContainer {
   }
 
   private giveBack(f: Fetched): void {
-    for (const b of f.spans) this.scratch.give(b);
+    for (const b of f.spans) scratch.give(b);
     f.spans.length = 0;
   }
 

@@ -34,3 +34,10 @@ export class ScratchBuffers {
     }
   }
 }
+
+/**
+ * The one pool every container shares (reads are decoded on the main thread, one at a
+ * time): a disk of hundreds of extents, or a long parent chain, keeps no more buffers than
+ * one image.
+ */
+export const scratch = new ScratchBuffers();

@@ -9,7 +9,7 @@ import { corrupt } from '../../errors.js';
 import { readExact, readInto, type ByteSource } from '../../source/source.js';
 import { inflateInto, type InflateResult } from '../inflate.js';
 import { direct } from '../hostfile.js';
-import { ScratchBuffers } from '../scratch.js';
+import { scratch } from '../scratch.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
 export const GRAIN_UNALLOCATED = -1;
@@ -130,7 +130,6 @@ export class GrainReader {
   private readonly maxTables: number;
   private readonly grains = new Map<number, Buffer>();
   private readonly maxGrains: number;
-  private readonly scratch = new ScratchBuffers();
 
   constructor(readonly map: GrainMap) {
     this.maxTables = Math.max(8, Math.floor(TABLE_CACHE_BYTES / (map.gtesPerGt * 8)));
@@ -299,7 +298,7 @@ export class GrainReader {
         g.copy(out, at, x.inGrain, x.inGrain + x.take);
       }
     } finally {
-      for (const b of spans) this.scratch.give(b);
+      for (const b of spans) scratch.give(b);
     }
   }
 
@@ -325,7 +324,7 @@ export class GrainReader {
       const first = i;
       const last = j;
       const spanEnd = Math.min(file.size, missing[j]! + GRAIN_MARKER_BYTES + maxData);
-      const buf = this.scratch.take(spanEnd - start);
+      const buf = scratch.take(spanEnd - start);
       spans.push(buf);
       jobs.push(
         readInto(direct(file), buf, 0, start, spanEnd - start).then(async (n) => {
