@@ -102,6 +102,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
   // inode or MFT record, and lines go out without a per-entry await.
   const namesOnly = !opts.long && !opts.json;
   const plain = namesOnly && !opts.hash && !opts.streams && !opts.xattr;
+  let pending = 0;
   const walk = async (dir: VfsNode, top: boolean) => {
     let kids: VfsNode[];
     try {
@@ -114,8 +115,16 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       return;
     }
     if (plain) {
-      for (const k of kids) out.push(`${displayName(opts.recursive ? k.path : k.name)}\n`);
-      if (out.length > 256) await flush();
+      // One string per folder: its shown path once, then each name.
+      const prefix = !opts.recursive ? '' : dir.path === '/' ? '/' : `${displayName(dir.path)}/`;
+      let text = '';
+      for (const k of kids) text += `${prefix}${displayName(k.name)}\n`;
+      out.push(text);
+      pending += text.length;
+      if (pending > 1 << 16) {
+        pending = 0;
+        await flush();
+      }
     } else for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
     if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k, false);
   };
