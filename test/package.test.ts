@@ -2,7 +2,7 @@
  * diskpick is a real npm package: `npm pack`, then a global install of the tarball into a
  * temporary prefix with runtime dependencies only, gives a working `diskpick`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,9 @@ describe('npm package', () => {
     expect(execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim()).toBe(pkg.version);
     const info = JSON.parse(execFileSync(bin, ['info', '--json', join(ROOT, 'images', 'fileserver.vmdk')], { encoding: 'utf8' }));
     expect(info.volumes[0].filesystem.type).toBe('FAT32');
+    // The installed CLI runs from the V8 code cache made at build time (start-up time).
+    const run = spawnSync(bin, ['--version'], { env: { ...process.env, DISKPICK_CODE_CACHE_REPORT: '1' }, encoding: 'utf8' });
+    expect(run.stderr.trim()).toBe('diskpick: code cache used');
     // Only runtime dependencies were installed.
     const installed = join(prefix, 'lib', 'node_modules', 'diskpick', 'node_modules');
     const names = existsSync(installed) ? readdirSync(installed) : [];

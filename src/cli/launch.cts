@@ -34,6 +34,8 @@ if (process.argv.includes('--debug')) {
     // No cache: compile.
   }
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  // For tests and for checking an install: did V8 take the cache?
+  if (process.env.DISKPICK_CODE_CACHE_REPORT) process.stderr.write(`diskpick: code cache ${!cachedData ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used'}\n`);
   const out = process.env.DISKPICK_WRITE_CODE_CACHE;
   // Build time only (scripts/bundle.ts): the cache, with what this run compiled.
   if (out) process.once('exit', () => writeFileSync(out, script.createCachedData()));
