@@ -206,6 +206,20 @@ describe('ext4: stats from a kept listing and from single lookups both equal lst
           if (h.isSymbolicLink()) expect(await listed.readlink(`/p0${dir}/${n}`)).toBe(await single.readlink(`/p0${dir}/${n}`));
         }
       }
+      // Listings and paths over tiny bounds: folders are dropped and listed again, same answers.
+      const small = new FuseFs(vfs, { ...opts, listingEntries: 8, cacheEntries: 4 });
+      for (let pass = 0; pass < 2; pass++) {
+        for (const dir of ['', '/docs', EXT_SPECIAL.manyDir, '/links', '/hard', '/dev']) {
+          const names = readdirSync(join(tree, dir)).sort();
+          const l = await small.readdir(`/p0${dir}`);
+          expect(l.names.slice(2).filter((n) => dir !== '' || n !== 'lost+found').sort(), `${dir} pass ${pass}`).toEqual(names);
+          for (const n of names.slice(0, 40)) {
+            const h = lstatSync(join(tree, dir, n));
+            const st = await small.getattr(`/p0${dir}/${n}`);
+            expect([st.mode, h.isDirectory() ? 0 : st.size], `${dir}/${n} pass ${pass}`).toEqual([h.mode, h.isDirectory() ? 0 : h.size]);
+          }
+        }
+      }
     } finally {
       await vfs.close();
     }
