@@ -14,7 +14,7 @@ import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
   filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
 } from './mft.js';
-import { decodeRunList, type Run } from './runlist.js';
+import { decodeRunList, findRun, type Run } from './runlist.js';
 import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
 import { UpCase } from './upcase.js';
 import { openWofFile } from './wof.js';
@@ -65,6 +65,8 @@ const INTERIX_MAX = 8 + 2 * 4096;
 const MAX_COMPRESSION_UNIT = 4 * 1024 * 1024;
 /** Index blocks per folder (64 Ki blocks of 4 KiB hold millions of names). */
 const MAX_INDEX_BLOCKS = 1 << 24;
+/** Reads at least this large go past the image's block cache (CachedSource reads 4+ blocks directly). */
+const UNCACHED_READ = 256 * 1024;
 
 /**
  * A bounded cache in two generations: hits move to the young map; when it fills, the old
@@ -676,7 +678,7 @@ export class NtfsFileSystem implements FileSystem {
     return { node, f };
   }
 
-  private indexParts(f: NtfsFile, path: string): { root: IndexRoot; alloc: ByteSource | null; bitmap: NtfsAttr | undefined; vcnSize: number } {
+  private indexParts(f: NtfsFile, path: string): { root: IndexRoot; alloc: ByteSource | null; allocAttr: NtfsAttr | undefined; bitmap: NtfsAttr | undefined; vcnSize: number } {
     const rootAttr = f.attrs.find((a) => a.type === AT.INDEX_ROOT && a.name === '$I30');
     if (!rootAttr?.value) throw corrupt(path, 'folder has no $I30 index root');
     const root = parseIndexRoot(rootAttr.value, path);
@@ -686,12 +688,32 @@ export class NtfsFileSystem implements FileSystem {
     const bitmap = f.attrs.find((a) => a.type === AT.BITMAP && a.name === '$I30');
     // Index block VCNs count clusters, or 512-byte units when blocks are smaller than a cluster.
     const vcnSize = this.cs <= root.indexBlockSize ? this.cs : 512;
-    return { root, alloc, bitmap, vcnSize };
+    return { root, alloc, allocAttr, bitmap, vcnSize };
+  }
+
+  /**
+   * Bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION read straight from the
+   * volume in one read of at least UNCACHED_READ (clusters past the piece are read and
+   * dropped), when one allocated, initialized, uncompressed run holds them; else null and the
+   * stream reader answers. A listing reads each index once: through the image's block cache
+   * it took several reads per folder, and the cache kept 64 KiB blocks that a short-lived CLI
+   * pays for as fresh memory (page faults), never as hits.
+   */
+  private async indexPiece(a: NtfsAttr, offset: number, length: number, path: string): Promise<Buffer | null> {
+    if (!a.nonResident || a.compressionUnit || length >= UNCACHED_READ || offset + length > a.initializedSize) return null;
+    const runs = this.runsOf(a, path);
+    const r = runs[findRun(runs, Math.floor(offset / this.cs))];
+    if (!r || r.lcn === null || (r.vcn + r.length) * this.cs < offset + length) return null;
+    const at = r.lcn * this.cs + (offset - r.vcn * this.cs);
+    const len = Math.min(UNCACHED_READ, this.vol.size - at);
+    if (len < length) return null;
+    const b = await this.vol.read(at, len);
+    return b.length < length ? null : b.subarray(0, length);
   }
 
   /** Every entry of a folder index: the root node, then every in-use INDX block in disk order. */
   private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
-    const { root, alloc, bitmap, vcnSize } = this.indexParts(f, path);
+    const { root, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
     const out: IndexEntry[] = root.entries.filter((e) => e.fileName);
     if (!alloc) return out;
     const bs = root.indexBlockSize;
@@ -708,7 +730,7 @@ export class NtfsFileSystem implements FileSystem {
       let any = false;
       for (let i = b0; i < b0 + nb; i++) if (!bits || (i >> 3 < bits.length && bits[i >> 3]! & (1 << (i & 7)))) any = true;
       if (!any) continue;
-      const chunk = await alloc.read(b0 * bs, nb * bs);
+      const chunk = (await this.indexPiece(allocAttr!, b0 * bs, nb * bs, path)) ?? (await alloc.read(b0 * bs, nb * bs));
       for (let i = b0; i < b0 + nb; i++) {
         if (bits && !(i >> 3 < bits.length && bits[i >> 3]! & (1 << (i & 7)))) continue;
         const at = (i - b0) * bs;
