@@ -26,17 +26,21 @@ export interface InflateResult {
   overflow: boolean;
 }
 
-class Inflater {
+export class Inflater {
   private readonly handle: ZlibHandle | null;
   private readonly state: Uint32Array | null;
   private error: string | null = null;
   private readonly probe = Buffer.allocUnsafe(1);
 
-  constructor(private readonly wrapper: DeflateWrapper) {
+  /** `binding` false: always the public inflateSync (tests compare the two ways). */
+  constructor(
+    private readonly wrapper: DeflateWrapper,
+    binding = true,
+  ) {
     const stream = (wrapper === 'raw' ? createInflateRaw() : createInflate()) as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
     const h = stream._handle;
     const st = stream._writeState;
-    if (h && typeof h.writeSync === 'function' && typeof h.reset === 'function' && st instanceof Uint32Array && st.length >= 2) {
+    if (binding && h && typeof h.writeSync === 'function' && typeof h.reset === 'function' && st instanceof Uint32Array && st.length >= 2) {
       this.handle = h;
       this.state = st;
       // Errors come back through this callback during writeSync; the stream object itself
@@ -53,7 +57,8 @@ class Inflater {
   /**
    * Decodes `input` into out[at, at+room). `finish`: the data must be a whole stream (a
    * truncated one is an error); otherwise whatever decodes is taken (qcow2 reads this way).
-   * Throws an Error naming zlib's complaint on bad data.
+   * Throws an Error naming zlib's complaint on bad data. Bytes of the room past `written`
+   * may be overwritten too (node's zlib copies in wide chunks): callers fill them.
    */
   inflateInto(input: Buffer, out: Buffer, at: number, room: number, finish: boolean): InflateResult {
     // The binding aborts the process on an out-of-range write: check here, as a bug report.
@@ -79,8 +84,19 @@ class Inflater {
   }
 
   private fallback(input: Buffer, out: Buffer, at: number, room: number, flush: number): InflateResult {
-    const opts = { finishFlush: flush, maxOutputLength: room + 1, chunkSize: Math.max(64, room + 1) };
-    const b = this.wrapper === 'raw' ? inflateRawSync(input, opts) : inflateSync(input, opts);
+    const decode = (max: number) => {
+      const opts = { finishFlush: flush, maxOutputLength: max, chunkSize: Math.max(64, room + 1) };
+      return this.wrapper === 'raw' ? inflateRawSync(input, opts) : inflateSync(input, opts);
+    };
+    let b: Buffer;
+    try {
+      b = decode(room + 1);
+    } catch (err) {
+      // More than fits: decode once more with a bounded margin to keep the first `room` bytes
+      // (qcow2 takes them, as qemu does); data that inflates far beyond is an error.
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
+      b = decode(4 * room + 65536);
+    }
     const written = Math.min(room, b.length);
     b.copy(out, at, 0, written);
     return { written, overflow: b.length > room };
