@@ -6,7 +6,6 @@
  * it compiles as `node bundle.cjs` would: slower, same result.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -40,5 +39,5 @@ if (process.argv.includes('--debug')) {
   // Build time only (scripts/bundle.ts): the cache, with what this run compiled.
   if (out) process.once('exit', () => writeFileSync(out, script.createCachedData()));
   const mod = { exports: {} };
-  (script.runInThisContext() as (...args: unknown[]) => void)(mod.exports, createRequire(file), mod, file, __dirname);
+  (script.runInThisContext() as (...args: unknown[]) => void)(mod.exports, require, mod, file, __dirname);
 }
