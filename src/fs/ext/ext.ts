@@ -328,8 +328,8 @@ export class ExtFs implements FileSystem, BlockReader {
     if (want.length > INODE_CACHE_MAX / 2) want.length = INODE_CACHE_MAX / 2;
     const SPAN = (1 << 20) / isz;
     const GAP = (32 << 10) / isz;
-    let i = 0;
-    while (i < want.length) {
+    const groups: [number, number][] = [];
+    for (let i = 0; i < want.length; ) {
       const first = want[i]!;
       const g = Math.floor((first - 1) / ipg);
       let j = i + 1;
@@ -337,21 +337,24 @@ export class ExtFs implements FileSystem, BlockReader {
       // long as they follow closely: the sub-folders of a big folder lie thousands of inodes
       // apart, and a 1 MiB read for each of them cost more than the whole names-only listing.
       while (j < want.length && Math.floor((want[j]! - 1) / ipg) === g && want[j]! - first < SPAN && want[j]! - want[j - 1]! <= GAP) j++;
+      groups.push([i, j]);
+      i = j;
+    }
+    const readGroup = async (i: number, j: number) => {
+      const first = want[i]!;
       const last = want[j - 1]!;
       let loc;
       try {
         loc = this.inodeLocation(first);
       } catch {
-        i = j;
-        continue; // reported when the entry itself is read
+        return; // reported when the entry itself is read
       }
       let chunk: Buffer;
       try {
         chunk = await this.readRange(loc.table + loc.idx * isz, (last - first + 1) * isz, false);
       } catch (err) {
         if (!(err instanceof DiskpickError)) throw err;
-        i = j;
-        continue; // e.g. a truncated table: each entry then reports its own inode
+        return; // e.g. a truncated table: each entry then reports its own inode
       }
       // The source may share its buffers, so the inodes get a private copy. A dense run (a
       // folder's files made together) is copied in one go; a sparse one record by record into
@@ -370,8 +373,16 @@ export class ExtFs implements FileSystem, BlockReader {
           this.addInode(want[k]!, compact.subarray((k - i) * isz, (k - i + 1) * isz));
         }
       }
-      i = j;
-    }
+    };
+    // Scattered inodes (sub-folders) are one small read each: a few in flight at once.
+    let next = 0;
+    const worker = async () => {
+      while (next < groups.length) {
+        const [i, j] = groups[next++]!;
+        await readGroup(i, j);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, groups.length) }, worker));
   }
 
   /** The block runs of an inode's data (extent tree or block map). */

@@ -65,6 +65,8 @@ const INTERIX_MAX = 8 + 2 * 4096;
 const MAX_COMPRESSION_UNIT = 4 * 1024 * 1024;
 /** Index blocks per folder (64 Ki blocks of 4 KiB hold millions of names). */
 const MAX_INDEX_BLOCKS = 1 << 24;
+/** Groups of MFT records read at once (each group is at most 4 MiB). */
+const RECORD_READS_IN_FLIGHT = 4;
 /** Reads at least this large go past the image's block cache (CachedSource reads 4+ blocks directly). */
 const UNCACHED_READ = 256 * 1024;
 
@@ -435,18 +437,21 @@ export class NtfsFileSystem implements FileSystem {
   private async rawRecords(nums: number[], each: (n: number, b: Buffer) => void, keep: boolean): Promise<void> {
     const want = [...new Set(nums)].filter((n) => n >= 0 && n < this.mftRecords).sort((a, b) => a - b);
     const maxSpan = Math.max(1, Math.floor((4 * 1024 * 1024) / this.rs));
-    let i = 0;
-    while (i < want.length) {
+    const groups: [number, number][] = [];
+    for (let i = 0; i < want.length; ) {
       let j = i;
       while (j + 1 < want.length && want[j + 1]! - want[i]! < maxSpan && want[j + 1]! - want[j]! <= 64) j++;
+      groups.push([i, j]);
+      i = j + 1;
+    }
+    const readGroup = async (i: number, j: number) => {
       const first = want[i]!;
       const last = want[j]!;
       let chunk: Buffer;
       try {
         chunk = await this.mft.read(first * this.rs, (last - first + 1) * this.rs);
       } catch {
-        i = j + 1;
-        continue;
+        return;
       }
       const dense = (j - i + 1) * 2 >= last - first + 1;
       // The source may share its buffers (cache): fixups must happen on a copy.
@@ -457,8 +462,17 @@ export class NtfsFileSystem implements FileSystem {
         if (at + this.rs > chunk.length) break;
         each(n, dense || !keep ? chunk.subarray(at, at + this.rs) : Buffer.from(chunk.subarray(at, at + this.rs)));
       }
-      i = j + 1;
-    }
+    };
+    // Scattered records (the sub-folders of a big folder lie ~1000 records apart) are one small
+    // read each: a few in flight at once instead of one round trip after another.
+    let next = 0;
+    const worker = async () => {
+      while (next < groups.length) {
+        const [i, j] = groups[next++]!;
+        await readGroup(i, j);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RECORD_READS_IN_FLIGHT, groups.length) }, worker));
   }
 
   private async readAttributeList(a: AttrRecord, name: string): Promise<ReturnType<typeof parseAttributeList>> {
