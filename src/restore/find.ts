@@ -104,6 +104,8 @@ export function compileFilters(f: FindFilters): (name: string, st: Stat) => bool
 
 export interface FindWalkOptions {
   system?: boolean;
+  /** List folders names-only (see Vfs.readdir): enough when the filters need only names and types. */
+  namesOnly?: boolean;
   /** A folder that cannot be listed: reported, and the walk goes on. */
   onError: (path: string, err: unknown) => void;
 }
@@ -121,7 +123,7 @@ export async function* findNodes(vfs: Vfs, start: VfsNode, filters: FindFilters,
     if (node.stat.type !== 'dir' || depth >= maxDepth) return;
     let kids: VfsNode[];
     try {
-      kids = await vfs.readdir(node, { system: opts.system });
+      kids = await vfs.readdir(node, { system: opts.system, namesOnly: opts.namesOnly });
     } catch (err) {
       opts.onError(node.path, err);
       return;

@@ -125,16 +125,12 @@ export async function findCommand(vfs: Vfs, path: string, opts: FindOptions): Pr
     starts = (async function* () { yield node; })();
   }
   // Names and types decide --name/--iname/--type and are all a plain path needs: then the
-  // walk lists folders names-only (no inode or MFT record read per file). findNodes only
-  // calls readdir, so it gets a view of the Vfs whose readdir asks for that.
+  // walk lists folders names-only (no inode or MFT record read per file).
   const namesOnly = !filters.size && filters.newer === undefined && filters.older === undefined && !opts.long && !opts.json;
-  const walker: Vfs = namesOnly
-    ? Object.create(vfs, { readdir: { value: (d: VfsNode, o: { system?: boolean } = {}) => vfs.readdir(d, { ...o, namesOnly: true }) } })
-    : vfs;
   let anyStart = false;
   for await (const start of starts) {
     anyStart = true;
-    for await (const node of findNodes(walker, start, filters, { system: opts.system, onError })) await emit(node);
+    for await (const node of findNodes(vfs, start, filters, { system: opts.system, namesOnly, onError })) await emit(node);
   }
   await flush();
   if (!anyStart) throw new DiskpickError('notFound', 'no match in the image', path);
