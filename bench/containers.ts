@@ -18,7 +18,7 @@
  */
 import { existsSync, mkdirSync, openSync, writeSync, closeSync, rmSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_CACHE, CLI, ROOT, run as sh, throughputRow, timeShell, type BenchRow } from './harness.js';
+import { BENCH_CACHE, CLI, ROOT, diskpickCmd, run as sh, throughputRow, timeShell, type BenchRow } from './harness.js';
 import { seededBytes, seededText } from '../scripts/images/tree.js';
 
 const SIZE = 1024 * 1024 * 1024;
@@ -114,7 +114,7 @@ export async function run(): Promise<BenchRow[]> {
     const fmt = f.args.length ? '' : '-f raw';
     const [ours, theirs] = bestInterleaved(
       p,
-      dd ? `node ${CLI} dd -q ${p} -o /dev/null` : `node ${reader} ${p} read`,
+      dd ? diskpickCmd(`dd -q ${p} -o /dev/null`) : `node ${reader} ${p} read`,
       `qemu-img convert ${fmt} -O raw ${p} ${target}; r=$?; rm -f ${target}; exit $r`,
       3,
     );

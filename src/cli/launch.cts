@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
 /**
- * The `diskpick` command. Runs dist/cli/bundle.cjs (all of the CLI in one file, made by
+ * The `diskpick` command. The #! line drops NODE_EXTRA_CA_CERTS: diskpick opens no TLS
+ * connection, and Node parses that bundle at every start before any of our code runs (the
+ * system bundle this workplace sets it to costs ~55 ms per start, half of `node -e 1`). Runs dist/cli/bundle.cjs (all of the CLI in one file, made by
  * scripts/bundle.ts) from the V8 code cache made at build time, so a run does not compile
  * ~500 KB of JavaScript first. Without a usable cache (another Node version, other V8 flags)
  * it compiles as `node bundle.cjs` would: slower, same result.
