@@ -5,7 +5,7 @@
  * fields are little-endian; checksums are CRC-32C.
  */
 import { corrupt, unsupported } from '../errors.js';
-import { readExact, readInto, type ByteSource } from '../source/source.js';
+import { readExact, readInto, readIntoNew, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { ByteLru, MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
@@ -172,9 +172,7 @@ class ReplayedSource implements ByteSource {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
     if ((offset + n <= this.lo || offset >= this.hi) && offset + n <= this.base.size) return this.base.read(offset, n);
-    const out = Buffer.allocUnsafe(n);
-    await this.readInto(out, 0, offset, n);
-    return out;
+    return readIntoNew(this, offset, n);
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {

@@ -1,7 +1,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { DiskpickError, fromSystemError } from '../errors.js';
-import type { ByteSource } from './source.js';
+import { readIntoNew, type ByteSource } from './source.js';
 
 /**
  * The only way diskpick opens an image file: O_RDONLY, never anything that can write.
@@ -38,12 +38,8 @@ export class FileSource implements ByteSource {
     return new FileSource(fh, path, size);
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
-    const buf = Buffer.allocUnsafe(n);
-    const done = await this.readInto(buf, 0, offset, n);
-    return done === n ? buf : buf.subarray(0, done);
+  read(offset: number, length: number): Promise<Buffer> {
+    return readIntoNew(this, offset, length);
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {

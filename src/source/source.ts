@@ -37,6 +37,18 @@ export async function readInto(src: ByteSource, target: Buffer, at: number, offs
   return b.copy(target, at, 0, Math.min(b.length, n));
 }
 
+/**
+ * `read` for sources whose `readInto` does the work: a fresh buffer filled by it, cut to what
+ * it delivered. (Their own `read` keeps any zero-copy shortcut of its own before calling this.)
+ */
+export async function readIntoNew(src: ByteSource & Required<Pick<ByteSource, 'readInto'>>, offset: number, length: number): Promise<Buffer> {
+  if (offset >= src.size || length <= 0) return Buffer.alloc(0);
+  const n = Math.min(length, src.size - offset);
+  const out = Buffer.allocUnsafe(n);
+  const got = await src.readInto(out, 0, offset, n);
+  return got === n ? out : out.subarray(0, got);
+}
+
 /** Reads exactly `length` bytes or fails naming the source: the structure is cut short. */
 export async function readExact(src: ByteSource, offset: number, length: number, what = 'data'): Promise<Buffer> {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {

@@ -5,7 +5,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
-import { BufferSource, readInto, type ByteSource } from '../../source/source.js';
+import { BufferSource, readInto, readIntoNew, type ByteSource } from '../../source/source.js';
 import { partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat } from '../types.js';
 import { hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntry } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
@@ -671,9 +671,7 @@ class ExtFileSource implements ByteSource {
     if (first && !first.uninit && first.logical * bs <= offset && (first.logical + first.count) * bs >= offset + n) {
       return this.fs.readData((first.physical - first.logical) * bs + offset, n);
     }
-    const out = Buffer.allocUnsafe(n);
-    await this.readInto(out, 0, offset, n);
-    return out;
+    return readIntoNew(this, offset, n);
   }
 
   /** Runs into target; holes and uninitialized extents as zeros. */
