@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedImage, tool, toolBytes } from '../helpers/tools.js';
+import { cachedImage, sha256File, tool, toolBytes } from '../helpers/tools.js';
 import { buildGptFatDisk } from '../../scripts/images/fat.js';
 import { buildExtImage, EXT_SPECIAL, treeOf } from '../../scripts/images/ext.js';
 import { buildNtfsImage } from '../../scripts/images/ntfs.js';
@@ -101,8 +101,10 @@ for (const c of cases) {
     let vfs: Vfs;
     let fsys: FuseFs;
     const oracle = new Map<string, Buffer>();
+    let sha: string;
     beforeAll(async () => {
       image = c.image();
+      sha = await sha256File(image);
       for (const f of c.files) oracle.set(f.path, f.oracle(image));
       vfs = await Vfs.open(image);
       fsys = new FuseFs(vfs, { uid: 0, gid: 0, umask: null, log: () => undefined });
@@ -110,6 +112,8 @@ for (const c of cases) {
     afterAll(async () => {
       await fsys?.closeAll();
       await vfs?.close();
+      // Reads through FuseFs and the mount never change the image.
+      expect(await sha256File(image)).toBe(sha);
     });
 
     it('odd offsets and lengths, the end of the file, nothing written past what was read', async () => {

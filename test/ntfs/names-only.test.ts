@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachedImage, readManifest, tool, type ManifestEntry } from '../helpers/tools.js';
+import { cachedImage, readManifest, sha256File, tool, type ManifestEntry } from '../helpers/tools.js';
 import { buildNtfsImage, type NtfsExtra, type NtfsImageOptions } from '../../scripts/images/ntfs.js';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
 
@@ -58,9 +58,11 @@ for (const [imgName, opts] of VARIANTS) {
     let extra: NtfsExtra;
     let vfs: Vfs;
     let nodes: Map<string, VfsNode>;
+    let sha: string;
 
     beforeAll(async () => {
       img = cachedImage(imgName, (p) => buildNtfsImage(p, opts));
+      sha = await sha256File(img);
       manifest = readManifest(`${img}.manifest.json`);
       extra = JSON.parse(readFileSync(`${img}.extra.json`, 'utf8')) as NtfsExtra;
       vfs = await Vfs.open(img);
@@ -68,6 +70,8 @@ for (const [imgName, opts] of VARIANTS) {
     });
     afterAll(async () => {
       await vfs?.close();
+      // The image is read-only to us: listing, completing and opening never change it.
+      expect(await sha256File(img)).toBe(sha);
     });
 
     it('lists the names ntfsls -R lists, with the record numbers fls shows', () => {
