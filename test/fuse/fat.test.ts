@@ -5,9 +5,10 @@
  * remount, lazy umount of a busy mount, --daemon); one-line errors; EIO on a damaged image.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, readlinkSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync, mkdtempSync, readdirSync, cpSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CACHE, CLI, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
 import { seededBytes } from '../../scripts/images/tree.js';
 import { buildGptFatDisk, type VolumeManifests } from '../../scripts/images/fat.js';
@@ -267,12 +268,38 @@ describe('errors', () => {
   const devFuseOpen = existsSync('/dev/fuse') && (statSync('/dev/fuse').mode & 0o006) !== 0;
   if (devFuseOpen) console.warn('SKIP: /dev/fuse is usable by everyone here; the "not permitted" test needs a root-only /dev/fuse');
   it.skipIf(devFuseOpen)('/dev/fuse not permitted (an unprivileged user): one line naming /dev/fuse, exit 6', () => {
-    // /dev/fuse is root-only here (crw-------); setpriv drops to nobody.
-    const r = sh(`setpriv --reuid=65534 --regid=65534 --clear-groups ${process.execPath} ${q(CLI)} mount ${q(image)} /tmp 2>&1; echo "rc=$?"`, { allowFail: true });
-    const lines = r.trim().split('\n');
-    expect(lines[lines.length - 1]).toBe('rc=6');
-    expect(lines.length).toBe(2);
-    expect(lines[0]).toMatch(/^diskpick: \/dev\/fuse: not permitted/);
+    // /dev/fuse is root-only here (crw-------); setpriv drops to nobody. The checkout may sit in
+    // a folder nobody cannot enter (mktemp -d is 0700), so the installed parts of diskpick it
+    // runs — the bundle, package.json, fuse-native and what it requires — and the image are
+    // staged in a world-readable folder first.
+    const stage = mkdtempSync(join(tmpdir(), 'diskpick-nobody-'));
+    try {
+      const root = dirname(dirname(dirname(CLI)));
+      mkdirSync(join(stage, 'dist', 'cli'), { recursive: true });
+      for (const f of readdirSync(dirname(CLI)).filter((n) => /^(launch\.cjs|bundle\.cjs(\..*\.cache)?)$/.test(n))) {
+        copyFileSync(join(dirname(CLI), f), join(stage, 'dist', 'cli', f));
+      }
+      copyFileSync(join(root, 'package.json'), join(stage, 'package.json'));
+      const wanted = ['fuse-native'];
+      const copied = new Set<string>();
+      while (wanted.length) {
+        const dep = wanted.pop()!;
+        if (copied.has(dep)) continue;
+        copied.add(dep);
+        cpSync(join(root, 'node_modules', dep), join(stage, 'node_modules', dep), { recursive: true, dereference: true });
+        const pj = JSON.parse(readFileSync(join(root, 'node_modules', dep, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+        wanted.push(...Object.keys(pj.dependencies ?? {}));
+      }
+      copyFileSync(image, join(stage, 'disk.img'));
+      sh(`chmod -R a+rX ${q(stage)}`);
+      const r = sh(`setpriv --reuid=65534 --regid=65534 --clear-groups ${process.execPath} ${q(join(stage, 'dist', 'cli', 'launch.cjs'))} mount ${q(join(stage, 'disk.img'))} /tmp 2>&1; echo "rc=$?"`, { allowFail: true });
+      const lines = r.trim().split('\n');
+      expect(lines[lines.length - 1]).toBe('rc=6');
+      expect(lines.length).toBe(2);
+      expect(lines[0]).toMatch(/^diskpick: \/dev\/fuse: not permitted/);
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
   });
 
   it('a damaged image: failing reads return EIO with one log line each, the mount keeps serving', () => {
