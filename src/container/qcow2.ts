@@ -11,7 +11,7 @@ import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
 import { ByteLru, MappedContainer, type Piece } from './mapped.js';
 import { direct } from './hostfile.js';
-import { scratch } from './scratch.js';
+import { scratch } from '../source/scratch.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 /** Compressed clusters at most this far apart in the file are fetched with one read … */

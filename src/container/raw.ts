@@ -1,5 +1,6 @@
 import { readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat } from './container.js';
+import { direct } from './hostfile.js';
 
 /** A raw image: the file is the disk. Chosen when no other format's magic matches. */
 export class RawContainer implements Container {
@@ -10,9 +11,13 @@ export class RawContainer implements Container {
   readonly size: number;
   readonly variant: string;
 
-  constructor(private readonly src: ByteSource, variant = 'raw') {
-    this.name = src.name;
-    this.size = src.size;
+  /** The disk's bytes: around the host file's block cache (filesystems keep their own). */
+  private readonly src: ByteSource;
+
+  constructor(file: ByteSource, variant = 'raw') {
+    this.src = direct(file);
+    this.name = file.name;
+    this.size = file.size;
     this.variant = variant;
   }
 

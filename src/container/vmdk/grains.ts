@@ -9,7 +9,7 @@ import { corrupt } from '../../errors.js';
 import { readExact, readInto, type ByteSource } from '../../source/source.js';
 import { inflateInto, type InflateResult } from '../inflate.js';
 import { direct } from '../hostfile.js';
-import { scratch } from '../scratch.js';
+import { scratch } from '../../source/scratch.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
 export const GRAIN_UNALLOCATED = -1;
