@@ -46,7 +46,15 @@ export function shortTime(t: Timespec | undefined): string {
 }
 
 /** Names with control characters are shown escaped so a listing is one line per entry. */
+const NEEDS_ESCAPE = /[\x00-\x1f\x7f\\]/;
+
+export function needsEscape(name: string): boolean {
+  return NEEDS_ESCAPE.test(name);
+}
+
 export function displayName(name: string): string {
+  // Nearly every name needs nothing: test first, replace (a new string) only then.
+  if (!NEEDS_ESCAPE.test(name)) return name;
   return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 

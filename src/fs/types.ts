@@ -64,6 +64,21 @@ export interface ReaddirOptions {
   namesOnly?: boolean;
 }
 
+/**
+ * A folder's children by column, for callers that show names and types only (`ls -R`, the
+ * FUSE mount's readdir): no node per entry, since one folder can hold millions. `nodes[i]` is
+ * the complete node where the filesystem made one, always for folders (walking into one and
+ * the loop checks need it); an entry without one is a plain user entry (no system file).
+ * The arrays may be the filesystem's own: callers do not change them.
+ */
+export interface NameList {
+  readonly names: readonly string[];
+  readonly types: readonly FileType[];
+  /** Stat.ino of each entry. */
+  readonly inos: readonly number[];
+  readonly nodes: ReadonlyArray<FsNode | undefined>;
+}
+
 export interface StreamInfo {
   /** Stream name (NTFS alternate data stream); the unnamed main stream is not listed. */
   name: string;
@@ -93,6 +108,8 @@ export interface FileSystem {
   root(): Promise<FsNode>;
   /** Children of a folder, without "." and "..". */
   readdir(dir: FsNode, opts?: ReaddirOptions): Promise<FsNode[]>;
+  /** Children by column (see NameList); without it, callers use readdir with namesOnly. */
+  readdirNames?(dir: FsNode): Promise<NameList>;
   /** The complete node for a `partial` one (a complete node is returned as it is). */
   complete?(node: FsNode): Promise<FsNode>;
   /** One child by name, with this filesystem's case rules; null when absent. */

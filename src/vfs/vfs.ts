@@ -10,7 +10,7 @@ import type { ChainLevel, Container } from '../container/container.js';
 import { readPartitionTable } from '../volume/detect.js';
 import type { PartitionTable, Volume } from '../volume/types.js';
 import { openFilesystem } from '../fs/detect.js';
-import type { FileSystem, FsInfo, FsNode, Stat, StreamInfo, Timespec } from '../fs/types.js';
+import type { FileSystem, FileType, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { SliceSource } from '../source/source.js';
 
@@ -45,6 +45,16 @@ export interface VfsNode {
   system?: boolean;
   /** Only name, stat.type and stat.ino are real (a names-only readdir); see Vfs.complete. */
   partial?: boolean;
+}
+
+/** A folder's children by column (the fs layer's NameList, with Vfs nodes; see Vfs.readdirNames). */
+export interface VfsNameList {
+  readonly names: readonly string[];
+  readonly types: readonly FileType[];
+  /** Stat.ino of each entry (volumes: their synthetic number). */
+  readonly inos: readonly number[];
+  /** Set for every folder and wherever the filesystem made the complete node anyway. */
+  readonly nodes: ReadonlyArray<VfsNode | undefined>;
 }
 
 export interface VolumeInfo {
@@ -300,18 +310,48 @@ export class Vfs {
     const ancestry = this.childAncestry(pl.vol, dir);
     const out: VfsNode[] = [];
     for (const k of kids) {
-      if (!opts.system && k.system) continue;
-      if (this.loopsBack(pl.vol, dir, k)) {
-        const w = `${joinPath(dir.path, k.name)}: skipped, the folder contains one of its own parents (a loop in the folder tree)`;
-        if (!fs.info.warnings.includes(w) && fs.info.warnings.length < 100) {
-          fs.info.warnings.push(w);
-          this.onWarning?.(w);
-        }
-        continue;
-      }
+      if ((!opts.system && k.system) || this.loopedOver(pl.vol, dir, k, fs)) continue;
       out.push(this.fsNode(pl.vol, dir, k, ancestry));
     }
     return out;
+  }
+
+  /** True, with a warning (once), when a listing must skip `k`: it is one of its own parents. */
+  private loopedOver(vol: VfsVolume, dir: VfsNode, k: FsNode, fs: FileSystem): boolean {
+    if (!this.loopsBack(vol, dir, k)) return false;
+    const w = `${joinPath(dir.path, k.name)}: skipped, the folder contains one of its own parents (a loop in the folder tree)`;
+    if (!fs.info.warnings.includes(w) && fs.info.warnings.length < 100) {
+      fs.info.warnings.push(w);
+      this.onWarning?.(w);
+    }
+    return true;
+  }
+
+  /**
+   * Children of a folder by column, for callers that need names and types only (`ls -R`, the
+   * FUSE mount): where the filesystem can, files get no node at all. Same entries, order and
+   * checks (system files, loops) as readdir.
+   */
+  async readdirNames(dir: VfsNode, opts: { system?: boolean } = {}): Promise<VfsNameList> {
+    const pl = dir.place;
+    if (pl.kind === 'root' || dir.stat.type !== 'dir') return columnsOf(await this.readdir(dir, opts));
+    const fs = this.fsOf(pl.vol);
+    if (!fs.readdirNames) return columnsOf(await this.readdir(dir, { ...opts, namesOnly: true }));
+    const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
+    if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
+    const l: NameList = await fs.readdirNames(parent);
+    const ancestry = this.childAncestry(pl.vol, dir);
+    const nodes = new Array<VfsNode | undefined>(l.names.length);
+    let skip: Set<number> | null = null;
+    for (let i = 0; i < l.names.length; i++) {
+      const k = l.nodes[i];
+      if (!k) continue;
+      if ((!opts.system && k.system) || this.loopedOver(pl.vol, dir, k, fs)) (skip ??= new Set()).add(i);
+      else nodes[i] = this.fsNode(pl.vol, dir, k, ancestry);
+    }
+    if (!skip) return { names: l.names, types: l.types, inos: l.inos, nodes };
+    const keep = (_: unknown, i: number) => !skip.has(i);
+    return { names: l.names.filter(keep), types: l.types.filter(keep), inos: l.inos.filter(keep), nodes: nodes.filter(keep) };
   }
 
   /** A file's content (or one of its named streams) as a random-access source. */
@@ -367,4 +407,8 @@ async function mountVolume(name: string, volume: Volume): Promise<VfsVolume> {
     if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err };
     throw err;
   }
+}
+
+function columnsOf(kids: VfsNode[]): VfsNameList {
+  return { names: kids.map((k) => k.name), types: kids.map((k) => k.stat.type), inos: kids.map((k) => k.stat.ino), nodes: kids };
 }

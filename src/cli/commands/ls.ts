@@ -4,7 +4,7 @@ import { DiskpickError, ExitCode } from '../../errors.js';
 import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
-import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
+import { displayName, entryJson, longLine, needsEscape, type EntryJson } from '../entry-format.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 
 export interface LsOptions {
@@ -103,29 +103,43 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
   const namesOnly = !opts.long && !opts.json;
   const plain = namesOnly && !opts.hash && !opts.streams && !opts.xattr;
   let pending = 0;
-  const walk = async (dir: VfsNode, top: boolean) => {
-    let kids: VfsNode[];
-    try {
-      kids = await vfs.readdir(dir, { system: opts.system, namesOnly });
-    } catch (err) {
-      if (top) throw err;
-      failures++;
-      await flush();
-      reportError(withPath(err, vfs, dir.path));
-      return;
-    }
+  const failed = async (err: unknown, dir: VfsNode, top: boolean) => {
+    if (top) throw err;
+    failures++;
+    await flush();
+    reportError(withPath(err, vfs, dir.path));
+  };
+  const walk = async (dir: VfsNode, top: boolean): Promise<void> => {
     if (plain) {
-      // One string per folder: its shown path once, then each name.
+      // Names by column (no node per file), one string per folder: its shown path once, then
+      // each name.
+      let l;
+      try {
+        l = await vfs.readdirNames(dir, { system: opts.system });
+      } catch (err) {
+        return failed(err, dir, top);
+      }
       const prefix = !opts.recursive ? '' : dir.path === '/' ? '/' : `${displayName(dir.path)}/`;
-      let text = '';
-      for (const k of kids) text += `${prefix}${displayName(k.name)}\n`;
+      const names = l.names.some(needsEscape) ? l.names.map(displayName) : l.names;
+      // One join makes the folder's text as one flat string (no string per line).
+      const text = names.length ? `${prefix}${names.join(`\n${prefix}`)}\n` : '';
       out.push(text);
       pending += text.length;
       if (pending > 1 << 16) {
         pending = 0;
         await flush();
       }
-    } else for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
+      if (!opts.recursive) return;
+      for (let i = 0; i < l.types.length; i++) if (l.types[i] === 'dir' && l.nodes[i]) await walk(l.nodes[i]!, false);
+      return;
+    }
+    let kids: VfsNode[];
+    try {
+      kids = await vfs.readdir(dir, { system: opts.system, namesOnly });
+    } catch (err) {
+      return failed(err, dir, top);
+    }
+    for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
     if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k, false);
   };
 

@@ -6,8 +6,9 @@
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
 import { BufferSource, readInto, readIntoNew, type ByteSource } from '../../source/source.js';
-import { partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat } from '../types.js';
-import { hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntry } from './dir.js';
+import { scratch } from '../../source/scratch.js';
+import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
+import { emptyDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
 import { parseJournalSuperblock, replayJournal, unescapeBlock, type OverlayEntry } from './journal.js';
@@ -52,7 +53,8 @@ export class ExtFs implements FileSystem, BlockReader {
   private overlayKeys: number[] = [];
   private journalRuns: Run[] = [];
   private readonly inodeCache = new Map<number, Inode>();
-  private readonly dirCache = new Map<number, Map<string, DirEntry>>();
+  /** Folders looked up in: their entries and each name's index (the last, should a damaged folder repeat one). */
+  private readonly dirCache = new Map<number, { entries: DirEntries; byName: Map<string, number> }>();
   private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
 
   private constructor(private readonly src: ByteSource) {
@@ -198,9 +200,7 @@ export class ExtFs implements FileSystem, BlockReader {
   /** Reads device bytes, failing (not zero-filling) when the image is cut short. */
   private async readDevice(offset: number, length: number, cached: boolean): Promise<Buffer> {
     const b = await (cached ? this.meta : this.src).read(offset, length);
-    if (b.length < length) {
-      throw corrupt(this.src.name, `truncated: bytes ${offset + b.length}…${offset + length} of the filesystem are past the end of the image`);
-    }
+    if (b.length < length) throw this.truncated(offset + b.length, offset + length);
     return b;
   }
 
@@ -212,6 +212,17 @@ export class ExtFs implements FileSystem, BlockReader {
     const own = Buffer.from(b);
     await this.patch(own, 0, offset, length);
     return own;
+  }
+
+  /** readRange into `target` (from its start), uncached. */
+  private async readRangeInto(target: Buffer, offset: number, length: number): Promise<void> {
+    const got = await readInto(this.src, target, 0, offset, length);
+    if (got < length) throw this.truncated(offset + got, offset + length);
+    if (this.overlaps(offset, length)) await this.patch(target, 0, offset, length);
+  }
+
+  private truncated(from: number, to: number): DiskpickError {
+    return corrupt(this.src.name, `truncated: bytes ${from}…${to} of the filesystem are past the end of the image`);
   }
 
   /** Whether the replayed journal holds a block of [offset, offset + length). */
@@ -525,13 +536,13 @@ export class ExtFs implements FileSystem, BlockReader {
   }
 
   /** Every entry of a folder, from inline data or by walking all its blocks. */
-  private async dirEntries(node: ExtNode): Promise<DirEntry[]> {
+  private async dirEntries(node: ExtNode): Promise<DirEntries> {
     const file = node.name || '/';
     if (node.error) throw node.error;
     const inode = node.inode!;
     if (fileTypeOfMode(inode.i_mode) !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
     const ft = hasIncompat(this.sb, INCOMPAT.filetype);
-    const out: DirEntry[] = [];
+    const out = emptyDirEntries();
     if (this.isInline(inode)) {
       // The first four bytes of i_block are the parent's inode number; entries follow.
       const d = this.inlineData(inode, file);
@@ -543,49 +554,87 @@ export class ExtFs implements FileSystem, BlockReader {
     const runs = await this.runsOf(inode, file);
     const seed = this.metadataCsum ? inodeCsumSeed(this.sb, inode.ino, inode.i_generation) : 0;
     const maxBlocks = Math.ceil(inode.size / bs);
-    for (const run of runs) {
-      if (run.uninit) continue;
-      const count = Math.min(run.count, maxBlocks - run.logical);
-      // Large folders are read a few MiB at a time, not block by block.
-      const chunk = Math.max(1, Math.floor((4 << 20) / bs));
-      for (let i = 0; i < count; i += chunk) {
-        const n = Math.min(chunk, count - i);
-        const data = await this.readRange((run.physical + i) * bs, n * bs, n * bs < 256 * 1024);
-        for (let k = 0; k < n; k++) {
-          const blk = data.subarray(k * bs, (k + 1) * bs);
-          const tail = hasDirTail(blk);
-          if (tail && this.metadataCsum && !dirTailChecksumOk(blk, seed)) this.warnChecksum(`folder block ${run.logical + i + k} of ${file}`);
-          parseDirRegion(blk, ft, bs, file, out);
+    // Large folders are read 1 MiB at a time, not block by block; into a reused buffer,
+    // around the block cache: the names are copied out, nothing keeps the bytes.
+    const chunk = Math.max(1, Math.floor((1 << 20) / bs));
+    const data = scratch.take(Math.min(chunk, maxBlocks) * bs);
+    try {
+      for (const run of runs) {
+        if (run.uninit) continue;
+        const count = Math.min(run.count, maxBlocks - run.logical);
+        for (let i = 0; i < count; i += chunk) {
+          const n = Math.min(chunk, count - i);
+          await this.readRangeInto(data, (run.physical + i) * bs, n * bs);
+          for (let k = 0; k < n; k++) {
+            const blk = data.subarray(k * bs, (k + 1) * bs);
+            const tail = hasDirTail(blk);
+            if (tail && this.metadataCsum && !dirTailChecksumOk(blk, seed)) this.warnChecksum(`folder block ${run.logical + i + k} of ${file}`);
+            parseDirRegion(blk, ft, bs, file, out);
+          }
         }
       }
+    } finally {
+      scratch.give(data);
     }
     return out;
   }
 
+  async readdirNames(dir: FsNode): Promise<NameList> {
+    const d = await this.full(dir);
+    const e = await this.dirEntries(d);
+    const n = e.names.length;
+    // An entry the folder types as a non-folder (file_type) needs no inode read; folders
+    // (walked into next, and checked for loops) and untyped entries get their node.
+    const need: number[] = [];
+    for (let i = 0; i < n; i++) if (e.types[i] === null || e.types[i] === 'dir') need.push(e.inodes[i]!);
+    const nodes = new Array<FsNode | undefined>(n);
+    const types = e.types.slice() as FileType[];
+    if (need.length === 0) return { names: e.names, types, inos: e.inodes, nodes };
+    await this.prefetchInodes(need);
+    let loops: Set<number> | null = null;
+    for (let i = 0; i < n; i++) {
+      const t = e.types[i] ?? null;
+      if (t !== null && t !== 'dir') continue;
+      const k = await this.entryNode(d, e.inodes[i]!, e.names[i]!, t);
+      if (!k) (loops ??= new Set()).add(i);
+      else {
+        nodes[i] = k;
+        types[i] = k.stat.type;
+      }
+    }
+    if (!loops) return { names: e.names, types, inos: e.inodes, nodes };
+    const keep = (_: unknown, i: number) => !loops.has(i);
+    return { names: e.names.filter(keep), types: types.filter(keep), inos: e.inodes.filter(keep), nodes: nodes.filter(keep) };
+  }
+
+  /**
+   * The node of one folder entry, or null for a folder entry naming this folder or the root
+   * (other than "." and ".."): it would make every recursive walk endless, so it is damage.
+   */
+  private async entryNode(dir: ExtNode, ino: number, name: string, type: FileType | null): Promise<ExtNode | null> {
+    const k = this.cachedNode(ino, name) ?? (await this.nodeFor(ino, name, type));
+    if (k.stat.type === 'dir' && (ino === dir.inode!.ino || ino === ROOT_INO)) {
+      this.warn('folder loop', `folder entry ${name} (inode ${ino}) loops back; skipped`);
+      return null;
+    }
+    return k;
+  }
+
   async readdir(dir: FsNode, opts?: ReaddirOptions): Promise<FsNode[]> {
     const d = await this.full(dir);
-    const entries = await this.dirEntries(d);
-    // Names only: an entry the folder records as a non-folder (file_type) needs no inode read;
-    // folders (walked into next, and checked for loops) and untyped entries still do.
-    const namesOnly = opts?.namesOnly === true;
-    const typed = (e: DirEntry) => namesOnly && e.type !== null && e.type !== 'dir';
-    await this.prefetchInodes(namesOnly ? entries.filter((e) => !typed(e)).map((e) => e.inode) : entries.map((e) => e.inode));
-    const self = d.inode!.ino;
+    const l = await this.readdirNames(d);
     const out: FsNode[] = [];
-    for (const e of entries) {
-      if (typed(e)) {
-        const p: ExtNode = { name: e.name, stat: partialStat(e.type!, e.inode, true), inode: null, partial: true };
-        out.push(p);
-        continue;
+    if (opts?.namesOnly) {
+      for (let i = 0; i < l.names.length; i++) {
+        const partial = (): ExtNode => ({ name: l.names[i]!, stat: partialStat(l.types[i]!, l.inos[i]!, true), inode: null, partial: true });
+        out.push(l.nodes[i] ?? partial());
       }
-      const n = this.cachedNode(e.inode, e.name) ?? (await this.nodeFor(e.inode, e.name, e.type));
-      // A folder entry naming this folder or the root (other than "." and "..") would make
-      // every recursive walk endless: such an entry is damage, not a folder.
-      if (n.stat.type === 'dir' && (e.inode === self || e.inode === ROOT_INO)) {
-        this.warn('folder loop', `folder entry ${e.name} (inode ${e.inode}) loops back; skipped`);
-        continue;
-      }
-      out.push(n);
+      return out;
+    }
+    await this.prefetchInodes(l.inos.filter((_, i) => !l.nodes[i]));
+    for (let i = 0; i < l.names.length; i++) {
+      const k = l.nodes[i] ?? (await this.entryNode(d, l.inos[i]!, l.names[i]!, l.types[i]!));
+      if (k) out.push(k);
     }
     return out;
   }
@@ -594,22 +643,27 @@ export class ExtFs implements FileSystem, BlockReader {
     const d = await this.full(dir);
     if (d.error) throw d.error;
     const ino = d.inode!.ino;
-    let map = this.dirCache.get(ino);
-    if (!map) {
-      map = new Map();
-      for (const e of await this.dirEntries(d)) map.set(e.name, e);
+    let dc = this.dirCache.get(ino);
+    if (!dc) {
+      const entries = await this.dirEntries(d);
+      const byName = new Map<string, number>();
+      for (let i = 0; i < entries.names.length; i++) byName.set(entries.names[i]!, i);
+      dc = { entries, byName };
       if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
-      this.dirCache.set(ino, map);
+      this.dirCache.set(ino, dc);
     }
-    let e = map.get(name);
-    if (!e && d.inode!.i_flags & INODE_FLAGS.EXT4_CASEFOLD_FL) {
+    const { entries: e, byName } = dc;
+    let i = byName.get(name);
+    if (i === undefined && d.inode!.i_flags & INODE_FLAGS.EXT4_CASEFOLD_FL) {
       // casefold folders (the kernel folds with Unicode NFD + case folding) match any case.
       const fold = (x: string) => x.normalize('NFKD').toLowerCase();
       const want = fold(name);
-      for (const cand of map.values()) if (fold(cand.name) === want) e = cand;
+      for (const j of byName.values()) if (fold(e.names[j]!) === want) i = j;
     }
-    if (!e || ((e.inode === ino || e.inode === ROOT_INO) && e.type === 'dir')) return null;
-    return this.nodeFor(e.inode, e.name, e.type);
+    if (i === undefined) return null;
+    const found = e.inodes[i]!;
+    if ((found === ino || found === ROOT_INO) && e.types[i] === 'dir') return null;
+    return this.nodeFor(found, e.names[i]!, e.types[i]!);
   }
 
   async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
