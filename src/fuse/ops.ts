@@ -76,8 +76,7 @@ type Entry = (
 
 /**
  * A file of a listing, made when something looks it up (a `find` looks up none). Its folder
- * entry's words (`Listing.stats[index]`) hold the type and inode number, all libfuse puts in a
- * readdir answer; on ext and NTFS the listing is names-only, so the other fields are read only
+ * entry's `modeIno` words hold the type and inode number, all libfuse puts in a readdir answer; on ext and NTFS the listing is names-only, so the other fields are read only
  * when something asks for them (getattr): `st` is unset until then, and is then those words.
  */
 interface ListedEntry {
@@ -88,15 +87,19 @@ interface ListedEntry {
 }
 
 /**
- * A folder's children as readdir answers them: names and stat words, "." and ".." first (one
- * buffer for all the words; the views over it are what fuse-native reads). Entries are made
- * on lookup; the name → index map on the first lookup.
+ * A folder's children as readdir answers them, "." and ".." first: names, and each entry's
+ * st_mode and st_ino (all libfuse takes from a readdir answer: d_type, d_ino), in one buffer;
+ * no object per entry (see answerReaddir). Entries are made on lookup; the name → index map
+ * on the first lookup.
  */
 interface Listing {
   /** The folder. */
   dir: VfsNode | null;
   names: string[];
-  stats: Uint32Array[];
+  /** st_mode, st_ino of entry i at 2i, 2i + 1. */
+  modeIno: Uint32Array;
+  /** Whole stat words (STAT_WORDS per entry) of files listed with a complete stat (FAT, exFAT, NTFS); made only for those. */
+  words?: Uint32Array;
   /** Folders (made with the listing: their nodes are needed to list them) and looked-up files. */
   kids: Array<Entry | undefined>;
   byName?: Map<string, number>;
@@ -181,6 +184,9 @@ function msOf(t: { sec: number; nsec: number } | undefined, fallback: number): n
 /** Words of one stat in fuse-native's layout (its getStatArray; read by populate_stat in C). */
 const STAT_WORDS = 18;
 
+/** What an error answer to getattr carries (the binding reads a stat array whatever the result). */
+const NO_STAT = new Uint32Array(STAT_WORDS);
+
 function setU64(a: Uint32Array, i: number, n: number): void {
   const lo = n % 4294967296;
   a[i] = lo;
@@ -212,6 +218,11 @@ export function statLikeOf(a: Uint32Array): Fuse.StatLike {
     mode: a[0]!, uid: a[1]!, gid: a[2]!, size: u64(3), dev: a[5]!, nlink: a[6]!, ino: a[7]!, rdev: a[8]!,
     blksize: a[9]!, blocks: u64(10), atime: u64(12), mtime: u64(14), ctime: u64(16),
   };
+}
+
+/** Entry i's whole stat words in a listing's `words`: a view made when asked (a lookup). */
+function wordsAt(words: Uint32Array, i: number): Uint32Array {
+  return words.subarray(i * STAT_WORDS, (i + 1) * STAT_WORDS);
 }
 
 /** A name Linux can hold in a folder: no "/" or NUL, not "", "." or "..". */
@@ -385,51 +396,80 @@ export class FuseFs {
   }
 
   private async buildListing(e: Entry, path: string): Promise<Listing> {
-    let kids: Array<Entry | VfsNode>;
-    let names: string[];
-    if (e.kind === 'rawdir') {
-      names = ['.', '..', ...this.rawNames];
-      kids = [];
-      for (const n of this.rawNames) kids.push(await this.resolve(`/${RAW_DIR}/${n}`));
-    } else if (e.kind === 'vfs' && e.node.stat.type === 'dir') {
-      // Names and types only where the filesystem can (ext, NTFS): a `find` needs no more.
-      kids = await this.vfs.readdir(e.node, { namesOnly: true });
-      // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
-      if (!kids.every((k) => linuxName((k as VfsNode).name))) kids = kids.filter((k) => linuxName((k as VfsNode).name));
-      names = ['.', '..'];
-      for (const k of kids) names.push((k as VfsNode).name);
-      if (path === '/') {
-        kids.push(this.rawDirEntry);
-        names.push(RAW_DIR);
-      }
-    } else {
-      throw new DiskpickError('wrongType', 'is not a folder', path);
-    }
     const parent = path === '/' ? e : await this.resolve(parentOf(path));
-    const n = names.length;
-    const words = new Uint32Array(n * STAT_WORDS);
-    const stats = new Array<Uint32Array>(n);
-    stats[0] = this.statArray(e);
-    stats[1] = this.statArray(parent);
-    const l: Listing = { dir: e.kind === 'vfs' ? e.node : null, names, stats, kids: new Array<Entry | undefined>(n) };
-    for (let i = 2; i < n; i++) {
-      const kid = kids[i - 2]!;
-      const dirent = new Uint32Array(words.buffer, i * STAT_WORDS * 4, STAT_WORDS);
-      stats[i] = dirent;
-      if (!('place' in kid) || kid.stat.type === 'dir') {
-        const k: Entry = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
-        if (k.st) stats[i] = k.st;
-        else k.st = fillStatArray(dirent, this.entryStat(k));
-        l.kids[i] = k;
-      } else if (kid.partial) {
-        dirent[0] = S_IFMT[kid.stat.type];
-        dirent[7] = this.inoOf(kid);
-        (l.partial ??= new Uint8Array(n))[i] = 1;
-      } else {
-        fillStatArray(dirent, this.statOf(kid));
-        if (kid.stat.symlinkTarget !== undefined) (l.targets ??= new Map()).set(i, kid.stat.symlinkTarget);
-      }
+    if (e.kind === 'rawdir') {
+      const kids: Entry[] = [];
+      for (const n of this.rawNames) kids.push(await this.resolve(`/${RAW_DIR}/${n}`));
+      const names = ['.', '..', ...this.rawNames];
+      const l = this.newListing(e, parent, names, null);
+      kids.forEach((k, i) => this.listNode(l, i + 2, k));
+      return this.keep(e, l);
     }
+    if (e.kind !== 'vfs' || e.node.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', path);
+    // Names and types by column where the filesystem can (ext): a `find` needs no more, and
+    // files get no node.
+    const c = await this.vfs.readdirNames(e.node);
+    const dir = e.node.place;
+    const volume = dir.kind === 'root' ? -1 : dir.vol.volume.index;
+    const names = ['.', '..'];
+    // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
+    let skip: Set<number> | null = null;
+    for (let i = 0; i < c.names.length; i++) {
+      const name = c.names[i]!;
+      if (linuxName(name)) names.push(name);
+      else (skip ??= new Set()).add(i);
+    }
+    if (path === '/') names.push(RAW_DIR);
+    const l = this.newListing(e, parent, names, e.node);
+    for (let i = 0, j = 2; i < c.names.length; i++) {
+      if (skip?.has(i)) continue;
+      const node = c.nodes[i];
+      if (node) this.listNode(l, j, node);
+      else this.listPartial(l, j, c.types[i]!, this.inodes.forFile(volume, c.inos[i]!));
+      j++;
+    }
+    if (path === '/') this.listNode(l, names.length - 1, this.rawDirEntry);
+    return this.keep(e, l);
+  }
+
+  /** A listing of `names` with "." and ".." filled in. */
+  private newListing(e: Entry, parent: Entry, names: string[], dir: VfsNode | null): Listing {
+    const l: Listing = { dir, names, modeIno: new Uint32Array(names.length * 2), kids: new Array<Entry | undefined>(names.length) };
+    this.listWords(l, 0, this.statArray(e));
+    this.listWords(l, 1, this.statArray(parent));
+    return l;
+  }
+
+  private listWords(l: Listing, i: number, st: Uint32Array): void {
+    l.modeIno[2 * i] = st[0]!;
+    l.modeIno[2 * i + 1] = st[7]!;
+  }
+
+  /** Child `i` from its node: folders are kept as entries (listing one needs its node). */
+  private listNode(l: Listing, i: number, kid: Entry | VfsNode): void {
+    if (!('place' in kid) || kid.stat.type === 'dir') {
+      const k: Entry = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
+      this.listWords(l, i, this.statArray(k));
+      l.kids[i] = k;
+    } else if (kid.partial) {
+      this.listPartial(l, i, kid.stat.type, this.inoOf(kid));
+    } else {
+      const st = fillStatArray(wordsAt((l.words ??= new Uint32Array(l.names.length * STAT_WORDS)), i), this.statOf(kid));
+      this.listWords(l, i, st);
+      if (kid.stat.symlinkTarget !== undefined) (l.targets ??= new Map()).set(i, kid.stat.symlinkTarget);
+    }
+  }
+
+  /** Child `i` known by type and number only: the rest of its stat is read on getattr. */
+  private listPartial(l: Listing, i: number, type: Stat['type'], ino: number): void {
+    l.modeIno[2 * i] = S_IFMT[type];
+    l.modeIno[2 * i + 1] = ino;
+    (l.partial ??= new Uint8Array(l.names.length))[i] = 1;
+  }
+
+  /** Keeps `l` as e's listing, within the budget of kept entries. */
+  private keep(e: Entry, l: Listing): Listing {
+    const n = l.names.length;
     e.listing = l;
     this.listed.set(e, n);
     this.listedEntries += n;
@@ -454,10 +494,21 @@ export class FuseFs {
     let k = l.kids[i];
     if (!k) {
       k = { kind: 'listed', owner: l, index: i };
-      if (!l.partial?.[i]) k.st = l.stats[i];
+      if (!l.partial?.[i] && l.words) k.st = wordsAt(l.words, i);
       l.kids[i] = k;
     }
     return k;
+  }
+
+  /** What is known of entry i's stat without reading more (at least its type and number). */
+  private listedStat(l: Listing, i: number): Fuse.StatLike {
+    const k = l.kids[i];
+    if (k?.st) return statLikeOf(k.st);
+    if (i >= 2 && !l.partial?.[i] && l.words) return statLikeOf(wordsAt(l.words, i));
+    const st = new Uint32Array(STAT_WORDS);
+    st[0] = l.modeIno[2 * i]!;
+    st[7] = l.modeIno[2 * i + 1]!;
+    return statLikeOf(st);
   }
 
   /** The node behind an entry: a listed file is looked up again in its folder. */
@@ -466,7 +517,7 @@ export class FuseFs {
     if (e.kind !== 'listed') return null;
     const { owner: l, index } = e;
     const name = l.names[index]!;
-    const ino = l.stats[index]![7];
+    const ino = l.modeIno[2 * index + 1];
     let node = await this.vfs.child(l.dir!, name);
     if (!node || this.inoOf(node) !== ino) {
       // Another entry answers to this name under the folder's case rules (names that fold to
@@ -477,19 +528,19 @@ export class FuseFs {
     return node;
   }
 
-  /** Reads the rest of a names-only entry's stat, into the words its folder entry is in. */
+  /** Reads the rest of a names-only entry's stat. */
   private async complete(e: ListedEntry & { st?: Uint32Array }, path: string): Promise<void> {
     const node = (await this.nodeOf(e, path))!;
     const target = node.stat.symlinkTarget;
     if (target !== undefined) (e.owner.targets ??= new Map()).set(e.index, target);
-    e.st = fillStatArray(e.owner.stats[e.index]!, this.statOf(node));
+    e.st = fillStatArray(new Uint32Array(STAT_WORDS), this.statOf(node));
     e.owner.partial![e.index] = 0;
   }
 
   async readlink(path: string): Promise<string> {
     const e = await this.resolve(path);
     let t: string | undefined;
-    if (e.kind === 'listed' && (e.owner.stats[e.index]![0]! & 0o170000) === S_IFMT.symlink) {
+    if (e.kind === 'listed' && (e.owner.modeIno[2 * e.index]! & 0o170000) === S_IFMT.symlink) {
       if (!e.st) await this.complete(e, path);
       t = e.owner.targets?.get(e.index);
     }
@@ -619,15 +670,41 @@ export class FuseFs {
     return Errno.EIO;
   }
 
-  /** fuse-native's `_op_getattr`, answered with the entry's kept stat array. */
-  opGetattr(signal: Fuse.Signal, path: string): void {
-    this.getattrArray(path).then((a) => signal(0, a), (err) => signal(this.errnoOf('getattr', path, err)));
+  /** getattr for the mount's own handler: `reply` gets the entry's kept stat words. */
+  answerGetattr(path: string, reply: (err: number, words: Uint32Array) => void): void {
+    this.getattrArray(path).then((a) => reply(0, a), (err) => reply(this.errnoOf('getattr', path, err), NO_STAT));
   }
 
-  /** fuse-native's `_op_readdir`, answered with the folder's kept names and stat arrays. */
-  opReaddir(signal: Fuse.Signal, path: string): void {
-    this.readdir(path).then((l) => signal(0, l.names, l.stats), (err) => signal(this.errnoOf('readdir', path, err)));
+  /**
+   * readdir for the mount's own handler. fuse-native wants one stat array per entry; made per
+   * listing, 100 000 of them were most of a first `find` (their making, their garbage and
+   * their memory's first touch). libfuse takes only st_mode and st_ino from them, so those two
+   * words go into one shared buffer, over which a view per position is made once, and `reply`
+   * (the binding, which copies every entry out before it returns) gets those views. Nothing
+   * else may write the shared buffer between the copy and the reply: `reply` is called
+   * synchronously right after it.
+   */
+  answerReaddir(path: string, reply: (err: number, names: string[], stats: Uint32Array[]) => void): void {
+    this.readdir(path).then((l) => {
+      const n = l.names.length;
+      if (this.answerViews.length < n) {
+        const count = Math.max(n, 2 * this.answerViews.length);
+        this.answerWords = new Uint32Array(count * STAT_WORDS);
+        this.answerViews = new Array<Uint32Array>(count);
+        for (let i = 0; i < count; i++) this.answerViews[i] = wordsAt(this.answerWords, i);
+      }
+      const w = this.answerWords;
+      const mi = l.modeIno;
+      for (let i = 0; i < n; i++) {
+        w[i * STAT_WORDS] = mi[2 * i]!;
+        w[i * STAT_WORDS + 7] = mi[2 * i + 1]!;
+      }
+      reply(0, l.names, this.answerViews.length === n ? this.answerViews : this.answerViews.slice(0, n));
+    }, (err) => reply(this.errnoOf('readdir', path, err), [], []));
   }
+
+  private answerWords = new Uint32Array(0);
+  private answerViews: Uint32Array[] = [];
 
   /** The handlers fuse-native calls. Each one answers exactly once, whatever happens. */
   operations(): Fuse.Operations {
@@ -646,7 +723,7 @@ export class FuseFs {
       // The mount answers getattr and readdir through opGetattr/opReaddir (no stat object and
       // array per call); these are the same answers through fuse-native's own glue.
       getattr: (path, cb) => guard('getattr', path, () => this.getattr(path), (st) => cb(0, st), (e) => cb(e)),
-      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => cb(0, l.names, l.stats.map(statLikeOf)), (e) => cb(e)),
+      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => cb(0, l.names, l.names.map((_, i) => this.listedStat(l, i))), (e) => cb(e)),
       readlink: (path, cb) => guard('readlink', path, () => this.readlink(path), (t) => cb(0, t), (e) => cb(e)),
       open: (path, flags, cb) => guard('open', path, () => this.open(path, flags), (fh) => (fh < 0 ? cb(fh) : cb(0, fh)), (e) => cb(e)),
       read: (path, fd, buf, len, pos, cb) => guard('read', path, () => this.read(fd, buf, len, pos), (n) => cb(n), (e) => cb(e)),

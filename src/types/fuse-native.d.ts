@@ -73,6 +73,22 @@ declare module 'fuse-native' {
 
     /** `signal(result, ...values)` answers one kernel request. */
     type Signal = (result: number, ...values: unknown[]) => void;
+
+    /** One kernel request, as the binding calls it: its own handle, the op code, the op's arguments. */
+    type Handler = (native: unknown, op: number, ...args: any[]) => void;
+
+    /** The native binding's op codes and answers (fuse-native.c: FUSE_METHOD(name, …) signal blocks). */
+    interface Binding {
+      op_getattr: number;
+      op_readdir: number;
+      op_read: number;
+      /** The stat array is read whatever the result. */
+      fuse_native_signal_getattr(native: unknown, result: number, stat: Uint32Array): void;
+      /** Names and one stat array per name (same length: else entries go out without a type). */
+      fuse_native_signal_readdir(native: unknown, result: number, names: string[], stats: Uint32Array[]): void;
+      /** result: bytes read or -errno; `memory` (the request buffer's ArrayBuffer) is detached. */
+      fuse_native_signal_read(native: unknown, result: number, unused: number, memory: ArrayBufferLike): void;
+    }
   }
 
   class Fuse {
@@ -82,8 +98,8 @@ declare module 'fuse-native' {
     unmount(cb: (err: Error | null) => void): void;
     /** The `-o a,b,c` string handed to libfuse's fuse_mount/fuse_new. */
     _fuseOptions(): string;
-    _op_getattr(signal: Fuse.Signal, path: string): void;
-    _op_readdir(signal: Fuse.Signal, path: string): void;
+    /** Handlers by op code, made once at construction. */
+    _makeHandlerArray(): Fuse.Handler[];
     _op_getxattr(signal: Fuse.Signal, path: string, name: string, valueBuf: Buffer, position: number): void;
     _op_listxattr(signal: Fuse.Signal, path: string, listBuf: Buffer): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
