@@ -69,13 +69,15 @@ export interface ReaddirOptions {
  * FUSE mount's readdir): no node per entry, since one folder can hold millions. `nodes[i]` is
  * the complete node where the filesystem made one, always for folders (walking into one and
  * the loop checks need it); an entry without one is a plain user entry (no system file).
- * The arrays may be the filesystem's own: callers do not change them.
+ * `nodes` may be shorter than `names` (empty when no entry has a node). The arrays may be the
+ * filesystem's own: callers do not change them.
  */
 export interface NameList {
   readonly names: readonly string[];
   readonly types: readonly FileType[];
   /** Stat.ino of each entry. */
   readonly inos: readonly number[];
+  /** By index; undefined past its length. */
   readonly nodes: ReadonlyArray<FsNode | undefined>;
 }
 

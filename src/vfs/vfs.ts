@@ -53,7 +53,7 @@ export interface VfsNameList {
   readonly types: readonly FileType[];
   /** Stat.ino of each entry (volumes: their synthetic number). */
   readonly inos: readonly number[];
-  /** Set for every folder and wherever the filesystem made the complete node anyway. */
+  /** Set for every folder and wherever the filesystem made the complete node anyway (by index; may be shorter than names). */
   readonly nodes: ReadonlyArray<VfsNode | undefined>;
 }
 
@@ -340,10 +340,11 @@ export class Vfs {
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const l: NameList = await fs.readdirNames(parent);
+    if (l.nodes.length === 0) return { names: l.names, types: l.types, inos: l.inos, nodes: [] };
     const ancestry = this.childAncestry(pl.vol, dir);
-    const nodes = new Array<VfsNode | undefined>(l.names.length);
+    const nodes = new Array<VfsNode | undefined>(l.types.length);
     let skip: Set<number> | null = null;
-    for (let i = 0; i < l.names.length; i++) {
+    for (let i = 0; i < l.nodes.length; i++) {
       const k = l.nodes[i];
       if (!k) continue;
       if ((!opts.system && k.system) || this.loopedOver(pl.vol, dir, k, fs)) (skip ??= new Set()).add(i);

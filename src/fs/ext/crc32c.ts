@@ -24,6 +24,25 @@ export function crc32cUpdate(crc: number, buf: Uint8Array, start = 0, end = buf.
   let i = start;
   const n = end;
   const T = TABLE;
+  if ((buf.byteOffset + i) % 4 === 0 && n - i >= 64) {
+    // Aligned (whole metadata blocks): two 32-bit loads per 8 bytes instead of eight byte loads.
+    // Little-endian words, as the byte loads below assemble them (x86 and ARM Linux).
+    const words = new Uint32Array(buf.buffer, buf.byteOffset + i, (n - i) >>> 3 << 1);
+    for (let w = 0; w < words.length; w += 2) {
+      const lo = (c ^ words[w]!) >>> 0;
+      const hi = words[w + 1]!;
+      c =
+        T[7 * 256 + (lo & 0xff)]! ^
+        T[6 * 256 + ((lo >>> 8) & 0xff)]! ^
+        T[5 * 256 + ((lo >>> 16) & 0xff)]! ^
+        T[4 * 256 + (lo >>> 24)]! ^
+        T[3 * 256 + (hi & 0xff)]! ^
+        T[2 * 256 + ((hi >>> 8) & 0xff)]! ^
+        T[256 + ((hi >>> 16) & 0xff)]! ^
+        T[hi >>> 24]!;
+    }
+    i += words.length * 4;
+  }
   for (; i + 8 <= n; i += 8) {
     const lo = (c ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24))) >>> 0;
     c =

@@ -6,6 +6,7 @@
  */
 import { corrupt } from '../../errors.js';
 import type { FileType } from '../types.js';
+import { scratch } from '../../source/scratch.js';
 import { crc32cUpdate } from './crc32c.js';
 
 /**
@@ -19,8 +20,34 @@ export interface DirEntries {
   types: Array<FileType | null>;
 }
 
-export function emptyDirEntries(): DirEntries {
-  return { inodes: [], names: [], types: [] };
+/**
+ * A folder's entries while its blocks are parsed. Names are gathered as bytes, "/" after each
+ * (no name holds one), and decoded at the end by one utf8Slice and one split: a native call
+ * per name cost ~0.6 us, a large part of a 100 000-file listing. Columns are sized for a
+ * folder of its byte size (an entry takes at least 12 bytes): arrays grown one push at a time
+ * copied themselves ~3 times over.
+ */
+export interface DirEntriesBuilder {
+  inodes: number[];
+  types: Array<FileType | null>;
+  count: number;
+  nameBytes: Buffer;
+  used: number;
+}
+
+export function dirEntriesBuilder(bytes: number): DirEntriesBuilder {
+  // Bounded: a huge (or hostile) size gets arrays and a name buffer that grow as they fill.
+  const cap = Math.min(Math.ceil(bytes / 12), 65536);
+  return { inodes: new Array<number>(cap), types: new Array<FileType | null>(cap), count: 0, nameBytes: scratch.take(Math.min(bytes, 1 << 20)), used: 0 };
+}
+
+export function endDirEntries(out: DirEntriesBuilder): DirEntries {
+  out.inodes.length = out.types.length = out.count;
+  const names = out.count === 0 ? [] : (out.nameBytes as Utf8Slicing).utf8Slice(0, out.used - 1).split('/');
+  scratch.give(out.nameBytes);
+  // Decoding never makes a "/" (invalid bytes become U+FFFD), so one name per entry.
+  if (names.length !== out.count) throw new Error(`folder names: ${names.length} decoded for ${out.count} entries`);
+  return { inodes: out.inodes, names, types: out.types };
 }
 
 /** file_type values (directory.rst "ext4_dir_entry_2"), by value. */
@@ -56,11 +83,10 @@ export function dirTailChecksumOk(block: Buffer, inodeSeed: number): boolean {
  * short, misaligned or runs past the region makes the folder unreadable with a one-line error:
  * guessing past it could list garbage as files.
  */
-export function parseDirRegion(b: Buffer, fileType: boolean, blockSize: number, file: string, out: DirEntries): void {
-  // Runs once per entry of every listing, much of it before the JIT has optimized it: the
-  // fields are read inline and names decoded by one native call.
+export function parseDirRegion(b: Buffer, fileType: boolean, blockSize: number, file: string, out: DirEntriesBuilder): void {
+  // Runs once per entry of every listing, much of it before the JIT has optimized it: fields
+  // are read inline, and names copied byte by byte (no call per name).
   const end = b.length;
-  const decode = b as Utf8Slicing;
   let o = 0;
   while (o + 8 <= end) {
     const inode = (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
@@ -69,12 +95,32 @@ export function parseDirRegion(b: Buffer, fileType: boolean, blockSize: number, 
     if (rl < 8 || rl % 4 !== 0 || o + rl > end) throw corrupt(file, `folder entry at byte ${o} has a bad record length (${rl})`);
     if (inode !== 0) {
       if (8 + nameLen > rl) throw corrupt(file, `folder entry at byte ${o} has a name longer than its record`);
-      const name = decode.utf8Slice(o + 8, o + 8 + nameLen);
-      // A name with "/" or NUL cannot be a path component: such an entry is damage, not a file.
-      if (nameLen > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0')) {
-        out.inodes.push(inode);
-        out.names.push(name);
-        out.types.push(fileType ? (DIRENT_TYPE[b[o + 7]!] ?? null) : null);
+      const n0 = o + 8;
+      const dots = (nameLen === 1 && b[n0] === 0x2e) || (nameLen === 2 && b[n0] === 0x2e && b[n0 + 1] === 0x2e);
+      if (nameLen > 0 && !dots) {
+        if (out.used + nameLen + 1 > out.nameBytes.length) {
+          const grown = scratch.take(2 * (out.used + nameLen + 1));
+          out.nameBytes.copy(grown, 0, 0, out.used);
+          scratch.give(out.nameBytes);
+          out.nameBytes = grown;
+        }
+        const nb = out.nameBytes;
+        let u = out.used;
+        let bad = false;
+        for (let j = n0; j < n0 + nameLen; j++) {
+          const c = b[j]!;
+          // "/" or NUL cannot be in a path component: such an entry is damage, not a file.
+          if (c === 0x2f || c === 0) bad = true;
+          nb[u++] = c;
+        }
+        if (!bad) {
+          nb[u++] = 0x2f;
+          out.used = u;
+          // Past the estimate (a damaged size), the arrays grow as with push.
+          const k = out.count++;
+          out.inodes[k] = inode;
+          out.types[k] = fileType ? (DIRENT_TYPE[b[o + 7]!] ?? null) : null;
+        }
       }
     }
     o += rl;

@@ -8,7 +8,7 @@ import { CachedSource } from '../../source/cache.js';
 import { BufferSource, readInto, readIntoNew, type ByteSource } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
 import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
-import { emptyDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
+import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
 import { parseJournalSuperblock, replayJournal, unescapeBlock, type OverlayEntry } from './journal.js';
@@ -542,13 +542,13 @@ export class ExtFs implements FileSystem, BlockReader {
     const inode = node.inode!;
     if (fileTypeOfMode(inode.i_mode) !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
     const ft = hasIncompat(this.sb, INCOMPAT.filetype);
-    const out = emptyDirEntries();
+    const out = dirEntriesBuilder(inode.size);
     if (this.isInline(inode)) {
       // The first four bytes of i_block are the parent's inode number; entries follow.
       const d = this.inlineData(inode, file);
       parseDirRegion(d.subarray(4, 60), ft, this.blockSize, file, out);
       if (d.length > 60) parseDirRegion(d.subarray(60), ft, this.blockSize, file, out);
-      return out;
+      return endDirEntries(out);
     }
     const bs = this.blockSize;
     const runs = await this.runsOf(inode, file);
@@ -576,24 +576,25 @@ export class ExtFs implements FileSystem, BlockReader {
     } finally {
       scratch.give(data);
     }
-    return out;
+    return endDirEntries(out);
   }
 
   async readdirNames(dir: FsNode): Promise<NameList> {
     const d = await this.full(dir);
     const e = await this.dirEntries(d);
-    const n = e.names.length;
+    const n = e.inodes.length;
     // An entry the folder types as a non-folder (file_type) needs no inode read; folders
     // (walked into next, and checked for loops) and untyped entries get their node.
     const need: number[] = [];
     for (let i = 0; i < n; i++) if (e.types[i] === null || e.types[i] === 'dir') need.push(e.inodes[i]!);
+    // The parse is this call's own: its types become the answer's, null ones filled from nodes.
+    const types = e.types as FileType[];
+    if (need.length === 0) return { names: e.names, types, inos: e.inodes, nodes: [] };
     const nodes = new Array<FsNode | undefined>(n);
-    const types = e.types.slice() as FileType[];
-    if (need.length === 0) return { names: e.names, types, inos: e.inodes, nodes };
     await this.prefetchInodes(need);
     let loops: Set<number> | null = null;
     for (let i = 0; i < n; i++) {
-      const t = e.types[i] ?? null;
+      const t = types[i] ?? null;
       if (t !== null && t !== 'dir') continue;
       const k = await this.entryNode(d, e.inodes[i]!, e.names[i]!, t);
       if (!k) (loops ??= new Set()).add(i);
