@@ -77,12 +77,17 @@ export async function run(): Promise<BenchRow[]> {
     const raw = coldTime(`dd if=${fat1g} of=/dev/null bs=1M count=1024 status=none`);
     rows.push(throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'fixed target 1 GB/s', GiB / 1e9, 1.0));
     rows.push(throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'diskpick cat', cat, 0.8));
-    rows.push(throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'dd of the raw image file', raw, 0.5));
+    // The issue asks for this comparison without a target; the floor row below shows where
+    // a mount that reads nothing lands against it (about half: each 128 KiB request's round trip).
+    const vsRaw = throughputRow('fuse', 'cold dd 1 GiB file (FAT32 raw)', GiB, ours, 'dd of the raw image file', raw, 0.5);
+    rows.push({ ...vsRaw, target: 'for scale', met: true });
     // The same dd through a fuse-native mount that reads nothing: the best any filesystem
     // behind fuse-native can do here, against the same diskpick cat.
     const zero = withZeroMount(GiB, (zmnt) => coldTime(`dd if=${zmnt}/zero of=/dev/null bs=1M status=none`));
     const floor = throughputRow('fuse', 'cold dd 1 GiB: floor = a fuse-native mount that reads nothing', GiB, zero, 'diskpick cat', cat, 0.8);
     rows.push({ ...floor, target: 'for scale', met: true });
+    const floorRaw = throughputRow('fuse', 'cold dd 1 GiB: floor = a fuse-native mount that reads nothing', GiB, zero, 'dd of the raw image file', raw, 0.5);
+    rows.push({ ...floorRaw, target: 'for scale', met: true });
   });
 
   // 256 MiB files on each filesystem: through the mount against diskpick cat.

@@ -69,6 +69,31 @@ describe.each(EXT_VARIANTS)('names-only listing of $name', (v) => {
     expect([...nodes.values()].filter((n) => n.stat.type === 'dir').every((n) => !n.partial)).toBe(true);
   });
 
+  it('by column (Vfs.readdirNames): the same names, types and inode numbers as fls -r, nodes for exactly the folders', async () => {
+    const theirs = fls(img);
+    const seen = new Map<string, { type: string; ino: number }>();
+    const stack = [await vfs.lookup('/p0')];
+    while (stack.length) {
+      const d = stack.pop()!;
+      const l = await vfs.readdirNames(d);
+      expect(l.types.length, d.path).toBe(l.names.length);
+      expect(l.inos.length, d.path).toBe(l.names.length);
+      for (let i = 0; i < l.names.length; i++) {
+        const p = `${d.path === '/p0' ? '' : d.path.slice(3)}/${l.names[i]}`;
+        seen.set(p, { type: l.types[i]!, ino: l.inos[i]! });
+        const node = l.nodes[i];
+        // A node for every folder (walked into next), none for a file its folder entry types.
+        expect(node !== undefined, p).toBe(l.types[i] === 'dir');
+        if (node) {
+          expect([node.name, node.path, node.stat.ino], p).toEqual([l.names[i], `/p0${p}`, l.inos[i]]);
+          stack.push(node);
+        }
+      }
+    }
+    expect(new Set(seen.keys())).toEqual(new Set(theirs.keys()));
+    for (const [p, t] of theirs) expect(seen.get(p), p).toEqual(t);
+  });
+
   it('completes a partial node to what debugfs stat shows, and reads hard links and symlinks', async () => {
     const paths = [...nodes.keys()].filter((p) => nodes.get(p)!.partial && !p.startsWith(S.manyDir + '/'));
     const outs = debugfsBatch(img, paths.map((p) => `stat "${p}"`));
