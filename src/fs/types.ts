@@ -72,13 +72,13 @@ export interface ReaddirOptions {
  * `nodes` may be shorter than `names` (empty when no entry has a node). The arrays may be the
  * filesystem's own: callers do not change them.
  */
-export interface NameList {
+export interface NameList<Node = FsNode> {
   readonly names: readonly string[];
   readonly types: readonly FileType[];
   /** Stat.ino of each entry. */
   readonly inos: readonly number[];
   /** By index; undefined past its length. */
-  readonly nodes: ReadonlyArray<FsNode | undefined>;
+  readonly nodes: ReadonlyArray<Node | undefined>;
 }
 
 export interface StreamInfo {

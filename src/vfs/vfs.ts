@@ -10,7 +10,7 @@ import type { ChainLevel, Container } from '../container/container.js';
 import { readPartitionTable } from '../volume/detect.js';
 import type { PartitionTable, Volume } from '../volume/types.js';
 import { openFilesystem } from '../fs/detect.js';
-import type { FileSystem, FileType, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
+import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { SliceSource } from '../source/source.js';
 
@@ -47,15 +47,8 @@ export interface VfsNode {
   partial?: boolean;
 }
 
-/** A folder's children by column (the fs layer's NameList, with Vfs nodes; see Vfs.readdirNames). */
-export interface VfsNameList {
-  readonly names: readonly string[];
-  readonly types: readonly FileType[];
-  /** Stat.ino of each entry (volumes: their synthetic number). */
-  readonly inos: readonly number[];
-  /** Set for every folder and wherever the filesystem made the complete node anyway (by index; may be shorter than names). */
-  readonly nodes: ReadonlyArray<VfsNode | undefined>;
-}
+/** A folder's children by column, with Vfs nodes (see Vfs.readdirNames; volumes: their synthetic ino). */
+export type VfsNameList = NameList<VfsNode>;
 
 export interface VolumeInfo {
   name: string;

@@ -190,6 +190,7 @@ describe('ext4: stats from a kept listing and from single lookups both equal lst
   it('mode, owner, size, nlink and ino agree; readdir types and inode numbers match getattr', async () => {
     const image = cachedImage('fuse-ext4.img', (p) => buildExtImage(p, FUSE_EXT));
     const tree = treeOf(image);
+    const sha = await sha256File(image);
     const vfs = await Vfs.open(image);
     try {
       const opts = { uid: 0, gid: 0, umask: null, log: () => undefined };
@@ -239,6 +240,8 @@ describe('ext4: stats from a kept listing and from single lookups both equal lst
       }
     } finally {
       await vfs.close();
+      // Listing, answering and completing never change the image.
+      expect(await sha256File(image)).toBe(sha);
     }
   });
 });
@@ -246,6 +249,7 @@ describe('ext4: stats from a kept listing and from single lookups both equal lst
 describe('a listed file is opened as itself even when a lookup of its name answers with another entry', () => {
   it('open and read of a listed file reach the entry with its inode, not the lookup\'s answer (FAT: mcopy bytes)', async () => {
     const image = cachedImage('fuse-fat-gpt.img', buildGptFatDisk);
+    const sha = await sha256File(image);
     const vfs = await Vfs.open(image);
     try {
       const fsys = new FuseFs(vfs, { uid: 0, gid: 0, umask: null, log: () => undefined });
@@ -266,6 +270,7 @@ describe('a listed file is opened as itself even when a lookup of its name answe
       await fsys.release(fh);
     } finally {
       await vfs.close();
+      expect(await sha256File(image)).toBe(sha);
     }
   });
 });

@@ -41,12 +41,12 @@ export function dirEntriesBuilder(bytes: number): DirEntriesBuilder {
   return { inodes: new Array<number>(cap), types: new Array<FileType | null>(cap), count: 0, nameBytes: scratch.take(Math.min(bytes, 1 << 20)), used: 0 };
 }
 
-export function endDirEntries(out: DirEntriesBuilder): DirEntries {
+export function endDirEntries(out: DirEntriesBuilder, file: string): DirEntries {
   out.inodes.length = out.types.length = out.count;
   const names = out.count === 0 ? [] : (out.nameBytes as Utf8Slicing).utf8Slice(0, out.used - 1).split('/');
   scratch.give(out.nameBytes);
   // Decoding never makes a "/" (invalid bytes become U+FFFD), so one name per entry.
-  if (names.length !== out.count) throw new Error(`folder names: ${names.length} decoded for ${out.count} entries`);
+  if (names.length !== out.count) throw corrupt(file, `folder names: ${names.length} decoded for ${out.count} entries`);
   return { inodes: out.inodes, names, types: out.types };
 }
 

@@ -548,7 +548,7 @@ export class ExtFs implements FileSystem, BlockReader {
       const d = this.inlineData(inode, file);
       parseDirRegion(d.subarray(4, 60), ft, this.blockSize, file, out);
       if (d.length > 60) parseDirRegion(d.subarray(60), ft, this.blockSize, file, out);
-      return endDirEntries(out);
+      return endDirEntries(out, file);
     }
     const bs = this.blockSize;
     const runs = await this.runsOf(inode, file);
@@ -576,7 +576,7 @@ export class ExtFs implements FileSystem, BlockReader {
     } finally {
       scratch.give(data);
     }
-    return endDirEntries(out);
+    return endDirEntries(out, file);
   }
 
   async readdirNames(dir: FsNode): Promise<NameList> {
