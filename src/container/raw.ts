@@ -1,4 +1,4 @@
-import { readInto, type ByteSource } from '../source/source.js';
+import { hostRunsOf, readInto, type ByteSource, type HostRun } from '../source/source.js';
 import type { Container, ContainerFormat } from './container.js';
 import { direct } from './hostfile.js';
 
@@ -31,6 +31,10 @@ export class RawContainer implements Container {
 
   readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
     return readInto(this.src, target, at, offset, length);
+  }
+
+  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    return hostRunsOf(this.src, offset, length);
   }
 
   close(): Promise<void> {

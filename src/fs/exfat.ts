@@ -10,7 +10,7 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
-import { readExact, readInto } from '../source/source.js';
+import { hostRunsOfPieces, readExact, readInto, type HostRun } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -830,6 +830,11 @@ export class ExfatFileSystem implements FileSystem {
     return this.clusterOffset(cluster);
   }
 
+  /** Where pieces of the volume (`[offset, length]`, or `[-1, length]` for zeros) lie in host files. */
+  volumeHostRuns(pieces: Array<[number, number]>): Promise<HostRun[] | null> {
+    return hostRunsOfPieces(this.src, pieces);
+  }
+
   readVolume(offset: number, length: number, what: string): Promise<Buffer> {
     return readExact(this.src, offset, length, `exFAT data of ${what}`);
   }
@@ -905,6 +910,28 @@ class ExfatFileSource implements ByteSource {
     // Past ValidDataLength the file reads as zeros (§7.6.5).
     if (validEnd < offset + n) target.fill(0, at + validEnd - offset, at + n);
     return n;
+  }
+
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    const n = Math.min(length, this.size - offset);
+    const validEnd = Math.max(offset, Math.min(offset + n, this.validDataLength));
+    const pieces: Array<[number, number]> = [];
+    let pos = offset;
+    if (validEnd > offset) {
+      const cs = this.fs.bytesPerCluster;
+      const { runs } = await this.resolved(Math.ceil(validEnd / cs));
+      for (let i = runHolding(runs, Math.floor(offset / cs)); i < runs.length && pos < validEnd; i++) {
+        const r = runs[i]!;
+        const inRun = pos - r.index * cs;
+        const take = Math.min(r.count * cs - inRun, validEnd - pos);
+        if (inRun < 0 || take <= 0) return null;
+        pieces.push([this.fs.clusterStart(r.cluster) + inRun, take]);
+        pos += take;
+      }
+      if (pos < validEnd) return null;
+    }
+    if (validEnd < offset + n) pieces.push([-1, offset + n - validEnd]);
+    return this.fs.volumeHostRuns(pieces);
   }
 
   async close(): Promise<void> {}

@@ -3,7 +3,7 @@
  * from there). See docs/formats/fat.md.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { readExact, readInto, type ByteSource } from '../source/source.js';
+import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
   type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type Timespec,
@@ -324,6 +324,23 @@ class FatFileSource implements ByteSource {
       done += take;
     }
     if (done < n) throw corrupt(this.name, `cluster chain ends before byte ${offset + done} of ${this.size}`);
+  }
+
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    const n = Math.min(length, this.size - offset);
+    const first = await this.runIndex(offset);
+    const runs = this.runs!;
+    const cs = this.fs.clusterSize;
+    const pieces: Array<[number, number]> = [];
+    let done = 0;
+    for (let i = first; i < runs.length && done < n; i++) {
+      const r = runs[i]!;
+      const inRun = offset + done - this.runStarts[i]!;
+      const take = Math.min(r.count * cs - inRun, n - done);
+      pieces.push([this.fs.clusterOffset(r.cluster) + inRun, take]);
+      done += take;
+    }
+    return done === n ? hostRunsOfPieces(this.fs.src, pieces) : null;
   }
 
   /** Index of the run holding file byte `offset` (runs resolved on first use). */

@@ -1,4 +1,4 @@
-import { readInto, type ByteSource } from './source.js';
+import { hostRunsOf, readInto, type ByteSource, type HostRun } from './source.js';
 
 /**
  * An LRU cache of fixed-size blocks in front of a source. Metadata reads (FAT sectors,
@@ -55,6 +55,11 @@ export class CachedSource implements ByteSource {
     if (n >= this.blockSize * 2) return readInto(this.base, target, at, offset, n);
     const b = await this.read(offset, n);
     return b.copy(target, at);
+  }
+
+  /** The cache holds copies of the base's bytes: where they lie is the base's answer. */
+  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    return hostRunsOf(this.base, offset, length);
   }
 
   private async block(index: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { constants, readSync } from 'node:fs';
 import { DiskpickError, fromSystemError } from '../errors.js';
-import { readIntoNew, type ByteSource } from './source.js';
+import { readIntoNew, type ByteSource, type HostRun } from './source.js';
 
 /**
  * The only way diskpick opens an image file: O_RDONLY, never anything that can write.
@@ -69,6 +69,11 @@ export class FileSource implements ByteSource {
       throw fromSystemError(err, this.name);
     }
     return done;
+  }
+
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    const n = Math.min(length, this.size - offset);
+    return n > 0 ? [{ length: n, fd: this.fh.fd, offset }] : null;
   }
 
   async close(): Promise<void> {

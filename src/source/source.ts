@@ -25,7 +25,45 @@ export interface ByteSource {
    * 256 MiB against 29 ms with one buffer). Callers go through `readInto()` below.
    */
   readInto?(target: Buffer, at: number, offset: number, length: number): Promise<number>;
+  /**
+   * Optional: where the bytes [offset, offset + length) lie in host files, in order, when they
+   * are there as they are (no decoding, no cache between). The mount's libfuse3 binding reads
+   * such files itself, in libfuse's threads, with no trip through JavaScript per read
+   * (docs/fuse.md). null where some byte needs more than a pread. Callers use `hostRunsOf()`.
+   */
+  hostRuns?(offset: number, length: number): Promise<HostRun[] | null>;
   close(): Promise<void>;
+}
+
+/** `length` bytes at `offset` of the open host file `fd`; fd -1: bytes that read as zeros. */
+export interface HostRun {
+  length: number;
+  fd: number;
+  offset: number;
+}
+
+/** Appends `run` to `runs`, joined with the last one where they continue each other. */
+export function appendRun(runs: HostRun[], run: HostRun): void {
+  if (run.length <= 0) return;
+  const last = runs[runs.length - 1];
+  if (last && last.fd === run.fd && (run.fd < 0 || last.offset + last.length === run.offset)) last.length += run.length;
+  else runs.push({ ...run });
+}
+
+/**
+ * The host runs of [offset, offset + length) of `src` (all of it by default), or null where
+ * the source cannot say or the bytes are not all in host files as they are. Beyond `maxRuns`
+ * runs (a badly fragmented file) also null: the caller reads through the source instead.
+ */
+export async function hostRunsOf(src: ByteSource, offset = 0, length = src.size - offset, maxRuns = 1 << 16): Promise<HostRun[] | null> {
+  if (!src.hostRuns) return null;
+  const n = Math.min(length, src.size - offset);
+  if (n <= 0) return [];
+  const runs = await src.hostRuns(offset, n);
+  if (!runs || runs.length > maxRuns) return null;
+  let total = 0;
+  for (const r of runs) total += r.length;
+  return total === n ? runs : null;
 }
 
 /** Fills `target[at …]` from `src` (zero-copy where the source can, else one copy). */
@@ -49,6 +87,27 @@ export async function readIntoNew(src: ByteSource & Required<Pick<ByteSource, 'r
   return got === n ? out : out.subarray(0, got);
 }
 
+/**
+ * The host runs of bytes gathered from `src` piece by piece: each piece `[offset, length]` of
+ * `src`, or `[-1, length]` for bytes that read as zeros (a hole). For files made of extents of
+ * their volume. null where a piece is not in host files as it is, or reaches past `src`.
+ */
+export async function hostRunsOfPieces(src: ByteSource, pieces: Iterable<readonly [number, number]>, maxRuns = 1 << 16): Promise<HostRun[] | null> {
+  const runs: HostRun[] = [];
+  for (const [offset, length] of pieces) {
+    if (offset < 0) {
+      appendRun(runs, { length, fd: -1, offset: 0 });
+      continue;
+    }
+    if (offset + length > src.size) return null;
+    const got = await hostRunsOf(src, offset, length);
+    if (!got) return null;
+    for (const r of got) appendRun(runs, r);
+    if (runs.length > maxRuns) return null;
+  }
+  return runs;
+}
+
 /** Reads exactly `length` bytes or fails naming the source: the structure is cut short. */
 export async function readExact(src: ByteSource, offset: number, length: number, what = 'data'): Promise<Buffer> {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
@@ -69,6 +128,13 @@ export class SliceSource implements ByteSource {
     readonly size: number,
     readonly name: string = base.name,
   ) {}
+
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    const n = Math.min(length, this.size - offset);
+    // Past the base's end the window is truncated: read() says so, a run could not.
+    if (n <= 0 || this.start + offset + n > this.base.size) return null;
+    return hostRunsOf(this.base, this.start + offset, n);
+  }
 
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
@@ -124,6 +190,9 @@ export class ZeroSource implements ByteSource {
     const n = Math.min(length, this.size - offset);
     target.fill(0, at, at + n);
     return n;
+  }
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    return [{ length: Math.min(length, this.size - offset), fd: -1, offset: 0 }];
   }
   async close(): Promise<void> {}
 }

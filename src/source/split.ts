@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DiskpickError } from '../errors.js';
 import { FileSource } from './file.js';
-import type { ByteSource } from './source.js';
+import { appendRun, hostRunsOf, type ByteSource, type HostRun } from './source.js';
 
 /**
  * A raw image cut into numbered parts (`name.000`, `name.001`, … or `name.001`, `name.002`, …),
@@ -87,6 +87,22 @@ export class SplitSource implements ByteSource {
       done += await this.parts[i]!.readInto(target, at + done, 0, n - done);
     }
     return done;
+  }
+
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    const n = Math.min(length, this.size - offset);
+    const runs: HostRun[] = [];
+    let done = 0;
+    for (let i = this.partAt(offset); done < n && i < this.parts.length; i++) {
+      const part = this.parts[i]!;
+      const at = offset + done - this.starts[i]!;
+      const take = Math.min(n - done, part.size - at);
+      const got = await hostRunsOf(part, at, take);
+      if (!got) return null;
+      for (const r of got) appendRun(runs, r);
+      done += take;
+    }
+    return done === n ? runs : null;
   }
 
   private partAt(offset: number): number {

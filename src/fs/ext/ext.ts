@@ -5,7 +5,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
-import { BufferSource, readInto, readIntoNew, type ByteSource } from '../../source/source.js';
+import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
 import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
@@ -255,6 +255,15 @@ export class ExtFs implements FileSystem, BlockReader {
       throw corrupt(this.src.name, `truncated: bytes ${offset + got}…${offset + length} of the filesystem are past the end of the image`);
     }
     if (this.overlaps(offset, length)) await this.patch(target, at, offset, length);
+  }
+
+  /**
+   * Where pieces of the volume (`[offset, length]`, `[-1, length]` for zeros) lie in host files;
+   * null where the journal overlay patches any of them (those bytes are not in the image as read).
+   */
+  dataHostRuns(pieces: Array<[number, number]>): Promise<HostRun[] | null> {
+    for (const [offset, length] of pieces) if (offset >= 0 && this.overlaps(offset, length)) return Promise.resolve(null);
+    return hostRunsOfPieces(this.src, pieces);
   }
 
   async readBlock(block: number, what: string): Promise<Buffer> {
@@ -733,6 +742,21 @@ class ExtFileSource implements ByteSource {
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
     if (offset >= this.size || length <= 0) return 0;
     const n = Math.min(length, this.size - offset, target.length - at);
+    let pos = at;
+    for (const [volumeOffset, len] of this.pieces(offset, n)) {
+      if (volumeOffset < 0) target.fill(0, pos, pos + len);
+      else await this.fs.readDataInto(target, pos, volumeOffset, len);
+      pos += len;
+    }
+    return n;
+  }
+
+  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    return this.fs.dataHostRuns([...this.pieces(offset, Math.min(length, this.size - offset))]);
+  }
+
+  /** File bytes [offset, offset + n) as pieces of the volume: [offset, length], or [-1, length] for holes and uninitialized extents. */
+  private *pieces(offset: number, n: number): Generator<[number, number]> {
     const bs = this.fs.blockSize;
     const end = offset + n;
     let pos = offset;
@@ -742,17 +766,15 @@ class ExtFileSource implements ByteSource {
       if (runStart > pos) {
         // A hole before the next run (or up to the end).
         const to = Math.min(end, runStart);
-        target.fill(0, at + pos - offset, at + to - offset);
+        yield [-1, to - pos];
         pos = to;
         if (!run || pos >= end) break;
       }
       const runEnd = Math.min(end, (run.logical + run.count) * bs);
       if (runEnd <= pos) continue;
-      if (run.uninit) target.fill(0, at + pos - offset, at + runEnd - offset);
-      else await this.fs.readDataInto(target, at + pos - offset, (run.physical - run.logical) * bs + pos, runEnd - pos);
+      yield [run.uninit ? -1 : (run.physical - run.logical) * bs + pos, runEnd - pos];
       pos = runEnd;
     }
-    return n;
   }
 
   async close(): Promise<void> {}

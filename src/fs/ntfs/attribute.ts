@@ -4,7 +4,7 @@
  * "Non-resident data" and "Compression units".
  */
 import { corrupt, DiskpickError } from '../../errors.js';
-import { readInto, type ByteSource } from '../../source/source.js';
+import { hostRunsOfPieces, readInto, type ByteSource, type HostRun } from '../../source/source.js';
 import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
 
@@ -106,6 +106,27 @@ export class NtfsStream implements ByteSource {
     }
     if (validEnd < end) target.fill(0, at + validEnd - offset, at + n);
     return n;
+  }
+
+  /** The same walk as readInto for uncompressed streams; compressed units need decoding: null. */
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    if (this.unitClusters) return null;
+    const n = Math.min(length, this.size - offset);
+    const end = offset + n;
+    const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
+    const cs = this.l.clusterSize;
+    const pieces: Array<[number, number]> = [];
+    for (let pos = offset; pos < validEnd;) {
+      const i = findRun(this.l.runs, Math.floor(pos / cs));
+      if (i < 0) return null;
+      const r = this.l.runs[i]!;
+      const runEnd = Math.min(validEnd, (r.vcn + r.length) * cs);
+      if (runEnd <= pos) return null;
+      pieces.push([r.lcn === null ? -1 : r.lcn * cs + (pos - r.vcn * cs), runEnd - pos]);
+      pos = runEnd;
+    }
+    if (validEnd < end) pieces.push([-1, end - validEnd]);
+    return hostRunsOfPieces(this.vol, pieces);
   }
 
   private runAt(vcn: number, pos: number): Run {

@@ -1,0 +1,123 @@
+/**
+ * ByteSource.hostRuns (what the mount's libfuse3 binding reads by itself, docs/fuse.md): for
+ * files on raw images the runs are given, and the bytes at those offsets of the image file
+ * (zeros for holes) are the file, compared with the builders' manifests (FAT) and the host tree
+ * the image was built from (ext4, with a sparse file). Where bytes need decoding — the same
+ * disk as QCOW2 — there are no runs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeSync, openSync, readSync, readFileSync, lstatSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, relative } from 'node:path';
+import { cachedImage, sha256File, tool } from '../helpers/tools.js';
+import { buildGptFatDisk, type VolumeManifests } from '../../scripts/images/fat.js';
+import { buildExtImage, treeOf } from '../../scripts/images/ext.js';
+import { FUSE_EXT } from '../fuse/mounts.js';
+import { Vfs } from '../../src/vfs/vfs.js';
+import { hostRunsOf, type HostRun } from '../../src/source/source.js';
+
+/** sha256 of the bytes the runs describe, read from the image file opened here (not diskpick's fd). */
+function sha256OfRuns(image: string, runs: HostRun[]): string {
+  const h = createHash('sha256');
+  const fd = openSync(image, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (const r of runs) {
+      for (let done = 0; done < r.length;) {
+        const n = Math.min(buf.length, r.length - done);
+        if (r.fd < 0) buf.fill(0, 0, n);
+        else expect(readSync(fd, buf, 0, n, r.offset + done)).toBe(n);
+        h.update(buf.subarray(0, n));
+        done += n;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+async function runsOf(vfs: Vfs, path: string): Promise<HostRun[] | null> {
+  const src = await vfs.openFile(await vfs.lookup(path));
+  try {
+    return await hostRunsOf(src);
+  } finally {
+    await src.close();
+  }
+}
+
+describe('host runs of files on a raw GPT disk with FAT32 and FAT16', () => {
+  let image: string;
+  let manifests: VolumeManifests;
+  let before: string;
+  beforeAll(async () => {
+    image = cachedImage('fuse-fat-gpt.img', buildGptFatDisk);
+    manifests = JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8')) as VolumeManifests;
+    before = await sha256File(image);
+  });
+  afterAll(async () => expect(await sha256File(image)).toBe(before));
+
+  it('every file: runs are given, and the image bytes they point at are the file (manifest sha256)', async () => {
+    const vfs = await Vfs.open(image);
+    try {
+      let files = 0;
+      for (const vol of ['p1', 'p2']) {
+        for (const e of manifests[vol]!) {
+          if (e.type !== 'file' || e.size === 0) continue;
+          const runs = await runsOf(vfs, `/${vol}${e.path}`);
+          expect(runs, e.path).not.toBeNull();
+          expect(runs!.reduce((a, r) => a + r.length, 0), e.path).toBe(e.size);
+          expect(sha256OfRuns(image, runs!), e.path).toBe(e.sha256);
+          files++;
+        }
+      }
+      expect(files).toBeGreaterThan(10);
+    } finally {
+      await vfs.close();
+    }
+  });
+
+  it('the same disk as QCOW2 (qemu-img convert): no runs, its bytes need the container', async () => {
+    const qcow = cachedImage('fuse-fat-gpt.qcow2', (p) => tool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, p]));
+    const vfs = await Vfs.open(qcow);
+    try {
+      const e = manifests.p1!.find((x) => x.type === 'file' && x.size > 0)!;
+      expect(await runsOf(vfs, `/p1${e.path}`)).toBeNull();
+    } finally {
+      await vfs.close();
+    }
+  });
+});
+
+describe('host runs of files on a raw ext4 volume', () => {
+  it('every regular file of the source tree, the sparse one with holes as zero runs: the image bytes are the file', async () => {
+    const image = cachedImage('fuse-ext4.img', (p) => buildExtImage(p, FUSE_EXT));
+    const tree = treeOf(image);
+    const before = await sha256File(image);
+    const vfs = await Vfs.open(image);
+    let holes = 0;
+    let files = 0;
+    try {
+      const walk = async (dir: string): Promise<void> => {
+        for (const name of readdirSync(dir)) {
+          const p = join(dir, name);
+          const st = lstatSync(p);
+          if (st.isDirectory()) await walk(p);
+          if (!st.isFile() || st.size === 0) continue;
+          const rel = '/' + relative(tree, p);
+          const runs = await runsOf(vfs, `/p0${rel}`);
+          expect(runs, rel).not.toBeNull();
+          holes += runs!.filter((r) => r.fd < 0).length;
+          expect(sha256OfRuns(image, runs!), rel).toBe(createHash('sha256').update(readFileSync(p)).digest('hex'));
+          files++;
+        }
+      };
+      await walk(tree);
+    } finally {
+      await vfs.close();
+    }
+    expect(files).toBeGreaterThan(10);
+    expect(holes).toBeGreaterThan(0);
+    expect(await sha256File(image)).toBe(before);
+  });
+});
