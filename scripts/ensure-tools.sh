@@ -29,9 +29,11 @@ declare -A need=(
   [tmux]=tmux
   [hyperfine]=hyperfine
   [cc]=gcc
+  [pkg-config]=pkg-config
 )
 declare -A files=(
   [/usr/lib/x86_64-linux-gnu/libfuse.so.2]=libfuse2
+  [/usr/include/fuse3/fuse.h]=libfuse3-dev
   [/usr/include/wimlib.h]=libwim-dev
   [/usr/bin/time]=time
   [/usr/share/doc/python3-libfsntfs/copyright]=python3-libfsntfs

@@ -10,7 +10,7 @@
  */
 import type Fuse from 'fuse-native';
 import { corrupt, DiskpickError } from '../errors.js';
-import { readInto, type ByteSource } from '../source/source.js';
+import { hostRunsOf, readInto, type ByteSource } from '../source/source.js';
 import type { Stat } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
 
@@ -589,6 +589,28 @@ export class FuseFs {
       got += n;
     }
     return got;
+  }
+
+  /**
+   * Where the open file's bytes lie in host files (length, fd, offset per run; fd -1 for
+   * zeros), when all of them are there as they are: the libfuse3 binding then reads them
+   * itself. null where any byte needs decoding (containers with their own layout, compressed
+   * files, a replayed journal) or the file is empty: its reads come here.
+   */
+  async hostRuns(fh: number): Promise<Float64Array | null> {
+    const h = this.handles.get(fh);
+    if (!h || h.src.size === 0) return null;
+    // Bounded: a handle keeps its runs in the binding (32 bytes each) while the file is open.
+    const runs = await hostRunsOf(h.src, 0, h.src.size, 4096).catch(() => null);
+    if (!runs) return null;
+    const out = new Float64Array(runs.length * 3);
+    for (let i = 0; i < runs.length; i++) {
+      const r = runs[i]!;
+      out[3 * i] = r.length;
+      out[3 * i + 1] = r.fd;
+      out[3 * i + 2] = r.offset;
+    }
+    return out;
   }
 
   async release(fh: number): Promise<void> {

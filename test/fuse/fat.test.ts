@@ -32,9 +32,20 @@ afterAll(async () => {
 
 describe('FAT GPT disk through a mount', () => {
   let mnt: string;
+  let pid: number;
   beforeAll(() => {
     mnt = newMountpoint('fat');
-    mountDaemon(image, mnt);
+    pid = mountDaemon(image, mnt).pid;
+  });
+
+  it('is served by the binding DISKPICK_FUSE names: the mount process has that libfuse loaded', () => {
+    // The test projects set it (vitest.config.ts): libfuse3 through diskpick's binding, or fuse-native's libfuse2.
+    const want = process.env.DISKPICK_FUSE;
+    expect(want === 'libfuse3' || want === 'libfuse2').toBe(true);
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    expect(maps.includes('/libfuse3.so.3')).toBe(want === 'libfuse3');
+    expect(maps.includes('/libfuse.so.2')).toBe(want === 'libfuse2');
+    expect(maps.includes('/native/fuse3.node')).toBe(want === 'libfuse3');
   });
 
   it('shows the same volumes as the partition table (sgdisk) and a hidden .raw folder', () => {
@@ -270,7 +281,7 @@ describe('errors', () => {
   it.skipIf(devFuseOpen)('/dev/fuse not permitted (an unprivileged user): one line naming /dev/fuse, exit 6', () => {
     // /dev/fuse is root-only here (crw-------); setpriv drops to nobody. The checkout may sit in
     // a folder nobody cannot enter (mktemp -d is 0700), so the installed parts of diskpick it
-    // runs — the bundle, package.json, fuse-native and what it requires — and the image are
+    // runs — the bundle, package.json, the libfuse3 binding, fuse-native and what it requires — and the image are
     // staged in a world-readable folder first.
     const stage = mkdtempSync(join(tmpdir(), 'diskpick-nobody-'));
     try {
@@ -280,6 +291,7 @@ describe('errors', () => {
         copyFileSync(join(dirname(CLI), f), join(stage, 'dist', 'cli', f));
       }
       copyFileSync(join(root, 'package.json'), join(stage, 'package.json'));
+      if (existsSync(join(root, 'dist', 'native'))) cpSync(join(root, 'dist', 'native'), join(stage, 'dist', 'native'), { recursive: true });
       const wanted = ['fuse-native'];
       const copied = new Set<string>();
       while (wanted.length) {

@@ -1,0 +1,55 @@
+/**
+ * Builds diskpick's libfuse3 binding (src/fuse/native/fuse3.c → dist/native/fuse3.node), run
+ * by `npm run build`. It needs a C compiler, libfuse3's headers (Debian libfuse3-dev) and
+ * Node's N-API headers (shipped with Node in include/node). Where one is missing the build
+ * says so in one line and goes on: `diskpick mount` then mounts through fuse-native (libfuse2),
+ * which works the same and reads more slowly (docs/fuse.md).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SOURCE = join(ROOT, 'src', 'fuse', 'native', 'fuse3.c');
+const OUT = join(ROOT, 'dist', 'native', 'fuse3.node');
+
+function say(line: string): void {
+  process.stderr.write(`diskpick build: ${line}\n`);
+}
+
+function nodeIncludeDir(): string | null {
+  const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
+  return candidates.find((d) => existsSync(join(d, 'node_api.h'))) ?? null;
+}
+
+function main(): void {
+  rmSync(OUT, { force: true });
+  const why = (line: string) => say(`${line}; \`diskpick mount\` will use fuse-native (libfuse2, slower reads)`);
+  const pkg = spawnSync('pkg-config', ['--cflags', '--libs', 'fuse3'], { encoding: 'utf8' });
+  if (pkg.error || pkg.status !== 0) return why('libfuse3 headers not found (Debian: apt-get install libfuse3-dev pkg-config)');
+  const include = nodeIncludeDir();
+  if (!include) return why(`Node's N-API headers (node_api.h) not found next to ${process.execPath}`);
+  const cc = process.env.CC ?? 'cc';
+  mkdirSync(dirname(OUT), { recursive: true });
+  const tmp = `${OUT}.${process.pid}.tmp`;
+  const args = [
+    '-O2', '-shared', '-fPIC', '-Wall', '-Wextra', '-Wno-unused-parameter',
+    '-DNODE_GYP_MODULE_NAME=fuse3', `-I${include}`,
+    ...pkg.stdout.trim().split(/\s+/).filter((a) => a.startsWith('-I') || a.startsWith('-D')),
+    '-o', tmp, SOURCE,
+    ...pkg.stdout.trim().split(/\s+/).filter((a) => a.startsWith('-l') || a.startsWith('-L')),
+    '-lpthread',
+  ];
+  const r = spawnSync(cc, args, { encoding: 'utf8' });
+  if (r.error) return why(`no C compiler (${cc}: ${r.error.message}; Debian: apt-get install gcc)`);
+  if (r.status !== 0) {
+    rmSync(tmp, { force: true });
+    process.stderr.write(r.stderr);
+    return why(`${cc} failed on ${SOURCE}`);
+  }
+  if (r.stderr.trim()) process.stderr.write(r.stderr);
+  renameSync(tmp, OUT);
+}
+
+main();
