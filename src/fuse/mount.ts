@@ -199,12 +199,20 @@ function devString(dev: number): string {
  */
 function chooseBinding(): { kind: 'libfuse3'; b: Fuse3Binding } | { kind: 'libfuse2'; Fuse: typeof FuseType } {
   const want = process.env.DISKPICK_FUSE;
+  let why: string | null = null;
   if (want !== 'libfuse2') {
     const b = loadFuse3();
     if (!('unavailable' in b)) return { kind: 'libfuse3', b };
     if (want === 'libfuse3') throw new DiskpickError('unsupported', `DISKPICK_FUSE=libfuse3: ${b.unavailable}`);
+    why = b.unavailable;
   }
-  return { kind: 'libfuse2', Fuse: loadFuse() };
+  try {
+    return { kind: 'libfuse2', Fuse: loadFuse() };
+  } catch (err) {
+    // Neither binding: say what each one lacks.
+    if (why && err instanceof DiskpickError) throw new DiskpickError('unsupported', `${why}; and fuse-native: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Serves `fsys` on `mnt` through fuse-native (libfuse2). */

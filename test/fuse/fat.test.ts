@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readlinkSync, writeFileSync, mkdirSync, copyFileSync, truncateSync, existsSync, statSync, mkdtempSync, readdirSync, cpSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { CACHE, CLI, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
 import { seededBytes } from '../../scripts/images/tree.js';
@@ -276,6 +276,35 @@ describe('errors', () => {
   });
 
   // Only where /dev/fuse is root-only (crw-------); where others may use it there is nothing to refuse.
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) console.warn('SKIP: hiding libfuse needs root (a private mount namespace)');
+  it.skipIf(!isRoot)('libfuse missing (hidden in a private mount namespace): without libfuse3 the mount works through libfuse2; without either, one line naming the packages, exit 6', () => {
+    const lib = (name: string) => sh(`ldconfig -p | awk '/${name.replace(/\./g, '\\.')} .*x86-64/ {print $NF; exit}'`).trim();
+    const fuse2 = lib('libfuse.so.2');
+    const fuse3 = lib('libfuse3.so.3');
+    expect(fuse2).not.toBe('');
+    expect(fuse3).not.toBe('');
+    const mnt = newMountpoint('nolib');
+    const env = { ...process.env };
+    delete env.DISKPICK_FUSE;
+    const run = (hide: string[], mountArgs: string) => {
+      const binds = hide.map((f) => `mount --bind /dev/null ${q(f)}`).join(' && ');
+      return spawnSync('unshare', ['-m', 'bash', '-c', `${binds} && ${q(process.execPath)} ${q(CLI)} mount ${mountArgs}; echo "exit=$?"; ${mountArgs.includes('--daemon') ? `fusermount -uz ${q(mnt)}` : 'true'}`], { encoding: 'utf8', env });
+    };
+    try {
+      const neither = run([fuse2, fuse3], `${q(image)} ${q(mnt)}`);
+      expect(neither.stdout).toContain('exit=6');
+      const lines = neither.stderr.trim().split('\n');
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toMatch(/^diskpick: libfuse3 is not installed \(Debian package libfuse3-3.*libfuse2 is not installed: install the Debian package libfuse2/);
+      const only2 = run([fuse3], `--daemon --log ${q(`${mnt}.log`)} ${q(image)} ${q(mnt)}`);
+      expect(only2.stdout).toContain('exit=0');
+      expect(only2.stdout).toMatch(/^mounted /);
+    } finally {
+      sh(`fusermount -uz ${q(mnt)} 2>/dev/null; rmdir ${q(mnt)}; rm -f ${q(`${mnt}.log`)}`, { allowFail: true });
+    }
+  });
+
   const devFuseOpen = existsSync('/dev/fuse') && (statSync('/dev/fuse').mode & 0o006) !== 0;
   if (devFuseOpen) console.warn('SKIP: /dev/fuse is usable by everyone here; the "not permitted" test needs a root-only /dev/fuse');
   it.skipIf(devFuseOpen)('/dev/fuse not permitted (an unprivileged user): one line naming /dev/fuse, exit 6', () => {
