@@ -1,9 +1,10 @@
 /**
  * FUSE: reads through `diskpick mount` (diskpick's libfuse3 binding) against `diskpick cat` of
  * the same file, the raw image file read directly, and the issue's fixed 1 GB/s target, with the
- * same read through fuse-native (libfuse2) and a fuse-native mount that reads nothing for scale; `find MOUNTPOINT | wc -l` over
- * 100 000 files against the kernel's own ext4 driver on a loop mount of the same image (the
- * first walk after mounting, and later walks once the mount process has listed the folders).
+ * same read through fuse-native (libfuse2) and a fuse-native mount that reads nothing for scale;
+ * `find MOUNTPOINT | wc -l` over 100 000 files against the kernel's own ext4 driver on a loop
+ * mount of the same image (the first walk after mounting, and later walks once the mount
+ * process has listed the folders).
  * Every read is cold: `echo 3 > /proc/sys/vm/drop_caches` before each run (root only).
  * The mount is made once per image and is not inside the timings.
  */
