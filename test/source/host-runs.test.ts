@@ -3,10 +3,12 @@
  * files on raw images the runs are given, and the bytes at those offsets of the image file
  * (zeros for holes) are the file, compared with the builders' manifests (FAT) and the host tree
  * the image was built from (ext4, with a sparse file). Where bytes need decoding — the same
- * disk as QCOW2 — there are no runs.
+ * disk as QCOW2 — there are no runs. A split raw image's runs name its parts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, openSync, readSync, readFileSync, lstatSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readSync, readFileSync, readlinkSync, lstatSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { cachedImage, sha256File, tool } from '../helpers/tools.js';
@@ -16,23 +18,31 @@ import { FUSE_EXT } from '../fuse/mounts.js';
 import { Vfs } from '../../src/vfs/vfs.js';
 import { hostRunsOf, type HostRun } from '../../src/source/source.js';
 
-/** sha256 of the bytes the runs describe, read from the image file opened here (not diskpick's fd). */
-function sha256OfRuns(image: string, runs: HostRun[]): string {
+/**
+ * sha256 of the bytes the runs describe, each read from the file its fd names, opened here
+ * (not through diskpick's fd); `expectFile`: the one host file every run must name.
+ */
+function sha256OfRuns(runs: HostRun[], expectFile?: string): string {
   const h = createHash('sha256');
-  const fd = openSync(image, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    for (const r of runs) {
+  const buf = Buffer.alloc(1 << 20);
+  for (const r of runs) {
+    let fd = -1;
+    if (r.fd >= 0) {
+      const file = readlinkSync(`/proc/self/fd/${r.fd}`);
+      if (expectFile) expect(file).toBe(expectFile);
+      fd = openSync(file, 'r');
+    }
+    try {
       for (let done = 0; done < r.length;) {
         const n = Math.min(buf.length, r.length - done);
-        if (r.fd < 0) buf.fill(0, 0, n);
+        if (fd < 0) buf.fill(0, 0, n);
         else expect(readSync(fd, buf, 0, n, r.offset + done)).toBe(n);
         h.update(buf.subarray(0, n));
         done += n;
       }
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
   }
   return h.digest('hex');
 }
@@ -67,13 +77,39 @@ describe('host runs of files on a raw GPT disk with FAT32 and FAT16', () => {
           const runs = await runsOf(vfs, `/${vol}${e.path}`);
           expect(runs, e.path).not.toBeNull();
           expect(runs!.reduce((a, r) => a + r.length, 0), e.path).toBe(e.size);
-          expect(sha256OfRuns(image, runs!), e.path).toBe(e.sha256);
+          expect(sha256OfRuns(runs!, image), e.path).toBe(e.sha256);
           files++;
         }
       }
       expect(files).toBeGreaterThan(10);
     } finally {
       await vfs.close();
+    }
+  });
+
+  it('the same disk cut into parts by split(1): runs name the parts, and reading them gives every file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dp-runs-split-'));
+    try {
+      // An odd part size, so that files straddle parts.
+      execFileSync('split', ['-d', '-a', '3', '-b', '7000001', image, join(dir, 'disk.')]);
+      const parts = readdirSync(dir).sort();
+      expect(parts.length).toBeGreaterThan(2);
+      const vfs = await Vfs.open(join(dir, parts[0]!));
+      let straddling = 0;
+      try {
+        for (const e of manifests.p1!) {
+          if (e.type !== 'file' || e.size === 0) continue;
+          const runs = await runsOf(vfs, `/p1${e.path}`);
+          expect(runs, e.path).not.toBeNull();
+          if (new Set(runs!.filter((r) => r.fd >= 0).map((r) => r.fd)).size > 1) straddling++;
+          expect(sha256OfRuns(runs!), e.path).toBe(e.sha256);
+        }
+      } finally {
+        await vfs.close();
+      }
+      expect(straddling).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -108,7 +144,7 @@ describe('host runs of files on a raw ext4 volume', () => {
           const runs = await runsOf(vfs, `/p0${rel}`);
           expect(runs, rel).not.toBeNull();
           holes += runs!.filter((r) => r.fd < 0).length;
-          expect(sha256OfRuns(image, runs!), rel).toBe(createHash('sha256').update(readFileSync(p)).digest('hex'));
+          expect(sha256OfRuns(runs!, image), rel).toBe(createHash('sha256').update(readFileSync(p)).digest('hex'));
           files++;
         }
       };
