@@ -95,11 +95,12 @@ export async function readIntoNew(src: ByteSource & Required<Pick<ByteSource, 'r
 export async function hostRunsOfPieces(src: ByteSource, pieces: Iterable<readonly [number, number]>, maxRuns = 1 << 16): Promise<HostRun[] | null> {
   const runs: HostRun[] = [];
   for (const [offset, length] of pieces) {
-    if (offset < 0) {
+    if (offset === -1) {
       appendRun(runs, { length, fd: -1, offset: 0 });
       continue;
     }
-    if (offset + length > src.size) return null;
+    // Any other offset outside the source (a damaged map) is for read() to report.
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > src.size) return null;
     const got = await hostRunsOf(src, offset, length);
     if (!got) return null;
     for (const r of got) appendRun(runs, r);
