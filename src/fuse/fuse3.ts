@@ -12,9 +12,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuseFs } from './ops.js';
 import { Errno } from './ops.js';
+import { DiskpickError } from '../errors.js';
 
 /** Operation numbers, as src/fuse/native/fuse3.c numbers them (enum op). */
-const Op = { getattr: 0, readdir: 1, open: 2, read: 3, release: 4, readlink: 5, statfs: 6, getxattr: 7, listxattr: 8 } as const;
+const Op = { getattr: 0, readdir: 1, open: 2, read: 3, release: 4, readlink: 5, statfs: 6, getxattr: 7, listxattr: 8, log: 9 } as const;
 
 type Dispatch = (op: number, id: number, path: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
 
@@ -85,6 +86,10 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
           return;
         case Op.listxattr:
           fsys.listxattr(path).then((names) => reply(id, 0, Buffer.from(names.map((n) => `${n}\0`).join(''))), fail(id, 'listxattr', path));
+          return;
+        case Op.log:
+          // A read the binding served itself failed (it answered EIO): one line, as for ours.
+          fsys.errnoOf('read', path, new DiskpickError('image', a as string, fsys.imageName));
           return;
         default:
           reply(id, Errno.EIO);

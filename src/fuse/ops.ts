@@ -254,6 +254,11 @@ export class FuseFs {
   }
 
   /** Files open through the mount right now. */
+  /** The image file, for log lines about it. */
+  get imageName(): string {
+    return this.vfs.imagePath;
+  }
+
   get openHandles(): number {
     return this.handles.size;
   }

@@ -9,6 +9,7 @@ import { readFileSync, readlinkSync, writeFileSync, mkdirSync, copyFileSync, tru
 import { tmpdir } from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CACHE, CLI, cachedImage, diskpick, sha256, sha256File, tool } from '../helpers/tools.js';
 import { seededBytes } from '../../scripts/images/tree.js';
 import { buildGptFatDisk, type VolumeManifests } from '../../scripts/images/fat.js';
@@ -139,6 +140,38 @@ describe('FAT GPT disk through a mount', () => {
     sh(`${cats} wait`);
     small.forEach((e, i) => expect(readFileSync(`/tmp/dp-fuse-cat-${process.pid}-${i}`, 'utf8').slice(0, 64), e.path).toBe(e.sha256));
     sh(`rm -f /tmp/dp-fuse-cat-${process.pid}-*`);
+  });
+});
+
+describe('reads diskpick\'s binding serves by itself', () => {
+  const viaBinding = process.env.DISKPICK_FUSE === 'libfuse3';
+  const root = process.getuid?.() === 0;
+  if (!viaBinding) console.warn('SKIP: reads without JavaScript are a property of diskpick\'s libfuse3 binding (project diskpick)');
+  else if (!root) console.warn('SKIP: the blocked-reader test needs root (to abort the FUSE connection should the read wait for JavaScript)');
+  it.runIf(viaBinding && root)('a file on a raw image reads while the JavaScript thread is blocked in read(2), bytes as written (manifest)', async () => {
+    const big = manifests.p1!.filter((e) => e.type === 'file').sort((a, b) => b.size - a.size)[0]!;
+    const mnt = newMountpoint('blocked');
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./blocked-reader.ts', import.meta.url)), image, mnt, `/p1${big.path}`]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    let waited = false;
+    // A read waiting for the blocked JavaScript thread never ends, and the process cannot even be
+    // killed while it waits: abort the mount's FUSE connection (fusectl), which fails the read.
+    const timer = setTimeout(() => {
+      waited = true;
+      const dev = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[4] === mnt)?.[2];
+      sh('mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections', { allowFail: true });
+      if (dev) sh(`echo 1 > /sys/fs/fuse/connections/${dev.split(':')[1]}/abort`, { allowFail: true });
+      child.kill('SIGKILL');
+    }, 30_000);
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    clearTimeout(timer);
+    sh(`fusermount -uz ${q(mnt)} 2>/dev/null; rmdir ${q(mnt)}`, { allowFail: true });
+    expect(waited, `the read waited for JavaScript (aborted after 30 s); stderr: ${err}`).toBe(false);
+    expect(code, err).toBe(0);
+    expect(out.trim()).toBe(big.sha256);
   });
 });
 
@@ -374,5 +407,32 @@ describe('errors', () => {
       release(m);
     }
     expect(sh(`sha256sum < ${q(bad)}`).slice(0, 64)).toBe(badSha);
+  });
+
+  it('an image cut short after a file was opened: its reads return EIO with one log line each, the mount keeps serving', () => {
+    // A file opened before the cut keeps the map it was opened with (through diskpick's binding,
+    // read by libfuse's threads without JavaScript); its data is then gone from the image.
+    const dir = mkdtempSync(join(tmpdir(), 'dp-fuse-cut-'));
+    const copy = join(dir, 'disk.img');
+    copyFileSync(image, copy);
+    const mnt = newMountpoint('cut');
+    const m = mountDaemon(copy, mnt);
+    try {
+      const big = manifests.p1!.filter((e) => e.type === 'file').sort((a, b) => b.size - a.size)[0]!;
+      const p1Start = Number(tool('sgdisk', ['-i', '1', image]).match(/First sector: (\d+)/)![1]) * 512;
+      const file = join(mnt, 'p1') + big.path;
+      // fd 3 is opened before the cut; the read after it must fail, not return a short file.
+      const out = sh(`exec 3< ${q(file)}; truncate -s ${p1Start + 512} ${q(copy)}; cat <&3 > /dev/null 2>&1 && echo ok || echo fail`).trim();
+      expect(out).toBe('fail');
+      const lines = m.stderr().split('\n').filter((l) => l.startsWith('diskpick: read '));
+      expect(lines.length).toBeGreaterThan(0);
+      for (const l of lines) expect(l).toMatch(new RegExp(`^diskpick: read /p1${big.path.replace(/[.]/g, '\\.')}: .*truncated`));
+      expect(alive(m.pid)).toBe(true);
+      // Still answering: the folder listing is kept, and stat needs no image bytes.
+      expect(sh(`ls ${q(join(mnt, 'p1'))}`)).toContain(big.path.slice(1).split('/')[0]);
+    } finally {
+      release(m);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -19,6 +19,8 @@
 #include <node_api.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-enum op { OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_RELEASE, OP_READLINK, OP_STATFS, OP_GETXATTR, OP_LISTXATTR };
+enum op { OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_RELEASE, OP_READLINK, OP_STATFS, OP_GETXATTR, OP_LISTXATTR, OP_LOG };
 
 /* A piece of an open file: `length` bytes at `offset` of host file `fd` (fd < 0: zeros). */
 struct run {
@@ -125,6 +127,21 @@ static void finish(napi_env env, struct request *r, int result) {
 static void js_call(napi_env env, napi_value fn, void *context, void *data) {
   (void)context;
   struct request *r = data;
+  if (r->op == OP_LOG) {
+    /* A note from a libfuse thread (no answer awaited): dispatch(OP_LOG, -1, path, text). */
+    napi_value argv[4], ignored, global;
+    if (env != NULL && napi_create_uint32(env, OP_LOG, &argv[0]) == napi_ok && napi_create_double(env, -1, &argv[1]) == napi_ok &&
+        napi_create_string_utf8(env, r->path, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok &&
+        napi_create_string_utf8(env, r->name, NAPI_AUTO_LENGTH, &argv[3]) == napi_ok && napi_get_global(env, &global) == napi_ok &&
+        napi_call_function(env, global, fn, 4, argv, &ignored) != napi_ok) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+    }
+    free((void *)r->path);
+    free((void *)r->name);
+    free(r);
+    return;
+  }
   if (env == NULL) {
     r->result = -EIO;
     sem_post(&r->done);
@@ -384,8 +401,30 @@ static int op_open(const char *path, struct fuse_file_info *fi) {
   return ask(&r);
 }
 
+/*
+ * One line for the mount's log from a libfuse thread, as a failing read through JavaScript
+ * writes one (the issue: EIO and one log line). Not waited for; dropped if the queue is gone.
+ */
+static void note(const char *path, const char *fmt, ...) {
+  char text[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL) return;
+  r->op = OP_LOG;
+  r->path = strdup(path);
+  r->name = strdup(text);
+  if (r->path == NULL || r->name == NULL || napi_call_threadsafe_function(tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
+    free((void *)r->path);
+    free((void *)r->name);
+    free(r);
+  }
+}
+
 /* The bytes of a file made of runs, read here: no round trip to JavaScript. */
-static int read_runs(struct handle *h, char *buf, size_t size, off_t off) {
+static int read_runs(const char *path, struct handle *h, char *buf, size_t size, off_t off) {
   if ((uint64_t)off >= h->size) return 0;
   if (size > h->size - (uint64_t)off) size = (size_t)(h->size - (uint64_t)off);
   uint32_t lo = 0, hi = h->nruns;
@@ -409,8 +448,16 @@ static int read_runs(struct handle *h, char *buf, size_t size, off_t off) {
     while (got < n) {
       ssize_t k = pread(run->fd, buf + done + got, n - got, (off_t)(run->offset + at + got));
       if (k < 0 && errno == EINTR) continue;
-      if (k < 0) return -errno;
-      if (k == 0) return -EIO; /* the image is shorter than its map says: truncated */
+      if (k < 0) {
+        int err = errno;
+        note(path, "cannot read the image at byte %llu: %s", (unsigned long long)(run->offset + at + got), strerror(err));
+        return -err;
+      }
+      if (k == 0) {
+        note(path, "truncated: the image ends before byte %llu, where the file's data lies (the image changed after mounting)",
+             (unsigned long long)(run->offset + at + got));
+        return -EIO;
+      }
       got += (size_t)k;
     }
     done += n;
@@ -421,7 +468,7 @@ static int read_runs(struct handle *h, char *buf, size_t size, off_t off) {
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   struct handle *h = (struct handle *)(uintptr_t)fi->fh;
   if (h == NULL) return -EBADF;
-  if (h->nruns > 0) return read_runs(h, buf, size, off);
+  if (h->nruns > 0) return read_runs(path, h, buf, size, off);
   struct request r = { .op = OP_READ, .path = path, .buf = buf, .size = size, .off = off, .handle = h };
   return ask(&r);
 }
