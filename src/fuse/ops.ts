@@ -76,8 +76,9 @@ type Entry = (
 
 /**
  * A file of a listing, made when something looks it up (a `find` looks up none). Its folder
- * entry's `modeIno` words hold the type and inode number, all libfuse puts in a readdir answer; on ext and NTFS the listing is names-only, so the other fields are read only
- * when something asks for them (getattr): `st` is unset until then, and is then those words.
+ * entry's `modeIno` words hold the type and inode number, all libfuse puts in a readdir
+ * answer; on ext and NTFS the listing is names-only, so the other fields are read only when
+ * something asks for them (getattr): `st` is unset until then, and is then those words.
  */
 interface ListedEntry {
   kind: 'listed';
@@ -253,12 +254,12 @@ export class FuseFs {
     this.rawNames = [RAW_DISK, ...vfs.volumes.map((v) => v.name)];
   }
 
-  /** Files open through the mount right now. */
   /** The image file, for log lines about it. */
   get imageName(): string {
     return this.vfs.imagePath;
   }
 
+  /** Files open through the mount right now. */
   get openHandles(): number {
     return this.handles.size;
   }
