@@ -1,0 +1,692 @@
+/**
+ * The XFS FileSystem: superblock and AG headers, inodes by number, fork mappings, folders,
+ * xattrs and the log state behind the fs-layer interface. Read-only; every structure is
+ * hostile input (loops in btrees are errors, sizes are bounded before anything is allocated).
+ */
+import { DiskpickError, corrupt, unsupported } from '../../errors.js';
+import { CachedSource } from '../../source/cache.js';
+import { ExtentSource, HOLE, checkExtents, type Extent } from '../../source/extents.js';
+import { BufferSource, type ByteSource } from '../../source/source.js';
+import { scratch } from '../../source/scratch.js';
+import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
+import { dirEntriesBuilder, endDirEntries, type DirEntries } from '../ext/dir.js';
+import { ATTR3_RMT_HDR, XFS_ATTR3_LEAF_MAGIC, XFS_ATTR3_RMT_MAGIC, XFS_ATTR_LEAF_MAGIC, aclXattrName, attrFullName, parseAttrLeaf, parseAttrShortform, xfsAclToXattr, type AttrEntry } from './attr.js';
+import { forkExtents, type BmapExtent, type ForkReader } from './bmap.js';
+import { xfsCrcOk } from './crc.js';
+import {
+  DA_MAX_DEPTH, XFS_DA3_NODE_MAGIC, XFS_DA_NODE_MAGIC, XFS_DIR2_BLOCK_MAGIC, XFS_DIR2_LEAF1_MAGIC, XFS_DIR2_LEAFN_MAGIC, XFS_DIR2_LEAF_OFFSET,
+  XFS_DIR3_BLOCK_MAGIC, XFS_DIR3_LEAF1_MAGIC, XFS_DIR3_LEAFN_MAGIC, blockLeafAddresses, daBlockInfo, daHashName, entryAt, leafAddresses, nodeChild,
+  parseDataBlock, parseShortform,
+} from './dir.js';
+import { DIFLAG, FORMAT, fileTypeOfMode, inodeRdev, parseInode, type Inode } from './inode.js';
+import { logState } from './log.js';
+import { XFS_SB_MAGIC, featureNames, formatUuid, parseAgHeaders, parseSuperblock, type Superblock } from './superblock.js';
+
+const WARN_LIST_MAX = 5;
+const INODE_CACHE_MAX = 16384;
+const DIR_CACHE_MAX = 64;
+/** AG headers checked at open; a hostile sb_agcount must not make open slow. */
+const AG_CHECK_MAX = 256;
+/** Largest xattr value (the kernel's XATTR_SIZE_MAX). */
+const XATTR_VALUE_MAX = 65536;
+/** Largest symlink target (XFS_SYMLINK_MAXLEN). */
+const SYMLINK_MAX = 1024;
+const XFS_SYMLINK_MAGIC = 0x58534c4d; // "XSLM"
+const SYMLINK_HDR = 56;
+/** Blocks of an attribute dabtree visited per file at most (loops and hostile fan-out). */
+const ATTR_BLOCKS_MAX = 1 << 16;
+
+interface XfsNode extends FsNode {
+  /** Null when the inode could not be read; `error` says why. */
+  inode: Inode | null;
+  error?: DiskpickError;
+}
+
+/** A folder's mapping, kept for lookups: its fork as a source, and which form it has. */
+interface DirMap {
+  src: ExtentSource;
+  /** A leaf or node hash index exists (the fork has blocks at XFS_DIR2_LEAF_OFFSET). */
+  indexed: boolean;
+  entries?: DirEntries;
+}
+
+export const xfsFormat: FsFormat = {
+  name: 'xfs',
+  probe(head: Buffer): boolean {
+    return head.length >= 4 && head.readUInt32BE(0) === XFS_SB_MAGIC;
+  },
+  open(src: ByteSource): Promise<FileSystem> {
+    return XfsFs.open(src);
+  },
+};
+
+export class XfsFs implements FileSystem, ForkReader {
+  readonly caseSensitive = true;
+  info!: FsInfo;
+  sb!: Superblock;
+  private readonly meta: CachedSource;
+  private readonly inodeCache = new Map<number, Inode>();
+  private readonly dirCache = new Map<number, DirMap>();
+  private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
+  private agShift = 0;
+
+  private constructor(private readonly src: ByteSource) {
+    this.meta = new CachedSource(src, 64 * 1024, 32 * 1024 * 1024);
+  }
+
+  get blockSize(): number {
+    return this.sb.sb_blocksize;
+  }
+  get hasCrc(): boolean {
+    return this.sb.hasCrc;
+  }
+
+  static async open(src: ByteSource): Promise<XfsFs> {
+    const fs = new XfsFs(src);
+    await fs.load();
+    return fs;
+  }
+
+  private async load(): Promise<void> {
+    const name = this.src.name;
+    const warnings: string[] = [];
+    this.info = { type: 'XFS', label: null, uuid: null, size: 0, blockSize: 0, warnings, details: {} };
+    const head = await this.src.read(0, 512);
+    let sb = parseSuperblock(head, name);
+    if (sb.sb_sectsize > 512) sb = parseSuperblock(await this.readExact(0, sb.sb_sectsize, false), name);
+    this.sb = sb;
+    this.agShift = 2 ** sb.sb_agblklog;
+    if (!sb.checksumOk) this.warn('superblock checksum', 'superblock checksum mismatch');
+    const d = this.info.details;
+    this.info.label = sb.sb_fname || null;
+    this.info.uuid = formatUuid(sb.sb_uuid);
+    this.info.size = sb.sb_dblocks * sb.sb_blocksize;
+    this.info.blockSize = sb.sb_blocksize;
+    Object.assign(d, {
+      version: sb.version,
+      features: featureNames(sb).join(' '),
+      sectorSize: sb.sb_sectsize,
+      inodeSize: sb.sb_inodesize,
+      directoryBlockSize: sb.dirBlockSize,
+      agCount: sb.sb_agcount,
+      agBlocks: sb.sb_agblocks,
+      inodeCount: sb.sb_icount,
+      freeInodes: sb.sb_ifree,
+      freeBlocks: sb.sb_fdblocks,
+      rootInode: sb.sb_rootino,
+    });
+    if (sb.version === 4) warnings.push('XFS v4 (no metadata checksums; the kernel drops v4 support in 2030)');
+    if (sb.sb_rblocks > 0) {
+      d.realtime = `${sb.sb_rblocks} blocks`;
+      warnings.push('the volume has a realtime subvolume: files stored there cannot be read');
+    }
+    if (sb.sb_features_incompat & 0x10) warnings.push('the volume is marked as needing repair (xfs_repair)');
+    await this.checkAgHeaders();
+    await this.checkLog();
+    if (this.src.size < this.info.size) {
+      warnings.push(`the volume is ${this.src.size} bytes but the filesystem spans ${this.info.size}: files past the end cannot be read`);
+    }
+  }
+
+  /** Reads every AG's AGF and AGI: their magic, sequence number and CRC. */
+  private async checkAgHeaders(): Promise<void> {
+    const sb = this.sb;
+    const ss = sb.sb_sectsize;
+    const n = Math.min(sb.sb_agcount, AG_CHECK_MAX);
+    for (let ag = 0; ag < n; ag++) {
+      const at = ag * sb.sb_agblocks * sb.sb_blocksize;
+      if (at + 3 * ss > this.src.size) break;
+      const agf = await this.readExact(at + ss, ss, true);
+      const agi = await this.readExact(at + 2 * ss, ss, true);
+      for (const p of parseAgHeaders(sb, ag, Buffer.from(agf), Buffer.from(agi)).problems) this.warn('AG header', p);
+    }
+  }
+
+  /** Whether the log is clean; a dirty one is reported with what it still holds. */
+  private async checkLog(): Promise<void> {
+    const sb = this.sb;
+    const d = this.info.details;
+    if (sb.sb_logstart === 0) {
+      d.log = 'external (not read)';
+      return;
+    }
+    try {
+      const start = this.fsbToByte(sb.sb_logstart, 'the log');
+      const st = await logState(this.src, start, sb.sb_logblocks * sb.sb_blocksize, this.src.name);
+      if (st.clean) {
+        d.log = 'clean';
+        return;
+      }
+      d.log = 'dirty, not replayed';
+      d.logRecords = st.records;
+      d.logOperations = st.operations;
+      d.logBlocks = st.blocks;
+      if (st.records) d.logLsns = `${st.firstLsn}-${st.lastLsn}`;
+      this.info.warnings.push(
+        `the volume was not cleanly unmounted: its log holds ${st.records} records (${st.operations} operations, ${st.blocks * 512} bytes, LSN ${st.firstLsn}-${st.lastLsn}) that were not replayed; shown as it is on disk (as xfs_db -r and a ro,norecovery mount show it)`,
+      );
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      d.log = 'unreadable';
+      this.info.warnings.push(`the log could not be read (${err.message}); shown as it is on disk`);
+    }
+  }
+
+  private async readExact(offset: number, length: number, cached: boolean): Promise<Buffer> {
+    const b = await (cached ? this.meta : this.src).read(offset, length);
+    if (b.length < length) throw corrupt(this.src.name, `truncated: bytes ${offset + b.length}…${offset + length} of the filesystem are past the end of the image`);
+    return b;
+  }
+
+  /** A filesystem block number (AG number << agblklog | AG block) as a byte offset in the volume. */
+  fsbToByte(fsb: number, what: string, count = 1): number {
+    const sb = this.sb;
+    const agno = Math.floor(fsb / this.agShift);
+    const agbno = fsb - agno * this.agShift;
+    if (!Number.isSafeInteger(fsb) || agno >= sb.sb_agcount || agbno + count > sb.sb_agblocks) {
+      throw corrupt(this.src.name, `${what}: block ${fsb} (AG ${agno}, block ${agbno}, ${count} blocks) is outside the filesystem`);
+    }
+    return (agno * sb.sb_agblocks + agbno) * sb.sb_blocksize;
+  }
+
+  async readFsBlock(fsb: number, what: string): Promise<Buffer> {
+    return this.readExact(this.fsbToByte(fsb, what), this.blockSize, true);
+  }
+
+  warnChecksum(what: string): void {
+    this.warn('metadata checksum', `checksum mismatch: ${what}`);
+  }
+
+  /** Records a warning; each kind lists a few messages, then one line counts the rest. */
+  private warn(kind: string, msg: string): void {
+    const w = this.info.warnings;
+    let c = this.warnCounts.get(kind);
+    if (!c) {
+      c = { count: 0, summaryAt: -1 };
+      this.warnCounts.set(kind, c);
+    }
+    c.count++;
+    if (c.count <= WARN_LIST_MAX) {
+      w.push(msg);
+      return;
+    }
+    const line = `${c.count - WARN_LIST_MAX} more ${kind} problems`;
+    if (c.summaryAt < 0) {
+      c.summaryAt = w.length;
+      w.push(line);
+    } else w[c.summaryAt] = line;
+  }
+
+  // ---- inodes ----
+
+  /** Byte offset of inode `ino` (AG number | AG block | index in the block, packed). */
+  private inodeOffset(ino: number, file: string): number {
+    const sb = this.sb;
+    const perAg = this.agShift * sb.sb_inopblock;
+    const agno = Math.floor(ino / perAg);
+    const rest = ino - agno * perAg;
+    const agbno = Math.floor(rest / sb.sb_inopblock);
+    const idx = rest - agbno * sb.sb_inopblock;
+    if (!Number.isSafeInteger(ino) || ino <= 0 || agno >= sb.sb_agcount || agbno >= sb.sb_agblocks) throw corrupt(file, `inode ${ino} does not exist`);
+    return (agno * sb.sb_agblocks + agbno) * sb.sb_blocksize + idx * sb.sb_inodesize;
+  }
+
+  async inode(ino: number, file: string): Promise<Inode> {
+    const hit = this.inodeCache.get(ino);
+    if (hit) return hit;
+    const isz = this.sb.sb_inodesize;
+    const raw = Buffer.from(await this.readExact(this.inodeOffset(ino, file), isz, true));
+    const inode = parseInode(this.sb, ino, raw, file);
+    if (!inode.checksumOk) this.warn('inode checksum', `inode ${ino} checksum mismatch`);
+    if (this.inodeCache.size >= INODE_CACHE_MAX) {
+      // Evict the older half in one pass (one at a time turns big listings quadratic).
+      let n = INODE_CACHE_MAX / 2;
+      for (const k of this.inodeCache.keys()) {
+        this.inodeCache.delete(k);
+        if (--n === 0) break;
+      }
+    }
+    this.inodeCache.set(ino, inode);
+    return inode;
+  }
+
+  /** A fork's extents as byte extents of the volume (unwritten ones as holes), checked. */
+  private async byteExtents(inode: Inode, attr: boolean, file: string): Promise<Extent[]> {
+    const bs = this.blockSize;
+    const list = await forkExtents(this, inode, attr, file);
+    const out: Extent[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const e: BmapExtent = list[i]!;
+      out[i] = { logical: e.startoff * bs, physical: e.unwritten ? HOLE : this.fsbToByte(e.startblock, file, e.blockcount), length: e.blockcount * bs };
+    }
+    return checkExtents(out, this.src.size, file);
+  }
+
+  // ---- nodes ----
+
+  async root(): Promise<FsNode> {
+    const r = await this.nodeFor(this.sb.sb_rootino, '', null);
+    if (r.error) throw r.error;
+    return r;
+  }
+
+  private full(node: FsNode): Promise<XfsNode> | XfsNode {
+    return node.partial ? this.nodeFor(node.stat.ino, node.name, node.stat.type) : (node as XfsNode);
+  }
+
+  async complete(node: FsNode): Promise<FsNode> {
+    return this.full(node);
+  }
+
+  private async nodeFor(ino: number, name: string, direntType: FileType | null): Promise<XfsNode> {
+    try {
+      const inode = await this.inode(ino, name || '/');
+      if (inode.di_mode === 0) throw corrupt(name || '/', `inode ${ino} is not in use`);
+      const stat = this.plainStat(inode);
+      if (stat.type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
+      return { name, stat, inode };
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      const stat: Stat = { type: direntType ?? 'other', size: 0, allocated: 0, mode: 0, uid: 0, gid: 0, nlink: 0, ino, hasOwnership: true };
+      return { name, stat, inode: null, error: err };
+    }
+  }
+
+  private plainStat(inode: Inode): Stat {
+    const type = fileTypeOfMode(inode.di_mode);
+    const allocated = inode.di_nblocks * this.blockSize;
+    const stat: Stat = {
+      type,
+      size: inode.di_size,
+      allocated,
+      mode: inode.di_mode & 0o7777,
+      uid: inode.di_uid,
+      gid: inode.di_gid,
+      nlink: inode.di_nlink,
+      ino: inode.ino,
+      atime: inode.atime,
+      mtime: inode.mtime,
+      ctime: inode.ctime,
+      hasOwnership: true,
+    };
+    if (inode.crtime) stat.birthtime = inode.crtime;
+    if (type === 'chardev' || type === 'blockdev') stat.rdev = inodeRdev(inode);
+    const sparse = type === 'file' && inode.di_format !== FORMAT.LOCAL && allocated < inode.di_size;
+    const f = inode.di_flags;
+    if (f & (DIFLAG.IMMUTABLE | DIFLAG.APPEND | DIFLAG.REALTIME) || sparse) {
+      const attrs: string[] = [];
+      if (f & DIFLAG.IMMUTABLE) attrs.push('immutable');
+      if (f & DIFLAG.APPEND) attrs.push('append');
+      if (f & DIFLAG.REALTIME) attrs.push('realtime');
+      if (sparse) attrs.push('sparse');
+      stat.attributes = attrs;
+    }
+    return stat;
+  }
+
+  /** Short targets sit in the inode; longer ones in blocks (with a header on v5). */
+  private async symlinkBytes(inode: Inode, file: string): Promise<Buffer> {
+    const size = inode.di_size;
+    if (size > SYMLINK_MAX) throw corrupt(file, `symbolic link target is ${size} bytes long`);
+    if (inode.di_format === FORMAT.LOCAL) {
+      if (size > inode.dataFork.length) throw corrupt(file, `symbolic link target (${size} bytes) is longer than its inode`);
+      return Buffer.from(inode.dataFork.subarray(0, size));
+    }
+    const bs = this.blockSize;
+    const src = new ExtentSource(this.meta, await this.byteExtents(inode, false, file), Math.ceil(size / bs) * bs + (this.hasCrc ? bs : 0), file);
+    if (!this.hasCrc) return Buffer.from(await src.read(0, size));
+    // Each block: struct xfs_dsymlink_hdr (magic, offset, bytes, crc, …), then target bytes.
+    const parts: Buffer[] = [];
+    let got = 0;
+    for (let blk = 0; got < size; blk++) {
+      const b = await src.read(blk * bs, bs);
+      if (b.length < bs || b.readUInt32BE(0) !== XFS_SYMLINK_MAGIC) throw corrupt(file, `symbolic link block ${blk} has a bad magic number`);
+      if (!xfsCrcOk(b, 12)) this.warnChecksum(`symbolic link block of ${file} (inode ${inode.ino})`);
+      const n = Math.min(b.readUInt32BE(8), bs - SYMLINK_HDR, size - got);
+      if (n <= 0) throw corrupt(file, 'symbolic link block holds no bytes');
+      parts.push(Buffer.from(b.subarray(SYMLINK_HDR, SYMLINK_HDR + n)));
+      got += n;
+    }
+    return Buffer.concat(parts);
+  }
+
+  // ---- folders ----
+
+  private async dirMap(inode: Inode, file: string): Promise<DirMap> {
+    const hit = this.dirCache.get(inode.ino);
+    if (hit) return hit;
+    const extents = await this.byteExtents(inode, false, file);
+    const last = extents[extents.length - 1];
+    const src = new ExtentSource(this.meta, extents, last ? last.logical + last.length : 0, file);
+    const indexed = extents.some((e) => e.logical + e.length > XFS_DIR2_LEAF_OFFSET && e.logical < 2 * XFS_DIR2_LEAF_OFFSET);
+    const m: DirMap = { src, indexed };
+    if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
+    this.dirCache.set(inode.ino, m);
+    return m;
+  }
+
+  /** One directory block (dirBlockSize bytes) at byte `offset` of the fork. */
+  private async dirBlock(m: DirMap, offset: number, file: string): Promise<Buffer> {
+    const dbs = this.sb.dirBlockSize;
+    const b = await m.src.read(offset, dbs);
+    if (b.length < dbs) throw corrupt(file, `folder block at fork offset ${offset} is missing`);
+    return b;
+  }
+
+  private checkDirBlockCrc(b: Buffer, ino: number, what: string): void {
+    if (this.hasCrc && !xfsCrcOk(b, b.readUInt16BE(8) === XFS_DA3_NODE_MAGIC || isDa3Leaf(b) ? 12 : 4)) this.warnChecksum(`${what} of folder inode ${ino}`);
+  }
+
+  /** Every entry of a folder, by reading its data blocks (each name is in exactly one). */
+  private async dirEntries(node: XfsNode): Promise<DirEntries> {
+    const file = node.name || '/';
+    if (node.error) throw node.error;
+    const inode = node.inode!;
+    if (fileTypeOfMode(inode.di_mode) !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
+    const ft = this.sb.hasFtype;
+    if (inode.di_format === FORMAT.LOCAL) {
+      const out = dirEntriesBuilder(inode.dataFork.length);
+      parseShortform(inode.dataFork, ft, file, out);
+      return endDirEntries(out, file);
+    }
+    const m = await this.dirMap(inode, file);
+    const dbs = this.sb.dirBlockSize;
+    const dataEnd = Math.min(inode.di_size, XFS_DIR2_LEAF_OFFSET, m.src.size);
+    const out = dirEntriesBuilder(Math.min(dataEnd, 64 << 20));
+    // Data blocks 1 MiB at a time into a reused buffer: the names are copied out.
+    const chunk = Math.max(dbs, Math.floor((1 << 20) / dbs) * dbs);
+    const buf = scratch.take(chunk);
+    try {
+      let done = 0;
+      for (const [off, len] of m.src.dataRanges(0, dataEnd)) {
+        let pos = Math.max(done, Math.floor(off / dbs) * dbs);
+        const end = Math.min(Math.ceil((off + len) / dbs) * dbs, Math.ceil(dataEnd / dbs) * dbs);
+        while (pos < end) {
+          const n = Math.min(chunk, end - pos);
+          const got = await m.src.readInto(buf, 0, pos, n);
+          for (let k = 0; k + dbs <= got; k += dbs) {
+            const blk = buf.subarray(k, k + dbs);
+            if (!parseDataBlock(blk, this.hasCrc, ft, file, out)) {
+              if (blk.readUInt32BE(0) !== 0) throw corrupt(file, `folder block at fork offset ${pos + k} has a bad magic number`);
+              continue;
+            }
+            if (this.hasCrc && !xfsCrcOk(blk, 4)) this.warnChecksum(`folder block at fork offset ${pos + k} of inode ${inode.ino}`);
+          }
+          if (got < n) throw corrupt(file, `folder block at fork offset ${pos + got} is missing`);
+          pos += n;
+        }
+        done = pos;
+      }
+    } finally {
+      scratch.give(buf);
+    }
+    return endDirEntries(out, file);
+  }
+
+  async readdirNames(dir: FsNode): Promise<NameList> {
+    const d = await this.full(dir);
+    const e = await this.dirEntries(d);
+    const n = e.inodes.length;
+    const types = e.types as FileType[];
+    const need: number[] = [];
+    for (let i = 0; i < n; i++) if (e.types[i] === null || e.types[i] === 'dir') need.push(i);
+    if (need.length === 0) return { names: e.names, types, inos: e.inodes, nodes: [] };
+    const nodes = new Array<FsNode | undefined>(n);
+    let loops: Set<number> | null = null;
+    for (const i of need) {
+      const k = await this.entryNode(d, e.inodes[i]!, e.names[i]!, types[i] ?? null);
+      if (!k) (loops ??= new Set()).add(i);
+      else {
+        nodes[i] = k;
+        types[i] = k.stat.type;
+      }
+    }
+    if (!loops) return { names: e.names, types, inos: e.inodes, nodes };
+    const keep = (_: unknown, i: number) => !loops.has(i);
+    return { names: e.names.filter(keep), types: types.filter(keep), inos: e.inodes.filter(keep), nodes: nodes.filter(keep) };
+  }
+
+  /** The node of one entry; null for a folder entry naming this folder or the root (a loop). */
+  private async entryNode(dir: XfsNode, ino: number, name: string, type: FileType | null): Promise<XfsNode | null> {
+    const k = await this.nodeFor(ino, name, type);
+    if (k.stat.type === 'dir' && (ino === dir.inode!.ino || ino === this.sb.sb_rootino)) {
+      this.warn('folder loop', `folder entry ${name} (inode ${ino}) loops back; skipped`);
+      return null;
+    }
+    return k;
+  }
+
+  async readdir(dir: FsNode, opts?: ReaddirOptions): Promise<FsNode[]> {
+    const d = await this.full(dir);
+    const l = await this.readdirNames(d);
+    const out: FsNode[] = [];
+    for (let i = 0; i < l.names.length; i++) {
+      const have = l.nodes[i];
+      if (have) out.push(have);
+      else if (opts?.namesOnly) out.push({ name: l.names[i]!, stat: partialStat(l.types[i]!, l.inos[i]!, true), inode: null, partial: true } as XfsNode);
+      else {
+        const k = await this.entryNode(d, l.inos[i]!, l.names[i]!, l.types[i]!);
+        if (k) out.push(k);
+      }
+    }
+    return out;
+  }
+
+  async lookup(dir: FsNode, name: string): Promise<FsNode | null> {
+    const d = await this.full(dir);
+    if (d.error) throw d.error;
+    const inode = d.inode!;
+    const file = d.name || '/';
+    if (fileTypeOfMode(inode.di_mode) !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
+    let found: { ino: number; type: FileType | null } | null = null;
+    let foundName = name;
+    // Names that did not decode as UTF-8 are listed with U+FFFD: only a scan finds those.
+    if (inode.di_format === FORMAT.LOCAL || name.includes('\ufffd')) {
+      const e = await this.dirEntries(d);
+      const i = e.names.lastIndexOf(name);
+      if (i >= 0) found = { ino: e.inodes[i]!, type: e.types[i]! };
+    } else {
+      const bytes = Buffer.from(name, 'utf8');
+      found = await this.hashLookup(inode, bytes, file);
+      foundName = name;
+    }
+    if (!found) return null;
+    if ((found.ino === inode.ino || found.ino === this.sb.sb_rootino) && (found.type === 'dir' || found.type === null)) {
+      const k = await this.nodeFor(found.ino, foundName, found.type);
+      if (k.stat.type === 'dir') return null;
+      return k;
+    }
+    return this.nodeFor(found.ino, foundName, found.type);
+  }
+
+  /** One name through the folder's hash index: the block's own, or the leaf/node dabtree. */
+  private async hashLookup(inode: Inode, name: Buffer, file: string): Promise<{ ino: number; type: FileType | null } | null> {
+    if (name.length === 0 || name.length > 255) return null;
+    const m = await this.dirMap(inode, file);
+    const hash = daHashName(name);
+    const dbs = this.sb.dirBlockSize;
+    let addrs: number[];
+    if (!m.indexed) {
+      const b = await this.dirBlock(m, 0, file);
+      const magic = b.readUInt32BE(0);
+      if (magic !== XFS_DIR2_BLOCK_MAGIC && magic !== XFS_DIR3_BLOCK_MAGIC) throw corrupt(file, 'folder block has a bad magic number');
+      addrs = blockLeafAddresses(b, hash);
+    } else {
+      addrs = await this.indexAddresses(m, inode.ino, hash, file);
+    }
+    for (const addr of addrs) {
+      const off = addr * 8;
+      const blockAt = Math.floor(off / dbs) * dbs;
+      if (blockAt >= XFS_DIR2_LEAF_OFFSET) throw corrupt(file, `folder hash index points outside the data blocks (${addr})`);
+      const b = await this.dirBlock(m, blockAt, file);
+      const hit = entryAt(b, off - blockAt, name, this.sb.hasFtype, file);
+      if (hit) return hit;
+    }
+    return null;
+  }
+
+  /** Addresses for `hash` from the dabtree rooted at the first leaf-offset block. */
+  private async indexAddresses(m: DirMap, ino: number, hash: number, file: string): Promise<number[]> {
+    const blockBytes = this.blockSize;
+    const crc = this.hasCrc;
+    let at = XFS_DIR2_LEAF_OFFSET;
+    const seen = new Set<number>();
+    for (let depth = 0; ; depth++) {
+      if (depth > DA_MAX_DEPTH || seen.has(at)) throw corrupt(file, 'folder hash index loops or is too deep');
+      seen.add(at);
+      const b = await this.dirBlock(m, at, file);
+      const info = daBlockInfo(b, crc);
+      if (info.magic === (crc ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC)) {
+        this.checkDirBlockCrc(b, ino, 'index node');
+        const child = nodeChild(b, info, hash, file);
+        at = child * blockBytes;
+        if (at < XFS_DIR2_LEAF_OFFSET) throw corrupt(file, `folder index node points outside the index (${child})`);
+        continue;
+      }
+      const leaf1 = crc ? XFS_DIR3_LEAF1_MAGIC : XFS_DIR2_LEAF1_MAGIC;
+      const leafn = crc ? XFS_DIR3_LEAFN_MAGIC : XFS_DIR2_LEAFN_MAGIC;
+      if (info.magic !== leaf1 && info.magic !== leafn) throw corrupt(file, `folder index block at fork offset ${at} has a bad magic number`);
+      const out: number[] = [];
+      let b2 = b;
+      let inf = info;
+      for (;;) {
+        this.checkDirBlockCrc(b2, ino, 'leaf block');
+        const r = leafAddresses(b2, inf, hash, file);
+        out.push(...r.addrs);
+        if (!r.more || inf.forw === 0 || inf.magic === leaf1) break;
+        const next = inf.forw * blockBytes;
+        if (seen.has(next) || next < XFS_DIR2_LEAF_OFFSET || seen.size > 1 << 16) throw corrupt(file, 'folder leaf blocks loop');
+        seen.add(next);
+        b2 = await this.dirBlock(m, next, file);
+        inf = daBlockInfo(b2, crc);
+        if (inf.magic !== leafn) throw corrupt(file, `folder leaf block at fork offset ${next} has a bad magic number`);
+      }
+      return out;
+    }
+  }
+
+  // ---- files ----
+
+  async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
+    const n = await this.full(node);
+    const file = node.name || '/';
+    if (stream) throw new DiskpickError('notFound', 'XFS has no named streams', file);
+    if (n.error) throw n.error;
+    const inode = n.inode!;
+    const type = fileTypeOfMode(inode.di_mode);
+    if (type === 'dir') throw new DiskpickError('wrongType', 'is a folder, not a file', file);
+    if (type !== 'file' && type !== 'symlink') return new BufferSource(Buffer.alloc(0), file);
+    if (type === 'symlink') return new BufferSource(await this.symlinkBytes(inode, file), file);
+    if (inode.di_flags & DIFLAG.REALTIME) throw unsupported(file, "the file's data is on the realtime subvolume, which diskpick does not read");
+    if (inode.di_format === FORMAT.LOCAL) {
+      if (inode.di_size > inode.dataFork.length) throw corrupt(file, `inline file claims ${inode.di_size} bytes but holds ${inode.dataFork.length}`);
+      return new BufferSource(Buffer.from(inode.dataFork.subarray(0, inode.di_size)), file);
+    }
+    return new ExtentSource(this.src, await this.byteExtents(inode, false, file), inode.di_size, file);
+  }
+
+  // ---- xattrs ----
+
+  private async attrEntries(inode: Inode, file: string): Promise<{ entries: AttrEntry[]; fork: ExtentSource | null }> {
+    if (!inode.attrFork) return { entries: [], fork: null };
+    if (inode.di_aformat === FORMAT.LOCAL) return { entries: parseAttrShortform(inode.attrFork, file), fork: null };
+    if (inode.di_aformat === FORMAT.EXTENTS && inode.anextents === 0) return { entries: [], fork: null };
+    const extents = await this.byteExtents(inode, true, file);
+    const last = extents[extents.length - 1];
+    const fork = new ExtentSource(this.meta, extents, last ? last.logical + last.length : 0, file);
+    const bs = this.blockSize;
+    const crc = this.hasCrc;
+    const read = async (dablk: number): Promise<Buffer> => {
+      const b = await fork.read(dablk * bs, bs);
+      if (b.length < bs) throw corrupt(file, `attribute block ${dablk} is missing`);
+      return b;
+    };
+    const leafMagic = crc ? XFS_ATTR3_LEAF_MAGIC : XFS_ATTR_LEAF_MAGIC;
+    const nodeMagic = crc ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC;
+    // Down the leftmost path to the first leaf, then along the leaves' forward links.
+    const seen = new Set<number>();
+    let blk = 0;
+    let b = await read(0);
+    for (let depth = 0; ; depth++) {
+      seen.add(blk);
+      const info = daBlockInfo(b, crc);
+      if (info.magic === leafMagic) break;
+      if (info.magic !== nodeMagic || depth > DA_MAX_DEPTH) throw corrupt(file, `attribute block ${blk} has a bad magic number`);
+      if (crc && !xfsCrcOk(b, 12)) this.warnChecksum(`attribute node block ${blk} of inode ${inode.ino}`);
+      if (info.count === 0 || info.entries + 8 > b.length) throw corrupt(file, `attribute node block ${blk} is empty`);
+      blk = b.readUInt32BE(info.entries + 4);
+      if (seen.has(blk)) throw corrupt(file, 'attribute tree loops');
+      b = await read(blk);
+    }
+    const entries: AttrEntry[] = [];
+    for (;;) {
+      if (crc && !xfsCrcOk(b, 12)) this.warnChecksum(`attribute leaf block ${blk} of inode ${inode.ino}`);
+      parseAttrLeaf(b, crc, file, entries);
+      const forw = b.readUInt32BE(0);
+      if (forw === 0) break;
+      if (seen.has(forw) || seen.size > ATTR_BLOCKS_MAX) throw corrupt(file, 'attribute leaf blocks loop');
+      seen.add(forw);
+      blk = forw;
+      b = await read(blk);
+      if (daBlockInfo(b, crc).magic !== leafMagic) throw corrupt(file, `attribute leaf block ${blk} has a bad magic number`);
+    }
+    return { entries, fork };
+  }
+
+  /** A remote value: whole blocks of the attribute fork, each with a header on v5. */
+  private async remoteValue(fork: ExtentSource, e: AttrEntry, ino: number, file: string): Promise<Buffer> {
+    if (e.valuelen > XATTR_VALUE_MAX) throw corrupt(file, `attribute value is ${e.valuelen} bytes long`);
+    const bs = this.blockSize;
+    if (!this.hasCrc) {
+      const v = await fork.read(e.valueblk * bs, e.valuelen);
+      if (v.length < e.valuelen) throw corrupt(file, 'attribute value runs past its fork');
+      return Buffer.from(v);
+    }
+    const per = bs - ATTR3_RMT_HDR;
+    const out = Buffer.alloc(e.valuelen);
+    for (let got = 0, blk = e.valueblk; got < e.valuelen; blk++) {
+      const b = await fork.read(blk * bs, bs);
+      if (b.length < bs || b.readUInt32BE(0) !== XFS_ATTR3_RMT_MAGIC) throw corrupt(file, `remote attribute block ${blk} has a bad magic number`);
+      if (!xfsCrcOk(b, 12)) this.warnChecksum(`remote attribute block ${blk} of inode ${ino}`);
+      const n = Math.min(b.readUInt32BE(8), per, e.valuelen - got);
+      if (n <= 0) throw corrupt(file, `remote attribute block ${blk} holds no bytes`);
+      b.copy(out, got, ATTR3_RMT_HDR, ATTR3_RMT_HDR + n);
+      got += n;
+    }
+    return out;
+  }
+
+  async xattrs(node: FsNode): Promise<Map<string, Buffer>> {
+    const n = await this.full(node);
+    if (n.error) throw n.error;
+    const file = node.name || '/';
+    const inode = n.inode!;
+    const { entries, fork } = await this.attrEntries(inode, file);
+    const out = new Map<string, Buffer>();
+    for (const e of entries) {
+      const name = attrFullName(e);
+      if (name === null) continue;
+      let v = e.value;
+      if (v === null) {
+        if (!fork) throw corrupt(file, 'remote attribute value without an attribute fork');
+        v = await this.remoteValue(fork, e, inode.ino, file);
+      }
+      const acl = aclXattrName(e);
+      if (acl) out.set(acl, xfsAclToXattr(v, file));
+      out.set(name, v);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.inodeCache.clear();
+    this.dirCache.clear();
+  }
+}
+
+
+/** v5 leaf blocks keep their CRC in the da3 header (byte 12), as nodes do. */
+function isDa3Leaf(b: Buffer): boolean {
+  const m = b.readUInt16BE(8);
+  return m === XFS_DIR3_LEAF1_MAGIC || m === XFS_DIR3_LEAFN_MAGIC;
+}
