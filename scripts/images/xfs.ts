@@ -288,3 +288,31 @@ export function xfsImagePath(cache: string, v: XfsVariant): string {
   return join(cache, `${v.name}.img`);
 }
 
+
+/**
+ * A small v5 volume for hostile-input tests: a file with a bmbt (300 extents), a node-form
+ * folder (2000 names), an attribute node tree (300 attributes). Tests damage copies with
+ * `xfs_db -x` (loops, wrong levels) and check diskpick errors out instead of hanging.
+ */
+export function buildXfsHostileBase(imgPath: string): void {
+  const tmp = imgPath + '.tmp';
+  const mnt = imgPath + '.mnt';
+  rmSync(tmp, { force: true });
+  execFileSync('truncate', ['-s', '32M', tmp]);
+  execFileSync('mkfs.xfs', ['-f', '-q', tmp], { stdio: 'pipe', env: { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' } });
+  mkdirSync(mnt, { recursive: true });
+  sh('mount', ['-o', 'loop', tmp, mnt]);
+  try {
+    const fd = openSync(join(mnt, 'frag.bin'), 'w');
+    for (let i = 0; i < 300; i++) writeSync(fd, seededBytes(i, 4096), 0, 4096, i * 8192);
+    closeSync(fd);
+    mkdirSync(join(mnt, 'big'));
+    for (let i = 0; i < 2000; i++) closeSync(openSync(join(mnt, 'big', `name-${String(i).padStart(5, '0')}`), 'w'));
+    writeFileSync(join(mnt, 'attrs'), 'attrs\n');
+    for (let i = 0; i < 300; i++) sh('setfattr', ['-n', `user.attribute-number-${i}`, '-v', `value-${i}-xxxxxxxxxxxxxxxxxxxxxxxx`, join(mnt, 'attrs')]);
+  } finally {
+    sh('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+  execFileSync('mv', [tmp, imgPath]);
+}
