@@ -316,3 +316,28 @@ export function buildXfsHostileBase(imgPath: string): void {
   }
   execFileSync('mv', [tmp, imgPath]);
 }
+
+export const XFS_BENCH = { file: '/seeded-256MiB.bin', size: 256 * 1024 * 1024, tree: '/tree', files: 100_000, perDir: 1000 } as const;
+
+/** The bench volume: a 256 MiB seeded file and 100 000 empty files in 100 folders, written by the kernel. */
+export function buildXfsBenchImage(imgPath: string): void {
+  const tmp = imgPath + '.tmp';
+  const mnt = imgPath + '.mnt';
+  rmSync(tmp, { force: true });
+  execFileSync('truncate', ['-s', '1G', tmp]);
+  sh('mkfs.xfs', ['-f', '-q', tmp]);
+  mkdirSync(mnt, { recursive: true });
+  sh('mount', ['-o', 'loop', tmp, mnt]);
+  try {
+    writeLargeSeeded(join(mnt, XFS_BENCH.file), XFS_BENCH.size, 31);
+    for (let d = 0; d < XFS_BENCH.files / XFS_BENCH.perDir; d++) {
+      const dir = join(mnt, XFS_BENCH.tree, `d${String(d).padStart(3, '0')}`);
+      mkdirSync(dir, { recursive: true });
+      for (let i = 0; i < XFS_BENCH.perDir; i++) closeSync(openSync(join(dir, `f${String(i).padStart(4, '0')}`), 'w'));
+    }
+  } finally {
+    sh('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+  execFileSync('mv', [tmp, imgPath]);
+}
