@@ -7,16 +7,16 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CACHE, diskpickCmd, floorRow, run, throughputRow, timeRow, type BenchRow } from './harness.js';
+import { BENCH_CACHE, diskpickCmd, floorRow, run as sh, throughputRow, timeRow, type BenchRow } from './harness.js';
 import { XFS_BENCH, buildXfsBenchImage } from '../scripts/images/xfs.js';
 
 /** Best of `runs` cold runs of `cmd` (caches dropped before each, outside the timing). */
 function timeCold(cmd: string, runs = 3): number {
   let best = Infinity;
   for (let i = 0; i < runs; i++) {
-    run('sync; echo 3 > /proc/sys/vm/drop_caches');
+    sh('sync; echo 3 > /proc/sys/vm/drop_caches');
     const t0 = process.hrtime.bigint();
-    run(cmd);
+    sh(cmd);
     best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
   }
   return best;
@@ -34,12 +34,12 @@ export async function run(): Promise<BenchRow[]> {
     rows.push(throughputRow('xfs', 'cat 256 MiB file (XFS), cold', XFS_BENCH.size, ours, 'kernel ro loop mount + cat + umount', theirs, 0.8));
 
     const lsOurs = timeCold(`${diskpickCmd(`ls -R ${image} /p0`)} > /dev/null`);
-    run(`mount -o ro,loop ${image} ${mnt}`);
+    sh(`mount -o ro,loop ${image} ${mnt}`);
     let lsTheirs: number;
     try {
       lsTheirs = timeCold(`find ${mnt} > /dev/null`);
     } finally {
-      run(`umount ${mnt}`);
+      sh(`umount ${mnt}`);
     }
     rows.push(timeRow('xfs', 'ls -R 100 000 files (XFS), cold', lsOurs, 'find on the kernel mount', lsTheirs, 0.5));
     rows.push(floorRow('xfs', 'ls -R 100 000 files (XFS)', 'find on the kernel mount', lsTheirs));
