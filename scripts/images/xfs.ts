@@ -7,7 +7,7 @@
  * manifest. A dirty-log image is made with `xfs_io -x -c 'shutdown -f'` before unmounting.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, linkSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { chownSync, closeSync, copyFileSync, fsyncSync, lstatSync, renameSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, linkSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { seededBytes, seededText, writeLargeSeeded } from './tree.js';
 
@@ -269,9 +269,20 @@ export function buildXfsDirtyImage(imgPath: string): void {
     for (let i = 0; i < 5; i++) writeFileSync(join(mnt, 'kept', `old-${i}.txt`), seededText(400 + i, 2000));
     sh('sync', []);
     sh('xfs_io', ['-x', '-c', 'freeze', '-c', 'thaw', mnt]);
-    // Committed to the log (shutdown -f flushes it) but never written to their home blocks.
+    // Committed to the log (fsync: data on disk, metadata in the log; shutdown -f flushes the
+    // rest) but never written to their home blocks.
     mkdirSync(join(mnt, 'after-crash'));
-    for (let i = 0; i < 40; i++) writeFileSync(join(mnt, 'after-crash', `file-${i}.txt`), seededText(200 + i, 100 + i * 97));
+    for (let i = 0; i < 40; i++) {
+      const fd = openSync(join(mnt, 'after-crash', `file-${i}.txt`), 'w');
+      writeSync(fd, seededText(200 + i, 100 + i * 97));
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    // A big folder (block → leaf form), an xattr, a rename and a delete, all in the log only.
+    mkdirSync(join(mnt, 'after-crash', 'many'));
+    for (let i = 0; i < 300; i++) closeSync(openSync(join(mnt, 'after-crash', 'many', `entry-${i}`), 'w'));
+    sh('setfattr', ['-n', 'user.logged', '-v', 'in the log', join(mnt, 'kept', 'old-0.txt')]);
+    renameSync(join(mnt, 'kept', 'old-1.txt'), join(mnt, 'kept', 'renamed-1.txt'));
     rmSync(join(mnt, 'kept', 'old-4.txt'));
     sh('xfs_io', ['-x', '-c', 'shutdown -f', mnt]);
     sh('umount', [mnt]);

@@ -58,11 +58,11 @@ export function kernelWalk(root: string): KernelEntry[] {
 
 const EMPTY = createHash('sha256').digest('hex');
 
-/** Runs `fn` with the image mounted read-only by the kernel (loop), unmounting after. */
+/** Runs `fn` with the image mounted by the kernel (loop; read-only unless opts is 'rw'), unmounting after. */
 export function withKernelMount<T>(img: string, opts: string, fn: (mnt: string) => T): T {
   const mnt = mkdtempSync(join(tmpdir(), 'diskpick-xfs-mnt-'));
   try {
-    execFileSync('mount', ['-o', `ro,loop,${opts}`, img, mnt], { stdio: 'pipe' });
+    execFileSync('mount', ['-o', opts === 'rw' ? 'loop' : `ro,loop${opts ? ',' + opts : ''}`, img, mnt], { stdio: 'pipe' });
     try {
       return fn(mnt);
     } finally {

@@ -20,6 +20,7 @@ import {
 } from './dir.js';
 import { DIFLAG, FORMAT, fileTypeOfMode, inodeRdev, parseInode, type Inode } from './inode.js';
 import { logState } from './log.js';
+import { ITEM_NAMES, OverlaySource, replayLog } from './replay.js';
 import { XFS_SB_MAGIC, featureNames, formatUuid, parseAgHeaders, parseSuperblock, type Superblock } from './superblock.js';
 
 const WARN_LIST_MAX = 5;
@@ -64,13 +65,13 @@ export class XfsFs implements FileSystem, ForkReader {
   readonly caseSensitive = true;
   info!: FsInfo;
   sb!: Superblock;
-  private readonly meta: CachedSource;
+  private meta: CachedSource;
   private readonly inodeCache = new Map<number, Inode>();
   private readonly dirCache = new Map<number, DirMap>();
   private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
   private agShift = 0;
 
-  private constructor(private readonly src: ByteSource) {
+  private constructor(private src: ByteSource) {
     this.meta = new CachedSource(src, 64 * 1024, 32 * 1024 * 1024);
   }
 
@@ -157,14 +158,35 @@ export class XfsFs implements FileSystem, ForkReader {
         d.log = 'clean';
         return;
       }
-      d.log = 'dirty, not replayed';
       d.logRecords = st.records;
       d.logOperations = st.operations;
       d.logBlocks = st.blocks;
       if (st.records) d.logLsns = `${st.firstLsn}-${st.lastLsn}`;
-      this.info.warnings.push(
-        `the volume was not cleanly unmounted: its log holds ${st.records} records (${st.operations} operations, ${st.blocks * 512} bytes, LSN ${st.firstLsn}-${st.lastLsn}) that were not replayed; shown as it is on disk (as xfs_db -r and a ro,norecovery mount show it)`,
-      );
+      const what = `${st.records} records (${st.operations} operations, ${st.blocks * 512} bytes, LSN ${st.firstLsn}-${st.lastLsn})`;
+      try {
+        const isz = sb.sb_inodesize;
+        const r = await replayLog(this.src, { logStart: start, logBytes: sb.sb_logblocks * sb.sb_blocksize, inodeSize: isz, hasCrc: sb.hasCrc, inodeOffset: (ino) => this.inodeOffset(ino, 'the log') }, st.tailBlock, st.headBlock, this.src.name);
+        this.src = new OverlaySource(this.src, r.sectors);
+        this.meta = new CachedSource(this.src, 64 * 1024, 32 * 1024 * 1024);
+        this.sb = parseSuperblock(await this.readExact(0, Math.max(512, sb.sb_sectsize), false), this.src.name);
+        this.inodeCache.clear();
+        this.dirCache.clear();
+        d.log = 'replayed in memory';
+        d.logTransactions = r.transactions;
+        d.logBuffers = r.buffers;
+        d.logInodes = r.inodes;
+        const skipped = [...r.skipped].map(([t, n]) => `${n} ${ITEM_NAMES[t] ?? `type 0x${t.toString(16)}`}`).join(', ');
+        if (skipped) d.logItemsNotReplayed = skipped;
+        this.info.warnings.push(
+          `the volume was not cleanly unmounted: its log (${what}) was replayed in memory (${r.transactions} transactions: ${r.buffers} buffers, ${r.inodes} inodes${r.cancelled ? `, ${r.cancelled} cancelled` : ''}${skipped ? `; items a read does not need, not replayed: ${skipped}` : ''}); the image was not changed`,
+        );
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        d.log = 'dirty, not replayed';
+        this.info.warnings.push(
+          `the volume was not cleanly unmounted and its log (${what}) could not be replayed (${err.message}); shown as it is on disk (as xfs_db -r and a ro,norecovery mount show it)`,
+        );
+      }
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
       d.log = 'unreadable';
