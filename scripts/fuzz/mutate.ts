@@ -125,6 +125,10 @@ function xfsRegions(b: Buffer): Region[] {
     if (b.readUInt16BE(o) === 0x494e && b[o + 4]! >= 1 && b[o + 4]! <= 3 && b.readUInt16BE(o + 2) !== 0) out.push({ offset: o, length: isz, what: 'inode' });
     else if (o % bs === 0 && (magics32.has(b.readUInt32BE(o)) || magics16.has(b.readUInt16BE(o + 8)))) out.push({ offset: o, length: bs, what: 'metadata block' });
   }
+  // Log record headers (0xFEEDBABE) and the first operations after them.
+  for (let o = 0; o + 512 <= b.length && out.length < MAX_REGIONS; o += 512) {
+    if (b.readUInt32BE(o) === 0xfeedbabe) out.push({ offset: o, length: 1024, what: 'log record' });
+  }
   return out;
 }
 

@@ -85,7 +85,7 @@ function ntfsImage(path: string, seed: number): void {
  * QA_CHECK_FS). v5 is filled through a loop mount (xattrs in short and leaf form, a leaf-form
  * folder, a multi-extent file), v4 (no CRCs: mutants reach the parsers) by a protofile.
  */
-function xfsImage(path: string, v5: boolean, seed: number): void {
+function xfsImage(path: string, v5: boolean, seed: number, dirty = false): void {
   blank(path, 16 * 1024 * 1024);
   const env = { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' };
   const mkfs = (extra: string[]) => execFileSync('mkfs.xfs', ['-f', '-q', ...(v5 ? [] : ['-m', 'crc=0', '-b', 'size=1024']), ...extra, path], { env, stdio: 'pipe' });
@@ -123,6 +123,14 @@ function xfsImage(path: string, v5: boolean, seed: number): void {
       sh('setfattr', ['-n', 'user.short', '-v', 'value', join(mnt, 'readme.txt')]);
       for (let i = 0; i < 20; i++) sh('setfattr', ['-n', `user.leaf-${i}`, '-v', seededText(seed + i, 80).toString(), join(mnt, 'docs', 'notes.txt')]);
       sh('xfs_io', ['-f', '-c', 'pwrite -S 1 0 4k', '-c', 'pwrite -S 2 64k 4k', '-c', 'falloc 128k 64k', join(mnt, 'sparse.bin')]);
+      if (dirty) {
+        // Left in the log only: the reader replays it in memory (mutants reach the replay).
+        sh('sync', []);
+        sh('mkdir', [join(mnt, 'logged')]);
+        for (let i = 0; i < 30; i++) sh('xfs_io', ['-f', '-c', `pwrite -S ${i} 0 ${1000 + i * 100}`, '-c', 'fsync', join(mnt, 'logged', `f${i}`)]);
+        sh('setfattr', ['-n', 'user.logged', '-v', 'yes', join(mnt, 'readme.txt')]);
+        sh('xfs_io', ['-x', '-c', 'shutdown -f', mnt]);
+      }
     } finally {
       sh('umount', [mnt]);
       rmSync(mnt, { recursive: true, force: true });
@@ -190,7 +198,7 @@ export function buildSeeds(): SeedSet {
     cached('ext4.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '4096'], 6)),
   ];
   s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
-  s.xfs = [cached('xfs-v5.img', (p) => xfsImage(p, true, 10)), cached('xfs-v4.img', (p) => xfsImage(p, false, 11))];
+  s.xfs = [cached('xfs-v5.img', (p) => xfsImage(p, true, 10)), cached('xfs-v4.img', (p) => xfsImage(p, false, 11)), cached('xfs-dirty.img', (p) => xfsImage(p, true, 12, true))];
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];
