@@ -3,8 +3,8 @@
  * a dabtree node pointing at itself, a bmbt root reaching one leaf twice, a truncated image).
  * Each must end in a one-line error (exit 3 through the CLI), never a hang or a crash.
  */
-import { copyFileSync, mkdtempSync, rmSync, truncateSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,29 @@ describe('hostile XFS', () => {
     } finally {
       await vfs.close();
     }
+  });
+
+  it('a realtime subvolume is named in info; a realtime file exits 6 (unsupported) with one line', () => {
+    // mkfs.xfs -r rtdev=: the data device records the realtime section (sb_rblocks); the file
+    // is flagged realtime with xfs_db -x, as a file written there would be.
+    const img = join(dir, 'rt.img');
+    const rtdev = join(dir, 'rt-section.img');
+    const proto = join(dir, 'rt.proto');
+    const src = join(dir, 'rt-file.txt');
+    writeFileSync(src, 'on the realtime device\n');
+    writeFileSync(proto, `/dev/null\n0 0\nd--755 0 0\nrt.txt ---644 0 0 ${src}\nplain.txt ---644 0 0 ${src}\n$\n`);
+    execFileSync('truncate', ['-s', '320M', img]);
+    execFileSync('truncate', ['-s', '32M', rtdev]);
+    execFileSync('mkfs.xfs', ['-f', '-q', '-r', `rtdev=${rtdev}`, '-p', proto, img], { stdio: 'pipe' });
+    execFileSync('xfs_db', ['-x', '-c', 'path /rt.txt', '-c', 'write core.realtime 1', img], { stdio: 'pipe' });
+    const rblocks = /rblocks = (\d+)/.exec(execFileSync('xfs_db', ['-r', '-c', 'sb 0', '-c', 'p rblocks', img], { encoding: 'utf8' }))![1];
+    const info = diskpick(['info', '--json', img]);
+    expect(info.stdout.toString()).toContain(`"realtime": "${rblocks} blocks"`);
+    const r = diskpick(['cat', img, '/p0/rt.txt']);
+    expect(r.status).toBe(6);
+    expect(r.stderr).toMatch(/realtime subvolume/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(diskpick(['cat', img, '/p0/plain.txt']).stdout.toString()).toBe('on the realtime device\n');
   });
 
   it('an image cut short: opening warns, reading past the end is a one-line error', () => {
