@@ -26,8 +26,8 @@ export interface XfsVariant {
 export const XFS_VARIANTS: XfsVariant[] = [
   // Today's defaults (crc, ftype, bigtime, sparse inodes, reflink, finobt) + nrext64 counters.
   { name: 'xfs-v5', args: ['-i', 'nrext64=1'], kernel: true, many: 100_000, bigtime: true },
-  // Directory blocks of 64 KiB over 4 KiB filesystem blocks; 32-bit times.
-  { name: 'xfs-v5-dir64k', args: ['-n', 'size=65536', '-m', 'bigtime=0'], kernel: true, many: 5000, bigtime: false },
+  // Directory blocks of 64 KiB over 4 KiB filesystem blocks; 4 KiB sectors; 32-bit times.
+  { name: 'xfs-v5-dir64k', args: ['-n', 'size=65536', '-s', 'size=4096', '-m', 'bigtime=0'], kernel: true, many: 5000, bigtime: false },
   // v4 (RHEL 6/7 era): no CRCs, 512-byte blocks, folders without ftype, v2 inodes.
   { name: 'xfs-v4-512', args: ['-m', 'crc=0', '-n', 'ftype=0', '-b', 'size=512'], kernel: false, many: 3000, bigtime: false },
   // 64 KiB blocks (ppc64/arm64 page size): the kernel here cannot mount them.
@@ -131,6 +131,8 @@ export function populate(root: string, v: XfsVariant, kernel: boolean): void {
   for (const [i, at] of S.hugeWrites.entries()) writeSync(hf, seededBytes(150 + i, 4096), 0, 4096, at);
   ftruncateSync(hf, S.hugeSize);
   closeSync(hf);
+  // Shared extents (reflink, on by default in v5): read as plain data.
+  sh('cp', ['--reflink=always', join(root, S.big), join(root, '/reflinked.bin')]);
   sh('xfs_io', ['-f', '-c', 'falloc 0 8m', '-c', 'pwrite -S 0x5a 1m 64k', '-c', 'falloc -k 8m 1m', join(root, S.prealloc)]);
   execFileSync('python3', ['-c', `
 import os,sys

@@ -50,7 +50,8 @@ describe.each(kernelVariants)('XFS $name against the kernel', (v) => {
     expect(fs.details.version).toBe(5);
     expect(fs.details.log).toBe('clean');
     expect(fs.warnings).toEqual([]);
-    const sb = dbFields(xfsDb(img, ['sb 0', 'p uuid blocksize dirblklog']));
+    const sb = dbFields(xfsDb(img, ['sb 0', 'p uuid blocksize dirblklog sectsize']));
+    expect(fs.details.sectorSize).toBe(Number(sb.get('sectsize')));
     expect(fs.uuid).toBe(sb.get('uuid'));
     expect(fs.blockSize).toBe(Number(sb.get('blocksize')));
     expect(fs.details.directoryBlockSize).toBe(Number(sb.get('blocksize')) << Number(sb.get('dirblklog')));
@@ -152,11 +153,15 @@ describe.each(kernelVariants)('XFS $name against the kernel', (v) => {
     expect((await vfs.lookup('/p0' + bad)).stat.ino).toBe(kernel.find((e) => e.path === bad)!.ino);
   });
 
-  it('a file of 10 000 extents (bmbt), unwritten extents and holes read as the kernel reads them', async () => {
+  it('a file of 10 000 extents (bmbt), shared (reflinked) extents, unwritten extents and holes read as the kernel reads them', async () => {
     const f = dbFields(xfsDb(img, [`path ${S.fragmented}`, 'p core.format', 'p core.nextents']));
     expect(f.get('core.format')).toMatch(/^3 /);
     // The written blocks, and unwritten extents (speculative preallocation) between them.
     expect(Number(f.get('core.nextents'))).toBeGreaterThanOrEqual(S.fragmentedExtents);
+    // Shared (reflinked) extents: the copy maps the same blocks as the original, read as data.
+    const first = (p: string) => /startblock (\d+)/.exec(xfsDb(img, [`path ${p}`, 'bmap']))?.[1];
+    expect(first('/reflinked.bin')).toBe(first(S.big));
+    expect(sha(await readAll(vfs, await vfs.lookup('/p0/reflinked.bin')))).toBe(kernel.find((k) => k.path === S.big)!.sha256);
     const pre = xfsDb(img, [`path ${S.prealloc}`, 'bmap']);
     expect(pre).toMatch(/flag 1/);
     const node = await vfs.lookup('/p0' + S.prealloc);
