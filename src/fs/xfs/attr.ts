@@ -6,6 +6,9 @@
  * SGI_ACL_FILE/SGI_ACL_DEFAULT in XFS's own big-endian form.
  */
 import { corrupt } from '../../errors.js';
+import type { ByteSource } from '../../source/source.js';
+import { xfsCrcOk } from './crc.js';
+import { DA_MAX_DEPTH, daBlockInfo } from './dir.js';
 
 /** Attribute entry flags (XFS_ATTR_*). */
 export const ATTR = { LOCAL: 0x1, ROOT: 0x2, SECURE: 0x4, PARENT: 0x8, INCOMPLETE: 0x80 } as const;
@@ -14,6 +17,22 @@ export const XFS_ATTR3_LEAF_MAGIC = 0x3bee;
 export const XFS_ATTR3_RMT_MAGIC = 0x5841524d; // "XARM"
 /** struct xfs_attr3_rmt_hdr: magic, offset, bytes, crc, uuid, owner, blkno, lsn. */
 export const ATTR3_RMT_HDR = 56;
+
+const XFS_DA_NODE_MAGIC = 0xfebe;
+const XFS_DA3_NODE_MAGIC = 0x3ebe;
+/** Largest xattr value (the kernel's XATTR_SIZE_MAX). */
+const XATTR_VALUE_MAX = 65536;
+/** Blocks of an attribute dabtree visited per file at most (loops and hostile fan-out). */
+const ATTR_BLOCKS_MAX = 1 << 16;
+
+/** An attribute fork in blocks: its mapping as a source, and what checking it needs. */
+export interface AttrBlocks {
+  fork: ByteSource;
+  blockSize: number;
+  hasCrc: boolean;
+  ino: number;
+  warnChecksum(what: string): void;
+}
 
 /** One attribute: its namespace flags, name bytes, and value (inline) or where the value lies. */
 export interface AttrEntry {
@@ -117,6 +136,68 @@ export function xfsAclToXattr(v: Buffer, file: string): Buffer {
     out.writeUInt16LE(perm, 6 + i * 8);
     // ACL_USER (2) and ACL_GROUP (8) carry an id.
     out.writeUInt32LE(tag === 2 || tag === 8 ? id : 0xffffffff, 8 + i * 8);
+  }
+  return out;
+}
+
+/** Every entry of a leaf- or node-form attribute fork: down the leftmost path, then along the leaves' forward links. */
+export async function readAttrTree(a: AttrBlocks, file: string): Promise<AttrEntry[]> {
+  const { blockSize: bs, hasCrc: crc } = a;
+  const read = async (dablk: number): Promise<Buffer> => {
+    const b = await a.fork.read(dablk * bs, bs);
+    if (b.length < bs) throw corrupt(file, `attribute block ${dablk} is missing`);
+    return b;
+  };
+  const leafMagic = crc ? XFS_ATTR3_LEAF_MAGIC : XFS_ATTR_LEAF_MAGIC;
+  const nodeMagic = crc ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC;
+  const seen = new Set<number>();
+  let blk = 0;
+  let b = await read(0);
+  for (let depth = 0; ; depth++) {
+    seen.add(blk);
+    const info = daBlockInfo(b, crc);
+    if (info.magic === leafMagic) break;
+    if (info.magic !== nodeMagic || depth > DA_MAX_DEPTH) throw corrupt(file, `attribute block ${blk} has a bad magic number`);
+    if (crc && !xfsCrcOk(b, 12)) a.warnChecksum(`attribute node block ${blk} of inode ${a.ino}`);
+    if (info.count === 0 || info.entries + 8 > b.length) throw corrupt(file, `attribute node block ${blk} is empty`);
+    blk = b.readUInt32BE(info.entries + 4);
+    if (seen.has(blk)) throw corrupt(file, 'attribute tree loops');
+    b = await read(blk);
+  }
+  const entries: AttrEntry[] = [];
+  for (;;) {
+    if (crc && !xfsCrcOk(b, 12)) a.warnChecksum(`attribute leaf block ${blk} of inode ${a.ino}`);
+    parseAttrLeaf(b, crc, file, entries);
+    const forw = b.readUInt32BE(0);
+    if (forw === 0) break;
+    if (seen.has(forw) || seen.size > ATTR_BLOCKS_MAX) throw corrupt(file, 'attribute leaf blocks loop');
+    seen.add(forw);
+    blk = forw;
+    b = await read(blk);
+    if (daBlockInfo(b, crc).magic !== leafMagic) throw corrupt(file, `attribute leaf block ${blk} has a bad magic number`);
+  }
+  return entries;
+}
+
+/** A remote value: whole blocks of the attribute fork, each with a header on v5. */
+export async function remoteAttrValue(a: AttrBlocks, e: AttrEntry, file: string): Promise<Buffer> {
+  if (e.valuelen > XATTR_VALUE_MAX) throw corrupt(file, `attribute value is ${e.valuelen} bytes long`);
+  const bs = a.blockSize;
+  if (!a.hasCrc) {
+    const v = await a.fork.read(e.valueblk * bs, e.valuelen);
+    if (v.length < e.valuelen) throw corrupt(file, 'attribute value runs past its fork');
+    return Buffer.from(v);
+  }
+  const per = bs - ATTR3_RMT_HDR;
+  const out = Buffer.alloc(e.valuelen);
+  for (let got = 0, blk = e.valueblk; got < e.valuelen; blk++) {
+    const b = await a.fork.read(blk * bs, bs);
+    if (b.length < bs || b.readUInt32BE(0) !== XFS_ATTR3_RMT_MAGIC) throw corrupt(file, `remote attribute block ${blk} has a bad magic number`);
+    if (!xfsCrcOk(b, 12)) a.warnChecksum(`remote attribute block ${blk} of inode ${a.ino}`);
+    const n = Math.min(b.readUInt32BE(8), per, e.valuelen - got);
+    if (n <= 0) throw corrupt(file, `remote attribute block ${blk} holds no bytes`);
+    b.copy(out, got, ATTR3_RMT_HDR, ATTR3_RMT_HDR + n);
+    got += n;
   }
   return out;
 }

@@ -226,3 +226,48 @@ export function leafAddresses(b: Buffer, info: DaBlockInfo, hash: number, file: 
   }
   return { addrs, more: i === info.count && info.count > 0 };
 }
+
+/**
+ * The data addresses for `hash` from the dabtree whose root is the first block at the leaf
+ * offset: down the node blocks to the leaf, then along `forw` while equal hashes continue.
+ * Blocks are visited once and the depth is capped: a loop is an error. `check` verifies a
+ * block's CRC (v5).
+ */
+export async function indexAddresses(
+  block: (forkOffset: number) => Promise<Buffer>, blockSize: number, crc: boolean, hash: number, file: string, check: (b: Buffer, what: string) => void,
+): Promise<number[]> {
+  let at = XFS_DIR2_LEAF_OFFSET;
+  const seen = new Set<number>();
+  for (let depth = 0; ; depth++) {
+    if (depth > DA_MAX_DEPTH || seen.has(at)) throw corrupt(file, 'folder hash index loops or is too deep');
+    seen.add(at);
+    const b = await block(at);
+    const info = daBlockInfo(b, crc);
+    if (info.magic === (crc ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC)) {
+      check(b, 'index node');
+      const child = nodeChild(b, info, hash, file);
+      at = child * blockSize;
+      if (at < XFS_DIR2_LEAF_OFFSET) throw corrupt(file, `folder index node points outside the index (${child})`);
+      continue;
+    }
+    const leaf1 = crc ? XFS_DIR3_LEAF1_MAGIC : XFS_DIR2_LEAF1_MAGIC;
+    const leafn = crc ? XFS_DIR3_LEAFN_MAGIC : XFS_DIR2_LEAFN_MAGIC;
+    if (info.magic !== leaf1 && info.magic !== leafn) throw corrupt(file, `folder index block at fork offset ${at} has a bad magic number`);
+    const out: number[] = [];
+    let b2 = b;
+    let inf = info;
+    for (;;) {
+      check(b2, 'leaf block');
+      const r = leafAddresses(b2, inf, hash, file);
+      out.push(...r.addrs);
+      if (!r.more || inf.forw === 0 || inf.magic === leaf1) break;
+      const next = inf.forw * blockSize;
+      if (seen.has(next) || next < XFS_DIR2_LEAF_OFFSET || seen.size > 1 << 16) throw corrupt(file, 'folder leaf blocks loop');
+      seen.add(next);
+      b2 = await block(next);
+      inf = daBlockInfo(b2, crc);
+      if (inf.magic !== leafn) throw corrupt(file, `folder leaf block at fork offset ${next} has a bad magic number`);
+    }
+    return out;
+  }
+}

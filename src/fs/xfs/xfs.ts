@@ -10,12 +10,11 @@ import { BufferSource, type ByteSource } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
 import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, type DirEntries } from '../ext/dir.js';
-import { ATTR3_RMT_HDR, XFS_ATTR3_LEAF_MAGIC, XFS_ATTR3_RMT_MAGIC, XFS_ATTR_LEAF_MAGIC, aclXattrName, attrFullName, parseAttrLeaf, parseAttrShortform, xfsAclToXattr, type AttrEntry } from './attr.js';
+import { aclXattrName, attrFullName, parseAttrShortform, readAttrTree, remoteAttrValue, xfsAclToXattr, type AttrBlocks, type AttrEntry } from './attr.js';
 import { forkExtents, type BmapExtent, type ForkReader } from './bmap.js';
 import { xfsCrcOk } from './crc.js';
 import {
-  DA_MAX_DEPTH, XFS_DA3_NODE_MAGIC, XFS_DA_NODE_MAGIC, XFS_DIR2_BLOCK_MAGIC, XFS_DIR2_LEAF1_MAGIC, XFS_DIR2_LEAFN_MAGIC, XFS_DIR2_LEAF_OFFSET,
-  XFS_DIR3_BLOCK_MAGIC, XFS_DIR3_LEAF1_MAGIC, XFS_DIR3_LEAFN_MAGIC, blockLeafAddresses, daBlockInfo, daHashName, entryAt, leafAddresses, nodeChild,
+  XFS_DIR2_BLOCK_MAGIC, XFS_DIR2_LEAF_OFFSET, XFS_DIR3_BLOCK_MAGIC, XFS_DIR3_DATA_MAGIC, blockLeafAddresses, daHashName, entryAt, indexAddresses,
   parseDataBlock, parseShortform,
 } from './dir.js';
 import { DIFLAG, FORMAT, fileTypeOfMode, inodeRdev, parseInode, type Inode } from './inode.js';
@@ -28,14 +27,10 @@ const INODE_CACHE_MAX = 16384;
 const DIR_CACHE_MAX = 64;
 /** AG headers checked at open; a hostile sb_agcount must not make open slow. */
 const AG_CHECK_MAX = 256;
-/** Largest xattr value (the kernel's XATTR_SIZE_MAX). */
-const XATTR_VALUE_MAX = 65536;
 /** Largest symlink target (XFS_SYMLINK_MAXLEN). */
 const SYMLINK_MAX = 1024;
 const XFS_SYMLINK_MAGIC = 0x58534c4d; // "XSLM"
 const SYMLINK_HDR = 56;
-/** Blocks of an attribute dabtree visited per file at most (loops and hostile fan-out). */
-const ATTR_BLOCKS_MAX = 1 << 16;
 
 interface XfsNode extends FsNode {
   /** Null when the inode could not be read; `error` says why. */
@@ -454,7 +449,7 @@ export class XfsFs implements FileSystem, ForkReader {
   }
 
   private checkDirBlockCrc(b: Buffer, ino: number, what: string): void {
-    if (this.hasCrc && !xfsCrcOk(b, b.readUInt16BE(8) === XFS_DA3_NODE_MAGIC || isDa3Leaf(b) ? 12 : 4)) this.warnChecksum(`${what} of folder inode ${ino}`);
+    if (this.hasCrc && !xfsCrcOk(b, b.readUInt32BE(0) === XFS_DIR3_BLOCK_MAGIC || b.readUInt32BE(0) === XFS_DIR3_DATA_MAGIC ? 4 : 12)) this.warnChecksum(`${what} of folder inode ${ino}`);
   }
 
   /** Every entry of a folder, by reading its data blocks (each name is in exactly one). */
@@ -594,7 +589,8 @@ export class XfsFs implements FileSystem, ForkReader {
       if (magic !== XFS_DIR2_BLOCK_MAGIC && magic !== XFS_DIR3_BLOCK_MAGIC) throw corrupt(file, 'folder block has a bad magic number');
       addrs = blockLeafAddresses(b, hash);
     } else {
-      addrs = await this.indexAddresses(m, inode.ino, hash, file);
+      const check = (b: Buffer, what: string) => this.checkDirBlockCrc(b, inode.ino, what);
+      addrs = await indexAddresses((at) => this.dirBlock(m, at, file), this.blockSize, this.hasCrc, hash, file, check);
     }
     for (const addr of addrs) {
       const off = addr * 8;
@@ -605,46 +601,6 @@ export class XfsFs implements FileSystem, ForkReader {
       if (hit) return hit;
     }
     return null;
-  }
-
-  /** Addresses for `hash` from the dabtree rooted at the first leaf-offset block. */
-  private async indexAddresses(m: DirMap, ino: number, hash: number, file: string): Promise<number[]> {
-    const blockBytes = this.blockSize;
-    const crc = this.hasCrc;
-    let at = XFS_DIR2_LEAF_OFFSET;
-    const seen = new Set<number>();
-    for (let depth = 0; ; depth++) {
-      if (depth > DA_MAX_DEPTH || seen.has(at)) throw corrupt(file, 'folder hash index loops or is too deep');
-      seen.add(at);
-      const b = await this.dirBlock(m, at, file);
-      const info = daBlockInfo(b, crc);
-      if (info.magic === (crc ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC)) {
-        this.checkDirBlockCrc(b, ino, 'index node');
-        const child = nodeChild(b, info, hash, file);
-        at = child * blockBytes;
-        if (at < XFS_DIR2_LEAF_OFFSET) throw corrupt(file, `folder index node points outside the index (${child})`);
-        continue;
-      }
-      const leaf1 = crc ? XFS_DIR3_LEAF1_MAGIC : XFS_DIR2_LEAF1_MAGIC;
-      const leafn = crc ? XFS_DIR3_LEAFN_MAGIC : XFS_DIR2_LEAFN_MAGIC;
-      if (info.magic !== leaf1 && info.magic !== leafn) throw corrupt(file, `folder index block at fork offset ${at} has a bad magic number`);
-      const out: number[] = [];
-      let b2 = b;
-      let inf = info;
-      for (;;) {
-        this.checkDirBlockCrc(b2, ino, 'leaf block');
-        const r = leafAddresses(b2, inf, hash, file);
-        out.push(...r.addrs);
-        if (!r.more || inf.forw === 0 || inf.magic === leaf1) break;
-        const next = inf.forw * blockBytes;
-        if (seen.has(next) || next < XFS_DIR2_LEAF_OFFSET || seen.size > 1 << 16) throw corrupt(file, 'folder leaf blocks loop');
-        seen.add(next);
-        b2 = await this.dirBlock(m, next, file);
-        inf = daBlockInfo(b2, crc);
-        if (inf.magic !== leafn) throw corrupt(file, `folder leaf block at fork offset ${next} has a bad magic number`);
-      }
-      return out;
-    }
   }
 
   // ---- files ----
@@ -676,66 +632,11 @@ export class XfsFs implements FileSystem, ForkReader {
     const extents = await this.byteExtents(inode, true, file);
     const last = extents[extents.length - 1];
     const fork = new ExtentSource(this.meta, extents, last ? last.logical + last.length : 0, file);
-    const bs = this.blockSize;
-    const crc = this.hasCrc;
-    const read = async (dablk: number): Promise<Buffer> => {
-      const b = await fork.read(dablk * bs, bs);
-      if (b.length < bs) throw corrupt(file, `attribute block ${dablk} is missing`);
-      return b;
-    };
-    const leafMagic = crc ? XFS_ATTR3_LEAF_MAGIC : XFS_ATTR_LEAF_MAGIC;
-    const nodeMagic = crc ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC;
-    // Down the leftmost path to the first leaf, then along the leaves' forward links.
-    const seen = new Set<number>();
-    let blk = 0;
-    let b = await read(0);
-    for (let depth = 0; ; depth++) {
-      seen.add(blk);
-      const info = daBlockInfo(b, crc);
-      if (info.magic === leafMagic) break;
-      if (info.magic !== nodeMagic || depth > DA_MAX_DEPTH) throw corrupt(file, `attribute block ${blk} has a bad magic number`);
-      if (crc && !xfsCrcOk(b, 12)) this.warnChecksum(`attribute node block ${blk} of inode ${inode.ino}`);
-      if (info.count === 0 || info.entries + 8 > b.length) throw corrupt(file, `attribute node block ${blk} is empty`);
-      blk = b.readUInt32BE(info.entries + 4);
-      if (seen.has(blk)) throw corrupt(file, 'attribute tree loops');
-      b = await read(blk);
-    }
-    const entries: AttrEntry[] = [];
-    for (;;) {
-      if (crc && !xfsCrcOk(b, 12)) this.warnChecksum(`attribute leaf block ${blk} of inode ${inode.ino}`);
-      parseAttrLeaf(b, crc, file, entries);
-      const forw = b.readUInt32BE(0);
-      if (forw === 0) break;
-      if (seen.has(forw) || seen.size > ATTR_BLOCKS_MAX) throw corrupt(file, 'attribute leaf blocks loop');
-      seen.add(forw);
-      blk = forw;
-      b = await read(blk);
-      if (daBlockInfo(b, crc).magic !== leafMagic) throw corrupt(file, `attribute leaf block ${blk} has a bad magic number`);
-    }
-    return { entries, fork };
+    return { entries: await readAttrTree(this.attrBlocks(fork, inode.ino), file), fork };
   }
 
-  /** A remote value: whole blocks of the attribute fork, each with a header on v5. */
-  private async remoteValue(fork: ExtentSource, e: AttrEntry, ino: number, file: string): Promise<Buffer> {
-    if (e.valuelen > XATTR_VALUE_MAX) throw corrupt(file, `attribute value is ${e.valuelen} bytes long`);
-    const bs = this.blockSize;
-    if (!this.hasCrc) {
-      const v = await fork.read(e.valueblk * bs, e.valuelen);
-      if (v.length < e.valuelen) throw corrupt(file, 'attribute value runs past its fork');
-      return Buffer.from(v);
-    }
-    const per = bs - ATTR3_RMT_HDR;
-    const out = Buffer.alloc(e.valuelen);
-    for (let got = 0, blk = e.valueblk; got < e.valuelen; blk++) {
-      const b = await fork.read(blk * bs, bs);
-      if (b.length < bs || b.readUInt32BE(0) !== XFS_ATTR3_RMT_MAGIC) throw corrupt(file, `remote attribute block ${blk} has a bad magic number`);
-      if (!xfsCrcOk(b, 12)) this.warnChecksum(`remote attribute block ${blk} of inode ${ino}`);
-      const n = Math.min(b.readUInt32BE(8), per, e.valuelen - got);
-      if (n <= 0) throw corrupt(file, `remote attribute block ${blk} holds no bytes`);
-      b.copy(out, got, ATTR3_RMT_HDR, ATTR3_RMT_HDR + n);
-      got += n;
-    }
-    return out;
+  private attrBlocks(fork: ExtentSource, ino: number): AttrBlocks {
+    return { fork, blockSize: this.blockSize, hasCrc: this.hasCrc, ino, warnChecksum: (what) => this.warnChecksum(what) };
   }
 
   async xattrs(node: FsNode): Promise<Map<string, Buffer>> {
@@ -751,7 +652,7 @@ export class XfsFs implements FileSystem, ForkReader {
       let v = e.value;
       if (v === null) {
         if (!fork) throw corrupt(file, 'remote attribute value without an attribute fork');
-        v = await this.remoteValue(fork, e, inode.ino, file);
+        v = await remoteAttrValue(this.attrBlocks(fork, inode.ino), e, file);
       }
       const acl = aclXattrName(e);
       if (acl) out.set(acl, xfsAclToXattr(v, file));
@@ -767,8 +668,3 @@ export class XfsFs implements FileSystem, ForkReader {
 }
 
 
-/** v5 leaf blocks keep their CRC in the da3 header (byte 12), as nodes do. */
-function isDa3Leaf(b: Buffer): boolean {
-  const m = b.readUInt16BE(8);
-  return m === XFS_DIR3_LEAF1_MAGIC || m === XFS_DIR3_LEAFN_MAGIC;
-}
