@@ -38,6 +38,14 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return '';
+  }
+}
+
 function hostOnly(hostHeader: string): string {
   if (hostHeader.startsWith('[')) return hostHeader.slice(0, hostHeader.indexOf(']') + 1);
   const c = hostHeader.lastIndexOf(':');
@@ -115,7 +123,10 @@ export class DiskpickServer {
       if (c >= 0 && same(dec.slice(c + 1))) return true;
     }
     const cookie = /(?:^|;\s*)diskpick_token=([^;]+)/.exec(req.headers.cookie ?? '');
-    return !!cookie && same(decodeURIComponent(cookie[1]!));
+    if (cookie && same(safeDecode(cookie[1]!))) return true;
+    // The printed URL (?token=…), opened once in a browser: answered with the cookie.
+    const q = req.method === 'GET' ? /[?&]token=([^&#]*)/.exec(req.url ?? '') : null;
+    return !!q && same(safeDecode(q[1]!));
   }
 
   private fail(res: ServerResponse, status: number, message: string): false {
@@ -148,7 +159,7 @@ export class DiskpickServer {
       const tq = /(?:^|&)token=([^&]*)/.exec(rp.query);
       if (tq && this.tokenBuf && method === 'GET') {
         res.statusCode = 303;
-        res.setHeader('Set-Cookie', `diskpick_token=${tq[1]}; Path=/; HttpOnly; SameSite=Strict${this.opts.tls ? '; Secure' : ''}`);
+        res.setHeader('Set-Cookie', `diskpick_token=${encodeURIComponent(safeDecode(tq[1]!))}; Path=/; HttpOnly; SameSite=Strict${this.opts.tls ? '; Secure' : ''}`);
         res.setHeader('Location', hrefOf(rp.segments, rp.trailingSlash));
         res.end();
         return;
