@@ -25,8 +25,10 @@ export interface ServeOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** One line per request. */
   log?: (line: string) => void;
-  /** Most requests handled at once; more wait in the socket backlog. */
+  /** Most connections open at once; more are closed as they arrive. */
   maxConnections?: number;
+  /** A client must have sent its whole request head within this (default 10 s; slowloris). */
+  headersTimeoutMs?: number;
 }
 
 const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PROPFIND']);
@@ -61,7 +63,10 @@ export class DiskpickServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     // Bounds against slow or hostile clients: headers within 10 s and 16 KiB, a whole request
     // (bodies are small) within 30 s, idle keep-alive sockets closed after 30 s.
-    const common = { maxHeaderSize: 16 * 1024, headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 30_000 };
+    const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+    // Node checks those two timeouts every connectionsCheckingInterval (30 s by default, which
+    // would let a slow client hold a socket for 40 s): check every second.
+    const common = { maxHeaderSize: 16 * 1024, headersTimeout, requestTimeout: Math.max(headersTimeout, 30_000), keepAliveTimeout: 30_000, connectionsCheckingInterval: 1000 };
     this.server = opts.tls ? createHttps({ ...common, cert: opts.tls.cert, key: opts.tls.key }, handler) : createHttp(common, handler);
     this.server.maxConnections = opts.maxConnections ?? 128;
     this.server.maxHeadersCount = 100;
