@@ -63,16 +63,30 @@ export function parsePropfindBody(body: string): PropRequest {
   return props.length ? { kind: 'prop', props } : { kind: 'allprop' };
 }
 
+const NEEDS_XML_ESCAPE = /[&<>"'\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
 export function xmlEscape(s: string): string {
+  if (!NEEDS_XML_ESCAPE.test(s)) return s;
   // XML 1.0 cannot carry C0 controls even as character references: show them as \xHH.
   return s.replace(/[&<>"'\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, (c) =>
     c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : c === "'" ? '&apos;' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/**
+ * Dates as HTTP writes them, cached by second: a folder's entries share few distinct times, and
+ * Date#toUTCString was a third of a 10 000-entry PROPFIND's time.
+ */
+const httpDates = new Map<number, string>();
 export function httpDate(t: Timespec | undefined): string | null {
   if (!t) return null;
-  const d = new Date(t.sec * 1000);
-  return Number.isNaN(d.getTime()) ? null : d.toUTCString();
+  let s = httpDates.get(t.sec);
+  if (s === undefined) {
+    const d = new Date(t.sec * 1000);
+    if (Number.isNaN(d.getTime())) return null;
+    s = d.toUTCString();
+    if (httpDates.size > 65536) httpDates.clear();
+    httpDates.set(t.sec, s);
+  }
+  return s;
 }
 
 function isoDate(t: Timespec | undefined): string | null {
@@ -92,27 +106,25 @@ function win32Attributes(st: Stat, name: string): number {
   return bits;
 }
 
-/** Every live property of an entry, as [namespace, name, XML content or null for absent]. */
-function liveProps(e: ServedEntry): [string, string, string | null][] {
-  const st = e.stat;
-  const dir = st.type === 'dir';
-  return [
-    [DAV, 'displayname', xmlEscape(e.name)],
-    [DAV, 'resourcetype', dir ? '<D:collection/>' : ''],
-    [DAV, 'getcontentlength', dir ? null : String(st.size)],
-    [DAV, 'getcontenttype', dir ? null : xmlEscape(contentTypeOf(e.name))],
-    [DAV, 'getlastmodified', httpDate(st.mtime)],
-    [DAV, 'creationdate', isoDate(st.birthtime ?? st.ctime ?? st.mtime)],
-    [DAV, 'getetag', dir ? null : xmlEscape(etagOf(e))],
-    [DAV, 'supportedlock', ''],
-    [DAV, 'lockdiscovery', ''],
-    [DAV, 'isreadonly', '1'],
-    [MS, 'Win32FileAttributes', win32Attributes(st, e.name).toString(16).padStart(8, '0')],
-    [MS, 'Win32CreationTime', httpDate(st.birthtime ?? st.ctime ?? st.mtime)],
-    [MS, 'Win32LastAccessTime', httpDate(st.atime ?? st.mtime)],
-    [MS, 'Win32LastModifiedTime', httpDate(st.mtime)],
-  ];
-}
+/** Every live property: namespace, name, and its XML content for an entry (null: absent). */
+type Getter = (e: ServedEntry) => string | null;
+const LIVE: [string, string, Getter][] = [
+  [DAV, 'displayname', (e) => xmlEscape(e.name)],
+  [DAV, 'resourcetype', (e) => (e.stat.type === 'dir' ? '<D:collection/>' : '')],
+  [DAV, 'getcontentlength', (e) => (e.stat.type === 'dir' ? null : String(e.stat.size))],
+  [DAV, 'getcontenttype', (e) => (e.stat.type === 'dir' ? null : xmlEscape(contentTypeOf(e.name)))],
+  [DAV, 'getlastmodified', (e) => httpDate(e.stat.mtime)],
+  [DAV, 'creationdate', (e) => isoDate(e.stat.birthtime ?? e.stat.ctime ?? e.stat.mtime)],
+  [DAV, 'getetag', (e) => (e.stat.type === 'dir' ? null : xmlEscape(etagOf(e)))],
+  [DAV, 'supportedlock', () => ''],
+  [DAV, 'lockdiscovery', () => ''],
+  [DAV, 'isreadonly', () => '1'],
+  [MS, 'Win32FileAttributes', (e) => win32Attributes(e.stat, e.name).toString(16).padStart(8, '0')],
+  [MS, 'Win32CreationTime', (e) => httpDate(e.stat.birthtime ?? e.stat.ctime ?? e.stat.mtime)],
+  [MS, 'Win32LastAccessTime', (e) => httpDate(e.stat.atime ?? e.stat.mtime)],
+  [MS, 'Win32LastModifiedTime', (e) => httpDate(e.stat.mtime)],
+];
+const LIVE_BY_NAME = new Map(LIVE.map((l) => [`${l[0]} ${l[1]}`, l]));
 
 function tag(ns: string, name: string, content: string): string {
   if (ns === DAV) return content === '' ? `<D:${name}/>` : `<D:${name}>${content}</D:${name}>`;
@@ -120,20 +132,23 @@ function tag(ns: string, name: string, content: string): string {
   return `<X:${name} xmlns:X="${xmlEscape(ns)}"${content === '' ? '/>' : `>${content}</X:${name}>`}`;
 }
 
-/** One <D:response> for an entry. */
+/** One <D:response> for an entry; only the properties asked for are computed. */
 export function responseXml(e: ServedEntry, req: PropRequest): string {
   const href = xmlEscape(hrefOf(e.segments, e.stat.type === 'dir'));
-  const all = liveProps(e);
   let found = '';
   let missing = '';
   if (req.kind === 'prop') {
     for (const p of req.props) {
-      const v = all.find(([ns, name]) => ns === p.ns && name === p.name);
-      if (v && v[2] !== null) found += tag(v[0], v[1], v[2]);
+      const l = LIVE_BY_NAME.get(`${p.ns} ${p.name}`);
+      const v = l ? l[2](e) : null;
+      if (v !== null) found += tag(p.ns, p.name, v);
       else missing += tag(p.ns, p.name, '');
     }
   } else {
-    for (const [ns, name, v] of all) if (v !== null) found += tag(ns, name, req.kind === 'propname' ? '' : v);
+    for (const [ns, name, get] of LIVE) {
+      const v = get(e);
+      if (v !== null) found += tag(ns, name, req.kind === 'propname' ? '' : v);
+    }
   }
   let out = `<D:response><D:href>${href}</D:href>`;
   if (found) out += `<D:propstat><D:prop>${found}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;

@@ -65,6 +65,14 @@ const HREF_SAFE = /[A-Za-z0-9\-._~!$()*+,;=:@]/;
 
 /** One name as a URL path segment (every other byte percent-encoded as UTF-8). */
 export function encodeSegment(name: string): string {
+  // encodeURIComponent leaves only A-Z a-z 0-9 - _ . ! ~ * ' ( ) as they are: all safe here but
+  // the quote, encoded too. It throws on a lone surrogate (a name that is not valid UTF-16):
+  // those go the slow way below, byte by byte of their WTF-8-free replacement.
+  try {
+    return encodeURIComponent(name).replace(/'/g, '%27');
+  } catch {
+    /* below */
+  }
   let out = '';
   for (const ch of name) {
     if (HREF_SAFE.test(ch)) out += ch;
