@@ -122,7 +122,7 @@ async function committedTransactions(src: ByteSource, g: ReplayGeometry, tail: n
   const done: Buffer[][] = [];
   for await (const op of operations(src, g, tail, head, file)) {
     if (op.clientid !== XFS_TRANSACTION) continue;
-    let t = open.get(op.tid);
+    const t = open.get(op.tid);
     if (op.flags & OP.START) {
       open.set(op.tid, { regions: [], open: false, bytes: 0 });
       continue;
@@ -142,8 +142,6 @@ async function committedTransactions(src: ByteSource, g: ReplayGeometry, tail: n
       t.regions.push(Buffer.from(op.data));
     }
     t.open = (op.flags & OP.CONTINUE) !== 0;
-    void t;
-    t = undefined;
   }
   return done;
 }

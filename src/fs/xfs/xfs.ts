@@ -593,24 +593,21 @@ export class XfsFs implements FileSystem, ForkReader {
     const file = d.name || '/';
     if (fileTypeOfMode(inode.di_mode) !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
     let found: { ino: number; type: FileType | null } | null = null;
-    let foundName = name;
     // Names that did not decode as UTF-8 are listed with U+FFFD: only a scan finds those.
     if (inode.di_format === FORMAT.LOCAL || name.includes('\ufffd')) {
       const e = await this.dirEntries(d);
       const i = e.names.lastIndexOf(name);
       if (i >= 0) found = { ino: e.inodes[i]!, type: e.types[i]! };
     } else {
-      const bytes = Buffer.from(name, 'utf8');
-      found = await this.hashLookup(inode, bytes, file);
-      foundName = name;
+      found = await this.hashLookup(inode, Buffer.from(name, 'utf8'), file);
     }
     if (!found) return null;
     if ((found.ino === inode.ino || found.ino === this.sb.sb_rootino) && (found.type === 'dir' || found.type === null)) {
-      const k = await this.nodeFor(found.ino, foundName, found.type);
+      const k = await this.nodeFor(found.ino, name, found.type);
       if (k.stat.type === 'dir') return null;
       return k;
     }
-    return this.nodeFor(found.ino, foundName, found.type);
+    return this.nodeFor(found.ino, name, found.type);
   }
 
   /** One name through the folder's hash index: the block's own, or the leaf/node dabtree. */
