@@ -37,6 +37,8 @@ function volumeLabel(node: VfsNode): string {
   if (v.fs) {
     if (v.fs.info.label) parts.push(displayName(v.fs.info.label));
     parts.push(v.fs.info.type);
+  } else if (v.kids) {
+    parts.push(v.node.what);
   } else {
     parts.push(`no filesystem: ${v.fsError?.message ?? 'unknown'}`);
   }
