@@ -82,7 +82,14 @@ export async function buildVolumeTree(disks: TreeDisk[], opts: TreeOptions): Pro
   const examine = async (node: VolumeNode, depth: number, sectorSize: number, isDisk: boolean): Promise<void> => {
     const src = node.source;
     if (!src) return;
-    const head = await src.read(0, HEAD_BYTES);
+    let head: Buffer;
+    try {
+      head = await src.read(0, HEAD_BYTES);
+    } catch (err) {
+      // A volume past the end of a truncated image: the filesystem layer reports it when opened.
+      if (!isDisk && err instanceof DiskpickError) return;
+      throw err;
+    }
     if (!isDisk && opts.hasFilesystem(head, src)) return;
     const skipSystems = depth >= MAX_DEPTH;
     if (!skipSystems) {
