@@ -390,6 +390,24 @@ export function buildLvmImageC(path: string): string {
   return trees;
 }
 
+/**
+ * The fuzzer's LVM2 seed: a 6 MiB whole-disk PV, VG `fz` with LV `a` (2 extents in 2 segments
+ * out of order, a small filesystem made by `mkfs(file, KiB)`) and LV `b` (1 extent, zeros).
+ */
+export function lvmSeed(path: string, mkfs: (file: string, kib: number) => void): void {
+  rmSync(path, { force: true });
+  sh('truncate', ['-s', '6M', path]);
+  const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('F'), file: path, offset: 0, size: 6 * MiB }];
+  const build = makeVg('fz', lvmUuid('Z'), pvs, [[
+    { name: 'a', visible: true, segments: [linear(0, 1, 'pv0', 3), linear(1, 1, 'pv0', 0)] },
+    { name: 'b', visible: true, segments: [linear(0, 1, 'pv0', 1)] },
+  ]]);
+  const fs = `${path}.fs`;
+  mkfs(fs, 2048);
+  placeLv(build, pvs, 'a', readFileSync(fs));
+  rmSync(fs, { force: true });
+}
+
 /** qemu-img convert of a raw image into `fmt` (qcow2, vmdk …). */
 export function convertTo(raw: string, out: string, fmt: string): void {
   if (existsSync(out)) return;

@@ -1,0 +1,137 @@
+/**
+ * The LVM2 metadata treated as hostile: bounded text, depth and counts; segments past their PV,
+ * overlapping or leaving gaps; LVs that refer to each other in a loop; a metadata copy that
+ * wraps around the end of its ring. Each gives one line (or the right bytes), never a hang.
+ */
+import { describe, expect, it } from 'vitest';
+import { DiskpickError } from '../../src/errors.js';
+import { BufferSource } from '../../src/source/source.js';
+import { FMTT_MAGIC, lvmCrc, MDA_HEADER_SIZE, readMdaHeader, readMetadataText } from '../../src/volume/lvm2/label.js';
+import { parseConfig } from '../../src/volume/lvm2/metadata.js';
+import { parseVg, VgReader } from '../../src/volume/lvm2/vg.js';
+
+function oneLine(fn: () => unknown, kind: DiskpickError['kind'], re: RegExp): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(DiskpickError);
+  const d = err as DiskpickError;
+  expect(d.kind).toBe(kind);
+  expect(d.toLine()).not.toMatch(/\n/);
+  expect(d.message).toMatch(re);
+}
+
+const PV = (extra = '') => `pv0 {\nid = "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA"\ndevice = "/dev/sdb2"\npe_start = 2048\npe_count = 4\n${extra}}`;
+function vgText(lvs: string, pvs = PV()): string {
+  return `vg {\nid = "x"\nseqno = 3\nextent_size = 2048\nphysical_volumes {\n${pvs}\n}\nlogical_volumes {\n${lvs}\n}\n}\n`;
+}
+const lin = (n: number, start: number, count: number, pv: string, pe: number) =>
+  `segment${n} {\nstart_extent = ${start}\nextent_count = ${count}\ntype = "striped"\nstripe_count = 1\nstripes = ["${pv}", ${pe}]\n}`;
+const lv = (name: string, segs: string[], visible = true) =>
+  `${name} {\nid = "y"\nstatus = ["READ"${visible ? ', "VISIBLE"' : ''}]\nsegment_count = ${segs.length}\n${segs.join('\n')}\n}`;
+
+/** A PV device of 1 MiB data start + 4 extents of 1 MiB, each extent filled with its number. */
+function pvSource(): BufferSource {
+  const b = Buffer.alloc(5 << 20);
+  for (let e = 0; e < 4; e++) b.fill(e + 1, (1 + e) << 20, (2 + e) << 20);
+  return new BufferSource(b, 'pv.img');
+}
+const PVID = 'AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA';
+
+describe('LVM2 text metadata parser', () => {
+  it('bounds nesting, list length, value count and size; rejects broken syntax with the line', () => {
+    oneLine(() => parseConfig('a {'.repeat(100) + '}'.repeat(100), 'x'), 'image', /nested too deeply/);
+    oneLine(() => parseConfig(`a = [${'1,'.repeat(70_000)}1]`, 'x'), 'image', /list of more than/);
+    oneLine(() => parseConfig(`a = [${'['.repeat(40)}]`, 'x'), 'image', /nested too deeply/);
+    oneLine(() => parseConfig('a = "no end', 'x'), 'image', /does not end/);
+    oneLine(() => parseConfig('a = 1\na = 2', 'x'), 'image', /line 2: "a" appears twice/);
+    oneLine(() => parseConfig('a = 99999999999999999999', 'x'), 'image', /out of range/);
+    oneLine(() => parseConfig('x'.repeat(5 << 20), 'x'), 'image', /larger than/);
+    oneLine(() => parseConfig('a { b = 1', 'x'), 'image', /does not end/);
+    expect(parseConfig('# c\nv { s = "q\\"x" # t\nl = ["a", 1, -2] }', 'x').entries.get('v')).toBeTruthy();
+  });
+
+  it('rejects names lvm2 would not write (a "/" or ".." would escape the VG folder)', () => {
+    oneLine(() => parseVg(vgText(lv('..', [lin(1, 0, 1, 'pv0', 0)])), 'x'), 'image', /not a valid LVM name/);
+    oneLine(() => parseVg('"a/b" {\n}', 'x'), 'image', /name was expected|holds no volume group/);
+  });
+});
+
+describe('LVM2 segments', () => {
+  const open = (lvs: string, sources = new Map([[PVID, pvSource() as never]])) => {
+    const vg = parseVg(vgText(lvs), 'x');
+    const r = new VgReader(vg, sources, 'pv.img');
+    return [...vg.lvs.values()].filter((l) => l.visible).map((l) => r.open(l));
+  };
+
+  it('reads segments in LV order whatever their order in the file and on the PV', async () => {
+    const [o] = open(lv('a', [lin(1, 2, 1, 'pv0', 0), lin(2, 0, 2, 'pv0', 2)]));
+    expect(o!.what).toBe('LV linear, 2 segments');
+    const b = await o!.source!.read(0, 3 << 20);
+    expect([b[0], b[(1 << 20) + 5], b[(2 << 20) + 7]]).toEqual([3, 4, 1]);
+  });
+
+  it('a segment past its PV end, overlapping or gapped segments, a stripe count that does not fit: one-line corrupt errors, no read', () => {
+    const [past] = open(lv('a', [lin(1, 0, 2, 'pv0', 3)]));
+    expect(past!.source).toBeNull();
+    expect(past!.error!.message).toMatch(/lie past the end of PV/);
+    const [over] = open(lv('a', [lin(1, 0, 2, 'pv0', 0), lin(2, 1, 1, 'pv0', 2)]));
+    expect(over!.error!.message).toMatch(/segments overlap at extent 1/);
+    const [gap] = open(lv('a', [lin(1, 0, 1, 'pv0', 0), lin(2, 2, 1, 'pv0', 2)]));
+    expect(gap!.error!.message).toMatch(/leave a gap/);
+    const [bad] = open(lv('a', ['segment1 {\nstart_extent = 0\nextent_count = 3\ntype = "striped"\nstripe_count = 2\nstripe_size = 128\nstripes = ["pv0", 0, "pv0", 2]\n}']));
+    expect(bad!.error!.message).toMatch(/do not divide into 2 stripes/);
+  });
+
+  it('mirror legs that refer to each other in a loop: a corrupt error, no endless recursion', () => {
+    const m = (name: string, leg: string, visible: boolean) =>
+      lv(name, [`segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "mirror"\nmirror_count = 1\nmirrors = ["${leg}", 0]\n}`], visible);
+    const [o] = open([m('a', 'a_mimage_0', true), m('a_mimage_0', 'a', false)].join('\n'));
+    expect(o!.error!.kind).toBe('image');
+    expect(o!.error!.message).toMatch(/loop/);
+  });
+
+  it('a missing PV: the LV names it by UUID and device hint', () => {
+    const [o] = open(lv('a', [lin(1, 0, 1, 'pv0', 0)]), new Map());
+    expect(o!.error!.message).toBe(`LV vg/a needs PV ${PVID} (last seen as /dev/sdb2), which is not among the disks given: add its disk with --disk`);
+  });
+
+  it('thin, snapshot, cache, VDO, integrity LVs are named and give exit 6', () => {
+    for (const t of ['thin', 'cache', 'vdo', 'integrity', 'raid5']) {
+      const [o] = open(lv('a', [`segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "${t}"\n}`]));
+      expect(o!.source).toBeNull();
+      expect(o!.error!.exitCode).toBe(6);
+      expect(o!.what).toBe(`LV ${t} (not read)`);
+    }
+  });
+});
+
+describe('LVM2 metadata area ring', () => {
+  it('a copy that wraps past the end of the area continues right after the header', async () => {
+    const areaAt = 4096;
+    const size = 4096;
+    const text = Buffer.from(vgText(lv('a', [lin(1, 0, 1, 'pv0', 0)])));
+    const dev = Buffer.alloc(areaAt + size);
+    const h = dev.subarray(areaAt, areaAt + MDA_HEADER_SIZE);
+    h.write(FMTT_MAGIC, 4, 'latin1');
+    h.writeUInt32LE(1, 20);
+    h.writeBigUInt64LE(BigInt(areaAt), 24);
+    h.writeBigUInt64LE(BigInt(size), 32);
+    const off = size - 100;
+    h.writeBigUInt64LE(BigInt(off), 40);
+    h.writeBigUInt64LE(BigInt(text.length), 48);
+    h.writeUInt32LE(lvmCrc(text), 56);
+    h.writeUInt32LE(lvmCrc(h.subarray(4)), 0);
+    text.copy(dev, areaAt + off, 0, 100);
+    text.copy(dev, areaAt + MDA_HEADER_SIZE, 100);
+    const src = new BufferSource(dev, 'pv.img');
+    const mh = await readMdaHeader(src, { offset: areaAt, size });
+    expect(await readMetadataText(src, mh, mh.rawLocns[0]!)).toBe(text.toString());
+    // One flipped byte of the text: a checksum error, not a wrong VG.
+    dev[areaAt + MDA_HEADER_SIZE + 5]! ^= 1;
+    await expect(readMetadataText(src, mh, mh.rawLocns[0]!)).rejects.toThrow(/checksum mismatch/);
+  });
+});
