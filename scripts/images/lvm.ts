@@ -391,6 +391,67 @@ export function buildLvmImageC(path: string): string {
 }
 
 /**
+ * Image D: a whole raw disk (48 MiB) as one PV of VG `thinvg` with a thin pool (`pool`: 64 KiB
+ * blocks, 16 MiB of data, metadata written by thin_restore from XML, thin_dump as its oracle)
+ * holding `thin1` (24 MiB virtual: more than the pool's data) and `thin2` (8 MiB), each ext4.
+ * Only the non-zero 64 KiB blocks of each filesystem are mapped, to data blocks in a shuffled
+ * order; the rest is unmapped and must read as zeros.
+ */
+export function buildLvmImageD(path: string): string {
+  const work = `${path}.work`;
+  const trees = `${path}.trees`;
+  const tmp = `${path}.tmp`;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(trees, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  rmSync(tmp, { force: true });
+  sh('truncate', ['-s', '48M', tmp]);
+  const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('G'), file: tmp, offset: 0, size: 48 * MiB }];
+  const block = 64 * 1024;
+  const build = makeVg('thinvg', lvmUuid('Y'), pvs, [[
+    { name: 'pool', visible: true, segments: [{ start: 0, count: 16, type: 'thin-pool', body: 'metadata = "pool_tmeta"\npool = "pool_tdata"\ntransaction_id = 2\nchunk_size = 128\ndiscards = "passdown"\nzero_new_blocks = 1' }] },
+    { name: 'thin1', visible: true, segments: [{ start: 0, count: 24, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 0\ndevice_id = 1' }] },
+    { name: 'thin2', visible: true, segments: [{ start: 0, count: 8, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 1\ndevice_id = 2' }] },
+    { name: 'pool_tmeta', visible: false, segments: [linear(0, 4, 'pv0', 1)] },
+    { name: 'pool_tdata', visible: false, segments: [linear(0, 16, 'pv0', 10)] },
+  ]], { force: true });
+  writeFileSync(`${path}.lvs.json`, JSON.stringify(build.lvs, null, 1));
+  const fss: Array<{ dev: number; data: Buffer }> = [];
+  for (const [dev, lv, mib] of [[1, 'thin1', 24], [2, 'thin2', 8]] as const) {
+    writeTree(join(trees, lv), treeFiles(lv));
+    fss.push({ dev, data: ext4Of(join(trees, lv), mib * MiB, lv, work) });
+  }
+  // Data blocks handed out in a fixed shuffled order (a stride coprime to 256).
+  const tdata = Buffer.alloc(16 * MiB);
+  let next = 0;
+  const xml: string[] = ['<superblock uuid="" time="0" transaction="2" flags="0" version="2" data_block_size="128" nr_data_blocks="256">'];
+  for (const f of fss) {
+    const maps: string[] = [];
+    for (let v = 0; v * block < f.data.length; v++) {
+      const chunk = f.data.subarray(v * block, (v + 1) * block);
+      if (chunk.every((x) => x === 0)) continue;
+      if (next >= 256) throw new Error('thin test filesystems need more than the pool holds');
+      const d = (next++ * 101) % 256;
+      chunk.copy(tdata, d * block);
+      maps.push(`<single_mapping origin_block="${v}" data_block="${d}" time="0"/>`);
+    }
+    xml.push(`<device dev_id="${f.dev}" mapped_blocks="${maps.length}" transaction="0" creation_time="0" snap_time="0">`, ...maps, '</device>');
+  }
+  xml.push('</superblock>');
+  const xmlFile = join(work, 'pool.xml');
+  writeFileSync(xmlFile, xml.join('\n'));
+  const meta = join(work, 'tmeta');
+  sh('truncate', ['-s', '4M', meta]);
+  sh('thin_restore', ['-i', xmlFile, '-o', meta]);
+  writeFileSync(`${path}.thin.xml`, xml.join('\n'));
+  placeLv(build, pvs, '[pool_tmeta]', readFileSync(meta));
+  placeLv(build, pvs, '[pool_tdata]', tdata);
+  rmSync(work, { recursive: true, force: true });
+  renameSync(tmp, path);
+  return trees;
+}
+
+/**
  * The fuzzer's LVM2 seed: a 6 MiB whole-disk PV, VG `fz` with LV `a` (2 extents in 2 segments
  * out of order, a small filesystem made by `mkfs(file, KiB)`) and LV `b` (1 extent, zeros).
  */

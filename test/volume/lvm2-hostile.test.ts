@@ -64,44 +64,44 @@ describe('LVM2 segments', () => {
   const open = (lvs: string, sources = new Map([[PVID, pvSource() as never]])) => {
     const vg = parseVg(vgText(lvs), 'x');
     const r = new VgReader(vg, sources, 'pv.img');
-    return [...vg.lvs.values()].filter((l) => l.visible).map((l) => r.open(l));
+    return Promise.all([...vg.lvs.values()].filter((l) => l.visible).map((l) => r.open(l)));
   };
 
   it('reads segments in LV order whatever their order in the file and on the PV', async () => {
-    const [o] = open(lv('a', [lin(1, 2, 1, 'pv0', 0), lin(2, 0, 2, 'pv0', 2)]));
+    const [o] = await open(lv('a', [lin(1, 2, 1, 'pv0', 0), lin(2, 0, 2, 'pv0', 2)]));
     expect(o!.what).toBe('LV linear, 2 segments');
     const b = await o!.source!.read(0, 3 << 20);
     expect([b[0], b[(1 << 20) + 5], b[(2 << 20) + 7]]).toEqual([3, 4, 1]);
   });
 
-  it('a segment past its PV end, overlapping or gapped segments, a stripe count that does not fit: one-line corrupt errors, no read', () => {
-    const [past] = open(lv('a', [lin(1, 0, 2, 'pv0', 3)]));
+  it('a segment past its PV end, overlapping or gapped segments, a stripe count that does not fit: one-line corrupt errors, no read', async () => {
+    const [past] = await open(lv('a', [lin(1, 0, 2, 'pv0', 3)]));
     expect(past!.source).toBeNull();
     expect(past!.error!.message).toMatch(/lie past the end of PV/);
-    const [over] = open(lv('a', [lin(1, 0, 2, 'pv0', 0), lin(2, 1, 1, 'pv0', 2)]));
+    const [over] = await open(lv('a', [lin(1, 0, 2, 'pv0', 0), lin(2, 1, 1, 'pv0', 2)]));
     expect(over!.error!.message).toMatch(/segments overlap at extent 1/);
-    const [gap] = open(lv('a', [lin(1, 0, 1, 'pv0', 0), lin(2, 2, 1, 'pv0', 2)]));
+    const [gap] = await open(lv('a', [lin(1, 0, 1, 'pv0', 0), lin(2, 2, 1, 'pv0', 2)]));
     expect(gap!.error!.message).toMatch(/leave a gap/);
-    const [bad] = open(lv('a', ['segment1 {\nstart_extent = 0\nextent_count = 3\ntype = "striped"\nstripe_count = 2\nstripe_size = 128\nstripes = ["pv0", 0, "pv0", 2]\n}']));
+    const [bad] = await open(lv('a', ['segment1 {\nstart_extent = 0\nextent_count = 3\ntype = "striped"\nstripe_count = 2\nstripe_size = 128\nstripes = ["pv0", 0, "pv0", 2]\n}']));
     expect(bad!.error!.message).toMatch(/do not divide into 2 stripes/);
   });
 
-  it('mirror legs that refer to each other in a loop: a corrupt error, no endless recursion', () => {
+  it('mirror legs that refer to each other in a loop: a corrupt error, no endless recursion', async () => {
     const m = (name: string, leg: string, visible: boolean) =>
       lv(name, [`segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "mirror"\nmirror_count = 1\nmirrors = ["${leg}", 0]\n}`], visible);
-    const [o] = open([m('a', 'a_mimage_0', true), m('a_mimage_0', 'a', false)].join('\n'));
+    const [o] = await open([m('a', 'a_mimage_0', true), m('a_mimage_0', 'a', false)].join('\n'));
     expect(o!.error!.kind).toBe('image');
     expect(o!.error!.message).toMatch(/loop/);
   });
 
-  it('a missing PV: the LV names it by UUID and device hint', () => {
-    const [o] = open(lv('a', [lin(1, 0, 1, 'pv0', 0)]), new Map());
+  it('a missing PV: the LV names it by UUID and device hint', async () => {
+    const [o] = await open(lv('a', [lin(1, 0, 1, 'pv0', 0)]), new Map());
     expect(o!.error!.message).toBe(`LV vg/a needs PV ${PVID} (last seen as /dev/sdb2), which is not among the disks given: add its disk with --disk`);
   });
 
-  it('thin, snapshot, cache, VDO, integrity LVs are named and give exit 6', () => {
-    for (const t of ['thin', 'cache', 'vdo', 'integrity', 'raid5']) {
-      const [o] = open(lv('a', [`segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "${t}"\n}`]));
+  it('snapshot, cache, VDO, integrity, raid5 LVs are named and give exit 6', async () => {
+    for (const t of ['cache', 'vdo', 'integrity', 'raid5']) {
+      const [o] = await open(lv('a', [`segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "${t}"\n}`]));
       expect(o!.source).toBeNull();
       expect(o!.error!.exitCode).toBe(6);
       expect(o!.what).toBe(`LV ${t} (not read)`);

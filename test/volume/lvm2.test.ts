@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLvmImageA, buildLvmImageC, buildLvmImagesB, convertTo, LVM_A, LVM_B, type LvsRow } from '../../scripts/images/lvm.js';
+import { buildLvmImageA, buildLvmImageC, buildLvmImageD, buildLvmImagesB, convertTo, LVM_A, LVM_B, type LvsRow } from '../../scripts/images/lvm.js';
 import { manifestOf } from '../../scripts/images/tree.js';
 import { CACHE, cachedImage, corpusFile, ROOT, diskpick, hasTool, sha256, sha256File } from '../helpers/tools.js';
 
@@ -173,6 +173,50 @@ describe('LVM2: a whole disk as one PV, linear LVs (lvm-c)', () => {
     expect(Number(/Extent size:.*\((\d+) bytes\)/.exec(out)![1])).toBe(pv.extentSize);
     expect(Number(/Number of logical volumes:\s+(\d+)/.exec(out)![1])).toBe(j.volumes.length - 1);
     expect(/Physical Volume \(PV\): 1\n\s+Name:\s+\S+\n\s+Identifier:\s+(\S+)/.exec(out)![1]).toBe('EEEEEE-EEEE-EEEE-EEEE-EEEE-EEEE-EEEEEE');
+  });
+});
+
+describe('LVM2 thin pool with two thin LVs (lvm-d)', () => {
+  const D = cachedImage('lvm-d.img', (p) => void buildLvmImageD(p));
+  it('info names the pool; thin LVs read through the pool mappings thin_dump reports, unmapped blocks as zeros', (ctx) => {
+    const j = info([D]);
+    expect(j.volumes.map((v) => v.name)).toEqual(['p0', 'thinvg/pool', 'thinvg/thin1', 'thinvg/thin2']);
+    expect(j.volumes[1]!.what).toBe('LV thin pool (holds the thin LVs)');
+    expect(j.volumes[2]!.what).toBe('LV thin');
+    expectTreeMatches([D], '/thinvg/thin1', join(`${D}.trees`, 'thin1'));
+    expectTreeMatches([D], '/thinvg/thin2', join(`${D}.trees`, 'thin2'));
+    if (!hasTool('thin_dump')) return ctx.skip();
+    // The pool's metadata and data LVs where lvs puts them (PV data from 1 MiB, 1 MiB extents).
+    const rows = lvsRows(D);
+    const at = (name: string) => Number(/:(\d+)-/.exec(rows.find((r) => r.lv_name === name)!.seg_pe_ranges)![1]) * MiB + MiB;
+    const img = readFileSync(D);
+    const meta = join(CACHE, 'lvm-d.tmeta');
+    writeFileSync(meta, img.subarray(at('[pool_tmeta]'), at('[pool_tmeta]') + 4 * MiB));
+    const dump = execFileSync('thin_dump', [meta], { encoding: 'utf8' });
+    rmSync(meta);
+    const tdata = img.subarray(at('[pool_tdata]'), at('[pool_tdata]') + 16 * MiB);
+    const block = Number(/data_block_size="(\d+)"/.exec(dump)![1]) * 512;
+    for (const [dev, lv, size] of [[1, 'thin1', 24 * MiB], [2, 'thin2', 8 * MiB]] as const) {
+      const want = Buffer.alloc(size);
+      const part = new RegExp(`<device dev_id="${dev}"[^>]*>([\\s\\S]*?)</device>`).exec(dump)![1]!;
+      let mapped = 0;
+      for (const m of part.matchAll(/<single_mapping origin_block="(\d+)" data_block="(\d+)"/g)) {
+        tdata.copy(want, Number(m[1]) * block, Number(m[2]) * block, (Number(m[2]) + 1) * block);
+        mapped++;
+      }
+      for (const m of part.matchAll(/<range_mapping origin_begin="(\d+)" data_begin="(\d+)" length="(\d+)"/g)) {
+        for (let i = 0; i < Number(m[3]); i++) tdata.copy(want, (Number(m[1]) + i) * block, (Number(m[2]) + i) * block, (Number(m[2]) + i + 1) * block);
+        mapped += Number(m[3]);
+      }
+      expect(mapped).toBeGreaterThan(5);
+      expect(mapped * block).toBeLessThan(size);
+      const r = diskpick(['dd', D, '--volume', `thinvg/${lv}`, '-o', '-', '-q']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.equals(want), lv).toBe(true);
+    }
+    const pool = diskpick(['ls', D, '/thinvg/pool']);
+    expect(pool.status).toBe(5);
+    expect(pool.stderr).toMatch(/is an LVM thin pool, not a volume/);
   });
 });
 

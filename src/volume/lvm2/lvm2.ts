@@ -105,7 +105,7 @@ async function assemble(list: Array<{ member: PoolMember; path: string }>): Prom
     const children: ChildVolume[] = [];
     for (const lv of vg.lvs.values()) {
       if (!lv.visible) continue;
-      const o = reader.open(lv);
+      const o = await reader.open(lv);
       const keys = new Map(vg.pvs.map((p) => [p.key, p.id]));
       children.push({
         name: lv.name, start: null, size: o.size, source: o.source, what: o.what,

@@ -8,6 +8,7 @@ import { corrupt, DiskpickError, unsupported } from '../../errors.js';
 import { ZeroSource, type ByteSource } from '../../source/source.js';
 import { linearSegment, LvSource, stripedSegment, type MappedSegment } from './lv-source.js';
 import { Fields, isSection, parseConfig, type ConfigSection } from './metadata.js';
+import { ThinPool } from './thin.js';
 
 const SECTOR = 512;
 const MAX_PVS = 1024;
@@ -109,7 +110,7 @@ export function parseVg(text: string, file: string): VolumeGroup {
 
 /** Segment types lvm2 writes that diskpick names but does not read (exit 6 when opened). */
 const UNSUPPORTED: Record<string, string> = {
-  'thin-pool': 'thin pool', thin: 'thin LV', snapshot: 'snapshot', cache: 'cached LV', 'cache-pool': 'cache pool',
+  snapshot: 'snapshot', cache: 'cached LV', 'cache-pool': 'cache pool',
   writecache: 'writecache LV', vdo: 'VDO LV', 'vdo-pool': 'VDO pool', integrity: 'integrity LV',
   raid4: 'raid4 LV', raid5: 'raid5 LV', raid5_la: 'raid5 LV', raid5_ls: 'raid5 LV', raid5_ra: 'raid5 LV', raid5_rs: 'raid5 LV',
   raid5_n: 'raid5 LV', raid6: 'raid6 LV', raid6_zr: 'raid6 LV', raid6_nr: 'raid6 LV', raid6_nc: 'raid6 LV', raid10: 'raid10 LV',
@@ -148,7 +149,9 @@ export class VgReader {
     return this.vg.pvs.filter((p) => !this.pvSources.has(p.id));
   }
 
-  open(lv: VgLv): OpenedLv {
+  private readonly pools = new Map<string, Promise<ThinPool>>();
+
+  async open(lv: VgLv): Promise<OpenedLv> {
     const size = lv.segments.reduce((n, s) => n + s.extentCount, 0) * this.vg.extentSize;
     const types = [...new Set(lv.segments.map((s) => s.type))];
     const origin = this.cowOf.get(lv.name);
@@ -161,10 +164,14 @@ export class VgReader {
       const error = unsupported(`${this.vg.name}/${lv.name}`, `is an LVM ${UNSUPPORTED[odd]} (segment type "${odd}"), which diskpick does not read yet`);
       return { source: null, error, size, what: `LV ${odd} (not read)`, pvKeys: [] };
     }
+    if (types.includes('thin-pool')) {
+      const error = new DiskpickError('wrongType', 'is an LVM thin pool, not a volume: its thin LVs are the volumes next to it', `${this.vg.name}/${lv.name}`);
+      return { source: null, error, size, what: 'LV thin pool (holds the thin LVs)', pvKeys: [] };
+    }
     const pvKeys = new Set<string>();
     const legs: string[] = [];
     try {
-      const src = this.build(lv, 0, pvKeys, legs);
+      const src = await this.build(lv, 0, pvKeys, legs);
       const shape = types.join('+').replace(/^striped$/, lv.segments.some((s) => s.fields.int('stripe_count', 1) > 1) ? 'striped' : 'linear');
       const what = `LV ${shape}${lv.segments.length > 1 ? `, ${lv.segments.length} segments` : ''}${legs.length ? `, reading leg ${legs.join(', ')}` : ''}`;
       return { source: src, size, what, pvKeys: [...pvKeys] };
@@ -189,8 +196,32 @@ export class VgReader {
     return { src, at };
   }
 
+  /** A thin pool LV's metadata and data sub-LVs, opened once. */
+  private pool(name: string, depth: number, pvKeys: Set<string>, chain: string[]): Promise<ThinPool> {
+    let p = this.pools.get(name);
+    if (!p) {
+      p = (async () => {
+        const lv = this.vg.lvs.get(name);
+        if (!lv) throw corrupt(this.file, `LVM2 metadata: thin pool ${name} is not an LV of the VG`);
+        const seg = lv.segments[0];
+        if (!seg || seg.type !== 'thin-pool' || lv.segments.length !== 1) throw corrupt(this.file, `LVM2 metadata: ${name} is not a thin pool`);
+        const sub = (key: string) => {
+          const n = seg.fields.str(key);
+          const l = this.vg.lvs.get(n);
+          if (!l) throw corrupt(this.file, `LVM2 metadata: thin pool ${name} names ${key} LV ${n}, which the VG does not list`);
+          return this.build(l, depth + 1, pvKeys, [], [...chain, name]);
+        };
+        const meta = await sub('metadata');
+        const data = await sub('pool');
+        return ThinPool.open(`${this.vg.name}/${name}`, meta, data, seg.fields.int('chunk_size', 0) * SECTOR);
+      })();
+      this.pools.set(name, p);
+    }
+    return p;
+  }
+
   /** The LV's bytes as an LvSource; sub-LVs (mirror legs, RAID images) by recursion. */
-  private build(lv: VgLv, depth: number, pvKeys: Set<string>, legs: string[], chain: string[] = []): LvSource {
+  private async build(lv: VgLv, depth: number, pvKeys: Set<string>, legs: string[], chain: string[] = []): Promise<LvSource> {
     if (depth > MAX_LV_DEPTH || chain.includes(lv.name)) throw corrupt(this.file, `LVM2 metadata: LVs refer to each other in a loop (${[...chain, lv.name].join(' → ')})`);
     const E = this.vg.extentSize;
     const segs = [...lv.segments].sort((a, b) => a.startExtent - b.startExtent);
@@ -240,7 +271,8 @@ export class VgReader {
         if (s.type === 'raid0' || s.type === 'raid0_meta') {
           const stripeSize = f.int('stripe_size', undefined, 1, E / SECTOR) * SECTOR;
           if (stripeSize & (stripeSize - 1)) throw corrupt(this.file, `LVM2 LV ${lv.name}: stripe size ${stripeSize} is not a power of two`);
-          const areas = subs.map((x) => ({ src: this.build(x.sub!, depth + 1, pvKeys, [], [...chain, lv.name]) as ByteSource, at: x.im.le * E }));
+          const areas: Array<{ src: ByteSource; at: number }> = [];
+          for (const x of subs) areas.push({ src: await this.build(x.sub!, depth + 1, pvKeys, [], [...chain, lv.name]), at: x.im.le * E });
           mapped.push(stripedSegment(start, length, stripeSize, areas));
         } else {
           // Every leg holds all the data: read the first one whose PVs are all here.
@@ -249,7 +281,7 @@ export class VgReader {
           for (const x of subs) {
             try {
               const own = new Set<string>();
-              const src = this.build(x.sub!, depth + 1, own, [], [...chain, lv.name]);
+              const src = await this.build(x.sub!, depth + 1, own, [], [...chain, lv.name]);
               for (const k of own) pvKeys.add(k);
               chosen = { src, name: x.im.name, le: x.im.le };
               break;
@@ -265,6 +297,12 @@ export class VgReader {
           legs.push(chosen.name);
           mapped.push(linearSegment(start, length, chosen.src, at));
         }
+      } else if (s.type === 'thin') {
+        // A thin LV: one segment over its whole size, read through its pool's mappings.
+        if (s.startExtent !== 0 || lv.segments.length !== 1) throw corrupt(this.file, `LVM2 thin LV ${lv.name} has more than one segment`);
+        const pool = await this.pool(f.str('thin_pool'), depth, pvKeys, [...chain, lv.name]);
+        const dev = await pool.device(f.int('device_id', undefined, 0, 2 ** 24 - 1), length, `${this.file.replace(/ \(p\d+\)$/, '')} (${this.vg.name}/${lv.name})`);
+        mapped.push(linearSegment(start, length, dev, 0));
       } else {
         throw unsupported(`${this.vg.name}/${lv.name}`, `LVM segment type "${s.type.slice(0, 40)}" is not read by diskpick`);
       }
