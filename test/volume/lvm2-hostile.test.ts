@@ -135,3 +135,60 @@ describe('LVM2 metadata area ring', () => {
     await expect(readMetadataText(src, mh, mh.rawLocns[0]!)).rejects.toThrow(/checksum mismatch/);
   });
 });
+
+describe('LVM thin pool metadata', () => {
+  /** Pool metadata made by thin_restore: device 1 maps block 0 → 3 and 1 → 2. */
+  async function restored(): Promise<Buffer> {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'dp-thin-'));
+    try {
+      writeFileSync(join(dir, 'x.xml'), '<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="8">\n<device dev_id="1" mapped_blocks="2" transaction="0" creation_time="0" snap_time="0">\n<single_mapping origin_block="0" data_block="3" time="0"/>\n<single_mapping origin_block="1" data_block="2" time="0"/>\n</device>\n</superblock>\n');
+      execFileSync('truncate', ['-s', '1M', join(dir, 'm')]);
+      execFileSync('thin_restore', ['-i', join(dir, 'x.xml'), '-o', join(dir, 'm')]);
+      return readFileSync(join(dir, 'm'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const data = () => {
+    const b = Buffer.alloc(8 * 65536);
+    for (let i = 0; i < 8; i++) b.fill(i + 1, i * 65536, (i + 1) * 65536);
+    return new BufferSource(b, 'tdata');
+  };
+
+  it('maps blocks as written, unmapped ones read zeros; a node pointing to itself or outside is a one-line error', async (ctx) => {
+    const { spawnSync } = await import('node:child_process');
+    if (spawnSync('sh', ['-c', 'command -v thin_restore']).status !== 0) return ctx.skip();
+    const { ThinPool } = await import('../../src/volume/lvm2/thin.js');
+    const meta = await restored();
+    const pool = await ThinPool.open('vg/pool', new BufferSource(meta, 'tmeta'), data(), 65536);
+    const dev = await pool.device(1, 4 * 65536, 'vg/thin');
+    const b = await dev.read(0, 4 * 65536);
+    expect([b[0], b[65536], b[2 * 65536], b[3 * 65536 + 9]]).toEqual([4, 3, 0, 0]);
+    await expect(pool.device(7, 65536, 'vg/x')).rejects.toThrow(/holds no device 7/);
+    // The data mapping root pointing at the superblock, then at a block past the metadata.
+    const bad = Buffer.from(meta);
+    bad.writeBigUInt64LE(0n, 320);
+    const p1 = await ThinPool.open('vg/pool', new BufferSource(bad, 'tmeta'), data(), 65536);
+    await expect(p1.device(1, 65536, 'vg/thin')).rejects.toThrow(/outside the metadata/);
+    // A device tree whose root claims another block number: caught by the node's self-number.
+    const root = Number(meta.readBigUInt64LE(320));
+    const selfish = Buffer.from(meta);
+    selfish.writeBigUInt64LE(BigInt(root + 1), root * 4096 + 8);
+    const p2 = await ThinPool.open('vg/pool', new BufferSource(selfish, 'tmeta'), data(), 65536);
+    await expect(p2.device(1, 65536, 'vg/thin')).rejects.toThrow(/says it is block/);
+    // An internal node whose child is itself: the depth bound ends it.
+    const loop = Buffer.from(meta);
+    loop.writeUInt32LE(1, root * 4096 + 4);
+    const max = loop.readUInt32LE(root * 4096 + 20);
+    loop.writeBigUInt64LE(BigInt(root), root * 4096 + 32 + max * 8);
+    const p3 = await ThinPool.open('vg/pool', new BufferSource(loop, 'tmeta'), data(), 65536);
+    await expect(p3.device(1, 65536, 'vg/thin')).rejects.toThrow(/deeper than 16 levels/);
+    const wrong = Buffer.from(meta);
+    wrong.writeBigUInt64LE(1n, 32);
+    await expect(ThinPool.open('vg/pool', new BufferSource(wrong, 'tmeta'), data(), 65536)).rejects.toThrow(/wrong magic/);
+  });
+});
