@@ -451,6 +451,38 @@ export function buildLvmImageD(path: string): string {
   return trees;
 }
 
+/** The bench image: the same ext4 (a 256 MiB file, 3000 small files) on p1 and on LV `bench/root`. */
+export const LVM_BENCH = { file: '/big.bin', size: 256 * MiB, fsMiB: 340 };
+
+/**
+ * bench/lvm.ts's image (720 MiB raw, GPT): p1 holds an ext4 filesystem as it is; p2 is a PV of VG
+ * `bench` whose LV `root` (2 segments, the second first on the PV) holds the same bytes.
+ */
+export function buildLvmBenchImage(path: string): void {
+  const work = `${path}.work`;
+  const tmp = `${path}.tmp`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  rmSync(tmp, { force: true });
+  sh('truncate', ['-s', '720M', tmp]);
+  sh('sgdisk', ['-o', '-n', '1:1M:+340M', '-t', '1:8300', '-n', '2:341M:+370M', '-t', '2:8E00', tmp]);
+  const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('H'), file: tmp, offset: 341 * MiB, size: 370 * MiB }];
+  const half = LVM_BENCH.fsMiB / 2;
+  const build = makeVg('bench', lvmUuid('U'), pvs, [[
+    { name: 'root', visible: true, segments: [linear(0, half, 'pv0', half + 20), linear(half, half, 'pv0', 5)] },
+  ]]);
+  const tree = join(work, 'tree');
+  const files: TreeFile[] = [];
+  for (let i = 0; i < 3000; i++) files.push({ path: `d${i % 30}/f${i}.txt`, content: `file ${i}\n` });
+  writeTree(tree, files);
+  execFileSync('bash', ['-c', `head -c ${LVM_BENCH.size} /dev/urandom > ${tree}${LVM_BENCH.file}`]);
+  const fs = ext4Of(tree, LVM_BENCH.fsMiB * MiB, 'bench', work);
+  writeAt(tmp, MiB, fs);
+  placeLv(build, pvs, 'root', fs);
+  rmSync(work, { recursive: true, force: true });
+  renameSync(tmp, path);
+}
+
 /**
  * The fuzzer's LVM2 seed: a 6 MiB whole-disk PV, VG `fz` with LV `a` (2 extents in 2 segments
  * out of order, a small filesystem made by `mkfs(file, KiB)`) and LV `b` (1 extent, zeros).
