@@ -451,6 +451,68 @@ export function buildLvmImageD(path: string): string {
   return trees;
 }
 
+/**
+ * Image E: a whole raw disk (40 MiB) as one PV of VG `snapvg`: origin `data` (ext4, 12 MiB) and
+ * an old-style snapshot of it, `snap` (COW LV of 4 MiB, 4 KiB chunks). The snapshot was taken
+ * with the tree `data.v1`; afterwards debugfs changed the origin (a file written, one removed:
+ * tree `data.v2`). The COW store holds, as dm-snapshot writes it, the v1 bytes of every chunk
+ * that changed, in the order a writer would have copied them out.
+ */
+export function buildLvmImageE(path: string): string {
+  const work = `${path}.work`;
+  const trees = `${path}.trees`;
+  const tmp = `${path}.tmp`;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(trees, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  rmSync(tmp, { force: true });
+  sh('truncate', ['-s', '40M', tmp]);
+  const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('J'), file: tmp, offset: 0, size: 40 * MiB }];
+  const build = makeVg('snapvg', lvmUuid('T'), pvs, [[
+    { name: 'data', visible: true, segments: [linear(0, 12, 'pv0', 2)] },
+    { name: 'snap', visible: true, segments: [linear(0, 4, 'pv0', 20)] },
+    { name: 'snapshot0', visible: false, segments: [{ start: 0, count: 12, type: 'snapshot', body: 'chunk_size = 8\norigin = "data"\ncow_store = "snap"' }] },
+  ]]);
+  writeFileSync(`${path}.lvs.json`, JSON.stringify(build.lvs, null, 1));
+  writeTree(join(trees, 'data.v1'), treeFiles('data'));
+  const v1 = ext4Of(join(trees, 'data.v1'), 12 * MiB, 'data', work);
+  // The origin changes after the snapshot: debugfs (e2fsprogs) writes one file and removes another.
+  const img = join(work, 'v2.ext4');
+  writeFileSync(img, v1);
+  const added = join(work, 'added.txt');
+  writeFileSync(added, 'written after the snapshot\n'.repeat(300));
+  sh('debugfs', ['-w', '-R', `write ${added} added.txt`, img]);
+  sh('debugfs', ['-w', '-R', 'rm hello.txt', img]);
+  const v2 = readFileSync(img);
+  sh('cp', ['-a', join(trees, 'data.v1'), join(trees, 'data.v2')]);
+  rmSync(join(trees, 'data.v2', 'hello.txt'));
+  writeFileSync(join(trees, 'data.v2', 'added.txt'), readFileSync(added));
+  // The COW store: header, area 0 (exceptions), then the data chunks it lists.
+  const chunk = 4096;
+  const perArea = chunk / 16;
+  const cow = Buffer.alloc(4 * MiB);
+  cow.writeUInt32LE(0x70416e53, 0);
+  cow.writeUInt32LE(1, 4);
+  cow.writeUInt32LE(1, 8);
+  cow.writeUInt32LE(chunk / 512, 12);
+  let n = 0;
+  for (let c = 0; c * chunk < v1.length; c++) {
+    if (v1.subarray(c * chunk, (c + 1) * chunk).equals(v2.subarray(c * chunk, (c + 1) * chunk))) continue;
+    if (n >= perArea) throw new Error('snapshot test: more changed chunks than one exception area holds');
+    const dataChunk = 2 + n;
+    cow.writeBigUInt64LE(BigInt(c), chunk + n * 16);
+    cow.writeBigUInt64LE(BigInt(dataChunk), chunk + n * 16 + 8);
+    v1.copy(cow, dataChunk * chunk, c * chunk, (c + 1) * chunk);
+    n++;
+  }
+  if (n === 0) throw new Error('snapshot test: the origin did not change');
+  placeLv(build, pvs, 'data', v2);
+  placeLv(build, pvs, 'snap', cow);
+  rmSync(work, { recursive: true, force: true });
+  renameSync(tmp, path);
+  return trees;
+}
+
 /** The bench image: the same ext4 (a 256 MiB file, 3000 small files) on p1 and on LV `bench/root`. */
 export const LVM_BENCH = { file: '/big.bin', size: 256 * MiB, fsMiB: 340 };
 

@@ -192,3 +192,42 @@ describe('LVM thin pool metadata', () => {
     await expect(ThinPool.open('vg/pool', new BufferSource(wrong, 'tmeta'), data(), 65536)).rejects.toThrow(/wrong magic/);
   });
 });
+
+describe('LVM snapshot exception store', () => {
+  const chunk = 4096;
+  const store = (edit?: (b: Buffer) => void) => {
+    const b = Buffer.alloc(16 * chunk);
+    b.writeUInt32LE(0x70416e53, 0);
+    b.writeUInt32LE(1, 4);
+    b.writeUInt32LE(1, 8);
+    b.writeUInt32LE(8, 12);
+    // Origin chunk 1 was copied to COW chunk 2.
+    b.writeBigUInt64LE(1n, chunk);
+    b.writeBigUInt64LE(2n, chunk + 8);
+    b.fill(0xee, 2 * chunk, 3 * chunk);
+    edit?.(b);
+    return new BufferSource(b, 'cow');
+  };
+  const origin = new BufferSource(Buffer.alloc(8 * chunk, 0x11), 'origin');
+
+  it('reads changed chunks from the COW store and the rest from the origin; damaged stores are one-line errors', async () => {
+    const { openSnapshot } = await import('../../src/volume/lvm2/snapshot.js');
+    const s = await openSnapshot('vg/snap', origin, store(), chunk, 8 * chunk);
+    const b = await s.read(0, 3 * chunk);
+    expect([b[0], b[chunk], b[2 * chunk + 5]]).toEqual([0x11, 0xee, 0x11]);
+    await expect(openSnapshot('vg/snap', origin, store((x) => x.writeUInt32LE(0, 4)), chunk, 8 * chunk)).rejects.toThrow(/invalidated/);
+    await expect(openSnapshot('vg/snap', origin, store((x) => x.writeUInt32LE(1, 0)), chunk, 8 * chunk)).rejects.toThrow(/wrong magic/);
+    // An exception pointing at the metadata area, or past the store, or from past the origin.
+    await expect(openSnapshot('vg/snap', origin, store((x) => x.writeBigUInt64LE(1n, chunk + 8)), chunk, 8 * chunk)).rejects.toThrow(/COW chunk 1 is invalid/);
+    await expect(openSnapshot('vg/snap', origin, store((x) => x.writeBigUInt64LE(99n, chunk + 8)), chunk, 8 * chunk)).rejects.toThrow(/COW chunk 99 is invalid/);
+    await expect(openSnapshot('vg/snap', origin, store((x) => x.writeBigUInt64LE(50n, chunk)), chunk, 8 * chunk)).rejects.toThrow(/past the origin/);
+    // A full first area with no end marker and a store too small for the next: an error, no endless scan.
+    const full = store((x) => {
+      for (let i = 0; i < chunk / 16; i++) {
+        x.writeBigUInt64LE(1n, chunk + i * 16);
+        x.writeBigUInt64LE(2n, chunk + i * 16 + 8);
+      }
+    });
+    await expect(openSnapshot('vg/snap', origin, full, chunk, 8 * chunk)).rejects.toThrow(/runs past the end/);
+  });
+});

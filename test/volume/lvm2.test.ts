@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLvmImageA, buildLvmImageC, buildLvmImageD, buildLvmImagesB, convertTo, LVM_A, LVM_B, type LvsRow } from '../../scripts/images/lvm.js';
+import { buildLvmImageA, buildLvmImageC, buildLvmImageD, buildLvmImageE, buildLvmImagesB, convertTo, LVM_A, LVM_B, type LvsRow } from '../../scripts/images/lvm.js';
 import { manifestOf } from '../../scripts/images/tree.js';
 import { CACHE, cachedImage, corpusFile, ROOT, diskpick, hasTool, sha256, sha256File } from '../helpers/tools.js';
 
@@ -217,6 +217,24 @@ describe('LVM2 thin pool with two thin LVs (lvm-d)', () => {
     const pool = diskpick(['ls', D, '/thinvg/pool']);
     expect(pool.status).toBe(5);
     expect(pool.stderr).toMatch(/is an LVM thin pool, not a volume/);
+  });
+});
+
+describe('LVM2 snapshot (lvm-e)', () => {
+  const E = cachedImage('lvm-e.img', (p) => void buildLvmImageE(p));
+  it('the origin reads as it is now, the snapshot as it was when taken (its COW store holds the changed chunks)', () => {
+    const j = info([E]);
+    expect(j.volumes.map((v) => [v.name, v.what])).toEqual([['p0', 'whole disk'], ['snapvg/data', 'LV linear'], ['snapvg/snap', 'LV snapshot of data']]);
+    // lvs lists the COW LV under the snapshot's name too.
+    expect(lvsRows(E).map((r) => r.lv_name)).toContain('snap');
+    expectTreeMatches([E], '/snapvg/data', join(`${E}.trees`, 'data.v2'));
+    expectTreeMatches([E], '/snapvg/snap', join(`${E}.trees`, 'data.v1'));
+    const now = diskpick(['ls', E, '/snapvg/data']).stdout.toString().split('\n');
+    const then = diskpick(['ls', E, '/snapvg/snap']).stdout.toString().split('\n');
+    expect(now).toContain('added.txt');
+    expect(now).not.toContain('hello.txt');
+    expect(then).toContain('hello.txt');
+    expect(then).not.toContain('added.txt');
   });
 });
 

@@ -104,7 +104,7 @@ async function assemble(list: Array<{ member: PoolMember; path: string }>): Prom
     for (const p of reader.missingPvs()) warnings.push(`PV ${p.id}${p.device ? ` (last seen as ${p.device})` : ''} is missing: LVs on it cannot be read (add its disk with --disk)`);
     const children: ChildVolume[] = [];
     for (const lv of vg.lvs.values()) {
-      if (!lv.visible) continue;
+      if (!reader.listed(lv)) continue;
       const o = await reader.open(lv);
       const keys = new Map(vg.pvs.map((p) => [p.key, p.id]));
       children.push({

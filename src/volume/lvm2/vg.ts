@@ -9,6 +9,7 @@ import { ZeroSource, type ByteSource } from '../../source/source.js';
 import { linearSegment, LvSource, stripedSegment, type MappedSegment } from './lv-source.js';
 import { Fields, isSection, parseConfig, type ConfigSection } from './metadata.js';
 import { ThinPool } from './thin.js';
+import { openSnapshot } from './snapshot.js';
 
 const SECTOR = 512;
 const MAX_PVS = 1024;
@@ -133,16 +134,24 @@ export interface OpenedLv {
  */
 export class VgReader {
   private readonly pvByKey = new Map<string, VgPv>();
-  /** LVs that are some snapshot's COW store, with the snapshot's origin. */
-  private readonly cowOf = new Map<string, string>();
+  /** LVs that are some snapshot's COW store, with the snapshot's segment. */
+  private readonly cowOf = new Map<string, VgSegment>();
 
   constructor(readonly vg: VolumeGroup, private readonly pvSources: Map<string, ByteSource>, private readonly file: string) {
     for (const p of vg.pvs) this.pvByKey.set(p.key, p);
     for (const lv of vg.lvs.values()) {
       for (const s of lv.segments) {
-        if (s.type === 'snapshot') this.cowOf.set(s.fields.str('cow_store', ''), s.fields.str('origin', ''));
+        if (s.type === 'snapshot') this.cowOf.set(s.fields.str('cow_store', ''), s);
       }
     }
+  }
+
+  /**
+   * LVs users see: VISIBLE ones, and snapshots' COW LVs (lvm2 stores those without VISIBLE and
+   * shows them under the snapshot's name, as lvs does).
+   */
+  listed(lv: VgLv): boolean {
+    return lv.visible || this.cowOf.has(lv.name);
   }
 
   missingPvs(): VgPv[] {
@@ -154,11 +163,8 @@ export class VgReader {
   async open(lv: VgLv): Promise<OpenedLv> {
     const size = lv.segments.reduce((n, s) => n + s.extentCount, 0) * this.vg.extentSize;
     const types = [...new Set(lv.segments.map((s) => s.type))];
-    const origin = this.cowOf.get(lv.name);
-    if (origin !== undefined) {
-      const error = unsupported(`${this.vg.name}/${lv.name}`, `is an LVM snapshot of ${this.vg.name}/${origin} (copy-on-write store): diskpick does not read LVM snapshots yet; the origin reads as it is now`);
-      return { source: null, error, size, what: `LV snapshot of ${origin} (not read)`, pvKeys: [] };
-    }
+    const snap = this.cowOf.get(lv.name);
+    if (snap !== undefined) return this.openSnapshot(lv, snap);
     const odd = types.find((t) => UNSUPPORTED[t]);
     if (odd) {
       const error = unsupported(`${this.vg.name}/${lv.name}`, `is an LVM ${UNSUPPORTED[odd]} (segment type "${odd}"), which diskpick does not read yet`);
@@ -194,6 +200,30 @@ export class VgReader {
     const end = at + extents * this.vg.extentSize;
     if (!Number.isSafeInteger(end) || end > src.size) throw corrupt(src.name, `LVM2 LV ${lvName}: extents ${pe}…${pe + extents} lie past the end of PV ${pv.id} (${src.size} bytes)`);
     return { src, at };
+  }
+
+  /**
+   * An old-style snapshot: the user sees the COW LV under the snapshot's name; it reads as the
+   * origin was when the snapshot was taken (snapshot.ts).
+   */
+  private async openSnapshot(cowLv: VgLv, seg: VgSegment): Promise<OpenedLv> {
+    const originName = seg.fields.str('origin', '');
+    const size = seg.extentCount * this.vg.extentSize;
+    const pvKeys = new Set<string>();
+    const what = `LV snapshot of ${originName}`;
+    try {
+      const originLv = this.vg.lvs.get(originName);
+      if (!originLv) throw corrupt(this.file, `LVM2 metadata: snapshot ${cowLv.name} names origin ${originName}, which the VG does not list`);
+      if (this.cowOf.has(originName)) throw corrupt(this.file, `LVM2 metadata: snapshot ${cowLv.name} has a snapshot as its origin`);
+      const origin = await this.build(originLv, 1, pvKeys, []);
+      const cow = await this.build(cowLv, 1, pvKeys, []);
+      const name = `${this.file.replace(/ \(p\d+\)$/, '')} (${this.vg.name}/${cowLv.name})`;
+      const src = await openSnapshot(name, origin, cow, seg.fields.int('chunk_size', 0) * SECTOR, size);
+      return { source: src, size, what, pvKeys: [...pvKeys] };
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      return { source: null, error: err, size, what: `${what} (unreadable)`, pvKeys: [...pvKeys] };
+    }
   }
 
   /** A thin pool LV's metadata and data sub-LVs, opened once. */
