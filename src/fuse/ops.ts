@@ -438,8 +438,8 @@ export class FuseFs {
     }
     if (e.kind !== 'vfs' || e.node.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', path);
     // Names and types by column where the filesystem can (ext): a `find` needs no more, and
-    // files get no node.
-    const c = await this.vfs.readdirNames(e.node);
+    // files get no node. An LVM PV's folder is empty: its LVs are in the VG's folder.
+    const c = this.vfs.shownElsewhere(e.node) ? { names: [], types: [], inos: [], nodes: [] } : await this.vfs.readdirNames(e.node);
     const dir = e.node.place;
     const volume = dir.kind === 'root' || dir.kind === 'group' ? -1 : dir.vol.id;
     const names = ['.', '..'];

@@ -142,6 +142,7 @@ export async function* expandGlob(vfs: Vfs, pattern: string | CompiledGlob, opts
       return;
     }
 
+    if (vfs.shownElsewhere(node)) return;
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(node, { system: opts.system });

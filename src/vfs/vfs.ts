@@ -368,6 +368,15 @@ export class Vfs {
 
   private readonly rootIno = new Map<VfsVolume, number>();
 
+  /**
+   * True for a volume whose contents are shown elsewhere in the tree (an LVM2 PV: its LVs are
+   * the VG folder's): walks (`ls -R`, `find`, globs) pass it by silently; listing it directly
+   * still says what it is.
+   */
+  shownElsewhere(node: VfsNode): boolean {
+    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && node.place.vol.node.system?.name === 'lvm2';
+  }
+
   /** Told about problems found while walking (loops skipped), for the CLI to show once. */
   onWarning?: (message: string) => void;
 

@@ -23,6 +23,8 @@ describe.skipIf(!existsSync('/dev/fuse'))('LVM2 in the mount', () => {
     try {
       expect(readdir(m.mnt)).toEqual(['p1', 'p2', 'p3', 'tvg']);
       expect(readdir(join(m.mnt, 'tvg'))).toEqual(['data', 'mir', 'root']);
+      // A PV's folder is empty (its LVs are under tvg/), so a find over the mount meets no error.
+      expect(readdir(join(m.mnt, 'p2'))).toEqual([]);
       for (const lv of ['root', 'data', 'mir']) {
         const got = hashes(join(m.mnt, 'tvg', lv));
         const want = manifestOf(join(`${A}.trees`, lv)).filter((e) => e.type === 'file');

@@ -94,6 +94,11 @@ describe('LVM2: one disk, GPT with two PVs (lvm-a)', () => {
     const listed = diskpick(['ls', '-R', A, '/tvg/root']).stdout.toString().trim().split('\n').filter((l) => !l.includes('lost+found')).sort();
     const want = manifestOf(join(treesA, 'root')).map((e) => `/tvg/root${e.path}`).sort();
     expect(listed).toEqual(want);
+    // Walks pass the PVs by (their LVs are the VG's folders): no error, exit 0.
+    const found = diskpick(['find', A, '--name', 'hello.txt']);
+    expect(found.status, found.stderr).toBe(0);
+    expect(found.stdout.toString().trim().split('\n')).toEqual(['/p1/hello.txt', '/tvg/root/hello.txt', '/tvg/data/hello.txt', '/tvg/mir/hello.txt']);
+    expect(diskpick(['ls', '-R', A]).status).toBe(0);
     // The PV itself has no filesystem: a one-line wrong-type error pointing to the VG folder.
     const r = diskpick(['ls', A, '/p2']);
     expect(r.status).toBe(5);
@@ -115,7 +120,7 @@ describe('LVM2: one disk, GPT with two PVs (lvm-a)', () => {
     expect(got.equals(Buffer.concat(parts))).toBe(true);
   });
 
-  for (const fmt of ['qcow2', 'vmdk'] as const) {
+  for (const fmt of ['qcow2', 'vmdk', 'vpc', 'vhdx', 'vdi'] as const) {
     it(`inside ${fmt}: the same files`, () => {
       const img = join(CACHE, `lvm-a.${fmt}`);
       convertTo(A, img, fmt);
