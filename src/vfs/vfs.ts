@@ -12,6 +12,7 @@ import type { ChainLevel, Container } from '../container/container.js';
 import { partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
 import { buildVolumeTree } from '../volume/tree.js';
+import type { SecretKind } from '../volume/system.js';
 import { openFilesystem } from '../fs/detect.js';
 import { fsFormats } from '../fs/formats.js';
 import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
@@ -128,6 +129,12 @@ export interface VfsOpenOptions extends OpenContainerOptions {
    * such an image is a one-line "not a disk image" error.
    */
   allowEmpty?: boolean;
+  /**
+   * Keys for encrypted volumes, asked for by volume systems that need one (LUKS, BitLocker):
+   * `kind` says what is wanted, `volumePath` which volume ("p3"). null: none given (the volume
+   * is then listed, locked).
+   */
+  secret?: (kind: SecretKind, volumePath: string) => Promise<Buffer | null>;
 }
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
@@ -171,7 +178,7 @@ export class Vfs {
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
       const tree = await buildVolumeTree(
         [container, ...extra.map((e) => e.container)].map((c) => ({ source: c, sectorSize: c.sectorSize })),
-        { hasFilesystem: (head, src) => fsFormats.some((f) => f.probe(head, src)) },
+        { hasFilesystem: (head, src) => fsFormats.some((f) => f.probe(head, src)), ...(opts.secret ? { secret: opts.secret } : {}) },
       );
       const diskSystem = tree.disks[0]!.system;
       const table = diskSystem && (diskSystem.name === 'gpt' || diskSystem.name === 'mbr') ? await partitionTableOf(container, container.sectorSize) : null;
