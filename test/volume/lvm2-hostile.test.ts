@@ -94,6 +94,26 @@ describe('LVM2 segments', () => {
     expect(o!.error!.message).toMatch(/loop/);
   });
 
+  it('raid1 with one leg on a missing PV: the other leg is read, and info says which', async () => {
+    const PV1 = 'BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB';
+    const pvs = `${PV()}\npv1 {\nid = "${PV1}"\ndevice = "/dev/sdc1"\npe_start = 2048\npe_count = 4\n}`;
+    const text = vgText([
+      lv('m', ['segment1 {\nstart_extent = 0\nextent_count = 2\ntype = "raid1"\ndevice_count = 2\nraids = ["m_rmeta_0", "m_rimage_0", "m_rmeta_1", "m_rimage_1"]\n}']),
+      lv('m_rmeta_0', [lin(1, 0, 1, 'pv1', 0)], false), lv('m_rimage_0', [lin(1, 0, 2, 'pv1', 1)], false),
+      lv('m_rmeta_1', [lin(1, 0, 1, 'pv0', 0)], false), lv('m_rimage_1', [lin(1, 0, 2, 'pv0', 2)], false),
+    ].join('\n'), pvs);
+    const vg = parseVg(text, 'x');
+    const r = new VgReader(vg, new Map([[PVID, pvSource() as never]]), 'pv.img');
+    expect(r.missingPvs().map((p) => p.id)).toEqual([PV1]);
+    const o = await r.open(vg.lvs.get('m')!);
+    expect(o.what).toBe('LV raid1, reading leg m_rimage_1');
+    const b = await o.source!.read(0, 2 << 20);
+    expect([b[0], b[(1 << 20) + 1]]).toEqual([3, 4]);
+    // With both legs missing: the error names the first missing PV.
+    const none = await new VgReader(vg, new Map(), 'pv.img').open(vg.lvs.get('m')!);
+    expect(none.error!.message).toContain(`needs PV ${PV1} (last seen as /dev/sdc1)`);
+  });
+
   it('a missing PV: the LV names it by UUID and device hint', async () => {
     const [o] = await open(lv('a', [lin(1, 0, 1, 'pv0', 0)]), new Map());
     expect(o!.error!.message).toBe(`LV vg/a needs PV ${PVID} (last seen as /dev/sdb2), which is not among the disks given: add its disk with --disk`);
