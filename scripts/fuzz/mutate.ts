@@ -236,6 +236,9 @@ function lvm2Regions(b: Buffer): Region[] {
   for (let s = 0; s < 4; s++) {
     if (b.toString('latin1', s * 512, s * 512 + 8) !== 'LABELONE') continue;
     out.push({ offset: s * 512, length: 512, what: 'LVM2 label and PV header' });
+    // The first extents: LV data, and in the thin seed the pool's metadata (superblock, B-trees).
+    const data = u64(b, s * 512 + u32(b, s * 512 + 20) + 40);
+    if (data > 0 && data < b.length) out.push({ offset: data, length: 64 * 1024, what: 'LVM2 first extents (thin pool metadata)' });
     for (const m of lvmMdas(b, s * 512)) {
       out.push({ offset: m, length: 512, what: 'LVM2 metadata area header' });
       const off = u64(b, m + 40);

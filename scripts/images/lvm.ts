@@ -563,6 +563,46 @@ export function lvmSeed(path: string, mkfs: (file: string, kib: number) => void)
   rmSync(fs, { force: true });
 }
 
+/**
+ * The fuzzer's thin seed: a 6 MiB whole-disk PV, VG `fzt` with a thin pool (1 MiB metadata from
+ * thin_restore, 2 MiB data, 64 KiB blocks) and one thin LV of 2 MiB holding a small filesystem
+ * made by `mkfs(file, KiB)`, its non-zero blocks mapped in reverse order.
+ */
+export function lvmThinSeed(path: string, mkfs: (file: string, kib: number) => void): void {
+  rmSync(path, { force: true });
+  sh('truncate', ['-s', '6M', path]);
+  const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('K'), file: path, offset: 0, size: 6 * MiB }];
+  const build = makeVg('fzt', lvmUuid('S'), pvs, [[
+    { name: 'pool', visible: true, segments: [{ start: 0, count: 2, type: 'thin-pool', body: 'metadata = "pool_tmeta"\npool = "pool_tdata"\ntransaction_id = 1\nchunk_size = 128\ndiscards = "passdown"\nzero_new_blocks = 1' }] },
+    { name: 't', visible: true, segments: [{ start: 0, count: 2, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 0\ndevice_id = 1' }] },
+    { name: 'pool_tmeta', visible: false, segments: [linear(0, 1, 'pv0', 0)] },
+    { name: 'pool_tdata', visible: false, segments: [linear(0, 2, 'pv0', 1)] },
+  ]], { force: true });
+  const fsFile = `${path}.fs`;
+  mkfs(fsFile, 2048);
+  const fs = readFileSync(fsFile);
+  rmSync(fsFile, { force: true });
+  const block = 65536;
+  const tdata = Buffer.alloc(2 * MiB);
+  const maps: string[] = [];
+  let next = 31;
+  for (let v = 0; v * block < fs.length; v++) {
+    const c = fs.subarray(v * block, (v + 1) * block);
+    if (c.every((x) => x === 0)) continue;
+    c.copy(tdata, next * block);
+    maps.push(`<single_mapping origin_block="${v}" data_block="${next--}" time="0"/>`);
+  }
+  const xml = `${path}.xml`;
+  writeFileSync(xml, ['<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="32">', `<device dev_id="1" mapped_blocks="${maps.length}" transaction="0" creation_time="0" snap_time="0">`, ...maps, '</device>', '</superblock>'].join('\n'));
+  const meta = `${path}.meta`;
+  sh('truncate', ['-s', '1M', meta]);
+  sh('thin_restore', ['-i', xml, '-o', meta]);
+  placeLv(build, pvs, '[pool_tmeta]', readFileSync(meta));
+  placeLv(build, pvs, '[pool_tdata]', tdata);
+  rmSync(xml, { force: true });
+  rmSync(meta, { force: true });
+}
+
 /** qemu-img convert of a raw image into `fmt` (qcow2, vmdk …). */
 export function convertTo(raw: string, out: string, fmt: string): void {
   if (existsSync(out)) return;
