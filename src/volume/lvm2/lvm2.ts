@@ -45,8 +45,9 @@ async function readMember(src: ByteSource): Promise<PoolMember> {
       notes.push(`metadata area at ${area.offset}: ${err.message}`);
     }
   }
-  // Every copy damaged: the PV cannot say what it is part of.
-  if (!best && lastErr) throw lastErr;
+  // Every copy damaged: the PV still holds its extents; it joins the VG whose metadata (on
+  // another PV) lists its UUID, and the damage is reported there.
+  void lastErr;
   const pvId = formatLvmUuid(pv.pv_uuid);
   const data: Lvm2Member = { pv, pvId, vg: best, notes };
   return { groupKey: best ? best.id : `pv:${pvId}`, describe: best ? `LVM2 PV of VG ${best.name}` : 'LVM2 PV', source: src, data };
