@@ -550,7 +550,7 @@ async function mountVolume(node: VolumeNode, id: number, ino: number): Promise<V
   };
   const v: VfsVolume = { name: node.path, id, volume, node, fs: null, fsError: null, ino };
   const where = `/${node.path}`;
-  if (!node.source) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
+  if (!node.source || node.error) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
   else if (node.system?.name === 'lvm2') {
     const vg = /of VG (\S+)/.exec(node.system.describe)?.[1];
     v.fsError = new DiskpickError('wrongType', `is an LVM2 physical volume${vg ? ` of VG ${vg}: its logical volumes are the folders under /${vg}` : ''}`, where);

@@ -107,7 +107,16 @@ export async function buildVolumeTree(disks: TreeDisk[], opts: TreeOptions): Pro
         if (!claimed) continue;
         const ctx = ctxFor(node.path, sectorSize);
         if (sys.open) {
-          const r = await sys.open(src, ctx);
+          let r;
+          try {
+            r = await sys.open(src, ctx);
+          } catch (err) {
+            // Inside a volume, a damaged volume system spoils that volume only.
+            if (isDisk || !(err instanceof DiskpickError)) throw err;
+            node.system = { name: sys.name, describe: `${sys.name}, unreadable: ${err.message}`, warnings: [err.message] };
+            node.error = err;
+            return;
+          }
           node.system = { name: sys.name, describe: r.describe, warnings: r.warnings, ...(r.details ? { details: r.details } : {}) };
           for (const c of r.children) {
             const path = node.path ? `${node.path}/${c.name}` : c.name;
