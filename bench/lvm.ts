@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_CACHE, diskpickCmd, throughputRow, timeRow, timeShell, type BenchRow } from './harness.js';
-import { buildLvmBenchImage, LVM_BENCH } from '../scripts/images/lvm.js';
+import { buildLvmBenchImage, LVM_BENCH } from '../scripts/images/lvm-more.js';
 
 export async function run(): Promise<BenchRow[]> {
   const image = join(BENCH_CACHE, 'lvm-bench.img');

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededBytes, seededText } from '../images/tree.js';
 import { withMountedExfat } from '../images/exfat.js';
-import { lvmSeed, lvmThinSeed } from '../images/lvm.js';
+import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DiskpickError } from '../../src/errors.js';
-import { BufferSource } from '../../src/source/source.js';
+import { BufferSource, type ByteSource } from '../../src/source/source.js';
 import { FMTT_MAGIC, lvmCrc, MDA_HEADER_SIZE, readMdaHeader, readMetadataText } from '../../src/volume/lvm2/label.js';
 import { parseConfig } from '../../src/volume/lvm2/metadata.js';
 import { parseVg, VgReader } from '../../src/volume/lvm2/vg.js';
@@ -61,7 +61,7 @@ describe('LVM2 text metadata parser', () => {
 });
 
 describe('LVM2 segments', () => {
-  const open = (lvs: string, sources = new Map([[PVID, pvSource() as never]])) => {
+  const open = (lvs: string, sources: Map<string, ByteSource> = new Map([[PVID, pvSource()]])) => {
     const vg = parseVg(vgText(lvs), 'x');
     const r = new VgReader(vg, sources, 'pv.img');
     return Promise.all([...vg.lvs.values()].filter((l) => l.visible).map((l) => r.open(l)));
@@ -103,7 +103,7 @@ describe('LVM2 segments', () => {
       lv('m_rmeta_1', [lin(1, 0, 1, 'pv0', 0)], false), lv('m_rimage_1', [lin(1, 0, 2, 'pv0', 2)], false),
     ].join('\n'), pvs);
     const vg = parseVg(text, 'x');
-    const r = new VgReader(vg, new Map([[PVID, pvSource() as never]]), 'pv.img');
+    const r = new VgReader(vg, new Map<string, ByteSource>([[PVID, pvSource()]]), 'pv.img');
     expect(r.missingPvs().map((p) => p.id)).toEqual([PV1]);
     const o = await r.open(vg.lvs.get('m')!);
     expect(o.what).toBe('LV raid1, reading leg m_rimage_1');

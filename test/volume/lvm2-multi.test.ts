@@ -7,7 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildLvmImageC, buildLvmImageD, buildLvmImageE, buildLvmImagesB, convertTo, LVM_B } from '../../scripts/images/lvm.js';
+import { buildLvmImageC, buildLvmImagesB, convertTo, LVM_B } from '../../scripts/images/lvm.js';
+import { buildLvmImageD, buildLvmImageE } from '../../scripts/images/lvm-more.js';
 import { CACHE, cachedImage, corpusFile, diskpick, hasTool, ROOT } from '../helpers/tools.js';
 import { expectTreeMatches, info, lvsRows } from './lvm-helpers.js';
 
