@@ -272,7 +272,6 @@ export function treeFiles(lv: string): TreeFile[] {
  * - root: ext4, 24 extents in 2 segments out of order on p2;
  * - data: FAT, 16 extents striped over p2 and p3 (64 KiB stripes);
  * - mir: ext4, raid1 with image 0 on p3 and image 1 on p2;
- * - pool/thin1: a thin pool with a thin LV (named in info, not read: exit 6);
  * and two older metadata versions (with an LV `old`) left in the ring.
  * Returns the folder of the trees (`<image>.trees/<lv>/`).
  */
