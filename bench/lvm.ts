@@ -13,8 +13,8 @@ export async function run(): Promise<BenchRow[]> {
   const image = join(BENCH_CACHE, 'lvm-bench.img');
   if (!existsSync(image)) buildLvmBenchImage(image);
   const rows: BenchRow[] = [];
-  const catLv = timeShell(`${diskpickCmd(`cat ${image} /bench/root${LVM_BENCH.file}`)} > /dev/null`, 5);
-  const catPart = timeShell(`${diskpickCmd(`cat ${image} /p1${LVM_BENCH.file}`)} > /dev/null`, 5);
+  const catLv = timeShell(`${diskpickCmd(`cat ${image} /bench/root${LVM_BENCH.file}`)} > /dev/null`, 9);
+  const catPart = timeShell(`${diskpickCmd(`cat ${image} /p1${LVM_BENCH.file}`)} > /dev/null`, 9);
   rows.push(throughputRow('lvm', 'cat 256 MiB file, ext4 on an LV (2 segments)', LVM_BENCH.size, catLv, 'same ext4 on a partition', catPart, 0.95));
   const lsLv = timeShell(`${diskpickCmd(`ls -R ${image} /bench/root`)} > /dev/null`, 5);
   const lsPart = timeShell(`${diskpickCmd(`ls -R ${image} /p1`)} > /dev/null`, 5);
