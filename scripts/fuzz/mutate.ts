@@ -230,7 +230,64 @@ function vdiRegions(b: Buffer): Region[] {
   ];
 }
 
+/** LVM2: the label sector, each metadata area header and the text copy its first raw location names. */
+function lvm2Regions(b: Buffer): Region[] {
+  const out: Region[] = [];
+  for (let s = 0; s < 4; s++) {
+    if (b.toString('latin1', s * 512, s * 512 + 8) !== 'LABELONE') continue;
+    out.push({ offset: s * 512, length: 512, what: 'LVM2 label and PV header' });
+    // The first extents: LV data, and in the thin seed the pool's metadata (superblock, B-trees).
+    const data = u64(b, s * 512 + u32(b, s * 512 + 20) + 40);
+    if (data > 0 && data < b.length) out.push({ offset: data, length: 64 * 1024, what: 'LVM2 first extents (thin pool metadata)' });
+    for (const m of lvmMdas(b, s * 512)) {
+      out.push({ offset: m, length: 512, what: 'LVM2 metadata area header' });
+      const off = u64(b, m + 40);
+      const size = u64(b, m + 48);
+      if (off && size) out.push({ offset: m + off, length: Math.min(size, 65536), what: 'LVM2 text metadata' });
+    }
+  }
+  return out;
+}
+
+/** Offsets of the metadata areas listed in the PV header of the label at `label`. */
+function lvmMdas(b: Buffer, label: number): number[] {
+  const l = Number(label);
+  let o = l + u32(b, l + 20) + 40;
+  const out: number[] = [];
+  for (let list = 0; list < 2; list++) {
+    for (let i = 0; i < 8 && o + 16 <= l + 512; i++, o += 16) {
+      const off = u64(b, o);
+      if (!off) break;
+      if (list === 1 && off + 512 <= b.length) out.push(off);
+    }
+    o += 16;
+  }
+  return out;
+}
+
+/** lvm2's CRC (see src/volume/lvm2/label.ts): CRC-32 from 0xf597a6cf without the final inversion. */
+function lvmCrc(buf: Buffer): number {
+  return ~crc32(buf, ~0xf597a6cf >>> 0) >>> 0;
+}
+
+/** Recomputes the LVM2 label, metadata-area header and text checksums so mutations reach the text parser. */
+export function fixLvm2Checksums(b: Buffer): void {
+  for (let s = 0; s < 4; s++) {
+    const l = s * 512;
+    if (l + 512 > b.length || b.toString('latin1', l, l + 8) !== 'LABELONE') continue;
+    for (const m of lvmMdas(b, l)) {
+      const size = u64(b, m + 32);
+      const off = u64(b, m + 40);
+      const len = u64(b, m + 48);
+      if (off >= 512 && len > 0 && off + len <= size && m + off + len <= b.length) b.writeUInt32LE(lvmCrc(b.subarray(m + off, m + off + len)), m + 56);
+      b.writeUInt32LE(lvmCrc(b.subarray(m + 4, m + 512)), m);
+    }
+    b.writeUInt32LE(lvmCrc(b.subarray(l + 20, l + 512)), l + 16);
+  }
+}
+
 export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
+  lvm2: lvm2Regions,
   fat: (b) => fatRegions(b),
   exfat: exfatRegions,
   ext: extRegions,
@@ -371,6 +428,7 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
   }
   const out = truncate === undefined ? data : data.subarray(0, truncate);
   if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
+  if (format === 'lvm2' && rng.chance(0.8)) fixLvm2Checksums(out);
   return { data: out, edits, truncate, describe };
 }
 

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededBytes, seededText } from '../images/tree.js';
 import { withMountedExfat } from '../images/exfat.js';
+import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
@@ -143,6 +144,7 @@ export function buildSeeds(): SeedSet {
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];
+  s.lvm2 = [cached('lvm2.img', (p) => lvmSeed(p, (part, kib) => fatImage(part, 12, kib, 10))), cached('lvm2-thin.img', (p) => lvmThinSeed(p, (part, kib) => fatImage(part, 12, kib, 11)))];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),

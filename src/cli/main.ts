@@ -27,7 +27,7 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
-const VALUE_OPTIONS = new Set(['--parent-dir']);
+const VALUE_OPTIONS = new Set(['--parent-dir', '--disk']);
 
 /**
  * The command modules this command line needs: the named command's, none for a bare
@@ -60,10 +60,11 @@ async function main(): Promise<void> {
   const program = new Command();
   program
     .name('diskpick')
-    .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions).')
+    .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions), /VG/LV/… for LVM logical volumes.')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces for errors')
     .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(new Option('--disk <image>', 'a further disk of the same machine, opened with the image (a VG over several disks; repeatable; shown as /disk2, /disk3 …)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));

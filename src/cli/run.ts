@@ -8,6 +8,7 @@ import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 export interface GlobalOptions {
   debug?: boolean;
   parentDir?: string[];
+  disk?: string[];
 }
 
 let debugMode = false;
@@ -54,14 +55,15 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [] };
+  return { parentDirs: g.parentDir ?? [], disks: g.disk ?? [] };
 }
 
 /** Opens the image, runs `body`, closes the image. */
-export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>): Promise<T> {
-  const vfs = await Vfs.open(image, vfsOptions(g));
+export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>, extra: Partial<VfsOpenOptions> = {}): Promise<T> {
+  const vfs = await Vfs.open(image, { ...vfsOptions(g), ...extra });
   try {
     for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    for (const w of vfs.info().warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
     vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
     return await body(vfs);
   } finally {

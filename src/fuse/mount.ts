@@ -284,6 +284,7 @@ export async function serveMount(o: ServeOptions): Promise<number> {
   const mnt = await prepareMountpoint(o.mountpoint, o.log);
   const vfs = await Vfs.open(o.image, o.vfs);
   for (const w of vfs.container.warnings) o.log(`warning: ${o.image}: ${w}`);
+  for (const w of vfs.info().warnings) o.log(`warning: ${o.image}: ${w}`);
   const fsys = new FuseFs(vfs, o);
 
   const mountOpts = [

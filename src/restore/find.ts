@@ -121,6 +121,7 @@ export async function* findNodes(vfs: Vfs, start: VfsNode, filters: FindFilters,
   const visit = async function* (node: VfsNode, depth: number): AsyncGenerator<VfsNode> {
     if (depth >= minDepth && keep(node.name, node.stat)) yield node;
     if (node.stat.type !== 'dir' || depth >= maxDepth) return;
+    if (depth > 0 && vfs.shownElsewhere(node)) return;
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(node, { system: opts.system, namesOnly: opts.namesOnly });

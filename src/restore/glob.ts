@@ -69,7 +69,7 @@ export function compileGlob(pattern: string): CompiledGlob {
 /** Whether names in this folder differ by case only (root: volume names ignore case). */
 export function folderIsCaseSensitive(node: VfsNode): boolean {
   const pl = node.place;
-  if (pl.kind === 'root') return false;
+  if (pl.kind === 'root' || pl.kind === 'group' || (pl.kind === 'volume' && !pl.vol.fs)) return false;
   return pl.vol.fs?.caseSensitive ?? true;
 }
 
@@ -142,6 +142,7 @@ export async function* expandGlob(vfs: Vfs, pattern: string | CompiledGlob, opts
       return;
     }
 
+    if (vfs.shownElsewhere(node)) return;
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(node, { system: opts.system });

@@ -25,12 +25,15 @@ export function infoLines(info: ImageInfo): string[] {
     out.push(`Partitions ${t.scheme.toUpperCase()}, disk id ${t.diskId}, ${t.sectorSize}-byte sectors`);
     for (const w of t.warnings) out.push(`  warning: ${w}`);
   } else {
-    out.push('Partitions none (the whole disk is one filesystem: p0)');
+    out.push('Partitions none (the whole disk is one volume: p0)');
   }
+  for (const w of info.warnings) out.push(`  warning: ${w}`);
   for (const v of info.volumes) {
     out.push('');
     const name = v.partitionName ? ` "${displayName(v.partitionName)}"` : '';
-    out.push(`${v.name}${name}  start ${v.start}  size ${humanSize(v.size)}${v.bootable ? '  bootable' : ''}`);
+    out.push(`${v.name}${name}  ${v.start === null ? '' : `start ${v.start}  `}size ${humanSize(v.size)}${v.bootable ? '  bootable' : ''}`);
+    if (v.what && !v.partitionType) out.push(`    what       ${v.what}`);
+    if (v.system) out.push(`    holds      ${v.system.describe}`);
     if (v.partitionType) out.push(`    type       ${v.partitionType}`);
     if (v.partitionUuid) out.push(`    uuid       ${v.partitionUuid}`);
     const fs = v.filesystem;

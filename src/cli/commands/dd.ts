@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .description('write the whole virtual disk (or one volume) as a raw image, sparse where it is empty')
     .argument('<image>', 'disk image')
     .requiredOption('-o, --output <file>', 'raw image to write, or - for stdout')
-    .option('--volume <pN>', 'only this volume (p1, p2 …)')
+    .option('--volume <name>', 'only this volume (p1, p2 …, VG/LV for an LVM logical volume, disk2 for a further disk)')
     .option('--force', 'overwrite an existing output file')
     .option('-q, --quiet', 'no progress bar')
     .addHelpText('after', '\nExamples:\n  diskpick dd disk.vmdk -o disk.raw\n  diskpick dd disk.qcow2 --volume p2 -o - | ntfsls -f /dev/stdin')

@@ -15,7 +15,7 @@ export function register(program: Command): void {
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
           const info = vfs.info();
           process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : renderInfo(info));
-        }),
+        }, { allowEmpty: true }),
       ),
     );
 }
@@ -33,25 +33,32 @@ export function renderInfo(info: ImageInfo): string {
     });
   }
   for (const w of c.warnings) lines.push(`warning:    ${w}`);
+  for (const d of info.disks) lines.push(`${`${d.name}:`.padEnd(12)}${d.format} (${d.variant}), virtual size ${humanSize(d.virtualSize)}  ${d.file}`);
   const t = info.partitionTable;
   if (t) {
     const extra = Object.entries(t.details).map(([k, v]) => `${k} ${v}`).join(', ');
     lines.push(`partitions: ${t.scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}${extra ? ` (${extra})` : ''}`);
     for (const w of t.warnings) lines.push(`warning:    ${w}`);
   } else {
-    lines.push('partitions: none (the whole disk is one filesystem: p0)');
+    lines.push('partitions: none (the whole disk is one volume: p0)');
   }
+  for (const f of info.findings) lines.push(`finding:    ${f}`);
+  for (const w of info.warnings) lines.push(`warning:    ${w}`);
   lines.push('');
-  const rows = [['VOLUME', 'START', 'SIZE', 'FILESYSTEM', 'LABEL', 'PARTITION TYPE']];
+  const rows = [['VOLUME', 'START', 'SIZE', 'FILESYSTEM', 'LABEL', 'WHAT']];
   for (const v of info.volumes) {
     const fs = v.filesystem;
+    const named = v.content;
+    let what = v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
+    // Where no filesystem could be read and the row says nothing else, say why.
+    if (!fs && !v.system && !named && v.error) what = `${what}: ${v.error}`;
     rows.push([
       v.name,
-      String(v.start),
+      v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      fs ? fs.type : v.error ? `? (${v.error})` : '?',
-      fs?.label ?? v.partitionName ?? '',
-      v.partitionType ?? '',
+      fs ? fs.type : named ? named.type : v.system ? '-' : '?',
+      fs?.label ?? named?.label ?? v.partitionName ?? '-',
+      what,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -110,6 +110,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     reportError(withPath(err, vfs, dir.path));
   };
   const walk = async (dir: VfsNode, top: boolean): Promise<void> => {
+    if (!top && vfs.shownElsewhere(dir)) return;
     if (plain) {
       // Names by column (no node per file), one string per folder: its shown path once, then
       // each name.
