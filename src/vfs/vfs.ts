@@ -76,7 +76,10 @@ export interface ImageInfo {
   volumes: VolumeInfo[];
 }
 
-export interface VfsOpenOptions extends OpenContainerOptions {}
+export interface VfsOpenOptions extends OpenContainerOptions {
+  /** Show files in use that no folder lists under /pN/$Orphans/ (filesystems that can find them). */
+  orphans?: boolean;
+}
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
 export function splitPath(path: string): string[] {
