@@ -203,3 +203,54 @@ export function buildExtOrphans(path: string): ExtOrphansInfo {
     rmSync(tmp, { force: true });
   }
 }
+
+export interface BitLockerToGoInfo {
+  /** Files copied into the discovery volume with mcopy: name → sha256. */
+  files: Record<string, string>;
+  /** The three FVE metadata offsets written into the header. */
+  metadataOffsets: number[];
+}
+
+/**
+ * #24.7: a BitLocker To Go discovery volume, built after libbde's documented volume header
+ * ("bde_volume_header_to_go"): mkfs.fat -F 32 and mcopy make the FAT32 discovery volume; its
+ * boot sector then gets the OEM name "MSWIN4.1", the BitLocker identifier GUID at 0x1A8 and
+ * three FVE metadata offsets (pointing at "-FVE-FS-" blocks past the FAT32's files). The
+ * encrypted data itself is not made (no Windows here); bdeinfo accepts the header and stops
+ * at the metadata, which is what the test checks it against. With `plain`, the same volume
+ * without the BitLocker fields (the control).
+ */
+export function buildBitLockerToGo(path: string, plain = false): BitLockerToGoInfo {
+  const work = mkdtempSync(join(tmpdir(), 'dp-btg-'));
+  const tmp = `${path}.tmp`;
+  try {
+    const size = 40 * 1024 * 1024;
+    rmSync(tmp, { force: true });
+    sh('truncate', ['-s', String(size), tmp]);
+    sh('mkfs.fat', ['-F', '32', '-n', 'BDETOGO', tmp]);
+    const info: BitLockerToGoInfo = { files: {}, metadataOffsets: [] };
+    for (const [name, data] of [['README.TXT', Buffer.from('Use BitLocker To Go Reader to open this drive.\r\n')], ['BITLOC~1.EXE', seededBytes(271, 20_000)]] as const) {
+      const f = join(work, name);
+      writeFileSync(f, data);
+      sh('mcopy', ['-i', tmp, f, `::/${name}`]);
+      info.files[name] = sha(data);
+    }
+    if (!plain) {
+      const b = readFileSync(tmp);
+      b.write('MSWIN4.1', 3, 'latin1');
+      Buffer.from('3bd66749292ed84a8399f6a339e3d001', 'hex').copy(b, 0x1a8);
+      info.metadataOffsets = [size - 3 * 65536, size - 2 * 65536, size - 65536];
+      info.metadataOffsets.forEach((o, i) => {
+        b.writeBigUInt64LE(BigInt(o), 0x1b8 + 8 * i);
+        b.write('-FVE-FS-', o, 'latin1');
+      });
+      writeFileSync(tmp, b);
+    }
+    writeFileSync(`${path}.json`, JSON.stringify(info, null, 1));
+    renameSync(tmp, path);
+    return info;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(tmp, { force: true });
+  }
+}

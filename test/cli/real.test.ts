@@ -7,7 +7,7 @@ import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { buildExtOrphans, buildNtfsUserDollar, buildVhdCutPartition, type CutPartitionInfo, type ExtOrphansInfo, type NtfsUserDollarInfo } from '../../scripts/images/real.js';
+import { buildBitLockerToGo, buildExtOrphans, buildNtfsUserDollar, buildVhdCutPartition, type BitLockerToGoInfo, type CutPartitionInfo, type ExtOrphansInfo, type NtfsUserDollarInfo } from '../../scripts/images/real.js';
 import { CACHE, cachedImage, corpusFile, diskpick, sha256, sha256File, tool, toolBytes } from '../helpers/tools.js';
 import { mountDaemon, newMountpoint, releaseAll } from '../fuse/mounts.js';
 
@@ -18,7 +18,11 @@ const ntfsInfo = JSON.parse(readFileSync(`${ntfs}.json`, 'utf8')) as NtfsUserDol
 const ext = cachedImage('real-ext-orphans.img', (p) => void buildExtOrphans(p));
 const extInfo = JSON.parse(readFileSync(`${ext}.json`, 'utf8')) as ExtOrphansInfo;
 
-const inputs = [cut, ntfs, ext];
+const btg = cachedImage('real-bitlocker-to-go.img', (p) => void buildBitLockerToGo(p));
+const btgInfo = JSON.parse(readFileSync(`${btg}.json`, 'utf8')) as BitLockerToGoInfo;
+const btgPlain = cachedImage('real-bitlocker-to-go-plain.img', (p) => void buildBitLockerToGo(p, true));
+
+const inputs = [cut, ntfs, ext, btg, btgPlain];
 const before = new Map<string, string>();
 beforeAll(async () => {
   for (const f of inputs) before.set(f, await sha256File(f));
@@ -232,5 +236,39 @@ describe('#24.6 files in use that no folder lists, under /pN/$Orphans with --orp
       }
     }
     releaseAll();
+  });
+});
+
+describe('#24.7 BitLocker To Go is named, not shown as plain FAT32', () => {
+  const SAY = 'BitLocker To Go (encrypted; discovery volume shown)';
+
+  it('bdeinfo accepts the volume header (and stops at the metadata); refuses the plain FAT32', () => {
+    const r = spawnSync('bdeinfo', [btg], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toMatch(/metadata/);
+    expect(r.stdout + r.stderr).not.toMatch(/read_volume_header: unsupported identifier/);
+    const plain = spawnSync('bdeinfo', [btgPlain], { encoding: 'utf8' });
+    expect(plain.stdout + plain.stderr).toMatch(/read_volume_header: unsupported identifier/);
+  });
+
+  it('info (text and JSON) and the browser\'s info panel say so; the discovery files are listed as mtools lists them', async () => {
+    const text = diskpick(['info', btg]).stdout.toString();
+    expect(text).toContain(SAY);
+    expect(text).toMatch(/FAT32 \(BitLocker To Go\)/);
+    const j = JSON.parse(diskpick(['info', '--json', btg]).stdout.toString()) as { volumes: { filesystem: { type: string; warnings: string[]; details: Record<string, unknown> } }[] };
+    expect(j.volumes[0]!.filesystem.details.encryption).toBe('BitLocker To Go');
+    expect(j.volumes[0]!.filesystem.warnings.join('\n')).toContain(SAY);
+    const { Vfs } = await import('../../src/vfs/vfs.js');
+    const { infoLines } = await import('../../src/tui/panels.js');
+    const vfs = await Vfs.open(btg);
+    try {
+      expect(infoLines(vfs.info()).join('\n')).toContain(SAY);
+    } finally {
+      await vfs.close();
+    }
+    const mdir = tool('mdir', ['-b', '-i', btg, '::/']).split('\n').filter((l) => l).map((l) => l.replace(/^::\//, '')).sort();
+    expect(lines(diskpick(['ls', btg, '/p0']).stdout).sort()).toEqual(mdir);
+    for (const [name, h] of Object.entries(btgInfo.files)) expect(sha256(diskpick(['cat', btg, `/p0/${name}`]).stdout)).toBe(h);
+    // The control: a plain FAT32 is not called BitLocker.
+    expect(diskpick(['info', btgPlain]).stdout.toString()).not.toContain('BitLocker');
   });
 });
