@@ -206,7 +206,7 @@ class ChainSession {
     }
     if (outside && passedOver.length === 0) throw outside;
     const where = paths[0] === names[0] ? '' : ` (recorded as ${paths[0]})`;
-    const skipped = passedOver.length ? `; not used: ${passedOver.join('; ')}` : '';
+    const skipped = (passedOver.length ? `; not used: ${passedOver.join('; ')}` : '') + (outside ? `; ${outside.message}` : '');
     throw new DiskpickError(
       'image',
       `parent image not found: needs ${names[0] ?? paths[0]}${where}${skipped}; put it next to the image or give its folder with --parent-dir DIR`,
