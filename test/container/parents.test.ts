@@ -10,6 +10,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, cachedImage, hasTool, sha256File } from '../helpers/tools.js';
 import { buildParentsSet } from '../../scripts/images/parents.js';
+import { buildVhdxSet } from '../../scripts/images/vhdx.js';
 import { diskpickSha, expectOneLineError } from './readback.js';
 
 const dir = cachedImage('container-parents', (d) => void buildParentsSet(d));
@@ -53,6 +54,24 @@ describe('a snapshot child copied alone: --parent-dir is where its parent is loo
     await expectOneLineError(p('kid', 'diff.vhd'), 'image', /parent image not found: needs parent\.vhd/);
     const got = await diskpickSha(p('kid', 'diff.vhd'), { parentDirs: [p('store')] });
     expect(got.sha256).toBe(expected['diff.vhd']);
+  });
+
+  it('VHDX: found by its locator\'s file name, DataWriteGuid checked; another VHDX of that name is passed over', async () => {
+    const set = cachedImage('container-vhdx-set', (d) => void buildVhdxSet(d));
+    const work = join(dir, `vhdx-${process.pid}`);
+    for (const d of ['kid', 'store', 'decoy']) mkdirSync(join(work, d), { recursive: true });
+    try {
+      copyFileSync(join(set, 'diff.vhdx'), join(work, 'kid', 'diff.vhdx'));
+      copyFileSync(join(set, 'parent.vhdx'), join(work, 'store', 'parent.vhdx'));
+      copyFileSync(join(set, 'dynamic.vhdx'), join(work, 'decoy', 'parent.vhdx'));
+      await expectOneLineError(join(work, 'kid', 'diff.vhdx'), 'image', /parent image not found: needs parent\.vhdx \(recorded as .*parent\.vhdx\).*--parent-dir/);
+      const got = await diskpickSha(join(work, 'kid', 'diff.vhdx'), { parentDirs: [join(work, 'decoy'), join(work, 'store')] });
+      expect(got.sha256).toBe(await sha256File(join(set, 'diff.vhdx.expected')));
+      expect(got.container.chain[1]!.file).toBe(join(work, 'store', 'parent.vhdx'));
+      await expectOneLineError(join(work, 'kid', 'diff.vhdx'), 'image', /not used: .*decoy\/parent\.vhdx \(its DataWriteGuid is/, { parentDirs: [join(work, 'decoy')] });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('VDI: found by UUID in a --parent-dir folder', async () => {
