@@ -15,6 +15,7 @@ import { buildVolumeTree } from '../volume/tree.js';
 import type { SecretKind } from '../volume/system.js';
 import { openFilesystem } from '../fs/detect.js';
 import { fsFormats } from '../fs/formats.js';
+import { canFindOrphans, withOrphans } from '../fs/orphans.js';
 import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { ZeroSource } from '../source/source.js';
@@ -135,6 +136,8 @@ export interface VfsOpenOptions extends OpenContainerOptions {
    * is then listed, locked).
    */
   secret?: (kind: SecretKind, volumePath: string) => Promise<Buffer | null>;
+  /** Show files in use that no folder lists under /pN/$Orphans/ (filesystems that can find them). */
+  orphans?: boolean;
 }
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
@@ -203,7 +206,7 @@ export class Vfs {
         return d.kids;
       };
       for (const [i, n] of tree.volumes.entries()) {
-        const vol = await mountVolume(n, i, nextIno++);
+        const vol = await mountVolume(n, i, nextIno++, opts);
         volumes.push(vol);
         byPath.set(n.path, vol);
         folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
@@ -544,7 +547,7 @@ export function describeType(t: Stat['type']): string {
 }
 
 /** A volume of the tree with its filesystem opened, or the reason there is none. */
-async function mountVolume(node: VolumeNode, id: number, ino: number): Promise<VfsVolume> {
+async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions): Promise<VfsVolume> {
   const volume: Volume = node.partition ?? {
     index: id, start: node.start ?? 0, size: node.size, source: node.source ?? new ZeroSource(node.size, node.path), type: node.what,
   };
@@ -561,7 +564,8 @@ async function mountVolume(node: VolumeNode, id: number, ino: number): Promise<V
     v.fsError = new DiskpickError('unsupported', `is ${c.type}${c.uuid ? ` (UUID ${c.uuid})` : ''}, which diskpick does not read; its raw bytes are in the mount's .raw/ and in dd --volume ${node.path}`, where);
   } else {
     try {
-      v.fs = await openFilesystem(node.source);
+      const opened = await openFilesystem(node.source);
+      v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
     } catch (err) {
       if (err instanceof DiskpickError) v.fsError = err;
       else throw err;

@@ -56,7 +56,7 @@ export function renderInfo(info: ImageInfo): string {
       v.name,
       v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      fs ? fs.type : named ? named.type : v.system ? '-' : '?',
+      fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
       fs?.label ?? named?.label ?? v.partitionName ?? '-',
       what,
     ]);

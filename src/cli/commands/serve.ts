@@ -6,7 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { DiskpickError, ExitCode, fromSystemError } from '../../errors.js';
+import { DiskpickError, ExitCode, fromSystemError, warningLine } from '../../errors.js';
 import { Vfs } from '../../vfs/vfs.js';
 import { DiskpickServer, isLoopback } from '../../serve/server.js';
 import { ServedTree } from '../../serve/tree.js';
@@ -73,7 +73,7 @@ opening the printed URL once in a browser. Examples:
           for (const path of images) {
             const vfs = await Vfs.open(path, vfsOptions(g));
             opened.push({ path, vfs });
-            for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${path}: ${w}\n`);
+            for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
             vfs.onWarning = (w) => log?.(`warning: ${path}: ${w}`);
           }
         } catch (err) {
