@@ -7,7 +7,7 @@ import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
 import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
-import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
+import { dropEntries, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
@@ -613,8 +613,7 @@ export class ExtFs implements FileSystem, BlockReader {
       }
     }
     if (!loops) return { names: e.names, types, inos: e.inodes, nodes };
-    const keep = (_: unknown, i: number) => !loops.has(i);
-    return { names: e.names.filter(keep), types: types.filter(keep), inos: e.inodes.filter(keep), nodes: nodes.filter(keep) };
+    return dropEntries({ names: e.names, types, inos: e.inodes, nodes }, loops);
   }
 
   /**
