@@ -50,3 +50,38 @@ export function buildExtLoopEntries(imgPath: string): LoopPlan {
   finish(tmp, imgPath, plan);
   return plan;
 }
+
+export interface DeepPlan {
+  /** Folder levels below /p0 of each chain: /deep/d/d/… and /mid/d/d/…. */
+  deep: number;
+  mid: number;
+  /** Content of the file at the bottom of each chain (/…/d/bottom.txt). */
+  bottom: string;
+}
+
+/**
+ * Item 2: two chains of folders each named "d", 3 000 and 1 000 levels deep, with a file at
+ * the bottom of each and one file beside every 100th level of the shorter one. Made by debugfs
+ * mkdir/cd (a host tree that deep passes PATH_MAX, so mkfs -d cannot take one).
+ */
+export function buildExtDeepTree(imgPath: string, deep = 3000, mid = 1000): DeepPlan {
+  const tmp = `${imgPath}.tmp`;
+  mkdirSync(join(imgPath, '..'), { recursive: true });
+  const bottom = `${imgPath}.bottom`;
+  const plan: DeepPlan = { deep, mid, bottom: 'at the bottom of the tree\n' };
+  writeFileSync(bottom, plan.bottom);
+  run('mkfs.ext4', ['-F', '-q', '-b', '1024', '-N', String(deep + mid + 64), '-O', '^metadata_csum', '-E', 'root_owner=0:0', tmp, '16M']);
+  const cmds: string[] = [];
+  for (const [top, levels] of [['deep', deep], ['mid', mid]] as const) {
+    cmds.push('cd /', `mkdir ${top}`, `cd ${top}`);
+    for (let i = 1; i <= levels; i++) {
+      cmds.push('mkdir d', 'cd d');
+      if (top === 'mid' && i % 100 === 0) cmds.push(`write ${bottom} level${i}.txt`);
+    }
+    cmds.push(`write ${bottom} bottom.txt`);
+  }
+  debugfsWrite(tmp, cmds);
+  rmSync(bottom, { force: true });
+  finish(tmp, imgPath, plan);
+  return plan;
+}

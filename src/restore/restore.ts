@@ -142,7 +142,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       }
     }
   };
-  const walk = async (node: VfsNode, dirParts: string[]) => {
+  /** Plans one node; a folder's listing comes back for the walk below to go through. */
+  const planOne = async (node: VfsNode, dirParts: string[]): Promise<{ kids: VfsNode[]; target: string[] } | null> => {
     if (opts.signal?.aborted) throw new Cancelled();
     const isDir = node.stat.type === 'dir';
     const target = opts.flatten && isDir ? dirParts : claim(node.path, opts.flatten ? [] : dirParts, node.name || 'image');
@@ -151,15 +152,27 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       bytesTotal += node.stat.size;
       await addStreams(node, target);
     }
-    if (isDir) {
-      let kids: VfsNode[];
-      try {
-        kids = await vfs.readdir(node, { system: opts.system });
-      } catch (err) {
-        summary.failed.push({ source: node.path, target: join(outDir, ...target), error: messageOf(err) });
-        return;
+    if (!isDir) return null;
+    try {
+      return { kids: await vfs.readdir(node, { system: opts.system }), target };
+    } catch (err) {
+      summary.failed.push({ source: node.path, target: join(outDir, ...target), error: messageOf(err) });
+      return null;
+    }
+  };
+  /** Depth first, parents before children, on an explicit stack: depth costs memory only (issue 26). */
+  const walk = async (start: VfsNode, dirParts: string[]) => {
+    const stack: { kids: VfsNode[]; next: number; target: string[] }[] = [];
+    const first = await planOne(start, dirParts);
+    if (first) stack.push({ ...first, next: 0 });
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.next >= f.kids.length) {
+        stack.pop();
+        continue;
       }
-      for (const k of kids) await walk(k, target);
+      const below = await planOne(f.kids[f.next++]!, f.target);
+      if (below && below.kids.length) stack.push({ ...below, next: 0 });
     }
   };
   // Folders between outDir and a selected item (glob matches): made safe once each.
@@ -207,6 +220,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const hardLinks = new Map<string, string>();
   const dirTimes: { path: string; stat: Stat }[] = [];
   const isRoot = process.getuid?.() === 0;
+  /** Folders below outDir made (or checked) in this run, as joined target parts: each once. */
+  const made = new Set<string>();
 
   for (const item of plan) {
     if (opts.signal?.aborted) {
@@ -229,9 +244,10 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
         if (kind !== 'dir') progress.filesDone++;
         continue;
       }
-      await ensureParents(outReal, item.target.slice(0, -1));
+      await ensureParents(outReal, item.target.slice(0, -1), made);
       if (kind === 'dir') {
         await makeDir(targetPath);
+        made.add(item.target.join('/'));
         if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
         dirTimes.push({ path: targetPath, stat: st });
         summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });
@@ -301,12 +317,24 @@ function messageOf(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-/** Creates (or checks) each folder below outDir; refuses any that is a symlink. */
-async function ensureParents(outReal: string, parts: string[]): Promise<void> {
-  let p = outReal;
-  for (const part of parts) {
-    p = join(p, part);
+/**
+ * Creates (or checks) each folder below outDir that this run has not made yet; refuses any
+ * that is a symlink. Once per folder: checking every parent again for every entry made a
+ * 1 000-level tree cost ~500 000 mkdir calls (102 s; issue 26).
+ */
+async function ensureParents(outReal: string, parts: string[], made: Set<string>): Promise<void> {
+  let key = parts.join('/');
+  let known = parts.length;
+  // The deepest folder already made: everything above it was made (and checked) before it.
+  while (known > 0 && !made.has(key)) {
+    known--;
+    key = parts.slice(0, known).join('/');
+  }
+  let p = join(outReal, ...parts.slice(0, known));
+  for (let i = known; i < parts.length; i++) {
+    p = join(p, parts[i]!);
     await makeDir(p);
+    made.add(parts.slice(0, i + 1).join('/'));
   }
 }
 

@@ -109,7 +109,11 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     await flush();
     reportError(withPath(err, vfs, dir.path));
   };
-  const walk = async (dir: VfsNode, top: boolean): Promise<void> => {
+  /**
+   * Lists one folder and returns the folders to list next (with -R). The walk below keeps them
+   * on an explicit stack: depth costs memory only, never call stack (issue 26).
+   */
+  const listOne = async (dir: VfsNode, top: boolean): Promise<VfsNode[]> => {
     if (plain) {
       // Names by column (no node per file), one string per folder: its shown path once, then
       // each name.
@@ -117,7 +121,8 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       try {
         l = await vfs.readdirNames(dir, { system: opts.system });
       } catch (err) {
-        return failed(err, dir, top);
+        await failed(err, dir, top);
+        return [];
       }
       const prefix = !opts.recursive ? '' : dir.path === '/' ? '/' : `${displayName(dir.path)}/`;
       const names = l.names.some(needsEscape) ? l.names.map(displayName) : l.names;
@@ -129,18 +134,35 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
         pending = 0;
         await flush();
       }
-      if (!opts.recursive) return;
-      for (let i = 0; i < l.types.length; i++) if (l.types[i] === 'dir' && l.nodes[i]) await walk(l.nodes[i]!, false);
-      return;
+      if (!opts.recursive) return [];
+      const dirs: VfsNode[] = [];
+      for (let i = 0; i < l.types.length; i++) if (l.types[i] === 'dir' && l.nodes[i]) dirs.push(l.nodes[i]!);
+      return dirs;
     }
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(dir, { system: opts.system, namesOnly });
     } catch (err) {
-      return failed(err, dir, top);
+      await failed(err, dir, top);
+      return [];
     }
     for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
-    if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k, false);
+    return opts.recursive ? kids.filter((k) => k.stat.type === 'dir') : [];
+  };
+  /** A folder, then (with -R) each subfolder's listing in order, depth first. */
+  const walk = async (start: VfsNode, top: boolean): Promise<void> => {
+    const stack: { dirs: VfsNode[]; next: number }[] = [{ dirs: [start], next: 0 }];
+    let first = top;
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.next >= f.dirs.length) {
+        stack.pop();
+        continue;
+      }
+      const dirs = await listOne(f.dirs[f.next++]!, first);
+      first = false;
+      if (dirs.length) stack.push({ dirs, next: 0 });
+    }
   };
 
   let start: VfsNode;
