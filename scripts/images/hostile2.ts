@@ -6,7 +6,7 @@
  * builder did, never from diskpick.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTree } from './tree.js';
 
@@ -82,6 +82,72 @@ export function buildExtDeepTree(imgPath: string, deep = 3000, mid = 1000): Deep
   }
   debugfsWrite(tmp, cmds);
   rmSync(bottom, { force: true });
+  finish(tmp, imgPath, plan);
+  return plan;
+}
+
+export interface FatChainPlan {
+  /** Files whose chains were damaged, by name: what was done. */
+  damaged: Record<string, string>;
+  /** Files left as mcopy wrote them: name → content (hex). */
+  intact: Record<string, string>;
+}
+
+/** The BPB fields a patch needs (Microsoft FAT specification names). */
+function fatBpb(b: Buffer): { BPB_BytsPerSec: number; BPB_RsvdSecCnt: number; BPB_NumFATs: number; BPB_RootEntCnt: number; BPB_FATSz16: number } {
+  return { BPB_BytsPerSec: b.readUInt16LE(11), BPB_RsvdSecCnt: b.readUInt16LE(14), BPB_NumFATs: b[16]!, BPB_RootEntCnt: b.readUInt16LE(17), BPB_FATSz16: b.readUInt16LE(22) };
+}
+
+/** The first cluster of each file as mshowfat (mtools) reports its chain, e.g. "<2-17>". */
+export function mshowfatFirst(img: string, name: string): number {
+  const m = /<(\d+)/.exec(run('mshowfat', ['-i', img, `::/${name}`]));
+  if (!m) throw new Error(`mshowfat gave no chain for ${name}`);
+  return Number(m[1]);
+}
+
+/**
+ * Item 3: a FAT16 volume (512-byte clusters) from mkfs.fat + mcopy with loop.bin (16 clusters)
+ * whose chain is patched to point from its 9th cluster back to its 4th (in every FAT copy),
+ * and big.bin whose DIR_FileSize is patched to 0xFFFFFFFF (more than the volume holds).
+ */
+export function buildFatChainLoop(imgPath: string): FatChainPlan {
+  const tmp = `${imgPath}.tmp`;
+  const work = `${imgPath}.work`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const loop = Buffer.alloc(8192);
+  for (let i = 0; i < loop.length; i++) loop[i] = (i * 7 + (i >> 9)) & 0xff;
+  writeFileSync(join(work, 'loop.bin'), loop);
+  writeFileSync(join(work, 'big.bin'), 'claims four gigabytes\n');
+  writeFileSync(join(work, 'ok.txt'), 'an intact file\n');
+  rmSync(tmp, { force: true });
+  run('mkfs.fat', ['-F', '16', '-s', '1', '-C', tmp, '16384']);
+  run('mcopy', ['-i', tmp, join(work, 'loop.bin'), join(work, 'big.bin'), join(work, 'ok.txt'), '::']);
+  const first = mshowfatFirst(tmp, 'loop.bin');
+  const b = readFileSync(tmp);
+  const bpb = fatBpb(b);
+  // FAT16: a 2-byte entry per cluster; cluster first+8 → first+3.
+  for (let k = 0; k < bpb.BPB_NumFATs; k++) {
+    const fat = (bpb.BPB_RsvdSecCnt + k * bpb.BPB_FATSz16) * bpb.BPB_BytsPerSec;
+    b.writeUInt16LE(first + 3, fat + 2 * (first + 8));
+  }
+  // The root folder follows the FATs; a short entry is DIR_Name(11) … DIR_FileSize at 28.
+  const rootDir = (bpb.BPB_RsvdSecCnt + bpb.BPB_NumFATs * bpb.BPB_FATSz16) * bpb.BPB_BytsPerSec;
+  let patched = false;
+  for (let e = 0; e < bpb.BPB_RootEntCnt; e++) {
+    const at = rootDir + 32 * e;
+    if (b.toString('latin1', at, at + 11) === 'BIG     BIN') {
+      b.writeUInt32LE(0xffffffff, at + 28);
+      patched = true;
+    }
+  }
+  if (!patched) throw new Error('BIG.BIN not found in the root folder');
+  writeFileSync(tmp, b);
+  rmSync(work, { recursive: true, force: true });
+  const plan: FatChainPlan = {
+    damaged: { 'loop.bin': `FAT[${first + 8}] = ${first + 3}`, 'big.bin': 'DIR_FileSize = 0xFFFFFFFF' },
+    intact: { 'ok.txt': Buffer.from('an intact file\n').toString('hex') },
+  };
   finish(tmp, imgPath, plan);
   return plan;
 }
