@@ -2,7 +2,9 @@
  * How every command ends: success, or one line on stderr naming the file and the problem and
  * a documented exit code. A stack trace only with --debug.
  */
+import { fstatSync } from 'node:fs';
 import { DiskpickError, ExitCode } from '../errors.js';
+import { refuseInput } from '../source/file.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 
 export interface GlobalOptions {
@@ -67,6 +69,20 @@ export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: 
   } finally {
     await vfs.close();
   }
+}
+
+/**
+ * Refuses to write file content to a stdout that is one of the image's own files
+ * (`diskpick cat IMG … >> IMG` would read what it writes, without end).
+ */
+export function refuseStdoutInput(): void {
+  let st;
+  try {
+    st = fstatSync(1);
+  } catch {
+    return;
+  }
+  refuseInput(st, 'standard output');
 }
 
 /** A closed stdout (`| head`) ends the program quietly. */

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { DiskpickError, fromSystemError } from '../errors.js';
 import { chunksOf, pump } from '../source/chunks.js';
+import { refuseInput } from '../source/file.js';
 import type { Stat, Timespec } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
 import { safeName } from './safe-name.js';
@@ -356,6 +357,9 @@ async function makeRoom(p: string, opts: RestoreOptions): Promise<boolean> {
   } catch {
     return true;
   }
+  // Never a file the image reads, whatever the options (issue 26: extract --force into the
+  // image's folder replaced the image with a restored file of the same name).
+  refuseInput(st, p);
   if (opts.skipExisting) return false;
   if (!opts.force) throw new DiskpickError('output', 'already exists (use --force to overwrite or --skip-existing)', p);
   if (st.isDirectory()) throw new DiskpickError('output', 'exists as a folder; not overwritten', p);

@@ -3,7 +3,7 @@ import { DiskpickError, ExitCode } from '../../errors.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
-import { quietOnEpipe, reportError, runCommand, withImage, writeStdout, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, refuseStdoutInput, reportError, runCommand, withImage, writeStdout, type GlobalOptions } from '../run.js';
 import { withPath } from './ls.js';
 
 export function register(program: Command): void {
@@ -28,6 +28,7 @@ async function writeOut(vfs: Vfs, node: VfsNode, stream?: string): Promise<void>
 }
 
 export async function catCommand(vfs: Vfs, path: string): Promise<number> {
+  refuseStdoutInput();
   quietOnEpipe();
   let target: { node: VfsNode; stream?: string };
   try {
