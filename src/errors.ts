@@ -5,6 +5,8 @@
  */
 
 /** Documented exit codes (README "Exit codes"). */
+import { escapeText } from './escape.js';
+
 export const ExitCode = {
   ok: 0,
   /** Some files failed; the rest were done. */
@@ -45,12 +47,11 @@ export class DiskpickError extends Error {
 
   /**
    * The one line shown to a user. Messages quote names from the image, which may hold newlines
-   * or terminal escapes (fuzz cases qcow2-*: a FAT name with "\n"), so control characters are
-   * shown as \xHH and cannot forge lines or drive the terminal.
+   * or terminal escapes (fuzz cases qcow2-*: a FAT name with "\n"), so they go through
+   * escapeText and cannot forge lines or drive the terminal.
    */
   toLine(): string {
-    const line = this.file ? `${this.file}: ${this.message}` : this.message;
-    return line.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    return escapeText(this.file ? `${this.file}: ${this.message}` : this.message);
   }
 }
 

@@ -151,3 +151,40 @@ export function buildFatChainLoop(imgPath: string): FatChainPlan {
   finish(tmp, imgPath, plan);
   return plan;
 }
+
+export interface ControlNamesPlan {
+  /** Stored names (as bytes, hex) of the files in /ctl, and each one's content. */
+  files: { nameHex: string; content: string }[];
+  /** The volume label as stored (hex). */
+  labelHex: string;
+}
+
+/**
+ * Item 7: names that would drive a terminal: OSC title change (ESC ] 0 ; … BEL), screen clear
+ * (ESC [ 2 J), DEL, a C1 CSI (U+009B, UTF-8 C2 9B), an invalid UTF-8 byte, a lone CR; and a
+ * volume label with ESC and BEL. The tree is written with byte-exact host names and mkfs.ext4
+ * -d copies them; the label is set by mkfs.ext4 -L.
+ */
+export function buildControlNames(imgPath: string): ControlNamesPlan {
+  const tree = `${imgPath}.tree`;
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(join(tree, 'ctl'), { recursive: true });
+  const names = [
+    Buffer.from('title\x1b]0;pwned\x07.txt'),
+    Buffer.from('clear\x1b[2J\x1b[H.txt'),
+    Buffer.from('del\x7f.txt'),
+    Buffer.from('c1\u009b31m.txt'),
+    Buffer.concat([Buffer.from('bad'), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]),
+    Buffer.from('cr\rover.txt'),
+    Buffer.from('plain.txt'),
+  ];
+  const files = names.map((n, i) => ({ nameHex: n.toString('hex'), content: `file ${i}\n` }));
+  for (const [i, n] of names.entries()) writeFileSync(Buffer.concat([Buffer.from(join(tree, 'ctl') + '/'), n]), files[i]!.content);
+  const label = Buffer.from('L\x1b[2J\x07x');
+  const tmp = `${imgPath}.tmp`;
+  mkdirSync(join(imgPath, '..'), { recursive: true });
+  execFileSync('mkfs.ext4', ['-F', '-q', '-b', '1024', '-L', label.toString('latin1'), '-E', 'root_owner=0:0', '-d', tree, tmp, '4M'], { stdio: 'pipe' });
+  const plan: ControlNamesPlan = { files, labelHex: label.toString('hex') };
+  finish(tmp, imgPath, plan);
+  return plan;
+}

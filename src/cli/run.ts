@@ -4,6 +4,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { DiskpickError, ExitCode } from '../errors.js';
+import { escapeText } from '../escape.js';
 import { refuseInput } from '../source/file.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 
@@ -27,7 +28,7 @@ export function reportError(err: unknown): number {
   }
   const e = err as NodeJS.ErrnoException;
   if (e && e.code === 'EPIPE') return ExitCode.ok;
-  process.stderr.write(`diskpick: internal error: ${oneLine(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
+  process.stderr.write(`diskpick: internal error: ${escapeText(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
   if (debugMode) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.image;
 }
@@ -59,12 +60,17 @@ export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
   return { parentDirs: g.parentDir ?? [] };
 }
 
+/** One warning line; the warning quotes the image, so it is escaped (src/escape.ts). */
+export function warnLine(image: string, w: string): void {
+  process.stderr.write(`diskpick: warning: ${escapeText(image)}: ${escapeText(w)}\n`);
+}
+
 /** Opens the image, runs `body`, closes the image. */
 export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>): Promise<T> {
   const vfs = await Vfs.open(image, vfsOptions(g));
   try {
-    for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
-    vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    for (const w of vfs.container.warnings) warnLine(image, w);
+    vfs.onWarning = (w) => warnLine(image, w);
     return await body(vfs);
   } finally {
     await vfs.close();

@@ -7,7 +7,7 @@ import type { ByteSource } from '../../source/source.js';
 import { refuseInput } from '../../source/file.js';
 import { ProgressBar } from '../progress.js';
 import { openContainer } from '../../container/open.js';
-import { quietOnEpipe, refuseStdoutInput, runCommand, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, refuseStdoutInput, runCommand, warnLine, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
 
 interface DdOptions {
   output: string;
@@ -45,7 +45,7 @@ export function register(program: Command): void {
         // filesystem diskpick knows.
         const disk = await openContainer(image, vfsOptions(g));
         try {
-          for (const w of disk.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+          for (const w of disk.warnings) warnLine(image, w);
           await writeRaw(disk, opts);
         } finally {
           await disk.close();

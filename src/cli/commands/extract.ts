@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
+import { escapeText, jsonText } from '../../escape.js';
 import { restore, type RestoreOptions, type RestoreSelection, type RestoreSummary } from '../../restore/restore.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { splitPath } from '../../vfs/vfs.js';
@@ -151,15 +152,15 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
 
 function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(s)}\n`);
+    process.stdout.write(`${jsonText(s)}\n`);
     return;
   }
   if (s.dryRun) {
-    for (const w of s.written) process.stdout.write(`would write ${w.type.padEnd(7)} ${w.target}\n`);
+    for (const w of s.written) process.stdout.write(`would write ${w.type.padEnd(7)} ${escapeText(w.target)}\n`);
   }
-  for (const f of s.failed) process.stderr.write(`diskpick: ${f.source}: ${f.error}\n`);
+  for (const f of s.failed) process.stderr.write(`diskpick: ${escapeText(f.source)}: ${escapeText(f.error)}\n`);
   if (opts.quiet) return;
-  for (const r of s.renamed) process.stderr.write(`diskpick: renamed ${JSON.stringify(r.source)} to ${r.target} (${r.reason})\n`);
+  for (const r of s.renamed) process.stderr.write(`diskpick: renamed "${escapeText(r.source, { backslash: true })}" to ${escapeText(r.target)} (${r.reason})\n`);
   const files = s.written.filter((w) => w.type !== 'dir').length;
   const dirs = s.written.filter((w) => w.type === 'dir').length;
   const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : 'extracted';
@@ -167,5 +168,5 @@ function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
   if (s.skipped.length) parts.push(`${s.skipped.length} skipped`);
   if (s.renamed.length) parts.push(`${s.renamed.length} renamed`);
   if (s.failed.length) parts.push(`${s.failed.length} failed`);
-  process.stderr.write(`${parts.join(', ')} → ${opts.output}\n`);
+  process.stderr.write(`${parts.join(', ')} → ${escapeText(opts.output)}\n`);
 }

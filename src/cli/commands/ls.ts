@@ -5,6 +5,7 @@ import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { displayName, entryJson, longLine, needsEscape, type EntryJson } from '../entry-format.js';
+import { jsonText } from '../../escape.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 
 export interface LsOptions {
@@ -78,18 +79,18 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       if (hash) j[opts.hash as 'sha256'] = hash;
       if (opts.streams) j.streams = streams;
       if (xattrs) j.xattrs = Object.fromEntries([...xattrs].map(([k, v]) => [k, v.toString('base64')]));
-      out.push(`${JSON.stringify(j)}\n`);
+      out.push(`${jsonText(j)}\n`);
     } else {
       const name = opts.long ? longLine(node, shown) : displayName(shown);
       out.push(hash ? `${hash}  ${name}\n` : `${name}\n`);
-      if (xattrs) for (const [k, v] of xattrs) out.push(`    ${k}=${showXattr(v)}\n`);
+      if (xattrs) for (const [k, v] of xattrs) out.push(`    ${displayName(k)}=${showXattr(v)}\n`);
     }
     for (const s of streams) {
       const label = `${shown}:${s.name}`;
       if (opts.json) {
         const j: EntryJson = { ...entryJson(node), path: `${node.path}:${s.name}`, name: `${node.name}:${s.name}`, type: 'stream', size: s.size };
         if (opts.hash) j[opts.hash as 'sha256'] = await hashOf(vfs, node, opts.hash, s.name);
-        out.push(`${JSON.stringify(j)}\n`);
+        out.push(`${jsonText(j)}\n`);
       } else {
         const h = opts.hash ? `${await hashOf(vfs, node, opts.hash, s.name)}  ` : '';
         out.push(opts.long ? `${h}stream ${String(s.size).padStart(12)} ${displayName(label)}\n` : `${h}${displayName(label)}\n`);
