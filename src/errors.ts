@@ -64,6 +64,20 @@ export function unsupported(file: string, message: string): DiskpickError {
   return new DiskpickError('unsupported', message, file);
 }
 
+/**
+ * Output errors after which no further file can be written either: the first one stops a
+ * restore (one line, exit code `output`) instead of one line per remaining file (issue 26).
+ */
+export const STOPPING_OUTPUT_ERRORS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
+/** The errno code behind an error (a DiskpickError made from one keeps it as its cause). */
+export function errnoOf(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 4; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string') return e.code;
+  }
+  return undefined;
+}
+
 /** Turns a Node system error about a host file into a one-line DiskpickError. */
 export function fromSystemError(err: unknown, file: string, kind: ErrorKind = 'image'): DiskpickError {
   if (err instanceof DiskpickError) return err;
@@ -75,6 +89,8 @@ export function fromSystemError(err: unknown, file: string, kind: ErrorKind = 'i
     EISDIR: 'is a folder, not a file',
     ENOTDIR: 'a part of the path is not a folder',
     ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    ENAMETOOLONG: 'name too long for the host filesystem',
     EEXIST: 'already exists',
     EROFS: 'read-only file system',
     EMFILE: 'too many open files',

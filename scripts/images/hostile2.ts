@@ -188,3 +188,15 @@ export function buildControlNames(imgPath: string): ControlNamesPlan {
   finish(tmp, imgPath, plan);
   return plan;
 }
+
+/** Item 10: an ext volume with /many holding 24 files of 16 KiB each (more than a 64 KiB tmpfs takes). */
+export function buildManyFiles(imgPath: string): { files: number; size: number } {
+  const tree = `${imgPath}.tree`;
+  const plan = { files: 24, size: 16384 };
+  writeTree(tree, Array.from({ length: plan.files }, (_, i) => ({ path: `many/f${String(i).padStart(2, '0')}.bin`, seed: i + 1, size: plan.size })));
+  const tmp = `${imgPath}.tmp`;
+  mkdirSync(join(imgPath, '..'), { recursive: true });
+  run('mkfs.ext4', ['-F', '-q', '-b', '1024', '-E', 'root_owner=0:0', '-d', tree, tmp, '4M']);
+  finish(tmp, imgPath, plan);
+  return plan;
+}

@@ -10,8 +10,8 @@ import { constants as fsc } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
-import { DiskpickError, fromSystemError } from '../errors.js';
+import { dirname, join, resolve } from 'node:path';
+import { DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
 import { chunksOf, pump } from '../source/chunks.js';
 import { refuseInput } from '../source/file.js';
 import type { Stat, Timespec } from '../fs/types.js';
@@ -80,6 +80,11 @@ export interface RestoreSummary {
   bytes: number;
   cancelled: boolean;
   dryRun: boolean;
+  /**
+   * Set when the output stopped the run (no space left, quota, read-only filesystem): the
+   * reason, once; the files after it were not tried.
+   */
+  stopped?: string;
 }
 
 interface PlanItem {
@@ -98,9 +103,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const streamsMode = opts.streams ?? 'siblings';
   const outDir = opts.outDir;
   if (!opts.dryRun) {
-    await mkdir(outDir, { recursive: true }).catch((err) => {
-      throw fromSystemError(err, outDir, 'output');
-    });
+    await makeOutDir(outDir);
     const st = await lstat(outDir).catch((err) => {
       throw fromSystemError(err, outDir, 'output');
     });
@@ -298,6 +301,14 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       summary.written.push({ source, target: targetPath, type: kind, size: itemBytes });
       progress.filesDone++;
     } catch (err) {
+      const code = errnoOf(err);
+      if (code && STOPPING_OUTPUT_ERRORS.has(code)) {
+        // Every later file would fail the same way: one line, and the run ends here. The file
+        // being written was removed (copyContent), so no cut file is left under its name.
+        summary.stopped = fromSystemError(err, targetPath, 'output').message;
+        summary.failed.push({ source, target: targetPath, error: summary.stopped });
+        break;
+      }
       summary.failed.push({ source, target: targetPath, error: messageOf(err) });
       progress.filesDone++;
     }
@@ -311,6 +322,29 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   }
   report();
   return summary;
+}
+
+/**
+ * Makes the output folder and any missing folders above it, one at a time: a recursive mkdir
+ * reports a read-only or full filesystem as "no such file" (issue 26); one step at a time, the
+ * error is the real one.
+ */
+async function makeOutDir(outDir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = resolve(outDir); ; p = dirname(p)) {
+    const st = await lstat(p).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw fromSystemError(err, p, 'output');
+    });
+    if (st) break;
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing) {
+    await mkdir(p).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw fromSystemError(err, p, 'output');
+    });
+  }
 }
 
 function messageOf(err: unknown): string {

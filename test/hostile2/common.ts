@@ -16,6 +16,6 @@ export function expectCleanOutput(r: CliResult, what = ''): void {
   expect(r.stderr, `${what} stack trace`).not.toMatch(/\n\s+at |internal error|RangeError|TypeError/);
   for (const line of r.stderr.split('\n').filter(Boolean)) {
     if (line.startsWith('\r') || /^[\s█░▏▎▍▌▋▊▉]*\d/.test(line)) continue;
-    expect(line, `${what} stderr line`).toMatch(/^(diskpick: |extracted |would extract |cancelled |wrote )/);
+    expect(line, `${what} stderr line`).toMatch(/^(diskpick: |extracted |would extract |cancelled |stopped |wrote )/);
   }
 }

@@ -1,5 +1,5 @@
 import { constants as fsc } from 'node:fs';
-import { open, lstat } from 'node:fs/promises';
+import { open, lstat, unlink } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DiskpickError, fromSystemError } from '../../errors.js';
 import { pump } from '../../source/chunks.js';
@@ -124,9 +124,13 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
     );
     if (regular) await fh.truncate(end);
   } catch (err) {
+    // A cut copy must not stay under the name of a whole one (issue 26: a full disk left a
+    // 1 MiB file behind): a regular output file is removed.
+    await fh.close().catch(() => undefined);
+    if (regular) await unlink(opts.output).catch(() => undefined);
     throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
   } finally {
     bar.done();
-    await fh.close();
+    await fh.close().catch(() => undefined);
   }
 }

@@ -145,6 +145,7 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
   }
   printSummary(summary, opts);
   if (summary.cancelled) return ExitCode.interrupted;
+  if (summary.stopped) return ExitCode.output;
   if (summary.failed.length === 0) return ExitCode.ok;
   const nothingDone = summary.written.length === 0 && summary.skipped.length === 0;
   return nothingDone && paths.length === 1 && selection.length === 1 && selection[0]!.node.stat.type !== 'dir' ? ExitCode.output : ExitCode.partial;
@@ -163,7 +164,7 @@ function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
   for (const r of s.renamed) process.stderr.write(`diskpick: renamed "${escapeText(r.source, { backslash: true })}" to ${escapeText(r.target)} (${r.reason})\n`);
   const files = s.written.filter((w) => w.type !== 'dir').length;
   const dirs = s.written.filter((w) => w.type === 'dir').length;
-  const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : 'extracted';
+  const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : s.stopped ? 'stopped after extracting' : 'extracted';
   const parts = [`${verb} ${files} file${files === 1 ? '' : 's'} (${humanSize(s.bytes)})`, `${dirs} folder${dirs === 1 ? '' : 's'}`];
   if (s.skipped.length) parts.push(`${s.skipped.length} skipped`);
   if (s.renamed.length) parts.push(`${s.renamed.length} renamed`);
