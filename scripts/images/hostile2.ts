@@ -200,3 +200,51 @@ export function buildManyFiles(imgPath: string): { files: number; size: number }
   finish(tmp, imgPath, plan);
   return plan;
 }
+
+export interface DuplicatePlan {
+  /** The folder holding the duplicates and the name both entries carry. */
+  folder: string;
+  name: string;
+  /** Contents of the two files (the first and the patched entry). */
+  contents: [string, string];
+}
+
+/**
+ * Item 9: two entries with one name. ext: mkfs.ext4 -d with dup/same.txt and dup/samf.txt,
+ * then the second entry's name patched to "same.txt" (struct ext4_dir_entry_2: inode,
+ * rec_len, name_len, file_type, name; same length, so the record stays valid). FAT: mcopy of
+ * SAME.TXT and SAMF.TXT, the second DIR_Name patched to "SAME    TXT".
+ */
+export function buildDuplicateNames(imgPath: string, kind: 'ext' | 'fat'): DuplicatePlan {
+  const tmp = `${imgPath}.tmp`;
+  const tree = `${imgPath}.tree`;
+  const contents: [string, string] = ['the first of two files named alike\n', 'the second, renamed on restore\n'];
+  mkdirSync(join(imgPath, '..'), { recursive: true });
+  rmSync(tmp, { force: true });
+  if (kind === 'ext') {
+    writeTree(tree, [{ path: 'dup/same.txt', content: contents[0] }, { path: 'dup/samf.txt', content: contents[1] }, { path: 'dup/other.txt', content: 'other\n' }]);
+    run('mkfs.ext4', ['-F', '-q', '-b', '1024', '-O', '^metadata_csum,^dir_index', '-E', 'root_owner=0:0', '-d', tree, tmp, '4M']);
+    const b = readFileSync(tmp);
+    const at = b.indexOf(Buffer.from('samf.txt'));
+    // name_len sits 2 bytes before the name; it must say 8 for the entry to be the one.
+    if (at < 8 || b[at - 2] !== 8 || b.indexOf(Buffer.from('samf.txt'), at + 1) !== -1) throw new Error('samf.txt entry not found once');
+    b.write('same.txt', at, 'latin1');
+    writeFileSync(tmp, b);
+    finish(tmp, imgPath, { folder: '/dup', name: 'same.txt', contents });
+  } else {
+    rmSync(tree, { recursive: true, force: true });
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(join(tree, 'SAME.TXT'), contents[0]);
+    writeFileSync(join(tree, 'SAMF.TXT'), contents[1]);
+    run('mkfs.fat', ['-F', '12', '-C', tmp, '1024']);
+    run('mmd', ['-i', tmp, '::/DUP']);
+    run('mcopy', ['-i', tmp, join(tree, 'SAME.TXT'), join(tree, 'SAMF.TXT'), '::/DUP']);
+    const b = readFileSync(tmp);
+    const at = b.indexOf(Buffer.from('SAMF    TXT'));
+    if (at < 0 || b.indexOf(Buffer.from('SAMF    TXT'), at + 1) !== -1) throw new Error('SAMF.TXT entry not found once');
+    b.write('SAME    TXT', at, 'latin1');
+    writeFileSync(tmp, b);
+    finish(tmp, imgPath, { folder: '/DUP', name: 'SAME.TXT', contents });
+  }
+  return JSON.parse(readFileSync(`${imgPath}.plan.json`, 'utf8')) as DuplicatePlan;
+}

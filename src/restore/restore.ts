@@ -125,9 +125,10 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       const dot = name.lastIndexOf('.');
       const stem = dot > 0 ? name.slice(0, dot) : name;
       const ext = dot > 0 ? name.slice(dot) : '';
-      while (used.has(key(`${stem} (${i})${ext}`))) i++;
-      name = `${stem} (${i})${ext}`;
-      reason = reason ? `${reason}; name already taken` : 'name already taken';
+      // name~2.ext, name~3.ext …: side by side, never one written over the other (issue 26).
+      while (used.has(key(`${stem}~${i}${ext}`))) i++;
+      name = `${stem}~${i}${ext}`;
+      reason = reason ? `${reason}; name already taken by another entry` : 'name already taken by another entry';
     }
     used.add(key(name));
     const parts = [...dirParts, name];

@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--skip-existing', 'leave existing files alone')
     .option('--preserve', 'restore times; modes and owners where the image has them (owners only as root) (default)')
     .option('--no-preserve', 'do not restore times, modes and owners')
-    .option('--flatten', 'put all files directly into the target folder (same names get " (2)")')
+    .option('--flatten', 'put all files directly into the target folder (same names get "~2")')
     .option('--dry-run', 'print what would be written, write nothing')
     .option('--streams [mode]', 'named streams: siblings (file:stream, default), xattr (user.* xattrs) or none; --streams=xattr')
     .option('--no-streams', 'skip named streams')
@@ -63,6 +63,11 @@ Examples:
     );
 }
 
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
 function streamsMode(v: string | boolean | undefined): RestoreOptions['streams'] {
   if (v === undefined || v === true) return 'siblings';
   if (v === false) return 'none';
@@ -83,10 +88,21 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
     for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) if (chosen.has(path.slice(0, i))) return true;
     return chosen.has('/');
   };
+  // Two entries of one folder may carry one name (damage, or case on a case-insensitive
+  // reader): the same path, different files. Each is restored (the second renamed), never
+  // dropped as "already chosen" (issue 26: a ** glob lost one silently).
+  const chosenIds = new Map<string, Set<number>>();
   const add = (sel: RestoreSelection) => {
     const key = sel.stream ? `${sel.node.path}:${sel.stream}` : sel.node.path;
+    const ids = chosenIds.get(key);
+    if (ids && !ids.has(sel.node.stat.ino) && !covered(parentOf(sel.node.path))) {
+      ids.add(sel.node.stat.ino);
+      selection.push(sel);
+      return;
+    }
     if (covered(sel.node.path) || chosen.has(key)) return;
     chosen.add(key);
+    chosenIds.set(key, new Set([sel.node.stat.ino]));
     selection.push(sel);
   };
   for (const p of paths) {

@@ -278,6 +278,8 @@ export class ExtFs implements FileSystem, BlockReader {
   /** Records a warning; each kind lists a few messages, then one line counts the rest. */
   private warn(kind: string, msg: string): void {
     const w = this.info.warnings;
+    // The same problem met again (a folder listed twice) is one warning.
+    if (w.includes(msg)) return;
     let c = this.warnCounts.get(kind);
     if (!c) {
       c = { count: 0, summaryAt: -1 };
@@ -557,7 +559,7 @@ export class ExtFs implements FileSystem, BlockReader {
       const d = this.inlineData(inode, file);
       parseDirRegion(d.subarray(4, 60), ft, this.blockSize, file, out);
       if (d.length > 60) parseDirRegion(d.subarray(60), ft, this.blockSize, file, out);
-      return endDirEntries(out, file);
+      return endDirEntries(out, file, (m) => this.warn('name', m));
     }
     const bs = this.blockSize;
     const runs = await this.runsOf(inode, file);
@@ -585,7 +587,7 @@ export class ExtFs implements FileSystem, BlockReader {
     } finally {
       scratch.give(data);
     }
-    return endDirEntries(out, file);
+    return endDirEntries(out, file, (m) => this.warn('name', m));
   }
 
   async readdirNames(dir: FsNode): Promise<NameList> {
