@@ -248,3 +248,51 @@ export function buildDuplicateNames(imgPath: string, kind: 'ext' | 'fat'): Dupli
   }
   return JSON.parse(readFileSync(`${imgPath}.plan.json`, 'utf8')) as DuplicatePlan;
 }
+
+export interface SparsePlan {
+  /** i_size of /sparse.bin (set by debugfs sif) and of /gig.bin. */
+  hugeSize: number;
+  gigSize: number;
+  /** The one data block at the start of each (4 KiB, hex of its sha256 not needed: the bytes). */
+  blockHex: string;
+}
+
+/**
+ * Item 4: an ext4 volume (4 KiB blocks) with /sparse.bin and /gig.bin, each one data block
+ * written by mkfs.ext4 -d, their i_size then raised by debugfs `sif … size` to 1 TiB and
+ * 1 GiB: everything after the first block is a hole.
+ */
+export function buildSparseExt(imgPath: string): SparsePlan {
+  const tree = `${imgPath}.tree`;
+  const block = Buffer.alloc(4096);
+  for (let i = 0; i < block.length; i++) block[i] = (i * 31 + 7) & 0xff;
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  writeFileSync(join(tree, 'sparse.bin'), block);
+  writeFileSync(join(tree, 'gig.bin'), block);
+  const tmp = `${imgPath}.tmp`;
+  mkdirSync(join(imgPath, '..'), { recursive: true });
+  run('mkfs.ext4', ['-F', '-q', '-b', '4096', '-E', 'root_owner=0:0', '-d', tree, tmp, '8M']);
+  const plan: SparsePlan = { hugeSize: 2 ** 40, gigSize: 2 ** 28, blockHex: block.toString('hex') };
+  debugfsWrite(tmp, [`sif /sparse.bin size ${plan.hugeSize}`, `sif /gig.bin size ${plan.gigSize}`]);
+  finish(tmp, imgPath, plan);
+  return plan;
+}
+
+/** #24 item 10: a FAT volume (no holes) with an 8 MiB file of zeros around one data cluster. */
+export function buildZeroFat(imgPath: string): { size: number; dataAt: number } {
+  const work = `${imgPath}.work`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const plan = { size: 8 << 20, dataAt: 3 << 20 };
+  const b = Buffer.alloc(plan.size);
+  b.write('data in the middle of zeros', plan.dataAt);
+  writeFileSync(join(work, 'zeros.bin'), b);
+  const tmp = `${imgPath}.tmp`;
+  rmSync(tmp, { force: true });
+  run('mkfs.fat', ['-F', '32', '-C', tmp, String(40 * 1024)]);
+  run('mcopy', ['-i', tmp, join(work, 'zeros.bin'), '::']);
+  rmSync(work, { recursive: true, force: true });
+  finish(tmp, imgPath, plan);
+  return plan;
+}

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
-import { chunksOf, pump } from '../source/chunks.js';
+import { chunksOf, pumpData } from '../source/chunks.js';
 import { refuseInput } from '../source/file.js';
 import type { Stat, Timespec } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
@@ -410,35 +410,39 @@ async function copyContent(
   const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644).catch((err) => {
     throw fromSystemError(err, target, 'output');
   });
-  // Holes stay holes: zero chunks of a sparse file are skipped and the size set at the end.
-  const sparse = !stream && st.allocated < st.size;
+  // Holes stay holes: what the source reports as holes is never read, and 4 KiB blocks that
+  // read as zeros are not written (issue 24: a 640 MiB all-zero file was written in full;
+  // issue 26: a 1 TiB sparse file was read hole by hole). The size is set at the end.
   let off = 0;
   let lastTurn = Date.now();
   const stop = Symbol('aborted');
+  const turn = async () => {
+    // Holes and cached reads resolve without I/O: without a turn of the event loop now
+    // and then, Ctrl-C (a signal handler) would wait until the whole file is done.
+    if (Date.now() - lastTurn > 50) {
+      await new Promise((r) => setImmediate(r));
+      lastTurn = Date.now();
+    }
+    if (signal?.aborted) throw stop;
+  };
   try {
-    await pump(src, async (chunk) => {
-      // Holes and cached reads resolve without I/O: without a turn of the event loop now
-      // and then, Ctrl-C (a signal handler) would wait until the whole file is done.
-      if (Date.now() - lastTurn > 50) {
-        await new Promise((r) => setImmediate(r));
-        lastTurn = Date.now();
+    await pumpData(src, async (chunk, at) => {
+      await turn();
+      // Only the 4 KiB blocks holding data are written; runs of them in one write.
+      for (let i = 0; i < chunk.length; ) {
+        while (i < chunk.length && isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+        const from = i;
+        while (i < chunk.length && !isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+        if (i > from) await writeAll(fh, chunk, from, Math.min(i, chunk.length) - from, at + from);
       }
-      if (signal?.aborted) throw stop;
-      if (!sparse) {
-        await writeAll(fh, chunk, 0, chunk.length, off);
-      } else {
-        // Only the 4 KiB blocks holding data are written; runs of them in one write.
-        for (let at = 0; at < chunk.length; ) {
-          while (at < chunk.length && isZero(chunk.subarray(at, at + SPARSE_BLOCK))) at += SPARSE_BLOCK;
-          const from = at;
-          while (at < chunk.length && !isZero(chunk.subarray(at, at + SPARSE_BLOCK))) at += SPARSE_BLOCK;
-          if (at > from) await writeAll(fh, chunk, from, Math.min(at, chunk.length) - from, off + from);
-        }
-      }
-      off += chunk.length;
+      off = at + chunk.length;
       onBytes(chunk.length);
+    }, async (at, length) => {
+      await turn();
+      off = at + length;
+      onBytes(length);
     });
-    if (sparse) await fh.truncate(off);
+    await fh.truncate(off);
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(target, { force: true });

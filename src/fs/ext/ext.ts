@@ -756,6 +756,15 @@ class ExtFileSource implements ByteSource {
     return this.fs.dataHostRuns([...this.pieces(offset, Math.min(length, this.size - offset))]);
   }
 
+  /** The ranges holding data: extent gaps and uninitialized extents are holes. */
+  *dataRanges(offset = 0, length = this.size - offset): Generator<[number, number]> {
+    let pos = offset;
+    for (const [volumeOffset, len] of this.pieces(offset, Math.max(0, Math.min(length, this.size - offset)))) {
+      if (volumeOffset >= 0) yield [pos, len];
+      pos += len;
+    }
+  }
+
   /** File bytes [offset, offset + n) as pieces of the volume: [offset, length], or [-1, length] for holes and uninitialized extents. */
   private *pieces(offset: number, n: number): Generator<[number, number]> {
     const bs = this.fs.blockSize;
