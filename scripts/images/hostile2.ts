@@ -296,3 +296,16 @@ export function buildZeroFat(imgPath: string): { size: number; dataAt: number } 
   finish(tmp, imgPath, plan);
   return plan;
 }
+
+/** Item 11: /big.bin's i_size set by debugfs sif to 2^60 + 1 (more than ext can hold); /ok.txt intact. */
+export function buildHugeSizeExt(imgPath: string): { size: string } {
+  const tree = `${imgPath}.tree`;
+  writeTree(tree, [{ path: 'big.bin', content: 'hi\n' }, { path: 'ok.txt', content: 'ok\n' }]);
+  const tmp = `${imgPath}.tmp`;
+  mkdirSync(join(imgPath, '..'), { recursive: true });
+  run('mkfs.ext4', ['-F', '-q', '-b', '4096', '-E', 'root_owner=0:0', '-d', tree, tmp, '8M']);
+  const plan = { size: String(2n ** 60n + 1n) };
+  debugfsWrite(tmp, [`sif /big.bin size 0x${(2n ** 60n + 1n).toString(16)}`]);
+  finish(tmp, imgPath, plan);
+  return plan;
+}

@@ -233,6 +233,7 @@ export class Vfs {
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const n = await fs.lookup(parent, name);
+    this.passOnWarnings(pl.vol, fs);
     if (n && this.loopsBack(pl.vol, dir, n)) {
       throw new DiskpickError('image', 'folder loop: this folder contains one of its own parents (damaged or hostile image)', joinPath(dir.path, name));
     }

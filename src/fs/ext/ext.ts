@@ -474,7 +474,24 @@ export class ExtFs implements FileSystem, BlockReader {
     }
   }
 
+  /**
+   * The largest file ext can hold: 2^32 logical blocks (extent and block-map offsets are 32-bit).
+   * A larger i_size is damage; above 2^53 a Number would even show it rounded (issue 26: an
+   * i_size of 2^60 + 1 was listed as 1152921504606847000). Such a file is listed with size 0
+   * and an error, with a warning giving the stored size exactly.
+   */
+  private get maxFileSize(): number {
+    return 2 ** 32 * this.blockSize;
+  }
+
   private async statOf(inode: Inode, name: string): Promise<Stat> {
+    if (inode.size > this.maxFileSize) {
+      // i_size_lo at 0x4, i_size_high at 0x6C: exact, as BigInt.
+      const exact = (BigInt(inode.raw.readUInt32LE(0x6c)) << 32n) | BigInt(inode.raw.readUInt32LE(0x4));
+      const msg = `inode ${inode.ino} claims ${exact} bytes, more than ext can hold (${this.maxFileSize}); not read`;
+      this.warn('size', `${name || '/'}: ${msg}`);
+      throw corrupt(name || '/', msg);
+    }
     const stat = this.plainStat(inode);
     if (stat.type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
     return stat;
@@ -488,6 +505,8 @@ export class ExtFs implements FileSystem, BlockReader {
   private cachedNode(ino: number, name: string): ExtNode | null {
     const inode = this.inodeCache.get(ino);
     if (!inode || (inode.i_mode === 0 && inode.i_links_count === 0) || (inode.i_mode & 0xf000) === 0xa000) return null;
+    // An impossible size is reported (and the node made) by nodeFor.
+    if (inode.size > this.maxFileSize) return null;
     return { name, stat: this.plainStat(inode), inode };
   }
 
