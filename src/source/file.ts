@@ -21,6 +21,9 @@ export interface FileSourceOptions {
 export interface HostIdentity {
   dev: number;
   ino: number;
+  /** For a block device: its device number (two nodes of one disk share it, not dev+ino). */
+  rdev?: number;
+  isBlockDevice?(): boolean;
 }
 
 /** Every host file the open images read, by "dev:ino": path and how many sources hold it. */
@@ -34,7 +37,10 @@ const idKey = (id: HostIdentity) => `${id.dev}:${id.ino}`;
  * truncated the backup): a path, a hard link or a symlink to an input all share its identity.
  */
 export function inputFileAt(id: HostIdentity): string | null {
-  return inputs.get(idKey(id))?.path ?? null;
+  const byNode = inputs.get(idKey(id))?.path;
+  if (byNode !== undefined) return byNode;
+  if (id.isBlockDevice?.() && id.rdev) return inputs.get(`blockdev:${id.rdev}`)?.path ?? null;
+  return null;
 }
 
 /** Throws when `id` (an output's fstat or lstat) is a file the open images read. */
@@ -66,7 +72,12 @@ export class FileSource implements ByteSource {
     readonly name: string,
     readonly size: number,
     readonly identity: HostIdentity,
+    private readonly deviceKey: string | null,
   ) {}
+
+  private keys(): string[] {
+    return this.deviceKey ? [idKey(this.identity), this.deviceKey] : [idKey(this.identity)];
+  }
 
   /**
    * Opens non-blocking, then decides on fstat of what was opened (not a stat of the path
@@ -90,10 +101,12 @@ export class FileSource implements ByteSource {
       }
       // A block device reports size 0 in stat; its end is where reads stop.
       const size = device ? await blockDeviceSize(fh) : st.size;
-      const src = new FileSource(fh, path, size, { dev: st.dev, ino: st.ino });
-      const e = inputs.get(idKey(src.identity));
-      if (e) e.count++;
-      else inputs.set(idKey(src.identity), { path, count: 1 });
+      const src = new FileSource(fh, path, size, { dev: st.dev, ino: st.ino }, device ? `blockdev:${st.rdev}` : null);
+      for (const k of src.keys()) {
+        const e = inputs.get(k);
+        if (e) e.count++;
+        else inputs.set(k, { path, count: 1 });
+      }
       return src;
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -131,9 +144,10 @@ export class FileSource implements ByteSource {
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      const k = idKey(this.identity);
-      const e = inputs.get(k);
-      if (e && --e.count === 0) inputs.delete(k);
+      for (const k of this.keys()) {
+        const e = inputs.get(k);
+        if (e && --e.count === 0) inputs.delete(k);
+      }
     }
     await this.fh.close().catch(() => undefined);
   }

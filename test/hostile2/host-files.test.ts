@@ -119,6 +119,26 @@ describe('writers never write onto the image chain (issue 26 item 8)', () => {
     expect(await sha256File(f.base)).toBe(before);
   });
 
+  it('dd from a block device onto the same disk through another device node: refused', async () => {
+    const f = setup();
+    const before = await sha256File(f.base);
+    const loop = execFileSync('losetup', ['-f', '--show', f.base], { encoding: 'utf8' }).trim();
+    const alias = join(dir, 'alias-node');
+    try {
+      const st = statSync(loop);
+      execFileSync('mknod', [alias, 'b', String(Math.floor(st.rdev / 256) & 0xfff), String((st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00))]);
+      for (const out of [alias, loop]) {
+        const r = dp(['dd', loop, '-q', '--force', '-o', out]);
+        expect(r.status, r.stderr).toBe(7);
+        expect(r.stderr).toMatch(/is a file the image reads/);
+      }
+    } finally {
+      spawnSync('losetup', ['-d', loop]);
+      rmSync(alias, { force: true });
+    }
+    expect(await sha256File(f.base)).toBe(before);
+  });
+
   it('extract --force into the image\'s own folder does not replace the image', async () => {
     // An ext image holding a file with the image's own name, extracted into the image's folder.
     const d = join(dir, 'ext');
