@@ -10,7 +10,8 @@ import { DiskpickError, ExitCode, fromSystemError } from '../../errors.js';
 import { Vfs } from '../../vfs/vfs.js';
 import { DiskpickServer, isLoopback } from '../../serve/server.js';
 import { ServedTree } from '../../serve/tree.js';
-import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+import { runCommand, vfsOptions, warnLine, type GlobalOptions } from '../run.js';
+import { escapeText } from '../../escape.js';
 
 interface ServeCliOptions {
   listen: string;
@@ -73,8 +74,8 @@ opening the printed URL once in a browser. Examples:
           for (const path of images) {
             const vfs = await Vfs.open(path, vfsOptions(g));
             opened.push({ path, vfs });
-            for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${path}: ${w}\n`);
-            vfs.onWarning = (w) => log?.(`warning: ${path}: ${w}`);
+            for (const w of vfs.container.warnings) warnLine(path, w);
+            vfs.onWarning = (w) => log?.(`warning: ${escapeText(path)}: ${escapeText(w)}`);
           }
         } catch (err) {
           for (const o of opened) await o.vfs.close().catch(() => undefined);
