@@ -395,6 +395,8 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
       if (fill === 2) for (let j = 0; j < len; j++) bytes[j] = rng.int(256);
       write(data, edits, off, bytes, `byte run in ${region.what}`);
       describe.push(`run ${len}B ${['zero', 'ff', 'random'][fill]} @${off} (${region.what})`);
+    } else if (op < 82 && hostileClass(data, regions, rng, edits, describe)) {
+      // One of issue 26's classes, aimed at the structure it attacks (see hostileClass).
     } else if (op < 90) {
       // Duplicate a record: copy one metadata unit over another (or over itself shifted).
       const src = rng.pick(regions);
@@ -430,6 +432,120 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
   if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
   if (format === 'lvm2' && rng.chance(0.8)) fixLvm2Checksums(out);
   return { data: out, edits, truncate, describe };
+}
+
+/** Byte sequences a name must never pass to a terminal or a path raw (issue 26 items 7 and 9). */
+const NAME_BYTES = [[0x1b, 0x5d, 0x30, 0x3b, 0x07], [0x1b, 0x5b, 0x32, 0x4a], [0x7f], [0xc2, 0x9b], [0x2f], [0x00], [0x2e, 0x2e, 0x2f], [0xff, 0xfe], [0x0a]];
+
+/** Values past what a Number holds exactly, or any volume can (issue 26 item 11). */
+const HUGE = [2n ** 53n + 1n, 2n ** 60n + 1n, 2n ** 64n - 1n, 2n ** 63n];
+
+/**
+ * The classes issue 26 asks the fuzzer to aim at, each where its structure lives:
+ * - chain loops and cross-links: a FAT16/32 entry pointed back to an earlier cluster of the
+ *   table (a loop) or at a cluster another chain uses;
+ * - folders pointing back up (deep trees, loops): an ext folder entry given the inode of its
+ *   own folder (the "." entry's) or of the root;
+ * - folder holes: an ext folder block whose first record is stretched over the whole block;
+ * - name bytes: ESC/BEL/DEL/C1/"/"/NUL/".."/invalid UTF-8 written into a folder block or a
+ *   FAT/exFAT folder cluster;
+ * - huge sizes: 2^53+1, 2^60+1, 2^63, 2^64-1 written as a u64 into an inode table, MFT record
+ *   or folder, or 0xFFFFFFFF as a u32 (FAT DIR_FileSize);
+ * - non-regular files: an ext inode's type bits made FIFO, character/block device or socket.
+ * Returns false when the mutant offers no such structure (the caller does something else).
+ */
+function hostileClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const of = (re: RegExp) => regions.filter((r) => re.test(r.what));
+  const kind = rng.int(6);
+  if (kind === 0) {
+    const fat = of(/^FAT$/)[0];
+    if (!fat) return false;
+    // FAT16 or FAT32 by BPB_FATSz16 (0 on FAT32); FAT12's packed entries are left to the rest.
+    const width = u16(data, 22) === 0 ? 4 : 2;
+    const entries = Math.floor(Math.min(fat.length, 1 << 16) / width);
+    if (entries < 8) return false;
+    const i = 3 + rng.int(entries - 3);
+    const target = rng.chance(0.5) ? 2 + rng.int(i - 2) : 2 + rng.int(entries - 2);
+    const bytes = Buffer.alloc(width);
+    if (width === 2) bytes.writeUInt16LE(target);
+    else bytes.writeUInt32LE(target);
+    write(data, edits, fat.offset + i * width, bytes, 'FAT chain loop / cross-link');
+    describe.push(`FAT[${i}] := ${target} (loop or cross-link)`);
+    return true;
+  }
+  if (kind === 1 || kind === 2) {
+    const blocks = of(/^folder block$/);
+    if (!blocks.length) return false;
+    const blk = rng.pick(blocks);
+    if (kind === 2) {
+      // The first record (".") stretched over the whole block: the rest reads as a hole.
+      const len = Buffer.alloc(2);
+      len.writeUInt16LE(Math.min(blk.length, 0xfffc));
+      write(data, edits, blk.offset + 4, len, 'folder block emptied');
+      describe.push(`folder block @${blk.offset}: "." record spans the block`);
+      return true;
+    }
+    const self = u32(data, blk.offset);
+    const recs: number[] = [];
+    for (let o = blk.offset, n = 0; o + 8 <= blk.offset + blk.length && n < 256; n++) {
+      const rl = u16(data, o + 4);
+      if (rl < 8) break;
+      recs.push(o);
+      o += rl;
+    }
+    if (recs.length < 3) return false;
+    const at = rng.pick(recs.slice(2));
+    const ino = Buffer.alloc(4);
+    ino.writeUInt32LE(rng.chance(0.6) ? self : 2);
+    write(data, edits, at, ino, 'folder entry pointing back up');
+    // Its file_type made "folder", so walks follow it.
+    write(data, edits, at + 7, Buffer.from([2]), 'folder entry pointing back up');
+    describe.push(`folder entry @${at} := inode ${ino.readUInt32LE(0)} (a folder above)`);
+    return true;
+  }
+  if (kind === 3) {
+    const dirs = of(/folder|root|index|entry set|cluster/);
+    if (!dirs.length) return false;
+    const r = rng.pick(dirs);
+    const bytes = Buffer.from(rng.pick(NAME_BYTES));
+    const off = r.offset + rng.int(Math.max(1, r.length - bytes.length));
+    write(data, edits, off, bytes, `name bytes in ${r.what}`);
+    describe.push(`name bytes ${bytes.toString('hex')} @${off} (${r.what})`);
+    return true;
+  }
+  if (kind === 4) {
+    const meta = of(/inode table|MFT record|folder|root|entry/);
+    if (!meta.length) return false;
+    const r = rng.pick(meta);
+    if (rng.chance(0.3)) {
+      const off = r.offset + 4 * rng.int(Math.max(1, Math.floor(r.length / 4)));
+      write(data, edits, off, Buffer.from([0xff, 0xff, 0xff, 0xff]), `huge size in ${r.what}`);
+      describe.push(`u32 @${off} := 0xFFFFFFFF (${r.what})`);
+      return true;
+    }
+    const v = rng.pick(HUGE);
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    const off = r.offset + 8 * rng.int(Math.max(1, Math.floor(r.length / 8)));
+    write(data, edits, off, b, `huge size in ${r.what}`);
+    describe.push(`u64 @${off} := ${v} (${r.what})`);
+    return true;
+  }
+  const tables = of(/^inode table/);
+  if (!tables.length) return false;
+  const t = rng.pick(tables);
+  // Inode records of 128 or 256 bytes: i_mode is the first u16; only regular files are turned.
+  const isz = u16(data, 1024 + 88) || 128;
+  const slots: number[] = [];
+  for (let o = t.offset; o + isz <= t.offset + t.length; o += isz) if ((u16(data, o) & 0xf000) === 0x8000) slots.push(o);
+  if (!slots.length) return false;
+  const at = rng.pick(slots);
+  const type = rng.pick([0x1000, 0x2000, 0x6000, 0xc000]);
+  const mode = Buffer.alloc(2);
+  mode.writeUInt16LE((u16(data, at) & 0x0fff) | type);
+  write(data, edits, at, mode, 'non-regular file type');
+  describe.push(`i_mode @${at} := 0x${mode.readUInt16LE(0).toString(16)} (a file made FIFO/device/socket)`);
+  return true;
 }
 
 /** Recomputes GPT header and entry-array CRC32s so that mutations reach the entry parser. */

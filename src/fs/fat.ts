@@ -470,6 +470,12 @@ export class FatFileSystem implements FileSystem {
     const runs: Run[] = [];
     if (maxClusters === 0) return runs;
     if (first < 2 || first >= this.fat.clusterCount + 2) throw corrupt(what, `first cluster ${first} is out of range`);
+    // No chain is longer than the volume has clusters: a size claiming more is a lie, and the
+    // walk below never goes past what the volume can hold.
+    if (maxClusters > this.fat.clusterCount) {
+      if (exact) throw corrupt(what, `needs ${maxClusters} clusters, more than the volume's ${this.fat.clusterCount}`);
+      maxClusters = this.fat.clusterCount;
+    }
     let c = first;
     let n = 0;
     let cur: Run = { cluster: c, count: 0 };
@@ -496,6 +502,7 @@ export class FatFileSystem implements FileSystem {
       c = next;
     }
     runs.push(cur);
+    chainRevisit(runs, what);
     return runs;
   }
 
@@ -676,3 +683,19 @@ export const fatFormat: FsFormat = {
   probe: (head) => bpbLooksValid(head),
   open: (src) => FatFileSystem.open(src),
 };
+
+/**
+ * A chain that comes back to a cluster it already went through loops: followed, it would
+ * repeat the same clusters up to the file's size and hand them out as its content (issue 26:
+ * `cat` wrote them and exited 0). The walk is bounded by the size; this finds the revisit
+ * afterwards, by sorting the runs (memory: the runs, never a bitmap of the volume).
+ */
+export function chainRevisit(runs: readonly { cluster: number; count: number }[], what: string): void {
+  if (runs.length < 2) return;
+  const byStart = [...runs].sort((a, b) => a.cluster - b.cluster);
+  for (let i = 1; i < byStart.length; i++) {
+    const prev = byStart[i - 1]!;
+    const r = byStart[i]!;
+    if (r.cluster < prev.cluster + prev.count) throw corrupt(what, `cluster chain loops (cluster ${r.cluster} is reached twice)`);
+  }
+}

@@ -10,6 +10,7 @@
  */
 import type Fuse from 'fuse-native';
 import { corrupt, DiskpickError } from '../errors.js';
+import { escapeText } from '../escape.js';
 import { hostRunsOf, readInto, type ByteSource } from '../source/source.js';
 import type { Stat } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
@@ -711,15 +712,15 @@ export class FuseFs {
         case 'usage':
           return Errno.EINVAL;
         case 'unsupported':
-          this.opts.log(`${op} ${path}: ${err.toLine()}`);
+          this.opts.log(`${op} ${escapeText(path)}: ${err.toLine()}`);
           return Errno.EOPNOTSUPP;
         default:
-          this.opts.log(`${op} ${path}: ${err.toLine()}`);
+          this.opts.log(`${op} ${escapeText(path)}: ${err.toLine()}`);
           return Errno.EIO;
       }
     }
     const e = err as Error;
-    this.opts.log(`${op} ${path}: internal error: ${(e?.message ?? String(err)).replace(/[\r\n]+/g, ' ')}`);
+    this.opts.log(`${op} ${escapeText(path)}: internal error: ${escapeText(e?.message ?? String(err))}`);
     return Errno.EIO;
   }
 

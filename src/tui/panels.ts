@@ -1,6 +1,7 @@
 /** The text of the full-screen panels: image info, help, restore summary. */
 import { basename } from 'node:path';
 import { displayName, humanSize } from '../cli/entry-format.js';
+import { escapeText } from '../escape.js';
 import type { RestoreSummary } from '../restore/restore.js';
 import type { ImageInfo } from '../vfs/vfs.js';
 
@@ -92,7 +93,7 @@ export function summaryLines(s: RestoreSummary, outDir: string): string[] {
   const out = [summaryHeadline(s, outDir), ''];
   if (s.failed.length) {
     out.push(`Failed (${s.failed.length}):`);
-    for (const f of s.failed) out.push(`  ${displayName(f.source)}: ${f.error}`);
+    for (const f of s.failed) out.push(`  ${displayName(f.source)}: ${escapeText(f.error)}`);
     out.push('');
   }
   if (s.skipped.length) {

@@ -16,7 +16,7 @@ import type { SecretKind } from '../volume/system.js';
 import { openFilesystem } from '../fs/detect.js';
 import { fsFormats } from '../fs/formats.js';
 import { canFindOrphans, withOrphans } from '../fs/orphans.js';
-import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
+import { dropEntries, type FileSystem, type FsInfo, type FsNode, type NameList, type Stat, type StreamInfo, type Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { ZeroSource } from '../source/source.js';
 
@@ -218,7 +218,9 @@ export class Vfs {
         if (!opts.allowEmpty) throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
         findings.push(`no partition table or filesystem recognised${why}`);
       }
-      return new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
+      const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
+      for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
+      return vfs;
     } catch (err) {
       for (const e of extra) await e.container.close().catch(() => undefined);
       await container.close().catch(() => undefined);
@@ -356,6 +358,7 @@ export class Vfs {
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const n = await fs.lookup(parent, name);
+    this.passOnWarnings(pl.vol, fs);
     if (n && this.loopsBack(pl.vol, dir, n)) {
       throw new DiskpickError('image', 'folder loop: this folder contains one of its own parents (damaged or hostile image)', joinPath(dir.path, name));
     }
@@ -436,6 +439,7 @@ export class Vfs {
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const kids = await fs.readdir(parent, opts.namesOnly ? { namesOnly: true } : undefined);
+    this.passOnWarnings(pl.vol, fs);
     const ancestry = this.childAncestry(pl.vol, dir);
     const out: VfsNode[] = [];
     for (const k of kids) {
@@ -445,12 +449,29 @@ export class Vfs {
     return out;
   }
 
+  /** How many of each filesystem's warnings were there at open or have been passed on. */
+  private readonly warningsSeen = new Map<VfsVolume, number>();
+
+  /**
+   * Passes on warnings a filesystem recorded while listing (a folder entry looping back,
+   * skipped): a listing that leaves an entry out says so (issue 26).
+   */
+  private passOnWarnings(vol: VfsVolume, fs: FileSystem): void {
+    const w = fs.info.warnings;
+    const seen = this.warningsSeen.get(vol) ?? 0;
+    if (w.length <= seen) return;
+    this.warningsSeen.set(vol, w.length);
+    for (let i = seen; i < w.length; i++) this.onWarning?.(w[i]!);
+  }
+
   /** True, with a warning (once), when a listing must skip `k`: it is one of its own parents. */
   private loopedOver(vol: VfsVolume, dir: VfsNode, k: FsNode, fs: FileSystem): boolean {
     if (!this.loopsBack(vol, dir, k)) return false;
     const w = `${joinPath(dir.path, k.name)}: skipped, the folder contains one of its own parents (a loop in the folder tree)`;
     if (!fs.info.warnings.includes(w) && fs.info.warnings.length < 100) {
+      this.passOnWarnings(vol, fs);
       fs.info.warnings.push(w);
+      this.warningsSeen.set(vol, fs.info.warnings.length);
       this.onWarning?.(w);
     }
     return true;
@@ -469,6 +490,7 @@ export class Vfs {
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const l: NameList = await fs.readdirNames(parent);
+    this.passOnWarnings(pl.vol, fs);
     if (l.nodes.length === 0) return { names: l.names, types: l.types, inos: l.inos, nodes: [] };
     const ancestry = this.childAncestry(pl.vol, dir);
     const nodes = new Array<VfsNode | undefined>(l.types.length);
@@ -480,8 +502,7 @@ export class Vfs {
       else nodes[i] = this.fsNode(pl.vol, dir, k, ancestry);
     }
     if (!skip) return { names: l.names, types: l.types, inos: l.inos, nodes };
-    const keep = (_: unknown, i: number) => !skip.has(i);
-    return { names: l.names.filter(keep), types: l.types.filter(keep), inos: l.inos.filter(keep), nodes: nodes.filter(keep) };
+    return dropEntries({ names: l.names, types: l.types, inos: l.inos, nodes }, skip);
   }
 
   /** A file's content (or one of its named streams) as a random-access source. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { humanSize } from '../entry-format.js';
+import { escapeText, jsonText } from '../../escape.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
 
@@ -14,7 +15,7 @@ export function register(program: Command): void {
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
           const info = vfs.info();
-          process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : renderInfo(info));
+          process.stdout.write(opts.json ? `${jsonText(info, 2)}\n` : renderInfo(info));
         }, { allowEmpty: true }),
       ),
     );
@@ -66,5 +67,6 @@ export function renderInfo(info: ImageInfo): string {
   for (const v of info.volumes) {
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
-  return `${lines.join('\n')}\n`;
+  // Labels, names, warnings and paths come from the image: each line is escaped whole.
+  return `${lines.map((l) => escapeText(l)).join('\n')}\n`;
 }

@@ -10,7 +10,8 @@ import { DiskpickError, ExitCode, fromSystemError, warningLine } from '../../err
 import { Vfs } from '../../vfs/vfs.js';
 import { DiskpickServer, isLoopback } from '../../serve/server.js';
 import { ServedTree } from '../../serve/tree.js';
-import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+import { runCommand, vfsOptions, warnLine, type GlobalOptions } from '../run.js';
+import { escapeText } from '../../escape.js';
 
 interface ServeCliOptions {
   listen: string;
@@ -74,7 +75,7 @@ opening the printed URL once in a browser. Examples:
             const vfs = await Vfs.open(path, vfsOptions(g));
             opened.push({ path, vfs });
             for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
-            vfs.onWarning = (w) => log?.(`warning: ${path}: ${w}`);
+            vfs.onWarning = (w) => log?.(`warning: ${escapeText(path)}: ${escapeText(w)}`);
           }
         } catch (err) {
           for (const o of opened) await o.vfs.close().catch(() => undefined);

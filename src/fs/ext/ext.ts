@@ -7,7 +7,7 @@ import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
 import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
-import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
+import { dropEntries, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
@@ -278,6 +278,8 @@ export class ExtFs implements FileSystem, BlockReader {
   /** Records a warning; each kind lists a few messages, then one line counts the rest. */
   private warn(kind: string, msg: string): void {
     const w = this.info.warnings;
+    // The same problem met again (a folder listed twice) is one warning.
+    if (w.includes(msg)) return;
     let c = this.warnCounts.get(kind);
     if (!c) {
       c = { count: 0, summaryAt: -1 };
@@ -472,7 +474,24 @@ export class ExtFs implements FileSystem, BlockReader {
     }
   }
 
+  /**
+   * The largest file ext can hold: 2^32 logical blocks (extent and block-map offsets are 32-bit).
+   * A larger i_size is damage; above 2^53 a Number would even show it rounded (issue 26: an
+   * i_size of 2^60 + 1 was listed as 1152921504606847000). Such a file is listed with size 0
+   * and an error, with a warning giving the stored size exactly.
+   */
+  private get maxFileSize(): number {
+    return 2 ** 32 * this.blockSize;
+  }
+
   private async statOf(inode: Inode, name: string): Promise<Stat> {
+    if (inode.size > this.maxFileSize) {
+      // i_size_lo at 0x4, i_size_high at 0x6C: exact, as BigInt.
+      const exact = (BigInt(inode.raw.readUInt32LE(0x6c)) << 32n) | BigInt(inode.raw.readUInt32LE(0x4));
+      const msg = `inode ${inode.ino} claims ${exact} bytes, more than ext can hold (${this.maxFileSize}); not read`;
+      this.warn('size', `${name || '/'}: ${msg}`);
+      throw corrupt(name || '/', msg);
+    }
     const stat = this.plainStat(inode);
     if (stat.type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
     return stat;
@@ -486,6 +505,8 @@ export class ExtFs implements FileSystem, BlockReader {
   private cachedNode(ino: number, name: string): ExtNode | null {
     const inode = this.inodeCache.get(ino);
     if (!inode || (inode.i_mode === 0 && inode.i_links_count === 0) || (inode.i_mode & 0xf000) === 0xa000) return null;
+    // An impossible size is reported (and the node made) by nodeFor.
+    if (inode.size > this.maxFileSize) return null;
     return { name, stat: this.plainStat(inode), inode };
   }
 
@@ -557,7 +578,7 @@ export class ExtFs implements FileSystem, BlockReader {
       const d = this.inlineData(inode, file);
       parseDirRegion(d.subarray(4, 60), ft, this.blockSize, file, out);
       if (d.length > 60) parseDirRegion(d.subarray(60), ft, this.blockSize, file, out);
-      return endDirEntries(out, file);
+      return endDirEntries(out, file, (m) => this.warn('name', m));
     }
     const bs = this.blockSize;
     const runs = await this.runsOf(inode, file);
@@ -585,7 +606,7 @@ export class ExtFs implements FileSystem, BlockReader {
     } finally {
       scratch.give(data);
     }
-    return endDirEntries(out, file);
+    return endDirEntries(out, file, (m) => this.warn('name', m));
   }
 
   async readdirNames(dir: FsNode): Promise<NameList> {
@@ -613,8 +634,7 @@ export class ExtFs implements FileSystem, BlockReader {
       }
     }
     if (!loops) return { names: e.names, types, inos: e.inodes, nodes };
-    const keep = (_: unknown, i: number) => !loops.has(i);
-    return { names: e.names.filter(keep), types: types.filter(keep), inos: e.inodes.filter(keep), nodes: nodes.filter(keep) };
+    return dropEntries({ names: e.names, types, inos: e.inodes, nodes }, loops);
   }
 
   /**
@@ -825,6 +845,15 @@ class ExtFileSource implements ByteSource {
 
   hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
     return this.fs.dataHostRuns([...this.pieces(offset, Math.min(length, this.size - offset))]);
+  }
+
+  /** The ranges holding data: extent gaps and uninitialized extents are holes. */
+  *dataRanges(offset = 0, length = this.size - offset): Generator<[number, number]> {
+    let pos = offset;
+    for (const [volumeOffset, len] of this.pieces(offset, Math.max(0, Math.min(length, this.size - offset)))) {
+      if (volumeOffset >= 0) yield [pos, len];
+      pos += len;
+    }
   }
 
   /** File bytes [offset, offset + n) as pieces of the volume: [offset, length], or [-1, length] for holes and uninitialized extents. */
