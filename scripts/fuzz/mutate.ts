@@ -230,6 +230,16 @@ function vdiRegions(b: Buffer): Region[] {
   ];
 }
 
+/** ISO 9660: the volume descriptors, the boot catalog and every folder sector (one starting with a "." record). */
+function iso9660Regions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 16 * 2048, length: 4 * 2048, what: 'volume descriptors' }];
+  for (let s = 20 * 2048; s + 2048 <= b.length && out.length < MAX_REGIONS; s += 2048) {
+    const dot = b[s]! >= 34 && b[s + 32] === 1 && b[s + 33] === 0;
+    if (dot || (b[s] === 1 && b[s + 30] === 0x55 && b[s + 31] === 0xaa)) out.push({ offset: s, length: 2048, what: dot ? 'folder' : 'boot catalog' });
+  }
+  return out;
+}
+
 export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   fat: (b) => fatRegions(b),
   exfat: exfatRegions,
@@ -243,6 +253,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   vhd: vhdRegions,
   vhdx: vhdxRegions,
   vdi: vdiRegions,
+  iso9660: iso9660Regions,
 };
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */

@@ -104,6 +104,19 @@ function gptDisk(path: string, seed: number): void {
   fatInto(path, 4096, 2048, seed + 100);
 }
 
+/** ISO 9660 seeds: the seed tree plus a symlink and folders deep enough to be relocated (Rock Ridge CL/RE). */
+function isoImage(path: string, tool: 'xorriso' | 'genisoimage', args: string[], seed: number): void {
+  withTree(seed, (dir) => {
+    mkdirSync(join(dir, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'), { recursive: true });
+    writeFileSync(join(dir, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'deep.txt'), 'deep\n');
+    writeFileSync(join(dir, 'boot.img'), seededBytes(seed + 3, 2048));
+    sh('ln', ['-s', 'readme.txt', join(dir, 'link')]);
+    rmSync(path, { force: true });
+    if (tool === 'xorriso') sh('xorriso', ['-as', 'mkisofs', ...args, '-o', path, dir]);
+    else sh('genisoimage', ['-quiet', ...args, '-o', path, dir]);
+  });
+}
+
 export interface SeedSet {
   /** format name → seed image paths */
   [format: string]: string[];
@@ -143,6 +156,11 @@ export function buildSeeds(): SeedSet {
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];
+  s.iso9660 = [
+    cached('iso-xorriso.iso', (p) => isoImage(p, 'xorriso', ['-R', '-J', '-b', 'boot.img', '-no-emul-boot', '-boot-load-size', '4'], 10)),
+    cached('iso-geniso.iso', (p) => isoImage(p, 'genisoimage', ['-R', '-J'], 11)),
+    cached('iso-joliet.iso', (p) => isoImage(p, 'genisoimage', ['-J', '-D'], 12)),
+  ];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
