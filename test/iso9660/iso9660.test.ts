@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
 import { DiskpickError } from '../../src/errors.js';
-import { CACHE, sha256File, tool } from '../helpers/tools.js';
+import { CACHE, diskpick, sha256File, tool } from '../helpers/tools.js';
 import { BIG_ISO, buildBigIso, buildIsoImage, ISO_SPECIAL, ISO_VARIANTS, isoTreeOf, type IsoVariant } from '../../scripts/images/iso.js';
 import { seededBytes } from '../../scripts/images/tree.js';
 
@@ -281,6 +281,9 @@ describe('El Torito', () => {
         expect(line).toContain(`sector ${m[6]} `);
         expect(line).toContain(`${m[5]} x 512 bytes`);
       }
+      // The text `info` shows them too, one line each.
+      const text = diskpick(['info', image]).stdout.toString();
+      expect(text.split('\n').filter((l) => l.startsWith('boot:       p0: ')).length).toBe(rows.length);
       // The images are where the catalog says: the BIOS one is the tree's boot/bios.img.
       const bios = Number(rows[0]![6]);
       const raw = await vfs.volumeSource('p0').read(bios * 2048, 2048);

@@ -57,6 +57,8 @@ export function renderInfo(info: ImageInfo): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const v of info.volumes) {
+    // Boot images an ISO's El Torito catalog lists (details "boot image N").
+    for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
   return `${lines.join('\n')}\n`;
