@@ -240,6 +240,22 @@ function iso9660Regions(b: Buffer): Region[] {
   return out;
 }
 
+/** UDF: the recognition sequence, the anchors, and every block that starts with a valid-looking descriptor tag. */
+function udfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 32768, length: 6 * 2048, what: 'volume recognition' }];
+  for (const bs of [512, 2048]) {
+    for (let at = 0; at + 16 <= b.length && out.length < MAX_REGIONS; at += bs) {
+      const id = u16(b, at);
+      let sum = 0;
+      for (let i = 0; i < 16; i++) if (i !== 4) sum = (sum + b[at + i]!) & 0xff;
+      if (id >= 1 && id <= 266 && sum === b[at + 4] && u32(b, at + 12) !== 0xffffffff && b.subarray(at, at + 16).some((x) => x !== 0)) {
+        out.push({ offset: at, length: bs, what: `descriptor ${id}` });
+      }
+    }
+  }
+  return out;
+}
+
 export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   fat: (b) => fatRegions(b),
   exfat: exfatRegions,
@@ -254,6 +270,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   vhdx: vhdxRegions,
   vdi: vdiRegions,
   iso9660: iso9660Regions,
+  udf: udfRegions,
 };
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */

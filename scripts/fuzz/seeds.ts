@@ -161,6 +161,11 @@ export function buildSeeds(): SeedSet {
     cached('iso-geniso.iso', (p) => isoImage(p, 'genisoimage', ['-R', '-J'], 11)),
     cached('iso-joliet.iso', (p) => isoImage(p, 'genisoimage', ['-J', '-D'], 12)),
   ];
+  s.udf = [
+    cached('udf-bridge.iso', (p) => isoImage(p, 'genisoimage', ['-udf', '-J'], 13)),
+    cached('udf-hd.img', (p) => sh('mkudffs', ['--media-type=hd', '--udfrev=2.01', '-b', '512', p, '2048'])),
+    cached('udf-bdr.img', (p) => sh('mkudffs', ['--media-type=bdr', '--udfrev=2.50', p, '2048'])),
+  ];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
