@@ -256,6 +256,23 @@ function udfRegions(b: Buffer): Region[] {
   return out;
 }
 
+/** EWF: the file header, every section descriptor, the small sections whole, the start of each chunk area. */
+function ewfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 13, what: 'file header' }];
+  let at = 13;
+  for (let i = 0; i < 1000 && at + 76 <= b.length && out.length < MAX_REGIONS; i++) {
+    const type = b.toString('latin1', at, at + 16).replace(/\0[\s\S]*$/, '');
+    const size = Number(b.readBigUInt64LE(at + 24));
+    out.push({ offset: at, length: 76, what: `${type} descriptor` });
+    if (type === 'sectors') out.push({ offset: at + 76, length: 4096, what: 'chunk data' });
+    else if (size > 76) out.push({ offset: at + 76, length: Math.min(size - 76, 65536), what: `${type} section` });
+    const next = Number(b.readBigUInt64LE(at + 16));
+    if (next <= at || type === 'done' || type === 'next') break;
+    at = next;
+  }
+  return out;
+}
+
 export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   fat: (b) => fatRegions(b),
   exfat: exfatRegions,
@@ -271,6 +288,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   vdi: vdiRegions,
   iso9660: iso9660Regions,
   udf: udfRegions,
+  ewf: ewfRegions,
 };
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */

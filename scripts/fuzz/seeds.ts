@@ -166,6 +166,18 @@ export function buildSeeds(): SeedSet {
     cached('udf-hd.img', (p) => sh('mkudffs', ['--media-type=hd', '--udfrev=2.01', '-b', '512', p, '2048'])),
     cached('udf-bdr.img', (p) => sh('mkudffs', ['--media-type=bdr', '--udfrev=2.50', p, '2048'])),
   ];
+  // EWF: one segment file each (a mutant is a single file), compressed and stored as is.
+  s.ewf = (['deflate:best', 'none'] as const).map((c, i) =>
+    cached(`ewf-${i}.E01`, (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ewf-'));
+      try {
+        sh('ewfacquire', ['-u', '-q', '-t', join(dir, 'seed'), '-c', c, '-d', 'sha1', '-b', '16', s.mbr[0]!]);
+        renameSync(join(dir, 'seed.E01'), p);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+  );
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
