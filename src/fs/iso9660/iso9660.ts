@@ -10,7 +10,7 @@
  */
 import { corrupt, DiskpickError, unsupported } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
-import { ExtentSource, type Extent } from '../extent-source.js';
+import { checkExtents, ExtentSource, type Extent as FileExtent } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type Stat } from '../types.js';
 import { hasIsoDescriptor, readDescriptorSet, SECTOR, ucs2be, type DescriptorSet, type VolumeDescriptor } from './descriptors.js';
 import { readBootCatalog, type BootCatalog } from './eltorito.js';
@@ -31,6 +31,22 @@ const MAX_CONTINUATIONS = 16;
 /** Folder listings kept parsed (by total entries). */
 const CACHE_ENTRIES = 200_000;
 const MAX_WARNINGS = 100;
+
+/** A stretch of the volume: `length` bytes at byte `offset`. */
+interface Extent {
+  offset: number;
+  length: number;
+}
+
+/** Volume stretches in file order as the shared extent list (file offsets running on). */
+export function fileExtents(runs: readonly Extent[]): FileExtent[] {
+  let logical = 0;
+  return runs.map((r) => {
+    const e = { logical, physical: r.offset, length: r.length };
+    logical += r.length;
+    return e;
+  });
+}
 
 const S_IFMT = 0o170000;
 const TYPE_OF_MODE: Record<number, FileType> = {
@@ -335,12 +351,8 @@ export class Iso9660 implements FileSystem {
     if (stream) throw new DiskpickError('notFound', 'ISO 9660 has no named streams', `${n.name}:${stream}`);
     if (n.stat.type !== 'file') throw new DiskpickError('wrongType', 'is not a regular file', n.name);
     if (n.zisofs) throw unsupported(`${this.src.name}:${n.name}`, `zisofs-compressed file (Rock Ridge ZF "${n.zisofs}") is not supported`);
-    for (const e of n.extents) {
-      if (e.offset + e.length > this.src.size) {
-        throw corrupt(`${this.src.name}:${n.name}`, `file data at byte ${e.offset} (${e.length} bytes) is past the end of the image (${this.src.size} bytes)`);
-      }
-    }
-    return new ExtentSource(this.src, n.extents, n.stat.size, `${this.src.name}:${n.name}`);
+    const name = `${this.src.name}:${n.name}`;
+    return new ExtentSource(this.src, checkExtents(fileExtents(n.extents), this.src.size, name), n.stat.size, name);
   }
 }
 

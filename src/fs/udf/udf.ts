@@ -6,8 +6,9 @@
  * extents, embedded data, File Identifier Descriptors. See docs/formats/udf.md.
  */
 import { corrupt, DiskpickError, unsupported } from '../../errors.js';
-import { readExact, type ByteSource } from '../../source/source.js';
-import { ExtentSource, type Extent } from '../extent-source.js';
+import { BufferSource, readExact, type ByteSource } from '../../source/source.js';
+import { checkExtents, ExtentSource } from '../../source/extents.js';
+import { fileExtents } from '../iso9660/iso9660.js';
 import type { FileSystem, FileType, FsFormat, FsInfo, FsNode, Stat, Timespec } from '../types.js';
 import {
   decodeCompressedUnicode, dstring, EXT_NEXT_AD, EXT_RECORDED, extAd, longAd, readTag, regid, shortAd, TAG, timestamp,
@@ -23,6 +24,12 @@ const MAX_INDIRECT = 32;
 const MAX_SYMLINK = 64 * 1024;
 const MAX_WARNINGS = 100;
 const CACHE_ENTRIES = 200_000;
+
+/** A stretch of the volume: `length` bytes at byte `offset` (-1: reads as zeros). */
+interface Extent {
+  offset: number;
+  length: number;
+}
 
 /** ICBTag FileType (4/14.6.6). */
 const FILE_TYPES: Record<number, FileType> = { 4: 'dir', 5: 'file', 6: 'blockdev', 7: 'chardev', 9: 'fifo', 10: 'socket', 12: 'symlink' };
@@ -383,7 +390,7 @@ export class Udf implements FileSystem {
   private async contentOf(n: { extents: Extent[]; embedded: Buffer | null; stat: Stat }, max: number, what: string): Promise<Buffer> {
     if (n.stat.size > max) throw corrupt(this.src.name, `UDF: ${what} is ${n.stat.size} bytes (more than ${max})`);
     if (n.embedded) return n.embedded;
-    const s = new ExtentSource(this.src, n.extents, n.stat.size, this.src.name);
+    const s = new ExtentSource(this.src, checkExtents(fileExtents(n.extents), this.src.size, `${this.src.name}: UDF ${what}`), n.stat.size, this.src.name);
     const b = Buffer.alloc(s.size);
     await s.readInto(b, 0, 0, s.size);
     return b;
@@ -470,23 +477,9 @@ export class Udf implements FileSystem {
     if (stream) throw new DiskpickError('notFound', 'UDF named streams are not read', `${n.name}:${stream}`);
     if (n.stat.type !== 'file') throw new DiskpickError('wrongType', 'is not a regular file', n.name);
     const name = `${this.src.name}:${n.name}`;
-    if (n.embedded) return new ExtentSource(new EmbeddedSource(n.embedded, name), [{ offset: 0, length: n.embedded.length }], n.stat.size, name);
-    for (const e of n.extents) {
-      if (e.offset >= 0 && e.offset + e.length > this.src.size) throw corrupt(name, `file data at byte ${e.offset} (${e.length} bytes) is past the end of the image`);
-    }
-    return new ExtentSource(this.src, n.extents, n.stat.size, name);
+    if (n.embedded) return new BufferSource(n.embedded, name);
+    return new ExtentSource(this.src, checkExtents(fileExtents(n.extents), this.src.size, name), n.stat.size, name);
   }
-}
-
-class EmbeddedSource implements ByteSource {
-  readonly size: number;
-  constructor(private readonly data: Buffer, readonly name: string) {
-    this.size = data.length;
-  }
-  async read(offset: number, length: number): Promise<Buffer> {
-    return this.data.subarray(offset, Math.min(this.size, offset + length));
-  }
-  async close(): Promise<void> {}
 }
 
 /** A symlink's Path Components (ECMA-167 4/14.16.1) joined into a POSIX path. */
