@@ -273,6 +273,19 @@ function ewfRegions(b: Buffer): Region[] {
   return out;
 }
 
+/** OVA: every tar header, the descriptor, and the start of each disk member (its own headers). */
+function ovaRegions(b: Buffer): Region[] {
+  const out: Region[] = [];
+  for (let at = 0; at + 512 <= b.length && out.length < MAX_REGIONS; ) {
+    if (b.toString('latin1', at + 257, at + 262) !== 'ustar') break;
+    out.push({ offset: at, length: 512, what: 'tar header' });
+    const size = parseInt(b.toString('latin1', at + 124, at + 136).replace(/\0.*$/, '').trim() || '0', 8) || 0;
+    out.push({ offset: at + 512, length: Math.min(size, 65536), what: 'member start' });
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
 export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   fat: (b) => fatRegions(b),
   exfat: exfatRegions,
@@ -289,6 +302,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   iso9660: iso9660Regions,
   udf: udfRegions,
   ewf: ewfRegions,
+  ova: ovaRegions,
 };
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */

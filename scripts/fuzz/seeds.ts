@@ -178,6 +178,20 @@ export function buildSeeds(): SeedSet {
       }
     }),
   );
+  // OVA: the MBR seed as a streamOptimized VMDK, a two-disk OVF descriptor, ustar.
+  s.ova = [
+    cached('seed.ova', (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ova-'));
+      try {
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', s.mbr[0]!, join(dir, 'd1.vmdk')]);
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', s.gpt[0]!, join(dir, 'd2.vmdk')]);
+        writeFileSync(join(dir, 'vm.ovf'), '<?xml version="1.0"?>\n<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f1" ovf:href="d1.vmdk"/><File ovf:id="f2" ovf:href="d2.vmdk"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="4" ovf:capacityAllocationUnits="byte * 2^20"/><Disk ovf:diskId="d2" ovf:fileRef="f2" ovf:capacity="4194304"/></DiskSection><VirtualSystem ovf:id="vm"><Name>fuzz &amp; vm</Name><OperatingSystemSection ovf:id="94"><Description>Ubuntu</Description></OperatingSystemSection></VirtualSystem></Envelope>\n');
+        sh('tar', ['--format=ustar', '-C', dir, '-cf', p, 'vm.ovf', 'd1.vmdk', 'd2.vmdk']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+  ];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
