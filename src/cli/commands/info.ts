@@ -12,10 +12,10 @@ export function register(program: Command): void {
   program
     .command('info')
     .description('show the container chain, partition table and each volume’s filesystem')
-    .argument('<image>', 'disk image (raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI)')
+    .argument('<image>', 'disk image (raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI, E01, OVA, ISO)')
     .option('--json', 'one JSON object')
     .option('--verify', 'hash the whole virtual disk and compare with the hashes the image stores (EWF: MD5, SHA1)')
-    .addHelpText('after', '\nExamples:\n  diskpick info fileserver.vmdk\n  diskpick info --json disk.qcow2 | jq .volumes')
+    .addHelpText('after', '\nExamples:\n  diskpick info fileserver.vmdk\n  diskpick info --json disk.qcow2 | jq .volumes\n  diskpick info --verify evidence.E01')
     .action((image: string, opts: { json?: boolean; verify?: boolean }, cmd: Command) =>
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
