@@ -156,6 +156,19 @@ describe('damaged EWF images', () => {
     expect(second.message).toMatch(/segment 2; open the first segment file/);
   });
 
+  it('EWF2 (.Ex01) and logical evidence (.L01) signatures: one-line "not supported" (exit 6)', () => {
+    // ewfacquire 20140813 cannot write EWF2 (it falls back to encase6): the 8-byte signatures
+    // from the libewf documentation, each followed by zeros.
+    for (const [name, sig] of [['x.Ex01', 'EVF2\r\n\x81\x00'], ['x.L01', 'LVF\x09\r\n\xff\x00']] as const) {
+      const p = join(work, name);
+      writeFileSync(p, Buffer.concat([Buffer.from(sig, 'latin1'), Buffer.alloc(4096)]));
+      const r = diskpick(['info', p]);
+      expect(r.status, name).toBe(6);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/not supported/);
+    }
+  });
+
   it('--verify on an image that stores no hash: exit 6, one line', () => {
     const r = diskpick(['info', '--verify', ewfSourceDisk(CACHE)]);
     expect(r.status).toBe(6);

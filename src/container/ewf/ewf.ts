@@ -260,10 +260,20 @@ async function openEwf(first: ByteSource, ctx: OpenContext): Promise<Container> 
   return c;
 }
 
+/** EWF2 (EnCase 7 ".Ex01"/".Lx01": "EVF2"/"LEF2" then 0D 0A 81 00) and EWF-L01 logical evidence ("LVF"). */
+const EVF2_SIGNATURE = Buffer.from([0x45, 0x56, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00]);
+const LEF2_SIGNATURE = Buffer.from([0x4c, 0x45, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00]);
+const LVF_SIGNATURE = Buffer.from([0x4c, 0x56, 0x46, 0x09, 0x0d, 0x0a, 0xff, 0x00]);
+
 export const ewfFormat: ContainerFormat = {
   name: 'ewf',
-  probe: (head) => head.length >= FILE_HEADER_SIZE && head.subarray(0, 8).equals(EVF_SIGNATURE),
-  open: (src, ctx) => openEwf(src, ctx),
+  probe: (head) => head.length >= FILE_HEADER_SIZE && [EVF_SIGNATURE, EVF2_SIGNATURE, LEF2_SIGNATURE, LVF_SIGNATURE].some((s) => head.subarray(0, 8).equals(s)),
+  open: async (src, ctx) => {
+    const sig = await readExact(src, 0, 8, 'EWF signature');
+    if (sig.equals(EVF2_SIGNATURE)) throw unsupported(src.name, 'EWF2 (EnCase 7 .Ex01) images are not supported yet; EWF-E01 (.E01) is');
+    if (sig.equals(LEF2_SIGNATURE) || sig.equals(LVF_SIGNATURE)) throw unsupported(src.name, 'EWF logical evidence files (.L01/.Lx01) hold files, not a disk: not supported');
+    return openEwf(src, ctx);
+  },
 };
 
 export { adler32 };
