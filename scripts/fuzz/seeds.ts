@@ -160,6 +160,7 @@ export function buildSeeds(): SeedSet {
     cached('iso-xorriso.iso', (p) => isoImage(p, 'xorriso', ['-R', '-J', '-b', 'boot.img', '-no-emul-boot', '-boot-load-size', '4'], 10)),
     cached('iso-geniso.iso', (p) => isoImage(p, 'genisoimage', ['-R', '-J'], 11)),
     cached('iso-joliet.iso', (p) => isoImage(p, 'genisoimage', ['-J', '-D'], 12)),
+    cached('iso-zisofs.iso', (p) => withTree(14, (dir) => sh('xorriso', ['-outdev', p, '-map', dir, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit']))),
   ];
   s.udf = [
     cached('udf-bridge.iso', (p) => isoImage(p, 'genisoimage', ['-udf', '-J'], 13)),

@@ -110,14 +110,20 @@ export function isoTreeOf(cache: string): string {
   return join(cache, 'iso.tree');
 }
 
-/** Builds the shared tree (once) and one variant image. */
-export function buildIsoImage(cache: string, v: IsoVariant): string {
+/** The shared seeded tree, built once. */
+export function ensureIsoTree(cache: string): string {
   const tree = isoTreeOf(cache);
   if (!existsSync(`${tree}.done`)) {
     rmSync(tree, { recursive: true, force: true });
     writeIsoTree(tree);
     writeFileSync(`${tree}.done`, '');
   }
+  return tree;
+}
+
+/** Builds the shared tree (once) and one variant image. */
+export function buildIsoImage(cache: string, v: IsoVariant): string {
+  const tree = ensureIsoTree(cache);
   const out = join(cache, v.name);
   const tmp = `${out}.tmp`;
   rmSync(tmp, { force: true });
@@ -153,5 +159,15 @@ export function buildBigIso(cache: string): string {
   execSync(`xorriso -as mkisofs -iso-level 3 -R -J -o - ${JSON.stringify(work)} 2>/dev/null | dd of=${JSON.stringify(tmp)} bs=1M conv=sparse status=none`, { env: ENV });
   renameSync(tmp, out);
   rmSync(work, { recursive: true, force: true });
+  return out;
+}
+
+/** The seeded tree with every file zisofs-compressed (xorriso's zisofs filter, Rock Ridge ZF). */
+export function buildZisofsIso(cache: string): string {
+  ensureIsoTree(cache);
+  const out = join(cache, 'iso-xorriso-zisofs.iso');
+  rmSync(`${out}.tmp`, { force: true });
+  sh('xorriso', ['-outdev', `${out}.tmp`, '-map', isoTreeOf(cache), '/', '-set_filter_r', '--zisofs', '/', '--', '-commit']);
+  renameSync(`${out}.tmp`, out);
   return out;
 }

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildIsoImage, isoTreeOf, ISO_VARIANTS } from './iso.js';
+import { ensureIsoTree, isoTreeOf } from './iso.js';
 
 const ENV = { ...process.env, TZ: 'UTC', LC_ALL: 'C.UTF-8', PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
 
@@ -46,8 +46,7 @@ export const UDF_BRIDGE = { name: 'udf-bridge.iso', exclude: ['/links/long'] };
 
 /** genisoimage -udf -R -J over the ISO tests' seeded tree: UDF 1.02 + ISO 9660 on one disc. */
 export function buildUdfBridge(cache: string): string {
-  // The shared tree is built by the ISO builder.
-  buildIsoImage(cache, ISO_VARIANTS.find((v) => v.name === 'iso-geniso-j.iso')!);
+  ensureIsoTree(cache);
   const out = join(cache, UDF_BRIDGE.name);
   const tmp = `${out}.tmp`;
   rmSync(tmp, { force: true });

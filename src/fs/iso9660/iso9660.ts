@@ -19,6 +19,7 @@ import {
   parseDirectoryRecord, type DirectoryRecord,
 } from './records.js';
 import { parseSystemUseArea, suspSkip, type ParseState, type RockRidge } from './rockridge.js';
+import { ZisofsSource } from './zisofs.js';
 
 /** Folders are numbered by their extent (two entries naming one folder share it); files by the byte position of their record. */
 const DIR_INO_BASE = 2 ** 44;
@@ -289,7 +290,9 @@ export class Iso9660 implements FileSystem {
       size = dot.data_length;
     }
     if (type === 'symlink' && rr.symlink === undefined) type = 'file';
-    const stat = this.statOf(first, rr, type, recAt, size);
+    // A zisofs file's records hold the compressed size; ZF the real one.
+    const stat = this.statOf(first, rr, type, recAt, rr.zisofs === 'pz' && rr.zisofsSize !== undefined && type === 'file' ? rr.zisofsSize : size);
+    if (rr.zisofs && type === 'file') stat.allocated = Math.ceil(size / this.blockSize) * this.blockSize;
     if (type === 'dir') {
       const e = extents[extents.length - 1]!;
       extents = [e];
@@ -350,9 +353,12 @@ export class Iso9660 implements FileSystem {
     const n = node as IsoNode;
     if (stream) throw new DiskpickError('notFound', 'ISO 9660 has no named streams', `${n.name}:${stream}`);
     if (n.stat.type !== 'file') throw new DiskpickError('wrongType', 'is not a regular file', n.name);
-    if (n.zisofs) throw unsupported(`${this.src.name}:${n.name}`, `zisofs-compressed file (Rock Ridge ZF "${n.zisofs}") is not supported`);
     const name = `${this.src.name}:${n.name}`;
-    return new ExtentSource(this.src, checkExtents(fileExtents(n.extents), this.src.size, name), n.stat.size, name);
+    if (n.zisofs && n.zisofs !== 'pz') throw unsupported(name, `zisofs-compressed file with algorithm "${n.zisofs}" (Rock Ridge ZF) is not supported`);
+    const extents = checkExtents(fileExtents(n.extents), this.src.size, name);
+    const stored = n.extents.reduce((a, e) => a + e.length, 0);
+    if (n.zisofs) return new ZisofsSource(new ExtentSource(this.src, extents, stored, name), n.stat.size, name);
+    return new ExtentSource(this.src, extents, n.stat.size, name);
   }
 }
 

@@ -33,8 +33,9 @@ export interface RockRidge {
   childLink?: number;
   /** RE: this entry is the relocated folder in rr_moved; it is shown at its CL entry instead. */
   relocated?: boolean;
-  /** ZF: the file is zisofs-compressed (algorithm id, e.g. "pz"). */
+  /** ZF: the file is zisofs-compressed (algorithm id, e.g. "pz"), and its uncompressed size. */
   zisofs?: string;
+  zisofsSize?: number;
   /** SF: a sparse file (RRIP 1.12). */
   sparse?: boolean;
 }
@@ -107,7 +108,10 @@ export function parseSystemUseArea(area: Buffer, rr: RockRidge, state: ParseStat
         rr.relocated = true;
         break;
       case 'ZF':
-        if (len >= 8) rr.zisofs = e.toString('latin1', 4, 6);
+        if (len >= 16) {
+          rr.zisofs = e.toString('latin1', 4, 6);
+          rr.zisofsSize = e.readUInt32LE(8);
+        }
         break;
       case 'SF':
         rr.sparse = true;
