@@ -249,6 +249,62 @@ function lvm2Regions(b: Buffer): Region[] {
   return out;
 }
 
+/** ISO 9660: the volume descriptors, the boot catalog and every folder sector (one starting with a "." record). */
+function iso9660Regions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 16 * 2048, length: 4 * 2048, what: 'volume descriptors' }];
+  for (let s = 20 * 2048; s + 2048 <= b.length && out.length < MAX_REGIONS; s += 2048) {
+    const dot = b[s]! >= 34 && b[s + 32] === 1 && b[s + 33] === 0;
+    if (dot || (b[s] === 1 && b[s + 30] === 0x55 && b[s + 31] === 0xaa)) out.push({ offset: s, length: 2048, what: dot ? 'folder' : 'boot catalog' });
+  }
+  return out;
+}
+
+/** UDF: the recognition sequence, the anchors, and every block that starts with a valid-looking descriptor tag. */
+function udfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 32768, length: 6 * 2048, what: 'volume recognition' }];
+  for (const bs of [512, 2048]) {
+    for (let at = 0; at + 16 <= b.length && out.length < MAX_REGIONS; at += bs) {
+      const id = u16(b, at);
+      let sum = 0;
+      for (let i = 0; i < 16; i++) if (i !== 4) sum = (sum + b[at + i]!) & 0xff;
+      if (id >= 1 && id <= 266 && sum === b[at + 4] && u32(b, at + 12) !== 0xffffffff && b.subarray(at, at + 16).some((x) => x !== 0)) {
+        out.push({ offset: at, length: bs, what: `descriptor ${id}` });
+      }
+    }
+  }
+  return out;
+}
+
+/** EWF: the file header, every section descriptor, the small sections whole, the start of each chunk area. */
+function ewfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 13, what: 'file header' }];
+  let at = 13;
+  for (let i = 0; i < 1000 && at + 76 <= b.length && out.length < MAX_REGIONS; i++) {
+    const type = b.toString('latin1', at, at + 16).replace(/\0[\s\S]*$/, '');
+    const size = Number(b.readBigUInt64LE(at + 24));
+    out.push({ offset: at, length: 76, what: `${type} descriptor` });
+    if (type === 'sectors') out.push({ offset: at + 76, length: 4096, what: 'chunk data' });
+    else if (size > 76) out.push({ offset: at + 76, length: Math.min(size - 76, 65536), what: `${type} section` });
+    const next = Number(b.readBigUInt64LE(at + 16));
+    if (next <= at || type === 'done' || type === 'next') break;
+    at = next;
+  }
+  return out;
+}
+
+/** OVA: every tar header, the descriptor, and the start of each disk member (its own headers). */
+function ovaRegions(b: Buffer): Region[] {
+  const out: Region[] = [];
+  for (let at = 0; at + 512 <= b.length && out.length < MAX_REGIONS; ) {
+    if (b.toString('latin1', at + 257, at + 262) !== 'ustar') break;
+    out.push({ offset: at, length: 512, what: 'tar header' });
+    const size = parseInt(b.toString('latin1', at + 124, at + 136).replace(/\0.*$/, '').trim() || '0', 8) || 0;
+    out.push({ offset: at + 512, length: Math.min(size, 65536), what: 'member start' });
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
 /** Offsets of the metadata areas listed in the PV header of the label at `label`. */
 function lvmMdas(b: Buffer, label: number): number[] {
   const l = Number(label);
@@ -300,6 +356,10 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   vhd: vhdRegions,
   vhdx: vhdxRegions,
   vdi: vdiRegions,
+  iso9660: iso9660Regions,
+  udf: udfRegions,
+  ewf: ewfRegions,
+  ova: ovaRegions,
 };
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */

@@ -26,6 +26,10 @@ export interface Container extends ByteSource {
   readonly chain: ChainLevel[];
   /** Problems that did not stop reading (bad checksum tolerated, log replayed in memory). */
   warnings: string[];
+  /** Further facts for `info` (EWF: the acquiry metadata of its header section). */
+  readonly details?: Record<string, string>;
+  /** Hashes of the whole virtual disk the image itself stores (EWF), lower-case hex: `info --verify`. */
+  readonly storedDigests?: { md5?: string; sha1?: string };
 }
 
 /** How an image names its parent, and how the parent found is checked. */

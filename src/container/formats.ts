@@ -5,9 +5,11 @@ import { vdiFormat } from './vdi.js';
 import { vhdFormat } from './vhd.js';
 import { vhdxFormat } from './vhdx.js';
 import { vmdkFormat } from './vmdk.js';
+import { ewfFormat } from './ewf/ewf.js';
+import { ovaFormat } from './ova/ova.js';
 
 /**
  * Every container format, tried in this order by magic bytes; raw is the fallback and is
  * not listed. Add a format by adding its module here.
  */
-export const containerFormats: ContainerFormat[] = [qcowFormat, qcow2Format, vhdxFormat, vdiFormat, vmdkFormat, vhdFormat];
+export const containerFormats: ContainerFormat[] = [qcowFormat, qcow2Format, vhdxFormat, vdiFormat, vmdkFormat, vhdFormat, ewfFormat, ovaFormat];

@@ -117,6 +117,8 @@ export interface ImageInfo {
     sectorSize: number;
     chain: ChainLevel[];
     warnings: string[];
+    /** Format facts (EWF acquiry metadata), when the format has any. */
+    details?: Record<string, string>;
   };
   partitionTable: Omit<PartitionTable, 'volumes'> | null;
   volumes: VolumeInfo[];
@@ -247,6 +249,7 @@ export class Vfs {
         sectorSize: c.sectorSize,
         chain: c.chain,
         warnings: c.warnings,
+        ...(c.details ? { details: c.details } : {}),
       },
       partitionTable: tableInfo,
       volumes: this.volumes.map((v) => {

@@ -3,22 +3,57 @@ import { humanSize } from '../entry-format.js';
 import { escapeText, jsonText } from '../../escape.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
+import { createHash } from 'node:crypto';
+import { DiskpickError } from '../../errors.js';
+import type { Container } from '../../container/container.js';
+import { pump } from '../../source/chunks.js';
+import { ProgressBar } from '../progress.js';
 
 export function register(program: Command): void {
   program
     .command('info')
     .description('show the container chain, partition table and each volume’s filesystem')
-    .argument('<image>', 'disk image (raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI)')
+    .argument('<image>', 'disk image (raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI, E01, OVA, ISO)')
     .option('--json', 'one JSON object')
-    .addHelpText('after', '\nExamples:\n  diskpick info fileserver.vmdk\n  diskpick info --json disk.qcow2 | jq .volumes')
-    .action((image: string, opts: { json?: boolean }, cmd: Command) =>
+    .option('--verify', 'hash the whole virtual disk and compare with the hashes the image stores (EWF: MD5, SHA1)')
+    .addHelpText('after', '\nExamples:\n  diskpick info fileserver.vmdk\n  diskpick info --json disk.qcow2 | jq .volumes\n  diskpick info --verify evidence.E01')
+    .action((image: string, opts: { json?: boolean; verify?: boolean }, cmd: Command) =>
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
           const info = vfs.info();
-          process.stdout.write(opts.json ? `${jsonText(info, 2)}\n` : renderInfo(info));
+          const verified = opts.verify ? await verifyDigests(vfs.container, image) : null;
+          if (opts.json) process.stdout.write(`${jsonText(verified ? { ...info, verified } : info, 2)}\n`);
+          else {
+            process.stdout.write(renderInfo(info));
+            for (const [alg, hex] of Object.entries(verified ?? {})) process.stdout.write(`verified:   ${alg} ${hex} matches the hash stored in the image\n`);
+          }
         }, { allowEmpty: true }),
       ),
     );
+}
+
+/**
+ * Hashes the whole virtual disk and compares with the digests the image stores; a mismatch is
+ * a one-line error (exit 3), an image without stored digests exit 6.
+ */
+async function verifyDigests(c: Container, image: string): Promise<Record<string, string>> {
+  const stored = c.storedDigests;
+  const algs = Object.entries(stored ?? {}).filter(([, v]) => v) as Array<[string, string]>;
+  if (algs.length === 0) throw new DiskpickError('unsupported', `--verify: this ${c.format} image stores no hash of its content (EWF images do)`, image);
+  const hashes = algs.map(([a]) => createHash(a));
+  const bar = new ProgressBar();
+  await pump(c, (chunk, off) => {
+    for (const h of hashes) h.update(chunk);
+    bar.update({ filesDone: 0, filesTotal: 1, bytesDone: off + chunk.length, bytesTotal: c.size });
+  }, { chunkSize: 4 << 20 });
+  bar.done();
+  const out: Record<string, string> = {};
+  algs.forEach(([alg, want], i) => {
+    const got = hashes[i]!.digest('hex');
+    if (got !== want.toLowerCase()) throw new DiskpickError('image', `--verify: ${alg.toUpperCase()} mismatch: the image stores ${want}, its content hashes to ${got}`, image);
+    out[alg.toUpperCase()] = got;
+  });
+  return out;
 }
 
 export function renderInfo(info: ImageInfo): string {
@@ -33,6 +68,7 @@ export function renderInfo(info: ImageInfo): string {
       for (const f of l.extraFiles ?? []) lines.push(`        + ${f}`);
     });
   }
+  for (const [k, v] of Object.entries(c.details ?? {})) lines.push(`${`${k}:`.padEnd(11)} ${v}`);
   for (const w of c.warnings) lines.push(`warning:    ${w}`);
   for (const d of info.disks) lines.push(`${`${d.name}:`.padEnd(12)}${d.format} (${d.variant}), virtual size ${humanSize(d.virtualSize)}  ${d.file}`);
   const t = info.partitionTable;
@@ -65,6 +101,8 @@ export function renderInfo(info: ImageInfo): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const v of info.volumes) {
+    // Boot images an ISO's El Torito catalog lists (details "boot image N").
+    for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
   // Labels, names, warnings and paths come from the image: each line is escaped whole.
