@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions).')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces for errors')
+    .option('--no-verify', 'read file data without checking its checksums (Btrfs)')
     .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })

@@ -8,6 +8,8 @@ import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 export interface GlobalOptions {
   debug?: boolean;
   parentDir?: string[];
+  /** Commander's form of --no-verify (false when given). */
+  verify?: boolean;
 }
 
 let debugMode = false;
@@ -54,7 +56,7 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [] };
+  return { parentDirs: g.parentDir ?? [], ...(g.verify === false ? { verifyData: false } : {}) };
 }
 
 /** Opens the image, runs `body`, closes the image. */

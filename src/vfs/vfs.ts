@@ -76,7 +76,10 @@ export interface ImageInfo {
   volumes: VolumeInfo[];
 }
 
-export interface VfsOpenOptions extends OpenContainerOptions {}
+export interface VfsOpenOptions extends OpenContainerOptions {
+  /** Check data checksums where the filesystem has them (Btrfs); default true (`--no-verify` turns it off). */
+  verifyData?: boolean;
+}
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
 export function splitPath(path: string): string[] {
@@ -112,7 +115,7 @@ export class Vfs {
       const table = await readPartitionTable(container, container.sectorSize);
       const volumes: VfsVolume[] = [];
       if (table) {
-        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v));
+        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v, opts));
       } else {
         const whole: Volume = {
           index: 0,
@@ -121,7 +124,7 @@ export class Vfs {
           source: new SliceSource(container, 0, container.size),
           type: 'whole disk',
         };
-        const vol = await mountVolume('p0', whole);
+        const vol = await mountVolume('p0', whole, opts);
         if (!vol.fs) {
           const why = vol.fsError && vol.fsError.message !== 'unknown filesystem' ? ` (${vol.fsError.message})` : '';
           throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
@@ -393,9 +396,9 @@ export function describeType(t: Stat['type']): string {
     blockdev: 'block device', fifo: 'FIFO', socket: 'socket', other: 'special file' } as const)[t];
 }
 
-async function mountVolume(name: string, volume: Volume): Promise<VfsVolume> {
+async function mountVolume(name: string, volume: Volume, opts: VfsOpenOptions = {}): Promise<VfsVolume> {
   try {
-    const fs = await openFilesystem(volume.source);
+    const fs = await openFilesystem(volume.source, opts.verifyData === false ? { verifyData: false } : {});
     return { name, volume, fs, fsError: null };
   } catch (err) {
     if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err };
