@@ -23,6 +23,8 @@ export interface KernelEntry {
   gid: number;
   nlink: number;
   ino: string;
+  /** st_dev: each subvolume has its own (inode numbers repeat across subvolumes). */
+  dev: string;
   rdev: number;
   atimeNs: string;
   mtimeNs: string;
@@ -100,7 +102,7 @@ export function kernelWalk(root: string): KernelEntry[] {
         : st.isBlockDevice() ? 'blockdev' : st.isSocket() ? 'socket' : 'file';
       const e: KernelEntry = {
         path: '/' + relative(root, p), type, size: Number(st.size), mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid),
-        nlink: Number(st.nlink), ino: String(st.ino), rdev: Number(st.rdev), atimeNs: String(st.atimeNs), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs),
+        nlink: Number(st.nlink), ino: String(st.ino), dev: String(st.dev), rdev: Number(st.rdev), atimeNs: String(st.atimeNs), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs),
         birthtimeNs: st.birthtimeNs > 0n ? String(st.birthtimeNs) : null, xattrs: xattrs.get(p) ?? {},
       };
       if (type === 'file' && st.size < 1n << 30n) e.sha256 = createHash('sha256').update(readFileSync(p)).digest('hex');

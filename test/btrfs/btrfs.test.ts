@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Vfs } from '../../src/vfs/vfs.js';
-import { sha256File } from '../helpers/tools.js';
+import { sha256File, tool } from '../helpers/tools.js';
 import { btrfsImage, compareWithKernel } from './helpers.js';
 import type { KernelManifest } from '../../scripts/images/btrfs.js';
 
@@ -35,5 +35,62 @@ describe('mkfs.btrfs --rootdir', () => {
     expect(fs.label).toBe('dp-crc32c');
     expect(fs.details.checksum).toBe('crc32c');
     expect(fs.subvolumes).toEqual([]);
+  });
+});
+
+describe.each(['kernel', 'holes'] as const)('made by the kernel (%s)', (which) => {
+  let img: string;
+  let manifest: KernelManifest;
+  let before: string;
+  let vfs: Vfs;
+  beforeAll(async () => {
+    ({ img, manifest } = btrfsImage(which));
+    before = await sha256File(img);
+    vfs = await Vfs.open(img);
+  });
+  afterAll(async () => {
+    await vfs?.close();
+    expect(await sha256File(img)).toBe(before);
+  });
+
+  it('the top level shows what the kernel mount shows, every subvolume and snapshot at its place', async () => {
+    const n = await compareWithKernel(vfs, '/p0', manifest.subvolumes['5']!);
+    expect(n).toBeGreaterThan(30);
+  });
+
+  it('each subvolume shows what a subvolid= mount of it shows', async () => {
+    expect(manifest.list.length).toBe(6);
+    for (const s of manifest.list) await compareWithKernel(vfs, `/p0/${s.path}`, manifest.subvolumes[String(s.id)]!);
+  });
+
+  it('info lists the subvolumes as btrfs subvolume list does: id, path, generation, read-only, snapshot', async () => {
+    const subs = vfs.info().volumes[0]!.filesystem!.subvolumes!;
+    expect(subs.map((s) => ({ id: s.id, gen: s.generation, path: s.path, readOnly: s.readOnly, parentUuid: s.parentUuid }))).toEqual(manifest.list);
+    const snap = await vfs.lookup('/p0/.snapshots/1/snapshot');
+    expect(snap.stat.attributes).toEqual(['subvolume', 'snapshot', 'readonly']);
+    expect((await vfs.lookup('/p0/home')).stat.attributes).toEqual(['subvolume']);
+  });
+
+  it('the read-only snapshot keeps the earlier version of a changed file', async () => {
+    const src = await vfs.openFile(await vfs.lookup('/p0/.snapshots/1/snapshot/hello.txt'));
+    expect((await src.read(0, 100)).toString()).toBe('hello, first version\n');
+    const now = await vfs.openFile(await vfs.lookup('/p0/hello.txt'));
+    expect((await now.read(0, 100)).toString()).toBe('hello, second version (after the snapshot)\n');
+  });
+});
+
+describe('the test images hold every kind of extent and reference (btrfs inspect-internal dump-tree)', () => {
+  it.each(['kernel', 'holes'] as const)('%s', (which) => {
+    const { img } = btrfsImage(which);
+    const dump = tool('btrfs', ['inspect-internal', 'dump-tree', '-t', 'fs', img]);
+    for (const c of ['zlib', 'lzo', 'zstd']) {
+      expect(dump, c).toMatch(new RegExp(`extent data disk byte \\d+ nr \\d+\\s+extent data offset \\d+ nr \\d+ ram \\d+\\s+extent compression \\d \\(${c}\\)`));
+      expect(dump, `inline ${c}`).toMatch(new RegExp(`inline extent data size \\d+ ram_bytes \\d+ compression \\d \\(${c}\\)`));
+    }
+    expect(dump).toMatch(/type 2 \(prealloc\)/);
+    expect(dump).toMatch(/INODE_EXTREF/);
+    // Explicit hole items only without NO_HOLES.
+    if (which === 'holes') expect(dump).toMatch(/extent data disk byte 0 nr 0/);
+    else expect(dump).not.toMatch(/extent data disk byte 0 nr 0/);
   });
 });

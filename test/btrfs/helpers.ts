@@ -70,9 +70,10 @@ export async function compareWithKernel(vfs: Vfs, start: string, kernel: KernelE
     const theirs = Object.fromEntries(Object.entries(k.xattrs));
     expect(Object.fromEntries([...x].map(([name, v]) => [name, v.toString('hex')])), p).toEqual(theirs);
     if (k.type !== 'dir') {
-      // Same kernel inode ⇔ same diskpick inode (within one subvolume).
-      const seen = inoPairs.get(k.ino);
-      if (seen === undefined) inoPairs.set(k.ino, s.ino);
+      // Same kernel inode (device and number: each subvolume is its own device) ⇔ same diskpick inode.
+      const id = `${k.dev}:${k.ino}`;
+      const seen = inoPairs.get(id);
+      if (seen === undefined) inoPairs.set(id, s.ino);
       else expect(s.ino, `${p} hard link`).toBe(seen);
     }
   }

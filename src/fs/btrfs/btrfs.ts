@@ -25,7 +25,12 @@ interface BtrfsNode extends FsNode {
   /** Null when the inode could not be read; `error` says why. */
   inode: InodeItem | null;
   error?: DiskpickError;
+  /** A nested subvolume seen from a snapshot: an empty folder (the kernel's BTRFS_EMPTY_SUBVOL_DIR_OBJECTID). */
+  placeholder?: boolean;
 }
+
+/** The inode number the kernel gives placeholder folders. */
+const EMPTY_SUBVOL_DIR_OBJECTID = 2n;
 
 interface Subvol {
   id: bigint;
@@ -278,7 +283,12 @@ export class BtrfsFs implements FileSystem {
     return parseInodeItem(it.data, 0, name || '/');
   }
 
-  private async nodeFor(tree: bigint, objectid: bigint, name: string, direntType: FileType | null): Promise<BtrfsNode> {
+  private async nodeFor(tree: bigint, objectid: bigint, name: string, direntType: FileType | null, placeholder = false): Promise<BtrfsNode> {
+    if (placeholder) {
+      const otime = (await this.subvol(tree))?.item.otime ?? { sec: 0, nsec: 0 };
+      const stat: Stat = { type: 'dir', size: 0, allocated: 0, mode: 0o755, uid: 0, gid: 0, nlink: 1, ino: this.inoOf(tree, objectid), atime: otime, mtime: otime, ctime: otime, hasOwnership: true };
+      return { name, stat, inode: null, tree, objectid, placeholder: true };
+    }
     try {
       const inode = await this.inodeItem(tree, objectid, name);
       const stat = await this.statOf(tree, objectid, inode, name);
@@ -338,13 +348,19 @@ export class BtrfsFs implements FileSystem {
   }
 
   /** The (tree, inode) a folder entry leads to: an inode of the same tree, or a subvolume's root folder. */
-  private async target(dir: BtrfsNode, d: DirItem, name: string): Promise<{ tree: bigint; objectid: bigint } | null> {
+  private async target(dir: BtrfsNode, d: DirItem, name: string): Promise<{ tree: bigint; objectid: bigint; placeholder?: boolean } | null> {
     if (d.location.type === KEY.ROOT_ITEM) {
       const id = d.location.objectid;
       if (id === dir.tree || id === OBJ.FS_TREE) return null;
       const s = await this.subvol(id);
       // A subvolume being deleted keeps its entry until the cleaner runs; the kernel hides it too.
       if (!s) return null;
+      // The subvolume is really here only when its ROOT_REF says so (parent tree, folder, name).
+      // A snapshot copies its source's folder entries, but not the nested subvolumes: the
+      // kernel shows those as empty folders (fixup_tree_root_location), and so does diskpick.
+      const ref = await this.reader.find(this.rootTree, key(dir.tree, KEY.ROOT_REF, id));
+      const r = ref && parseRootRef(ref.data, name);
+      if (!r || r.dirid !== dir.objectid || !r.name.equals(d.name)) return { tree: dir.tree, objectid: EMPTY_SUBVOL_DIR_OBJECTID, placeholder: true };
       return { tree: id, objectid: s.item.root_dirid };
     }
     if (d.location.type !== KEY.INODE_ITEM) throw corrupt(name, `Btrfs folder entry points to a key of type ${d.location.type}`);
@@ -358,6 +374,7 @@ export class BtrfsFs implements FileSystem {
     const file = dir.name || '/';
     if (dir.error) throw dir.error;
     if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', file);
+    if (dir.placeholder) return [];
     const s = await this.subvol(dir.tree);
     if (!s) throw corrupt(file, `Btrfs subvolume ${dir.tree} has no root item`);
     const out: DirItem[] = [];
@@ -382,7 +399,7 @@ export class BtrfsFs implements FileSystem {
       if (!t) continue;
       const ft = DIR_FT[e.type] ?? null;
       let node: BtrfsNode | undefined;
-      if (ft === null || ft === 'dir') node = await this.nodeFor(t.tree, t.objectid, name, ft);
+      if (ft === null || ft === 'dir' || t.placeholder) node = await this.nodeFor(t.tree, t.objectid, name, ft, t.placeholder);
       names.push(name);
       types.push(node ? node.stat.type : ft!);
       inos.push(this.inoOf(t.tree, t.objectid));
@@ -400,10 +417,10 @@ export class BtrfsFs implements FileSystem {
       const t = await this.target(d, e, name);
       if (!t) continue;
       const ft = DIR_FT[e.type] ?? null;
-      if (opts?.namesOnly && ft !== null && ft !== 'dir') {
+      if (opts?.namesOnly && ft !== null && ft !== 'dir' && !t.placeholder) {
         const p: BtrfsNode = { name, stat: partialStat(ft, this.inoOf(t.tree, t.objectid), true), inode: null, partial: true, tree: t.tree, objectid: t.objectid };
         out.push(p);
-      } else out.push(await this.nodeFor(t.tree, t.objectid, name, ft));
+      } else out.push(await this.nodeFor(t.tree, t.objectid, name, ft, t.placeholder));
     }
     return out;
   }
@@ -412,6 +429,7 @@ export class BtrfsFs implements FileSystem {
     const d = await this.full(dir);
     if (d.error) throw d.error;
     if (d.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', d.name || '/');
+    if (d.placeholder) return null;
     const s = (await this.subvol(d.tree))!;
     const bytes = Buffer.from(name, 'utf8');
     let found: DirItem | undefined;
@@ -425,7 +443,7 @@ export class BtrfsFs implements FileSystem {
     if (!found) return null;
     const t = await this.target(d, found, name);
     if (!t) return null;
-    return this.nodeFor(t.tree, t.objectid, name, DIR_FT[found.type] ?? null);
+    return this.nodeFor(t.tree, t.objectid, name, DIR_FT[found.type] ?? null, t.placeholder);
   }
 
   /** The file's content source, reading through the csum check unless --no-verify or NODATASUM. */
@@ -452,8 +470,9 @@ export class BtrfsFs implements FileSystem {
   async xattrs(node: FsNode): Promise<Map<string, Buffer>> {
     const n = await this.full(node);
     if (n.error) throw n.error;
-    const s = (await this.subvol(n.tree))!;
     const out = new Map<string, Buffer>();
+    if (n.placeholder) return out;
+    const s = (await this.subvol(n.tree))!;
     for await (const it of this.reader.items(s.root, key(n.objectid, KEY.XATTR_ITEM, 0), key(n.objectid, KEY.XATTR_ITEM, U64_MAX))) {
       for (const x of parseDirItems(it.data, node.name || '/')) out.set(x.name.toString('utf8'), Buffer.from(x.data));
     }
