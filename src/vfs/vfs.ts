@@ -127,7 +127,9 @@ export class Vfs {
         const vol = await mountVolume('p0', whole, opts);
         if (!vol.fs) {
           const why = vol.fsError && vol.fsError.message !== 'unknown filesystem' ? ` (${vol.fsError.message})` : '';
-          throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
+          // A filesystem that was recognised but uses what diskpick does not read keeps its exit code (6).
+          const kind = vol.fsError?.kind === 'unsupported' ? 'unsupported' : 'image';
+          throw new DiskpickError(kind, `not a disk image: no partition table and no known filesystem${why}`, imagePath);
         }
         volumes.push(vol);
       }
