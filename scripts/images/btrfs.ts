@@ -307,3 +307,27 @@ export const BTRFS_IMAGES = {
 export function imageExists(p: string): boolean {
   return existsSync(p) && existsSync(`${p}.manifest.json`);
 }
+
+/** The bench image: a 256 MiB file stored plainly and the same amount zstd-compressed (compressible seeded text). */
+export const BTRFS_BENCH = { plain: '/big.bin', zstd: '/big-zstd.txt', size: 256 << 20 } as const;
+
+export function buildBtrfsBenchImage(img: string): void {
+  rmSync(img, { force: true });
+  const fd = openSync(img, 'w');
+  ftruncateSync(fd, 800 << 20);
+  closeSync(fd);
+  sh('mkfs.btrfs', ['-q', '-f', '-L', 'dp-bench', img]);
+  withMount(img, 'noatime', (m) => {
+    const text = seededText(7, 1 << 20);
+    const write = (path: string, piece: (i: number) => Buffer) => {
+      const f = openSync(join(m, path), 'w');
+      for (let i = 0; i < BTRFS_BENCH.size >> 20; i++) writeSync(f, piece(i));
+      closeSync(f);
+    };
+    write(BTRFS_BENCH.plain, (i) => seededBytes(1000 + i, 1 << 20));
+    execFileSync('mount', ['-o', 'remount,compress-force=zstd', m], { stdio: 'pipe' });
+    // Each MiB: the text with a different 4 KiB of noise in front, so no two extents are alike.
+    write(BTRFS_BENCH.zstd, (i) => Buffer.concat([seededBytes(2000 + i, 4096), text.subarray(4096)]));
+    execFileSync('sync');
+  });
+}
