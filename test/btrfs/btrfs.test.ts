@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Vfs } from '../../src/vfs/vfs.js';
+import { partialStat } from '../../src/fs/types.js';
 import { sha256File, tool } from '../helpers/tools.js';
 import { btrfsImage, compareWithKernel } from './helpers.js';
 import type { KernelManifest } from '../../scripts/images/btrfs.js';
@@ -92,5 +93,40 @@ describe('the test images hold every kind of extent and reference (btrfs inspect
     // Explicit hole items only without NO_HOLES.
     if (which === 'holes') expect(dump).toMatch(/extent data disk byte 0 nr 0/);
     else expect(dump).not.toMatch(/extent data disk byte 0 nr 0/);
+  });
+});
+
+describe('names-only listings (ls -R, the FUSE mount)', () => {
+  it('readdirNames and namesOnly readdir give the kernel names and types; partial nodes complete to full ones', async () => {
+    const { img, manifest } = btrfsImage('kernel');
+    const vfs = await Vfs.open(img);
+    try {
+      const kernel = new Map(manifest.subvolumes['5']!.map((e) => [e.path, e]));
+      const seen: string[] = [];
+      const stack = ['/p0'];
+      while (stack.length) {
+        const d = stack.pop()!;
+        const dir = await vfs.lookup(d);
+        const l = await vfs.readdirNames(dir);
+        const partial = await vfs.readdir(dir, { namesOnly: true });
+        expect(partial.map((p) => p.name)).toEqual([...l.names]);
+        for (const [i, name] of l.names.entries()) {
+          const path = (d === '/p0' ? '' : d.slice(3)) + '/' + name;
+          seen.push(path);
+          expect(l.types[i], path).toBe(kernel.get(path)?.type);
+          const full = await vfs.complete(partial[i]!);
+          expect(full.stat.size, path).toBe(kernel.get(path)!.size);
+          expect(full.stat.nlink, path).toBe(kernel.get(path)!.nlink);
+          // A partial node made from the columns alone (as the FUSE layer keeps them).
+          const fs = vfs.volumes[0]!.fs!;
+          const bare = await fs.complete!({ name, stat: partialStat(l.types[i]!, l.inos[i]!, true), partial: true });
+          expect(bare.stat.size, path).toBe(kernel.get(path)!.size);
+          if (l.types[i] === 'dir') stack.push(`${d}/${name}`);
+        }
+      }
+      expect(seen.sort()).toEqual([...kernel.keys()].sort());
+    } finally {
+      await vfs.close();
+    }
   });
 });

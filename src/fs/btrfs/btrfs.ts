@@ -340,7 +340,24 @@ export class BtrfsFs implements FileSystem {
 
   private full(node: FsNode): Promise<BtrfsNode> | BtrfsNode {
     const n = node as BtrfsNode;
-    return node.partial ? this.nodeFor(n.tree, n.objectid, node.name, node.stat.type) : n;
+    if (!node.partial) return n;
+    // A partial node the caller made from a NameList carries only Stat.ino.
+    const { tree, objectid } = n.tree !== undefined ? n : this.locate(node.stat.ino);
+    return this.nodeFor(tree, objectid, node.name, node.stat.type);
+  }
+
+  /** The (tree, inode) behind a Stat.ino (inoOf backwards). */
+  private locate(ino: number): { tree: bigint; objectid: bigint } {
+    if (ino >= 2 ** 52) {
+      for (const [k, v] of this.inoIds) {
+        if (v !== ino) continue;
+        const [t, o] = k.split(':');
+        return { tree: BigInt(t!), objectid: BigInt(o!) };
+      }
+      throw corrupt('/', `inode ${ino} is unknown`);
+    }
+    if (ino < 2 ** 36) return { tree: OBJ.FS_TREE, objectid: BigInt(ino) };
+    return { tree: BigInt(Math.floor(ino / 2 ** 36)), objectid: BigInt(ino % 2 ** 36) };
   }
 
   async complete(node: FsNode): Promise<FsNode> {
