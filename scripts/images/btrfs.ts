@@ -302,6 +302,8 @@ export const BTRFS_IMAGES = {
   xxhash: { name: 'btrfs-xxhash.img', build: (p: string) => buildRootdirImage(p, 'xxhash') },
   sha256: { name: 'btrfs-sha256.img', build: (p: string) => buildRootdirImage(p, 'sha256') },
   blake2b: { name: 'btrfs-blake2b.img', build: (p: string) => buildRootdirImage(p, 'blake2') },
+  /** RAID1 over two images (this one and secondDevice(it)). */
+  raid1: { name: 'btrfs-raid1.img', build: (p: string) => buildRaid1Images(p) },
 } as const;
 
 export function imageExists(p: string): boolean {
@@ -329,5 +331,57 @@ export function buildBtrfsBenchImage(img: string): void {
     // Each MiB: the text with a different 4 KiB of noise in front, so no two extents are alike.
     write(BTRFS_BENCH.zstd, (i) => Buffer.concat([seededBytes(2000 + i, 4096), text.subarray(4096)]));
     execFileSync('sync');
+  });
+}
+
+/** Runs `body(mnt)` with a two-device Btrfs (images a and b) attached to loop devices and mounted. */
+function withTwoDeviceMount<T>(a: string, b: string, options: string, body: (mnt: string, devs: string[]) => T, mkfs?: string[]): T {
+  const devs: string[] = [];
+  const mnt = `${a}.mnt-${process.pid}`;
+  mkdirSync(mnt, { recursive: true });
+  let mounted = false;
+  try {
+    for (const img of [a, b]) devs.push(sh('losetup', ['-f', '--show', ...(options.includes('ro') ? ['-r'] : []), img]).trim());
+    if (mkfs) sh('mkfs.btrfs', [...mkfs, ...devs]);
+    sh('btrfs', ['device', 'scan', ...devs]);
+    execFileSync('mount', ['-t', 'btrfs', '-o', `${options},device=${devs[0]},device=${devs[1]}`, devs[0]!, mnt], { stdio: 'pipe' });
+    mounted = true;
+    return body(mnt, devs);
+  } finally {
+    if (mounted) execFileSync('umount', [mnt], { stdio: 'pipe' });
+    for (const d of devs) execFileSync('losetup', ['-d', d], { stdio: 'pipe' });
+    rmSync(mnt, { recursive: true, force: true });
+  }
+}
+
+/** The second image of a two-device filesystem built by buildRaid1Images. */
+export function secondDevice(img: string): string {
+  return img.replace(/\.img$/, '-dev2.img');
+}
+
+/**
+ * RAID1 (data and metadata) across two image files, filled through the kernel; the manifest
+ * is the kernel's read-only mount of both together. Each image alone holds a full copy.
+ */
+export function buildRaid1Images(img: string): void {
+  const b = secondDevice(img);
+  for (const p of [img, b]) {
+    rmSync(p, { force: true });
+    const fd = openSync(p, 'w');
+    ftruncateSync(fd, 300 << 20);
+    closeSync(fd);
+  }
+  const tree = `${img}.tree`;
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  writePlainTree(tree);
+  withTwoDeviceMount(img, b, 'noatime', (m) => {
+    execFileSync('cp', ['-a', `${tree}/.`, m]);
+    writeFileSync(join(m, 'raid1.bin'), seededBytes(95, 5 << 20));
+    execFileSync('sync');
+  }, ['-q', '-f', '-L', 'dp-raid1', '-d', 'raid1', '-m', 'raid1']);
+  withTwoDeviceMount(img, b, 'ro', (m) => {
+    const m5: KernelManifest = { subvolumes: { '5': kernelWalk(m) }, list: [] };
+    writeFileSync(`${img}.manifest.json`, JSON.stringify(m5));
   });
 }

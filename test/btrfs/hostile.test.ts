@@ -1,7 +1,7 @@
 /**
  * Hostile and unreadable Btrfs images: one line naming the file and the problem, the
  * documented exit code, no hang. RAID5 (made by mkfs.btrfs over two image files) is named and
- * refused with exit 6; a tree node pointing at itself (checksum made valid again) cannot make a
+ * refused with exit 6; each half of a RAID1 pair alone reads as the kernel mount of both; a tree node pointing at itself (checksum made valid again) cannot make a
  * walk endless; an image cut short says so.
  */
 import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32cUpdate } from '../../src/fs/ext/crc32c.js';
-import { diskpick, tool } from '../helpers/tools.js';
-import { btrfsImage } from './helpers.js';
+import { diskpick, sha256File, tool } from '../helpers/tools.js';
+import { Vfs } from '../../src/vfs/vfs.js';
+import { secondDevice } from '../../scripts/images/btrfs.js';
+import { btrfsImage, compareWithKernel } from './helpers.js';
 
 let dir: string;
 beforeAll(() => {
@@ -61,5 +63,24 @@ describe('hostile Btrfs', () => {
     copyFileSync(img, copy);
     truncateSync(copy, 20 << 20);
     oneLine(diskpick(['ls', copy, '/p0/']), 3, /truncated|past the end/);
+  });
+});
+
+describe('RAID1 across two images (made and mounted by the kernel)', () => {
+  it.each([0, 1])('device %i alone holds a full copy: every file as the kernel mount of both shows it, with a warning', async (i) => {
+    const { img, manifest } = btrfsImage('raid1');
+    const dev = i === 0 ? img : secondDevice(img);
+    const before = await sha256File(dev);
+    const vfs = await Vfs.open(dev);
+    try {
+      const fs = vfs.info().volumes[0]!.filesystem!;
+      expect(fs.details.dataProfile).toBe('RAID1');
+      expect(fs.details.deviceId).toBe(i + 1);
+      expect(fs.warnings.join('\n')).toMatch(/spans 2 devices/);
+      expect(await compareWithKernel(vfs, '/p0', manifest.subvolumes['5']!)).toBeGreaterThan(300);
+    } finally {
+      await vfs.close();
+    }
+    expect(await sha256File(dev)).toBe(before);
   });
 });

@@ -124,7 +124,7 @@ export class BtrfsFs implements FileSystem {
     if (!top) throw corrupt(file, 'Btrfs root tree has no FS_TREE root item');
 
     if (sb.num_devices > 1) {
-      warnings.push(`the filesystem spans ${sb.num_devices} devices; only device ${sb.dev_item.devid} is opened, data on the others cannot be read (multi-device filesystems are not read yet)`);
+      warnings.push(`the filesystem spans ${sb.num_devices} devices; only device ${sb.dev_item.devid} is opened: what has a copy on it (DUP, RAID1*) reads, the rest fails (opening several disks together is not supported yet)`);
     }
     if (sb.log_root !== 0) warnings.push('the filesystem has a log tree (not unmounted after its last fsync): changes kept only there are not shown');
     if (this.src.size < sb.dev_item.total_bytes) {
