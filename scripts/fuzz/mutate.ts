@@ -6,6 +6,7 @@
  * one seeded PRNG, so (seed, format, index) always gives the same mutant.
  */
 import { crc32 } from 'node:zlib';
+import { crc32cUpdate } from '../../src/fs/ext/crc32c.js';
 
 /** xorshift128+ style PRNG on 32-bit halves: deterministic, fast, no dependencies. */
 export class Rng {
@@ -351,6 +352,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   mbr: mbrRegions,
   gpt: gptRegions,
   raw: mbrRegions,
+  btrfs: btrfsRegions,
   qcow2: qcow2Regions,
   vmdk: vmdkRegions,
   vhd: vhdRegions,
@@ -361,6 +363,36 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   ewf: ewfRegions,
   ova: ovaRegions,
 };
+
+/**
+ * Btrfs: the superblock and every tree block (found by the filesystem's fsid at offset 0x20
+ * of a 4 KiB-aligned block whose bytenr field is plausible).
+ */
+function btrfsRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0x10000, length: 4096, what: 'superblock' }];
+  if (b.length < 0x11000) return out;
+  const fsid = b.subarray(0x10020, 0x10030);
+  const nodesize = u32(b, 0x10094) || 16384;
+  for (let o = 0x20000; o + nodesize <= b.length && out.length < MAX_REGIONS; o += 4096) {
+    if (b.subarray(o + 0x20, o + 0x30).equals(fsid)) {
+      out.push({ offset: o, length: nodesize, what: b[o + 0x64] ? 'tree node' : 'tree leaf' });
+      o += nodesize - 4096;
+    }
+  }
+  return out;
+}
+
+/** Recomputes the crc32c of the Btrfs superblock and tree blocks, so that mutations reach the parsers behind the checksums. */
+export function fixBtrfsCsums(b: Buffer): void {
+  if (b.length < 0x11000 || b.toString('latin1', 0x10040, 0x10048) !== '_BHRfS_M' || u16(b, 0x100c4) !== 0) return;
+  const nodesize = u32(b, 0x10094);
+  if (nodesize < 4096 || nodesize > 65536) return;
+  for (const r of btrfsRegions(b)) {
+    const len = r.what === 'superblock' ? 4096 : nodesize;
+    if (r.offset + len > b.length) continue;
+    b.writeUInt32LE((crc32cUpdate(0xffffffff, b, r.offset + 32, r.offset + len) ^ 0xffffffff) >>> 0, r.offset);
+  }
+}
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */
 export function regionsOf(format: string, buf: Buffer): Region[] {
@@ -491,6 +523,7 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
   const out = truncate === undefined ? data : data.subarray(0, truncate);
   if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
   if (format === 'lvm2' && rng.chance(0.8)) fixLvm2Checksums(out);
+  if (format === 'btrfs' && rng.chance(0.8)) fixBtrfsCsums(out);
   return { data: out, edits, truncate, describe };
 }
 

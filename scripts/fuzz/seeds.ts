@@ -89,6 +89,38 @@ function fatInto(disk: string, start: number, sectors: number, seed: number): vo
   rmSync(part);
 }
 
+/**
+ * Btrfs in 16 MiB (mixed block groups keep it that small): mkfs.btrfs --rootdir, or (root)
+ * filled through a kernel mount with zstd, LZO and zlib compression, a subvolume and a
+ * read-only snapshot.
+ */
+function btrfsSeed(path: string, seed: number, kernel: boolean): void {
+  blank(path, 16 * 1024 * 1024);
+  if (!kernel) {
+    withTree(seed, (dir) => sh('mkfs.btrfs', ['-q', '-f', '-M', '-L', 'FUZZ', '--rootdir', dir, path]));
+    return;
+  }
+  sh('mkfs.btrfs', ['-q', '-f', '-M', '-L', 'FUZZ', path]);
+  const mnt = mkdtempSync(join(tmpdir(), 'dp-fuzz-btrfs-'));
+  sh('mount', ['-o', 'loop,compress-force=zstd', path, mnt]);
+  try {
+    withTree(seed, (dir) => sh('cp', ['-r', '--no-preserve=all', `${dir}/.`, mnt]));
+    sh('mount', ['-o', 'remount,compress-force=lzo', mnt]);
+    writeFileSync(join(mnt, 'lzo.txt'), seededText(seed + 50, 20_000));
+    sh('mount', ['-o', 'remount,compress-force=zlib', mnt]);
+    writeFileSync(join(mnt, 'zlib.txt'), seededText(seed + 51, 20_000));
+    sh('btrfs', ['subvolume', 'create', join(mnt, 'sub')]);
+    writeFileSync(join(mnt, 'sub', 'inside.txt'), seededText(seed + 52, 300));
+    sh('btrfs', ['subvolume', 'snapshot', '-r', mnt, join(mnt, 'snap')]);
+    sh('setfattr', ['-n', 'user.x', '-v', 'y', join(mnt, 'readme.txt')]);
+    sh('ln', [join(mnt, 'readme.txt'), join(mnt, 'docs', 'hardlink.txt')]);
+  } finally {
+    sh('sync', []);
+    sh('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+}
+
 /** MBR disk: a primary FAT partition and an extended partition holding two logical ones (an EBR chain). */
 function mbrDisk(path: string, seed: number): void {
   blank(path, 4 * 1024 * 1024);
@@ -155,6 +187,7 @@ export function buildSeeds(): SeedSet {
     cached('ext4.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '4096'], 6)),
   ];
   s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
+  s.btrfs = [cached('btrfs.img', (p) => btrfsSeed(p, 10, false)), cached('btrfs-kernel.img', (p) => btrfsSeed(p, 11, true))];
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];

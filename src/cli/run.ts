@@ -14,6 +14,8 @@ export interface GlobalOptions {
   disk?: string[];
   ignoreParentId?: boolean;
   orphans?: boolean;
+  /** Commander's form of --no-verify (false when given). */
+  verify?: boolean;
 }
 
 let debugMode = false;
@@ -60,7 +62,7 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false };
+  return { parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false, ...(g.verify === false ? { verifyData: false } : {}) };
 }
 
 /** One warning line; the warning quotes the image, so it is escaped (src/escape.ts). */

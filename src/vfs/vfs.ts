@@ -140,6 +140,8 @@ export interface VfsOpenOptions extends OpenContainerOptions {
   secret?: (kind: SecretKind, volumePath: string) => Promise<Buffer | null>;
   /** Show files in use that no folder lists under /pN/$Orphans/ (filesystems that can find them). */
   orphans?: boolean;
+  /** Check data checksums where the filesystem has them (Btrfs); default true (`--no-verify` turns it off). */
+  verifyData?: boolean;
 }
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
@@ -217,7 +219,9 @@ export class Vfs {
       if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.node.system || v.node.content || v.kids)) {
         const only = volumes.length === 1 ? volumes[0]! : null;
         const why = only?.fsError && only.fsError.message !== 'unknown filesystem' ? ` (${only.fsError.message})` : '';
-        if (!opts.allowEmpty) throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
+        // A filesystem that was recognised but uses what diskpick does not read keeps its exit code (6).
+        const kind = only?.fsError?.kind === 'unsupported' ? 'unsupported' : 'image';
+        if (!opts.allowEmpty) throw new DiskpickError(kind, `not a disk image: no partition table and no known filesystem${why}`, imagePath);
         findings.push(`no partition table or filesystem recognised${why}`);
       }
       const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
@@ -588,7 +592,7 @@ async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsO
     v.fsError = new DiskpickError('unsupported', `is ${c.type}${c.uuid ? ` (UUID ${c.uuid})` : ''}, which diskpick does not read; its raw bytes are in the mount's .raw/ and in dd --volume ${node.path}`, where);
   } else {
     try {
-      const opened = await openFilesystem(node.source);
+      const opened = await openFilesystem(node.source, opts.verifyData === false ? { verifyData: false } : {});
       v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
     } catch (err) {
       if (err instanceof DiskpickError) v.fsError = err;

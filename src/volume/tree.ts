@@ -42,7 +42,8 @@ export interface TreeOptions {
   systems?: VolumeSystem[];
 }
 
-const HEAD_BYTES = 64 * 1024;
+// 68 KiB: the Btrfs superblock starts at 64 KiB (src/fs/detect.ts reads as much).
+const HEAD_BYTES = 68 * 1024;
 /** Bounds against hostile nesting: volumes in all, and volume systems stacked on each other. */
 const MAX_VOLUMES = 4096;
 const MAX_DEPTH = 8;

@@ -105,6 +105,15 @@ export function renderInfo(info: ImageInfo): string {
     for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
+  for (const v of info.volumes) {
+    const subs = v.filesystem?.subvolumes;
+    if (!subs?.length) continue;
+    lines.push('', `subvolumes of ${v.name}:`);
+    const sr = [['ID', 'GEN', 'FLAGS', 'PATH']];
+    for (const s of subs) sr.push([String(s.id), String(s.generation), [s.readOnly ? 'ro' : 'rw', s.snapshot ? 'snapshot' : ''].filter(Boolean).join(','), s.orphan ? '(deleted)' : s.path]);
+    const sw = sr[0]!.map((_, i) => Math.max(...sr.map((r) => r[i]!.length)));
+    for (const r of sr) lines.push('  ' + r.map((cell, i) => cell.padEnd(sw[i]!)).join('  ').trimEnd());
+  }
   // Labels, names, warnings and paths come from the image: each line is escaped whole.
   return `${lines.map((l) => escapeText(l)).join('\n')}\n`;
 }
