@@ -49,9 +49,29 @@ export class DiskpickError extends Error {
    * shown as \xHH and cannot forge lines or drive the terminal.
    */
   toLine(): string {
-    const line = this.file ? `${this.file}: ${this.message}` : this.message;
-    return line.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    return showControls(this.file ? `${this.file}: ${this.message}` : this.message);
   }
+}
+
+function showControls(line: string): string {
+  return line.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * A warning as warning lists keep it (Container.warnings, FsInfo.warnings): "FILE: MESSAGE".
+ * The file is named here, once; whoever prints the warning adds no file of its own.
+ */
+export function fileWarning(file: string, message: string): string {
+  return `${file}: ${message}`;
+}
+
+/**
+ * The one line a warning is printed as: `diskpick: warning: [FILE: ]MESSAGE`. `file` is given
+ * for warnings that do not name one (a filesystem's, about the image being read); container
+ * warnings already do (fileWarning), so naming the image again printed it twice.
+ */
+export function warningLine(message: string, file?: string): string {
+  return `diskpick: warning: ${showControls(file ? `${file}: ${message}` : message)}\n`;
 }
 
 /** A structure in the image is damaged or hostile. */

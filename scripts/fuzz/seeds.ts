@@ -116,6 +116,7 @@ const CONTAINERS: Record<string, Array<[string, string[]]>> = {
   vhd: [['vpc', ['-o', 'subformat=dynamic']], ['vpc', ['-o', 'subformat=fixed']]],
   vhdx: [['vhdx', ['-o', 'block_size=1M']]],
   vdi: [['vdi', []], ['vdi', ['-o', 'static=on']]],
+  qcow: [['qcow', []]],
 };
 
 function cached(name: string, build: (p: string) => void): string {

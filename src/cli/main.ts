@@ -63,7 +63,9 @@ async function main(): Promise<void> {
     .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions).')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces for errors')
-    .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder, and look there for a parent by its file name when its recorded path does not exist (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--ignore-parent-id', 'read a differencing image over a parent whose identity (UUID, CID) does not match, with a warning, instead of refusing it')
+    .option('--orphans', 'also show files in use that no folder lists, under /pN/$Orphans/ (NTFS, ext)')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));

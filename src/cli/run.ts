@@ -2,12 +2,14 @@
  * How every command ends: success, or one line on stderr naming the file and the problem and
  * a documented exit code. A stack trace only with --debug.
  */
-import { DiskpickError, ExitCode } from '../errors.js';
+import { DiskpickError, ExitCode, warningLine } from '../errors.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 
 export interface GlobalOptions {
   debug?: boolean;
   parentDir?: string[];
+  ignoreParentId?: boolean;
+  orphans?: boolean;
 }
 
 let debugMode = false;
@@ -54,15 +56,15 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [] };
+  return { parentDirs: g.parentDir ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false };
 }
 
 /** Opens the image, runs `body`, closes the image. */
 export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>): Promise<T> {
   const vfs = await Vfs.open(image, vfsOptions(g));
   try {
-    for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
-    vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
+    vfs.onWarning = (w) => process.stderr.write(warningLine(w, image));
     return await body(vfs);
   } finally {
     await vfs.close();

@@ -1,4 +1,5 @@
 import type { ContainerFormat } from './container.js';
+import { qcowFormat } from './qcow.js';
 import { qcow2Format } from './qcow2.js';
 import { vdiFormat } from './vdi.js';
 import { vhdFormat } from './vhd.js';
@@ -9,4 +10,4 @@ import { vmdkFormat } from './vmdk.js';
  * Every container format, tried in this order by magic bytes; raw is the fallback and is
  * not listed. Add a format by adding its module here.
  */
-export const containerFormats: ContainerFormat[] = [qcow2Format, vhdxFormat, vdiFormat, vmdkFormat, vhdFormat];
+export const containerFormats: ContainerFormat[] = [qcowFormat, qcow2Format, vhdxFormat, vdiFormat, vmdkFormat, vhdFormat];

@@ -375,6 +375,19 @@ class FatFileSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
+/**
+ * BitLocker To Go (libbde documentation, "BitLocker To Go volume header"): a FAT32 boot sector
+ * with OEM name "MSWIN4.1", then at 0x1A8 the BitLocker identifier
+ * {4967D63B-2E29-4AD8-8399-F6A339E3D001} (GUID byte order) and the three FVE metadata offsets.
+ * The FAT32 around it is a real, small "discovery volume".
+ */
+const BITLOCKER_IDENTIFIER = Buffer.from('3bd66749292ed84a8399f6a339e3d001', 'hex');
+export const BITLOCKER_TO_GO = 'BitLocker To Go (encrypted; discovery volume shown)';
+
+function isBitLockerToGo(boot: Buffer): boolean {
+  return boot.length >= 0x1b8 && boot.toString('latin1', 3, 11) === 'MSWIN4.1' && boot.subarray(0x1a8, 0x1b8).equals(BITLOCKER_IDENTIFIER);
+}
+
 export class FatFileSystem implements FileSystem {
   readonly caseSensitive = false;
   readonly info: FsInfo;
@@ -439,6 +452,12 @@ export class FatFileSystem implements FileSystem {
     if (type !== 'FAT32' && bpb.BPB_RootEntCnt === 0) throw corrupt(src.name, `${type} volume without a root folder`);
     const fs = new FatFileSystem(src, bpb, type, clusterCount);
     await fs.readLabel();
+    if (isBitLockerToGo(boot)) {
+      // Only named here (#24.7): the files shown are the discovery volume's (the reader
+      // Windows offers on other machines); the encrypted volume is the BitLocker reader's job.
+      fs.info.details.encryption = 'BitLocker To Go';
+      fs.info.warnings.unshift(`${BITLOCKER_TO_GO}: the files shown are the discovery volume's; the data is encrypted elsewhere on the volume`);
+    }
     return fs;
   }
 

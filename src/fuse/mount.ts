@@ -283,7 +283,8 @@ export async function serveMount(o: ServeOptions): Promise<number> {
   checkDevFuse();
   const mnt = await prepareMountpoint(o.mountpoint, o.log);
   const vfs = await Vfs.open(o.image, o.vfs);
-  for (const w of vfs.container.warnings) o.log(`warning: ${o.image}: ${w}`);
+  // Container warnings name their file already (fileWarning).
+  for (const w of vfs.container.warnings) o.log(`warning: ${w}`);
   const fsys = new FuseFs(vfs, o);
 
   const mountOpts = [

@@ -151,6 +151,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       bytesTotal += node.stat.size;
       await addStreams(node, target);
     }
+    // Folders carry named streams too (NTFS: OneDrive's SyncRootIdentity, Windows' own).
+    if (isDir && !opts.flatten) await addStreams(node, target);
     if (isDir) {
       let kids: VfsNode[];
       try {
@@ -232,6 +234,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       await ensureParents(outReal, item.target.slice(0, -1));
       if (kind === 'dir') {
         await makeDir(targetPath);
+        if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
         if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
         dirTimes.push({ path: targetPath, stat: st });
         summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });

@@ -10,6 +10,7 @@ import type { ChainLevel, Container } from '../container/container.js';
 import { readPartitionTable } from '../volume/detect.js';
 import type { PartitionTable, Volume } from '../volume/types.js';
 import { openFilesystem } from '../fs/detect.js';
+import { canFindOrphans, withOrphans } from '../fs/orphans.js';
 import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { SliceSource } from '../source/source.js';
@@ -76,7 +77,10 @@ export interface ImageInfo {
   volumes: VolumeInfo[];
 }
 
-export interface VfsOpenOptions extends OpenContainerOptions {}
+export interface VfsOpenOptions extends OpenContainerOptions {
+  /** Show files in use that no folder lists under /pN/$Orphans/ (filesystems that can find them). */
+  orphans?: boolean;
+}
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
 export function splitPath(path: string): string[] {
@@ -112,7 +116,7 @@ export class Vfs {
       const table = await readPartitionTable(container, container.sectorSize);
       const volumes: VfsVolume[] = [];
       if (table) {
-        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v));
+        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v, opts));
       } else {
         const whole: Volume = {
           index: 0,
@@ -121,7 +125,7 @@ export class Vfs {
           source: new SliceSource(container, 0, container.size),
           type: 'whole disk',
         };
-        const vol = await mountVolume('p0', whole);
+        const vol = await mountVolume('p0', whole, opts);
         if (!vol.fs) {
           const why = vol.fsError && vol.fsError.message !== 'unknown filesystem' ? ` (${vol.fsError.message})` : '';
           throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
@@ -393,9 +397,10 @@ export function describeType(t: Stat['type']): string {
     blockdev: 'block device', fifo: 'FIFO', socket: 'socket', other: 'special file' } as const)[t];
 }
 
-async function mountVolume(name: string, volume: Volume): Promise<VfsVolume> {
+async function mountVolume(name: string, volume: Volume, opts: VfsOpenOptions): Promise<VfsVolume> {
   try {
-    const fs = await openFilesystem(volume.source);
+    const opened = await openFilesystem(volume.source);
+    const fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
     return { name, volume, fs, fsError: null };
   } catch (err) {
     if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err };

@@ -1,7 +1,7 @@
 import { constants as fsc } from 'node:fs';
 import { open, lstat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DiskpickError, fromSystemError } from '../../errors.js';
+import { DiskpickError, fromSystemError, warningLine } from '../../errors.js';
 import { pump } from '../../source/chunks.js';
 import type { ByteSource } from '../../source/source.js';
 import { ProgressBar } from '../progress.js';
@@ -44,7 +44,7 @@ export function register(program: Command): void {
         // filesystem diskpick knows.
         const disk = await openContainer(image, vfsOptions(g));
         try {
-          for (const w of disk.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+          for (const w of disk.warnings) process.stderr.write(warningLine(w));
           await writeRaw(disk, opts);
         } finally {
           await disk.close();

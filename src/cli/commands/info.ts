@@ -49,7 +49,7 @@ export function renderInfo(info: ImageInfo): string {
       v.name,
       String(v.start),
       humanSize(v.size),
-      fs ? fs.type : v.error ? `? (${v.error})` : '?',
+      fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : v.error ? `? (${v.error})` : '?',
       fs?.label ?? v.partitionName ?? '',
       v.partitionType ?? '',
     ]);

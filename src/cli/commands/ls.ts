@@ -70,7 +70,8 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
         reportError(withPath(err, vfs, node.path));
       }
     }
-    const streams = opts.streams && st.type !== 'dir' ? await vfs.streams(node).catch(() => []) : [];
+    // Folders too: NTFS folders carry named streams as files do.
+    const streams = opts.streams && node.place.kind === 'fs' ? await vfs.streams(node).catch(() => []) : [];
     let xattrs: Map<string, Buffer> | null = null;
     if (opts.xattr) xattrs = await vfs.xattrs(node).catch(() => new Map());
     if (opts.json) {

@@ -676,6 +676,78 @@ export class ExtFs implements FileSystem, BlockReader {
     return this.nodeFor(found, e.names[i]!, e.types[i]!);
   }
 
+  /**
+   * Files in use that no folder lists (see src/fs/orphans.ts): inodes from s_first_ino on with
+   * links, a mode and no deletion time that a walk of every folder from the root does not
+   * reach — minus those a lost folder among them still lists, and minus xattr-value inodes
+   * (EXT4_EA_INODE_FL: in use, never named). Named "#INO" as e2fsck names what it puts in
+   * lost+found. Inodes on the orphan list (deleted while open) have no links and are not shown.
+   */
+  async orphans(): Promise<FsNode[]> {
+    const sb = this.sb;
+    const reached = new Set<number>([ROOT_INO]);
+    const stack: FsNode[] = [await this.root()];
+    while (stack.length) {
+      const d = stack.pop()!;
+      let l: NameList;
+      try {
+        l = await this.readdirNames(d);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        continue;
+      }
+      for (let i = 0; i < l.inos.length; i++) {
+        const ino = l.inos[i]!;
+        if (reached.has(ino)) continue;
+        reached.add(ino);
+        const k = l.nodes[i];
+        if (k && k.stat.type === 'dir') stack.push(k);
+      }
+    }
+    const isz = sb.s_inode_size;
+    const ipg = sb.s_inodes_per_group;
+    const perRead = Math.max(1, Math.floor((1 << 20) / isz));
+    const lost: number[] = [];
+    for (let g = 0; g < this.groups.length; g++) {
+      const gd = this.groups[g];
+      // EXT4_BG_INODE_UNINIT: the group's table was never written, no inode is in use.
+      if (!gd || gd.bg_inode_table === 0 || gd.bg_flags & 0x1) continue;
+      for (let idx = 0; idx < ipg; idx += perRead) {
+        const n = Math.min(perRead, ipg - idx);
+        let chunk: Buffer;
+        try {
+          chunk = await this.readRange(gd.bg_inode_table * sb.blockSize + idx * isz, n * isz, false);
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+          break;
+        }
+        for (let k = 0; k < n && (k + 1) * isz <= chunk.length; k++) {
+          const ino = g * ipg + idx + k + 1;
+          if (ino < sb.s_first_ino || ino > sb.s_inodes_count || reached.has(ino)) continue;
+          const at = k * isz;
+          const mode = chunk.readUInt16LE(at);
+          const links = chunk.readUInt16LE(at + 0x1a);
+          const dtime = chunk.readUInt32LE(at + 0x14);
+          const flags = chunk.readUInt32LE(at + 0x20);
+          if (mode !== 0 && links !== 0 && dtime === 0 && !(flags & INODE_FLAGS.EXT4_EA_INODE_FL)) lost.push(ino);
+        }
+      }
+    }
+    const nodes = new Map<number, FsNode>();
+    for (const ino of lost) nodes.set(ino, await this.nodeFor(ino, `#${ino}`, null));
+    // A lost folder keeps its children: they are shown inside it, not again at the top.
+    const listed = new Set<number>();
+    for (const [ino, n] of nodes) {
+      if (n.stat.type !== 'dir') continue;
+      try {
+        for (const k of (await this.readdirNames(n)).inos) if (k !== ino) listed.add(k);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+      }
+    }
+    return [...nodes].filter(([ino]) => !listed.has(ino)).map(([, n]) => n);
+  }
+
   async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
     const n = await this.full(node);
     if (stream) throw new DiskpickError('notFound', 'ext has no named streams', node.name);
