@@ -10,6 +10,11 @@ export interface GlobalOptions {
   parentDir?: string[];
   ignoreParentId?: boolean;
   orphans?: boolean;
+  header?: string[];
+  insecure?: boolean;
+  endpoint?: string;
+  region?: string;
+  cacheSize?: number;
 }
 
 let debugMode = false;
@@ -56,7 +61,10 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false };
+  return {
+    parentDirs: g.parentDir ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false,
+    remote: { headers: g.header, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
+  };
 }
 
 /** Opens the image, runs `body`, closes the image. */

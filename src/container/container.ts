@@ -26,6 +26,8 @@ export interface Container extends ByteSource {
   readonly chain: ChainLevel[];
   /** Problems that did not stop reading (bad checksum tolerated, log replayed in memory). */
   warnings: string[];
+  /** When the image file was last changed, where it is no host file (an image by URL), ms. */
+  remoteMtimeMs?: number;
 }
 
 /** How an image names its parent, and how the parent found is checked. */

@@ -108,6 +108,11 @@ export class HttpFetcher implements RangeFetcher {
     return new HttpFetcher(probe.url, name, first.size, first.validators, headers, agent, opts);
   }
 
+  get lastModified(): number | null {
+    const t = this.validators.lastModified ? Date.parse(this.validators.lastModified) : NaN;
+    return Number.isNaN(t) ? null : t;
+  }
+
   async fetch(offset: number, length: number): Promise<Buffer> {
     return (await this.request(offset, length, false)).body;
   }

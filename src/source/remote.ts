@@ -18,6 +18,8 @@ export interface RangeFetcher {
   fetch(offset: number, length: number): Promise<Buffer>;
   /** Bytes the server sent so far (bodies only). */
   readonly transferred: number;
+  /** When the object was last changed, as the server says (Last-Modified), ms since 1970. */
+  readonly lastModified: number | null;
   close(): Promise<void>;
 }
 

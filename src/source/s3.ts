@@ -9,6 +9,7 @@
  * The SDK is loaded only when an s3:// image is opened (it is large; bundle.ts keeps it out of
  * the bundle), so nothing else pays for it.
  */
+import { createRequire } from 'node:module';
 import picomatch from 'picomatch';
 import { DiskpickError } from '../errors.js';
 import type { RangeFetcher } from './remote.js';
@@ -22,7 +23,14 @@ export interface S3Options {
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 let sdk: Promise<Sdk> | undefined;
-const loadSdk = () => (sdk ??= import('@aws-sdk/client-s3'));
+// require, not import(): the bundle runs in a vm.Script, where import() has no loader.
+const loadSdk = () =>
+  (sdk ??= Promise.resolve().then(() => {
+    // The SDK warns on stderr that its releases after January 2027 need Node 22: package.json
+    // pins a release that runs on Node 20, and a restore's output stays one line per problem.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    return createRequire(import.meta.url)('@aws-sdk/client-s3') as Sdk;
+  }));
 
 export function parseS3Url(url: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
@@ -64,6 +72,7 @@ export class S3Fetcher implements RangeFetcher {
     readonly name: string,
     readonly size: number,
     private readonly etag: string,
+    readonly lastModified: number | null,
   ) {}
 
   static async open(url: string, opts: S3Options = {}): Promise<S3Fetcher> {
@@ -86,7 +95,7 @@ export class S3Fetcher implements RangeFetcher {
       }
     }
     if (!head.ContentLength) throw new DiskpickError('image', 'empty object, not a disk image', name);
-    return new S3Fetcher(s3, bucket, key, name, head.ContentLength, head.ETag ?? '');
+    return new S3Fetcher(s3, bucket, key, name, head.ContentLength, head.ETag ?? '', head.LastModified ? head.LastModified.getTime() : null);
   }
 
   async fetch(offset: number, length: number): Promise<Buffer> {

@@ -110,8 +110,8 @@ export class Vfs {
   static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
     const container = await openContainer(imagePath, opts);
     try {
-      const st = await hostStat(imagePath);
-      const ms = st.mtimeMs;
+      // An image given by URL has no host file: its folders carry the server's Last-Modified.
+      const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
       const table = await readPartitionTable(container, container.sectorSize);
       const volumes: VfsVolume[] = [];

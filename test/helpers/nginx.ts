@@ -25,6 +25,8 @@ export interface Nginx {
   https: string;
   /** The PEM certificate of the HTTPS listener (self-signed for 127.0.0.1). */
   cert: string;
+  /** Body bytes nginx has sent so far (from its access log; nginx writes it as it answers). */
+  bytesSent(): number;
   stop(): void;
 }
 
@@ -44,6 +46,11 @@ http { access_log ${dir}/access.log; sendfile on; client_body_temp_path ${dir}; 
     http: `http://127.0.0.1:${p1}`,
     https: `https://127.0.0.1:${p2}`,
     cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    bytesSent() {
+      let n = 0;
+      for (const m of readFileSync(join(dir, 'access.log'), 'utf8').matchAll(/" \d{3} (\d+) "/g)) n += Number(m[1]);
+      return n;
+    },
     stop() {
       spawnSync('sh', ['-c', `kill $(cat ${dir}/nginx.pid) 2>/dev/null; sleep 0.2`]);
       rmSync(dir, { recursive: true, force: true });
