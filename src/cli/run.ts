@@ -16,6 +16,11 @@ export interface GlobalOptions {
   orphans?: boolean;
   /** Commander's form of --no-verify (false when given). */
   verify?: boolean;
+  header?: string[];
+  insecure?: boolean;
+  endpoint?: string;
+  region?: string;
+  cacheSize?: number;
 }
 
 let debugMode = false;
@@ -62,7 +67,11 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false, ...(g.verify === false ? { verifyData: false } : {}) };
+  return {
+    parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false,
+    ...(g.verify === false ? { verifyData: false } : {}),
+    remote: { headers: g.header, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
+  };
 }
 
 /** One warning line; the warning quotes the image, so it is escaped (src/escape.ts). */

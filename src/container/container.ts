@@ -30,6 +30,8 @@ export interface Container extends ByteSource {
   readonly details?: Record<string, string>;
   /** Hashes of the whole virtual disk the image itself stores (EWF), lower-case hex: `info --verify`. */
   readonly storedDigests?: { md5?: string; sha1?: string };
+  /** When the image file was last changed, where it is no host file (an image by URL), ms. */
+  remoteMtimeMs?: number;
 }
 
 /** How an image names its parent, and how the parent found is checked. */

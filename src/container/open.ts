@@ -9,6 +9,7 @@ import type { ByteSource } from '../source/source.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, type ParentRef } from './container.js';
 import { RawContainer, rawFormat } from './raw.js';
 import { containerFormats } from './formats.js';
+import { isRemote, openRemoteContainer, type RemoteOptions } from './remote-open.js';
 
 export interface OpenContainerOptions {
   /**
@@ -23,12 +24,15 @@ export interface OpenContainerOptions {
    * CID, VHDX DataWriteGuid, VDI uuidModify) with a warning instead of refusing it.
    */
   ignoreParentId?: boolean;
+  /** For images given by URL (http://, https://, s3://): credentials, TLS, endpoint, cache. */
+  remote?: RemoteOptions;
 }
 
 const HEAD_BYTES = 64 * 1024;
 
 /** Opens an image file and every file it references, read-only, as one virtual disk. */
 export async function openContainer(path: string, opts: OpenContainerOptions = {}): Promise<Container> {
+  if (isRemote(path)) return openRemoteContainer(path, { ...opts.remote, parentDirs: opts.parentDirs, maxChainLength: opts.maxChainLength, ignoreParentId: opts.ignoreParentId });
   const real = await realpathOrFail(path);
   const allowed = [dirname(real)];
   for (const d of opts.parentDirs ?? []) allowed.push(await realpathOrFail(d));

@@ -180,8 +180,8 @@ export class Vfs {
     const extra: Array<{ file: string; container: Container }> = [];
     try {
       for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
-      const st = await hostStat(imagePath);
-      const ms = st.mtimeMs;
+      // An image given by URL has no host file: its folders carry the server's Last-Modified.
+      const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
       const tree = await buildVolumeTree(
         [container, ...extra.map((e) => e.container)].map((c) => ({ source: c, sectorSize: c.sectorSize })),
