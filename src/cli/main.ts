@@ -24,6 +24,8 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
   [['mount', 'umount', 'unmount'], () => import('./commands/mount.js')],
   [['browse'], () => import('./commands/browse.js')],
   [['serve'], () => import('./commands/serve.js')],
+  [['versions'], () => import('./commands/versions.js')],
+  [['diff'], () => import('./commands/diff.js')],
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
