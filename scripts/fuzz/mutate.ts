@@ -114,6 +114,25 @@ function extRegions(b: Buffer): Region[] {
   return out;
 }
 
+/** XFS: superblock, AGF/AGI, inode records, and blocks by their magic (folders, dabtree, bmbt, attr). */
+function xfsRegions(b: Buffer): Region[] {
+  const bs = b.readUInt32BE(4) || 4096;
+  const ss = b.readUInt16BE(102) || 512;
+  const isz = b.readUInt16BE(104) || 512;
+  const out: Region[] = [{ offset: 0, length: ss, what: 'superblock' }, { offset: ss, length: 2 * ss, what: 'AGF, AGI' }];
+  const magics32 = new Set([0x58443242, 0x58444233, 0x58443244, 0x58444433, 0x424d4150, 0x424d4133, 0x5841524d, 0x58534c4d]);
+  const magics16 = new Set([0xfebe, 0x3ebe, 0xd2f1, 0x3df1, 0xd2ff, 0x3dff, 0xfbee, 0x3bee]);
+  for (let o = 0; o + 16 <= b.length && out.length < MAX_REGIONS; o += Math.min(bs, isz)) {
+    if (b.readUInt16BE(o) === 0x494e && b[o + 4]! >= 1 && b[o + 4]! <= 3 && b.readUInt16BE(o + 2) !== 0) out.push({ offset: o, length: isz, what: 'inode' });
+    else if (o % bs === 0 && (magics32.has(b.readUInt32BE(o)) || magics16.has(b.readUInt16BE(o + 8)))) out.push({ offset: o, length: bs, what: 'metadata block' });
+  }
+  // Log record headers (0xFEEDBABE) and the first operations after them.
+  for (let o = 0; o + 512 <= b.length && out.length < MAX_REGIONS; o += 512) {
+    if (b.readUInt32BE(o) === 0xfeedbabe) out.push({ offset: o, length: 1024, what: 'log record' });
+  }
+  return out;
+}
+
 function ntfsRegions(b: Buffer): Region[] {
   const out: Region[] = [{ offset: 0, length: 512, what: 'boot sector' }];
   for (let o = 0; o + 1024 <= b.length && out.length < MAX_REGIONS; o += 1024) {
@@ -349,6 +368,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   exfat: exfatRegions,
   ext: extRegions,
   ntfs: ntfsRegions,
+  xfs: xfsRegions,
   mbr: mbrRegions,
   gpt: gptRegions,
   raw: mbrRegions,

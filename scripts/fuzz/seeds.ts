@@ -4,7 +4,7 @@
  * cached in .cache/fuzz-seeds. Small on purpose: every mutant is a full copy of its seed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,64 @@ function ntfsImage(path: string, seed: number): void {
     sh('umount', [mnt]);
     rmSync(mnt, { recursive: true, force: true });
   }
+}
+
+/**
+ * XFS, 16 MiB (mkfs.xfs refuses below 300 MB unless run as under fstests: TEST_DIR/TEST_DEV/
+ * QA_CHECK_FS). v5 is filled through a loop mount (xattrs in short and leaf form, a leaf-form
+ * folder, a multi-extent file), v4 (no CRCs: mutants reach the parsers) by a protofile.
+ */
+function xfsImage(path: string, v5: boolean, seed: number, dirty = false): void {
+  blank(path, 16 * 1024 * 1024);
+  const env = { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' };
+  const mkfs = (extra: string[]) => execFileSync('mkfs.xfs', ['-f', '-q', ...(v5 ? [] : ['-m', 'crc=0', '-b', 'size=1024']), ...extra, path], { env, stdio: 'pipe' });
+  withTree(seed, (dir) => {
+    for (let i = 0; i < 150; i++) writeFileSync(join(dir, 'empty-dir', `entry-${i}`), i % 10 ? '' : `e${i}`);
+    if (!v5) {
+      const lines = ['/dev/null', '0 0', 'd--755 0 0'];
+      const walk = (d: string, depth: number) => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          const pad = ' '.repeat(depth);
+          if (e.isDirectory()) {
+            lines.push(`${pad}${e.name} d--755 0 0`);
+            walk(join(d, e.name), depth + 1);
+            lines.push(`${pad}$`);
+          } else lines.push(`${pad}${e.name} ---644 0 0 ${join(d, e.name)}`);
+        }
+      };
+      walk(dir, 1);
+      lines.push(' link l--777 0 0 readme.txt', ' dev c--644 0 0 1 3', '$');
+      const proto = join(dir, '..', `${seed}.proto`);
+      writeFileSync(proto, lines.join('\n') + '\n');
+      try {
+        mkfs(['-p', proto]);
+      } finally {
+        rmSync(proto, { force: true });
+      }
+      return;
+    }
+    mkfs([]);
+    const mnt = mkdtempSync(join(tmpdir(), 'dp-fuzz-xfs-'));
+    sh('mount', ['-o', 'loop', path, mnt]);
+    try {
+      sh('cp', ['-r', `${dir}/.`, mnt]);
+      sh('ln', ['-s', 'readme.txt', join(mnt, 'link')]);
+      sh('setfattr', ['-n', 'user.short', '-v', 'value', join(mnt, 'readme.txt')]);
+      for (let i = 0; i < 20; i++) sh('setfattr', ['-n', `user.leaf-${i}`, '-v', seededText(seed + i, 80).toString(), join(mnt, 'docs', 'notes.txt')]);
+      sh('xfs_io', ['-f', '-c', 'pwrite -S 1 0 4k', '-c', 'pwrite -S 2 64k 4k', '-c', 'falloc 128k 64k', join(mnt, 'sparse.bin')]);
+      if (dirty) {
+        // Left in the log only: the reader replays it in memory (mutants reach the replay).
+        sh('sync', []);
+        sh('mkdir', [join(mnt, 'logged')]);
+        for (let i = 0; i < 30; i++) sh('xfs_io', ['-f', '-c', `pwrite -S ${i} 0 ${1000 + i * 100}`, '-c', 'fsync', join(mnt, 'logged', `f${i}`)]);
+        sh('setfattr', ['-n', 'user.logged', '-v', 'yes', join(mnt, 'readme.txt')]);
+        sh('xfs_io', ['-x', '-c', 'shutdown -f', mnt]);
+      }
+    } finally {
+      sh('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  });
 }
 
 /** Writes a FAT12 filesystem of `sectors` sectors into `disk` at sector `start`. */
@@ -187,6 +245,7 @@ export function buildSeeds(): SeedSet {
     cached('ext4.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '4096'], 6)),
   ];
   s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
+  s.xfs = [cached('xfs-v5.img', (p) => xfsImage(p, true, 10)), cached('xfs-v4.img', (p) => xfsImage(p, false, 11)), cached('xfs-dirty.img', (p) => xfsImage(p, true, 12, true))];
   s.btrfs = [cached('btrfs.img', (p) => btrfsSeed(p, 10, false)), cached('btrfs-kernel.img', (p) => btrfsSeed(p, 11, true))];
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
