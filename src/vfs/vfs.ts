@@ -12,6 +12,8 @@ import type { ChainLevel, Container } from '../container/container.js';
 import { partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
 import { buildVolumeTree } from '../volume/tree.js';
+import { readCatalog, type VssStoreEntry } from '../volume/vss/catalog.js';
+import { ShadowCopySource } from '../volume/vss/shadow.js';
 import type { SecretKind } from '../volume/system.js';
 import { openFilesystem } from '../fs/detect.js';
 import { fsFormats } from '../fs/formats.js';
@@ -214,6 +216,16 @@ export class Vfs {
         volumes.push(vol);
         byPath.set(n.path, vol);
         folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
+      }
+      // Volume Shadow Copies of NTFS volumes: each a volume of its own beside it, `p2@vss1` …
+      // (docs/points-in-time.md). One small read per NTFS volume finds whether it has any.
+      for (const v of [...volumes]) {
+        if (v.fs?.info.type !== 'NTFS' || !v.node.source) continue;
+        for (const sv of await shadowCopies(v, opts, () => nextIno++, volumes.length, tree.warnings)) {
+          volumes.push(sv);
+          byPath.set(sv.name, sv);
+          folderOf(sv.name).set(sv.name.slice(sv.name.lastIndexOf('/') + 1), { vol: sv });
+        }
       }
       const findings: string[] = [];
       if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.node.system || v.node.content || v.kids)) {
@@ -572,6 +584,37 @@ export class Vfs {
 export function describeType(t: Stat['type']): string {
   return ({ file: 'file', dir: 'folder', symlink: 'symbolic link', chardev: 'character device',
     blockdev: 'block device', fifo: 'FIFO', socket: 'socket', other: 'special file' } as const)[t];
+}
+
+/**
+ * The shadow copies of an NTFS volume as volumes named `PATH@vssN` (oldest first), each read
+ * through src/volume/vss. A damaged catalog is a warning; the volume itself stays readable.
+ */
+async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => number, firstId: number, warnings: string[]): Promise<VfsVolume[]> {
+  const src = v.node.source!;
+  let stores: VssStoreEntry[];
+  try {
+    stores = await readCatalog(src);
+  } catch (err) {
+    if (!(err instanceof DiskpickError)) throw err;
+    warnings.push(`${v.name}: shadow copies not shown: ${err.message}`);
+    return [];
+  }
+  const out: VfsVolume[] = [];
+  for (let k = 0; k < stores.length; k++) {
+    const path = `${v.node.path}@vss${k + 1}`;
+    const when = new Date(stores[k]!.creationTime.sec * 1000).toISOString().replace('T', ' ').slice(0, 19);
+    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node };
+    try {
+      node.source = await ShadowCopySource.open(src, stores, k, `${src.name}@vss${k + 1}`);
+      node.size = node.source.size;
+    } catch (err) {
+      if (!(err instanceof DiskpickError)) throw err;
+      node.error = err;
+    }
+    out.push(await mountVolume(node, firstId + k, ino(), opts));
+  }
+  return out;
 }
 
 /** A volume of the tree with its filesystem opened, or the reason there is none. */

@@ -13,7 +13,7 @@ import { openContainer } from '../../src/container/open.js';
 import { pump } from '../../src/source/chunks.js';
 import { readCatalog, readStoreInformation } from '../../src/volume/vss/catalog.js';
 import { ShadowCopySource } from '../../src/volume/vss/shadow.js';
-import { corpusFile, sha256File, tool } from '../helpers/tools.js';
+import { corpusFile, diskpick, sha256File, tool } from '../helpers/tools.js';
 
 const image = corpusFile('vsstest.qcow2');
 
@@ -63,7 +63,16 @@ describe.skipIf(!image)('Volume Shadow Copies (Windows-made volume, libvshadow a
           const h = createHash('sha256');
           await pump(shadow, (c) => void h.update(c));
           expect(h.digest('hex'), `store ${i + 1}`).toBe(await sha256File(join(mnt, `vss${i + 1}`)));
+          // The tree shows the store as a volume beside its own: every file there equals the
+          // file read from vshadowmount's bytes of that store.
+          const inTree = diskpick(['ls', '-R', '--json', '--hash', 'sha256', image!, `/p0@vss${i + 1}`]);
+          const fromOracle = diskpick(['ls', '-R', '--json', '--hash', 'sha256', join(mnt, `vss${i + 1}`), '/p0']);
+          expect(inTree.status, inTree.stderr).toBe(0);
+          const rows = (out: Buffer, prefix: string) => out.toString().trim().split('\n').map((l) => JSON.parse(l) as { path: string; sha256?: string; size: number }).map((r) => `${r.path.slice(prefix.length)} ${r.size} ${r.sha256 ?? ''}`);
+          expect(rows(inTree.stdout, `/p0@vss${i + 1}`)).toEqual(rows(fromOracle.stdout, '/p0'));
         }
+        const top = diskpick(['ls', image!]);
+        expect(top.stdout.toString()).toBe('p0\np0@vss1\np0@vss2\n');
       } finally {
         spawnSync('fusermount', ['-u', mnt]);
       }
