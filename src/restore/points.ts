@@ -40,6 +40,41 @@ export async function imagePoints(images: string[], opts: VfsOpenOptions): Promi
   return out;
 }
 
+/**
+ * The points inside each image for `path`: every shadow copy of the volume the path starts in
+ * (`/p2/…` → `/p2@vss1/…`, labelled `IMAGE@vss:1`), at its creation time, after the image's own.
+ */
+export async function withShadowCopies(points: Point[], path: string): Promise<Point[]> {
+  const first = path.split('/').filter(Boolean)[0];
+  if (!first) return points;
+  const out: Point[] = [];
+  for (const p of points) {
+    out.push(p);
+    let vfs: Vfs;
+    try {
+      vfs = await p.open();
+    } catch {
+      continue; // versions reports the image's own error on its row
+    }
+    try {
+      for (const v of vfs.volumes) {
+        const m = new RegExp(`^${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}@vss(\\d+)$`).exec(v.name);
+        if (!m || !v.node.pointTime) continue;
+        const k = m[1]!;
+        out.push({
+          label: `${p.label}@vss:${k}`,
+          time: v.node.pointTime,
+          open: p.open,
+          pathIn: (q) => p.pathIn(q).replace(/^\/?[^/]+/, `/${first}@vss${k}`),
+        });
+      }
+    } finally {
+      await vfs.close();
+    }
+  }
+  return out;
+}
+
 /** Runs `work` on every item with at most `limit` at a time; results in input order. */
 export async function boundedMap<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

@@ -604,7 +604,7 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
   for (let k = 0; k < stores.length; k++) {
     const path = `${v.node.path}@vss${k + 1}`;
     const when = new Date(stores[k]!.creationTime.sec * 1000).toISOString().replace('T', ' ').slice(0, 19);
-    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node };
+    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node, pointTime: stores[k]!.creationTime };
     try {
       node.source = await ShadowCopySource.open(src, stores, k, `${src.name}@vss${k + 1}`);
       node.size = node.source.size;

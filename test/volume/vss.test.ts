@@ -71,6 +71,19 @@ describe.skipIf(!image)('Volume Shadow Copies (Windows-made volume, libvshadow a
           const rows = (out: Buffer, prefix: string) => out.toString().trim().split('\n').map((l) => JSON.parse(l) as { path: string; sha256?: string; size: number }).map((r) => `${r.path.slice(prefix.length)} ${r.size} ${r.sha256 ?? ''}`);
           expect(rows(inTree.stdout, `/p0@vss${i + 1}`)).toEqual(rows(fromOracle.stdout, '/p0'));
         }
+        // versions: the image and each shadow copy are points; a file is there exactly where the
+        // oracle's volume of that store has it, with the oracle's bytes.
+        for (const name of ['syslog', 'password.txt', 'another_file']) {
+          const v = diskpick(['versions', '--json', image!, `/p0/${name}`]);
+          expect(v.status, v.stderr).toBe(0);
+          const rows = new Map(v.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { point: string; exists: boolean; sha256: string | null }).map((r) => [r.point, r]));
+          for (let i = 0; i < stores.length; i++) {
+            const o = diskpick(['ls', '--json', '--hash', 'sha256', join(mnt, `vss${i + 1}`), `/p0/${name}`]);
+            const row = rows.get(`${image}@vss:${i + 1}`)!;
+            expect(row.exists, `${name} in store ${i + 1}`).toBe(o.status === 0);
+            if (o.status === 0) expect(row.sha256).toBe((JSON.parse(o.stdout.toString()) as { sha256: string }).sha256);
+          }
+        }
         const top = diskpick(['ls', image!]);
         expect(top.stdout.toString()).toBe('p0\np0@vss1\np0@vss2\n');
       } finally {

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
-import { imagePoints } from '../../restore/points.js';
+import { imagePoints, withShadowCopies } from '../../restore/points.js';
 import { versionsOf, type VersionRow } from '../../restore/versions.js';
 import { displayName, humanSize, isoTime, shortTime } from '../entry-format.js';
 import { quietOnEpipe, runCommand, vfsOptions, writeStdout, type GlobalOptions } from '../run.js';
@@ -18,7 +18,7 @@ interface VersionsCliOptions {
 export function register(program: Command): void {
   program
     .command('versions')
-    .description('one file across points in time: every image given (nightly backups of one VM), oldest first')
+    .description('one file across points in time: every image given (nightly backups of one VM) and the shadow copies inside each, oldest first')
     .argument('<images-and-path...>', 'the images, then the path inside them (e.g. fileserver-*.vmdk /p2/Users/anna/report.docx)')
     .option('--json', 'one JSON object per point (NDJSON)')
     .option('--verify', 'hash every version, even where size, times and inode say it is unchanged')
@@ -28,7 +28,7 @@ export function register(program: Command): void {
         quietOnEpipe();
         if (args.length < 2) throw new DiskpickError('usage', 'versions needs at least one image and a path (see diskpick versions --help)');
         const path = args[args.length - 1]!;
-        const points = await imagePoints(args.slice(0, -1), vfsOptions(cmd.optsWithGlobals<GlobalOptions>()));
+        const points = await withShadowCopies(await imagePoints(args.slice(0, -1), vfsOptions(cmd.optsWithGlobals<GlobalOptions>())), path);
         const rows = await versionsOf(points, path, { verify: opts.verify });
         await writeStdout(Buffer.from(opts.json ? rows.map((r) => `${JSON.stringify(rowJson(r))}\n`).join('') : table(rows)));
         for (const r of rows) if (r.error) process.stderr.write(`diskpick: ${r.point}: ${r.error}\n`);
