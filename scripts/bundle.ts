@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     minifyWhitespace: true,
     charset: 'ascii',
     sourcemap: 'linked',
-    external: ['fuse-native', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime'],
+    external: ['fuse-native', 'argon2', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime'],
     define: { 'import.meta.url': '__bundleUrl' },
     banner: {
       js: [

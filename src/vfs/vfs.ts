@@ -13,6 +13,9 @@ import { openFilesystem } from '../fs/detect.js';
 import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { SliceSource } from '../source/source.js';
+import type { EncryptionInfo, VolumeKeys } from '../volume/crypt/keys.js';
+import { hasKeys } from '../volume/crypt/keys.js';
+import { unlockVolume } from '../volume/crypt/unlock.js';
 
 export interface VfsVolume {
   /** "p1", "p2", … or "p0". */
@@ -21,6 +24,8 @@ export interface VfsVolume {
   fs: FileSystem | null;
   /** Why no filesystem could be read on this volume. */
   fsError: DiskpickError | null;
+  /** An encrypted volume (LUKS): what its header says; `volume.source` is then the decrypted data. */
+  encryption?: EncryptionInfo;
 }
 
 export type VfsPlace =
@@ -60,6 +65,8 @@ export interface VolumeInfo {
   bootable: boolean;
   filesystem: FsInfo | null;
   error: string | null;
+  /** LUKS/BitLocker: header facts only (never a key). */
+  encryption: EncryptionInfo | null;
 }
 
 export interface ImageInfo {
@@ -76,7 +83,10 @@ export interface ImageInfo {
   volumes: VolumeInfo[];
 }
 
-export interface VfsOpenOptions extends OpenContainerOptions {}
+export interface VfsOpenOptions extends OpenContainerOptions {
+  /** Keys for encrypted volumes (options, environment, a prompt). */
+  keys?: VolumeKeys;
+}
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
 export function splitPath(path: string): string[] {
@@ -112,7 +122,7 @@ export class Vfs {
       const table = await readPartitionTable(container, container.sectorSize);
       const volumes: VfsVolume[] = [];
       if (table) {
-        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v));
+        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v, opts.keys));
       } else {
         const whole: Volume = {
           index: 0,
@@ -121,12 +131,23 @@ export class Vfs {
           source: new SliceSource(container, 0, container.size),
           type: 'whole disk',
         };
-        const vol = await mountVolume('p0', whole);
-        if (!vol.fs) {
+        let vol = await mountVolume('p0', whole, opts.keys);
+        if (!vol.fs && !vol.encryption && opts.keys?.header) vol = await mountVolume('p0', whole, opts.keys, true);
+        if (!vol.fs && !vol.encryption) {
           const why = vol.fsError && vol.fsError.message !== 'unknown filesystem' ? ` (${vol.fsError.message})` : '';
           throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
         }
         volumes.push(vol);
+      }
+      await applyDetachedHeader(volumes, opts.keys);
+      // A key that was given and opens none of the encrypted volumes is an error now, before
+      // any output: a wrong key, not a listing of locked volumes.
+      const encrypted = volumes.filter((v) => v.encryption);
+      if (hasKeys(opts.keys) && encrypted.length > 0 && encrypted.every((v) => v.encryption!.locked)) {
+        throw encrypted.find((v) => v.fsError?.kind === 'wrongKey' && v.fsError.message.startsWith('wrong key'))?.fsError ?? encrypted[0]!.fsError!;
+      }
+      if (opts.keys?.header && !volumes.some((v) => v.encryption && !v.encryption.locked)) {
+        throw new DiskpickError('wrongKey', 'wrong key: the detached header opens with no key given, or no volume holds its data', opts.keys.header.name);
       }
       return new Vfs(imagePath, container, table, volumes, imageTime);
     } catch (err) {
@@ -163,6 +184,7 @@ export class Vfs {
         bootable: v.volume.bootable ?? false,
         filesystem: v.fs ? v.fs.info : null,
         error: v.fsError ? v.fsError.message : null,
+        encryption: v.encryption ?? null,
       })),
     };
   }
@@ -393,13 +415,38 @@ export function describeType(t: Stat['type']): string {
     blockdev: 'block device', fifo: 'FIFO', socket: 'socket', other: 'special file' } as const)[t];
 }
 
-async function mountVolume(name: string, volume: Volume): Promise<VfsVolume> {
+async function mountVolume(name: string, volume: Volume, keys: VolumeKeys | undefined, detachedHeader = false): Promise<VfsVolume> {
+  let encryption: EncryptionInfo | undefined;
   try {
+    // An encrypted volume (LUKS): its decrypted data takes the volume's place.
+    const crypt = await unlockVolume(volume.source, keys, `/${name}`, { detachedHeader });
+    if (crypt) {
+      encryption = crypt.info;
+      if (!crypt.source) return { name, volume, fs: null, fsError: crypt.error, encryption };
+      volume = { ...volume, source: crypt.source };
+    }
     const fs = await openFilesystem(volume.source);
-    return { name, volume, fs, fsError: null };
+    return { name, volume, fs, fsError: null, encryption };
   } catch (err) {
-    if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err };
+    if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err, encryption };
     throw err;
+  }
+}
+
+/**
+ * `--header FILE`: the data of a LUKS volume whose header is kept apart. It is the first volume
+ * with no filesystem and no header of its own whose data, decrypted, holds a filesystem.
+ */
+async function applyDetachedHeader(volumes: VfsVolume[], keys: VolumeKeys | undefined): Promise<void> {
+  if (!keys?.header) return;
+  for (let i = 0; i < volumes.length; i++) {
+    const v = volumes[i]!;
+    if (v.fs || v.encryption) continue;
+    const m = await mountVolume(v.name, v.volume, keys, true);
+    if (m.encryption && (m.fs || m.fsError?.kind === 'wrongKey')) {
+      volumes[i] = m;
+      if (m.fs) return;
+    }
   }
 }
 
