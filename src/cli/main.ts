@@ -26,7 +26,7 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
-const VALUE_OPTIONS = new Set(['--parent-dir']);
+const VALUE_OPTIONS = new Set(['--parent-dir', '--passphrase-file', '--key-file', '--recovery-password', '--bek', '--header']);
 
 /**
  * The command modules this command line needs: the named command's, none for a bare
@@ -63,6 +63,9 @@ async function main(): Promise<void> {
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces for errors')
     .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--passphrase-file <file>', 'encrypted volumes (LUKS): the passphrase, first line of FILE (or DISKPICK_PASSPHRASE; asked on a terminal otherwise)')
+    .option('--key-file <file>', 'encrypted volumes (LUKS): a key file, every byte of it')
+    .option('--header <file>', 'LUKS: the detached header of an encrypted volume')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));

@@ -4,8 +4,9 @@
  */
 import { DiskpickError, ExitCode } from '../errors.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
+import { keysFromOptions, terminalAsker, type KeyOptions } from './secrets.js';
 
-export interface GlobalOptions {
+export interface GlobalOptions extends KeyOptions {
   debug?: boolean;
   parentDir?: string[];
 }
@@ -53,13 +54,19 @@ function flushStdout(): Promise<void> {
   });
 }
 
-export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [] };
+/**
+ * Options for opening an image. `prompt`: with no key given and a terminal at hand, ask for the
+ * passphrase of a locked volume (not for `info`, which describes locked volumes as they are).
+ */
+export function vfsOptions(g: GlobalOptions, opts: { prompt?: boolean } = {}): VfsOpenOptions {
+  const keys = keysFromOptions(g);
+  if (opts.prompt) keys.ask = terminalAsker();
+  return { parentDirs: g.parentDir ?? [], keys };
 }
 
 /** Opens the image, runs `body`, closes the image. */
-export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>): Promise<T> {
-  const vfs = await Vfs.open(image, vfsOptions(g));
+export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>, opts: { prompt?: boolean } = { prompt: true }): Promise<T> {
+  const vfs = await Vfs.open(image, vfsOptions(g, opts));
   try {
     for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
     vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);

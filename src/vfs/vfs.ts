@@ -13,6 +13,7 @@ import { openFilesystem } from '../fs/detect.js';
 import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { SliceSource } from '../source/source.js';
+import { openHostFile } from '../source/index.js';
 import type { EncryptionInfo, VolumeKeys } from '../volume/crypt/keys.js';
 import { hasKeys } from '../volume/crypt/keys.js';
 import { unlockVolume } from '../volume/crypt/unlock.js';
@@ -115,7 +116,12 @@ export class Vfs {
 
   static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
     const container = await openContainer(imagePath, opts);
+    let header: ByteSource | undefined;
     try {
+      if (opts.keys?.headerFile) {
+        header = await openHostFile(opts.keys.headerFile);
+        opts = { ...opts, keys: { ...opts.keys, header } };
+      }
       const st = await hostStat(imagePath);
       const ms = st.mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
@@ -149,8 +155,11 @@ export class Vfs {
       if (opts.keys?.header && !volumes.some((v) => v.encryption && !v.encryption.locked)) {
         throw new DiskpickError('wrongKey', 'wrong key: the detached header opens with no key given, or no volume holds its data', opts.keys.header.name);
       }
-      return new Vfs(imagePath, container, table, volumes, imageTime);
+      const vfs = new Vfs(imagePath, container, table, volumes, imageTime);
+      vfs.header = header;
+      return vfs;
     } catch (err) {
+      await header?.close().catch(() => undefined);
       await container.close().catch(() => undefined);
       throw err;
     }
@@ -404,8 +413,12 @@ export class Vfs {
     return vol.volume.source;
   }
 
+  /** A detached LUKS header file, open while the Vfs is. */
+  private header: ByteSource | undefined;
+
   async close(): Promise<void> {
     for (const v of this.volumes) await v.fs?.close?.().catch(() => undefined);
+    await this.header?.close().catch(() => undefined);
     await this.container.close();
   }
 }

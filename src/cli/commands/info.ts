@@ -15,7 +15,7 @@ export function register(program: Command): void {
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
           const info = vfs.info();
           process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : renderInfo(info));
-        }),
+        }, { prompt: false }),
       ),
     );
 }
@@ -49,7 +49,7 @@ export function renderInfo(info: ImageInfo): string {
       v.name,
       String(v.start),
       humanSize(v.size),
-      fs ? fs.type : v.error ? `? (${v.error})` : '?',
+      fsColumn(v),
       fs?.label ?? v.partitionName ?? '',
       v.partitionType ?? '',
     ]);
@@ -57,7 +57,19 @@ export function renderInfo(info: ImageInfo): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const v of info.volumes) {
+    const e = v.encryption;
+    if (e) lines.push(`encrypted:  ${v.name}: ${e.summary}; ${e.locked ? 'locked' : `opened with a ${e.openedWith}`}`);
+    for (const w of e?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** "ext4", "ext4 in LUKS2", "LUKS2 (locked)", "? (why)". */
+function fsColumn(v: ImageInfo['volumes'][number]): string {
+  const fs = v.filesystem;
+  const e = v.encryption;
+  if (e && e.locked) return `${e.type} (locked)`;
+  const inner = fs ? fs.type : v.error ? `? (${v.error})` : '?';
+  return e ? `${inner} in ${e.type}` : inner;
 }

@@ -14,7 +14,8 @@ export interface VolumeKeys {
   recoveryPasswords: string[];
   /** BitLocker startup keys (.BEK files). */
   bekFiles: Buffer[];
-  /** A detached LUKS header (cryptsetup --header). */
+  /** A detached LUKS header (cryptsetup --header): the file, opened by the Vfs as `header`. */
+  headerFile?: string;
   header?: ByteSource;
   /**
    * Asks the user for a secret (a terminal prompt, not echoed); null where nobody can be asked.
@@ -28,7 +29,7 @@ export function noKeys(): VolumeKeys {
 }
 
 export function hasKeys(k: VolumeKeys | undefined): boolean {
-  return !!k && (k.passphrases.length > 0 || k.keyFiles.length > 0 || k.recoveryPasswords.length > 0 || k.bekFiles.length > 0 || !!k.header);
+  return !!k && (k.passphrases.length > 0 || k.keyFiles.length > 0 || k.recoveryPasswords.length > 0 || k.bekFiles.length > 0 || !!k.header || !!k.headerFile);
 }
 
 /** What `info` shows of an encrypted volume: facts from its header, never a secret. */
