@@ -38,15 +38,15 @@ export const LUKS_KEYFILE = Buffer.concat([seededBytes(77, 200), Buffer.from('\n
 export const LUKS_VARIANTS: LuksVariant[] = [
   // Today's cryptsetup defaults on a file: LUKS2, aes-xts-plain64 512-bit, 4096-byte sectors,
   // Argon2id (memory kept small for speed); three keyslots.
-  { name: 'luks2-argon2id-xts512-4k', version: 2, args: ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--sector-size', '4096', '--pbkdf', 'argon2id', '--pbkdf-memory', '8192', '--pbkdf-parallel', '2', '--iter-time', '100'], moreSlots: true, detached: false, cipher: 'aes-xts-plain64', sectorSize: 4096, kdf: 'argon2id' },
+  { name: 'luks2-argon2id-xts512-4k', version: 2, args: ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--sector-size', '4096', '--pbkdf', 'argon2id', '--pbkdf-memory', '8192', '--pbkdf-parallel', '2', '--pbkdf-force-iterations', '4'], moreSlots: true, detached: false, cipher: 'aes-xts-plain64', sectorSize: 4096, kdf: 'argon2id' },
   // AES-128-XTS, 512-byte sectors, PBKDF2-SHA512.
-  { name: 'luks2-pbkdf2-xts256-512', version: 2, args: ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '256', '--sector-size', '512', '--pbkdf', 'pbkdf2', '--hash', 'sha512', '--iter-time', '20'], moreSlots: false, detached: false, cipher: 'aes-xts-plain64', sectorSize: 512, kdf: 'pbkdf2' },
+  { name: 'luks2-pbkdf2-xts256-512', version: 2, args: ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '256', '--sector-size', '512', '--pbkdf', 'pbkdf2', '--hash', 'sha512', '--pbkdf-force-iterations', '1000'], moreSlots: false, detached: false, cipher: 'aes-xts-plain64', sectorSize: 512, kdf: 'pbkdf2' },
   // Detached header, Argon2i, AES-CBC-ESSIV in LUKS2.
-  { name: 'luks2-detached-argon2i-cbc', version: 2, args: ['--type', 'luks2', '--cipher', 'aes-cbc-essiv:sha256', '--key-size', '256', '--sector-size', '512', '--pbkdf', 'argon2i', '--pbkdf-memory', '8192', '--pbkdf-parallel', '1', '--iter-time', '100'], moreSlots: false, detached: true, cipher: 'aes-cbc-essiv:sha256', sectorSize: 512, kdf: 'argon2i' },
+  { name: 'luks2-detached-argon2i-cbc', version: 2, args: ['--type', 'luks2', '--cipher', 'aes-cbc-essiv:sha256', '--key-size', '256', '--sector-size', '512', '--pbkdf', 'argon2i', '--pbkdf-memory', '8192', '--pbkdf-parallel', '1', '--pbkdf-force-iterations', '4'], moreSlots: false, detached: true, cipher: 'aes-cbc-essiv:sha256', sectorSize: 512, kdf: 'argon2i' },
   // LUKS1 as old installers made it: aes-cbc-essiv:sha256, SHA-1.
-  { name: 'luks1-cbc-essiv-sha1', version: 1, args: ['--type', 'luks1', '--cipher', 'aes-cbc-essiv:sha256', '--key-size', '256', '--hash', 'sha1', '--iter-time', '20'], moreSlots: true, detached: false, cipher: 'aes-cbc-essiv:sha256', sectorSize: 512, kdf: 'pbkdf2' },
+  { name: 'luks1-cbc-essiv-sha1', version: 1, args: ['--type', 'luks1', '--cipher', 'aes-cbc-essiv:sha256', '--key-size', '256', '--hash', 'sha1', '--pbkdf-force-iterations', '1000'], moreSlots: true, detached: false, cipher: 'aes-cbc-essiv:sha256', sectorSize: 512, kdf: 'pbkdf2' },
   // LUKS1 with its later default, aes-xts-plain64, SHA-256.
-  { name: 'luks1-xts-sha256', version: 1, args: ['--type', 'luks1', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--hash', 'sha256', '--iter-time', '20'], moreSlots: false, detached: false, cipher: 'aes-xts-plain64', sectorSize: 512, kdf: 'pbkdf2' },
+  { name: 'luks1-xts-sha256', version: 1, args: ['--type', 'luks1', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--hash', 'sha256', '--pbkdf-force-iterations', '1000'], moreSlots: false, detached: false, cipher: 'aes-xts-plain64', sectorSize: 512, kdf: 'pbkdf2' },
 ];
 
 export const LUKS_TREE: TreeFile[] = [
@@ -98,7 +98,8 @@ export function buildLuksImage(cache: string, v: LuksVariant): string {
     }
     if (v.moreSlots) {
       const hdr = tmpHdr ? ['--header', tmpHdr] : [];
-      const fast = v.version === 1 ? ['--iter-time', '20'] : ['--pbkdf', 'pbkdf2', '--iter-time', '20'];
+      // Fixed small costs keep the tests fast (every wrong try runs every keyslot's KDF).
+      const fast = v.version === 1 ? ['--pbkdf-force-iterations', '1000'] : ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000'];
       const pw2 = join(cache, `${v.name}.pw2`);
       writeFileSync(pw2, LUKS_SECOND_PASSPHRASE);
       sh('cryptsetup', ['luksAddKey', '--batch-mode', ...hdr, ...fast, '--key-file', pw, tmp, pw2]);
@@ -169,7 +170,7 @@ export function buildLuksFromVolumeKey(fsImage: string, out: string): void {
   const pw = `${out}.pw`;
   writeFileSync(pw, LUKS_PASSPHRASE);
   try {
-    formatAndEncrypt(fsImage, `${out}.tmp`, ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--sector-size', '4096', '--pbkdf', 'pbkdf2', '--iter-time', '20', '--offset', String((16 << 20) / 512), '--key-file', pw], 'aes-xts-plain64', 16 << 20, 4096);
+    formatAndEncrypt(fsImage, `${out}.tmp`, ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--sector-size', '4096', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--offset', String((16 << 20) / 512), '--key-file', pw], 'aes-xts-plain64', 16 << 20, 4096);
   } finally {
     rmSync(pw, { force: true });
   }
