@@ -6,6 +6,10 @@
  */
 import { DiskpickError } from '../../src/errors.js';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
+import { noKeys } from '../../src/volume/crypt/keys.js';
+
+/** The passphrase of the encrypted seeds (seeds.ts). */
+export const FUZZ_PASSPHRASE = 'fuzz';
 
 export const LIMITS = {
   /** entries listed per image */
@@ -62,7 +66,8 @@ export async function exercise(imagePath: string): Promise<ExerciseResult> {
 
   let vfs: Vfs | undefined;
   try {
-    vfs = await guard('open', '/', () => Vfs.open(imagePath));
+    // Encrypted seeds (LUKS) are made with this passphrase, so mutants reach the decrypted volume.
+    vfs = await guard('open', '/', () => Vfs.open(imagePath, { keys: { ...noKeys(), passphrases: [Buffer.from(FUZZ_PASSPHRASE)] } }));
     if (!vfs) return r;
     r.opened = true;
     const v = vfs;

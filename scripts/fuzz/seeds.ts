@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededBytes, seededText } from '../images/tree.js';
 import { withMountedExfat } from '../images/exfat.js';
+import { buildSmallLuks } from '../images/luks.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
@@ -143,6 +144,8 @@ export function buildSeeds(): SeedSet {
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];
+  // LUKS1/LUKS2 (aes-xts, PBKDF2 at cryptsetup's minimum), passphrase "fuzz" (exercise.ts).
+  s.luks = [cached('luks1.img', (p) => buildSmallLuks(p, 1, 'fuzz')), cached('luks2.img', (p) => buildSmallLuks(p, 2, 'fuzz'))];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),

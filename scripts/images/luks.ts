@@ -176,3 +176,58 @@ export function buildLuksFromVolumeKey(fsImage: string, out: string): void {
   }
   renameSync(`${out}.tmp`, out);
 }
+
+/**
+ * A small LUKS volume (for fuzz seeds and hostile variants): a 1 MiB ext2 of a few files behind
+ * a header with one PBKDF2 keyslot at cryptsetup's minimum cost, LUKS2 with the smallest
+ * metadata and keyslot areas. Payload encrypted under the dumped volume key.
+ */
+export function buildSmallLuks(out: string, version: 1 | 2, passphrase: string, tree: TreeFile[] = LUKS_TREE.filter((f) => !f.size || f.size < 100_000)): void {
+  const dir = `${out}.tree`;
+  const fs = `${out}.fs`;
+  const pw = `${out}.pw`;
+  writeTree(dir, tree);
+  writeFileSync(pw, passphrase);
+  try {
+    sh('mkfs.ext2', ['-q', '-F', '-b', '1024', '-d', dir, fs, '1M']);
+    const args = version === 1
+      ? ['--type', 'luks1', '--cipher', 'aes-xts-plain64', '--key-size', '256', '--hash', 'sha256', '--pbkdf-force-iterations', '1000', '--align-payload', '8']
+      : ['--type', 'luks2', '--cipher', 'aes-xts-plain64', '--key-size', '256', '--sector-size', '512', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--luks2-metadata-size', '16k', '--luks2-keyslots-size', '128k', '--offset', String((160 * 1024) / 512)];
+    formatAndEncrypt(fs, out, [...args, '--key-file', pw], 'aes-xts-plain64', version === 1 ? 300 * 1024 : 160 * 1024);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(fs, { force: true });
+    rmSync(pw, { force: true });
+  }
+}
+
+/**
+ * Rewrites the JSON metadata of a LUKS2 image (both copies unless `only`), with valid
+ * checksums: for hostile headers that pass the checksum and must be refused by their content.
+ */
+export function rewriteLuks2Json(image: string, edit: (json: Record<string, unknown>) => string | Record<string, unknown>, only?: 'primary' | 'secondary'): void {
+  const fd = openSync(image, 'r+');
+  try {
+    const bin = Buffer.alloc(4096);
+    readSync(fd, bin, 0, 4096, 0);
+    const hdrSize = Number(bin.readBigUInt64BE(8));
+    for (const [at, which] of [[0, 'primary'], [hdrSize, 'secondary']] as const) {
+      if (only && only !== which) continue;
+      const whole = Buffer.alloc(hdrSize);
+      readSync(fd, whole, 0, hdrSize, at);
+      const area = whole.subarray(4096);
+      const end = area.indexOf(0);
+      const json = JSON.parse(area.toString('utf8', 0, end < 0 ? area.length : end)) as Record<string, unknown>;
+      const edited = edit(json);
+      const text = typeof edited === 'string' ? edited : JSON.stringify(edited);
+      if (text.length >= area.length) throw new Error('edited JSON does not fit');
+      area.fill(0);
+      area.write(text, 'utf8');
+      whole.fill(0, 448, 448 + 64);
+      createHash('sha256').update(whole).digest().copy(whole, 448);
+      writeSync(fd, whole, 0, hdrSize, at);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
