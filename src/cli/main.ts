@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     .option('--passphrase-file <file>', 'encrypted volumes (LUKS): the passphrase, first line of FILE (or DISKPICK_PASSPHRASE; asked on a terminal otherwise)')
     .option('--key-file <file>', 'encrypted volumes (LUKS): a key file, every byte of it')
     .option('--header <file>', 'LUKS: the detached header of an encrypted volume')
+    .option('--recovery-password <digits>', 'BitLocker: the 48-digit recovery password (or DISKPICK_RECOVERY_PASSWORD)')
+    .option('--bek <file>', 'BitLocker: a startup key file (.BEK)')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));

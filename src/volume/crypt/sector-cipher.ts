@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
  */
 interface SectorsBinding {
   decryptSectors(cipher: string, key: Buffer, data: Buffer, sectorSize: number, ivs: Buffer): void;
+  stretchSha256(state: Buffer): void;
 }
 let native: SectorsBinding | null | undefined;
 
@@ -55,6 +56,14 @@ function nativeSectors(): SectorsBinding | null {
 /** True when sectors are decrypted by the native binding (for the tests and the bench). */
 export function nativeCryptoInUse(): boolean {
   return nativeSectors() !== null;
+}
+
+/** BitLocker's password stretch by the binding (true), or false where it is not built. */
+export function nativeStretch(state: Buffer): boolean {
+  const n = nativeSectors();
+  if (!n) return false;
+  n.stretchSha256(state);
+  return true;
 }
 
 /** Tests: `false` forces the JavaScript form, `true` goes back to the binding where built. */

@@ -7,6 +7,7 @@
 import { DiskpickError } from '../../errors.js';
 import type { ByteSource } from '../../source/source.js';
 import { describeLuks, openLuks, probeLuks, summarizeLuks, type LuksKey } from '../luks/luks.js';
+import { describeBitLocker, openBitLocker, probeBitLocker, summarizeBitLocker } from '../bitlocker/bitlocker.js';
 import type { EncryptionInfo, VolumeKeys } from './keys.js';
 
 export interface Unlocked {
@@ -24,7 +25,41 @@ export async function unlockVolume(src: ByteSource, keys: VolumeKeys | undefined
   const head = await src.read(0, HEAD);
   const header = opts.detachedHeader ? keys?.header : undefined;
   if (header || probeLuks(head)) return unlockLuks(src, keys, where, header);
+  if (probeBitLocker(head)) return unlockBitLocker(src, keys, where);
   return null;
+}
+
+async function unlockBitLocker(src: ByteSource, keys: VolumeKeys | undefined, where: string): Promise<Unlocked> {
+  const d = await describeBitLocker(src);
+  const info: EncryptionInfo = {
+    type: d.header.kind === 'togo' ? 'BitLocker To Go' : 'BitLocker',
+    summary: summarizeBitLocker(d),
+    uuid: d.meta.volumeGuid,
+    locked: true,
+    openedWith: null,
+    warnings: [...d.meta.warnings],
+  };
+  const k = { recoveryPasswords: [...(keys?.recoveryPasswords ?? [])], passphrases: [...(keys?.passphrases ?? [])], bekFiles: [...(keys?.bekFiles ?? [])] };
+  const usable = d.vmks.some((v) => [0x0000, 0x0200, 0x0800, 0x2000].includes(v.protection));
+  const noKey = k.recoveryPasswords.length + k.passphrases.length + k.bekFiles.length === 0;
+  const clear = d.vmks.some((v) => v.protection === 0x0000);
+  if (noKey && !clear && usable && keys?.ask) {
+    // Asked once: a recovery password (digits) or the user password, whichever the volume has.
+    const rp = d.vmks.some((v) => v.protection === 0x0800);
+    const typed = await keys.ask(`${where}: ${rp ? 'recovery password (or password)' : 'password'} for the ${info.type} volume`);
+    if (typed) {
+      const text = typed.toString('utf8');
+      if (/^[0-9 -]{48,}$/.test(text)) k.recoveryPasswords.push(text);
+      else k.passphrases.push(typed);
+    }
+  }
+  try {
+    const r = await openBitLocker(src, k, `${src.name}:${where} (decrypted)`);
+    return { info: { ...info, locked: false, openedWith: r.openedWith }, source: r.source, error: null };
+  } catch (err) {
+    if (!(err instanceof DiskpickError)) throw err;
+    return { info, source: null, error: err };
+  }
 }
 
 async function unlockLuks(src: ByteSource, keys: VolumeKeys | undefined, where: string, header: ByteSource | undefined): Promise<Unlocked> {
