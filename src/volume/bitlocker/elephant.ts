@@ -16,17 +16,31 @@ const RB = [0, 10, 0, 25];
 
 const rotl = (x: number, r: number) => (r === 0 ? x : ((x << r) | (x >>> (32 - r))) >>> 0);
 
+// Inner loops without modulo where the indices cannot wrap (the wrap only touches 5 words at
+// one end): ~4x faster on 512-byte sectors than indexing modulo n throughout.
 function undoDiffuserB(d: Uint32Array): void {
   const n = d.length;
   for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < n; i++) d[i] = (d[i]! + (d[(i + 2) % n]! ^ rotl(d[(i + 5) % n]!, RB[i % 4]!))) >>> 0;
+    let i = 0;
+    for (; i < n - 5; i++) {
+      const x = d[i + 5]!;
+      const r = RB[i & 3]!;
+      d[i] = (d[i]! + (d[i + 2]! ^ (r === 0 ? x : (x << r) | (x >>> (32 - r))))) >>> 0;
+    }
+    for (; i < n; i++) d[i] = (d[i]! + (d[(i + 2) % n]! ^ rotl(d[(i + 5) % n]!, RB[i & 3]!))) >>> 0;
   }
 }
 
 function undoDiffuserA(d: Uint32Array): void {
   const n = d.length;
   for (let c = 0; c < 5; c++) {
-    for (let i = 0; i < n; i++) d[i] = (d[i]! + (d[(i - 2 + n) % n]! ^ rotl(d[(i - 5 + n) % n]!, RA[i % 4]!))) >>> 0;
+    let i = 0;
+    for (; i < 5; i++) d[i] = (d[i]! + (d[(i - 2 + n) % n]! ^ rotl(d[(i - 5 + n) % n]!, RA[i & 3]!))) >>> 0;
+    for (; i < n; i++) {
+      const x = d[i - 5]!;
+      const r = RA[i & 3]!;
+      d[i] = (d[i]! + (d[i - 2]! ^ (r === 0 ? x : (x << r) | (x >>> (32 - r))))) >>> 0;
+    }
   }
 }
 
@@ -70,7 +84,8 @@ export class ElephantCipher implements SectorCipher {
       buf.copy(bytes, 0, o, o + ss);
       undoDiffuserB(sector);
       undoDiffuserA(sector);
-      for (let i = 0; i < ss; i++) bytes[i]! ^= keys[s * 32 + (i % 32)]!;
+      const key = keys.subarray(s * 32, s * 32 + 32);
+      for (let i = 0; i < ss; i += 32) for (let j = 0; j < 32; j++) bytes[i + j]! ^= key[j]!;
       bytes.copy(buf, o);
     }
   }

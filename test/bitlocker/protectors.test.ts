@@ -1,5 +1,6 @@
 /**
- * BitLocker volumes made by Windows (public test data of dissect.fve, tests/_data/bde; see
+ * BitLocker protectors (recovery password, startup key, clear key), Vista, and the CLI, on volumes
+ * made by Windows (public test data of dissect.fve, tests/_data/bde; see
  * docs/formats/bitlocker.md for provenance): every byte of the decrypted volume against
  * dislocker's (`dislocker-file`, which decrypts to a plain file without FUSE), and the metadata
  * against libbde's `bdeinfo`. The images hold the first ~50 MB of each volume (their NTFS is not
@@ -53,7 +54,7 @@ function hashPrefix(path: string, length: number): string {
   return h.digest('hex');
 }
 
-describe.each(IMAGES)('$file', ({ file, key, method, protector }) => {
+describe.each(IMAGES.filter((i) => !i.key.pw))('$file', ({ file, key, method, protector }) => {
   it(`decrypts (${protector}) byte for byte as dislocker-file does`, async () => {
     const dir = bdeDir();
     const img = join(dir, file);
