@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { seededBytes, seededText } from '../images/tree.js';
 import { withMountedExfat } from '../images/exfat.js';
 import { buildSmallLuks } from '../images/luks.js';
+import { buildBitLockerSeed } from '../images/bitlocker.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
@@ -163,5 +164,8 @@ export function corpusSeeds(): SeedSet {
   };
   add('vmdk', 'ext2.vmdk');
   add('vhd', 'image.vhd');
+  // BitLocker: a 2 MiB seed cut from a Windows-made volume (scripts/images/bitlocker.ts).
+  const bde = [join(CORPUS, 'bde', 'suspended.bin'), join(ROOT, '.cache', 'corpus', 'bde', 'suspended.bin')].find((p) => existsSync(p));
+  if (bde) out.bitlocker = [cached('bitlocker-suspended.img', (p) => buildBitLockerSeed(bde, p))];
   return out;
 }
