@@ -7,6 +7,11 @@
 import { DiskpickError } from '../../src/errors.js';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
 import { noKeys } from '../../src/volume/crypt/keys.js';
+import { setKdfLimits } from '../../src/volume/luks/kdf.js';
+
+// Each mutant must finish in seconds: the KDF caps stay (hostile.test.ts checks them at full
+// size), scaled down so a mutated iteration count is refused instead of run for half a minute.
+setKdfLimits({ pbkdf2Iterations: 200_000, argon2Work: 64 * 1024, argon2MemoryKiB: 64 * 1024, totalWork: 1_000_000 });
 
 /** The passphrase of the encrypted seeds (seeds.ts). */
 export const FUZZ_PASSPHRASE = 'fuzz';

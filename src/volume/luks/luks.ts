@@ -12,7 +12,7 @@ import { readExact, type ByteSource } from '../../source/source.js';
 import { makeSectorCipher } from '../crypt/cipher-spec.js';
 import { DecryptedSource, type PlainSegment } from '../crypt/decrypted-source.js';
 import { afMerge } from './af.js';
-import { checkKdfCost, deriveKey, nodeHash, pbkdf2Async } from './kdf.js';
+import { KdfBudget, deriveKey, nodeHash, pbkdf2Async } from './kdf.js';
 import { LUKS_MAGIC, LUKS1_HEADER_SIZE, parseLuks1Header } from './luks1-header.js';
 import { readLuks2Header } from './luks2-header.js';
 import type { LuksDigest, LuksKeyslot, LuksMetadata } from './metadata.js';
@@ -66,25 +66,25 @@ function digestFor(meta: LuksMetadata, slot?: LuksKeyslot): LuksDigest | undefin
   return meta.digests.find((d) => (!slot || d.keyslots.includes(slot.id)) && (!seg || d.segments.includes(seg.id)));
 }
 
-async function digestMatches(d: LuksDigest, key: Buffer, file: string): Promise<boolean> {
-  checkKdfCost({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, file, `digest ${d.id}`);
+async function digestMatches(d: LuksDigest, key: Buffer, file: string, budget: KdfBudget): Promise<boolean> {
+  budget.spend({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, `digest ${d.id}`);
   const got = await pbkdf2Async(key, d.salt, d.iterations, d.digest.length, nodeHash(d.hash, file, `digest ${d.id}`));
   return timingSafeEqual(got, d.digest);
 }
 
 /** The volume key a keyslot gives for `secret`, or null if its digest does not match. */
-async function openKeyslot(hdr: ByteSource, meta: LuksMetadata, k: LuksKeyslot, secret: Buffer): Promise<Buffer | null> {
+async function openKeyslot(hdr: ByteSource, meta: LuksMetadata, k: LuksKeyslot, secret: Buffer, budget: KdfBudget): Promise<Buffer | null> {
   const what = `keyslot ${k.id}`;
   const d = digestFor(meta, k);
   if (!d) return null;
-  const areaKey = await deriveKey(k.kdf, secret, k.area.keyBytes, hdr.name, what);
+  const areaKey = await deriveKey(k.kdf, secret, k.area.keyBytes, hdr.name, what, budget);
   const cipher = makeSectorCipher(k.area.encryption, areaKey, 512, hdr.name);
   const material = Buffer.from(await readExact(hdr, k.area.offset, k.area.size, `LUKS ${what} area`));
   cipher.decrypt(material, 0, Math.floor(material.length / 512) * 512, 0);
   const key = afMerge(material, k.keyBytes, k.af.stripes, nodeHash(k.af.hash, hdr.name, what));
   material.fill(0);
   areaKey.fill(0);
-  if (await digestMatches(d, key, hdr.name)) return key;
+  if (await digestMatches(d, key, hdr.name, budget)) return key;
   key.fill(0);
   return null;
 }
@@ -94,10 +94,11 @@ export async function openLuks(src: ByteSource, key: LuksKey, opts: LuksOpenOpti
   const hdr = opts.header ?? src;
   const meta = await describeLuks(src, opts);
   let volumeKey: Buffer | null = null;
+  const budget = new KdfBudget(hdr.name);
   if ('volumeKey' in key) {
     const d = digestFor(meta);
     if (!d) throw corrupt(hdr.name, 'LUKS header has no digest for its data segment');
-    if (await digestMatches(d, key.volumeKey, hdr.name)) volumeKey = Buffer.from(key.volumeKey);
+    if (await digestMatches(d, key.volumeKey, hdr.name, budget)) volumeKey = Buffer.from(key.volumeKey);
   } else {
     const secret = 'passphrase' in key ? key.passphrase : key.keyFile;
     // High priority first, "ignore" (0) slots only when nothing else is there (as cryptsetup).
@@ -105,7 +106,7 @@ export async function openLuks(src: ByteSource, key: LuksKey, opts: LuksOpenOpti
     const usable = slots.filter((k) => digestFor(meta, k));
     if (usable.length === 0) throw unsupported(hdr.name, `LUKS${meta.version} volume has no passphrase keyslot diskpick can use`);
     for (const k of usable) {
-      volumeKey = await openKeyslot(hdr, meta, k, secret);
+      volumeKey = await openKeyslot(hdr, meta, k, secret, budget);
       if (volumeKey) break;
     }
   }
