@@ -268,6 +268,12 @@ describe('LUKS inside a partition of a QCOW2 disk', () => {
     expect(info.stdout.toString()).toMatch(/p2 .* ext4 in LUKS2/);
     expect(info.stdout.toString()).toContain('opened with a passphrase');
     expect(info.stdout.toString()).not.toContain(LUKS_PASSPHRASE);
+    const json = diskpick(['info', '--json', disk], { env });
+    expect(json.status).toBe(0);
+    const vol = (JSON.parse(json.stdout.toString()) as { volumes: { name: string; encryption: { type: string; locked: boolean; openedWith: string } | null; filesystem: { type: string } | null }[] }).volumes.find((x) => x.name === 'p2')!;
+    expect(vol.encryption).toMatchObject({ type: 'LUKS2', locked: false, openedWith: 'passphrase' });
+    expect(vol.filesystem?.type).toBe('ext4');
+    expect(json.stdout.toString() + json.stderr).not.toContain(LUKS_PASSPHRASE);
   });
 });
 
