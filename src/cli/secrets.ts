@@ -76,12 +76,14 @@ export function terminalAsker(): ((what: string) => Promise<Buffer | null>) | un
   if (!stdin.isTTY || !process.stderr.isTTY) return undefined;
   return (what: string) =>
     new Promise<Buffer | null>((resolve, reject) => {
-      process.stderr.write(`${what.replace(/[\x00-\x1f\x7f]/g, '?')}: `);
       let buf = Buffer.alloc(256);
       let n = 0;
       const wasRaw = stdin.isRaw;
+      // Echo off before the prompt shows: an answer typed (or pasted) the moment the prompt
+      // appears would otherwise be echoed by the terminal (seen in the test, 1 run in 2).
       stdin.setRawMode(true);
       stdin.resume();
+      process.stderr.write(`${what.replace(/[\x00-\x1f\x7f]/g, '?')}: `);
       const done = (result: Buffer | null, err?: Error) => {
         stdin.off('data', onData);
         stdin.setRawMode(wasRaw);
