@@ -4,7 +4,8 @@
  * costs, sizes, nesting and offsets each give one line, a documented exit code, no hang and no
  * big allocation; the image is never changed.
  */
-import { copyFileSync, existsSync, openSync, writeSync, closeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, openSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildSmallLuks, rewriteLuks2Json } from '../../scripts/images/luks.js';
@@ -140,6 +141,20 @@ describe('hostile LUKS2 metadata', () => {
     expect(r.stdout.toString()).toMatch(/warning: +p0: the primary metadata copy is unusable \(checksum mismatch\); the secondary is used/);
     const c = diskpick(['cat', img, '/p0/readme.txt'], { env });
     expect(c.stdout.toString()).toBe('an encrypted volume\n');
+  });
+});
+
+describe('tokens', () => {
+  it('a systemd-tpm2 token (added by cryptsetup token import) is named in info, not used; the passphrase still opens', () => {
+    const img = variant('token', base2, (p) => {
+      const json = join(CACHE, 'luks-token.json');
+      writeFileSync(json, JSON.stringify({ type: 'systemd-tpm2', keyslots: ['0'], 'tpm2-blob': 'AAAA', 'tpm2-pcrs': [7], 'tpm2-pcr-bank': 'sha256', 'tpm2-primary-alg': 'ecc', 'tpm2-policy-hash': '00' }));
+      execFileSync('cryptsetup', ['token', 'import', '--json-file', json, p]);
+    });
+    expect(execFileSync('cryptsetup', ['luksDump', img], { encoding: 'utf8' })).toMatch(/Tokens:\n  0: systemd-tpm2/);
+    const r = diskpick(['info', img], { env });
+    expect(r.status).toBe(0);
+    expect(r.stdout.toString()).toMatch(/encrypted: +p0: LUKS2 .*keyslots 0 \(pbkdf2\); tokens 0 \(systemd-tpm2\), not used; opened with a passphrase/);
   });
 });
 
