@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openHostFile } from '../../src/source/index.js';
 import { describeBitLocker, openBitLocker } from '../../src/volume/bitlocker/bitlocker.js';
-import { CORPUS, ROOT, diskpick, sha256File } from '../helpers/tools.js';
+import { diskpick, sha256File } from '../helpers/tools.js';
+import { bdeDir as corpusDir } from './corpus.js';
 
-/** The shared corpus (bde/), else the worktree's .cache/corpus/bde where they were stored. */
-function bdeDir(): string {
-  for (const d of [join(CORPUS, 'bde'), join(ROOT, '.cache', 'corpus', 'bde')]) if (existsSync(join(d, 'aes_128.bin'))) return d;
-  throw new Error('BitLocker test images not found: see docs/formats/bitlocker.md (Test data) to put them in ../shared/corpus/realworld/bde');
-}
+const DIR = corpusDir();
+const bdeDir = (): string => DIR!;
+
 
 const PW = 'password12!@';
 type Key = { pw?: string; rp?: string; bek?: string; clear?: true };
@@ -54,7 +53,7 @@ function hashPrefix(path: string, length: number): string {
   return h.digest('hex');
 }
 
-describe.each(IMAGES.filter((i) => i.key.pw))('$file', ({ file, key, method, protector }) => {
+describe.runIf(DIR).each(IMAGES.filter((i) => i.key.pw))('$file', ({ file, key, method, protector }) => {
   it(`decrypts (${protector}) byte for byte as dislocker-file does`, async () => {
     const dir = bdeDir();
     const img = join(dir, file);
