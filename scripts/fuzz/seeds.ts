@@ -4,7 +4,8 @@
  * cached in .cache/fuzz-seeds. Small on purpose: every mutant is a full copy of its seed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,7 +166,17 @@ export function corpusSeeds(): SeedSet {
   add('vmdk', 'ext2.vmdk');
   add('vhd', 'image.vhd');
   // BitLocker: a 2 MiB seed cut from a Windows-made volume (scripts/images/bitlocker.ts).
-  const bde = [join(CORPUS, 'bde', 'suspended.bin'), join(ROOT, '.cache', 'corpus', 'bde', 'suspended.bin')].find((p) => existsSync(p));
-  if (bde) out.bitlocker = [cached('bitlocker-suspended.img', (p) => buildBitLockerSeed(bde, p))];
+  const bde = [join(CORPUS, 'bde', 'suspended.bin.gz'), join(ROOT, '.cache', 'corpus', 'bde-gz', 'suspended.bin.gz')].find((p) => existsSync(p));
+  if (bde) {
+    out.bitlocker = [cached('bitlocker-suspended.img', (p) => {
+      const plain = `${p}.volume`;
+      writeFileSync(plain, gunzipSync(readFileSync(bde)));
+      try {
+        buildBitLockerSeed(plain, p);
+      } finally {
+        rmSync(plain, { force: true });
+      }
+    })];
+  }
   return out;
 }
