@@ -73,7 +73,9 @@ export class DecryptedSource implements ByteSource {
       if (head === 0 && end - pos >= ss) {
         const len = Math.min(Math.floor((end - pos) / ss) * ss, MAX_BATCH);
         await this.fill(target, out, seg.sourceOffset + pos, len);
-        c.decrypt(target, out, len, seg.firstIv + (pos / ss) * c.ivStep);
+        const iv = seg.firstIv + (pos / ss) * c.ivStep;
+        if (c.decryptAsync) await c.decryptAsync(target, out, len, iv);
+        else c.decrypt(target, out, len, iv);
         pos += len;
         out += len;
         continue;

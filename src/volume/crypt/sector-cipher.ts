@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
  */
 interface SectorsBinding {
   decryptSectors(cipher: string, key: Buffer, data: Buffer, sectorSize: number, ivs: Buffer): void;
+  decryptSectorsAsync(cipher: string, key: Buffer, data: Buffer, sectorSize: number, ivs: Buffer, done: (err: string | null) => void): void;
   stretchSha256(state: Buffer): void;
 }
 let native: SectorsBinding | null | undefined;
@@ -84,6 +85,19 @@ export interface SectorCipher {
    * Decrypts `buf[at … at + length)` in place: whole sectors, the first one with IV number `iv`.
    */
   decrypt(buf: Buffer, at: number, length: number, iv: number): void;
+  /**
+   * The same in libuv's thread pool (with the native binding; else it is `decrypt`), so a big
+   * read is decrypted while the main thread writes out the one before; `buf` must not be
+   * touched until it resolves.
+   */
+  decryptAsync?(buf: Buffer, at: number, length: number, iv: number): Promise<void>;
+}
+
+/** Reads at least this big go to the thread pool; below, the round trip costs more than it saves. */
+const ASYNC_MIN = 256 * 1024;
+
+function runAsync(n: SectorsBinding, name: string, key: Buffer, region: Buffer, ss: number, ivs: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => n.decryptSectorsAsync(name, key, region, ss, ivs, (err) => (err ? reject(new Error(err)) : resolve())));
 }
 
 function ecb(key: Buffer, decrypt: boolean): Cipher | Decipher {
@@ -135,6 +149,17 @@ export class XtsCipher implements SectorCipher {
     this.tweakKey = ecb(key.subarray(half), false) as Cipher;
   }
 
+  decryptAsync(buf: Buffer, at: number, length: number, sector: number): Promise<void> {
+    const n = nativeSectors();
+    if (!n || length < ASYNC_MIN || this.ivMode !== 'plain64') {
+      this.decrypt(buf, at, length, sector);
+      return Promise.resolve();
+    }
+    // A fresh IV buffer: the shared scratch may be refilled while this one is in flight.
+    const ivs = sectorBlocks(sector, length / this.sectorSize, Buffer.alloc(0), this.ivStep);
+    return runAsync(n, this.opensslName, this.key, buf.subarray(at, at + length), this.sectorSize, ivs);
+  }
+
   decrypt(buf: Buffer, at: number, length: number, sector: number): void {
     const ss = this.sectorSize;
     const count = length / ss;
@@ -181,6 +206,16 @@ export class CbcCipher implements SectorCipher {
   constructor(key: Buffer, readonly sectorSize: number, private readonly ivs: IvMaker, readonly ivStep = 1) {
     this.key = Buffer.from(key);
     this.dataKey = ecb(key, true) as Decipher;
+  }
+
+  decryptAsync(buf: Buffer, at: number, length: number, sector: number): Promise<void> {
+    const n = nativeSectors();
+    if (!n || length < ASYNC_MIN) {
+      this.decrypt(buf, at, length, sector);
+      return Promise.resolve();
+    }
+    const ivs = this.ivs(sector, length / this.sectorSize, this.ivStep);
+    return runAsync(n, `aes-${this.key.length * 8}-cbc`, this.key, buf.subarray(at, at + length), this.sectorSize, ivs);
   }
 
   decrypt(buf: Buffer, at: number, length: number, sector: number): void {
