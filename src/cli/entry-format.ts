@@ -1,6 +1,7 @@
 /** How entries and sizes are shown: `ls -l` columns, JSON objects, human sizes. */
 import type { Stat, Timespec } from '../fs/types.js';
 import type { VfsNode } from '../vfs/vfs.js';
+import { escapeText, needsEscapeText } from '../escape.js';
 
 export function isoTime(t: Timespec | undefined): string | null {
   if (!t) return null;
@@ -45,17 +46,16 @@ export function shortTime(t: Timespec | undefined): string {
   return Number.isNaN(d.getTime()) ? '?' : d.toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** Names with control characters are shown escaped so a listing is one line per entry. */
-const NEEDS_ESCAPE = /[\x00-\x1f\x7f\\]/;
-
+/**
+ * Names are shown through escapeText (src/escape.ts) so a listing is one line per entry and
+ * drives no terminal; backslashes doubled, so each shown name maps back to one stored name.
+ */
 export function needsEscape(name: string): boolean {
-  return NEEDS_ESCAPE.test(name);
+  return needsEscapeText(name, { backslash: true });
 }
 
 export function displayName(name: string): string {
-  // Nearly every name needs nothing: test first, replace (a new string) only then.
-  if (!NEEDS_ESCAPE.test(name)) return name;
-  return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return escapeText(name, { backslash: true });
 }
 
 /** "major, minor" of a Linux new-style device number (12-bit major, 20-bit minor). */

@@ -27,7 +27,7 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
-const VALUE_OPTIONS = new Set(['--parent-dir', '--passphrase-file', '--key-file', '--recovery-password', '--bek', '--header']);
+const VALUE_OPTIONS = new Set(['--parent-dir', '--disk', '--passphrase-file', '--key-file', '--recovery-password', '--bek', '--header']);
 
 /**
  * The command modules this command line needs: the named command's, none for a bare
@@ -60,15 +60,18 @@ async function main(): Promise<void> {
   const program = new Command();
   program
     .name('diskpick')
-    .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions).')
+    .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions), /VG/LV/… for LVM logical volumes.')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces for errors')
-    .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
-    .option('--passphrase-file <file>', 'encrypted volumes (LUKS): the passphrase, first line of FILE (or DISKPICK_PASSPHRASE; asked on a terminal otherwise)')
+    .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder, and look there for a parent by its file name when its recorded path does not exist (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--passphrase-file <file>', 'encrypted volumes (LUKS, BitLocker password): the passphrase, first line of FILE (or DISKPICK_PASSPHRASE; asked on a terminal otherwise)')
     .option('--key-file <file>', 'encrypted volumes (LUKS): a key file, every byte of it')
     .option('--header <file>', 'LUKS: the detached header of an encrypted volume')
     .option('--recovery-password <digits>', 'BitLocker: the 48-digit recovery password (or DISKPICK_RECOVERY_PASSWORD)')
     .option('--bek <file>', 'BitLocker: a startup key file (.BEK)')
+    .option('--ignore-parent-id', 'read a differencing image over a parent whose identity (UUID, CID) does not match, with a warning, instead of refusing it')
+    .option('--orphans', 'also show files in use that no folder lists, under /pN/$Orphans/ (NTFS, ext)')
+    .addOption(new Option('--disk <image>', 'a further disk of the same machine, opened with the image (a VG over several disks; repeatable; shown as /disk2, /disk3 …)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));

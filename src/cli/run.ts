@@ -2,13 +2,19 @@
  * How every command ends: success, or one line on stderr naming the file and the problem and
  * a documented exit code. A stack trace only with --debug.
  */
-import { DiskpickError, ExitCode } from '../errors.js';
-import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
+import { fstatSync } from 'node:fs';
+import { DiskpickError, ExitCode, warningLine } from '../errors.js';
+import { escapeText } from '../escape.js';
+import { refuseInput } from '../source/file.js';
 import { keysFromOptions, terminalAsker, type KeyOptions } from './secrets.js';
+import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 
 export interface GlobalOptions extends KeyOptions {
   debug?: boolean;
   parentDir?: string[];
+  disk?: string[];
+  ignoreParentId?: boolean;
+  orphans?: boolean;
 }
 
 let debugMode = false;
@@ -26,7 +32,7 @@ export function reportError(err: unknown): number {
   }
   const e = err as NodeJS.ErrnoException;
   if (e && e.code === 'EPIPE') return ExitCode.ok;
-  process.stderr.write(`diskpick: internal error: ${oneLine(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
+  process.stderr.write(`diskpick: internal error: ${escapeText(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
   if (debugMode) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.image;
 }
@@ -61,19 +67,39 @@ function flushStdout(): Promise<void> {
 export function vfsOptions(g: GlobalOptions, opts: { prompt?: boolean } = {}): VfsOpenOptions {
   const keys = keysFromOptions(g);
   if (opts.prompt) keys.ask = terminalAsker();
-  return { parentDirs: g.parentDir ?? [], keys };
+  return { parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false, keys };
+}
+
+/** One warning line; the warning quotes the image, so it is escaped (src/escape.ts). */
+export function warnLine(image: string, w: string): void {
+  process.stderr.write(`diskpick: warning: ${escapeText(image)}: ${escapeText(w)}\n`);
 }
 
 /** Opens the image, runs `body`, closes the image. */
-export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>, opts: { prompt?: boolean } = { prompt: true }): Promise<T> {
-  const vfs = await Vfs.open(image, vfsOptions(g, opts));
+export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>, extra: Partial<VfsOpenOptions> = {}): Promise<T> {
+  const vfs = await Vfs.open(image, { ...vfsOptions(g, { prompt: !extra.allowEmpty }), ...extra });
   try {
-    for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
-    vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
+    for (const w of vfs.info().warnings) process.stderr.write(warningLine(w, image));
+    vfs.onWarning = (w) => process.stderr.write(warningLine(w, image));
     return await body(vfs);
   } finally {
     await vfs.close();
   }
+}
+
+/**
+ * Refuses to write file content to a stdout that is one of the image's own files
+ * (`diskpick cat IMG … >> IMG` would read what it writes, without end).
+ */
+export function refuseStdoutInput(): void {
+  let st;
+  try {
+    st = fstatSync(1);
+  } catch {
+    return;
+  }
+  refuseInput(st, 'standard output');
 }
 
 /** A closed stdout (`| head`) ends the program quietly. */

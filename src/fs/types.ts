@@ -132,6 +132,26 @@ export interface FsFormat {
   open(src: ByteSource): Promise<FileSystem>;
 }
 
+/**
+ * The list without the entries at `drop`, columns kept in step. Not Array.filter: `nodes` has
+ * holes (entries without a node), and filter skips holes, so the nodes would slide onto the
+ * wrong names (issue 26: a folder entry looping back hid a real entry and listed a folder twice).
+ */
+export function dropEntries<Node>(l: NameList<Node>, drop: ReadonlySet<number>): NameList<Node> {
+  const names: string[] = [];
+  const types: FileType[] = [];
+  const inos: number[] = [];
+  const nodes: Array<Node | undefined> = [];
+  for (let i = 0; i < l.names.length; i++) {
+    if (drop.has(i)) continue;
+    names.push(l.names[i]!);
+    types.push(l.types[i]!);
+    inos.push(l.inos[i]!);
+    nodes.push(l.nodes[i]);
+  }
+  return { names, types, inos, nodes };
+}
+
 /** The placeholder stat of a `partial` node: real type and ino, every other field zero. */
 export function partialStat(type: FileType, ino: number, hasOwnership: boolean): Stat {
   return { type, size: 0, allocated: 0, mode: 0, uid: 0, gid: 0, nlink: 0, ino, hasOwnership };
