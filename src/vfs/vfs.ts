@@ -572,7 +572,8 @@ export class Vfs {
     const vol = this.volumes.find((v) => v.name === path) ?? this.volumes.find((v) => v.name.toLowerCase() === path.toLowerCase());
     if (vol) {
       if (!vol.node.source) throw vol.node.error ?? new DiskpickError('image', 'this volume cannot be read', vol.name);
-      return vol.node.source;
+      // An opened encrypted volume: its decrypted bytes.
+      return vol.encryption && !vol.encryption.locked ? vol.volume.source : vol.node.source;
     }
     const m = /^disk(\d+)$/i.exec(path);
     const extra = m ? this.extraDisks[Number(m[1]) - 2] : undefined;

@@ -89,7 +89,8 @@ export function renderInfo(info: ImageInfo): string {
     const enc = v.encryption;
     let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
     // Where no filesystem could be read and the row says nothing else, say why.
-    if (!fs && !v.system && !named && v.error && !v.encryption?.locked) what = `${what}: ${v.error}`;
+    // (An encrypted volume whose header cannot be read: say why, too.)
+    if (!fs && !v.system && (!named || /^(LUKS|BitLocker)/.test(named.type)) && v.error && !v.encryption?.locked) what = `${what}: ${v.error}`;
     rows.push([
       v.name,
       v.start === null ? '-' : humanSize(v.start),
