@@ -155,8 +155,9 @@ async function main(): Promise<void> {
     minifyWhitespace: true,
     charset: 'ascii',
     sourcemap: 'linked',
-    // The AWS SDK (~20 MB) stays in node_modules, loaded by src/source/s3.ts only for s3:// images.
-    external: ['fuse-native', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime', '@aws-sdk/client-s3'],
+    // The AWS SDK (~20 MB) stays in node_modules, loaded by src/source/s3.ts only for s3:// images;
+    // argon2 is a native addon with prebuilds.
+    external: ['fuse-native', 'argon2', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime', '@aws-sdk/client-s3'],
     define: { 'import.meta.url': '__bundleUrl' },
     banner: {
       js: [

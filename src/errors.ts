@@ -21,6 +21,12 @@ export const ExitCode = {
   wrongType: 5,
   /** The image uses a feature diskpick does not read (encryption, ...). */
   unsupported: 6,
+  /**
+   * An encrypted volume's key is wrong or missing (no keyslot or protector opens with it). The
+   * same code as `unsupported` (the volume cannot be read as given), its own kind and message
+   * ("wrong key: …", "locked: …") so callers and scripts can tell them apart.
+   */
+  wrongKey: 6,
   /** The output cannot be written (exists, permission, disk full). */
   output: 7,
   /** Interrupted by the user. */

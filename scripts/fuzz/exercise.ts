@@ -6,6 +6,15 @@
  */
 import { DiskpickError } from '../../src/errors.js';
 import { Vfs, type VfsNode } from '../../src/vfs/vfs.js';
+import { noKeys } from '../../src/volume/crypt/keys.js';
+import { setKdfLimits } from '../../src/volume/luks/kdf.js';
+
+// Each mutant must finish in seconds: the KDF caps stay (hostile.test.ts checks them at full
+// size), scaled down so a mutated iteration count is refused instead of run for half a minute.
+setKdfLimits({ pbkdf2Iterations: 200_000, argon2Work: 64 * 1024, argon2MemoryKiB: 64 * 1024, totalWork: 1_000_000 });
+
+/** The passphrase of the encrypted seeds (seeds.ts). */
+export const FUZZ_PASSPHRASE = 'fuzz';
 
 export const LIMITS = {
   /** entries listed per image */
@@ -62,7 +71,8 @@ export async function exercise(imagePath: string): Promise<ExerciseResult> {
 
   let vfs: Vfs | undefined;
   try {
-    vfs = await guard('open', '/', () => Vfs.open(imagePath));
+    // Encrypted seeds (LUKS) are made with this passphrase, so mutants reach the decrypted volume.
+    vfs = await guard('open', '/', () => Vfs.open(imagePath, { keys: { ...noKeys(), passphrases: [Buffer.from(FUZZ_PASSPHRASE)] } }));
     if (!vfs) return r;
     r.opened = true;
     const v = vfs;

@@ -378,6 +378,11 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   vhd: vhdRegions,
   vhdx: vhdxRegions,
   vdi: vdiRegions,
+  // BitLocker: the volume header and the three FVE metadata blocks it names (header + entries).
+  bitlocker: (b) => [{ offset: 0, length: 512, what: 'volume header' }, ...[176, 184, 192].map((o) => ({ offset: Number(b.readBigUInt64LE(o)), length: 1024, what: 'FVE metadata' }))],
+  // LUKS: LUKS1's header and key slots, LUKS2's binary header and JSON (checksummed: most
+  // mutants test the checksum and the fall-back to the other copy).
+  luks: (b) => [{ offset: 0, length: 4096, what: 'header' }, { offset: 4096, length: 12288, what: 'JSON area' }],
   iso9660: iso9660Regions,
   udf: udfRegions,
   ewf: ewfRegions,

@@ -4,12 +4,15 @@
  * cached in .cache/fuzz-seeds. Small on purpose: every mutant is a full copy of its seed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededBytes, seededText } from '../images/tree.js';
 import { withMountedExfat } from '../images/exfat.js';
+import { buildSmallLuks } from '../images/luks.js';
+import { buildBitLockerSeed } from '../images/bitlocker.js';
 import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -250,6 +253,8 @@ export function buildSeeds(): SeedSet {
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];
+  // LUKS1/LUKS2 (aes-xts, PBKDF2 at cryptsetup's minimum), passphrase "fuzz" (exercise.ts).
+  s.luks = [cached('luks1.img', (p) => buildSmallLuks(p, 1, 'fuzz')), cached('luks2.img', (p) => buildSmallLuks(p, 2, 'fuzz'))];
   s.lvm2 = [cached('lvm2.img', (p) => lvmSeed(p, (part, kib) => fatImage(part, 12, kib, 10))), cached('lvm2-thin.img', (p) => lvmThinSeed(p, (part, kib) => fatImage(part, 12, kib, 11)))];
   s.iso9660 = [
     cached('iso-xorriso.iso', (p) => isoImage(p, 'xorriso', ['-R', '-J', '-b', 'boot.img', '-no-emul-boot', '-boot-load-size', '4'], 10)),
@@ -305,5 +310,18 @@ export function corpusSeeds(): SeedSet {
   };
   add('vmdk', 'ext2.vmdk');
   add('vhd', 'image.vhd');
+  // BitLocker: a 2 MiB seed cut from a Windows-made volume (scripts/images/bitlocker.ts).
+  const bde = [join(CORPUS, 'bde', 'suspended.bin.gz'), join(ROOT, '.cache', 'corpus', 'bde-gz', 'suspended.bin.gz')].find((p) => existsSync(p));
+  if (bde) {
+    out.bitlocker = [cached('bitlocker-suspended.img', (p) => {
+      const plain = `${p}.volume`;
+      writeFileSync(plain, gunzipSync(readFileSync(bde)));
+      try {
+        buildBitLockerSeed(plain, p);
+      } finally {
+        rmSync(plain, { force: true });
+      }
+    })];
+  }
   return out;
 }

@@ -29,7 +29,7 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
-const VALUE_OPTIONS = new Set(['--parent-dir', '--disk', '--header', '--endpoint', '--region', '--cache-size']);
+const VALUE_OPTIONS = new Set(['--parent-dir', '--disk', '--passphrase-file', '--key-file', '--recovery-password', '--bek', '--header', '--http-header', '--endpoint', '--region', '--cache-size']);
 
 /**
  * The command modules this command line needs: the named command's, none for a bare
@@ -67,10 +67,15 @@ async function main(): Promise<void> {
     .option('--debug', 'show stack traces for errors')
     .option('--no-verify', 'read file data without checking its checksums (Btrfs)')
     .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder, and look there for a parent by its file name when its recorded path does not exist (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--passphrase-file <file>', 'encrypted volumes (LUKS, BitLocker password): the passphrase, first line of FILE (or DISKPICK_PASSPHRASE; asked on a terminal otherwise)')
+    .option('--key-file <file>', 'encrypted volumes (LUKS): a key file, every byte of it')
+    .option('--header <file>', 'LUKS: the detached header of an encrypted volume')
+    .option('--recovery-password <digits>', 'BitLocker: the 48-digit recovery password (or DISKPICK_RECOVERY_PASSWORD)')
+    .option('--bek <file>', 'BitLocker: a startup key file (.BEK)')
     .option('--ignore-parent-id', 'read a differencing image over a parent whose identity (UUID, CID) does not match, with a warning, instead of refusing it')
     .option('--orphans', 'also show files in use that no folder lists, under /pN/$Orphans/ (NTFS, ext)')
     .addOption(new Option('--disk <image>', 'a further disk of the same machine, opened with the image (a VG over several disks; repeatable; shown as /disk2, /disk3 …)').argParser((v: string, prev: string[] = []) => [...prev, v]))
-    .addOption(new Option('--header <header>', 'images by URL: send this HTTP header ("Name: value", e.g. an Authorization header; repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(new Option('--http-header <header>', 'images by URL: send this HTTP header ("Name: value", e.g. an Authorization header; repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .option('--insecure', 'images by https URL: accept a certificate that cannot be verified (self-signed)')
     .option('--endpoint <url>', 's3:// images: an S3-compatible store (MinIO, Ceph RGW, …); also AWS_ENDPOINT_URL')
     .option('--region <region>', 's3:// images: the region to ask first (found from S3 otherwise)')

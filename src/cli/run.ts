@@ -6,9 +6,10 @@ import { fstatSync } from 'node:fs';
 import { DiskpickError, ExitCode, warningLine } from '../errors.js';
 import { escapeText } from '../escape.js';
 import { refuseInput } from '../source/file.js';
+import { keysFromOptions, terminalAsker, type KeyOptions } from './secrets.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 
-export interface GlobalOptions {
+export interface GlobalOptions extends KeyOptions {
   debug?: boolean;
   parentDir?: string[];
   disk?: string[];
@@ -16,7 +17,8 @@ export interface GlobalOptions {
   orphans?: boolean;
   /** Commander's form of --no-verify (false when given). */
   verify?: boolean;
-  header?: string[];
+  /** --http-header (repeatable): for images by URL. (--header is LUKS's detached header.) */
+  httpHeader?: string[];
   insecure?: boolean;
   endpoint?: string;
   region?: string;
@@ -66,11 +68,17 @@ function flushStdout(): Promise<void> {
   });
 }
 
-export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
+/**
+ * Options for opening an image. `prompt`: with no key given and a terminal at hand, ask for the
+ * passphrase of a locked volume (not for `info`, which describes locked volumes as they are).
+ */
+export function vfsOptions(g: GlobalOptions, opts: { prompt?: boolean } = {}): VfsOpenOptions {
+  const keys = keysFromOptions(g);
+  if (opts.prompt) keys.ask = terminalAsker();
   return {
-    parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false,
+    parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false, keys,
     ...(g.verify === false ? { verifyData: false } : {}),
-    remote: { headers: g.header, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
+    remote: { headers: g.httpHeader, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
   };
 }
 
@@ -81,7 +89,7 @@ export function warnLine(image: string, w: string): void {
 
 /** Opens the image, runs `body`, closes the image. */
 export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>, extra: Partial<VfsOpenOptions> = {}): Promise<T> {
-  const vfs = await Vfs.open(image, { ...vfsOptions(g), ...extra });
+  const vfs = await Vfs.open(image, { ...vfsOptions(g, { prompt: !extra.allowEmpty }), ...extra });
   try {
     for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
     for (const w of vfs.info().warnings) process.stderr.write(warningLine(w, image));

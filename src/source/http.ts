@@ -1,7 +1,7 @@
 /**
  * Images on an HTTP(S) server, read by range requests (RFC 9110 §14) through Node's own HTTP
  * client: one keep-alive connection pool, redirects followed, TLS verified unless `--insecure`
- * was asked for, credentials from the URL, `--header` or ~/.netrc — and never shown: the name in
+ * was asked for, credentials from the URL, `--http-header` or ~/.netrc — and never shown: the name in
  * every message is the URL without its user information and query. Each response is checked
  * against the first one's validators (ETag, Last-Modified): an object replaced during the read
  * is a one-line error, never a mix of two files. Transient failures (5xx, 429, resets, time-outs)
@@ -87,7 +87,7 @@ export class HttpFetcher implements RangeFetcher {
     const headers: Record<string, string> = { 'User-Agent': 'diskpick', 'Accept-Encoding': 'identity' };
     for (const h of opts.headers ?? []) {
       const c = h.indexOf(':');
-      if (c <= 0) throw new DiskpickError('usage', '--header takes "Name: value"');
+      if (c <= 0) throw new DiskpickError('usage', '--http-header takes "Name: value"');
       headers[h.slice(0, c).trim()] = h.slice(c + 1).trim();
     }
     if (url.username || url.password) {
@@ -151,7 +151,7 @@ export class HttpFetcher implements RangeFetcher {
         }
         if (status === 401 || status === 403) {
           res.resume();
-          return reject(new DiskpickError('image', `the server refused access (${status}): give credentials with --header, in the URL or in ~/.netrc`, this.name));
+          return reject(new DiskpickError('image', `the server refused access (${status}): give credentials with --http-header, in the URL or in ~/.netrc`, this.name));
         }
         if (status === 404 || status === 410) {
           res.resume();

@@ -21,6 +21,9 @@ import { canFindOrphans, withOrphans } from '../fs/orphans.js';
 import { dropEntries, type FileSystem, type FsInfo, type FsNode, type NameList, type Stat, type StreamInfo, type Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { ZeroSource } from '../source/source.js';
+import { openHostFile } from '../source/index.js';
+import { hasKeys, type EncryptionInfo, type VolumeKeys } from '../volume/crypt/keys.js';
+import { unlockVolume } from '../volume/crypt/unlock.js';
 
 export interface VfsVolume {
   /** Its path: "p1", "p0", "rl/root", "disk2/p1". */
@@ -34,6 +37,8 @@ export interface VfsVolume {
   fs: FileSystem | null;
   /** Why no filesystem could be read on this volume. */
   fsError: DiskpickError | null;
+  /** An encrypted volume (LUKS, BitLocker): what its header says; `volume.source` is then the decrypted data. */
+  encryption?: EncryptionInfo;
   /** Volumes nested in it (a partition table inside an LV), by name. */
   kids?: Map<string, VolumeEntry>;
   /** Its folder's inode number among the synthetic folders. */
@@ -94,6 +99,8 @@ export interface VolumeInfo {
   system: { name: string; describe: string; details?: Record<string, string | number | boolean>; warnings: string[] } | null;
   /** A format named but not read (LUKS2, BitLocker, swap …). */
   content: { type: string; uuid?: string; label?: string } | null;
+  /** LUKS/BitLocker: header facts only (never a key); the filesystem is the decrypted one's. */
+  encryption: EncryptionInfo | null;
   /** The volumes it is built from (an LV's PVs). */
   members: string[] | null;
   partitionType: string | null;
@@ -144,6 +151,8 @@ export interface VfsOpenOptions extends OpenContainerOptions {
   orphans?: boolean;
   /** Check data checksums where the filesystem has them (Btrfs); default true (`--no-verify` turns it off). */
   verifyData?: boolean;
+  /** Keys for encrypted volumes (options, environment, a prompt): src/volume/crypt/keys.ts. */
+  keys?: VolumeKeys;
 }
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
@@ -180,7 +189,12 @@ export class Vfs {
   static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
     const container = await openContainer(imagePath, opts);
     const extra: Array<{ file: string; container: Container }> = [];
+    let header: ByteSource | undefined;
     try {
+      if (opts.keys?.headerFile) {
+        header = await openHostFile(opts.keys.headerFile);
+        opts = { ...opts, keys: { ...opts.keys, header } };
+      }
       for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
       // An image given by URL has no host file: its folders carry the server's Last-Modified.
       const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
@@ -217,10 +231,20 @@ export class Vfs {
         byPath.set(n.path, vol);
         folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
       }
+      await applyDetachedHeader(volumes, opts);
+      // A key that was given and opens none of the encrypted volumes is an error now, before
+      // any output: a wrong key, not a listing of locked volumes.
+      const encrypted = volumes.filter((v) => v.encryption);
+      if (hasKeys(opts.keys) && encrypted.length > 0 && encrypted.every((v) => v.encryption!.locked)) {
+        throw encrypted.find((v) => v.fsError?.kind === 'wrongKey' && v.fsError.message.startsWith('wrong key'))?.fsError ?? encrypted[0]!.fsError!;
+      }
+      if (opts.keys?.header && !volumes.some((v) => v.encryption && !v.encryption.locked)) {
+        throw new DiskpickError('wrongKey', 'wrong key: the detached header opens with no key given, or no volume holds its data', opts.keys.header.name);
+      }
       // Volume Shadow Copies of NTFS volumes: each a volume of its own beside it, `p2@vss1` …
       // (docs/points-in-time.md). One small read per NTFS volume finds whether it has any.
       for (const v of [...volumes]) {
-        if (v.fs?.info.type !== 'NTFS' || !v.node.source) continue;
+        if (v.fs?.info.type !== 'NTFS' || !v.node.source) continue; // (an opened BitLocker volume: its decrypted bytes, below)
         for (const sv of await shadowCopies(v, opts, () => nextIno++, volumes.length, tree.warnings)) {
           volumes.push(sv);
           byPath.set(sv.name, sv);
@@ -228,7 +252,7 @@ export class Vfs {
         }
       }
       const findings: string[] = [];
-      if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.node.system || v.node.content || v.kids)) {
+      if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.encryption || v.node.system || v.node.content || v.kids)) {
         const only = volumes.length === 1 ? volumes[0]! : null;
         const why = only?.fsError && only.fsError.message !== 'unknown filesystem' ? ` (${only.fsError.message})` : '';
         // A filesystem that was recognised but uses what diskpick does not read keeps its exit code (6).
@@ -238,8 +262,10 @@ export class Vfs {
       }
       const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
+      vfs.header = header;
       return vfs;
     } catch (err) {
+      await header?.close().catch(() => undefined);
       for (const e of extra) await e.container.close().catch(() => undefined);
       await container.close().catch(() => undefined);
       throw err;
@@ -286,6 +312,7 @@ export class Vfs {
           bootable: n.partition?.bootable ?? false,
           filesystem: v.fs ? v.fs.info : null,
           error: v.fsError ? v.fsError.message : null,
+          encryption: v.encryption ?? null,
         };
       }),
     };
@@ -561,7 +588,8 @@ export class Vfs {
     const vol = this.volumes.find((v) => v.name === path) ?? this.volumes.find((v) => v.name.toLowerCase() === path.toLowerCase());
     if (vol) {
       if (!vol.node.source) throw vol.node.error ?? new DiskpickError('image', 'this volume cannot be read', vol.name);
-      return vol.node.source;
+      // An opened encrypted volume: its decrypted bytes.
+      return vol.encryption && !vol.encryption.locked ? vol.volume.source : vol.node.source;
     }
     const m = /^disk(\d+)$/i.exec(path);
     const extra = m ? this.extraDisks[Number(m[1]) - 2] : undefined;
@@ -574,7 +602,11 @@ export class Vfs {
     return [...this.volumes.filter((v) => v.node.source).map((v) => v.name), ...this.extraDisks.map((_, k) => `disk${k + 2}`)];
   }
 
+  /** A detached LUKS header file, open while the Vfs is. */
+  private header: ByteSource | undefined;
+
   async close(): Promise<void> {
+    await this.header?.close().catch(() => undefined);
     for (const v of this.volumes) await v.fs?.close?.().catch(() => undefined);
     for (const e of this.extraDisks) await e.container.close().catch(() => undefined);
     await this.container.close();
@@ -591,7 +623,7 @@ export function describeType(t: Stat['type']): string {
  * through src/volume/vss. A damaged catalog is a warning; the volume itself stays readable.
  */
 async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => number, firstId: number, warnings: string[]): Promise<VfsVolume[]> {
-  const src = v.node.source!;
+  const src = v.encryption && !v.encryption.locked ? v.volume.source : v.node.source!;
   let stores: VssStoreEntry[];
   try {
     stores = await readCatalog(src);
@@ -618,12 +650,55 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
 }
 
 /** A volume of the tree with its filesystem opened, or the reason there is none. */
-async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions): Promise<VfsVolume> {
+/**
+ * An encrypted volume (LUKS, BitLocker; src/volume/crypt/unlock.ts): its decrypted data takes the
+ * volume's place when a key fits, else it stays locked with the reason. False: not encrypted.
+ * (Wired here until the volume tree has a child that replaces its parent; LVM inside LUKS needs that.)
+ */
+async function mountEncrypted(v: VfsVolume, src: ByteSource, where: string, opts: VfsOpenOptions, detachedHeader: boolean): Promise<boolean> {
+  try {
+    const crypt = await unlockVolume(src, opts.keys, where, { detachedHeader });
+    if (!crypt) return false;
+    v.encryption = crypt.info;
+    if (!crypt.source) {
+      v.fsError = crypt.error;
+      return true;
+    }
+    v.volume = { ...v.volume, source: crypt.source };
+    const opened = await openFilesystem(crypt.source);
+    v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
+  } catch (err) {
+    if (!(err instanceof DiskpickError)) throw err;
+    v.fsError = err;
+  }
+  return true;
+}
+
+/**
+ * `--header FILE`: the data of a LUKS volume whose header is kept apart. It is the first volume
+ * with no filesystem and no header of its own whose data, decrypted, holds a filesystem.
+ */
+async function applyDetachedHeader(volumes: VfsVolume[], opts: VfsOpenOptions): Promise<void> {
+  if (!opts.keys?.header) return;
+  for (let i = 0; i < volumes.length; i++) {
+    const v = volumes[i]!;
+    if (v.fs || v.encryption || v.node.system || !v.node.source) continue;
+    const m = await mountVolume(v.node, v.id, v.ino, opts, true);
+    if (m.encryption && (m.fs || m.fsError?.kind === 'wrongKey')) {
+      m.kids = v.kids;
+      Object.assign(v, m);
+      if (m.fs) return;
+    }
+  }
+}
+
+async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, detachedHeader = false): Promise<VfsVolume> {
   const volume: Volume = node.partition ?? {
     index: id, start: node.start ?? 0, size: node.size, source: node.source ?? new ZeroSource(node.size, node.path), type: node.what,
   };
   const v: VfsVolume = { name: node.path, id, volume, node, fs: null, fsError: null, ino };
   const where = `/${node.path}`;
+  if (node.source && !node.error && !node.system && (await mountEncrypted(v, node.source, where, opts, detachedHeader))) return v;
   if (!node.source || node.error) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
   else if (node.system?.name === 'lvm2') {
     const vg = /of VG (\S+)/.exec(node.system.describe)?.[1];

@@ -7,6 +7,8 @@ import type { ByteSource } from '../source/source.js';
 import { readGpt, hasGptAt } from './gpt.js';
 import { looksLikeMbr, parseMbrEntries, readMbr, hasMbrSignature } from './mbr.js';
 import type { PartitionTable } from './types.js';
+import { probeBitLocker } from './bitlocker/bitlocker.js';
+import { probeLuks } from './luks/luks.js';
 import type { OpenedSystem, VolumeSystem } from './system.js';
 
 /** A filesystem boot sector at sector 0 (a partition-less volume), not a partition table. */
@@ -45,6 +47,8 @@ export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Pr
     }
   }
   if (isFilesystemBootSector(s0)) return null;
+  // An encrypted volume without a partition table (BitLocker's header is boot-sector shaped).
+  if (probeBitLocker(s0) || probeLuks(s0)) return null;
   if (looksLikeMbr(s0)) return readMbr(disk, s0, sectorSize === 4096 ? 4096 : 512);
   const bad = mbrEntries.findIndex((e) => e.systemId !== 0 || e.startingLba !== 0 || e.sizeInLba !== 0);
   if (bad >= 0 && !mbrEntries.every((e) => e.bootIndicator === 0 || e.bootIndicator === 0x80) ) {

@@ -86,14 +86,16 @@ export function renderInfo(info: ImageInfo): string {
   for (const v of info.volumes) {
     const fs = v.filesystem;
     const named = v.content;
-    let what = v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
+    const enc = v.encryption;
+    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
     // Where no filesystem could be read and the row says nothing else, say why.
-    if (!fs && !v.system && !named && v.error) what = `${what}: ${v.error}`;
+    // (An encrypted volume whose header cannot be read: say why, too.)
+    if (!fs && !v.system && (!named || /^(LUKS|BitLocker)/.test(named.type)) && v.error && !v.encryption?.locked) what = `${what}: ${v.error}`;
     rows.push([
       v.name,
       v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
+      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
       fs?.label ?? named?.label ?? v.partitionName ?? '-',
       what,
     ]);
@@ -103,6 +105,9 @@ export function renderInfo(info: ImageInfo): string {
   for (const v of info.volumes) {
     // Boot images an ISO's El Torito catalog lists (details "boot image N").
     for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);
+    const e = v.encryption;
+    if (e) lines.push(`encrypted:  ${v.name}: ${e.summary}; ${e.locked ? 'locked' : `opened with a ${e.openedWith}`}`);
+    for (const w of e?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
   for (const v of info.volumes) {

@@ -53,7 +53,7 @@ export function register(program: Command): void {
           if (opts.daemon) return await daemonize(image, mountpoint, opts);
           const log = (line: string) => process.stderr.write(`diskpick: ${line}\n`);
           return await serveMount({
-            image, mountpoint, allowOther, vfs: vfsOptions(g), debug: false, log,
+            image, mountpoint, allowOther, vfs: vfsOptions(g, { prompt: opts.readyFd === undefined }), debug: false, log,
             uid: opts.uid ?? process.getuid?.() ?? 0,
             gid: opts.gid ?? process.getgid?.() ?? 0,
             umask: opts.umask ?? null,
