@@ -118,7 +118,10 @@ class ChainSession {
     }
     if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', display);
     // A parent must be a regular file: opening a FIFO waits forever for a writer.
-    if (stack.length > 0 && !st.isFile()) throw new DiskpickError('image', 'is not a regular file, so it cannot be a parent image', display);
+    if (stack.length > 0 && !st.isFile()) {
+      const what = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
+      throw new DiskpickError('image', `is ${what}${what.startsWith('not') ? '' : ', not a regular file'}, so it cannot be a parent image`, display);
+    }
     const file = stack.length === 0 ? await openHostFile(display) : await FileSource.open(real);
     this.opened.push(file);
     if (file.size === 0) throw new DiskpickError('image', 'empty file, not a disk image', display);
