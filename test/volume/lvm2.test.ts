@@ -102,7 +102,7 @@ describe('LVM2: one disk, GPT with two PVs (lvm-a)', () => {
       const changed = Buffer.from(text.replace(/seqno = \d+/, `seqno = ${seq + seqDelta}`).replace(/\nroot \{/, '\nROOT {'), 'latin1');
       expect(changed.length).toBe(size);
       changed.copy(h, off);
-      h.writeUInt32LE(breakChecksum ? lvmCrc(changed) ^ 1 : lvmCrc(changed), 56);
+      h.writeUInt32LE(breakChecksum ? (lvmCrc(changed) ^ 1) >>> 0 : lvmCrc(changed), 56);
       h.writeUInt32LE(lvmCrc(h.subarray(4, 512)), 0);
       const out = join(CACHE, `lvm-a-seq${seqDelta}${breakChecksum ? 'x' : ''}.img`);
       execFileSync('cp', ['--sparse=always', A, out]);

@@ -25,7 +25,7 @@ function ourType(b: Record<string, string>): string {
   return ({ swap: 'Linux swap', iso9660: 'ISO 9660' } as Record<string, string>)[b.TYPE!] ?? b.TYPE!;
 }
 
-interface Vol { name: string; content: { type: string; uuid?: string; label?: string } | null; error: string | null }
+interface Vol { name: string; content: { type: string; uuid?: string; label?: string } | null; error: string | null; filesystem?: { type: string; label: string | null } | null }
 
 describe('volumes named as blkid names them', () => {
   let before: string;
@@ -36,13 +36,19 @@ describe('volumes named as blkid names them', () => {
     expect(await sha256File(img)).toBe(before);
   });
 
-  it('info --json: LUKS2, LUKS1, swap, ISO 9660 with the type, UUID and label blkid reports', () => {
+  it('info --json: LUKS2, LUKS1, swap with the type, UUID and label blkid reports; ISO 9660 read', () => {
     const r = diskpick(['info', '--json', img]);
     expect(r.status, r.stderr).toBe(0);
     const vols = (JSON.parse(r.stdout.toString()) as { volumes: Vol[] }).volumes;
     for (const p of NAMED_PARTS.slice(0, 4)) {
       const b = blkid(p.start);
       const v = vols.find((x) => x.name === `p${p.n}`)!;
+      if (b.TYPE === 'iso9660') {
+        // Read since #23: a filesystem now, with the label blkid reports.
+        expect(v.filesystem?.type, `p${p.n}`).toMatch(/ISO ?9660/);
+        expect(v.filesystem?.label ?? null).toBe(b.LABEL ?? null);
+        continue;
+      }
       expect(v.content, `p${p.n}`).not.toBeNull();
       expect(v.content!.type).toBe(ourType(b));
       // ISO 9660's "UUID" is blkid's made-up date string, not one stored in the volume.
