@@ -9,7 +9,8 @@ import { corrupt, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
-import { ByteLru, MappedContainer, type Piece } from './mapped.js';
+import { byteLru, type Lru } from '../source/lru.js';
+import { MappedContainer, type Piece } from './mapped.js';
 import { direct } from './hostfile.js';
 import { scratch } from '../source/scratch.js';
 
@@ -112,9 +113,9 @@ class Qcow2Container extends MappedContainer {
   private readonly l2Entries: number;
   private readonly entryBytes: number;
   private readonly subclusterSize: number;
-  private readonly l2Cache: ByteLru<number, Buffer>;
+  private readonly l2Cache: Lru<number, Buffer>;
   /** Decoded compressed clusters by cluster index, for reads of parts of them. */
-  private readonly clusterCache = new ByteLru<number, Buffer>(32 * 1024 * 1024);
+  private readonly clusterCache = byteLru<number, Buffer>(32 * 1024 * 1024);
   private readonly fileSize: number;
 
   constructor(
@@ -131,7 +132,7 @@ class Qcow2Container extends MappedContainer {
     this.entryBytes = hdr.incompatible_features & INCOMPAT_EXTL2 ? 16 : 8;
     this.l2Entries = this.clusterSize / this.entryBytes;
     this.subclusterSize = this.clusterSize / 32;
-    this.l2Cache = new ByteLru(Math.max(32 * 1024 * 1024, this.clusterSize * 4));
+    this.l2Cache = byteLru(Math.max(32 * 1024 * 1024, this.clusterSize * 4));
     this.fileSize = file.size;
   }
 

@@ -6,7 +6,8 @@
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
-import { ByteLru, MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { byteLru } from '../source/lru.js';
+import { MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
 const COOKIE = Buffer.from('conectix');
 const DYN_COOKIE = Buffer.from('cxsparse');
@@ -120,7 +121,7 @@ class VhdSparse extends MappedContainer {
   readonly variant: string;
   uniqueId: Buffer | null = null;
   private readonly bitmapBytes: number;
-  private readonly bitmaps = new ByteLru<number, Buffer>(8 * 1024 * 1024);
+  private readonly bitmaps = byteLru<number, Buffer>(8 * 1024 * 1024);
 
   constructor(
     file: ByteSource,

@@ -7,7 +7,8 @@
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, readInto, readIntoNew, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
-import { ByteLru, MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { byteLru } from '../source/lru.js';
+import { MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -438,7 +439,7 @@ class VhdxContainer extends MappedContainer {
   readonly format = 'vhdx';
   readonly variant: string;
   private readonly chunkRatio: number;
-  private readonly bitmaps = new ByteLru<number, Buffer>(16 * MiB);
+  private readonly bitmaps = byteLru<number, Buffer>(16 * MiB);
 
   constructor(
     file: ByteSource,

@@ -10,6 +10,7 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
+import { Lru } from '../source/lru.js';
 import { hostRunsOfPieces, readExact, readInto, type HostRun } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE,
@@ -328,8 +329,8 @@ export class ExfatFileSystem implements FileSystem {
   private readonly heapOffset: number;
   private readonly fatOffset: number;
   private readonly clusterCount: number;
-  private readonly fatBlocks = new Map<number, Buffer>();
-  private readonly dirCache = new Map<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>();
+  private readonly fatBlocks = new Lru<number, Buffer>(FAT_BLOCKS_CACHED);
+  private readonly dirCache = new Lru<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>(DIRS_CACHED);
   private upcase: Uint16Array = asciiUpcase();
   private bitmap: { firstCluster: number; dataLength: number; runs: Run[] | null } | null = null;
   private readonly rootNode: ExfatNode;
@@ -441,15 +442,11 @@ export class ExfatFileSystem implements FileSystem {
   private async fatBlock(cluster: number): Promise<{ b: Buffer; first: number }> {
     const block = Math.floor((cluster * 4) / FAT_BLOCK);
     let b = this.fatBlocks.get(block);
-    if (b) {
-      this.fatBlocks.delete(block);
-      this.fatBlocks.set(block, b);
-    } else {
+    if (!b) {
       // The last block may end with the volume: take what is there if it holds the entry.
       b = await this.src.read(this.fatOffset + block * FAT_BLOCK, FAT_BLOCK);
       if (b.length < cluster * 4 - block * FAT_BLOCK + 4) throw corrupt(this.src.name, `truncated: the FAT entry of cluster ${cluster} is past the end of the volume`);
       this.fatBlocks.set(block, b);
-      if (this.fatBlocks.size > FAT_BLOCKS_CACHED) this.fatBlocks.delete(this.fatBlocks.keys().next().value as number);
     }
     return { b, first: (block * FAT_BLOCK) / 4 };
   }
@@ -688,11 +685,7 @@ export class ExfatFileSystem implements FileSystem {
   private async listing(dir: ExfatNode): Promise<{ kids: ExfatNode[]; byName: Map<string, ExfatNode> }> {
     if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', this.pathOf(dir));
     const hit = this.dirCache.get(dir);
-    if (hit) {
-      this.dirCache.delete(dir);
-      this.dirCache.set(dir, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const path = this.pathOf(dir);
     const { entries, runs } = await this.readDirBytes(dir, path);
     const kids = await this.parseDir(dir, path, entries, runs);
@@ -703,7 +696,6 @@ export class ExfatFileSystem implements FileSystem {
     }
     const l = { kids, byName };
     this.dirCache.set(dir, l);
-    if (this.dirCache.size > DIRS_CACHED) this.dirCache.delete(this.dirCache.keys().next().value as ExfatNode);
     return l;
   }
 

@@ -4,6 +4,7 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun } from '../source/source.js';
+import { Lru } from '../source/lru.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
   type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type Timespec,
@@ -148,9 +149,9 @@ export class FatNode implements FsNode {
 
 /** The File Allocation Table, read in segments on demand (a FAT32 FAT can be hundreds of MiB). */
 class FileAllocationTable {
-  private readonly segments = new Map<number, Buffer>();
   private static readonly SEGMENT = 64 * 1024;
   private static readonly MAX_SEGMENTS = 256;
+  private readonly segments = new Lru<number, Buffer>(FileAllocationTable.MAX_SEGMENTS);
 
   constructor(
     private readonly src: ByteSource,
@@ -264,9 +265,6 @@ class FileAllocationTable {
     const start = seg * FileAllocationTable.SEGMENT;
     const len = Math.min(FileAllocationTable.SEGMENT, this.bytes - start);
     const b = await readExact(this.src, this.offset + start, len, 'FAT');
-    if (this.segments.size >= FileAllocationTable.MAX_SEGMENTS) {
-      this.segments.delete(this.segments.keys().next().value as number);
-    }
     this.segments.set(seg, b);
     return b;
   }
@@ -383,7 +381,7 @@ export class FatFileSystem implements FileSystem {
   private readonly firstDataSector: number;
   private readonly rootDirOffset: number;
   private readonly rootDirBytes: number;
-  private readonly dirCache = new Map<FatNode, FatNode[]>();
+  private readonly dirCache = new Lru<FatNode, FatNode[]>(512);
   private rootNode: FatNode | null = null;
 
   private constructor(readonly src: ByteSource, private readonly bpb: BiosParameterBlock, readonly type: FatType, clusterCount: number) {
@@ -616,7 +614,6 @@ export class FatFileSystem implements FileSystem {
       };
       out.push(new FatNode(name, shortName, stat, firstCluster));
     }
-    if (this.dirCache.size > 512) this.dirCache.delete(this.dirCache.keys().next().value as FatNode);
     this.dirCache.set(dir, out);
     return out;
   }

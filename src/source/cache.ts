@@ -1,3 +1,4 @@
+import { InFlight, Lru } from './lru.js';
 import { hostRunsOf, readInto, type ByteSource, type HostRun } from './source.js';
 
 /**
@@ -8,9 +9,8 @@ import { hostRunsOf, readInto, type ByteSource, type HostRun } from './source.js
 export class CachedSource implements ByteSource {
   readonly name: string;
   readonly size: number;
-  private readonly blocks = new Map<number, Buffer>();
-  private readonly pending = new Map<number, Promise<Buffer>>();
-  private readonly maxBlocks: number;
+  private readonly blocks: Lru<number, Buffer>;
+  private readonly pending = new InFlight<number, Buffer>();
 
   constructor(
     private readonly base: ByteSource,
@@ -19,7 +19,7 @@ export class CachedSource implements ByteSource {
   ) {
     this.name = base.name;
     this.size = base.size;
-    this.maxBlocks = Math.max(4, Math.floor(cacheBytes / blockSize));
+    this.blocks = new Lru(Math.max(4, Math.floor(cacheBytes / blockSize)));
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -64,30 +64,12 @@ export class CachedSource implements ByteSource {
 
   private async block(index: number): Promise<Buffer> {
     const hit = this.blocks.get(index);
-    if (hit) {
-      this.blocks.delete(index);
-      this.blocks.set(index, hit);
-      return hit;
-    }
-    const inflight = this.pending.get(index);
-    if (inflight) return inflight;
-    const p = this.base.read(index * this.blockSize, this.blockSize).then(
-      (b) => {
-        this.pending.delete(index);
-        this.blocks.set(index, b);
-        if (this.blocks.size > this.maxBlocks) {
-          const oldest = this.blocks.keys().next().value as number;
-          this.blocks.delete(oldest);
-        }
-        return b;
-      },
-      (err) => {
-        this.pending.delete(index);
-        throw err;
-      },
-    );
-    this.pending.set(index, p);
-    return p;
+    if (hit) return hit;
+    return this.pending.run(index, async () => {
+      const b = await this.base.read(index * this.blockSize, this.blockSize);
+      this.blocks.set(index, b);
+      return b;
+    });
   }
 
   async close(): Promise<void> {

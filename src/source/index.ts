@@ -14,3 +14,4 @@ export async function openHostFile(path: string): Promise<ByteSource> {
   if (parts) return SplitSource.open(parts);
   return FileSource.open(path);
 }
+export { Lru, byteLru, InFlight } from './lru.js';

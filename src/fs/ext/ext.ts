@@ -6,6 +6,7 @@
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
 import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
+import { Lru } from '../../source/lru.js';
 import { scratch } from '../../source/scratch.js';
 import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
@@ -54,7 +55,7 @@ export class ExtFs implements FileSystem, BlockReader {
   private journalRuns: Run[] = [];
   private readonly inodeCache = new Map<number, Inode>();
   /** Folders looked up in: their entries and each name's index (the last, should a damaged folder repeat one). */
-  private readonly dirCache = new Map<number, { entries: DirEntries; byName: Map<string, number> }>();
+  private readonly dirCache = new Lru<number, { entries: DirEntries; byName: Map<string, number> }>(DIR_CACHE_MAX);
   private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
 
   private constructor(private readonly src: ByteSource) {
@@ -659,7 +660,6 @@ export class ExtFs implements FileSystem, BlockReader {
       const byName = new Map<string, number>();
       for (let i = 0; i < entries.names.length; i++) byName.set(entries.names[i]!, i);
       dc = { entries, byName };
-      if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
       this.dirCache.set(ino, dc);
     }
     const { entries: e, byName } = dc;

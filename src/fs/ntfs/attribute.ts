@@ -5,6 +5,7 @@
  */
 import { corrupt, DiskpickError } from '../../errors.js';
 import { hostRunsOfPieces, readInto, type ByteSource, type HostRun } from '../../source/source.js';
+import { Lru } from '../../source/lru.js';
 import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
 
@@ -25,7 +26,7 @@ export interface NonResidentLayout {
 export class NtfsStream implements ByteSource {
   readonly size: number;
   private readonly unitClusters: number;
-  private readonly unitCache = new Map<number, Buffer>();
+  private readonly unitCache = new Lru<number, Buffer>(8);
   /** The last large read of the volume (read-ahead for front-to-back copies). */
   private ahead: { at: number; buf: Buffer } | null = null;
 
@@ -214,7 +215,6 @@ export class NtfsStream implements ByteSource {
       }
     }
     this.unitCache.set(u, data);
-    if (this.unitCache.size > 8) this.unitCache.delete(this.unitCache.keys().next().value as number);
     return data;
   }
 

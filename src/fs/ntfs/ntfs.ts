@@ -6,6 +6,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
+import { Lru } from '../../source/lru.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
@@ -69,34 +70,6 @@ const MAX_INDEX_BLOCKS = 1 << 24;
 const RECORD_READS_IN_FLIGHT = 4;
 /** Reads at least this large go past the image's block cache (CachedSource reads 4+ blocks directly). */
 const UNCACHED_READ = 256 * 1024;
-
-/**
- * A bounded cache in two generations: hits move to the young map; when it fills, the old
- * generation is dropped whole. O(1) per operation (an LRU over a Map that deletes its oldest
- * key each time degrades badly in V8 once the map holds many deleted slots).
- */
-class Lru<K, V> {
-  private young = new Map<K, V>();
-  private old = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(k: K): V | undefined {
-    const y = this.young.get(k);
-    if (y !== undefined) return y;
-    const o = this.old.get(k);
-    if (o !== undefined) this.set(k, o);
-    return o;
-  }
-  has(k: K): boolean {
-    return this.young.has(k) || this.old.has(k);
-  }
-  set(k: K, v: V): void {
-    if (this.young.size >= this.max / 2) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(k, v);
-  }
-}
 
 /** One attribute of a file, its extents (from extension records) merged. */
 interface NtfsAttr {
