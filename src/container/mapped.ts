@@ -7,7 +7,7 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import { Lru } from '../source/lru.js';
-import { readExact, readInto, type ByteSource } from '../source/source.js';
+import { readExact, readInto, type ByteSource, readSpan, readIntoSpan } from '../source/source.js';
 import type { ChainLevel, Container, OpenContext } from './container.js';
 import { direct } from './hostfile.js';
 
@@ -91,8 +91,8 @@ export abstract class MappedContainer implements Container {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const runs = await this.plan(offset, n);
     // One run (the common case for sequential reads of contiguous clusters): hand back the
     // host buffer itself, no copy.
@@ -103,8 +103,7 @@ export abstract class MappedContainer implements Container {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
     if (n <= 0) return 0;
     await this.fill(await this.plan(offset, n), target, at, offset);
     return n;

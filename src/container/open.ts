@@ -1,6 +1,6 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { DiskpickError, fromSystemError } from '../errors.js';
+import { cannotOpen, corrupt, DiskpickError, fromSystemError } from '../errors.js';
 import { FileSource } from '../source/file.js';
 import { HostFile } from './hostfile.js';
 import { openHostFile } from '../source/index.js';
@@ -59,7 +59,7 @@ class ChainSession {
 
   /** Resolves `ref` (as written in `from`) to a real host path inside the allowed folders. */
   async resolveRef(ref: string, from: string, what: string): Promise<string> {
-    if (ref.includes('\0')) throw new DiskpickError('image', `${what} name contains a NUL byte`, from);
+    if (ref.includes('\0')) throw corrupt(from, `${what} name contains a NUL byte`);
     const wanted = isAbsolute(ref) ? ref : resolve(dirname(from), ref);
     let real: string;
     try {
@@ -67,7 +67,7 @@ class ChainSession {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT' || e.code === 'ENOTDIR') {
-        throw new DiskpickError('image', `${what} not found: ${wanted}`, from);
+        throw cannotOpen(from, `${what} not found: ${wanted}`);
       }
       throw fromSystemError(err, wanted);
     }
@@ -83,10 +83,10 @@ class ChainSession {
 
   async openAt(display: string, real: string, stack: string[]): Promise<Container> {
     if (stack.includes(real)) {
-      throw new DiskpickError('image', `parent chain loops back to ${real}`, stack[stack.length - 1]);
+      throw corrupt(stack[stack.length - 1]!, `parent chain loops back to ${real}`);
     }
     if (stack.length >= this.maxChain) {
-      throw new DiskpickError('image', `parent chain longer than ${this.maxChain} levels`, display);
+      throw corrupt(display, `parent chain longer than ${this.maxChain} levels`);
     }
     let st;
     try {
@@ -94,10 +94,10 @@ class ChainSession {
     } catch (err) {
       throw fromSystemError(err, display);
     }
-    if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', display);
+    if (st.isDirectory()) throw cannotOpen(display, 'is a folder, not a disk image');
     const file = stack.length === 0 ? await openHostFile(display) : await FileSource.open(real);
     this.opened.push(file);
-    if (file.size === 0) throw new DiskpickError('image', 'empty file, not a disk image', display);
+    if (file.size === 0) throw cannotOpen(display, 'empty file, not a disk image');
     const src = new HostFile(file);
     const head = await src.read(0, HEAD_BYTES);
     const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
@@ -112,7 +112,7 @@ class ChainSession {
     return {
       async openReferenced(ref, from, what) {
         const real = await session.resolveRef(ref, from, what);
-        if (stack.includes(real)) throw new DiskpickError('image', `${what} refers back to ${real}`, from);
+        if (stack.includes(real)) throw corrupt(from, `${what} refers back to ${real}`);
         const s = await FileSource.open(real);
         session.opened.push(s);
         return new HostFile(s);
@@ -135,7 +135,7 @@ class ChainSession {
       async openParentFile(path, _from) {
         const real = await realpathOrFail(path);
         if (!session.isAllowed(real)) {
-          throw new DiskpickError('image', `parent image ${real} is outside the allowed folders`, self);
+          throw cannotOpen(self, `parent image ${real} is outside the allowed folders`);
         }
         return session.openAt(real, real, stack);
       },

@@ -1,4 +1,4 @@
-import { DiskpickError } from '../errors.js';
+import { cannotOpen } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
 import { fsFormats } from './formats.js';
 import type { FileSystem } from './types.js';
@@ -11,5 +11,5 @@ export async function openFilesystem(src: ByteSource): Promise<FileSystem> {
   for (const f of fsFormats) {
     if (f.probe(head, src)) return f.open(src);
   }
-  throw new DiskpickError('image', 'unknown filesystem', src.name);
+  throw cannotOpen(src.name, 'unknown filesystem');
 }

@@ -10,8 +10,9 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
+import { formatGuid } from '../source/bytes.js';
 import { Lru } from '../source/lru.js';
-import { hostRunsOfPieces, readExact, readInto, type HostRun } from '../source/source.js';
+import { hostRunsOfPieces, readExact, readInto, type HostRun, readSpan, readIntoSpan } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -870,8 +871,8 @@ class ExfatFileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const validEnd = Math.min(offset + n, this.validDataLength);
     if (validEnd <= offset) return Buffer.alloc(n);
     const cs = this.fs.bytesPerCluster;
@@ -889,8 +890,8 @@ class ExfatFileSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const validEnd = Math.max(offset, Math.min(offset + n, this.validDataLength));
     if (validEnd > offset) {
       const cs = this.fs.bytesPerCluster;
@@ -948,13 +949,6 @@ function attributeWords(a: number): string[] {
   if (a & ATTR_SYSTEM) out.push('system');
   if (a & ATTR_ARCHIVE) out.push('archive');
   return out;
-}
-
-/** A GUID as Windows prints it: the first three fields little-endian (§10.1). */
-function formatGuid(b: Buffer): string {
-  const h = (x: Buffer) => x.toString('hex');
-  const le = (x: Buffer) => h(Buffer.from(x).reverse());
-  return `${le(b.subarray(0, 4))}-${le(b.subarray(4, 6))}-${le(b.subarray(6, 8))}-${h(b.subarray(8, 10))}-${h(b.subarray(10, 16))}`.toUpperCase();
 }
 
 export const exfatFormat: FsFormat = {

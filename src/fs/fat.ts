@@ -3,7 +3,7 @@
  * from there). See docs/formats/fat.md.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun } from '../source/source.js';
+import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../source/source.js';
 import { Lru } from '../source/lru.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
@@ -285,8 +285,8 @@ class FatFileSource implements ByteSource {
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const i = await this.runIndex(offset);
     const r = this.runs![i];
     if (!r) throw corrupt(this.name, `cluster chain ends before byte ${offset} of ${this.size}`);
@@ -301,8 +301,8 @@ class FatFileSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     await this.fill(await this.runIndex(offset), target, at, offset, n);
     return n;
   }

@@ -512,7 +512,7 @@ export class FuseFs {
     }
     else if (e.kind === 'vfs' && e.node.stat.type === 'symlink') t = e.node.stat.symlinkTarget;
     else throw new DiskpickError('usage', 'is not a symbolic link', path);
-    if (t === undefined) throw new DiskpickError('image', 'symbolic link without a readable target', path);
+    if (t === undefined) throw corrupt(path, 'symbolic link without a readable target');
     return t;
   }
 

@@ -1,5 +1,5 @@
 import { InFlight, Lru } from './lru.js';
-import { hostRunsOf, readInto, type ByteSource, type HostRun } from './source.js';
+import { hostRunsOf, readInto, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * An LRU cache of fixed-size blocks in front of a source. Metadata reads (FAT sectors,
@@ -23,8 +23,8 @@ export class CachedSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     if (n >= this.blockSize * 4) return this.base.read(offset, n);
     const first = Math.floor(offset / this.blockSize);
     const last = Math.floor((offset + n - 1) / this.blockSize);
@@ -47,8 +47,8 @@ export class CachedSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     // File data goes around the cache: FUSE asks in 128 KiB requests (libfuse2's largest), so
     // the pass-through starts at two blocks; copying those through cached blocks cost the mount
     // twice the CPU per GiB and pushed metadata out of the cache.

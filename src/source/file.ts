@@ -1,7 +1,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { constants, readSync } from 'node:fs';
-import { DiskpickError, fromSystemError } from '../errors.js';
-import { readIntoNew, type ByteSource, type HostRun } from './source.js';
+import { cannotOpen, fromSystemError } from '../errors.js';
+import { readIntoNew, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * The only way diskpick opens an image file: O_RDONLY, never anything that can write.
@@ -34,7 +34,7 @@ export class FileSource implements ByteSource {
     } catch (err) {
       throw fromSystemError(err, path);
     }
-    if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', path);
+    if (st.isDirectory()) throw cannotOpen(path, 'is a folder, not a disk image');
     let fh: FileHandle;
     try {
       fh = await open(path, READ_ONLY_FLAGS);
@@ -54,8 +54,8 @@ export class FileSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     let done = 0;
     try {
       while (done < n) {

@@ -5,7 +5,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
-import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
+import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
 import { scratch } from '../../source/scratch.js';
 import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
@@ -727,8 +727,8 @@ class ExtFileSource implements ByteSource {
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const bs = this.fs.blockSize;
     const first = this.runs[runIndexAtOrAfter(this.runs, Math.floor(offset / bs))];
     // The common case, a read inside one allocated run, is one device read and no copy.
@@ -740,8 +740,8 @@ class ExtFileSource implements ByteSource {
 
   /** Runs into target; holes and uninitialized extents as zeros. */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     let pos = at;
     for (const [volumeOffset, len] of this.pieces(offset, n)) {
       if (volumeOffset < 0) target.fill(0, pos, pos + len);

@@ -4,7 +4,7 @@
  * "Non-resident data" and "Compression units".
  */
 import { corrupt, DiskpickError } from '../../errors.js';
-import { hostRunsOfPieces, readInto, type ByteSource, type HostRun } from '../../source/source.js';
+import { hostRunsOfPieces, readInto, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
 import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
@@ -40,8 +40,8 @@ export class NtfsStream implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const end = offset + n;
     // Past the initialized size the stream reads as zeros, whatever the clusters hold.
     const validEnd = Math.min(end, this.l.initializedSize);
@@ -82,8 +82,8 @@ export class NtfsStream implements ByteSource {
 
   /** Zero-copy read: runs straight from the volume into target; sparse and uninitialized bytes as zeros. */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const end = offset + n;
     const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
     if (this.unitClusters) {

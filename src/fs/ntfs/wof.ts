@@ -16,7 +16,7 @@
 import { corrupt, unsupported } from '../../errors.js';
 import type { ByteSource } from '../../source/source.js';
 import { InFlight, Lru } from '../../source/lru.js';
-import { readExact } from '../../source/source.js';
+import { readExact, readSpan } from '../../source/source.js';
 import { decompressLzx } from './lzx.js';
 import { decompressXpressHuffman } from './xpress.js';
 
@@ -126,8 +126,8 @@ export class WofSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const cs = this.chunkSize;
     const first = Math.floor(offset / cs);
     const last = Math.floor((offset + n - 1) / cs);
