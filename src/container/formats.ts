@@ -3,7 +3,7 @@ import { qcow2Format } from './qcow2.js';
 import { vdiFormat } from './vdi.js';
 import { vhdFormat } from './vhd.js';
 import { vhdxFormat } from './vhdx.js';
-import { vmdkFormat } from './vmdk.js';
+import { vmdkFormat } from './vmdk/vmdk.js';
 
 /**
  * Every container format, tried in this order by magic bytes; raw is the fallback and is

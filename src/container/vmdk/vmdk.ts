@@ -7,14 +7,14 @@
  * See docs/formats/vmdk.md.
  */
 import { basename } from 'node:path';
-import { corrupt, DiskpickError, unsupported } from '../errors.js';
-import { readExact, readInto, SliceSource, type ByteSource, readSpan, readIntoSpan } from '../source/source.js';
-import type { ChainLevel, Container, ContainerFormat, OpenContext } from './container.js';
-import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './vmdk/descriptor.js';
-import { COWD_MAGIC, CowdExtent } from './vmdk/cowd.js';
-import { GrainReader, type Fallback, type GrainMap } from './vmdk/grains.js';
-import { isSesparse, SesparseExtent } from './vmdk/sesparse.js';
-import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './vmdk/sparse.js';
+import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { readExact, readInto, SliceSource, type ByteSource, readSpan, readIntoSpan } from '../../source/source.js';
+import type { ChainLevel, Container, ContainerFormat, OpenContext } from '../container.js';
+import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
+import { COWD_MAGIC, CowdExtent } from './cowd.js';
+import { GrainReader, type Fallback, type GrainMap } from './grains.js';
+import { isSesparse, SesparseExtent } from './sesparse.js';
+import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './sparse.js';
 
 const SECTOR = 512;
 
