@@ -276,9 +276,9 @@ export class NtfsFileSystem implements FileSystem {
 
   /** Record 0..3 from $MFTMirr, when the $MFT's own copy is damaged. */
   private async mirrorRecord(n: number, why: DiskpickError): Promise<MftRecord> {
-    if (n * this.rs >= Math.max(4 * this.rs, this.cs) || this.boot.mftMirrLcn === 0) throw why;
+    if (n * this.rs >= Math.max(4 * this.rs, this.cs) || this.boot.mftmirr_lcn === 0) throw why;
     try {
-      const r = await this.rawRecordAt(this.boot.mftMirrLcn * this.cs + n * this.rs, n);
+      const r = await this.rawRecordAt(this.boot.mftmirr_lcn * this.cs + n * this.rs, n);
       this.warnings.push(`$MFT record ${n} is damaged (${why.message}); read from $MFTMirr`);
       return r;
     } catch {
@@ -318,7 +318,7 @@ export class NtfsFileSystem implements FileSystem {
     const name = this.vol.name;
     let rec0: MftRecord;
     try {
-      rec0 = await this.rawRecordAt(this.boot.mftLcn * this.cs, 0);
+      rec0 = await this.rawRecordAt(this.boot.mft_lcn * this.cs, 0);
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
       rec0 = await this.mirrorRecord(0, err);
@@ -515,22 +515,22 @@ export class NtfsFileSystem implements FileSystem {
     }
     // The root folder must be readable for anything to work: fail the volume now if not.
     await this.file(MFT_RECORD_ROOT, '/');
-    const serial = b.volumeSerialNumber.toString(16).toUpperCase().padStart(16, '0');
+    const serial = b.volume_serial_number.toString(16).toUpperCase().padStart(16, '0');
     this.info = {
       type: 'NTFS',
       label,
       uuid: serial,
-      size: b.numberOfSectors * b.bytesPerSector,
+      size: b.number_of_sectors * b.bytes_per_sector,
       blockSize: b.clusterSize,
       warnings: this.warnings,
       details: {
         version,
-        sectorSize: b.bytesPerSector,
+        sectorSize: b.bytes_per_sector,
         clusterSize: b.clusterSize,
         mftRecordSize: b.mftRecordSize,
         indexBlockSize: b.indexBlockSize,
-        mftCluster: b.mftLcn,
-        mftMirrCluster: b.mftMirrLcn,
+        mftCluster: b.mft_lcn,
+        mftMirrCluster: b.mftmirr_lcn,
         mftRecords: this.mftRecords,
       },
     };
