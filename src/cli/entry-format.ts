@@ -1,6 +1,10 @@
 /** How entries and sizes are shown: `ls -l` columns, JSON objects, human sizes. */
 import type { Stat, Timespec } from '../fs/types.js';
 import type { VfsNode } from '../vfs/vfs.js';
+import { displayName } from '../present/names.js';
+
+// Shared with the TUI: src/present/names.ts.
+export { displayName, humanSize, needsEscape } from '../present/names.js';
 
 export function isoTime(t: Timespec | undefined): string | null {
   if (!t) return null;
@@ -8,18 +12,6 @@ export function isoTime(t: Timespec | undefined): string | null {
   if (Number.isNaN(d.getTime())) return null;
   const base = d.toISOString().slice(0, 19);
   return `${base}.${String(t.nsec).padStart(9, '0')}Z`;
-}
-
-export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 
 const TYPE_CHAR: Record<Stat['type'], string> = {
@@ -43,19 +35,6 @@ export function shortTime(t: Timespec | undefined): string {
   if (!t) return '-                  ';
   const d = new Date(t.sec * 1000);
   return Number.isNaN(d.getTime()) ? '?' : d.toISOString().slice(0, 19).replace('T', ' ');
-}
-
-/** Names with control characters are shown escaped so a listing is one line per entry. */
-const NEEDS_ESCAPE = /[\x00-\x1f\x7f\\]/;
-
-export function needsEscape(name: string): boolean {
-  return NEEDS_ESCAPE.test(name);
-}
-
-export function displayName(name: string): string {
-  // Nearly every name needs nothing: test first, replace (a new string) only then.
-  if (!NEEDS_ESCAPE.test(name)) return name;
-  return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 /** "major, minor" of a Linux new-style device number (12-bit major, 20-bit minor). */

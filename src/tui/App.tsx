@@ -7,7 +7,7 @@ import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } 
 import { basename } from 'node:path';
 import { Box, Text, useApp, useInput, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
-import { displayName, humanSize } from '../cli/entry-format.js';
+import { displayName, humanSize } from '../present/names.js';
 import { restore, type RestoreProgress } from '../restore/restore.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
 import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
