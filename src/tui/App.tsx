@@ -12,10 +12,12 @@ import { restore, type RestoreProgress } from '../restore/restore.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
 import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
 import { hexLines, isBinary, PREVIEW_LIMIT, streamPreview, textLines } from './preview.js';
+import { keyAction } from './keys.js';
 import { helpLines, infoLines, summaryHeadline, summaryLines } from './panels.js';
 import { findConflicts, resolveTarget } from './restore-plan.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
-import { useLiveState } from './use-live-state.js';
+import { useLiveReducer } from './use-live-state.js';
+import { initialState, reduce, type Mode, type PagerContent, type Status } from './state.js';
 import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
@@ -35,29 +37,10 @@ export interface AppProps {
   onQuit?: (how: 'quit' | 'interrupt') => void;
 }
 
-type PagerContent =
-  | { type: 'lines'; lines: string[] }
-  | { type: 'preview'; data: Buffer; done: boolean; size: number };
-
-type Mode =
-  | { kind: 'browse' }
-  | { kind: 'pager'; title: string; content: PagerContent; top: number; id: number }
-  | { kind: 'target'; input: string; nodes: VfsNode[] }
-  | { kind: 'checking'; outDir: string }
-  | { kind: 'confirm'; nodes: VfsNode[]; outDir: string; existing: string[] }
-  | { kind: 'restoring'; outDir: string; started: number; finished?: number; cancelling: boolean };
-
-interface Status {
-  text: string;
-  error: boolean;
-}
-
 function messageOf(err: unknown): string {
   if (err instanceof DiskpickError) return err.toLine();
   return (err as Error)?.message ?? String(err);
 }
-
-const isBack = (key: Key) => key.backspace || key.delete;
 
 /** Shortest time the restore progress panel stays on screen. */
 const MIN_PROGRESS_MS = 800;
@@ -71,17 +54,11 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const bodyHeight = height - 4;
   const cols = useMemo(() => columnsFor(width), [width]);
 
-  // The state keys act on is "live" (see useLiveState): a burst of keys acts in order.
-  const [dir, dirNow, setDir] = useLiveState<VfsNode>(() => vfs.root());
-  const [entries, entriesNow, setEntries] = useLiveState<Entry[]>([]);
-  const [loading, setLoading] = useState(true);
-  const [filter, filterNow, setFilter] = useLiveState('');
-  const [filtering, filteringNow, setFiltering] = useLiveState(false);
-  const [cursor, cursorNow, setCursor] = useLiveState(0);
-  const [top, setTop] = useState(0);
-  const [selected, selectedNow, setSelected] = useLiveState<Map<string, VfsNode>>(() => new Map());
-  const [mode, modeNow, setMode] = useLiveState<Mode>({ kind: 'browse' });
-  const [status, setStatus] = useState<Status | null>(null);
+  // The state keys act on is "live" (see useLiveReducer): a burst of keys acts in order.
+  const [state, stateNow, dispatch] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  const { dir, entries, loading, filter, filtering, cursor, top, selected, mode, status } = state;
+  const setMode = (m: Mode) => dispatch({ type: 'mode', mode: m });
+  const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
   const [progress, setProgress] = useState<RestoreProgress | null>(null);
   const [now, setNow] = useState(() => Date.now());
 
@@ -102,22 +79,16 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
   const openFolder = useCallback(async (node: VfsNode, focus?: string) => {
     const seq = ++loadSeq.current;
-    setLoading(true);
+    dispatch({ type: 'loading', on: true });
     try {
       const list = await loadFolder(vfs, node);
       if (seq !== loadSeq.current) return;
       const at = focus ? Math.max(0, list.findIndex((e) => e.node.name === focus)) : 0;
-      setDir(node);
-      setEntries(list);
-      setFilter('');
-      setFiltering(false);
-      setCursor(at);
-      setTop(Math.max(0, at - Math.floor(bodyHeight / 2)));
-      setStatus(null);
+      dispatch({ type: 'opened', dir: node, entries: list, cursor: at, top: Math.max(0, at - Math.floor(bodyHeight / 2)) });
     } catch (err) {
       if (seq === loadSeq.current) showError(err);
     } finally {
-      if (seq === loadSeq.current) setLoading(false);
+      if (seq === loadSeq.current) dispatch({ type: 'loading', on: false });
     }
   }, [vfs, bodyHeight]);
 
@@ -138,8 +109,9 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const shownCursor = Math.min(cursor, Math.max(0, view.length - 1));
   const shownTop = scrollTop(top, shownCursor, bodyHeight, view.length);
   useEffect(() => {
-    if (shownCursor !== cursor) setCursor(shownCursor);
-    if (shownTop !== top) setTop(shownTop);
+    if (shownCursor !== cursor || shownTop !== top) {
+      dispatch({ type: 'shown', ...(shownCursor !== cursor ? { cursor: shownCursor } : {}), ...(shownTop !== top ? { top: shownTop } : {}) });
+    }
   }, [shownCursor, shownTop]);
 
   // While a restore runs, the panel is redrawn 10 times a second from the last progress report.
@@ -182,10 +154,10 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     previewAbort.current = abort;
     const id = openPager(e.node.path, { type: 'preview', data: Buffer.alloc(0), done: false, size: st.size });
     streamPreview(vfs, e.node, (data, done) => {
-      setMode((m) => (m.kind === 'pager' && m.id === id ? { ...m, content: { type: 'preview', data, done, size: st.size } } : m));
+      dispatch({ type: 'previewData', id, content: { type: 'preview', data, done, size: st.size } });
     }, abort.signal).catch((err) => {
       if (abort.signal.aborted) return;
-      setMode((m) => (m.kind === 'pager' && m.id === id ? { kind: 'browse' } : m));
+      dispatch({ type: 'pagerFailed', id });
       showError(err);
     });
   };
@@ -195,20 +167,10 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     setMode({ kind: 'browse' });
   };
 
-  const toggle = (nodes: VfsNode[], on?: boolean) => {
-    setSelected((prev) => {
-      const next = new Map(prev);
-      const allOn = on ?? !nodes.every((n) => next.has(n.path));
-      for (const n of nodes) {
-        if (allOn) next.set(n.path, n);
-        else next.delete(n.path);
-      }
-      return next;
-    });
-  };
+  const toggle = (nodes: VfsNode[]) => dispatch({ type: 'toggle', nodes });
 
   const beginRestore = (current: Entry | undefined) => {
-    const sel = selectedNow.current;
+    const sel = stateNow.current.selected;
     const nodes = sel.size ? [...sel.values()] : current ? [current.node] : [];
     if (!nodes.length) return showInfo('nothing to restore here');
     setMode({ kind: 'target', input: cwd, nodes });
@@ -232,9 +194,9 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       // A fast restore keeps its progress panel up for a moment, so it is seen, not flashed;
       // its rate and the summary's are those of the copy alone.
       const shown = Date.now() - started;
-      setMode((m) => (m.kind === 'restoring' ? { ...m, finished: started + shown } : m));
+      dispatch({ type: 'restoreFinished', at: started + shown });
       if (shown < MIN_PROGRESS_MS && !summary.cancelled) await new Promise((r) => setTimeout(r, MIN_PROGRESS_MS - shown));
-      if (!summary.cancelled && summary.failed.length === 0) setSelected(new Map());
+      if (!summary.cancelled && summary.failed.length === 0) dispatch({ type: 'selectNone' });
       setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
       // The final state of the progress bar stays on top of the summary: a fast restore is over
       // before its progress panel has been seen.
@@ -263,8 +225,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
   };
 
-  const editTarget = (f: (t: string) => string) =>
-    setMode((m) => (m.kind === 'target' ? { ...m, input: f(m.input) } : m));
+  const editTarget = (edit: (t: string) => string) => dispatch({ type: 'targetEdit', edit });
 
   const pagerLines = (m: Extract<Mode, { kind: 'pager' }>): string[] => {
     const c = m.content;
@@ -276,139 +237,93 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
 
   const onKey = (input: string, key: Key) => {
-    const mode = modeNow.current;
-    const filtering = filteringNow.current;
-    const filter = filterNow.current;
-    const dir = dirNow.current;
-    const view = entriesNow.current === entries && filter === renderedFilter ? renderedView : filterEntries(entriesNow.current, filter);
-    const cursor = Math.min(cursorNow.current, Math.max(0, view.length - 1));
+    const live = stateNow.current;
+    const { mode, filter, dir } = live;
+    const action = keyAction(mode.kind === 'browse' && live.filtering ? 'filtering' : mode.kind, input, key);
+    if (!action) return;
+    const view = live.entries === entries && filter === renderedFilter ? renderedView : filterEntries(live.entries, filter);
+    const cursor = Math.min(live.cursor, Math.max(0, view.length - 1));
     const current: Entry | undefined = view[cursor];
-    if (key.ctrl && input === 'c') {
-      restoreAbort.current?.abort();
-      previewAbort.current?.abort();
-      onQuit?.('interrupt');
-      return exit();
-    }
     const page = Math.max(1, bodyHeight - 1);
-    if (mode.kind === 'pager') {
-      const n = pagerLines(mode).length;
-      const move = (d: number) => setMode({ ...mode, top: pagerTop(mode.top, d, n, bodyHeight) });
-      if (key.escape || input === 'q' || key.leftArrow || key.tab || input === 'p' || input === 'i' || input === '?' || isBack(key) || key.return) closePager();
-      else if (key.upArrow || input === 'k') move(-1);
-      else if (key.downArrow || input === 'j') move(1);
-      else if (key.pageUp || input === 'b') move(-page);
-      else if (key.pageDown || input === ' ') move(page);
-      else if (key.home || input === 'g') move(-n);
-      else if (key.end || input === 'G') move(n);
-      return;
-    }
-    if (mode.kind === 'target') {
-      if (key.escape) {
-        setMode({ kind: 'browse' });
-        showInfo('restore cancelled; nothing written');
-      } else if (key.return) void checkTarget(mode.nodes, mode.input);
-      else if (isBack(key)) editTarget((t) => t.slice(0, -1));
-      else if (key.ctrl && input === 'u') editTarget(() => '');
-      else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) editTarget((t) => t + input);
-      return;
-    }
-    if (mode.kind === 'confirm') {
-      if (input === 'y' || input === 'Y') void runRestore(mode.nodes, mode.outDir, { force: true });
-      else if (input === 's' || input === 'S') void runRestore(mode.nodes, mode.outDir, { skipExisting: true });
-      else if (input === 'n' || input === 'N' || key.escape || input === 'q') {
-        setMode({ kind: 'browse' });
-        showInfo('restore cancelled; nothing written');
-      }
-      return;
-    }
-    if (mode.kind === 'restoring') {
-      if (key.escape && !mode.cancelling) {
-        restoreAbort.current?.abort();
-        setMode({ ...mode, cancelling: true });
-      }
-      return;
-    }
-    if (mode.kind === 'checking') return;
-
-    // The folder list.
     const last = view.length - 1;
-    const moveTo = (c: number) => setCursor(Math.max(0, Math.min(last, c)));
     // Relative moves build on the latest cursor: keys may come faster than frames.
-    const moveBy = (d: number) => setCursor((c) => Math.max(0, Math.min(last, c + d)));
-    if (key.upArrow) return moveBy(-1);
-    if (key.downArrow) return moveBy(1);
-    if (key.pageUp) return moveBy(-page);
-    if (key.pageDown) return moveBy(page);
-    if (key.home) return moveTo(0);
-    if (key.end) return moveTo(view.length - 1);
-    if (filtering) {
-      if (key.escape) {
-        setFilter('');
-        setFiltering(false);
-      } else if (key.return) setFiltering(false);
-      else if (isBack(key)) {
-        if (filter) setFilter((f) => f.slice(0, -1));
-        else setFiltering(false);
-      } else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) {
-        setFilter((f) => f + input);
-        setCursor(0);
+    const moveBy = (d: number) => dispatch({ type: 'moveBy', by: d, last });
+    const cancelled = () => {
+      setMode({ kind: 'browse' });
+      showInfo('restore cancelled; nothing written');
+    };
+    switch (action.type) {
+      case 'interrupt':
+        restoreAbort.current?.abort();
+        previewAbort.current?.abort();
+        onQuit?.('interrupt');
+        return exit();
+      case 'quit':
+        onQuit?.('quit');
+        return exit();
+      case 'pagerClose':
+        return closePager();
+      case 'scroll': {
+        if (mode.kind !== 'pager') return;
+        const n = pagerLines(mode).length;
+        const d = action.unit === 'line' ? action.by : action.unit === 'page' ? action.by * page : action.by * n;
+        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight) });
       }
-      return;
-    }
-    // Keys typed faster than the terminal is read arrive as one string: "/abc" starts a
-    // filter with "abc"; a run of one key ("jjj", three spaces) counts as that many presses.
-    if (input.length > 1 && !/[\x00-\x1f\x7f]/.test(input)) {
-      if (input.startsWith('/')) {
-        setFiltering(true);
-        setFilter(input.slice(1));
-        setCursor(0);
+      case 'restoreCancel':
+        return cancelled();
+      case 'targetSubmit':
+        if (mode.kind === 'target') void checkTarget(mode.nodes, mode.input);
         return;
-      }
-      const n = [...input].length;
-      if ([...input].every((c) => c === input[0])) {
-        if (input[0] === 'j') return moveBy(n);
-        if (input[0] === 'k') return moveBy(-n);
-        if (input[0] === ' ' && current) {
-          toggle(view.slice(cursor, cursor + n).map((e) => e.node));
-          return moveBy(n);
+      case 'targetBackspace':
+        return editTarget((t) => t.slice(0, -1));
+      case 'targetClear':
+        return editTarget(() => '');
+      case 'targetType':
+        return editTarget((t) => t + action.text);
+      case 'overwrite':
+        if (mode.kind === 'confirm') void runRestore(mode.nodes, mode.outDir, { force: true });
+        return;
+      case 'skipExisting':
+        if (mode.kind === 'confirm') void runRestore(mode.nodes, mode.outDir, { skipExisting: true });
+        return;
+      case 'restoreStop':
+        if (mode.kind === 'restoring' && !mode.cancelling) {
+          restoreAbort.current?.abort();
+          dispatch({ type: 'restoreCancelling' });
         }
-      }
-      return;
+        return;
+      case 'move':
+        return moveBy(action.unit === 'page' ? action.by * page : action.by);
+      case 'moveTo':
+        return dispatch({ type: 'moveTo', index: action.to === 'first' ? 0 : last, last });
+      case 'filterCancel':
+      case 'filterDone':
+      case 'filterBackspace':
+      case 'clear':
+        return dispatch({ type: action.type });
+      case 'filterType':
+      case 'filterStart':
+        return dispatch(action);
+      case 'toggle':
+        if (!current) return;
+        toggle(view.slice(cursor, cursor + action.count).map((e) => e.node));
+        return moveBy(action.count);
+      case 'toggleAll':
+        return toggle(view.map((e) => e.node));
+      case 'open':
+        return preview(current);
+      case 'up':
+        return goUp(dir);
+      case 'preview':
+        if (current?.node.stat.type === 'dir') return showInfo(`${displayName(current.node.path)} is a folder: Enter opens it`);
+        return preview(current);
+      case 'info':
+        return void openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
+      case 'help':
+        return void openPager('Help', { type: 'lines', lines: helpLines() });
+      case 'restore':
+        return beginRestore(current);
     }
-    if (input === 'k') return moveBy(-1);
-    if (input === 'j') return moveBy(1);
-    if (input === 'g') return moveTo(0);
-    if (input === 'G') return moveTo(view.length - 1);
-    if (input === 'q') {
-      onQuit?.('quit');
-      return exit();
-    }
-    if (key.return || key.rightArrow || input === 'l') return preview(current);
-    if (key.leftArrow || isBack(key) || input === 'h') return goUp(dir);
-    if (key.escape) {
-      if (filter) setFilter('');
-      setStatus(null);
-      return;
-    }
-    if (input === '/') {
-      setFiltering(true);
-      return;
-    }
-    if (input === ' ') {
-      if (current) {
-        toggle([current.node]);
-        moveBy(1);
-      }
-      return;
-    }
-    if (input === 'a') return toggle(view.map((e) => e.node));
-    if (input === 'p' || key.tab) {
-      if (current?.node.stat.type === 'dir') return showInfo(`${displayName(current.node.path)} is a folder: Enter opens it`);
-      return preview(current);
-    }
-    if (input === 'i') return void openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
-    if (input === '?') return void openPager('Help', { type: 'lines', lines: helpLines() });
-    if (input === 'e') return beginRestore(current);
   };
   // The latest handler, set while rendering: a key that arrives before React's effects have
   // run still sees the state on screen, not the one before it.
