@@ -3,26 +3,26 @@
  * (preview, image info, help, restore summary), the restore prompts and the progress panel.
  * Everything it reads goes through the Vfs; every copy goes through the restore engine.
  */
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
-import { basename } from 'node:path';
+import { useCallback, useEffect, useMemo, useRef } from 'react';
 import { Box, Text, useApp, useInput, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
 import { displayName, humanSize } from '../present/names.js';
-import { restore, type RestoreProgress } from '../restore/restore.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
 import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
-import { hexLines, isBinary, PREVIEW_LIMIT, streamPreview, textLines } from './preview.js';
+import { hexLines, isBinary, PREVIEW_LIMIT, textLines } from './preview.js';
 import { keyAction } from './keys.js';
-import { helpLines, infoLines, summaryHeadline, summaryLines } from './panels.js';
-import { findConflicts, resolveTarget } from './restore-plan.js';
+import { helpLines, infoLines } from './panels.js';
+import { initialState, reduce, type Mode, type Status } from './state.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
 import { useLiveReducer } from './use-live-state.js';
-import { initialState, reduce, type Mode, type PagerContent, type Status } from './state.js';
+import { usePreview } from './use-preview.js';
+import { useRestore } from './use-restore.js';
 import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
-import { fit, truncate } from './width.js';
-import { progressView } from './progress.js';
+import { StatusLine } from './components/StatusLine.js';
+import { TitleLine } from './components/TitleLine.js';
+import { fit } from './width.js';
 
 export interface AppProps {
   vfs: Vfs;
@@ -42,9 +42,6 @@ function messageOf(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-/** Shortest time the restore progress panel stays on screen. */
-const MIN_PROGRESS_MS = 800;
-
 export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const { exit } = useApp();
   const term = useTerminalSize(size);
@@ -59,22 +56,17 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const { dir, entries, loading, filter, filtering, cursor, top, selected, mode, status } = state;
   const setMode = (m: Mode) => dispatch({ type: 'mode', mode: m });
   const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
-  const [progress, setProgress] = useState<RestoreProgress | null>(null);
-  const [now, setNow] = useState(() => Date.now());
 
   const loadSeq = useRef(0);
-  const pagerSeq = useRef(0);
-  const previewAbort = useRef<AbortController | null>(null);
-  const restoreAbort = useRef<AbortController | null>(null);
-  const progressRef = useRef<RestoreProgress | null>(null);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
   const renderedView = view;
   const renderedFilter = filter;
-  const current: Entry | undefined = view[Math.min(cursor, view.length - 1)];
 
   const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
   const showInfo = (text: string) => setStatus({ text, error: false });
+  const pager = usePreview(vfs, dispatch, showError);
+  const restoring = useRestore({ vfs, cwd, width, state: stateNow, modeKind: mode.kind, dispatch, openPager: pager.openPager, messageOf });
 
   /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
   const openFolder = useCallback(async (node: VfsNode, focus?: string) => {
@@ -114,16 +106,6 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
   }, [shownCursor, shownTop]);
 
-  // While a restore runs, the panel is redrawn 10 times a second from the last progress report.
-  useEffect(() => {
-    if (mode.kind !== 'restoring') return;
-    const t = setInterval(() => {
-      setProgress(progressRef.current ? { ...progressRef.current } : null);
-      setNow(Date.now());
-    }, 100);
-    return () => clearInterval(t);
-  }, [mode.kind]);
-
   const goUp = (dir: VfsNode) => {
     if (dir.path === '/') return;
     const parts = splitPath(dir.path);
@@ -137,93 +119,16 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     })();
   };
 
-  const openPager = (title: string, content: PagerContent): number => {
-    const id = ++pagerSeq.current;
-    setMode({ kind: 'pager', title, content, top: 0, id });
-    return id;
-  };
-
   const preview = (e: Entry | undefined) => {
     if (!e) return;
     const st = e.node.stat;
     if (st.type === 'dir') return void openFolder(e.node);
     if (st.type === 'symlink') return showInfo(`${displayName(e.node.path)} is a symbolic link to ${displayName(st.symlinkTarget ?? '?')}`);
     if (st.type !== 'file') return showInfo(`${displayName(e.node.path)} is a ${st.type}; nothing to preview`);
-    previewAbort.current?.abort();
-    const abort = new AbortController();
-    previewAbort.current = abort;
-    const id = openPager(e.node.path, { type: 'preview', data: Buffer.alloc(0), done: false, size: st.size });
-    streamPreview(vfs, e.node, (data, done) => {
-      dispatch({ type: 'previewData', id, content: { type: 'preview', data, done, size: st.size } });
-    }, abort.signal).catch((err) => {
-      if (abort.signal.aborted) return;
-      dispatch({ type: 'pagerFailed', id });
-      showError(err);
-    });
-  };
-
-  const closePager = () => {
-    previewAbort.current?.abort();
-    setMode({ kind: 'browse' });
+    pager.previewFile(e.node);
   };
 
   const toggle = (nodes: VfsNode[]) => dispatch({ type: 'toggle', nodes });
-
-  const beginRestore = (current: Entry | undefined) => {
-    const sel = stateNow.current.selected;
-    const nodes = sel.size ? [...sel.values()] : current ? [current.node] : [];
-    if (!nodes.length) return showInfo('nothing to restore here');
-    setMode({ kind: 'target', input: cwd, nodes });
-  };
-
-  const runRestore = async (nodes: VfsNode[], outDir: string, how: { force?: boolean; skipExisting?: boolean }) => {
-    const abort = new AbortController();
-    restoreAbort.current = abort;
-    progressRef.current = null;
-    setProgress(null);
-    const started = Date.now();
-    setNow(started);
-    setMode({ kind: 'restoring', outDir, started, cancelling: false });
-    try {
-      const summary = await restore(vfs, nodes.map((node) => ({ node })), {
-        outDir, ...how, signal: abort.signal,
-        onProgress: (p) => {
-          progressRef.current = p;
-        },
-      });
-      // A fast restore keeps its progress panel up for a moment, so it is seen, not flashed;
-      // its rate and the summary's are those of the copy alone.
-      const shown = Date.now() - started;
-      dispatch({ type: 'restoreFinished', at: started + shown });
-      if (shown < MIN_PROGRESS_MS && !summary.cancelled) await new Promise((r) => setTimeout(r, MIN_PROGRESS_MS - shown));
-      if (!summary.cancelled && summary.failed.length === 0) dispatch({ type: 'selectNone' });
-      setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
-      // The final state of the progress bar stays on top of the summary: a fast restore is over
-      // before its progress panel has been seen.
-      const last = progressRef.current;
-      const bar = last ? progressView(last, shown, width - 2) : null;
-      const lines = bar ? [bar.bar, bar.counts, '', ...summaryLines(summary, outDir)] : summaryLines(summary, outDir);
-      openPager(summary.cancelled ? 'Restore cancelled' : 'Restore finished', { type: 'lines', lines });
-    } catch (err) {
-      setMode({ kind: 'browse' });
-      setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
-    } finally {
-      restoreAbort.current = null;
-    }
-  };
-
-  const checkTarget = async (nodes: VfsNode[], input: string) => {
-    const outDir = resolveTarget(input, cwd);
-    setMode({ kind: 'checking', outDir });
-    try {
-      const c = await findConflicts(vfs, nodes, outDir);
-      if (c.existing.length) setMode({ kind: 'confirm', nodes, outDir, existing: c.existing });
-      else await runRestore(nodes, outDir, {});
-    } catch (err) {
-      setMode({ kind: 'browse' });
-      setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
-    }
-  };
 
   const editTarget = (edit: (t: string) => string) => dispatch({ type: 'targetEdit', edit });
 
@@ -254,15 +159,15 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     };
     switch (action.type) {
       case 'interrupt':
-        restoreAbort.current?.abort();
-        previewAbort.current?.abort();
+        restoring.stop();
+        pager.stop();
         onQuit?.('interrupt');
         return exit();
       case 'quit':
         onQuit?.('quit');
         return exit();
       case 'pagerClose':
-        return closePager();
+        return pager.closePager();
       case 'scroll': {
         if (mode.kind !== 'pager') return;
         const n = pagerLines(mode).length;
@@ -272,7 +177,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       case 'restoreCancel':
         return cancelled();
       case 'targetSubmit':
-        if (mode.kind === 'target') void checkTarget(mode.nodes, mode.input);
+        if (mode.kind === 'target') void restoring.check(mode.nodes, mode.input);
         return;
       case 'targetBackspace':
         return editTarget((t) => t.slice(0, -1));
@@ -281,16 +186,13 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       case 'targetType':
         return editTarget((t) => t + action.text);
       case 'overwrite':
-        if (mode.kind === 'confirm') void runRestore(mode.nodes, mode.outDir, { force: true });
+        if (mode.kind === 'confirm') void restoring.run(mode.nodes, mode.outDir, { force: true });
         return;
       case 'skipExisting':
-        if (mode.kind === 'confirm') void runRestore(mode.nodes, mode.outDir, { skipExisting: true });
+        if (mode.kind === 'confirm') void restoring.run(mode.nodes, mode.outDir, { skipExisting: true });
         return;
       case 'restoreStop':
-        if (mode.kind === 'restoring' && !mode.cancelling) {
-          restoreAbort.current?.abort();
-          dispatch({ type: 'restoreCancelling' });
-        }
+        if (mode.kind === 'restoring' && !mode.cancelling) restoring.cancel();
         return;
       case 'move':
         return moveBy(action.unit === 'page' ? action.by * page : action.by);
@@ -318,11 +220,11 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         if (current?.node.stat.type === 'dir') return showInfo(`${displayName(current.node.path)} is a folder: Enter opens it`);
         return preview(current);
       case 'info':
-        return void openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
+        return void pager.openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
       case 'help':
-        return void openPager('Help', { type: 'lines', lines: helpLines() });
+        return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
       case 'restore':
-        return beginRestore(current);
+        return restoring.begin(current?.node);
     }
   };
   // The latest handler, set while rendering: a key that arrives before React's effects have
@@ -330,12 +232,6 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const keyHandler = useRef(onKey);
   keyHandler.current = onKey;
   useInput(useCallback((input: string, key: Key) => keyHandler.current(input, key), []));
-
-  // Title line: where we are.
-  const crumbs = [basename(vfs.imagePath), ...splitPath(dir.path).map(displayName)].join(' › ');
-  let title: string;
-  if (mode.kind === 'pager') title = `${basename(vfs.imagePath)} — ${displayName(mode.title)}`;
-  else title = dir.path === '/' ? `${crumbs} › (volumes)` : crumbs;
 
   let body;
   let footer: string;
@@ -348,7 +244,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       : '';
     footer = `lines ${Math.min(lines.length, mode.top + 1)}-${Math.min(lines.length, mode.top + bodyHeight + 1)} of ${lines.length}  ${note}`;
   } else if (mode.kind === 'restoring') {
-    body = <RestorePanel outDir={mode.outDir} progress={progress} elapsedMs={(mode.finished ?? now) - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
+    body = <RestorePanel outDir={mode.outDir} progress={restoring.progress} elapsedMs={(mode.finished ?? restoring.now) - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
     footer = 'restoring…';
   } else {
     body = (
@@ -370,36 +266,12 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     footer = parts.join('   ');
   }
 
-  // The last line: a prompt, an error or message, or the keys.
-  let bottom: ReactElement;
-  if (mode.kind === 'target') {
-    const what = mode.nodes.length === 1 ? displayName(mode.nodes[0]!.path) : `${mode.nodes.length} entries`;
-    bottom = <Text wrap="truncate">{truncate(`Restore ${what} to: ${mode.input}_   (Enter starts, Esc cancels)`, width)}</Text>;
-  } else if (mode.kind === 'checking') {
-    bottom = <Text wrap="truncate">{truncate(`Checking ${mode.outDir}…`, width)}</Text>;
-  } else if (mode.kind === 'confirm') {
-    const first = mode.existing[0]!;
-    const more = mode.existing.length > 1 ? ` and ${mode.existing.length - 1} more` : '';
-    bottom = (
-      <Text color={color ? 'yellow' : undefined} bold wrap="truncate">
-        {truncate(`${first}${more} already exist${mode.existing.length === 1 ? 's' : ''}. Overwrite? y = overwrite, s = skip existing, n = cancel`, width)}
-      </Text>
-    );
-  } else if (status) {
-    bottom = <Text color={color && status.error ? 'red' : undefined} bold={status.error} wrap="truncate">{truncate(`${status.error ? 'error: ' : ''}${status.text}`, width)}</Text>;
-  } else {
-    const keys = mode.kind === 'pager'
-      ? '↑↓ scroll  PgUp/PgDn  Home/End  Esc/q close'
-      : mode.kind === 'restoring' ? 'Esc cancel' : '↑↓ move  Enter open  ← up  / filter  Space select  a all  p preview  i image  e restore  ? help  q quit';
-    bottom = <Text dimColor={color} wrap="truncate">{truncate(keys, width)}</Text>;
-  }
-
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Text inverse={!color} bold color={color ? 'cyan' : undefined} wrap="truncate">{fit(` ${title}`, width)}</Text>
+      <TitleLine imagePath={vfs.imagePath} dir={dir} mode={mode} width={width} color={color} />
       {body}
       <Text inverse wrap="truncate">{fit(` ${footer}`, width)}</Text>
-      {bottom}
+      <StatusLine mode={mode} status={status} width={width} color={color} />
     </Box>
   );
 }
