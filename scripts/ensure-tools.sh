@@ -50,6 +50,11 @@ declare -A need=(
   [nginx]=nginx-light
   [zstd]=zstd
   [openssl]=openssl
+  [rclone]=rclone
+  [mount.davfs]=davfs2
+  [chromium]=chromium
+  [unzip]=unzip
+  [curl]=curl
 )
 declare -A files=(
   [/usr/lib/x86_64-linux-gnu/libfuse.so.2]=libfuse2

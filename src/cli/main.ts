@@ -23,6 +23,7 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
   [['dd'], () => import('./commands/dd.js')],
   [['mount', 'umount', 'unmount'], () => import('./commands/mount.js')],
   [['browse'], () => import('./commands/browse.js')],
+  [['serve'], () => import('./commands/serve.js')],
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
