@@ -39,10 +39,9 @@ export class Lru<K, V> {
     const y = this.young.get(k);
     if (y !== undefined) return y;
     const o = this.old.get(k);
-    if (o !== undefined) {
-      this.old.delete(k);
-      this.set(k, o);
-    }
+    // A hit in the old generation is copied to the young one (the old copy goes with its
+    // generation: deleting it here would cost a hash update per hit for nothing).
+    if (o !== undefined) this.set(k, o);
     return o;
   }
 
@@ -60,7 +59,6 @@ export class Lru<K, V> {
       this.young = new Map();
       this.youngWeight = 0;
     }
-    this.old.delete(k);
     this.young.set(k, v);
     this.youngWeight += w;
   }
@@ -80,14 +78,14 @@ export class Lru<K, V> {
     this.youngWeight = 0;
   }
 
-  /** Entries held now (both generations). */
+  /** Entries held now, at most (a key used in both generations counts twice). */
   get size(): number {
     return this.young.size + this.old.size;
   }
 
-  /** Every key held now, for the few callers that invalidate a range of keys. */
+  /** Every key held now. */
   keys(): K[] {
-    return [...this.old.keys(), ...this.young.keys()];
+    return [...new Set([...this.old.keys(), ...this.young.keys()])];
   }
 }
 
