@@ -155,7 +155,8 @@ async function main(): Promise<void> {
     minifyWhitespace: true,
     charset: 'ascii',
     sourcemap: 'linked',
-    external: ['fuse-native', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime'],
+    // The AWS SDK (~20 MB) stays in node_modules, loaded by src/source/s3.ts only for s3:// images.
+    external: ['fuse-native', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime', '@aws-sdk/client-s3'],
     define: { 'import.meta.url': '__bundleUrl' },
     banner: {
       js: [

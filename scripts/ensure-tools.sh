@@ -28,6 +28,7 @@ declare -A need=(
   [wimlib-imagex]=wimtools
   [tmux]=tmux
   [hyperfine]=hyperfine
+  [strace]=strace
   [cc]=gcc
   [pkg-config]=pkg-config
   [pvcreate]=lvm2

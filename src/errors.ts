@@ -5,6 +5,8 @@
  */
 
 /** Documented exit codes (README "Exit codes"). */
+import { escapeText } from './escape.js';
+
 export const ExitCode = {
   ok: 0,
   /** Some files failed; the rest were done. */
@@ -45,13 +47,30 @@ export class DiskpickError extends Error {
 
   /**
    * The one line shown to a user. Messages quote names from the image, which may hold newlines
-   * or terminal escapes (fuzz cases qcow2-*: a FAT name with "\n"), so control characters are
-   * shown as \xHH and cannot forge lines or drive the terminal.
+   * or terminal escapes (fuzz cases qcow2-*: a FAT name with "\n"), so they go through
+   * escapeText and cannot forge lines or drive the terminal.
    */
   toLine(): string {
-    const line = this.file ? `${this.file}: ${this.message}` : this.message;
-    return line.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    return escapeText(this.file ? `${this.file}: ${this.message}` : this.message);
   }
+}
+
+
+/**
+ * A warning as warning lists keep it (Container.warnings, FsInfo.warnings): "FILE: MESSAGE".
+ * The file is named here, once; whoever prints the warning adds no file of its own.
+ */
+export function fileWarning(file: string, message: string): string {
+  return `${file}: ${message}`;
+}
+
+/**
+ * The one line a warning is printed as: `diskpick: warning: [FILE: ]MESSAGE`. `file` is given
+ * for warnings that do not name one (a filesystem's, about the image being read); container
+ * warnings already do (fileWarning), so naming the image again printed it twice.
+ */
+export function warningLine(message: string, file?: string): string {
+  return `diskpick: warning: ${escapeText(file ? `${file}: ${message}` : message)}\n`;
 }
 
 /** A structure in the image is damaged or hostile. */
@@ -71,6 +90,20 @@ export function unsupported(file: string, message: string): DiskpickError {
   return new DiskpickError('unsupported', message, file);
 }
 
+/**
+ * Output errors after which no further file can be written either: the first one stops a
+ * restore (one line, exit code `output`) instead of one line per remaining file (issue 26).
+ */
+export const STOPPING_OUTPUT_ERRORS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
+/** The errno code behind an error (a DiskpickError made from one keeps it as its cause). */
+export function errnoOf(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 4; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string') return e.code;
+  }
+  return undefined;
+}
+
 /** Turns a Node system error about a host file into a one-line DiskpickError. */
 export function fromSystemError(err: unknown, file: string, kind: ErrorKind = 'image'): DiskpickError {
   if (err instanceof DiskpickError) return err;
@@ -82,6 +115,8 @@ export function fromSystemError(err: unknown, file: string, kind: ErrorKind = 'i
     EISDIR: 'is a folder, not a file',
     ENOTDIR: 'a part of the path is not a folder',
     ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    ENAMETOOLONG: 'name too long for the host filesystem',
     EEXIST: 'already exists',
     EROFS: 'read-only file system',
     EMFILE: 'too many open files',

@@ -56,7 +56,7 @@ describe('layers (docs/architecture.md)', () => {
   const files = sourceFiles(SRC);
 
   it('reads the layer order and the imports it checks', () => {
-    expect(ranks.get('errors')).toBe(0);
+    expect(ranks.get('errors')!).toBeLessThan(ranks.get('source')!);
     expect(ranks.get('source')!).toBeLessThan(ranks.get('container')!);
     expect(ranks.get('fs')!).toBeLessThan(ranks.get('vfs')!);
     expect(ranks.get('tui')).toBe(ranks.get('fuse'));

@@ -6,6 +6,7 @@
  * one seeded PRNG, so (seed, format, index) always gives the same mutant.
  */
 import { crc32 } from 'node:zlib';
+import { crc32cUpdate } from '../../src/fs/ext/crc32c.js';
 
 /** xorshift128+ style PRNG on 32-bit halves: deterministic, fast, no dependencies. */
 export class Rng {
@@ -230,7 +231,120 @@ function vdiRegions(b: Buffer): Region[] {
   ];
 }
 
+/** LVM2: the label sector, each metadata area header and the text copy its first raw location names. */
+function lvm2Regions(b: Buffer): Region[] {
+  const out: Region[] = [];
+  for (let s = 0; s < 4; s++) {
+    if (b.toString('latin1', s * 512, s * 512 + 8) !== 'LABELONE') continue;
+    out.push({ offset: s * 512, length: 512, what: 'LVM2 label and PV header' });
+    // The first extents: LV data, and in the thin seed the pool's metadata (superblock, B-trees).
+    const data = u64(b, s * 512 + u32(b, s * 512 + 20) + 40);
+    if (data > 0 && data < b.length) out.push({ offset: data, length: 64 * 1024, what: 'LVM2 first extents (thin pool metadata)' });
+    for (const m of lvmMdas(b, s * 512)) {
+      out.push({ offset: m, length: 512, what: 'LVM2 metadata area header' });
+      const off = u64(b, m + 40);
+      const size = u64(b, m + 48);
+      if (off && size) out.push({ offset: m + off, length: Math.min(size, 65536), what: 'LVM2 text metadata' });
+    }
+  }
+  return out;
+}
+
+/** ISO 9660: the volume descriptors, the boot catalog and every folder sector (one starting with a "." record). */
+function iso9660Regions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 16 * 2048, length: 4 * 2048, what: 'volume descriptors' }];
+  for (let s = 20 * 2048; s + 2048 <= b.length && out.length < MAX_REGIONS; s += 2048) {
+    const dot = b[s]! >= 34 && b[s + 32] === 1 && b[s + 33] === 0;
+    if (dot || (b[s] === 1 && b[s + 30] === 0x55 && b[s + 31] === 0xaa)) out.push({ offset: s, length: 2048, what: dot ? 'folder' : 'boot catalog' });
+  }
+  return out;
+}
+
+/** UDF: the recognition sequence, the anchors, and every block that starts with a valid-looking descriptor tag. */
+function udfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 32768, length: 6 * 2048, what: 'volume recognition' }];
+  for (const bs of [512, 2048]) {
+    for (let at = 0; at + 16 <= b.length && out.length < MAX_REGIONS; at += bs) {
+      const id = u16(b, at);
+      let sum = 0;
+      for (let i = 0; i < 16; i++) if (i !== 4) sum = (sum + b[at + i]!) & 0xff;
+      if (id >= 1 && id <= 266 && sum === b[at + 4] && u32(b, at + 12) !== 0xffffffff && b.subarray(at, at + 16).some((x) => x !== 0)) {
+        out.push({ offset: at, length: bs, what: `descriptor ${id}` });
+      }
+    }
+  }
+  return out;
+}
+
+/** EWF: the file header, every section descriptor, the small sections whole, the start of each chunk area. */
+function ewfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 13, what: 'file header' }];
+  let at = 13;
+  for (let i = 0; i < 1000 && at + 76 <= b.length && out.length < MAX_REGIONS; i++) {
+    const type = b.toString('latin1', at, at + 16).replace(/\0[\s\S]*$/, '');
+    const size = Number(b.readBigUInt64LE(at + 24));
+    out.push({ offset: at, length: 76, what: `${type} descriptor` });
+    if (type === 'sectors') out.push({ offset: at + 76, length: 4096, what: 'chunk data' });
+    else if (size > 76) out.push({ offset: at + 76, length: Math.min(size - 76, 65536), what: `${type} section` });
+    const next = Number(b.readBigUInt64LE(at + 16));
+    if (next <= at || type === 'done' || type === 'next') break;
+    at = next;
+  }
+  return out;
+}
+
+/** OVA: every tar header, the descriptor, and the start of each disk member (its own headers). */
+function ovaRegions(b: Buffer): Region[] {
+  const out: Region[] = [];
+  for (let at = 0; at + 512 <= b.length && out.length < MAX_REGIONS; ) {
+    if (b.toString('latin1', at + 257, at + 262) !== 'ustar') break;
+    out.push({ offset: at, length: 512, what: 'tar header' });
+    const size = parseInt(b.toString('latin1', at + 124, at + 136).replace(/\0.*$/, '').trim() || '0', 8) || 0;
+    out.push({ offset: at + 512, length: Math.min(size, 65536), what: 'member start' });
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+/** Offsets of the metadata areas listed in the PV header of the label at `label`. */
+function lvmMdas(b: Buffer, label: number): number[] {
+  const l = Number(label);
+  let o = l + u32(b, l + 20) + 40;
+  const out: number[] = [];
+  for (let list = 0; list < 2; list++) {
+    for (let i = 0; i < 8 && o + 16 <= l + 512; i++, o += 16) {
+      const off = u64(b, o);
+      if (!off) break;
+      if (list === 1 && off + 512 <= b.length) out.push(off);
+    }
+    o += 16;
+  }
+  return out;
+}
+
+/** lvm2's CRC (see src/volume/lvm2/label.ts): CRC-32 from 0xf597a6cf without the final inversion. */
+function lvmCrc(buf: Buffer): number {
+  return ~crc32(buf, ~0xf597a6cf >>> 0) >>> 0;
+}
+
+/** Recomputes the LVM2 label, metadata-area header and text checksums so mutations reach the text parser. */
+export function fixLvm2Checksums(b: Buffer): void {
+  for (let s = 0; s < 4; s++) {
+    const l = s * 512;
+    if (l + 512 > b.length || b.toString('latin1', l, l + 8) !== 'LABELONE') continue;
+    for (const m of lvmMdas(b, l)) {
+      const size = u64(b, m + 32);
+      const off = u64(b, m + 40);
+      const len = u64(b, m + 48);
+      if (off >= 512 && len > 0 && off + len <= size && m + off + len <= b.length) b.writeUInt32LE(lvmCrc(b.subarray(m + off, m + off + len)), m + 56);
+      b.writeUInt32LE(lvmCrc(b.subarray(m + 4, m + 512)), m);
+    }
+    b.writeUInt32LE(lvmCrc(b.subarray(l + 20, l + 512)), l + 16);
+  }
+}
+
 export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
+  lvm2: lvm2Regions,
   fat: (b) => fatRegions(b),
   exfat: exfatRegions,
   ext: extRegions,
@@ -238,12 +352,47 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   mbr: mbrRegions,
   gpt: gptRegions,
   raw: mbrRegions,
+  btrfs: btrfsRegions,
   qcow2: qcow2Regions,
   vmdk: vmdkRegions,
   vhd: vhdRegions,
   vhdx: vhdxRegions,
   vdi: vdiRegions,
+  iso9660: iso9660Regions,
+  udf: udfRegions,
+  ewf: ewfRegions,
+  ova: ovaRegions,
 };
+
+/**
+ * Btrfs: the superblock and every tree block (found by the filesystem's fsid at offset 0x20
+ * of a 4 KiB-aligned block whose bytenr field is plausible).
+ */
+function btrfsRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0x10000, length: 4096, what: 'superblock' }];
+  if (b.length < 0x11000) return out;
+  const fsid = b.subarray(0x10020, 0x10030);
+  const nodesize = u32(b, 0x10094) || 16384;
+  for (let o = 0x20000; o + nodesize <= b.length && out.length < MAX_REGIONS; o += 4096) {
+    if (b.subarray(o + 0x20, o + 0x30).equals(fsid)) {
+      out.push({ offset: o, length: nodesize, what: b[o + 0x64] ? 'tree node' : 'tree leaf' });
+      o += nodesize - 4096;
+    }
+  }
+  return out;
+}
+
+/** Recomputes the crc32c of the Btrfs superblock and tree blocks, so that mutations reach the parsers behind the checksums. */
+export function fixBtrfsCsums(b: Buffer): void {
+  if (b.length < 0x11000 || b.toString('latin1', 0x10040, 0x10048) !== '_BHRfS_M' || u16(b, 0x100c4) !== 0) return;
+  const nodesize = u32(b, 0x10094);
+  if (nodesize < 4096 || nodesize > 65536) return;
+  for (const r of btrfsRegions(b)) {
+    const len = r.what === 'superblock' ? 4096 : nodesize;
+    if (r.offset + len > b.length) continue;
+    b.writeUInt32LE((crc32cUpdate(0xffffffff, b, r.offset + 32, r.offset + len) ^ 0xffffffff) >>> 0, r.offset);
+  }
+}
 
 /** The metadata regions of `buf`, clipped to the buffer; never empty. */
 export function regionsOf(format: string, buf: Buffer): Region[] {
@@ -338,6 +487,8 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
       if (fill === 2) for (let j = 0; j < len; j++) bytes[j] = rng.int(256);
       write(data, edits, off, bytes, `byte run in ${region.what}`);
       describe.push(`run ${len}B ${['zero', 'ff', 'random'][fill]} @${off} (${region.what})`);
+    } else if (op < 82 && hostileClass(data, regions, rng, edits, describe)) {
+      // One of issue 26's classes, aimed at the structure it attacks (see hostileClass).
     } else if (op < 90) {
       // Duplicate a record: copy one metadata unit over another (or over itself shifted).
       const src = rng.pick(regions);
@@ -371,7 +522,123 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
   }
   const out = truncate === undefined ? data : data.subarray(0, truncate);
   if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
+  if (format === 'lvm2' && rng.chance(0.8)) fixLvm2Checksums(out);
+  if (format === 'btrfs' && rng.chance(0.8)) fixBtrfsCsums(out);
   return { data: out, edits, truncate, describe };
+}
+
+/** Byte sequences a name must never pass to a terminal or a path raw (issue 26 items 7 and 9). */
+const NAME_BYTES = [[0x1b, 0x5d, 0x30, 0x3b, 0x07], [0x1b, 0x5b, 0x32, 0x4a], [0x7f], [0xc2, 0x9b], [0x2f], [0x00], [0x2e, 0x2e, 0x2f], [0xff, 0xfe], [0x0a]];
+
+/** Values past what a Number holds exactly, or any volume can (issue 26 item 11). */
+const HUGE = [2n ** 53n + 1n, 2n ** 60n + 1n, 2n ** 64n - 1n, 2n ** 63n];
+
+/**
+ * The classes issue 26 asks the fuzzer to aim at, each where its structure lives:
+ * - chain loops and cross-links: a FAT16/32 entry pointed back to an earlier cluster of the
+ *   table (a loop) or at a cluster another chain uses;
+ * - folders pointing back up (deep trees, loops): an ext folder entry given the inode of its
+ *   own folder (the "." entry's) or of the root;
+ * - folder holes: an ext folder block whose first record is stretched over the whole block;
+ * - name bytes: ESC/BEL/DEL/C1/"/"/NUL/".."/invalid UTF-8 written into a folder block or a
+ *   FAT/exFAT folder cluster;
+ * - huge sizes: 2^53+1, 2^60+1, 2^63, 2^64-1 written as a u64 into an inode table, MFT record
+ *   or folder, or 0xFFFFFFFF as a u32 (FAT DIR_FileSize);
+ * - non-regular files: an ext inode's type bits made FIFO, character/block device or socket.
+ * Returns false when the mutant offers no such structure (the caller does something else).
+ */
+function hostileClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const of = (re: RegExp) => regions.filter((r) => re.test(r.what));
+  const kind = rng.int(6);
+  if (kind === 0) {
+    const fat = of(/^FAT$/)[0];
+    if (!fat) return false;
+    // FAT16 or FAT32 by BPB_FATSz16 (0 on FAT32); FAT12's packed entries are left to the rest.
+    const width = u16(data, 22) === 0 ? 4 : 2;
+    const entries = Math.floor(Math.min(fat.length, 1 << 16) / width);
+    if (entries < 8) return false;
+    const i = 3 + rng.int(entries - 3);
+    const target = rng.chance(0.5) ? 2 + rng.int(i - 2) : 2 + rng.int(entries - 2);
+    const bytes = Buffer.alloc(width);
+    if (width === 2) bytes.writeUInt16LE(target);
+    else bytes.writeUInt32LE(target);
+    write(data, edits, fat.offset + i * width, bytes, 'FAT chain loop / cross-link');
+    describe.push(`FAT[${i}] := ${target} (loop or cross-link)`);
+    return true;
+  }
+  if (kind === 1 || kind === 2) {
+    const blocks = of(/^folder block$/);
+    if (!blocks.length) return false;
+    const blk = rng.pick(blocks);
+    if (kind === 2) {
+      // The first record (".") stretched over the whole block: the rest reads as a hole.
+      const len = Buffer.alloc(2);
+      len.writeUInt16LE(Math.min(blk.length, 0xfffc));
+      write(data, edits, blk.offset + 4, len, 'folder block emptied');
+      describe.push(`folder block @${blk.offset}: "." record spans the block`);
+      return true;
+    }
+    const self = u32(data, blk.offset);
+    const recs: number[] = [];
+    for (let o = blk.offset, n = 0; o + 8 <= blk.offset + blk.length && n < 256; n++) {
+      const rl = u16(data, o + 4);
+      if (rl < 8) break;
+      recs.push(o);
+      o += rl;
+    }
+    if (recs.length < 3) return false;
+    const at = rng.pick(recs.slice(2));
+    const ino = Buffer.alloc(4);
+    ino.writeUInt32LE(rng.chance(0.6) ? self : 2);
+    write(data, edits, at, ino, 'folder entry pointing back up');
+    // Its file_type made "folder", so walks follow it.
+    write(data, edits, at + 7, Buffer.from([2]), 'folder entry pointing back up');
+    describe.push(`folder entry @${at} := inode ${ino.readUInt32LE(0)} (a folder above)`);
+    return true;
+  }
+  if (kind === 3) {
+    const dirs = of(/folder|root|index|entry set|cluster/);
+    if (!dirs.length) return false;
+    const r = rng.pick(dirs);
+    const bytes = Buffer.from(rng.pick(NAME_BYTES));
+    const off = r.offset + rng.int(Math.max(1, r.length - bytes.length));
+    write(data, edits, off, bytes, `name bytes in ${r.what}`);
+    describe.push(`name bytes ${bytes.toString('hex')} @${off} (${r.what})`);
+    return true;
+  }
+  if (kind === 4) {
+    const meta = of(/inode table|MFT record|folder|root|entry/);
+    if (!meta.length) return false;
+    const r = rng.pick(meta);
+    if (rng.chance(0.3)) {
+      const off = r.offset + 4 * rng.int(Math.max(1, Math.floor(r.length / 4)));
+      write(data, edits, off, Buffer.from([0xff, 0xff, 0xff, 0xff]), `huge size in ${r.what}`);
+      describe.push(`u32 @${off} := 0xFFFFFFFF (${r.what})`);
+      return true;
+    }
+    const v = rng.pick(HUGE);
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    const off = r.offset + 8 * rng.int(Math.max(1, Math.floor(r.length / 8)));
+    write(data, edits, off, b, `huge size in ${r.what}`);
+    describe.push(`u64 @${off} := ${v} (${r.what})`);
+    return true;
+  }
+  const tables = of(/^inode table/);
+  if (!tables.length) return false;
+  const t = rng.pick(tables);
+  // Inode records of 128 or 256 bytes: i_mode is the first u16; only regular files are turned.
+  const isz = u16(data, 1024 + 88) || 128;
+  const slots: number[] = [];
+  for (let o = t.offset; o + isz <= t.offset + t.length; o += isz) if ((u16(data, o) & 0xf000) === 0x8000) slots.push(o);
+  if (!slots.length) return false;
+  const at = rng.pick(slots);
+  const type = rng.pick([0x1000, 0x2000, 0x6000, 0xc000]);
+  const mode = Buffer.alloc(2);
+  mode.writeUInt16LE((u16(data, at) & 0x0fff) | type);
+  write(data, edits, at, mode, 'non-regular file type');
+  describe.push(`i_mode @${at} := 0x${mode.readUInt16LE(0).toString(16)} (a file made FIFO/device/socket)`);
+  return true;
 }
 
 /** Recomputes GPT header and entry-array CRC32s so that mutations reach the entry parser. */

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededBytes, seededText } from '../images/tree.js';
 import { withMountedExfat } from '../images/exfat.js';
+import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
@@ -88,6 +89,38 @@ function fatInto(disk: string, start: number, sectors: number, seed: number): vo
   rmSync(part);
 }
 
+/**
+ * Btrfs in 16 MiB (mixed block groups keep it that small): mkfs.btrfs --rootdir, or (root)
+ * filled through a kernel mount with zstd, LZO and zlib compression, a subvolume and a
+ * read-only snapshot.
+ */
+function btrfsSeed(path: string, seed: number, kernel: boolean): void {
+  blank(path, 16 * 1024 * 1024);
+  if (!kernel) {
+    withTree(seed, (dir) => sh('mkfs.btrfs', ['-q', '-f', '-M', '-L', 'FUZZ', '--rootdir', dir, path]));
+    return;
+  }
+  sh('mkfs.btrfs', ['-q', '-f', '-M', '-L', 'FUZZ', path]);
+  const mnt = mkdtempSync(join(tmpdir(), 'dp-fuzz-btrfs-'));
+  sh('mount', ['-o', 'loop,compress-force=zstd', path, mnt]);
+  try {
+    withTree(seed, (dir) => sh('cp', ['-r', '--no-preserve=all', `${dir}/.`, mnt]));
+    sh('mount', ['-o', 'remount,compress-force=lzo', mnt]);
+    writeFileSync(join(mnt, 'lzo.txt'), seededText(seed + 50, 20_000));
+    sh('mount', ['-o', 'remount,compress-force=zlib', mnt]);
+    writeFileSync(join(mnt, 'zlib.txt'), seededText(seed + 51, 20_000));
+    sh('btrfs', ['subvolume', 'create', join(mnt, 'sub')]);
+    writeFileSync(join(mnt, 'sub', 'inside.txt'), seededText(seed + 52, 300));
+    sh('btrfs', ['subvolume', 'snapshot', '-r', mnt, join(mnt, 'snap')]);
+    sh('setfattr', ['-n', 'user.x', '-v', 'y', join(mnt, 'readme.txt')]);
+    sh('ln', [join(mnt, 'readme.txt'), join(mnt, 'docs', 'hardlink.txt')]);
+  } finally {
+    sh('sync', []);
+    sh('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+}
+
 /** MBR disk: a primary FAT partition and an extended partition holding two logical ones (an EBR chain). */
 function mbrDisk(path: string, seed: number): void {
   blank(path, 4 * 1024 * 1024);
@@ -104,6 +137,19 @@ function gptDisk(path: string, seed: number): void {
   fatInto(path, 4096, 2048, seed + 100);
 }
 
+/** ISO 9660 seeds: the seed tree plus a symlink and folders deep enough to be relocated (Rock Ridge CL/RE). */
+function isoImage(path: string, tool: 'xorriso' | 'genisoimage', args: string[], seed: number): void {
+  withTree(seed, (dir) => {
+    mkdirSync(join(dir, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'), { recursive: true });
+    writeFileSync(join(dir, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'deep.txt'), 'deep\n');
+    writeFileSync(join(dir, 'boot.img'), seededBytes(seed + 3, 2048));
+    sh('ln', ['-s', 'readme.txt', join(dir, 'link')]);
+    rmSync(path, { force: true });
+    if (tool === 'xorriso') sh('xorriso', ['-as', 'mkisofs', ...args, '-o', path, dir]);
+    else sh('genisoimage', ['-quiet', ...args, '-o', path, dir]);
+  });
+}
+
 export interface SeedSet {
   /** format name → seed image paths */
   [format: string]: string[];
@@ -116,6 +162,7 @@ const CONTAINERS: Record<string, Array<[string, string[]]>> = {
   vhd: [['vpc', ['-o', 'subformat=dynamic']], ['vpc', ['-o', 'subformat=fixed']]],
   vhdx: [['vhdx', ['-o', 'block_size=1M']]],
   vdi: [['vdi', []], ['vdi', ['-o', 'static=on']]],
+  qcow: [['qcow', []]],
 };
 
 function cached(name: string, build: (p: string) => void): string {
@@ -140,9 +187,48 @@ export function buildSeeds(): SeedSet {
     cached('ext4.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '4096'], 6)),
   ];
   s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
+  s.btrfs = [cached('btrfs.img', (p) => btrfsSeed(p, 10, false)), cached('btrfs-kernel.img', (p) => btrfsSeed(p, 11, true))];
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];
   s.gpt = [cached('gpt.img', (p) => gptDisk(p, 9))];
   s.raw = [s.mbr[0]];
+  s.lvm2 = [cached('lvm2.img', (p) => lvmSeed(p, (part, kib) => fatImage(part, 12, kib, 10))), cached('lvm2-thin.img', (p) => lvmThinSeed(p, (part, kib) => fatImage(part, 12, kib, 11)))];
+  s.iso9660 = [
+    cached('iso-xorriso.iso', (p) => isoImage(p, 'xorriso', ['-R', '-J', '-b', 'boot.img', '-no-emul-boot', '-boot-load-size', '4'], 10)),
+    cached('iso-geniso.iso', (p) => isoImage(p, 'genisoimage', ['-R', '-J'], 11)),
+    cached('iso-joliet.iso', (p) => isoImage(p, 'genisoimage', ['-J', '-D'], 12)),
+    cached('iso-zisofs.iso', (p) => withTree(14, (dir) => sh('xorriso', ['-outdev', p, '-map', dir, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit']))),
+  ];
+  s.udf = [
+    cached('udf-bridge.iso', (p) => isoImage(p, 'genisoimage', ['-udf', '-J'], 13)),
+    cached('udf-hd.img', (p) => sh('mkudffs', ['--media-type=hd', '--udfrev=2.01', '-b', '512', p, '2048'])),
+    cached('udf-bdr.img', (p) => sh('mkudffs', ['--media-type=bdr', '--udfrev=2.50', p, '2048'])),
+  ];
+  // EWF: one segment file each (a mutant is a single file), compressed and stored as is.
+  s.ewf = (['deflate:best', 'none'] as const).map((c, i) =>
+    cached(`ewf-${i}.E01`, (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ewf-'));
+      try {
+        sh('ewfacquire', ['-u', '-q', '-t', join(dir, 'seed'), '-c', c, '-d', 'sha1', '-b', '16', s.mbr[0]!]);
+        renameSync(join(dir, 'seed.E01'), p);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+  );
+  // OVA: the MBR seed as a streamOptimized VMDK, a two-disk OVF descriptor, ustar.
+  s.ova = [
+    cached('seed.ova', (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ova-'));
+      try {
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', s.mbr[0]!, join(dir, 'd1.vmdk')]);
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', s.gpt[0]!, join(dir, 'd2.vmdk')]);
+        writeFileSync(join(dir, 'vm.ovf'), '<?xml version="1.0"?>\n<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f1" ovf:href="d1.vmdk"/><File ovf:id="f2" ovf:href="d2.vmdk"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="4" ovf:capacityAllocationUnits="byte * 2^20"/><Disk ovf:diskId="d2" ovf:fileRef="f2" ovf:capacity="4194304"/></DiskSection><VirtualSystem ovf:id="vm"><Name>fuzz &amp; vm</Name><OperatingSystemSection ovf:id="94"><Description>Ubuntu</Description></OperatingSystemSection></VirtualSystem></Envelope>\n');
+        sh('tar', ['--format=ustar', '-C', dir, '-cf', p, 'vm.ovf', 'd1.vmdk', 'd2.vmdk']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+  ];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),

@@ -3,7 +3,7 @@
  * diskpick — open backed-up VM disks read-only and get single files back.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode } from '../errors.js';
 
 type CommandModule = { register(program: Command): void };
@@ -24,10 +24,12 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
   [['mount', 'umount', 'unmount'], () => import('./commands/mount.js')],
   [['browse'], () => import('./commands/browse.js')],
   [['serve'], () => import('./commands/serve.js')],
+  [['versions'], () => import('./commands/versions.js')],
+  [['diff'], () => import('./commands/diff.js')],
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
-const VALUE_OPTIONS = new Set(['--parent-dir']);
+const VALUE_OPTIONS = new Set(['--parent-dir', '--disk', '--header', '--endpoint', '--region', '--cache-size']);
 
 /**
  * The command modules this command line needs: the named command's, none for a bare
@@ -60,10 +62,23 @@ async function main(): Promise<void> {
   const program = new Command();
   program
     .name('diskpick')
-    .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions).')
+    .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions), /VG/LV/… for LVM logical volumes.')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'show stack traces for errors')
-    .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--no-verify', 'read file data without checking its checksums (Btrfs)')
+    .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder, and look there for a parent by its file name when its recorded path does not exist (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--ignore-parent-id', 'read a differencing image over a parent whose identity (UUID, CID) does not match, with a warning, instead of refusing it')
+    .option('--orphans', 'also show files in use that no folder lists, under /pN/$Orphans/ (NTFS, ext)')
+    .addOption(new Option('--disk <image>', 'a further disk of the same machine, opened with the image (a VG over several disks; repeatable; shown as /disk2, /disk3 …)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(new Option('--header <header>', 'images by URL: send this HTTP header ("Name: value", e.g. an Authorization header; repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option('--insecure', 'images by https URL: accept a certificate that cannot be verified (self-signed)')
+    .option('--endpoint <url>', 's3:// images: an S3-compatible store (MinIO, Ceph RGW, …); also AWS_ENDPOINT_URL')
+    .option('--region <region>', 's3:// images: the region to ask first (found from S3 otherwise)')
+    .addOption(new Option('--cache-size <MiB>', 'images by URL: most memory for fetched blocks (default 256)').argParser((v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 8 || n > 65536) throw new InvalidArgumentError('--cache-size takes MiB, 8 to 65536');
+      return n;
+    }))
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));

@@ -2,12 +2,25 @@
  * How every command ends: success, or one line on stderr naming the file and the problem and
  * a documented exit code. A stack trace only with --debug.
  */
-import { DiskpickError, ExitCode } from '../errors.js';
+import { fstatSync } from 'node:fs';
+import { DiskpickError, ExitCode, warningLine } from '../errors.js';
+import { escapeText } from '../escape.js';
+import { refuseInput } from '../source/file.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 
 export interface GlobalOptions {
   debug?: boolean;
   parentDir?: string[];
+  disk?: string[];
+  ignoreParentId?: boolean;
+  orphans?: boolean;
+  /** Commander's form of --no-verify (false when given). */
+  verify?: boolean;
+  header?: string[];
+  insecure?: boolean;
+  endpoint?: string;
+  region?: string;
+  cacheSize?: number;
 }
 
 let debugMode = false;
@@ -25,7 +38,7 @@ export function reportError(err: unknown): number {
   }
   const e = err as NodeJS.ErrnoException;
   if (e && e.code === 'EPIPE') return ExitCode.ok;
-  process.stderr.write(`diskpick: internal error: ${oneLine(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
+  process.stderr.write(`diskpick: internal error: ${escapeText(e?.message ?? String(err))} (run with --debug for details; please report it)\n`);
   if (debugMode) process.stderr.write(`${e?.stack}\n`);
   return ExitCode.image;
 }
@@ -54,19 +67,43 @@ function flushStdout(): Promise<void> {
 }
 
 export function vfsOptions(g: GlobalOptions): VfsOpenOptions {
-  return { parentDirs: g.parentDir ?? [] };
+  return {
+    parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false,
+    ...(g.verify === false ? { verifyData: false } : {}),
+    remote: { headers: g.header, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
+  };
+}
+
+/** One warning line; the warning quotes the image, so it is escaped (src/escape.ts). */
+export function warnLine(image: string, w: string): void {
+  process.stderr.write(`diskpick: warning: ${escapeText(image)}: ${escapeText(w)}\n`);
 }
 
 /** Opens the image, runs `body`, closes the image. */
-export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>): Promise<T> {
-  const vfs = await Vfs.open(image, vfsOptions(g));
+export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: Vfs) => Promise<T>, extra: Partial<VfsOpenOptions> = {}): Promise<T> {
+  const vfs = await Vfs.open(image, { ...vfsOptions(g), ...extra });
   try {
-    for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
-    vfs.onWarning = (w) => process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+    for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
+    for (const w of vfs.info().warnings) process.stderr.write(warningLine(w, image));
+    vfs.onWarning = (w) => process.stderr.write(warningLine(w, image));
     return await body(vfs);
   } finally {
     await vfs.close();
   }
+}
+
+/**
+ * Refuses to write file content to a stdout that is one of the image's own files
+ * (`diskpick cat IMG … >> IMG` would read what it writes, without end).
+ */
+export function refuseStdoutInput(): void {
+  let st;
+  try {
+    st = fstatSync(1);
+  } catch {
+    return;
+  }
+  refuseInput(st, 'standard output');
 }
 
 /** A closed stdout (`| head`) ends the program quietly. */

@@ -26,6 +26,28 @@ export interface Container extends ByteSource {
   readonly chain: ChainLevel[];
   /** Problems that did not stop reading (bad checksum tolerated, log replayed in memory). */
   warnings: string[];
+  /** Further facts for `info` (EWF: the acquiry metadata of its header section). */
+  readonly details?: Record<string, string>;
+  /** Hashes of the whole virtual disk the image itself stores (EWF), lower-case hex: `info --verify`. */
+  readonly storedDigests?: { md5?: string; sha1?: string };
+  /** When the image file was last changed, where it is no host file (an image by URL), ms. */
+  remoteMtimeMs?: number;
+}
+
+/** How an image names its parent, and how the parent found is checked. */
+export interface ParentRef {
+  /** Paths recorded in the image, best first, in host form (relative ones: to the image's folder). */
+  paths: string[];
+  /**
+   * What differs when `parent` is not the disk this image was made over ("its UniqueId is …,
+   * the child expects …"), else null. Without it, any file of that name is taken.
+   */
+  check?(parent: Container): string | null;
+  /**
+   * For a file found by name only (not at a recorded path): what makes it the wrong one for a
+   * format whose parent has no identity (QCOW2: the virtual size), else null.
+   */
+  checkFound?(parent: Container): string | null;
 }
 
 /** What a container format module gets to reach beyond its own file. */
@@ -37,17 +59,34 @@ export interface OpenContext {
    */
   openReferenced(ref: string, from: string, what: string): Promise<ByteSource>;
   /**
-   * Opens a referenced file as a full container (any format: a QCOW2 over a raw base)
-   * for a parent/backing file. Detects cycles and over-long chains.
+   * Opens the parent/backing file of `from` as a full container (any format: a QCOW2 over a
+   * raw base). The paths the image records are tried first; when none exists, a file of the
+   * same name in the image's folder or a `--parent-dir` folder is used if its identity
+   * checks. Detects cycles and over-long chains.
    */
-  openParent(ref: string, from: string): Promise<Container>;
-  /** Host files in the allowed folders (for parents found by UUID, like VDI's). */
-  candidateFiles(from: string): Promise<string[]>;
-  /** Opens a candidate file as a container, for parents found by identity (not name). */
-  openParentFile(path: string, from: string): Promise<Container>;
-  /** Records a warning for `info`. */
-  warn(message: string): void;
+  openParent(ref: ParentRef, from: string): Promise<Container>;
+  /**
+   * A parent the image names by identity only (VDI's UUID): reads the first `headerBytes` of
+   * each regular file in the image's folder and the `--parent-dir` folders (never a file a
+   * link leads out of them to), and opens the first whose header `matches`; null if none.
+   */
+  searchParent(from: string, headerBytes: number, matches: (head: Buffer) => boolean): Promise<Container | null>;
+  /**
+   * The parent found is not the disk the child was made over (`why` names both sides): an
+   * error, or only a warning when the user said --ignore-parent-id.
+   */
+  parentMismatch(why: string, from: string, parent: Container): Promise<void>;
+  /** Records a warning about `file` (this level's, an extent, a parent) for `info` and stderr. */
+  warn(message: string, file: string): void;
 }
+
+/**
+ * Thrown by a format's `open` when the file only looks like that format (a magic found in a
+ * place a raw disk may also hold it, with sizes that do not fit the file): the file is read
+ * as raw instead, with `message` as a warning. Peers (TSK, 7-Zip, qemu-img) do the same: a
+ * plausible raw image must not become a fatal error because of a stray signature.
+ */
+export class NotThisFormat extends Error {}
 
 export interface ContainerFormat {
   name: string;

@@ -241,40 +241,6 @@ export class PagedTable {
   }
 }
 
-/**
- * Opens a parent named by several hints in order (a format may record a relative path, an
- * absolute one and a bare name), falling back to the hint's file name next to the child.
- * Only "not found" and "outside the allowed folders" move on to the next hint; any other
- * problem with a parent that exists is reported as is. When nothing is found, the error that
- * says most (one mentioning --parent-dir) is the one shown.
- */
-export async function openParentByHints(ctx: OpenContext, from: string, hints: string[], what = 'parent image'): Promise<Container> {
-  const tried: string[] = [];
-  const errors: DiskpickError[] = [];
-  const candidates: string[] = [];
-  for (const h of hints) if (h && !candidates.includes(h)) candidates.push(h);
-  for (const h of hints) {
-    if (!h) continue;
-    const base = h.split('/').pop()!;
-    if (base && !candidates.includes(base)) candidates.push(base);
-  }
-  for (const ref of candidates) {
-    tried.push(ref);
-    try {
-      return await ctx.openParent(ref, from);
-    } catch (err) {
-      if (err instanceof DiskpickError && /not found|outside the|no such file/.test(err.message)) {
-        errors.push(err);
-        continue;
-      }
-      throw err;
-    }
-  }
-  if (errors.length === 0) throw corrupt(from, `${what}: the image names no parent file`);
-  const best = errors.find((e) => e.message.includes('--parent-dir')) ?? errors[0]!;
-  throw best;
-}
-
 /** Windows paths in parent locators use backslashes; the host uses slashes. */
 export function windowsToHostPath(p: string): string {
   let s = p.replace(/\0+$/, '');

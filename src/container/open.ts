@@ -1,32 +1,44 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { cannotOpen, corrupt, DiskpickError, fromSystemError } from '../errors.js';
+import { cannotOpen, corrupt, DiskpickError, fileWarning, fromSystemError } from '../errors.js';
 import { FileSource } from '../source/file.js';
 import { HostFile } from './hostfile.js';
 import { openHostFile } from '../source/index.js';
 import { SplitSource } from '../source/split.js';
 import type { ByteSource } from '../source/source.js';
-import type { Container, ContainerFormat, OpenContext } from './container.js';
+import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, type ParentRef } from './container.js';
 import { RawContainer, rawFormat } from './raw.js';
 import { containerFormats } from './formats.js';
+import { isRemote, openRemoteContainer, type RemoteOptions } from './remote-open.js';
 
 export interface OpenContainerOptions {
-  /** Extra folders where referenced files (parents, extents) may be opened. */
+  /**
+   * Extra folders where referenced files (parents, extents) may be opened, and where a parent
+   * whose recorded path does not exist is looked for by its file name.
+   */
   parentDirs?: string[];
   /** Longest chain of parents accepted (a guard against hostile images). */
   maxChainLength?: number;
+  /**
+   * Read over a parent whose identity does not match the child's record (VHD UniqueId, VMDK
+   * CID, VHDX DataWriteGuid, VDI uuidModify) with a warning instead of refusing it.
+   */
+  ignoreParentId?: boolean;
+  /** For images given by URL (http://, https://, s3://): credentials, TLS, endpoint, cache. */
+  remote?: RemoteOptions;
 }
 
 const HEAD_BYTES = 64 * 1024;
 
 /** Opens an image file and every file it references, read-only, as one virtual disk. */
 export async function openContainer(path: string, opts: OpenContainerOptions = {}): Promise<Container> {
+  if (isRemote(path)) return openRemoteContainer(path, { ...opts.remote, parentDirs: opts.parentDirs, maxChainLength: opts.maxChainLength, ignoreParentId: opts.ignoreParentId });
   const real = await realpathOrFail(path);
   const allowed = [dirname(real)];
   for (const d of opts.parentDirs ?? []) allowed.push(await realpathOrFail(d));
   const warnings: string[] = [];
   const opened: ByteSource[] = [];
-  const session = new ChainSession(allowed, opts.maxChainLength ?? 64, warnings, opened);
+  const session = new ChainSession(allowed, allowed.slice(1), opts.maxChainLength ?? 64, warnings, opened, opts.ignoreParentId ?? false);
   try {
     const top = await session.openAt(path, real, []);
     for (const w of warnings) if (!top.warnings.includes(w)) top.warnings.push(w);
@@ -45,12 +57,32 @@ async function realpathOrFail(p: string): Promise<string> {
   }
 }
 
+/** The real path of `p`, or null when it does not exist (other errors are thrown). */
+async function realpathIfExists(p: string): Promise<string | null> {
+  try {
+    return await realpath(p);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'ELOOP') return null;
+    throw fromSystemError(err, p);
+  }
+}
+
+/** The last component of a recorded path, whichever separator its maker used. */
+function fileNameOf(p: string): string {
+  const parts = p.split(/[\\/]/);
+  return parts[parts.length - 1] ?? '';
+}
+
 class ChainSession {
   constructor(
+    /** Real paths of the folders files may be opened from: the image's, then --parent-dir ones. */
     private readonly allowed: string[],
+    private readonly parentDirs: string[],
     private readonly maxChain: number,
     readonly warnings: string[],
     private readonly opened: ByteSource[],
+    private readonly ignoreParentId: boolean,
   ) {}
 
   private isAllowed(real: string): boolean {
@@ -61,24 +93,14 @@ class ChainSession {
   async resolveRef(ref: string, from: string, what: string): Promise<string> {
     if (ref.includes('\0')) throw corrupt(from, `${what} name contains a NUL byte`);
     const wanted = isAbsolute(ref) ? ref : resolve(dirname(from), ref);
-    let real: string;
-    try {
-      real = await realpath(wanted);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') {
-        throw cannotOpen(from, `${what} not found: ${wanted}`);
-      }
-      throw fromSystemError(err, wanted);
-    }
-    if (!this.isAllowed(real)) {
-      throw new DiskpickError(
-        'image',
-        `${what} ${wanted} is outside the image's folder; allow it with --parent-dir ${dirname(real)}`,
-        from,
-      );
-    }
+    const real = await realpathIfExists(wanted);
+    if (real === null) throw new DiskpickError('image', `${what} not found: ${wanted}`, from);
+    if (!this.isAllowed(real)) throw this.outside(what, wanted, real, from);
     return real;
+  }
+
+  private outside(what: string, wanted: string, real: string, from: string): DiskpickError {
+    return new DiskpickError('image', `${what} ${wanted} is outside the image's folder; allow it with --parent-dir ${dirname(real)}`, from);
   }
 
   async openAt(display: string, real: string, stack: string[]): Promise<Container> {
@@ -94,7 +116,9 @@ class ChainSession {
     } catch (err) {
       throw fromSystemError(err, display);
     }
-    if (st.isDirectory()) throw cannotOpen(display, 'is a folder, not a disk image');
+    if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', display);
+    // A parent must be a regular file: opening a FIFO waits forever for a writer.
+    if (stack.length > 0 && !st.isFile()) throw new DiskpickError('image', 'is not a regular file, so it cannot be a parent image', display);
     const file = stack.length === 0 ? await openHostFile(display) : await FileSource.open(real);
     this.opened.push(file);
     if (file.size === 0) throw cannotOpen(display, 'empty file, not a disk image');
@@ -104,7 +128,116 @@ class ChainSession {
     const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
     const ctx = this.contextFor(real, [...stack, real]);
     if (format === rawFormat) return new RawContainer(src, file instanceof SplitSource ? 'split raw' : 'raw');
-    return format.open(src, ctx);
+    try {
+      return await format.open(src, ctx);
+    } catch (err) {
+      if (!(err instanceof NotThisFormat)) throw err;
+      const raw = new RawContainer(src, file instanceof SplitSource ? 'split raw' : 'raw');
+      raw.warnings.push(fileWarning(display, `${err.message}; read as a raw image`));
+      return raw;
+    }
+  }
+
+  /** See OpenContext.parentMismatch. */
+  async mismatch(why: string, from: string, parent: Container): Promise<void> {
+    if (this.ignoreParentId) {
+      this.warnings.push(fileWarning(from, `parent ${parent.name} does not match (${why}); read anyway because of --ignore-parent-id`));
+      return;
+    }
+    await parent.close().catch(() => undefined);
+    throw new DiskpickError(
+      'image',
+      `parent ${parent.name} does not match: ${why}; it is not the disk this image was made over (--ignore-parent-id reads it anyway)`,
+      from,
+    );
+  }
+
+  /** See OpenContext.openParent. */
+  async openParent(ref: ParentRef, from: string, self: string, stack: string[]): Promise<Container> {
+    const paths = [...new Set(ref.paths.filter((p) => p !== ''))];
+    if (paths.length === 0) throw new DiskpickError('image', 'the image names no parent file', from);
+    let outside: DiskpickError | null = null;
+    // 1. Where the image says the parent is.
+    for (const p of paths) {
+      if (p.includes('\0')) throw new DiskpickError('image', 'parent image name contains a NUL byte', from);
+      const wanted = isAbsolute(p) ? p : resolve(dirname(from), p);
+      const real = await realpathIfExists(wanted);
+      if (real === null) continue;
+      // Checked on the resolved path, before anything is opened.
+      if (!this.isAllowed(real)) {
+        outside ??= this.outside('parent image', wanted, real, from);
+        continue;
+      }
+      const parent = await this.openAt(real, real, stack);
+      const why = ref.check?.(parent);
+      if (why) await this.mismatch(why, from, parent);
+      return parent;
+    }
+    // 2. A file of the same name next to the image or in a --parent-dir folder (a snapshot
+    // child copied alone, a parent moved): used only when its identity checks.
+    const names = [...new Set(paths.map(fileNameOf).filter((n) => n !== '' && n !== '.' && n !== '..'))];
+    const dirs = [...new Set([dirname(self), ...this.parentDirs])];
+    const passedOver: string[] = [];
+    for (const name of names) {
+      for (const dir of dirs) {
+        const candidate = join(dir, name);
+        const real = await realpathIfExists(candidate);
+        if (real === null || stack.includes(real)) continue;
+        if (!this.isAllowed(real)) {
+          passedOver.push(`${candidate} (a link out of the allowed folders, not opened)`);
+          continue;
+        }
+        const st = await stat(real).catch(() => null);
+        if (!st?.isFile()) continue;
+        let parent: Container;
+        try {
+          parent = await this.openAt(real, real, stack);
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+          passedOver.push(`${real} (${err.message})`);
+          continue;
+        }
+        const why = ref.check?.(parent) ?? ref.checkFound?.(parent) ?? null;
+        if (why && !this.ignoreParentId) {
+          await parent.close().catch(() => undefined);
+          passedOver.push(`${real} (${why})`);
+          continue;
+        }
+        const how = why ? `it does not match (${why}); read anyway because of --ignore-parent-id` : ref.check || ref.checkFound ? 'found by name, identity checked' : 'found by name';
+        this.warnings.push(fileWarning(from, `parent ${paths[0]} does not exist; using ${real} (${how})`));
+        return parent;
+      }
+    }
+    if (outside && passedOver.length === 0) throw outside;
+    const where = paths[0] === names[0] ? '' : ` (recorded as ${paths[0]})`;
+    const skipped = (passedOver.length ? `; not used: ${passedOver.join('; ')}` : '') + (outside ? `; ${outside.message}` : '');
+    throw new DiskpickError(
+      'image',
+      `parent image not found: needs ${names[0] ?? paths[0]}${where}${skipped}; put it next to the image or give its folder with --parent-dir DIR`,
+      from,
+    );
+  }
+
+  /** See OpenContext.searchParent. */
+  async searchParent(from: string, self: string, stack: string[], headerBytes: number, matches: (head: Buffer) => boolean): Promise<Container | null> {
+    for (const dir of new Set([dirname(self), ...this.parentDirs])) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue; // an unreadable folder offers no candidates
+      }
+      for (const n of names.sort()) {
+        const real = await realpathIfExists(join(dir, n)).catch(() => null);
+        // The allowed-folder check comes before any open: a link out of the folders is never
+        // followed, whatever it points at.
+        if (real === null || !this.isAllowed(real)) continue;
+        const head = await readHeaderOf(real, headerBytes);
+        // A match already in the chain (itself included) is a loop, reported by openAt.
+        if (head && matches(head)) return this.openAt(real, real, stack);
+      }
+    }
+    return null;
   }
 
   private contextFor(self: string, stack: string[]): OpenContext {
@@ -117,31 +250,41 @@ class ChainSession {
         session.opened.push(s);
         return new HostFile(s);
       },
-      async openParent(ref, from) {
-        const real = await session.resolveRef(ref, from, 'parent image');
-        return session.openAt(real, real, stack);
+      openParent(ref, from) {
+        return session.openParent(ref, from, self, stack);
       },
-      async candidateFiles(from) {
-        const out: string[] = [];
-        for (const d of new Set([dirname(from), ...session.allowed])) {
-          try {
-            for (const n of await readdir(d)) out.push(join(d, n));
-          } catch {
-            /* an unreadable folder offers no candidates */
-          }
-        }
-        return out.filter((p) => p !== self);
+      searchParent(from, headerBytes, matches) {
+        return session.searchParent(from, self, stack, headerBytes, matches);
       },
-      async openParentFile(path, _from) {
-        const real = await realpathOrFail(path);
-        if (!session.isAllowed(real)) {
-          throw cannotOpen(self, `parent image ${real} is outside the allowed folders`);
-        }
-        return session.openAt(real, real, stack);
+      parentMismatch(why, from, parent) {
+        return session.mismatch(why, from, parent);
       },
-      warn(message) {
-        session.warnings.push(message);
+      warn(message, file) {
+        session.warnings.push(fileWarning(file, message));
       },
     };
+  }
+}
+
+/**
+ * The first `n` bytes of a regular file, or null (not a regular file, unreadable, shorter).
+ * Checked with stat before the open, so a FIFO or device in the folder is never opened.
+ */
+async function readHeaderOf(path: string, n: number): Promise<Buffer | null> {
+  const st = await stat(path).catch(() => null);
+  if (!st?.isFile() || st.size < n) return null;
+  let f: FileSource;
+  try {
+    f = await FileSource.open(path);
+  } catch {
+    return null;
+  }
+  try {
+    const b = await f.read(0, n);
+    return b.length === n ? b : null;
+  } catch {
+    return null;
+  } finally {
+    await f.close();
   }
 }

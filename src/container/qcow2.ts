@@ -479,8 +479,8 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
     dataFile = await ctx.openReferenced(dataFileName, name, 'external data file');
     variant += ' external data file';
   }
-  if (hdr.incompatible_features & INCOMPAT_DIRTY) ctx.warn(`${name}: qcow2 dirty bit set (refcounts may be stale; the data is read as mapped)`);
-  if (hdr.incompatible_features & INCOMPAT_CORRUPT) ctx.warn(`${name}: qcow2 corrupt bit set by qemu; data may be inconsistent`);
+  if (hdr.incompatible_features & INCOMPAT_DIRTY) ctx.warn(`qcow2 dirty bit set (refcounts may be stale; the data is read as mapped)`, name);
+  if (hdr.incompatible_features & INCOMPAT_CORRUPT) ctx.warn(`qcow2 corrupt bit set by qemu; data may be inconsistent`, name);
 
   let parent: Container | null = null;
   if (hdr.backing_file_offset !== 0) {
@@ -490,9 +490,14 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
       throw unsupported(name, `backing file "${ref}" is not a file (protocol or json: names are not supported)`);
     }
     const path = ref.startsWith('file:') ? ref.slice(5) : ref;
-    parent = await ctx.openParent(path, name);
+    // QCOW2 records no identity of its backing file: one found by name elsewhere (not at the
+    // recorded path) must at least have this image's virtual size.
+    parent = await ctx.openParent({
+      paths: [path],
+      checkFound: (p) => (p.size === hdr.size ? null : `its virtual size is ${p.size} bytes, this image's ${hdr.size}`),
+    }, name);
     if (backingFormat && backingFormat !== parent.format && !(backingFormat === 'vpc' && parent.format === 'vhd')) {
-      ctx.warn(`${name}: backing file ${path} is recorded as ${backingFormat} but reads as ${parent.format}`);
+      ctx.warn(`backing file ${path} is recorded as ${backingFormat} but reads as ${parent.format}`, name);
     }
   }
   const c = new Qcow2Container(src, hdr, l1, parent, dataFile, variant);

@@ -4,7 +4,6 @@
  * docs/formats/vdi.md). All fields are little-endian.
  */
 import { corrupt, unsupported } from '../errors.js';
-import { FileSource } from '../source/file.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { MappedContainer, PagedTable, type Piece } from './mapped.js';
@@ -124,36 +123,22 @@ async function openVdi(src: ByteSource, ctx: OpenContext): Promise<Container> {
 
 /**
  * A VDI child names its parent only by UUID (uuidLinkage = the parent's uuidCreate): look
- * at the files in the allowed folders for a VDI with that UUID.
+ * at the files in the allowed folders for a VDI with that UUID (headers only).
  */
 async function findParent(name: string, hdr: VdiHeader, ctx: OpenContext): Promise<Container> {
   const want = hdr.uuidLinkage;
   const wanted = vdiUuidString(want);
   if (want.every((x) => x === 0)) throw corrupt(name, 'differencing VDI without a parent UUID');
-  for (const path of await ctx.candidateFiles(name)) {
-    let f: FileSource;
-    try {
-      f = await FileSource.open(path);
-    } catch {
-      continue;
-    }
-    try {
-      if (f.size < HEADER_BYTES) continue;
-      const h = await f.read(0, HEADER_BYTES);
-      if (h.readUInt32LE(0x40) !== VDI_SIGNATURE) continue;
-      if (!h.subarray(0x188, 0x198).equals(want)) continue;
-    } catch {
-      continue;
-    } finally {
-      await f.close();
-    }
-    const parent = await ctx.openParentFile(path, name);
-    if (parent instanceof VdiContainer && !hdr.uuidParentModify.every((x) => x === 0) && !parent.hdr.uuidModify.equals(hdr.uuidParentModify)) {
-      ctx.warn(`${name}: parent ${path} was modified after this differencing image was made (uuidModify differs)`);
-    }
-    return parent;
+  const parent = await ctx.searchParent(name, HEADER_BYTES, (h) => h.readUInt32LE(0x40) === VDI_SIGNATURE && h.subarray(0x188, 0x198).equals(want));
+  if (!parent) {
+    throw corrupt(name, `parent image not found: needs the VDI with UUID {${wanted}}; put it next to the image or give its folder with --parent-dir DIR`);
   }
-  throw corrupt(name, `parent image not found: no VDI with UUID {${wanted}} next to the image or in a --parent-dir folder`);
+  // uuidParentModify is the parent's uuidModify when the child was made: a parent written to
+  // since then no longer holds what the child was laid over.
+  if (parent instanceof VdiContainer && !hdr.uuidParentModify.every((x) => x === 0) && !parent.hdr.uuidModify.equals(hdr.uuidParentModify)) {
+    await ctx.parentMismatch(`its uuidModify is {${vdiUuidString(parent.hdr.uuidModify)}}, this differencing image was made over {${vdiUuidString(hdr.uuidParentModify)}} (the parent was modified after the child was made)`, name, parent);
+  }
+  return parent;
 }
 
 export const vdiFormat: ContainerFormat = {

@@ -5,10 +5,10 @@
  */
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
-import type { Container, ContainerFormat, OpenContext } from './container.js';
+import { NotThisFormat, type Container, type ContainerFormat, type OpenContext } from './container.js';
 import { u64beSafe } from '../source/bytes.js';
 import { byteLru } from '../source/lru.js';
-import { MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
 const COOKIE = Buffer.from('conectix');
 const DYN_COOKIE = Buffer.from('cxsparse');
@@ -18,6 +18,8 @@ interface Footer {
   Features: number;
   FileFormatVersion: number;
   DataOffset: number;
+  /** Seconds since 2000-01-01 UTC when the image was created. */
+  TimeStamp: number;
   CreatorApplication: string;
   CurrentSize: number;
   DiskGeometry: { cylinders: number; heads: number; sectors: number };
@@ -45,6 +47,7 @@ function parseFooter(b: Buffer): Footer {
     Features: b.readUInt32BE(8),
     FileFormatVersion: b.readUInt32BE(12),
     DataOffset: u64beSafe(b, 16),
+    TimeStamp: b.readUInt32BE(24),
     CreatorApplication: b.subarray(28, 32).toString('latin1'),
     CurrentSize: u64beSafe(b, 48),
     DiskGeometry: { cylinders: b.readUInt16BE(56), heads: b[58]!, sectors: b[59]! },
@@ -63,6 +66,7 @@ interface DynamicHeader {
   BlockSize: number;
   checksumOk: boolean;
   ParentUniqueId: Buffer;
+  ParentTimeStamp: number;
   ParentUnicodeName: string;
   ParentLocatorEntries: ParentLocatorEntry[];
 }
@@ -99,6 +103,7 @@ function parseDynamicHeader(b: Buffer): DynamicHeader {
     BlockSize: b.readUInt32BE(32),
     checksumOk: vhdChecksum(b.subarray(0, 1024), 36) === b.readUInt32BE(36),
     ParentUniqueId: Buffer.from(b.subarray(40, 56)),
+    ParentTimeStamp: b.readUInt32BE(56),
     ParentUnicodeName,
     ParentLocatorEntries: entries,
   };
@@ -195,12 +200,17 @@ async function readFooter(src: ByteSource): Promise<[Footer, Buffer]> {
 async function openVhd(src: ByteSource, ctx: OpenContext): Promise<Container> {
   const name = src.name;
   const [footer] = await readFooter(src);
-  if (!footer.checksumOk) ctx.warn(`${name}: VHD footer checksum is wrong (0x${footer.Checksum.toString(16)}); the rest is consistent, reading anyway`);
+  if (!footer.checksumOk) ctx.warn(`VHD footer checksum is wrong (0x${footer.Checksum.toString(16)}); the rest is consistent, reading anyway`, name);
   if (footer.FileFormatVersion >>> 16 !== 1) throw unsupported(name, `VHD file format version 0x${footer.FileFormatVersion.toString(16)} is not supported`);
   const size = footer.CurrentSize;
   if (size <= 0 || size > 2 ** 48) throw corrupt(name, `VHD virtual size ${size} is absurd`);
   if (footer.DiskType === DISK_FIXED) {
-    if (src.size < size + 511) throw corrupt(name, `truncated: a fixed VHD of ${size} bytes needs ${size + 512} bytes of file, only ${src.size} present`);
+    // A fixed VHD is its disk followed by the footer, nothing else. A file of another size that
+    // ends in a footer is a raw image that kept one (a partition cut out of a fixed VHD, whose
+    // footer describes the whole disk): TSK, 7-Zip and qemu-img read it as raw, and so do we.
+    if (src.size !== size + 512 && src.size !== size + 511) {
+      throw new NotThisFormat(`the file ends in a fixed-VHD footer for a ${size}-byte disk, but a fixed VHD of that size is ${size + 512} bytes and the file has ${src.size}`);
+    }
     const c = new VhdFixed(src, size, null);
     c.uniqueId = footer.UniqueId;
     return c;
@@ -212,7 +222,7 @@ async function openVhd(src: ByteSource, ctx: OpenContext): Promise<Container> {
   const hb = await readExact(src, footer.DataOffset, 1024, 'dynamic disk header');
   if (!hb.subarray(0, 8).equals(DYN_COOKIE)) throw corrupt(name, `no "cxsparse" dynamic disk header at ${footer.DataOffset}`);
   const dh = parseDynamicHeader(hb);
-  if (!dh.checksumOk) ctx.warn(`${name}: VHD dynamic header checksum is wrong; the rest is consistent, reading anyway`);
+  if (!dh.checksumOk) ctx.warn(`VHD dynamic header checksum is wrong; the rest is consistent, reading anyway`, name);
   const bs = dh.BlockSize;
   if (bs < 512 || bs % 512 !== 0 || bs > 256 * 1024 * 1024 || (bs & (bs - 1)) !== 0) throw corrupt(name, `VHD block size ${bs} is invalid`);
   const blocks = Math.ceil(size / bs);
@@ -225,11 +235,16 @@ async function openVhd(src: ByteSource, ctx: OpenContext): Promise<Container> {
   let parent: Container | null = null;
   if (footer.DiskType === DISK_DIFFERENCING) {
     const hints = await parentHints(src, dh, ctx);
-    parent = await openParentByHints(ctx, name, hints);
-    const pid = parentUniqueId(parent);
-    if (pid && !pid.equals(dh.ParentUniqueId)) {
-      ctx.warn(`${name}: parent ${parent.name} has UniqueId ${pid.toString('hex')}, the child expects ${dh.ParentUniqueId.toString('hex')}`);
-    }
+    parent = await ctx.openParent({
+      paths: hints,
+      // The parent's footer UniqueId is what the child recorded (libvhdi refuses a mismatch).
+      check: (p) => {
+        const pid = parentUniqueId(p);
+        return pid && !pid.equals(dh.ParentUniqueId) ? `its UniqueId is ${pid.toString('hex')}, this differencing disk needs ${dh.ParentUniqueId.toString('hex')}` : null;
+      },
+    }, name);
+    // ParentTimeStamp is not compared: makers disagree on what it holds (the parent file's
+    // modification time, which any copy changes, or 0 as in dfvfs's sample); UniqueId is the identity.
   }
   const c = new VhdSparse(src, size, parent, bat, bs);
   c.uniqueId = footer.UniqueId;
@@ -245,7 +260,7 @@ async function parentHints(src: ByteSource, dh: DynamicHeader, ctx: OpenContext)
     if (!order.includes(e.PlatformCode)) continue;
     const len = e.PlatformDataLength;
     if (len === 0 || len > 64 * 1024 || e.PlatformDataOffset + len > src.size) {
-      ctx.warn(`${src.name}: parent locator ${e.PlatformCode} points outside the file; ignored`);
+      ctx.warn(`parent locator ${e.PlatformCode} points outside the file; ignored`, src.name);
       continue;
     }
     const data = await readExact(src, e.PlatformDataOffset, len, 'parent locator');

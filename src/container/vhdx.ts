@@ -11,7 +11,7 @@ import { readExact, readInto, readIntoNew, type ByteSource, readSpan, readIntoSp
 export { crc32c } from '../source/bytes.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { byteLru } from '../source/lru.js';
-import { MappedContainer, openParentByHints, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -280,7 +280,7 @@ async function replayLog(src: ByteSource, hdr: VhdxHeader, ctx: OpenContext): Pr
       }
     }
   }
-  ctx.warn(`${name}: VHDX log held ${best.length} entr${best.length === 1 ? 'y' : 'ies'} (${count} updates) not yet applied; replayed in memory, the file was not changed`);
+  ctx.warn(`VHDX log held ${best.length} entr${best.length === 1 ? 'y' : 'ies'} (${count} updates) not yet applied; replayed in memory, the file was not changed`, name);
   return new ReplayedSource(src, pages, zeros, head.LastFileOffset);
 }
 
@@ -472,7 +472,7 @@ async function openVhdx(file: ByteSource, ctx: OpenContext): Promise<Container> 
   const h1 = parseHeader(await readExact(file, 64 * KiB, 4096, 'header 1'));
   const h2 = parseHeader(await readExact(file, 128 * KiB, 4096, 'header 2'));
   if (!h1 && !h2) throw corrupt(name, 'neither VHDX header is valid (signature or CRC-32C checksum wrong)');
-  if (!h1 || !h2) ctx.warn(`${name}: one VHDX header is damaged; using the other`);
+  if (!h1 || !h2) ctx.warn(`one VHDX header is damaged; using the other`, name);
   const hdr = !h2 || (h1 && h1.SequenceNumber >= h2.SequenceNumber) ? h1! : h2;
   if (hdr.Version !== 1) throw unsupported(name, `VHDX version ${hdr.Version} is not supported`);
 
@@ -483,7 +483,7 @@ async function openVhdx(file: ByteSource, ctx: OpenContext): Promise<Container> 
   if (!regions) {
     regions = parseRegionTable(await readExact(src, 256 * KiB, 64 * KiB, 'region table copy'));
     if (!regions) throw corrupt(name, 'neither VHDX region table is valid (signature or CRC-32C checksum wrong)');
-    ctx.warn(`${name}: first VHDX region table is damaged; using the copy`);
+    ctx.warn(`first VHDX region table is damaged; using the copy`, name);
   }
   let batRegion: Region | undefined;
   let mdRegion: Region | undefined;
@@ -513,18 +513,18 @@ async function openVhdx(file: ByteSource, ctx: OpenContext): Promise<Container> 
   if (md.HasParent) {
     const loc = md.parentLocator!;
     const hints = ['relative_path', 'absolute_win32_path'].map((k) => loc.get(k)).filter((v): v is string => !!v).map(windowsToHostPath);
-    parent = await openParentByHints(ctx, name, hints);
     const linkage = [loc.get('parent_linkage'), loc.get('parent_linkage2')].filter((v): v is string => !!v).map((s) => s.replace(/[{}]/g, '').toLowerCase());
     if (!linkage.length) throw corrupt(name, 'VHDX parent locator has no parent_linkage');
-    if (parent instanceof VhdxContainer) {
-      const dwg = guidString(parent.dataWriteGuid);
-      if (!linkage.includes(dwg)) {
-        await parent.close();
-        throw corrupt(name, `parent ${parent.name} does not match: its DataWriteGuid is {${dwg}}, this differencing disk needs {${linkage[0]}} (the parent changed after the child was made)`);
-      }
-    }
+    parent = await ctx.openParent({
+      paths: hints,
+      check: (p) => {
+        if (!(p instanceof VhdxContainer)) return null;
+        const dwg = guidString(p.dataWriteGuid);
+        return linkage.includes(dwg) ? null : `its DataWriteGuid is {${dwg}}, this differencing disk needs {${linkage[0]}} (the parent changed after the child was made)`;
+      },
+    }, name);
     if (parent.sectorSize !== md.LogicalSectorSize) {
-      ctx.warn(`${name}: parent ${parent.name} has ${parent.sectorSize}-byte sectors, this disk ${md.LogicalSectorSize}`);
+      ctx.warn(`parent ${parent.name} has ${parent.sectorSize}-byte sectors, this disk ${md.LogicalSectorSize}`, name);
     }
   }
   return new VhdxContainer(src, md, bat, parent, hdr.DataWriteGuid);

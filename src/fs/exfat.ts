@@ -206,6 +206,8 @@ interface FileEntrySet {
   validDataLength: number;
   firstCluster: number;
   dataLength: number;
+  /** DataLength exactly as stored (a Number rounds past 2^53). */
+  dataLengthExact: bigint;
 }
 
 /** Parses a checked entry set; a string is the reason it cannot be used. */
@@ -230,7 +232,8 @@ function parseFileSet(set: Buffer): FileEntrySet | string {
     if (!(t & IN_USE) || !(t & SECONDARY)) return `entry ${i} of the set is not an in-use secondary entry`;
     if (!(t & BENIGN)) return `unrecognised critical secondary entry type 0x${t.toString(16)}`;
   }
-  const dataLength = Number(s.readBigUInt64LE(24));
+  const dataLengthExact = s.readBigUInt64LE(24);
+  const dataLength = Number(dataLengthExact);
   const validDataLength = Number(s.readBigUInt64LE(8));
   const f = set;
   return {
@@ -243,6 +246,7 @@ function parseFileSet(set: Buffer): FileEntrySet | string {
     validDataLength,
     firstCluster: s.readUInt32LE(20),
     dataLength,
+    dataLengthExact,
   };
 }
 
@@ -283,6 +287,8 @@ interface ExfatNode extends FsNode {
   /** Where this node's data lives; the root's is the root folder's cluster chain. */
   firstCluster: number;
   dataLength: number;
+  /** Set when DataLength is more than the cluster heap holds: the problem, for openFile. */
+  sizeError?: string;
   validDataLength: number;
   noFatChain: boolean;
   /** The folder holding this node (null for the root): folder loops are caught by walking it. */
@@ -779,9 +785,21 @@ export class ExfatFileSystem implements FileSystem {
           attributes: attributeWords(f.attributes),
         };
     if (isDir) stat.allocated = allocated;
+    // A file larger than the whole cluster heap is damage; past 2^53 its size would even be
+    // shown rounded (issue 26). Listed as 0 bytes, one warning with the stored value exactly,
+    // and reading it is the error.
+    let sizeError: string | undefined;
+    const heapBytes = this.clusterCount * this.clusterSize;
+    if (!isDir && f.dataLengthExact > BigInt(heapBytes)) {
+      sizeError = `DataLength ${f.dataLengthExact} is larger than the whole cluster heap (${heapBytes} bytes)`;
+      stat.size = 0;
+      stat.allocated = 0;
+      this.warn(`${`${this.pathOf(parent)}/${f.name}`.replace(/^\/\//, '/')}: ${sizeError}; not read`);
+    }
     return {
       name: f.name,
       stat,
+      sizeError,
       firstCluster: f.firstCluster,
       dataLength: f.dataLength,
       validDataLength: f.validDataLength,
@@ -797,6 +815,7 @@ export class ExfatFileSystem implements FileSystem {
     const path = this.pathOf(n);
     if (stream) throw new DiskpickError('notFound', 'exFAT has no named streams', `${path}:${stream}`);
     if (n.stat.type !== 'file') throw new DiskpickError('wrongType', 'is a folder, not a file', path);
+    if (n.sizeError) throw corrupt(this.where(path), n.sizeError);
     const heapBytes = this.clusterCount * this.clusterSize;
     if (!Number.isSafeInteger(n.dataLength) || n.dataLength > heapBytes) {
       throw corrupt(this.where(path), `file size ${n.dataLength} is larger than the whole cluster heap (${heapBytes} bytes)`);

@@ -373,6 +373,19 @@ class FatFileSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
+/**
+ * BitLocker To Go (libbde documentation, "BitLocker To Go volume header"): a FAT32 boot sector
+ * with OEM name "MSWIN4.1", then at 0x1A8 the BitLocker identifier
+ * {4967D63B-2E29-4AD8-8399-F6A339E3D001} (GUID byte order) and the three FVE metadata offsets.
+ * The FAT32 around it is a real, small "discovery volume".
+ */
+const BITLOCKER_IDENTIFIER = Buffer.from('3bd66749292ed84a8399f6a339e3d001', 'hex');
+export const BITLOCKER_TO_GO = 'BitLocker To Go (encrypted; discovery volume shown)';
+
+function isBitLockerToGo(boot: Buffer): boolean {
+  return boot.length >= 0x1b8 && boot.toString('latin1', 3, 11) === 'MSWIN4.1' && boot.subarray(0x1a8, 0x1b8).equals(BITLOCKER_IDENTIFIER);
+}
+
 export class FatFileSystem implements FileSystem {
   readonly caseSensitive = false;
   readonly info: FsInfo;
@@ -437,6 +450,12 @@ export class FatFileSystem implements FileSystem {
     if (type !== 'FAT32' && bpb.BPB_RootEntCnt === 0) throw corrupt(src.name, `${type} volume without a root folder`);
     const fs = new FatFileSystem(src, bpb, type, clusterCount);
     await fs.readLabel();
+    if (isBitLockerToGo(boot)) {
+      // Only named here (#24.7): the files shown are the discovery volume's (the reader
+      // Windows offers on other machines); the encrypted volume is the BitLocker reader's job.
+      fs.info.details.encryption = 'BitLocker To Go';
+      fs.info.warnings.unshift(`${BITLOCKER_TO_GO}: the files shown are the discovery volume's; the data is encrypted elsewhere on the volume`);
+    }
     return fs;
   }
 
@@ -449,6 +468,12 @@ export class FatFileSystem implements FileSystem {
     const runs: Run[] = [];
     if (maxClusters === 0) return runs;
     if (first < 2 || first >= this.fat.clusterCount + 2) throw corrupt(what, `first cluster ${first} is out of range`);
+    // No chain is longer than the volume has clusters: a size claiming more is a lie, and the
+    // walk below never goes past what the volume can hold.
+    if (maxClusters > this.fat.clusterCount) {
+      if (exact) throw corrupt(what, `needs ${maxClusters} clusters, more than the volume's ${this.fat.clusterCount}`);
+      maxClusters = this.fat.clusterCount;
+    }
     let c = first;
     let n = 0;
     let cur: Run = { cluster: c, count: 0 };
@@ -475,6 +500,7 @@ export class FatFileSystem implements FileSystem {
       c = next;
     }
     runs.push(cur);
+    chainRevisit(runs, what);
     return runs;
   }
 
@@ -654,3 +680,19 @@ export const fatFormat: FsFormat = {
   probe: (head) => bpbLooksValid(head),
   open: (src) => FatFileSystem.open(src),
 };
+
+/**
+ * A chain that comes back to a cluster it already went through loops: followed, it would
+ * repeat the same clusters up to the file's size and hand them out as its content (issue 26:
+ * `cat` wrote them and exited 0). The walk is bounded by the size; this finds the revisit
+ * afterwards, by sorting the runs (memory: the runs, never a bitmap of the volume).
+ */
+export function chainRevisit(runs: readonly { cluster: number; count: number }[], what: string): void {
+  if (runs.length < 2) return;
+  const byStart = [...runs].sort((a, b) => a.cluster - b.cluster);
+  for (let i = 1; i < byStart.length; i++) {
+    const prev = byStart[i - 1]!;
+    const r = byStart[i]!;
+    if (r.cluster < prev.cluster + prev.count) throw corrupt(what, `cluster chain loops (cluster ${r.cluster} is reached twice)`);
+  }
+}

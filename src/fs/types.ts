@@ -96,6 +96,28 @@ export interface FsInfo {
   warnings: string[];
   /** Further format facts for `info` (version, features, sector size …). */
   details: Record<string, string | number | boolean>;
+  /** Subvolumes and snapshots (Btrfs), as `btrfs subvolume list -a` lists them. */
+  subvolumes?: SubvolumeInfo[];
+}
+
+export interface SubvolumeInfo {
+  id: number;
+  /** Path from the top-level subvolume, where it shows in the tree ("" when it has no name left). */
+  path: string;
+  generation: number;
+  readOnly: boolean;
+  /** Made by `btrfs subvolume snapshot` (it has a parent UUID). */
+  snapshot: boolean;
+  uuid: string | null;
+  parentUuid: string | null;
+  /** No path leads to it (deleted, not yet cleaned up). */
+  orphan?: boolean;
+}
+
+/** Choices the user makes when opening a filesystem. */
+export interface FsOpenOptions {
+  /** Check data checksums on read where the filesystem has them (Btrfs); default true. */
+  verifyData?: boolean;
 }
 
 export interface FileSystem {
@@ -122,9 +144,29 @@ export interface FileSystem {
 
 export interface FsFormat {
   name: string;
-  /** True when the volume's first sectors show this filesystem. `head` is the first 64 KiB. */
+  /** True when the volume's first sectors show this filesystem. `head` is the first 68 KiB (less where the volume is smaller). */
   probe(head: Buffer, src: ByteSource): boolean;
-  open(src: ByteSource): Promise<FileSystem>;
+  open(src: ByteSource, opts?: FsOpenOptions): Promise<FileSystem>;
+}
+
+/**
+ * The list without the entries at `drop`, columns kept in step. Not Array.filter: `nodes` has
+ * holes (entries without a node), and filter skips holes, so the nodes would slide onto the
+ * wrong names (issue 26: a folder entry looping back hid a real entry and listed a folder twice).
+ */
+export function dropEntries<Node>(l: NameList<Node>, drop: ReadonlySet<number>): NameList<Node> {
+  const names: string[] = [];
+  const types: FileType[] = [];
+  const inos: number[] = [];
+  const nodes: Array<Node | undefined> = [];
+  for (let i = 0; i < l.names.length; i++) {
+    if (drop.has(i)) continue;
+    names.push(l.names[i]!);
+    types.push(l.types[i]!);
+    inos.push(l.inos[i]!);
+    nodes.push(l.nodes[i]);
+  }
+  return { names, types, inos, nodes };
 }
 
 /** The placeholder stat of a `partial` node: real type and ino, every other field zero. */

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { stat, writeFile } from 'node:fs/promises';
 import type FuseType from 'fuse-native';
 import { DiskpickError, ExitCode, fromSystemError } from '../errors.js';
+import { escapeText } from '../escape.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 import { FuseFs, Errno, type OwnerOptions } from './ops.js';
 import { loadFuse3, mountFuse3, type Fuse3Binding } from './fuse3.js';
@@ -283,7 +284,9 @@ export async function serveMount(o: ServeOptions): Promise<number> {
   checkDevFuse();
   const mnt = await prepareMountpoint(o.mountpoint, o.log);
   const vfs = await Vfs.open(o.image, o.vfs);
-  for (const w of vfs.container.warnings) o.log(`warning: ${o.image}: ${w}`);
+  // Container warnings name their file already (fileWarning); warningLine escapes.
+  for (const w of vfs.container.warnings) o.log(`warning: ${escapeText(w)}`);
+  for (const w of vfs.info().warnings) o.log(`warning: ${escapeText(o.image)}: ${escapeText(w)}`);
   const fsys = new FuseFs(vfs, o);
 
   const mountOpts = [

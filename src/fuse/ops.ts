@@ -10,6 +10,7 @@
  */
 import type Fuse from 'fuse-native';
 import { corrupt, DiskpickError } from '../errors.js';
+import { escapeText } from '../escape.js';
 import { InFlight, Lru } from '../source/lru.js';
 import { hostRunsOf, readInto, type ByteSource } from '../source/source.js';
 import type { Stat } from '../fs/types.js';
@@ -71,7 +72,7 @@ export interface FuseFsOptions extends OwnerOptions {
 type Entry = (
   | { kind: 'vfs'; node: VfsNode }
   | ListedEntry
-  | { kind: 'rawdir' }
+  | { kind: 'rawdir'; prefix: string }
   | { kind: 'raw'; name: string; source: ByteSource }
 ) & { st?: Uint32Array };
 
@@ -216,7 +217,7 @@ export class FuseFs {
   /** Folders and entries found by lookup; entries found through a listing are reached from it. */
   private readonly cache: Lru<string, Entry>;
   private readonly rootEntry: Entry;
-  private readonly rawDirEntry: Entry = { kind: 'rawdir' };
+  private readonly rawDirEntry: Entry = { kind: 'rawdir', prefix: '' };
   /** Folders' listings, bounded by their number of entries. */
   private readonly listings: Lru<Entry, Listing>;
   private readonly listing = new InFlight<Entry, Listing>();
@@ -224,13 +225,25 @@ export class FuseFs {
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
   readonly inodes = new InodeMap();
+  /**
+   * Paths under `.raw/`: `disk` (the image's whole disk), each readable volume by its path
+   * (`p1`, `rl/root`: VG folders as in the tree), each further disk as `diskK/disk`.
+   */
   private readonly rawNames: string[];
+  /** Raw path → the name volumeSource takes. */
+  private readonly rawVolume = new Map<string, string>();
+  /** Folders inside `.raw/` ("rl", "disk2"), for their inode numbers. */
+  private readonly rawDirs: string[] = [];
 
   constructor(private readonly vfs: Vfs, private readonly opts: FuseFsOptions) {
     this.cache = new Lru(opts.cacheEntries ?? 65536);
     this.listings = new Lru(opts.listingEntries ?? 262144, (l) => l.names.length);
     this.rootEntry = { kind: 'vfs', node: vfs.root() };
-    this.rawNames = [RAW_DISK, ...vfs.volumes.map((v) => v.name)];
+    for (const v of vfs.rawVolumeNames()) this.rawVolume.set(/^disk\d+$/.test(v) ? `${v}/${RAW_DISK}` : v, v);
+    this.rawNames = [RAW_DISK, ...this.rawVolume.keys()];
+    for (const n of this.rawNames) {
+      for (let i = n.indexOf('/'); i > 0; i = n.indexOf('/', i + 1)) if (!this.rawDirs.includes(n.slice(0, i))) this.rawDirs.push(n.slice(0, i));
+    }
   }
 
   /** The image file, for log lines about it. */
@@ -255,9 +268,12 @@ export class FuseFs {
     const name = path.slice(slash + 1);
     if (path === `/${RAW_DIR}`) {
       return this.rawDirEntry;
-    } else if (parentPath === `/${RAW_DIR}`) {
-      if (name === RAW_DISK) e = { kind: 'raw', name, source: this.vfs.container };
-      else if (this.rawNames.includes(name)) e = { kind: 'raw', name, source: this.vfs.volumeSource(name) };
+    } else if (path.startsWith(`/${RAW_DIR}/`)) {
+      const rel = path.slice(RAW_DIR.length + 2);
+      const vol = this.rawVolume.get(rel);
+      if (rel === RAW_DISK) e = { kind: 'raw', name: rel, source: this.vfs.container };
+      else if (vol !== undefined) e = { kind: 'raw', name: rel, source: this.vfs.volumeSource(vol) };
+      else if (this.rawDirs.includes(rel)) e = { kind: 'rawdir', prefix: rel };
       else throw new DiskpickError('notFound', 'no such raw volume', path);
     } else {
       const parent = await this.resolve(parentPath);
@@ -284,8 +300,9 @@ export class FuseFs {
   inoOf(node: VfsNode): number {
     const pl = node.place;
     if (pl.kind === 'root') return 1;
-    if (pl.kind === 'volume') return 16 + pl.vol.volume.index;
-    return this.inodes.forFile(pl.vol.volume.index, node.stat.ino);
+    // Synthetic folders (VG and disk folders, volume folders) in slot 0 from 16: their Vfs numbers are small and unique.
+    if (pl.kind === 'group' || pl.kind === 'volume') return 16 + node.stat.ino;
+    return this.inodes.forFile(pl.vol.id, node.stat.ino);
   }
 
   statOf(node: VfsNode): Fuse.StatLike {
@@ -327,8 +344,9 @@ export class FuseFs {
     const t = msOf(this.vfs.root().stat.mtime, 0);
     const i = this.rawNames.indexOf(name);
     return {
-      // Slot 0 (below 2^27) holds the synthetic entries: root 1, .raw 2, volume folders 16+, raw files 1000+.
-      mode: S_IFMT.file | 0o444, uid: this.opts.uid, gid: this.opts.gid, size: source.size, nlink: 1, ino: 1000 + Math.max(0, i),
+      // Slot 0 (below 2^27) holds the synthetic entries: root 1, .raw 2, volume and VG folders
+      // 16+, raw files 2^25+, folders inside .raw 2^26+.
+      mode: S_IFMT.file | 0o444, uid: this.opts.uid, gid: this.opts.gid, size: source.size, nlink: 1, ino: 2 ** 25 + Math.max(0, i),
       blksize: 131072, blocks: Math.ceil(source.size / 512), atime: t, mtime: t, ctime: t,
     };
   }
@@ -336,7 +354,7 @@ export class FuseFs {
   private entryStat(e: Entry): Fuse.StatLike {
     if (e.kind === 'vfs') return this.statOf(e.node);
     if (e.kind === 'listed') return statLikeOf(e.st!);
-    if (e.kind === 'rawdir') return this.syntheticDirStat(2);
+    if (e.kind === 'rawdir') return this.syntheticDirStat(e.prefix ? 2 ** 26 + this.rawDirs.indexOf(e.prefix) : 2);
     return this.rawStat(e.name, e.source);
   }
 
@@ -374,19 +392,27 @@ export class FuseFs {
   private async buildListing(e: Entry, path: string): Promise<Listing> {
     const parent = path === '/' ? e : await this.resolve(parentOf(path));
     if (e.kind === 'rawdir') {
+      const under = e.prefix ? `${e.prefix}/` : '';
+      const here: string[] = [];
+      for (const n of this.rawNames) {
+        if (!n.startsWith(under)) continue;
+        const rest = n.slice(under.length);
+        const first = rest.includes('/') ? rest.slice(0, rest.indexOf('/')) : rest;
+        if (!here.includes(first)) here.push(first);
+      }
       const kids: Entry[] = [];
-      for (const n of this.rawNames) kids.push(await this.resolve(`/${RAW_DIR}/${n}`));
-      const names = ['.', '..', ...this.rawNames];
+      for (const n of here) kids.push(await this.resolve(`/${RAW_DIR}/${under}${n}`));
+      const names = ['.', '..', ...here];
       const l = this.newListing(e, parent, names, null);
       kids.forEach((k, i) => this.listNode(l, i + 2, k));
       return this.keep(e, l);
     }
     if (e.kind !== 'vfs' || e.node.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', path);
     // Names and types by column where the filesystem can (ext): a `find` needs no more, and
-    // files get no node.
-    const c = await this.vfs.readdirNames(e.node);
+    // files get no node. An LVM PV's folder is empty: its LVs are in the VG's folder.
+    const c = this.vfs.shownElsewhere(e.node) ? { names: [], types: [], inos: [], nodes: [] } : await this.vfs.readdirNames(e.node);
     const dir = e.node.place;
-    const volume = dir.kind === 'root' ? -1 : dir.vol.volume.index;
+    const volume = dir.kind === 'root' || dir.kind === 'group' ? -1 : dir.vol.id;
     const names = ['.', '..'];
     // A name with "/" or NUL cannot be a Linux directory entry; skip it rather than lie.
     let skip: Set<number> | null = null;
@@ -646,15 +672,15 @@ export class FuseFs {
         case 'usage':
           return Errno.EINVAL;
         case 'unsupported':
-          this.opts.log(`${op} ${path}: ${err.toLine()}`);
+          this.opts.log(`${op} ${escapeText(path)}: ${err.toLine()}`);
           return Errno.EOPNOTSUPP;
         default:
-          this.opts.log(`${op} ${path}: ${err.toLine()}`);
+          this.opts.log(`${op} ${escapeText(path)}: ${err.toLine()}`);
           return Errno.EIO;
       }
     }
     const e = err as Error;
-    this.opts.log(`${op} ${path}: internal error: ${(e?.message ?? String(err)).replace(/[\r\n]+/g, ' ')}`);
+    this.opts.log(`${op} ${escapeText(path)}: internal error: ${escapeText(e?.message ?? String(err))}`);
     return Errno.EIO;
   }
 

@@ -3,6 +3,8 @@
  * (both import this; neither imports the other for it).
  */
 
+import { escapeText, needsEscapeText } from '../escape.js';
+
 /** 1536 → "1.50 KiB": three significant digits, binary units. */
 export function humanSize(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -16,16 +18,14 @@ export function humanSize(n: number): string {
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 
-/** Names with control characters are shown escaped so a listing is one line per entry. */
-const NEEDS_ESCAPE = /[\x00-\x1f\x7f\\]/;
-
+/**
+ * Names are shown through escapeText (src/escape.ts) so a listing is one line per entry and
+ * drives no terminal; backslashes doubled, so each shown name maps back to one stored name.
+ */
 export function needsEscape(name: string): boolean {
-  return NEEDS_ESCAPE.test(name);
+  return needsEscapeText(name, { backslash: true });
 }
 
 export function displayName(name: string): string {
-  // Nearly every name needs nothing: test first, replace (a new string) only then.
-  if (!NEEDS_ESCAPE.test(name)) return name;
-  return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return escapeText(name, { backslash: true });
 }
-

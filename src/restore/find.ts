@@ -118,17 +118,29 @@ export async function* findNodes(vfs: Vfs, start: VfsNode, filters: FindFilters,
   const keep = compileFilters(filters);
   const maxDepth = filters.maxDepth ?? Infinity;
   const minDepth = filters.minDepth ?? 0;
-  const visit = async function* (node: VfsNode, depth: number): AsyncGenerator<VfsNode> {
-    if (depth >= minDepth && keep(node.name, node.stat)) yield node;
-    if (node.stat.type !== 'dir' || depth >= maxDepth) return;
-    let kids: VfsNode[];
-    try {
-      kids = await vfs.readdir(node, { system: opts.system, namesOnly: opts.namesOnly });
-    } catch (err) {
-      opts.onError(node.path, err);
-      return;
+  // An explicit stack of folder listings, not recursion: a `yield*` per level overflowed the
+  // call stack at ~3 000 levels and cost O(depth) per match (issue 26). Each entry is one
+  // folder's children and the index of the next one to visit.
+  const stack: { kids: VfsNode[]; next: number; depth: number }[] = [];
+  let node: VfsNode | undefined = start;
+  let depth = 0;
+  for (;;) {
+    if (node) {
+      if (depth >= minDepth && keep(node.name, node.stat)) yield node;
+      // A volume shown in its own folder too (an LVM PV's LVs under /VG) is walked there.
+      if (node.stat.type === 'dir' && depth < maxDepth && !(depth > 0 && vfs.shownElsewhere(node))) {
+        try {
+          const kids = await vfs.readdir(node, { system: opts.system, namesOnly: opts.namesOnly });
+          if (kids.length) stack.push({ kids, next: 0, depth: depth + 1 });
+        } catch (err) {
+          opts.onError(node.path, err);
+        }
+      }
     }
-    for (const k of kids) yield* visit(k, depth + 1);
-  };
-  yield* visit(start, 0);
+    const top = stack[stack.length - 1];
+    if (!top) return;
+    node = top.kids[top.next++];
+    depth = top.depth;
+    if (top.next >= top.kids.length) stack.pop();
+  }
 }

@@ -69,7 +69,7 @@ export function compileGlob(pattern: string): CompiledGlob {
 /** Whether names in this folder differ by case only (root: volume names ignore case). */
 export function folderIsCaseSensitive(node: VfsNode): boolean {
   const pl = node.place;
-  if (pl.kind === 'root') return false;
+  if (pl.kind === 'root' || pl.kind === 'group' || (pl.kind === 'volume' && !pl.vol.fs)) return false;
   return pl.vol.fs?.caseSensitive ?? true;
 }
 
@@ -99,19 +99,16 @@ export async function* expandGlob(vfs: Vfs, pattern: string | CompiledGlob, opts
     return states;
   };
 
-  const visit = async function* (node: VfsNode, statesIn: Set<number>, isStart = false): AsyncGenerator<VfsNode> {
-    const states = closure(statesIn);
-    // The folder the walk starts in is where matches are placed from, not a match itself
-    // (`/p1/**` means everything below /p1).
-    const matched = states.has(end) && !isStart;
-    if (matched) {
-      yield node;
-      if (opts.pruneMatchedFolders) return;
-    }
-    if (node.stat.type !== 'dir') return;
+  /**
+   * The (child, pattern positions) pairs to visit below `node`, or null when nothing below it
+   * can match. Listing failures go to onError (the walk goes on) or are thrown.
+   */
+  const childrenOf = async (node: VfsNode, states: Set<number>): Promise<{ node: VfsNode; states: Set<number> }[] | null> => {
+    if (node.stat.type !== 'dir') return null;
     const live = [...states].filter((i) => i < end);
-    if (!live.length) return;
+    if (!live.length) return null;
     const caseSensitive = folderIsCaseSensitive(node);
+    const out: { node: VfsNode; states: Set<number> }[] = [];
 
     // Only literal names to follow: look them up, never list the folder.
     if (live.every((i) => comps[i]!.kind === 'literal')) {
@@ -131,24 +128,25 @@ export async function* expandGlob(vfs: Vfs, pattern: string | CompiledGlob, opts
         } catch (err) {
           if (opts.onError && node.path !== '/') {
             opts.onError(node.path, err);
-            return;
+            return out;
           }
           throw err;
         }
         if (!child || seen.has(child.path)) continue;
         seen.add(child.path);
-        yield* visit(child, next);
+        out.push({ node: child, states: next });
       }
-      return;
+      return out;
     }
 
+    if (vfs.shownElsewhere(node)) return null;
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(node, { system: opts.system });
     } catch (err) {
       if (opts.onError) {
         opts.onError(node.path, err);
-        return;
+        return null;
       }
       throw err;
     }
@@ -165,8 +163,9 @@ export async function* expandGlob(vfs: Vfs, pattern: string | CompiledGlob, opts
           next.add(i + 1);
         }
       }
-      if (next.size) yield* visit(k, next);
+      if (next.size) out.push({ node: k, states: next });
     }
+    return out;
   };
 
   // Start at the deepest literal folder: lookups there follow the case rules too.
@@ -177,8 +176,29 @@ export async function* expandGlob(vfs: Vfs, pattern: string | CompiledGlob, opts
     if (err instanceof DiskpickError && (err.kind === 'notFound' || err.kind === 'wrongType')) return;
     throw err;
   }
-  const first = new Set<number>([g.literalPrefix.length]);
-  yield* visit(start, first, true);
+  // An explicit stack, not recursion: a `yield*` per level overflowed the call stack in deep
+  // trees (issue 26). Each frame is one folder's children still to visit.
+  const stack: { items: { node: VfsNode; states: Set<number> }[]; next: number }[] = [];
+  let item: { node: VfsNode; states: Set<number> } | undefined = { node: start, states: new Set<number>([g.literalPrefix.length]) };
+  let isStart = true;
+  for (;;) {
+    if (item) {
+      const states = closure(item.states);
+      // The folder the walk starts in is where matches are placed from, not a match itself
+      // (`/p1/**` means everything below /p1).
+      const matched = states.has(end) && !isStart;
+      isStart = false;
+      if (matched) yield item.node;
+      if (!(matched && opts.pruneMatchedFolders)) {
+        const kids = await childrenOf(item.node, states);
+        if (kids?.length) stack.push({ items: kids, next: 0 });
+      }
+    }
+    const top = stack[stack.length - 1];
+    if (!top) return;
+    item = top.items[top.next++];
+    if (top.next >= top.items.length) stack.pop();
+  }
 }
 
 /** The folder a match is placed relative to when restored: the pattern's literal prefix. */

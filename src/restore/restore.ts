@@ -10,9 +10,10 @@ import { constants as fsc } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
-import { DiskpickError, fromSystemError } from '../errors.js';
-import { chunksOf, pump } from '../source/chunks.js';
+import { dirname, join, resolve } from 'node:path';
+import { DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
+import { chunksOf, pumpData } from '../source/chunks.js';
+import { refuseInput } from '../source/file.js';
 import type { Stat, Timespec } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
 import { safeName } from './safe-name.js';
@@ -79,6 +80,11 @@ export interface RestoreSummary {
   bytes: number;
   cancelled: boolean;
   dryRun: boolean;
+  /**
+   * Set when the output stopped the run (no space left, quota, read-only filesystem): the
+   * reason, once; the files after it were not tried.
+   */
+  stopped?: string;
 }
 
 interface PlanItem {
@@ -97,9 +103,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const streamsMode = opts.streams ?? 'siblings';
   const outDir = opts.outDir;
   if (!opts.dryRun) {
-    await mkdir(outDir, { recursive: true }).catch((err) => {
-      throw fromSystemError(err, outDir, 'output');
-    });
+    await makeOutDir(outDir);
     const st = await lstat(outDir).catch((err) => {
       throw fromSystemError(err, outDir, 'output');
     });
@@ -121,9 +125,10 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       const dot = name.lastIndexOf('.');
       const stem = dot > 0 ? name.slice(0, dot) : name;
       const ext = dot > 0 ? name.slice(dot) : '';
-      while (used.has(key(`${stem} (${i})${ext}`))) i++;
-      name = `${stem} (${i})${ext}`;
-      reason = reason ? `${reason}; name already taken` : 'name already taken';
+      // name~2.ext, name~3.ext …: side by side, never one written over the other (issue 26).
+      while (used.has(key(`${stem}~${i}${ext}`))) i++;
+      name = `${stem}~${i}${ext}`;
+      reason = reason ? `${reason}; name already taken by another entry` : 'name already taken by another entry';
     }
     used.add(key(name));
     const parts = [...dirParts, name];
@@ -142,7 +147,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       }
     }
   };
-  const walk = async (node: VfsNode, dirParts: string[]) => {
+  /** Plans one node; a folder's listing comes back for the walk below to go through. */
+  const planOne = async (node: VfsNode, dirParts: string[]): Promise<{ kids: VfsNode[]; target: string[] } | null> => {
     if (opts.signal?.aborted) throw new Cancelled();
     const isDir = node.stat.type === 'dir';
     const target = opts.flatten && isDir ? dirParts : claim(node.path, opts.flatten ? [] : dirParts, node.name || 'image');
@@ -151,15 +157,29 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       bytesTotal += node.stat.size;
       await addStreams(node, target);
     }
-    if (isDir) {
-      let kids: VfsNode[];
-      try {
-        kids = await vfs.readdir(node, { system: opts.system });
-      } catch (err) {
-        summary.failed.push({ source: node.path, target: join(outDir, ...target), error: messageOf(err) });
-        return;
+    // Folders carry named streams too (NTFS: OneDrive's SyncRootIdentity, Windows' own).
+    if (isDir && !opts.flatten) await addStreams(node, target);
+    if (!isDir) return null;
+    try {
+      return { kids: await vfs.readdir(node, { system: opts.system }), target };
+    } catch (err) {
+      summary.failed.push({ source: node.path, target: join(outDir, ...target), error: messageOf(err) });
+      return null;
+    }
+  };
+  /** Depth first, parents before children, on an explicit stack: depth costs memory only (issue 26). */
+  const walk = async (start: VfsNode, dirParts: string[]) => {
+    const stack: { kids: VfsNode[]; next: number; target: string[] }[] = [];
+    const first = await planOne(start, dirParts);
+    if (first) stack.push({ ...first, next: 0 });
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.next >= f.kids.length) {
+        stack.pop();
+        continue;
       }
-      for (const k of kids) await walk(k, target);
+      const below = await planOne(f.kids[f.next++]!, f.target);
+      if (below && below.kids.length) stack.push({ ...below, next: 0 });
     }
   };
   // Folders between outDir and a selected item (glob matches): made safe once each.
@@ -207,6 +227,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const hardLinks = new Map<string, string>();
   const dirTimes: { path: string; stat: Stat }[] = [];
   const isRoot = process.getuid?.() === 0;
+  /** Folders below outDir made (or checked) in this run, as joined target parts: each once. */
+  const made = new Set<string>();
 
   for (const item of plan) {
     if (opts.signal?.aborted) {
@@ -229,9 +251,11 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
         if (kind !== 'dir') progress.filesDone++;
         continue;
       }
-      await ensureParents(outReal, item.target.slice(0, -1));
+      await ensureParents(outReal, item.target.slice(0, -1), made);
       if (kind === 'dir') {
         await makeDir(targetPath);
+        if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
+        made.add(item.target.join('/'));
         if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
         dirTimes.push({ path: targetPath, stat: st });
         summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });
@@ -281,6 +305,14 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       summary.written.push({ source, target: targetPath, type: kind, size: itemBytes });
       progress.filesDone++;
     } catch (err) {
+      const code = errnoOf(err);
+      if (code && STOPPING_OUTPUT_ERRORS.has(code)) {
+        // Every later file would fail the same way: one line, and the run ends here. The file
+        // being written was removed (copyContent), so no cut file is left under its name.
+        summary.stopped = fromSystemError(err, targetPath, 'output').message;
+        summary.failed.push({ source, target: targetPath, error: summary.stopped });
+        break;
+      }
       summary.failed.push({ source, target: targetPath, error: messageOf(err) });
       progress.filesDone++;
     }
@@ -296,17 +328,52 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   return summary;
 }
 
+/**
+ * Makes the output folder and any missing folders above it, one at a time: a recursive mkdir
+ * reports a read-only or full filesystem as "no such file" (issue 26); one step at a time, the
+ * error is the real one.
+ */
+async function makeOutDir(outDir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = resolve(outDir); ; p = dirname(p)) {
+    const st = await lstat(p).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw fromSystemError(err, p, 'output');
+    });
+    if (st) break;
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing) {
+    await mkdir(p).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw fromSystemError(err, p, 'output');
+    });
+  }
+}
+
 function messageOf(err: unknown): string {
   if (err instanceof DiskpickError) return err.message;
   return (err as Error)?.message ?? String(err);
 }
 
-/** Creates (or checks) each folder below outDir; refuses any that is a symlink. */
-async function ensureParents(outReal: string, parts: string[]): Promise<void> {
-  let p = outReal;
-  for (const part of parts) {
-    p = join(p, part);
+/**
+ * Creates (or checks) each folder below outDir that this run has not made yet; refuses any
+ * that is a symlink. Once per folder: checking every parent again for every entry made a
+ * 1 000-level tree cost ~500 000 mkdir calls (102 s; issue 26).
+ */
+async function ensureParents(outReal: string, parts: string[], made: Set<string>): Promise<void> {
+  let key = parts.join('/');
+  let known = parts.length;
+  // The deepest folder already made: everything above it was made (and checked) before it.
+  while (known > 0 && !made.has(key)) {
+    known--;
+    key = parts.slice(0, known).join('/');
+  }
+  let p = join(outReal, ...parts.slice(0, known));
+  for (let i = known; i < parts.length; i++) {
+    p = join(p, parts[i]!);
     await makeDir(p);
+    made.add(parts.slice(0, i + 1).join('/'));
   }
 }
 
@@ -328,6 +395,9 @@ async function makeRoom(p: string, opts: RestoreOptions): Promise<boolean> {
   } catch {
     return true;
   }
+  // Never a file the image reads, whatever the options (issue 26: extract --force into the
+  // image's folder replaced the image with a restored file of the same name).
+  refuseInput(st, p);
   if (opts.skipExisting) return false;
   if (!opts.force) throw new DiskpickError('output', 'already exists (use --force to overwrite or --skip-existing)', p);
   if (st.isDirectory()) throw new DiskpickError('output', 'exists as a folder; not overwritten', p);
@@ -343,35 +413,39 @@ async function copyContent(
   const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644).catch((err) => {
     throw fromSystemError(err, target, 'output');
   });
-  // Holes stay holes: zero chunks of a sparse file are skipped and the size set at the end.
-  const sparse = !stream && st.allocated < st.size;
+  // Holes stay holes: what the source reports as holes is never read, and 4 KiB blocks that
+  // read as zeros are not written (issue 24: a 640 MiB all-zero file was written in full;
+  // issue 26: a 1 TiB sparse file was read hole by hole). The size is set at the end.
   let off = 0;
   let lastTurn = Date.now();
   const stop = Symbol('aborted');
+  const turn = async () => {
+    // Holes and cached reads resolve without I/O: without a turn of the event loop now
+    // and then, Ctrl-C (a signal handler) would wait until the whole file is done.
+    if (Date.now() - lastTurn > 50) {
+      await new Promise((r) => setImmediate(r));
+      lastTurn = Date.now();
+    }
+    if (signal?.aborted) throw stop;
+  };
   try {
-    await pump(src, async (chunk) => {
-      // Holes and cached reads resolve without I/O: without a turn of the event loop now
-      // and then, Ctrl-C (a signal handler) would wait until the whole file is done.
-      if (Date.now() - lastTurn > 50) {
-        await new Promise((r) => setImmediate(r));
-        lastTurn = Date.now();
+    await pumpData(src, async (chunk, at) => {
+      await turn();
+      // Only the 4 KiB blocks holding data are written; runs of them in one write.
+      for (let i = 0; i < chunk.length; ) {
+        while (i < chunk.length && isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+        const from = i;
+        while (i < chunk.length && !isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+        if (i > from) await writeAll(fh, chunk, from, Math.min(i, chunk.length) - from, at + from);
       }
-      if (signal?.aborted) throw stop;
-      if (!sparse) {
-        await writeAll(fh, chunk, 0, chunk.length, off);
-      } else {
-        // Only the 4 KiB blocks holding data are written; runs of them in one write.
-        for (let at = 0; at < chunk.length; ) {
-          while (at < chunk.length && isZero(chunk.subarray(at, at + SPARSE_BLOCK))) at += SPARSE_BLOCK;
-          const from = at;
-          while (at < chunk.length && !isZero(chunk.subarray(at, at + SPARSE_BLOCK))) at += SPARSE_BLOCK;
-          if (at > from) await writeAll(fh, chunk, from, Math.min(at, chunk.length) - from, off + from);
-        }
-      }
-      off += chunk.length;
+      off = at + chunk.length;
       onBytes(chunk.length);
+    }, async (at, length) => {
+      await turn();
+      off = at + length;
+      onBytes(length);
     });
-    if (sparse) await fh.truncate(off);
+    await fh.truncate(off);
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(target, { force: true });

@@ -16,6 +16,7 @@ import { MAX_PROPFIND_BODY, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, parsePropfindBo
 import { ASSET_DIR, type ServedEntry, type ServedTree } from './tree.js';
 import { ASSETS, pageHtml } from './page.js';
 import { apiRequest, isApiQuery } from './api.js';
+import { escapeText } from '../escape.js';
 
 export interface ServeOptions {
   host: string;
@@ -208,10 +209,10 @@ export class DiskpickServer {
       if (err instanceof ClientGone) return;
       if (err instanceof DiskpickError) {
         const status = err.kind === 'notFound' ? 404 : err.kind === 'wrongType' ? 409 : err.kind === 'unsupported' ? 501 : 500;
-        this.opts.log?.(`error ${req.method} ${req.url}: ${err.toLine()}`);
+        this.opts.log?.(`error ${escapeText(req.method ?? '')} ${escapeText(req.url ?? '')}: ${err.toLine()}`);
         return void this.fail(res, status, err.toLine());
       }
-      this.opts.log?.(`internal error ${req.method} ${req.url}: ${(err as Error).message}`);
+      this.opts.log?.(`internal error ${escapeText(req.method ?? '')} ${escapeText(req.url ?? '')}: ${escapeText((err as Error).message)}`);
       this.fail(res, 500, 'internal error');
     }
   }
@@ -219,8 +220,8 @@ export class DiskpickServer {
   private logLine(req: IncomingMessage, res: ServerResponse, started: bigint): void {
     if (!this.opts.log) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    const path = (req.url ?? '').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-    this.opts.log(`${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} ${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms`);
+    // The one escaper (src/escape.ts): request paths quote names from the image.
+    this.opts.log(`${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} ${escapeText(req.method ?? '')} ${escapeText(req.url ?? '')} ${res.statusCode} ${ms.toFixed(1)}ms`);
   }
 
   private asset(res: ServerResponse, name: string, method: string): void {

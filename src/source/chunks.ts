@@ -26,6 +26,31 @@ export interface PumpOptions {
 }
 
 /**
+ * Like `pump` over the whole source, but the holes the source reports (ByteSource.dataRanges)
+ * are not read: `hole(offset, length)` gets each one instead, in order between the data
+ * chunks. A source that reports nothing is pumped whole. Returns the data bytes delivered.
+ */
+export async function pumpData(
+  src: ByteSource,
+  sink: (chunk: Buffer, offset: number) => void | Promise<void>,
+  hole: (offset: number, length: number) => void | Promise<void>,
+  opts: Omit<PumpOptions, 'start' | 'end'> = {},
+): Promise<number> {
+  if (!src.dataRanges) return pump(src, sink, opts);
+  let pos = 0;
+  let delivered = 0;
+  for (const [offset, length] of src.dataRanges(0, src.size)) {
+    if (offset > pos) await hole(pos, offset - pos);
+    const got = await pump(src, sink, { ...opts, start: offset, end: offset + length });
+    delivered += got;
+    if (got < length) return delivered;
+    pos = offset + length;
+  }
+  if (pos < src.size) await hole(pos, src.size - pos);
+  return delivered;
+}
+
+/**
  * Copies [start, end) of a source to `sink`, front to back, through a small ring of buffers
  * that are reused for the whole copy: `ahead` reads run while the sink handles the current
  * chunk. The chunk handed to the sink is a view of a ring buffer, valid until the sink's

@@ -1,13 +1,57 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { constants, readSync } from 'node:fs';
-import { cannotOpen, fromSystemError } from '../errors.js';
+import { cannotOpen, DiskpickError, fromSystemError } from '../errors.js';
 import { readIntoNew, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * The only way diskpick opens an image file: O_RDONLY, never anything that can write.
- * (test/readonly.test.ts scans the code for other open calls.)
+ * (test/readonly.test.ts scans the code for other open calls.) O_NONBLOCK: opening a FIFO
+ * for reading waits for a writer, forever (issue 26: a FIFO as the image, an extent or a
+ * parent hung `open`); non-blocking, it opens at once, and fstat then refuses it. On regular
+ * files and block devices the flag changes nothing.
  */
-export const READ_ONLY_FLAGS = constants.O_RDONLY;
+export const READ_ONLY_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+export interface FileSourceOptions {
+  /** A block device is accepted (the image the user named; never a file an image refers to). */
+  allowBlockDevice?: boolean;
+}
+
+/** Identity of a host file: device and inode (a hard link or another path to it has the same). */
+export interface HostIdentity {
+  dev: number;
+  ino: number;
+  /** For a block device: its device number (two nodes of one disk share it, not dev+ino). */
+  rdev?: number;
+  isBlockDevice?(): boolean;
+}
+
+/** Every host file the open images read, by "dev:ino": path and how many sources hold it. */
+const inputs = new Map<string, { path: string; count: number }>();
+
+const idKey = (id: HostIdentity) => `${id.dev}:${id.ino}`;
+
+/**
+ * The image file (of the open chain: the image, its extents, split parts and parents) that
+ * `id` is, or null. Every writer asks before it writes (issue 26: `dd IMAGE -o IMAGE --force`
+ * truncated the backup): a path, a hard link or a symlink to an input all share its identity.
+ */
+export function inputFileAt(id: HostIdentity): string | null {
+  const byNode = inputs.get(idKey(id))?.path;
+  if (byNode !== undefined) return byNode;
+  if (id.isBlockDevice?.() && id.rdev) return inputs.get(`blockdev:${id.rdev}`)?.path ?? null;
+  return null;
+}
+
+/** Throws when `id` (an output's fstat or lstat) is a file the open images read. */
+export function refuseInput(id: HostIdentity, output: string): void {
+  const input = inputFileAt(id);
+  if (input !== null) throw new DiskpickError('output', `is a file the image reads (${input}); diskpick never writes onto its own input, --force or not`, output);
+}
+
+function describeHostFile(st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+  return st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
+}
 
 /**
  * Reads up to this size are made synchronously (pread on the main thread). An asynchronous read
@@ -21,32 +65,53 @@ export const READ_ONLY_FLAGS = constants.O_RDONLY;
 const SYNC_READ_MAX = 128 * 1024;
 
 export class FileSource implements ByteSource {
+  private closed = false;
+
   private constructor(
     private readonly fh: FileHandle,
     readonly name: string,
     readonly size: number,
+    readonly identity: HostIdentity,
+    private readonly deviceKey: string | null,
   ) {}
 
-  static async open(path: string): Promise<FileSource> {
-    let st;
-    try {
-      st = await stat(path);
-    } catch (err) {
-      throw fromSystemError(err, path);
-    }
-    if (st.isDirectory()) throw cannotOpen(path, 'is a folder, not a disk image');
+  private keys(): string[] {
+    return this.deviceKey ? [idKey(this.identity), this.deviceKey] : [idKey(this.identity)];
+  }
+
+  /**
+   * Opens non-blocking, then decides on fstat of what was opened (not a stat of the path
+   * before, which a swap could dodge): anything but a regular file, or a block device where
+   * allowed, is refused before the first read.
+   */
+  static async open(path: string, opts: FileSourceOptions = {}): Promise<FileSource> {
     let fh: FileHandle;
     try {
       fh = await open(path, READ_ONLY_FLAGS);
     } catch (err) {
       throw fromSystemError(err, path);
     }
-    let size = st.size;
-    if (st.isBlockDevice()) {
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', path);
+      const device = st.isBlockDevice() && opts.allowBlockDevice;
+      if (!st.isFile() && !device) {
+        const why = opts.allowBlockDevice ? 'only regular files and block devices are read' : 'only regular files are read';
+        throw new DiskpickError('image', `is ${describeHostFile(st)}, not a disk image file (${why})`, path);
+      }
       // A block device reports size 0 in stat; its end is where reads stop.
-      size = await blockDeviceSize(fh);
+      const size = device ? await blockDeviceSize(fh) : st.size;
+      const src = new FileSource(fh, path, size, { dev: st.dev, ino: st.ino }, device ? `blockdev:${st.rdev}` : null);
+      for (const k of src.keys()) {
+        const e = inputs.get(k);
+        if (e) e.count++;
+        else inputs.set(k, { path, count: 1 });
+      }
+      return src;
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err instanceof DiskpickError ? err : fromSystemError(err, path);
     }
-    return new FileSource(fh, path, size);
   }
 
   read(offset: number, length: number): Promise<Buffer> {
@@ -77,6 +142,13 @@ export class FileSource implements ByteSource {
   }
 
   async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const k of this.keys()) {
+        const e = inputs.get(k);
+        if (e && --e.count === 0) inputs.delete(k);
+      }
+    }
     await this.fh.close().catch(() => undefined);
   }
 }

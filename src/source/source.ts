@@ -32,6 +32,14 @@ export interface ByteSource {
    * (docs/fuse.md). null where some byte needs more than a pread. Callers use `hostRunsOf()`.
    */
   hostRuns?(offset: number, length: number): Promise<HostRun[] | null>;
+  /**
+   * Optional: the ranges ([offset, length], in order) of [offset, offset + length) that hold
+   * data; everything else up to `size` is a hole and reads as zeros. Files of filesystems with
+   * holes (ext extents and block maps, NTFS sparse runs) say so, and copies skip the holes
+   * instead of reading them (issue 26: a 1 TiB sparse file cost 1 TiB of reads). Callers use
+   * `pumpData` (chunks.ts).
+   */
+  dataRanges?(offset?: number, length?: number): Iterable<[number, number]>;
   close(): Promise<void>;
 }
 

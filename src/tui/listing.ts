@@ -37,6 +37,12 @@ function volumeLabel(node: VfsNode): string {
   if (v.fs) {
     if (v.fs.info.label) parts.push(displayName(v.fs.info.label));
     parts.push(v.fs.info.type);
+  } else if (v.node.system) {
+    parts.push(v.node.system.describe);
+  } else if (v.node.content) {
+    parts.push(`${v.node.content.type} (not read)`);
+  } else if (v.kids) {
+    parts.push(v.node.what);
   } else {
     parts.push(`no filesystem: ${v.fsError?.message ?? 'unknown'}`);
   }

@@ -1,6 +1,7 @@
 /** The text of the full-screen panels: image info, help, restore summary. */
 import { basename } from 'node:path';
 import { displayName, humanSize } from '../present/names.js';
+import { escapeText } from '../escape.js';
 import type { RestoreSummary } from '../restore/restore.js';
 import type { ImageInfo } from '../vfs/vfs.js';
 
@@ -25,12 +26,15 @@ export function infoLines(info: ImageInfo): string[] {
     out.push(`Partitions ${t.scheme.toUpperCase()}, disk id ${t.diskId}, ${t.sectorSize}-byte sectors`);
     for (const w of t.warnings) out.push(`  warning: ${w}`);
   } else {
-    out.push('Partitions none (the whole disk is one filesystem: p0)');
+    out.push('Partitions none (the whole disk is one volume: p0)');
   }
+  for (const w of info.warnings) out.push(`  warning: ${w}`);
   for (const v of info.volumes) {
     out.push('');
     const name = v.partitionName ? ` "${displayName(v.partitionName)}"` : '';
-    out.push(`${v.name}${name}  start ${v.start}  size ${humanSize(v.size)}${v.bootable ? '  bootable' : ''}`);
+    out.push(`${v.name}${name}  ${v.start === null ? '' : `start ${v.start}  `}size ${humanSize(v.size)}${v.bootable ? '  bootable' : ''}`);
+    if (v.what && !v.partitionType) out.push(`    what       ${v.what}`);
+    if (v.system) out.push(`    holds      ${v.system.describe}`);
     if (v.partitionType) out.push(`    type       ${v.partitionType}`);
     if (v.partitionUuid) out.push(`    uuid       ${v.partitionUuid}`);
     const fs = v.filesystem;
@@ -89,7 +93,7 @@ export function summaryLines(s: RestoreSummary, outDir: string): string[] {
   const out = [summaryHeadline(s, outDir), ''];
   if (s.failed.length) {
     out.push(`Failed (${s.failed.length}):`);
-    for (const f of s.failed) out.push(`  ${displayName(f.source)}: ${f.error}`);
+    for (const f of s.failed) out.push(`  ${displayName(f.source)}: ${escapeText(f.error)}`);
     out.push('');
   }
   if (s.skipped.length) {

@@ -1,30 +1,56 @@
 /**
- * One tree over a whole image: `/` lists the volumes as `p1`, `p2`, … (`p0` for a disk
- * with no partition table), and `/pN/…` is the filesystem inside. Every interface (CLI,
- * FUSE, TUI) walks this tree, so paths mean the same everywhere.
+ * One tree over a whole image (and the further disks given with it): `/` lists the volumes as
+ * `p1`, `p2`, … (`p0` for a disk with no partition table), LVM logical volumes as `VG/LV`
+ * folders, further disks as `diskK/…` (naming rules: src/volume/tree.ts), and `/VOLUME/…` is
+ * the filesystem inside. Every interface (CLI, FUSE, TUI) walks this tree, so paths mean the
+ * same everywhere.
  */
 import { stat as hostStat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import type { ChainLevel, Container } from '../container/container.js';
-import { readPartitionTable } from '../volume/detect.js';
-import type { PartitionTable, Volume } from '../volume/types.js';
+import { partitionTableOf } from '../volume/detect.js';
+import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
+import { buildVolumeTree } from '../volume/tree.js';
+import type { SecretKind } from '../volume/system.js';
 import { openFilesystem } from '../fs/detect.js';
-import type { FileSystem, FsInfo, FsNode, NameList, Stat, StreamInfo, Timespec } from '../fs/types.js';
+import { fsFormats } from '../fs/formats.js';
+import { canFindOrphans, withOrphans } from '../fs/orphans.js';
+import { dropEntries, type FileSystem, type FsInfo, type FsNode, type NameList, type Stat, type StreamInfo, type Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
-import { SliceSource } from '../source/source.js';
+import { ZeroSource } from '../source/source.js';
 
 export interface VfsVolume {
-  /** "p1", "p2", … or "p0". */
+  /** Its path: "p1", "p0", "rl/root", "disk2/p1". */
   name: string;
+  /** Number of the volume in this run (order found): unique, stable for one set of inputs. */
+  id: number;
+  /** The partition entry (partitions), or the volume's facts in the same shape (LVs). */
   volume: Volume;
+  /** Its place in the volume tree. */
+  node: VolumeNode;
   fs: FileSystem | null;
   /** Why no filesystem could be read on this volume. */
   fsError: DiskpickError | null;
+  /** Volumes nested in it (a partition table inside an LV), by name. */
+  kids?: Map<string, VolumeEntry>;
+  /** Its folder's inode number among the synthetic folders. */
+  ino: number;
 }
+
+/** A synthetic folder of the volume namespace: "/", a VG ("rl"), a further disk ("disk2"). */
+export interface VolumeDir {
+  path: string;
+  name: string;
+  ino: number;
+  kids: Map<string, VolumeEntry>;
+}
+
+export type VolumeEntry = { dir: VolumeDir } | { vol: VfsVolume };
 
 export type VfsPlace =
   | { kind: 'root' }
+  | { kind: 'group'; dir: VolumeDir }
   | { kind: 'volume'; vol: VfsVolume }
   | { kind: 'fs'; vol: VfsVolume; node: FsNode };
 
@@ -51,9 +77,23 @@ export interface VfsNode {
 export type VfsNameList = NameList<VfsNode>;
 
 export interface VolumeInfo {
+  /** Its path ("p1", "rl/root"). */
   name: string;
-  start: number;
+  /** Byte offset in its disk; null for LVs (made of extents of PVs). */
+  start: number | null;
   size: number;
+  /** The volume it lies in ("p2" for an LV's first PV; "" the first disk, "disk2"). */
+  parent: string | null;
+  /** Which disk it lies on (0: the image), -1 for volumes over several (LVs). */
+  disk: number;
+  /** One line: the partition type, "LVM2 PV of VG rl (3 LVs)", "LV linear, 2 segments". */
+  what: string;
+  /** The volume system found on it (gpt, mbr, lvm2), if any, with its facts. */
+  system: { name: string; describe: string; details?: Record<string, string | number | boolean>; warnings: string[] } | null;
+  /** A format named but not read (LUKS2, BitLocker, swap …). */
+  content: { type: string; uuid?: string; label?: string } | null;
+  /** The volumes it is built from (an LV's PVs). */
+  members: string[] | null;
   partitionType: string | null;
   partitionName: string | null;
   partitionUuid: string | null;
@@ -64,6 +104,12 @@ export interface VolumeInfo {
 
 export interface ImageInfo {
   file: string;
+  /** Further disks opened with the image (`--disk`), as disk2, disk3, … */
+  disks: Array<{ name: string; file: string; format: string; variant: string; virtualSize: number }>;
+  /** Problems of the volume layer (missing PVs, renamed groups, older metadata). */
+  warnings: string[];
+  /** Findings that are not errors: "no partition table or filesystem recognised". */
+  findings: string[];
   container: {
     format: string;
     variant: string;
@@ -71,12 +117,32 @@ export interface ImageInfo {
     sectorSize: number;
     chain: ChainLevel[];
     warnings: string[];
+    /** Format facts (EWF acquiry metadata), when the format has any. */
+    details?: Record<string, string>;
   };
   partitionTable: Omit<PartitionTable, 'volumes'> | null;
   volumes: VolumeInfo[];
 }
 
-export interface VfsOpenOptions extends OpenContainerOptions {}
+export interface VfsOpenOptions extends OpenContainerOptions {
+  /** Further disks of the same machine (a VG over several disks), opened with the image. */
+  disks?: string[];
+  /**
+   * Open even when nothing is recognised (`info` describes the container and says so); else
+   * such an image is a one-line "not a disk image" error.
+   */
+  allowEmpty?: boolean;
+  /**
+   * Keys for encrypted volumes, asked for by volume systems that need one (LUKS, BitLocker):
+   * `kind` says what is wanted, `volumePath` which volume ("p3"). null: none given (the volume
+   * is then listed, locked).
+   */
+  secret?: (kind: SecretKind, volumePath: string) => Promise<Buffer | null>;
+  /** Show files in use that no folder lists under /pN/$Orphans/ (filesystems that can find them). */
+  orphans?: boolean;
+  /** Check data checksums where the filesystem has them (Btrfs); default true (`--no-verify` turns it off). */
+  verifyData?: boolean;
+}
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
 export function splitPath(path: string): string[] {
@@ -98,38 +164,71 @@ export class Vfs {
   private constructor(
     readonly imagePath: string,
     readonly container: Container,
+    /** Further disks (`--disk`), in the order given: disk2, disk3, … */
+    readonly extraDisks: Array<{ file: string; container: Container }>,
     readonly table: PartitionTable | null,
+    /** Every volume, in the order found (partitions, then LVs …). */
     readonly volumes: VfsVolume[],
+    private readonly top: VolumeDir,
+    private readonly treeWarnings: string[],
+    private readonly findings: string[],
     private readonly imageTime: Timespec,
   ) {}
 
   static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
     const container = await openContainer(imagePath, opts);
+    const extra: Array<{ file: string; container: Container }> = [];
     try {
-      const st = await hostStat(imagePath);
-      const ms = st.mtimeMs;
+      for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
+      // An image given by URL has no host file: its folders carry the server's Last-Modified.
+      const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
-      const table = await readPartitionTable(container, container.sectorSize);
+      const tree = await buildVolumeTree(
+        [container, ...extra.map((e) => e.container)].map((c) => ({ source: c, sectorSize: c.sectorSize })),
+        { hasFilesystem: (head, src) => fsFormats.some((f) => f.probe(head, src)), ...(opts.secret ? { secret: opts.secret } : {}) },
+      );
+      const diskSystem = tree.disks[0]!.system;
+      const table = diskSystem && (diskSystem.name === 'gpt' || diskSystem.name === 'mbr') ? await partitionTableOf(container, container.sectorSize) : null;
       const volumes: VfsVolume[] = [];
-      if (table) {
-        for (const v of table.volumes) volumes.push(await mountVolume(`p${v.index}`, v));
-      } else {
-        const whole: Volume = {
-          index: 0,
-          start: 0,
-          size: container.size,
-          source: new SliceSource(container, 0, container.size),
-          type: 'whole disk',
-        };
-        const vol = await mountVolume('p0', whole);
-        if (!vol.fs) {
-          const why = vol.fsError && vol.fsError.message !== 'unknown filesystem' ? ` (${vol.fsError.message})` : '';
-          throw new DiskpickError('image', `not a disk image: no partition table and no known filesystem${why}`, imagePath);
+      let nextIno = 2;
+      const topDir: VolumeDir = { path: '/', name: '', ino: 1, kids: new Map() };
+      const dirs = new Map<string, VolumeDir>([['', topDir]]);
+      const byPath = new Map<string, VfsVolume>();
+      /** The folder a volume path's last name goes into (made as needed: "rl", "disk2"). */
+      const folderOf = (path: string): Map<string, VolumeEntry> => {
+        const slash = path.lastIndexOf('/');
+        if (slash < 0) return topDir.kids;
+        const up = path.slice(0, slash);
+        const vol = byPath.get(up);
+        if (vol) return (vol.kids ??= new Map());
+        let d = dirs.get(up);
+        if (!d) {
+          d = { path: `/${up}`, name: up.slice(up.lastIndexOf('/') + 1), ino: nextIno++, kids: new Map() };
+          dirs.set(up, d);
+          folderOf(up).set(d.name, { dir: d });
         }
+        return d.kids;
+      };
+      for (const [i, n] of tree.volumes.entries()) {
+        const vol = await mountVolume(n, i, nextIno++, opts);
         volumes.push(vol);
+        byPath.set(n.path, vol);
+        folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
       }
-      return new Vfs(imagePath, container, table, volumes, imageTime);
+      const findings: string[] = [];
+      if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.node.system || v.node.content || v.kids)) {
+        const only = volumes.length === 1 ? volumes[0]! : null;
+        const why = only?.fsError && only.fsError.message !== 'unknown filesystem' ? ` (${only.fsError.message})` : '';
+        // A filesystem that was recognised but uses what diskpick does not read keeps its exit code (6).
+        const kind = only?.fsError?.kind === 'unsupported' ? 'unsupported' : 'image';
+        if (!opts.allowEmpty) throw new DiskpickError(kind, `not a disk image: no partition table and no known filesystem${why}`, imagePath);
+        findings.push(`no partition table or filesystem recognised${why}`);
+      }
+      const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
+      for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
+      return vfs;
     } catch (err) {
+      for (const e of extra) await e.container.close().catch(() => undefined);
       await container.close().catch(() => undefined);
       throw err;
     }
@@ -144,6 +243,9 @@ export class Vfs {
     }
     return {
       file: this.imagePath,
+      disks: this.extraDisks.map((d, k) => ({ name: `disk${k + 2}`, file: d.file, format: d.container.format, variant: d.container.variant, virtualSize: d.container.size })),
+      warnings: this.treeWarnings,
+      findings: this.findings,
       container: {
         format: c.format,
         variant: c.variant,
@@ -151,19 +253,29 @@ export class Vfs {
         sectorSize: c.sectorSize,
         chain: c.chain,
         warnings: c.warnings,
+        ...(c.details ? { details: c.details } : {}),
       },
       partitionTable: tableInfo,
-      volumes: this.volumes.map((v) => ({
-        name: v.name,
-        start: v.volume.start,
-        size: v.volume.size,
-        partitionType: this.table ? v.volume.type : null,
-        partitionName: v.volume.name ?? null,
-        partitionUuid: v.volume.uuid ?? null,
-        bootable: v.volume.bootable ?? false,
-        filesystem: v.fs ? v.fs.info : null,
-        error: v.fsError ? v.fsError.message : null,
-      })),
+      volumes: this.volumes.map((v) => {
+        const n = v.node;
+        return {
+          name: v.name,
+          start: n.start,
+          size: n.size,
+          parent: n.parent ? n.parent.path : null,
+          disk: n.disk,
+          what: n.what,
+          system: n.system ?? null,
+          content: n.content ?? null,
+          members: n.members ?? null,
+          partitionType: n.partition ? n.partition.type : null,
+          partitionName: n.partition?.name ?? null,
+          partitionUuid: n.partition?.uuid ?? null,
+          bootable: n.partition?.bootable ?? false,
+          filesystem: v.fs ? v.fs.info : null,
+          error: v.fsError ? v.fsError.message : null,
+        };
+      }),
     };
   }
 
@@ -179,8 +291,28 @@ export class Vfs {
     return { path: '/', name: '', stat: this.dirStat(1), place: { kind: 'root' } };
   }
 
-  private volumeNode(vol: VfsVolume): VfsNode {
-    return { path: `/${vol.name}`, name: vol.name, stat: this.dirStat(2 + vol.volume.index), place: { kind: 'volume', vol } };
+  private entryNode(e: VolumeEntry): VfsNode {
+    if ('dir' in e) return { path: e.dir.path, name: e.dir.name, stat: this.dirStat(e.dir.ino), place: { kind: 'group', dir: e.dir } };
+    const vol = e.vol;
+    return { path: `/${vol.name}`, name: vol.name.slice(vol.name.lastIndexOf('/') + 1), stat: this.dirStat(vol.ino), place: { kind: 'volume', vol } };
+  }
+
+  /** The volume-namespace entries under a synthetic folder (or a volume holding volumes), or null. */
+  private volumeKids(dir: VfsNode): Map<string, VolumeEntry> | null {
+    const pl = dir.place;
+    if (pl.kind === 'root') return this.top.kids;
+    if (pl.kind === 'group') return pl.dir.kids;
+    if (pl.kind === 'volume' && !pl.vol.fs && pl.vol.kids) return pl.vol.kids;
+    return null;
+  }
+
+  /** A volume's path names: exactly, else ignoring case (users type P1 or RL). */
+  private static findEntry(kids: Map<string, VolumeEntry>, name: string): VolumeEntry | null {
+    const hit = kids.get(name);
+    if (hit) return hit;
+    const low = name.toLowerCase();
+    for (const [k, e] of kids) if (k.toLowerCase() === low) return e;
+    return null;
   }
 
   /** The node at `path`; symlinks inside the image are not followed. */
@@ -219,11 +351,13 @@ export class Vfs {
 
   /** One child of a folder node, by name (filesystem case rules), or null. */
   async child(dir: VfsNode, name: string): Promise<VfsNode | null> {
-    const pl = dir.place;
-    if (pl.kind === 'root') {
-      const vol = this.volumes.find((v) => v.name === name.toLowerCase());
-      return vol ? this.volumeNode(vol) : null;
+    const vkids = this.volumeKids(dir);
+    if (vkids) {
+      const e = Vfs.findEntry(vkids, name);
+      return e ? this.entryNode(e) : null;
     }
+    const pl = dir.place;
+    if (pl.kind === 'root' || pl.kind === 'group') return null;
     if (dir.stat.type !== 'dir') {
       throw new DiskpickError('wrongType', 'is not a folder', dir.path);
     }
@@ -231,6 +365,7 @@ export class Vfs {
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const n = await fs.lookup(parent, name);
+    this.passOnWarnings(pl.vol, fs);
     if (n && this.loopsBack(pl.vol, dir, n)) {
       throw new DiskpickError('image', 'folder loop: this folder contains one of its own parents (damaged or hostile image)', joinPath(dir.path, name));
     }
@@ -252,6 +387,15 @@ export class Vfs {
   }
 
   private readonly rootIno = new Map<VfsVolume, number>();
+
+  /**
+   * True for a volume whose contents are shown elsewhere in the tree (an LVM2 PV: its LVs are
+   * the VG folder's): walks (`ls -R`, `find`, globs) pass it by silently; listing it directly
+   * still says what it is.
+   */
+  shownElsewhere(node: VfsNode): boolean {
+    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && node.place.vol.node.system?.name === 'lvm2';
+  }
 
   /** Told about problems found while walking (loops skipped), for the CLI to show once. */
   onWarning?: (message: string) => void;
@@ -293,13 +437,16 @@ export class Vfs {
    * (for callers that show names and types only) entries may come back `partial`.
    */
   async readdir(dir: VfsNode, opts: { system?: boolean; namesOnly?: boolean } = {}): Promise<VfsNode[]> {
+    const vkids = this.volumeKids(dir);
+    if (vkids) return [...vkids.values()].map((e) => this.entryNode(e));
     const pl = dir.place;
-    if (pl.kind === 'root') return this.volumes.map((v) => this.volumeNode(v));
+    if (pl.kind === 'root' || pl.kind === 'group') return [];
     if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', dir.path);
     const fs = this.fsOf(pl.vol);
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const kids = await fs.readdir(parent, opts.namesOnly ? { namesOnly: true } : undefined);
+    this.passOnWarnings(pl.vol, fs);
     const ancestry = this.childAncestry(pl.vol, dir);
     const out: VfsNode[] = [];
     for (const k of kids) {
@@ -309,12 +456,29 @@ export class Vfs {
     return out;
   }
 
+  /** How many of each filesystem's warnings were there at open or have been passed on. */
+  private readonly warningsSeen = new Map<VfsVolume, number>();
+
+  /**
+   * Passes on warnings a filesystem recorded while listing (a folder entry looping back,
+   * skipped): a listing that leaves an entry out says so (issue 26).
+   */
+  private passOnWarnings(vol: VfsVolume, fs: FileSystem): void {
+    const w = fs.info.warnings;
+    const seen = this.warningsSeen.get(vol) ?? 0;
+    if (w.length <= seen) return;
+    this.warningsSeen.set(vol, w.length);
+    for (let i = seen; i < w.length; i++) this.onWarning?.(w[i]!);
+  }
+
   /** True, with a warning (once), when a listing must skip `k`: it is one of its own parents. */
   private loopedOver(vol: VfsVolume, dir: VfsNode, k: FsNode, fs: FileSystem): boolean {
     if (!this.loopsBack(vol, dir, k)) return false;
     const w = `${joinPath(dir.path, k.name)}: skipped, the folder contains one of its own parents (a loop in the folder tree)`;
     if (!fs.info.warnings.includes(w) && fs.info.warnings.length < 100) {
+      this.passOnWarnings(vol, fs);
       fs.info.warnings.push(w);
+      this.warningsSeen.set(vol, fs.info.warnings.length);
       this.onWarning?.(w);
     }
     return true;
@@ -327,12 +491,13 @@ export class Vfs {
    */
   async readdirNames(dir: VfsNode, opts: { system?: boolean } = {}): Promise<VfsNameList> {
     const pl = dir.place;
-    if (pl.kind === 'root' || dir.stat.type !== 'dir') return columnsOf(await this.readdir(dir, opts));
+    if (pl.kind === 'root' || pl.kind === 'group' || this.volumeKids(dir) || dir.stat.type !== 'dir') return columnsOf(await this.readdir(dir, opts));
     const fs = this.fsOf(pl.vol);
     if (!fs.readdirNames) return columnsOf(await this.readdir(dir, { ...opts, namesOnly: true }));
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const l: NameList = await fs.readdirNames(parent);
+    this.passOnWarnings(pl.vol, fs);
     if (l.nodes.length === 0) return { names: l.names, types: l.types, inos: l.inos, nodes: [] };
     const ancestry = this.childAncestry(pl.vol, dir);
     const nodes = new Array<VfsNode | undefined>(l.types.length);
@@ -344,8 +509,7 @@ export class Vfs {
       else nodes[i] = this.fsNode(pl.vol, dir, k, ancestry);
     }
     if (!skip) return { names: l.names, types: l.types, inos: l.inos, nodes };
-    const keep = (_: unknown, i: number) => !skip.has(i);
-    return { names: l.names.filter(keep), types: l.types.filter(keep), inos: l.inos.filter(keep), nodes: nodes.filter(keep) };
+    return dropEntries({ names: l.names, types: l.types, inos: l.inos, nodes }, skip);
   }
 
   /** A file's content (or one of its named streams) as a random-access source. */
@@ -375,15 +539,32 @@ export class Vfs {
     return fs.xattrs ? fs.xattrs(pl.node) : new Map();
   }
 
-  /** The raw bytes of a volume (FUSE `.raw/`, `dd --volume`). */
+  /**
+   * The raw bytes of a volume (FUSE `.raw/`, `dd --volume`) by its path ("p1", "rl/root",
+   * "/rl/root"), or a further disk as a whole ("disk2"). A volume that is listed but cannot be
+   * read (a missing PV, an unsupported LV type) gives its one-line error.
+   */
   volumeSource(name: string): ByteSource {
-    const vol = this.volumes.find((v) => v.name === name);
-    if (!vol) throw new DiskpickError('notFound', 'no such volume', name);
-    return vol.volume.source;
+    const path = splitPath(name).join('/');
+    const vol = this.volumes.find((v) => v.name === path) ?? this.volumes.find((v) => v.name.toLowerCase() === path.toLowerCase());
+    if (vol) {
+      if (!vol.node.source) throw vol.node.error ?? new DiskpickError('image', 'this volume cannot be read', vol.name);
+      return vol.node.source;
+    }
+    const m = /^disk(\d+)$/i.exec(path);
+    const extra = m ? this.extraDisks[Number(m[1]) - 2] : undefined;
+    if (extra) return extra.container;
+    throw new DiskpickError('notFound', `no such volume (volumes: ${this.volumes.map((v) => v.name).join(', ') || 'none'})`, name);
+  }
+
+  /** Paths of the volumes whose raw bytes can be read, and the further disks ("disk2"), for `.raw/`. */
+  rawVolumeNames(): string[] {
+    return [...this.volumes.filter((v) => v.node.source).map((v) => v.name), ...this.extraDisks.map((_, k) => `disk${k + 2}`)];
   }
 
   async close(): Promise<void> {
     for (const v of this.volumes) await v.fs?.close?.().catch(() => undefined);
+    for (const e of this.extraDisks) await e.container.close().catch(() => undefined);
     await this.container.close();
   }
 }
@@ -393,14 +574,32 @@ export function describeType(t: Stat['type']): string {
     blockdev: 'block device', fifo: 'FIFO', socket: 'socket', other: 'special file' } as const)[t];
 }
 
-async function mountVolume(name: string, volume: Volume): Promise<VfsVolume> {
-  try {
-    const fs = await openFilesystem(volume.source);
-    return { name, volume, fs, fsError: null };
-  } catch (err) {
-    if (err instanceof DiskpickError) return { name, volume, fs: null, fsError: err };
-    throw err;
+/** A volume of the tree with its filesystem opened, or the reason there is none. */
+async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions): Promise<VfsVolume> {
+  const volume: Volume = node.partition ?? {
+    index: id, start: node.start ?? 0, size: node.size, source: node.source ?? new ZeroSource(node.size, node.path), type: node.what,
+  };
+  const v: VfsVolume = { name: node.path, id, volume, node, fs: null, fsError: null, ino };
+  const where = `/${node.path}`;
+  if (!node.source || node.error) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
+  else if (node.system?.name === 'lvm2') {
+    const vg = /of VG (\S+)/.exec(node.system.describe)?.[1];
+    v.fsError = new DiskpickError('wrongType', `is an LVM2 physical volume${vg ? ` of VG ${vg}: its logical volumes are the folders under /${vg}` : ''}`, where);
+  } else if (node.system) {
+    // Its children are listed in its folder (a partition table inside an LV).
+  } else if (node.content) {
+    const c = node.content;
+    v.fsError = new DiskpickError('unsupported', `is ${c.type}${c.uuid ? ` (UUID ${c.uuid})` : ''}, which diskpick does not read; its raw bytes are in the mount's .raw/ and in dd --volume ${node.path}`, where);
+  } else {
+    try {
+      const opened = await openFilesystem(node.source, opts.verifyData === false ? { verifyData: false } : {});
+      v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
+    } catch (err) {
+      if (err instanceof DiskpickError) v.fsError = err;
+      else throw err;
+    }
   }
+  return v;
 }
 
 function columnsOf(kids: VfsNode[]): VfsNameList {

@@ -7,6 +7,7 @@ import type { ByteSource } from '../source/source.js';
 import { readGpt, hasGptAt } from './gpt.js';
 import { looksLikeMbr, parseMbrEntries, readMbr, hasMbrSignature } from './mbr.js';
 import type { PartitionTable } from './types.js';
+import type { OpenedSystem, VolumeSystem } from './system.js';
 
 /** A filesystem boot sector at sector 0 (a partition-less volume), not a partition table. */
 function isFilesystemBootSector(s: Buffer): boolean {
@@ -51,4 +52,47 @@ export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Pr
   }
   if (bad >= 0) throw corrupt(disk.name, `corrupt partition table: MBR entry ${bad + 1} is invalid (type, start or size)`);
   return null;
+}
+
+/** One reading of a volume's partition table, shared by the GPT and MBR probes and opens. */
+const tables = new WeakMap<ByteSource, Promise<PartitionTable | null>>();
+function tableOf(src: ByteSource, sectorSize: number): Promise<PartitionTable | null> {
+  let t = tables.get(src);
+  if (!t) tables.set(src, (t = readPartitionTable(src, sectorSize)));
+  return t;
+}
+
+/** What `info` shows of a partition type: its name without the GUID or type byte. */
+function typeWords(type: string): string {
+  const m = /^(?:[0-9A-F-]{36}|0x[0-9a-f]{2}) (.+)$/.exec(type);
+  return m ? m[1]! : type;
+}
+
+function partitionSystem(scheme: PartitionTable['scheme']): VolumeSystem {
+  return {
+    name: scheme,
+    partitionTable: true,
+    async probe(_head, src, sectorSize) {
+      return (await tableOf(src, sectorSize))?.scheme === scheme;
+    },
+    async open(src, ctx): Promise<OpenedSystem> {
+      const t = (await tableOf(src, ctx.sectorSize))!;
+      return {
+        describe: `${scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}`,
+        children: t.volumes.map((v) => ({
+          name: `p${v.index}`, start: v.start, size: v.size, source: v.source, what: typeWords(v.type), partition: v,
+        })),
+        warnings: t.warnings,
+        details: { scheme, sectorSize: t.sectorSize, diskId: t.diskId, ...t.details },
+      };
+    },
+  };
+}
+
+export const gptSystem = partitionSystem('gpt');
+export const mbrSystem = partitionSystem('mbr');
+
+/** The partition table the GPT/MBR systems read on `src` (for `info`'s partition table line). */
+export function partitionTableOf(src: ByteSource, sectorSize: number): Promise<PartitionTable | null> {
+  return tableOf(src, sectorSize);
 }

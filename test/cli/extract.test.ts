@@ -134,7 +134,7 @@ describe('extract options', () => {
     expect(names.length).toBe(want.length);
     for (const n of names) expect(lstatSync(join(out, n)).isFile()).toBe(true);
     expect(names).toContain('report.docx');
-    expect(names).toContain('report (2).docx');
+    expect(names).toContain('report~2.docx');
     expect(s.renamed.some((x) => /name already taken/.test(x.reason))).toBe(true);
     const shas = new Set(want.map((e) => e.sha256));
     for (const n of names) expect(shas.has(sha256(readFileSync(join(out, n)))), n).toBe(true);

@@ -45,13 +45,13 @@ describe('vdi differencing, parent found by UUID', () => {
   });
 
   it('a parent in another folder is found with --parent-dir only', async () => {
-    await expectOneLineError(p('kids/away.vdi'), 'image', /parent image not found: no VDI with UUID .*--parent-dir/);
+    await expectOneLineError(p('kids/away.vdi'), 'image', /parent image not found: needs the VDI with UUID .*--parent-dir/);
     const got = await diskpickSha(p('kids/away.vdi'), { parentDirs: [dir] });
     expect(got.sha256).toBe(await sha256File(p('child.vdi.expected')));
   });
 
   it('no image with the parent UUID; two images naming each other', async () => {
-    await expectOneLineError(p('orphan.vdi'), 'image', /parent image not found: no VDI with UUID \{[0-9a-f-]+\}/);
+    await expectOneLineError(p('orphan.vdi'), 'image', /parent image not found: needs the VDI with UUID \{[0-9a-f-]+\}/);
     await expectOneLineError(p('loop/a.vdi'), 'image', /loops back|refers back/);
   });
 });

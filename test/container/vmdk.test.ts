@@ -289,7 +289,7 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       expect(hashes.size).toBe(3);
     });
 
-    it('a parentCID that does not match the parent CID is a warning naming both files', async () => {
+    it('a parentCID that does not match the parent CID is an error naming both files; --ignore-parent-id reads it with a warning', async () => {
       const dir = join(TMP, 'cid');
       mkdirSync(dir);
       const src = join(chainTop, '..');
@@ -298,7 +298,15 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       const at = child.indexOf('parentCID=');
       child.write('parentCID=0badc0de', at, 'latin1');
       writeFileSync(join(dir, 'base-000001.vmdk'), child);
-      const ours = await diskpickHash(join(dir, 'base-000001.vmdk'));
+      // Refused, as VMware does (#24.5): the error names the child, the parent and both CIDs.
+      const e = await expectDiskpickError(() => openContainer(join(dir, 'base-000001.vmdk')), /does not match/);
+      expect(e.kind).toBe('image');
+      expect(e.toLine()).toContain(join(dir, 'base-000001.vmdk'));
+      expect(e.toLine()).toContain(join(dir, 'base.vmdk'));
+      expect(e.toLine()).toContain('0badc0de');
+      expect(e.toLine()).toContain(descriptorCid(join(dir, 'base.vmdk')));
+      expect(e.toLine()).toContain('--ignore-parent-id');
+      const ours = await diskpickHash(join(dir, 'base-000001.vmdk'), { ignoreParentId: true });
       const w = ours.warnings.join('\n');
       expect(w).toContain('0badc0de');
       expect(w).toContain(descriptorCid(join(dir, 'base.vmdk')));

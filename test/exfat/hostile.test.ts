@@ -229,17 +229,22 @@ describe('exFAT damaged copies', () => {
     await vfs.close();
   });
 
-  it('an absurd DataLength is listed but opening it is a one-line error', async () => {
+  it('an absurd DataLength is listed (size 0, never rounded; one warning with it exactly) but opening it is a one-line error', async () => {
+    // 2^60 + 1: a Number would show 1152921504606847000 (issue 26 item 11).
     const img = variant('absurd-size', (b) => {
       const at = fileEntry(b, 'three-clusters.bin');
-      b.writeBigUInt64LE(1n << 60n, at + 32 + 24);
-      b.writeBigUInt64LE(1n << 60n, at + 32 + 8);
+      b.writeBigUInt64LE((1n << 60n) + 1n, at + 32 + 24);
+      b.writeBigUInt64LE((1n << 60n) + 1n, at + 32 + 8);
       fixSetChecksum(b, at);
     });
     const vfs = await Vfs.open(img);
+    const node = await vfs.lookup('/p0/three-clusters.bin');
+    expect(node.stat.size).toBe(0);
+    expect(warnings(vfs)).toContain('/three-clusters.bin: DataLength 1152921504606846977 is larger than the whole cluster heap');
     const { ok, failed } = await readEverything(vfs);
     expect([...failed.keys()]).toEqual(['/three-clusters.bin']);
     expect(failed.get('/three-clusters.bin')!.kind).toBe('image');
+    expect(failed.get('/three-clusters.bin')!.message).toContain('1152921504606846977');
     expectOthersIntact(ok, (p) => p === '/three-clusters.bin');
     await vfs.close();
   });

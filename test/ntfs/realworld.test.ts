@@ -63,14 +63,15 @@ for (const name of ['ntfs-ptrn', 'ntfs-ramslack', 'ntfs-lastaccess']) {
         checked++;
       }
       expect(checked).toBeGreaterThan(5);
-      // The names a user sees (no system files) are exactly the names fls lists: each once,
+      // The names a user sees (no metadata files) are exactly the names fls lists: each once,
       // no DOS 8.3 aliases, hard links under every name.
       const flsNames = new Set<string>();
       for (const line of fls.split('\n')) {
-        const m = /^(\S+) (\* )?\d+(?:-\d+-\d+)?:\t(.*)$/.exec(line);
-        if (!m || m[2] || m[1]!.startsWith('V') || m[3]!.includes(':')) continue;
-        if (m[3]!.split('/').some((c) => c.startsWith('$'))) continue;
-        flsNames.add('/' + m[3]!);
+        const m = /^(\S+) (\* )?(\d+)(?:-\d+-\d+)?:\t(.*)$/.exec(line);
+        if (!m || m[2] || m[1]!.startsWith('V') || m[4]!.includes(':')) continue;
+        // NTFS metadata only (#24.2): records 0–15 and the $Extend tree; $RECYCLE.BIN is shown.
+        if ((Number(m[3]) < 16 && !m[4]!.includes('/')) || m[4]!.split('/')[0] === '$Extend') continue;
+        flsNames.add('/' + m[4]!);
       }
       const ours: string[] = [];
       const walk = async (path: string) => {

@@ -1,12 +1,13 @@
 import { constants as fsc } from 'node:fs';
-import { open, lstat } from 'node:fs/promises';
+import { open, lstat, unlink } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DiskpickError, fromSystemError } from '../../errors.js';
+import { DiskpickError, fromSystemError, warningLine } from '../../errors.js';
 import { pump } from '../../source/chunks.js';
 import type { ByteSource } from '../../source/source.js';
+import { refuseInput } from '../../source/file.js';
 import { ProgressBar } from '../progress.js';
 import { openContainer } from '../../container/open.js';
-import { quietOnEpipe, runCommand, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
+import { quietOnEpipe, refuseStdoutInput, runCommand, warnLine, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
 
 interface DdOptions {
   output: string;
@@ -29,7 +30,7 @@ export function register(program: Command): void {
     .description('write the whole virtual disk (or one volume) as a raw image, sparse where it is empty')
     .argument('<image>', 'disk image')
     .requiredOption('-o, --output <file>', 'raw image to write, or - for stdout')
-    .option('--volume <pN>', 'only this volume (p1, p2 …)')
+    .option('--volume <name>', 'only this volume (p1, p2 …, VG/LV for an LVM logical volume, disk2 for a further disk)')
     .option('--force', 'overwrite an existing output file')
     .option('-q, --quiet', 'no progress bar')
     .addHelpText('after', '\nExamples:\n  diskpick dd disk.vmdk -o disk.raw\n  diskpick dd disk.qcow2 --volume p2 -o - | ntfsls -f /dev/stdin')
@@ -44,7 +45,7 @@ export function register(program: Command): void {
         // filesystem diskpick knows.
         const disk = await openContainer(image, vfsOptions(g));
         try {
-          for (const w of disk.warnings) process.stderr.write(`diskpick: warning: ${image}: ${w}\n`);
+          for (const w of disk.warnings) process.stderr.write(warningLine(w));
           await writeRaw(disk, opts);
         } finally {
           await disk.close();
@@ -65,6 +66,7 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
   const bar = new ProgressBar(opts.quiet);
   const progress = { filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: src.size };
   if (opts.output === '-') {
+    refuseStdoutInput();
     quietOnEpipe();
     try {
       await pump(
@@ -82,13 +84,25 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
     return;
   }
   const exists = await lstat(opts.output).then((s) => s, () => null);
+  if (exists) refuseInput(exists, opts.output);
   if (exists && !opts.force && exists.isFile()) throw new DiskpickError('output', 'already exists (use --force to overwrite)', opts.output);
   if (exists?.isSymbolicLink()) throw new DiskpickError('output', 'is a symbolic link; not followed', opts.output);
-  const regular = !exists || exists.isFile();
-  const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | (regular ? fsc.O_TRUNC : 0);
+  // No O_TRUNC: the file opened is checked (fstat) against the image's own files first, and
+  // only then emptied (issue 26: `dd IMAGE -o IMAGE --force` truncated the backup).
+  const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
   const fh = await open(opts.output, flags, 0o644).catch((err) => {
     throw fromSystemError(err, opts.output, 'output');
   });
+  let regular: boolean;
+  try {
+    const st = await fh.stat();
+    refuseInput(st, opts.output);
+    regular = st.isFile();
+    if (regular) await fh.truncate(0);
+  } catch (err) {
+    await fh.close();
+    throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
+  }
   try {
     let end = 0;
     await pump(
@@ -110,9 +124,13 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
     );
     if (regular) await fh.truncate(end);
   } catch (err) {
+    // A cut copy must not stay under the name of a whole one (issue 26: a full disk left a
+    // 1 MiB file behind): a regular output file is removed.
+    await fh.close().catch(() => undefined);
+    if (regular) await unlink(opts.output).catch(() => undefined);
     throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
   } finally {
     bar.done();
-    await fh.close();
+    await fh.close().catch(() => undefined);
   }
 }

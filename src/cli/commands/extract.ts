@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
+import { escapeText, jsonText } from '../../escape.js';
 import { restore, type RestoreOptions, type RestoreSelection, type RestoreSummary } from '../../restore/restore.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { splitPath } from '../../vfs/vfs.js';
@@ -35,7 +36,7 @@ export function register(program: Command): void {
     .option('--skip-existing', 'leave existing files alone')
     .option('--preserve', 'restore times; modes and owners where the image has them (owners only as root) (default)')
     .option('--no-preserve', 'do not restore times, modes and owners')
-    .option('--flatten', 'put all files directly into the target folder (same names get " (2)")')
+    .option('--flatten', 'put all files directly into the target folder (same names get "~2")')
     .option('--dry-run', 'print what would be written, write nothing')
     .option('--streams [mode]', 'named streams: siblings (file:stream, default), xattr (user.* xattrs) or none; --streams=xattr')
     .option('--no-streams', 'skip named streams')
@@ -62,6 +63,11 @@ Examples:
     );
 }
 
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
 function streamsMode(v: string | boolean | undefined): RestoreOptions['streams'] {
   if (v === undefined || v === true) return 'siblings';
   if (v === false) return 'none';
@@ -82,10 +88,21 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
     for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) if (chosen.has(path.slice(0, i))) return true;
     return chosen.has('/');
   };
+  // Two entries of one folder may carry one name (damage, or case on a case-insensitive
+  // reader): the same path, different files. Each is restored (the second renamed), never
+  // dropped as "already chosen" (issue 26: a ** glob lost one silently).
+  const chosenIds = new Map<string, Set<number>>();
   const add = (sel: RestoreSelection) => {
     const key = sel.stream ? `${sel.node.path}:${sel.stream}` : sel.node.path;
+    const ids = chosenIds.get(key);
+    if (ids && !ids.has(sel.node.stat.ino) && !covered(parentOf(sel.node.path))) {
+      ids.add(sel.node.stat.ino);
+      selection.push(sel);
+      return;
+    }
     if (covered(sel.node.path) || chosen.has(key)) return;
     chosen.add(key);
+    chosenIds.set(key, new Set([sel.node.stat.ino]));
     selection.push(sel);
   };
   for (const p of paths) {
@@ -144,6 +161,7 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
   }
   printSummary(summary, opts);
   if (summary.cancelled) return ExitCode.interrupted;
+  if (summary.stopped) return ExitCode.output;
   if (summary.failed.length === 0) return ExitCode.ok;
   const nothingDone = summary.written.length === 0 && summary.skipped.length === 0;
   return nothingDone && paths.length === 1 && selection.length === 1 && selection[0]!.node.stat.type !== 'dir' ? ExitCode.output : ExitCode.partial;
@@ -151,21 +169,21 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
 
 function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(s)}\n`);
+    process.stdout.write(`${jsonText(s)}\n`);
     return;
   }
   if (s.dryRun) {
-    for (const w of s.written) process.stdout.write(`would write ${w.type.padEnd(7)} ${w.target}\n`);
+    for (const w of s.written) process.stdout.write(`would write ${w.type.padEnd(7)} ${escapeText(w.target)}\n`);
   }
-  for (const f of s.failed) process.stderr.write(`diskpick: ${f.source}: ${f.error}\n`);
+  for (const f of s.failed) process.stderr.write(`diskpick: ${escapeText(f.source)}: ${escapeText(f.error)}\n`);
   if (opts.quiet) return;
-  for (const r of s.renamed) process.stderr.write(`diskpick: renamed ${JSON.stringify(r.source)} to ${r.target} (${r.reason})\n`);
+  for (const r of s.renamed) process.stderr.write(`diskpick: renamed "${escapeText(r.source, { backslash: true })}" to ${escapeText(r.target)} (${r.reason})\n`);
   const files = s.written.filter((w) => w.type !== 'dir').length;
   const dirs = s.written.filter((w) => w.type === 'dir').length;
-  const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : 'extracted';
+  const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : s.stopped ? 'stopped after extracting' : 'extracted';
   const parts = [`${verb} ${files} file${files === 1 ? '' : 's'} (${humanSize(s.bytes)})`, `${dirs} folder${dirs === 1 ? '' : 's'}`];
   if (s.skipped.length) parts.push(`${s.skipped.length} skipped`);
   if (s.renamed.length) parts.push(`${s.renamed.length} renamed`);
   if (s.failed.length) parts.push(`${s.failed.length} failed`);
-  process.stderr.write(`${parts.join(', ')} → ${opts.output}\n`);
+  process.stderr.write(`${parts.join(', ')} → ${escapeText(opts.output)}\n`);
 }

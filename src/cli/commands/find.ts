@@ -4,6 +4,7 @@ import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { findNodes, parseDate, parseSize, parseTypes, type FindFilters } from '../../restore/find.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
+import { jsonText } from '../../escape.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 import { checkHashAlgorithm, hashOf, withPath } from './ls.js';
 
@@ -100,7 +101,7 @@ export async function findCommand(vfs: Vfs, path: string, opts: FindOptions): Pr
     if (opts.json) {
       const j: EntryJson = entryJson(node);
       if (hash) j[opts.hash as 'sha256'] = hash;
-      out.push(`${JSON.stringify(j)}\n`);
+      out.push(`${jsonText(j)}\n`);
     } else {
       // With --print0 the path is written as stored: the consumer splits on NUL.
       const shown = opts.print0 ? node.path : opts.long ? longLine(node, node.path) : displayName(node.path);

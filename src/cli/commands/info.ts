@@ -1,23 +1,59 @@
 import type { Command } from 'commander';
 import { humanSize } from '../entry-format.js';
+import { escapeText, jsonText } from '../../escape.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
+import { createHash } from 'node:crypto';
+import { DiskpickError } from '../../errors.js';
+import type { Container } from '../../container/container.js';
+import { pump } from '../../source/chunks.js';
+import { ProgressBar } from '../progress.js';
 
 export function register(program: Command): void {
   program
     .command('info')
     .description('show the container chain, partition table and each volume’s filesystem')
-    .argument('<image>', 'disk image (raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI)')
+    .argument('<image>', 'disk image (raw, split raw, VMDK, VHD, VHDX, QCOW2, VDI, E01, OVA, ISO)')
     .option('--json', 'one JSON object')
-    .addHelpText('after', '\nExamples:\n  diskpick info fileserver.vmdk\n  diskpick info --json disk.qcow2 | jq .volumes')
-    .action((image: string, opts: { json?: boolean }, cmd: Command) =>
+    .option('--verify', 'hash the whole virtual disk and compare with the hashes the image stores (EWF: MD5, SHA1)')
+    .addHelpText('after', '\nExamples:\n  diskpick info fileserver.vmdk\n  diskpick info --json disk.qcow2 | jq .volumes\n  diskpick info --verify evidence.E01')
+    .action((image: string, opts: { json?: boolean; verify?: boolean }, cmd: Command) =>
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
           const info = vfs.info();
-          process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : renderInfo(info));
-        }),
+          const verified = opts.verify ? await verifyDigests(vfs.container, image) : null;
+          if (opts.json) process.stdout.write(`${jsonText(verified ? { ...info, verified } : info, 2)}\n`);
+          else {
+            process.stdout.write(renderInfo(info));
+            for (const [alg, hex] of Object.entries(verified ?? {})) process.stdout.write(`verified:   ${alg} ${hex} matches the hash stored in the image\n`);
+          }
+        }, { allowEmpty: true }),
       ),
     );
+}
+
+/**
+ * Hashes the whole virtual disk and compares with the digests the image stores; a mismatch is
+ * a one-line error (exit 3), an image without stored digests exit 6.
+ */
+async function verifyDigests(c: Container, image: string): Promise<Record<string, string>> {
+  const stored = c.storedDigests;
+  const algs = Object.entries(stored ?? {}).filter(([, v]) => v) as Array<[string, string]>;
+  if (algs.length === 0) throw new DiskpickError('unsupported', `--verify: this ${c.format} image stores no hash of its content (EWF images do)`, image);
+  const hashes = algs.map(([a]) => createHash(a));
+  const bar = new ProgressBar();
+  await pump(c, (chunk, off) => {
+    for (const h of hashes) h.update(chunk);
+    bar.update({ filesDone: 0, filesTotal: 1, bytesDone: off + chunk.length, bytesTotal: c.size });
+  }, { chunkSize: 4 << 20 });
+  bar.done();
+  const out: Record<string, string> = {};
+  algs.forEach(([alg, want], i) => {
+    const got = hashes[i]!.digest('hex');
+    if (got !== want.toLowerCase()) throw new DiskpickError('image', `--verify: ${alg.toUpperCase()} mismatch: the image stores ${want}, its content hashes to ${got}`, image);
+    out[alg.toUpperCase()] = got;
+  });
+  return out;
 }
 
 export function renderInfo(info: ImageInfo): string {
@@ -32,32 +68,52 @@ export function renderInfo(info: ImageInfo): string {
       for (const f of l.extraFiles ?? []) lines.push(`        + ${f}`);
     });
   }
+  for (const [k, v] of Object.entries(c.details ?? {})) lines.push(`${`${k}:`.padEnd(11)} ${v}`);
   for (const w of c.warnings) lines.push(`warning:    ${w}`);
+  for (const d of info.disks) lines.push(`${`${d.name}:`.padEnd(12)}${d.format} (${d.variant}), virtual size ${humanSize(d.virtualSize)}  ${d.file}`);
   const t = info.partitionTable;
   if (t) {
     const extra = Object.entries(t.details).map(([k, v]) => `${k} ${v}`).join(', ');
     lines.push(`partitions: ${t.scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}${extra ? ` (${extra})` : ''}`);
     for (const w of t.warnings) lines.push(`warning:    ${w}`);
   } else {
-    lines.push('partitions: none (the whole disk is one filesystem: p0)');
+    lines.push('partitions: none (the whole disk is one volume: p0)');
   }
+  for (const f of info.findings) lines.push(`finding:    ${f}`);
+  for (const w of info.warnings) lines.push(`warning:    ${w}`);
   lines.push('');
-  const rows = [['VOLUME', 'START', 'SIZE', 'FILESYSTEM', 'LABEL', 'PARTITION TYPE']];
+  const rows = [['VOLUME', 'START', 'SIZE', 'FILESYSTEM', 'LABEL', 'WHAT']];
   for (const v of info.volumes) {
     const fs = v.filesystem;
+    const named = v.content;
+    let what = v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
+    // Where no filesystem could be read and the row says nothing else, say why.
+    if (!fs && !v.system && !named && v.error) what = `${what}: ${v.error}`;
     rows.push([
       v.name,
-      String(v.start),
+      v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      fs ? fs.type : v.error ? `? (${v.error})` : '?',
-      fs?.label ?? v.partitionName ?? '',
-      v.partitionType ?? '',
+      fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
+      fs?.label ?? named?.label ?? v.partitionName ?? '-',
+      what,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const v of info.volumes) {
+    // Boot images an ISO's El Torito catalog lists (details "boot image N").
+    for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);
     for (const w of v.filesystem?.warnings ?? []) lines.push(`warning:    ${v.name}: ${w}`);
   }
-  return `${lines.join('\n')}\n`;
+  for (const v of info.volumes) {
+    const subs = v.filesystem?.subvolumes;
+    if (!subs?.length) continue;
+    lines.push('', `subvolumes of ${v.name}:`);
+    const sr = [['ID', 'GEN', 'FLAGS', 'PATH']];
+    for (const s of subs) sr.push([String(s.id), String(s.generation), [s.readOnly ? 'ro' : 'rw', s.snapshot ? 'snapshot' : ''].filter(Boolean).join(','), s.orphan ? '(deleted)' : s.path]);
+    const sw = sr[0]!.map((_, i) => Math.max(...sr.map((r) => r[i]!.length)));
+    for (const r of sr) lines.push('  ' + r.map((cell, i) => cell.padEnd(sw[i]!)).join('  ').trimEnd());
+  }
+  // Labels, names, warnings and paths come from the image: each line is escaped whole.
+  return `${lines.map((l) => escapeText(l)).join('\n')}\n`;
 }

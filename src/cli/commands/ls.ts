@@ -5,6 +5,7 @@ import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { displayName, entryJson, longLine, needsEscape, type EntryJson } from '../entry-format.js';
+import { jsonText } from '../../escape.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 
 export interface LsOptions {
@@ -70,7 +71,8 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
         reportError(withPath(err, vfs, node.path));
       }
     }
-    const streams = opts.streams && st.type !== 'dir' ? await vfs.streams(node).catch(() => []) : [];
+    // Folders too: NTFS folders carry named streams as files do.
+    const streams = opts.streams && node.place.kind === 'fs' ? await vfs.streams(node).catch(() => []) : [];
     let xattrs: Map<string, Buffer> | null = null;
     if (opts.xattr) xattrs = await vfs.xattrs(node).catch(() => new Map());
     if (opts.json) {
@@ -78,18 +80,18 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       if (hash) j[opts.hash as 'sha256'] = hash;
       if (opts.streams) j.streams = streams;
       if (xattrs) j.xattrs = Object.fromEntries([...xattrs].map(([k, v]) => [k, v.toString('base64')]));
-      out.push(`${JSON.stringify(j)}\n`);
+      out.push(`${jsonText(j)}\n`);
     } else {
       const name = opts.long ? longLine(node, shown) : displayName(shown);
       out.push(hash ? `${hash}  ${name}\n` : `${name}\n`);
-      if (xattrs) for (const [k, v] of xattrs) out.push(`    ${k}=${showXattr(v)}\n`);
+      if (xattrs) for (const [k, v] of xattrs) out.push(`    ${displayName(k)}=${showXattr(v)}\n`);
     }
     for (const s of streams) {
       const label = `${shown}:${s.name}`;
       if (opts.json) {
         const j: EntryJson = { ...entryJson(node), path: `${node.path}:${s.name}`, name: `${node.name}:${s.name}`, type: 'stream', size: s.size };
         if (opts.hash) j[opts.hash as 'sha256'] = await hashOf(vfs, node, opts.hash, s.name);
-        out.push(`${JSON.stringify(j)}\n`);
+        out.push(`${jsonText(j)}\n`);
       } else {
         const h = opts.hash ? `${await hashOf(vfs, node, opts.hash, s.name)}  ` : '';
         out.push(opts.long ? `${h}stream ${String(s.size).padStart(12)} ${displayName(label)}\n` : `${h}${displayName(label)}\n`);
@@ -109,7 +111,13 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     await flush();
     reportError(withPath(err, vfs, dir.path));
   };
-  const walk = async (dir: VfsNode, top: boolean): Promise<void> => {
+  /**
+   * Lists one folder and returns the folders to list next (with -R). The walk below keeps them
+   * on an explicit stack: depth costs memory only, never call stack (issue 26).
+   */
+  const listOne = async (dir: VfsNode, top: boolean): Promise<VfsNode[]> => {
+    // A volume shown in its own folder too (an LVM PV's LVs under /VG) is listed there.
+    if (!top && vfs.shownElsewhere(dir)) return [];
     if (plain) {
       // Names by column (no node per file), one string per folder: its shown path once, then
       // each name.
@@ -117,7 +125,8 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       try {
         l = await vfs.readdirNames(dir, { system: opts.system });
       } catch (err) {
-        return failed(err, dir, top);
+        await failed(err, dir, top);
+        return [];
       }
       const prefix = !opts.recursive ? '' : dir.path === '/' ? '/' : `${displayName(dir.path)}/`;
       const names = l.names.some(needsEscape) ? l.names.map(displayName) : l.names;
@@ -129,18 +138,35 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
         pending = 0;
         await flush();
       }
-      if (!opts.recursive) return;
-      for (let i = 0; i < l.types.length; i++) if (l.types[i] === 'dir' && l.nodes[i]) await walk(l.nodes[i]!, false);
-      return;
+      if (!opts.recursive) return [];
+      const dirs: VfsNode[] = [];
+      for (let i = 0; i < l.types.length; i++) if (l.types[i] === 'dir' && l.nodes[i]) dirs.push(l.nodes[i]!);
+      return dirs;
     }
     let kids: VfsNode[];
     try {
       kids = await vfs.readdir(dir, { system: opts.system, namesOnly });
     } catch (err) {
-      return failed(err, dir, top);
+      await failed(err, dir, top);
+      return [];
     }
     for (const k of kids) await emit(k, opts.recursive ? k.path : k.name);
-    if (opts.recursive) for (const k of kids) if (k.stat.type === 'dir') await walk(k, false);
+    return opts.recursive ? kids.filter((k) => k.stat.type === 'dir') : [];
+  };
+  /** A folder, then (with -R) each subfolder's listing in order, depth first. */
+  const walk = async (start: VfsNode, top: boolean): Promise<void> => {
+    const stack: { dirs: VfsNode[]; next: number }[] = [{ dirs: [start], next: 0 }];
+    let first = top;
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.next >= f.dirs.length) {
+        stack.pop();
+        continue;
+      }
+      const dirs = await listOne(f.dirs[f.next++]!, first);
+      first = false;
+      if (dirs.length) stack.push({ dirs, next: 0 });
+    }
   };
 
   let start: VfsNode;

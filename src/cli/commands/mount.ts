@@ -106,6 +106,11 @@ async function daemonize(image: string, mountpoint: string, opts: MountOptions):
   const iMnt = argv.lastIndexOf(mountpoint);
   if (iImage >= 0) argv[iImage] = resolve(image);
   if (iMnt >= 0) argv[iMnt] = mnt;
+  // Further disks are opened by the daemon too, from wherever it runs.
+  argv.forEach((a, i) => {
+    if (a === '--disk' && argv[i + 1] !== undefined) argv[i + 1] = resolve(argv[i + 1]!);
+    else if (a.startsWith('--disk=')) argv[i] = `--disk=${resolve(a.slice(7))}`;
+  });
   const r = await spawnDaemon(argv, logPath);
   if (r.code !== ExitCode.ok) {
     process.stderr.write(`diskpick: ${r.message ?? 'mount failed'}\n`);

@@ -6,11 +6,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { DiskpickError, ExitCode, fromSystemError } from '../../errors.js';
+import { DiskpickError, ExitCode, fromSystemError, warningLine } from '../../errors.js';
 import { Vfs } from '../../vfs/vfs.js';
 import { DiskpickServer, isLoopback } from '../../serve/server.js';
 import { ServedTree } from '../../serve/tree.js';
-import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+import { runCommand, vfsOptions, warnLine, type GlobalOptions } from '../run.js';
+import { escapeText } from '../../escape.js';
 
 interface ServeCliOptions {
   listen: string;
@@ -73,8 +74,8 @@ opening the printed URL once in a browser. Examples:
           for (const path of images) {
             const vfs = await Vfs.open(path, vfsOptions(g));
             opened.push({ path, vfs });
-            for (const w of vfs.container.warnings) process.stderr.write(`diskpick: warning: ${path}: ${w}\n`);
-            vfs.onWarning = (w) => log?.(`warning: ${path}: ${w}`);
+            for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
+            vfs.onWarning = (w) => log?.(`warning: ${escapeText(path)}: ${escapeText(w)}`);
           }
         } catch (err) {
           for (const o of opened) await o.vfs.close().catch(() => undefined);

@@ -160,7 +160,7 @@ async function openKdmv(file: ByteSource, h: SparseExtentHeader, ctx: OpenContex
   const map = await SparseExtent.open(file, h);
   // VMware sets uncleanShutdown while the disk is open; a copy taken then may hold grain
   // tables that do not yet list the newest grains.
-  if (map.header.uncleanShutdown) ctx.warn(`${file.name}: VMDK extent was not closed cleanly (uncleanShutdown set); recent writes may be missing`);
+  if (map.header.uncleanShutdown) ctx.warn(`VMDK extent was not closed cleanly (uncleanShutdown set); recent writes may be missing`, file.name);
   return map;
 }
 
@@ -168,30 +168,6 @@ async function openKdmv(file: ByteSource, h: SparseExtentHeader, ctx: OpenContex
 function lastPart(p: string): string {
   const parts = p.split(/[\\/]/);
   return parts[parts.length - 1] ?? p;
-}
-
-/**
- * Opens the parent a delta names. The hint is often an absolute path on the machine that
- * made the snapshot (`/vmfs/volumes/…/base.vmdk`, `C:\VMs\base.vmdk`); when that cannot be
- * opened, the same file name next to the child is tried, and if that fails too the first
- * error (naming the wanted file and how to allow it) is what the user sees.
- */
-async function openParentNamed(hint: string, from: string, ctx: OpenContext): Promise<Container> {
-  try {
-    return await ctx.openParent(hint, from);
-  } catch (err) {
-    const name = lastPart(hint);
-    const resolutionFailed = err instanceof DiskpickError && /not found|outside the image's folder/.test(err.message);
-    if (!resolutionFailed || name === hint || name === '') throw err;
-    try {
-      const p = await ctx.openParent(name, from);
-      ctx.warn(`${from}: parent ${hint} not found there; using ${p.name} next to the child`);
-      return p;
-    } catch (err2) {
-      if (err2 instanceof DiskpickError && /not found/.test(err2.message)) throw err;
-      throw err2;
-    }
-  }
 }
 
 async function openFromDescriptor(
@@ -220,7 +196,7 @@ async function openFromDescriptor(
     for (const line of d.extents) {
       const size = line.sectors * SECTOR;
       if (line.access === 'NOACCESS') {
-        ctx.warn(`${self.name}: extent ${line.file ?? 'ZERO'} is marked NOACCESS; it reads as zeros`);
+        ctx.warn(`extent ${line.file ?? 'ZERO'} is marked NOACCESS; it reads as zeros`, self.name);
         extents.push({ kind: 'zero', start, size });
       } else if (line.type === 'ZERO') {
         extents.push({ kind: 'zero', start, size });
@@ -241,11 +217,15 @@ async function openFromDescriptor(
     }
     let parent: Container | null = null;
     if (d.parentFileNameHint) {
-      parent = await openParentNamed(d.parentFileNameHint, self.name, ctx);
-      const pcid = parent instanceof VmdkContainer ? parent.cid : undefined;
-      if (pcid !== undefined && pcid !== d.parentCid) {
-        ctx.warn(`${self.name}: parentCID ${d.parentCid} does not match CID ${pcid} of its parent ${parent.name}; the parent may have changed after the snapshot`);
-      }
+      // The hint is often an absolute path on the machine that made the snapshot
+      // (`/vmfs/volumes/…/base.vmdk`, `C:\VMs\base.vmdk`): when it does not exist here, the
+      // same file name next to the child or in a --parent-dir folder is used if its CID checks.
+      const hint = d.parentFileNameHint;
+      parent = await ctx.openParent({
+        paths: [hint],
+        // VMware refuses a parent whose CID is not the child's parentCID: it changed after the snapshot.
+        check: (p) => (p instanceof VmdkContainer && p.cid !== undefined && p.cid !== d.parentCid ? `its CID is ${p.cid}, this delta disk's parentCID is ${d.parentCid} (the parent changed after the snapshot)` : null),
+      }, self.name);
     } else if (hasParent(d)) {
       throw corrupt(self.name, `VMDK delta disk (parentCID ${d.parentCid}) names no parent (no parentFileNameHint)`);
     }
@@ -267,20 +247,20 @@ async function openVmdk(src: ByteSource, ctx: OpenContext): Promise<Container> {
     if (text && text.toString('latin1').replace(/[\0\s]/g, '') !== '') return openFromDescriptor(parseDescriptor(text, src.name), src, ctx, true);
     // A bare sparse extent (a twoGbMaxExtentSparse part opened on its own): no parent known.
     const map = await openKdmv(src, h, ctx);
-    ctx.warn(`${src.name}: sparse extent without a descriptor; read on its own (no parent)`);
+    ctx.warn(`sparse extent without a descriptor; read on its own (no parent)`, src.name);
     return new VmdkContainer(src, 'sparse extent', undefined, [{ kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) }], null, []);
   }
   if (head.length >= 4 && head.readUInt32LE(0) === COWD_MAGIC) {
     // An ESX 2 redo log opened directly: its header may name the parent.
     const map = await CowdExtent.open(src);
     const parentName = map.header.parentFileName;
-    const parent = parentName ? await openParentNamed(parentName, src.name, ctx) : null;
+    const parent = parentName ? await ctx.openParent({ paths: [parentName] }, src.name) : null;
     const ext: Extent = { kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) };
     return new VmdkContainer(src, 'COWD redo log', undefined, [ext], parent, []);
   }
   if (isSesparse(head)) {
     const map = await SesparseExtent.open(src);
-    ctx.warn(`${src.name}: SESparse extent without its descriptor; the parent is unknown, unallocated grains read as zeros`);
+    ctx.warn(`SESparse extent without its descriptor; the parent is unknown, unallocated grains read as zeros`, src.name);
     return new VmdkContainer(src, 'seSparse extent', undefined, [{ kind: 'sparse', start: 0, size: map.capacity, reader: new GrainReader(map) }], null, []);
   }
   if (src.size > MAX_DESCRIPTOR_BYTES) throw corrupt(src.name, 'VMDK descriptor file is too large');

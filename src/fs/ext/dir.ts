@@ -33,16 +33,19 @@ export interface DirEntriesBuilder {
   count: number;
   nameBytes: Buffer;
   used: number;
+  /** Entries whose stored name holds a "/" or NUL (kept, with those bytes written as \x2f, \x00). */
+  badNames: number;
 }
 
 export function dirEntriesBuilder(bytes: number): DirEntriesBuilder {
   // Bounded: a huge (or hostile) size gets arrays and a name buffer that grow as they fill.
   const cap = Math.min(Math.ceil(bytes / 12), 65536);
-  return { inodes: new Array<number>(cap), types: new Array<FileType | null>(cap), count: 0, nameBytes: scratch.take(Math.min(bytes, 1 << 20)), used: 0 };
+  return { inodes: new Array<number>(cap), types: new Array<FileType | null>(cap), count: 0, nameBytes: scratch.take(Math.min(bytes, 1 << 20)), used: 0, badNames: 0 };
 }
 
-export function endDirEntries(out: DirEntriesBuilder, file: string): DirEntries {
+export function endDirEntries(out: DirEntriesBuilder, file: string, warn?: (message: string) => void): DirEntries {
   out.inodes.length = out.types.length = out.count;
+  if (out.badNames && warn) warn(`folder ${file}: ${out.badNames} entr${out.badNames === 1 ? 'y has' : 'ies have'} a "/" or NUL byte in the name; shown with it written as \\x2f or \\x00`);
   const names = out.count === 0 ? [] : (out.nameBytes as Utf8Slicing).utf8Slice(0, out.used - 1).split('/');
   scratch.give(out.nameBytes);
   // Decoding never makes a "/" (invalid bytes become U+FFFD), so one name per entry.
@@ -98,8 +101,9 @@ export function parseDirRegion(b: Buffer, fileType: boolean, blockSize: number, 
       const n0 = o + 8;
       const dots = (nameLen === 1 && b[n0] === 0x2e) || (nameLen === 2 && b[n0] === 0x2e && b[n0 + 1] === 0x2e);
       if (nameLen > 0 && !dots) {
-        if (out.used + nameLen + 1 > out.nameBytes.length) {
-          const grown = scratch.take(2 * (out.used + nameLen + 1));
+        // Room for the name with every byte escaped (4 bytes each), and the separator.
+        if (out.used + 4 * nameLen + 1 > out.nameBytes.length) {
+          const grown = scratch.take(2 * (out.used + 4 * nameLen + 1));
           out.nameBytes.copy(grown, 0, 0, out.used);
           scratch.give(out.nameBytes);
           out.nameBytes = grown;
@@ -109,18 +113,24 @@ export function parseDirRegion(b: Buffer, fileType: boolean, blockSize: number, 
         let bad = false;
         for (let j = n0; j < n0 + nameLen; j++) {
           const c = b[j]!;
-          // "/" or NUL cannot be in a path component: such an entry is damage, not a file.
-          if (c === 0x2f || c === 0) bad = true;
-          nb[u++] = c;
+          if (c === 0x2f || c === 0) {
+            // "/" or NUL cannot be in a path component: damage, but the file behind it is real.
+            // Kept under a name spelling the byte out (\x2f, \x00), reported by the caller;
+            // dropping it lost the file silently (issue 26).
+            bad = true;
+            nb[u++] = 0x5c;
+            nb[u++] = 0x78;
+            nb[u++] = 0x30 + (c >> 4);
+            nb[u++] = c === 0 ? 0x30 : 0x66;
+          } else nb[u++] = c;
         }
-        if (!bad) {
-          nb[u++] = 0x2f;
-          out.used = u;
-          // Past the estimate (a damaged size), the arrays grow as with push.
-          const k = out.count++;
-          out.inodes[k] = inode;
-          out.types[k] = fileType ? (DIRENT_TYPE[b[o + 7]!] ?? null) : null;
-        }
+        if (bad) out.badNames++;
+        nb[u++] = 0x2f;
+        out.used = u;
+        // Past the estimate (a damaged size), the arrays grow as with push.
+        const k = out.count++;
+        out.inodes[k] = inode;
+        out.types[k] = fileType ? (DIRENT_TYPE[b[o + 7]!] ?? null) : null;
       }
     }
     o += rl;

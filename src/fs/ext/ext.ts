@@ -8,7 +8,7 @@ import { CachedSource } from '../../source/cache.js';
 import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
 import { scratch } from '../../source/scratch.js';
-import { partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
+import { dropEntries, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
 import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
@@ -279,6 +279,8 @@ export class ExtFs implements FileSystem, BlockReader {
   /** Records a warning; each kind lists a few messages, then one line counts the rest. */
   private warn(kind: string, msg: string): void {
     const w = this.info.warnings;
+    // The same problem met again (a folder listed twice) is one warning.
+    if (w.includes(msg)) return;
     let c = this.warnCounts.get(kind);
     if (!c) {
       c = { count: 0, summaryAt: -1 };
@@ -473,7 +475,24 @@ export class ExtFs implements FileSystem, BlockReader {
     }
   }
 
+  /**
+   * The largest file ext can hold: 2^32 logical blocks (extent and block-map offsets are 32-bit).
+   * A larger i_size is damage; above 2^53 a Number would even show it rounded (issue 26: an
+   * i_size of 2^60 + 1 was listed as 1152921504606847000). Such a file is listed with size 0
+   * and an error, with a warning giving the stored size exactly.
+   */
+  private get maxFileSize(): number {
+    return 2 ** 32 * this.blockSize;
+  }
+
   private async statOf(inode: Inode, name: string): Promise<Stat> {
+    if (inode.size > this.maxFileSize) {
+      // i_size_lo at 0x4, i_size_high at 0x6C: exact, as BigInt.
+      const exact = (BigInt(inode.raw.readUInt32LE(0x6c)) << 32n) | BigInt(inode.raw.readUInt32LE(0x4));
+      const msg = `inode ${inode.ino} claims ${exact} bytes, more than ext can hold (${this.maxFileSize}); not read`;
+      this.warn('size', `${name || '/'}: ${msg}`);
+      throw corrupt(name || '/', msg);
+    }
     const stat = this.plainStat(inode);
     if (stat.type === 'symlink') stat.symlinkTarget = (await this.symlinkBytes(inode, name)).toString('utf8');
     return stat;
@@ -487,6 +506,8 @@ export class ExtFs implements FileSystem, BlockReader {
   private cachedNode(ino: number, name: string): ExtNode | null {
     const inode = this.inodeCache.get(ino);
     if (!inode || (inode.i_mode === 0 && inode.i_links_count === 0) || (inode.i_mode & 0xf000) === 0xa000) return null;
+    // An impossible size is reported (and the node made) by nodeFor.
+    if (inode.size > this.maxFileSize) return null;
     return { name, stat: this.plainStat(inode), inode };
   }
 
@@ -558,7 +579,7 @@ export class ExtFs implements FileSystem, BlockReader {
       const d = this.inlineData(inode, file);
       parseDirRegion(d.subarray(4, 60), ft, this.blockSize, file, out);
       if (d.length > 60) parseDirRegion(d.subarray(60), ft, this.blockSize, file, out);
-      return endDirEntries(out, file);
+      return endDirEntries(out, file, (m) => this.warn('name', m));
     }
     const bs = this.blockSize;
     const runs = await this.runsOf(inode, file);
@@ -586,7 +607,7 @@ export class ExtFs implements FileSystem, BlockReader {
     } finally {
       scratch.give(data);
     }
-    return endDirEntries(out, file);
+    return endDirEntries(out, file, (m) => this.warn('name', m));
   }
 
   async readdirNames(dir: FsNode): Promise<NameList> {
@@ -614,8 +635,7 @@ export class ExtFs implements FileSystem, BlockReader {
       }
     }
     if (!loops) return { names: e.names, types, inos: e.inodes, nodes };
-    const keep = (_: unknown, i: number) => !loops.has(i);
-    return { names: e.names.filter(keep), types: types.filter(keep), inos: e.inodes.filter(keep), nodes: nodes.filter(keep) };
+    return dropEntries({ names: e.names, types, inos: e.inodes, nodes }, loops);
   }
 
   /**
@@ -674,6 +694,78 @@ export class ExtFs implements FileSystem, BlockReader {
     const found = e.inodes[i]!;
     if ((found === ino || found === ROOT_INO) && e.types[i] === 'dir') return null;
     return this.nodeFor(found, e.names[i]!, e.types[i]!);
+  }
+
+  /**
+   * Files in use that no folder lists (see src/fs/orphans.ts): inodes from s_first_ino on with
+   * links, a mode and no deletion time that a walk of every folder from the root does not
+   * reach — minus those a lost folder among them still lists, and minus xattr-value inodes
+   * (EXT4_EA_INODE_FL: in use, never named). Named "#INO" as e2fsck names what it puts in
+   * lost+found. Inodes on the orphan list (deleted while open) have no links and are not shown.
+   */
+  async orphans(): Promise<FsNode[]> {
+    const sb = this.sb;
+    const reached = new Set<number>([ROOT_INO]);
+    const stack: FsNode[] = [await this.root()];
+    while (stack.length) {
+      const d = stack.pop()!;
+      let l: NameList;
+      try {
+        l = await this.readdirNames(d);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        continue;
+      }
+      for (let i = 0; i < l.inos.length; i++) {
+        const ino = l.inos[i]!;
+        if (reached.has(ino)) continue;
+        reached.add(ino);
+        const k = l.nodes[i];
+        if (k && k.stat.type === 'dir') stack.push(k);
+      }
+    }
+    const isz = sb.s_inode_size;
+    const ipg = sb.s_inodes_per_group;
+    const perRead = Math.max(1, Math.floor((1 << 20) / isz));
+    const lost: number[] = [];
+    for (let g = 0; g < this.groups.length; g++) {
+      const gd = this.groups[g];
+      // EXT4_BG_INODE_UNINIT: the group's table was never written, no inode is in use.
+      if (!gd || gd.bg_inode_table === 0 || gd.bg_flags & 0x1) continue;
+      for (let idx = 0; idx < ipg; idx += perRead) {
+        const n = Math.min(perRead, ipg - idx);
+        let chunk: Buffer;
+        try {
+          chunk = await this.readRange(gd.bg_inode_table * sb.blockSize + idx * isz, n * isz, false);
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+          break;
+        }
+        for (let k = 0; k < n && (k + 1) * isz <= chunk.length; k++) {
+          const ino = g * ipg + idx + k + 1;
+          if (ino < sb.s_first_ino || ino > sb.s_inodes_count || reached.has(ino)) continue;
+          const at = k * isz;
+          const mode = chunk.readUInt16LE(at);
+          const links = chunk.readUInt16LE(at + 0x1a);
+          const dtime = chunk.readUInt32LE(at + 0x14);
+          const flags = chunk.readUInt32LE(at + 0x20);
+          if (mode !== 0 && links !== 0 && dtime === 0 && !(flags & INODE_FLAGS.EXT4_EA_INODE_FL)) lost.push(ino);
+        }
+      }
+    }
+    const nodes = new Map<number, FsNode>();
+    for (const ino of lost) nodes.set(ino, await this.nodeFor(ino, `#${ino}`, null));
+    // A lost folder keeps its children: they are shown inside it, not again at the top.
+    const listed = new Set<number>();
+    for (const [ino, n] of nodes) {
+      if (n.stat.type !== 'dir') continue;
+      try {
+        for (const k of (await this.readdirNames(n)).inos) if (k !== ino) listed.add(k);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+      }
+    }
+    return [...nodes].filter(([ino]) => !listed.has(ino)).map(([, n]) => n);
   }
 
   async openFile(node: FsNode, stream?: string): Promise<ByteSource> {
@@ -753,6 +845,15 @@ class ExtFileSource implements ByteSource {
 
   hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
     return this.fs.dataHostRuns([...this.pieces(offset, Math.min(length, this.size - offset))]);
+  }
+
+  /** The ranges holding data: extent gaps and uninitialized extents are holes. */
+  *dataRanges(offset = 0, length = this.size - offset): Generator<[number, number]> {
+    let pos = offset;
+    for (const [volumeOffset, len] of this.pieces(offset, Math.max(0, Math.min(length, this.size - offset)))) {
+      if (volumeOffset >= 0) yield [pos, len];
+      pos += len;
+    }
   }
 
   /** File bytes [offset, offset + n) as pieces of the volume: [offset, length], or [-1, length] for holes and uninitialized extents. */

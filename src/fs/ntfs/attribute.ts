@@ -130,6 +130,40 @@ export class NtfsStream implements ByteSource {
     return hostRunsOfPieces(this.vol, pieces);
   }
 
+  /**
+   * The ranges holding data: sparse runs and bytes past the initialized size are holes.
+   * Compressed streams are reported whole (a unit's sparse clusters are part of its encoding).
+   */
+  *dataRanges(offset = 0, length = this.size - offset): Generator<[number, number]> {
+    const end = Math.min(this.size, offset + Math.max(0, length));
+    const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
+    if (this.unitClusters) {
+      if (validEnd > offset) yield [offset, validEnd - offset];
+      return;
+    }
+    const cs = this.l.clusterSize;
+    let start = -1;
+    let pos = offset;
+    while (pos < validEnd) {
+      const i = findRun(this.l.runs, Math.floor(pos / cs));
+      const r = i < 0 ? null : this.l.runs[i]!;
+      const runEnd = r ? Math.min(validEnd, (r.vcn + r.length) * cs) : validEnd;
+      // A gap in the run list is left to the read, which reports it.
+      const data = !r || r.lcn !== null || runEnd <= pos;
+      if (data && start < 0) start = pos;
+      if (!data && start >= 0) {
+        yield [start, pos - start];
+        start = -1;
+      }
+      if (runEnd <= pos) {
+        pos = validEnd;
+        break;
+      }
+      pos = runEnd;
+    }
+    if (start >= 0) yield [start, pos - start];
+  }
+
   private runAt(vcn: number, pos: number): Run {
     const i = findRun(this.l.runs, vcn);
     if (i < 0) throw corrupt(this.name, `run list does not cover byte ${pos} of ${this.size}`);

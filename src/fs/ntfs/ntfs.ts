@@ -24,8 +24,14 @@ import { openWofFile } from './wof.js';
 const MFT_RECORD_VOLUME = 3;
 const MFT_RECORD_ROOT = 5;
 const MFT_RECORD_UPCASE = 10;
-/** Records below this are reserved for system files. */
-const FIRST_USER_RECORD = 24;
+const MFT_RECORD_EXTEND = 11;
+/**
+ * Records 0–15 are the NTFS metadata files ($MFT … $UpCase, $Extend, and reserved ones); the
+ * rest of the metadata lives under $Extend ($ObjId, $Quota, $Reparse, $UsnJrnl, $RmMetadata…,
+ * records 24 and up). Names starting with "$" elsewhere are not metadata: Windows' own
+ * $RECYCLE.BIN (what users come to restore from) or a user's "$work" folder.
+ */
+const METADATA_RECORDS = 16;
 
 /** FILE_ATTRIBUTE_* flags as users know them, in the order they are listed. */
 const FILE_ATTRIBUTE_WORDS: [number, string][] = [
@@ -554,6 +560,21 @@ export class NtfsFileSystem implements FileSystem {
 
   // ---- nodes ----------------------------------------------------------------------------
 
+  /** Folders of the $Extend tree: everything in them is metadata. */
+  private readonly extendTree = new Set<number>([MFT_RECORD_EXTEND]);
+
+  /**
+   * Whether record `rec`, listed in folder `parent`, is NTFS metadata (hidden unless asked
+   * for): records 0–15 and the $Extend tree. A folder inside the tree is remembered so its
+   * own children are metadata too (one can only reach them through it).
+   */
+  private isMetadata(rec: number, parent: number, isDir: boolean): boolean {
+    if (rec === MFT_RECORD_ROOT) return false;
+    const inExtend = rec === MFT_RECORD_EXTEND || this.extendTree.has(parent);
+    if (inExtend && isDir) this.extendTree.add(rec);
+    return inExtend || rec < METADATA_RECORDS;
+  }
+
   private async makeNode(n: number, f: NtfsFile, name: string, parent: number, path: string): Promise<NtfsNode> {
     const si = f.attrs.find((a) => a.type === AT.STANDARD_INFORMATION);
     let std: StandardInformation | null = null;
@@ -613,7 +634,7 @@ export class NtfsFileSystem implements FileSystem {
       }
     }
     const node: NtfsNode = { name, stat, rec: n, path };
-    if (n < FIRST_USER_RECORD || (parent === MFT_RECORD_ROOT && name.startsWith('$'))) node.system = true;
+    if (this.isMetadata(n, parent, isDir)) node.system = true;
     return node;
   }
 
@@ -632,7 +653,7 @@ export class NtfsFileSystem implements FileSystem {
         attributes: FILE_ATTRIBUTE_WORDS.filter(([bit]) => fn.fileAttributes & bit).map(([, w]) => w),
       },
     };
-    if (n < FIRST_USER_RECORD || (parent === MFT_RECORD_ROOT && fn.name.startsWith('$'))) node.system = true;
+    if (this.isMetadata(n, parent, isDir)) node.system = true;
     return node;
   }
 
@@ -773,7 +794,7 @@ export class NtfsFileSystem implements FileSystem {
         const fn = e.fileName!;
         const path = node.path === '/' ? `/${fn.name}` : `${node.path}/${fn.name}`;
         const n: NtfsNode = { name: fn.name, stat: partialStat('file', e.record, false), rec: e.record, path, partial: true, fn };
-        if (e.record < FIRST_USER_RECORD || (node.rec === MFT_RECORD_ROOT && fn.name.startsWith('$'))) n.system = true;
+        if (this.isMetadata(e.record, node.rec, false)) n.system = true;
         out.push(n);
         continue;
       }
@@ -782,7 +803,7 @@ export class NtfsFileSystem implements FileSystem {
         const fn = e.fileName!;
         const path = node.path === '/' ? `/${fn.name}` : `${node.path}/${fn.name}`;
         const n: NtfsNode = { name: fn.name, stat: { ...q.stat }, rec: e.record, path };
-        if (e.record < FIRST_USER_RECORD || (node.rec === MFT_RECORD_ROOT && fn.name.startsWith('$'))) n.system = true;
+        if (this.isMetadata(e.record, node.rec, q.stat.type === 'dir')) n.system = true;
         out.push(n);
       } else {
         out.push(await this.nodeFor(e, node.rec, node.path));
@@ -900,6 +921,108 @@ export class NtfsFileSystem implements FileSystem {
       }
     }
     return this.attrSource(data, label);
+  }
+
+  // ---- orphans ----------------------------------------------------------------------------
+
+  /**
+   * Every record a walk of the folder indexes from `starts` reaches (the starts included).
+   * Iterative; a folder whose index cannot be read is left out, as a listing would show it.
+   */
+  private async reachable(starts: number[], reached: Set<number>): Promise<void> {
+    const stack = starts.filter((n) => !reached.has(n));
+    for (const n of stack) reached.add(n);
+    while (stack.length) {
+      const n = stack.pop()!;
+      let entries: IndexEntry[];
+      try {
+        const f = await this.file(n, `MFT record ${n}`);
+        if (!(f.rec.flags & MFT_RECORD_IS_DIRECTORY)) continue;
+        entries = await this.indexEntries(f, `MFT record ${n}`);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        continue;
+      }
+      for (const e of entries) {
+        if (reached.has(e.record)) continue;
+        reached.add(e.record);
+        if (e.fileName!.fileAttributes & FILE_ATTRIBUTE_DIRECTORY) stack.push(e.record);
+      }
+    }
+  }
+
+  /**
+   * Files in use that no folder lists (see src/fs/orphans.ts): every in-use base record from
+   * 16 on with a $FILE_NAME that a walk from the root does not reach, minus those a lost folder
+   * among them still lists. Named by their $FILE_NAME (the long one).
+   */
+  async orphans(): Promise<FsNode[]> {
+    const reached = new Set<number>();
+    await this.reachable([MFT_RECORD_ROOT], reached);
+    const lost: { n: number; fn: FileNameAttr | null }[] = [];
+    const CHUNK = 16384;
+    for (let first = METADATA_RECORDS; first < this.mftRecords; first += CHUNK) {
+      const nums: number[] = [];
+      for (let n = first; n < Math.min(first + CHUNK, this.mftRecords); n++) if (!reached.has(n)) nums.push(n);
+      await this.rawRecords(nums, (n, b) => {
+        // The flags lie before any fixup position: records not in use are skipped unparsed.
+        if (b.toString('latin1', 0, 4) !== 'FILE' || !(b.readUInt16LE(22) & MFT_RECORD_IN_USE)) return;
+        try {
+          applyFixups(b, this.vol.name, `MFT record ${n}`);
+          const rec = parseMftRecord(b, n, this.vol.name);
+          if (rec.baseRecord !== 0) return;
+          const names = rec.attrs.filter((a) => a.type === AT.FILE_NAME && a.value).map((a) => parseFileName(a.value!, 0, a.value!.length, `MFT record ${n}`));
+          const fn = names.find((x) => x.namespace !== FILE_NAME_DOS) ?? names[0] ?? null;
+          // No name in the base record: one may sit in an extension record (attribute list).
+          if (fn || rec.attrs.some((a) => a.type === AT.ATTRIBUTE_LIST)) lost.push({ n, fn });
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+        }
+      }, false);
+    }
+    const out: FsNode[] = [];
+    const named: { n: number; fn: FileNameAttr }[] = [];
+    for (const l of lost) {
+      let fn = l.fn;
+      if (!fn) {
+        try {
+          const f = await this.file(l.n, `MFT record ${l.n}`);
+          const a = f.attrs.filter((x) => x.type === AT.FILE_NAME && x.value).map((x) => parseFileName(x.value!, 0, x.value!.length, `MFT record ${l.n}`));
+          fn = a.find((x) => x.namespace !== FILE_NAME_DOS) ?? a[0] ?? null;
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+        }
+      }
+      // Metadata ($Extend's children) is not lost, only hidden.
+      if (fn && !this.extendTree.has(fn.parentRecord) && fn.parentRecord !== MFT_RECORD_EXTEND) named.push({ n: l.n, fn });
+    }
+    // A lost folder keeps its children: they are shown inside it, not again at the top.
+    const inLostFolders = new Set<number>();
+    await this.listedBy(named.map((x) => x.n), inLostFolders);
+    for (const { n, fn } of named) {
+      if (inLostFolders.has(n)) continue;
+      const path = `/$Orphans/${fn.name}`;
+      try {
+        out.push(await this.makeNode(n, await this.file(n, path), fn.name, fn.parentRecord, path));
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+        out.push(this.fallbackNode(n, fn, fn.parentRecord, path, err));
+      }
+    }
+    return out;
+  }
+
+  /** The records the folders among `dirs` list (a folder listing itself aside). */
+  private async listedBy(dirs: number[], into: Set<number>): Promise<void> {
+    for (const d of dirs) {
+      try {
+        const f = await this.file(d, `MFT record ${d}`);
+        if (!(f.rec.flags & MFT_RECORD_IS_DIRECTORY)) continue;
+        for (const e of await this.indexEntries(f, `MFT record ${d}`)) if (e.record !== d) into.add(e.record);
+      } catch (err) {
+        if (!(err instanceof DiskpickError)) throw err;
+      }
+    }
   }
 
   async streams(n: FsNode): Promise<StreamInfo[]> {

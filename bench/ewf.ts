@@ -1,0 +1,30 @@
+/**
+ * EWF: `diskpick cat` of a 256 MiB file out of the FAT32 bench disk imaged by ewfacquire
+ * (deflate:fast), against `ewfexport` of the whole image to stdout, compared per byte (the
+ * issue's measure: ewfexport cannot export one file).
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildFatWithLargeFile } from '../scripts/images/fat.js';
+import { BENCH_CACHE, diskpickCmd, run as sh, throughputRow, timeShell, type BenchRow } from './harness.js';
+
+export async function run(): Promise<BenchRow[]> {
+  const raw = join(BENCH_CACHE, 'fat32-256m.img');
+  if (!existsSync(raw)) buildFatWithLargeFile(raw, 256 << 20);
+  const dir = join(BENCH_CACHE, 'ewf-256m');
+  const e01 = join(dir, 'disk.E01');
+  if (!existsSync(e01)) {
+    rmSync(`${dir}.tmp`, { recursive: true, force: true });
+    mkdirSync(`${dir}.tmp`, { recursive: true });
+    sh(`ewfacquire -u -q -c deflate:fast -t ${dir}.tmp/disk ${raw} > /dev/null`);
+    rmSync(dir, { recursive: true, force: true });
+    sh(`mv ${dir}.tmp ${dir}`);
+  }
+  const media = Number(/Media size:.*\((\d+) bytes\)/.exec(sh(`ewfinfo ${e01}`))![1]);
+  const bytes = 256 << 20;
+  const ours = timeShell(`${diskpickCmd(`cat ${e01} /p0/big.bin`)} > /dev/null`);
+  const theirs = timeShell(`ewfexport -u -q -f raw -t - ${e01} > /dev/null`);
+  // Per byte: ewfexport's rate over the whole media, ours over the file.
+  const row = throughputRow('ewf', 'cat 256 MiB file from an E01 (per byte)', bytes, ours, 'ewfexport whole image', theirs * (bytes / media), 1.0);
+  return [row];
+}

@@ -1,0 +1,152 @@
+/**
+ * An image that lives behind a network (an HTTP(S) server, an S3 bucket), read without being
+ * downloaded: every read is answered from aligned blocks fetched with range requests and kept
+ * in one byte-bounded LRU, so every layer above (container tables, inode tables, file data)
+ * shares one cache. Reads that follow each other grow a read-ahead window (a restore of a big
+ * file turns into few large requests); scattered reads (folder listings, inode tables) run as
+ * parallel requests, one per block group, each fetched once however many callers wait for it.
+ */
+import { corrupt } from '../errors.js';
+import type { ByteSource } from './source.js';
+
+/** What a transport (http.ts, s3.ts) gives RemoteSource. */
+export interface RangeFetcher {
+  /** The object's name for messages, with credentials and signatures removed. */
+  readonly name: string;
+  readonly size: number;
+  /** Bytes [offset, offset + length) of the object; exactly that many, or a one-line error. */
+  fetch(offset: number, length: number): Promise<Buffer>;
+  /** Bytes the server sent so far (bodies only). */
+  readonly transferred: number;
+  /** When the object was last changed, as the server says (Last-Modified), ms since 1970. */
+  readonly lastModified: number | null;
+  close(): Promise<void>;
+}
+
+export interface RemoteCacheOptions {
+  /** Bytes per cached block (default 256 KiB). */
+  blockSize?: number;
+  /** Most bytes the cache holds (default 256 MiB). */
+  cacheBytes?: number;
+  /** Largest read-ahead window (default 16 MiB). */
+  maxReadAhead?: number;
+}
+
+export class RemoteSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private readonly blockSize: number;
+  private readonly maxBlocks: number;
+  private readonly maxAheadBlocks: number;
+  /** Cached blocks in LRU order (a Map iterates in insertion order; a hit re-inserts). */
+  private readonly blocks = new Map<number, Buffer>();
+  private readonly pending = new Map<number, Promise<Buffer>>();
+  /** Where the last read ended, and the read-ahead window (in blocks) it earned. */
+  private lastEnd = -1;
+  private window = 1;
+
+  constructor(readonly fetcher: RangeFetcher, opts: RemoteCacheOptions = {}) {
+    this.name = fetcher.name;
+    this.size = fetcher.size;
+    this.blockSize = opts.blockSize ?? 256 * 1024;
+    this.maxBlocks = Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize));
+    this.maxAheadBlocks = Math.max(1, Math.floor((opts.maxReadAhead ?? 16 * 1024 * 1024) / this.blockSize));
+  }
+
+  get transferred(): number {
+    return this.fetcher.transferred;
+  }
+
+  private remember(i: number, b: Buffer): void {
+    this.blocks.delete(i);
+    this.blocks.set(i, b);
+    while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+  }
+
+  /**
+   * Fetches blocks [first, first + count) in one request (those not already cached or under
+   * way), each then cached and handed to whoever waits for it.
+   */
+  private fetchRun(first: number, count: number): void {
+    const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
+    let end = Math.min(first + count - 1, lastBlock);
+    let start = first;
+    while (start <= end && (this.blocks.has(start) || this.pending.has(start))) start++;
+    while (end >= start && (this.blocks.has(end) || this.pending.has(end))) end--;
+    if (start > end) return;
+    const offset = start * this.blockSize;
+    const length = Math.min(this.size, (end + 1) * this.blockSize) - offset;
+    const all = this.fetcher.fetch(offset, length);
+    for (let i = start; i <= end; i++) {
+      const p = all.then((buf) => {
+        const at = (i - start) * this.blockSize;
+        // A copy: the block outlives the big response, which would otherwise stay alive whole.
+        const b = Buffer.from(buf.subarray(at, Math.min(buf.length, at + this.blockSize)));
+        this.remember(i, b);
+        return b;
+      });
+      p.catch(() => undefined);
+      p.finally(() => this.pending.delete(i)).catch(() => undefined);
+      this.pending.set(i, p);
+    }
+  }
+
+  private block(i: number): Promise<Buffer> {
+    const hit = this.blocks.get(i);
+    if (hit) {
+      this.remember(i, hit);
+      return Promise.resolve(hit);
+    }
+    let p = this.pending.get(i);
+    if (!p) {
+      this.fetchRun(i, 1);
+      p = this.pending.get(i)!;
+    }
+    return p;
+  }
+
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    if (offset >= this.size || length <= 0) return 0;
+    const n = Math.min(length, this.size - offset, target.length - at);
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + n - 1) / this.blockSize);
+    // Sequential reads widen the window (up to maxReadAhead); a jump resets it.
+    this.window = offset === this.lastEnd ? Math.min(this.maxAheadBlocks, this.window * 2) : 1;
+    this.lastEnd = offset + n;
+    this.fetchRun(first, last - first + 1);
+    if (this.window > 1) this.fetchRun(last + 1, this.window);
+    let done = 0;
+    for (let i = first; i <= last; i++) {
+      const b = await this.block(i);
+      const from = i === first ? offset - first * this.blockSize : 0;
+      const take = Math.min(b.length - from, n - done);
+      if (take <= 0) throw corrupt(this.name, `the server sent less than asked at offset ${i * this.blockSize + from}`);
+      b.copy(target, at + done, from, from + take);
+      done += take;
+    }
+    return done;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    const first = Math.floor(offset / this.blockSize);
+    // Inside one cached block: a view of it, no copy.
+    if (first === Math.floor((offset + n - 1) / this.blockSize)) {
+      this.window = offset === this.lastEnd ? Math.min(this.maxAheadBlocks, this.window * 2) : 1;
+      this.lastEnd = offset + n;
+      if (this.window > 1) this.fetchRun(first + 1, this.window);
+      const b = await this.block(first);
+      const from = offset - first * this.blockSize;
+      return b.subarray(from, from + n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    const got = await this.readInto(out, 0, offset, n);
+    return got === n ? out : out.subarray(0, got);
+  }
+
+  async close(): Promise<void> {
+    this.blocks.clear();
+    await this.fetcher.close();
+  }
+}

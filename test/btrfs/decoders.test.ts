@@ -1,0 +1,50 @@
+/**
+ * The decoders on hostile input (the own LZO1X one above all): the kernel's zlib, LZO and zstd extents of the test image (located
+ * with dump-tree and btrfs-map-logical, not with diskpick), decoded whole (their content is
+ * checked against the kernel mount by btrfs.test.ts), then cut short and mutated thousands of
+ * times: every outcome is the decoded bytes or a one-line corrupt error, never another
+ * exception, never more output than the extent's size.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DiskpickError } from '../../src/errors.js';
+import { decompressExtent } from '../../src/fs/btrfs/compression.js';
+import { tool } from '../helpers/tools.js';
+import { btrfsImage } from './helpers.js';
+
+describe('compressed extents on hostile input', () => {
+  it.each([[1, 'zlib'], [2, 'lzo'], [3, 'zstd']] as const)('%i (%s): decode, and survive truncation and mutation with one-line errors', (alg, name) => {
+    const { img } = btrfsImage('kernel');
+    const dump = tool('btrfs', ['inspect-internal', 'dump-tree', '-t', 'fs', img]);
+    const re = new RegExp(String.raw`extent data disk byte (\d+) nr (\d+)\s+extent data offset \d+ nr \d+ ram (\d+)\s+extent compression ${alg} \(${name}\)`, 'g');
+    const extents = [...dump.matchAll(re)].map((m) => ({ logical: Number(m[1]), len: Number(m[2]), ram: Number(m[3]) }));
+    expect(extents.length).toBeGreaterThan(5);
+    const fd = openSync(img, 'r');
+    let rng = 12345;
+    const next = () => (rng = (Math.imul(rng, 1103515245) + 12345) >>> 0);
+    let errors = 0;
+    try {
+      for (const e of extents.slice(0, 6)) {
+        const phys = Number(/physical (\d+)/.exec(tool('btrfs-map-logical', ['-l', String(e.logical), img]))![1]);
+        const raw = Buffer.alloc(e.len);
+        readSync(fd, raw, 0, e.len, phys);
+        const good = decompressExtent(alg, raw, e.ram, 4096, 'f', 'x');
+        expect(good.length).toBe(e.ram);
+        for (let k = 0; k < (alg === 3 ? 40 : 150); k++) {
+          const m = Buffer.from(raw.subarray(0, k % 3 === 0 ? next() % raw.length : raw.length));
+          for (let j = 0; j < 1 + (next() % 8); j++) if (m.length) m[next() % m.length] = next() & 0xff;
+          try {
+            expect(decompressExtent(alg, m, e.ram, 4096, 'f', 'x').length).toBe(e.ram);
+          } catch (err) {
+            expect(err).toBeInstanceOf(DiskpickError);
+            expect((err as DiskpickError).toLine()).not.toMatch(/\n/);
+            errors++;
+          }
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    expect(errors).toBeGreaterThan(20);
+  });
+});
