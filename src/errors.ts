@@ -84,6 +84,14 @@ export function corrupt(file: string, message: string): DiskpickError {
   return new DiskpickError('image', message, file);
 }
 
+/**
+ * The image, or a file it needs (a parent, a part), cannot be opened as one: not found,
+ * outside the allowed folders, a folder, empty, or in no known format.
+ */
+export function cannotOpen(file: string, message: string): DiskpickError {
+  return new DiskpickError('image', message, file);
+}
+
 export function unsupported(file: string, message: string): DiskpickError {
   return new DiskpickError('unsupported', message, file);
 }

@@ -1,7 +1,10 @@
 /** How entries and sizes are shown: `ls -l` columns, JSON objects, human sizes. */
 import type { Stat, Timespec } from '../fs/types.js';
 import type { VfsNode } from '../vfs/vfs.js';
-import { escapeText, needsEscapeText } from '../escape.js';
+import { displayName } from '../present/names.js';
+
+// Shared with the TUI: src/present/names.ts.
+export { displayName, humanSize, needsEscape } from '../present/names.js';
 
 export function isoTime(t: Timespec | undefined): string | null {
   if (!t) return null;
@@ -9,18 +12,6 @@ export function isoTime(t: Timespec | undefined): string | null {
   if (Number.isNaN(d.getTime())) return null;
   const base = d.toISOString().slice(0, 19);
   return `${base}.${String(t.nsec).padStart(9, '0')}Z`;
-}
-
-export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 
 const TYPE_CHAR: Record<Stat['type'], string> = {
@@ -44,18 +35,6 @@ export function shortTime(t: Timespec | undefined): string {
   if (!t) return '-                  ';
   const d = new Date(t.sec * 1000);
   return Number.isNaN(d.getTime()) ? '?' : d.toISOString().slice(0, 19).replace('T', ' ');
-}
-
-/**
- * Names are shown through escapeText (src/escape.ts) so a listing is one line per entry and
- * drives no terminal; backslashes doubled, so each shown name maps back to one stored name.
- */
-export function needsEscape(name: string): boolean {
-  return needsEscapeText(name, { backslash: true });
-}
-
-export function displayName(name: string): string {
-  return escapeText(name, { backslash: true });
 }
 
 /** "major, minor" of a Linux new-style device number (12-bit major, 20-bit minor). */

@@ -4,7 +4,7 @@ import { qcow2Format } from './qcow2.js';
 import { vdiFormat } from './vdi.js';
 import { vhdFormat } from './vhd.js';
 import { vhdxFormat } from './vhdx.js';
-import { vmdkFormat } from './vmdk.js';
+import { vmdkFormat } from './vmdk/vmdk.js';
 import { ewfFormat } from './ewf/ewf.js';
 import { ovaFormat } from './ova/ova.js';
 

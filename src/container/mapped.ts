@@ -6,7 +6,8 @@
  * read costs one system call per contiguous run, not one per cluster.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { readExact, readInto, type ByteSource } from '../source/source.js';
+import { Lru } from '../source/lru.js';
+import { readExact, readInto, type ByteSource, readSpan, readIntoSpan } from '../source/source.js';
 import type { ChainLevel, Container, OpenContext } from './container.js';
 import { direct } from './hostfile.js';
 
@@ -90,8 +91,8 @@ export abstract class MappedContainer implements Container {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const runs = await this.plan(offset, n);
     // One run (the common case for sequential reads of contiguous clusters): hand back the
     // host buffer itself, no copy.
@@ -102,8 +103,7 @@ export abstract class MappedContainer implements Container {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
     if (n <= 0) return 0;
     await this.fill(await this.plan(offset, n), target, at, offset);
     return n;
@@ -210,7 +210,7 @@ export abstract class MappedContainer implements Container {
  * entry count costs no memory until the pages are touched.
  */
 export class PagedTable {
-  private readonly pages = new Map<number, Buffer>();
+  private readonly pages: Lru<number, Buffer>;
   private readonly perPage: number;
 
   constructor(
@@ -220,9 +220,10 @@ export class PagedTable {
     private readonly entrySize: number,
     private readonly what: string,
     pageBytes = 64 * 1024,
-    private readonly maxPages = 256,
+    maxPages = 256,
   ) {
     this.perPage = Math.max(1, Math.floor(pageBytes / entrySize));
+    this.pages = new Lru(maxPages);
   }
 
   /** The page holding entry `i`, and where in it the entry starts. */
@@ -230,46 +231,13 @@ export class PagedTable {
     if (i < 0 || i >= this.count) throw corrupt(this.src.name, `${this.what} entry ${i} is outside the table (${this.count} entries)`);
     const p = Math.floor(i / this.perPage);
     let page = this.pages.get(p);
-    if (page) {
-      this.pages.delete(p);
-      this.pages.set(p, page);
-    } else {
+    if (!page) {
       const first = p * this.perPage;
       const n = Math.min(this.perPage, this.count - first);
       page = await readExact(this.src, this.offset + first * this.entrySize, n * this.entrySize, this.what);
       this.pages.set(p, page);
-      if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value as number);
     }
     return [page, (i - p * this.perPage) * this.entrySize];
-  }
-}
-
-/** A small LRU map bounded by total bytes (decoded clusters, L2 tables, sector bitmaps). */
-export class ByteLru<K, V extends { length: number }> {
-  private readonly map = new Map<K, V>();
-  private bytes = 0;
-  constructor(private readonly maxBytes: number) {}
-  get(k: K): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
-  }
-  set(k: K, v: V): void {
-    const old = this.map.get(k);
-    if (old !== undefined) {
-      this.bytes -= old.length;
-      this.map.delete(k);
-    }
-    this.map.set(k, v);
-    this.bytes += v.length;
-    while (this.bytes > this.maxBytes && this.map.size > 1) {
-      const [k0, v0] = this.map.entries().next().value as [K, V];
-      this.map.delete(k0);
-      this.bytes -= v0.length;
-    }
   }
 }
 

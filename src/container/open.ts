@@ -1,6 +1,6 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { DiskpickError, fileWarning, fromSystemError } from '../errors.js';
+import { cannotOpen, corrupt, DiskpickError, fileWarning, fromSystemError } from '../errors.js';
 import { FileSource } from '../source/file.js';
 import { HostFile } from './hostfile.js';
 import { openHostFile } from '../source/index.js';
@@ -91,7 +91,7 @@ class ChainSession {
 
   /** Resolves `ref` (as written in `from`) to a real host path inside the allowed folders. */
   async resolveRef(ref: string, from: string, what: string): Promise<string> {
-    if (ref.includes('\0')) throw new DiskpickError('image', `${what} name contains a NUL byte`, from);
+    if (ref.includes('\0')) throw corrupt(from, `${what} name contains a NUL byte`);
     const wanted = isAbsolute(ref) ? ref : resolve(dirname(from), ref);
     const real = await realpathIfExists(wanted);
     if (real === null) throw new DiskpickError('image', `${what} not found: ${wanted}`, from);
@@ -105,10 +105,10 @@ class ChainSession {
 
   async openAt(display: string, real: string, stack: string[]): Promise<Container> {
     if (stack.includes(real)) {
-      throw new DiskpickError('image', `parent chain loops back to ${real}`, stack[stack.length - 1]);
+      throw corrupt(stack[stack.length - 1]!, `parent chain loops back to ${real}`);
     }
     if (stack.length >= this.maxChain) {
-      throw new DiskpickError('image', `parent chain longer than ${this.maxChain} levels`, display);
+      throw corrupt(display, `parent chain longer than ${this.maxChain} levels`);
     }
     let st;
     try {
@@ -124,7 +124,7 @@ class ChainSession {
     }
     const file = stack.length === 0 ? await openHostFile(display) : await FileSource.open(real);
     this.opened.push(file);
-    if (file.size === 0) throw new DiskpickError('image', 'empty file, not a disk image', display);
+    if (file.size === 0) throw cannotOpen(display, 'empty file, not a disk image');
     const src = new HostFile(file);
     const head = await src.read(0, HEAD_BYTES);
     const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
@@ -248,7 +248,7 @@ class ChainSession {
     return {
       async openReferenced(ref, from, what) {
         const real = await session.resolveRef(ref, from, what);
-        if (stack.includes(real)) throw new DiskpickError('image', `${what} refers back to ${real}`, from);
+        if (stack.includes(real)) throw corrupt(from, `${what} refers back to ${real}`);
         const s = await FileSource.open(real);
         session.opened.push(s);
         return new HostFile(s);

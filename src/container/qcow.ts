@@ -8,7 +8,8 @@ import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
-import { ByteLru, MappedContainer, PagedTable, type Piece } from './mapped.js';
+import { byteLru } from '../source/lru.js';
+import { MappedContainer, PagedTable, type Piece } from './mapped.js';
 
 const QCOW_MAGIC = 0x514649fb; // "QFI\xfb", shared with QCOW2; version 1 tells them apart
 const HEADER_BYTES = 48;
@@ -51,8 +52,8 @@ class QcowContainer extends MappedContainer {
   readonly variant = 'v1';
   private readonly cs: number;
   private readonly l2Entries: number;
-  private readonly l2s = new ByteLru<number, Buffer>(4 * 1024 * 1024);
-  private readonly clusters = new ByteLru<number, Buffer>(4 * 1024 * 1024);
+  private readonly l2s = byteLru<number, Buffer>(4 * 1024 * 1024);
+  private readonly clusters = byteLru<number, Buffer>(4 * 1024 * 1024);
 
   constructor(
     file: ByteSource,

@@ -9,7 +9,9 @@ import { corrupt, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
-import { ByteLru, MappedContainer, type Piece } from './mapped.js';
+import { u64beSafe } from '../source/bytes.js';
+import { byteLru, type Lru } from '../source/lru.js';
+import { MappedContainer, type Piece } from './mapped.js';
 import { direct } from './hostfile.js';
 import { scratch } from '../source/scratch.js';
 
@@ -57,11 +59,6 @@ function offsetBits9to55(hi: number, lo: number): number {
   return (hi & 0x00ffffff) * 0x100000000 + ((lo & 0xfffffe00) >>> 0);
 }
 
-function u64(buf: Buffer, at: number): number {
-  const v = buf.readBigUInt64BE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
-  return Number(v);
-}
 
 function parseHeader(h: Buffer, name: string): QcowHeader {
   const version = h.readUInt32BE(4);
@@ -69,14 +66,14 @@ function parseHeader(h: Buffer, name: string): QcowHeader {
   if (h.length < 72) throw corrupt(name, 'truncated: qcow2 header cut short');
   const hdr: QcowHeader = {
     version,
-    backing_file_offset: u64(h, 8),
+    backing_file_offset: u64beSafe(h, 8),
     backing_file_size: h.readUInt32BE(16),
     cluster_bits: h.readUInt32BE(20),
-    size: u64(h, 24),
+    size: u64beSafe(h, 24),
     crypt_method: h.readUInt32BE(32),
     l1_size: h.readUInt32BE(36),
-    l1_table_offset: u64(h, 40),
-    refcount_table_offset: u64(h, 48),
+    l1_table_offset: u64beSafe(h, 40),
+    refcount_table_offset: u64beSafe(h, 48),
     refcount_table_clusters: h.readUInt32BE(56),
     nb_snapshots: h.readUInt32BE(60),
     incompatible_features: 0n,
@@ -112,9 +109,9 @@ class Qcow2Container extends MappedContainer {
   private readonly l2Entries: number;
   private readonly entryBytes: number;
   private readonly subclusterSize: number;
-  private readonly l2Cache: ByteLru<number, Buffer>;
+  private readonly l2Cache: Lru<number, Buffer>;
   /** Decoded compressed clusters by cluster index, for reads of parts of them. */
-  private readonly clusterCache = new ByteLru<number, Buffer>(32 * 1024 * 1024);
+  private readonly clusterCache = byteLru<number, Buffer>(32 * 1024 * 1024);
   private readonly fileSize: number;
 
   constructor(
@@ -131,7 +128,7 @@ class Qcow2Container extends MappedContainer {
     this.entryBytes = hdr.incompatible_features & INCOMPAT_EXTL2 ? 16 : 8;
     this.l2Entries = this.clusterSize / this.entryBytes;
     this.subclusterSize = this.clusterSize / 32;
-    this.l2Cache = new ByteLru(Math.max(32 * 1024 * 1024, this.clusterSize * 4));
+    this.l2Cache = byteLru(Math.max(32 * 1024 * 1024, this.clusterSize * 4));
     this.fileSize = file.size;
   }
 

@@ -6,7 +6,9 @@
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext } from './container.js';
-import { ByteLru, MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { u64beSafe } from '../source/bytes.js';
+import { byteLru } from '../source/lru.js';
+import { MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
 const COOKIE = Buffer.from('conectix');
 const DYN_COOKIE = Buffer.from('cxsparse');
@@ -39,19 +41,15 @@ function vhdChecksum(buf: Buffer, checksumAt: number): number {
   return ~sum >>> 0;
 }
 
-function u64(buf: Buffer, at: number): number {
-  const v = buf.readBigUInt64BE(at);
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
-}
 
 function parseFooter(b: Buffer): Footer {
   return {
     Features: b.readUInt32BE(8),
     FileFormatVersion: b.readUInt32BE(12),
-    DataOffset: u64(b, 16),
+    DataOffset: u64beSafe(b, 16),
     TimeStamp: b.readUInt32BE(24),
     CreatorApplication: b.subarray(28, 32).toString('latin1'),
-    CurrentSize: u64(b, 48),
+    CurrentSize: u64beSafe(b, 48),
     DiskGeometry: { cylinders: b.readUInt16BE(56), heads: b[58]!, sectors: b[59]! },
     DiskType: b.readUInt32BE(60),
     Checksum: b.readUInt32BE(64),
@@ -91,7 +89,7 @@ function parseDynamicHeader(b: Buffer): DynamicHeader {
       PlatformCode: code.toString('latin1'),
       PlatformDataSpace: b.readUInt32BE(at + 4),
       PlatformDataLength: b.readUInt32BE(at + 8),
-      PlatformDataOffset: u64(b, at + 16),
+      PlatformDataOffset: u64beSafe(b, at + 16),
     });
   }
   // ParentUnicodeName: 512 bytes of UTF-16 big-endian.
@@ -99,7 +97,7 @@ function parseDynamicHeader(b: Buffer): DynamicHeader {
   nameBytes.swap16();
   const ParentUnicodeName = nameBytes.toString('utf16le').replace(/\0.*$/s, '');
   return {
-    TableOffset: u64(b, 16),
+    TableOffset: u64beSafe(b, 16),
     HeaderVersion: b.readUInt32BE(24),
     MaxTableEntries: b.readUInt32BE(28),
     BlockSize: b.readUInt32BE(32),
@@ -125,7 +123,7 @@ class VhdSparse extends MappedContainer {
   readonly variant: string;
   uniqueId: Buffer | null = null;
   private readonly bitmapBytes: number;
-  private readonly bitmaps = new ByteLru<number, Buffer>(8 * 1024 * 1024);
+  private readonly bitmaps = byteLru<number, Buffer>(8 * 1024 * 1024);
 
   constructor(
     file: ByteSource,

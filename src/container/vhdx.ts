@@ -5,76 +5,20 @@
  * fields are little-endian; checksums are CRC-32C.
  */
 import { corrupt, unsupported } from '../errors.js';
-import { readExact, readInto, readIntoNew, type ByteSource } from '../source/source.js';
+import { crc32c, formatGuid, guidBytes, u64leSafe } from '../source/bytes.js';
+import { readExact, readInto, readIntoNew, type ByteSource, readSpan, readIntoSpan } from '../source/source.js';
+
+export { crc32c } from '../source/bytes.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
-import { ByteLru, MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { byteLru } from '../source/lru.js';
+import { MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
-// ---- CRC-32C (Castagnoli, reflected 0x82F63B78), [MS-VHDX] 2 ----
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256 * 8);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  // Slicing-by-8 tables: the log checksum covers whole entries, keep it fast.
-  for (let i = 0; i < 256; i++) {
-    let c = t[i]!;
-    for (let s = 1; s < 8; s++) {
-      c = t[c & 0xff]! ^ (c >>> 8);
-      t[s * 256 + i] = c >>> 0;
-    }
-  }
-  return t;
-})();
-
-/** CRC-32C of `buf`, with the 4 bytes at `zeroAt` (the stored checksum) taken as zero. */
-export function crc32c(buf: Buffer, zeroAt = -1): number {
-  let c = 0xffffffff;
-  const n = buf.length;
-  let i = 0;
-  const T = CRC_TABLE;
-  const step = (byte: number) => {
-    c = T[(c ^ byte) & 0xff]! ^ (c >>> 8);
-  };
-  while (i < n) {
-    if (i >= zeroAt && i < zeroAt + 4) {
-      step(0);
-      i++;
-      continue;
-    }
-    if (i + 8 <= n && (zeroAt < 0 || i + 8 <= zeroAt || i >= zeroAt + 4)) {
-      const a = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)) ^ c;
-      const b = buf[i + 4]! | (buf[i + 5]! << 8) | (buf[i + 6]! << 16) | (buf[i + 7]! << 24);
-      c =
-        T[7 * 256 + (a & 0xff)]! ^ T[6 * 256 + ((a >>> 8) & 0xff)]! ^ T[5 * 256 + ((a >>> 16) & 0xff)]! ^ T[4 * 256 + (a >>> 24)]! ^
-        T[3 * 256 + (b & 0xff)]! ^ T[2 * 256 + ((b >>> 8) & 0xff)]! ^ T[256 + ((b >>> 16) & 0xff)]! ^ T[b >>> 24]!;
-      i += 8;
-      continue;
-    }
-    step(buf[i]!);
-    i++;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** A GUID in its binary form (first three fields little-endian) as text. */
+/** A GUID in lower case, as VHDX writes them in parent_linkage and as the messages quote them. */
 export function guidString(b: Buffer): string {
-  const le = (a: number, z: number) => Buffer.from(b.subarray(a, z)).reverse().toString('hex');
-  const h = (a: number, z: number) => b.subarray(a, z).toString('hex');
-  return `${le(0, 4)}-${le(4, 6)}-${le(6, 8)}-${h(8, 10)}-${h(10, 16)}`;
-}
-
-function guidBytes(s: string): Buffer {
-  const hex = s.replace(/[{}-]/g, '');
-  const b = Buffer.from(hex, 'hex');
-  b.subarray(0, 4).reverse();
-  b.subarray(4, 6).reverse();
-  b.subarray(6, 8).reverse();
-  return b;
+  return formatGuid(b).toLowerCase();
 }
 
 const BAT_GUID = guidBytes('2DC27766-F623-4200-9D64-115E9BFD4A08');
@@ -86,11 +30,6 @@ const LOGICAL_SECTOR_SIZE = guidBytes('8141BF1D-A96F-4709-BA47-F233A8FAAB5F');
 const PHYSICAL_SECTOR_SIZE = guidBytes('CDA348C7-445D-4471-9CC9-E9885251C556');
 const PARENT_LOCATOR = guidBytes('A8D35F2D-B30B-454D-ABF7-D3D84834AB0C');
 const VHDX_LOCATOR_TYPE = guidBytes('B04AEFB7-D19E-4A81-B789-25B8E9445913');
-
-function u64(b: Buffer, at: number): number {
-  const v = b.readBigUInt64LE(at);
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
-}
 
 /** Header ([MS-VHDX] 2.2.2), 4 KiB at 64 KiB and 128 KiB. */
 interface VhdxHeader {
@@ -115,7 +54,7 @@ function parseHeader(b: Buffer): VhdxHeader | null {
     LogVersion: b.readUInt16LE(64),
     Version: b.readUInt16LE(66),
     LogLength: b.readUInt32LE(68),
-    LogOffset: u64(b, 72),
+    LogOffset: u64leSafe(b, 72),
   };
 }
 
@@ -135,7 +74,7 @@ function parseRegionTable(b: Buffer): Region[] | null {
   const out: Region[] = [];
   for (let i = 0; i < EntryCount; i++) {
     const at = 16 + i * 32;
-    out.push({ Guid: Buffer.from(b.subarray(at, at + 16)), FileOffset: u64(b, at + 16), Length: b.readUInt32LE(at + 24), Required: b.readUInt32LE(at + 28) });
+    out.push({ Guid: Buffer.from(b.subarray(at, at + 16)), FileOffset: u64leSafe(b, at + 16), Length: b.readUInt32LE(at + 24), Required: b.readUInt32LE(at + 28) });
   }
   return out;
 }
@@ -169,15 +108,15 @@ class ReplayedSource implements ByteSource {
     }
   }
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     if ((offset + n <= this.lo || offset >= this.hi) && offset + n <= this.base.size) return this.base.read(offset, n);
     return readIntoNew(this, offset, n);
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const end = offset + n;
     // Past the end of the base file (the log grew the file) reads as zeros, as it would after replay.
     const fromBase = offset < this.base.size ? await readInto(this.base, target, at, offset, Math.min(n, this.base.size - offset)) : 0;
@@ -242,8 +181,8 @@ async function readEntry(src: ByteSource, logOffset: number, logLength: number, 
     EntryLength,
     Tail,
     SequenceNumber,
-    FlushedFileOffset: u64(e, 48),
-    LastFileOffset: u64(e, 56),
+    FlushedFileOffset: u64leSafe(e, 48),
+    LastFileOffset: u64leSafe(e, 56),
     descriptors: [],
   };
   let dataIndex = 0;
@@ -251,10 +190,10 @@ async function readEntry(src: ByteSource, logOffset: number, logLength: number, 
     const d = 64 + i * 32;
     const sig = e.toString('latin1', d, d + 4);
     if (e.readBigUInt64LE(d + 24) !== SequenceNumber) return null;
-    const FileOffset = u64(e, d + 16);
+    const FileOffset = u64leSafe(e, d + 16);
     if (FileOffset % 4096) return null;
     if (sig === 'zero') {
-      const ZeroLength = u64(e, d + 8);
+      const ZeroLength = u64leSafe(e, d + 8);
       if (ZeroLength % 4096) return null;
       entry.descriptors.push({ kind: 'zero', FileOffset, ZeroLength });
     } else if (sig === 'desc') {
@@ -396,7 +335,7 @@ async function readMetadata(src: ByteSource, region: Region, name: string): Prom
     BlockSize: fp.readUInt32LE(0),
     LeaveBlockAllocated: (flags & 1) !== 0,
     HasParent: (flags & 2) !== 0,
-    VirtualDiskSize: u64(need(VIRTUAL_DISK_SIZE, 'Virtual Disk Size', 8), 0),
+    VirtualDiskSize: u64leSafe(need(VIRTUAL_DISK_SIZE, 'Virtual Disk Size', 8), 0),
     VirtualDiskId: items.get(VIRTUAL_DISK_ID.toString('hex')) ?? null,
     LogicalSectorSize: need(LOGICAL_SECTOR_SIZE, 'Logical Sector Size', 4).readUInt32LE(0),
     PhysicalSectorSize: items.get(PHYSICAL_SECTOR_SIZE.toString('hex'))?.readUInt32LE(0) ?? 512,
@@ -438,7 +377,7 @@ class VhdxContainer extends MappedContainer {
   readonly format = 'vhdx';
   readonly variant: string;
   private readonly chunkRatio: number;
-  private readonly bitmaps = new ByteLru<number, Buffer>(16 * MiB);
+  private readonly bitmaps = byteLru<number, Buffer>(16 * MiB);
 
   constructor(
     file: ByteSource,

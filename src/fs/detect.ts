@@ -1,4 +1,4 @@
-import { DiskpickError } from '../errors.js';
+import { cannotOpen } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
 import { fsFormats } from './formats.js';
 import type { FileSystem, FsOpenOptions } from './types.js';
@@ -12,5 +12,5 @@ export async function openFilesystem(src: ByteSource, opts: FsOpenOptions = {}):
   for (const f of fsFormats) {
     if (f.probe(head, src)) return f.open(src, opts);
   }
-  throw new DiskpickError('image', 'unknown filesystem', src.name);
+  throw cannotOpen(src.name, 'unknown filesystem');
 }

@@ -10,7 +10,9 @@
  */
 import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
-import { hostRunsOfPieces, readExact, readInto, type HostRun } from '../source/source.js';
+import { formatGuid } from '../source/bytes.js';
+import { Lru } from '../source/lru.js';
+import { hostRunsOfPieces, readExact, readInto, type HostRun, readSpan, readIntoSpan } from '../source/source.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -334,8 +336,8 @@ export class ExfatFileSystem implements FileSystem {
   private readonly heapOffset: number;
   private readonly fatOffset: number;
   private readonly clusterCount: number;
-  private readonly fatBlocks = new Map<number, Buffer>();
-  private readonly dirCache = new Map<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>();
+  private readonly fatBlocks = new Lru<number, Buffer>(FAT_BLOCKS_CACHED);
+  private readonly dirCache = new Lru<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>(DIRS_CACHED);
   private upcase: Uint16Array = asciiUpcase();
   private bitmap: { firstCluster: number; dataLength: number; runs: Run[] | null } | null = null;
   private readonly rootNode: ExfatNode;
@@ -447,15 +449,11 @@ export class ExfatFileSystem implements FileSystem {
   private async fatBlock(cluster: number): Promise<{ b: Buffer; first: number }> {
     const block = Math.floor((cluster * 4) / FAT_BLOCK);
     let b = this.fatBlocks.get(block);
-    if (b) {
-      this.fatBlocks.delete(block);
-      this.fatBlocks.set(block, b);
-    } else {
+    if (!b) {
       // The last block may end with the volume: take what is there if it holds the entry.
       b = await this.src.read(this.fatOffset + block * FAT_BLOCK, FAT_BLOCK);
       if (b.length < cluster * 4 - block * FAT_BLOCK + 4) throw corrupt(this.src.name, `truncated: the FAT entry of cluster ${cluster} is past the end of the volume`);
       this.fatBlocks.set(block, b);
-      if (this.fatBlocks.size > FAT_BLOCKS_CACHED) this.fatBlocks.delete(this.fatBlocks.keys().next().value as number);
     }
     return { b, first: (block * FAT_BLOCK) / 4 };
   }
@@ -694,11 +692,7 @@ export class ExfatFileSystem implements FileSystem {
   private async listing(dir: ExfatNode): Promise<{ kids: ExfatNode[]; byName: Map<string, ExfatNode> }> {
     if (dir.stat.type !== 'dir') throw new DiskpickError('wrongType', 'is not a folder', this.pathOf(dir));
     const hit = this.dirCache.get(dir);
-    if (hit) {
-      this.dirCache.delete(dir);
-      this.dirCache.set(dir, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const path = this.pathOf(dir);
     const { entries, runs } = await this.readDirBytes(dir, path);
     const kids = await this.parseDir(dir, path, entries, runs);
@@ -709,7 +703,6 @@ export class ExfatFileSystem implements FileSystem {
     }
     const l = { kids, byName };
     this.dirCache.set(dir, l);
-    if (this.dirCache.size > DIRS_CACHED) this.dirCache.delete(this.dirCache.keys().next().value as ExfatNode);
     return l;
   }
 
@@ -897,8 +890,8 @@ class ExfatFileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const validEnd = Math.min(offset + n, this.validDataLength);
     if (validEnd <= offset) return Buffer.alloc(n);
     const cs = this.fs.bytesPerCluster;
@@ -916,8 +909,8 @@ class ExfatFileSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const validEnd = Math.max(offset, Math.min(offset + n, this.validDataLength));
     if (validEnd > offset) {
       const cs = this.fs.bytesPerCluster;
@@ -975,13 +968,6 @@ function attributeWords(a: number): string[] {
   if (a & ATTR_SYSTEM) out.push('system');
   if (a & ATTR_ARCHIVE) out.push('archive');
   return out;
-}
-
-/** A GUID as Windows prints it: the first three fields little-endian (§10.1). */
-function formatGuid(b: Buffer): string {
-  const h = (x: Buffer) => x.toString('hex');
-  const le = (x: Buffer) => h(Buffer.from(x).reverse());
-  return `${le(b.subarray(0, 4))}-${le(b.subarray(4, 6))}-${le(b.subarray(6, 8))}-${h(b.subarray(8, 10))}-${h(b.subarray(10, 16))}`.toUpperCase();
 }
 
 export const exfatFormat: FsFormat = {

@@ -3,7 +3,8 @@
  * from there). See docs/formats/fat.md.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun } from '../source/source.js';
+import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../source/source.js';
+import { Lru } from '../source/lru.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
   type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type Timespec,
@@ -148,9 +149,9 @@ export class FatNode implements FsNode {
 
 /** The File Allocation Table, read in segments on demand (a FAT32 FAT can be hundreds of MiB). */
 class FileAllocationTable {
-  private readonly segments = new Map<number, Buffer>();
   private static readonly SEGMENT = 64 * 1024;
   private static readonly MAX_SEGMENTS = 256;
+  private readonly segments = new Lru<number, Buffer>(FileAllocationTable.MAX_SEGMENTS);
 
   constructor(
     private readonly src: ByteSource,
@@ -264,9 +265,6 @@ class FileAllocationTable {
     const start = seg * FileAllocationTable.SEGMENT;
     const len = Math.min(FileAllocationTable.SEGMENT, this.bytes - start);
     const b = await readExact(this.src, this.offset + start, len, 'FAT');
-    if (this.segments.size >= FileAllocationTable.MAX_SEGMENTS) {
-      this.segments.delete(this.segments.keys().next().value as number);
-    }
     this.segments.set(seg, b);
     return b;
   }
@@ -287,8 +285,8 @@ class FatFileSource implements ByteSource {
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const i = await this.runIndex(offset);
     const r = this.runs![i];
     if (!r) throw corrupt(this.name, `cluster chain ends before byte ${offset} of ${this.size}`);
@@ -303,8 +301,8 @@ class FatFileSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     await this.fill(await this.runIndex(offset), target, at, offset, n);
     return n;
   }
@@ -396,7 +394,7 @@ export class FatFileSystem implements FileSystem {
   private readonly firstDataSector: number;
   private readonly rootDirOffset: number;
   private readonly rootDirBytes: number;
-  private readonly dirCache = new Map<FatNode, FatNode[]>();
+  private readonly dirCache = new Lru<FatNode, FatNode[]>(512);
   private rootNode: FatNode | null = null;
 
   private constructor(readonly src: ByteSource, private readonly bpb: BiosParameterBlock, readonly type: FatType, clusterCount: number) {
@@ -642,7 +640,6 @@ export class FatFileSystem implements FileSystem {
       };
       out.push(new FatNode(name, shortName, stat, firstCluster));
     }
-    if (this.dirCache.size > 512) this.dirCache.delete(this.dirCache.keys().next().value as FatNode);
     this.dirCache.set(dir, out);
     return out;
   }

@@ -6,13 +6,8 @@ import type { ByteSource } from '../source/source.js';
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket' | 'other';
 
-/** A point in time with the precision the filesystem stores (FAT: 2 s/10 ms, NTFS: 100 ns, ext4: 1 ns). */
-export interface Timespec {
-  /** Seconds since 1970-01-01T00:00:00Z; negative before 1970. */
-  sec: number;
-  /** 0 … 999 999 999. */
-  nsec: number;
-}
+export type { Timespec } from '../source/bytes.js';
+import type { Timespec } from '../source/bytes.js';
 
 export interface Stat {
   type: FileType;
@@ -183,15 +178,5 @@ export function partialStat(type: FileType, ino: number, hasOwnership: boolean):
 export const DEFAULT_DIR_MODE = 0o755;
 export const DEFAULT_FILE_MODE = 0o644;
 
-/** Converts a count of 100 ns intervals since 1601-01-01 (Windows FILETIME) to a Timespec. */
-export function timespecFromFiletime(ft: bigint): Timespec {
-  const EPOCH_DIFF = 116444736000000000n;
-  const t = ft - EPOCH_DIFF;
-  let sec = t / 10_000_000n;
-  let rem = t % 10_000_000n;
-  if (rem < 0n) {
-    rem += 10_000_000n;
-    sec -= 1n;
-  }
-  return { sec: Number(sec), nsec: Number(rem) * 100 };
-}
+// FILETIME is read by NTFS and by volume systems (VSS) alike: src/source/bytes.ts.
+export { timespecFromFiletime } from '../source/bytes.js';

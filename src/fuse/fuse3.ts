@@ -12,7 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuseFs } from './ops.js';
 import { Errno } from './ops.js';
-import { DiskpickError } from '../errors.js';
+import { corrupt } from '../errors.js';
 
 /** Operation numbers, as src/fuse/native/fuse3.c numbers them (enum op). */
 const Op = { getattr: 0, readdir: 1, open: 2, read: 3, release: 4, readlink: 5, statfs: 6, getxattr: 7, listxattr: 8, log: 9 } as const;
@@ -89,7 +89,7 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
           return;
         case Op.log:
           // A read the binding served itself failed (it answered EIO): one line, as for ours.
-          fsys.errnoOf('read', path, new DiskpickError('image', a as string, fsys.imageName));
+          fsys.errnoOf('read', path, corrupt(fsys.imageName, a as string));
           return;
         default:
           reply(id, Errno.EIO);

@@ -11,6 +11,7 @@
 import type Fuse from 'fuse-native';
 import { corrupt, DiskpickError } from '../errors.js';
 import { escapeText } from '../escape.js';
+import { InFlight, Lru } from '../source/lru.js';
 import { hostRunsOf, readInto, type ByteSource } from '../source/source.js';
 import type { Stat } from '../fs/types.js';
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
@@ -73,7 +74,7 @@ type Entry = (
   | ListedEntry
   | { kind: 'rawdir'; prefix: string }
   | { kind: 'raw'; name: string; source: ByteSource }
-) & { st?: Uint32Array; listing?: Listing };
+) & { st?: Uint32Array };
 
 /**
  * A file of a listing, made when something looks it up (a `find` looks up none). Its folder
@@ -151,26 +152,6 @@ export class InodeMap {
   }
 }
 
-/** A Map that forgets its oldest entries beyond `max` (insertion order). */
-class BoundedMap<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(k: K): V | undefined {
-    return this.map.get(k);
-  }
-  set(k: K, v: V): void {
-    if (this.map.size >= this.max && !this.map.has(k)) {
-      // Drop a tenth at once so a big walk does not pay one deletion per insertion.
-      let drop = Math.max(1, Math.floor(this.max / 10));
-      for (const key of this.map.keys()) {
-        this.map.delete(key);
-        if (--drop === 0) break;
-      }
-    }
-    this.map.set(k, v);
-  }
-}
-
 function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
@@ -234,15 +215,13 @@ function linuxName(name: string): boolean {
 
 export class FuseFs {
   /** Folders and entries found by lookup; entries found through a listing are reached from it. */
-  private readonly cache: BoundedMap<string, Entry>;
+  private readonly cache: Lru<string, Entry>;
   private readonly rootEntry: Entry;
   private readonly rawDirEntry: Entry = { kind: 'rawdir', prefix: '' };
-  /** Folders holding a listing, oldest first, with its number of entries. */
-  private readonly listed = new Map<Entry, number>();
-  private listedEntries = 0;
-  private readonly listingBudget: number;
-  private readonly listing = new Map<Entry, Promise<Listing>>();
-  private readonly xattrCache = new BoundedMap<string, Map<string, Buffer | { stream: string; size: number }>>(4096);
+  /** Folders' listings, bounded by their number of entries. */
+  private readonly listings: Lru<Entry, Listing>;
+  private readonly listing = new InFlight<Entry, Listing>();
+  private readonly xattrCache = new Lru<string, Map<string, Buffer | { stream: string; size: number }>>(4096);
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
   readonly inodes = new InodeMap();
@@ -257,8 +236,8 @@ export class FuseFs {
   private readonly rawDirs: string[] = [];
 
   constructor(private readonly vfs: Vfs, private readonly opts: FuseFsOptions) {
-    this.cache = new BoundedMap(opts.cacheEntries ?? 65536);
-    this.listingBudget = opts.listingEntries ?? 262144;
+    this.cache = new Lru(opts.cacheEntries ?? 65536);
+    this.listings = new Lru(opts.listingEntries ?? 262144, (l) => l.names.length);
     this.rootEntry = { kind: 'vfs', node: vfs.root() };
     for (const v of vfs.rawVolumeNames()) this.rawVolume.set(/^disk\d+$/.test(v) ? `${v}/${RAW_DISK}` : v, v);
     this.rawNames = [RAW_DISK, ...this.rawVolume.keys()];
@@ -299,7 +278,8 @@ export class FuseFs {
     } else {
       const parent = await this.resolve(parentPath);
       if (parent.kind !== 'vfs') throw new DiskpickError('wrongType', 'is not a folder', parentPath);
-      const listed = parent.listing && this.listedChild(parent.listing, name);
+      const parentListing = this.listings.get(parent);
+      const listed = parentListing && this.listedChild(parentListing, name);
       if (listed) {
         // Files stay reachable through their folder (no path-keyed copy per file); folders are
         // kept by path too, so a deep path does not walk down from the root each time.
@@ -403,20 +383,10 @@ export class FuseFs {
   }
 
   private listingOf(e: Entry, path: string): Promise<Listing> {
-    if (e.listing) {
-      // Most recently used last.
-      const n = this.listed.get(e)!;
-      this.listed.delete(e);
-      this.listed.set(e, n);
-      return Promise.resolve(e.listing);
-    }
+    const kept = this.listings.get(e);
+    if (kept) return Promise.resolve(kept);
     // Parallel readdirs of one folder share one reading of it.
-    let p = this.listing.get(e);
-    if (!p) {
-      p = this.buildListing(e, path).finally(() => this.listing.delete(e));
-      this.listing.set(e, p);
-    }
-    return p;
+    return this.listing.run(e, () => this.buildListing(e, path));
   }
 
   private async buildListing(e: Entry, path: string): Promise<Listing> {
@@ -499,19 +469,9 @@ export class FuseFs {
     (l.partial ??= new Uint8Array(l.names.length))[i] = 1;
   }
 
-  /** Keeps `l` as e's listing, within the budget of kept entries. */
+  /** Keeps `l` as e's listing, within the budget of kept entries (the one just made always stays). */
   private keep(e: Entry, l: Listing): Listing {
-    const n = l.names.length;
-    e.listing = l;
-    this.listed.set(e, n);
-    this.listedEntries += n;
-    // Oldest listings go beyond the budget (never the one just made).
-    for (const [old, count] of this.listed) {
-      if (this.listedEntries <= this.listingBudget || old === e) break;
-      this.listed.delete(old);
-      this.listedEntries -= count;
-      old.listing = undefined;
-    }
+    this.listings.set(e, l);
     return l;
   }
 
@@ -578,7 +538,7 @@ export class FuseFs {
     }
     else if (e.kind === 'vfs' && e.node.stat.type === 'symlink') t = e.node.stat.symlinkTarget;
     else throw new DiskpickError('usage', 'is not a symbolic link', path);
-    if (t === undefined) throw new DiskpickError('image', 'symbolic link without a readable target', path);
+    if (t === undefined) throw corrupt(path, 'symbolic link without a readable target');
     return t;
   }
 

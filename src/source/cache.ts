@@ -1,4 +1,5 @@
-import { hostRunsOf, readInto, type ByteSource, type HostRun } from './source.js';
+import { InFlight, Lru } from './lru.js';
+import { hostRunsOf, readInto, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * An LRU cache of fixed-size blocks in front of a source. Metadata reads (FAT sectors,
@@ -8,9 +9,8 @@ import { hostRunsOf, readInto, type ByteSource, type HostRun } from './source.js
 export class CachedSource implements ByteSource {
   readonly name: string;
   readonly size: number;
-  private readonly blocks = new Map<number, Buffer>();
-  private readonly pending = new Map<number, Promise<Buffer>>();
-  private readonly maxBlocks: number;
+  private readonly blocks: Lru<number, Buffer>;
+  private readonly pending = new InFlight<number, Buffer>();
 
   constructor(
     private readonly base: ByteSource,
@@ -19,12 +19,12 @@ export class CachedSource implements ByteSource {
   ) {
     this.name = base.name;
     this.size = base.size;
-    this.maxBlocks = Math.max(4, Math.floor(cacheBytes / blockSize));
+    this.blocks = new Lru(Math.max(4, Math.floor(cacheBytes / blockSize)));
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     if (n >= this.blockSize * 4) return this.base.read(offset, n);
     const first = Math.floor(offset / this.blockSize);
     const last = Math.floor((offset + n - 1) / this.blockSize);
@@ -47,8 +47,8 @@ export class CachedSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     // File data goes around the cache: FUSE asks in 128 KiB requests (libfuse2's largest), so
     // the pass-through starts at two blocks; copying those through cached blocks cost the mount
     // twice the CPU per GiB and pushed metadata out of the cache.
@@ -64,30 +64,12 @@ export class CachedSource implements ByteSource {
 
   private async block(index: number): Promise<Buffer> {
     const hit = this.blocks.get(index);
-    if (hit) {
-      this.blocks.delete(index);
-      this.blocks.set(index, hit);
-      return hit;
-    }
-    const inflight = this.pending.get(index);
-    if (inflight) return inflight;
-    const p = this.base.read(index * this.blockSize, this.blockSize).then(
-      (b) => {
-        this.pending.delete(index);
-        this.blocks.set(index, b);
-        if (this.blocks.size > this.maxBlocks) {
-          const oldest = this.blocks.keys().next().value as number;
-          this.blocks.delete(oldest);
-        }
-        return b;
-      },
-      (err) => {
-        this.pending.delete(index);
-        throw err;
-      },
-    );
-    this.pending.set(index, p);
-    return p;
+    if (hit) return hit;
+    return this.pending.run(index, async () => {
+      const b = await this.base.read(index * this.blockSize, this.blockSize);
+      this.blocks.set(index, b);
+      return b;
+    });
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
  * the mount's binding and hole reporting for sparse restores live here, once.
  */
 import { corrupt } from '../errors.js';
-import { appendRun, hostRunsOf, readInto, readIntoNew, type ByteSource, type HostRun } from './source.js';
+import { appendRun, hostRunsOf, readInto, readIntoNew, type ByteSource, type HostRun, readSpan, readIntoSpan } from './source.js';
 
 /** `length` bytes at byte `logical` of the file lie at byte `physical` of the volume. */
 export interface Extent {
@@ -90,8 +90,8 @@ export class ExtentSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     // The common case, a read inside one data extent, is one volume read and no copy.
     const e = this.extents[this.indexAt(offset)];
     if (e && e.physical !== HOLE && e.logical <= offset && e.logical + e.length >= offset + n) {
@@ -103,8 +103,8 @@ export class ExtentSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     let pos = at;
     for (const [vo, len] of this.pieces(offset, n)) {
       if (vo === HOLE) target.fill(0, pos, pos + len);

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants, readSync } from 'node:fs';
-import { DiskpickError, fromSystemError } from '../errors.js';
-import { readIntoNew, type ByteSource, type HostRun } from './source.js';
+import { cannotOpen, DiskpickError, fromSystemError } from '../errors.js';
+import { readIntoNew, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * The only way diskpick opens an image file: O_RDONLY, never anything that can write.
@@ -119,8 +119,8 @@ export class FileSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     let done = 0;
     try {
       while (done < n) {

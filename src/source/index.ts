@@ -16,3 +16,4 @@ export async function openHostFile(path: string): Promise<ByteSource> {
   // refers to never are.
   return FileSource.open(path, { allowBlockDevice: true });
 }
+export { Lru, byteLru, InFlight } from './lru.js';

@@ -43,6 +43,19 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
+/**
+ * How many bytes a read of `length` at `offset` gets from a source of `size` bytes: none at or
+ * past the end or for an empty request, else up to the end. Every source's read starts here.
+ */
+export function readSpan(size: number, offset: number, length: number): number {
+  return offset >= size || length <= 0 ? 0 : Math.min(length, size - offset);
+}
+
+/** readSpan for a readInto: also no more than `target` holds from `at` (may be <= 0). */
+export function readIntoSpan(size: number, offset: number, length: number, target: Uint8Array, at: number): number {
+  return offset >= size || length <= 0 ? 0 : Math.min(length, size - offset, target.length - at);
+}
+
 /** `length` bytes at `offset` of the open host file `fd`; fd -1: bytes that read as zeros. */
 export interface HostRun {
   length: number;
@@ -146,8 +159,8 @@ export class SliceSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const buf = await this.base.read(this.start + offset, n);
     // A window reaching past the end of its base is a truncated image: reading zeros there
     // would hand the user silently wrong files, so say so.
@@ -158,8 +171,8 @@ export class SliceSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     const got = await readInto(this.base, target, at, this.start + offset, n);
     if (got < n) {
       throw corrupt(this.name, `truncated image: bytes ${this.start + offset + got}…${this.start + offset + n} are past the end of ${this.base.name}`);
@@ -177,12 +190,11 @@ export class BufferSource implements ByteSource {
     this.size = data.length;
   }
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    return this.data.subarray(offset, Math.min(this.size, offset + length));
+    return this.data.subarray(offset, offset + readSpan(this.size, offset, length));
   }
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    return this.data.copy(target, at, offset, Math.min(this.size, offset + length));
+    const n = readSpan(this.size, offset, length);
+    return n === 0 ? 0 : this.data.copy(target, at, offset, offset + n);
   }
   async close(): Promise<void> {}
 }
@@ -191,12 +203,11 @@ export class BufferSource implements ByteSource {
 export class ZeroSource implements ByteSource {
   constructor(readonly size: number, readonly name: string) {}
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    return Buffer.alloc(Math.min(length, this.size - offset));
+    return Buffer.alloc(readSpan(this.size, offset, length));
   }
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     target.fill(0, at, at + n);
     return n;
   }

@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DiskpickError } from '../errors.js';
+import { cannotOpen } from '../errors.js';
 import { FileSource } from './file.js';
-import { appendRun, hostRunsOf, type ByteSource, type HostRun } from './source.js';
+import { appendRun, hostRunsOf, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * A raw image cut into numbered parts (`name.000`, `name.001`, … or `name.001`, `name.002`, …),
@@ -55,15 +55,15 @@ export class SplitSource implements ByteSource {
     }
     for (let i = 0; i < parts.length - 1; i++) {
       if (parts[i]!.size === 0) {
-        throw new DiskpickError('image', 'split image part is empty', parts[i]!.name);
+        throw cannotOpen(parts[i]!.name, 'split image part is empty');
       }
     }
     return new SplitSource(parts, paths[0]!);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     let i = this.partAt(offset);
     const first = await this.parts[i]!.read(offset - this.starts[i]!, n);
     if (first.length === n) return first;
@@ -79,8 +79,8 @@ export class SplitSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     let i = this.partAt(offset);
     let done = await this.parts[i]!.readInto(target, at, offset - this.starts[i]!, n);
     while (done < n && ++i < this.parts.length) {

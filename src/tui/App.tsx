@@ -3,24 +3,26 @@
  * (preview, image info, help, restore summary), the restore prompts and the progress panel.
  * Everything it reads goes through the Vfs; every copy goes through the restore engine.
  */
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
-import { basename } from 'node:path';
+import { useCallback, useEffect, useMemo, useRef } from 'react';
 import { Box, Text, useApp, useInput, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
-import { displayName, humanSize } from '../cli/entry-format.js';
-import { restore, type RestoreProgress } from '../restore/restore.js';
+import { displayName, humanSize } from '../present/names.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
 import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
-import { hexLines, isBinary, PREVIEW_LIMIT, streamPreview, textLines } from './preview.js';
-import { helpLines, infoLines, summaryHeadline, summaryLines } from './panels.js';
-import { findConflicts, resolveTarget } from './restore-plan.js';
+import { hexLines, isBinary, PREVIEW_LIMIT, textLines } from './preview.js';
+import { keyAction } from './keys.js';
+import { helpLines, infoLines } from './panels.js';
+import { initialState, reduce, type Mode, type Status } from './state.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
-import { useLiveState } from './use-live-state.js';
+import { useLiveReducer } from './use-live-state.js';
+import { usePreview } from './use-preview.js';
+import { useRestore } from './use-restore.js';
 import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
-import { fit, truncate } from './width.js';
-import { progressView } from './progress.js';
+import { StatusLine } from './components/StatusLine.js';
+import { TitleLine } from './components/TitleLine.js';
+import { fit } from './width.js';
 
 export interface AppProps {
   vfs: Vfs;
@@ -35,32 +37,10 @@ export interface AppProps {
   onQuit?: (how: 'quit' | 'interrupt') => void;
 }
 
-type PagerContent =
-  | { type: 'lines'; lines: string[] }
-  | { type: 'preview'; data: Buffer; done: boolean; size: number };
-
-type Mode =
-  | { kind: 'browse' }
-  | { kind: 'pager'; title: string; content: PagerContent; top: number; id: number }
-  | { kind: 'target'; input: string; nodes: VfsNode[] }
-  | { kind: 'checking'; outDir: string }
-  | { kind: 'confirm'; nodes: VfsNode[]; outDir: string; existing: string[] }
-  | { kind: 'restoring'; outDir: string; started: number; finished?: number; cancelling: boolean };
-
-interface Status {
-  text: string;
-  error: boolean;
-}
-
 function messageOf(err: unknown): string {
   if (err instanceof DiskpickError) return err.toLine();
   return (err as Error)?.message ?? String(err);
 }
-
-const isBack = (key: Key) => key.backspace || key.delete;
-
-/** Shortest time the restore progress panel stays on screen. */
-const MIN_PROGRESS_MS = 800;
 
 export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const { exit } = useApp();
@@ -71,53 +51,36 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const bodyHeight = height - 4;
   const cols = useMemo(() => columnsFor(width), [width]);
 
-  // The state keys act on is "live" (see useLiveState): a burst of keys acts in order.
-  const [dir, dirNow, setDir] = useLiveState<VfsNode>(() => vfs.root());
-  const [entries, entriesNow, setEntries] = useLiveState<Entry[]>([]);
-  const [loading, setLoading] = useState(true);
-  const [filter, filterNow, setFilter] = useLiveState('');
-  const [filtering, filteringNow, setFiltering] = useLiveState(false);
-  const [cursor, cursorNow, setCursor] = useLiveState(0);
-  const [top, setTop] = useState(0);
-  const [selected, selectedNow, setSelected] = useLiveState<Map<string, VfsNode>>(() => new Map());
-  const [mode, modeNow, setMode] = useLiveState<Mode>({ kind: 'browse' });
-  const [status, setStatus] = useState<Status | null>(null);
-  const [progress, setProgress] = useState<RestoreProgress | null>(null);
-  const [now, setNow] = useState(() => Date.now());
+  // The state keys act on is "live" (see useLiveReducer): a burst of keys acts in order.
+  const [state, stateNow, dispatch] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  const { dir, entries, loading, filter, filtering, cursor, top, selected, mode, status } = state;
+  const setMode = (m: Mode) => dispatch({ type: 'mode', mode: m });
+  const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
 
   const loadSeq = useRef(0);
-  const pagerSeq = useRef(0);
-  const previewAbort = useRef<AbortController | null>(null);
-  const restoreAbort = useRef<AbortController | null>(null);
-  const progressRef = useRef<RestoreProgress | null>(null);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
   const renderedView = view;
   const renderedFilter = filter;
-  const current: Entry | undefined = view[Math.min(cursor, view.length - 1)];
 
   const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
   const showInfo = (text: string) => setStatus({ text, error: false });
+  const pager = usePreview(vfs, dispatch, showError);
+  const restoring = useRestore({ vfs, cwd, width, state: stateNow, modeKind: mode.kind, dispatch, openPager: pager.openPager, messageOf });
 
   /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
   const openFolder = useCallback(async (node: VfsNode, focus?: string) => {
     const seq = ++loadSeq.current;
-    setLoading(true);
+    dispatch({ type: 'loading', on: true });
     try {
       const list = await loadFolder(vfs, node);
       if (seq !== loadSeq.current) return;
       const at = focus ? Math.max(0, list.findIndex((e) => e.node.name === focus)) : 0;
-      setDir(node);
-      setEntries(list);
-      setFilter('');
-      setFiltering(false);
-      setCursor(at);
-      setTop(Math.max(0, at - Math.floor(bodyHeight / 2)));
-      setStatus(null);
+      dispatch({ type: 'opened', dir: node, entries: list, cursor: at, top: Math.max(0, at - Math.floor(bodyHeight / 2)) });
     } catch (err) {
       if (seq === loadSeq.current) showError(err);
     } finally {
-      if (seq === loadSeq.current) setLoading(false);
+      if (seq === loadSeq.current) dispatch({ type: 'loading', on: false });
     }
   }, [vfs, bodyHeight]);
 
@@ -138,19 +101,10 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const shownCursor = Math.min(cursor, Math.max(0, view.length - 1));
   const shownTop = scrollTop(top, shownCursor, bodyHeight, view.length);
   useEffect(() => {
-    if (shownCursor !== cursor) setCursor(shownCursor);
-    if (shownTop !== top) setTop(shownTop);
+    if (shownCursor !== cursor || shownTop !== top) {
+      dispatch({ type: 'shown', ...(shownCursor !== cursor ? { cursor: shownCursor } : {}), ...(shownTop !== top ? { top: shownTop } : {}) });
+    }
   }, [shownCursor, shownTop]);
-
-  // While a restore runs, the panel is redrawn 10 times a second from the last progress report.
-  useEffect(() => {
-    if (mode.kind !== 'restoring') return;
-    const t = setInterval(() => {
-      setProgress(progressRef.current ? { ...progressRef.current } : null);
-      setNow(Date.now());
-    }, 100);
-    return () => clearInterval(t);
-  }, [mode.kind]);
 
   const goUp = (dir: VfsNode) => {
     if (dir.path === '/') return;
@@ -165,106 +119,18 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     })();
   };
 
-  const openPager = (title: string, content: PagerContent): number => {
-    const id = ++pagerSeq.current;
-    setMode({ kind: 'pager', title, content, top: 0, id });
-    return id;
-  };
-
   const preview = (e: Entry | undefined) => {
     if (!e) return;
     const st = e.node.stat;
     if (st.type === 'dir') return void openFolder(e.node);
     if (st.type === 'symlink') return showInfo(`${displayName(e.node.path)} is a symbolic link to ${displayName(st.symlinkTarget ?? '?')}`);
     if (st.type !== 'file') return showInfo(`${displayName(e.node.path)} is a ${st.type}; nothing to preview`);
-    previewAbort.current?.abort();
-    const abort = new AbortController();
-    previewAbort.current = abort;
-    const id = openPager(e.node.path, { type: 'preview', data: Buffer.alloc(0), done: false, size: st.size });
-    streamPreview(vfs, e.node, (data, done) => {
-      setMode((m) => (m.kind === 'pager' && m.id === id ? { ...m, content: { type: 'preview', data, done, size: st.size } } : m));
-    }, abort.signal).catch((err) => {
-      if (abort.signal.aborted) return;
-      setMode((m) => (m.kind === 'pager' && m.id === id ? { kind: 'browse' } : m));
-      showError(err);
-    });
+    pager.previewFile(e.node);
   };
 
-  const closePager = () => {
-    previewAbort.current?.abort();
-    setMode({ kind: 'browse' });
-  };
+  const toggle = (nodes: VfsNode[]) => dispatch({ type: 'toggle', nodes });
 
-  const toggle = (nodes: VfsNode[], on?: boolean) => {
-    setSelected((prev) => {
-      const next = new Map(prev);
-      const allOn = on ?? !nodes.every((n) => next.has(n.path));
-      for (const n of nodes) {
-        if (allOn) next.set(n.path, n);
-        else next.delete(n.path);
-      }
-      return next;
-    });
-  };
-
-  const beginRestore = (current: Entry | undefined) => {
-    const sel = selectedNow.current;
-    const nodes = sel.size ? [...sel.values()] : current ? [current.node] : [];
-    if (!nodes.length) return showInfo('nothing to restore here');
-    setMode({ kind: 'target', input: cwd, nodes });
-  };
-
-  const runRestore = async (nodes: VfsNode[], outDir: string, how: { force?: boolean; skipExisting?: boolean }) => {
-    const abort = new AbortController();
-    restoreAbort.current = abort;
-    progressRef.current = null;
-    setProgress(null);
-    const started = Date.now();
-    setNow(started);
-    setMode({ kind: 'restoring', outDir, started, cancelling: false });
-    try {
-      const summary = await restore(vfs, nodes.map((node) => ({ node })), {
-        outDir, ...how, signal: abort.signal,
-        onProgress: (p) => {
-          progressRef.current = p;
-        },
-      });
-      // A fast restore keeps its progress panel up for a moment, so it is seen, not flashed;
-      // its rate and the summary's are those of the copy alone.
-      const shown = Date.now() - started;
-      setMode((m) => (m.kind === 'restoring' ? { ...m, finished: started + shown } : m));
-      if (shown < MIN_PROGRESS_MS && !summary.cancelled) await new Promise((r) => setTimeout(r, MIN_PROGRESS_MS - shown));
-      if (!summary.cancelled && summary.failed.length === 0) setSelected(new Map());
-      setStatus({ text: summaryHeadline(summary, outDir), error: summary.failed.length > 0 });
-      // The final state of the progress bar stays on top of the summary: a fast restore is over
-      // before its progress panel has been seen.
-      const last = progressRef.current;
-      const bar = last ? progressView(last, shown, width - 2) : null;
-      const lines = bar ? [bar.bar, bar.counts, '', ...summaryLines(summary, outDir)] : summaryLines(summary, outDir);
-      openPager(summary.cancelled ? 'Restore cancelled' : 'Restore finished', { type: 'lines', lines });
-    } catch (err) {
-      setMode({ kind: 'browse' });
-      setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
-    } finally {
-      restoreAbort.current = null;
-    }
-  };
-
-  const checkTarget = async (nodes: VfsNode[], input: string) => {
-    const outDir = resolveTarget(input, cwd);
-    setMode({ kind: 'checking', outDir });
-    try {
-      const c = await findConflicts(vfs, nodes, outDir);
-      if (c.existing.length) setMode({ kind: 'confirm', nodes, outDir, existing: c.existing });
-      else await runRestore(nodes, outDir, {});
-    } catch (err) {
-      setMode({ kind: 'browse' });
-      setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
-    }
-  };
-
-  const editTarget = (f: (t: string) => string) =>
-    setMode((m) => (m.kind === 'target' ? { ...m, input: f(m.input) } : m));
+  const editTarget = (edit: (t: string) => string) => dispatch({ type: 'targetEdit', edit });
 
   const pagerLines = (m: Extract<Mode, { kind: 'pager' }>): string[] => {
     const c = m.content;
@@ -276,151 +142,96 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
 
   const onKey = (input: string, key: Key) => {
-    const mode = modeNow.current;
-    const filtering = filteringNow.current;
-    const filter = filterNow.current;
-    const dir = dirNow.current;
-    const view = entriesNow.current === entries && filter === renderedFilter ? renderedView : filterEntries(entriesNow.current, filter);
-    const cursor = Math.min(cursorNow.current, Math.max(0, view.length - 1));
+    const live = stateNow.current;
+    const { mode, filter, dir } = live;
+    const action = keyAction(mode.kind === 'browse' && live.filtering ? 'filtering' : mode.kind, input, key);
+    if (!action) return;
+    const view = live.entries === entries && filter === renderedFilter ? renderedView : filterEntries(live.entries, filter);
+    const cursor = Math.min(live.cursor, Math.max(0, view.length - 1));
     const current: Entry | undefined = view[cursor];
-    if (key.ctrl && input === 'c') {
-      restoreAbort.current?.abort();
-      previewAbort.current?.abort();
-      onQuit?.('interrupt');
-      return exit();
-    }
     const page = Math.max(1, bodyHeight - 1);
-    if (mode.kind === 'pager') {
-      const n = pagerLines(mode).length;
-      const move = (d: number) => setMode({ ...mode, top: pagerTop(mode.top, d, n, bodyHeight) });
-      if (key.escape || input === 'q' || key.leftArrow || key.tab || input === 'p' || input === 'i' || input === '?' || isBack(key) || key.return) closePager();
-      else if (key.upArrow || input === 'k') move(-1);
-      else if (key.downArrow || input === 'j') move(1);
-      else if (key.pageUp || input === 'b') move(-page);
-      else if (key.pageDown || input === ' ') move(page);
-      else if (key.home || input === 'g') move(-n);
-      else if (key.end || input === 'G') move(n);
-      return;
-    }
-    if (mode.kind === 'target') {
-      if (key.escape) {
-        setMode({ kind: 'browse' });
-        showInfo('restore cancelled; nothing written');
-      } else if (key.return) void checkTarget(mode.nodes, mode.input);
-      else if (isBack(key)) editTarget((t) => t.slice(0, -1));
-      else if (key.ctrl && input === 'u') editTarget(() => '');
-      else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) editTarget((t) => t + input);
-      return;
-    }
-    if (mode.kind === 'confirm') {
-      if (input === 'y' || input === 'Y') void runRestore(mode.nodes, mode.outDir, { force: true });
-      else if (input === 's' || input === 'S') void runRestore(mode.nodes, mode.outDir, { skipExisting: true });
-      else if (input === 'n' || input === 'N' || key.escape || input === 'q') {
-        setMode({ kind: 'browse' });
-        showInfo('restore cancelled; nothing written');
-      }
-      return;
-    }
-    if (mode.kind === 'restoring') {
-      if (key.escape && !mode.cancelling) {
-        restoreAbort.current?.abort();
-        setMode({ ...mode, cancelling: true });
-      }
-      return;
-    }
-    if (mode.kind === 'checking') return;
-
-    // The folder list.
     const last = view.length - 1;
-    const moveTo = (c: number) => setCursor(Math.max(0, Math.min(last, c)));
     // Relative moves build on the latest cursor: keys may come faster than frames.
-    const moveBy = (d: number) => setCursor((c) => Math.max(0, Math.min(last, c + d)));
-    if (key.upArrow) return moveBy(-1);
-    if (key.downArrow) return moveBy(1);
-    if (key.pageUp) return moveBy(-page);
-    if (key.pageDown) return moveBy(page);
-    if (key.home) return moveTo(0);
-    if (key.end) return moveTo(view.length - 1);
-    if (filtering) {
-      if (key.escape) {
-        setFilter('');
-        setFiltering(false);
-      } else if (key.return) setFiltering(false);
-      else if (isBack(key)) {
-        if (filter) setFilter((f) => f.slice(0, -1));
-        else setFiltering(false);
-      } else if (input && !key.ctrl && !key.meta && !/[\x00-\x1f\x7f]/.test(input)) {
-        setFilter((f) => f + input);
-        setCursor(0);
+    const moveBy = (d: number) => dispatch({ type: 'moveBy', by: d, last });
+    const cancelled = () => {
+      setMode({ kind: 'browse' });
+      showInfo('restore cancelled; nothing written');
+    };
+    switch (action.type) {
+      case 'interrupt':
+        restoring.stop();
+        pager.stop();
+        onQuit?.('interrupt');
+        return exit();
+      case 'quit':
+        onQuit?.('quit');
+        return exit();
+      case 'pagerClose':
+        return pager.closePager();
+      case 'scroll': {
+        if (mode.kind !== 'pager') return;
+        const n = pagerLines(mode).length;
+        const d = action.unit === 'line' ? action.by : action.unit === 'page' ? action.by * page : action.by * n;
+        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight) });
       }
-      return;
-    }
-    // Keys typed faster than the terminal is read arrive as one string: "/abc" starts a
-    // filter with "abc"; a run of one key ("jjj", three spaces) counts as that many presses.
-    if (input.length > 1 && !/[\x00-\x1f\x7f]/.test(input)) {
-      if (input.startsWith('/')) {
-        setFiltering(true);
-        setFilter(input.slice(1));
-        setCursor(0);
+      case 'restoreCancel':
+        return cancelled();
+      case 'targetSubmit':
+        if (mode.kind === 'target') void restoring.check(mode.nodes, mode.input);
         return;
-      }
-      const n = [...input].length;
-      if ([...input].every((c) => c === input[0])) {
-        if (input[0] === 'j') return moveBy(n);
-        if (input[0] === 'k') return moveBy(-n);
-        if (input[0] === ' ' && current) {
-          toggle(view.slice(cursor, cursor + n).map((e) => e.node));
-          return moveBy(n);
-        }
-      }
-      return;
+      case 'targetBackspace':
+        return editTarget((t) => t.slice(0, -1));
+      case 'targetClear':
+        return editTarget(() => '');
+      case 'targetType':
+        return editTarget((t) => t + action.text);
+      case 'overwrite':
+        if (mode.kind === 'confirm') void restoring.run(mode.nodes, mode.outDir, { force: true });
+        return;
+      case 'skipExisting':
+        if (mode.kind === 'confirm') void restoring.run(mode.nodes, mode.outDir, { skipExisting: true });
+        return;
+      case 'restoreStop':
+        if (mode.kind === 'restoring' && !mode.cancelling) restoring.cancel();
+        return;
+      case 'move':
+        return moveBy(action.unit === 'page' ? action.by * page : action.by);
+      case 'moveTo':
+        return dispatch({ type: 'moveTo', index: action.to === 'first' ? 0 : last, last });
+      case 'filterCancel':
+      case 'filterDone':
+      case 'filterBackspace':
+      case 'clear':
+        return dispatch({ type: action.type });
+      case 'filterType':
+      case 'filterStart':
+        return dispatch(action);
+      case 'toggle':
+        if (!current) return;
+        toggle(view.slice(cursor, cursor + action.count).map((e) => e.node));
+        return moveBy(action.count);
+      case 'toggleAll':
+        return toggle(view.map((e) => e.node));
+      case 'open':
+        return preview(current);
+      case 'up':
+        return goUp(dir);
+      case 'preview':
+        if (current?.node.stat.type === 'dir') return showInfo(`${displayName(current.node.path)} is a folder: Enter opens it`);
+        return preview(current);
+      case 'info':
+        return void pager.openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
+      case 'help':
+        return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
+      case 'restore':
+        return restoring.begin(current?.node);
     }
-    if (input === 'k') return moveBy(-1);
-    if (input === 'j') return moveBy(1);
-    if (input === 'g') return moveTo(0);
-    if (input === 'G') return moveTo(view.length - 1);
-    if (input === 'q') {
-      onQuit?.('quit');
-      return exit();
-    }
-    if (key.return || key.rightArrow || input === 'l') return preview(current);
-    if (key.leftArrow || isBack(key) || input === 'h') return goUp(dir);
-    if (key.escape) {
-      if (filter) setFilter('');
-      setStatus(null);
-      return;
-    }
-    if (input === '/') {
-      setFiltering(true);
-      return;
-    }
-    if (input === ' ') {
-      if (current) {
-        toggle([current.node]);
-        moveBy(1);
-      }
-      return;
-    }
-    if (input === 'a') return toggle(view.map((e) => e.node));
-    if (input === 'p' || key.tab) {
-      if (current?.node.stat.type === 'dir') return showInfo(`${displayName(current.node.path)} is a folder: Enter opens it`);
-      return preview(current);
-    }
-    if (input === 'i') return void openPager('Image', { type: 'lines', lines: infoLines(vfs.info()) });
-    if (input === '?') return void openPager('Help', { type: 'lines', lines: helpLines() });
-    if (input === 'e') return beginRestore(current);
   };
   // The latest handler, set while rendering: a key that arrives before React's effects have
   // run still sees the state on screen, not the one before it.
   const keyHandler = useRef(onKey);
   keyHandler.current = onKey;
   useInput(useCallback((input: string, key: Key) => keyHandler.current(input, key), []));
-
-  // Title line: where we are.
-  const crumbs = [basename(vfs.imagePath), ...splitPath(dir.path).map(displayName)].join(' › ');
-  let title: string;
-  if (mode.kind === 'pager') title = `${basename(vfs.imagePath)} — ${displayName(mode.title)}`;
-  else title = dir.path === '/' ? `${crumbs} › (volumes)` : crumbs;
 
   let body;
   let footer: string;
@@ -433,7 +244,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       : '';
     footer = `lines ${Math.min(lines.length, mode.top + 1)}-${Math.min(lines.length, mode.top + bodyHeight + 1)} of ${lines.length}  ${note}`;
   } else if (mode.kind === 'restoring') {
-    body = <RestorePanel outDir={mode.outDir} progress={progress} elapsedMs={(mode.finished ?? now) - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
+    body = <RestorePanel outDir={mode.outDir} progress={restoring.progress} elapsedMs={(mode.finished ?? restoring.now) - mode.started} width={width} height={bodyHeight + 1} cancelling={mode.cancelling} color={color} />;
     footer = 'restoring…';
   } else {
     body = (
@@ -455,36 +266,12 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     footer = parts.join('   ');
   }
 
-  // The last line: a prompt, an error or message, or the keys.
-  let bottom: ReactElement;
-  if (mode.kind === 'target') {
-    const what = mode.nodes.length === 1 ? displayName(mode.nodes[0]!.path) : `${mode.nodes.length} entries`;
-    bottom = <Text wrap="truncate">{truncate(`Restore ${what} to: ${mode.input}_   (Enter starts, Esc cancels)`, width)}</Text>;
-  } else if (mode.kind === 'checking') {
-    bottom = <Text wrap="truncate">{truncate(`Checking ${mode.outDir}…`, width)}</Text>;
-  } else if (mode.kind === 'confirm') {
-    const first = mode.existing[0]!;
-    const more = mode.existing.length > 1 ? ` and ${mode.existing.length - 1} more` : '';
-    bottom = (
-      <Text color={color ? 'yellow' : undefined} bold wrap="truncate">
-        {truncate(`${first}${more} already exist${mode.existing.length === 1 ? 's' : ''}. Overwrite? y = overwrite, s = skip existing, n = cancel`, width)}
-      </Text>
-    );
-  } else if (status) {
-    bottom = <Text color={color && status.error ? 'red' : undefined} bold={status.error} wrap="truncate">{truncate(`${status.error ? 'error: ' : ''}${status.text}`, width)}</Text>;
-  } else {
-    const keys = mode.kind === 'pager'
-      ? '↑↓ scroll  PgUp/PgDn  Home/End  Esc/q close'
-      : mode.kind === 'restoring' ? 'Esc cancel' : '↑↓ move  Enter open  ← up  / filter  Space select  a all  p preview  i image  e restore  ? help  q quit';
-    bottom = <Text dimColor={color} wrap="truncate">{truncate(keys, width)}</Text>;
-  }
-
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Text inverse={!color} bold color={color ? 'cyan' : undefined} wrap="truncate">{fit(` ${title}`, width)}</Text>
+      <TitleLine imagePath={vfs.imagePath} dir={dir} mode={mode} width={width} color={color} />
       {body}
       <Text inverse wrap="truncate">{fit(` ${footer}`, width)}</Text>
-      {bottom}
+      <StatusLine mode={mode} status={status} width={width} color={color} />
     </Box>
   );
 }

@@ -3,7 +3,7 @@
  * row (name, size, modified) fitted to the terminal width by display width.
  */
 import type { Vfs, VfsNode } from '../vfs/vfs.js';
-import { displayName, humanSize } from '../cli/entry-format.js';
+import { displayName, humanSize } from '../present/names.js';
 import type { Timespec } from '../fs/types.js';
 import { fit } from './width.js';
 

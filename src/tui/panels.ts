@@ -1,6 +1,6 @@
 /** The text of the full-screen panels: image info, help, restore summary. */
 import { basename } from 'node:path';
-import { displayName, humanSize } from '../cli/entry-format.js';
+import { displayName, humanSize } from '../present/names.js';
 import { escapeText } from '../escape.js';
 import type { RestoreSummary } from '../restore/restore.js';
 import type { ImageInfo } from '../vfs/vfs.js';

@@ -1,5 +1,5 @@
 /** The restore progress bar: files, bytes, rate and ETA, fitted to the terminal width. */
-import { humanSize } from '../cli/entry-format.js';
+import { humanSize } from '../present/names.js';
 import type { RestoreProgress } from '../restore/restore.js';
 
 export function formatEta(seconds: number): string {

@@ -15,3 +15,19 @@ export function useLiveState<T>(initial: T | (() => T)): [T, MutableRefObject<T>
   };
   return [state, live, set];
 }
+
+/**
+ * useLiveState for a reducer: `dispatch` applies an action to the mirror at once (so the next
+ * key of a burst sees it) and hands the result to React for the next frame.
+ */
+export function useLiveReducer<S, A>(reducer: (s: S, a: A) => S, init: () => S): [S, MutableRefObject<S>, (a: A) => void] {
+  const [state, setState] = useState<S>(init);
+  const live = useRef<S>(state);
+  const dispatch = (a: A) => {
+    const next = reducer(live.current, a);
+    if (next === live.current) return;
+    live.current = next;
+    setState(next);
+  };
+  return [state, live, dispatch];
+}

@@ -1,7 +1,8 @@
 /**
  * FAT12/16/32 on MBR (with logical partitions), GPT (512 and 4096-byte sectors) and a bare
  * floppy: every listing, file and time is checked against the manifest of what mtools wrote,
- * and against mtools, TSK (mmls, fls, icat) run on the same image.
+ * and against mtools, TSK (fls, icat) run on the same image. The partition tables of these
+ * images are checked in test/volume/partitions.test.ts.
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { diskpick, sha256, sha256File, tool, toolBytes } from '../helpers/tools.js';
@@ -14,15 +15,6 @@ function lsJson(img: string, path: string, extra: string[] = []): Entry[] {
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout.toString('utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Entry);
-}
-
-/** mmls: partition starts/lengths in sectors, keyed by start sector. */
-function mmlsVolumes(img: string, sectorSize: number): { start: number; size: number }[] {
-  const out = tool('mmls', ['-b', String(sectorSize), img]);
-  return out.split('\n')
-    .filter((l) => /^\d+:\s+(\d+:\d+|\d{3})\s/.test(l))
-    .map((l) => l.trim().split(/\s+/))
-    .map((c) => ({ start: Number(c[2]) * sectorSize, size: Number(c[4]) * sectorSize }));
 }
 
 const cases = [
@@ -45,18 +37,6 @@ describe.each(cases)('FAT image $key', ({ key, sector }) => {
   });
   afterAll(async () => {
     expect(await sha256File(img)).toBe(before);
-  });
-
-  it('lists the volumes the manifest was written to, where mmls finds them', () => {
-    const m = manifests(img);
-    expect(info.volumes.map((v) => v.name).sort()).toEqual(Object.keys(m).sort());
-    if (key === 'floppy') {
-      expect(info.partitionTable).toBeNull();
-      return;
-    }
-    expect(info.partitionTable!.sectorSize).toBe(sector);
-    const mm = mmlsVolumes(img, sector);
-    expect(info.volumes.map((v) => ({ start: v.start, size: v.size }))).toEqual(mm);
   });
 
   it('reports each filesystem type and label as mtools reads them', () => {

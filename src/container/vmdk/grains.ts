@@ -9,6 +9,7 @@ import { corrupt } from '../../errors.js';
 import { readExact, readInto, type ByteSource } from '../../source/source.js';
 import { inflateInto, type InflateResult } from '../inflate.js';
 import { direct } from '../hostfile.js';
+import { InFlight, Lru } from '../../source/lru.js';
 import { scratch } from '../../source/scratch.js';
 
 /** Grain not stored here: read from the parent disk (or zeros when there is none). */
@@ -77,8 +78,9 @@ interface Run {
  */
 export class DirectoryPages {
   private static readonly PAGE = 4096;
-  private readonly pages = new Map<number, Promise<Buffer>>();
   private static readonly MAX_PAGES = 4096;
+  private readonly pages = new Lru<number, Buffer>(DirectoryPages.MAX_PAGES);
+  private readonly loading = new InFlight<number, Buffer>();
 
   constructor(
     private readonly file: ByteSource,
@@ -100,16 +102,15 @@ export class DirectoryPages {
     if (i < 0 || i >= this.entries) return undefined;
     const byte = i * this.entryBytes;
     const p = Math.floor(byte / DirectoryPages.PAGE);
-    let page = this.pages.get(p);
-    if (!page) {
-      const from = p * DirectoryPages.PAGE;
-      const len = Math.min(DirectoryPages.PAGE, this.bytes - from);
-      page = readExact(this.file, this.start + from, len, this.what);
-      page.catch(() => this.pages.delete(p));
-      this.pages.set(p, page);
-      if (this.pages.size > DirectoryPages.MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
-    }
-    return { page: await page, at: byte - p * DirectoryPages.PAGE };
+    const page =
+      this.pages.get(p) ??
+      (await this.loading.run(p, async () => {
+        const from = p * DirectoryPages.PAGE;
+        const b = await readExact(this.file, this.start + from, Math.min(DirectoryPages.PAGE, this.bytes - from), this.what);
+        this.pages.set(p, b);
+        return b;
+      }));
+    return { page, at: byte - p * DirectoryPages.PAGE };
   }
 
   async u32(i: number): Promise<number | undefined> {
@@ -125,36 +126,23 @@ export class DirectoryPages {
 export type Fallback = (offset: number, length: number, target: Buffer, at: number) => Promise<void>;
 
 export class GrainReader {
-  private readonly tables = new Map<number, GrainTable>();
-  private readonly pendingTables = new Map<number, Promise<GrainTable>>();
-  private readonly maxTables: number;
-  private readonly grains = new Map<number, Buffer>();
-  private readonly maxGrains: number;
+  private readonly tables: Lru<number, GrainTable>;
+  private readonly pendingTables = new InFlight<number, GrainTable>();
+  private readonly grains: Lru<number, Buffer>;
 
   constructor(readonly map: GrainMap) {
-    this.maxTables = Math.max(8, Math.floor(TABLE_CACHE_BYTES / (map.gtesPerGt * 8)));
-    this.maxGrains = Math.max(2, Math.floor(GRAIN_CACHE_BYTES / map.grainBytes));
+    this.tables = new Lru(Math.max(8, Math.floor(TABLE_CACHE_BYTES / (map.gtesPerGt * 8))));
+    this.grains = new Lru(Math.max(2, Math.floor(GRAIN_CACHE_BYTES / map.grainBytes)));
   }
 
   private async table(gt: number): Promise<GrainTable> {
     const hit = this.tables.get(gt);
     if (hit !== undefined) return hit;
-    const inflight = this.pendingTables.get(gt);
-    if (inflight) return inflight;
-    const p = this.map.loadTable(gt).then(
-      (t) => {
-        this.pendingTables.delete(gt);
-        this.tables.set(gt, t);
-        if (this.tables.size > this.maxTables) this.tables.delete(this.tables.keys().next().value as number);
-        return t;
-      },
-      (err) => {
-        this.pendingTables.delete(gt);
-        throw err;
-      },
-    );
-    this.pendingTables.set(gt, p);
-    return p;
+    return this.pendingTables.run(gt, async () => {
+      const t = await this.map.loadTable(gt);
+      this.tables.set(gt, t);
+      return t;
+    });
   }
 
   /** Byte offset of grain `g` in the extent file, or a GRAIN_* code. */
@@ -273,7 +261,6 @@ export class GrainReader {
     for (const x of list) {
       const g = this.grains.get(x.fileOffset);
       if (g) {
-        this.remember(x.fileOffset, g); // most recently used
         g.copy(out, outBase + x.pos, x.inGrain, x.inGrain + x.take);
       } else {
         (need ??= []).push(x);
@@ -293,7 +280,7 @@ export class GrainReader {
         if (!g) {
           g = Buffer.allocUnsafe(gb);
           this.inflateGrain(raw.get(x.fileOffset)!, x.fileOffset, g, 0);
-          this.remember(x.fileOffset, g);
+          this.grains.set(x.fileOffset, g);
         }
         g.copy(out, at, x.inGrain, x.inGrain + x.take);
       }
@@ -353,12 +340,6 @@ export class GrainReader {
     }
     for (const r of await Promise.allSettled(jobs)) if (r.status === 'rejected') throw r.reason;
     return got;
-  }
-
-  private remember(off: number, b: Buffer): void {
-    if (this.grains.has(off)) this.grains.delete(off);
-    this.grains.set(off, b);
-    while (this.grains.size > this.maxGrains) this.grains.delete(this.grains.keys().next().value as number);
   }
 
   /**

@@ -6,6 +6,7 @@
  * index, and 64-bit grain table entries whose top nibble is the grain's state.
  */
 import { corrupt, unsupported } from '../../errors.js';
+import { u64leAtMost } from '../../source/bytes.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { MAX_VIRTUAL_BYTES } from './descriptor.js';
 import { DirectoryPages, GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
@@ -48,10 +49,9 @@ export function isSesparse(b: Buffer): boolean {
   );
 }
 
+/** Sector counts: their byte offsets (x 512) must stay exact Numbers. */
 function u64(b: Buffer, at: number, file: string, what: string): number {
-  const v = b.readBigUInt64LE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER) / 512n) throw corrupt(file, `SESparse header: absurd ${what} ${v}`);
-  return Number(v);
+  return u64leAtMost(b, at, Math.floor(Number.MAX_SAFE_INTEGER / 512), file, `SESparse header: absurd ${what}`);
 }
 
 export function parseSesparseHeader(b: Buffer, file: string): SesparseConstHeader {

@@ -5,6 +5,7 @@
  * §"Stream-Optimized Compressed Sparse Extents"; libyal VMDK format §4.
  */
 import { corrupt, unsupported } from '../../errors.js';
+import { u64leAtMost } from '../../source/bytes.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { MAX_DESCRIPTOR_BYTES, MAX_VIRTUAL_BYTES } from './descriptor.js';
 import { DirectoryPages, GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
@@ -48,9 +49,7 @@ export interface SparseExtentHeader {
 }
 
 function u64(b: Buffer, at: number, file: string, what: string): number {
-  const v = b.readBigUInt64LE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(file, `VMDK sparse header: absurd ${what} ${v}`);
-  return Number(v);
+  return u64leAtMost(b, at, Number.MAX_SAFE_INTEGER, file, `VMDK sparse header: absurd ${what}`);
 }
 
 export function parseSparseHeader(b: Buffer, file: string): SparseExtentHeader {

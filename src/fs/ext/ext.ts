@@ -5,7 +5,8 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
-import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
+import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
+import { Lru } from '../../source/lru.js';
 import { scratch } from '../../source/scratch.js';
 import { dropEntries, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
@@ -54,7 +55,7 @@ export class ExtFs implements FileSystem, BlockReader {
   private journalRuns: Run[] = [];
   private readonly inodeCache = new Map<number, Inode>();
   /** Folders looked up in: their entries and each name's index (the last, should a damaged folder repeat one). */
-  private readonly dirCache = new Map<number, { entries: DirEntries; byName: Map<string, number> }>();
+  private readonly dirCache = new Lru<number, { entries: DirEntries; byName: Map<string, number> }>(DIR_CACHE_MAX);
   private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
 
   private constructor(private readonly src: ByteSource) {
@@ -679,7 +680,6 @@ export class ExtFs implements FileSystem, BlockReader {
       const byName = new Map<string, number>();
       for (let i = 0; i < entries.names.length; i++) byName.set(entries.names[i]!, i);
       dc = { entries, byName };
-      if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
       this.dirCache.set(ino, dc);
     }
     const { entries: e, byName } = dc;
@@ -819,8 +819,8 @@ class ExtFileSource implements ByteSource {
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const bs = this.fs.blockSize;
     const first = this.runs[runIndexAtOrAfter(this.runs, Math.floor(offset / bs))];
     // The common case, a read inside one allocated run, is one device read and no copy.
@@ -832,8 +832,8 @@ class ExtFileSource implements ByteSource {
 
   /** Runs into target; holes and uninitialized extents as zeros. */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     let pos = at;
     for (const [volumeOffset, len] of this.pieces(offset, n)) {
       if (volumeOffset < 0) target.fill(0, pos, pos + len);

@@ -4,7 +4,8 @@
  * "Non-resident data" and "Compression units".
  */
 import { corrupt, DiskpickError } from '../../errors.js';
-import { hostRunsOfPieces, readInto, type ByteSource, type HostRun } from '../../source/source.js';
+import { hostRunsOfPieces, readInto, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
+import { Lru } from '../../source/lru.js';
 import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
 
@@ -25,7 +26,7 @@ export interface NonResidentLayout {
 export class NtfsStream implements ByteSource {
   readonly size: number;
   private readonly unitClusters: number;
-  private readonly unitCache = new Map<number, Buffer>();
+  private readonly unitCache = new Lru<number, Buffer>(8);
   /** The last large read of the volume (read-ahead for front-to-back copies). */
   private ahead: { at: number; buf: Buffer } | null = null;
 
@@ -39,8 +40,8 @@ export class NtfsStream implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const end = offset + n;
     // Past the initialized size the stream reads as zeros, whatever the clusters hold.
     const validEnd = Math.min(end, this.l.initializedSize);
@@ -81,8 +82,8 @@ export class NtfsStream implements ByteSource {
 
   /** Zero-copy read: runs straight from the volume into target; sparse and uninitialized bytes as zeros. */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const end = offset + n;
     const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
     if (this.unitClusters) {
@@ -248,7 +249,6 @@ export class NtfsStream implements ByteSource {
       }
     }
     this.unitCache.set(u, data);
-    if (this.unitCache.size > 8) this.unitCache.delete(this.unitCache.keys().next().value as number);
     return data;
   }
 

@@ -5,18 +5,35 @@
  */
 import { corrupt } from '../../errors.js';
 
-/** Boot sector fields, named as in ntfs-3g's layout.h / the libfsntfs documentation. */
+/**
+ * Boot sector fields, named as in ntfs-3g's layout.h (NTFS_BOOT_SECTOR and its BIOS_PARAMETER_BLOCK);
+ * the sizes worked out from them are camelCase.
+ */
 export interface NtfsBootSector {
-  bytesPerSector: number;
+  /** bpb.bytes_per_sector (0x0B). */
+  bytes_per_sector: number;
+  /** bpb.sectors_per_cluster (0x0D) as stored: 1…128, or 0xF4…0xFF for 2^(256 - n). */
+  sectors_per_cluster: number;
+  /** 0x28: the volume's length in sectors (the backup boot sector lies past it). */
+  number_of_sectors: number;
+  /** 0x30: first cluster of the $MFT. */
+  mft_lcn: number;
+  /** 0x38: first cluster of the $MFTMirr. */
+  mftmirr_lcn: number;
+  /** 0x40, as stored: > 0 counts clusters, < 0 is log2 of bytes. */
+  clusters_per_mft_record: number;
+  /** 0x44, the same for index blocks. */
+  clusters_per_index_record: number;
+  /** 0x48. */
+  volume_serial_number: bigint;
+  /** Derived: bytes per cluster. */
   clusterSize: number;
-  /** number_of_sectors: the volume's length in sectors (the backup boot sector lies past it). */
-  numberOfSectors: number;
+  /** Derived: whole clusters in the volume. */
   totalClusters: number;
-  mftLcn: number;
-  mftMirrLcn: number;
+  /** Derived: bytes per MFT record. */
   mftRecordSize: number;
+  /** Derived: bytes per index block. */
   indexBlockSize: number;
-  volumeSerialNumber: bigint;
 }
 
 export const NTFS_OEM_ID = 'NTFS    ';
@@ -68,14 +85,17 @@ export function parseBootSector(b: Buffer, name: string): NtfsBootSector {
     throw corrupt(name, `NTFS boot sector: $MFTMirr cluster ${mftMirrLcn} is outside the volume`);
   }
   return {
-    bytesPerSector,
+    bytes_per_sector: bytesPerSector,
+    sectors_per_cluster: spc,
+    number_of_sectors: numberOfSectors,
+    mft_lcn: mftLcn,
+    mftmirr_lcn: mftMirrLcn,
+    clusters_per_mft_record: b[0x40]!,
+    clusters_per_index_record: b[0x44]!,
+    volume_serial_number: b.readBigUInt64LE(0x48),
     clusterSize,
-    numberOfSectors,
     totalClusters,
-    mftLcn,
-    mftMirrLcn,
     mftRecordSize,
     indexBlockSize,
-    volumeSerialNumber: b.readBigUInt64LE(0x48),
   };
 }

@@ -3,6 +3,7 @@
  * update-sequence fixups shared with index blocks. See docs/formats/ntfs.md "MFT record",
  * "Fixups", "Attribute header".
  */
+import { u64le } from '../../source/bytes.js';
 import { corrupt } from '../../errors.js';
 import { timespecFromFiletime, type Timespec } from '../types.js';
 
@@ -42,9 +43,7 @@ export function readRefRecord(b: Buffer, at: number): number {
 }
 
 /** A u64 as a Number (exact below 2^53; larger values are rejected by the callers' range checks). */
-export function readU64(b: Buffer, at: number): number {
-  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
-}
+export const readU64 = u64le;
 
 /**
  * Applies the update-sequence fixups of a multi-sector structure (MFT record, INDX block) in

@@ -6,6 +6,7 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
+import { Lru } from '../../source/lru.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
@@ -75,34 +76,6 @@ const MAX_INDEX_BLOCKS = 1 << 24;
 const RECORD_READS_IN_FLIGHT = 4;
 /** Reads at least this large go past the image's block cache (CachedSource reads 4+ blocks directly). */
 const UNCACHED_READ = 256 * 1024;
-
-/**
- * A bounded cache in two generations: hits move to the young map; when it fills, the old
- * generation is dropped whole. O(1) per operation (an LRU over a Map that deletes its oldest
- * key each time degrades badly in V8 once the map holds many deleted slots).
- */
-class Lru<K, V> {
-  private young = new Map<K, V>();
-  private old = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(k: K): V | undefined {
-    const y = this.young.get(k);
-    if (y !== undefined) return y;
-    const o = this.old.get(k);
-    if (o !== undefined) this.set(k, o);
-    return o;
-  }
-  has(k: K): boolean {
-    return this.young.has(k) || this.old.has(k);
-  }
-  set(k: K, v: V): void {
-    if (this.young.size >= this.max / 2) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(k, v);
-  }
-}
 
 /** One attribute of a file, its extents (from extension records) merged. */
 interface NtfsAttr {
@@ -309,9 +282,9 @@ export class NtfsFileSystem implements FileSystem {
 
   /** Record 0..3 from $MFTMirr, when the $MFT's own copy is damaged. */
   private async mirrorRecord(n: number, why: DiskpickError): Promise<MftRecord> {
-    if (n * this.rs >= Math.max(4 * this.rs, this.cs) || this.boot.mftMirrLcn === 0) throw why;
+    if (n * this.rs >= Math.max(4 * this.rs, this.cs) || this.boot.mftmirr_lcn === 0) throw why;
     try {
-      const r = await this.rawRecordAt(this.boot.mftMirrLcn * this.cs + n * this.rs, n);
+      const r = await this.rawRecordAt(this.boot.mftmirr_lcn * this.cs + n * this.rs, n);
       this.warnings.push(`$MFT record ${n} is damaged (${why.message}); read from $MFTMirr`);
       return r;
     } catch {
@@ -351,7 +324,7 @@ export class NtfsFileSystem implements FileSystem {
     const name = this.vol.name;
     let rec0: MftRecord;
     try {
-      rec0 = await this.rawRecordAt(this.boot.mftLcn * this.cs, 0);
+      rec0 = await this.rawRecordAt(this.boot.mft_lcn * this.cs, 0);
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
       rec0 = await this.mirrorRecord(0, err);
@@ -548,22 +521,22 @@ export class NtfsFileSystem implements FileSystem {
     }
     // The root folder must be readable for anything to work: fail the volume now if not.
     await this.file(MFT_RECORD_ROOT, '/');
-    const serial = b.volumeSerialNumber.toString(16).toUpperCase().padStart(16, '0');
+    const serial = b.volume_serial_number.toString(16).toUpperCase().padStart(16, '0');
     this.info = {
       type: 'NTFS',
       label,
       uuid: serial,
-      size: b.numberOfSectors * b.bytesPerSector,
+      size: b.number_of_sectors * b.bytes_per_sector,
       blockSize: b.clusterSize,
       warnings: this.warnings,
       details: {
         version,
-        sectorSize: b.bytesPerSector,
+        sectorSize: b.bytes_per_sector,
         clusterSize: b.clusterSize,
         mftRecordSize: b.mftRecordSize,
         indexBlockSize: b.indexBlockSize,
-        mftCluster: b.mftLcn,
-        mftMirrCluster: b.mftMirrLcn,
+        mftCluster: b.mft_lcn,
+        mftMirrCluster: b.mftmirr_lcn,
         mftRecords: this.mftRecords,
       },
     };

@@ -15,7 +15,8 @@
  */
 import { corrupt, unsupported } from '../../errors.js';
 import type { ByteSource } from '../../source/source.js';
-import { readExact } from '../../source/source.js';
+import { InFlight, Lru } from '../../source/lru.js';
+import { readExact, readSpan } from '../../source/source.js';
 import { decompressLzx } from './lzx.js';
 import { decompressXpressHuffman } from './xpress.js';
 
@@ -98,9 +99,9 @@ export class WofSource implements ByteSource {
   private readonly tableSize: number;
   /** Bytes of chunk data after the table. */
   private readonly dataSize: number;
-  private readonly pages = new Map<number, Float64Array>();
-  private readonly chunks = new Map<number, Buffer>();
-  private readonly pending = new Map<number, Promise<Buffer>>();
+  private readonly pages = new Lru<number, Float64Array>(16);
+  private readonly chunks = new Lru<number, Buffer>(CACHE_CHUNKS);
+  private readonly pending = new InFlight<number, Buffer>();
   private slab = Buffer.alloc(0);
   private slabUsed = 0;
 
@@ -125,8 +126,8 @@ export class WofSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const cs = this.chunkSize;
     const first = Math.floor(offset / cs);
     const last = Math.floor((offset + n - 1) / cs);
@@ -173,25 +174,8 @@ export class WofSource implements ByteSource {
 
   private async chunk(i: number): Promise<Buffer> {
     const hit = this.chunks.get(i);
-    if (hit) {
-      this.chunks.delete(i);
-      this.chunks.set(i, hit);
-      return hit;
-    }
-    const inflight = this.pending.get(i);
-    if (inflight) return inflight;
-    const p = this.decodeRun(i, i).then(
-      (b) => {
-        this.pending.delete(i);
-        return b[0]!;
-      },
-      (err) => {
-        this.pending.delete(i);
-        throw err;
-      },
-    );
-    this.pending.set(i, p);
-    return p;
+    if (hit) return hit;
+    return this.pending.run(i, async () => (await this.decodeRun(i, i))[0]!);
   }
 
   /**
@@ -213,7 +197,6 @@ export class WofSource implements ByteSource {
       const from = this.offsetOf(i) - start;
       const c = this.decodeChunk(i, data.subarray(from, this.offsetOf(i + 1) - start));
       this.chunks.set(i, c);
-      if (this.chunks.size > CACHE_CHUNKS) this.chunks.delete(this.chunks.keys().next().value as number);
       out.push(c);
     }
     return out;
@@ -250,7 +233,6 @@ export class WofSource implements ByteSource {
     for (let page = Math.floor((lo - 1) / TABLE_PAGE); lo <= hi && page <= Math.floor((hi - 1) / TABLE_PAGE); page++) {
       if (this.pages.has(page)) continue;
       const entries = await this.loadPage(page);
-      if (this.pages.size >= 16) this.pages.delete(this.pages.keys().next().value as number);
       this.pages.set(page, entries);
     }
   }

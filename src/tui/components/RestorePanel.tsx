@@ -2,7 +2,7 @@ import { Box, Text } from 'ink';
 import type { RestoreProgress } from '../../restore/restore.js';
 import { progressView } from '../progress.js';
 import { fit, truncate } from '../width.js';
-import { displayName } from '../../cli/entry-format.js';
+import { displayName } from '../../present/names.js';
 
 export interface RestorePanelProps {
   outDir: string;

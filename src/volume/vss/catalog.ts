@@ -9,7 +9,7 @@
 import { corrupt } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { formatGuid } from '../guid.js';
-import { timespecFromFiletime, type Timespec } from '../../fs/types.js';
+import { timespecFromFiletime, type Timespec } from '../../source/bytes.js';
 
 /** 3808876b-c176-4e48-b7ae-04046e6cc752, the VSS identifier, as stored (little-endian fields). */
 export const VSS_IDENTIFIER = Buffer.from('6b87083876c1484eb7ae04046e6cc752', 'hex');

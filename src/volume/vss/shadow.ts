@@ -9,7 +9,7 @@
  * zeros.
  */
 import { corrupt } from '../../errors.js';
-import { readInto, readIntoNew, type ByteSource } from '../../source/source.js';
+import { readInto, readIntoNew, readIntoSpan, type ByteSource } from '../../source/source.js';
 import { VSS_BLOCK_SIZE, type VssStoreEntry } from './catalog.js';
 import { DescriptorFlag, bitSet, readStoreMap, type StoreMap } from './store.js';
 
@@ -105,8 +105,8 @@ export class ShadowCopySource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     let pos = at;
     for (const p of this.pieces(offset, n)) {
       if (p.offset < 0) target.fill(0, pos, pos + p.length);

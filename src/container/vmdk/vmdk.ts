@@ -7,14 +7,14 @@
  * See docs/formats/vmdk.md.
  */
 import { basename } from 'node:path';
-import { corrupt, DiskpickError, unsupported } from '../errors.js';
-import { readExact, readInto, SliceSource, type ByteSource } from '../source/source.js';
-import type { ChainLevel, Container, ContainerFormat, OpenContext } from './container.js';
-import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './vmdk/descriptor.js';
-import { COWD_MAGIC, CowdExtent } from './vmdk/cowd.js';
-import { GrainReader, type Fallback, type GrainMap } from './vmdk/grains.js';
-import { isSesparse, SesparseExtent } from './vmdk/sesparse.js';
-import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './vmdk/sparse.js';
+import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { readExact, readInto, SliceSource, type ByteSource, readSpan, readIntoSpan } from '../../source/source.js';
+import type { ChainLevel, Container, ContainerFormat, OpenContext } from '../container.js';
+import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
+import { COWD_MAGIC, CowdExtent } from './cowd.js';
+import { GrainReader, type Fallback, type GrainMap } from './grains.js';
+import { isSesparse, SesparseExtent } from './sesparse.js';
+import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './sparse.js';
 
 const SECTOR = 512;
 
@@ -68,8 +68,8 @@ export class VmdkContainer implements Container {
   private lastEnd = -1;
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const ahead = this.ahead;
     let data: Promise<Buffer>;
     if (ahead && ahead.offset === offset && ahead.length === n) {
@@ -105,8 +105,7 @@ export class VmdkContainer implements Container {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
     if (n <= 0) return 0;
     await this.fill(target, at, offset, n);
     return n;
