@@ -4,7 +4,7 @@
  * each store's identity, vshadowmount (FUSE) for the bytes of the whole volume as of each store.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -87,11 +87,14 @@ describe.skipIf(!image)('Volume Shadow Copies (Windows-made volume, libvshadow a
         const top = diskpick(['ls', image!]);
         expect(top.stdout.toString()).toBe('p0\np0@vss1\np0@vss2\n');
       } finally {
+        // vshadowmount may still hold the mount point for a moment after unmounting.
         spawnSync('fusermount', ['-u', mnt]);
+        for (let i = 0; i < 50 && readFileSync('/proc/mounts', 'utf8').includes(` ${mnt} `); i++) spawnSync('sleep', ['0.1']);
+        if (readFileSync('/proc/mounts', 'utf8').includes(` ${mnt} `)) spawnSync('fusermount', ['-u', '-z', mnt]);
       }
     } finally {
       await disk.close();
-      rmSync(work, { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     }
     expect(await sha256File(image!)).toBe(before);
   }, 180_000);
