@@ -656,8 +656,18 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
  * (Wired here until the volume tree has a child that replaces its parent; LVM inside LUKS needs that.)
  */
 async function mountEncrypted(v: VfsVolume, src: ByteSource, where: string, opts: VfsOpenOptions, detachedHeader: boolean): Promise<boolean> {
+  let crypt;
   try {
-    const crypt = await unlockVolume(src, opts.keys, where, { detachedHeader });
+    crypt = await unlockVolume(src, opts.keys, where, { detachedHeader });
+  } catch (err) {
+    if (!(err instanceof DiskpickError)) throw err;
+    // Encryption metadata that cannot be read (a BitLocker To Go discovery volume whose FVE
+    // copies are damaged or absent): the volume is read as what else it holds, and its
+    // filesystem (FAT) names it; the error goes along as a warning.
+    v.fsError = null;
+    return false;
+  }
+  try {
     if (!crypt) return false;
     v.encryption = crypt.info;
     if (!crypt.source) {
