@@ -661,7 +661,11 @@ async function mountEncrypted(v: VfsVolume, src: ByteSource, where: string, opts
     crypt = await unlockVolume(src, opts.keys, where, { detachedHeader });
   } catch (err) {
     if (!(err instanceof DiskpickError)) throw err;
-    // Encryption metadata that cannot be read (a BitLocker To Go discovery volume whose FVE
+    if (!err.message.startsWith('BitLocker metadata')) {
+      v.fsError = err;
+      return true;
+    }
+    // BitLocker metadata that cannot be read (a BitLocker To Go discovery volume whose FVE
     // copies are damaged or absent): the volume is read as what else it holds, and its
     // filesystem (FAT) names it; the error goes along as a warning.
     v.fsError = null;
