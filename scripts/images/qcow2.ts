@@ -4,7 +4,7 @@
  * tests call them through cachedImage(). The raw oracle is `qemu-img convert -O raw`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededBytes, seededText } from './tree.js';
 
@@ -122,14 +122,25 @@ export function buildQcow2Chains(dir: string): Record<string, string> {
 
 /** Encrypted images (AES and LUKS): diskpick must refuse them with one clear line. */
 export function buildQcow2Encrypted(dir: string): Record<string, string> {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const out: Record<string, string> = {};
+  // Built beside and renamed into place whole: a build that fails half-way (below) must not
+  // leave a folder that later runs take for a finished one.
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
   for (const fmt of ['aes', 'luks']) {
-    const p = join(dir, `${fmt}.qcow2`);
-    const extra = fmt === 'luks' ? ',encrypt.iter-time=10' : '';
-    qemu('qemu-img', ['create', '-f', 'qcow2', '--object', 'secret,id=s0,data=diskpick', '-o', `encrypt.format=${fmt},encrypt.key-secret=s0${extra}`, p, '1M']);
-    out[fmt] = p;
+    const p = join(tmp, `${fmt}.qcow2`);
+    // qemu times its LUKS PBKDF to encrypt.iter-time; at 10 ms it failed on a busy CI machine
+    // ("Unable to get accurate CPU usage"), so 200 ms, and one more try.
+    const extra = fmt === 'luks' ? ',encrypt.iter-time=200' : '';
+    const args = ['create', '-f', 'qcow2', '--object', 'secret,id=s0,data=diskpick', '-o', `encrypt.format=${fmt},encrypt.key-secret=s0${extra}`, p, '1M'];
+    try {
+      qemu('qemu-img', args);
+    } catch {
+      rmSync(p, { force: true });
+      qemu('qemu-img', args);
+    }
   }
-  return out;
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return { aes: join(dir, 'aes.qcow2'), luks: join(dir, 'luks.qcow2') };
 }
