@@ -15,7 +15,7 @@ import { Errno } from './ops.js';
 import { corrupt } from '../errors.js';
 
 /** Operation numbers, as src/fuse/native/fuse3.c numbers them (enum op). */
-const Op = { getattr: 0, readdir: 1, open: 2, read: 3, release: 4, readlink: 5, statfs: 6, getxattr: 7, listxattr: 8, log: 9 } as const;
+const Op = { getattr: 0, readdir: 1, open: 2, read: 3, release: 4, readlink: 5, statfs: 6, getxattr: 7, listxattr: 8, log: 9, lseek: 10 } as const;
 
 type Dispatch = (op: number, id: number, path: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
 
@@ -86,6 +86,9 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
           return;
         case Op.listxattr:
           fsys.listxattr(path).then((names) => reply(id, 0, Buffer.from(names.map((n) => `${n}\0`).join(''))), fail(id, 'listxattr', path));
+          return;
+        case Op.lseek:
+          fsys.lseek(a as number, c as number, d as number).then((at) => (at < 0 ? reply(id, at) : reply(id, 0, at)), fail(id, 'lseek', path));
           return;
         case Op.log:
           // A read the binding served itself failed (it answered EIO): one line, as for ours.

@@ -30,6 +30,7 @@ export const Errno = {
   EROFS: -30,
   ERANGE: -34,
   ENODATA: -61,
+  ENXIO: -6,
   EOPNOTSUPP: -95,
 } as const;
 
@@ -38,6 +39,10 @@ const S_IFMT: Record<Stat['type'], number> = {
   file: 0o100000, dir: 0o040000, symlink: 0o120000, chardev: 0o020000,
   blockdev: 0o060000, fifo: 0o010000, socket: 0o140000, other: 0o100000,
 };
+
+/** lseek whences the kernel passes on to the filesystem (unistd.h). */
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
 
 /** The hidden folder of raw images, and its file for the whole virtual disk. */
 export const RAW_DIR = '.raw';
@@ -603,6 +608,33 @@ export class FuseFs {
       out[3 * i + 2] = r.offset;
     }
     return out;
+  }
+
+  /**
+   * SEEK_DATA (3) / SEEK_HOLE (4) on an open file, from its data ranges (ByteSource.dataRanges,
+   * the one answer sparse extracts use too): the first data byte at or after `offset`, or the
+   * first hole byte (the end of the file counts as a hole); -ENXIO at or past the end, or when
+   * no data follows. A source that reports no holes is data from 0 to its size.
+   */
+  async lseek(fh: number, offset: number, whence: number): Promise<number> {
+    const h = this.handles.get(fh);
+    if (!h) return Errno.EBADF;
+    if (whence !== SEEK_DATA && whence !== SEEK_HOLE) return Errno.EINVAL;
+    const size = h.src.size;
+    if (!(offset >= 0) || offset >= size) return Errno.ENXIO;
+    const ranges = h.src.dataRanges ? h.src.dataRanges(offset, size - offset) : [[offset, size - offset] as [number, number]];
+    if (whence === SEEK_DATA) {
+      for (const [at, len] of ranges) if (len > 0) return Math.max(at, offset);
+      return Errno.ENXIO;
+    }
+    // SEEK_HOLE: the end of the first run of ranges that starts at `offset` without a gap.
+    let pos = offset;
+    for (const [at, len] of ranges) {
+      if (len <= 0) continue;
+      if (at > pos) return pos;
+      pos = Math.max(pos, at + len);
+    }
+    return Math.min(pos, size);
   }
 
   async release(fh: number): Promise<void> {

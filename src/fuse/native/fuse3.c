@@ -28,7 +28,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-enum op { OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_RELEASE, OP_READLINK, OP_STATFS, OP_GETXATTR, OP_LISTXATTR, OP_LOG };
+enum op { OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_RELEASE, OP_READLINK, OP_STATFS, OP_GETXATTR, OP_LISTXATTR, OP_LOG, OP_LSEEK };
 
 /* A piece of an open file: `length` bytes at `offset` of host file `fd` (fd < 0: zeros). */
 struct run {
@@ -181,6 +181,11 @@ static void js_call(napi_env env, napi_value fn, void *context, void *data) {
     case OP_RELEASE:
       CHECK(napi_create_double(env, r->handle->js_fh, &argv[argc++]));
       break;
+    case OP_LSEEK:
+      CHECK(napi_create_double(env, r->handle->js_fh, &argv[argc++]));
+      CHECK(napi_create_double(env, (double)r->off, &argv[argc++]));
+      CHECK(napi_create_int32(env, r->flags, &argv[argc++]));
+      break;
     case OP_GETXATTR:
       CHECK(napi_create_string_utf8(env, r->name, NAPI_AUTO_LENGTH, &argv[argc++]));
       break;
@@ -257,6 +262,7 @@ static int copy_value(napi_env env, napi_value v, char *buf, size_t size) {
  *   readlink a = target (string)
  *   statfs   a = Float64Array(11): bsize frsize blocks bfree bavail files ffree favail fsid flag namemax
  *   getxattr, listxattr  a = the value (Buffer; list: names each ended by NUL)
+ *   lseek    a = the offset found (SEEK_DATA/SEEK_HOLE; no data there is -ENXIO)
  * A negative result is -errno and nothing else is read.
  */
 static napi_value reply(napi_env env, napi_callback_info info) {
@@ -348,6 +354,12 @@ static napi_value reply(napi_env env, napi_callback_info info) {
       r->sv->f_fsid = (unsigned long)v[8];
       r->sv->f_flag = (unsigned long)v[9];
       r->sv->f_namemax = (unsigned long)v[10];
+      break;
+    }
+    case OP_LSEEK: {
+      double at;
+      if (argc < 3 || napi_get_value_double(env, argv[2], &at) != napi_ok || !(at >= 0) || at > 9007199254740992.0) goto bad;
+      r->off = (off_t)at;
       break;
     }
     case OP_GETXATTR:
@@ -503,6 +515,21 @@ static int op_listxattr(const char *path, char *buf, size_t size) {
   return ask(&r);
 }
 
+/*
+ * SEEK_DATA / SEEK_HOLE (the kernel handles the other whences itself): answered by JavaScript
+ * from the file's data ranges (ByteSource.dataRanges, what sparse extracts use), so `cp` and
+ * other sparse-aware readers skip holes instead of reading a 1 TiB file's zeros.
+ */
+static off_t op_lseek(const char *path, off_t off, int whence, struct fuse_file_info *fi) {
+  struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+  if (h == NULL) return -EBADF;
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return -EINVAL;
+  if (off < 0) return -ENXIO;
+  struct request r = { .op = OP_LSEEK, .path = path, .off = off, .flags = whence, .handle = h };
+  int result = ask(&r);
+  return result < 0 ? (off_t)result : r.off;
+}
+
 static const struct fuse_operations operations = {
   .init = op_init,
   .getattr = op_getattr,
@@ -514,6 +541,7 @@ static const struct fuse_operations operations = {
   .statfs = op_statfs,
   .getxattr = op_getxattr,
   .listxattr = op_listxattr,
+  .lseek = op_lseek,
 };
 
 static void *run_loop(void *arg) {
