@@ -2,6 +2,7 @@
  * diskpick's structure-aware fuzzer (issue 9).
  *
  *   npm run fuzz -- --minutes N [--format X[,Y]] [--seed S] [--timeout SEC] [--jobs 1]
+ *   npm run fuzz -- --class chain,deep --mutants 10000   (issue 26's classes, one at a time)
  *
  * For each format (containers, partition tables, filesystems) it mutates small seed images
  * (scripts/fuzz/seeds.ts; plus ../shared/corpus where present) where their metadata lives
@@ -19,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { buildSeeds, corpusSeeds, ROOT, SEED_DIR } from './fuzz/seeds.js';
-import { mutate, regionsOf, Rng, type Region } from './fuzz/mutate.js';
+import { classMutant, HOSTILE_CLASSES, mutate, regionsOf, Rng, type HostileClass, type Mutant, type Region } from './fuzz/mutate.js';
 import type { ExerciseResult } from './fuzz/exercise.js';
 
 interface Options {
@@ -30,10 +31,12 @@ interface Options {
   maxRssMiB: number;
   maxMutants: number;
   save: boolean;
+  /** Issue 26's mutator classes to run, each on its own (null: the ordinary mixed mutants). */
+  classes: HostileClass[] | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { minutes: 2, formats: null, seed: 1, timeoutSec: 10, maxRssMiB: 1536, maxMutants: Infinity, save: true };
+  const o: Options = { minutes: 2, formats: null, seed: 1, timeoutSec: 10, maxRssMiB: 1536, maxMutants: Infinity, save: true, classes: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -48,8 +51,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--max-rss') o.maxRssMiB = Number(v());
     else if (a === '--mutants') o.maxMutants = Number(v());
     else if (a === '--no-save') o.save = false;
+    else if (a === '--class') {
+      const v1 = v();
+      o.classes = (v1 === 'all' ? [...HOSTILE_CLASSES] : v1.split(',')) as HostileClass[];
+      for (const c of o.classes) if (!HOSTILE_CLASSES.includes(c)) throw new Error(`unknown class ${c}; known: ${HOSTILE_CLASSES.join(', ')}, all`);
+    }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run fuzz -- [--minutes N] [--format fat,ext,...] [--seed S] [--timeout SEC] [--max-rss MiB] [--mutants N] [--no-save]');
+      console.log('usage: npm run fuzz -- [--minutes N] [--format fat,ext,...] [--class chain,holes,deep,names,huge,nonregular|all] [--seed S] [--timeout SEC] [--max-rss MiB] [--mutants N] [--no-save]');
+      console.log('  --class: each class on its own over the formats it applies to; --mutants N per class, --minutes split between classes');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -249,6 +258,7 @@ async function main(): Promise<void> {
   const totals: Array<{ format: string; mutants: number; opened: number; entries: number; findings: number; ms: number; slowest: number }> = [];
   const findings: Finding[] = [];
   const sigs = new Set<string>();
+  if (o.classes) return runClasses(o, seeds, formats, file, w, work);
   console.log(`fuzz: seed ${o.seed}, ${o.minutes} min over ${formats.length} formats (${formats.join(', ')}), timeout ${o.timeoutSec} s, RSS bound ${o.maxRssMiB} MiB; seeds in ${SEED_DIR}`);
   try {
     for (const format of formats) {
@@ -292,6 +302,85 @@ async function main(): Promise<void> {
   }
   const total = totals.reduce((a, t) => a + t.mutants, 0);
   console.log(`fuzz: ${total} mutants, ${findings.length} findings`);
+  process.exit(findings.length ? 1 : 0);
+}
+
+/**
+ * `--class`: each of issue 26's classes on its own (scripts/fuzz/mutate.ts classMutant), its
+ * mutants spread round-robin over the formats and seeds it can aim at, up to --mutants per class
+ * (or an equal share of --minutes). Same invariants, shrinking and saved cases as the mixed run.
+ */
+async function runClasses(o: Options, seeds: Record<string, string[]>, formats: string[], file: string, w: Worker, work: string): Promise<void> {
+  const classes = o.classes!;
+  const perClassMs = (o.minutes * 60_000) / classes.length;
+  const findings: Finding[] = [];
+  const sigs = new Set<string>();
+  const loaded = new Map<string, Array<{ path: string; buf: Buffer; regions: Region[] }>>();
+  const seedsOf = (f: string) => {
+    let x = loaded.get(f);
+    if (!x) loaded.set(f, (x = seeds[f].map((p) => { const buf = loadSeed(p); return { path: p, buf, regions: regionsOf(f, buf) }; })));
+    return x;
+  };
+  console.log(`fuzz: seed ${o.seed}, classes ${classes.join(', ')}, ${Number.isFinite(o.maxMutants) ? `${o.maxMutants} mutants` : `${(perClassMs / 60_000).toFixed(1)} min`} each, timeout ${o.timeoutSec} s, RSS bound ${o.maxRssMiB} MiB`);
+  const rows: string[] = [];
+  let total = 0;
+  try {
+    for (const cls of classes) {
+      // The (format, seed) pairs this class can aim at: a few trial mutants each.
+      const targets: Array<{ format: string; seed: { path: string; buf: Buffer; regions: Region[] } }> = [];
+      for (const f of formats) {
+        for (const s of seedsOf(f)) {
+          let ok = false;
+          for (let t = 0; t < 8 && !ok; t++) ok = classMutant(cls, f, s.buf, s.regions, new Rng(t + 1)) !== null;
+          if (ok) targets.push({ format: f, seed: s });
+        }
+      }
+      if (!targets.length) {
+        console.log(`${cls.padEnd(10)} no seed offers this class anything`);
+        continue;
+      }
+      const t = { mutants: 0, opened: 0, entries: 0, findings: 0, skipped: 0, slowest: 0, perFormat: new Map<string, number>() };
+      const start = performance.now();
+      for (let i = 0; performance.now() - start < perClassMs && t.mutants < o.maxMutants; i++) {
+        const { format, seed } = targets[i % targets.length]!;
+        const rng = new Rng((o.seed * 1_000_003 + hashStr(`${cls}:${format}`) * 7919 + i) >>> 0);
+        const m: Mutant | null = classMutant(cls, format, seed.buf, seed.regions, rng);
+        if (!m) {
+          if (++t.skipped > 100_000) break;
+          continue;
+        }
+        const r = await runCase(w, file, m.data, o);
+        t.mutants++;
+        t.perFormat.set(format, (t.perFormat.get(format) ?? 0) + 1);
+        t.slowest = Math.max(t.slowest, r.ms);
+        if (r.result?.opened) t.opened++;
+        t.entries += r.result?.entries ?? 0;
+        if (!r.fault) continue;
+        const f: Finding = { format, ...r.fault };
+        const sig = signature(f);
+        if (sigs.has(sig)) continue;
+        sigs.add(sig);
+        t.findings++;
+        findings.push(f);
+        console.log(`  FINDING ${cls}/${format} #${i} (${f.kind}) ${f.op ?? ''} ${f.path ?? ''}: ${f.message}\n    ${f.stack.split('\n').slice(1, 4).join('\n    ')}\n    mutations: ${m.describe.join('; ')}`);
+        if (o.save) {
+          const small = await shrink(w, file, seed.buf, m.data, sig, o, 60_000);
+          const saved = saveCase(f, small, { seed: o.seed, class: cls, index: i, seedImage: seed.path.replace(ROOT + '/', ''), mutations: m.describe });
+          console.log(`    saved ${saved.replace(ROOT + '/', '')} (${small.length} bytes)`);
+        }
+      }
+      const ms = performance.now() - start;
+      total += t.mutants;
+      const row = `${cls.padEnd(10)} mutants ${String(t.mutants).padStart(6)}  opened ${String(t.opened).padStart(6)}  entries ${String(t.entries).padStart(8)}  findings ${t.findings}  ` +
+        `(${(t.mutants / (ms / 1000)).toFixed(1)}/s, slowest ${(t.slowest / 1000).toFixed(2)} s; ${[...t.perFormat].map(([f, n]) => `${f} ${n}`).join(', ')})`;
+      rows.push(row);
+      console.log(row);
+    }
+  } finally {
+    w.kill();
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`fuzz: ${total} mutants over ${classes.length} classes, ${findings.length} findings`);
   process.exit(findings.length ? 1 : 0);
 }
 

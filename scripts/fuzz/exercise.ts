@@ -110,6 +110,23 @@ export async function exercise(imagePath: string): Promise<ExerciseResult> {
     const src = await guard('openFile', label, () => v.openFile(node, stream));
     if (!src) return;
     try {
+      // The holes a file reports (what sparse extracts and the mount's SEEK_DATA answer from):
+      // in order, inside the file, never overlapping — else a restore would be silently wrong.
+      if (src.dataRanges) {
+        const ranges = await guard('dataRanges', label, () => {
+          const out: Array<[number, number]> = [];
+          for (const x of src.dataRanges!(0, src.size)) if (out.push(x) > 100_000) break;
+          return out;
+        });
+        let end = 0;
+        for (const [at, len] of ranges ?? []) {
+          if (!Number.isSafeInteger(at) || !Number.isSafeInteger(len) || at < end || len < 0 || at + len > src.size) {
+            r.violation = { op: 'dataRanges', path: label, kind: 'fs', message: `data range [${at}, +${len}) out of order or outside the file (${src.size} bytes)`, stack: '' };
+            throw new Stop();
+          }
+          end = at + len;
+        }
+      }
       let off = 0;
       while (off < src.size && r.bytes < LIMITS.maxBytes) {
         const want = Math.min(LIMITS.readChunk, src.size - off);

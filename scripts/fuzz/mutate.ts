@@ -559,111 +559,382 @@ const NAME_BYTES = [[0x1b, 0x5d, 0x30, 0x3b, 0x07], [0x1b, 0x5b, 0x32, 0x4a], [0
 const HUGE = [2n ** 53n + 1n, 2n ** 60n + 1n, 2n ** 64n - 1n, 2n ** 63n];
 
 /**
- * The classes issue 26 asks the fuzzer to aim at, each where its structure lives:
- * - chain loops and cross-links: a FAT16/32 entry pointed back to an earlier cluster of the
- *   table (a loop) or at a cluster another chain uses;
- * - folders pointing back up (deep trees, loops): an ext folder entry given the inode of its
- *   own folder (the "." entry's) or of the root;
- * - folder holes: an ext folder block whose first record is stretched over the whole block;
- * - name bytes: ESC/BEL/DEL/C1/"/"/NUL/".."/invalid UTF-8 written into a folder block or a
- *   FAT/exFAT folder cluster;
- * - huge sizes: 2^53+1, 2^60+1, 2^63, 2^64-1 written as a u64 into an inode table, MFT record
- *   or folder, or 0xFFFFFFFF as a u32 (FAT DIR_FileSize);
- * - non-regular files: an ext inode's type bits made FIFO, character/block device or socket.
- * Returns false when the mutant offers no such structure (the caller does something else).
+ * The classes issue 26 asks the fuzzer to aim at, each where its structure lives. Selectable
+ * one at a time (`npm run fuzz -- --class chain`, see classMutant); in ordinary runs one of
+ * them is one mutation among the others (hostileClass).
+ * - chain: chain loops and cross-links — a FAT12/16/32 or exFAT FAT entry pointed back into
+ *   its own chain (a loop) or at a cluster another chain uses, with exFAT's NoFatChain flag
+ *   cleared so the FAT is followed; an ext extent (in the inode or an extent block) pointed at
+ *   another file's blocks, at its own extent block, or given an overlapping logical start; an
+ *   ext2 indirect block entry pointed at the indirect block itself;
+ * - holes: folder holes — an ext folder block whose first record is stretched over the whole
+ *   block; an ext folder's extent moved up so its first blocks are a hole; an early end
+ *   marker (0x00) or unused-entry byte in the middle of a FAT/exFAT folder cluster;
+ * - deep: folder graphs that are not trees — an ext folder entry given the inode of its own
+ *   folder, the root, or any other folder (ancestors: loops; others: cross-linked subtrees,
+ *   depth multiplied), made a folder entry; a FAT sub-folder entry pointed at its own folder's
+ *   or another folder's first cluster. The ext seeds include a 200-level tree (seeds.ts);
+ * - names: ESC/BEL/DEL/C1/"/"/NUL/".."/invalid UTF-8 written into a folder block, an NTFS
+ *   index or MFT record, or a FAT/exFAT folder cluster;
+ * - huge: 2^53+1, 2^60+1, 2^63, 2^64-1 written as a u64 into an inode table, MFT record or
+ *   folder, or 0xFFFFFFFF as a u32 (FAT DIR_FileSize, exFAT lengths);
+ * - nonregular: an ext inode's type bits made FIFO, character/block device or socket; a FAT
+ *   entry's attribute byte made volume label, device (0x40) or a long-name slot.
+ * Each returns false when the image offers no such structure.
  */
-function hostileClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
-  const of = (re: RegExp) => regions.filter((r) => re.test(r.what));
-  const kind = rng.int(6);
-  if (kind === 0) {
-    const fat = of(/^FAT$/)[0];
-    if (!fat) return false;
-    // FAT16 or FAT32 by BPB_FATSz16 (0 on FAT32); FAT12's packed entries are left to the rest.
-    const width = u16(data, 22) === 0 ? 4 : 2;
-    const entries = Math.floor(Math.min(fat.length, 1 << 16) / width);
-    if (entries < 8) return false;
-    const i = 3 + rng.int(entries - 3);
-    const target = rng.chance(0.5) ? 2 + rng.int(i - 2) : 2 + rng.int(entries - 2);
-    const bytes = Buffer.alloc(width);
-    if (width === 2) bytes.writeUInt16LE(target);
-    else bytes.writeUInt32LE(target);
-    write(data, edits, fat.offset + i * width, bytes, 'FAT chain loop / cross-link');
-    describe.push(`FAT[${i}] := ${target} (loop or cross-link)`);
-    return true;
+export const HOSTILE_CLASSES = ['chain', 'holes', 'deep', 'names', 'huge', 'nonregular'] as const;
+export type HostileClass = (typeof HOSTILE_CLASSES)[number];
+
+type ClassMutator = (data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]) => boolean;
+
+const regionsLike = (regions: Region[], re: RegExp) => regions.filter((r) => re.test(r.what));
+
+/** The ext superblock's block size and inode size, or null when the image has no ext superblock. */
+function extGeometry(data: Buffer): { bs: number; isz: number } | null {
+  if (u16(data, 1024 + 56) !== 0xef53) return null;
+  return { bs: 1024 << Math.min(u32(data, 1024 + 24), 6), isz: u16(data, 1024 + 88) || 128 };
+}
+
+/** Inode records of the seed's inode tables whose i_mode type is `type` (0x4000 folder, 0x8000 file, 0 any in use). */
+function extInodes(data: Buffer, regions: Region[], type: number): number[] {
+  const g = extGeometry(data);
+  if (!g) return [];
+  const out: number[] = [];
+  for (const t of regionsLike(regions, /^inode table/)) {
+    for (let o = t.offset; o + g.isz <= t.offset + t.length; o += g.isz) {
+      const mode = u16(data, o);
+      if (mode && (type === 0 || (mode & 0xf000) === type)) out.push(o);
+    }
   }
-  if (kind === 1 || kind === 2) {
-    const blocks = of(/^folder block$/);
-    if (!blocks.length) return false;
-    const blk = rng.pick(blocks);
-    if (kind === 2) {
+  return out;
+}
+
+/** Byte offsets of the 12-byte extent entries (ext4_extent or ext4_extent_idx) of an inode's i_block, or of an extent block. */
+function extentEntries(data: Buffer, header: number): { entries: number[]; depth: number } {
+  if (u16(data, header) !== 0xf30a) return { entries: [], depth: 0 };
+  const n = Math.min(u16(data, header + 2), 340);
+  return { entries: Array.from({ length: n }, (_, i) => header + 12 + 12 * i), depth: u16(data, header + 6) };
+}
+
+function chainClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const choices: Array<() => boolean> = [];
+  const fat = regionsLike(regions, /^FAT$/)[0];
+  if (fat) {
+    choices.push(() => {
+      const exfat = data.toString('latin1', 3, 11) === 'EXFAT   ';
+      // FAT12 packs 1.5 bytes per entry; FAT16 by BPB_FATSz16 != 0; FAT32 and exFAT use 4.
+      const fat12 = !exfat && u16(data, 22) !== 0 && data.toString('latin1', 54, 59) === 'FAT12';
+      const width = exfat || u16(data, 22) === 0 ? 4 : fat12 ? 1.5 : 2;
+      const entries = Math.floor(Math.min(fat.length, 1 << 16) / width);
+      if (entries < 8) return false;
+      // Entries in use (non-zero) are the chains; aim at them most of the time.
+      const used: number[] = [];
+      const entryAt = (i: number) => (width === 4 ? u32(data, fat.offset + 4 * i) : width === 2 ? u16(data, fat.offset + 2 * i) : (u16(data, fat.offset + Math.floor(i * 1.5)) >> ((i & 1) * 4)) & 0xfff);
+      for (let i = 2; i < entries && used.length < 4096; i++) if (entryAt(i) !== 0) used.push(i);
+      const i = used.length && rng.chance(0.8) ? rng.pick(used) : 2 + rng.int(entries - 2);
+      // Back to an earlier cluster of the table (often of the same chain: a loop), to itself, or to another chain's cluster.
+      const target = rng.chance(0.3) ? i : rng.chance(0.5) && used.length ? rng.pick(used) : 2 + rng.int(Math.max(1, i - 2));
+      if (width === 1.5) {
+        const at = fat.offset + Math.floor(i * 1.5);
+        const old = u16(data, at);
+        const v = i & 1 ? (old & 0x000f) | (target << 4) : (old & 0xf000) | target;
+        const b = Buffer.alloc(2);
+        b.writeUInt16LE(v & 0xffff);
+        write(data, edits, at, b, 'FAT chain loop / cross-link');
+      } else {
+        const bytes = Buffer.alloc(width);
+        if (width === 2) bytes.writeUInt16LE(target);
+        else bytes.writeUInt32LE(target);
+        write(data, edits, fat.offset + i * width, bytes, 'FAT chain loop / cross-link');
+      }
+      describe.push(`FAT[${i}] := ${target} (loop or cross-link)`);
+      if (exfat) {
+        // Stream extension entries (0xC0): clear NoFatChain (bit 1 of GeneralSecondaryFlags) so the FAT is followed.
+        const streams: number[] = [];
+        for (const c of regionsLike(regions, /folder cluster/)) for (let o = c.offset; o + 32 <= c.offset + c.length; o += 32) if (data[o] === 0xc0 && data[o + 1]! & 2) streams.push(o);
+        for (let k = 0; k < 1 + rng.int(3) && streams.length; k++) {
+          const o = rng.pick(streams);
+          write(data, edits, o + 1, Buffer.from([data[o + 1]! & ~2]), 'exFAT NoFatChain cleared');
+          describe.push(`exFAT stream @${o}: NoFatChain cleared`);
+        }
+      }
+      return true;
+    });
+  }
+  const g = extGeometry(data);
+  if (g) {
+    // Extent entries of files' and folders' inodes, and of extent blocks.
+    const leaves: number[] = [];
+    const indexes: Array<{ at: number; block: number }> = [];
+    for (const ino of extInodes(data, regions, 0)) {
+      const { entries, depth } = extentEntries(data, ino + 40);
+      for (const e of entries) (depth ? indexes.push({ at: e, block: Math.floor(ino / g.bs) }) : leaves.push(e));
+    }
+    for (const b of regionsLike(regions, /^extent block$/)) {
+      const { entries, depth } = extentEntries(data, b.offset);
+      for (const e of entries) (depth ? indexes.push({ at: e, block: b.offset / g.bs }) : leaves.push(e));
+    }
+    if (leaves.length) {
+      choices.push(() => {
+        const e = rng.pick(leaves);
+        const other = rng.pick(leaves);
+        if (rng.chance(0.5)) {
+          // ee_start_hi/ee_start_lo of another extent: two files share blocks (a cross-link).
+          write(data, edits, e + 6, Buffer.from(data.subarray(other + 6, other + 12)), 'ext extent cross-link');
+          describe.push(`extent @${e}: start := that of extent @${other} (cross-link)`);
+        } else {
+          // ee_block moved back into the previous extent's range (overlap), or ee_len stretched.
+          const b = Buffer.alloc(4);
+          b.writeUInt32LE(rng.chance(0.5) ? Math.max(0, u32(data, e) - 1 - rng.int(4)) : u32(data, other));
+          write(data, edits, e, b, 'ext extent overlap');
+          describe.push(`extent @${e}: ee_block := ${b.readUInt32LE(0)} (overlap)`);
+        }
+        return true;
+      });
+    }
+    if (indexes.length) {
+      choices.push(() => {
+        const x = rng.pick(indexes);
+        // ei_leaf_lo/hi: the block holding this index itself (a loop in the tree).
+        const b = Buffer.alloc(6);
+        b.writeUInt32LE(x.block >>> 0, 0);
+        write(data, edits, x.at + 4, b, 'ext extent index loop');
+        describe.push(`extent index @${x.at}: leaf := its own block ${x.block} (loop)`);
+        return true;
+      });
+    }
+    // ext2/3 block maps: i_block[12] is the indirect block; an entry of it pointed at itself.
+    const mapped = extInodes(data, regions, 0x8000).filter((o) => !(u32(data, o + 32) & 0x80000) && u32(data, o + 40 + 48) !== 0);
+    if (mapped.length) {
+      choices.push(() => {
+        const o = rng.pick(mapped);
+        const ind = u32(data, o + 40 + 48);
+        const slot = ind * g.bs + 4 * rng.int(g.bs / 4);
+        const b = Buffer.alloc(4);
+        b.writeUInt32LE(rng.chance(0.5) ? ind : u32(data, o + 40));
+        write(data, edits, slot, b, 'ext indirect block loop');
+        describe.push(`indirect block ${ind} entry @${slot} := ${b.readUInt32LE(0)} (itself or the file's first block)`);
+        return true;
+      });
+    }
+  }
+  return choices.length > 0 && rng.pick(choices)();
+}
+
+function holesClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const choices: Array<() => boolean> = [];
+  const blocks = regionsLike(regions, /^folder block$/);
+  if (blocks.length) {
+    choices.push(() => {
       // The first record (".") stretched over the whole block: the rest reads as a hole.
+      const blk = rng.pick(blocks);
       const len = Buffer.alloc(2);
       len.writeUInt16LE(Math.min(blk.length, 0xfffc));
       write(data, edits, blk.offset + 4, len, 'folder block emptied');
       describe.push(`folder block @${blk.offset}: "." record spans the block`);
       return true;
-    }
-    const self = u32(data, blk.offset);
-    const recs: number[] = [];
-    for (let o = blk.offset, n = 0; o + 8 <= blk.offset + blk.length && n < 256; n++) {
-      const rl = u16(data, o + 4);
-      if (rl < 8) break;
-      recs.push(o);
-      o += rl;
-    }
-    if (recs.length < 3) return false;
-    const at = rng.pick(recs.slice(2));
-    const ino = Buffer.alloc(4);
-    ino.writeUInt32LE(rng.chance(0.6) ? self : 2);
-    write(data, edits, at, ino, 'folder entry pointing back up');
-    // Its file_type made "folder", so walks follow it.
-    write(data, edits, at + 7, Buffer.from([2]), 'folder entry pointing back up');
-    describe.push(`folder entry @${at} := inode ${ino.readUInt32LE(0)} (a folder above)`);
-    return true;
+    });
   }
-  if (kind === 3) {
-    const dirs = of(/folder|root|index|entry set|cluster/);
-    if (!dirs.length) return false;
-    const r = rng.pick(dirs);
-    const bytes = Buffer.from(rng.pick(NAME_BYTES));
-    const off = r.offset + rng.int(Math.max(1, r.length - bytes.length));
-    write(data, edits, off, bytes, `name bytes in ${r.what}`);
-    describe.push(`name bytes ${bytes.toString('hex')} @${off} (${r.what})`);
-    return true;
+  const dirs = extInodes(data, regions, 0x4000).filter((o) => extentEntries(data, o + 40).entries.length > 0 && extentEntries(data, o + 40).depth === 0);
+  if (dirs.length) {
+    choices.push(() => {
+      // The folder's first extent starts at logical block 1..3: block 0 (with "." and "..") is a hole.
+      const o = rng.pick(dirs);
+      const e = rng.pick(extentEntries(data, o + 40).entries);
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(u32(data, e) + 1 + rng.int(3));
+      write(data, edits, e, b, 'folder extent moved (hole)');
+      describe.push(`folder inode @${o}: extent @${e} ee_block := ${b.readUInt32LE(0)} (a hole before it)`);
+      return true;
+    });
   }
-  if (kind === 4) {
-    const meta = of(/inode table|MFT record|folder|root|entry/);
-    if (!meta.length) return false;
-    const r = rng.pick(meta);
-    if (rng.chance(0.3)) {
-      const off = r.offset + 4 * rng.int(Math.max(1, Math.floor(r.length / 4)));
-      write(data, edits, off, Buffer.from([0xff, 0xff, 0xff, 0xff]), `huge size in ${r.what}`);
-      describe.push(`u32 @${off} := 0xFFFFFFFF (${r.what})`);
+  const clusters = regionsLike(regions, /^(folder cluster|root folder)$/);
+  if (clusters.length) {
+    choices.push(() => {
+      // An end marker (0x00) or an unused/deleted entry (0xE5 FAT, 0x05/0x41 exFAT-style unused) in the middle of a folder.
+      const c = rng.pick(clusters);
+      const slots = Math.floor(c.length / 32);
+      if (slots < 3) return false;
+      const at = c.offset + 32 * (2 + rng.int(slots - 2));
+      const v = rng.pick([0x00, 0x00, 0xe5, 0x05, 0x41]);
+      write(data, edits, at, Buffer.from([v]), 'folder hole');
+      describe.push(`folder entry @${at}: first byte := 0x${v.toString(16)} (a hole or an early end)`);
+      return true;
+    });
+  }
+  return choices.length > 0 && rng.pick(choices)();
+}
+
+function deepClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const choices: Array<() => boolean> = [];
+  const blocks = regionsLike(regions, /^folder block$/);
+  if (blocks.length) {
+    // Every folder's own inode number (its "." record), the set of targets.
+    const folders = blocks.map((b) => u32(data, b.offset)).filter((n) => n > 0);
+    choices.push(() => {
+      const blk = rng.pick(blocks);
+      const self = u32(data, blk.offset);
+      const parent = u32(data, blk.offset + 12);
+      const recs: number[] = [];
+      for (let o = blk.offset, n = 0; o + 8 <= blk.offset + blk.length && n < 256; n++) {
+        const rl = u16(data, o + 4);
+        if (rl < 8) break;
+        recs.push(o);
+        o += rl;
+      }
+      if (recs.length < 3) return false;
+      const at = rng.pick(recs.slice(2));
+      const ino = Buffer.alloc(4);
+      ino.writeUInt32LE(rng.pick([self, parent, 2, rng.pick(folders), rng.pick(folders)]));
+      write(data, edits, at, ino, 'folder entry pointing at a folder');
+      // Its file_type made "folder", so walks follow it.
+      write(data, edits, at + 7, Buffer.from([2]), 'folder entry pointing at a folder');
+      describe.push(`folder entry @${at} := inode ${ino.readUInt32LE(0)} (a folder above, itself or elsewhere)`);
+      return true;
+    });
+  }
+  const clusters = regionsLike(regions, /^folder cluster$/);
+  if (clusters.length && !regionsLike(regions, /^boot region$/).length) {
+    // FAT: a sub-folder entry (attribute 0x10, not "." or "..") given another folder's first cluster.
+    const firstClusterOf = (o: number) => u16(data, o + 26) | (u16(data, o + 20) << 16);
+    const folderClusters = clusters.map((c) => firstClusterOf(c.offset)).filter((n) => n >= 2);
+    const subs: number[] = [];
+    for (const c of [...clusters, ...regionsLike(regions, /^root folder$/)]) {
+      for (let o = c.offset; o + 32 <= c.offset + c.length; o += 32) if (data[o] !== 0 && data[o] !== 0xe5 && data[o] !== 0x2e && data[o + 11] === 0x10) subs.push(o);
+    }
+    if (subs.length && folderClusters.length) {
+      choices.push(() => {
+        const o = rng.pick(subs);
+        const target = rng.chance(0.2) ? 0 : rng.pick(folderClusters);
+        const lo = Buffer.alloc(2);
+        lo.writeUInt16LE(target & 0xffff);
+        const hi = Buffer.alloc(2);
+        hi.writeUInt16LE(target >>> 16);
+        write(data, edits, o + 26, lo, 'FAT folder cross-link');
+        write(data, edits, o + 20, hi, 'FAT folder cross-link');
+        describe.push(`FAT folder entry @${o}: first cluster := ${target} (a folder above, itself, elsewhere or the root)`);
+        return true;
+      });
+    }
+  }
+  return choices.length > 0 && rng.pick(choices)();
+}
+
+function namesClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const dirs = regionsLike(regions, /folder|root|index|entry set|cluster|MFT record/);
+  if (!dirs.length) return false;
+  const r = rng.pick(dirs);
+  const bytes = Buffer.from(rng.pick(NAME_BYTES));
+  let off = r.offset + rng.int(Math.max(1, r.length - bytes.length));
+  // Aimed at names: FAT short names at entry offset 0..10, ext names at record offset 8.
+  if (/folder cluster|root folder/.test(r.what) && rng.chance(0.6)) off = r.offset + 32 * rng.int(Math.max(1, Math.floor(r.length / 32))) + rng.int(8);
+  write(data, edits, off, bytes, `name bytes in ${r.what}`);
+  describe.push(`name bytes ${bytes.toString('hex')} @${off} (${r.what})`);
+  return true;
+}
+
+function hugeClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const meta = regionsLike(regions, /inode table|MFT record|folder|root|entry/);
+  if (!meta.length) return false;
+  const r = rng.pick(meta);
+  const g = extGeometry(data);
+  if (g && /^inode table/.test(r.what) && rng.chance(0.5)) {
+    // i_size_lo / i_size_high of an inode in use.
+    const inodes = extInodes(data, [r], 0x8000);
+    if (inodes.length) {
+      const o = rng.pick(inodes);
+      const v = rng.pick(HUGE);
+      const lo = Buffer.alloc(4);
+      lo.writeUInt32LE(Number(v & 0xffffffffn));
+      const hi = Buffer.alloc(4);
+      hi.writeUInt32LE(Number((v >> 32n) & 0xffffffffn));
+      write(data, edits, o + 4, lo, 'huge i_size');
+      write(data, edits, o + 108, hi, 'huge i_size');
+      describe.push(`inode @${o}: i_size := ${v}`);
       return true;
     }
-    const v = rng.pick(HUGE);
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(v);
-    const off = r.offset + 8 * rng.int(Math.max(1, Math.floor(r.length / 8)));
-    write(data, edits, off, b, `huge size in ${r.what}`);
-    describe.push(`u64 @${off} := ${v} (${r.what})`);
+  }
+  if (rng.chance(0.3)) {
+    const off = r.offset + 4 * rng.int(Math.max(1, Math.floor(r.length / 4)));
+    write(data, edits, off, Buffer.from([0xff, 0xff, 0xff, 0xff]), `huge size in ${r.what}`);
+    describe.push(`u32 @${off} := 0xFFFFFFFF (${r.what})`);
     return true;
   }
-  const tables = of(/^inode table/);
-  if (!tables.length) return false;
-  const t = rng.pick(tables);
-  // Inode records of 128 or 256 bytes: i_mode is the first u16; only regular files are turned.
-  const isz = u16(data, 1024 + 88) || 128;
-  const slots: number[] = [];
-  for (let o = t.offset; o + isz <= t.offset + t.length; o += isz) if ((u16(data, o) & 0xf000) === 0x8000) slots.push(o);
-  if (!slots.length) return false;
-  const at = rng.pick(slots);
-  const type = rng.pick([0x1000, 0x2000, 0x6000, 0xc000]);
-  const mode = Buffer.alloc(2);
-  mode.writeUInt16LE((u16(data, at) & 0x0fff) | type);
-  write(data, edits, at, mode, 'non-regular file type');
-  describe.push(`i_mode @${at} := 0x${mode.readUInt16LE(0).toString(16)} (a file made FIFO/device/socket)`);
+  const v = rng.pick(HUGE);
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  const off = r.offset + 8 * rng.int(Math.max(1, Math.floor(r.length / 8)));
+  write(data, edits, off, b, `huge size in ${r.what}`);
+  describe.push(`u64 @${off} := ${v} (${r.what})`);
   return true;
+}
+
+function nonRegularClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  const choices: Array<() => boolean> = [];
+  const files = extInodes(data, regions, 0x8000);
+  if (files.length) {
+    choices.push(() => {
+      const at = rng.pick(files);
+      const type = rng.pick([0x1000, 0x2000, 0x6000, 0xc000]);
+      const mode = Buffer.alloc(2);
+      mode.writeUInt16LE((u16(data, at) & 0x0fff) | type);
+      write(data, edits, at, mode, 'non-regular file type');
+      describe.push(`i_mode @${at} := 0x${mode.readUInt16LE(0).toString(16)} (a file made FIFO/device/socket)`);
+      return true;
+    });
+  }
+  const fatDirs = regionsLike(regions, /^(folder cluster|root folder)$/);
+  if (fatDirs.length && !regionsLike(regions, /^boot region$/).length) {
+    const entries: number[] = [];
+    for (const c of fatDirs) for (let o = c.offset; o + 32 <= c.offset + c.length; o += 32) if (data[o] !== 0 && data[o] !== 0xe5 && data[o] !== 0x2e && (data[o + 11]! & 0x0f) !== 0x0f) entries.push(o);
+    if (entries.length) {
+      choices.push(() => {
+        const o = rng.pick(entries);
+        const attr = rng.pick([0x08, 0x40, 0x0f, 0x18, 0x50, 0x48]);
+        write(data, edits, o + 11, Buffer.from([attr]), 'FAT attribute');
+        describe.push(`FAT entry @${o}: attribute := 0x${attr.toString(16)} (label/device/long-name slot)`);
+        return true;
+      });
+    }
+  }
+  return choices.length > 0 && rng.pick(choices)();
+}
+
+const CLASS_MUTATORS: Record<HostileClass, ClassMutator> = {
+  chain: chainClass,
+  holes: holesClass,
+  deep: deepClass,
+  names: namesClass,
+  huge: hugeClass,
+  nonregular: nonRegularClass,
+};
+
+/** One of the classes at random, as one mutation of an ordinary mutant. */
+function hostileClass(data: Buffer, regions: Region[], rng: Rng, edits: Edit[], describe: string[]): boolean {
+  return CLASS_MUTATORS[rng.pick(HOSTILE_CLASSES)](data, regions, rng, edits, describe);
+}
+
+/**
+ * A mutant of one class only: 1–3 of its mutations (sometimes with one ordinary integer or
+ * byte mutation beside, so the class meets damaged neighbours too). null when the seed offers
+ * the class nothing to aim at.
+ */
+export function classMutant(cls: HostileClass, format: string, seedBuf: Buffer, regions: Region[], rng: Rng): Mutant | null {
+  const data = Buffer.from(seedBuf);
+  const edits: Edit[] = [];
+  const describe: string[] = [];
+  const n = 1 + rng.int(3);
+  let done = 0;
+  for (let i = 0; i < n; i++) if (CLASS_MUTATORS[cls](data, regions, rng, edits, describe)) done++;
+  if (!done) return null;
+  if (rng.chance(0.15)) {
+    const r = rng.pick(regions);
+    const off = r.offset + rng.int(r.length);
+    write(data, edits, off, Buffer.from([data[off]! ^ (1 << rng.int(8))]), `bit flip in ${r.what}`);
+    describe.push(`flip @${off} (${r.what})`);
+  }
+  if (format === 'gpt') fixGptCrcs(data);
+  return { data, edits, describe };
 }
 
 /** Recomputes GPT header and entry-array CRC32s so that mutations reach the entry parser. */

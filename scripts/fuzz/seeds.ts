@@ -61,6 +61,23 @@ function extImage(path: string, mkfs: string, opts: string[], seed: number): voi
   withTree(seed, (dir) => sh(mkfs, ['-q', '-F', ...opts, '-d', dir, path]));
 }
 
+/** ext4 (1 KiB blocks) holding one chain of `levels` nested folders, a small file every 10 levels. */
+function deepExtImage(path: string, levels: number): void {
+  blank(path, 4 * 1024 * 1024);
+  const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-deep-'));
+  try {
+    let d = dir;
+    for (let i = 0; i < levels; i++) {
+      d = join(d, `level-${i}`);
+      mkdirSync(d);
+      if (i % 10 === 0) writeFileSync(join(d, 'f.txt'), seededText(100 + i, 50));
+    }
+    sh('mkfs.ext4', ['-q', '-F', '-b', '1024', '-N', '1024', '-O', '^metadata_csum', '-d', dir, path]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function exfatImage(path: string, seed: number): void {
   blank(path, 4 * 1024 * 1024);
   sh('mkfs.exfat', ['-L', 'FUZZ', path]);
@@ -246,6 +263,8 @@ export function buildSeeds(): SeedSet {
     cached('ext2.img', (p) => extImage(p, 'mkfs.ext2', ['-b', '1024'], 4)),
     cached('ext4-nocsum.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '1024', '-O', '^metadata_csum,^has_journal'], 5)),
     cached('ext4.img', (p) => extImage(p, 'mkfs.ext4', ['-b', '4096'], 6)),
+    // Issue 26's deep-tree class: 200 nested folders (a file every 10 levels) to cross-link and loop.
+    cached('ext4-deep.img', (p) => deepExtImage(p, 200)),
   ];
   s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
   s.xfs = [cached('xfs-v5.img', (p) => xfsImage(p, true, 10)), cached('xfs-v4.img', (p) => xfsImage(p, false, 11)), cached('xfs-dirty.img', (p) => xfsImage(p, true, 12, true))];
