@@ -24,6 +24,8 @@ export interface Fuse3Binding {
   mount(mountpoint: string, args: string[], dispatch: Dispatch): void;
   /** The answer to request `id` (see reply() in fuse3.c for what each operation takes). */
   reply(id: number, result: number, a?: unknown, b?: unknown): void;
+  /** A folder's listing made ahead of the walker, and its stat, for libfuse's threads to answer from; false when refused. */
+  offer(path: string, names: Buffer, modeIno: Uint32Array, stat: Uint32Array): boolean;
 }
 
 /** Where the build put the binding: dist/native/, seen from dist/fuse/, dist/cli/ (the bundle) or src/fuse/ (tests). */
@@ -59,7 +61,7 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
           fsys.answerGetattr(path, (err, words) => reply(id, err, words));
           return;
         case Op.readdir:
-          fsys.readdir(path).then((l) => reply(id, 0, l.names, l.modeIno), fail(id, 'readdir', path));
+          fsys.readdir(path).then((l) => reply(id, 0, fsys.packedNames(l), l.modeIno), fail(id, 'readdir', path));
           return;
         case Op.open:
           fsys.open(path, a as number).then(async (fh) => {
@@ -102,4 +104,5 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
     }
   };
   b.mount(mountpoint, options, dispatch);
+  fsys.onListedAhead = (path, l, st) => b.offer(path, fsys.packedNames(l), l.modeIno, st);
 }

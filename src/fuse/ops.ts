@@ -40,6 +40,9 @@ const S_IFMT: Record<Stat['type'], number> = {
   blockdev: 0o060000, fifo: 0o010000, socket: 0o140000, other: 0o100000,
 };
 
+/** Folders queued to be listed ahead of a walker (see FuseFs.listAhead). */
+const LIST_AHEAD_FOLDERS = 4096;
+
 /** lseek whences the kernel passes on to the filesystem (unistd.h). */
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
@@ -115,6 +118,8 @@ interface Listing {
   partial?: Uint8Array;
   /** Targets of symlinks whose stat was complete at listing time. */
   targets?: Map<number, string>;
+  /** The names as the libfuse3 binding takes them (UTF-8, each ended by NUL), made on first answer. */
+  packed?: Buffer;
 }
 
 interface Handle {
@@ -382,16 +387,82 @@ export class FuseFs {
     return this.statArray(e);
   }
 
+  /** The listing's names in one buffer, each ended by NUL (the libfuse3 binding's readdir answer). */
+  packedNames(l: Listing): Buffer {
+    return (l.packed ??= Buffer.from(`${l.names.join('\0')}\0`));
+  }
+
   /** A folder's listing: names, stat arrays and entries, "." and ".." first (kept: see Listing). */
   async readdir(path: string): Promise<Listing> {
     return this.listingOf(await this.resolve(path), path);
   }
 
-  private listingOf(e: Entry, path: string): Promise<Listing> {
+  private listingOf(e: Entry, path: string, ahead = true): Promise<Listing> {
     const kept = this.listings.get(e);
     if (kept) return Promise.resolve(kept);
     // Parallel readdirs of one folder share one reading of it.
-    return this.listing.run(e, () => this.buildListing(e, path));
+    return this.listing.run(e, async () => {
+      const l = await this.buildListing(e, path);
+      if (ahead) this.listAhead(l, path);
+      return l;
+    });
+  }
+
+  /**
+   * Folders listed ahead of a walker (find, du, a file manager): the sub-folders of every
+   * folder listed, breadth first, one at a time between requests (each step runs after the
+   * requests waiting: setImmediate follows libuv's poll phase, where the binding's requests
+   * arrive). The image reading and decoding of the next folders then overlaps the kernel's and
+   * the walker's work instead of following it, and through the libfuse3 binding each listing
+   * is offered to libfuse's threads (onListedAhead), which answer the walker's LOOKUP and
+   * READDIR of that folder without a trip to JavaScript. Bounded: LIST_AHEAD_FOLDERS queued,
+   * a quarter of the kept-listing budget in names listed ahead and not yet asked for, and the
+   * binding's own byte limit (an offer refused stops the queue until the walker asks again).
+   * Errors are left to the walker's own request, which reports them.
+   */
+  private listAhead(l: Listing, path: string): void {
+    if (process.env.DP_NOAHEAD) return;
+    for (let i = 2; i < l.names.length && this.ahead.length < LIST_AHEAD_FOLDERS; i++) {
+      const k = l.kids[i];
+      if (k?.kind === 'vfs' && k.node.stat.type === 'dir' && !this.listings.get(k)) this.ahead.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);
+    }
+    if (this.ahead.length && !this.aheadRunning) {
+      this.aheadRunning = true;
+      setImmediate(() => this.aheadStep());
+    }
+  }
+
+  private readonly ahead: Array<[Entry, string]> = [];
+  private aheadRunning = false;
+  /** Names listed ahead and not yet asked for by a walker (approximate: what the queue may still add). */
+  private aheadNames = 0;
+  /** Through the libfuse3 binding: hands a folder's listing made ahead, and its stat, to libfuse's threads; false when refused. */
+  onListedAhead?: (path: string, l: Listing, st: Uint32Array) => boolean;
+
+  private aheadStep(): void {
+    const next = this.ahead.shift();
+    const budget = (this.opts.listingEntries ?? 262144) / 4;
+    // Through the binding, what waits is bounded by its byte limit; without it, by names listed.
+    if (!next || (!this.onListedAhead && this.aheadNames > budget)) {
+      this.ahead.length = 0;
+      this.aheadRunning = false;
+      this.aheadNames = 0;
+      return;
+    }
+    const [k, p] = next;
+    if (this.listings.get(k)) {
+      setImmediate(() => this.aheadStep());
+      return;
+    }
+    this.listingOf(k, p, false).then((kl) => {
+      this.aheadNames += kl.names.length;
+      if (this.onListedAhead && !this.onListedAhead(p, kl, this.statArray(k))) {
+        this.ahead.length = 0;
+      } else {
+        this.listAhead(kl, p);
+      }
+      setImmediate(() => this.aheadStep());
+    }, () => setImmediate(() => this.aheadStep()));
   }
 
   private async buildListing(e: Entry, path: string): Promise<Listing> {

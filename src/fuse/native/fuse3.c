@@ -96,6 +96,119 @@ static int ask(struct request *r) {
   return r->result;
 }
 
+/* ---- folders listed ahead ------------------------------------------------------------------ */
+
+/*
+ * Listings (and the folders' own stats) that JavaScript made ahead of a walker and offered
+ * (offer() below): libfuse's threads answer the walker's LOOKUP and READDIR of such a folder
+ * from here, without a trip to the JavaScript thread. Each is used once and freed (the kernel
+ * keeps the names and attributes it got; a later request goes to JavaScript, which keeps its
+ * listings); at most OFFERED_MAX bytes wait at a time, beyond which offers are refused.
+ */
+struct offered {
+  struct offered *next;
+  char *path;
+  char *names; /* each ended by NUL; NULL once used */
+  size_t names_len;
+  uint32_t *mode_ino; /* st_mode, st_ino per name */
+  size_t count;
+  int has_stat;
+  struct stat st;
+  size_t bytes;
+};
+
+#define OFFERED_BUCKETS 4096
+#define OFFERED_MAX (64u << 20)
+static struct offered *offered[OFFERED_BUCKETS];
+static size_t offered_bytes;
+static pthread_mutex_t offered_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint32_t path_hash(const char *p) {
+  uint32_t h = 2166136261u;
+  for (; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+  return h % OFFERED_BUCKETS;
+}
+
+/* Unlinks and returns the entry of `path`, or NULL. Called with offered_lock held. */
+static struct offered **offered_slot(const char *path) {
+  struct offered **e = &offered[path_hash(path)];
+  while (*e && strcmp((*e)->path, path) != 0) e = &(*e)->next;
+  return e;
+}
+
+static void offered_free(struct offered *o) {
+  offered_bytes -= o->bytes;
+  free(o->path);
+  free(o->names);
+  free(o->mode_ino);
+  free(o);
+}
+
+/* Drops the entry once neither its stat nor its listing is left. Called with offered_lock held. */
+static void offered_release(struct offered **slot) {
+  struct offered *o = *slot;
+  if (o->names == NULL && !o->has_stat) {
+    *slot = o->next;
+    offered_free(o);
+  }
+}
+
+/* The stat offered for `path`, taken (1), or 0. */
+static int take_offered_stat(const char *path, struct stat *st) {
+  int found = 0;
+  pthread_mutex_lock(&offered_lock);
+  struct offered **slot = offered_slot(path);
+  if (*slot && (*slot)->has_stat) {
+    *st = (*slot)->st;
+    (*slot)->has_stat = 0;
+    found = 1;
+    offered_release(slot);
+  }
+  pthread_mutex_unlock(&offered_lock);
+  return found;
+}
+
+/* The listing offered for `path`, taken out of the table (the caller frees it), or NULL. */
+static struct offered *take_offered_listing(const char *path) {
+  struct offered *taken = NULL;
+  pthread_mutex_lock(&offered_lock);
+  struct offered **slot = offered_slot(path);
+  struct offered *o = *slot;
+  if (o && o->names) {
+    taken = calloc(1, sizeof *taken);
+    if (taken) {
+      taken->names = o->names;
+      taken->names_len = o->names_len;
+      taken->mode_ino = o->mode_ino;
+      taken->count = o->count;
+      o->names = NULL;
+      o->mode_ino = NULL;
+      offered_bytes -= o->names_len + 8 * o->count;
+      o->bytes -= o->names_len + 8 * o->count;
+      offered_release(slot);
+    }
+  }
+  pthread_mutex_unlock(&offered_lock);
+  return taken;
+}
+
+/* Fills a readdir answer from names (each ended by NUL) and st_mode/st_ino words; -EIO if malformed. */
+static int fill_names(void *dirbuf, fuse_fill_dir_t filler, const char *names, size_t blen, const uint32_t *w, size_t count) {
+  size_t at = 0;
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  for (size_t i = 0; i < count && at < blen; i++) {
+    const char *name = names + at;
+    size_t len = strnlen(name, blen - at);
+    if (len == blen - at) return -EIO; /* not NUL-ended: never read past the buffer */
+    at += len + 1;
+    st.st_mode = w[2 * i];
+    st.st_ino = w[2 * i + 1];
+    if (filler(dirbuf, name, &st, 0, 0) != 0) break;
+  }
+  return 0;
+}
+
 /* ---- answers, on the JavaScript thread ---------------------------------------------------- */
 
 #define CHECK(call)                                                                                 \
@@ -256,7 +369,7 @@ static int copy_value(napi_env env, napi_value v, char *buf, size_t size) {
 /*
  * reply(id, result, a?, b?): JavaScript's answer to request `id`. By operation:
  *   getattr  a = stat words (Uint32Array)
- *   readdir  a = names (string[]), b = st_mode, st_ino per name (Uint32Array, 2 words each)
+ *   readdir  a = names (Buffer, each ended by NUL), b = st_mode, st_ino per name (Uint32Array, 2 words each)
  *   open     a = its handle number; b = the file's runs, or null (Float64Array: length, fd, offset per run)
  *   read     result = bytes written into the buffer
  *   readlink a = target (string)
@@ -288,22 +401,15 @@ static napi_value reply(napi_env env, napi_callback_info info) {
       break;
     }
     case OP_READDIR: {
-      uint32_t *w, count;
-      size_t n;
-      if (argc < 4 || napi_get_array_length(env, argv[2], &count) != napi_ok || typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 ||
-          n < 2 * (size_t)count)
+      /* Names in one buffer, each ended by NUL (one copy per listing on the JavaScript side, no
+         napi call per name). */
+      uint32_t *w;
+      size_t n, blen;
+      char *names;
+      if (argc < 4 || napi_get_buffer_info(env, argv[2], (void **)&names, &blen) != napi_ok ||
+          typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 ||
+          fill_names(r->dirbuf, r->filler, names, blen, w, n / 2) != 0)
         goto bad;
-      char name[4096];
-      struct stat st;
-      memset(&st, 0, sizeof st);
-      for (uint32_t i = 0; i < count; i++) {
-        napi_value v;
-        size_t len;
-        if (napi_get_element(env, argv[2], i, &v) != napi_ok || napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) goto bad;
-        st.st_mode = w[2 * i];
-        st.st_ino = w[2 * i + 1];
-        if (r->filler(r->dirbuf, name, &st, 0, 0) != 0) break;
-      }
       break;
     }
     case OP_OPEN: {
@@ -395,6 +501,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
 
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
   (void)fi;
+  if (take_offered_stat(path, st)) return 0;
   struct request r = { .op = OP_GETATTR, .path = path, .st = st };
   return ask(&r);
 }
@@ -403,6 +510,14 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
   (void)off;
   (void)fi;
   (void)flags;
+  struct offered *o = take_offered_listing(path);
+  if (o) {
+    int res = fill_names(buf, filler, o->names, o->names_len, o->mode_ino, o->count);
+    free(o->names);
+    free(o->mode_ino);
+    free(o);
+    if (res == 0) return 0;
+  }
   struct request r = { .op = OP_READDIR, .path = path, .dirbuf = buf, .filler = filler };
   return ask(&r);
 }
@@ -631,10 +746,68 @@ static napi_value mount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * offer(path, names, modeIno, statWords): a folder's listing made ahead of the walker (names
+ * each ended by NUL, st_mode/st_ino per name) and its own stat, for libfuse's threads to answer
+ * from (see "folders listed ahead"). Returns false when refused (over OFFERED_MAX, already
+ * offered, not mounted, malformed).
+ */
+static napi_value offer(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  int ok = 0;
+  char *path = NULL, *names = NULL;
+  uint32_t *mi = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || session == NULL) goto done;
+  char *src_names;
+  uint32_t *src_mi, *words;
+  size_t blen, n, nw;
+  if (napi_get_buffer_info(env, argv[1], (void **)&src_names, &blen) != napi_ok || blen == 0 || src_names[blen - 1] != 0 ||
+      typed_array(env, argv[2], napi_uint32_array, (void **)&src_mi, &n) != 0 ||
+      typed_array(env, argv[3], napi_uint32_array, (void **)&words, &nw) != 0 || nw < STAT_WORDS)
+    goto done;
+  size_t bytes = blen + 4 * n + sizeof(struct offered);
+  path = string_arg(env, argv[0]);
+  names = malloc(blen);
+  mi = malloc(4 * n + 4);
+  if (path == NULL || names == NULL || mi == NULL) goto done;
+  memcpy(names, src_names, blen);
+  memcpy(mi, src_mi, 4 * n);
+  pthread_mutex_lock(&offered_lock);
+  struct offered **slot = offered_slot(path);
+  if (*slot == NULL && offered_bytes + bytes <= OFFERED_MAX) {
+    struct offered *o = calloc(1, sizeof *o);
+    if (o) {
+      o->path = path;
+      o->names = names;
+      o->names_len = blen;
+      o->mode_ino = mi;
+      o->count = n / 2;
+      o->has_stat = 1;
+      stat_from_words(&o->st, words);
+      o->bytes = bytes;
+      offered_bytes += bytes;
+      *slot = o;
+      path = NULL;
+      names = NULL;
+      mi = NULL;
+      ok = 1;
+    }
+  }
+  pthread_mutex_unlock(&offered_lock);
+done:
+  free(path);
+  free(names);
+  free(mi);
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, mount, NULL, NULL, NULL, napi_default, NULL },
     { "reply", NULL, reply, NULL, NULL, NULL, napi_default, NULL },
+    { "offer", NULL, offer, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
