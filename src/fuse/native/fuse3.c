@@ -103,7 +103,8 @@ static int ask(struct request *r) {
  * (offer() below): libfuse's threads answer the walker's LOOKUP and READDIR of such a folder
  * from here, without a trip to the JavaScript thread. Each is used once and freed (the kernel
  * keeps the names and attributes it got; a later request goes to JavaScript, which keeps its
- * listings); at most OFFERED_MAX bytes wait at a time, beyond which offers are refused.
+ * listings); at most OFFERED_FOLDERS folders and OFFERED_MAX bytes wait at a time, beyond
+ * which offers are refused — so a mount that is not being walked lists at most that far ahead.
  */
 struct offered {
   struct offered *next;
@@ -118,9 +119,10 @@ struct offered {
 };
 
 #define OFFERED_BUCKETS 4096
-#define OFFERED_MAX (64u << 20)
+#define OFFERED_MAX (16u << 20)
+#define OFFERED_FOLDERS 1024
 static struct offered *offered[OFFERED_BUCKETS];
-static size_t offered_bytes;
+static size_t offered_bytes, offered_count;
 static pthread_mutex_t offered_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint32_t path_hash(const char *p) {
@@ -138,6 +140,7 @@ static struct offered **offered_slot(const char *path) {
 
 static void offered_free(struct offered *o) {
   offered_bytes -= o->bytes;
+  offered_count--;
   free(o->path);
   free(o->names);
   free(o->mode_ino);
@@ -183,6 +186,8 @@ static struct offered *take_offered_listing(const char *path) {
       taken->count = o->count;
       o->names = NULL;
       o->mode_ino = NULL;
+      /* A folder being read was looked up already (an open needs it): its stat is not needed. */
+      o->has_stat = 0;
       offered_bytes -= o->names_len + 8 * o->count;
       o->bytes -= o->names_len + 8 * o->count;
       offered_release(slot);
@@ -775,7 +780,7 @@ static napi_value offer(napi_env env, napi_callback_info info) {
   memcpy(mi, src_mi, 4 * n);
   pthread_mutex_lock(&offered_lock);
   struct offered **slot = offered_slot(path);
-  if (*slot == NULL && offered_bytes + bytes <= OFFERED_MAX) {
+  if (*slot == NULL && offered_bytes + bytes <= OFFERED_MAX && offered_count < OFFERED_FOLDERS) {
     struct offered *o = calloc(1, sizeof *o);
     if (o) {
       o->path = path;
@@ -787,6 +792,7 @@ static napi_value offer(napi_env env, napi_callback_info info) {
       stat_from_words(&o->st, words);
       o->bytes = bytes;
       offered_bytes += bytes;
+      offered_count++;
       *slot = o;
       path = NULL;
       names = NULL;
