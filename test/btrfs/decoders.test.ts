@@ -5,10 +5,12 @@
  * times: every outcome is the decoded bytes or a one-line corrupt error, never another
  * exception, never more output than the extent's size.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DiskpickError } from '../../src/errors.js';
-import { decompressExtent } from '../../src/fs/btrfs/compression.js';
+import { decompressExtent, decompressExtentIntoAsync } from '../../src/fs/btrfs/compression.js';
+import { useNativeCodecs, zstdDecoderName } from '../../src/source/codecs.js';
 import { tool } from '../helpers/tools.js';
 import { btrfsImage } from './helpers.js';
 
@@ -46,5 +48,62 @@ describe('compressed extents on hostile input', () => {
       closeSync(fd);
     }
     expect(errors).toBeGreaterThan(20);
+  });
+
+  it('zstd: the native libzstd form (sync and in the thread pool) and fzstd give the same bytes on every zstd extent, and bounded output or one-line errors on mutants', async () => {
+    expect(zstdDecoderName()).toMatch(/^libzstd \d+\.\d+\.\d+$/);
+    const { img } = btrfsImage('kernel');
+    const dump = tool('btrfs', ['inspect-internal', 'dump-tree', '-t', 'fs', img]);
+    const re = /extent data disk byte (\d+) nr (\d+)\s+extent data offset \d+ nr \d+ ram (\d+)\s+extent compression 3 \(zstd\)/g;
+    const extents = [...dump.matchAll(re)].map((m) => ({ logical: Number(m[1]), len: Number(m[2]), ram: Number(m[3]) }));
+    expect(extents.length).toBeGreaterThan(5);
+    const fd = openSync(img, 'r');
+    let rng = 777;
+    const next = () => (rng = (Math.imul(rng, 1103515245) + 12345) >>> 0);
+    const verdict = (f: () => Buffer, ram: number): string => {
+      try {
+        const out = f();
+        expect(out.length).toBe(ram);
+        return createHash('sha256').update(out).digest('hex');
+      } catch (err) {
+        expect(err).toBeInstanceOf(DiskpickError);
+        return 'error';
+      }
+    };
+    let bad = 0;
+    let same = 0;
+    try {
+      for (const e of extents) {
+        const phys = Number(/physical (\d+)/.exec(tool('btrfs-map-logical', ['-l', String(e.logical), img]))![1]);
+        const raw = Buffer.alloc(e.len);
+        readSync(fd, raw, 0, e.len, phys);
+        const native = decompressExtent(3, raw, e.ram, 4096, 'f', 'x');
+        const pooled = Buffer.alloc(e.ram, 0xaa);
+        await decompressExtentIntoAsync(3, raw, pooled, 4096, 'f', 'x');
+        useNativeCodecs(false);
+        const js = decompressExtent(3, raw, e.ram, 4096, 'f', 'x');
+        useNativeCodecs(true);
+        expect(native.equals(js)).toBe(true);
+        expect(pooled.equals(js)).toBe(true);
+        for (let k = 0; k < 20; k++) {
+          const m = Buffer.from(raw);
+          for (let j = 0; j < 1 + (next() % 4); j++) m[next() % m.length] = next() & 0xff;
+          const a = verdict(() => decompressExtent(3, m, e.ram, 4096, 'f', 'x'), e.ram);
+          useNativeCodecs(false);
+          const b = verdict(() => decompressExtent(3, m, e.ram, 4096, 'f', 'x'), e.ram);
+          useNativeCodecs(true);
+          // On damaged data the two decoders check different things and may make different
+          // garbage; each gives ram_bytes of output or a one-line error (verdict() checks).
+          if (a === 'error') bad++;
+          else if (b !== 'error') same += a === b ? 1 : 0;
+        }
+      }
+    } finally {
+      useNativeCodecs(true);
+      closeSync(fd);
+    }
+    expect(bad).toBeGreaterThan(10);
+    // Mutated literals decode alike in both: the comparison above ran.
+    expect(same).toBeGreaterThan(10);
   });
 });

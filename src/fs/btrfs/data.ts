@@ -8,6 +8,7 @@
 import { corrupt } from '../../errors.js';
 import { readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
+import { crc32cFirstMismatch } from '../../source/codecs.js';
 import { csumMatches } from './checksum.js';
 import type { ChunkMap } from './chunks.js';
 import { KEY, OBJ } from './items.js';
@@ -115,7 +116,16 @@ export class DataVolume implements ByteSource {
     while (l < end) {
       const run = await c.runAt(l);
       const stop = Math.min(end, run.end);
-      if (run.csums) {
+      if (run.csums && c.csumType === 0 && stop > l) {
+        // crc32c (the default): all sectors of the run in one call (SSE4.2 in the native binding).
+        const o = at + (l - logical);
+        const bad = crc32cFirstMismatch(buf, o, o + (stop - l), ss, run.csums, ((l - run.start) / ss) * 4);
+        if (bad >= 0) {
+          const b = l + bad * ss;
+          throw corrupt(this.name, `data checksum mismatch at file offset ${this.fileOffsetOf(b)} (Btrfs logical ${b}); --no-verify reads it as it is`);
+        }
+        l = stop;
+      } else if (run.csums) {
         for (; l < stop; l += ss) {
           const o = at + (l - logical);
           const ci = ((l - run.start) / ss) * c.csumSize;
