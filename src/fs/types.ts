@@ -118,6 +118,11 @@ export interface SubvolumeInfo {
 export interface FsOpenOptions {
   /** Check data checksums on read where the filesystem has them (Btrfs); default true. */
   verifyData?: boolean;
+  /**
+   * The other volumes of the disks opened together, for a filesystem that spans several
+   * devices (Btrfs: its devices are found among them by fsid and devid).
+   */
+  peers?: readonly ByteSource[];
 }
 
 export interface FileSystem {
@@ -140,6 +145,8 @@ export interface FileSystem {
   /** Extended attributes, full names ("user.foo", "security.selinux"). */
   xattrs?(node: FsNode): Promise<Map<string, Buffer>>;
   close?(): Promise<void>;
+  /** The volumes from FsOpenOptions.peers this filesystem is also made of (they show no filesystem of their own). */
+  readonly members?: readonly ByteSource[];
 }
 
 export interface FsFormat {

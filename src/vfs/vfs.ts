@@ -43,6 +43,8 @@ export interface VfsVolume {
   kids?: Map<string, VolumeEntry>;
   /** Its folder's inode number among the synthetic folders. */
   ino: number;
+  /** A device of a filesystem that spans several volumes (Btrfs), shown at this volume path instead. */
+  shownAt?: string;
 }
 
 /** A synthetic folder of the volume namespace: "/", a VG ("rl"), a further disk ("disk2"). */
@@ -225,8 +227,10 @@ export class Vfs {
         }
         return d.kids;
       };
+      // A filesystem spanning several volumes (multi-device Btrfs) finds its devices among these.
+      const multi = { peers: tree.volumes.filter((n) => n.source && !n.error && !n.system).map((n) => n.source!), taken: new Map<ByteSource, string>() };
       for (const [i, n] of tree.volumes.entries()) {
-        const vol = await mountVolume(n, i, nextIno++, opts);
+        const vol = await mountVolume(n, i, nextIno++, opts, false, multi);
         volumes.push(vol);
         byPath.set(n.path, vol);
         folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
@@ -433,7 +437,7 @@ export class Vfs {
    * still says what it is.
    */
   shownElsewhere(node: VfsNode): boolean {
-    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && node.place.vol.node.system?.name === 'lvm2';
+    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && (node.place.vol.node.system?.name === 'lvm2' || !!node.place.vol.shownAt);
   }
 
   /** Told about problems found while walking (loops skipped), for the CLI to show once. */
@@ -706,7 +710,10 @@ async function applyDetachedHeader(volumes: VfsVolume[], opts: VfsOpenOptions): 
   }
 }
 
-async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, detachedHeader = false): Promise<VfsVolume> {
+async function mountVolume(
+  node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, detachedHeader = false,
+  multi?: { peers: ByteSource[]; taken: Map<ByteSource, string> },
+): Promise<VfsVolume> {
   const volume: Volume = node.partition ?? {
     index: id, start: node.start ?? 0, size: node.size, source: node.source ?? new ZeroSource(node.size, node.path), type: node.what,
   };
@@ -722,9 +729,13 @@ async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsO
   } else if (node.content) {
     const c = node.content;
     v.fsError = new DiskpickError('unsupported', `is ${c.type}${c.uuid ? ` (UUID ${c.uuid})` : ''}, which diskpick does not read; its raw bytes are in the mount's .raw/ and in dd --volume ${node.path}`, where);
+  } else if (multi?.taken.has(node.source)) {
+    v.shownAt = multi.taken.get(node.source)!;
+    v.fsError = new DiskpickError('wrongType', `is a device of the multi-device filesystem shown at /${v.shownAt}`, where);
   } else {
     try {
-      const opened = await openFilesystem(node.source, opts.verifyData === false ? { verifyData: false } : {});
+      const opened = await openFilesystem(node.source, { ...(opts.verifyData === false ? { verifyData: false } : {}), ...(multi ? { peers: multi.peers } : {}) });
+      for (const m of opened.members ?? []) multi?.taken.set(m, node.path);
       v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
     } catch (err) {
       if (err instanceof DiskpickError) v.fsError = err;
