@@ -6,7 +6,8 @@
  * sizes, sha256, times, modes, owners, xattrs; scripts/images/btrfs.ts). A missing device fails
  * only what needs it; a damaged RAID1 data copy is read from the healthy one, as the kernel does.
  */
-import { copyFileSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { crc32cUpdate } from '../../src/fs/ext/crc32c.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,5 +120,36 @@ describe('multi-device Btrfs across the disks given together', () => {
     const r = diskpick(['cat', b, '/p0/raid1.bin']);
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/raid1\.bin: data checksum mismatch at file offset 0/);
+  });
+
+  it('a copy of device 1 given as the second disk, and a second device left behind (older generation): warned, not read', async () => {
+    const { img } = btrfsImage('raid0');
+    const [, dev2] = deviceImages(img, 2);
+    const copy = join(dir, 'dev1-copy.img');
+    copyFileSync(img, copy);
+    let vfs = await Vfs.open(img, { disks: [copy] });
+    try {
+      expect(vfs.info().volumes[0]!.filesystem!.warnings.join('\n')).toMatch(/dev1-copy\.img also says it is device 1: not read/);
+    } finally {
+      await vfs.close();
+    }
+    // Device 2's superblock one generation behind (checksum made valid again).
+    const old = join(dir, 'dev2-old.img');
+    copyFileSync(dev2!, old);
+    const fd = openSync(old, 'r+');
+    const sb = Buffer.alloc(4096);
+    readSync(fd, sb, 0, 4096, 0x10000);
+    sb.writeBigUInt64LE(sb.readBigUInt64LE(0x48) - 1n, 0x48);
+    sb.writeUInt32LE((crc32cUpdate(0xffffffff, sb, 0x20, 4096) ^ 0xffffffff) >>> 0, 0);
+    writeSync(fd, sb, 0, 4096, 0x10000);
+    closeSync(fd);
+    vfs = await Vfs.open(img, { disks: [old] });
+    try {
+      const w = vfs.info().volumes[0]!.filesystem!.warnings.join('\n');
+      expect(w).toMatch(/device 2 \(.*dev2-old\.img\) is at generation \d+, the filesystem at \d+: it missed later writes and is not read/);
+      await expect(readAll(vfs, await vfs.lookup('/p0/raid0.bin'))).rejects.toThrow(/device 2 of the filesystem, which is not among the disks given/);
+    } finally {
+      await vfs.close();
+    }
   });
 });
