@@ -10,7 +10,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DiskpickError } from '../../src/errors.js';
 import { decompressExtent, decompressExtentIntoAsync } from '../../src/fs/btrfs/compression.js';
-import { useNativeCodecs, zstdDecoderName } from '../../src/source/codecs.js';
+import { crc32cFirstMismatch, useNativeCodecs, zstdDecoderName } from '../../src/source/codecs.js';
+import { crc32c } from '../../src/source/bytes.js';
 import { tool } from '../helpers/tools.js';
 import { btrfsImage } from './helpers.js';
 
@@ -105,5 +106,26 @@ describe('compressed extents on hostile input', () => {
     expect(bad).toBeGreaterThan(10);
     // Mutated literals decode alike in both: the comparison above ran.
     expect(same).toBeGreaterThan(10);
+  });
+
+  it('crc32c of many sectors: the SSE4.2 binding and the JavaScript form find the same first bad sector', () => {
+    const ss = 4096;
+    const buf = Buffer.alloc(16 * ss + 3);
+    let x = 99;
+    for (let i = 0; i < buf.length; i++) buf[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24;
+    const at = 3; // an unaligned start, as a sector run inside a larger read
+    const csums = Buffer.alloc(4 + 16 * 4);
+    for (let i = 0; i < 16; i++) csums.writeUInt32LE(crc32c(buf.subarray(at + i * ss, at + (i + 1) * ss)), 4 + 4 * i);
+    const both = (): number[] => {
+      const n = crc32cFirstMismatch(buf, at, at + 16 * ss, ss, csums, 4);
+      useNativeCodecs(false);
+      const j = crc32cFirstMismatch(buf, at, at + 16 * ss, ss, csums, 4);
+      useNativeCodecs(true);
+      return [n, j];
+    };
+    expect(both()).toEqual([-1, -1]);
+    buf[at + 5 * ss + 77]! ^= 1;
+    buf[at + 9 * ss]! ^= 0x80;
+    expect(both()).toEqual([5, 5]);
   });
 });
