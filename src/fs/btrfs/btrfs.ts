@@ -223,6 +223,7 @@ export class BtrfsFs implements FileSystem {
         snapshot: !!item.parent_uuid && !item.parent_uuid.equals(zero),
         uuid: item.uuid && !item.uuid.equals(zero) ? formatUuid(item.uuid) : null,
         parentUuid: item.parent_uuid && !item.parent_uuid.equals(zero) ? formatUuid(item.parent_uuid) : null,
+        otime: item.otime,
         ...(path === null ? { orphan: true } : {}),
       });
     }
