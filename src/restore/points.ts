@@ -91,13 +91,16 @@ export async function listPoints(vfs: Vfs): Promise<PointEntry[]> {
   for (const v of vfs.volumes) {
     const subs = v.fs?.info.subvolumes ?? [];
     if (!subs.some((s) => s.snapshot)) continue;
-    const byUuid = new Map(subs.filter((s) => s.uuid).map((s) => [s.uuid!, s]));
+    const byUuid = new Map(subs.filter((s) => s.uuid).map((s) => [s.uuid!, s.orphan ? null : s.path]));
+    const top = v.fs!.info.details.topLevelUuid;
+    if (typeof top === 'string') byUuid.set(top, '');
+    // Read-only snapshots: a writable one is a fork that goes on changing, not a point in time.
     for (const s of subs) {
-      if (!s.snapshot || s.orphan || !s.parentUuid) continue;
+      if (!s.snapshot || !s.readOnly || s.orphan || !s.parentUuid) continue;
       const origin = byUuid.get(s.parentUuid);
       out.push({
         kind: 'btrfs', point: `${arg}:/${v.name}/${s.path}`, time: s.otime ?? null, id: String(s.id), name: s.path,
-        path: `/${v.name}/${s.path}`, ...(origin && !origin.orphan ? { of: `/${v.name}${origin.path ? `/${origin.path}` : ''}` } : {}),
+        path: `/${v.name}/${s.path}`, ...(typeof origin === 'string' ? { of: `/${v.name}${origin ? `/${origin}` : ''}` } : {}),
       });
     }
   }

@@ -133,6 +133,8 @@ export class BtrfsFs implements FileSystem {
     const profiles = (bit: bigint) => [...new Set(this.map.all.filter((c) => c.type & bit).map((c) => profileName(c.type)))].join('/') || 'none';
     const subvolumes = await this.listSubvolumes();
     const dflt = await this.defaultSubvolume();
+    // The top level's UUID: a snapshot of the top level (snapper's) names it as its parent.
+    const topUuid = (await this.findRoot(OBJ.FS_TREE))?.item.uuid;
     this.info = {
       type: 'btrfs',
       label: sb.label || null,
@@ -155,6 +157,7 @@ export class BtrfsFs implements FileSystem {
         bytesUsed: sb.bytes_used,
         subvolumes: subvolumes.length,
         defaultSubvolume: dflt,
+        ...(topUuid && !topUuid.equals(Buffer.alloc(16)) ? { topLevelUuid: formatUuid(topUuid) } : {}),
         dataChecksums: this.verify ? 'verified on read' : 'not verified (--no-verify)',
       },
       subvolumes,
