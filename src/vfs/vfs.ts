@@ -268,6 +268,7 @@ export class Vfs {
       const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
       vfs.header = header;
+      vfs.openOptions = opts;
       return vfs;
     } catch (err) {
       await header?.close().catch(() => undefined);
@@ -606,6 +607,9 @@ export class Vfs {
   rawVolumeNames(): string[] {
     return [...this.volumes.filter((v) => v.node.source).map((v) => v.name), ...this.extraDisks.map((_, k) => `disk${k + 2}`)];
   }
+
+  /** The options it was opened with: points of the same image open with them (the browser's versions panel). */
+  openOptions: VfsOpenOptions = {};
 
   /** A detached LUKS header file, open while the Vfs is. */
   private header: ByteSource | undefined;
