@@ -7,7 +7,7 @@
  * disk size over the same clusters and backing file.
  */
 import { decompress as zstdDecompress } from 'fzstd';
-import { corrupt, unsupported } from '../errors.js';
+import { corrupt, DiskpickError, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, InternalSnapshot, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
@@ -458,7 +458,14 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
     throw corrupt(name, `truncated: the L1 table (${hdr.l1_size} entries at ${hdr.l1_table_offset}) is past the end of the file (${src.size} bytes)`);
   }
   const activeSize = hdr.size;
-  const snapshots = await readSnapshotTable(src, hdr.nb_snapshots, hdr.snapshots_offset, cs, hdr.size);
+  // A damaged snapshot table spoils only the snapshots: the active state reads without it.
+  let snapshots: Awaited<ReturnType<typeof readSnapshotTable>> = [];
+  try {
+    snapshots = await readSnapshotTable(src, hdr.nb_snapshots, hdr.snapshots_offset, cs, hdr.size);
+  } catch (err) {
+    if (ctx.snapshot !== undefined || !(err instanceof DiskpickError)) throw err;
+    ctx.warn(`internal snapshots not listed: ${err.message}`, name);
+  }
   const chosen = ctx.snapshot === undefined ? undefined : findSnapshot(snapshots, ctx.snapshot, name);
   if (chosen) {
     // The snapshot's state: its L1 table over the same clusters, at its own disk size.
