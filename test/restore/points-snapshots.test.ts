@@ -71,6 +71,8 @@ describe('LVM snapshots as points', () => {
     const rows = rowsOf(r.stdout);
     expect(rows.map((x) => [x.point, x.path, x.exists]).sort()).toEqual([[E, '/snapvg/data/hello.txt', false], [`${E}:/snapvg/snap`, '/snapvg/snap/hello.txt', true]].sort());
     expect(rows.find((x) => x.exists)!.sha256).toBe(sha(readFileSync(join(v1, 'hello.txt'))));
+    // The snapshot's time: the creation_time its builder wrote in the LVM metadata (scripts/images/lvm.ts).
+    expect(rows.find((x) => x.exists)!.pointTime).toBe(new Date(1600000000 * 1000).toISOString().replace('.000Z', '.000000000Z'));
     const added = rowsOf(diskpick(['versions', '--json', E, '/snapvg/data/added.txt']).stdout);
     expect(added.find((x) => x.point === E)!.sha256).toBe(sha(readFileSync(join(v2, 'added.txt'))));
     expect(added.find((x) => x.point !== E)!.exists).toBe(false);
