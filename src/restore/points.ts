@@ -81,7 +81,9 @@ export async function listPoints(vfs: Vfs): Promise<PointEntry[]> {
   for (const v of vfs.volumes) {
     const n = v.node;
     if (!n.pointTime && !n.pointOf) continue;
-    const vss = /@vss(\d+)$/.exec(v.name);
+    const vss = /@vss(\d+)$/.exec(n.path);
+    // Opened as IMAGE@vss:K, a volume stands for its shadow copy under its own name: the point itself.
+    if (vss && v.name !== n.path) continue;
     if (vss) {
       out.push({ kind: 'vss', point: `${file}@vss:${vss[1]}`, time: n.pointTime ?? null, level: Number(vss[1]), ...(n.pointId ? { id: n.pointId } : {}), path: `/${v.name}`, of: `/${n.pointOf ?? v.name.slice(0, vss.index)}` });
     } else if (n.pointOf) {
@@ -105,7 +107,12 @@ export async function listPoints(vfs: Vfs): Promise<PointEntry[]> {
     }
   }
   const self = point?.kind === 'level' ? chain[0]!.file : file;
-  out.push({ kind: 'image', point: arg, time: point?.kind === 'snap' ? (vfs.container.internalSnapshots?.find((s) => s.open)?.time ?? null) : await mtimeOf(self).catch(() => null), file: self, ...(chain.length > 1 && (point?.kind === 'level' || !point) ? { level: top } : {}) });
+  const time = point?.kind === 'snap'
+    ? (vfs.container.internalSnapshots?.find((s) => s.open)?.time ?? null)
+    : point?.kind === 'vss'
+      ? (vfs.volumes.find((v) => v.name !== v.node.path && /@vss\d+$/.test(v.node.path))?.node.pointTime ?? null)
+      : await mtimeOf(self).catch(() => null);
+  out.push({ kind: 'image', point: arg, time, file: self, ...(chain.length > 1 && (point?.kind === 'level' || !point) ? { level: top } : {}) });
   return out;
 }
 
@@ -187,7 +194,11 @@ export async function pointsFor(images: string[], path: string, opts: VfsOpenOpt
       await vfs.close();
     }
   });
+  // A point given as an argument and found again inside its image is one row.
+  const labels = new Set<string>();
   return lists.flat().filter((pt) => {
+    if (labels.has(pt.label)) return false;
+    labels.add(pt.label);
     const key = levelKey.get(pt);
     if (key === undefined) return true;
     if (seenLevels.has(key)) return false;

@@ -62,6 +62,8 @@ function expectState(arg: string, k: number): void {
   expect(got, arg).toEqual(Object.entries(states[k]!).map(([n, d]) => [n, sha(d)]).sort());
 }
 
+const rowsOf = (out: Buffer) => out.toString().trim().split('\n').map((l) => JSON.parse(l) as { point: string; sha256: string | null; exists: boolean });
+
 describe('IMAGE@level:N', () => {
   it('a QCOW2 chain as of each level: the disk as qemu-img converts that level\'s file, files as written', () => {
     for (let n = 1; n <= 3; n++) {
@@ -176,6 +178,9 @@ describe('info and versions list the points', () => {
     const g = gone.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { point: string; exists: boolean });
     expect(g.map((x) => [x.point, x.exists])).toEqual([[`${levels[2]}@level:1`, true], [`${levels[2]}@level:2`, false], [levels[2], false]].filter((x) => g.some((y) => y.point === x[0])));
     expect(g).toHaveLength(3);
+    // A point given as an argument and found again inside its image is one row.
+    const twice = rowsOf(diskpick(['versions', '--json', `${levels[2]}@level:1`, levels[2]!, '/p0/report.txt']).stdout);
+    expect(twice.map((x) => x.point).sort()).toEqual([`${levels[2]}@level:1`, `${levels[2]}@level:2`, levels[2]].sort());
     // diff between two levels of one chain.
     const d = diskpick(['diff', '--json', `${levels[2]}@level:1`, `${levels[2]}@level:2`, '/p0']);
     const changes = new Map(d.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { path: string; change: string }).map((c) => [c.path, c.change]));
