@@ -9,7 +9,7 @@ import { realpath, stat } from 'node:fs/promises';
 import type { Timespec } from '../fs/types.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 import { DiskpickError, fromSystemError } from '../errors.js';
-import { parseImageArg, pointSuffix } from '../container/point.js';
+import { parseImageArg } from '../container/point.js';
 
 export interface Point {
   /** How the user names it: the image argument, with a point suffix where it has one. */
@@ -240,7 +240,6 @@ export async function imagePoints(images: string[], opts: VfsOpenOptions): Promi
   return out;
 }
 
-export { pointSuffix };
 
 /** Runs `work` on every item with at most `limit` at a time; results in input order. */
 export async function boundedMap<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
