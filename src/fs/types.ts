@@ -112,6 +112,8 @@ export interface SubvolumeInfo {
   parentUuid: string | null;
   /** No path leads to it (deleted, not yet cleaned up). */
   orphan?: boolean;
+  /** When it was made (a snapshot: when it was taken), where the filesystem records it. */
+  otime?: Timespec | null;
 }
 
 /** Choices the user makes when opening a filesystem. */

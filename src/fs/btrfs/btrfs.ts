@@ -165,6 +165,8 @@ export class BtrfsFs implements FileSystem {
     const profiles = (bit: bigint) => [...new Set(this.map.all.filter((c) => c.type & bit).map((c) => profileName(c.type)))].join('/') || 'none';
     const subvolumes = await this.listSubvolumes();
     const dflt = await this.defaultSubvolume();
+    // The top level's UUID: a snapshot of the top level (snapper's) names it as its parent.
+    const topUuid = (await this.findRoot(OBJ.FS_TREE))?.item.uuid;
     this.info = {
       type: 'btrfs',
       label: sb.label || null,
@@ -188,6 +190,7 @@ export class BtrfsFs implements FileSystem {
         bytesUsed: sb.bytes_used,
         subvolumes: subvolumes.length,
         defaultSubvolume: dflt,
+        ...(topUuid && !topUuid.equals(Buffer.alloc(16)) ? { topLevelUuid: formatUuid(topUuid) } : {}),
         dataChecksums: this.verify ? 'verified on read' : 'not verified (--no-verify)',
       },
       subvolumes,
@@ -288,6 +291,7 @@ export class BtrfsFs implements FileSystem {
         snapshot: !!item.parent_uuid && !item.parent_uuid.equals(zero),
         uuid: item.uuid && !item.uuid.equals(zero) ? formatUuid(item.uuid) : null,
         parentUuid: item.parent_uuid && !item.parent_uuid.equals(zero) ? formatUuid(item.parent_uuid) : null,
+        otime: item.otime,
         ...(path === null ? { orphan: true } : {}),
       });
     }
