@@ -22,6 +22,8 @@ import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
 import { StatusLine } from './components/StatusLine.js';
 import { TitleLine } from './components/TitleLine.js';
+import { VersionsPanel } from './components/VersionsPanel.js';
+import { useVersions } from './use-versions.js';
 import { fit } from './width.js';
 
 export interface AppProps {
@@ -66,6 +68,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
   const showInfo = (text: string) => setStatus({ text, error: false });
   const pager = usePreview(vfs, dispatch, showError);
+  const versions = useVersions({ vfs, cwd, showInfo, showError });
   const restoring = useRestore({ vfs, cwd, width, state: stateNow, modeKind: mode.kind, dispatch, openPager: pager.openPager, messageOf });
 
   /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
@@ -142,6 +145,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
 
   const onKey = (input: string, key: Key) => {
+    // The versions panel, while it is up, takes the keys (Ctrl-C excepted).
+    if (versions.onKey(input, key)) return;
     const live = stateNow.current;
     const { mode, filter, dir } = live;
     const action = keyAction(mode.kind === 'browse' && live.filtering ? 'filtering' : mode.kind, input, key);
@@ -225,6 +230,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
       case 'restore':
         return restoring.begin(current?.node);
+      case 'versions':
+        return versions.show(current?.node);
     }
   };
   // The latest handler, set while rendering: a key that arrives before React's effects have
@@ -235,7 +242,10 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
 
   let body;
   let footer: string;
-  if (mode.kind === 'pager') {
+  if (versions.view && mode.kind === 'browse') {
+    body = <VersionsPanel view={versions.view} width={width} height={bodyHeight + 1} imagePath={vfs.imagePath} />;
+    footer = `${versions.view.rows ? versions.view.rows.length : '…'} points in time`;
+  } else if (mode.kind === 'pager') {
     const lines = pagerView!;
     body = <Pager lines={lines} top={mode.top} height={bodyHeight + 1} width={width} />;
     const c = mode.content;

@@ -8,6 +8,7 @@
 import { stat as hostStat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
+import { parseImageArg } from '../container/point.js';
 import type { ChainLevel, Container } from '../container/container.js';
 import { partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
@@ -43,6 +44,8 @@ export interface VfsVolume {
   kids?: Map<string, VolumeEntry>;
   /** Its folder's inode number among the synthetic folders. */
   ino: number;
+  /** A device of a filesystem that spans several volumes (Btrfs), shown at this volume path instead. */
+  shownAt?: string;
 }
 
 /** A synthetic folder of the volume namespace: "/", a VG ("rl"), a further disk ("disk2"). */
@@ -187,6 +190,9 @@ export class Vfs {
   ) {}
 
   static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
+    // A point suffix (src/container/point.ts): the container applies @level and @snap, the
+    // shadow copy of @vss:K is chosen below.
+    const ref = await parseImageArg(imagePath);
     const container = await openContainer(imagePath, opts);
     const extra: Array<{ file: string; container: Container }> = [];
     let header: ByteSource | undefined;
@@ -197,7 +203,7 @@ export class Vfs {
       }
       for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
       // An image given by URL has no host file: its folders carry the server's Last-Modified.
-      const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
+      const ms = /^(https?|s3):\/\//i.test(ref.file) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(ref.point?.kind === 'level' ? container.chain[0]!.file : ref.file)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
       const tree = await buildVolumeTree(
         [container, ...extra.map((e) => e.container)].map((c) => ({ source: c, sectorSize: c.sectorSize })),
@@ -225,8 +231,10 @@ export class Vfs {
         }
         return d.kids;
       };
+      // A filesystem spanning several volumes (multi-device Btrfs) finds its devices among these.
+      const multi = { peers: tree.volumes.filter((n) => n.source && !n.error && !n.system).map((n) => n.source!), taken: new Map<ByteSource, string>() };
       for (const [i, n] of tree.volumes.entries()) {
-        const vol = await mountVolume(n, i, nextIno++, opts);
+        const vol = await mountVolume(n, i, nextIno++, opts, false, multi);
         volumes.push(vol);
         byPath.set(n.path, vol);
         folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
@@ -251,6 +259,7 @@ export class Vfs {
           folderOf(sv.name).set(sv.name.slice(sv.name.lastIndexOf('/') + 1), { vol: sv });
         }
       }
+      if (ref.point?.kind === 'vss') asOfShadowCopy(volumes, folderOf, ref.point.store, imagePath);
       const findings: string[] = [];
       if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.encryption || v.node.system || v.node.content || v.kids)) {
         const only = volumes.length === 1 ? volumes[0]! : null;
@@ -263,6 +272,7 @@ export class Vfs {
       const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
       vfs.header = header;
+      vfs.openOptions = opts;
       return vfs;
     } catch (err) {
       await header?.close().catch(() => undefined);
@@ -433,7 +443,7 @@ export class Vfs {
    * still says what it is.
    */
   shownElsewhere(node: VfsNode): boolean {
-    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && node.place.vol.node.system?.name === 'lvm2';
+    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && (node.place.vol.node.system?.name === 'lvm2' || !!node.place.vol.shownAt);
   }
 
   /** Told about problems found while walking (loops skipped), for the CLI to show once. */
@@ -602,6 +612,9 @@ export class Vfs {
     return [...this.volumes.filter((v) => v.node.source).map((v) => v.name), ...this.extraDisks.map((_, k) => `disk${k + 2}`)];
   }
 
+  /** The options it was opened with: points of the same image open with them (the browser's versions panel). */
+  openOptions: VfsOpenOptions = {};
+
   /** A detached LUKS header file, open while the Vfs is. */
   private header: ByteSource | undefined;
 
@@ -636,7 +649,7 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
   for (let k = 0; k < stores.length; k++) {
     const path = `${v.node.path}@vss${k + 1}`;
     const when = new Date(stores[k]!.creationTime.sec * 1000).toISOString().replace('T', ' ').slice(0, 19);
-    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node, pointTime: stores[k]!.creationTime };
+    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node, pointTime: stores[k]!.creationTime, pointOf: v.node.path, pointId: stores[k]!.storeIdentifier };
     try {
       node.source = await ShadowCopySource.open(src, stores, k, `${src.name}@vss${k + 1}`);
       node.size = node.source.size;
@@ -647,6 +660,36 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
     out.push(await mountVolume(node, firstId + k, ino(), opts));
   }
   return out;
+}
+
+/**
+ * `IMAGE@vss:K`: every NTFS volume with a K-th shadow copy is read as of it, under its own name
+ * (`/p2/…` is p2's shadow copy K), and the `@vssN` volumes are left out of the tree.
+ */
+function asOfShadowCopy(volumes: VfsVolume[], folderOf: (path: string) => Map<string, VolumeEntry>, k: number, image: string): void {
+  const isCopy = (v: VfsVolume) => /@vss\d+$/.test(v.name);
+  const counts: string[] = [];
+  let found = 0;
+  for (let i = 0; i < volumes.length; i++) {
+    const v = volumes[i]!;
+    if (isCopy(v)) continue;
+    const copies = volumes.filter((c) => c.name.startsWith(`${v.name}@vss`) && /^\d+$/.test(c.name.slice(v.name.length + 4)));
+    if (copies.length === 0) continue;
+    counts.push(`${v.name} has ${copies.length}`);
+    const sv = copies.find((c) => c.name === `${v.name}@vss${k}`);
+    if (!sv) continue;
+    found++;
+    const replaced: VfsVolume = { ...sv, name: v.name, id: v.id, ino: v.ino };
+    volumes[i] = replaced;
+    folderOf(v.name).set(v.name.slice(v.name.lastIndexOf('/') + 1), { vol: replaced });
+  }
+  for (let i = volumes.length - 1; i >= 0; i--) {
+    const v = volumes[i]!;
+    if (!isCopy(v)) continue;
+    folderOf(v.name).delete(v.name.slice(v.name.lastIndexOf('/') + 1));
+    volumes.splice(i, 1);
+  }
+  if (found === 0) throw new DiskpickError('notFound', `no shadow copy ${k}: ${counts.length ? counts.join(', ') : 'no NTFS volume of it has shadow copies'}`, image);
 }
 
 /** A volume of the tree with its filesystem opened, or the reason there is none. */
@@ -706,7 +749,10 @@ async function applyDetachedHeader(volumes: VfsVolume[], opts: VfsOpenOptions): 
   }
 }
 
-async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, detachedHeader = false): Promise<VfsVolume> {
+async function mountVolume(
+  node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, detachedHeader = false,
+  multi?: { peers: ByteSource[]; taken: Map<ByteSource, string> },
+): Promise<VfsVolume> {
   const volume: Volume = node.partition ?? {
     index: id, start: node.start ?? 0, size: node.size, source: node.source ?? new ZeroSource(node.size, node.path), type: node.what,
   };
@@ -722,9 +768,13 @@ async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsO
   } else if (node.content) {
     const c = node.content;
     v.fsError = new DiskpickError('unsupported', `is ${c.type}${c.uuid ? ` (UUID ${c.uuid})` : ''}, which diskpick does not read; its raw bytes are in the mount's .raw/ and in dd --volume ${node.path}`, where);
+  } else if (multi?.taken.has(node.source)) {
+    v.shownAt = multi.taken.get(node.source)!;
+    v.fsError = new DiskpickError('wrongType', `is a device of the multi-device filesystem shown at /${v.shownAt}`, where);
   } else {
     try {
-      const opened = await openFilesystem(node.source, opts.verifyData === false ? { verifyData: false } : {});
+      const opened = await openFilesystem(node.source, { ...(opts.verifyData === false ? { verifyData: false } : {}), ...(multi ? { peers: multi.peers } : {}) });
+      for (const m of opened.members ?? []) multi?.taken.set(m, node.path);
       v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
     } catch (err) {
       if (err instanceof DiskpickError) v.fsError = err;

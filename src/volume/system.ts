@@ -41,6 +41,9 @@ export interface ChildVolume {
   partition?: Volume;
   /** Paths of the member volumes it is built from (pooled systems fill these in from members). */
   members?: string[];
+  /** An earlier state of a sibling (an LVM snapshot): the sibling's name and when it was taken. */
+  pointOf?: string;
+  pointTime?: { sec: number; nsec: number };
 }
 
 export interface OpenedSystem {

@@ -75,6 +75,7 @@ export async function buildVolumeTree(disks: TreeDisk[], opts: TreeOptions): Pro
     const node: VolumeNode = {
       path, disk, start: c.start, size: c.size, source: c.source, what: c.what, parent,
       ...(c.error ? { error: c.error } : {}), ...(c.partition ? { partition: c.partition } : {}), ...(c.members ? { members: c.members } : {}),
+      ...(c.pointTime ? { pointTime: c.pointTime } : {}), ...(c.pointOf !== undefined ? { pointOf: path.slice(0, path.lastIndexOf('/') + 1) + c.pointOf } : {}),
     };
     volumes.push(node);
     pending.push({ node, depth, sectorSize, isDisk: false });

@@ -62,8 +62,12 @@ export interface VolumeNode {
   content?: { type: string; uuid?: string; label?: string };
   /** The volumes this one is built from (LVM LV: its PVs' paths), for `info --json`. */
   members?: string[];
-  /** A volume that is an earlier state of another (a shadow copy): when it was taken. */
+  /** A volume that is an earlier state of another (a shadow copy, an LVM snapshot): when it was taken. */
   pointTime?: { sec: number; nsec: number };
+  /** The volume it is an earlier state of ("vg/origin"; a shadow copy's: its parent). */
+  pointOf?: string;
+  /** Its identity where it has one (a shadow copy's store GUID). */
+  pointId?: string;
   /** The volume it lies in (the PV's partition for an LVM PV; for an LV the first PV). */
   parent: VolumeNode | null;
 }
