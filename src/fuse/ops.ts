@@ -424,7 +424,8 @@ export class FuseFs {
     if (process.env.DP_NOAHEAD) return;
     for (let i = 2; i < l.names.length && this.ahead.length < LIST_AHEAD_FOLDERS; i++) {
       const k = l.kids[i];
-      if (k?.kind === 'vfs' && k.node.stat.type === 'dir' && !this.listings.get(k)) this.ahead.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);
+      // Folders of a filesystem only: a volume's folder would open its filesystem (or ask for its key) unasked.
+      if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.listings.get(k)) this.ahead.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);
     }
     if (this.ahead.length && !this.aheadRunning) {
       this.aheadRunning = true;
