@@ -4,7 +4,7 @@
  * Everything it reads goes through the Vfs; every copy goes through the restore engine.
  */
 import { useCallback, useEffect, useMemo, useRef } from 'react';
-import { Box, Text, useApp, useInput, type Key } from 'ink';
+import { Box, Text, useApp, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
 import { displayName, humanSize } from '../present/names.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
@@ -12,9 +12,10 @@ import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entr
 import { hexLines, isBinary, PREVIEW_LIMIT, textLines } from './preview.js';
 import { keyAction } from './keys.js';
 import { helpLines, infoLines } from './panels.js';
-import { initialState, reduce, type Mode, type Status } from './state.js';
+import { initialState, reduce, type Action, type BrowseState, type Mode, type Status } from './state.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
 import { useLiveReducer } from './use-live-state.js';
+import { useKeyQueue } from './use-key-queue.js';
 import { usePreview } from './use-preview.js';
 import { useRestore } from './use-restore.js';
 import { FileList } from './components/FileList.js';
@@ -52,7 +53,13 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const cols = useMemo(() => columnsFor(width), [width]);
 
   // The state keys act on is "live" (see useLiveReducer): a burst of keys acts in order.
-  const [state, stateNow, dispatch] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  const [state, stateNow, dispatchNow] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  // Keys that waited for a folder read or a check go on after the change that ends the wait.
+  const resumeKeys = useRef<() => void>(() => {});
+  const dispatch = useCallback((a: Action) => {
+    dispatchNow(a);
+    resumeKeys.current();
+  }, []);
   const { dir, entries, loading, filter, filtering, cursor, top, selected, mode, status } = state;
   const setMode = (m: Mode) => dispatch({ type: 'mode', mode: m });
   const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
@@ -110,10 +117,13 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     if (dir.path === '/') return;
     const parts = splitPath(dir.path);
     const name = parts.pop()!;
+    // Loading from now on, so keys typed after this one wait for the parent folder.
+    dispatch({ type: 'loading', on: true });
     void (async () => {
       try {
         await openFolder(await vfs.lookup(`/${parts.join('/')}`), name);
       } catch (err) {
+        dispatch({ type: 'loading', on: false });
         showError(err);
       }
     })();
@@ -227,11 +237,15 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         return restoring.begin(current?.node);
     }
   };
-  // The latest handler, set while rendering: a key that arrives before React's effects have
-  // run still sees the state on screen, not the one before it.
-  const keyHandler = useRef(onKey);
-  keyHandler.current = onKey;
-  useInput(useCallback((input: string, key: Key) => keyHandler.current(input, key), []));
+  // Every key, in order: keys wait while a folder is read or a restore target checked.
+  const busy = (s: BrowseState) => s.loading || s.mode.kind === 'checking';
+  resumeKeys.current = useKeyQueue(onKey, () => busy(stateNow.current), (input, key) => {
+    const live = stateNow.current;
+    if (!busy(live)) return true;
+    // While busy, only a key that means something there acts at once (`q` in the list).
+    const act = keyAction(live.mode.kind === 'browse' && live.filtering ? 'filtering' : live.mode.kind, input, key);
+    return live.mode.kind === 'checking' ? act !== null : act?.type === 'quit';
+  });
 
   let body;
   let footer: string;
