@@ -23,7 +23,7 @@ import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
 import { StatusLine } from './components/StatusLine.js';
 import { TitleLine } from './components/TitleLine.js';
-import { fit } from './width.js';
+import { fit, wrapWords } from './width.js';
 
 export interface AppProps {
   vfs: Vfs;
@@ -144,7 +144,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
 
   const pagerLines = (m: Extract<Mode, { kind: 'pager' }>): string[] => {
     const c = m.content;
-    if (c.type === 'lines') return c.lines;
+    // Panels of text (help, image, summary) wrap at words, so a narrow terminal shows them whole.
+    if (c.type === 'lines') return c.lines.flatMap((l) => wrapWords(l, width));
     if (!c.data.length) return [c.done ? '(empty file)' : 'reading…'];
     const truncated = c.size > c.data.length;
     return isBinary(c.data, truncated) ? hexLines(c.data, width) : textLines(c.data, width);

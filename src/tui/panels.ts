@@ -55,7 +55,7 @@ export const HELP: ReadonlyArray<readonly [string, string]> = [
   ['Enter  →', 'open a folder, preview a file'],
   ['←  Backspace', 'up one folder'],
   ['/', 'filter this folder as you type (Enter keeps it, Esc clears it)'],
-  ['Space', 'select or unselect the entry'],
+  ['Space', 'select or unselect the entry, then move down'],
   ['a', 'select all entries in view (again: unselect them)'],
   ['p  Tab', 'preview the file (first 64 KiB; text or hex)'],
   ['i', 'image: container chain, partitions, filesystems'],
