@@ -8,7 +8,7 @@ import { Box, Text, useApp, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
 import { displayName, humanSize } from '../present/names.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
-import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
+import { columnsFor, filterEntries, folderBytes, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
 import { hexLines, isBinary, PREVIEW_LIMIT, textLines } from './preview.js';
 import { keyAction } from './keys.js';
 import { helpLines, infoLines } from './panels.js';
@@ -138,6 +138,31 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     pager.previewFile(e.node);
   };
 
+  // `z`: each folder in view is walked (every file under it, one folder at a time), its total
+  // shown as soon as it is known; leaving the folder stops the walk.
+  const sizing = useRef<AbortController | null>(null);
+  useEffect(() => () => sizing.current?.abort(), [dir]);
+  const sizeFolders = (folder: VfsNode, list: Entry[]) => {
+    const dirs = list.filter((e) => e.isDir && e.node.place.kind !== 'volume' && e.bytes === undefined);
+    if (!dirs.length) return showInfo(list.some((e) => e.isDir) ? 'folder sizes already shown' : 'no folders here');
+    sizing.current?.abort();
+    const mine = new AbortController();
+    sizing.current = mine;
+    showInfo(`adding up ${dirs.length} folder${dirs.length === 1 ? '' : 's'}…`);
+    void (async () => {
+      try {
+        for (const e of dirs) {
+          const bytes = await folderBytes(vfs, e.node, mine.signal);
+          if (mine.signal.aborted || stateNow.current.dir !== folder) return;
+          dispatch({ type: 'folderSize', path: e.node.path, bytes });
+        }
+        showInfo(`sizes of ${dirs.length} folder${dirs.length === 1 ? '' : 's'} added up (file sizes, as du --apparent-size)`);
+      } catch (err) {
+        if (!mine.signal.aborted) showError(err);
+      }
+    })();
+  };
+
   const toggle = (nodes: VfsNode[]) => dispatch({ type: 'toggle', nodes });
 
   const editTarget = (edit: (t: string) => string) => dispatch({ type: 'targetEdit', edit });
@@ -183,7 +208,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         if (mode.kind !== 'pager') return;
         const n = pagerLines(mode).length;
         const d = action.unit === 'line' ? action.by : action.unit === 'page' ? action.by * page : action.by * n;
-        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight) });
+        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight + 1) });
       }
       case 'restoreCancel':
         return cancelled();
@@ -236,6 +261,10 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
       case 'restore':
         return restoring.begin(current?.node);
+      case 'sort':
+        return dispatch({ type: 'sortNext' });
+      case 'folderSizes':
+        return sizeFolders(live.dir, live.entries);
     }
   };
   // Every key, in order: keys wait while a folder is read or a restore target checked.
@@ -277,6 +306,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
     const parts = [`${view.length ? shownCursor + 1 : 0}/${view.length}${filter || filtering ? ` of ${entries.length}` : ''}`];
     if (filtering || filter) parts.push(`filter: ${filter}${filtering ? '_' : ''}`);
+    if (state.sort !== 'name') parts.push(`by ${state.sort}`);
     if (selected.size) parts.push(`selected: ${selected.size} (${humanSize(selBytes)}${selDirs ? ` + ${selDirs} folder${selDirs === 1 ? '' : 's'}` : ''})`);
     footer = parts.join('   ');
   }

@@ -30,6 +30,10 @@ export type KeyAction =
   | { type: 'info' }
   | { type: 'help' }
   | { type: 'restore' }
+  /** `s`: the next order (name, size, time). */
+  | { type: 'sort' }
+  /** `z`: work out the total size of each folder in view. */
+  | { type: 'folderSizes' }
   // The pager.
   | { type: 'pagerClose' }
   | { type: 'scroll'; by: number; unit: 'line' | 'page' | 'all' }
@@ -111,6 +115,8 @@ function listAction(filtering: boolean, input: string, key: Key): KeyAction | nu
   if (input === 'i') return { type: 'info' };
   if (input === '?') return { type: 'help' };
   if (input === 'e') return { type: 'restore' };
+  if (input === 's') return { type: 'sort' };
+  if (input === 'z') return { type: 'folderSizes' };
   return null;
 }
 

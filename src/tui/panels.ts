@@ -60,6 +60,8 @@ export const HELP: ReadonlyArray<readonly [string, string]> = [
   ['p  Tab', 'preview the file (first 64 KiB; text or hex)'],
   ['i', 'image: container chain, partitions, filesystems'],
   ['e', 'restore the selection (or the current entry) to a folder'],
+  ['s', 'sort by name, size (largest first) or time (newest first); folders stay first'],
+  ['z', 'folder sizes: add up the files under each folder in view'],
   ['Esc', 'close a panel, cancel a restore'],
   ['?', 'this help'],
   ['q', 'quit (closes a panel first)'],

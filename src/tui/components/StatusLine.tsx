@@ -21,6 +21,8 @@ const KEYS_LIST = [
   'p preview',
   'a all',
   'i image',
+  's sort',
+  'z sizes',
 ];
 const KEYS_LIST_ALWAYS = ['? help', 'q quit'];
 const KEYS_PAGER = ['↑↓ scroll', 'PgUp/PgDn', 'Home/End'];
