@@ -36,6 +36,8 @@ export interface AppProps {
   start?: string;
   /** Told how the app ends: `q`, or Ctrl-C (which also stops a running restore). */
   onQuit?: (how: 'quit' | 'interrupt') => void;
+  /** Called once, when the first folder is on screen (start-up measurements). */
+  onFirstScreen?: () => void;
 }
 
 function messageOf(err: unknown): string {
@@ -43,7 +45,7 @@ function messageOf(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
+export function App({ vfs, cwd, color, size, start, onQuit, onFirstScreen }: AppProps) {
   const { exit } = useApp();
   const term = useTerminalSize(size);
   const width = Math.max(20, term.columns);
@@ -65,6 +67,12 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
 
   const loadSeq = useRef(0);
+  const firstShown = useRef(false);
+  useEffect(() => {
+    if (loading || firstShown.current) return;
+    firstShown.current = true;
+    onFirstScreen?.();
+  }, [loading]);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
   const renderedView = view;

@@ -21,9 +21,13 @@ export function register(program: Command): void {
         // once, at import). We have just checked for a real terminal: draw interactively.
         delete process.env.CI;
         delete process.env.CONTINUOUS_INTEGRATION;
-        const { runBrowse, colorWanted } = await import('../../tui/browse.js');
-        const how = await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
-          runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }));
+        // Loaded while the image is opened: both wait on the disk at times.
+        const tui = import('../../tui/browse.js');
+        tui.catch(() => {}); // its failure is reported where it is awaited
+        const how = await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
+          const { runBrowse, colorWanted } = await tui;
+          return runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path });
+        });
         return how === 'interrupt' ? ExitCode.interrupted : ExitCode.ok;
       }),
     );
