@@ -3,11 +3,12 @@
  * `diskpick umount MOUNTPOINT` (lazy: works on busy and on stale mounts).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { findMount, lazyUnmount, realPath, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
 import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+import { newMountLog } from '../mount-log.js';
 
 interface MountOptions {
   options?: string;
@@ -38,7 +39,7 @@ export function register(program: Command): void {
     .option('--gid <n>', 'group of files on FAT/exFAT/NTFS (default: yours)', intArg('--gid', 0xfffffffe))
     .option('--umask <mask>', 'permissions on FAT/exFAT/NTFS: 0777/0666 minus this (default: 0755 folders, 0644 files)', intArg('--umask', 0o777, 8))
     .option('--daemon', 'run in the background; unmount with `diskpick umount MOUNTPOINT`')
-    .option('--log <file>', 'with --daemon: where errors go (default: a file in the temp folder)')
+    .option('--log <file>', 'with --daemon: where errors go (default: ~/.local/state/diskpick/mount-MOUNTPOINT.log, or under $XDG_STATE_HOME)')
     .addOption(new Option('--ready-fd <fd>').hideHelp().argParser(intArg('--ready-fd', 1024)))
     .addHelpText('after', '\nRuns in the foreground until Ctrl-C (or `diskpick umount`). Examples:\n  diskpick mount disk.vmdk /mnt/backup\n  diskpick mount --daemon -o allow_other disk.vhdx /mnt/backup && ls /mnt/backup/p2\n  diskpick umount /mnt/backup')
     .action((image: string, mountpoint: string, opts: MountOptions, cmd: Command) =>
@@ -99,7 +100,7 @@ export function register(program: Command): void {
 
 async function daemonize(image: string, mountpoint: string, opts: MountOptions): Promise<number> {
   const mnt = resolve(mountpoint);
-  const logPath = resolve(opts.log ?? join(tmpdir(), `diskpick-mount-${process.getuid?.() ?? 0}-${mnt.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_/, '')}.log`));
+  const logPath = opts.log ? resolve(opts.log) : newMountLog(mnt);
   // Same command line without --daemon; paths made absolute because the child leaves the folder.
   const argv = process.argv.slice(1).filter((a) => a !== '--daemon');
   const iImage = argv.lastIndexOf(image);
@@ -112,6 +113,8 @@ async function daemonize(image: string, mountpoint: string, opts: MountOptions):
     else if (a.startsWith('--disk=')) argv[i] = `--disk=${resolve(a.slice(7))}`;
   });
   const r = await spawnDaemon(argv, logPath);
+  // A reported failure was printed: its log goes (one that names the log is kept).
+  if (r.code !== ExitCode.ok && !opts.log && !r.message?.includes(logPath)) rmSync(logPath, { force: true });
   if (r.code !== ExitCode.ok) {
     process.stderr.write(`diskpick: ${r.message ?? 'mount failed'}\n`);
     return r.code;
