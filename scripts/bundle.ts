@@ -23,7 +23,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { builtinModules, createRequire } from 'node:module';
@@ -201,6 +201,42 @@ async function buildTuiGate(names: string[]): Promise<void> {
   writeAtomic(TUI_GATE, r.outputFiles[0]!.contents);
 }
 
+/**
+ * The library API (src/api.ts, docs/api.md): dist/api/index.mjs, one ES module bundled like the
+ * CLI (same externals), and dist/api/index.d.ts, its declarations alone (src/api.ts declares
+ * its own types, so the .d.ts imports nothing of the engine).
+ */
+async function buildApi(): Promise<void> {
+  const outDir = join(ROOT, 'dist', 'api');
+  mkdirSync(outDir, { recursive: true });
+  await build({
+    entryPoints: [join(ROOT, 'src', 'api.ts')],
+    outfile: join(outDir, 'index.mjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minifyWhitespace: true,
+    legalComments: 'none',
+    external: ['fuse-native', 'argon2', '@aws-sdk/client-s3'],
+    // Some bundled dependencies are CommonJS that require() Node's built-ins.
+    banner: { js: "import { createRequire as __diskpickRequire } from 'node:module'; const require = __diskpickRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  const tmp = mkdtempSync(join(tmpdir(), 'diskpick-dts-'));
+  try {
+    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), join(ROOT, 'src', 'api.ts'), '--declaration', '--emitDeclarationOnly', '--stripInternal',
+      '--outDir', tmp, '--rootDir', join(ROOT, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node'], { encoding: 'utf8' });
+    if (tsc.status !== 0) throw new Error(`tsc --declaration src/api.ts failed:\n${tsc.stdout}${tsc.stderr}`);
+    const dts = readFileSync(join(tmp, 'api.d.ts'), 'utf8');
+    const imports = [...dts.matchAll(/^(?:import|export) .* from ['"]([^'"]+)['"]/gm)].map((m) => m[1]!).filter((m) => !m.startsWith('node:'));
+    if (imports.length) throw new Error(`dist/api/index.d.ts would import ${imports.join(', ')}: declare the public types in src/api.ts`);
+    writeAtomic(join(outDir, 'index.d.ts'), dts);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /** Replaces `file` in one step: a CLI started meanwhile reads the old file or the new one. */
 function writeAtomic(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -255,6 +291,7 @@ async function main(): Promise<void> {
   writeAtomic(BUNDLE, text);
 
   await buildTuiGate(await tuiExports());
+  await buildApi();
 
   // The code cache: made by running the launcher (so V8 sees the same source, flags and Node
   // version as a real run), each run starting from the last one's cache and adding what it
