@@ -9,7 +9,7 @@ import { stat as hostStat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import type { ChainLevel, Container } from '../container/container.js';
-import { partitionTableOf } from '../volume/detect.js';
+import { forceSectorSize, partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
 import { VolumeTreeBuilder } from '../volume/tree.js';
 import { readCatalog, type VssStoreEntry } from '../volume/vss/catalog.js';
@@ -154,6 +154,8 @@ export interface VfsOpenOptions extends OpenContainerOptions {
   verifyData?: boolean;
   /** Keys for encrypted volumes (options, environment, a prompt): src/volume/crypt/keys.ts. */
   keys?: VolumeKeys;
+  /** `--sector-size`: the logical sector size of the image's partition table, not detected. */
+  sectorSize?: 512 | 4096;
 }
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
@@ -201,13 +203,16 @@ export class Vfs {
       const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
       const builder = new VolumeTreeBuilder(
-        [container, ...extra.map((e) => e.container)].map((c) => ({ source: c, sectorSize: c.sectorSize })),
+        [container, ...extra.map((e) => e.container)].map((c) => {
+          if (opts.sectorSize) forceSectorSize(c);
+          return { source: c, sectorSize: opts.sectorSize ?? c.sectorSize };
+        }),
         { hasFilesystem: (head, src) => fsFormats.some((f) => f.probe(head, src)), ...(opts.secret ? { secret: opts.secret } : {}), ...(opts.keys ? { keys: opts.keys } : {}) },
       );
       await builder.run();
       const tree = builder.tree;
       const diskSystem = tree.disks[0]!.system;
-      const table = diskSystem && (diskSystem.name === 'gpt' || diskSystem.name === 'mbr') ? await partitionTableOf(container, container.sectorSize) : null;
+      const table = diskSystem && (diskSystem.name === 'gpt' || diskSystem.name === 'mbr') ? await partitionTableOf(container, opts.sectorSize ?? container.sectorSize) : null;
       const volumes: VfsVolume[] = [];
       let nextIno = 2;
       const topDir: VolumeDir = { path: '/', name: '', ino: 1, kids: new Map() };
