@@ -284,6 +284,7 @@ export class VolumeTreeBuilder {
     delete node.unlock;
     if (node.parent?.system) {
       node.parent.system.encryption = r.encryption;
+      node.parent.system.describe = node.parent.system.describe.replace(/^(\S+) \(locked\):/, '$1:');
     }
     node.what = node.what.replace(/ \(locked\)$/, '');
     const at = this.depthOf.get(node) ?? { depth: 1, sectorSize: 512 };
