@@ -8,8 +8,8 @@
  */
 import { DiskpickError } from '../../errors.js';
 import type { ByteSource } from '../../source/source.js';
-import { describeLuks, openLuks, probeLuks, summarizeLuks, type LuksKey } from '../luks/luks.js';
-import { describeBitLocker, openBitLocker, probeBitLocker, summarizeBitLocker } from '../bitlocker/bitlocker.js';
+import { describeLuks, openLuks, summarizeLuks, type LuksKey } from '../luks/luks.js';
+import { describeBitLocker, openBitLocker, summarizeBitLocker } from '../bitlocker/bitlocker.js';
 import type { EncryptionInfo, VolumeKeys } from './keys.js';
 import type { ChildVolume, OpenedSystem, VolumeContext } from '../system.js';
 
@@ -19,17 +19,6 @@ export interface Unlocked {
   source: ByteSource | null;
   /** Why it is locked: no key given (kind wrongKey, "locked: …"), a wrong key, or unreadable. */
   error: DiskpickError | null;
-}
-
-const HEAD = 4096;
-
-/** `where` names the volume for prompts and messages ("/p3"). */
-export async function unlockVolume(src: ByteSource, keys: VolumeKeys | undefined, where: string, opts: { detachedHeader?: boolean } = {}): Promise<Unlocked | null> {
-  const head = await src.read(0, HEAD);
-  const header = opts.detachedHeader ? keys?.header : undefined;
-  if (header || probeLuks(head)) return unlockLuks(src, keys, where, header);
-  if (probeBitLocker(head)) return unlockBitLocker(src, keys, where);
-  return null;
 }
 
 export async function unlockBitLocker(src: ByteSource, keys: VolumeKeys | undefined, where: string): Promise<Unlocked> {
