@@ -90,7 +90,7 @@ export function renderInfo(info: ImageInfo): string {
     const fs = v.filesystem;
     const named = v.content;
     const enc = v.encryption;
-    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
+    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}${!enc.locked && !fs && v.system ? `: ${v.system.describe}` : ''}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
     // Where no filesystem could be read and the row says nothing else, say why.
     // (An encrypted volume whose header cannot be read: say why, too.)
     if (!fs && !v.system && (!named || /^(LUKS|BitLocker)/.test(named.type)) && v.error && !v.encryption?.locked) what = `${what}: ${v.error}`;
@@ -98,7 +98,7 @@ export function renderInfo(info: ImageInfo): string {
       v.name,
       v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
+      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : v.system ? v.system.name.toUpperCase() : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
       fs?.label ?? named?.label ?? v.partitionName ?? '-',
       what,
     ]);
