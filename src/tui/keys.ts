@@ -34,6 +34,8 @@ export type KeyAction =
   | { type: 'sort' }
   /** `z`: work out the total size of each folder in view. */
   | { type: 'folderSizes' }
+  /** `v`: the versions panel of the entry under the cursor (use-versions.ts). */
+  | { type: 'versions' }
   // The pager.
   | { type: 'pagerClose' }
   | { type: 'scroll'; by: number; unit: 'line' | 'page' | 'all' }
@@ -117,6 +119,7 @@ function listAction(filtering: boolean, input: string, key: Key): KeyAction | nu
   if (input === 'e') return { type: 'restore' };
   if (input === 's') return { type: 'sort' };
   if (input === 'z') return { type: 'folderSizes' };
+  if (input === 'v') return { type: 'versions' };
   return null;
 }
 

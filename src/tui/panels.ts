@@ -62,6 +62,7 @@ export const HELP: ReadonlyArray<readonly [string, string]> = [
   ['e', 'restore the selection (or the current entry) to a folder'],
   ['s', 'sort by name, size (largest first) or time (newest first); folders stay first'],
   ['z', 'folder sizes: add up the files under each folder in view'],
+  ['v', 'versions of the file at every point in time the image holds; Enter restores one'],
   ['Esc', 'close a panel, cancel a restore'],
   ['?', 'this help'],
   ['q', 'quit (closes a panel first)'],
