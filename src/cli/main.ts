@@ -52,9 +52,9 @@ function modulesFor(args: string[]): (() => Promise<CommandModule>)[] {
   return named ? [named[1]] : all;
 }
 
-/** Commander's message as our one line, with where to look for help. */
-function usageLine(str: string): string {
-  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick --help)`;
+/** Commander's message as our one line, with where to look for help (the command's own help). */
+function usageLine(str: string, command?: string): string {
+  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick ${command ? `${command} ` : ''}--help)`;
 }
 
 async function main(): Promise<void> {
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));
 
   for (const load of modulesFor(process.argv.slice(2))) (await load()).register(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) });
+  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str, c.name())}\n`) });
 
   try {
     await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { imagePoints, withShadowCopies } from '../../restore/points.js';
 import { versionsOf, type VersionRow } from '../../restore/versions.js';
-import { displayName, humanSize, isoTime, shortTime } from '../entry-format.js';
+import { displayName, humanSize, isoTime, setUtcTimes, shortTime } from '../entry-format.js';
 import { quietOnEpipe, runCommand, vfsOptions, writeStdout, type GlobalOptions } from '../run.js';
 
 interface VersionsCliOptions {
@@ -21,10 +21,12 @@ export function register(program: Command): void {
     .description('one file across points in time: every image given (nightly backups of one VM) and the shadow copies inside each, oldest first')
     .argument('<images-and-path...>', 'the images, then the path inside them (e.g. fileserver-*.vmdk /p2/Users/anna/report.docx)')
     .option('--json', 'one JSON object per point (NDJSON)')
+    .option('--utc', 'times in UTC instead of local time (TZ)')
     .option('--verify', 'hash every version, even where size, times and inode say it is unchanged')
     .addHelpText('after', "\nA point's time is its image file's modification time. SAME AS names the earliest point with\nidentical content; a file absent from a point shows as (deleted).\n\nExamples:\n  diskpick versions nightly/fileserver-*.vmdk /p2/Users/anna/report.docx\n  diskpick versions --json a.qcow2 b.qcow2 c.qcow2 /p1/etc/fstab")
-    .action((args: string[], opts: VersionsCliOptions, cmd: Command) =>
+    .action((args: string[], opts: VersionsCliOptions & { utc?: boolean }, cmd: Command) =>
       runCommand(async () => {
+        setUtcTimes(!!opts.utc);
         quietOnEpipe();
         if (args.length < 2) throw new DiskpickError('usage', 'versions needs at least one image and a path (see diskpick versions --help)');
         const path = args[args.length - 1]!;
