@@ -6,7 +6,8 @@
  * by "DMIO:ID:" and the partition's unique GUID (24 bytes). Without such a hive (or when none
  * of its values names a volume of these disks: a disk that was re-signed), letters follow the
  * order Windows gives new volumes: the Windows volume (if any) is C:, then the volumes Windows
- * reads (NTFS, FAT, exFAT; no EFI system, Microsoft reserved or recovery partitions), active
+ * reads (NTFS, FAT, exFAT) in partitions of the types it mounts (GPT basic data; MBR FAT and
+ * NTFS/exFAT types), active
  * primary partitions first, then the other primaries, then logical ones, disk by disk.
  */
 import { DiskpickError } from '../errors.js';
@@ -18,8 +19,12 @@ export const SYSTEM_HIVE = ['Windows', 'System32', 'config', 'SYSTEM'];
 
 /** What Windows gives a letter to: filesystems it reads out of the box. */
 const WINDOWS_FS = new Set(['NTFS', 'FAT12', 'FAT16', 'FAT32', 'exFAT']);
-/** GPT partition types Windows leaves without a letter; MBR 0x27 (hidden recovery), 0x12 (OEM). */
-const NO_LETTER = /^(C12A7328-F81F-11D2-BA4B-00A0C93EC93B|E3C9E316-0B5C-4DB8-817D-F92DF00215AE|DE94BBA4-06D1-4D40-A16A-BFD50179D6AC)|^0x(27|12) /i;
+/**
+ * Partition types Windows mounts: on GPT only "Microsoft basic data" (EFI system, reserved,
+ * recovery and every non-Windows type get no letter); on MBR the FAT and NTFS/exFAT types
+ * (hidden, recovery, OEM and Linux types get none).
+ */
+const GETS_LETTER = /^(EBD0A0A2-B9E5-4433-87C0-68B6B72699C7|0x(01|04|06|07|0b|0c|0e) )/i;
 
 /** How the letters were found, for `info`. */
 export interface DriveSource {
@@ -106,7 +111,7 @@ async function fromRegistry(vfs: Vfs, hivePath: string): Promise<Map<string, Vfs
 function inWindowsOrder(vfs: Vfs, windows: VfsVolume | undefined): Map<string, VfsVolume> {
   const rank = (v: VfsVolume) => (v === windows ? 0 : v.node.partition?.kind === 'logical' ? 3 : v.node.partition?.bootable ? 1 : 2);
   const candidates = diskVolumes(vfs)
-    .filter((v) => v.fs && WINDOWS_FS.has(v.fs.info.type) && !NO_LETTER.test(v.node.partition?.type ?? ''))
+    .filter((v) => v.fs && WINDOWS_FS.has(v.fs.info.type) && GETS_LETTER.test(v.node.partition?.type ?? ''))
     .map((v, i) => ({ v, i }))
     .sort((a, b) => (a.v === windows ? -1 : a.v.node.disk) - (b.v === windows ? -1 : b.v.node.disk) || rank(a.v) - rank(b.v) || a.i - b.i);
   const out = new Map<string, VfsVolume>();

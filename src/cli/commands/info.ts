@@ -105,7 +105,7 @@ export function renderInfo(info: ImageInfo): string {
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   const drives = info.volumes.filter((v) => v.drive).sort((a, b) => (a.drive! < b.drive! ? -1 : 1));
   if (drives.length) {
-    const from = info.driveLetters?.from === 'registry' ? `as ${info.driveLetters.hive} records them` : 'in the order Windows gives them (no Windows registry found)';
+    const from = info.driveLetters?.from === 'registry' ? `as ${info.driveLetters.hive} records them` : 'in the order Windows gives them; no Windows registry found';
     lines.push(`drives:     ${drives.map((v) => `${v.drive}: ${v.name}`).join(', ')} (${from})`);
   }
   for (const v of info.volumes) {
