@@ -79,9 +79,15 @@ export interface HiveValue {
 export function writeHive(path: string, keys: { path: string[]; values: HiveValue[] }[]): void {
   writeFileSync(path, emptyHive());
   const lines: string[] = [];
+  const made = new Set<string>();
   for (const k of keys) {
     lines.push('cd \\');
-    for (const name of k.path) lines.push(`add ${name}`, `cd ${name}`);
+    k.path.forEach((name, i) => {
+      const at = k.path.slice(0, i + 1).join('\\').toUpperCase();
+      if (!made.has(at)) lines.push(`add ${name}`);
+      made.add(at);
+      lines.push(`cd ${name}`);
+    });
     if (k.values.length) {
       lines.push(`setval ${k.values.length}`);
       for (const v of k.values) lines.push(v.name, `hex:${v.type}:${[...v.data].map((x) => x.toString(16).padStart(2, '0')).join(',')}`);
