@@ -133,22 +133,25 @@ export interface WindowsDiskPlan {
  * MountedDevices gives letters in an order that is not the partition order (p2 is C:, p1 is
  * E:), a value for a disk that is not this one (F:) and a CD-ROM's string value (D:).
  */
-export function buildWindowsDisk(path: string, scheme: 'mbr' | 'gpt'): WindowsDiskPlan {
+export function buildWindowsDisk(path: string, scheme: 'mbr' | 'gpt', small = false): WindowsDiskPlan {
   const work = mkdtempSync(join(tmpdir(), 'dp-windisk-'));
   const MiB = 1024 * 1024;
   const plan: WindowsDiskPlan = {
     scheme,
     ...(scheme === 'mbr' ? { signature: 0x5eed1234 } : {}),
-    partitions: [
-      { name: 'p1', offset: 1 * MiB, sizeMiB: 12, fs: 'ntfs', letter: 'E', guid: '6A1B5C2D-1111-4A4A-8B8B-0123456789AB' },
-      { name: 'p2', offset: 13 * MiB, sizeMiB: 16, fs: 'ntfs', letter: 'C', windows: true, guid: '6A1B5C2D-2222-4A4A-8B8B-0123456789AB' },
-      { name: 'p3', offset: 29 * MiB, sizeMiB: 8, fs: 'fat', guid: '6A1B5C2D-3333-4A4A-8B8B-0123456789AB' },
-    ],
+    // small: the fuzz seed (scripts/fuzz/seeds.ts), one 6 MiB Windows volume.
+    partitions: small
+      ? [{ name: 'p1', offset: 1 * MiB, sizeMiB: 6, fs: 'ntfs', letter: 'C', windows: true, guid: '6A1B5C2D-2222-4A4A-8B8B-0123456789AB' }]
+      : [
+        { name: 'p1', offset: 1 * MiB, sizeMiB: 12, fs: 'ntfs', letter: 'E', guid: '6A1B5C2D-1111-4A4A-8B8B-0123456789AB' },
+        { name: 'p2', offset: 13 * MiB, sizeMiB: 16, fs: 'ntfs', letter: 'C', windows: true, guid: '6A1B5C2D-2222-4A4A-8B8B-0123456789AB' },
+        { name: 'p3', offset: 29 * MiB, sizeMiB: 8, fs: 'fat', guid: '6A1B5C2D-3333-4A4A-8B8B-0123456789AB' },
+      ],
     mountedDevices: {},
   };
   try {
     const disk = join(work, 'disk.raw');
-    sh('truncate', ['-s', String(40 * MiB), disk]);
+    sh('truncate', ['-s', String((small ? 8 : 40) * MiB), disk]);
     if (scheme === 'mbr') {
       sh('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', disk], `label: dos\nlabel-id: 0x${plan.signature!.toString(16)}\n` + plan.partitions.map((p) => `start=${p.offset / 512}, size=${p.sizeMiB * 2048}, type=${p.fs === 'ntfs' ? '7' : 'c'}`).join('\n') + '\n');
     } else {

@@ -89,7 +89,25 @@ async function main(): Promise<void> {
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));
 
   for (const load of modulesFor(process.argv.slice(2))) (await load()).register(program);
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, paths inside the image)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText('after', '\nExamples:\n  diskpick completion bash > /usr/share/bash-completion/completions/diskpick\n  source <(diskpick completion zsh)\n  diskpick completion fish > ~/.config/fish/completions/diskpick.fish')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./complete.js');
+      const { runCommand } = await import('./run.js');
+      await runCommand(async () => void process.stdout.write(completionScript(shell)));
+    });
   for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str, c.name())}\n`) });
+
+  // Hidden: the completion scripts' helper and the man page generator (scripts/man.ts).
+  const hidden = process.argv[2];
+  if (hidden === '__complete' || hidden === '__man') {
+    const { hiddenCommand } = await import('./hidden.js');
+    process.exitCode = await hiddenCommand(program, hidden, process.argv.slice(3));
+    return;
+  }
 
   try {
     await program.parseAsync(process.argv);
