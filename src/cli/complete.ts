@@ -161,8 +161,9 @@ if [[ $zsh_eval_context[-1] == loadautofunc ]]; then _diskpick "$@"; else compde
 const FISH = `# diskpick completion for fish: diskpick completion fish | source
 # (or save it as ~/.config/fish/completions/diskpick.fish)
 function __diskpick_complete
-  set -l words (commandline -opc) (commandline -ct)
-  set -l out (diskpick __complete (math (count $words) - 1) $words 2>/dev/null)
+  set -l words (commandline -opc)
+  set -l cur (commandline -ct)
+  set -l out (diskpick __complete (count $words) $words "$cur" 2>/dev/null)
   switch "$out[1]"
     case ':files'
       __fish_complete_path (commandline -ct)

@@ -1,8 +1,8 @@
 /**
  * The man page, diskpick(1), written from the commander definitions (every command, argument
  * and option, as --help shows them) with the sections a man page has around them. `npm run
- * man` writes man/diskpick.1 (installed through package.json's "man"); a test checks that the
- * file in the tree is what this gives, so the two cannot drift.
+ * build` (through `npm run man`) writes man/diskpick.1, which package.json's "man" installs;
+ * being generated, it cannot drift from the commands.
  */
 import type { Command, Option } from 'commander';
 import { ExitCode } from '../errors.js';
