@@ -161,3 +161,18 @@ describe('drive letters', () => {
     expect(diskpick(['ls', img, 'C:\\']).stdout).toEqual(diskpick(['ls', img, '/p1']).stdout);
   });
 });
+
+describe('the browser', () => {
+  it('shows each volume\'s drive letter at the top level', async () => {
+    const { Vfs } = await import('../../src/vfs/vfs.js');
+    const { loadFolder } = await import('../../src/tui/listing.js');
+    const vfs = await Vfs.open(images.mbr());
+    try {
+      const labels = (await loadFolder(vfs, vfs.root())).map((e) => e.label);
+      // The label's middle (volume label, filesystem) is the browser's; the letter ends it.
+      expect(labels.map((l) => [l.split(' ')[0], /\(([A-Z]):\)$/.exec(l)?.[1] ?? null])).toEqual([['p1', 'E'], ['p2', 'C'], ['p3', null]]);
+    } finally {
+      await vfs.close();
+    }
+  });
+});
