@@ -110,8 +110,11 @@ async function fromRegistry(vfs: Vfs, hivePath: string): Promise<Map<string, Vfs
 /** Letters in the order Windows gives them to volumes it finds, from C:. */
 function inWindowsOrder(vfs: Vfs, windows: VfsVolume | undefined): Map<string, VfsVolume> {
   const rank = (v: VfsVolume) => (v === windows ? 0 : v.node.partition?.kind === 'logical' ? 3 : v.node.partition?.bootable ? 1 : 2);
-  const candidates = diskVolumes(vfs)
-    .filter((v) => v.fs && WINDOWS_FS.has(v.fs.info.type) && GETS_LETTER.test(v.node.partition?.type ?? ''))
+  // A disk with no partition table (p0, a partition imaged alone) is one volume, as Windows
+  // mounts a "superfloppy".
+  const bare = vfs.volumes.filter((v) => v.name === 'p0');
+  const candidates = [...bare, ...diskVolumes(vfs)]
+    .filter((v) => v.fs && WINDOWS_FS.has(v.fs.info.type) && (v.name === 'p0' || GETS_LETTER.test(v.node.partition?.type ?? '')))
     .map((v, i) => ({ v, i }))
     .sort((a, b) => (a.v === windows ? -1 : a.v.node.disk) - (b.v === windows ? -1 : b.v.node.disk) || rank(a.v) - rank(b.v) || a.i - b.i);
   const out = new Map<string, VfsVolume>();

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildWindowsDisk } from '../../scripts/images/regf.js';
 import { cachedImage, diskpick, sha256 } from '../helpers/tools.js';
 import { fatImages } from '../fat/images.js';
+import { ntfsSmall } from './helpers.js';
 import { mountDaemon, newMountpoint, release, releaseAll } from '../fuse/mounts.js';
 
 afterAll(() => releaseAll());
@@ -159,6 +160,10 @@ describe('drive letters', () => {
     const want = order.map((p, i) => `${String.fromCharCode(67 + i)}: ${p.name}`).sort().join(', ');
     expect(out(diskpick(['info', mbr])).match(/^drives: +(.*) \(in the order/m)?.[1]).toBe(want);
     expect(diskpick(['ls', img, 'C:\\']).stdout).toEqual(diskpick(['ls', img, '/p1']).stdout);
+    // A volume imaged alone (no partition table, p0) is C:.
+    const bare = ntfsSmall().img;
+    expect(out(diskpick(['info', bare]))).toMatch(/^drives: +C: p0 \(in the order/m);
+    expect(diskpick(['ls', bare, 'C:\\docs']).stdout).toEqual(diskpick(['ls', bare, '/p0/docs']).stdout);
   });
 });
 
