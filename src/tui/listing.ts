@@ -114,7 +114,17 @@ export async function folderBytes(vfs: Vfs, dir: VfsNode, signal?: AbortSignal):
 
 export async function loadFolder(vfs: Vfs, dir: VfsNode): Promise<Entry[]> {
   const nodes = await vfs.readdir(dir);
-  return sortEntries(nodes.map(toEntry));
+  const entries = nodes.map(toEntry);
+  if (dir.place.kind === 'root') {
+    // Drive letters as the Windows on the disk gives them (src/vfs/drives.ts): "p2 (C:)".
+    const drives = await vfs.driveLetters().catch(() => new Map<string, unknown>());
+    for (const e of entries) {
+      const pl = e.node.place;
+      const letter = pl.kind === 'volume' ? [...drives].find(([, v]) => v === pl.vol)?.[0] : undefined;
+      if (letter) e.label = `${e.label} (${letter}:)`;
+    }
+  }
+  return sortEntries(entries);
 }
 
 export interface Columns {

@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .description('mount the image read-only as a folder (FUSE): MOUNTPOINT/p1/…, MOUNTPOINT/.raw/{disk,p1,…}')
     .argument('<image>', 'disk image')
     .argument('<mountpoint>', 'an empty folder')
-    .option('-o, --options <list>', 'mount options, comma-separated: allow_other')
+    .option('-o, --options <list>', 'mount options, comma-separated, as for mount(8): allow_other, uid=N, gid=N, umask=MASK, ro (always), nosuid, nodev, noexec, noatime …')
     .option('--uid <n>', 'owner of files on FAT/exFAT/NTFS (default: you)', intArg('--uid', 0xfffffffe))
     .option('--gid <n>', 'group of files on FAT/exFAT/NTFS (default: yours)', intArg('--gid', 0xfffffffe))
     .option('--umask <mask>', 'permissions on FAT/exFAT/NTFS: 0777/0666 minus this (default: 0755 folders, 0644 files)', intArg('--umask', 0o777, 8))
@@ -52,10 +52,11 @@ export function register(program: Command): void {
         const g = cmd.optsWithGlobals<GlobalOptions>();
         let allowOther = false;
         try {
-          for (const o of (opts.options ?? '').split(',').filter(Boolean)) {
-            if (o === 'allow_other') allowOther = true;
-            else if (o !== 'ro') throw new DiskpickError('usage', `unknown mount option "${o}" (known: allow_other)`);
-          }
+          const o = parseMountOptions(opts.options ?? '');
+          allowOther = o.allowOther;
+          opts.uid ??= o.uid;
+          opts.gid ??= o.gid;
+          opts.umask ??= o.umask;
           if (opts.daemon) return await daemonize(image, mountpoint, opts, g);
           const log = (line: string) => process.stderr.write(`diskpick: ${line}\n`);
           const vfs = vfsOptions(g, { prompt: opts.readyFd === undefined });
@@ -103,6 +104,40 @@ export function register(program: Command): void {
         return ExitCode.ok;
       }),
     );
+}
+
+/**
+ * `-o` as FUSE and mount(8) users type it (issue 20): allow_other, uid=N, gid=N, umask=MASK
+ * mean what they mean to ntfs-3g or sshfs; ro is what every diskpick mount is, and fstab-style
+ * flags that change nothing on a read-only mount of files with no devices are accepted.
+ */
+export function parseMountOptions(list: string): { allowOther: boolean; uid?: number; gid?: number; umask?: number } {
+  const out: { allowOther: boolean; uid?: number; gid?: number; umask?: number } = { allowOther: false };
+  const harmless = new Set(['ro', 'nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime', 'defaults', 'auto', 'noauto', 'user', 'users', 'nouser', 'nofail', '_netdev', 'default_permissions']);
+  for (const o of list.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [k, v] = o.includes('=') ? [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)] : [o, undefined];
+    const int = (max: number) => {
+      try {
+        return intArg(k, max)(v ?? '');
+      } catch (err) {
+        throw new DiskpickError('usage', `mount option ${o}: ${(err as Error).message}`);
+      }
+    };
+    if (k === 'allow_other' && v === undefined) out.allowOther = true;
+    else if (k === 'uid') out.uid = int(0xfffffffe);
+    else if (k === 'gid') out.gid = int(0xfffffffe);
+    else if (k === 'umask') {
+      try {
+        out.umask = intArg('umask', 0o777, 8)(v ?? '');
+      } catch (err) {
+        throw new DiskpickError('usage', `mount option ${o}: ${(err as Error).message}`);
+      }
+    } else if (k === 'rw') throw new DiskpickError('usage', 'mount option rw: diskpick mounts are read-only (the image never changes)');
+    else if (!harmless.has(k) || v !== undefined) {
+      throw new DiskpickError('usage', `unknown mount option "${o}" (known: allow_other, uid=N, gid=N, umask=MASK, ro, ${[...harmless].filter((h) => h !== 'ro').join(', ')})`);
+    }
+  }
+  return out;
 }
 
 /**
