@@ -7,10 +7,11 @@
  * O_EXCL|O_NOFOLLOW, so an existing symlink is never followed.
  */
 import { constants as fsc } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath, rename } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
 import { chunksOf, pumpData } from '../source/chunks.js';
 import { refuseInput } from '../source/file.js';
@@ -85,6 +86,40 @@ export interface RestoreSummary {
    * reason, once; the files after it were not tried.
    */
   stopped?: string;
+  /**
+   * Files cut short (cancelled, or failed while being written) whose temporary name was
+   * removed: nothing of them is left. Their bytes are not counted in `bytes`. Only when any.
+   */
+  removed?: { source: string; target: string; bytes: number }[];
+}
+
+/**
+ * Every file is written as `.NAME.diskpick-part` in its target folder and renamed to NAME
+ * once complete (content, times, modes, xattrs set first), so a name the user sees is always
+ * a whole file: a kill, a power cut or a full disk can only leave a `.diskpick-part` name,
+ * which the next run into that folder removes before writing the same file again.
+ */
+export const PART_SUFFIX = '.diskpick-part';
+
+/** The temporary name of `base` (a hash stands in for names too long to carry the suffix). */
+export function partName(base: string, variant = 0): string {
+  const v = variant ? `~${variant}` : '';
+  const plain = `.${base}${v}${PART_SUFFIX}`;
+  if (Buffer.byteLength(plain) <= 255) return plain;
+  return `.${createHash('sha256').update(base).digest('hex').slice(0, 24)}${v}${PART_SUFFIX}`;
+}
+
+/** What restore() counts for a summary line: files and links chosen, streams apart, folders. */
+export function countWritten(s: Pick<RestoreSummary, 'written'>): { files: number; streams: number; dirs: number } {
+  let files = 0;
+  let streams = 0;
+  let dirs = 0;
+  for (const w of s.written) {
+    if (w.type === 'dir') dirs++;
+    else if (w.type === 'stream') streams++;
+    else files++;
+  }
+  return { files, streams, dirs };
 }
 
 interface PlanItem {
@@ -92,6 +127,8 @@ interface PlanItem {
   /** Path components below outDir (already safe). */
   target: string[];
   stream?: string;
+  /** Bytes of a stream (a node's own size is in its stat). */
+  size?: number;
 }
 
 /** Raised inside the engine to stop at once on Esc / Ctrl-C. */
@@ -142,7 +179,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
     for (const s of await vfs.streams(node)) {
       if (streamsMode === 'siblings') {
         const parent = target.slice(0, -1);
-        plan.push({ node, stream: s.name, target: claim(`${node.path}:${s.name}`, parent, `${target[target.length - 1]}:${s.name}`) });
+        plan.push({ node, stream: s.name, size: s.size, target: claim(`${node.path}:${s.name}`, parent, `${target[target.length - 1]}:${s.name}`) });
         bytesTotal += s.size;
       }
     }
@@ -207,8 +244,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       const dirParts = placeUnder(sel);
       if (sel.stream) {
         const name = `${sel.node.name}:${sel.stream}`;
-        plan.push({ node: sel.node, stream: sel.stream, target: claim(`${sel.node.path}:${sel.stream}`, dirParts, name) });
         const info = (await vfs.streams(sel.node)).find((s) => s.name === sel.stream);
+        plan.push({ node: sel.node, stream: sel.stream, size: info?.size ?? 0, target: claim(`${sel.node.path}:${sel.stream}`, dirParts, name) });
         bytesTotal += info?.size ?? 0;
       } else {
         await walk(sel.node, dirParts);
@@ -224,17 +261,118 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
 
   const progress: RestoreProgress = { filesDone: 0, filesTotal: plan.filter((p) => p.node.stat.type !== 'dir').length, bytesDone: 0, bytesTotal, current: '' };
   const report = () => opts.onProgress?.({ ...progress });
-  const hardLinks = new Map<string, string>();
+  /** First copies of hard-linked files, by volume and inode: the final path once it is complete. */
+  const hardLinks = new Map<string, Promise<string | null>>();
   const dirTimes: { path: string; stat: Stat }[] = [];
   const isRoot = process.getuid?.() === 0;
   /** Folders below outDir made (or checked) in this run, as joined target parts: each once. */
   const made = new Set<string>();
+  summary.removed = [];
+  let stopping = false;
+
+  /** Restores one file, stream or link (folders are made in plan order by the loop below). */
+  const restoreItem = async (item: PlanItem, source: string, targetPath: string, kind: RestoredItem['type']): Promise<void> => {
+    const { node } = item;
+    const st = node.stat;
+    const size = item.stream ? (item.size ?? 0) : st.size;
+    let itemBytes = 0;
+    const linkKey = `${node.place.kind === 'fs' ? node.place.vol.name : ''}:${st.ino}`;
+    const links: { first?: (p: string | null) => void } = {};
+    if (kind === 'file' && st.nlink > 1 && !hardLinks.has(linkKey)) {
+      hardLinks.set(linkKey, new Promise((r) => (links.first = r)));
+    }
+    let part: string | null = null;
+    let partBytes = 0;
+    try {
+      const room = await makeRoom(targetPath, opts, kind === 'file' || kind === 'stream' ? size : undefined);
+      if (room === 'skip') {
+        summary.skipped.push({ source, target: targetPath, reason: 'exists' });
+        progress.filesDone++;
+        // Skipped bytes are no work done: they leave the total instead (no rate from them).
+        progress.bytesTotal -= size;
+        return;
+      }
+      if (kind === 'symlink') {
+        // The link is recreated as it is stored; it is never followed when writing. A symlink
+        // is made whole by one call: no temporary name needed.
+        if (room === 'replace') await unlink(targetPath);
+        await symlink(st.symlinkTarget ?? '', targetPath);
+        if (preserve) await setTimes(targetPath, st, true);
+      } else if (kind === 'file' || kind === 'stream') {
+        // Names sharing an inode (ext) or an MFT record (NTFS) become hard links to the first copy.
+        const first = kind === 'file' && st.nlink > 1 && !links.first ? await hardLinks.get(linkKey) : null;
+        if (first) {
+          if (room === 'replace') await unlink(targetPath);
+          await link(first, targetPath);
+          itemBytes = st.size;
+        } else {
+          // A name the plan writes itself is never taken for a leftover temporary name.
+          const parent = item.target.slice(0, -1);
+          const created = await createPart(dirname(targetPath), basename(targetPath), (n) => used.has([...parent, n].join('/')));
+          const fh = created.fh;
+          part = created.path;
+          const written = await copyContent(vfs, node, item.stream, fh, part, opts.signal, (n) => {
+            partBytes += n;
+            progress.bytesDone += n;
+            summary.bytes += n;
+            report();
+          });
+          if (written < 0) throw new Cancelled();
+          itemBytes = written;
+          if (kind === 'file') {
+            if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, part);
+            if (opts.xattrs) await restoreXattrs(vfs, node, part);
+            if (preserve) await applyOwnership(part, st, isRoot);
+          }
+          if (preserve) await setTimes(part, st, false);
+          // Complete: now, and only now, under its name (over the old file with --force).
+          await rename(part, targetPath).catch((err) => {
+            throw fromSystemError(err, targetPath, 'output');
+          });
+          part = null;
+        }
+        links.first?.(targetPath);
+      } else {
+        summary.skipped.push({ source, target: targetPath, reason: `a ${st.type} is not restored` });
+        progress.filesDone++;
+        return;
+      }
+      summary.written.push({ source, target: targetPath, type: kind, size: itemBytes });
+      progress.filesDone++;
+    } catch (err) {
+      links.first?.(null);
+      if (part) {
+        // Nothing cut short stays: its temporary name goes, and its bytes leave the counts.
+        await rm(part, { force: true }).catch(() => undefined);
+        summary.removed!.push({ source, target: part, bytes: partBytes });
+        summary.bytes -= partBytes;
+        progress.bytesDone -= partBytes;
+      }
+      if (err instanceof Cancelled) {
+        summary.cancelled = true;
+        return;
+      }
+      const code = errnoOf(err);
+      if (code && STOPPING_OUTPUT_ERRORS.has(code)) {
+        // Every later file would fail the same way: one line, and the run ends here.
+        if (!summary.stopped) {
+          summary.stopped = fromSystemError(err, targetPath, 'output').message;
+          summary.failed.push({ source, target: targetPath, error: summary.stopped });
+        }
+        stopping = true;
+        return;
+      }
+      summary.failed.push({ source, target: targetPath, error: messageOf(err) });
+      progress.filesDone++;
+    }
+  };
 
   for (const item of plan) {
     if (opts.signal?.aborted) {
       summary.cancelled = true;
       break;
     }
+    if (stopping || summary.cancelled) break;
     const { node } = item;
     const source = item.stream ? `${node.path}:${item.stream}` : node.path;
     const targetPath = join(outDir, ...item.target);
@@ -242,15 +380,14 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
     report();
     const st = node.stat;
     const kind: RestoredItem['type'] = item.stream ? 'stream' : st.type;
-    let itemBytes = 0;
+    if (opts.dryRun) {
+      const size = kind === 'file' ? st.size : kind === 'stream' ? (item.size ?? 0) : 0;
+      summary.written.push({ source, target: targetPath, type: kind, size });
+      summary.bytes += size;
+      if (kind !== 'dir') progress.filesDone++;
+      continue;
+    }
     try {
-      if (opts.dryRun) {
-        const size = kind === 'file' ? st.size : 0;
-        summary.written.push({ source, target: targetPath, type: kind, size });
-        summary.bytes += size;
-        if (kind !== 'dir') progress.filesDone++;
-        continue;
-      }
       await ensureParents(outReal, item.target.slice(0, -1), made);
       if (kind === 'dir') {
         await makeDir(targetPath);
@@ -261,62 +398,20 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
         summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });
         continue;
       }
-      if (!(await makeRoom(targetPath, opts))) {
-        summary.skipped.push({ source, target: targetPath, reason: 'exists' });
-        progress.filesDone++;
-        progress.bytesDone += item.stream ? 0 : st.size;
-        continue;
-      }
-      if (kind === 'symlink') {
-        // The link is recreated as it is stored; it is never followed when writing.
-        await symlink(st.symlinkTarget ?? '', targetPath);
-        if (preserve) await setTimes(targetPath, st, true);
-      } else if (kind === 'file' || kind === 'stream') {
-        const linkKey = `${node.place.kind === 'fs' ? node.place.vol.name : ''}:${st.ino}`;
-        // Names sharing an inode (ext) or an MFT record (NTFS) become hard links to the first copy.
-        const first = !item.stream && st.nlink > 1 ? hardLinks.get(linkKey) : undefined;
-        if (first) {
-          await link(first, targetPath);
-          itemBytes = st.size;
-        } else {
-          const written = await copyContent(vfs, node, item.stream, targetPath, st, opts.signal, (n) => {
-            progress.bytesDone += n;
-            summary.bytes += n;
-            report();
-          });
-          if (written < 0) {
-            summary.cancelled = true;
-            break;
-          }
-          itemBytes = written;
-          if (!item.stream && st.nlink > 1) hardLinks.set(linkKey, targetPath);
-          if (!item.stream) {
-            if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
-            if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
-            if (preserve) await applyOwnership(targetPath, st, isRoot);
-          }
-          if (preserve) await setTimes(targetPath, st, false);
-        }
-      } else {
-        summary.skipped.push({ source, target: targetPath, reason: `a ${st.type} is not restored` });
-        progress.filesDone++;
-        continue;
-      }
-      summary.written.push({ source, target: targetPath, type: kind, size: itemBytes });
-      progress.filesDone++;
     } catch (err) {
       const code = errnoOf(err);
       if (code && STOPPING_OUTPUT_ERRORS.has(code)) {
-        // Every later file would fail the same way: one line, and the run ends here. The file
-        // being written was removed (copyContent), so no cut file is left under its name.
         summary.stopped = fromSystemError(err, targetPath, 'output').message;
         summary.failed.push({ source, target: targetPath, error: summary.stopped });
         break;
       }
       summary.failed.push({ source, target: targetPath, error: messageOf(err) });
-      progress.filesDone++;
+      if (kind !== 'dir') progress.filesDone++;
+      continue;
     }
+    await restoreItem(item, source, targetPath, kind);
   }
+  if (!summary.removed.length) delete summary.removed;
   // Folder times last: writing into a folder changes its mtime.
   if (preserve && !opts.dryRun) {
     for (const d of dirTimes.reverse()) {
@@ -387,32 +482,74 @@ async function makeDir(p: string): Promise<void> {
   }
 }
 
-/** True when the target may be written (absent, or removed because of --force). */
-async function makeRoom(p: string, opts: RestoreOptions): Promise<boolean> {
+/**
+ * Whether the target may be written: 'write' (absent), 'replace' (there, and --force), or
+ * 'skip' (--skip-existing). With --skip-existing a file is skipped only when it is complete:
+ * diskpick itself only ever puts a whole file under its final name (see PART_SUFFIX), and a
+ * file of another size than the one in the image (cut short by an older version or another
+ * tool, or a different file) is a failure naming both sizes, never silently kept.
+ */
+async function makeRoom(p: string, opts: RestoreOptions, size: number | undefined): Promise<'write' | 'replace' | 'skip'> {
   let st;
   try {
     st = await lstat(p);
   } catch {
-    return true;
+    return 'write';
   }
   // Never a file the image reads, whatever the options (issue 26: extract --force into the
   // image's folder replaced the image with a restored file of the same name).
   refuseInput(st, p);
-  if (opts.skipExisting) return false;
+  if (opts.skipExisting) {
+    if (size !== undefined && st.isFile() && st.size !== size) {
+      throw new DiskpickError('output', `exists with ${st.size} bytes, the image's file has ${size}: not complete or not the same file; not skipped, not overwritten (--force replaces it)`, p);
+    }
+    return 'skip';
+  }
   if (!opts.force) throw new DiskpickError('output', 'already exists (use --force to overwrite or --skip-existing)', p);
   if (st.isDirectory()) throw new DiskpickError('output', 'exists as a folder; not overwritten', p);
-  await unlink(p);
-  return true;
+  return 'replace';
 }
 
+/**
+ * Creates the temporary file for `base` in `dir` (O_EXCL, never through a link). One left by
+ * an earlier run that was killed (SIGKILL, power cut) has the same name: it is removed and
+ * made again; a name the image itself restores in that folder is never taken for one.
+ */
+async function createPart(dir: string, base: string, planned: (name: string) => boolean): Promise<{ path: string; fh: FileHandle }> {
+  for (let variant = 0; ; variant++) {
+    const name = partName(base, variant);
+    if (planned(name)) continue;
+    const path = join(dir, name);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return { path, fh: await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, path, 'output');
+        const st = await lstat(path).catch(() => null);
+        // A leftover partial file: a regular file under our temporary name.
+        if (attempt === 0 && st?.isFile()) {
+          await unlink(path).catch(() => undefined);
+          continue;
+        }
+        break;
+      }
+    }
+    if (variant > 8) throw new DiskpickError('output', 'cannot create a temporary file here', join(dir, base));
+  }
+}
+
+/** Copies a file's (or stream's) bytes into `fh` (closed at the end); -1 when aborted. */
 async function copyContent(
-  vfs: Vfs, node: VfsNode, stream: string | undefined, target: string, st: Stat,
+  vfs: Vfs, node: VfsNode, stream: string | undefined, fh: FileHandle, target: string,
   signal: AbortSignal | undefined, onBytes: (n: number) => void,
 ): Promise<number> {
-  const src = await vfs.openFile(node, stream);
-  const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644).catch((err) => {
-    throw fromSystemError(err, target, 'output');
-  });
+  let src;
+  try {
+    src = await vfs.openFile(node, stream);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
   // Holes stay holes: what the source reports as holes is never read, and 4 KiB blocks that
   // read as zeros are not written (issue 24: a 640 MiB all-zero file was written in full;
   // issue 26: a 1 TiB sparse file was read hole by hole). The size is set at the end.
@@ -447,8 +584,8 @@ async function copyContent(
     });
     await fh.truncate(off);
   } catch (err) {
+    // The caller removes the temporary file.
     await fh.close().catch(() => undefined);
-    await rm(target, { force: true });
     if (err === stop) return -1;
     throw err instanceof DiskpickError ? err : fromSystemError(err, target, 'output');
   } finally {
