@@ -9,6 +9,7 @@ import { stat as hostStat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import type { ChainLevel, Container } from '../container/container.js';
+import { isDamageWarning } from '../container/damage.js';
 import { partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
 import { buildVolumeTree } from '../volume/tree.js';
@@ -119,6 +120,11 @@ export interface ImageInfo {
   warnings: string[];
   /** Findings that are not errors: "no partition table or filesystem recognised". */
   findings: string[];
+  /**
+   * What is damaged in the image files (a file cut short: how much is missing); empty when
+   * sound. The rest of the image is read; reads of the damaged part fail for what needs them.
+   */
+  damaged: string[];
   container: {
     format: string;
     variant: string;
@@ -284,6 +290,7 @@ export class Vfs {
       disks: this.extraDisks.map((d, k) => ({ name: `disk${k + 2}`, file: d.file, format: d.container.format, variant: d.container.variant, virtualSize: d.container.size })),
       warnings: this.treeWarnings,
       findings: this.findings,
+      damaged: c.warnings.filter(isDamageWarning),
       container: {
         format: c.format,
         variant: c.variant,
