@@ -224,10 +224,11 @@ export function App({ vfs, cwd, color, size, start, onQuit, onFirstScreen }: App
     };
     switch (action.type) {
       case 'interrupt':
-        restoring.stop();
+        // The app ends once a running restore has removed its partial file (as Esc does).
         pager.stop();
         onQuit?.('interrupt');
-        return exit();
+        void restoring.stop().then(() => exit());
+        return;
       case 'quit':
         onQuit?.('quit');
         return exit();
@@ -257,7 +258,7 @@ export function App({ vfs, cwd, color, size, start, onQuit, onFirstScreen }: App
         if (mode.kind === 'confirm') void restoring.run(mode.nodes, mode.outDir, { skipExisting: true });
         return;
       case 'restoreStop':
-        if (mode.kind === 'restoring' && !mode.cancelling) restoring.cancel();
+        if ((mode.kind === 'restoring' && !mode.cancelling) || mode.kind === 'checking') restoring.cancel();
         return;
       case 'move':
         return moveBy(action.unit === 'page' ? action.by * page : action.by);

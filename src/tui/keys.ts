@@ -81,7 +81,8 @@ export function keyAction(mode: KeyMode, input: string, key: Key): KeyAction | n
     case 'restoring':
       return key.escape ? { type: 'restoreStop' } : null;
     case 'checking':
-      return null;
+      // Esc ends a check that takes long (a slow image, a target that cannot be made).
+      return key.escape ? { type: 'restoreStop' } : null;
     case 'browse':
     case 'filtering':
       return listAction(mode === 'filtering', input, key);

@@ -10,6 +10,7 @@ import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import { parseImageArg } from '../container/point.js';
 import type { ChainLevel, Container } from '../container/container.js';
+import { isDamageWarning } from '../container/damage.js';
 import { forceSectorSize, partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
 import { VolumeTreeBuilder } from '../volume/tree.js';
@@ -126,6 +127,11 @@ export interface ImageInfo {
   warnings: string[];
   /** Findings that are not errors: "no partition table or filesystem recognised". */
   findings: string[];
+  /**
+   * What is damaged in the image files (a file cut short: how much is missing); empty when
+   * sound. The rest of the image is read; reads of the damaged part fail for what needs them.
+   */
+  damaged: string[];
   container: {
     format: string;
     variant: string;
@@ -347,6 +353,7 @@ export class Vfs {
       disks: this.extraDisks.map((d, k) => ({ name: `disk${k + 2}`, file: d.file, format: d.container.format, variant: d.container.variant, virtualSize: d.container.size })),
       warnings: this.treeWarnings,
       findings: this.findings,
+      damaged: c.warnings.filter(isDamageWarning),
       container: {
         format: c.format,
         variant: c.variant,

@@ -64,7 +64,7 @@ export function renderInfo(info: ImageInfo): string {
   const lines: string[] = [];
   const c = info.container;
   lines.push(`image:      ${info.file}`);
-  lines.push(`container:  ${c.format} (${c.variant}), virtual size ${humanSize(c.virtualSize)} (${c.virtualSize} bytes)`);
+  lines.push(`container:  ${c.format} (${c.variant}), virtual size ${humanSize(c.virtualSize)} (${c.virtualSize} bytes)${info.damaged.length ? '; DAMAGED (see the warnings: the rest is read)' : ''}`);
   if (c.chain.length > 1 || c.chain[0]?.extraFiles?.length) {
     lines.push('chain:');
     c.chain.forEach((l, i) => {
