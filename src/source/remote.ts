@@ -16,6 +16,8 @@ export interface RangeFetcher {
   readonly size: number;
   /** Bytes [offset, offset + length) of the object; exactly that many, or a one-line error. */
   fetch(offset: number, length: number): Promise<Buffer>;
+  /** The same bytes cut into buffers of `blockSize` (the last one shorter), if the transport can fill them directly. */
+  fetchBlocks?(offset: number, length: number, blockSize: number): Promise<Buffer[]>;
   /** Bytes the server sent so far (bodies only). */
   readonly transferred: number;
   /** When the object was last changed, as the server says (Last-Modified), ms since 1970. */
@@ -30,6 +32,8 @@ export interface RemoteCacheOptions {
   cacheBytes?: number;
   /** Largest read-ahead window (default 16 MiB). */
   maxReadAhead?: number;
+  /** Largest single range request (default 4 MiB): longer runs go as several at once. */
+  maxRequest?: number;
 }
 
 export class RemoteSource implements ByteSource {
@@ -38,6 +42,7 @@ export class RemoteSource implements ByteSource {
   private readonly blockSize: number;
   private readonly maxBlocks: number;
   private readonly maxAheadBlocks: number;
+  private readonly maxRunBlocks: number;
   /** Cached blocks in LRU order (a Map iterates in insertion order; a hit re-inserts). */
   private readonly blocks = new Map<number, Buffer>();
   private readonly pending = new Map<number, Promise<Buffer>>();
@@ -51,6 +56,7 @@ export class RemoteSource implements ByteSource {
     this.blockSize = opts.blockSize ?? 256 * 1024;
     this.maxBlocks = Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize));
     this.maxAheadBlocks = Math.max(1, Math.floor((opts.maxReadAhead ?? 16 * 1024 * 1024) / this.blockSize));
+    this.maxRunBlocks = Math.max(1, Math.floor((opts.maxRequest ?? 4 * 1024 * 1024) / this.blockSize));
   }
 
   get transferred(): number {
@@ -74,14 +80,26 @@ export class RemoteSource implements ByteSource {
     while (start <= end && (this.blocks.has(start) || this.pending.has(start))) start++;
     while (end >= start && (this.blocks.has(end) || this.pending.has(end))) end--;
     if (start > end) return;
+    // Long runs go as several requests at once (read-ahead over a link with latency: one
+    // request of 16 MiB waits for its last byte before any of it is used; four of 4 MiB
+    // overlap their round trips and arrive in order of need).
+    for (let s = start; s <= end; s += this.maxRunBlocks) this.request(s, Math.min(end, s + this.maxRunBlocks - 1));
+  }
+
+  private request(start: number, end: number): void {
     const offset = start * this.blockSize;
     const length = Math.min(this.size, (end + 1) * this.blockSize) - offset;
-    const all = this.fetcher.fetch(offset, length);
+    const all = this.fetcher.fetchBlocks
+      ? this.fetcher.fetchBlocks(offset, length, this.blockSize)
+      : this.fetcher.fetch(offset, length).then((buf) => {
+          // Copies: a block outlives the big response, which would otherwise stay alive whole.
+          const out: Buffer[] = [];
+          for (let at = 0; at < buf.length; at += this.blockSize) out.push(Buffer.from(buf.subarray(at, at + this.blockSize)));
+          return out;
+        });
     for (let i = start; i <= end; i++) {
-      const p = all.then((buf) => {
-        const at = (i - start) * this.blockSize;
-        // A copy: the block outlives the big response, which would otherwise stay alive whole.
-        const b = Buffer.from(buf.subarray(at, Math.min(buf.length, at + this.blockSize)));
+      const p = all.then((blocks) => {
+        const b = blocks[i - start] ?? Buffer.alloc(0);
         this.remember(i, b);
         return b;
       });
@@ -89,6 +107,21 @@ export class RemoteSource implements ByteSource {
       p.finally(() => this.pending.delete(i)).catch(() => undefined);
       this.pending.set(i, p);
     }
+  }
+
+  /**
+   * Keeps the window after `next` requested. A request goes out only once the part of the
+   * window not yet asked for is a good size (or reaches the end): asking for the one block a
+   * read moved on by would cost a request, and its round of headers, per read.
+   */
+  private readAhead(next: number): void {
+    if (this.window <= 1) return;
+    const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
+    const end = Math.min(next + this.window - 1, lastBlock);
+    let s = next;
+    while (s <= end && (this.blocks.has(s) || this.pending.has(s))) s++;
+    if (s > end) return;
+    if (end === lastBlock || end - s + 1 >= Math.min(this.window, this.maxRunBlocks)) this.fetchRun(s, end - s + 1);
   }
 
   private block(i: number): Promise<Buffer> {
@@ -114,7 +147,7 @@ export class RemoteSource implements ByteSource {
     this.window = offset === this.lastEnd ? Math.min(this.maxAheadBlocks, this.window * 2) : 1;
     this.lastEnd = offset + n;
     this.fetchRun(first, last - first + 1);
-    if (this.window > 1) this.fetchRun(last + 1, this.window);
+    this.readAhead(last + 1);
     let done = 0;
     for (let i = first; i <= last; i++) {
       const b = await this.block(i);
@@ -135,7 +168,7 @@ export class RemoteSource implements ByteSource {
     if (first === Math.floor((offset + n - 1) / this.blockSize)) {
       this.window = offset === this.lastEnd ? Math.min(this.maxAheadBlocks, this.window * 2) : 1;
       this.lastEnd = offset + n;
-      if (this.window > 1) this.fetchRun(first + 1, this.window);
+      this.readAhead(first + 1);
       const b = await this.block(first);
       const from = offset - first * this.blockSize;
       return b.subarray(from, from + n);
