@@ -60,6 +60,72 @@ function netrcCredentials(file: string, host: string): string | null {
   return null;
 }
 
+/** The request headers for `url` (from --http-header, the URL's user information or ~/.netrc); takes the credentials out of `url`. */
+function requestHeaders(url: URL, opts: HttpOptions): Record<string, string> {
+  const headers: Record<string, string> = { 'User-Agent': 'diskpick', 'Accept-Encoding': 'identity' };
+  for (const h of opts.headers ?? []) {
+    const c = h.indexOf(':');
+    if (c <= 0) throw new DiskpickError('usage', '--http-header takes "Name: value"');
+    headers[h.slice(0, c).trim()] = h.slice(c + 1).trim();
+  }
+  if (url.username || url.password) {
+    headers.Authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  } else if (opts.netrc !== null && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) {
+    const basic = netrcCredentials(opts.netrc ?? join(homedir(), '.netrc'), url.hostname);
+    if (basic) headers.Authorization = `Basic ${basic}`;
+  }
+  return headers;
+}
+
+/**
+ * The files of a folder on a web server, when it lists them: a GET of the folder URL answered
+ * with an HTML index (nginx autoindex, Apache mod_autoindex, lighttpd dir-listing), whose links
+ * to files directly in that folder are taken. Null when the server lists nothing (most do
+ * not, and none has to); at most `limit` names, from at most 8 MiB of page.
+ */
+export function listHttpFolder(folder: string, opts: HttpOptions = {}, limit = 10_000): Promise<string[] | null> {
+  const url = new URL(folder);
+  const headers = requestHeaders(url, opts);
+  const req = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const r = req(url, { method: 'GET', headers, ...(url.protocol === 'https:' ? { rejectUnauthorized: !opts.insecure } : {}) }, (res) => {
+      if (res.statusCode !== 200 || !/^text\/html/i.test(String(res.headers['content-type'] ?? ''))) {
+        res.resume();
+        return resolve(null);
+      }
+      let page = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        page += c;
+        if (page.length > 8 << 20) res.destroy();
+      });
+      res.on('close', () => {
+        const names = new Set<string>();
+        for (const m of page.matchAll(/href\s*=\s*"([^"]*)"|href\s*=\s*'([^']*)'/gi)) {
+          const href = (m[1] ?? m[2] ?? '').replace(/&amp;/g, '&');
+          let target: URL;
+          try {
+            target = new URL(href, url);
+          } catch {
+            continue;
+          }
+          if (target.origin !== url.origin || target.search || !target.pathname.startsWith(url.pathname)) continue;
+          const rest = target.pathname.slice(url.pathname.length);
+          if (rest === '' || rest.includes('/')) continue;
+          if (names.size < limit) names.add(decodeURIComponent(rest));
+        }
+        resolve([...names].sort());
+      });
+      res.on('error', () => resolve(null));
+    });
+    r.setTimeout(opts.timeoutMs ?? 30_000, () => r.destroy());
+    r.on('error', () => resolve(null));
+    r.end();
+  });
+}
+
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 class Retryable extends Error {}
@@ -84,20 +150,7 @@ export class HttpFetcher implements RangeFetcher {
       throw new DiskpickError('usage', 'not a valid URL', raw.replace(/\/\/[^/@]*@/, '//'));
     }
     const name = redactUrl(url);
-    const headers: Record<string, string> = { 'User-Agent': 'diskpick', 'Accept-Encoding': 'identity' };
-    for (const h of opts.headers ?? []) {
-      const c = h.indexOf(':');
-      if (c <= 0) throw new DiskpickError('usage', '--http-header takes "Name: value"');
-      headers[h.slice(0, c).trim()] = h.slice(c + 1).trim();
-    }
-    if (url.username || url.password) {
-      headers.Authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-      url.username = '';
-      url.password = '';
-    } else if (opts.netrc !== null && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) {
-      const basic = netrcCredentials(opts.netrc ?? join(homedir(), '.netrc'), url.hostname);
-      if (basic) headers.Authorization = `Basic ${basic}`;
-    }
+    const headers = requestHeaders(url, opts);
     const agent = url.protocol === 'https:'
       ? new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !opts.insecure })
       : new HttpAgent({ keepAlive: true, maxSockets: 16 });

@@ -25,6 +25,47 @@ export interface RangeFetcher {
   close(): Promise<void>;
 }
 
+/**
+ * The block cache of one opened image: every remote file it reads (split parts, VMDK extents,
+ * parents) shares one byte bound, so a chain of many files stays within `--cache-size`.
+ */
+export class RemoteBlockCache {
+  /** Blocks in LRU order, keyed by file number * 2^32 + block number. */
+  private readonly map = new Map<number, Buffer>();
+  private files = 0;
+
+  constructor(readonly maxBlocks: number) {}
+
+  /** A number for one more file's keys. */
+  register(): number {
+    return this.files++;
+  }
+
+  has(key: number): boolean {
+    return this.map.has(key);
+  }
+
+  get(key: number): Buffer | undefined {
+    const b = this.map.get(key);
+    if (b) {
+      this.map.delete(key);
+      this.map.set(key, b);
+    }
+    return b;
+  }
+
+  set(key: number, b: Buffer): void {
+    this.map.delete(key);
+    this.map.set(key, b);
+    while (this.map.size > this.maxBlocks) this.map.delete(this.map.keys().next().value!);
+  }
+
+  /** Drops one file's blocks. */
+  drop(file: number): void {
+    for (const k of this.map.keys()) if (Math.floor(k / 2 ** 32) === file) this.map.delete(k);
+  }
+}
+
 export interface RemoteCacheOptions {
   /** Bytes per cached block (default 256 KiB). */
   blockSize?: number;
@@ -32,6 +73,8 @@ export interface RemoteCacheOptions {
   cacheBytes?: number;
   /** Largest read-ahead window (default 16 MiB). */
   maxReadAhead?: number;
+  /** Share this cache (and its bound) with the other files of the image. */
+  sharedCache?: RemoteBlockCache;
   /** Largest single range request (default 4 MiB): longer runs go as several at once. */
   maxRequest?: number;
 }
@@ -40,11 +83,10 @@ export class RemoteSource implements ByteSource {
   readonly name: string;
   readonly size: number;
   private readonly blockSize: number;
-  private readonly maxBlocks: number;
   private readonly maxAheadBlocks: number;
   private readonly maxRunBlocks: number;
-  /** Cached blocks in LRU order (a Map iterates in insertion order; a hit re-inserts). */
-  private readonly blocks = new Map<number, Buffer>();
+  private readonly cache: RemoteBlockCache;
+  private readonly fileNo: number;
   private readonly pending = new Map<number, Promise<Buffer>>();
   /** Where the last read ended, and the read-ahead window (in blocks) it earned. */
   private lastEnd = -1;
@@ -54,7 +96,8 @@ export class RemoteSource implements ByteSource {
     this.name = fetcher.name;
     this.size = fetcher.size;
     this.blockSize = opts.blockSize ?? 256 * 1024;
-    this.maxBlocks = Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize));
+    this.cache = opts.sharedCache ?? new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize)));
+    this.fileNo = this.cache.register();
     this.maxAheadBlocks = Math.max(1, Math.floor((opts.maxReadAhead ?? 16 * 1024 * 1024) / this.blockSize));
     this.maxRunBlocks = Math.max(1, Math.floor((opts.maxRequest ?? 4 * 1024 * 1024) / this.blockSize));
   }
@@ -64,9 +107,11 @@ export class RemoteSource implements ByteSource {
   }
 
   private remember(i: number, b: Buffer): void {
-    this.blocks.delete(i);
-    this.blocks.set(i, b);
-    while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+    this.cache.set(this.fileNo * 2 ** 32 + i, b);
+  }
+
+  private cached(i: number): boolean {
+    return this.cache.has(this.fileNo * 2 ** 32 + i);
   }
 
   /**
@@ -77,8 +122,8 @@ export class RemoteSource implements ByteSource {
     const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
     let end = Math.min(first + count - 1, lastBlock);
     let start = first;
-    while (start <= end && (this.blocks.has(start) || this.pending.has(start))) start++;
-    while (end >= start && (this.blocks.has(end) || this.pending.has(end))) end--;
+    while (start <= end && (this.cached(start) || this.pending.has(start))) start++;
+    while (end >= start && (this.cached(end) || this.pending.has(end))) end--;
     if (start > end) return;
     // Long runs go as several requests at once (read-ahead over a link with latency: one
     // request of 16 MiB waits for its last byte before any of it is used; four of 4 MiB
@@ -119,17 +164,14 @@ export class RemoteSource implements ByteSource {
     const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
     const end = Math.min(next + this.window - 1, lastBlock);
     let s = next;
-    while (s <= end && (this.blocks.has(s) || this.pending.has(s))) s++;
+    while (s <= end && (this.cached(s) || this.pending.has(s))) s++;
     if (s > end) return;
     if (end === lastBlock || end - s + 1 >= Math.min(this.window, this.maxRunBlocks)) this.fetchRun(s, end - s + 1);
   }
 
   private block(i: number): Promise<Buffer> {
-    const hit = this.blocks.get(i);
-    if (hit) {
-      this.remember(i, hit);
-      return Promise.resolve(hit);
-    }
+    const hit = this.cache.get(this.fileNo * 2 ** 32 + i);
+    if (hit) return Promise.resolve(hit);
     let p = this.pending.get(i);
     if (!p) {
       this.fetchRun(i, 1);
@@ -179,7 +221,7 @@ export class RemoteSource implements ByteSource {
   }
 
   async close(): Promise<void> {
-    this.blocks.clear();
+    this.cache.drop(this.fileNo);
     await this.fetcher.close();
   }
 }

@@ -143,3 +143,26 @@ export async function expandS3Glob(url: string, opts: S3Options = {}): Promise<s
   }
   return out.sort();
 }
+
+/** The objects directly under an s3:// "folder" (a prefix ending in "/"): ListObjectsV2 with a delimiter, at most `limit`. */
+export async function listS3Folder(url: string, opts: S3Options = {}, limit = 10_000): Promise<string[]> {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
+  if (!m) throw new DiskpickError('usage', 'an S3 URL is s3://BUCKET/KEY', url);
+  const [bucket, prefix] = [m[1]!, m[2]!];
+  const { ListObjectsV2Command } = await loadSdk();
+  const s3 = await client(opts);
+  const out: string[] = [];
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key && o.Key !== prefix && out.length < limit) out.push(`s3://${bucket}/${o.Key}`);
+      token = page.IsTruncated && out.length < limit ? page.NextContinuationToken : undefined;
+    } while (token);
+  } catch (err) {
+    throw s3Error(err, `s3://${bucket}/${prefix}`);
+  } finally {
+    s3.destroy();
+  }
+  return out.sort();
+}
