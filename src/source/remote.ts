@@ -9,6 +9,12 @@
 import { corrupt } from '../errors.js';
 import type { ByteSource } from './source.js';
 
+/** Bytes of image data received over the network by this process so far (all remote files). */
+let received = 0;
+export function networkBytesReceived(): number {
+  return received;
+}
+
 /** What a transport (http.ts, s3.ts) gives RemoteSource. */
 export interface RangeFetcher {
   /** The object's name for messages, with credentials and signatures removed. */
@@ -142,6 +148,9 @@ export class RemoteSource implements ByteSource {
           for (let at = 0; at < buf.length; at += this.blockSize) out.push(Buffer.from(buf.subarray(at, at + this.blockSize)));
           return out;
         });
+    all.then((blocks) => {
+      for (const b of blocks) received += b.length;
+    }, () => undefined);
     for (let i = start; i <= end; i++) {
       const p = all.then((blocks) => {
         const b = blocks[i - start] ?? Buffer.alloc(0);

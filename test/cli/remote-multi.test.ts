@@ -10,7 +10,9 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirS
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, diskpick, sha256, tool } from '../helpers/tools.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { CLI, ROOT, diskpick, sha256, tool } from '../helpers/tools.js';
+import { freePort } from '../helpers/nginx.js';
 import { startNginx, type Nginx } from '../helpers/nginx.js';
 import { startS3, S3_KEY, type S3Server } from '../helpers/s3server.js';
 import { seededRaw } from '../../scripts/images/qcow2.js';
@@ -158,5 +160,35 @@ describe('multi-file images by URL', () => {
     expect(ddSha(join(root, 'vm', 'Snapshots', uuids.c2), ['--parent-dir', join(root, 'vm')]).h).toBe(expected.c2);
     // Nothing of the base was searched in the sibling folder of the top (pair/ is not allowed).
     expect(statSync(join(root, 'pair', 'disk-base.vdi')).size).toBeGreaterThan(0);
+  });
+
+  it('a long read of an image by URL shows the network throughput on a terminal; --json stays as it was', async () => {
+    // 100 ms each way (bench/latency-proxy.cjs) makes the read last past the bar's first second.
+    const port = await freePort();
+    const proxy = spawn(process.execPath, [join(ROOT, 'bench', 'latency-proxy.cjs'), String(port), plain.http.replace('http://', ''), '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((resolve) => proxy.stdout.once('data', resolve));
+      const file = join(out, 'tty.raw');
+      // script(1) gives diskpick a terminal for stderr, where the bar is drawn.
+      const r = spawnSync('script', ['-qec', `${CLI} dd http://127.0.0.1:${port}/disk.raw.001 -o ${file}`, '/dev/null'], { encoding: 'utf8' });
+      expect(r.status, r.stdout).toBe(0);
+      expect(sha256(readFileSync(file))).toBe(expected.split);
+      const bars = r.stdout.split('\r').filter((l) => l.includes('%'));
+      expect(bars.length, r.stdout).toBeGreaterThan(0);
+      expect(bars[bars.length - 1]).toMatch(/\/s \(network \d[\d.]* (B|KiB|MiB)\/s\)/);
+      rmSync(file);
+    } finally {
+      proxy.kill();
+    }
+    // extract --json over the URL: the same summary as from the local parts (no throughput in it).
+    const summary = (img: string) => {
+      const dir = mkdtempSync(join(out, 'x-'));
+      const r = diskpick(['extract', '--json', img, '/p1/Users/anna/notes.txt', '-o', dir]);
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.toString().replaceAll(dir, 'DIR');
+    };
+    const remote = summary(`${plain.http}/disk.raw.001`);
+    expect(remote).toBe(summary(join(root, 'disk.raw.001')));
+    expect(remote).not.toMatch(/network/);
   });
 });
