@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import { DiskpickError, fileWarning } from '../errors.js';
 import { HttpFetcher, listHttpFolder, redactUrl, type HttpOptions } from '../source/http.js';
 import { RemoteBlockCache, RemoteSource, type RemoteCacheOptions } from '../source/remote.js';
-import { S3Fetcher, listS3Folder, parseS3Url, type S3Options } from '../source/s3.js';
+import { S3Fetcher, listS3Folder, listS3Glob, parseS3Url, type S3Options } from '../source/s3.js';
 import type { ByteSource } from '../source/source.js';
 import { SplitSource } from '../source/split.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, type ParentRef } from './container.js';
@@ -42,6 +42,26 @@ export function resolveRemoteRef(ref: string, from: string): string {
     return `s3://${bucket}/${joined.replace(/^\//, '')}`;
   }
   return new URL(rel.split('/').map(encodeURIComponent).join('/').replace(/%2E/gi, '.'), from).href;
+}
+
+/**
+ * The images an image argument by URL names, each with its modification time (Last-Modified;
+ * ms since 1970, null if the server gives none): an s3:// key with a glob (`2026-11-*.vhdx`)
+ * lists the bucket (ListObjectsV2) and is every matching object, in name order; any other URL
+ * is itself. A glob matching nothing is a one-line error.
+ */
+export async function remoteImagesOf(url: string, opts: RemoteOptions = {}): Promise<{ url: string; mtimeMs: number | null }[]> {
+  if (url.toLowerCase().startsWith('s3://')) {
+    const listed = await listS3Glob(url, opts);
+    if (listed.length === 0) throw new DiskpickError('notFound', 'no object in the bucket matches', url);
+    if (listed.length > 1 || listed[0]!.url !== url) return listed.map((o) => ({ url: o.url, mtimeMs: o.lastModified }));
+  }
+  const f = url.toLowerCase().startsWith('s3://') ? await S3Fetcher.open(url, opts) : await HttpFetcher.open(url, opts);
+  try {
+    return [{ url, mtimeMs: f.lastModified }];
+  } finally {
+    await f.close();
+  }
 }
 
 export async function openRemoteContainer(url: string, opts: RemoteOptions & { parentDirs?: string[]; maxChainLength?: number; ignoreParentId?: boolean }): Promise<Container> {
