@@ -25,6 +25,21 @@ export function isRemote(path: string): boolean {
 
 const HEAD_BYTES = 64 * 1024;
 
+/** An image argument as every message, listing and log shows it: a URL without its user information or query. */
+export function displayImageName(path: string): string {
+  if (!/^https?:\/\//i.test(path)) return path;
+  try {
+    return redactUrl(path);
+  } catch {
+    return path.replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+/** A URL without user information, for comparing folders (credentials are not part of where a file is). */
+function withoutUser(url: string): string {
+  return url.replace(/^(https?:\/\/)[^/@]*@/i, '$1');
+}
+
 /** The "folder" of a URL: everything up to its last "/". */
 function folderOf(url: string): string {
   return url.slice(0, url.lastIndexOf('/') + 1);
@@ -32,7 +47,13 @@ function folderOf(url: string): string {
 
 /** A name recorded in an image, as a URL next to `from` (local absolute paths: by file name). */
 export function resolveRemoteRef(ref: string, from: string): string {
-  if (isRemote(ref)) return ref;
+  if (isRemote(ref)) {
+    // A name the opener built from a displayed name (no credentials), on the image's own
+    // server: it is read with the image's credentials.
+    const user = /^https?:\/\/([^/@]*)@/i.exec(from)?.[1];
+    if (user && !/^https?:\/\/[^/@]*@/i.test(ref) && new URL(ref).origin === new URL(from).origin) return ref.replace(/^(https?:\/\/)/i, `$1${user}@`);
+    return ref;
+  }
   const local = /^[a-zA-Z]:[\\/]|^\\\\|^\//.test(ref) || ref.includes('\\');
   const rel = local ? ref.split(/[\\/]/).pop()! : ref;
   if (from.toLowerCase().startsWith('s3://')) {
@@ -91,7 +112,7 @@ class RemoteSession {
   }
 
   private isAllowed(url: string): boolean {
-    return !url.includes('/../') && this.allowed.some((d) => url.startsWith(d));
+    return !url.includes('/../') && this.allowed.some((d) => withoutUser(url).startsWith(withoutUser(d)));
   }
 
   private async source(url: string): Promise<RemoteSource> {

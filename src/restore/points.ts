@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import type { Timespec } from '../fs/types.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 import { fromSystemError } from '../errors.js';
-import { isRemote, remoteImagesOf } from '../container/remote-open.js';
+import { displayImageName, isRemote, remoteImagesOf } from '../container/remote-open.js';
 
 export interface Point {
   /** How the user names it: the image argument, with a point suffix where it has one. */
@@ -28,7 +28,7 @@ export async function imagePoints(images: string[], opts: VfsOpenOptions): Promi
     if (isRemote(image)) {
       for (const r of await remoteImagesOf(image, opts.remote)) {
         const ms = r.mtimeMs ?? 0;
-        out.push({ label: r.url, time: r.mtimeMs === null ? null : { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) }, open: () => Vfs.open(r.url, opts), pathIn: (p) => p });
+        out.push({ label: displayImageName(r.url), time: r.mtimeMs === null ? null : { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) }, open: () => Vfs.open(r.url, opts), pathIn: (p) => p });
       }
       continue;
     }

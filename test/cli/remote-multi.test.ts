@@ -106,7 +106,7 @@ describe('multi-file images by URL', () => {
     const local = diskpick(['ls', '-R', '--json', join(root, 'disk.raw.001')]);
     expect(local.status, local.stderr).toBe(0);
     const env = { ...process.env, ...s3.env };
-    for (const url of [`${plain.http}/disk.raw.001`, 's3://backups/img/disk.raw.001']) {
+    for (const url of [`${plain.http.replace('http://', 'http://reader:pw-in-url@')}/disk.raw.001`, 's3://backups/img/disk.raw.001']) {
       const ls = diskpick(['ls', '-R', '--json', url], { env });
       expect(ls.status, `${url}: ${ls.stderr}`).toBe(0);
       // FAT's root folder has no times of its own: they are the image file's, and an S3
@@ -123,6 +123,7 @@ describe('multi-file images by URL', () => {
       const info = diskpick(['info', '--json', url], { env });
       expect((JSON.parse(info.stdout.toString()) as { container: { variant: string } }).container.variant, url).toBe('split raw');
       expect(`${ls.stderr}${cat.stderr}${info.stdout}${info.stderr}`).not.toContain(S3_KEY);
+      expect(`${ls.stderr}${cat.stderr}${info.stdout}${info.stderr}`).not.toContain('pw-in-url');
     }
     // A later part named alone is a raw image of its own bytes, as a local one is.
     const r = diskpick(['info', '--json', `${plain.http}/disk.raw.002`]);
@@ -135,12 +136,13 @@ describe('multi-file images by URL', () => {
     const env = { ...process.env, ...s3.env };
     // The grandchild's parent is {UUID}.vdi beside it: found on any server. The base is one
     // folder up, outside the image's folder: refused without --parent-dir.
-    for (const base of [plain.http, indexed.http, 's3://backups/img']) {
+    for (const base of [plain.http.replace('http://', 'http://reader:pw-in-url@'), indexed.http, 's3://backups/img']) {
       const url = `${base}/vm/Snapshots/${uuids.c2}`;
       const refused = diskpick(['ls', url], { env });
       expect(refused.status, `${url}: ${refused.stderr}`).toBe(3);
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
       expect(refused.stderr).toMatch(/parent image not found: needs the VDI with UUID/);
+      expect(refused.stderr).not.toMatch(/pw-in-url|S3RVER/);
     }
     // With --parent-dir on the folder the base is in: found by listing (nginx's index, S3).
     for (const base of [indexed.http, 's3://backups/img']) {
