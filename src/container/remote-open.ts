@@ -115,8 +115,9 @@ class RemoteSession {
     return !url.includes('/../') && this.allowed.some((d) => withoutUser(url).startsWith(withoutUser(d)));
   }
 
-  private async source(url: string): Promise<RemoteSource> {
-    const fetcher = url.toLowerCase().startsWith('s3://') ? await S3Fetcher.open(url, this.opts) : await HttpFetcher.open(url, this.opts);
+  /** `firstBlock`: the file's first block comes with the opening request (its head is read next). */
+  private async source(url: string, firstBlock = true): Promise<RemoteSource> {
+    const fetcher = url.toLowerCase().startsWith('s3://') ? await S3Fetcher.open(url, this.opts) : await HttpFetcher.open(url, this.opts, firstBlock ? (this.opts.blockSize ?? 256 * 1024) : 1);
     const src = new RemoteSource(fetcher, { ...this.opts, sharedCache: this.cache });
     this.opened.push(src);
     return src;
@@ -136,7 +137,7 @@ class RemoteSession {
     for (let i = part.first + 1; i < part.first + 100_000; i++) {
       const next = `${m[1]}${String(i).padStart(part.digits, '0')}`;
       try {
-        parts.push(await this.source(next));
+        parts.push(await this.source(next, false));
       } catch (err) {
         if (err instanceof DiskpickError && /no such (file on the server|object)/.test(err.message)) break;
         throw err;
@@ -285,7 +286,8 @@ class RemoteSession {
         const url = resolveRemoteRef(ref, self);
         if (!session.isAllowed(url)) throw new DiskpickError('image', `${what} ${url} is outside the image's folder; allow it with --parent-dir ${folderOf(url)}`, from);
         if (stack.includes(url)) throw new DiskpickError('image', `${what} refers back to ${url}`, from);
-        return new HostFile(await session.source(url));
+        // Not the first block: a disk of 250 flat extents would pay 250 of them at opening.
+        return new HostFile(await session.source(url, false));
       },
       openParent(ref, from) {
         return session.openParent(ref, from, self, stack);

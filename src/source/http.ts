@@ -142,7 +142,14 @@ export class HttpFetcher implements RangeFetcher {
     private readonly opts: HttpOptions,
   ) {}
 
-  static async open(raw: string, opts: HttpOptions = {}): Promise<HttpFetcher> {
+  /**
+   * The object's first bytes, fetched by the opening request when `firstBytes` asked for more
+   * than one: the format probe reads them next, and a round trip (20 ms and more on a real
+   * link) is saved per file. Taken once by RemoteSource.
+   */
+  initial: Buffer | null = null;
+
+  static async open(raw: string, opts: HttpOptions = {}, firstBytes = 1): Promise<HttpFetcher> {
     let url: URL;
     try {
       url = new URL(raw);
@@ -157,8 +164,11 @@ export class HttpFetcher implements RangeFetcher {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DiskpickError('usage', `unsupported URL scheme ${url.protocol} (http, https, s3)`, name);
     // The first request learns the size and the validators: one byte, by range.
     const probe = new HttpFetcher(url, name, 0, { etag: null, lastModified: null }, headers, agent, opts);
-    const first = await probe.request(0, 1, true);
-    return new HttpFetcher(probe.url, name, first.size, first.validators, headers, agent, opts);
+    const first = await probe.request(0, Math.max(1, firstBytes), true);
+    const f = new HttpFetcher(probe.url, name, first.size, first.validators, headers, agent, opts);
+    f.transferred = probe.transferred;
+    if (firstBytes > 1) f.initial = first.body[0] ?? null;
+    return f;
   }
 
   get lastModified(): number | null {

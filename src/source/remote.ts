@@ -24,6 +24,8 @@ export interface RangeFetcher {
   fetch(offset: number, length: number): Promise<Buffer>;
   /** The same bytes cut into buffers of `blockSize` (the last one shorter), if the transport can fill them directly. */
   fetchBlocks?(offset: number, length: number, blockSize: number): Promise<Buffer[]>;
+  /** Bytes from offset 0 the opening already fetched (taken and cleared by RemoteSource). */
+  initial?: Buffer | null;
   /** Bytes the server sent so far (bodies only). */
   readonly transferred: number;
   /** When the object was last changed, as the server says (Last-Modified), ms since 1970. */
@@ -104,6 +106,10 @@ export class RemoteSource implements ByteSource {
     this.blockSize = opts.blockSize ?? 256 * 1024;
     this.cache = opts.sharedCache ?? new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize)));
     this.fileNo = this.cache.register();
+    // The opening request's bytes become block 0 when they are a whole one (or the whole file).
+    const first = fetcher.initial;
+    if (first && (first.length === this.blockSize || first.length === this.size)) this.remember(0, first);
+    if (fetcher.initial) fetcher.initial = null;
     this.maxAheadBlocks = Math.max(1, Math.floor((opts.maxReadAhead ?? 16 * 1024 * 1024) / this.blockSize));
     this.maxRunBlocks = Math.max(1, Math.floor((opts.maxRequest ?? 4 * 1024 * 1024) / this.blockSize));
   }
