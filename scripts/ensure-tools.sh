@@ -63,6 +63,7 @@ declare -A files=(
   [/usr/include/wimlib.h]=libwim-dev
   [/usr/bin/time]=time
   [/usr/share/doc/python3-libfsntfs/copyright]=python3-libfsntfs
+  [/usr/lib/nginx/modules/ngx_http_dav_ext_module.so]=libnginx-mod-http-dav-ext
 )
 
 missing=()

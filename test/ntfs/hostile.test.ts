@@ -293,6 +293,30 @@ describe('NTFS hostile images', () => {
     expect([...errors.keys()].filter((p) => !p.startsWith('/many'))).toEqual([]);
   });
 
+  it('a name holding "/" in the index: the listing by column keeps every name whole and in step', async () => {
+    const docs = inodeOf(base, '/docs');
+    const img = damaged('index-slash', (p) => {
+      const { buf, off } = p.record(docs);
+      const root = p.attrs(buf).find((x) => x.type === 0x90)!;
+      let e = root.valueAt + 16 + buf.readUInt32LE(root.valueAt + 16);
+      for (;;) {
+        const nameLen = buf[e + 16 + 64]!;
+        const name = buf.toString('utf16le', e + 16 + 66, e + 16 + 66 + nameLen * 2);
+        if (name === 'tiny.bin') break;
+        e += buf.readUInt16LE(e + 8);
+      }
+      // "tiny.bin" -> "tiny/bin": the '.' is the fifth UTF-16 unit.
+      p.write(off + e + 16 + 66 + 4 * 2, Buffer.from('/', 'utf16le'));
+    });
+    const vfs = await Vfs.open(img);
+    const dir = await vfs.lookup('/p0/docs');
+    const byNode = (await vfs.readdir(dir, { namesOnly: true })).map((n) => n.name);
+    const l = await vfs.readdirNames(dir);
+    expect(byNode).toContain('tiny/bin');
+    expect(l.names).toEqual(byNode);
+    expect(l.names.length).toBe(l.types.length);
+  });
+
   it('a damaged $MFT record 0 is read from $MFTMirr, with a warning', async () => {
     const img = damaged('mftmirr', (p) => p.write(p.mft[0]! * CS, Buffer.from('BAAD')));
     const vfs = await Vfs.open(img);

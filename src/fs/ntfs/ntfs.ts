@@ -6,11 +6,12 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
+import { readInto } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FsFormat, type FsInfo, type FsNode, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
-import { parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './index.js';
+import { IndexColumns, parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './indx.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
   filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
@@ -51,6 +52,8 @@ const FILE_ATTRIBUTE_SYSTEM = 0x0004;
 const FILE_ATTRIBUTE_REPARSE_POINT = 0x0400;
 const FILE_ATTRIBUTE_ENCRYPTED = 0x4000;
 const FILE_ATTRIBUTE_DIRECTORY = 0x10000000;
+/** Index entries a names-only listing cannot take at their word: folders, links, possible Interix links. */
+const NOT_PLAIN = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_SYSTEM;
 
 /**
  * Per-directory case sensitivity (Windows 10 1803+, `fsutil file setCaseSensitiveInfo`):
@@ -686,7 +689,7 @@ export class NtfsFileSystem implements FileSystem {
     return { node, f };
   }
 
-  private indexParts(f: NtfsFile, path: string): { root: IndexRoot; alloc: ByteSource | null; allocAttr: NtfsAttr | undefined; bitmap: NtfsAttr | undefined; vcnSize: number } {
+  private indexParts(f: NtfsFile, path: string): { root: IndexRoot; rootValue: Buffer; alloc: ByteSource | null; allocAttr: NtfsAttr | undefined; bitmap: NtfsAttr | undefined; vcnSize: number } {
     const rootAttr = f.attrs.find((a) => a.type === AT.INDEX_ROOT && a.name === '$I30');
     if (!rootAttr?.value) throw corrupt(path, 'folder has no $I30 index root');
     const root = parseIndexRoot(rootAttr.value, path);
@@ -696,11 +699,11 @@ export class NtfsFileSystem implements FileSystem {
     const bitmap = f.attrs.find((a) => a.type === AT.BITMAP && a.name === '$I30');
     // Index block VCNs count clusters, or 512-byte units when blocks are smaller than a cluster.
     const vcnSize = this.cs <= root.indexBlockSize ? this.cs : 512;
-    return { root, alloc, allocAttr, bitmap, vcnSize };
+    return { root, rootValue: rootAttr.value, alloc, allocAttr, bitmap, vcnSize };
   }
 
   /**
-   * Bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION read straight from the
+   * Bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION, in a buffer of the caller's own, read straight from the
    * volume in one read of at least UNCACHED_READ (clusters past the piece are read and
    * dropped), when one allocated, initialized, uncompressed run holds them; else null and the
    * stream reader answers. A listing reads each index once: through the image's block cache
@@ -715,15 +718,20 @@ export class NtfsFileSystem implements FileSystem {
     const at = r.lcn * this.cs + (offset - r.vcn * this.cs);
     const len = Math.min(UNCACHED_READ, this.vol.size - at);
     if (len < length) return null;
-    const b = await this.vol.read(at, len);
-    return b.length < length ? null : b.subarray(0, length);
+    // Read into a buffer of our own: the caller applies fixups in place.
+    const b = Buffer.allocUnsafe(len);
+    const got = await readInto(this.vol, b, 0, at, len);
+    return got < length ? null : b.subarray(0, length);
   }
 
-  /** Every entry of a folder index: the root node, then every in-use INDX block in disk order. */
-  private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
-    const { root, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
-    const out: IndexEntry[] = root.entries.filter((e) => e.fileName);
-    if (!alloc) return out;
+  /**
+   * Visits a folder index: the root node, then every in-use INDX block in disk order, each
+   * block a private copy (its fixups are applied in place) with its expected VCN.
+   */
+  private async walkIndex(f: NtfsFile, path: string, onRoot: (root: IndexRoot, value: Buffer) => void, onBlock: (block: Buffer, vcn: number) => void): Promise<void> {
+    const { root, rootValue, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
+    onRoot(root, rootValue);
+    if (!alloc) return;
     const bs = root.indexBlockSize;
     const blocks = Math.floor(alloc.size / bs);
     if (blocks > MAX_INDEX_BLOCKS) throw corrupt(path, `folder index of ${blocks} blocks is too large`);
@@ -732,22 +740,35 @@ export class NtfsFileSystem implements FileSystem {
       const len = Math.min(bitmap.dataSize, Math.ceil(blocks / 8));
       bits = await this.attrSource(bitmap, path).read(0, len);
     }
+    const inUse = (i: number) => !bits || (i >> 3 < bits.length && (bits[i >> 3]! & (1 << (i & 7))) !== 0);
     const chunkBlocks = Math.max(1, Math.floor((1024 * 1024) / bs));
     for (let b0 = 0; b0 < blocks; b0 += chunkBlocks) {
       const nb = Math.min(chunkBlocks, blocks - b0);
       let any = false;
-      for (let i = b0; i < b0 + nb; i++) if (!bits || (i >> 3 < bits.length && bits[i >> 3]! & (1 << (i & 7)))) any = true;
+      for (let i = b0; i < b0 + nb && !any; i++) any = inUse(i);
       if (!any) continue;
-      const chunk = (await this.indexPiece(allocAttr!, b0 * bs, nb * bs, path)) ?? (await alloc.read(b0 * bs, nb * bs));
+      // indexPiece's read is this call's own; the stream's may share the cache's buffers, and
+      // fixups change the bytes: that one is copied.
+      const chunk = (await this.indexPiece(allocAttr!, b0 * bs, nb * bs, path)) ?? Buffer.from(await alloc.read(b0 * bs, nb * bs));
       for (let i = b0; i < b0 + nb; i++) {
-        if (bits && !(i >> 3 < bits.length && bits[i >> 3]! & (1 << (i & 7)))) continue;
+        if (!inUse(i)) continue;
         const at = (i - b0) * bs;
         if (at + bs > chunk.length) break;
-        const block = Buffer.from(chunk.subarray(at, at + bs));
-        for (const e of parseIndexBlock(block, (i * bs) / vcnSize, path)) if (e.fileName) out.push(e);
-        if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+        onBlock(chunk.subarray(at, at + bs), (i * bs) / vcnSize);
       }
     }
+  }
+
+  /** Every entry of a folder index: the root node, then every in-use INDX block in disk order. */
+  private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
+    const out: IndexEntry[] = [];
+    await this.walkIndex(f, path, (root) => {
+      for (const e of root.entries) if (e.fileName) out.push(e);
+    }, (block, vcn) => {
+      // A node's key must not pin the whole chunk: the block gets its own copy.
+      for (const e of parseIndexBlock(Buffer.from(block), vcn, path)) if (e.fileName) out.push(e);
+      if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+    });
     return out;
   }
 
@@ -771,13 +792,32 @@ export class NtfsFileSystem implements FileSystem {
     // Folders, reparse points (links, junctions) and system files (possible Interix links)
     // still have their record read, so their type is as exact as in a full listing.
     const namesOnly = opts?.namesOnly === true && this.indexTypesTrusted;
-    const NOT_PLAIN = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_SYSTEM;
     const plain = (e: IndexEntry) => namesOnly && !(e.fileName!.fileAttributes & NOT_PLAIN);
-    // Plain files and folders get their stat straight from the record bytes, read in bulk;
-    // anything more (attribute lists, reparse points, possible Interix links, damage) takes
-    // the full path through the record cache.
+    const full = await this.completeNodes(node, entries.filter((e) => !plain(e)));
+    const out: FsNode[] = [];
+    let k = 0;
+    for (const e of entries) {
+      if (!plain(e)) {
+        out.push(full[k++]!);
+        continue;
+      }
+      const fn = e.fileName!;
+      const path = node.path === '/' ? `/${fn.name}` : `${node.path}/${fn.name}`;
+      const n: NtfsNode = { name: fn.name, stat: partialStat('file', e.record, false), rec: e.record, path, partial: true, fn };
+      if (this.isMetadata(e.record, node.rec, false)) n.system = true;
+      out.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * Complete nodes for the entries of folder `node`, in order. Plain files and folders get
+   * their stat straight from the record bytes, read in bulk; anything more (attribute lists,
+   * reparse points, possible Interix links, damage) takes the full path through the record cache.
+   */
+  private async completeNodes(node: NtfsNode, entries: IndexEntry[]): Promise<NtfsNode[]> {
     const quick = new Map<number, NtfsNode | null>();
-    const want = entries.filter((e) => !plain(e) && !this.files.has(e.record)).map((e) => e.record);
+    const want = entries.filter((e) => !this.files.has(e.record)).map((e) => e.record);
     await this.rawRecords(want, (n, b) => {
       quick.set(n, null);
       try {
@@ -788,16 +828,8 @@ export class NtfsFileSystem implements FileSystem {
       }
       quick.set(n, quickStat(b, n));
     }, false);
-    const out: FsNode[] = [];
+    const out: NtfsNode[] = [];
     for (const e of entries) {
-      if (plain(e)) {
-        const fn = e.fileName!;
-        const path = node.path === '/' ? `/${fn.name}` : `${node.path}/${fn.name}`;
-        const n: NtfsNode = { name: fn.name, stat: partialStat('file', e.record, false), rec: e.record, path, partial: true, fn };
-        if (this.isMetadata(e.record, node.rec, false)) n.system = true;
-        out.push(n);
-        continue;
-      }
       const q = quick.get(e.record);
       if (q) {
         const fn = e.fileName!;
@@ -810,6 +842,54 @@ export class NtfsFileSystem implements FileSystem {
       }
     }
     return out;
+  }
+
+  /**
+   * A folder by column (see NameList): names straight from the INDX bytes, no node for a plain
+   * file; folders, links and system files get their complete node as readdir makes it. Same
+   * entries and order as readdir. Before NTFS 3.0 the index's attributes cannot tell a folder
+   * from a file, so every entry gets its node there.
+   */
+  async readdirNames(dir: FsNode): Promise<NameList> {
+    if (!this.indexTypesTrusted) {
+      const kids = await this.readdir(dir);
+      return { names: kids.map((k) => k.name), types: kids.map((k) => k.stat.type), inos: kids.map((k) => k.stat.ino), nodes: kids };
+    }
+    const { node, f } = await this.dirFile(dir);
+    const cols = new IndexColumns(node.path);
+    await this.walkIndex(f, node.path, (_root, value) => cols.addRoot(value), (block, vcn) => {
+      cols.addBlock(block, vcn);
+      if (cols.count > MAX_DIR_ENTRIES) throw corrupt(node.path, 'folder index has too many entries');
+    });
+    const shown = cols.listed(node.rec);
+    const all = cols.names();
+    const count = shown.length;
+    const names = new Array<string>(count);
+    const types = new Array<FileType>(count);
+    const inos = new Array<number>(count);
+    const needAt: number[] = [];
+    const need: IndexEntry[] = [];
+    for (let j = 0; j < count; j++) {
+      const i = shown[j]!;
+      const rec = cols.records[i]!;
+      const attrs = cols.attributes[i]!;
+      const isDir = (attrs & FILE_ATTRIBUTE_DIRECTORY) !== 0;
+      names[j] = all[i]!;
+      inos[j] = rec;
+      types[j] = isDir ? 'dir' : 'file';
+      if (attrs & NOT_PLAIN || this.isMetadata(rec, node.rec, isDir)) {
+        needAt.push(j);
+        need.push({ record: rec, fileName: cols.key(i), subnode: null });
+      }
+    }
+    if (need.length === 0) return { names, types, inos, nodes: [] };
+    const full = await this.completeNodes(node, need);
+    const nodes = new Array<FsNode | undefined>(count);
+    for (let k = 0; k < need.length; k++) {
+      nodes[needAt[k]!] = full[k]!;
+      types[needAt[k]!] = full[k]!.stat.type;
+    }
+    return { names, types, inos, nodes };
   }
 
   async complete(n: FsNode): Promise<FsNode> {
