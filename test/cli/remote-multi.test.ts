@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { CLI, ROOT, diskpick, sha256, tool } from '../helpers/tools.js';
 import { freePort } from '../helpers/nginx.js';
+import { mountDaemon, newMountpoint, releaseAll } from '../fuse/mounts.js';
 import { startNginx, type Nginx } from '../helpers/nginx.js';
 import { startS3, S3_KEY, type S3Server } from '../helpers/s3server.js';
 import { seededRaw } from '../../scripts/images/qcow2.js';
@@ -192,5 +193,18 @@ describe('multi-file images by URL', () => {
     const remote = summary(`${plain.http}/disk.raw.001`);
     expect(remote).toBe(summary(join(root, 'disk.raw.001')));
     expect(remote).not.toMatch(/network/);
+  });
+
+  it('mounted by a URL with a password: files read as the manifest has them, and neither the output nor the log names the password', () => {
+    const url = `${plain.http.replace('http://', 'http://reader:pw-in-url@')}/disk.raw.001`;
+    const mnt = newMountpoint('remote');
+    try {
+      const m = mountDaemon(url, mnt);
+      expect(sha256(readFileSync(join(mnt, 'p1', 'Users', 'anna', 'notes.txt')))).toBe(notes.sha256);
+      expect(m.stderr()).toContain('mounted');
+      expect(m.stderr()).not.toContain('pw-in-url');
+    } finally {
+      releaseAll();
+    }
   });
 });
