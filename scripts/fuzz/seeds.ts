@@ -298,6 +298,13 @@ export function buildSeeds(): SeedSet {
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
     );
   }
+  // QCOW2 with two internal snapshots (the snapshot table is parsed on every open: points-in-time).
+  s.qcow2!.push(cached('qcow2-snapshots.img', (p) => {
+    sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=4096', s.mbr[0]!, p]);
+    sh('qemu-img', ['snapshot', '-c', 'first', p]);
+    sh('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 65536 8192', p]);
+    sh('qemu-img', ['snapshot', '-c', 'second', p]);
+  }));
   return s;
 }
 

@@ -304,6 +304,10 @@ export const BTRFS_IMAGES = {
   blake2b: { name: 'btrfs-blake2b.img', build: (p: string) => buildRootdirImage(p, 'blake2') },
   /** RAID1 over two images (this one and secondDevice(it)). */
   raid1: { name: 'btrfs-raid1.img', build: (p: string) => buildRaid1Images(p) },
+  /** RAID0 data, RAID1 metadata over two images (deviceImages(it, 2)). */
+  raid0: { name: 'btrfs-raid0.img', build: (p: string) => buildMultiDeviceImages(p, 2, 'raid0', 'raid1') },
+  /** RAID10 data and metadata over four images (deviceImages(it, 4)). */
+  raid10: { name: 'btrfs-raid10.img', build: (p: string) => buildMultiDeviceImages(p, 4, 'raid10', 'raid10') },
 } as const;
 
 export function imageExists(p: string): boolean {
@@ -334,17 +338,17 @@ export function buildBtrfsBenchImage(img: string): void {
   });
 }
 
-/** Runs `body(mnt)` with a two-device Btrfs (images a and b) attached to loop devices and mounted. */
-function withTwoDeviceMount<T>(a: string, b: string, options: string, body: (mnt: string, devs: string[]) => T, mkfs?: string[]): T {
+/** Runs `body(mnt)` with a multi-device Btrfs (image files `imgs`) attached to loop devices and mounted. */
+function withDevicesMount<T>(imgs: string[], options: string, body: (mnt: string, devs: string[]) => T, mkfs?: string[]): T {
   const devs: string[] = [];
-  const mnt = `${a}.mnt-${process.pid}`;
+  const mnt = `${imgs[0]}.mnt-${process.pid}`;
   mkdirSync(mnt, { recursive: true });
   let mounted = false;
   try {
-    for (const img of [a, b]) devs.push(sh('losetup', ['-f', '--show', ...(options.includes('ro') ? ['-r'] : []), img]).trim());
+    for (const img of imgs) devs.push(sh('losetup', ['-f', '--show', ...(options.includes('ro') ? ['-r'] : []), img]).trim());
     if (mkfs) sh('mkfs.btrfs', [...mkfs, ...devs]);
     sh('btrfs', ['device', 'scan', ...devs]);
-    execFileSync('mount', ['-t', 'btrfs', '-o', `${options},device=${devs[0]},device=${devs[1]}`, devs[0]!, mnt], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'btrfs', '-o', [options, ...devs.map((d) => `device=${d}`)].join(','), devs[0]!, mnt], { stdio: 'pipe' });
     mounted = true;
     return body(mnt, devs);
   } finally {
@@ -357,6 +361,39 @@ function withTwoDeviceMount<T>(a: string, b: string, options: string, body: (mnt
 /** The second image of a two-device filesystem built by buildRaid1Images. */
 export function secondDevice(img: string): string {
   return img.replace(/\.img$/, '-dev2.img');
+}
+
+/** Every image of a multi-device filesystem: `img` itself, then `-dev2.img`, `-dev3.img` … */
+export function deviceImages(img: string, count: number): string[] {
+  return [img, ...Array.from({ length: count - 1 }, (_, k) => img.replace(/\.img$/, `-dev${k + 2}.img`))];
+}
+
+/**
+ * A Btrfs across `count` image files with the given data/metadata profiles, filled through the
+ * kernel (the plain tree and a 5 MiB file, enough for RAID0/RAID10 to stripe); the manifest is
+ * the kernel's read-only mount of all of them together.
+ */
+export function buildMultiDeviceImages(img: string, count: number, data: string, metadata: string): void {
+  const imgs = deviceImages(img, count);
+  for (const p of imgs) {
+    rmSync(p, { force: true });
+    const fd = openSync(p, 'w');
+    ftruncateSync(fd, 300 << 20);
+    closeSync(fd);
+  }
+  const tree = `${img}.tree`;
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  writePlainTree(tree);
+  withDevicesMount(imgs, 'noatime', (m) => {
+    execFileSync('cp', ['-a', `${tree}/.`, m]);
+    writeFileSync(join(m, `${data}.bin`), seededBytes(95, 5 << 20));
+    execFileSync('sync');
+  }, ['-q', '-f', '-L', `dp-${data}`, '-d', data, '-m', metadata]);
+  withDevicesMount(imgs, 'ro', (m) => {
+    const m5: KernelManifest = { subvolumes: { '5': kernelWalk(m) }, list: [] };
+    writeFileSync(`${img}.manifest.json`, JSON.stringify(m5));
+  });
 }
 
 /**
@@ -375,12 +412,12 @@ export function buildRaid1Images(img: string): void {
   rmSync(tree, { recursive: true, force: true });
   mkdirSync(tree, { recursive: true });
   writePlainTree(tree);
-  withTwoDeviceMount(img, b, 'noatime', (m) => {
+  withDevicesMount([img, b], 'noatime', (m) => {
     execFileSync('cp', ['-a', `${tree}/.`, m]);
     writeFileSync(join(m, 'raid1.bin'), seededBytes(95, 5 << 20));
     execFileSync('sync');
   }, ['-q', '-f', '-L', 'dp-raid1', '-d', 'raid1', '-m', 'raid1']);
-  withTwoDeviceMount(img, b, 'ro', (m) => {
+  withDevicesMount([img, b], 'ro', (m) => {
     const m5: KernelManifest = { subvolumes: { '5': kernelWalk(m) }, list: [] };
     writeFileSync(`${img}.manifest.json`, JSON.stringify(m5));
   });

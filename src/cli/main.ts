@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     .option('--bek <file>', 'BitLocker: a startup key file (.BEK)')
     .option('--ignore-parent-id', 'read a differencing image over a parent whose identity (UUID, CID) does not match, with a warning, instead of refusing it')
     .option('--orphans', 'also show files in use that no folder lists, under /pN/$Orphans/ (NTFS, ext)')
+    .addOption(new Option('--sector-size <bytes>', 'read the partition table with this logical sector size instead of detecting it (a 4Kn disk: 4096)').choices(['512', '4096']))
     .addOption(new Option('--disk <image>', 'a further disk of the same machine, opened with the image (a VG over several disks; repeatable; shown as /disk2, /disk3 …)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .addOption(new Option('--http-header <header>', 'images by URL: send this HTTP header ("Name: value", e.g. an Authorization header; repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .option('--insecure', 'images by https URL: accept a certificate that cannot be verified (self-signed)')

@@ -24,6 +24,8 @@ export interface GlobalOptions extends KeyOptions {
   endpoint?: string;
   region?: string;
   cacheSize?: number;
+  /** --sector-size: the disk's logical sector size, not detected. */
+  sectorSize?: string;
 }
 
 let debugMode = false;
@@ -79,6 +81,7 @@ export function vfsOptions(g: GlobalOptions, opts: { prompt?: boolean } = {}): V
   return {
     parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false, keys,
     ...(g.verify === false ? { verifyData: false } : {}),
+    ...(g.sectorSize ? { sectorSize: Number(g.sectorSize) as 512 | 4096 } : {}),
     remote: { headers: g.httpHeader, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
   };
 }

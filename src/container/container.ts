@@ -32,6 +32,24 @@ export interface Container extends ByteSource {
   readonly storedDigests?: { md5?: string; sha1?: string };
   /** When the image file was last changed, where it is no host file (an image by URL), ms. */
   remoteMtimeMs?: number;
+  /** Snapshots stored inside the top file (QCOW2 internal snapshots), for `info`'s points. */
+  readonly internalSnapshots?: InternalSnapshot[];
+}
+
+/** A snapshot stored inside an image (QCOW2's snapshot table), as `info` lists it. */
+export interface InternalSnapshot {
+  id: string;
+  name: string;
+  /** When it was taken (date_sec/date_nsec). */
+  time: { sec: number; nsec: number };
+  /** Guest clock at the snapshot, ns. */
+  vmClockNs: number;
+  /** Saved VM state, bytes (0: disk only). */
+  vmStateSize: number;
+  /** Virtual disk size at the snapshot. */
+  diskSize: number;
+  /** True for the one being read (`IMAGE@snap:NAME`). */
+  open?: boolean;
 }
 
 /** How an image names its parent, and how the parent found is checked. */
@@ -78,6 +96,11 @@ export interface OpenContext {
    * error, or only a warning when the user said --ignore-parent-id.
    */
   parentMismatch(why: string, from: string, parent: Container): Promise<void>;
+  /**
+   * The internal snapshot to read instead of the active state (`IMAGE@snap:NAME`, by name or
+   * id); set for the top image only, and only for formats that hold them (QCOW2).
+   */
+  readonly snapshot?: string;
   /** Records a warning about `file` (this level's, an extent, a parent) for `info` and stderr. */
   warn(message: string, file: string): void;
 }

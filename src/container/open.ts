@@ -10,6 +10,7 @@ import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, 
 import { RawContainer, rawFormat } from './raw.js';
 import { containerFormats } from './formats.js';
 import { isRemote, openRemoteContainer, type RemoteOptions } from './remote-open.js';
+import { parseImageArg, pointSuffix } from './point.js';
 
 export interface OpenContainerOptions {
   /**
@@ -30,15 +31,48 @@ export interface OpenContainerOptions {
 
 const HEAD_BYTES = 64 * 1024;
 
-/** Opens an image file and every file it references, read-only, as one virtual disk. */
-export async function openContainer(path: string, opts: OpenContainerOptions = {}): Promise<Container> {
-  if (isRemote(path)) return openRemoteContainer(path, { ...opts.remote, parentDirs: opts.parentDirs, maxChainLength: opts.maxChainLength, ignoreParentId: opts.ignoreParentId });
+/**
+ * Opens an image file and every file it references, read-only, as one virtual disk. The
+ * argument may name a point (src/container/point.ts): `@level:N` reads the chain only up to
+ * level N (counted from the base, 1), `@snap:NAME` a QCOW2 internal snapshot; `@vss:K` is the
+ * volume layer's (src/vfs) and leaves the disk as it is.
+ */
+export async function openContainer(arg: string, opts: OpenContainerOptions = {}): Promise<Container> {
+  const { file: path, point } = await parseImageArg(arg);
+  if (isRemote(path)) {
+    if (point && point.kind !== 'vss') throw new DiskpickError('unsupported', `${pointSuffix(point)} of an image by URL is not supported yet`, arg);
+    return openRemoteContainer(path, { ...opts.remote, parentDirs: opts.parentDirs, maxChainLength: opts.maxChainLength, ignoreParentId: opts.ignoreParentId });
+  }
+  if (point?.kind === 'level') return openLevel(arg, path, point.level, opts);
+  return openLocal(path, opts, point?.kind === 'snap' ? point.name : undefined);
+}
+
+/**
+ * Level N of the chain: the file at that level opened as the image, so its own parents (and
+ * nothing above it) are read — the disk as it was when the level above was started. The image's
+ * folder stays allowed for the parents, as it was for the whole chain.
+ */
+async function openLevel(arg: string, path: string, level: number, opts: OpenContainerOptions): Promise<Container> {
+  const whole = await openLocal(path, opts);
+  const chain = whole.chain;
+  if (level >= chain.length) {
+    if (level === chain.length) return whole;
+    await whole.close();
+    throw new DiskpickError('notFound', `no level ${level}: the chain has ${chain.length} level${chain.length === 1 ? '' : 's'} (1 is the base, ${chain.length} this image)`, arg);
+  }
+  await whole.close();
+  const file = chain[chain.length - level]!.file;
+  return openLocal(file, { ...opts, parentDirs: [dirname(await realpathOrFail(path)), ...(opts.parentDirs ?? [])] });
+}
+
+async function openLocal(path: string, opts: OpenContainerOptions, snapshot?: string): Promise<Container> {
   const real = await realpathOrFail(path);
   const allowed = [dirname(real)];
   for (const d of opts.parentDirs ?? []) allowed.push(await realpathOrFail(d));
   const warnings: string[] = [];
   const opened: ByteSource[] = [];
   const session = new ChainSession(allowed, allowed.slice(1), opts.maxChainLength ?? 64, warnings, opened, opts.ignoreParentId ?? false);
+  session.snapshot = snapshot;
   try {
     const top = await session.openAt(path, real, []);
     for (const w of warnings) if (!top.warnings.includes(w)) top.warnings.push(w);
@@ -75,6 +109,9 @@ function fileNameOf(p: string): string {
 }
 
 class ChainSession {
+  /** The top image's internal snapshot to read (`@snap:NAME`). */
+  snapshot: string | undefined;
+
   constructor(
     /** Real paths of the folders files may be opened from: the image's, then --parent-dir ones. */
     private readonly allowed: string[],
@@ -129,7 +166,10 @@ class ChainSession {
     const head = await src.read(0, HEAD_BYTES);
     const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
     const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
-    const ctx = this.contextFor(real, [...stack, real]);
+    const ctx = this.contextFor(real, [...stack, real], stack.length === 0 ? this.snapshot : undefined);
+    if (ctx.snapshot !== undefined && format.name !== 'qcow2') {
+      throw new DiskpickError('unsupported', `@snap: a ${format.name} image holds no internal snapshots (QCOW2 images do)`, display);
+    }
     if (format === rawFormat) return new RawContainer(src, file instanceof SplitSource ? 'split raw' : 'raw');
     try {
       return await format.open(src, ctx);
@@ -243,9 +283,10 @@ class ChainSession {
     return null;
   }
 
-  private contextFor(self: string, stack: string[]): OpenContext {
+  private contextFor(self: string, stack: string[], snapshot?: string): OpenContext {
     const session = this;
     return {
+      ...(snapshot !== undefined ? { snapshot } : {}),
       async openReferenced(ref, from, what) {
         const real = await session.resolveRef(ref, from, what);
         if (stack.includes(real)) throw corrupt(from, `${what} refers back to ${real}`);

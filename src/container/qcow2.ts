@@ -2,18 +2,21 @@
  * QCOW2 (QEMU copy-on-write, versions 2 and 3), read-only. Structures and rules from qemu's
  * docs/interop/qcow2.txt (see docs/formats/qcow2.md): header, header extensions, L1/L2
  * tables (standard and extended), zero, compressed (zlib / zstd) clusters, backing file,
- * external data file. Internal snapshots are not read: the active L1 table is the disk.
+ * external data file. Internal snapshots (qcow2-snapshot.ts) are listed, and one is read in
+ * place of the active state when the user names it (`IMAGE@snap:NAME`): its own L1 table and
+ * disk size over the same clusters and backing file.
  */
 import { decompress as zstdDecompress } from 'fzstd';
-import { corrupt, unsupported } from '../errors.js';
+import { corrupt, DiskpickError, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
-import type { Container, ContainerFormat, OpenContext } from './container.js';
+import type { Container, ContainerFormat, InternalSnapshot, OpenContext } from './container.js';
 import { inflateInto } from './inflate.js';
 import { u64beSafe } from '../source/bytes.js';
 import { byteLru, type Lru } from '../source/lru.js';
 import { MappedContainer, type Piece } from './mapped.js';
 import { direct } from './hostfile.js';
 import { scratch } from '../source/scratch.js';
+import { readSnapshotTable, findSnapshot } from './qcow2-snapshot.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 /** Compressed clusters at most this far apart in the file are fetched with one read … */
@@ -34,6 +37,7 @@ interface QcowHeader {
   refcount_table_offset: number;
   refcount_table_clusters: number;
   nb_snapshots: number;
+  snapshots_offset: number;
   incompatible_features: bigint;
   autoclear_features: bigint;
   header_length: number;
@@ -76,6 +80,7 @@ function parseHeader(h: Buffer, name: string): QcowHeader {
     refcount_table_offset: u64beSafe(h, 48),
     refcount_table_clusters: h.readUInt32BE(56),
     nb_snapshots: h.readUInt32BE(60),
+    snapshots_offset: u64beSafe(h, 64),
     incompatible_features: 0n,
     autoclear_features: 0n,
     header_length: 72,
@@ -113,6 +118,8 @@ class Qcow2Container extends MappedContainer {
   /** Decoded compressed clusters by cluster index, for reads of parts of them. */
   private readonly clusterCache = byteLru<number, Buffer>(32 * 1024 * 1024);
   private readonly fileSize: number;
+  /** The internal snapshots the image holds (info lists them as points). */
+  internalSnapshots: InternalSnapshot[] = [];
 
   constructor(
     file: ByteSource,
@@ -450,6 +457,27 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
   if (hdr.l1_table_offset + hdr.l1_size * 8 > src.size) {
     throw corrupt(name, `truncated: the L1 table (${hdr.l1_size} entries at ${hdr.l1_table_offset}) is past the end of the file (${src.size} bytes)`);
   }
+  const activeSize = hdr.size;
+  // A damaged snapshot table spoils only the snapshots: the active state reads without it.
+  let snapshots: Awaited<ReturnType<typeof readSnapshotTable>> = [];
+  try {
+    snapshots = await readSnapshotTable(src, hdr.nb_snapshots, hdr.snapshots_offset, cs, hdr.size);
+  } catch (err) {
+    if (ctx.snapshot !== undefined || !(err instanceof DiskpickError)) throw err;
+    ctx.warn(`internal snapshots not listed: ${err.message}`, name);
+  }
+  const chosen = ctx.snapshot === undefined ? undefined : findSnapshot(snapshots, ctx.snapshot, name);
+  if (chosen) {
+    // The snapshot's state: its L1 table over the same clusters, at its own disk size.
+    const needSnapL1 = Math.ceil(chosen.disk_size / (cs * l2Entries));
+    if (chosen.l1_size < needSnapL1) throw corrupt(name, `snapshot ${chosen.name}: L1 table has ${chosen.l1_size} entries, its disk size needs ${needSnapL1}`);
+    if (chosen.l1_size > 4 * 1024 * 1024) throw corrupt(name, `snapshot ${chosen.name}: L1 table of ${chosen.l1_size} entries is absurd`);
+    if (chosen.l1_table_offset % cs !== 0 || chosen.l1_table_offset === 0) throw corrupt(name, `snapshot ${chosen.name}: L1 table offset ${chosen.l1_table_offset} is not a cluster boundary past the header`);
+    if (chosen.l1_table_offset + chosen.l1_size * 8 > src.size) throw corrupt(name, `truncated: snapshot ${chosen.name}'s L1 table is past the end of the file (${src.size} bytes)`);
+    hdr.l1_table_offset = chosen.l1_table_offset;
+    hdr.l1_size = chosen.l1_size;
+    hdr.size = chosen.disk_size;
+  }
   const l1 = hdr.l1_size ? await readExact(src, hdr.l1_table_offset, hdr.l1_size * 8, 'L1 table') : Buffer.alloc(0);
 
   // Header extensions: from the end of the header to the first zero type, within cluster 0.
@@ -494,13 +522,18 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
     // recorded path) must at least have this image's virtual size.
     parent = await ctx.openParent({
       paths: [path],
-      checkFound: (p) => (p.size === hdr.size ? null : `its virtual size is ${p.size} bytes, this image's ${hdr.size}`),
+      checkFound: (p) => (p.size === activeSize ? null : `its virtual size is ${p.size} bytes, this image's ${activeSize}`),
     }, name);
     if (backingFormat && backingFormat !== parent.format && !(backingFormat === 'vpc' && parent.format === 'vhd')) {
       ctx.warn(`backing file ${path} is recorded as ${backingFormat} but reads as ${parent.format}`, name);
     }
   }
+  if (chosen) variant += `, snapshot ${chosen.name} (id ${chosen.id})`;
   const c = new Qcow2Container(src, hdr, l1, parent, dataFile, variant);
+  c.internalSnapshots = snapshots.map((x) => ({
+    id: x.id, name: x.name, time: { sec: x.date_sec, nsec: x.date_nsec }, vmClockNs: x.vm_clock_nsec,
+    vmStateSize: x.vm_state_size, diskSize: x.disk_size, ...(x === chosen ? { open: true } : {}),
+  }));
   return c;
 }
 

@@ -112,12 +112,19 @@ export interface SubvolumeInfo {
   parentUuid: string | null;
   /** No path leads to it (deleted, not yet cleaned up). */
   orphan?: boolean;
+  /** When it was made (a snapshot: when it was taken), where the filesystem records it. */
+  otime?: Timespec | null;
 }
 
 /** Choices the user makes when opening a filesystem. */
 export interface FsOpenOptions {
   /** Check data checksums on read where the filesystem has them (Btrfs); default true. */
   verifyData?: boolean;
+  /**
+   * The other volumes of the disks opened together, for a filesystem that spans several
+   * devices (Btrfs: its devices are found among them by fsid and devid).
+   */
+  peers?: readonly ByteSource[];
 }
 
 export interface FileSystem {
@@ -140,6 +147,8 @@ export interface FileSystem {
   /** Extended attributes, full names ("user.foo", "security.selinux"). */
   xattrs?(node: FsNode): Promise<Map<string, Buffer>>;
   close?(): Promise<void>;
+  /** The volumes from FsOpenOptions.peers this filesystem is also made of (they show no filesystem of their own). */
+  readonly members?: readonly ByteSource[];
 }
 
 export interface FsFormat {

@@ -13,6 +13,8 @@ import { boundedMap, type Point } from './points.js';
 
 export interface VersionRow {
   point: string;
+  /** The path read at this point (a snapshot's path differs from the one asked for). */
+  path: string;
   pointTime: Timespec | null;
   /** null: the path does not exist at this point. */
   stat: Stat | null;
@@ -42,7 +44,7 @@ function cmpTime(a: Timespec | null, b: Timespec | null): number {
 export async function versionsOf(points: Point[], path: string, opts: VersionsOptions = {}): Promise<VersionRow[]> {
   const hashes = new Map<string, Promise<string>>();
   const rows = await boundedMap(points, opts.concurrency ?? 4, async (p): Promise<VersionRow> => {
-    const row: VersionRow = { point: p.label, pointTime: p.time, stat: null, sha256: null, sameAs: null, error: null };
+    const row: VersionRow = { point: p.label, path: p.pathIn(path), pointTime: p.time, stat: null, sha256: null, sameAs: null, error: null };
     let vfs;
     try {
       vfs = await p.open();

@@ -17,11 +17,15 @@ import { useTerminalSize, type TermSize } from './use-terminal-size.js';
 import { useLiveReducer } from './use-live-state.js';
 import { usePreview } from './use-preview.js';
 import { useRestore } from './use-restore.js';
+import { useUnlock } from './use-unlock.js';
 import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
 import { StatusLine } from './components/StatusLine.js';
 import { TitleLine } from './components/TitleLine.js';
+import { VersionsPanel } from './components/VersionsPanel.js';
+import { useVersions } from './use-versions.js';
+import { UnlockPrompt } from './components/UnlockPrompt.js';
 import { fit } from './width.js';
 
 export interface AppProps {
@@ -66,10 +70,22 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const showError = (err: unknown) => setStatus({ text: messageOf(err), error: true });
   const showInfo = (text: string) => setStatus({ text, error: false });
   const pager = usePreview(vfs, dispatch, showError);
+  const versions = useVersions({ vfs, cwd, showInfo, showError });
   const restoring = useRestore({ vfs, cwd, width, state: stateNow, modeKind: mode.kind, dispatch, openPager: pager.openPager, messageOf });
+
+  // A locked encrypted volume asks for its key when opened (use-unlock.ts).
+  // Once opened, the folder it is in is read again (an LVM2 PV inside adds its VG's folder at
+  // the top), then the volume itself is opened.
+  const unlock = useUnlock(vfs, (node) => void (async () => {
+    await openFolderRef.current(stateNow.current.dir, node.name);
+    await openFolderRef.current(node);
+  })());
+  const unlockRef = useRef(unlock);
+  unlockRef.current = unlock;
 
   /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
   const openFolder = useCallback(async (node: VfsNode, focus?: string) => {
+    if (unlockRef.current.ask(node)) return;
     const seq = ++loadSeq.current;
     dispatch({ type: 'loading', on: true });
     try {
@@ -83,6 +99,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       if (seq === loadSeq.current) dispatch({ type: 'loading', on: false });
     }
   }, [vfs, bodyHeight]);
+  const openFolderRef = useRef(openFolder);
+  openFolderRef.current = openFolder;
 
   useEffect(() => {
     void (async () => {
@@ -142,6 +160,9 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const pagerView = mode.kind === 'pager' ? pagerLines(mode) : null;
 
   const onKey = (input: string, key: Key) => {
+    // The versions panel, while it is up, takes the keys (Ctrl-C excepted).
+    if (versions.onKey(input, key)) return;
+    if (unlock.onKey(input, key)) return;
     const live = stateNow.current;
     const { mode, filter, dir } = live;
     const action = keyAction(mode.kind === 'browse' && live.filtering ? 'filtering' : mode.kind, input, key);
@@ -225,6 +246,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
       case 'restore':
         return restoring.begin(current?.node);
+      case 'versions':
+        return versions.show(current?.node);
     }
   };
   // The latest handler, set while rendering: a key that arrives before React's effects have
@@ -235,7 +258,10 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
 
   let body;
   let footer: string;
-  if (mode.kind === 'pager') {
+  if (versions.view && mode.kind === 'browse') {
+    body = <VersionsPanel view={versions.view} width={width} height={bodyHeight + 1} imagePath={vfs.imagePath} />;
+    footer = `${versions.view.rows ? versions.view.rows.length : '…'} points in time`;
+  } else if (mode.kind === 'pager') {
     const lines = pagerView!;
     body = <Pager lines={lines} top={mode.top} height={bodyHeight + 1} width={width} />;
     const c = mode.content;
@@ -271,7 +297,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       <TitleLine imagePath={vfs.imagePath} dir={dir} mode={mode} width={width} color={color} />
       {body}
       <Text inverse wrap="truncate">{fit(` ${footer}`, width)}</Text>
-      <StatusLine mode={mode} status={status} width={width} color={color} />
+      {unlock.asking ? <UnlockPrompt state={unlock.asking} width={width} color={color} /> : <StatusLine mode={mode} status={status} width={width} color={color} />}
     </Box>
   );
 }

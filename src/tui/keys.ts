@@ -30,6 +30,8 @@ export type KeyAction =
   | { type: 'info' }
   | { type: 'help' }
   | { type: 'restore' }
+  /** `v`: the versions panel of the entry under the cursor (use-versions.ts). */
+  | { type: 'versions' }
   // The pager.
   | { type: 'pagerClose' }
   | { type: 'scroll'; by: number; unit: 'line' | 'page' | 'all' }
@@ -123,5 +125,6 @@ function listAction(filtering: boolean, input: string, key: Key): KeyAction | nu
   if (input === 'i') return { type: 'info' };
   if (input === '?') return { type: 'help' };
   if (input === 'e') return { type: 'restore' };
+  if (input === 'v') return { type: 'versions' };
   return null;
 }

@@ -60,6 +60,7 @@ export const HELP: ReadonlyArray<readonly [string, string]> = [
   ['p  Tab', 'preview the file (first 64 KiB; text or hex)'],
   ['i', 'image: container chain, partitions, filesystems'],
   ['e', 'restore the selection (or the current entry) to a folder'],
+  ['v', 'versions of the file at every point in time the image holds; Enter restores one'],
   ['Esc', 'close a panel, cancel a restore'],
   ['?', 'this help'],
   ['q', 'quit (closes a panel first)'],

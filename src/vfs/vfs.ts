@@ -9,10 +9,11 @@ import { stat as hostStat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import { displayImageName } from '../container/remote-open.js';
+import { parseImageArg } from '../container/point.js';
 import type { ChainLevel, Container } from '../container/container.js';
-import { partitionTableOf } from '../volume/detect.js';
+import { forceSectorSize, partitionTableOf } from '../volume/detect.js';
 import type { PartitionTable, Volume, VolumeNode } from '../volume/types.js';
-import { buildVolumeTree } from '../volume/tree.js';
+import { VolumeTreeBuilder } from '../volume/tree.js';
 import { readCatalog, type VssStoreEntry } from '../volume/vss/catalog.js';
 import { ShadowCopySource } from '../volume/vss/shadow.js';
 import type { SecretKind } from '../volume/system.js';
@@ -23,8 +24,7 @@ import { dropEntries, type FileSystem, type FsInfo, type FsNode, type NameList, 
 import type { ByteSource } from '../source/source.js';
 import { ZeroSource } from '../source/source.js';
 import { openHostFile } from '../source/index.js';
-import { hasKeys, type EncryptionInfo, type VolumeKeys } from '../volume/crypt/keys.js';
-import { unlockVolume } from '../volume/crypt/unlock.js';
+import { hasKeys, noKeys, type EncryptionInfo, type VolumeKeys } from '../volume/crypt/keys.js';
 
 export interface VfsVolume {
   /** Its path: "p1", "p0", "rl/root", "disk2/p1". */
@@ -40,10 +40,14 @@ export interface VfsVolume {
   fsError: DiskpickError | null;
   /** An encrypted volume (LUKS, BitLocker): what its header says; `volume.source` is then the decrypted data. */
   encryption?: EncryptionInfo;
+  /** An encrypted volume's decrypted volume (the tree's child shown in its place); `node` is the encrypted one. */
+  inner?: VolumeNode;
   /** Volumes nested in it (a partition table inside an LV), by name. */
   kids?: Map<string, VolumeEntry>;
   /** Its folder's inode number among the synthetic folders. */
   ino: number;
+  /** A device of a filesystem that spans several volumes (Btrfs), shown at this volume path instead. */
+  shownAt?: string;
 }
 
 /** A synthetic folder of the volume namespace: "/", a VG ("rl"), a further disk ("disk2"). */
@@ -154,6 +158,8 @@ export interface VfsOpenOptions extends OpenContainerOptions {
   verifyData?: boolean;
   /** Keys for encrypted volumes (options, environment, a prompt): src/volume/crypt/keys.ts. */
   keys?: VolumeKeys;
+  /** `--sector-size`: the logical sector size of the image's partition table, not detected. */
+  sectorSize?: 512 | 4096;
 }
 
 /** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
@@ -188,6 +194,9 @@ export class Vfs {
   ) {}
 
   static async open(imagePath: string, opts: VfsOpenOptions = {}): Promise<Vfs> {
+    // A point suffix (src/container/point.ts): the container applies @level and @snap, the
+    // shadow copy of @vss:K is chosen below.
+    const ref = await parseImageArg(imagePath);
     const container = await openContainer(imagePath, opts);
     const extra: Array<{ file: string; container: Container }> = [];
     let header: ByteSource | undefined;
@@ -198,14 +207,19 @@ export class Vfs {
       }
       for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
       // An image given by URL has no host file: its folders carry the server's Last-Modified.
-      const ms = /^(https?|s3):\/\//i.test(imagePath) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(imagePath)).mtimeMs;
+      const ms = /^(https?|s3):\/\//i.test(ref.file) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(ref.point?.kind === 'level' ? container.chain[0]!.file : ref.file)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
-      const tree = await buildVolumeTree(
-        [container, ...extra.map((e) => e.container)].map((c) => ({ source: c, sectorSize: c.sectorSize })),
-        { hasFilesystem: (head, src) => fsFormats.some((f) => f.probe(head, src)), ...(opts.secret ? { secret: opts.secret } : {}) },
+      const builder = new VolumeTreeBuilder(
+        [container, ...extra.map((e) => e.container)].map((c) => {
+          if (opts.sectorSize) forceSectorSize(c);
+          return { source: c, sectorSize: opts.sectorSize ?? c.sectorSize };
+        }),
+        { hasFilesystem: (head, src) => fsFormats.some((f) => f.probe(head, src)), ...(opts.secret ? { secret: opts.secret } : {}), ...(opts.keys ? { keys: opts.keys } : {}) },
       );
+      await builder.run();
+      const tree = builder.tree;
       const diskSystem = tree.disks[0]!.system;
-      const table = diskSystem && (diskSystem.name === 'gpt' || diskSystem.name === 'mbr') ? await partitionTableOf(container, container.sectorSize) : null;
+      const table = diskSystem && (diskSystem.name === 'gpt' || diskSystem.name === 'mbr') ? await partitionTableOf(container, opts.sectorSize ?? container.sectorSize) : null;
       const volumes: VfsVolume[] = [];
       let nextIno = 2;
       const topDir: VolumeDir = { path: '/', name: '', ino: 1, kids: new Map() };
@@ -226,13 +240,10 @@ export class Vfs {
         }
         return d.kids;
       };
-      for (const [i, n] of tree.volumes.entries()) {
-        const vol = await mountVolume(n, i, nextIno++, opts);
-        volumes.push(vol);
-        byPath.set(n.path, vol);
-        folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
-      }
-      await applyDetachedHeader(volumes, opts);
+      // A filesystem spanning several volumes (multi-device Btrfs) finds its devices among these.
+      const multi = { peers: tree.volumes.filter((n) => n.source && !n.error && !n.system).map((n) => n.source!), taken: new Map<ByteSource, string>() };
+      const place = new VolumePlacer(volumes, byPath, folderOf, () => nextIno++, opts, multi);
+      await place.add(tree.volumes);
       // A key that was given and opens none of the encrypted volumes is an error now, before
       // any output: a wrong key, not a listing of locked volumes.
       const encrypted = volumes.filter((v) => v.encryption);
@@ -252,6 +263,7 @@ export class Vfs {
           folderOf(sv.name).set(sv.name.slice(sv.name.lastIndexOf('/') + 1), { vol: sv });
         }
       }
+      if (ref.point?.kind === 'vss') asOfShadowCopy(volumes, folderOf, ref.point.store, imagePath);
       const findings: string[] = [];
       if (!tree.disks.some((d) => d.system) && !volumes.some((v) => v.fs || v.encryption || v.node.system || v.node.content || v.kids)) {
         const only = volumes.length === 1 ? volumes[0]! : null;
@@ -265,6 +277,10 @@ export class Vfs {
       const vfs = new Vfs(displayImageName(imagePath), container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
       vfs.header = header;
+      vfs.openOptions = opts;
+      vfs.imageArg = imagePath;
+      vfs.builder = builder;
+      vfs.placer = place;
       return vfs;
     } catch (err) {
       await header?.close().catch(() => undefined);
@@ -298,6 +314,7 @@ export class Vfs {
       partitionTable: tableInfo,
       volumes: this.volumes.map((v) => {
         const n = v.node;
+        const inner = v.inner?.source ? v.inner : null;
         return {
           name: v.name,
           start: n.start,
@@ -305,8 +322,10 @@ export class Vfs {
           parent: n.parent ? n.parent.path : null,
           disk: n.disk,
           what: n.what,
-          system: n.system ?? null,
-          content: n.content ?? null,
+          // An opened encrypted volume: the volume system inside it (an LVM2 PV); its
+          // encryption is in `encryption`.
+          system: (inner ? inner.system : n.system) ?? null,
+          content: n.content ?? inner?.content ?? null,
           members: n.members ?? null,
           partitionType: n.partition ? n.partition.type : null,
           partitionName: n.partition?.name ?? null,
@@ -435,7 +454,9 @@ export class Vfs {
    * still says what it is.
    */
   shownElsewhere(node: VfsNode): boolean {
-    return node.place.kind === 'volume' && !node.place.vol.fs && !node.place.vol.kids && node.place.vol.node.system?.name === 'lvm2';
+    if (node.place.kind !== 'volume') return false;
+    const v = node.place.vol;
+    return !v.fs && !v.kids && ((v.inner ?? v.node).system?.name === 'lvm2' || !!v.shownAt);
   }
 
   /** Told about problems found while walking (loops skipped), for the CLI to show once. */
@@ -589,9 +610,10 @@ export class Vfs {
     const path = splitPath(name).join('/');
     const vol = this.volumes.find((v) => v.name === path) ?? this.volumes.find((v) => v.name.toLowerCase() === path.toLowerCase());
     if (vol) {
+      // An opened encrypted volume: its decrypted bytes; a locked one: its encrypted bytes.
+      if (vol.inner?.source) return vol.inner.source;
       if (!vol.node.source) throw vol.node.error ?? new DiskpickError('image', 'this volume cannot be read', vol.name);
-      // An opened encrypted volume: its decrypted bytes.
-      return vol.encryption && !vol.encryption.locked ? vol.volume.source : vol.node.source;
+      return vol.node.source;
     }
     const m = /^disk(\d+)$/i.exec(path);
     const extra = m ? this.extraDisks[Number(m[1]) - 2] : undefined;
@@ -604,8 +626,41 @@ export class Vfs {
     return [...this.volumes.filter((v) => v.node.source).map((v) => v.name), ...this.extraDisks.map((_, k) => `disk${k + 2}`)];
   }
 
+  /** The options it was opened with: points of the same image open with them (the browser's versions panel). */
+  openOptions: VfsOpenOptions = {};
+  /** The image as it was given, to open it again (imagePath is how it is shown: an http URL without its credentials). */
+  imageArg = '';
+
   /** A detached LUKS header file, open while the Vfs is. */
   private header: ByteSource | undefined;
+  /** The volume tree's engine and the Vfs's side of it, kept for volumes opened later (unlock). */
+  private builder!: VolumeTreeBuilder;
+  private placer!: VolumePlacer;
+
+  /**
+   * The locked encrypted volume a node is (a volume folder whose key was not given), or null.
+   * Opening it asks for its key (`unlock`).
+   */
+  lockedVolume(node: VfsNode): VfsVolume | null {
+    if (node.place.kind !== 'volume') return null;
+    const v = node.place.vol;
+    return v.inner && !v.inner.source && v.inner.unlock ? v : null;
+  }
+
+  /**
+   * Opens a locked encrypted volume with `keys` (typed in the browser): its decrypted volume
+   * takes its place and the tree goes on below it (an LVM2 PV inside adds its VG's folder at
+   * the top). A wrong key throws the one-line 'wrongKey' error; the volume stays locked.
+   */
+  async unlock(vol: VfsVolume, keys: Partial<VolumeKeys>): Promise<boolean> {
+    const n = vol.inner;
+    if (!n || n.source || !n.unlock) return false;
+    const added = await this.builder.unlock(n, { ...noKeys(), ...keys });
+    if (!added) return false;
+    await this.placer.add([n, ...added]);
+    for (const v of this.volumes) if (v.fs && !this.warningsSeen.has(v)) this.warningsSeen.set(v, v.fs.info.warnings.length);
+    return true;
+  }
 
   async close(): Promise<void> {
     await this.header?.close().catch(() => undefined);
@@ -638,7 +693,7 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
   for (let k = 0; k < stores.length; k++) {
     const path = `${v.node.path}@vss${k + 1}`;
     const when = new Date(stores[k]!.creationTime.sec * 1000).toISOString().replace('T', ' ').slice(0, 19);
-    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node, pointTime: stores[k]!.creationTime };
+    const node: VolumeNode = { path, disk: v.node.disk, start: v.node.start, size: v.node.size, source: null, what: `shadow copy ${k + 1} of ${v.node.path}, taken ${when} UTC`, parent: v.node, pointTime: stores[k]!.creationTime, pointOf: v.node.path, pointId: stores[k]!.storeIdentifier };
     try {
       node.source = await ShadowCopySource.open(src, stores, k, `${src.name}@vss${k + 1}`);
       node.size = node.source.size;
@@ -651,82 +706,62 @@ async function shadowCopies(v: VfsVolume, opts: VfsOpenOptions, ino: () => numbe
   return out;
 }
 
-/** A volume of the tree with its filesystem opened, or the reason there is none. */
 /**
- * An encrypted volume (LUKS, BitLocker; src/volume/crypt/unlock.ts): its decrypted data takes the
- * volume's place when a key fits, else it stays locked with the reason. False: not encrypted.
- * (Wired here until the volume tree has a child that replaces its parent; LVM inside LUKS needs that.)
+ * `IMAGE@vss:K`: every NTFS volume with a K-th shadow copy is read as of it, under its own name
+ * (`/p2/…` is p2's shadow copy K), and the `@vssN` volumes are left out of the tree.
  */
-async function mountEncrypted(v: VfsVolume, src: ByteSource, where: string, opts: VfsOpenOptions, detachedHeader: boolean): Promise<boolean> {
-  let crypt;
-  try {
-    crypt = await unlockVolume(src, opts.keys, where, { detachedHeader });
-  } catch (err) {
-    if (!(err instanceof DiskpickError)) throw err;
-    if (!err.message.startsWith('BitLocker metadata')) {
-      v.fsError = err;
-      return true;
-    }
-    // BitLocker metadata that cannot be read (a BitLocker To Go discovery volume whose FVE
-    // copies are damaged or absent): the volume is read as what else it holds, and its
-    // filesystem (FAT) names it; the error goes along as a warning.
-    v.fsError = null;
-    return false;
-  }
-  try {
-    if (!crypt) return false;
-    v.encryption = crypt.info;
-    if (!crypt.source) {
-      v.fsError = crypt.error;
-      return true;
-    }
-    v.volume = { ...v.volume, source: crypt.source };
-    const opened = await openFilesystem(crypt.source);
-    v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
-  } catch (err) {
-    if (!(err instanceof DiskpickError)) throw err;
-    v.fsError = err;
-  }
-  return true;
-}
-
-/**
- * `--header FILE`: the data of a LUKS volume whose header is kept apart. It is the first volume
- * with no filesystem and no header of its own whose data, decrypted, holds a filesystem.
- */
-async function applyDetachedHeader(volumes: VfsVolume[], opts: VfsOpenOptions): Promise<void> {
-  if (!opts.keys?.header) return;
+function asOfShadowCopy(volumes: VfsVolume[], folderOf: (path: string) => Map<string, VolumeEntry>, k: number, image: string): void {
+  const isCopy = (v: VfsVolume) => /@vss\d+$/.test(v.name);
+  const counts: string[] = [];
+  let found = 0;
   for (let i = 0; i < volumes.length; i++) {
     const v = volumes[i]!;
-    if (v.fs || v.encryption || v.node.system || !v.node.source) continue;
-    const m = await mountVolume(v.node, v.id, v.ino, opts, true);
-    if (m.encryption && (m.fs || m.fsError?.kind === 'wrongKey')) {
-      m.kids = v.kids;
-      Object.assign(v, m);
-      if (m.fs) return;
-    }
+    if (isCopy(v)) continue;
+    const copies = volumes.filter((c) => c.name.startsWith(`${v.name}@vss`) && /^\d+$/.test(c.name.slice(v.name.length + 4)));
+    if (copies.length === 0) continue;
+    counts.push(`${v.name} has ${copies.length}`);
+    const sv = copies.find((c) => c.name === `${v.name}@vss${k}`);
+    if (!sv) continue;
+    found++;
+    const replaced: VfsVolume = { ...sv, name: v.name, id: v.id, ino: v.ino };
+    volumes[i] = replaced;
+    folderOf(v.name).set(v.name.slice(v.name.lastIndexOf('/') + 1), { vol: replaced });
   }
+  for (let i = volumes.length - 1; i >= 0; i--) {
+    const v = volumes[i]!;
+    if (!isCopy(v)) continue;
+    folderOf(v.name).delete(v.name.slice(v.name.lastIndexOf('/') + 1));
+    volumes.splice(i, 1);
+  }
+  if (found === 0) throw new DiskpickError('notFound', `no shadow copy ${k}: ${counts.length ? counts.join(', ') : 'no NTFS volume of it has shadow copies'}`, image);
 }
 
-async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, detachedHeader = false): Promise<VfsVolume> {
+/** A volume of the tree with its filesystem opened, or the reason there is none. */
+type MultiDevice = { peers: ByteSource[]; taken: Map<ByteSource, string> };
+
+async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsOpenOptions, multi?: MultiDevice): Promise<VfsVolume> {
   const volume: Volume = node.partition ?? {
     index: id, start: node.start ?? 0, size: node.size, source: node.source ?? new ZeroSource(node.size, node.path), type: node.what,
   };
   const v: VfsVolume = { name: node.path, id, volume, node, fs: null, fsError: null, ino };
   const where = `/${node.path}`;
-  if (node.source && !node.error && !node.system && (await mountEncrypted(v, node.source, where, opts, detachedHeader))) return v;
   if (!node.source || node.error) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
   else if (node.system?.name === 'lvm2') {
     const vg = /of VG (\S+)/.exec(node.system.describe)?.[1];
     v.fsError = new DiskpickError('wrongType', `is an LVM2 physical volume${vg ? ` of VG ${vg}: its logical volumes are the folders under /${vg}` : ''}`, where);
   } else if (node.system) {
-    // Its children are listed in its folder (a partition table inside an LV).
+    // Its children are listed in its folder (a partition table inside an LV); an encrypted
+    // volume's one child takes its place (VolumePlacer).
   } else if (node.content) {
     const c = node.content;
     v.fsError = new DiskpickError('unsupported', `is ${c.type}${c.uuid ? ` (UUID ${c.uuid})` : ''}, which diskpick does not read; its raw bytes are in the mount's .raw/ and in dd --volume ${node.path}`, where);
+  } else if (multi?.taken.has(node.source)) {
+    v.shownAt = multi.taken.get(node.source)!;
+    v.fsError = new DiskpickError('wrongType', `is a device of the multi-device filesystem shown at /${v.shownAt}`, where);
   } else {
     try {
-      const opened = await openFilesystem(node.source, opts.verifyData === false ? { verifyData: false } : {});
+      const opened = await openFilesystem(node.source, { ...(opts.verifyData === false ? { verifyData: false } : {}), ...(multi ? { peers: multi.peers } : {}) });
+      for (const m of opened.members ?? []) multi?.taken.set(m, node.path);
       v.fs = opts.orphans && canFindOrphans(opened) ? withOrphans(opened) : opened;
     } catch (err) {
       if (err instanceof DiskpickError) v.fsError = err;
@@ -734,6 +769,41 @@ async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsO
     }
   }
   return v;
+}
+
+/**
+ * Puts the tree's volumes into the Vfs: a folder per volume, made as the tree found them; the
+ * decrypted volume of an encrypted one (`inPlace`) fills its parent's folder instead of a new one.
+ */
+class VolumePlacer {
+  constructor(
+    private readonly volumes: VfsVolume[],
+    private readonly byPath: Map<string, VfsVolume>,
+    private readonly folderOf: (path: string) => Map<string, VolumeEntry>,
+    private readonly nextIno: () => number,
+    private readonly opts: VfsOpenOptions,
+    private readonly multi?: MultiDevice,
+  ) {}
+
+  async add(nodes: VolumeNode[]): Promise<void> {
+    for (const n of nodes) {
+      const outer = n.inPlace ? this.byPath.get(n.path) : undefined;
+      if (outer) {
+        const m = await mountVolume(n, outer.id, outer.ino, this.opts, this.multi);
+        outer.inner = n;
+        const enc = n.parent?.system?.encryption;
+        if (enc) outer.encryption = enc;
+        outer.fs = m.fs;
+        outer.fsError = m.fsError;
+        if (n.source) outer.volume = { ...outer.volume, source: n.source };
+        continue;
+      }
+      const vol = await mountVolume(n, this.volumes.length, this.nextIno(), this.opts, this.multi);
+      this.volumes.push(vol);
+      this.byPath.set(n.path, vol);
+      this.folderOf(n.path).set(n.path.slice(n.path.lastIndexOf('/') + 1), { vol });
+    }
+  }
 }
 
 function columnsOf(kids: VfsNode[]): VfsNameList {

@@ -70,7 +70,19 @@ describe.skipIf(!image)('Volume Shadow Copies (Windows-made volume, libvshadow a
           expect(inTree.status, inTree.stderr).toBe(0);
           const rows = (out: Buffer, prefix: string) => out.toString().trim().split('\n').map((l) => JSON.parse(l) as { path: string; sha256?: string; size: number }).map((r) => `${r.path.slice(prefix.length)} ${r.size} ${r.sha256 ?? ''}`);
           expect(rows(inTree.stdout, `/p0@vss${i + 1}`)).toEqual(rows(fromOracle.stdout, '/p0'));
+          // The point suffix: IMAGE@vss:K reads /p0 as of store K, under its own name.
+          const bySuffix = diskpick(['ls', '-R', '--json', '--hash', 'sha256', `${image}@vss:${i + 1}`, '/p0']);
+          expect(bySuffix.status, bySuffix.stderr.toString()).toBe(0);
+          expect(rows(bySuffix.stdout, '/p0')).toEqual(rows(fromOracle.stdout, '/p0'));
         }
+        // info lists each shadow copy as a point with its creation time and store GUID, as vshadowinfo does.
+        const info = JSON.parse(diskpick(['info', '--json', image!]).stdout.toString()) as { points: Array<{ kind: string; point: string; id?: string; time: string }> };
+        const vss = info.points.filter((x) => x.kind === 'vss');
+        expect(vss.map((x) => [x.point, x.id!.toLowerCase()])).toEqual(want.map((w, i) => [`${image}@vss:${i + 1}`, w.identifier]));
+        expect(vss.map((x) => x.time.slice(20, 29))).toEqual(want.map((w) => /\.(\d{9}) UTC/.exec(w.created)![1]));
+        const none = diskpick(['ls', `${image}@vss:3`]);
+        expect(none.status).toBe(4);
+        expect(none.stderr.toString()).toContain('no shadow copy 3: p0 has 2');
         // versions: the image and each shadow copy are points; a file is there exactly where the
         // oracle's volume of that store has it, with the oracle's bytes.
         for (const name of ['syslog', 'password.txt', 'another_file']) {

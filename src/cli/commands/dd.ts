@@ -7,6 +7,7 @@ import type { ByteSource } from '../../source/source.js';
 import { refuseInput } from '../../source/file.js';
 import { ProgressBar } from '../progress.js';
 import { openContainer } from '../../container/open.js';
+import { parseImageArg } from '../../container/point.js';
 import { quietOnEpipe, refuseStdoutInput, runCommand, warnLine, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
 
 interface DdOptions {
@@ -42,7 +43,8 @@ export function register(program: Command): void {
           return;
         }
         // The whole disk needs only the container: it may hold no partition table or
-        // filesystem diskpick knows.
+        // filesystem diskpick knows. A shadow copy is a volume's state, not the disk's.
+        if ((await parseImageArg(image)).point?.kind === 'vss') throw new DiskpickError('usage', 'a shadow copy is the state of a volume, not of the disk: give the volume, e.g. --volume p2', image);
         const disk = await openContainer(image, vfsOptions(g));
         try {
           for (const w of disk.warnings) process.stderr.write(warningLine(w));

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { changedAspects, diffTrees, type Change } from '../../restore/diff.js';
-import { Vfs } from '../../vfs/vfs.js';
+import type { Vfs } from '../../vfs/vfs.js';
+import { openPoint } from '../../restore/points.js';
 import { displayName, isoTime } from '../entry-format.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, vfsOptions, type GlobalOptions } from '../run.js';
 import { withPath } from './ls.js';
@@ -22,8 +23,8 @@ export function register(program: Command): void {
   program
     .command('diff')
     .description('what changed between two images below a folder: added (+), removed (-), changed (M)')
-    .argument('<a>', 'the earlier image')
-    .argument('<b>', 'the later image')
+    .argument('<a>', 'the earlier image or point (IMAGE@level:N, IMAGE@snap:NAME, IMAGE@vss:K, IMAGE:/vg/snap)')
+    .argument('<b>', 'the later image or point')
     .argument('[path]', 'the folder (or file) to compare, the same path in both', '/')
     .option('--json', 'one JSON object per change (NDJSON)')
     .option('--content', 'compare the bytes of files of equal size even where size, times and inode match')
@@ -33,16 +34,19 @@ export function register(program: Command): void {
       runCommand(async () => {
         quietOnEpipe();
         const o = vfsOptions(cmd.optsWithGlobals<GlobalOptions>());
-        const va = await Vfs.open(a, o);
+        const pa = await openPoint(a, o);
+        const va = pa.vfs;
         let vb: Vfs;
+        let pb;
         try {
-          vb = await Vfs.open(b, o);
+          pb = await openPoint(b, o);
+          vb = pb.vfs;
         } catch (err) {
           await va.close();
           throw err;
         }
         try {
-          return await diffCommand(va, vb, path, opts);
+          return await diffCommand(va, vb, path, opts, pa.pathIn(path), pb.pathIn(path));
         } finally {
           await va.close();
           await vb.close();
@@ -51,9 +55,10 @@ export function register(program: Command): void {
     );
 }
 
-async function diffCommand(va: Vfs, vb: Vfs, path: string, opts: DiffCliOptions): Promise<number> {
-  const na = await va.lookup(path).catch(() => null);
-  const nb = await vb.lookup(path).catch(() => null);
+async function diffCommand(va: Vfs, vb: Vfs, path: string, opts: DiffCliOptions, pathA = path, pathB = path): Promise<number> {
+  // A snapshot side (IMAGE:/vg/snap) reads the path at its place in the snapshot.
+  const na = await va.lookup(pathA).catch(() => null);
+  const nb = await vb.lookup(pathB).catch(() => null);
   if (!na && !nb) throw new DiskpickError('notFound', 'in neither image', path);
   const { out, flush } = stdoutBatch();
   let failures = 0;

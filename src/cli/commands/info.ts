@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { humanSize } from '../entry-format.js';
+import { humanSize, isoTime, shortTime } from '../entry-format.js';
+import { listPoints, type PointEntry } from '../../restore/points.js';
 import { escapeText, jsonText } from '../../escape.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
@@ -21,10 +22,12 @@ export function register(program: Command): void {
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
           const info = vfs.info();
+          const points = await listPoints(vfs);
           const verified = opts.verify ? await verifyDigests(vfs.container, image) : null;
-          if (opts.json) process.stdout.write(`${jsonText(verified ? { ...info, verified } : info, 2)}\n`);
+          if (opts.json) process.stdout.write(`${jsonText({ ...info, points: points.map(pointJson), ...(verified ? { verified } : {}) }, 2)}\n`);
           else {
             process.stdout.write(renderInfo(info));
+            process.stdout.write(renderPoints(points));
             for (const [alg, hex] of Object.entries(verified ?? {})) process.stdout.write(`verified:   ${alg} ${hex} matches the hash stored in the image\n`);
           }
         }, { allowEmpty: true }),
@@ -87,7 +90,7 @@ export function renderInfo(info: ImageInfo): string {
     const fs = v.filesystem;
     const named = v.content;
     const enc = v.encryption;
-    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
+    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}${!enc.locked && !fs && v.system ? `: ${v.system.describe}` : ''}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
     // Where no filesystem could be read and the row says nothing else, say why.
     // (An encrypted volume whose header cannot be read: say why, too.)
     if (!fs && !v.system && (!named || /^(LUKS|BitLocker)/.test(named.type)) && v.error && !v.encryption?.locked) what = `${what}: ${v.error}`;
@@ -95,7 +98,7 @@ export function renderInfo(info: ImageInfo): string {
       v.name,
       v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
+      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : v.system ? v.system.name.toUpperCase() : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
       fs?.label ?? named?.label ?? v.partitionName ?? '-',
       what,
     ]);
@@ -121,4 +124,41 @@ export function renderInfo(info: ImageInfo): string {
   }
   // Labels, names, warnings and paths come from the image: each line is escaped whole.
   return `${lines.map((l) => escapeText(l)).join('\n')}\n`;
+}
+
+/** A point as `info --json` gives it (times as ISO 8601 with nanoseconds). */
+export function pointJson(p: PointEntry) {
+  return { ...p, time: isoTime(p.time ?? undefined) };
+}
+
+const KIND: Record<PointEntry['kind'], string> = { image: 'this image', level: 'chain level', snap: 'internal snapshot', vss: 'shadow copy', lvm: 'LVM snapshot', btrfs: 'Btrfs snapshot' };
+
+/**
+ * The points the image holds (docs/points-in-time.md), oldest kinds first, each with how to
+ * address it and when it was taken; nothing when the image holds no point but itself.
+ */
+export function renderPoints(points: PointEntry[]): string {
+  if (points.length <= 1) return '';
+  const rows = [['POINT', 'KIND', 'TAKEN (UTC)', 'DETAILS']];
+  for (const p of points) {
+    let details = '';
+    if (p.kind === 'level' || (p.kind === 'image' && p.level)) details = `level ${p.level}${p.level === 1 ? ' (base)' : ''}: ${p.file}`;
+    else if (p.kind === 'snap') details = `id ${p.id}, name ${p.name}, vm clock ${vmClock(p.vmClockNs ?? 0)}, disk ${humanSize(p.size ?? 0)}${p.vmStateSize ? `, VM state ${humanSize(p.vmStateSize)}` : ''}`;
+    else if (p.kind === 'vss') details = `${p.path} (of ${p.of})${p.id ? `, store ${p.id}` : ''}`;
+    else if (p.kind === 'lvm') details = `${p.path} (of ${p.of}), ${humanSize(p.size ?? 0)}`;
+    else if (p.kind === 'btrfs') details = `subvolume ${p.id}${p.of ? ` (of ${p.of})` : ''}`;
+    rows.push([p.point, KIND[p.kind], p.time ? shortTime(p.time) : '-', details]);
+  }
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = ['', 'points:', ...rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ')}`.trimEnd())];
+  return `${lines.map((l) => escapeText(l)).join('\n')}\n`;
+}
+
+/** qemu-img snapshot -l's VM CLOCK form: HH:MM:SS.mmm (hours unbounded). */
+function vmClock(ns: number): string {
+  const ms = Math.floor(ns / 1e6);
+  const h = Math.floor(ms / 3600000);
+  const m = Math.floor((ms % 3600000) / 60000);
+  const s = Math.floor((ms % 60000) / 1000);
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${String(ms % 1000).padStart(3, '0')}`;
 }

@@ -9,6 +9,10 @@ import { join, resolve } from 'node:path';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { findMount, lazyUnmount, realPath, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
 import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+import { keysFromOptions, terminalAsker } from '../secrets.js';
+import { Vfs } from '../../vfs/vfs.js';
+import { hasKeys, type VolumeKeys } from '../../volume/crypt/keys.js';
+import { readFileSync } from 'node:fs';
 
 interface MountOptions {
   options?: string;
@@ -18,6 +22,7 @@ interface MountOptions {
   daemon?: boolean;
   log?: string;
   readyFd?: number;
+  keysStdin?: boolean;
 }
 
 function intArg(what: string, max: number, base = 10) {
@@ -41,6 +46,7 @@ export function register(program: Command): void {
     .option('--daemon', 'run in the background; unmount with `diskpick umount MOUNTPOINT`')
     .option('--log <file>', 'with --daemon: where errors go (default: a file in the temp folder)')
     .addOption(new Option('--ready-fd <fd>').hideHelp().argParser(intArg('--ready-fd', 1024)))
+    .addOption(new Option('--keys-stdin').hideHelp())
     .addHelpText('after', '\nRuns in the foreground until Ctrl-C (or `diskpick umount`). Examples:\n  diskpick mount disk.vmdk /mnt/backup\n  diskpick mount --daemon -o allow_other disk.vhdx /mnt/backup && ls /mnt/backup/p2\n  diskpick umount /mnt/backup')
     .action((image: string, mountpoint: string, opts: MountOptions, cmd: Command) =>
       runCommand(async () => {
@@ -51,10 +57,12 @@ export function register(program: Command): void {
             if (o === 'allow_other') allowOther = true;
             else if (o !== 'ro') throw new DiskpickError('usage', `unknown mount option "${o}" (known: allow_other)`);
           }
-          if (opts.daemon) return await daemonize(image, mountpoint, opts);
+          if (opts.daemon) return await daemonize(image, mountpoint, opts, g);
           const log = (line: string) => process.stderr.write(`diskpick: ${line}\n`);
+          const vfs = vfsOptions(g, { prompt: opts.readyFd === undefined });
+          if (opts.keysStdin) addTypedKeys(vfs.keys!, readFileSync(0));
           return await serveMount({
-            image, mountpoint, allowOther, vfs: vfsOptions(g, { prompt: opts.readyFd === undefined }), debug: false, log,
+            image, mountpoint, allowOther, vfs, debug: false, log,
             uid: opts.uid ?? process.getuid?.() ?? 0,
             gid: opts.gid ?? process.getgid?.() ?? 0,
             umask: opts.umask ?? null,
@@ -98,7 +106,49 @@ export function register(program: Command): void {
     );
 }
 
-async function daemonize(image: string, mountpoint: string, opts: MountOptions): Promise<number> {
+/**
+ * With --daemon the mount runs detached, where nobody can be asked: a key for a locked volume is
+ * asked here first, on the terminal (the image is opened once for that), and handed to the
+ * daemon on its stdin (`--keys-stdin`).
+ */
+async function askKeysBeforeDetaching(image: string, g: GlobalOptions): Promise<Buffer | undefined> {
+  const keys = keysFromOptions(g);
+  const ask = terminalAsker();
+  if (hasKeys(keys) || !ask) return undefined;
+  const typed: Buffer[] = [];
+  keys.ask = async (what) => {
+    const b = await ask(what);
+    if (b && b.length) typed.push(Buffer.from(b));
+    return b;
+  };
+  const vfs = await Vfs.open(image, { ...vfsOptions(g), keys });
+  await vfs.close();
+  if (!typed.length) return undefined;
+  const out = Buffer.from(JSON.stringify(typed.map((b) => b.toString('base64'))));
+  for (const b of typed) b.fill(0);
+  return out;
+}
+
+/** The daemon's side: the answers typed before detaching, as passphrases (and recovery passwords). */
+function addTypedKeys(keys: VolumeKeys, input: Buffer): void {
+  let list: unknown;
+  try {
+    list = JSON.parse(input.toString('utf8'));
+  } catch {
+    list = [];
+  }
+  input.fill(0);
+  for (const s of Array.isArray(list) ? list : []) {
+    if (typeof s !== 'string') continue;
+    const b = Buffer.from(s, 'base64');
+    keys.passphrases.push(b);
+    const text = b.toString('utf8');
+    if (/^[0-9 -]{48,}$/.test(text)) keys.recoveryPasswords.push(text);
+  }
+}
+
+async function daemonize(image: string, mountpoint: string, opts: MountOptions, g: GlobalOptions): Promise<number> {
+  const typed = await askKeysBeforeDetaching(image, g);
   const mnt = resolve(mountpoint);
   const logPath = resolve(opts.log ?? join(tmpdir(), `diskpick-mount-${process.getuid?.() ?? 0}-${mnt.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_/, '')}.log`));
   // Same command line without --daemon; paths made absolute because the child leaves the folder.
@@ -114,7 +164,8 @@ async function daemonize(image: string, mountpoint: string, opts: MountOptions):
     if (a === '--disk' && argv[i + 1] !== undefined) argv[i + 1] = local(argv[i + 1]!);
     else if (a.startsWith('--disk=')) argv[i] = `--disk=${local(a.slice(7))}`;
   });
-  const r = await spawnDaemon(argv, logPath);
+  const r = await spawnDaemon(typed ? [...argv, '--keys-stdin'] : argv, logPath, typed);
+  typed?.fill(0);
   if (r.code !== ExitCode.ok) {
     process.stderr.write(`diskpick: ${r.message ?? 'mount failed'}\n`);
     return r.code;

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
-import { imagePoints, withShadowCopies } from '../../restore/points.js';
+import { imagePoints, pointsFor } from '../../restore/points.js';
 import { versionsOf, type VersionRow } from '../../restore/versions.js';
 import { displayName, humanSize, isoTime, shortTime } from '../entry-format.js';
 import { quietOnEpipe, runCommand, vfsOptions, writeStdout, type GlobalOptions } from '../run.js';
@@ -13,6 +13,7 @@ import { quietOnEpipe, runCommand, vfsOptions, writeStdout, type GlobalOptions }
 interface VersionsCliOptions {
   json?: boolean;
   verify?: boolean;
+  inner?: boolean;
 }
 
 export function register(program: Command): void {
@@ -22,13 +23,16 @@ export function register(program: Command): void {
     .argument('<images-and-path...>', 'the images, then the path inside them (e.g. fileserver-*.vmdk /p2/Users/anna/report.docx)')
     .option('--json', 'one JSON object per point (NDJSON)')
     .option('--verify', 'hash every version, even where size, times and inode say it is unchanged')
-    .addHelpText('after', "\nA point's time is its image file's modification time. SAME AS names the earliest point with\nidentical content; a file absent from a point shows as (deleted).\n\nExamples:\n  diskpick versions nightly/fileserver-*.vmdk /p2/Users/anna/report.docx\n  diskpick versions --json a.qcow2 b.qcow2 c.qcow2 /p1/etc/fstab")
+    .option('--no-inner', 'only the images given, not the points inside them (chain levels, internal snapshots, shadow copies, LVM and Btrfs snapshots)')
+    .addHelpText('after', "\nPoints: each image given, and inside each the lower levels of its snapshot chain (IMAGE@level:N),\nQCOW2 internal snapshots (IMAGE@snap:NAME), shadow copies (IMAGE@vss:K), LVM snapshots of the\npath's LV and Btrfs snapshots of its subvolume (IMAGE:/SNAPSHOT). An image's time is its file's\nmodification time; an inner point's is when it was taken. SAME AS names the earliest point with\nidentical content; a file absent from a point shows as (deleted).\n\nExamples:\n  diskpick versions nightly/fileserver-*.vmdk /p2/Users/anna/report.docx\n  diskpick versions --json a.qcow2 b.qcow2 c.qcow2 /p1/etc/fstab")
     .action((args: string[], opts: VersionsCliOptions, cmd: Command) =>
       runCommand(async () => {
         quietOnEpipe();
         if (args.length < 2) throw new DiskpickError('usage', 'versions needs at least one image and a path (see diskpick versions --help)');
         const path = args[args.length - 1]!;
-        const points = await withShadowCopies(await imagePoints(args.slice(0, -1), vfsOptions(cmd.optsWithGlobals<GlobalOptions>())), path);
+        const images = args.slice(0, -1);
+        const o = vfsOptions(cmd.optsWithGlobals<GlobalOptions>());
+        const points = opts.inner === false ? await imagePoints(images, o) : await pointsFor(images, path, o);
         const rows = await versionsOf(points, path, { verify: opts.verify });
         await writeStdout(Buffer.from(opts.json ? rows.map((r) => `${JSON.stringify(rowJson(r))}\n`).join('') : table(rows)));
         for (const r of rows) if (r.error) process.stderr.write(`diskpick: ${r.point}: ${r.error}\n`);
@@ -41,6 +45,7 @@ export function register(program: Command): void {
 function rowJson(r: VersionRow) {
   return {
     point: r.point,
+    path: r.path,
     pointTime: isoTime(r.pointTime ?? undefined),
     exists: r.stat !== null,
     mtime: r.stat ? isoTime(r.stat.mtime) : null,

@@ -85,9 +85,13 @@ export class BtrfsFs implements FileSystem {
   private readonly inoIds = new Map<string, number>();
   private nextSyntheticIno = 2 ** 52;
   private readonly verify: boolean;
+  private readonly peers: readonly ByteSource[];
+  /** The further volumes (from FsOpenOptions.peers) this filesystem is read from. */
+  members: ByteSource[] = [];
 
   private constructor(private readonly src: ByteSource, opts: FsOpenOptions) {
     this.verify = opts.verifyData !== false;
+    this.peers = opts.peers ?? [];
   }
 
   static async open(src: ByteSource, opts: FsOpenOptions): Promise<BtrfsFs> {
@@ -99,24 +103,47 @@ export class BtrfsFs implements FileSystem {
   private async load(): Promise<void> {
     const file = this.src.name;
     const warnings: string[] = [];
-    const sb = await readSuperblock(this.src, warnings);
+    const own = await readSuperblock(this.src, warnings);
+    const found = await this.collectDevices(own, warnings);
+    // The newest superblock leads: a device left out of later writes holds older roots.
+    let sb = own;
+    for (const d of found.values()) if (d.sb.generation > sb.generation) sb = d.sb;
     this.sb = sb;
     const unknown = sb.incompat_flags & ~Object.values(INCOMPAT).reduce((a, b) => a | b, 0n);
     if (unknown) throw unsupported(file, `Btrfs incompat features 0x${unknown.toString(16)} are unknown`);
     if (sb.incompat_flags & (INCOMPAT.EXTENT_TREE_V2 | INCOMPAT.RAID_STRIPE_TREE)) {
       throw unsupported(file, `Btrfs ${incompatNames(sb.incompat_flags & (INCOMPAT.EXTENT_TREE_V2 | INCOMPAT.RAID_STRIPE_TREE)).join(', ')} is not supported`);
     }
-    this.map = new ChunkMap(new Map([[sb.dev_item.devid, this.src]]), file);
+    const devs = new Map<number, ByteSource>();
+    for (const [id, d] of found) {
+      if (d.sb.generation === sb.generation) devs.set(id, d.src);
+      else warnings.push(`device ${id} (${d.src.name}) is at generation ${d.sb.generation}, the filesystem at ${sb.generation}: it missed later writes and is not read`);
+    }
+    this.map = new ChunkMap(devs, file);
     for (const c of parseSysChunkArray(sb.sys_chunk_array, file)) this.map.add(c);
     this.reader = new TreeReader(this.map, sb, file);
     const chunkRoot: TreeRoot = { bytenr: sb.chunk_root, level: sb.chunk_root_level, id: OBJ.CHUNK_TREE };
     let devices = 0;
+    const listed = new Map<number, Buffer>();
     for await (const it of this.reader.items(chunkRoot, key(0, 0, 0), key(U64_MAX, 255, U64_MAX))) {
-      if (it.type === KEY.DEV_ITEM) devices++;
+      if (it.type === KEY.DEV_ITEM) {
+        devices++;
+        if (it.data.length >= 82 && it.offset <= BigInt(Number.MAX_SAFE_INTEGER)) listed.set(Number(it.offset), Buffer.from(it.data.subarray(66, 82)));
+      }
       if (it.type !== CHUNK_ITEM_KEY) continue;
       if (it.offset > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(file, 'Btrfs chunk address is out of range');
       this.map.add(parseChunk(it.data, 0, Number(it.offset), file).chunk);
     }
+    // A device is the one the chunk tree lists only when its UUID matches (a re-made
+    // filesystem can leave an old member with the same fsid and devid behind).
+    for (const [id, src] of [...devs]) {
+      const uuid = listed.get(id);
+      if (uuid && !uuid.equals(found.get(id)!.sb.dev_item.uuid)) {
+        devs.delete(id);
+        warnings.push(`${src.name} says it is device ${id}, but its device UUID is not the one the filesystem lists: not read`);
+      }
+    }
+    this.members = [...devs.values()].filter((d) => d !== this.src);
     this.rootTree = { bytenr: sb.root, level: sb.root_level, id: OBJ.ROOT_TREE };
     const csumRoot = await this.findRoot(OBJ.CSUM_TREE);
     this.csumTree = new CsumTree(this.reader, csumRoot?.root ?? null, sb.csum_type, csumSize(sb), sb.sectorsize, file);
@@ -124,15 +151,22 @@ export class BtrfsFs implements FileSystem {
     if (!top) throw corrupt(file, 'Btrfs root tree has no FS_TREE root item');
 
     if (sb.num_devices > 1) {
-      warnings.push(`the filesystem spans ${sb.num_devices} devices; only device ${sb.dev_item.devid} is opened: what has a copy on it (DUP, RAID1*) reads, the rest fails (opening several disks together is not supported yet)`);
+      const missing = [...listed.keys()].filter((id) => !devs.has(id));
+      const have = [...devs.keys()].sort((a, b) => a - b);
+      if (missing.length) {
+        warnings.push(`the filesystem spans ${sb.num_devices} devices; device${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not among the disks given (${have.length > 1 ? `devices ${have.join(', ')} are` : `only device ${have[0]} is`} opened): what has a copy on ${have.length > 1 ? 'them' : 'it'} (DUP, RAID1*, RAID10) reads, the rest fails; give every disk of the VM (--disk FILE) to read it all`);
+      }
     }
     if (sb.log_root !== 0) warnings.push('the filesystem has a log tree (not unmounted after its last fsync): changes kept only there are not shown');
-    if (this.src.size < sb.dev_item.total_bytes) {
-      warnings.push(`the device is ${this.src.size} bytes but the filesystem says ${sb.dev_item.total_bytes}: files past the end cannot be read`);
+    for (const [id, src] of devs) {
+      const want = found.get(id)!.sb.dev_item.total_bytes;
+      if (src.size < want) warnings.push(`device ${id} (${src.name}) is ${src.size} bytes but the filesystem says ${want}: files past its end cannot be read`);
     }
     const profiles = (bit: bigint) => [...new Set(this.map.all.filter((c) => c.type & bit).map((c) => profileName(c.type)))].join('/') || 'none';
     const subvolumes = await this.listSubvolumes();
     const dflt = await this.defaultSubvolume();
+    // The top level's UUID: a snapshot of the top level (snapper's) names it as its parent.
+    const topUuid = (await this.findRoot(OBJ.FS_TREE))?.item.uuid;
     this.info = {
       type: 'btrfs',
       label: sb.label || null,
@@ -146,7 +180,8 @@ export class BtrfsFs implements FileSystem {
         nodeSize: sb.nodesize,
         checksum: csumTypeName(sb),
         devices: sb.num_devices,
-        deviceId: sb.dev_item.devid,
+        deviceId: own.dev_item.devid,
+        devicesOpened: [...this.map.devices.keys()].sort((a, b) => a - b).join(' '),
         chunkDevices: devices,
         dataProfile: profiles(BG.DATA),
         metadataProfile: profiles(BG.METADATA),
@@ -155,10 +190,43 @@ export class BtrfsFs implements FileSystem {
         bytesUsed: sb.bytes_used,
         subvolumes: subvolumes.length,
         defaultSubvolume: dflt,
+        ...(topUuid && !topUuid.equals(Buffer.alloc(16)) ? { topLevelUuid: formatUuid(topUuid) } : {}),
         dataChecksums: this.verify ? 'verified on read' : 'not verified (--no-verify)',
       },
       subvolumes,
     };
+  }
+
+  /**
+   * The devices of a multi-device filesystem among the volumes given with it (FsOpenOptions.peers:
+   * the other volumes of the disks opened together): those whose superblock carries this
+   * filesystem's fsid, by devid. A volume that is no Btrfs device, or another filesystem's, is
+   * passed over; two volumes claiming one devid keep the first.
+   */
+  private async collectDevices(own: Superblock, warnings: string[]): Promise<Map<number, { src: ByteSource; sb: Superblock }>> {
+    const found = new Map<number, { src: ByteSource; sb: Superblock }>([[own.dev_item.devid, { src: this.src, sb: own }]]);
+    if (own.num_devices <= 1) return found;
+    for (const peer of this.peers) {
+      if (peer === this.src || peer.size < SUPER_INFO_OFFSET + 4096) continue;
+      let sb: Superblock;
+      try {
+        const head = await peer.read(SUPER_INFO_OFFSET + 0x40, 8);
+        if (!head.equals(BTRFS_MAGIC)) continue;
+        sb = await readSuperblock(peer, []);
+      } catch (err) {
+        if (err instanceof DiskpickError) continue;
+        throw err;
+      }
+      if (!sb.fsid.equals(own.fsid)) continue;
+      const id = sb.dev_item.devid;
+      if (found.has(id)) {
+        warnings.push(`${peer.name} also says it is device ${id}: not read`);
+        continue;
+      }
+      found.set(id, { src: peer, sb });
+      if (found.size >= own.num_devices) break;
+    }
+    return found;
   }
 
   /** The root item of tree `id` (any offset: snapshots key theirs by creation transid). */
@@ -223,6 +291,7 @@ export class BtrfsFs implements FileSystem {
         snapshot: !!item.parent_uuid && !item.parent_uuid.equals(zero),
         uuid: item.uuid && !item.uuid.equals(zero) ? formatUuid(item.uuid) : null,
         parentUuid: item.parent_uuid && !item.parent_uuid.equals(zero) ? formatUuid(item.parent_uuid) : null,
+        otime: item.otime,
         ...(path === null ? { orphan: true } : {}),
       });
     }

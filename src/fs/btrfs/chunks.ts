@@ -197,7 +197,7 @@ export class ChunkMap {
       const present = p.copies.filter((s) => this.device(s));
       if (present.length === 0) {
         const ids = [...new Set(p.copies.map((s) => s.devid))].join(', ');
-        throw new DiskpickError('unsupported', `Btrfs logical address ${logical + pos} lies on device ${ids}, which is not among the opened disks (multi-device filesystems are not read yet)`, this.file);
+        throw new DiskpickError('image', `Btrfs logical address ${logical + pos} lies on device ${ids} of the filesystem, which is not among the disks given: add its disk with --disk`, this.file);
       }
       const s = present[mirror % present.length]!;
       const dev = this.device(s)!;

@@ -1,13 +1,14 @@
 /**
  * Decoders for Btrfs compressed extents (btrfs_file_extent_item.compression): zlib (a zlib
  * stream, node:zlib), LZO (the kernel's per-sector framing around LZO1X segments, own
- * decoder in lzo.ts) and zstd (one frame, fzstd). Output is bounded by the extent's ram_bytes
+ * decoder in lzo.ts) and zstd (one frame: the system's libzstd through the native binding,
+ * fzstd where that is not built; src/source/codecs.ts). Output is bounded by the extent's ram_bytes
  * (at most 128 KiB for regular extents: BTRFS_MAX_UNCOMPRESSED), so a hostile extent cannot
  * make memory grow; bytes a stream does not produce read as zeros, as in the kernel.
  */
 import { inflateSync, constants as zc } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
 import { corrupt, unsupported } from '../../errors.js';
+import { zstdAsyncInUse, zstdDecompressInto, zstdDecompressIntoAsync } from '../../source/codecs.js';
 import { LzoError, lzo1xDecompress } from './lzo.js';
 import { COMPRESS } from './items.js';
 
@@ -17,19 +18,29 @@ export const MAX_UNCOMPRESSED = 128 * 1024;
 
 /** `data` decoded to exactly `ramBytes` bytes. `what` names the file and offset in errors. */
 export function decompressExtent(compression: number, data: Buffer, ramBytes: number, sectorsize: number, file: string, what: string): Buffer {
-  const out = Buffer.alloc(ramBytes);
+  const out = Buffer.allocUnsafe(ramBytes);
+  decompressExtentInto(compression, data, out, sectorsize, file, what);
+  return out;
+}
+
+/**
+ * `data` decoded into all of `out` (its length is the extent's ram_bytes): bytes the stream
+ * does not produce read as zeros, as in the kernel; more than fits is an error.
+ */
+export function decompressExtentInto(compression: number, data: Buffer, out: Buffer, sectorsize: number, file: string, what: string): void {
+  let n: number;
   try {
     switch (compression) {
       case COMPRESS.ZLIB: {
-        const d = inflateSync(data, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: Math.max(ramBytes, 1) });
-        d.copy(out, 0, 0, Math.min(d.length, ramBytes));
+        const d = inflateSync(data, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: Math.max(out.length, 1) });
+        n = d.copy(out, 0, 0, Math.min(d.length, out.length));
         break;
       }
       case COMPRESS.LZO:
-        lzoFramed(data, out, sectorsize);
+        n = lzoFramed(data, out, sectorsize);
         break;
       case COMPRESS.ZSTD:
-        zstdFrame(data, out);
+        n = zstdDecompressInto(zstdFrame(data), out);
         break;
       default:
         throw unsupported(file, `${what}: Btrfs compression type ${compression} is unknown`);
@@ -38,7 +49,24 @@ export function decompressExtent(compression: number, data: Buffer, ramBytes: nu
     if (err instanceof Error && err.name === 'DiskpickError') throw err;
     throw corrupt(file, `${what}: ${COMPRESSION_NAMES[compression]} data cannot be decoded (${(err as Error).message})`);
   }
-  return out;
+  out.fill(0, n);
+}
+
+/**
+ * decompressExtentInto, with zstd decoded in libuv's thread pool where the native binding is
+ * there, so a sequential read decodes the extents ahead of it on the other core while the
+ * main thread reads, checks and writes (the zstd row of bench/btrfs.ts). `out` must stay
+ * untouched until the promise settles.
+ */
+export async function decompressExtentIntoAsync(compression: number, data: Buffer, out: Buffer, sectorsize: number, file: string, what: string): Promise<void> {
+  if (compression !== COMPRESS.ZSTD || !zstdAsyncInUse()) return decompressExtentInto(compression, data, out, sectorsize, file, what);
+  let n: number;
+  try {
+    n = await zstdDecompressIntoAsync(zstdFrame(data), out);
+  } catch (err) {
+    throw corrupt(file, `${what}: zstd data cannot be decoded (${(err as Error).message})`);
+  }
+  out.fill(0, n);
 }
 
 /**
@@ -47,7 +75,7 @@ export function decompressExtent(compression: number, data: Buffer, ramBytes: nu
  * straddles a sector: with fewer than 4 bytes left in a sector, the next header starts at the
  * next sector.
  */
-function lzoFramed(d: Buffer, out: Buffer, sectorsize: number): void {
+function lzoFramed(d: Buffer, out: Buffer, sectorsize: number): number {
   if (d.length < 4) throw new LzoError('no length header');
   const total = d.readUInt32LE(0);
   if (total > d.length || total < 4) throw new LzoError(`total length ${total} does not fit the ${d.length} stored bytes`);
@@ -69,13 +97,12 @@ function lzoFramed(d: Buffer, out: Buffer, sectorsize: number): void {
     op += n;
     ip += len;
   }
+  return Math.min(op, out.length);
 }
 
-/** One zstd frame (RFC 8878), then zero padding to the sector. fzstd wants the frame alone. */
-function zstdFrame(d: Buffer, out: Buffer): void {
-  const end = zstdFrameEnd(d);
-  const tmp = zstdDecompress(d.subarray(0, end), new Uint8Array(out.buffer, out.byteOffset, out.length));
-  if (tmp.buffer !== out.buffer || tmp.byteOffset !== out.byteOffset) Buffer.from(tmp.buffer, tmp.byteOffset, tmp.length).copy(out, 0, 0, Math.min(tmp.length, out.length));
+/** One zstd frame (RFC 8878), then zero padding to the sector: the frame alone is decoded (libzstd would take the zeros for another frame, fzstd refuses them). */
+function zstdFrame(d: Buffer): Buffer {
+  return d.subarray(0, zstdFrameEnd(d));
 }
 
 /** Where the zstd frame at d[0] ends, walking its block headers. */

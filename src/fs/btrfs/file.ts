@@ -10,7 +10,7 @@
 import { corrupt, unsupported } from '../../errors.js';
 import { ExtentSource, HOLE, checkExtents, type Extent } from '../../source/extents.js';
 import { readInto, type ByteSource } from '../../source/source.js';
-import { MAX_UNCOMPRESSED, decompressExtent } from './compression.js';
+import { MAX_UNCOMPRESSED, decompressExtent, decompressExtentIntoAsync } from './compression.js';
 import type { DataVolume } from './data.js';
 import { COMPRESS, FILE_EXTENT, parseFileExtent, type FileExtentItem } from './items.js';
 
@@ -94,9 +94,31 @@ export function fileOffsetOf(pieces: Piece[], l: number): number {
   return -1;
 }
 
+/**
+ * Decoded extents kept per file, for reads that need part of an extent (the extent straddles
+ * two reads, or a piece uses part of it): the pump keeps three 1 MiB reads in flight, 8
+ * extents of 128 KiB each, so 32 covers them with room; 4 MiB at most.
+ */
+const DECODED_KEPT = 32;
+/**
+ * The stored bytes of compressed extents that lie next to each other are read together, up to
+ * this much: one read (asynchronous past 128 KiB: src/source/file.ts) and one checksum pass
+ * for 8-32 extents, instead of a synchronous read of at most 128 KiB for each.
+ */
+const RAW_RUN_MAX = 2 << 20;
+
+/** Compressed extents whose stored bytes are read in one go. */
+interface RawRun {
+  start: number;
+  length: number;
+  /** Each extent's piece (its index) and, for one decoded straight into the target, where. */
+  members: { p: Piece; index: number; into: number | null }[];
+}
+
 /** A file with inline or compressed pieces; decoded extents are kept a little (sequential reads use each many times). */
 export class BtrfsFileSource implements ByteSource {
-  private readonly decoded = new Map<number, Buffer>();
+  /** Decoded extents by disk_bytenr, oldest first; a decode in flight is shared by every reader. */
+  private readonly decoded = new Map<number, { e: FileExtentItem; job: Promise<Buffer> }>();
 
   constructor(
     private readonly pieces: Piece[],
@@ -118,16 +140,89 @@ export class BtrfsFileSource implements ByteSource {
     return lo;
   }
 
-  private async decode(p: Piece): Promise<Buffer> {
-    const e = p.extent!;
+  private cached(e: FileExtentItem): Promise<Buffer> | null {
     const hit = this.decoded.get(e.disk_bytenr);
-    if (hit && hit.length === e.ram_bytes) return hit;
-    const raw = await this.volume.read(e.disk_bytenr, e.disk_num_bytes);
+    // A hostile image may give one disk extent different sizes or codecs in different items.
+    return hit && hit.e.ram_bytes === e.ram_bytes && hit.e.disk_num_bytes === e.disk_num_bytes && hit.e.compression === e.compression ? hit.job : null;
+  }
+
+  private remember(e: FileExtentItem, job: Promise<Buffer>): void {
+    // A failed decode is not kept: the next read tries again (and reports it again).
+    job.catch(() => this.decoded.get(e.disk_bytenr)?.job === job && this.decoded.delete(e.disk_bytenr));
+    this.decoded.delete(e.disk_bytenr);
+    if (this.decoded.size >= DECODED_KEPT) this.decoded.delete(this.decoded.keys().next().value as number);
+    this.decoded.set(e.disk_bytenr, { e, job });
+  }
+
+  /** Decodes the extent of `p` from `raw` (its stored bytes) into `out`. */
+  private async decodeInto(p: Piece, raw: Buffer, out: Buffer): Promise<void> {
+    const e = p.extent!;
     if (raw.length < e.disk_num_bytes) throw corrupt(this.name, `Btrfs compressed extent at logical ${e.disk_bytenr} is cut short`);
-    const out = decompressExtent(e.compression, raw, e.ram_bytes, this.sectorsize, this.name, `extent at file offset ${p.logical}`);
-    if (this.decoded.size >= 8) this.decoded.delete(this.decoded.keys().next().value as number);
-    this.decoded.set(e.disk_bytenr, out);
-    return out;
+    await decompressExtentIntoAsync(e.compression, raw, out, this.sectorsize, this.name, `extent at file offset ${p.logical}`);
+  }
+
+  /** The decoded extent of `p`, from the cache or read and decoded alone. */
+  private decode(p: Piece): Promise<Buffer> {
+    const e = p.extent!;
+    const hit = this.cached(e);
+    if (hit) return hit;
+    const job = this.volume.read(e.disk_bytenr, e.disk_num_bytes).then(async (raw) => {
+      const out = Buffer.allocUnsafe(e.ram_bytes);
+      await this.decodeInto(p, raw, out);
+      return out;
+    });
+    this.remember(e, job);
+    return job;
+  }
+
+  /**
+   * Starts every compressed extent that [offset, end) needs and is not decoded yet: stored
+   * bytes of neighbouring extents in one read, and extents the read covers whole decoded
+   * straight into the target (no cache, no copy). Returns those direct decodes by piece index.
+   */
+  private startDecodes(target: Buffer, at: number, offset: number, end: number, first: number): Map<number, Promise<void>> {
+    const direct = new Map<number, Promise<void>>();
+    const runs: RawRun[] = [];
+    const planned = new Set<number>();
+    let run: RawRun | null = null;
+    for (let i = first; i < this.pieces.length && this.pieces[i]!.logical < end; i++) {
+      const p = this.pieces[i]!;
+      if (p.kind !== 'compressed') continue;
+      const e = p.extent!;
+      const whole = p.skip === 0 && p.length === e.ram_bytes && p.logical >= offset && p.logical + p.length <= end;
+      if (!whole && (this.cached(e) || planned.has(e.disk_bytenr))) continue;
+      if (!run || e.disk_bytenr !== run.start + run.length || run.length + e.disk_num_bytes > RAW_RUN_MAX) {
+        run = { start: e.disk_bytenr, length: 0, members: [] };
+        runs.push(run);
+      }
+      run.members.push({ p, index: i, into: whole ? at + (p.logical - offset) : null });
+      run.length += e.disk_num_bytes;
+      if (!whole) planned.add(e.disk_bytenr);
+    }
+    for (const r of runs) {
+      const raw = this.volume.read(r.start, r.length);
+      raw.catch(() => undefined);
+      let o = 0;
+      for (const m of r.members) {
+        const e = m.p.extent!;
+        const from = o;
+        o += e.disk_num_bytes;
+        const stored = raw.then((b) => b.subarray(from, Math.min(b.length, from + e.disk_num_bytes)));
+        if (m.into !== null) {
+          const into = m.into;
+          const job = stored.then((b) => this.decodeInto(m.p, b, target.subarray(into, into + e.ram_bytes)));
+          job.catch(() => undefined);
+          direct.set(m.index, job);
+        } else {
+          this.remember(e, stored.then(async (b) => {
+            const out = Buffer.allocUnsafe(e.ram_bytes);
+            await this.decodeInto(m.p, b, out);
+            return out;
+          }));
+        }
+      }
+    }
+    return direct;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -142,38 +237,53 @@ export class BtrfsFileSource implements ByteSource {
     if (offset >= this.size || length <= 0) return 0;
     const n = Math.min(length, this.size - offset, target.length - at);
     const end = offset + n;
-    let pos = offset;
-    for (let i = this.indexAt(offset); pos < end; i++) {
-      const p = this.pieces[i];
-      const start = p ? Math.max(p.logical, pos) : end;
-      if (start > pos) {
-        const to = Math.min(end, start);
-        target.fill(0, at + pos - offset, at + to - offset);
+    // Every compressed extent the read needs is started at once: with the native zstd they
+    // decode side by side in the thread pool while the stored bytes of the next are read.
+    const first = this.indexAt(offset);
+    const direct = this.startDecodes(target, at, offset, end, first);
+    try {
+      let pos = offset;
+      for (let i = first; pos < end; i++) {
+        const p = this.pieces[i];
+        const start = p ? Math.max(p.logical, pos) : end;
+        if (start > pos) {
+          const to = Math.min(end, start);
+          target.fill(0, at + pos - offset, at + to - offset);
+          pos = to;
+          if (!p || pos >= end) break;
+        }
+        const to = Math.min(end, p.logical + p.length);
+        const into = at + pos - offset;
+        const inPiece = pos - p.logical;
+        switch (p.kind) {
+          case 'hole':
+            target.fill(0, into, into + to - pos);
+            break;
+          case 'inline':
+            p.data!.copy(target, into, inPiece, inPiece + (to - pos));
+            break;
+          case 'plain': {
+            const got = await readInto(this.volume, target, into, p.physical + inPiece, to - pos);
+            if (got < to - pos) throw corrupt(this.name, `Btrfs extent at file offset ${p.logical} lies past the end of the volume`);
+            break;
+          }
+          case 'compressed': {
+            const job = direct.get(i);
+            if (job) {
+              await job;
+              break;
+            }
+            const d = await this.decode(p);
+            d.copy(target, into, p.skip + inPiece, p.skip + inPiece + (to - pos));
+            break;
+          }
+        }
         pos = to;
-        if (!p || pos >= end) break;
       }
-      const to = Math.min(end, p.logical + p.length);
-      const into = at + pos - offset;
-      const inPiece = pos - p.logical;
-      switch (p.kind) {
-        case 'hole':
-          target.fill(0, into, into + to - pos);
-          break;
-        case 'inline':
-          p.data!.copy(target, into, inPiece, inPiece + (to - pos));
-          break;
-        case 'plain': {
-          const got = await readInto(this.volume, target, into, p.physical + inPiece, to - pos);
-          if (got < to - pos) throw corrupt(this.name, `Btrfs extent at file offset ${p.logical} lies past the end of the volume`);
-          break;
-        }
-        case 'compressed': {
-          const d = await this.decode(p);
-          d.copy(target, into, p.skip + inPiece, p.skip + inPiece + (to - pos));
-          break;
-        }
-      }
-      pos = to;
+    } catch (err) {
+      // Decodes into the target still running must end before the caller reuses it.
+      await Promise.allSettled(direct.values());
+      throw err;
     }
     return n;
   }

@@ -112,6 +112,8 @@ async function assemble(list: Array<{ member: PoolMember; path: string }>): Prom
         name: lv.name, start: null, size: o.size, source: o.source, what: o.what,
         ...(o.error ? { error: o.error } : {}),
         members: o.pvKeys.map((k) => memberPath.get(keys.get(k)!) ?? `missing PV ${keys.get(k)}`),
+        // A snapshot is a point in time of its origin (versions, info); lvm2 stamps the COW LV.
+        ...(o.origin ? { pointOf: o.origin, ...(lv.creationTime ? { pointTime: { sec: lv.creationTime, nsec: 0 } } : {}) } : {}),
       });
     }
     const desc = `LVM2 PV of VG ${vg.name} (${children.length} LV${children.length === 1 ? '' : 's'})`;

@@ -44,6 +44,8 @@ export interface VgLv {
   status: string[];
   visible: boolean;
   segments: VgSegment[];
+  /** creation_time (seconds since 1970; lvm2 writes it for every LV it makes), 0 when absent. */
+  creationTime: number;
 }
 
 export interface VolumeGroup {
@@ -104,7 +106,7 @@ export function parseVg(text: string, file: string): VolumeGroup {
       const s = new Fields(f.section(`segment${i}`)!, `LV ${key} segment${i}`, file);
       segments.push({ startExtent: s.int('start_extent'), extentCount: s.int('extent_count', undefined, 1), type: s.str('type'), fields: s });
     }
-    out.lvs.set(key, { name: lvmName(key, 'LV', file), id: f.str('id', ''), status, visible: status.includes('VISIBLE'), segments });
+    out.lvs.set(key, { name: lvmName(key, 'LV', file), id: f.str('id', ''), status, visible: status.includes('VISIBLE'), segments, creationTime: f.int('creation_time', 0) });
   }
   return out;
 }
@@ -126,6 +128,8 @@ export interface OpenedLv {
   what: string;
   /** Metadata keys of the PVs it reads from. */
   pvKeys: string[];
+  /** A snapshot: its origin LV's name. */
+  origin?: string;
 }
 
 /**
@@ -219,7 +223,7 @@ export class VgReader {
       const cow = await this.build(cowLv, 1, pvKeys, []);
       const name = `${this.file.replace(/ \(p\d+\)$/, '')} (${this.vg.name}/${cowLv.name})`;
       const src = await openSnapshot(name, origin, cow, seg.fields.int('chunk_size', 0) * SECTOR, size);
-      return { source: src, size, what, pvKeys: [...pvKeys] };
+      return { source: src, size, what, pvKeys: [...pvKeys], origin: originName };
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
       return { source: null, error: err, size, what: `${what} (unreadable)`, pvKeys: [...pvKeys] };
