@@ -52,9 +52,9 @@ function modulesFor(args: string[]): (() => Promise<CommandModule>)[] {
   return named ? [named[1]] : all;
 }
 
-/** Commander's message as our one line, with where to look for help. */
-function usageLine(str: string): string {
-  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick --help)`;
+/** Commander's message as our one line, with where to look for help (the command's own help). */
+function usageLine(str: string, command?: string): string {
+  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick ${command ? `${command} ` : ''}--help)`;
 }
 
 async function main(): Promise<void> {
@@ -90,7 +90,25 @@ async function main(): Promise<void> {
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));
 
   for (const load of modulesFor(process.argv.slice(2))) (await load()).register(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) });
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, paths inside the image)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText('after', '\nExamples:\n  diskpick completion bash > /usr/share/bash-completion/completions/diskpick\n  source <(diskpick completion zsh)\n  diskpick completion fish > ~/.config/fish/completions/diskpick.fish')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./complete.js');
+      const { runCommand } = await import('./run.js');
+      await runCommand(async () => void process.stdout.write(completionScript(shell)));
+    });
+  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str, c.name())}\n`) });
+
+  // Hidden: the completion scripts' helper and the man page generator (scripts/man.ts).
+  const hidden = process.argv[2];
+  if (hidden === '__complete' || hidden === '__man') {
+    const { hiddenCommand } = await import('./hidden.js');
+    process.exitCode = await hiddenCommand(program, hidden, process.argv.slice(3));
+    return;
+  }
 
   try {
     await program.parseAsync(process.argv);

@@ -87,6 +87,10 @@ async function realpathOrFail(p: string): Promise<string> {
   try {
     return await realpath(p);
   } catch (err) {
+    // `-` and a piped /dev/stdin: say what is supported rather than "no such file" (issue 20).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && /^(-|\/dev\/stdin|\/dev\/fd\/0|\/proc\/self\/fd\/0)$/.test(p)) {
+      throw new DiskpickError('usage', 'an image cannot be read from a pipe or standard input: diskpick reads images at random offsets; give a file (`< image` redirected from a file works as /dev/stdin), an http(s):// or s3:// URL', p);
+    }
     throw fromSystemError(err, p);
   }
 }

@@ -4,17 +4,18 @@
  * Everything it reads goes through the Vfs; every copy goes through the restore engine.
  */
 import { useCallback, useEffect, useMemo, useRef } from 'react';
-import { Box, Text, useApp, useInput, type Key } from 'ink';
+import { Box, Text, useApp, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
 import { displayName, humanSize } from '../present/names.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
-import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
+import { columnsFor, filterEntries, folderBytes, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
 import { hexLines, isBinary, PREVIEW_LIMIT, textLines } from './preview.js';
 import { keyAction } from './keys.js';
 import { helpLines, infoLines } from './panels.js';
-import { initialState, reduce, type Mode, type Status } from './state.js';
+import { initialState, reduce, type Action, type BrowseState, type Mode, type Status } from './state.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
 import { useLiveReducer } from './use-live-state.js';
+import { useKeyQueue } from './use-key-queue.js';
 import { usePreview } from './use-preview.js';
 import { useRestore } from './use-restore.js';
 import { useUnlock } from './use-unlock.js';
@@ -26,7 +27,7 @@ import { TitleLine } from './components/TitleLine.js';
 import { VersionsPanel } from './components/VersionsPanel.js';
 import { useVersions } from './use-versions.js';
 import { UnlockPrompt } from './components/UnlockPrompt.js';
-import { fit } from './width.js';
+import { fit, wrapWords } from './width.js';
 
 export interface AppProps {
   vfs: Vfs;
@@ -39,6 +40,8 @@ export interface AppProps {
   start?: string;
   /** Told how the app ends: `q`, or Ctrl-C (which also stops a running restore). */
   onQuit?: (how: 'quit' | 'interrupt') => void;
+  /** Called once, when the first folder is on screen (start-up measurements). */
+  onFirstScreen?: () => void;
 }
 
 function messageOf(err: unknown): string {
@@ -46,7 +49,7 @@ function messageOf(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
+export function App({ vfs, cwd, color, size, start, onQuit, onFirstScreen }: AppProps) {
   const { exit } = useApp();
   const term = useTerminalSize(size);
   const width = Math.max(20, term.columns);
@@ -56,12 +59,24 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const cols = useMemo(() => columnsFor(width), [width]);
 
   // The state keys act on is "live" (see useLiveReducer): a burst of keys acts in order.
-  const [state, stateNow, dispatch] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  const [state, stateNow, dispatchNow] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  // Keys that waited for a folder read or a check go on after the change that ends the wait.
+  const resumeKeys = useRef<() => void>(() => {});
+  const dispatch = useCallback((a: Action) => {
+    dispatchNow(a);
+    resumeKeys.current();
+  }, []);
   const { dir, entries, loading, filter, filtering, cursor, top, selected, mode, status } = state;
   const setMode = (m: Mode) => dispatch({ type: 'mode', mode: m });
   const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
 
   const loadSeq = useRef(0);
+  const firstShown = useRef(false);
+  useEffect(() => {
+    if (loading || firstShown.current) return;
+    firstShown.current = true;
+    onFirstScreen?.();
+  }, [loading]);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
   const renderedView = view;
@@ -128,10 +143,13 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     if (dir.path === '/') return;
     const parts = splitPath(dir.path);
     const name = parts.pop()!;
+    // Loading from now on, so keys typed after this one wait for the parent folder.
+    dispatch({ type: 'loading', on: true });
     void (async () => {
       try {
         await openFolder(await vfs.lookup(`/${parts.join('/')}`), name);
       } catch (err) {
+        dispatch({ type: 'loading', on: false });
         showError(err);
       }
     })();
@@ -146,13 +164,39 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     pager.previewFile(e.node);
   };
 
+  // `z`: each folder in view is walked (every file under it, one folder at a time), its total
+  // shown as soon as it is known; leaving the folder stops the walk.
+  const sizing = useRef<AbortController | null>(null);
+  useEffect(() => () => sizing.current?.abort(), [dir]);
+  const sizeFolders = (folder: VfsNode, list: Entry[]) => {
+    const dirs = list.filter((e) => e.isDir && e.node.place.kind !== 'volume' && e.bytes === undefined);
+    if (!dirs.length) return showInfo(list.some((e) => e.isDir) ? 'folder sizes already shown' : 'no folders here');
+    sizing.current?.abort();
+    const mine = new AbortController();
+    sizing.current = mine;
+    showInfo(`adding up ${dirs.length} folder${dirs.length === 1 ? '' : 's'}…`);
+    void (async () => {
+      try {
+        for (const e of dirs) {
+          const bytes = await folderBytes(vfs, e.node, mine.signal);
+          if (mine.signal.aborted || stateNow.current.dir !== folder) return;
+          dispatch({ type: 'folderSize', path: e.node.path, bytes });
+        }
+        showInfo(`sizes of ${dirs.length} folder${dirs.length === 1 ? '' : 's'} added up (file sizes, as du --apparent-size)`);
+      } catch (err) {
+        if (!mine.signal.aborted) showError(err);
+      }
+    })();
+  };
+
   const toggle = (nodes: VfsNode[]) => dispatch({ type: 'toggle', nodes });
 
   const editTarget = (edit: (t: string) => string) => dispatch({ type: 'targetEdit', edit });
 
   const pagerLines = (m: Extract<Mode, { kind: 'pager' }>): string[] => {
     const c = m.content;
-    if (c.type === 'lines') return c.lines;
+    // Panels of text (help, image, summary) wrap at words, so a narrow terminal shows them whole.
+    if (c.type === 'lines') return c.lines.flatMap((l) => wrapWords(l, width));
     if (!c.data.length) return [c.done ? '(empty file)' : 'reading…'];
     const truncated = c.size > c.data.length;
     return isBinary(c.data, truncated) ? hexLines(c.data, width) : textLines(c.data, width);
@@ -193,7 +237,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         if (mode.kind !== 'pager') return;
         const n = pagerLines(mode).length;
         const d = action.unit === 'line' ? action.by : action.unit === 'page' ? action.by * page : action.by * n;
-        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight) });
+        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight + 1) });
       }
       case 'restoreCancel':
         return cancelled();
@@ -246,15 +290,23 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
       case 'restore':
         return restoring.begin(current?.node);
+      case 'sort':
+        return dispatch({ type: 'sortNext' });
+      case 'folderSizes':
+        return sizeFolders(live.dir, live.entries);
       case 'versions':
         return versions.show(current?.node);
     }
   };
-  // The latest handler, set while rendering: a key that arrives before React's effects have
-  // run still sees the state on screen, not the one before it.
-  const keyHandler = useRef(onKey);
-  keyHandler.current = onKey;
-  useInput(useCallback((input: string, key: Key) => keyHandler.current(input, key), []));
+  // Every key, in order: keys wait while a folder is read or a restore target checked.
+  const busy = (s: BrowseState) => s.loading || s.mode.kind === 'checking';
+  resumeKeys.current = useKeyQueue(onKey, () => busy(stateNow.current), (input, key) => {
+    const live = stateNow.current;
+    if (!busy(live)) return true;
+    // While busy, only a key that means something there acts at once (`q` in the list).
+    const act = keyAction(live.mode.kind === 'browse' && live.filtering ? 'filtering' : live.mode.kind, input, key);
+    return live.mode.kind === 'checking' ? act !== null : act?.type === 'quit';
+  });
 
   let body;
   let footer: string;
@@ -288,6 +340,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
     const parts = [`${view.length ? shownCursor + 1 : 0}/${view.length}${filter || filtering ? ` of ${entries.length}` : ''}`];
     if (filtering || filter) parts.push(`filter: ${filter}${filtering ? '_' : ''}`);
+    if (state.sort !== 'name') parts.push(`by ${state.sort}`);
     if (selected.size) parts.push(`selected: ${selected.size} (${humanSize(selBytes)}${selDirs ? ` + ${selDirs} folder${selDirs === 1 ? '' : 's'}` : ''})`);
     footer = parts.join('   ');
   }

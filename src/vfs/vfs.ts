@@ -25,6 +25,7 @@ import type { ByteSource } from '../source/source.js';
 import { ZeroSource } from '../source/source.js';
 import { openHostFile } from '../source/index.js';
 import { hasKeys, noKeys, type EncryptionInfo, type VolumeKeys } from '../volume/crypt/keys.js';
+import { assignDriveLetters, driveSource, type DriveSource } from './drives.js';
 
 export interface VfsVolume {
   /** Its path: "p1", "p0", "rl/root", "disk2/p1". */
@@ -114,6 +115,8 @@ export interface VolumeInfo {
   bootable: boolean;
   filesystem: FsInfo | null;
   error: string | null;
+  /** Its Windows drive letter ("C"), once read (Vfs.driveLetters; src/vfs/drives.ts). */
+  drive?: string | null;
 }
 
 export interface ImageInfo {
@@ -136,6 +139,8 @@ export interface ImageInfo {
   };
   partitionTable: Omit<PartitionTable, 'volumes'> | null;
   volumes: VolumeInfo[];
+  /** Where the drive letters come from (the SYSTEM hive read, or Windows' order), once read. */
+  driveLetters?: DriveSource;
 }
 
 export interface VfsOpenOptions extends OpenContainerOptions {
@@ -162,7 +167,50 @@ export interface VfsOpenOptions extends OpenContainerOptions {
   sectorSize?: 512 | 4096;
 }
 
-/** Splits a user path into components; "\" is accepted as a separator, ".." stays inside the image. */
+/**
+ * A path as a Windows admin types it, in the tree's `/` form (docs/cli.md, "Windows paths"):
+ * a path holding no `/` but a `\` (`\p2\Users`, `p2\Users\*.docx`) uses `\` as its
+ * separator (glob characters are then made literal with brackets, `[*]`); a path with a `/`
+ * keeps `\` as the glob escape. `C:\Users` and `C:/Users` start at drive C (`/C:/Users`, which
+ * Vfs.child resolves through the drive letters). Anything else is returned as it is.
+ */
+export function windowsToTreePath(path: string): string {
+  const drive = /^([A-Za-z]):(?:[\\/]|$)/.exec(path);
+  let rest = drive ? path.slice(2) : path;
+  if (!rest.includes('/') && rest.includes('\\')) rest = rest.replace(/\\/g, '/');
+  if (drive) return `/${drive[1]!.toUpperCase()}:${rest.startsWith('/') || rest === '' ? rest : `/${rest}`}`;
+  return rest;
+}
+
+/** "C:" (a drive letter as the first name of a path). */
+export const DRIVE_NAME = /^[A-Za-z]:$/;
+
+/** Name order of listings: by UTF-16 code unit, as `LC_ALL=C ls` orders ASCII names. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A names-only listing in name order (its columns permuted together); already sorted: as is.
+ * Measured on the ext bench image (100 103 entries, `ls -R`, 12 alternating runs at load ~23):
+ * 0.206 s of CPU sorted against 0.203 s with -U (+1.6 %); the walk alone, in process, 16 → 22 ms.
+ */
+function sortNameList<Node>(l: NameList<Node>): NameList<Node> {
+  const names = l.names;
+  let sorted = true;
+  for (let i = 1; i < names.length && sorted; i++) if (names[i - 1]! > names[i]!) sorted = false;
+  if (sorted) return l;
+  const order = Array.from({ length: names.length }, (_, i) => i);
+  order.sort((a, b) => compareNames(names[a]!, names[b]!));
+  return {
+    names: order.map((i) => names[i]!),
+    types: order.map((i) => l.types[i]!),
+    inos: order.map((i) => l.inos[i]!),
+    nodes: order.map((i) => l.nodes[i]),
+  };
+}
+
+/** Splits a user path into components (`/` separates; see windowsToTreePath for `\`); ".." stays inside the image. */
 export function splitPath(path: string): string[] {
   if (path.includes('\0')) throw new DiskpickError('usage', 'path contains a NUL byte', path);
   const parts: string[] = [];
@@ -312,6 +360,7 @@ export class Vfs {
         ...(c.details ? { details: c.details } : {}),
       },
       partitionTable: tableInfo,
+      ...(this.driveMap ? { driveLetters: driveSource(this) } : {}),
       volumes: this.volumes.map((v) => {
         const n = v.node;
         const inner = v.inner?.source ? v.inner : null;
@@ -334,6 +383,7 @@ export class Vfs {
           filesystem: v.fs ? v.fs.info : null,
           error: v.fsError ? v.fsError.message : null,
           encryption: v.encryption ?? null,
+          ...(this.driveMap ? { drive: [...this.driveMap].find(([, d]) => d === v)?.[0] ?? null } : {}),
         };
       }),
     };
@@ -377,14 +427,35 @@ export class Vfs {
 
   /** The node at `path`; symlinks inside the image are not followed. */
   async lookup(path: string): Promise<VfsNode> {
-    const parts = splitPath(path);
+    const parts = splitPath(windowsToTreePath(path));
     let node = this.root();
     for (const part of parts) {
       const next = await this.child(node, part);
-      if (!next) throw new DiskpickError('notFound', 'no such file or folder in the image', joinPath(node.path, part));
+      if (!next) {
+        // The first name of a path is a volume: say which there are (`ls bare.vhdx /Documents`).
+        if (node.place.kind === 'root') throw new DiskpickError('notFound', `no such volume; paths start with a volume: ${this.volumeHint()}`, `/${part}`);
+        throw new DiskpickError('notFound', 'no such file or folder in the image', joinPath(node.path, part));
+      }
       node = next;
     }
     return node;
+  }
+
+  /** "/p1, /p2, C: (/p2)" — how paths start, for hints. */
+  volumeHint(): string {
+    const names = [...this.top.kids.keys()].map((k) => `/${k}`);
+    const shown = names.length > 8 ? [...names.slice(0, 8), '…'] : names;
+    const drives = this.driveMap ? [...this.driveMap].map(([l, v]) => `${l}: (/${v.name})`) : [];
+    return [...shown, ...drives].join(', ') || 'none';
+  }
+
+  /** Drive letters as the Windows installation on the disk assigns them (src/vfs/drives.ts), once read. */
+  private driveMap: Map<string, VfsVolume> | null = null;
+
+  /** Drive letter ("C") → volume, as Windows on this disk sees it, or in Windows' own order (src/vfs/drives.ts). */
+  async driveLetters(): Promise<Map<string, VfsVolume>> {
+    if (!this.driveMap) this.driveMap = await assignDriveLetters(this);
+    return this.driveMap;
   }
 
   /**
@@ -414,6 +485,11 @@ export class Vfs {
     const vkids = this.volumeKids(dir);
     if (vkids) {
       const e = Vfs.findEntry(vkids, name);
+      if (!e && dir.place.kind === 'root' && DRIVE_NAME.test(name)) {
+        // `C:` stands for the volume Windows calls C (not listed: an alias, also in the mount).
+        const vol = (await this.driveLetters()).get(name[0]!.toUpperCase());
+        return vol ? this.entryNode({ vol }) : null;
+      }
       return e ? this.entryNode(e) : null;
     }
     const pl = dir.place;
@@ -498,7 +574,7 @@ export class Vfs {
    * Children of a folder node; filesystem metadata files only with `system`. With `namesOnly`
    * (for callers that show names and types only) entries may come back `partial`.
    */
-  async readdir(dir: VfsNode, opts: { system?: boolean; namesOnly?: boolean } = {}): Promise<VfsNode[]> {
+  async readdir(dir: VfsNode, opts: { system?: boolean; namesOnly?: boolean; unsorted?: boolean } = {}): Promise<VfsNode[]> {
     const vkids = this.volumeKids(dir);
     if (vkids) return [...vkids.values()].map((e) => this.entryNode(e));
     const pl = dir.place;
@@ -515,7 +591,8 @@ export class Vfs {
       if ((!opts.system && k.system) || this.loopedOver(pl.vol, dir, k, fs)) continue;
       out.push(this.fsNode(pl.vol, dir, k, ancestry));
     }
-    return out;
+    // By name unless asked for disk order (`ls -U`): every interface lists through here.
+    return opts.unsorted ? out : out.sort((a, b) => compareNames(a.name, b.name));
   }
 
   /** How many of each filesystem's warnings were there at open or have been passed on. */
@@ -551,11 +628,17 @@ export class Vfs {
    * FUSE mount): where the filesystem can, files get no node at all. Same entries, order and
    * checks (system files, loops) as readdir.
    */
-  async readdirNames(dir: VfsNode, opts: { system?: boolean } = {}): Promise<VfsNameList> {
+  async readdirNames(dir: VfsNode, opts: { system?: boolean; unsorted?: boolean } = {}): Promise<VfsNameList> {
+    const l = await this.readdirNamesAsStored(dir, opts);
+    // Volumes keep the order found (p1, p2 … p10, then LVs, shadow copies), as readdir gives them.
+    return opts.unsorted || this.volumeKids(dir) ? l : sortNameList(l);
+  }
+
+  private async readdirNamesAsStored(dir: VfsNode, opts: { system?: boolean; unsorted?: boolean }): Promise<VfsNameList> {
     const pl = dir.place;
-    if (pl.kind === 'root' || pl.kind === 'group' || this.volumeKids(dir) || dir.stat.type !== 'dir') return columnsOf(await this.readdir(dir, opts));
+    if (pl.kind === 'root' || pl.kind === 'group' || this.volumeKids(dir) || dir.stat.type !== 'dir') return columnsOf(await this.readdir(dir, { ...opts, unsorted: true }));
     const fs = this.fsOf(pl.vol);
-    if (!fs.readdirNames) return columnsOf(await this.readdir(dir, { ...opts, namesOnly: true }));
+    if (!fs.readdirNames) return columnsOf(await this.readdir(dir, { ...opts, namesOnly: true, unsorted: true }));
     const parent = pl.kind === 'volume' ? await fs.root() : pl.node;
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const l: NameList = await fs.readdirNames(parent);

@@ -22,11 +22,15 @@ export function register(program: Command): void {
         // once, at import). We have just checked for a real terminal: draw interactively.
         delete process.env.CI;
         delete process.env.CONTINUOUS_INTEGRATION;
-        const { runBrowse, colorWanted } = await import('../../tui/browse.js');
         // No prompt before the browser starts: a locked volume asks for its key when opened.
         const g = cmd.optsWithGlobals<GlobalOptions>();
-        const how = await withImage(image, g, (vfs) =>
-          runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }), { keys: keysFromOptions(g) });
+        // Loaded while the image is opened: both wait on the disk at times.
+        const tui = import('../../tui/browse.js');
+        tui.catch(() => {}); // its failure is reported where it is awaited
+        const how = await withImage(image, g, async (vfs) => {
+          const { runBrowse, colorWanted } = await tui;
+          return runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path });
+        }, { keys: keysFromOptions(g) });
         return how === 'interrupt' ? ExitCode.interrupted : ExitCode.ok;
       }),
     );

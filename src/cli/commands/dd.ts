@@ -39,7 +39,13 @@ export function register(program: Command): void {
       runCommand(async () => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
         if (opts.volume) {
-          await withImage(image, g, (vfs) => writeRaw(vfs.volumeSource(opts.volume!), opts));
+          await withImage(image, g, async (vfs) => {
+            // A drive letter (`--volume C:`) names the volume Windows gives it (src/vfs/drives.ts).
+            const drive = /^([A-Za-z]):\\?$/.exec(opts.volume!);
+            const vol = drive ? (await vfs.driveLetters()).get(drive[1]!.toUpperCase()) : undefined;
+            if (drive && !vol) throw new DiskpickError('notFound', `no volume has drive letter ${drive[1]!.toUpperCase()}: (volumes: ${vfs.volumeHint()})`, opts.volume);
+            return writeRaw(vfs.volumeSource(vol ? vol.name : opts.volume!), opts);
+          });
           return;
         }
         // The whole disk needs only the container: it may hold no partition table or

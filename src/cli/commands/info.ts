@@ -21,6 +21,7 @@ export function register(program: Command): void {
     .action((image: string, opts: { json?: boolean; verify?: boolean }, cmd: Command) =>
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
+          await vfs.driveLetters();
           const info = vfs.info();
           const points = await listPoints(vfs);
           const verified = opts.verify ? await verifyDigests(vfs.container, image) : null;
@@ -105,6 +106,11 @@ export function renderInfo(info: ImageInfo): string {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const drives = info.volumes.filter((v) => v.drive).sort((a, b) => (a.drive! < b.drive! ? -1 : 1));
+  if (drives.length) {
+    const from = info.driveLetters?.from === 'registry' ? `as ${info.driveLetters.hive} records them` : 'in the order Windows gives them; no Windows registry found';
+    lines.push(`drives:     ${drives.map((v) => `${v.drive}: ${v.name}`).join(', ')} (${from})`);
+  }
   for (const v of info.volumes) {
     // Boot images an ISO's El Torito catalog lists (details "boot image N").
     for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);
