@@ -133,7 +133,7 @@ async function findParent(name: string, hdr: VdiHeader, ctx: OpenContext): Promi
   const want = hdr.uuidLinkage;
   const wanted = vdiUuidString(want);
   if (want.every((x) => x === 0)) throw corrupt(name, 'differencing VDI without a parent UUID');
-  const parent = await ctx.searchParent(name, HEADER_BYTES, (h) => h.readUInt32LE(0x40) === VDI_SIGNATURE && h.subarray(0x188, 0x198).equals(want));
+  const parent = await ctx.searchParent(name, HEADER_BYTES, (h) => h.readUInt32LE(0x40) === VDI_SIGNATURE && h.subarray(0x188, 0x198).equals(want), [`{${wanted.toLowerCase()}}.vdi`]);
   if (!parent) {
     throw corrupt(name, `parent image not found: needs the VDI with UUID {${wanted}}; put it next to the image or give its folder with --parent-dir DIR`);
   }

@@ -286,7 +286,7 @@ export async function serveMount(o: ServeOptions): Promise<number> {
   const vfs = await Vfs.open(o.image, o.vfs);
   // Container warnings name their file already (fileWarning); warningLine escapes.
   for (const w of vfs.container.warnings) o.log(`warning: ${escapeText(w)}`);
-  for (const w of vfs.info().warnings) o.log(`warning: ${escapeText(o.image)}: ${escapeText(w)}`);
+  for (const w of vfs.info().warnings) o.log(`warning: ${escapeText(vfs.imagePath)}: ${escapeText(w)}`);
   const fsys = new FuseFs(vfs, o);
 
   const mountOpts = [

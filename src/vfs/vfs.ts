@@ -8,6 +8,7 @@
 import { stat as hostStat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
+import { displayImageName } from '../container/remote-open.js';
 import { parseImageArg } from '../container/point.js';
 import type { ChainLevel, Container } from '../container/container.js';
 import { isDamageWarning } from '../container/damage.js';
@@ -323,13 +324,15 @@ export class Vfs {
         const why = only?.fsError && only.fsError.message !== 'unknown filesystem' ? ` (${only.fsError.message})` : '';
         // A filesystem that was recognised but uses what diskpick does not read keeps its exit code (6).
         const kind = only?.fsError?.kind === 'unsupported' ? 'unsupported' : 'image';
-        if (!opts.allowEmpty) throw new DiskpickError(kind, `not a disk image: no partition table and no known filesystem${why}`, imagePath);
+        if (!opts.allowEmpty) throw new DiskpickError(kind, `not a disk image: no partition table and no known filesystem${why}`, displayImageName(imagePath));
         findings.push(`no partition table or filesystem recognised${why}`);
       }
-      const vfs = new Vfs(imagePath, container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
+      // By URL: shown without credentials wherever the tree names its image (info, logs, titles).
+      const vfs = new Vfs(displayImageName(imagePath), container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
       vfs.header = header;
       vfs.openOptions = opts;
+      vfs.imageArg = imagePath;
       vfs.builder = builder;
       vfs.placer = place;
       return vfs;
@@ -350,7 +353,7 @@ export class Vfs {
     }
     return {
       file: this.imagePath,
-      disks: this.extraDisks.map((d, k) => ({ name: `disk${k + 2}`, file: d.file, format: d.container.format, variant: d.container.variant, virtualSize: d.container.size })),
+      disks: this.extraDisks.map((d, k) => ({ name: `disk${k + 2}`, file: displayImageName(d.file), format: d.container.format, variant: d.container.variant, virtualSize: d.container.size })),
       warnings: this.treeWarnings,
       findings: this.findings,
       damaged: c.warnings.filter(isDamageWarning),
@@ -715,6 +718,8 @@ export class Vfs {
 
   /** The options it was opened with: points of the same image open with them (the browser's versions panel). */
   openOptions: VfsOpenOptions = {};
+  /** The image as it was given, to open it again (imagePath is how it is shown: an http URL without its credentials). */
+  imageArg = '';
 
   /** A detached LUKS header file, open while the Vfs is. */
   private header: ByteSource | undefined;

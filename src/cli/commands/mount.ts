@@ -2,6 +2,7 @@
  * `diskpick mount IMAGE MOUNTPOINT` (read-only FUSE, foreground unless --daemon) and
  * `diskpick umount MOUNTPOINT` (lazy: works on busy and on stale mounts).
  */
+import { displayImageName } from '../../container/remote-open.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -71,9 +72,9 @@ export function register(program: Command): void {
                 // The daemon child: tell the waiting parent, then hold no folder busy.
                 reportReady(opts.readyFd, 'ready\n');
                 process.chdir('/');
-                log(`mounted ${image} at ${mnt} (pid ${process.pid})`);
+                log(`mounted ${displayImageName(image)} at ${mnt} (pid ${process.pid})`);
               } else {
-                log(`mounted ${image} at ${mnt}; press Ctrl-C or run \`diskpick umount ${mnt}\` to unmount`);
+                log(`mounted ${displayImageName(image)} at ${mnt}; press Ctrl-C or run \`diskpick umount ${mnt}\` to unmount`);
               }
             },
           });
@@ -189,12 +190,14 @@ async function daemonize(image: string, mountpoint: string, opts: MountOptions, 
   const argv = process.argv.slice(1).filter((a) => a !== '--daemon');
   const iImage = argv.lastIndexOf(image);
   const iMnt = argv.lastIndexOf(mountpoint);
-  if (iImage >= 0) argv[iImage] = resolve(image);
+  // An image by URL stays as given (resolve() made http://h/x into CWD/http:/h/x).
+  if (iImage >= 0 && !/^(https?|s3):\/\//i.test(image)) argv[iImage] = resolve(image);
   if (iMnt >= 0) argv[iMnt] = mnt;
   // Further disks are opened by the daemon too, from wherever it runs.
   argv.forEach((a, i) => {
-    if (a === '--disk' && argv[i + 1] !== undefined) argv[i + 1] = resolve(argv[i + 1]!);
-    else if (a.startsWith('--disk=')) argv[i] = `--disk=${resolve(a.slice(7))}`;
+    const local = (d: string) => (/^(https?|s3):\/\//i.test(d) ? d : resolve(d));
+    if (a === '--disk' && argv[i + 1] !== undefined) argv[i + 1] = local(argv[i + 1]!);
+    else if (a.startsWith('--disk=')) argv[i] = `--disk=${local(a.slice(7))}`;
   });
   const r = await spawnDaemon(typed ? [...argv, '--keys-stdin'] : argv, logPath, typed);
   typed?.fill(0);
@@ -204,7 +207,7 @@ async function daemonize(image: string, mountpoint: string, opts: MountOptions, 
     process.stderr.write(`diskpick: ${r.message ?? 'mount failed'}\n`);
     return r.code;
   }
-  process.stdout.write(`mounted ${image} at ${mnt} (pid ${r.pid}, log ${logPath})\nunmount with: diskpick umount ${mnt}\n`);
+  process.stdout.write(`mounted ${displayImageName(image)} at ${mnt} (pid ${r.pid}, log ${logPath})\nunmount with: diskpick umount ${mnt}\n`);
   return ExitCode.ok;
 }
 
