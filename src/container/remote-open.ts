@@ -15,6 +15,7 @@ import { SplitSource } from '../source/split.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, type ParentRef } from './container.js';
 import { containerFormats } from './formats.js';
 import { HostFile } from './hostfile.js';
+import { noSuchLevel } from './point.js';
 import { RawContainer, rawFormat } from './raw.js';
 
 export interface RemoteOptions extends HttpOptions, S3Options, RemoteCacheOptions {}
@@ -85,7 +86,29 @@ export async function remoteImagesOf(url: string, opts: RemoteOptions = {}): Pro
   }
 }
 
-export async function openRemoteContainer(url: string, opts: RemoteOptions & { parentDirs?: string[]; maxChainLength?: number; ignoreParentId?: boolean }): Promise<Container> {
+type RemoteOpenOptions = RemoteOptions & { parentDirs?: string[]; maxChainLength?: number; ignoreParentId?: boolean };
+
+/**
+ * Level `level` of the chain of the image at `url` (`URL@level:N`, as open.ts does for local
+ * files): the file at that level opened as the image, its own parents below it, the image's
+ * folder still allowed for them. The level's file is recorded without credentials; on the image's
+ * own server it is read with the image's (resolveRemoteRef).
+ */
+export async function openRemoteLevel(arg: string, url: string, level: number, opts: RemoteOpenOptions): Promise<Container> {
+  const whole = await openRemoteContainer(url, opts);
+  const chain = whole.chain;
+  if (level >= chain.length) {
+    if (level === chain.length) return whole;
+    await whole.close();
+    throw noSuchLevel(level, chain.length, arg);
+  }
+  await whole.close();
+  const file = resolveRemoteRef(chain[chain.length - level]!.file, url);
+  return openRemoteContainer(file, { ...opts, parentDirs: [folderOf(url), ...(opts.parentDirs ?? [])] });
+}
+
+/** `snapshot`: the QCOW2 internal snapshot to read (`URL@snap:NAME`). */
+export async function openRemoteContainer(url: string, opts: RemoteOpenOptions & { snapshot?: string }): Promise<Container> {
   const allowed = [folderOf(url), ...(opts.parentDirs ?? []).filter(isRemote).map((d) => (d.endsWith('/') ? d : `${d}/`))];
   const session = new RemoteSession(allowed, opts);
   try {
@@ -107,7 +130,7 @@ class RemoteSession {
   /** One cache bound for every file of the image (parts, extents, parents). */
   private readonly cache: RemoteBlockCache;
 
-  constructor(private readonly allowed: string[], private readonly opts: RemoteOptions & { maxChainLength?: number; ignoreParentId?: boolean }) {
+  constructor(private readonly allowed: string[], private readonly opts: RemoteOptions & { maxChainLength?: number; ignoreParentId?: boolean; snapshot?: string }) {
     this.cache = new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / (opts.blockSize ?? 256 * 1024))));
   }
 
@@ -165,9 +188,13 @@ class RemoteSession {
     const head = await src.read(0, HEAD_BYTES);
     const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
     const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
+    const snapshot = stack.length === 0 ? this.opts.snapshot : undefined;
+    if (snapshot !== undefined && format.name !== 'qcow2') {
+      throw new DiskpickError('unsupported', `@snap: a ${format.name} image holds no internal snapshots (QCOW2 images do)`, name);
+    }
     if (format === rawFormat) return new RawContainer(src, split ? 'split raw' : 'raw');
     try {
-      return await format.open(src, this.contextFor(url, [...stack, url]));
+      return await format.open(src, this.contextFor(url, [...stack, url], snapshot));
     } catch (err) {
       if (!(err instanceof NotThisFormat)) throw err;
       const raw = new RawContainer(src, split ? 'split raw' : 'raw');
@@ -279,9 +306,10 @@ class RemoteSession {
     return null;
   }
 
-  private contextFor(self: string, stack: string[]): OpenContext {
+  private contextFor(self: string, stack: string[], snapshot?: string): OpenContext {
     const session = this;
     return {
+      ...(snapshot !== undefined ? { snapshot } : {}),
       async openReferenced(ref, from, what) {
         const url = resolveRemoteRef(ref, self);
         if (!session.isAllowed(url)) throw new DiskpickError('image', `${what} ${url} is outside the image's folder; allow it with --parent-dir ${folderOf(url)}`, from);
