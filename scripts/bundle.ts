@@ -12,14 +12,19 @@
  * - Node built-ins that Node has not loaded itself at start-up (zlib, crypto, child_process,
  *   fs/promises, ...) are required on first use of one of their exports, not at import.
  * - ink cannot be require()d (yoga-layout, under it, has top-level await): the TUI reads it
- *   from dist/cli/tui.mjs, an ES module that `browse` imports first.
- * - react stays external: ink imports it from node_modules, and there must be one React.
+ *   from dist/cli/tui.mjs, an ES module that `browse` imports first. tui.mjs is itself one
+ *   file, ink, React and what they use bundled (production build, React devtools left out),
+ *   and it hands React to bundle.cjs too, so there is one React. Measured (Node 20, 2 cores):
+ *   loading ink from node_modules cost ~700 ms of CPU (some 250 ES and CommonJS modules
+ *   resolved, compiled and lexed one by one); the one-file tui.mjs ~100 ms. ink, react and
+ *   es-toolkit (19 MB, pulled by ink) are then not needed at run time: devDependencies.
  *
  * The tsc output in dist/ stays for the tests and tools that import modules from it.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { builtinModules, createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -50,9 +55,15 @@ const GATE_CALL = '__diskpickTui()'.padEnd(GATE_IMPORT.length);
  */
 const BUILD_ID_PLACEHOLDER = `//# diskpickBuild=${'0'.repeat(16)}`;
 
-/** Where the bundle finds ink and the TUI's exports (shared with dist/cli/tui.mjs). */
+/** Where the bundle finds ink, React and the TUI's exports (shared with dist/cli/tui.mjs). */
 const INK_SLOT = 'diskpick.ink';
 const TUI_SLOT = 'diskpick.tui';
+/** Modules bundle.cjs takes from tui.mjs, by the slot tui.mjs puts them in. */
+const FROM_TUI_MJS: Record<string, string> = {
+  ink: INK_SLOT,
+  react: 'diskpick.react',
+  'react/jsx-runtime': 'diskpick.react-jsx-runtime',
+};
 
 const require = createRequire(import.meta.url);
 
@@ -99,17 +110,18 @@ function lazyBuiltins(): Plugin {
  * gets the bundled TUI module back through a function the entry registers.
  */
 async function inkThroughGate(): Promise<Plugin> {
-  const inkNames = Object.keys(await import('ink'));
+  const names: Record<string, string[]> = {};
+  for (const m of Object.keys(FROM_TUI_MJS)) names[m] = Object.keys(await import(m)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
   return {
     name: 'ink-through-gate',
     setup(b) {
-      b.onResolve({ filter: /^ink$/ }, () => ({ path: 'ink', namespace: 'ink-slot' }));
-      b.onLoad({ filter: /.*/, namespace: 'ink-slot' }, () => ({
+      b.onResolve({ filter: /^(ink|react|react\/jsx-runtime|react\/jsx-dev-runtime)$/ }, (args) => ({ path: args.path === 'react/jsx-dev-runtime' ? 'react/jsx-runtime' : args.path, namespace: 'tui-slot' }));
+      b.onLoad({ filter: /.*/, namespace: 'tui-slot' }, (args) => ({
         loader: 'js',
         contents: [
-          `const ink = () => globalThis[Symbol.for(${JSON.stringify(INK_SLOT)})] ?? (() => { throw new Error('ink used before dist/cli/tui.mjs loaded it'); })();`,
+          `const slot = () => globalThis[Symbol.for(${JSON.stringify(FROM_TUI_MJS[args.path])})] ?? (() => { throw new Error(${JSON.stringify(`${args.path} used before dist/cli/tui.mjs loaded it`)}); })();`,
           'module.exports = {',
-          ...inkNames.map((k) => `  get ${k}() { return ink().${k}; },`),
+          ...names[args.path]!.map((k) => `  get ${k}() { return slot().${k}; },`),
           '};',
         ].join('\n'),
       }));
@@ -132,6 +144,97 @@ async function inkThroughGate(): Promise<Plugin> {
 async function tuiExports(): Promise<string[]> {
   const r = await build({ entryPoints: [TUI_ENTRY], bundle: false, write: false, format: 'esm', metafile: true, outdir: OUT_DIR, logLevel: 'silent' });
   return Object.values(r.metafile.outputs).flatMap((o) => o.exports);
+}
+
+/**
+ * dist/cli/tui.mjs: ink, React and React's JSX runtime in one ES module (minified, React's
+ * production build), which puts them where bundle.cjs looks for them, then hands on the TUI
+ * module bundled in bundle.cjs. React's devtools (ink loads them only with DEV=true) are left out.
+ */
+async function buildTuiGate(names: string[]): Promise<void> {
+  const slots = Object.entries(FROM_TUI_MJS).map(([m, slot], i) => [`import * as m${i} from ${JSON.stringify(m)};`, `globalThis[Symbol.for(${JSON.stringify(slot)})] = m${i};`]);
+  const r = await build({
+    stdin: {
+      contents: [
+        '// Made by scripts/bundle.ts: ink and React for the TUI in bundle.cjs (which cannot',
+        '// require() ink: yoga-layout under it has top-level await), then the TUI module itself.',
+        ...slots.map(([imp]) => imp),
+        ...slots.map(([, set]) => set),
+        `export const { ${names.join(', ')} } = await globalThis[Symbol.for(${JSON.stringify(TUI_SLOT)})]();`,
+      ].join('\n'),
+      resolveDir: ROOT,
+      loader: 'js',
+    },
+    write: false,
+    outfile: TUI_GATE,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    legalComments: 'none',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    // Some of ink's dependencies are CommonJS that require() Node's built-ins.
+    banner: { js: "import { createRequire as __diskpickRequire } from 'node:module'; const require = __diskpickRequire(import.meta.url);" },
+    plugins: [{
+      name: 'no-devtools',
+      setup(b) {
+        b.onResolve({ filter: /\/devtools\.js$/ }, () => ({ path: 'devtools', namespace: 'no-devtools' }));
+        b.onLoad({ filter: /.*/, namespace: 'no-devtools' }, () => ({ loader: 'js', contents: "throw new Error('React devtools are not part of diskpick');" }));
+      },
+    }, {
+      // yoga's Emscripten loader fetch()es its own base64 data: URL when fetch exists, which
+      // loads Node's undici (measured: ~110 ms of CPU at the browser's start); without fetch
+      // it decodes the same bytes itself.
+      name: 'yoga-without-fetch',
+      setup(b) {
+        b.onLoad({ filter: /yoga-wasm-base64-esm\.js$/ }, async (args) => {
+          const src = await readFile(args.path, 'utf8');
+          const patched = src.replaceAll('typeof fetch', '"undefined"');
+          if (patched === src) throw new Error(`${args.path}: no 'typeof fetch' to patch (yoga-layout changed?)`);
+          return { loader: 'js', contents: patched };
+        });
+      },
+    }],
+    logLevel: 'warning',
+  });
+  writeAtomic(TUI_GATE, r.outputFiles[0]!.contents);
+}
+
+/**
+ * The library API (src/api.ts, docs/api.md): dist/api/index.mjs, one ES module bundled like the
+ * CLI (same externals), and dist/api/index.d.ts, its declarations alone (src/api.ts declares
+ * its own types, so the .d.ts imports nothing of the engine).
+ */
+async function buildApi(): Promise<void> {
+  const outDir = join(ROOT, 'dist', 'api');
+  mkdirSync(outDir, { recursive: true });
+  await build({
+    entryPoints: [join(ROOT, 'src', 'api.ts')],
+    outfile: join(outDir, 'index.mjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minifyWhitespace: true,
+    legalComments: 'none',
+    external: ['fuse-native', 'argon2', '@aws-sdk/client-s3'],
+    // Some bundled dependencies are CommonJS that require() Node's built-ins.
+    banner: { js: "import { createRequire as __diskpickRequire } from 'node:module'; const require = __diskpickRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  const tmp = mkdtempSync(join(tmpdir(), 'diskpick-dts-'));
+  try {
+    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), join(ROOT, 'src', 'api.ts'), '--declaration', '--emitDeclarationOnly', '--stripInternal',
+      '--outDir', tmp, '--rootDir', join(ROOT, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node'], { encoding: 'utf8' });
+    if (tsc.status !== 0) throw new Error(`tsc --declaration src/api.ts failed:\n${tsc.stdout}${tsc.stderr}`);
+    const dts = readFileSync(join(tmp, 'api.d.ts'), 'utf8');
+    const imports = [...dts.matchAll(/^(?:import|export) .* from ['"]([^'"]+)['"]/gm)].map((m) => m[1]!).filter((m) => !m.startsWith('node:'));
+    if (imports.length) throw new Error(`dist/api/index.d.ts would import ${imports.join(', ')}: declare the public types in src/api.ts`);
+    writeAtomic(join(outDir, 'index.d.ts'), dts);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Replaces `file` in one step: a CLI started meanwhile reads the old file or the new one. */
@@ -157,7 +260,7 @@ async function main(): Promise<void> {
     sourcemap: 'linked',
     // The AWS SDK (~20 MB) stays in node_modules, loaded by src/source/s3.ts only for s3:// images;
     // argon2 is a native addon with prebuilds.
-    external: ['fuse-native', 'argon2', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime', '@aws-sdk/client-s3'],
+    external: ['fuse-native', 'argon2', '@aws-sdk/client-s3'],
     define: { 'import.meta.url': '__bundleUrl' },
     banner: {
       js: [
@@ -187,15 +290,8 @@ async function main(): Promise<void> {
   writeAtomic(`${BUNDLE}.map`, map.contents);
   writeAtomic(BUNDLE, text);
 
-  const names = await tuiExports();
-  writeAtomic(TUI_GATE, [
-    '// Made by scripts/bundle.ts. ink is an ES module with top-level await, which the',
-    '// CommonJS bundle cannot require(): `browse` imports this file, which loads ink for the',
-    '// bundle, then hands on the TUI module bundled in bundle.cjs.',
-    `globalThis[Symbol.for(${JSON.stringify(INK_SLOT)})] = await import('ink');`,
-    `export const { ${names.join(', ')} } = await globalThis[Symbol.for(${JSON.stringify(TUI_SLOT)})]();`,
-    '',
-  ].join('\n'));
+  await buildTuiGate(await tuiExports());
+  await buildApi();
 
   // The code cache: made by running the launcher (so V8 sees the same source, flags and Node
   // version as a real run), each run starting from the last one's cache and adding what it

@@ -76,6 +76,7 @@ export async function exercise(imagePath: string): Promise<ExerciseResult> {
     if (!vfs) return r;
     r.opened = true;
     const v = vfs;
+    await guard('drives', '/', () => v.driveLetters());
     await guard('info', '/', () => JSON.stringify(v.info()));
     const queue: VfsNode[] = [v.root()];
     const seen: string[] = [];

@@ -144,6 +144,19 @@ function ntfsRegions(b: Buffer): Region[] {
   return out;
 }
 
+/** A Windows disk: its MBR, the registry hive's base block and bins (the NTFS volume's records too). */
+function regfRegions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 512, what: 'MBR' }];
+  for (let o = 0; o + 4096 <= b.length && out.length < MAX_REGIONS; o += 4096) {
+    if (b.toString('latin1', o, o + 4) === 'regf') out.push({ offset: o, length: 512, what: 'hive base block' });
+    if (b.toString('latin1', o, o + 4) === 'hbin') out.push({ offset: o, length: 4096, what: 'hive bin' }, { offset: o, length: 4096, what: 'hive bin' });
+  }
+  for (let o = 0; o + 1024 <= b.length && out.length < MAX_REGIONS; o += 1024) {
+    if (b.toString('latin1', o, o + 4) === 'FILE') out.push({ offset: o, length: 1024, what: 'MFT record' });
+  }
+  return out;
+}
+
 function mbrRegions(b: Buffer): Region[] {
   const out: Region[] = [{ offset: 0, length: 512, what: 'MBR' }];
   for (let o = 512; o + 512 <= b.length && out.length < MAX_REGIONS; o += 512) {
@@ -368,6 +381,7 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   exfat: exfatRegions,
   ext: extRegions,
   ntfs: ntfsRegions,
+  regf: regfRegions,
   xfs: xfsRegions,
   mbr: mbrRegions,
   gpt: gptRegions,

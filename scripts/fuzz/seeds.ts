@@ -14,6 +14,7 @@ import { withMountedExfat } from '../images/exfat.js';
 import { buildSmallLuks } from '../images/luks.js';
 import { buildBitLockerSeed } from '../images/bitlocker.js';
 import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
+import { buildWindowsDisk } from '../images/regf.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
@@ -267,6 +268,8 @@ export function buildSeeds(): SeedSet {
     cached('ext4-deep.img', (p) => deepExtImage(p, 200)),
   ];
   s.ntfs = [cached('ntfs.img', (p) => ntfsImage(p, 7))];
+  // A Windows disk: an NTFS volume holding Windows\System32\config\SYSTEM (drive letters, src/vfs/regf).
+  s.regf = [cached('windows-mbr.img', (p) => void buildWindowsDisk(p, 'mbr', true))];
   s.xfs = [cached('xfs-v5.img', (p) => xfsImage(p, true, 10)), cached('xfs-v4.img', (p) => xfsImage(p, false, 11)), cached('xfs-dirty.img', (p) => xfsImage(p, true, 12, true))];
   s.btrfs = [cached('btrfs.img', (p) => btrfsSeed(p, 10, false)), cached('btrfs-kernel.img', (p) => btrfsSeed(p, 11, true))];
   s.mbr = [cached('mbr.img', (p) => mbrDisk(p, 8))];

@@ -141,7 +141,7 @@ function encryptPayload(fsImage: string, out: string, at: number, key: Buffer, c
 }
 
 /** luksFormat (`args` name type, cipher, key) of `out`, `fsImage` as the encrypted payload. */
-function formatAndEncrypt(fsImage: string, out: string, args: string[], cipher: string, reserve: number, sectorSize = 512): void {
+export function formatAndEncrypt(fsImage: string, out: string, args: string[], cipher: string, reserve: number, sectorSize = 512): void {
   rmSync(out, { force: true });
   sh('truncate', ['-s', String(reserve + statSync(fsImage).size), out]);
   sh('cryptsetup', ['luksFormat', '--batch-mode', ...args, out]);

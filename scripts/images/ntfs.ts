@@ -102,13 +102,13 @@ export function reparseHex(kind: 'symlink' | 'junction', substitute: string, pri
   return '0x' + Buffer.concat([hdr, body]).toString('hex');
 }
 
-function mountNtfs(dev: string, opts: string): string {
+export function mountNtfs(dev: string, opts: string): string {
   const mnt = mkdtempSync(join(tmpdir(), 'dp-ntfs-mnt-'));
   sh('ntfs-3g', ['-o', opts, dev, mnt]);
   return mnt;
 }
 
-function unmount(mnt: string): void {
+export function unmount(mnt: string): void {
   for (let i = 0; i < 20; i++) {
     try {
       sh('umount', [mnt]);

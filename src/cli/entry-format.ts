@@ -30,11 +30,43 @@ export function modeString(st: Stat): string {
   );
 }
 
-/** `2024-03-01 14:05:09` in UTC. */
+/**
+ * Times in listings: local time as `ls -l` shows it (the zone from TZ, else the system's), or
+ * UTC with `--utc`. JSON always carries ISO 8601 in UTC with its `Z` (isoTime).
+ */
+let utcTimes = false;
+export function setUtcTimes(on: boolean): void {
+  utcTimes = on;
+}
+
+const p2 = (n: number) => String(n).padStart(2, '0');
+
+/** `2024-03-01 14:05:09` in local time (TZ), or in UTC after setUtcTimes(true). */
 export function shortTime(t: Timespec | undefined): string {
   if (!t) return '-                  ';
   const d = new Date(t.sec * 1000);
-  return Number.isNaN(d.getTime()) ? '?' : d.toISOString().slice(0, 19).replace('T', ' ');
+  if (Number.isNaN(d.getTime())) return '?';
+  if (utcTimes) return d.toISOString().slice(0, 19).replace('T', ' ');
+  const y = d.getFullYear();
+  return `${y < 0 ? '-' : ''}${String(Math.abs(y)).padStart(4, '0')}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+}
+
+/** A size as `ls -lh` shows it: 900, 1.5K, 12K, 3.4M (powers of 1024, rounded up as GNU ls does). */
+export function lsHumanSize(n: number): string {
+  if (n < 1024) return String(n);
+  const units = ['K', 'M', 'G', 'T', 'P', 'E'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  if (v < 10) {
+    const r = Math.ceil(v * 10) / 10;
+    return r >= 10 ? `10${units[i]}` : `${r.toFixed(1)}${units[i]}`;
+  }
+  const r = Math.ceil(v);
+  return r >= 1024 && i < units.length - 1 ? `1.0${units[i + 1]}` : `${r}${units[i]}`;
 }
 
 /** "major, minor" of a Linux new-style device number (12-bit major, 20-bit minor). */
@@ -44,9 +76,9 @@ export function deviceNumbers(rdev: number): string {
   return `${major}, ${minor}`;
 }
 
-export function longLine(node: VfsNode, shownPath: string): string {
+export function longLine(node: VfsNode, shownPath: string, human = false): string {
   const st = node.stat;
-  const size = st.type === 'chardev' || st.type === 'blockdev' ? deviceNumbers(st.rdev ?? 0) : String(st.size);
+  const size = st.type === 'chardev' || st.type === 'blockdev' ? deviceNumbers(st.rdev ?? 0) : human ? lsHumanSize(st.size) : String(st.size);
   const link = st.type === 'symlink' && st.symlinkTarget !== undefined ? ` -> ${displayName(st.symlinkTarget)}` : '';
   return `${modeString(st)} ${String(st.nlink).padStart(2)} ${String(st.uid).padStart(5)} ${String(st.gid).padStart(5)} ${size.padStart(12)} ${shortTime(st.mtime)} ${displayName(shownPath)}${link}`;
 }

@@ -52,9 +52,9 @@ function modulesFor(args: string[]): (() => Promise<CommandModule>)[] {
   return named ? [named[1]] : all;
 }
 
-/** Commander's message as our one line, with where to look for help. */
-function usageLine(str: string): string {
-  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick --help)`;
+/** Commander's message as our one line, with where to look for help (the command's own help). */
+function usageLine(str: string, command?: string): string {
+  return `${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see diskpick ${command ? `${command} ` : ''}--help)`;
 }
 
 async function main(): Promise<void> {
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     .option('--bek <file>', 'BitLocker: a startup key file (.BEK)')
     .option('--ignore-parent-id', 'read a differencing image over a parent whose identity (UUID, CID) does not match, with a warning, instead of refusing it')
     .option('--orphans', 'also show files in use that no folder lists, under /pN/$Orphans/ (NTFS, ext)')
+    .addOption(new Option('--sector-size <bytes>', 'read the partition table with this logical sector size instead of detecting it (a 4Kn disk: 4096)').choices(['512', '4096']))
     .addOption(new Option('--disk <image>', 'a further disk of the same machine, opened with the image (a VG over several disks; repeatable; shown as /disk2, /disk3 …)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .addOption(new Option('--http-header <header>', 'images by URL: send this HTTP header ("Name: value", e.g. an Authorization header; repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .option('--insecure', 'images by https URL: accept a certificate that cannot be verified (self-signed)')
@@ -89,7 +90,25 @@ async function main(): Promise<void> {
     .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));
 
   for (const load of modulesFor(process.argv.slice(2))) (await load()).register(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) });
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, paths inside the image)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText('after', '\nExamples:\n  diskpick completion bash > /usr/share/bash-completion/completions/diskpick\n  source <(diskpick completion zsh)\n  diskpick completion fish > ~/.config/fish/completions/diskpick.fish')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./complete.js');
+      const { runCommand } = await import('./run.js');
+      await runCommand(async () => void process.stdout.write(completionScript(shell)));
+    });
+  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str, c.name())}\n`) });
+
+  // Hidden: the completion scripts' helper and the man page generator (scripts/man.ts).
+  const hidden = process.argv[2];
+  if (hidden === '__complete' || hidden === '__man') {
+    const { hiddenCommand } = await import('./hidden.js');
+    process.exitCode = await hiddenCommand(program, hidden, process.argv.slice(3));
+    return;
+  }
 
   try {
     await program.parseAsync(process.argv);

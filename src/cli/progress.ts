@@ -3,6 +3,7 @@
  * terminal and the work has run longer than a second, so scripts and pipes see nothing extra.
  */
 import { humanSize } from './entry-format.js';
+import { networkBytesReceived } from '../source/remote.js';
 
 export interface ProgressState {
   filesDone: number;
@@ -16,6 +17,8 @@ export class ProgressBar {
   private lastDraw = 0;
   private shown = false;
   private readonly enabled: boolean;
+  /** Network bytes already received when the bar started (an image by URL: its opening). */
+  private readonly netAtStart = networkBytesReceived();
 
   constructor(quiet = false, private readonly stream: NodeJS.WriteStream = process.stderr) {
     this.enabled = !quiet && !!stream.isTTY;
@@ -38,7 +41,11 @@ export class ProgressBar {
     const filled = Math.round(frac * width);
     const eta = rate > 0 && p.bytesTotal > p.bytesDone ? Math.ceil((p.bytesTotal - p.bytesDone) / rate) : 0;
     const etaText = eta >= 3600 ? `${Math.floor(eta / 3600)}h${String(Math.floor((eta % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`;
-    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${p.filesDone}/${p.filesTotal} files  ${humanSize(p.bytesDone)}/${humanSize(p.bytesTotal)}  ${humanSize(rate)}/s  ETA ${etaText}`;
+    // An image by URL: what the network delivers too (less than the rate where holes or cached
+    // blocks need no transfer, more where metadata does).
+    const net = networkBytesReceived() - this.netAtStart;
+    const netText = net > 0 ? ` (network ${humanSize(net / secs)}/s)` : '';
+    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${p.filesDone}/${p.filesTotal} files  ${humanSize(p.bytesDone)}/${humanSize(p.bytesTotal)}  ${humanSize(rate)}/s${netText}  ETA ${etaText}`;
   }
 
   done(): void {

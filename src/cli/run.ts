@@ -8,6 +8,7 @@ import { escapeText } from '../escape.js';
 import { refuseInput } from '../source/file.js';
 import { keysFromOptions, terminalAsker, type KeyOptions } from './secrets.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
+import { displayImageName } from '../container/remote-open.js';
 
 export interface GlobalOptions extends KeyOptions {
   debug?: boolean;
@@ -23,6 +24,8 @@ export interface GlobalOptions extends KeyOptions {
   endpoint?: string;
   region?: string;
   cacheSize?: number;
+  /** --sector-size: the disk's logical sector size, not detected. */
+  sectorSize?: string;
 }
 
 let debugMode = false;
@@ -78,13 +81,14 @@ export function vfsOptions(g: GlobalOptions, opts: { prompt?: boolean } = {}): V
   return {
     parentDirs: g.parentDir ?? [], disks: g.disk ?? [], ignoreParentId: g.ignoreParentId ?? false, orphans: g.orphans ?? false, keys,
     ...(g.verify === false ? { verifyData: false } : {}),
+    ...(g.sectorSize ? { sectorSize: Number(g.sectorSize) as 512 | 4096 } : {}),
     remote: { headers: g.httpHeader, insecure: g.insecure, endpoint: g.endpoint, region: g.region, ...(g.cacheSize ? { cacheBytes: g.cacheSize * 1024 * 1024 } : {}) },
   };
 }
 
 /** One warning line; the warning quotes the image, so it is escaped (src/escape.ts). */
 export function warnLine(image: string, w: string): void {
-  process.stderr.write(`diskpick: warning: ${escapeText(image)}: ${escapeText(w)}\n`);
+  process.stderr.write(`diskpick: warning: ${escapeText(displayImageName(image))}: ${escapeText(w)}\n`);
 }
 
 /** Opens the image, runs `body`, closes the image. */
@@ -92,8 +96,8 @@ export async function withImage<T>(image: string, g: GlobalOptions, body: (vfs: 
   const vfs = await Vfs.open(image, { ...vfsOptions(g, { prompt: !extra.allowEmpty }), ...extra });
   try {
     for (const w of vfs.container.warnings) process.stderr.write(warningLine(w));
-    for (const w of vfs.info().warnings) process.stderr.write(warningLine(w, image));
-    vfs.onWarning = (w) => process.stderr.write(warningLine(w, image));
+    for (const w of vfs.info().warnings) process.stderr.write(warningLine(w, vfs.imagePath));
+    vfs.onWarning = (w) => process.stderr.write(warningLine(w, vfs.imagePath));
     return await body(vfs);
   } finally {
     await vfs.close();

@@ -87,8 +87,10 @@ export interface OpenContext {
    * A parent the image names by identity only (VDI's UUID): reads the first `headerBytes` of
    * each regular file in the image's folder and the `--parent-dir` folders (never a file a
    * link leads out of them to), and opens the first whose header `matches`; null if none.
+   * `likelyNames` (VirtualBox names a differencing image `{UUID}.vdi`) are tried first: over
+   * HTTP, where a folder may not be listed, they are the only candidates then.
    */
-  searchParent(from: string, headerBytes: number, matches: (head: Buffer) => boolean): Promise<Container | null>;
+  searchParent(from: string, headerBytes: number, matches: (head: Buffer) => boolean, likelyNames?: string[]): Promise<Container | null>;
   /**
    * The parent found is not the disk the child was made over (`why` names both sides): an
    * error, or only a warning when the user said --ignore-parent-id.

@@ -9,8 +9,8 @@ import type { ByteSource } from '../source/source.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, type ParentRef } from './container.js';
 import { RawContainer, rawFormat } from './raw.js';
 import { containerFormats } from './formats.js';
-import { isRemote, openRemoteContainer, type RemoteOptions } from './remote-open.js';
-import { parseImageArg, pointSuffix } from './point.js';
+import { isRemote, openRemoteContainer, openRemoteLevel, type RemoteOptions } from './remote-open.js';
+import { noSuchLevel, parseImageArg } from './point.js';
 
 export interface OpenContainerOptions {
   /**
@@ -40,8 +40,9 @@ const HEAD_BYTES = 64 * 1024;
 export async function openContainer(arg: string, opts: OpenContainerOptions = {}): Promise<Container> {
   const { file: path, point } = await parseImageArg(arg);
   if (isRemote(path)) {
-    if (point && point.kind !== 'vss') throw new DiskpickError('unsupported', `${pointSuffix(point)} of an image by URL is not supported yet`, arg);
-    return openRemoteContainer(path, { ...opts.remote, parentDirs: opts.parentDirs, maxChainLength: opts.maxChainLength, ignoreParentId: opts.ignoreParentId });
+    const remote = { ...opts.remote, parentDirs: opts.parentDirs, maxChainLength: opts.maxChainLength, ignoreParentId: opts.ignoreParentId };
+    if (point?.kind === 'level') return openRemoteLevel(arg, path, point.level, remote);
+    return openRemoteContainer(path, { ...remote, ...(point?.kind === 'snap' ? { snapshot: point.name } : {}) });
   }
   if (point?.kind === 'level') return openLevel(arg, path, point.level, opts);
   return openLocal(path, opts, point?.kind === 'snap' ? point.name : undefined);
@@ -58,7 +59,7 @@ async function openLevel(arg: string, path: string, level: number, opts: OpenCon
   if (level >= chain.length) {
     if (level === chain.length) return whole;
     await whole.close();
-    throw new DiskpickError('notFound', `no level ${level}: the chain has ${chain.length} level${chain.length === 1 ? '' : 's'} (1 is the base, ${chain.length} this image)`, arg);
+    throw noSuchLevel(level, chain.length, arg);
   }
   await whole.close();
   const file = chain[chain.length - level]!.file;
@@ -87,6 +88,10 @@ async function realpathOrFail(p: string): Promise<string> {
   try {
     return await realpath(p);
   } catch (err) {
+    // `-` and a piped /dev/stdin: say what is supported rather than "no such file" (issue 20).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && /^(-|\/dev\/stdin|\/dev\/fd\/0|\/proc\/self\/fd\/0)$/.test(p)) {
+      throw new DiskpickError('usage', 'an image cannot be read from a pipe or standard input: diskpick reads images at random offsets; give a file (`< image` redirected from a file works as /dev/stdin), an http(s):// or s3:// URL', p);
+    }
     throw fromSystemError(err, p);
   }
 }

@@ -75,6 +75,11 @@ export async function parseImageArg(arg: string): Promise<ImageRef> {
   return { file: arg, point: null }; // the open names the missing file
 }
 
+/** The error for a level past the top of a chain of `levels` (1 is the base). */
+export function noSuchLevel(level: number, levels: number, arg: string): DiskpickError {
+  return new DiskpickError('notFound', `no level ${level}: the chain has ${levels} level${levels === 1 ? '' : 's'} (1 is the base, ${levels} this image)`, arg);
+}
+
 /** How a point is written after the image name. */
 export function pointSuffix(p: PointSpec): string {
   return p.kind === 'level' ? `@level:${p.level}` : p.kind === 'snap' ? `@snap:${p.name}` : `@vss:${p.store}`;

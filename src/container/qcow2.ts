@@ -6,6 +6,7 @@
  * place of the active state when the user names it (`IMAGE@snap:NAME`): its own L1 table and
  * disk size over the same clusters and backing file.
  */
+import { checkFileEnd, tableEnd } from './damage.js';
 import { decompress as zstdDecompress } from 'fzstd';
 import { corrupt, DiskpickError, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
@@ -42,6 +43,8 @@ interface QcowHeader {
   autoclear_features: bigint;
   header_length: number;
   compression_type: number;
+  /** log2 of the refcount width in bits (4 = 16-bit refcounts, v2's fixed width). */
+  refcount_order: number;
 }
 
 /** incompatible_features bits. */
@@ -85,11 +88,13 @@ function parseHeader(h: Buffer, name: string): QcowHeader {
     autoclear_features: 0n,
     header_length: 72,
     compression_type: 0,
+    refcount_order: 4,
   };
   if (version === 3) {
     if (h.length < 104) throw corrupt(name, 'truncated: qcow2 v3 header cut short');
     hdr.incompatible_features = h.readBigUInt64BE(72);
     hdr.autoclear_features = h.readBigUInt64BE(88);
+    hdr.refcount_order = h.readUInt32BE(96);
     hdr.header_length = h.readUInt32BE(100);
     if (hdr.header_length < 104 || hdr.header_length > h.length) throw corrupt(name, `qcow2 header_length ${hdr.header_length} is invalid`);
     if (hdr.header_length > 104) hdr.compression_type = h[104]!;
@@ -428,6 +433,39 @@ function zstdFrameLength(b: Buffer): number {
   throw new Error('zstd frame has too many blocks');
 }
 
+/**
+ * Where the file should end: one past the last cluster with a nonzero refcount. Only the
+ * refcount table and its last refcount block are read; a last block that is itself past the
+ * end says the file was longer than that. Null when it cannot be told cheaply.
+ */
+async function refcountedEnd(src: ByteSource, hdr: QcowHeader, cs: number): Promise<number | null> {
+  const tableEntries = (hdr.refcount_table_clusters * cs) / 8;
+  let lastIndex = -1;
+  let lastBlock = 0;
+  const end = await tableEnd(src, hdr.refcount_table_offset, tableEntries, 8, (i, v) => {
+    if (v !== 0) {
+      lastIndex = i;
+      lastBlock = v - (v % 512);
+    }
+    return 0;
+  }, true);
+  if (end === null || lastIndex < 0) return null;
+  if (lastBlock + cs > src.size) return lastBlock + cs;
+  if (hdr.refcount_order > 6) return null;
+  const bits = 2 ** hdr.refcount_order;
+  const perBlock = (cs * 8) / bits;
+  const block = await readExact(src, lastBlock, cs, 'refcount block');
+  for (let k = perBlock - 1; k >= 0; k--) {
+    const bit = k * bits;
+    let nonzero: boolean;
+    if (bits >= 8) nonzero = !block.subarray(bit / 8, bit / 8 + bits / 8).every((x) => x === 0);
+    // Sub-byte widths: bit 0 is the least significant bit (the spec's refcount block entry).
+    else nonzero = ((block[bit >> 3]! >> (bit & 7)) & ((1 << bits) - 1)) !== 0;
+    if (nonzero) return (lastIndex * perBlock + k + 1) * cs;
+  }
+  return null;
+}
+
 async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> {
   const name = src.name;
   const head = await src.read(0, 4096);
@@ -509,6 +547,7 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
   }
   if (hdr.incompatible_features & INCOMPAT_DIRTY) ctx.warn(`qcow2 dirty bit set (refcounts may be stale; the data is read as mapped)`, name);
   if (hdr.incompatible_features & INCOMPAT_CORRUPT) ctx.warn(`qcow2 corrupt bit set by qemu; data may be inconsistent`, name);
+  if (!dataFile) checkFileEnd(ctx, src, await refcountedEnd(src, hdr, cs), 'refcounts');
 
   let parent: Container | null = null;
   if (hdr.backing_file_offset !== 0) {

@@ -3,6 +3,7 @@
  * differencing images. Layout of the 1.1 header from VirtualBox's VDICore.h (see
  * docs/formats/vdi.md). All fields are little-endian.
  */
+import { checkFileEnd, tableEnd } from './damage.js';
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from './container.js';
@@ -114,6 +115,9 @@ async function openVdi(src: ByteSource, ctx: OpenContext): Promise<Container> {
     throw corrupt(name, `truncated: the block map (${need} entries at ${hdr.offBlocks}) is past the end of the file (${src.size} bytes)`);
   }
   const table = new PagedTable(src, hdr.offBlocks, need, 4, 'block map');
+  // Entries ≥ 0xfffffffe are "not allocated" and "zero"; others number blocks in the data area.
+  const blockBytes = bs + hdr.cbBlockExtra;
+  checkFileEnd(ctx, src, await tableEnd(src, hdr.offBlocks, need, 4, (_i, v) => (v >= 0xfffffffe ? 0 : hdr.offData + (v + 1) * blockBytes)), 'block map entries');
   let parent: Container | null = null;
   if (hdr.u32Type === VDI_TYPE_DIFF || hdr.u32Type === VDI_TYPE_UNDO) {
     parent = await findParent(name, hdr, ctx);
@@ -129,7 +133,7 @@ async function findParent(name: string, hdr: VdiHeader, ctx: OpenContext): Promi
   const want = hdr.uuidLinkage;
   const wanted = vdiUuidString(want);
   if (want.every((x) => x === 0)) throw corrupt(name, 'differencing VDI without a parent UUID');
-  const parent = await ctx.searchParent(name, HEADER_BYTES, (h) => h.readUInt32LE(0x40) === VDI_SIGNATURE && h.subarray(0x188, 0x198).equals(want));
+  const parent = await ctx.searchParent(name, HEADER_BYTES, (h) => h.readUInt32LE(0x40) === VDI_SIGNATURE && h.subarray(0x188, 0x198).equals(want), [`{${wanted.toLowerCase()}}.vdi`]);
   if (!parent) {
     throw corrupt(name, `parent image not found: needs the VDI with UUID {${wanted}}; put it next to the image or give its folder with --parent-dir DIR`);
   }

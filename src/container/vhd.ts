@@ -3,6 +3,7 @@
  * and differencing disks. Structures from Microsoft's "Virtual Hard Disk Image Format
  * Specification" v1.0 (see docs/formats/vhd.md). All fields are big-endian.
  */
+import { checkFileEnd, tableEnd } from './damage.js';
 import { corrupt, unsupported } from '../errors.js';
 import { readExact, type ByteSource } from '../source/source.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext } from './container.js';
@@ -231,6 +232,9 @@ async function openVhd(src: ByteSource, ctx: OpenContext): Promise<Container> {
     throw corrupt(name, `truncated: the BAT (${blocks} entries at ${dh.TableOffset}) is past the end of the file (${src.size} bytes)`);
   }
   const bat = new PagedTable(src, dh.TableOffset, blocks, 4, 'BAT');
+  // Each allocated block: its sector bitmap (padded to 512 bytes), its data; then the footer.
+  const bitmapBytes = Math.ceil(bs / 512 / 8 / 512) * 512;
+  checkFileEnd(ctx, src, await tableEnd(src, dh.TableOffset, blocks, 4, (_i, v) => (v === 0xffffffff ? 0 : v * 512 + bitmapBytes + bs + 512), true), 'BAT entries');
 
   let parent: Container | null = null;
   if (footer.DiskType === DISK_DIFFERENCING) {

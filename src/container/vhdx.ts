@@ -4,6 +4,7 @@
  * the file is never written). Structures from [MS-VHDX] (see docs/formats/vhdx.md). All
  * fields are little-endian; checksums are CRC-32C.
  */
+import { checkFileEnd, tableEnd } from './damage.js';
 import { corrupt, unsupported } from '../errors.js';
 import { crc32c, formatGuid, guidBytes, u64leSafe } from '../source/bytes.js';
 import { readExact, readInto, readIntoNew, type ByteSource, readSpan, readIntoSpan } from '../source/source.js';
@@ -508,6 +509,14 @@ async function openVhdx(file: ByteSource, ctx: OpenContext): Promise<Container> 
   const entries = md.HasParent ? bitmapBlocks * (chunkRatio + 1) : dataBlocks + Math.floor((dataBlocks - 1) / chunkRatio);
   if (entries * 8 > batRegion.Length) throw corrupt(name, `VHDX BAT region of ${batRegion.Length} bytes is too small for ${entries} entries`);
   const bat = new PagedTable(src, batRegion.FileOffset, entries, 8, 'BAT');
+  // FileOffsetMB is bits 20-63; payload blocks (FULLY/PARTIALLY_PRESENT) hold BlockSize bytes,
+  // sector bitmap blocks (every chunkRatio+1-th entry, PRESENT = 6) 1 MiB.
+  checkFileEnd(ctx, src, await tableEnd(src, batRegion.FileOffset, entries, 8, (i, v) => {
+    const state = v % 8;
+    if (state !== PAYLOAD_BLOCK_FULLY_PRESENT && state !== PAYLOAD_BLOCK_PARTIALLY_PRESENT) return 0;
+    const off = Math.floor(v / MiB) * MiB;
+    return off + ((i + 1) % (chunkRatio + 1) === 0 ? MiB : bs);
+  }), 'BAT entries');
 
   let parent: Container | null = null;
   if (md.HasParent) {

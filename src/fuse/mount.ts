@@ -286,7 +286,7 @@ export async function serveMount(o: ServeOptions): Promise<number> {
   const vfs = await Vfs.open(o.image, o.vfs);
   // Container warnings name their file already (fileWarning); warningLine escapes.
   for (const w of vfs.container.warnings) o.log(`warning: ${escapeText(w)}`);
-  for (const w of vfs.info().warnings) o.log(`warning: ${escapeText(o.image)}: ${escapeText(w)}`);
+  for (const w of vfs.info().warnings) o.log(`warning: ${escapeText(vfs.imagePath)}: ${escapeText(w)}`);
   const fsys = new FuseFs(vfs, o);
 
   const mountOpts = [
@@ -396,13 +396,18 @@ export function reportReady(fd: number, text: string): void {
  * `--daemon`: starts this same command detached (`args` plus `--ready-fd 3`), its stdout and
  * stderr appended to `logPath`, and waits for the child to say "ready" (or why not).
  */
-export async function spawnDaemon(args: string[], logPath: string): Promise<{ code: number; pid: number; message: string | null }> {
+export async function spawnDaemon(args: string[], logPath: string, input?: Buffer): Promise<{ code: number; pid: number; message: string | null }> {
   const out = openSync(logPath, 'a');
   const child = spawn(process.execPath, [...process.execArgv, ...args, '--ready-fd', '3'], {
     detached: true,
-    stdio: ['ignore', out, out, 'pipe'],
+    // `input` (keys typed before detaching) goes through a pipe: never argv, environment or log.
+    stdio: [input ? 'pipe' : 'ignore', out, out, 'pipe'],
   });
   closeSync(out);
+  if (input && child.stdin) {
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  }
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
   let text = '';
   pipe.setEncoding('utf8');

@@ -11,11 +11,11 @@
  */
 import picomatch from 'picomatch';
 import { DiskpickError } from '../errors.js';
-import type { Vfs, VfsNode } from '../vfs/vfs.js';
+import { windowsToTreePath, type Vfs, type VfsNode } from '../vfs/vfs.js';
 
 /** True when the string has glob syntax (unescaped `*`, `?`, `[…]`, `{…}`, extglobs). */
 export function hasGlob(pattern: string): boolean {
-  return pattern.split('/').some((c) => c !== '' && picomatch.scan(c).isGlob);
+  return windowsToTreePath(pattern).split('/').some((c) => c !== '' && picomatch.scan(c).isGlob);
 }
 
 type Component =
@@ -37,7 +37,8 @@ function unescape(c: string): string {
 
 export function compileGlob(pattern: string): CompiledGlob {
   if (pattern.includes('\0')) throw new DiskpickError('usage', 'pattern contains a NUL byte', pattern);
-  const raw = pattern.split('/').filter((c) => c !== '' && c !== '.');
+  // `\p2\Users\*` and `C:\Users\*` as Windows admins type them (src/vfs/vfs.ts windowsToTreePath).
+  const raw = windowsToTreePath(pattern).split('/').filter((c) => c !== '' && c !== '.');
   const components: Component[] = [];
   for (const c of raw) {
     if (c === '..') throw new DiskpickError('usage', '".." is not allowed in a pattern', pattern);

@@ -10,6 +10,7 @@ import type { Timespec } from '../fs/types.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 import { DiskpickError, fromSystemError } from '../errors.js';
 import { parseImageArg } from '../container/point.js';
+import { displayImageName, isRemote, remoteImagesOf } from '../container/remote-open.js';
 
 export interface Point {
   /** How the user names it: the image argument, with a point suffix where it has one. */
@@ -111,7 +112,9 @@ export async function listPoints(vfs: Vfs): Promise<PointEntry[]> {
     ? (vfs.container.internalSnapshots?.find((s) => s.open)?.time ?? null)
     : point?.kind === 'vss'
       ? (vfs.volumes.find((v) => v.name !== v.node.path && /@vss\d+$/.test(v.node.path))?.node.pointTime ?? null)
-      : await mtimeOf(self).catch(() => null);
+      : /^(https?|s3):\/\//i.test(self) && vfs.container.remoteMtimeMs !== undefined
+        ? timeOfMs(vfs.container.remoteMtimeMs) // by URL: its Last-Modified
+        : await mtimeOf(self).catch(() => null);
   out.push({ kind: 'image', point: arg, time, file: self, ...(chain.length > 1 && (point?.kind === 'level' || !point) ? { level: top } : {}) });
   return out;
 }
@@ -147,8 +150,14 @@ function subvolumeOf(vfs: Vfs, path: string): string | null {
  * the volume the path starts in, LVM snapshots of its LV, Btrfs snapshots of its subvolume.
  * Images are opened `concurrency` at a time, each once, to list what they hold.
  */
-export async function pointsFor(images: string[], path: string, opts: VfsOpenOptions, concurrency = 4): Promise<Point[]> {
+export async function pointsFor(args: string[], path: string, opts: VfsOpenOptions, concurrency = 4): Promise<Point[]> {
   const p = normal(path);
+  // An s3:// key with a glob is every object it matches (ListObjectsV2; docs/remote.md).
+  const images: string[] = [];
+  for (const a of args) {
+    if (/^s3:\/\/[^/]+\/.*[*?[{]/i.test(a) && !(await parseImageArg(a)).point) images.push(...(await remoteImagesOf(a, opts.remote)).map((r) => r.url));
+    else images.push(a);
+  }
   const seenLevels = new Set<string>();
   // Given files first, so a base given as an image is not listed again as a level of another.
   const given = await Promise.all(images.map((a) => parseImageArg(a)));
@@ -165,12 +174,12 @@ export async function pointsFor(images: string[], path: string, opts: VfsOpenOpt
       // versions reports the image's own error on its row.
       const time = g.point ? null : await mtimeOf(g.file).catch(() => null);
       if (!(err instanceof DiskpickError)) throw err;
-      return [{ label: arg, time, open: openArg(arg), pathIn: (q) => q }];
+      return [{ label: displayImageName(arg), time, open: openArg(arg), pathIn: (q) => q }];
     }
     try {
       const entries = await listPoints(vfs);
       const self = entries[entries.length - 1]!;
-      const out: Point[] = [{ label: arg, time: self.time, open: openArg(arg), pathIn: (q) => q }];
+      const out: Point[] = [{ label: displayImageName(arg), time: self.time, open: openArg(arg), pathIn: (q) => q }];
       if (g.point) return out;
       for (const e of entries) {
         if (e.kind === 'level') {
@@ -235,6 +244,14 @@ export async function imagePoints(images: string[], opts: VfsOpenOptions): Promi
   const out: Point[] = [];
   for (const image of images) {
     const { file, point } = await parseImageArg(image);
+    // By URL: its Last-Modified; an s3:// glob is every object it matches (docs/remote.md).
+    if (isRemote(image) && !point) {
+      for (const r of await remoteImagesOf(image, opts.remote)) {
+        const ms = r.mtimeMs ?? 0;
+        out.push({ label: displayImageName(r.url), time: r.mtimeMs === null ? null : { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) }, open: () => Vfs.open(r.url, opts), pathIn: (p) => p });
+      }
+      continue;
+    }
     out.push({ label: image, time: point ? null : await mtimeOf(file), open: () => Vfs.open(image, opts), pathIn: (p) => p });
   }
   return out;

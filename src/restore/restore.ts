@@ -6,11 +6,12 @@
  * real folders (never symlinks) before anything is written in them; files are created with
  * O_EXCL|O_NOFOLLOW, so an existing symlink is never followed.
  */
-import { constants as fsc } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath } from 'node:fs/promises';
+import { constants as fsc, chmodSync, lchownSync, utimesSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, symlink, link, unlink, utimes, lutimes, chmod, lchown, rm, realpath, rename } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
 import { chunksOf, pumpData } from '../source/chunks.js';
 import { refuseInput } from '../source/file.js';
@@ -85,6 +86,40 @@ export interface RestoreSummary {
    * reason, once; the files after it were not tried.
    */
   stopped?: string;
+  /**
+   * Files cut short (cancelled, or failed while being written) whose temporary name was
+   * removed: nothing of them is left. Their bytes are not counted in `bytes`. Only when any.
+   */
+  removed?: { source: string; target: string; bytes: number }[];
+}
+
+/**
+ * Every file is written as `.NAME.diskpick-part` in its target folder and renamed to NAME
+ * once complete (content, times, modes, xattrs set first), so a name the user sees is always
+ * a whole file: a kill, a power cut or a full disk can only leave a `.diskpick-part` name,
+ * which the next run into that folder removes before writing the same file again.
+ */
+export const PART_SUFFIX = '.diskpick-part';
+
+/** The temporary name of `base` (a hash stands in for names too long to carry the suffix). */
+export function partName(base: string, variant = 0): string {
+  const v = variant ? `~${variant}` : '';
+  const plain = `.${base}${v}${PART_SUFFIX}`;
+  if (Buffer.byteLength(plain) <= 255) return plain;
+  return `.${createHash('sha256').update(base).digest('hex').slice(0, 24)}${v}${PART_SUFFIX}`;
+}
+
+/** What restore() counts for a summary line: files and links chosen, streams apart, folders. */
+export function countWritten(s: Pick<RestoreSummary, 'written'>): { files: number; streams: number; dirs: number } {
+  let files = 0;
+  let streams = 0;
+  let dirs = 0;
+  for (const w of s.written) {
+    if (w.type === 'dir') dirs++;
+    else if (w.type === 'stream') streams++;
+    else files++;
+  }
+  return { files, streams, dirs };
 }
 
 interface PlanItem {
@@ -92,6 +127,8 @@ interface PlanItem {
   /** Path components below outDir (already safe). */
   target: string[];
   stream?: string;
+  /** Bytes of a stream (a node's own size is in its stat). */
+  size?: number;
 }
 
 /** Raised inside the engine to stop at once on Esc / Ctrl-C. */
@@ -102,8 +139,9 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const preserve = opts.preserve !== false;
   const streamsMode = opts.streams ?? 'siblings';
   const outDir = opts.outDir;
+  let outDirFresh = false;
   if (!opts.dryRun) {
-    await makeOutDir(outDir);
+    outDirFresh = await makeOutDir(outDir);
     const st = await lstat(outDir).catch((err) => {
       throw fromSystemError(err, outDir, 'output');
     });
@@ -115,11 +153,15 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
   const plan: PlanItem[] = [];
   const used = new Set<string>();
   const nameOpts = { windows: opts.windowsNames ?? process.platform === 'win32' };
+  const dirKeys = new WeakMap<string[], string>();
   const claim = (source: string, dirParts: string[], stored: string): string[] => {
     const s = safeName(stored, nameOpts);
     let name = s.name;
     let reason = s.reason;
-    const key = (n: string) => [...dirParts, n].join('/');
+    // The folder's own key is joined once per folder, not once per entry (depth × entries).
+    let dirKey = dirKeys.get(dirParts);
+    if (dirKey === undefined) dirKeys.set(dirParts, (dirKey = dirParts.join('/')));
+    const key = (n: string) => (dirKey ? `${dirKey}/${n}` : n);
     if (used.has(key(name))) {
       let i = 2;
       const dot = name.lastIndexOf('.');
@@ -142,11 +184,13 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
     for (const s of await vfs.streams(node)) {
       if (streamsMode === 'siblings') {
         const parent = target.slice(0, -1);
-        plan.push({ node, stream: s.name, target: claim(`${node.path}:${s.name}`, parent, `${target[target.length - 1]}:${s.name}`) });
+        plan.push({ node, stream: s.name, size: s.size, target: claim(`${node.path}:${s.name}`, parent, `${target[target.length - 1]}:${s.name}`) });
         bytesTotal += s.size;
       }
     }
   };
+  /** Folder listings read ahead of the walk (at most LIST_AHEAD at once). */
+  const ahead = new Map<VfsNode, Promise<VfsNode[]>>();
   /** Plans one node; a folder's listing comes back for the walk below to go through. */
   const planOne = async (node: VfsNode, dirParts: string[]): Promise<{ kids: VfsNode[]; target: string[] } | null> => {
     if (opts.signal?.aborted) throw new Cancelled();
@@ -161,7 +205,19 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
     if (isDir && !opts.flatten) await addStreams(node, target);
     if (!isDir) return null;
     try {
-      return { kids: await vfs.readdir(node, { system: opts.system }), target };
+      const listed = ahead.get(node);
+      ahead.delete(node);
+      const kids = await (listed ?? vfs.readdir(node, { system: opts.system }));
+      // The next folders' listings are read while this one is planned: each listing is a few
+      // reads of the image, and one after the other they were most of a 2 000-folder plan.
+      for (const k of kids) {
+        if (ahead.size >= LIST_AHEAD) break;
+        if (k.stat.type !== 'dir' || ahead.has(k)) continue;
+        const p = vfs.readdir(k, { system: opts.system });
+        p.catch(() => undefined);
+        ahead.set(k, p);
+      }
+      return { kids, target };
     } catch (err) {
       summary.failed.push({ source: node.path, target: join(outDir, ...target), error: messageOf(err) });
       return null;
@@ -207,8 +263,8 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
       const dirParts = placeUnder(sel);
       if (sel.stream) {
         const name = `${sel.node.name}:${sel.stream}`;
-        plan.push({ node: sel.node, stream: sel.stream, target: claim(`${sel.node.path}:${sel.stream}`, dirParts, name) });
         const info = (await vfs.streams(sel.node)).find((s) => s.name === sel.stream);
+        plan.push({ node: sel.node, stream: sel.stream, size: info?.size ?? 0, target: claim(`${sel.node.path}:${sel.stream}`, dirParts, name) });
         bytesTotal += info?.size ?? 0;
       } else {
         await walk(sel.node, dirParts);
@@ -224,17 +280,159 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
 
   const progress: RestoreProgress = { filesDone: 0, filesTotal: plan.filter((p) => p.node.stat.type !== 'dir').length, bytesDone: 0, bytesTotal, current: '' };
   const report = () => opts.onProgress?.({ ...progress });
-  const hardLinks = new Map<string, string>();
+  /** First copies of hard-linked files, by volume and inode: the final path once it is complete. */
+  const hardLinks = new Map<string, Promise<string | null>>();
   const dirTimes: { path: string; stat: Stat }[] = [];
   const isRoot = process.getuid?.() === 0;
-  /** Folders below outDir made (or checked) in this run, as joined target parts: each once. */
-  const made = new Set<string>();
+  /**
+   * Folders below outDir made (or checked) in this run, as joined target parts: each once.
+   * True for those this run created: nothing else is in them, so no name needs checking
+   * (an lstat per file was a tenth of a 10 000-file restore; issue 24).
+   */
+  const made = new Map<string, boolean>([['', outDirFresh]]);
+  /** Plan order, to report in it whatever order parallel copies finish in. */
+  const order = new Map<object, number>();
+  let index = 0;
+  const note = <T extends object>(list: T[], entry: T) => {
+    order.set(entry, index);
+    list.push(entry);
+  };
+  summary.removed = [];
+  let stopping = false;
+
+  /** Restores one file, stream or link (folders are made in plan order by the loop below). */
+  const restoreItem = async (item: PlanItem, source: string, targetPath: string, kind: RestoredItem['type']): Promise<void> => {
+    const { node } = item;
+    const st = node.stat;
+    const size = item.stream ? (item.size ?? 0) : st.size;
+    let itemBytes = 0;
+    const linkKey = `${node.place.kind === 'fs' ? node.place.vol.name : ''}:${st.ino}`;
+    const links: { first?: (p: string | null) => void } = {};
+    if (kind === 'file' && st.nlink > 1 && !hardLinks.has(linkKey)) {
+      hardLinks.set(linkKey, new Promise((r) => (links.first = r)));
+    }
+    let part: string | null = null;
+    let partBytes = 0;
+    try {
+      const fresh = made.get(item.target.slice(0, -1).join('/')) === true;
+      const room = fresh ? 'write' : await makeRoom(targetPath, opts, kind === 'file' || kind === 'stream' ? size : undefined);
+      if (room === 'skip') {
+        note(summary.skipped, { source, target: targetPath, reason: 'exists' });
+        progress.filesDone++;
+        // Skipped bytes are no work done: they leave the total instead (no rate from them).
+        progress.bytesTotal -= size;
+        return;
+      }
+      if (kind === 'symlink') {
+        // The link is recreated as it is stored; it is never followed when writing. A symlink
+        // is made whole by one call: no temporary name needed.
+        if (room === 'replace') await unlink(targetPath);
+        await symlink(st.symlinkTarget ?? '', targetPath);
+        if (preserve) await setTimes(targetPath, st, true);
+      } else if (kind === 'file' || kind === 'stream') {
+        // Names sharing an inode (ext) or an MFT record (NTFS) become hard links to the first copy.
+        const first = kind === 'file' && st.nlink > 1 && !links.first ? await hardLinks.get(linkKey) : null;
+        if (first) {
+          if (room === 'replace') await unlink(targetPath);
+          await link(first, targetPath);
+          itemBytes = st.size;
+        } else {
+          // A name the plan writes itself is never taken for a leftover temporary name.
+          const parent = item.target.slice(0, -1);
+          const planned = (n: string) => used.has([...parent, n].join('/'));
+          if (size <= SMALL_FILE) {
+            // Small files: read whole, then written, timed and renamed by synchronous calls
+            // (each asynchronous call is a thread-pool round trip; seven of them per file were
+            // most of a 10 000-file restore; issue 24).
+            const data = await readSmall(vfs, node, item.stream, size);
+            const p = partName(basename(targetPath));
+            part = join(dirname(targetPath), planned(p) ? partName(basename(targetPath), 1 + Math.floor(Math.random() * 1e6)) : p);
+            writeSmall(part, data, st, kind === 'file' && preserve, preserve, isRoot);
+            partBytes = data.length;
+            progress.bytesDone += data.length;
+            summary.bytes += data.length;
+            if (kind === 'file' && (streamsMode === 'xattr' || opts.xattrs)) {
+              if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, part);
+              if (opts.xattrs) await restoreXattrs(vfs, node, part);
+            }
+            renameSync(part, targetPath);
+            part = null;
+            note(summary.written, { source, target: targetPath, type: kind, size: data.length });
+            progress.filesDone++;
+            links.first?.(targetPath);
+            return;
+          }
+          const created = await createPart(dirname(targetPath), basename(targetPath), planned);
+          const fh = created.fh;
+          part = created.path;
+          const written = await copyContent(vfs, node, item.stream, fh, part, opts.signal, (n) => {
+            partBytes += n;
+            progress.bytesDone += n;
+            summary.bytes += n;
+            report();
+          });
+          if (written < 0) throw new Cancelled();
+          itemBytes = written;
+          if (kind === 'file') {
+            if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, part);
+            if (opts.xattrs) await restoreXattrs(vfs, node, part);
+            if (preserve) await applyOwnership(part, st, isRoot);
+          }
+          if (preserve) await setTimes(part, st, false);
+          // Complete: now, and only now, under its name (over the old file with --force).
+          await rename(part, targetPath).catch((err) => {
+            throw fromSystemError(err, targetPath, 'output');
+          });
+          part = null;
+        }
+        links.first?.(targetPath);
+      } else {
+        note(summary.skipped, { source, target: targetPath, reason: `a ${st.type} is not restored` });
+        progress.filesDone++;
+        return;
+      }
+      note(summary.written, { source, target: targetPath, type: kind, size: itemBytes });
+      progress.filesDone++;
+    } catch (err) {
+      links.first?.(null);
+      if (part) {
+        // Nothing cut short stays: its temporary name goes, and its bytes leave the counts.
+        await rm(part, { force: true }).catch(() => undefined);
+        summary.removed!.push({ source, target: part, bytes: partBytes });
+        summary.bytes -= partBytes;
+        progress.bytesDone -= partBytes;
+      }
+      if (err instanceof Cancelled) {
+        summary.cancelled = true;
+        return;
+      }
+      const code = errnoOf(err);
+      if (code && STOPPING_OUTPUT_ERRORS.has(code)) {
+        // Every later file would fail the same way: one line, and the run ends here.
+        if (!summary.stopped) {
+          summary.stopped = fromSystemError(err, targetPath, 'output').message;
+          note(summary.failed, { source, target: targetPath, error: summary.stopped });
+        }
+        stopping = true;
+        return;
+      }
+      note(summary.failed, { source, target: targetPath, error: messageOf(err) });
+      progress.filesDone++;
+    }
+  };
+  /** Copies in flight: small files overlap their reads (bounded); a large one runs alone. */
+  const inFlight = new Set<Promise<void>>();
+  const settle = async (max: number) => {
+    while (inFlight.size > max) await Promise.race(inFlight);
+  };
 
   for (const item of plan) {
     if (opts.signal?.aborted) {
       summary.cancelled = true;
       break;
     }
+    if (stopping || summary.cancelled) break;
+    index++;
     const { node } = item;
     const source = item.stream ? `${node.path}:${item.stream}` : node.path;
     const targetPath = join(outDir, ...item.target);
@@ -242,86 +440,52 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
     report();
     const st = node.stat;
     const kind: RestoredItem['type'] = item.stream ? 'stream' : st.type;
-    let itemBytes = 0;
+    if (opts.dryRun) {
+      const size = kind === 'file' ? st.size : kind === 'stream' ? (item.size ?? 0) : 0;
+      note(summary.written, { source, target: targetPath, type: kind, size });
+      summary.bytes += size;
+      if (kind !== 'dir') progress.filesDone++;
+      continue;
+    }
     try {
-      if (opts.dryRun) {
-        const size = kind === 'file' ? st.size : 0;
-        summary.written.push({ source, target: targetPath, type: kind, size });
-        summary.bytes += size;
-        if (kind !== 'dir') progress.filesDone++;
-        continue;
-      }
-      await ensureParents(outReal, item.target.slice(0, -1), made);
+      ensureParents(outReal, item.target.slice(0, -1), made);
       if (kind === 'dir') {
-        await makeDir(targetPath);
+        const created = makeDir(targetPath);
         if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
-        made.add(item.target.join('/'));
+        made.set(item.target.join('/'), created);
         if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
         dirTimes.push({ path: targetPath, stat: st });
-        summary.written.push({ source, target: targetPath, type: 'dir', size: 0 });
+        note(summary.written, { source, target: targetPath, type: 'dir', size: 0 });
         continue;
       }
-      if (!(await makeRoom(targetPath, opts))) {
-        summary.skipped.push({ source, target: targetPath, reason: 'exists' });
-        progress.filesDone++;
-        progress.bytesDone += item.stream ? 0 : st.size;
-        continue;
-      }
-      if (kind === 'symlink') {
-        // The link is recreated as it is stored; it is never followed when writing.
-        await symlink(st.symlinkTarget ?? '', targetPath);
-        if (preserve) await setTimes(targetPath, st, true);
-      } else if (kind === 'file' || kind === 'stream') {
-        const linkKey = `${node.place.kind === 'fs' ? node.place.vol.name : ''}:${st.ino}`;
-        // Names sharing an inode (ext) or an MFT record (NTFS) become hard links to the first copy.
-        const first = !item.stream && st.nlink > 1 ? hardLinks.get(linkKey) : undefined;
-        if (first) {
-          await link(first, targetPath);
-          itemBytes = st.size;
-        } else {
-          const written = await copyContent(vfs, node, item.stream, targetPath, st, opts.signal, (n) => {
-            progress.bytesDone += n;
-            summary.bytes += n;
-            report();
-          });
-          if (written < 0) {
-            summary.cancelled = true;
-            break;
-          }
-          itemBytes = written;
-          if (!item.stream && st.nlink > 1) hardLinks.set(linkKey, targetPath);
-          if (!item.stream) {
-            if (streamsMode === 'xattr') await restoreStreamsAsXattrs(vfs, node, targetPath);
-            if (opts.xattrs) await restoreXattrs(vfs, node, targetPath);
-            if (preserve) await applyOwnership(targetPath, st, isRoot);
-          }
-          if (preserve) await setTimes(targetPath, st, false);
-        }
-      } else {
-        summary.skipped.push({ source, target: targetPath, reason: `a ${st.type} is not restored` });
-        progress.filesDone++;
-        continue;
-      }
-      summary.written.push({ source, target: targetPath, type: kind, size: itemBytes });
-      progress.filesDone++;
     } catch (err) {
       const code = errnoOf(err);
       if (code && STOPPING_OUTPUT_ERRORS.has(code)) {
-        // Every later file would fail the same way: one line, and the run ends here. The file
-        // being written was removed (copyContent), so no cut file is left under its name.
         summary.stopped = fromSystemError(err, targetPath, 'output').message;
-        summary.failed.push({ source, target: targetPath, error: summary.stopped });
+        note(summary.failed, { source, target: targetPath, error: summary.stopped });
         break;
       }
-      summary.failed.push({ source, target: targetPath, error: messageOf(err) });
-      progress.filesDone++;
+      note(summary.failed, { source, target: targetPath, error: messageOf(err) });
+      if (kind !== 'dir') progress.filesDone++;
+      continue;
     }
+    const small = (item.stream ? (item.size ?? 0) : st.size) <= SMALL_FILE;
+    await settle(small ? PARALLEL_SMALL - 1 : 0);
+    const job = restoreItem(item, source, targetPath, kind).finally(() => inFlight.delete(job));
+    inFlight.add(job);
   }
+  await settle(0);
+  for (const list of [summary.written, summary.skipped, summary.failed] as object[][]) list.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+  if (!summary.removed.length) delete summary.removed;
   // Folder times last: writing into a folder changes its mtime.
   if (preserve && !opts.dryRun) {
     for (const d of dirTimes.reverse()) {
-      await setTimes(d.path, d.stat, false).catch(() => undefined);
-      await applyOwnership(d.path, d.stat, isRoot).catch(() => undefined);
+      try {
+        if (d.stat.mtime) utimesSyncOf(d.path, d.stat);
+        if (d.stat.hasOwnership) applyOwnershipSync(d.path, d.stat, isRoot);
+      } catch {
+        // a folder that cannot take its times keeps today's
+      }
     }
   }
   report();
@@ -333,7 +497,7 @@ export async function restore(vfs: Vfs, selection: RestoreSelection[], opts: Res
  * reports a read-only or full filesystem as "no such file" (issue 26); one step at a time, the
  * error is the real one.
  */
-async function makeOutDir(outDir: string): Promise<void> {
+async function makeOutDir(outDir: string): Promise<boolean> {
   const missing: string[] = [];
   for (let p = resolve(outDir); ; p = dirname(p)) {
     const st = await lstat(p).catch((err: NodeJS.ErrnoException) => {
@@ -344,11 +508,14 @@ async function makeOutDir(outDir: string): Promise<void> {
     missing.unshift(p);
     if (dirname(p) === p) break;
   }
+  let created = false;
   for (const p of missing) {
-    await mkdir(p).catch((err: NodeJS.ErrnoException) => {
+    created = await mkdir(p).then(() => true, (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw fromSystemError(err, p, 'output');
+      return false;
     });
   }
+  return created;
 }
 
 function messageOf(err: unknown): string {
@@ -361,7 +528,7 @@ function messageOf(err: unknown): string {
  * that is a symlink. Once per folder: checking every parent again for every entry made a
  * 1 000-level tree cost ~500 000 mkdir calls (102 s; issue 26).
  */
-async function ensureParents(outReal: string, parts: string[], made: Set<string>): Promise<void> {
+function ensureParents(outReal: string, parts: string[], made: Map<string, boolean>): void {
   let key = parts.join('/');
   let known = parts.length;
   // The deepest folder already made: everything above it was made (and checked) before it.
@@ -372,47 +539,176 @@ async function ensureParents(outReal: string, parts: string[], made: Set<string>
   let p = join(outReal, ...parts.slice(0, known));
   for (let i = known; i < parts.length; i++) {
     p = join(p, parts[i]!);
-    await makeDir(p);
-    made.add(parts.slice(0, i + 1).join('/'));
+    made.set(parts.slice(0, i + 1).join('/'), makeDir(p));
   }
 }
 
-async function makeDir(p: string): Promise<void> {
+/**
+ * Makes one folder (synchronously: one cheap call, not a thread-pool round trip); true when
+ * this call created it, false when a real folder was there already.
+ */
+function makeDir(p: string): boolean {
   try {
-    await mkdir(p);
+    mkdirSync(p);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, p, 'output');
-    const st = await lstat(p);
+    const st = lstatSync(p);
     if (!st.isDirectory()) throw new DiskpickError('output', st.isSymbolicLink() ? 'exists as a symbolic link; not followed' : 'exists and is not a folder', p);
+    return false;
   }
 }
 
-/** True when the target may be written (absent, or removed because of --force). */
-async function makeRoom(p: string, opts: RestoreOptions): Promise<boolean> {
+/** Who new files belong to (process.getuid() is a system call each time). */
+const OWN_UID = process.getuid?.() ?? -1;
+const OWN_GID = process.getgid?.() ?? -1;
+
+/** Folder listings read ahead while planning. */
+const LIST_AHEAD = 16;
+
+/** Files up to this size are copied whole through synchronous writes (see restoreItem). */
+const SMALL_FILE = 256 * 1024;
+/** Small files whose reads overlap; measured on a 10 000-file ext4 tree (bench/restore.ts). */
+const PARALLEL_SMALL = 8;
+
+async function readSmall(vfs: Vfs, node: VfsNode, stream: string | undefined, size: number): Promise<Buffer> {
+  const src = await vfs.openFile(node, stream);
+  const out = Buffer.alloc(size);
+  let end = 0;
+  try {
+    await pumpData(src, async (chunk, at) => {
+      if (at + chunk.length > out.length) throw new DiskpickError('image', `holds more than its size of ${size} bytes`, node.path);
+      chunk.copy(out, at);
+      end = Math.max(end, at + chunk.length);
+    }, async (at, length) => {
+      end = Math.max(end, at + length);
+    });
+  } finally {
+    await src.close();
+  }
+  return end === size ? out : out.subarray(0, end);
+}
+
+/**
+ * Writes a small file to its temporary name: O_EXCL|O_NOFOLLOW (a leftover of a killed run,
+ * a regular file under that name, is removed first), data blocks only (zero 4 KiB blocks stay
+ * holes), then owner, mode and times on the open descriptor.
+ */
+function writeSmall(part: string, data: Buffer, st: Stat, ownership: boolean, times: boolean, isRoot: boolean): void {
+  const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+  let fd: number;
+  try {
+    fd = openSync(part, flags, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !lstatSync(part).isFile()) throw fromSystemError(err, part, 'output');
+    unlinkSync(part);
+    fd = openSync(part, flags, 0o644);
+  }
+  try {
+    let written = 0;
+    for (let i = 0; i < data.length; ) {
+      while (i < data.length && isZero(data.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+      const from = i;
+      while (i < data.length && !isZero(data.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+      const to = Math.min(i, data.length);
+      for (let at = from; at < to; ) at += writeSync(fd, data, at, to - at, at);
+      if (to > from) written = to;
+    }
+    if (written < data.length) ftruncateSync(fd, data.length);
+    if (ownership && st.hasOwnership) {
+      // A new file is already ours: the call is needed only for another owner.
+      if (isRoot && (st.uid !== OWN_UID || st.gid !== OWN_GID)) fchownSync(fd, st.uid, st.gid);
+      fchmodSync(fd, isRoot ? st.mode & 0o7777 : st.mode & 0o1777);
+    }
+    if (times && st.mtime) {
+      const m = toTime(st.mtime);
+      futimesSync(fd, st.atime ? toTime(st.atime) : m, m);
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw fromSystemError(err, part, 'output');
+  }
+  closeSync(fd);
+}
+
+function utimesSyncOf(p: string, st: Stat): void {
+  const m = toTime(st.mtime!);
+  utimesSync(p, st.atime ? toTime(st.atime) : m, m);
+}
+
+function applyOwnershipSync(p: string, st: Stat, isRoot: boolean): void {
+  if (isRoot) lchownSync(p, st.uid, st.gid);
+  chmodSync(p, isRoot ? st.mode & 0o7777 : st.mode & 0o1777);
+}
+
+/**
+ * Whether the target may be written: 'write' (absent), 'replace' (there, and --force), or
+ * 'skip' (--skip-existing). With --skip-existing a file is skipped only when it is complete:
+ * diskpick itself only ever puts a whole file under its final name (see PART_SUFFIX), and a
+ * file of another size than the one in the image (cut short by an older version or another
+ * tool, or a different file) is a failure naming both sizes, never silently kept.
+ */
+async function makeRoom(p: string, opts: RestoreOptions, size: number | undefined): Promise<'write' | 'replace' | 'skip'> {
   let st;
   try {
     st = await lstat(p);
   } catch {
-    return true;
+    return 'write';
   }
   // Never a file the image reads, whatever the options (issue 26: extract --force into the
   // image's folder replaced the image with a restored file of the same name).
   refuseInput(st, p);
-  if (opts.skipExisting) return false;
+  if (opts.skipExisting) {
+    if (size !== undefined && st.isFile() && st.size !== size) {
+      throw new DiskpickError('output', `exists with ${st.size} bytes, the image's file has ${size}: not complete or not the same file; not skipped, not overwritten (--force replaces it)`, p);
+    }
+    return 'skip';
+  }
   if (!opts.force) throw new DiskpickError('output', 'already exists (use --force to overwrite or --skip-existing)', p);
   if (st.isDirectory()) throw new DiskpickError('output', 'exists as a folder; not overwritten', p);
-  await unlink(p);
-  return true;
+  return 'replace';
 }
 
+/**
+ * Creates the temporary file for `base` in `dir` (O_EXCL, never through a link). One left by
+ * an earlier run that was killed (SIGKILL, power cut) has the same name: it is removed and
+ * made again; a name the image itself restores in that folder is never taken for one.
+ */
+async function createPart(dir: string, base: string, planned: (name: string) => boolean): Promise<{ path: string; fh: FileHandle }> {
+  for (let variant = 0; ; variant++) {
+    const name = partName(base, variant);
+    if (planned(name)) continue;
+    const path = join(dir, name);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return { path, fh: await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, path, 'output');
+        const st = await lstat(path).catch(() => null);
+        // A leftover partial file: a regular file under our temporary name.
+        if (attempt === 0 && st?.isFile()) {
+          await unlink(path).catch(() => undefined);
+          continue;
+        }
+        break;
+      }
+    }
+    if (variant > 8) throw new DiskpickError('output', 'cannot create a temporary file here', join(dir, base));
+  }
+}
+
+/** Copies a file's (or stream's) bytes into `fh` (closed at the end); -1 when aborted. */
 async function copyContent(
-  vfs: Vfs, node: VfsNode, stream: string | undefined, target: string, st: Stat,
+  vfs: Vfs, node: VfsNode, stream: string | undefined, fh: FileHandle, target: string,
   signal: AbortSignal | undefined, onBytes: (n: number) => void,
 ): Promise<number> {
-  const src = await vfs.openFile(node, stream);
-  const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o644).catch((err) => {
-    throw fromSystemError(err, target, 'output');
-  });
+  let src;
+  try {
+    src = await vfs.openFile(node, stream);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
   // Holes stay holes: what the source reports as holes is never read, and 4 KiB blocks that
   // read as zeros are not written (issue 24: a 640 MiB all-zero file was written in full;
   // issue 26: a 1 TiB sparse file was read hole by hole). The size is set at the end.
@@ -447,8 +743,8 @@ async function copyContent(
     });
     await fh.truncate(off);
   } catch (err) {
+    // The caller removes the temporary file.
     await fh.close().catch(() => undefined);
-    await rm(target, { force: true });
     if (err === stop) return -1;
     throw err instanceof DiskpickError ? err : fromSystemError(err, target, 'output');
   } finally {

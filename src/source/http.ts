@@ -60,6 +60,72 @@ function netrcCredentials(file: string, host: string): string | null {
   return null;
 }
 
+/** The request headers for `url` (from --http-header, the URL's user information or ~/.netrc); takes the credentials out of `url`. */
+function requestHeaders(url: URL, opts: HttpOptions): Record<string, string> {
+  const headers: Record<string, string> = { 'User-Agent': 'diskpick', 'Accept-Encoding': 'identity' };
+  for (const h of opts.headers ?? []) {
+    const c = h.indexOf(':');
+    if (c <= 0) throw new DiskpickError('usage', '--http-header takes "Name: value"');
+    headers[h.slice(0, c).trim()] = h.slice(c + 1).trim();
+  }
+  if (url.username || url.password) {
+    headers.Authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  } else if (opts.netrc !== null && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) {
+    const basic = netrcCredentials(opts.netrc ?? join(homedir(), '.netrc'), url.hostname);
+    if (basic) headers.Authorization = `Basic ${basic}`;
+  }
+  return headers;
+}
+
+/**
+ * The files of a folder on a web server, when it lists them: a GET of the folder URL answered
+ * with an HTML index (nginx autoindex, Apache mod_autoindex, lighttpd dir-listing), whose links
+ * to files directly in that folder are taken. Null when the server lists nothing (most do
+ * not, and none has to); at most `limit` names, from at most 8 MiB of page.
+ */
+export function listHttpFolder(folder: string, opts: HttpOptions = {}, limit = 10_000): Promise<string[] | null> {
+  const url = new URL(folder);
+  const headers = requestHeaders(url, opts);
+  const req = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const r = req(url, { method: 'GET', headers, ...(url.protocol === 'https:' ? { rejectUnauthorized: !opts.insecure } : {}) }, (res) => {
+      if (res.statusCode !== 200 || !/^text\/html/i.test(String(res.headers['content-type'] ?? ''))) {
+        res.resume();
+        return resolve(null);
+      }
+      let page = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        page += c;
+        if (page.length > 8 << 20) res.destroy();
+      });
+      res.on('close', () => {
+        const names = new Set<string>();
+        for (const m of page.matchAll(/href\s*=\s*"([^"]*)"|href\s*=\s*'([^']*)'/gi)) {
+          const href = (m[1] ?? m[2] ?? '').replace(/&amp;/g, '&');
+          let target: URL;
+          try {
+            target = new URL(href, url);
+          } catch {
+            continue;
+          }
+          if (target.origin !== url.origin || target.search || !target.pathname.startsWith(url.pathname)) continue;
+          const rest = target.pathname.slice(url.pathname.length);
+          if (rest === '' || rest.includes('/')) continue;
+          if (names.size < limit) names.add(decodeURIComponent(rest));
+        }
+        resolve([...names].sort());
+      });
+      res.on('error', () => resolve(null));
+    });
+    r.setTimeout(opts.timeoutMs ?? 30_000, () => r.destroy());
+    r.on('error', () => resolve(null));
+    r.end();
+  });
+}
+
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 class Retryable extends Error {}
@@ -76,7 +142,14 @@ export class HttpFetcher implements RangeFetcher {
     private readonly opts: HttpOptions,
   ) {}
 
-  static async open(raw: string, opts: HttpOptions = {}): Promise<HttpFetcher> {
+  /**
+   * The object's first bytes, fetched by the opening request when `firstBytes` asked for more
+   * than one: the format probe reads them next, and a round trip (20 ms and more on a real
+   * link) is saved per file. Taken once by RemoteSource.
+   */
+  initial: Buffer | null = null;
+
+  static async open(raw: string, opts: HttpOptions = {}, firstBytes = 1): Promise<HttpFetcher> {
     let url: URL;
     try {
       url = new URL(raw);
@@ -84,28 +157,18 @@ export class HttpFetcher implements RangeFetcher {
       throw new DiskpickError('usage', 'not a valid URL', raw.replace(/\/\/[^/@]*@/, '//'));
     }
     const name = redactUrl(url);
-    const headers: Record<string, string> = { 'User-Agent': 'diskpick', 'Accept-Encoding': 'identity' };
-    for (const h of opts.headers ?? []) {
-      const c = h.indexOf(':');
-      if (c <= 0) throw new DiskpickError('usage', '--http-header takes "Name: value"');
-      headers[h.slice(0, c).trim()] = h.slice(c + 1).trim();
-    }
-    if (url.username || url.password) {
-      headers.Authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-      url.username = '';
-      url.password = '';
-    } else if (opts.netrc !== null && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) {
-      const basic = netrcCredentials(opts.netrc ?? join(homedir(), '.netrc'), url.hostname);
-      if (basic) headers.Authorization = `Basic ${basic}`;
-    }
+    const headers = requestHeaders(url, opts);
     const agent = url.protocol === 'https:'
       ? new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !opts.insecure })
       : new HttpAgent({ keepAlive: true, maxSockets: 16 });
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DiskpickError('usage', `unsupported URL scheme ${url.protocol} (http, https, s3)`, name);
     // The first request learns the size and the validators: one byte, by range.
     const probe = new HttpFetcher(url, name, 0, { etag: null, lastModified: null }, headers, agent, opts);
-    const first = await probe.request(0, 1, true);
-    return new HttpFetcher(probe.url, name, first.size, first.validators, headers, agent, opts);
+    const first = await probe.request(0, Math.max(1, firstBytes), true);
+    const f = new HttpFetcher(probe.url, name, first.size, first.validators, headers, agent, opts);
+    f.transferred = probe.transferred;
+    if (firstBytes > 1) f.initial = first.body[0] ?? null;
+    return f;
   }
 
   get lastModified(): number | null {
@@ -114,16 +177,20 @@ export class HttpFetcher implements RangeFetcher {
   }
 
   async fetch(offset: number, length: number): Promise<Buffer> {
-    return (await this.request(offset, length, false)).body;
+    return (await this.request(offset, length, false, length)).body[0] ?? Buffer.alloc(0);
   }
 
-  private async request(offset: number, length: number, first: boolean): Promise<{ body: Buffer; size: number; validators: { etag: string | null; lastModified: string | null } }> {
+  async fetchBlocks(offset: number, length: number, blockSize: number): Promise<Buffer[]> {
+    return (await this.request(offset, length, false, blockSize)).body;
+  }
+
+  private async request(offset: number, length: number, first: boolean, blockSize = Math.max(1, length)): Promise<{ body: Buffer[]; size: number; validators: { etag: string | null; lastModified: string | null } }> {
     const attempts = this.opts.attempts ?? 5;
     let lastErr: unknown;
     for (let a = 0; a < attempts; a++) {
       if (a > 0) await new Promise((r) => setTimeout(r, Math.min(8000, 200 * 2 ** (a - 1))));
       try {
-        return await this.once(offset, length, first, 0);
+        return await this.once(offset, length, first, 0, blockSize);
       } catch (err) {
         if (!(err instanceof Retryable)) throw err;
         lastErr = err;
@@ -132,7 +199,12 @@ export class HttpFetcher implements RangeFetcher {
     throw new DiskpickError('image', `${(lastErr as Error).message} (after ${attempts} attempts)`, this.name);
   }
 
-  private once(offset: number, length: number, first: boolean, redirects: number): Promise<{ body: Buffer; size: number; validators: { etag: string | null; lastModified: string | null } }> {
+  /**
+   * One range request. The body is written straight into buffers of `blockSize` bytes (the
+   * cache's blocks): one copy of each byte, not a list of socket chunks joined and then cut
+   * into blocks (extract of 1 GiB: two of three copies, and their garbage, gone).
+   */
+  private once(offset: number, length: number, first: boolean, redirects: number, blockSize: number): Promise<{ body: Buffer[]; size: number; validators: { etag: string | null; lastModified: string | null } }> {
     const req = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const r = req(this.url, { method: 'GET', agent: this.agent, headers: { ...this.headers, Range: `bytes=${offset}-${offset + length - 1}` } }, (res: IncomingMessage) => {
@@ -143,7 +215,7 @@ export class HttpFetcher implements RangeFetcher {
           const next = new URL(res.headers.location, this.url);
           if (next.protocol !== this.url.protocol) return reject(new DiskpickError('image', `a redirect changes the scheme to ${next.protocol}; refused`, this.name));
           this.url = next;
-          return this.once(offset, length, first, redirects + 1).then(resolve, reject);
+          return this.once(offset, length, first, redirects + 1, blockSize).then(resolve, reject);
         }
         if (RETRY_STATUS.has(status)) {
           res.resume();
@@ -177,16 +249,25 @@ export class HttpFetcher implements RangeFetcher {
           return reject(new DiskpickError('image', 'the file changed on the server during the read (its ETag, Last-Modified or size is not what it was)', this.name));
         }
         const want = Number(range[2]) - offset + 1;
-        const parts: Buffer[] = [];
+        const blocks: Buffer[] = [];
         let got = 0;
         res.on('data', (c: Buffer) => {
-          parts.push(c);
-          got += c.length;
           this.transferred += c.length;
+          if (got + c.length > want) {
+            res.destroy();
+            return reject(new Retryable(`the server sent more than the ${want} bytes asked`));
+          }
+          for (let at = 0; at < c.length; ) {
+            const inBlock = got % blockSize;
+            if (inBlock === 0) blocks.push(Buffer.allocUnsafe(Math.min(blockSize, want - got)));
+            const n = c.copy(blocks[blocks.length - 1]!, inBlock, at);
+            at += n;
+            got += n;
+          }
         });
         res.on('end', () => {
           if (got !== want) return reject(new Retryable(`the connection ended after ${got} of ${want} bytes`));
-          resolve({ body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, got), size, validators });
+          resolve({ body: blocks, size, validators });
         });
         res.on('error', (e) => reject(new Retryable(`the connection failed: ${e.message}`)));
       });

@@ -9,6 +9,12 @@
 import { corrupt } from '../errors.js';
 import type { ByteSource } from './source.js';
 
+/** Bytes of image data received over the network by this process so far (all remote files). */
+let received = 0;
+export function networkBytesReceived(): number {
+  return received;
+}
+
 /** What a transport (http.ts, s3.ts) gives RemoteSource. */
 export interface RangeFetcher {
   /** The object's name for messages, with credentials and signatures removed. */
@@ -16,11 +22,56 @@ export interface RangeFetcher {
   readonly size: number;
   /** Bytes [offset, offset + length) of the object; exactly that many, or a one-line error. */
   fetch(offset: number, length: number): Promise<Buffer>;
+  /** The same bytes cut into buffers of `blockSize` (the last one shorter), if the transport can fill them directly. */
+  fetchBlocks?(offset: number, length: number, blockSize: number): Promise<Buffer[]>;
+  /** Bytes from offset 0 the opening already fetched (taken and cleared by RemoteSource). */
+  initial?: Buffer | null;
   /** Bytes the server sent so far (bodies only). */
   readonly transferred: number;
   /** When the object was last changed, as the server says (Last-Modified), ms since 1970. */
   readonly lastModified: number | null;
   close(): Promise<void>;
+}
+
+/**
+ * The block cache of one opened image: every remote file it reads (split parts, VMDK extents,
+ * parents) shares one byte bound, so a chain of many files stays within `--cache-size`.
+ */
+export class RemoteBlockCache {
+  /** Blocks in LRU order, keyed by file number * 2^32 + block number. */
+  private readonly map = new Map<number, Buffer>();
+  private files = 0;
+
+  constructor(readonly maxBlocks: number) {}
+
+  /** A number for one more file's keys. */
+  register(): number {
+    return this.files++;
+  }
+
+  has(key: number): boolean {
+    return this.map.has(key);
+  }
+
+  get(key: number): Buffer | undefined {
+    const b = this.map.get(key);
+    if (b) {
+      this.map.delete(key);
+      this.map.set(key, b);
+    }
+    return b;
+  }
+
+  set(key: number, b: Buffer): void {
+    this.map.delete(key);
+    this.map.set(key, b);
+    while (this.map.size > this.maxBlocks) this.map.delete(this.map.keys().next().value!);
+  }
+
+  /** Drops one file's blocks. */
+  drop(file: number): void {
+    for (const k of this.map.keys()) if (Math.floor(k / 2 ** 32) === file) this.map.delete(k);
+  }
 }
 
 export interface RemoteCacheOptions {
@@ -30,16 +81,20 @@ export interface RemoteCacheOptions {
   cacheBytes?: number;
   /** Largest read-ahead window (default 16 MiB). */
   maxReadAhead?: number;
+  /** Share this cache (and its bound) with the other files of the image. */
+  sharedCache?: RemoteBlockCache;
+  /** Largest single range request (default 4 MiB): longer runs go as several at once. */
+  maxRequest?: number;
 }
 
 export class RemoteSource implements ByteSource {
   readonly name: string;
   readonly size: number;
   private readonly blockSize: number;
-  private readonly maxBlocks: number;
   private readonly maxAheadBlocks: number;
-  /** Cached blocks in LRU order (a Map iterates in insertion order; a hit re-inserts). */
-  private readonly blocks = new Map<number, Buffer>();
+  private readonly maxRunBlocks: number;
+  private readonly cache: RemoteBlockCache;
+  private readonly fileNo: number;
   private readonly pending = new Map<number, Promise<Buffer>>();
   /** Where the last read ended, and the read-ahead window (in blocks) it earned. */
   private lastEnd = -1;
@@ -49,8 +104,14 @@ export class RemoteSource implements ByteSource {
     this.name = fetcher.name;
     this.size = fetcher.size;
     this.blockSize = opts.blockSize ?? 256 * 1024;
-    this.maxBlocks = Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize));
+    this.cache = opts.sharedCache ?? new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize)));
+    this.fileNo = this.cache.register();
+    // The opening request's bytes become block 0 when they are a whole one (or the whole file).
+    const first = fetcher.initial;
+    if (first && (first.length === this.blockSize || first.length === this.size)) this.remember(0, first);
+    if (fetcher.initial) fetcher.initial = null;
     this.maxAheadBlocks = Math.max(1, Math.floor((opts.maxReadAhead ?? 16 * 1024 * 1024) / this.blockSize));
+    this.maxRunBlocks = Math.max(1, Math.floor((opts.maxRequest ?? 4 * 1024 * 1024) / this.blockSize));
   }
 
   get transferred(): number {
@@ -58,9 +119,11 @@ export class RemoteSource implements ByteSource {
   }
 
   private remember(i: number, b: Buffer): void {
-    this.blocks.delete(i);
-    this.blocks.set(i, b);
-    while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+    this.cache.set(this.fileNo * 2 ** 32 + i, b);
+  }
+
+  private cached(i: number): boolean {
+    return this.cache.has(this.fileNo * 2 ** 32 + i);
   }
 
   /**
@@ -71,17 +134,32 @@ export class RemoteSource implements ByteSource {
     const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
     let end = Math.min(first + count - 1, lastBlock);
     let start = first;
-    while (start <= end && (this.blocks.has(start) || this.pending.has(start))) start++;
-    while (end >= start && (this.blocks.has(end) || this.pending.has(end))) end--;
+    while (start <= end && (this.cached(start) || this.pending.has(start))) start++;
+    while (end >= start && (this.cached(end) || this.pending.has(end))) end--;
     if (start > end) return;
+    // Long runs go as several requests at once (read-ahead over a link with latency: one
+    // request of 16 MiB waits for its last byte before any of it is used; four of 4 MiB
+    // overlap their round trips and arrive in order of need).
+    for (let s = start; s <= end; s += this.maxRunBlocks) this.request(s, Math.min(end, s + this.maxRunBlocks - 1));
+  }
+
+  private request(start: number, end: number): void {
     const offset = start * this.blockSize;
     const length = Math.min(this.size, (end + 1) * this.blockSize) - offset;
-    const all = this.fetcher.fetch(offset, length);
+    const all = this.fetcher.fetchBlocks
+      ? this.fetcher.fetchBlocks(offset, length, this.blockSize)
+      : this.fetcher.fetch(offset, length).then((buf) => {
+          // Copies: a block outlives the big response, which would otherwise stay alive whole.
+          const out: Buffer[] = [];
+          for (let at = 0; at < buf.length; at += this.blockSize) out.push(Buffer.from(buf.subarray(at, at + this.blockSize)));
+          return out;
+        });
+    all.then((blocks) => {
+      for (const b of blocks) received += b.length;
+    }, () => undefined);
     for (let i = start; i <= end; i++) {
-      const p = all.then((buf) => {
-        const at = (i - start) * this.blockSize;
-        // A copy: the block outlives the big response, which would otherwise stay alive whole.
-        const b = Buffer.from(buf.subarray(at, Math.min(buf.length, at + this.blockSize)));
+      const p = all.then((blocks) => {
+        const b = blocks[i - start] ?? Buffer.alloc(0);
         this.remember(i, b);
         return b;
       });
@@ -91,12 +169,24 @@ export class RemoteSource implements ByteSource {
     }
   }
 
+  /**
+   * Keeps the window after `next` requested. A request goes out only once the part of the
+   * window not yet asked for is a good size (or reaches the end): asking for the one block a
+   * read moved on by would cost a request, and its round of headers, per read.
+   */
+  private readAhead(next: number): void {
+    if (this.window <= 1) return;
+    const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
+    const end = Math.min(next + this.window - 1, lastBlock);
+    let s = next;
+    while (s <= end && (this.cached(s) || this.pending.has(s))) s++;
+    if (s > end) return;
+    if (end === lastBlock || end - s + 1 >= Math.min(this.window, this.maxRunBlocks)) this.fetchRun(s, end - s + 1);
+  }
+
   private block(i: number): Promise<Buffer> {
-    const hit = this.blocks.get(i);
-    if (hit) {
-      this.remember(i, hit);
-      return Promise.resolve(hit);
-    }
+    const hit = this.cache.get(this.fileNo * 2 ** 32 + i);
+    if (hit) return Promise.resolve(hit);
     let p = this.pending.get(i);
     if (!p) {
       this.fetchRun(i, 1);
@@ -114,7 +204,7 @@ export class RemoteSource implements ByteSource {
     this.window = offset === this.lastEnd ? Math.min(this.maxAheadBlocks, this.window * 2) : 1;
     this.lastEnd = offset + n;
     this.fetchRun(first, last - first + 1);
-    if (this.window > 1) this.fetchRun(last + 1, this.window);
+    this.readAhead(last + 1);
     let done = 0;
     for (let i = first; i <= last; i++) {
       const b = await this.block(i);
@@ -135,7 +225,7 @@ export class RemoteSource implements ByteSource {
     if (first === Math.floor((offset + n - 1) / this.blockSize)) {
       this.window = offset === this.lastEnd ? Math.min(this.maxAheadBlocks, this.window * 2) : 1;
       this.lastEnd = offset + n;
-      if (this.window > 1) this.fetchRun(first + 1, this.window);
+      this.readAhead(first + 1);
       const b = await this.block(first);
       const from = offset - first * this.blockSize;
       return b.subarray(from, from + n);
@@ -146,7 +236,7 @@ export class RemoteSource implements ByteSource {
   }
 
   async close(): Promise<void> {
-    this.blocks.clear();
+    this.cache.drop(this.fileNo);
     await this.fetcher.close();
   }
 }

@@ -120,21 +120,49 @@ export class S3Fetcher implements RangeFetcher {
 
 /** The keys of a bucket matching a glob in an s3:// URL (ListObjectsV2 under the glob's literal prefix). */
 export async function expandS3Glob(url: string, opts: S3Options = {}): Promise<string[]> {
+  return (await listS3Glob(url, opts)).map((o) => o.url);
+}
+
+/** expandS3Glob with each object's LastModified (ms since 1970; null if S3 gave none); a URL without a glob is itself, unlisted. */
+export async function listS3Glob(url: string, opts: S3Options = {}): Promise<{ url: string; lastModified: number | null }[]> {
   const { bucket, key } = parseS3Url(url);
   const scan = picomatch.scan(key);
-  if (!scan.isGlob) return [url];
+  if (!scan.isGlob) return [{ url, lastModified: null }];
   const prefix = key.slice(0, key.search(/[*?[{]/));
   const match = picomatch(key, { dot: true });
+  const { ListObjectsV2Command } = await loadSdk();
+  const s3 = await client(opts);
+  const out: { url: string; lastModified: number | null }[] = [];
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key && match(o.Key)) out.push({ url: `s3://${bucket}/${o.Key}`, lastModified: o.LastModified ? o.LastModified.getTime() : null });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (out.length > 100_000) throw new DiskpickError('usage', 'the pattern matches more than 100 000 objects', url);
+    } while (token);
+  } catch (err) {
+    throw s3Error(err, `s3://${bucket}/${prefix}`);
+  } finally {
+    s3.destroy();
+  }
+  return out.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+}
+
+/** The objects directly under an s3:// "folder" (a prefix ending in "/"): ListObjectsV2 with a delimiter, at most `limit`. */
+export async function listS3Folder(url: string, opts: S3Options = {}, limit = 10_000): Promise<string[]> {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
+  if (!m) throw new DiskpickError('usage', 'an S3 URL is s3://BUCKET/KEY', url);
+  const [bucket, prefix] = [m[1]!, m[2]!];
   const { ListObjectsV2Command } = await loadSdk();
   const s3 = await client(opts);
   const out: string[] = [];
   try {
     let token: string | undefined;
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key && match(o.Key)) out.push(`s3://${bucket}/${o.Key}`);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      if (out.length > 100_000) throw new DiskpickError('usage', 'the pattern matches more than 100 000 objects', url);
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key && o.Key !== prefix && out.length < limit) out.push(`s3://${bucket}/${o.Key}`);
+      token = page.IsTruncated && out.length < limit ? page.NextContinuationToken : undefined;
     } while (token);
   } catch (err) {
     throw s3Error(err, `s3://${bucket}/${prefix}`);

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { cannotOpen } from '../errors.js';
 import { FileSource } from './file.js';
-import { appendRun, hostRunsOf, type ByteSource, type HostRun, readSpan } from './source.js';
+import { appendRun, hostRunsOf, readInto, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
  * A raw image cut into numbered parts (`name.000`, `name.001`, … or `name.001`, `name.002`, …),
@@ -12,7 +12,7 @@ export class SplitSource implements ByteSource {
   readonly size: number;
   private readonly starts: number[];
 
-  private constructor(private readonly parts: FileSource[], readonly name: string) {
+  private constructor(private readonly parts: ByteSource[], readonly name: string) {
     this.starts = [];
     let at = 0;
     for (const p of parts) {
@@ -53,12 +53,25 @@ export class SplitSource implements ByteSource {
       await Promise.all(parts.map((p) => p.close()));
       throw err;
     }
+    return SplitSource.of(parts, paths[0]!);
+  }
+
+  /** Parts already opened (files on a server: remote-open.ts), read as one source named `name`. */
+  static of(parts: ByteSource[], name: string): SplitSource {
     for (let i = 0; i < parts.length - 1; i++) {
       if (parts[i]!.size === 0) {
         throw cannotOpen(parts[i]!.name, 'split image part is empty');
       }
     }
-    return new SplitSource(parts, paths[0]!);
+    return new SplitSource(parts, name);
+  }
+
+  /** `name.001` → stem `name`, first number 1, digits 3 (only for parts numbered from 0 or 1). */
+  static partName(name: string): { stem: string; first: number; digits: number } | null {
+    const m = /^(.*)\.(\d{3,})$/.exec(name);
+    if (!m) return null;
+    const first = Number(m[2]);
+    return first === 0 || first === 1 ? { stem: m[1]!, first, digits: m[2]!.length } : null;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -82,9 +95,9 @@ export class SplitSource implements ByteSource {
     const n = readSpan(this.size, offset, length);
     if (n === 0) return 0;
     let i = this.partAt(offset);
-    let done = await this.parts[i]!.readInto(target, at, offset - this.starts[i]!, n);
+    let done = await readInto(this.parts[i]!, target, at, offset - this.starts[i]!, n);
     while (done < n && ++i < this.parts.length) {
-      done += await this.parts[i]!.readInto(target, at + done, 0, n - done);
+      done += await readInto(this.parts[i]!, target, at + done, 0, n - done);
     }
     return done;
   }

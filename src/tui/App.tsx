@@ -4,19 +4,21 @@
  * Everything it reads goes through the Vfs; every copy goes through the restore engine.
  */
 import { useCallback, useEffect, useMemo, useRef } from 'react';
-import { Box, Text, useApp, useInput, type Key } from 'ink';
+import { Box, Text, useApp, type Key } from 'ink';
 import { DiskpickError } from '../errors.js';
 import { displayName, humanSize } from '../present/names.js';
 import { splitPath, type Vfs, type VfsNode } from '../vfs/vfs.js';
-import { columnsFor, filterEntries, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
+import { columnsFor, filterEntries, folderBytes, headerText, loadFolder, scrollTop, type Entry } from './listing.js';
 import { hexLines, isBinary, PREVIEW_LIMIT, textLines } from './preview.js';
 import { keyAction } from './keys.js';
 import { helpLines, infoLines } from './panels.js';
-import { initialState, reduce, type Mode, type Status } from './state.js';
+import { initialState, reduce, type Action, type BrowseState, type Mode, type Status } from './state.js';
 import { useTerminalSize, type TermSize } from './use-terminal-size.js';
 import { useLiveReducer } from './use-live-state.js';
+import { useKeyQueue } from './use-key-queue.js';
 import { usePreview } from './use-preview.js';
 import { useRestore } from './use-restore.js';
+import { useUnlock } from './use-unlock.js';
 import { FileList } from './components/FileList.js';
 import { Pager, pagerTop } from './components/Pager.js';
 import { RestorePanel } from './components/RestorePanel.js';
@@ -24,7 +26,8 @@ import { StatusLine } from './components/StatusLine.js';
 import { TitleLine } from './components/TitleLine.js';
 import { VersionsPanel } from './components/VersionsPanel.js';
 import { useVersions } from './use-versions.js';
-import { fit } from './width.js';
+import { UnlockPrompt } from './components/UnlockPrompt.js';
+import { fit, wrapWords } from './width.js';
 
 export interface AppProps {
   vfs: Vfs;
@@ -37,6 +40,8 @@ export interface AppProps {
   start?: string;
   /** Told how the app ends: `q`, or Ctrl-C (which also stops a running restore). */
   onQuit?: (how: 'quit' | 'interrupt') => void;
+  /** Called once, when the first folder is on screen (start-up measurements). */
+  onFirstScreen?: () => void;
 }
 
 function messageOf(err: unknown): string {
@@ -44,7 +49,7 @@ function messageOf(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
+export function App({ vfs, cwd, color, size, start, onQuit, onFirstScreen }: AppProps) {
   const { exit } = useApp();
   const term = useTerminalSize(size);
   const width = Math.max(20, term.columns);
@@ -54,12 +59,24 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const cols = useMemo(() => columnsFor(width), [width]);
 
   // The state keys act on is "live" (see useLiveReducer): a burst of keys acts in order.
-  const [state, stateNow, dispatch] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  const [state, stateNow, dispatchNow] = useLiveReducer(reduce, () => initialState(vfs.root()));
+  // Keys that waited for a folder read or a check go on after the change that ends the wait.
+  const resumeKeys = useRef<() => void>(() => {});
+  const dispatch = useCallback((a: Action) => {
+    dispatchNow(a);
+    resumeKeys.current();
+  }, []);
   const { dir, entries, loading, filter, filtering, cursor, top, selected, mode, status } = state;
   const setMode = (m: Mode) => dispatch({ type: 'mode', mode: m });
   const setStatus = (st: Status | null) => dispatch({ type: 'status', status: st });
 
   const loadSeq = useRef(0);
+  const firstShown = useRef(false);
+  useEffect(() => {
+    if (loading || firstShown.current) return;
+    firstShown.current = true;
+    onFirstScreen?.();
+  }, [loading]);
 
   const view = useMemo(() => filterEntries(entries, filter), [entries, filter]);
   const renderedView = view;
@@ -71,8 +88,19 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const versions = useVersions({ vfs, cwd, showInfo, showError });
   const restoring = useRestore({ vfs, cwd, width, state: stateNow, modeKind: mode.kind, dispatch, openPager: pager.openPager, messageOf });
 
+  // A locked encrypted volume asks for its key when opened (use-unlock.ts).
+  // Once opened, the folder it is in is read again (an LVM2 PV inside adds its VG's folder at
+  // the top), then the volume itself is opened.
+  const unlock = useUnlock(vfs, (node) => void (async () => {
+    await openFolderRef.current(stateNow.current.dir, node.name);
+    await openFolderRef.current(node);
+  })());
+  const unlockRef = useRef(unlock);
+  unlockRef.current = unlock;
+
   /** Opens folder `node`; the cursor lands on `focus` (the folder we came up from). */
   const openFolder = useCallback(async (node: VfsNode, focus?: string) => {
+    if (unlockRef.current.ask(node)) return;
     const seq = ++loadSeq.current;
     dispatch({ type: 'loading', on: true });
     try {
@@ -86,6 +114,8 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       if (seq === loadSeq.current) dispatch({ type: 'loading', on: false });
     }
   }, [vfs, bodyHeight]);
+  const openFolderRef = useRef(openFolder);
+  openFolderRef.current = openFolder;
 
   useEffect(() => {
     void (async () => {
@@ -113,10 +143,13 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     if (dir.path === '/') return;
     const parts = splitPath(dir.path);
     const name = parts.pop()!;
+    // Loading from now on, so keys typed after this one wait for the parent folder.
+    dispatch({ type: 'loading', on: true });
     void (async () => {
       try {
         await openFolder(await vfs.lookup(`/${parts.join('/')}`), name);
       } catch (err) {
+        dispatch({ type: 'loading', on: false });
         showError(err);
       }
     })();
@@ -131,13 +164,39 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     pager.previewFile(e.node);
   };
 
+  // `z`: each folder in view is walked (every file under it, one folder at a time), its total
+  // shown as soon as it is known; leaving the folder stops the walk.
+  const sizing = useRef<AbortController | null>(null);
+  useEffect(() => () => sizing.current?.abort(), [dir]);
+  const sizeFolders = (folder: VfsNode, list: Entry[]) => {
+    const dirs = list.filter((e) => e.isDir && e.node.place.kind !== 'volume' && e.bytes === undefined);
+    if (!dirs.length) return showInfo(list.some((e) => e.isDir) ? 'folder sizes already shown' : 'no folders here');
+    sizing.current?.abort();
+    const mine = new AbortController();
+    sizing.current = mine;
+    showInfo(`adding up ${dirs.length} folder${dirs.length === 1 ? '' : 's'}…`);
+    void (async () => {
+      try {
+        for (const e of dirs) {
+          const bytes = await folderBytes(vfs, e.node, mine.signal);
+          if (mine.signal.aborted || stateNow.current.dir !== folder) return;
+          dispatch({ type: 'folderSize', path: e.node.path, bytes });
+        }
+        showInfo(`sizes of ${dirs.length} folder${dirs.length === 1 ? '' : 's'} added up (file sizes, as du --apparent-size)`);
+      } catch (err) {
+        if (!mine.signal.aborted) showError(err);
+      }
+    })();
+  };
+
   const toggle = (nodes: VfsNode[]) => dispatch({ type: 'toggle', nodes });
 
   const editTarget = (edit: (t: string) => string) => dispatch({ type: 'targetEdit', edit });
 
   const pagerLines = (m: Extract<Mode, { kind: 'pager' }>): string[] => {
     const c = m.content;
-    if (c.type === 'lines') return c.lines;
+    // Panels of text (help, image, summary) wrap at words, so a narrow terminal shows them whole.
+    if (c.type === 'lines') return c.lines.flatMap((l) => wrapWords(l, width));
     if (!c.data.length) return [c.done ? '(empty file)' : 'reading…'];
     const truncated = c.size > c.data.length;
     return isBinary(c.data, truncated) ? hexLines(c.data, width) : textLines(c.data, width);
@@ -147,6 +206,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
   const onKey = (input: string, key: Key) => {
     // The versions panel, while it is up, takes the keys (Ctrl-C excepted).
     if (versions.onKey(input, key)) return;
+    if (unlock.onKey(input, key)) return;
     const live = stateNow.current;
     const { mode, filter, dir } = live;
     const action = keyAction(mode.kind === 'browse' && live.filtering ? 'filtering' : mode.kind, input, key);
@@ -164,10 +224,11 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     };
     switch (action.type) {
       case 'interrupt':
-        restoring.stop();
+        // The app ends once a running restore has removed its partial file (as Esc does).
         pager.stop();
         onQuit?.('interrupt');
-        return exit();
+        void restoring.stop().then(() => exit());
+        return;
       case 'quit':
         onQuit?.('quit');
         return exit();
@@ -177,7 +238,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         if (mode.kind !== 'pager') return;
         const n = pagerLines(mode).length;
         const d = action.unit === 'line' ? action.by : action.unit === 'page' ? action.by * page : action.by * n;
-        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight) });
+        return dispatch({ type: 'pagerScroll', top: pagerTop(mode.top, d, n, bodyHeight + 1) });
       }
       case 'restoreCancel':
         return cancelled();
@@ -197,7 +258,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         if (mode.kind === 'confirm') void restoring.run(mode.nodes, mode.outDir, { skipExisting: true });
         return;
       case 'restoreStop':
-        if (mode.kind === 'restoring' && !mode.cancelling) restoring.cancel();
+        if ((mode.kind === 'restoring' && !mode.cancelling) || mode.kind === 'checking') restoring.cancel();
         return;
       case 'move':
         return moveBy(action.unit === 'page' ? action.by * page : action.by);
@@ -230,15 +291,23 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
         return void pager.openPager('Help', { type: 'lines', lines: helpLines() });
       case 'restore':
         return restoring.begin(current?.node);
+      case 'sort':
+        return dispatch({ type: 'sortNext' });
+      case 'folderSizes':
+        return sizeFolders(live.dir, live.entries);
       case 'versions':
         return versions.show(current?.node);
     }
   };
-  // The latest handler, set while rendering: a key that arrives before React's effects have
-  // run still sees the state on screen, not the one before it.
-  const keyHandler = useRef(onKey);
-  keyHandler.current = onKey;
-  useInput(useCallback((input: string, key: Key) => keyHandler.current(input, key), []));
+  // Every key, in order: keys wait while a folder is read or a restore target checked.
+  const busy = (s: BrowseState) => s.loading || s.mode.kind === 'checking';
+  resumeKeys.current = useKeyQueue(onKey, () => busy(stateNow.current), (input, key) => {
+    const live = stateNow.current;
+    if (!busy(live)) return true;
+    // While busy, only a key that means something there acts at once (`q` in the list).
+    const act = keyAction(live.mode.kind === 'browse' && live.filtering ? 'filtering' : live.mode.kind, input, key);
+    return live.mode.kind === 'checking' ? act !== null : act?.type === 'quit';
+  });
 
   let body;
   let footer: string;
@@ -272,6 +341,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
     }
     const parts = [`${view.length ? shownCursor + 1 : 0}/${view.length}${filter || filtering ? ` of ${entries.length}` : ''}`];
     if (filtering || filter) parts.push(`filter: ${filter}${filtering ? '_' : ''}`);
+    if (state.sort !== 'name') parts.push(`by ${state.sort}`);
     if (selected.size) parts.push(`selected: ${selected.size} (${humanSize(selBytes)}${selDirs ? ` + ${selDirs} folder${selDirs === 1 ? '' : 's'}` : ''})`);
     footer = parts.join('   ');
   }
@@ -281,7 +351,7 @@ export function App({ vfs, cwd, color, size, start, onQuit }: AppProps) {
       <TitleLine imagePath={vfs.imagePath} dir={dir} mode={mode} width={width} color={color} />
       {body}
       <Text inverse wrap="truncate">{fit(` ${footer}`, width)}</Text>
-      <StatusLine mode={mode} status={status} width={width} color={color} />
+      {unlock.asking ? <UnlockPrompt state={unlock.asking} width={width} color={color} /> : <StatusLine mode={mode} status={status} width={width} color={color} />}
     </Box>
   );
 }

@@ -30,6 +30,10 @@ export type KeyAction =
   | { type: 'info' }
   | { type: 'help' }
   | { type: 'restore' }
+  /** `s`: the next order (name, size, time). */
+  | { type: 'sort' }
+  /** `z`: work out the total size of each folder in view. */
+  | { type: 'folderSizes' }
   /** `v`: the versions panel of the entry under the cursor (use-versions.ts). */
   | { type: 'versions' }
   // The pager.
@@ -77,7 +81,8 @@ export function keyAction(mode: KeyMode, input: string, key: Key): KeyAction | n
     case 'restoring':
       return key.escape ? { type: 'restoreStop' } : null;
     case 'checking':
-      return null;
+      // Esc ends a check that takes long (a slow image, a target that cannot be made).
+      return key.escape ? { type: 'restoreStop' } : null;
     case 'browse':
     case 'filtering':
       return listAction(mode === 'filtering', input, key);
@@ -98,18 +103,6 @@ function listAction(filtering: boolean, input: string, key: Key): KeyAction | nu
     if (printable(input, key)) return { type: 'filterType', text: input };
     return null;
   }
-  // Keys typed faster than the terminal is read arrive as one string: "/abc" starts a
-  // filter with "abc"; a run of one key ("jjj", three spaces) counts as that many presses.
-  if (input.length > 1 && !/[\x00-\x1f\x7f]/.test(input)) {
-    if (input.startsWith('/')) return { type: 'filterStart', text: input.slice(1) };
-    const chars = [...input];
-    if (chars.every((c) => c === input[0])) {
-      if (input[0] === 'j') return { type: 'move', by: chars.length, unit: 'line' };
-      if (input[0] === 'k') return { type: 'move', by: -chars.length, unit: 'line' };
-      if (input[0] === ' ') return { type: 'toggle', count: chars.length };
-    }
-    return null;
-  }
   if (input === 'k') return { type: 'move', by: -1, unit: 'line' };
   if (input === 'j') return { type: 'move', by: 1, unit: 'line' };
   if (input === 'g') return { type: 'moveTo', to: 'first' };
@@ -125,6 +118,33 @@ function listAction(filtering: boolean, input: string, key: Key): KeyAction | nu
   if (input === 'i') return { type: 'info' };
   if (input === '?') return { type: 'help' };
   if (input === 'e') return { type: 'restore' };
+  if (input === 's') return { type: 'sort' };
+  if (input === 'z') return { type: 'folderSizes' };
   if (input === 'v') return { type: 'versions' };
   return null;
+}
+
+/**
+ * The keys in one Ink input event. Ink splits what it reads from the terminal only at escape
+ * sequences, so keys that arrive together ("j" and Enter from one `tmux send-keys`, a fast
+ * typist over SSH, a paste) come as one string whose `key` flags describe none of them:
+ * "j\r" is neither `j` nor Enter. Each code point becomes its own key here, with the flags
+ * Ink would have given it alone, so every key is handled, in order.
+ */
+export function splitKeys(input: string, key: Key): Array<[string, Key]> {
+  if ([...input].length <= 1 || input.startsWith('\x1b')) return [[input, key]];
+  const plain: Key = {
+    ...key, upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false,
+    home: false, end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false,
+    delete: false, meta: false,
+  };
+  return [...input].map((ch): [string, Key] => {
+    if (ch === '\r' || ch === '\n') return ['', { ...plain, return: true }];
+    if (ch === '\t') return ['', { ...plain, tab: true }];
+    if (ch === '\x7f' || ch === '\b') return ['', { ...plain, backspace: true }];
+    const c = ch.charCodeAt(0);
+    // Ctrl-A … Ctrl-Z, as Ink reports them: the letter, with ctrl.
+    if (c >= 1 && c <= 26) return [String.fromCharCode(c + 96), { ...plain, ctrl: true }];
+    return [ch, { ...plain, shift: /[A-Z]/.test(ch) }];
+  });
 }

@@ -18,7 +18,13 @@ export interface Entry {
   size: string;
   /** Modified column text. */
   modified: string;
+  /** A folder's total size, once asked for (`z`): the sum of the file sizes under it. */
+  bytes?: number;
 }
+
+/** The orders a folder can be listed in (`s` goes round them); folders always come first. */
+export type SortKey = 'name' | 'size' | 'time';
+export const SORT_KEYS: readonly SortKey[] = ['name', 'size', 'time'];
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
@@ -71,9 +77,19 @@ export function toEntry(node: VfsNode): Entry {
   };
 }
 
-/** Folders first, then by name (numbers in names in numeric order). */
-export function sortEntries(entries: Entry[]): Entry[] {
-  return entries.sort((a, b) => (a.isDir !== b.isDir ? (a.isDir ? -1 : 1) : collator.compare(a.node.name, b.node.name)));
+const sizeOf = (e: Entry) => e.bytes ?? (e.node.place.kind === 'volume' ? e.node.place.vol.volume.size : e.node.stat.type === 'file' ? e.node.stat.size : -1);
+const timeOf = (e: Entry) => (e.node.stat.mtime ? e.node.stat.mtime.sec + e.node.stat.mtime.nsec / 1e9 : -Infinity);
+
+/**
+ * Folders first, then by name (numbers in names in numeric order), by size (largest first,
+ * as ls -S; folders by their total once known) or by time (newest first, as ls -t); ties by name.
+ */
+export function sortEntries(entries: Entry[], by: SortKey = 'name'): Entry[] {
+  const byName = (a: Entry, b: Entry) => collator.compare(a.node.name, b.node.name);
+  const key = by === 'size' ? (a: Entry, b: Entry) => sizeOf(b) - sizeOf(a) || byName(a, b)
+    : by === 'time' ? (a: Entry, b: Entry) => timeOf(b) - timeOf(a) || byName(a, b)
+    : byName;
+  return entries.sort((a, b) => (a.isDir !== b.isDir ? (a.isDir ? -1 : 1) : key(a, b)));
 }
 
 export function filterEntries(entries: Entry[], filter: string): Entry[] {
@@ -82,9 +98,33 @@ export function filterEntries(entries: Entry[], filter: string): Entry[] {
   return entries.filter((e) => e.key.includes(f));
 }
 
+/** The sum of the sizes of the files under `dir` (iteratively: deep trees cannot overflow the stack). */
+export async function folderBytes(vfs: Vfs, dir: VfsNode, signal?: AbortSignal): Promise<number> {
+  let total = 0;
+  const todo = [dir];
+  while (todo.length) {
+    if (signal?.aborted) return total;
+    for (const n of await vfs.readdir(todo.pop()!)) {
+      if (n.stat.type === 'file') total += n.stat.size;
+      else if (n.stat.type === 'dir') todo.push(n);
+    }
+  }
+  return total;
+}
+
 export async function loadFolder(vfs: Vfs, dir: VfsNode): Promise<Entry[]> {
   const nodes = await vfs.readdir(dir);
-  return sortEntries(nodes.map(toEntry));
+  const entries = nodes.map(toEntry);
+  if (dir.place.kind === 'root') {
+    // Drive letters as the Windows on the disk gives them (src/vfs/drives.ts): "p2 (C:)".
+    const drives = await vfs.driveLetters().catch(() => new Map<string, unknown>());
+    for (const e of entries) {
+      const pl = e.node.place;
+      const letter = pl.kind === 'volume' ? [...drives].find(([, v]) => v === pl.vol)?.[0] : undefined;
+      if (letter) e.label = `${e.label} (${letter}:)`;
+    }
+  }
+  return sortEntries(entries);
 }
 
 export interface Columns {

@@ -2,7 +2,7 @@
 import { basename } from 'node:path';
 import { displayName, humanSize } from '../present/names.js';
 import { escapeText } from '../escape.js';
-import type { RestoreSummary } from '../restore/restore.js';
+import { countWritten, type RestoreSummary } from '../restore/restore.js';
 import type { ImageInfo } from '../vfs/vfs.js';
 
 export function infoLines(info: ImageInfo): string[] {
@@ -55,11 +55,13 @@ export const HELP: ReadonlyArray<readonly [string, string]> = [
   ['Enter  →', 'open a folder, preview a file'],
   ['←  Backspace', 'up one folder'],
   ['/', 'filter this folder as you type (Enter keeps it, Esc clears it)'],
-  ['Space', 'select or unselect the entry'],
+  ['Space', 'select or unselect the entry, then move down'],
   ['a', 'select all entries in view (again: unselect them)'],
   ['p  Tab', 'preview the file (first 64 KiB; text or hex)'],
   ['i', 'image: container chain, partitions, filesystems'],
   ['e', 'restore the selection (or the current entry) to a folder'],
+  ['s', 'sort by name, size (largest first) or time (newest first); folders stay first'],
+  ['z', 'folder sizes: add up the files under each folder in view'],
   ['v', 'versions of the file at every point in time the image holds; Enter restores one'],
   ['Esc', 'close a panel, cancel a restore'],
   ['?', 'this help'],
@@ -79,10 +81,10 @@ export function helpLines(): string[] {
 }
 
 export function summaryHeadline(s: RestoreSummary, outDir: string): string {
-  const files = s.written.filter((w) => w.type !== 'dir').length;
-  const dirs = s.written.filter((w) => w.type === 'dir').length;
+  // Files the user chose (with those of chosen folders); their named streams apart (issue 20).
+  const { files, streams, dirs } = countWritten(s);
   const verb = s.cancelled ? 'Cancelled after restoring' : 'Restored';
-  let line = `${verb} ${files} file${files === 1 ? '' : 's'} (${humanSize(s.bytes)})`;
+  let line = `${verb} ${files} file${files === 1 ? '' : 's'}${streams ? ` and ${streams} stream${streams === 1 ? '' : 's'}` : ''} (${humanSize(s.bytes)})`;
   if (dirs) line += ` and ${dirs} folder${dirs === 1 ? '' : 's'}`;
   line += ` to ${outDir}`;
   if (s.failed.length) line += `; ${s.failed.length} failed`;

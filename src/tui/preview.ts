@@ -70,12 +70,23 @@ export function textLines(data: Buffer, width: number): string[] {
   return out;
 }
 
-/** `00000010  48 65 6c 6c 6f …  |Hello…|`, 16 bytes a line (8 when the terminal is narrow). */
+/**
+ * `00000010  48 65 6c 6c 6f …  |Hello…|`, 16 bytes a line (8 when the terminal is narrow), as
+ * hexdump -C shows them: a run of rows equal to the row before is one `*` line, and the last
+ * line is the offset just past the bytes shown.
+ */
 export function hexLines(data: Buffer, width: number): string[] {
   const per = width >= 78 ? 16 : 8;
   const out: string[] = [];
+  let starred = false;
   for (let off = 0; off < data.length; off += per) {
     const row = data.subarray(off, off + per);
+    if (off > 0 && row.length === per && row.equals(data.subarray(off - per, off))) {
+      if (!starred) out.push('*');
+      starred = true;
+      continue;
+    }
+    starred = false;
     let hex = '';
     let ascii = '';
     for (let i = 0; i < per; i++) {
@@ -90,5 +101,6 @@ export function hexLines(data: Buffer, width: number): string[] {
     }
     out.push(`${off.toString(16).padStart(8, '0')}  ${hex} |${ascii}|`);
   }
+  if (data.length) out.push(data.length.toString(16).padStart(8, '0'));
   return out;
 }

@@ -24,6 +24,7 @@ export function progressView(p: RestoreProgress, elapsedMs: number, width: numbe
   const eta = rate > 0 ? (p.bytesTotal - p.bytesDone) / rate : Number.NaN;
   return {
     bar: `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${pct}`,
-    counts: `${p.filesDone}/${p.filesTotal} files  ${humanSize(p.bytesDone)} of ${humanSize(p.bytesTotal)}  ${humanSize(Math.round(rate))}/s  ETA ${formatEta(eta)}`,
+    // Nothing copied (all skipped): no rate to show (issue 20).
+    counts: `${p.filesDone}/${p.filesTotal} files  ${humanSize(p.bytesDone)} of ${humanSize(p.bytesTotal)}${p.bytesDone > 0 ? `  ${humanSize(Math.round(rate))}/s  ETA ${formatEta(eta)}` : ''}`,
   };
 }

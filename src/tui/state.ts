@@ -4,7 +4,8 @@
  * prompts, progress) and the status line. App.tsx dispatches; keys.ts says what a key means.
  */
 import type { VfsNode } from '../vfs/vfs.js';
-import type { Entry } from './listing.js';
+import { humanSize } from '../present/names.js';
+import { filterEntries, sortEntries, SORT_KEYS, type Entry, type SortKey } from './listing.js';
 
 export type PagerContent =
   | { type: 'lines'; lines: string[] }
@@ -35,6 +36,8 @@ export interface BrowseState {
   selected: Map<string, VfsNode>;
   mode: Mode;
   status: Status | null;
+  /** The order of the list; kept from folder to folder. */
+  sort: SortKey;
 }
 
 export type Action =
@@ -67,11 +70,15 @@ export type Action =
   /** Pager `id` goes back to the list, if it is still open. */
   | { type: 'pagerFailed'; id: number }
   | { type: 'targetEdit'; edit: (input: string) => string }
+  /** `s`: the next order (name, size, time); the cursor stays on its entry. */
+  | { type: 'sortNext' }
+  /** A folder's total size was worked out (`z`); ignored once another folder is shown. */
+  | { type: 'folderSize'; path: string; bytes: number }
   | { type: 'restoreFinished'; at: number }
   | { type: 'restoreCancelling' };
 
 export function initialState(dir: VfsNode): BrowseState {
-  return { dir, entries: [], loading: true, filter: '', filtering: false, cursor: 0, top: 0, selected: new Map(), mode: { kind: 'browse' }, status: null };
+  return { dir, entries: [], loading: true, filter: '', filtering: false, cursor: 0, top: 0, selected: new Map(), mode: { kind: 'browse' }, status: null, sort: 'name' };
 }
 
 const clamp = (n: number, last: number) => Math.max(0, Math.min(last, n));
@@ -80,8 +87,25 @@ export function reduce(s: BrowseState, a: Action): BrowseState {
   switch (a.type) {
     case 'loading':
       return s.loading === a.on ? s : { ...s, loading: a.on };
-    case 'opened':
-      return { ...s, dir: a.dir, entries: a.entries, filter: '', filtering: false, cursor: a.cursor, top: a.top, status: null };
+    case 'opened': {
+      if (s.sort === 'name') return { ...s, dir: a.dir, entries: a.entries, filter: '', filtering: false, cursor: a.cursor, top: a.top, status: null };
+      // The folder comes in name order; shown in the chosen one, the cursor on the same entry.
+      const focus = a.entries[a.cursor];
+      const entries = sortEntries([...a.entries], s.sort);
+      const cursor = focus ? Math.max(0, entries.indexOf(focus)) : 0;
+      return { ...s, dir: a.dir, entries, filter: '', filtering: false, cursor, top: Math.max(0, a.top + cursor - a.cursor), status: null };
+    }
+    case 'sortNext': {
+      const sort = SORT_KEYS[(SORT_KEYS.indexOf(s.sort) + 1) % SORT_KEYS.length]!;
+      return resorted({ ...s, sort });
+    }
+    case 'folderSize': {
+      const i = s.entries.findIndex((e) => e.node.path === a.path);
+      if (i < 0) return s;
+      const entries = [...s.entries];
+      entries[i] = { ...entries[i]!, bytes: a.bytes, size: humanSize(a.bytes) };
+      return s.sort === 'size' ? resorted({ ...s, entries }) : { ...s, entries };
+    }
     case 'status':
       return { ...s, status: a.status };
     case 'moveBy':
@@ -132,4 +156,13 @@ export function reduce(s: BrowseState, a: Action): BrowseState {
     case 'restoreCancelling':
       return s.mode.kind === 'restoring' ? { ...s, mode: { ...s.mode, cancelling: true } } : s;
   }
+}
+
+/** `s` with its entries in its sort order, the cursor on the entry it was on. */
+function resorted(s: BrowseState): BrowseState {
+  const view = filterEntries(s.entries, s.filter);
+  const current = view[Math.min(s.cursor, view.length - 1)];
+  const entries = sortEntries([...s.entries], s.sort);
+  const cursor = current ? Math.max(0, filterEntries(entries, s.filter).indexOf(current)) : 0;
+  return { ...s, entries, cursor };
 }

@@ -27,6 +27,8 @@ export function useRestore(opts: {
   const [progress, setProgress] = useState<RestoreProgress | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const abort = useRef<AbortController | null>(null);
+  /** The running restore (planning or copying), settled when its partial file is removed. */
+  const running = useRef<Promise<unknown> | null>(null);
   const progressRef = useRef<RestoreProgress | null>(null);
   const setStatus = (status: Status) => dispatch({ type: 'status', status });
 
@@ -48,7 +50,15 @@ export function useRestore(opts: {
     dispatch({ type: 'mode', mode: { kind: 'target', input: cwd, nodes } });
   };
 
-  const run = async (nodes: VfsNode[], outDir: string, how: { force?: boolean; skipExisting?: boolean }) => {
+  const run = (nodes: VfsNode[], outDir: string, how: { force?: boolean; skipExisting?: boolean }) => {
+    const p = runRestore(nodes, outDir, how);
+    running.current = p;
+    return p.finally(() => {
+      if (running.current === p) running.current = null;
+    });
+  };
+
+  const runRestore = async (nodes: VfsNode[], outDir: string, how: { force?: boolean; skipExisting?: boolean }) => {
     const mine = new AbortController();
     abort.current = mine;
     progressRef.current = null;
@@ -87,25 +97,51 @@ export function useRestore(opts: {
   /** Enter in the target prompt: asks before overwriting, else copies. */
   const check = async (nodes: VfsNode[], input: string) => {
     const outDir = resolveTarget(input, cwd);
+    const mine = new AbortController();
+    abort.current = mine;
     dispatch({ type: 'mode', mode: { kind: 'checking', outDir } });
     try {
-      const c = await findConflicts(vfs, nodes, outDir);
-      if (c.existing.length) dispatch({ type: 'mode', mode: { kind: 'confirm', nodes, outDir, existing: c.existing } });
+      const c = await findConflicts(vfs, nodes, outDir, mine.signal);
+      if (mine.signal.aborted) {
+        dispatch({ type: 'mode', mode: { kind: 'browse' } });
+        setStatus({ text: 'restore cancelled; nothing written', error: false });
+      } else if (c.existing.length) dispatch({ type: 'mode', mode: { kind: 'confirm', nodes, outDir, existing: c.existing } });
       else await run(nodes, outDir, {});
     } catch (err) {
       dispatch({ type: 'mode', mode: { kind: 'browse' } });
       setStatus({ text: `restore failed: ${messageOf(err)}`, error: true });
+    } finally {
+      if (abort.current === mine) abort.current = null;
     }
   };
 
-  /** Esc while copying: the engine stops after the file it is on. */
+  /** Esc while checking or copying: the engine stops, removing the file it was writing. */
   const cancel = () => {
     abort.current?.abort();
     dispatch({ type: 'restoreCancelling' });
   };
 
-  /** Ctrl-C: stop at once. */
-  const stop = () => abort.current?.abort();
+  /**
+   * Ctrl-C (or SIGTERM/SIGHUP): stop at once, as Esc does, and resolve once the file being
+   * written has been removed, so the app may exit then (issue 20: Ctrl-C left a partial file).
+   */
+  const stop = async (): Promise<void> => {
+    abort.current?.abort();
+    await running.current?.catch(() => undefined);
+  };
+
+  // A kill or a closed terminal while copying cleans up as Ctrl-C does, then exits.
+  useEffect(() => {
+    if (modeKind !== 'restoring' && modeKind !== 'checking') return;
+    const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
+    const h = (sig: NodeJS.Signals) => {
+      void stop().then(() => process.exit(128 + (sig === 'SIGHUP' ? 1 : 15)));
+    };
+    for (const s of sigs) process.on(s, h);
+    return () => {
+      for (const s of sigs) process.off(s, h);
+    };
+  }, [modeKind]);
 
   return { progress, now, begin, run, check, cancel, stop };
 }

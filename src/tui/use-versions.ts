@@ -46,7 +46,7 @@ export function useVersions(opts: { vfs: Vfs; cwd: string; showInfo: (t: string)
     setView({ path: node.path, rows: null, cursor: 0, busy: 'finding the points in time…' });
     void (async () => {
       try {
-        const pts = await pointsFor([vfs.imagePath], node.path, vfs.openOptions);
+        const pts = await pointsFor([vfs.imageArg || vfs.imagePath], node.path, vfs.openOptions);
         const rows = await versionsOf(pts, node.path);
         if (mine !== seq.current) return;
         const order = new Map(pts.map((p) => [p.label, p]));

@@ -101,3 +101,77 @@ export function wrap(line: string, width: number): string[] {
   out.push(cur);
   return out;
 }
+
+/** Cuts `s` to at most `width` cells keeping its end, starting with "…" when something was cut. */
+export function truncateStart(s: string, width: number): string {
+  if (width <= 0) return '';
+  if (stringWidth(s) <= width) return s;
+  const chars = [...s];
+  let out = '';
+  let w = 0;
+  for (let i = chars.length - 1; i >= 0; i--) {
+    const cw = charWidth(chars[i]!.codePointAt(0)!);
+    if (w + cw > width - 1) break;
+    out = chars[i] + out;
+    w += cw;
+  }
+  return `…${out}`;
+}
+
+/** The first of `forms` that fits in `width` cells, else the last one cut to fit. */
+export function firstThatFits(forms: string[], width: number): string {
+  return forms.find((f) => stringWidth(f) <= width) ?? truncate(forms[forms.length - 1] ?? '', width);
+}
+
+/** Items joined by `sep`, as many as fit in `width` cells; the `keep` items always, at the end. */
+export function fitItems(items: string[], keep: string[], width: number, sep = '  '): string {
+  const tail = keep.join(sep);
+  const out: string[] = [];
+  let w = stringWidth(tail);
+  for (const it of items) {
+    const add = stringWidth(it) + stringWidth(sep);
+    if (w + add > width) break;
+    out.push(it);
+    w += add;
+  }
+  return truncate([...out, tail].filter(Boolean).join(sep), width);
+}
+
+/**
+ * Word-wraps a line to `width` cells. Continuation lines are indented to where the line's
+ * text column starts (after its first gap of two or more spaces, as in "  key   what it does"),
+ * or to its own indent, so panels stay readable in a narrow terminal.
+ */
+export function wrapWords(line: string, width: number): string[] {
+  if (width <= 0 || stringWidth(line) <= width) return [line];
+  const lead = /^ */.exec(line)![0].length;
+  const gap = /^( *\S.*?\S? {2,})\S/.exec(line);
+  let indent = gap && stringWidth(gap[1]!) <= width / 2 ? stringWidth(gap[1]!) : lead;
+  if (indent > width / 2) indent = 0;
+  const out: string[] = [];
+  let cur = line.slice(0, lead);
+  let curW = lead;
+  const newLine = () => {
+    out.push(cur.trimEnd());
+    cur = ' '.repeat(indent);
+    curW = indent;
+  };
+  for (const word of line.slice(lead).split(/(?<= )(?=\S)/)) {
+    const bareW = stringWidth(word.trimEnd());
+    if (bareW <= width - indent) {
+      if (curW + bareW > width) newLine();
+      cur += word;
+      curW += stringWidth(word);
+      continue;
+    }
+    // A word longer than any line: cut by cells, starting on the current line.
+    for (const ch of word) {
+      const cw = charWidth(ch.codePointAt(0)!);
+      if (curW + cw > width) newLine();
+      cur += ch;
+      curW += cw;
+    }
+  }
+  out.push(cur.trimEnd());
+  return out;
+}

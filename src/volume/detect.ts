@@ -10,6 +10,7 @@ import type { PartitionTable } from './types.js';
 import { probeBitLocker } from './bitlocker/bitlocker.js';
 import { probeLuks } from './luks/luks.js';
 import type { OpenedSystem, VolumeSystem } from './system.js';
+import { identifyContent } from './identify.js';
 
 /** A filesystem boot sector at sector 0 (a partition-less volume), not a partition table. */
 function isFilesystemBootSector(s: Buffer): boolean {
@@ -27,7 +28,7 @@ function isFilesystemBootSector(s: Buffer): boolean {
 export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Promise<PartitionTable | null> {
   const s0 = await disk.read(0, 512);
   if (s0.length < 512) return null;
-  const candidates = sectorSize === 4096 ? [4096, 512] : [512, 4096];
+  const candidates = forced.has(disk) ? [sectorSize] : sectorSize === 4096 ? [4096, 512] : [512, 4096];
   const mbrEntries = hasMbrSignature(s0) ? parseMbrEntries(s0) : [];
   const protective = mbrEntries.some((e) => e.systemId === 0xee);
   for (const ss of candidates) {
@@ -36,7 +37,9 @@ export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Pr
     // (some tools skip it). A GPT signature behind a plain MBR is a stale leftover.
     if ((protective || !looksLikeMbr(s0)) && (await hasGptAt(disk, ss))) {
       const others = mbrEntries.filter((e) => e.systemId !== 0 && e.systemId !== 0xee).length;
-      return readGpt(disk, ss, protective ? (others > 0 ? 'hybrid' : 'protective') : 'none');
+      const t = await readGpt(disk, ss, protective ? (others > 0 ? 'hybrid' : 'protective') : 'none');
+      t.details.sectorSizeBy = forced.has(disk) ? '--sector-size' : 'GPT header position';
+      return t;
     }
   }
   if (protective) {
@@ -49,13 +52,81 @@ export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Pr
   if (isFilesystemBootSector(s0)) return null;
   // An encrypted volume without a partition table (BitLocker's header is boot-sector shaped).
   if (probeBitLocker(s0) || probeLuks(s0)) return null;
-  if (looksLikeMbr(s0)) return readMbr(disk, s0, sectorSize === 4096 ? 4096 : 512);
+  if (looksLikeMbr(s0)) return readMbrSized(disk, s0, sectorSize, forced.has(disk));
   const bad = mbrEntries.findIndex((e) => e.systemId !== 0 || e.startingLba !== 0 || e.sizeInLba !== 0);
   if (bad >= 0 && !mbrEntries.every((e) => e.bootIndicator === 0 || e.bootIndicator === 0x80) ) {
     throw corrupt(disk.name, `corrupt partition table: MBR entry ${bad + 1} has an invalid boot indicator`);
   }
   if (bad >= 0) throw corrupt(disk.name, `corrupt partition table: MBR entry ${bad + 1} is invalid (type, start or size)`);
   return null;
+}
+
+/**
+ * Disks whose sector size the user gave (`--sector-size`): no detection on them.
+ * (A WeakMap on the source, as `tables` below: the volume systems' probe takes a sector size only.)
+ */
+const forced = new WeakSet<ByteSource>();
+
+/** `--sector-size 512|4096`: read the partition table of `disk` at that size, no detection. */
+export function forceSectorSize(disk: ByteSource): void {
+  forced.add(disk);
+}
+
+/**
+ * An MBR's sector size is written nowhere: a 4Kn disk (or a VM disk with 4 KiB logical sectors)
+ * counts its LBAs in 4096-byte units. Both readings are tried and the one whose partitions start
+ * on something recognisable (a filesystem boot sector or superblock, LUKS, BitLocker, an LVM2
+ * label, a nested table…) and whose extended chain holds together wins; a tie keeps the
+ * container's size (512 unless it carries its own, as VHDX does). The choice is in `info`
+ * (`details.sectorSizeDetected`).
+ */
+async function readMbrSized(disk: ByteSource, s0: Buffer, containerSize: number, isForced: boolean): Promise<PartitionTable> {
+  const preferred = containerSize === 4096 ? 4096 : 512;
+  if (isForced) {
+    const t = await readMbr(disk, s0, preferred);
+    t.details.sectorSizeBy = '--sector-size';
+    return t;
+  }
+  const other = preferred === 512 ? 4096 : 512;
+  const score = async (ss: number): Promise<{ t: PartitionTable | null; n: number }> => {
+    let t: PartitionTable;
+    try {
+      t = await readMbr(disk, s0, ss);
+    } catch {
+      return { t: null, n: -1 };
+    }
+    let n = -2 * t.warnings.length;
+    for (const v of t.volumes) {
+      if (v.start + 512 > disk.size) {
+        n -= 2;
+        continue;
+      }
+      // (A volume cut short by the end of the image is no evidence either way.)
+      if (await volumeStartRecognised(v.source).catch(() => false)) n += 2;
+    }
+    return { t, n };
+  };
+  const a = await score(preferred);
+  // A disk too small to hold the partitions at 4 KiB units says nothing more.
+  const b = disk.size >= other * 3 ? await score(other) : { t: null, n: -1 };
+  const pick = b.t && b.n > a.n ? b : a;
+  if (!pick.t) return readMbr(disk, s0, preferred);
+  // 'detection': the other size was tried and lost (or won); 'container': nothing to tell them apart.
+  pick.t.details.sectorSizeBy = b.t && a.n !== b.n ? 'detection' : 'container';
+  return pick.t;
+}
+
+/** True when a volume starts with something diskpick knows (for the MBR sector-size choice). */
+async function volumeStartRecognised(src: ByteSource): Promise<boolean> {
+  const head = await src.read(0, 68 * 1024).catch(() => Buffer.alloc(0));
+  if (head.length < 512) return false;
+  if (isFilesystemBootSector(head) || probeBitLocker(head) || probeLuks(head) || hasMbrSignature(head)) return true;
+  const at = (off: number, magic: string) => head.length >= off + magic.length && head.toString('latin1', off, off + magic.length) === magic;
+  // ext2/3/4 superblock magic at 1024 + 56; an LVM2 label in one of the first four sectors; Btrfs at 64 KiB + 64.
+  if (head.length >= 1082 && head.readUInt16LE(1080) === 0xef53) return true;
+  for (let k = 0; k < 4; k++) if (at(k * 512, 'LABELONE')) return true;
+  if (at(65536 + 64, '_BHRfS_M')) return true;
+  return (await identifyContent(head, src)) !== null;
 }
 
 /** One reading of a volume's partition table, shared by the GPT and MBR probes and opens. */

@@ -13,6 +13,7 @@
 import type { DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
 import type { Volume } from './types.js';
+import type { EncryptionInfo, VolumeKeys } from './crypt/keys.js';
 
 export type SecretKind = 'passphrase' | 'recovery-key' | 'key-file';
 
@@ -26,6 +27,10 @@ export interface VolumeContext {
    * null when none is given: the child is then listed, "locked", with an unsupported error.
    */
   secret(kind: SecretKind, volumePath: string): Promise<Buffer | null>;
+  /** The user's keys for encrypted volumes (options, environment, a prompt): never shown anywhere. */
+  keys?: VolumeKeys;
+  /** True when something diskpick reads is on `src` (a filesystem or a volume system). */
+  recognises?(src: ByteSource): Promise<boolean>;
   warn(message: string): void;
 }
 
@@ -44,6 +49,13 @@ export interface ChildVolume {
   /** An earlier state of a sibling (an LVM snapshot): the sibling's name and when it was taken. */
   pointOf?: string;
   pointTime?: { sec: number; nsec: number };
+  /**
+   * Shown in its parent's place, under the parent's path (the decrypted volume of an encrypted
+   * one: /p3 is what LUKS on p3 holds). The tree descends into it as into any volume.
+   */
+  inPlace?: boolean;
+  /** A locked child: opens later with a key (the browser asks when the volume is opened). */
+  unlock?: (keys: VolumeKeys) => Promise<{ source: ByteSource; encryption: EncryptionInfo } | null>;
 }
 
 export interface OpenedSystem {
@@ -52,6 +64,8 @@ export interface OpenedSystem {
   children: ChildVolume[];
   warnings: string[];
   details?: Record<string, string | number | boolean>;
+  /** An encrypted volume's header facts (never a key). */
+  encryption?: EncryptionInfo;
 }
 
 /** One member of a pooled system, as read from its own volume. */
@@ -82,6 +96,17 @@ export interface VolumeSystem {
    * without one (a filesystem, an LVM2 PV, LUKS) is found on the disk's one volume, `p0`.
    */
   partitionTable?: boolean;
+  /**
+   * Probed before the filesystems (a BitLocker To Go volume is also a valid FAT32 discovery
+   * volume: the encryption must win). The probe then answers false when its metadata cannot be
+   * read, so the filesystem is read instead.
+   */
+  beforeFilesystems?: boolean;
+  /**
+   * A last try on a volume nothing else claimed (a LUKS volume whose header is kept apart,
+   * `--header`): like `open`, or null when it does not apply.
+   */
+  openUnmarked?(src: ByteSource, ctx: VolumeContext): Promise<OpenedSystem | null>;
   /** True when the first bytes (`head`, up to 64 KiB) show this system. May read more of `src`. */
   probe(head: Buffer, src: ByteSource, sectorSize: number): boolean | Promise<boolean>;
   /** One-parent systems. */

@@ -1,5 +1,6 @@
 import type { DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
+import type { EncryptionInfo, VolumeKeys } from './crypt/keys.js';
 
 export type PartitionScheme = 'mbr' | 'gpt';
 
@@ -57,7 +58,11 @@ export interface VolumeNode {
   /** One line for `info`'s WHAT column: "Linux filesystem", "LV linear, 2 segments". */
   what: string;
   /** The volume system found on this volume (its children come from it), with facts for `info`. */
-  system?: { name: string; describe: string; details?: Record<string, string | number | boolean>; warnings: string[] };
+  system?: { name: string; describe: string; details?: Record<string, string | number | boolean>; warnings: string[]; encryption?: EncryptionInfo };
+  /** The decrypted volume of an encrypted parent, shown under the parent's path (see ChildVolume.inPlace). */
+  inPlace?: boolean;
+  /** A locked decrypted volume: opens later with a key (VolumeTreeBuilder.unlock). */
+  unlock?: (keys: VolumeKeys) => Promise<{ source: ByteSource; encryption: EncryptionInfo } | null>;
   /** A format named (blkid-like) that diskpick does not read, with its UUID where it has one. */
   content?: { type: string; uuid?: string; label?: string };
   /** The volumes this one is built from (LVM LV: its PVs' paths), for `info --json`. */

@@ -53,7 +53,7 @@ describe('exit codes', () => {
       [['ls', gpt, '/p1/docs'], ExitCode.ok],
       [['extract', gpt, '/p1/nope', '/p1/docs', '-o', join(dir, 'o1')], ExitCode.partial],
       [['ls', gpt, '--no-such-option'], ExitCode.usage],
-      [['extract', gpt, '/p1/docs'], ExitCode.usage],
+      [['extract', gpt, '/p1/docs', '--force', '--skip-existing', '-o', join(dir, 'o0')], ExitCode.usage],
       [['nosuchcommand'], ExitCode.usage],
       [['ls', junk], ExitCode.image],
       [['ls', join(dir, 'missing.img')], ExitCode.image],
@@ -80,9 +80,9 @@ describe('exit codes', () => {
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    // Interrupt once the copy has begun (the output file exists).
+    // Interrupt once the copy has begun (the output file exists, under its temporary name).
     for (let i = 0; i < 400 && readdirSync(out).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(readdirSync(out)).toEqual(['big.bin']);
+    expect(readdirSync(out)).toEqual(['.big.bin.diskpick-part']);
     const sent = Date.now();
     child.kill('SIGINT');
     const code = await exited;

@@ -164,9 +164,17 @@ describe('extract options', () => {
     const s1 = summaryOf(clash.stdout);
     expect(s1.failed.map((f) => f.source)).toEqual(['/p0/hello.txt']);
     expect(readFileSync(join(out, 'hello.txt'), 'utf8')).toBe('mine');
+    // --skip-existing skips only a complete file: one of another size than the image's is
+    // reported (failed, left alone), never taken for the restored file (issue 20).
+    const differs = summaryOf(diskpick(['extract', '--json', '--skip-existing', img, '/p0/hello.txt', '-o', out]).stdout);
+    expect(differs.skipped).toEqual([]);
+    expect(differs.failed.map((x) => x.error)).toEqual([`exists with 4 bytes, the image's file has ${lstatSync(join(tree, 'hello.txt')).size}: not complete or not the same file; not skipped, not overwritten (--force replaces it)`]);
+    expect(readFileSync(join(out, 'hello.txt'), 'utf8')).toBe('mine');
+    const same = 'm'.repeat(lstatSync(join(tree, 'hello.txt')).size);
+    writeFileSync(join(out, 'hello.txt'), same);
     const skip = summaryOf(diskpick(['extract', '--json', '--skip-existing', img, '/p0/hello.txt', '-o', out]).stdout);
     expect(skip.skipped.map((x) => x.source)).toEqual(['/p0/hello.txt']);
-    expect(readFileSync(join(out, 'hello.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(out, 'hello.txt'), 'utf8')).toBe(same);
     expect(diskpick(['extract', '-q', '--force', img, '/p0/hello.txt', '-o', out]).status).toBe(0);
     expect(readFileSync(join(out, 'hello.txt'))).toEqual(readFileSync(join(tree, 'hello.txt')));
     expect(diskpick(['extract', '--force', '--skip-existing', img, '/p0/hello.txt', '-o', out]).status).toBe(2);

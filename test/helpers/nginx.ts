@@ -30,7 +30,8 @@ export interface Nginx {
   stop(): void;
 }
 
-export async function startNginx(root: string): Promise<Nginx> {
+/** `autoindex`: the HTTP listener also lists folders (nginx's autoindex page), as some NAS web servers do. */
+export async function startNginx(root: string, opts: { autoindex?: boolean } = {}): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'dp-nginx-'));
   const [p1, p2] = [await freePort(), await freePort()];
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
@@ -38,7 +39,7 @@ export async function startNginx(root: string): Promise<Nginx> {
   writeFileSync(join(dir, 'nginx.conf'), `daemon on; pid ${dir}/nginx.pid; error_log ${dir}/error.log; worker_processes 1;
 events { worker_connections 256; }
 http { access_log ${dir}/access.log; sendfile on; client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server { listen 127.0.0.1:${p1}; root ${root}; }
+  server { listen 127.0.0.1:${p1}; root ${root};${opts.autoindex ? ' autoindex on;' : ''} }
   server { listen 127.0.0.1:${p2} ssl; ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem; root ${root}; } }
 `);
   execFileSync('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'pipe' });

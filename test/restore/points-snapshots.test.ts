@@ -5,6 +5,7 @@
  * scripts/images/btrfs.ts) and the trees the LVM snapshot image was made from (lvm-more.ts E).
  */
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,8 +23,13 @@ describe('Btrfs read-only snapshots as points', () => {
     const before = await sha256File(img);
     const id = (path: string) => manifest.list.find((s) => s.path === path)!.id;
     const kernel = (sub: number | string, path: string) => manifest.subvolumes[String(sub)]!.find((e) => e.path === path);
-    // The snapshot's creation (its root folder's birth time, as the kernel shows it).
-    const born = (path: string) => Number(BigInt(kernel(5, `/${path}`)!.birthtimeNs!) / 1_000_000_000n);
+    // The snapshot's creation: its ROOT_ITEM's otime as btrfs-progs dumps it (the root folder's
+    // birth time, set a moment apart, can fall in the next second).
+    const rootTree = execFileSync('btrfs', ['inspect-internal', 'dump-tree', '-t', 'root', img], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const born = (path: string) => {
+      const m = new RegExp(`key \\(${id(path)} ROOT_ITEM [^)]*\\)[^\\n]*\\n(?:[^\\n]*\\n)*?\\s*otime (\\d+)\\.`).exec(rootTree);
+      return Number(m![1]);
+    };
 
     const r = diskpick(['versions', '--json', img, '/p0/home/user/notes.txt']);
     expect(r.status, r.stderr.toString()).toBe(0);

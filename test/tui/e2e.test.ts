@@ -102,6 +102,27 @@ describe.skipIf(!hasTool('tmux'))('diskpick browse in tmux', () => {
     expect(await sha256File(image)).toBe(imageHash);
   });
 
+  it('keys sent together in one send-keys, as a fast typist types them, all act in order', async () => {
+    spawnSync('tmux', ['kill-session', '-t', SESSION]);
+    const cmd = `cd '${out}' && '${process.execPath}' '${CLI}' browse '${image}'; echo "diskpick exited $?"; sleep 600`;
+    tmux('new-session', '-d', '-s', SESSION, '-x', '100', '-y', '30', cmd);
+    await waitScreen((s) => s.includes('p1  GPTDATA') && s.includes('p2  GPTSECOND'), 'the volumes', 60_000);
+    // One send-keys each: the keys reach diskpick in one read.
+    keys('j', 'Enter');
+    await waitScreen((s) => /fat-gpt\.img › p2\s*$/m.test(s.split('\n')[0]!) && s.includes('fragmented.bin'), 'p2 opened by "j Enter"');
+    keys('/', 'd', 'o', 'c', 'Enter');
+    await waitScreen((s) => /filter: doc\s/.test(s) && s.includes('docs/'), 'the filter "doc" kept');
+    keys('Escape', 'j', 'Space');
+    // p2 lists deep/, docs/, gaps/ first: "j" moves to docs/, Space selects it.
+    const sel = await waitScreen((s) => s.includes('selected: 1'), '"j Space" selected the second row');
+    expect(sel.split('\n').find((l) => l.startsWith('* '))).toMatch(/^\* docs\//);
+    // Typed faster than drawn: Backspace (up to the volumes), j, k, Enter, Enter in one go.
+    keys('BSpace', 'k', 'Enter', 'Enter');
+    await waitScreen((s) => /fat-gpt\.img › p1 › deep\s*$/m.test(s.split('\n')[0]!), 'p1/deep opened by "← k Enter Enter"');
+    keys('q');
+    await waitScreen((s) => s.includes('diskpick exited 0'), 'diskpick to exit');
+  });
+
   it('Ctrl-C leaves with status 130 and gives the shell its screen back', async () => {
     spawnSync('tmux', ['kill-session', '-t', SESSION]);
     const cmd = `echo shell-screen; '${process.execPath}' '${CLI}' browse '${image}'; echo "diskpick exited $?"; sleep 600`;

@@ -4,7 +4,7 @@
  */
 import type { Key } from 'ink';
 import { describe, expect, it } from 'vitest';
-import { keyAction, type KeyMode } from '../../src/tui/keys.js';
+import { keyAction, splitKeys, type KeyMode } from '../../src/tui/keys.js';
 
 const NONE: Key = {
   upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false,
@@ -47,13 +47,20 @@ describe('the folder list', () => {
     expect(act('browse', 'x')).toBeNull();
   });
 
-  it('keys read as one string count as that many presses; "/abc" starts a filter with "abc"', () => {
-    expect(act('browse', 'jjj')).toEqual({ type: 'move', by: 3, unit: 'line' });
-    expect(act('browse', 'kk')).toEqual({ type: 'move', by: -2, unit: 'line' });
-    expect(act('browse', '   ')).toEqual({ type: 'toggle', count: 3 });
-    expect(act('browse', '/abc')).toEqual({ type: 'filterStart', text: 'abc' });
-    expect(act('browse', '/')).toEqual({ type: 'filterStart', text: '' });
-    expect(act('browse', 'jk')).toBeNull();
+  it('keys read as one string are split into single keys with their own flags (j Enter, /Doc Enter, j Space, Ctrl-U, Tab, Backspace)', () => {
+    const split = (input: string) => splitKeys(input, key()).map(([i, k]) => keyAction('browse', i, k));
+    expect(split('j\r')).toEqual([{ type: 'move', by: 1, unit: 'line' }, { type: 'open' }]);
+    expect(split('j ')).toEqual([{ type: 'move', by: 1, unit: 'line' }, { type: 'toggle', count: 1 }]);
+    expect(split('jjj')).toEqual(Array(3).fill({ type: 'move', by: 1, unit: 'line' }));
+    expect(split('/D').map((a) => a?.type)).toEqual(['filterStart', undefined]);
+    const doc = splitKeys('Doc\r', key()).map(([i, k]) => keyAction('filtering', i, k));
+    expect(doc).toEqual([{ type: 'filterType', text: 'D' }, { type: 'filterType', text: 'o' }, { type: 'filterType', text: 'c' }, { type: 'filterDone' }]);
+    expect(splitKeys('D\x15\t\x7f', key()).map(([i, k]) => [i, k.shift, k.ctrl, k.tab, k.backspace])).toEqual([
+      ['D', true, false, false, false], ['u', false, true, false, false], ['', false, false, true, false], ['', false, false, false, true],
+    ]);
+    // One key, or an escape sequence Ink has already parsed, is passed on as it is.
+    expect(splitKeys('', key({ upArrow: true }))).toEqual([['', key({ upArrow: true })]]);
+    expect(splitKeys('日', key())).toEqual([['日', key()]]);
   });
 
   it('while filtering: typing filters, Enter keeps it, Esc clears it, Backspace edits; arrows still move', () => {

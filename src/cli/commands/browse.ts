@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
+import { keysFromOptions } from '../secrets.js';
 
 export function register(program: Command): void {
   program
@@ -21,9 +22,15 @@ export function register(program: Command): void {
         // once, at import). We have just checked for a real terminal: draw interactively.
         delete process.env.CI;
         delete process.env.CONTINUOUS_INTEGRATION;
-        const { runBrowse, colorWanted } = await import('../../tui/browse.js');
-        const how = await withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) =>
-          runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path }));
+        // No prompt before the browser starts: a locked volume asks for its key when opened.
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        // Loaded while the image is opened: both wait on the disk at times.
+        const tui = import('../../tui/browse.js');
+        tui.catch(() => {}); // its failure is reported where it is awaited
+        const how = await withImage(image, g, async (vfs) => {
+          const { runBrowse, colorWanted } = await tui;
+          return runBrowse(vfs, { cwd: process.cwd(), color: colorWanted(), start: path === '/' ? undefined : path });
+        }, { keys: keysFromOptions(g) });
         return how === 'interrupt' ? ExitCode.interrupted : ExitCode.ok;
       }),
     );

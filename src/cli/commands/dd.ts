@@ -1,11 +1,15 @@
 import { constants as fsc } from 'node:fs';
-import { open, lstat, unlink } from 'node:fs/promises';
+import { open, lstat, unlink, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { DiskpickError, fromSystemError, warningLine } from '../../errors.js';
 import { pump } from '../../source/chunks.js';
 import type { ByteSource } from '../../source/source.js';
 import { refuseInput } from '../../source/file.js';
 import { ProgressBar } from '../progress.js';
+import { humanSize } from '../entry-format.js';
+import { partName } from '../../restore/restore.js';
+import { onStopSignals, signalExitCode } from '../signals.js';
 import { openContainer } from '../../container/open.js';
 import { parseImageArg } from '../../container/point.js';
 import { quietOnEpipe, refuseStdoutInput, runCommand, warnLine, vfsOptions, withImage, writeStdout, type GlobalOptions } from '../run.js';
@@ -38,8 +42,18 @@ export function register(program: Command): void {
     .action((image: string, opts: DdOptions, cmd: Command) =>
       runCommand(async () => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
+        // A disk image to a terminal is binary noise and can drive it: refused as gzip does.
+        if (opts.output === '-' && process.stdout.isTTY) {
+          throw new DiskpickError('usage', 'will not write a disk image to a terminal; redirect it (> FILE or | …) or give -o FILE');
+        }
         if (opts.volume) {
-          await withImage(image, g, (vfs) => writeRaw(vfs.volumeSource(opts.volume!), opts));
+          await withImage(image, g, async (vfs) => {
+            // A drive letter (`--volume C:`) names the volume Windows gives it (src/vfs/drives.ts).
+            const drive = /^([A-Za-z]):\\?$/.exec(opts.volume!);
+            const vol = drive ? (await vfs.driveLetters()).get(drive[1]!.toUpperCase()) : undefined;
+            if (drive && !vol) throw new DiskpickError('notFound', `no volume has drive letter ${drive[1]!.toUpperCase()}: (volumes: ${vfs.volumeHint()})`, opts.volume);
+            return writeRaw(vfs.volumeSource(vol ? vol.name : opts.volume!), opts);
+          });
           return;
         }
         // The whole disk needs only the container: it may hold no partition table or
@@ -48,7 +62,7 @@ export function register(program: Command): void {
         const disk = await openContainer(image, vfsOptions(g));
         try {
           for (const w of disk.warnings) process.stderr.write(warningLine(w));
-          await writeRaw(disk, opts);
+          return await writeRaw(disk, opts);
         } finally {
           await disk.close();
         }
@@ -64,7 +78,14 @@ function isZero(b: Buffer): boolean {
   return b.equals(zeros.subarray(0, b.length));
 }
 
-async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
+class Stopped extends Error {}
+
+/**
+ * A regular output file is written as .NAME.diskpick-part beside it and renamed to NAME when
+ * complete (issue 20: an interrupted dd left a partial image under the real name); SIGINT,
+ * SIGTERM, SIGHUP and SIGPIPE remove it with one line. A device or FIFO is written in place.
+ */
+async function writeRaw(src: ByteSource, opts: DdOptions): Promise<number | void> {
   const bar = new ProgressBar(opts.quiet);
   const progress = { filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: src.size };
   if (opts.output === '-') {
@@ -89,11 +110,17 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
   if (exists) refuseInput(exists, opts.output);
   if (exists && !opts.force && exists.isFile()) throw new DiskpickError('output', 'already exists (use --force to overwrite)', opts.output);
   if (exists?.isSymbolicLink()) throw new DiskpickError('output', 'is a symbolic link; not followed', opts.output);
+  if (exists?.isDirectory()) throw new DiskpickError('output', 'is a folder; give a file name', opts.output);
+  // A new or regular file goes to a temporary name; a device (or FIFO) is written in place.
+  const viaPart = !exists || exists.isFile();
+  const part = viaPart ? join(dirname(opts.output), partName(basename(opts.output))) : null;
+  const target = part ?? opts.output;
   // No O_TRUNC: the file opened is checked (fstat) against the image's own files first, and
-  // only then emptied (issue 26: `dd IMAGE -o IMAGE --force` truncated the backup).
+  // only then emptied (issue 26: `dd IMAGE -o IMAGE --force` truncated the backup). A leftover
+  // temporary file of a killed run is emptied and reused.
   const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
-  const fh = await open(opts.output, flags, 0o644).catch((err) => {
-    throw fromSystemError(err, opts.output, 'output');
+  const fh = await open(target, flags, 0o644).catch((err) => {
+    throw fromSystemError(err, target, 'output');
   });
   let regular: boolean;
   try {
@@ -105,11 +132,13 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
     await fh.close();
     throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
   }
+  const stops = onStopSignals(() => undefined);
   try {
     let end = 0;
     await pump(
       src,
       async (chunk, off) => {
+        if (stops.signal) throw new Stopped();
         // Regions that read as zeros become holes in a regular output file.
         if (!(regular && isZero(chunk))) {
           let done = 0;
@@ -125,14 +154,25 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<void> {
       { chunkSize: CHUNK },
     );
     if (regular) await fh.truncate(end);
+    await fh.close();
+    if (part) {
+      await rename(part, opts.output).catch((err) => {
+        throw fromSystemError(err, opts.output, 'output');
+      });
+    }
   } catch (err) {
     // A cut copy must not stay under the name of a whole one (issue 26: a full disk left a
-    // 1 MiB file behind): a regular output file is removed.
+    // 1 MiB file behind): the temporary file is removed.
     await fh.close().catch(() => undefined);
-    if (regular) await unlink(opts.output).catch(() => undefined);
+    if (regular) await unlink(target).catch(() => undefined);
+    if (err instanceof Stopped) {
+      bar.done();
+      process.stderr.write(`diskpick: ${stops.signal}: stopped; ${regular ? `removed the partial file ${target} (${humanSize(progress.bytesDone)} of ${humanSize(src.size)})` : `${target} holds the first ${humanSize(progress.bytesDone)} only`}\n`);
+      return signalExitCode(stops.signal!);
+    }
     throw err instanceof DiskpickError ? err : fromSystemError(err, opts.output, 'output');
   } finally {
+    stops.off();
     bar.done();
-    await fh.close().catch(() => undefined);
   }
 }

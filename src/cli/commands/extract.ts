@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { escapeText, jsonText } from '../../escape.js';
-import { restore, type RestoreOptions, type RestoreSelection, type RestoreSummary } from '../../restore/restore.js';
+import { countWritten, restore, type RestoreOptions, type RestoreSelection, type RestoreSummary } from '../../restore/restore.js';
+import { onStopSignals, signalExitCode } from '../signals.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { splitPath } from '../../vfs/vfs.js';
 import type { Vfs } from '../../vfs/vfs.js';
@@ -11,7 +12,7 @@ import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import { withPath } from './ls.js';
 
 interface ExtractOptions {
-  output: string;
+  output?: string;
   force?: boolean;
   skipExisting?: boolean;
   preserve?: boolean;
@@ -31,7 +32,7 @@ export function register(program: Command): void {
     .description('copy files or whole folders out of the image into a folder')
     .argument('<image>', 'disk image')
     .argument('<paths...>', 'files or folders inside the image (PATH:STREAM for one NTFS stream), or globs (quote them)')
-    .requiredOption('-o, --output <dir>', 'target folder (created if missing); nothing is written outside it')
+    .option('-o, --output <dir>', 'target folder (created if missing; default: the current folder, as 7zz x); nothing is written outside it')
     .option('--force', 'overwrite existing files')
     .option('--skip-existing', 'leave existing files alone')
     .option('--preserve', 'restore times; modes and owners where the image has them (owners only as root) (default)')
@@ -49,7 +50,10 @@ export function register(program: Command): void {
 A glob's matches keep their folders below the pattern's fixed part: '/p2/Users/*/Documents/**/*.docx'
 restores /p2/Users/anna/Documents/x.docx as DIR/anna/Documents/x.docx. A path that exists as
 written is taken literally, so a name containing * works too. Symlinks are recreated, never followed.
-Exit codes: 0 all done, 1 some failed, 2 usage, 3 image, 4 not found, 7 output, 130 interrupted.
+Files are written as .NAME.diskpick-part and renamed when complete, so a name in DIR is always
+a whole file; SIGINT, SIGTERM, SIGHUP and SIGPIPE remove the partial file and say so.
+Exit codes: 0 all done, 1 some failed, 2 usage, 3 image, 4 not found, 7 output,
+130 interrupted (129 SIGHUP, 141 SIGPIPE, 143 SIGTERM).
 
 Examples:
   diskpick extract disk.vmdk /p2/Users/anna/report.docx -o restored/
@@ -76,6 +80,8 @@ function streamsMode(v: string | boolean | undefined): RestoreOptions['streams']
 }
 
 export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOptions): Promise<number> {
+  // No -o: the current folder, as `7zz x` and `tar x` do.
+  const output = opts.output ?? '.';
   if (opts.force && opts.skipExisting) throw new DiskpickError('usage', '--force and --skip-existing exclude each other');
   const streams = streamsMode(opts.streams);
   const selection: RestoreSelection[] = [];
@@ -132,12 +138,13 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
   }
   const bar = new ProgressBar(opts.quiet || opts.json);
   const abort = new AbortController();
-  const onSig = () => abort.abort();
-  process.once('SIGINT', onSig);
+  // Every signal that ends a run from outside (Ctrl-C, a kill, an SSH drop, a closed pipe)
+  // stops it the same way: the file being written is removed, the rest stays.
+  const stops = onStopSignals(() => abort.abort());
   let summary: RestoreSummary;
   try {
     summary = await restore(vfs, selection, {
-      outDir: opts.output,
+      outDir: output,
       force: opts.force,
       skipExisting: opts.skipExisting,
       preserve: opts.preserve,
@@ -151,7 +158,7 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
       onProgress: (p) => bar.update(p),
     });
   } finally {
-    process.off('SIGINT', onSig);
+    stops.off();
     bar.done();
   }
   for (const m of missing) summary.failed.push({ source: m.path, target: null, error: m.err.message });
@@ -159,15 +166,20 @@ export async function extractCommand(vfs: Vfs, paths: string[], opts: ExtractOpt
     const e = withPath(f.err, vfs, f.path);
     summary.failed.push({ source: f.path, target: null, error: e instanceof Error ? e.message : String(e) });
   }
-  printSummary(summary, opts);
-  if (summary.cancelled) return ExitCode.interrupted;
+  printSummary(summary, opts, output, stops.signal);
+  if (summary.cancelled) return stops.signal ? signalExitCode(stops.signal) : ExitCode.interrupted;
   if (summary.stopped) return ExitCode.output;
   if (summary.failed.length === 0) return ExitCode.ok;
   const nothingDone = summary.written.length === 0 && summary.skipped.length === 0;
   return nothingDone && paths.length === 1 && selection.length === 1 && selection[0]!.node.stat.type !== 'dir' ? ExitCode.output : ExitCode.partial;
 }
 
-function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
+function printSummary(s: RestoreSummary, opts: ExtractOptions, output: string, signal: NodeJS.Signals | null): void {
+  if (signal) {
+    // What was cleaned up, in one line, even with --quiet or --json (stderr).
+    const removed = (s.removed ?? []).map((r) => `${escapeText(r.target)} (${humanSize(r.bytes)} of ${escapeText(r.source)})`);
+    process.stderr.write(`diskpick: ${signal}: stopped; ${removed.length ? `removed the partial file ${removed.join(', ')}` : 'no partial file left'}\n`);
+  }
   if (opts.json) {
     process.stdout.write(`${jsonText(s)}\n`);
     return;
@@ -178,12 +190,13 @@ function printSummary(s: RestoreSummary, opts: ExtractOptions): void {
   for (const f of s.failed) process.stderr.write(`diskpick: ${escapeText(f.source)}: ${escapeText(f.error)}\n`);
   if (opts.quiet) return;
   for (const r of s.renamed) process.stderr.write(`diskpick: renamed "${escapeText(r.source, { backslash: true })}" to ${escapeText(r.target)} (${r.reason})\n`);
-  const files = s.written.filter((w) => w.type !== 'dir').length;
-  const dirs = s.written.filter((w) => w.type === 'dir').length;
+  // Files the user chose (and the links and files below chosen folders); streams apart.
+  const { files, streams, dirs } = countWritten(s);
   const verb = s.dryRun ? 'would extract' : s.cancelled ? 'cancelled after extracting' : s.stopped ? 'stopped after extracting' : 'extracted';
-  const parts = [`${verb} ${files} file${files === 1 ? '' : 's'} (${humanSize(s.bytes)})`, `${dirs} folder${dirs === 1 ? '' : 's'}`];
+  const what = `${files} file${files === 1 ? '' : 's'}${streams ? ` and ${streams} stream${streams === 1 ? '' : 's'}` : ''}`;
+  const parts = [`${verb} ${what} (${humanSize(s.bytes)})`, `${dirs} folder${dirs === 1 ? '' : 's'}`];
   if (s.skipped.length) parts.push(`${s.skipped.length} skipped`);
   if (s.renamed.length) parts.push(`${s.renamed.length} renamed`);
   if (s.failed.length) parts.push(`${s.failed.length} failed`);
-  process.stderr.write(`${parts.join(', ')} → ${escapeText(opts.output)}\n`);
+  process.stderr.write(`${parts.join(', ')} → ${escapeText(output)}\n`);
 }

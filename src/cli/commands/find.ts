@@ -3,7 +3,7 @@ import { DiskpickError, ExitCode } from '../../errors.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
 import { findNodes, parseDate, parseSize, parseTypes, type FindFilters } from '../../restore/find.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
-import { displayName, entryJson, longLine, type EntryJson } from '../entry-format.js';
+import { displayName, entryJson, longLine, setUtcTimes, type EntryJson } from '../entry-format.js';
 import { jsonText } from '../../escape.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 import { checkHashAlgorithm, hashOf, withPath } from './ls.js';
@@ -40,6 +40,7 @@ export function register(program: Command): void {
     .option('--min-depth <n>', 'print nothing shallower than N (1: not the start itself)')
     .option('-l, --long', 'type, mode, links, uid, gid, size, mtime, path')
     .option('--json', 'one JSON object per match (NDJSON; docs/schema/entry.schema.json)')
+    .option('--utc', 'with -l: times in UTC instead of local time (TZ)')
     .option('--print0', 'end each path with NUL instead of a newline (for xargs -0)')
     .option('--hash <algorithm>', 'print a content hash of each matching file (sha256, sha1, md5)')
     .option('--system', 'include filesystem metadata files (NTFS $MFT …)')
@@ -53,8 +54,11 @@ Examples:
   diskpick find disk.img /p1 --name 'report*' --hash sha256
   diskpick find disk.img '/p*/home/*' --type d --max-depth 0
   diskpick find disk.img --type f --print0 | xargs -0 -n1 echo`)
-    .action((image: string, path: string, opts: FindOptions, cmd: Command) =>
-      runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => findCommand(vfs, path, opts))),
+    .action((image: string, path: string, opts: FindOptions & { utc?: boolean }, cmd: Command) =>
+      runCommand(() => {
+        setUtcTimes(!!opts.utc);
+        return withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => findCommand(vfs, path, opts));
+      }),
     );
 }
 

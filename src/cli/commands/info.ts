@@ -21,6 +21,7 @@ export function register(program: Command): void {
     .action((image: string, opts: { json?: boolean; verify?: boolean }, cmd: Command) =>
       runCommand(() =>
         withImage(image, cmd.optsWithGlobals<GlobalOptions>(), async (vfs) => {
+          await vfs.driveLetters();
           const info = vfs.info();
           const points = await listPoints(vfs);
           const verified = opts.verify ? await verifyDigests(vfs.container, image) : null;
@@ -63,7 +64,7 @@ export function renderInfo(info: ImageInfo): string {
   const lines: string[] = [];
   const c = info.container;
   lines.push(`image:      ${info.file}`);
-  lines.push(`container:  ${c.format} (${c.variant}), virtual size ${humanSize(c.virtualSize)} (${c.virtualSize} bytes)`);
+  lines.push(`container:  ${c.format} (${c.variant}), virtual size ${humanSize(c.virtualSize)} (${c.virtualSize} bytes)${info.damaged.length ? '; DAMAGED (see the warnings: the rest is read)' : ''}`);
   if (c.chain.length > 1 || c.chain[0]?.extraFiles?.length) {
     lines.push('chain:');
     c.chain.forEach((l, i) => {
@@ -90,7 +91,7 @@ export function renderInfo(info: ImageInfo): string {
     const fs = v.filesystem;
     const named = v.content;
     const enc = v.encryption;
-    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
+    let what = enc ? `${enc.type}${enc.uuid ? ` (UUID ${enc.uuid})` : ''}, ${enc.locked ? 'locked' : 'opened'}${!enc.locked && !fs && v.system ? `: ${v.system.describe}` : ''}` : v.system ? v.system.describe : named ? `${named.type}${named.uuid ? ` (UUID ${named.uuid})` : ''}, not read` : v.what;
     // Where no filesystem could be read and the row says nothing else, say why.
     // (An encrypted volume whose header cannot be read: say why, too.)
     if (!fs && !v.system && (!named || /^(LUKS|BitLocker)/.test(named.type)) && v.error && !v.encryption?.locked) what = `${what}: ${v.error}`;
@@ -98,13 +99,18 @@ export function renderInfo(info: ImageInfo): string {
       v.name,
       v.start === null ? '-' : humanSize(v.start),
       humanSize(v.size),
-      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
+      v.encryption ? (v.encryption.locked ? `${v.encryption.type} (locked)` : `${fs ? fs.type : v.system ? v.system.name.toUpperCase() : '?'} in ${v.encryption.type}`) : fs ? (fs.details.encryption ? `${fs.type} (${fs.details.encryption})` : fs.type) : named ? named.type : v.system ? '-' : '?',
       fs?.label ?? named?.label ?? v.partitionName ?? '-',
       what,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const drives = info.volumes.filter((v) => v.drive).sort((a, b) => (a.drive! < b.drive! ? -1 : 1));
+  if (drives.length) {
+    const from = info.driveLetters?.from === 'registry' ? `as ${info.driveLetters.hive} records them` : 'in the order Windows gives them; no Windows registry found';
+    lines.push(`drives:     ${drives.map((v) => `${v.drive}: ${v.name}`).join(', ')} (${from})`);
+  }
   for (const v of info.volumes) {
     // Boot images an ISO's El Torito catalog lists (details "boot image N").
     for (const [k, d] of Object.entries(v.filesystem?.details ?? {})) if (k.startsWith('boot image ')) lines.push(`boot:       ${v.name}: ${d}`);

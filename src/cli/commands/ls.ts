@@ -4,12 +4,26 @@ import { DiskpickError, ExitCode } from '../../errors.js';
 import { pump } from '../../source/chunks.js';
 import type { Vfs, VfsNode } from '../../vfs/vfs.js';
 import { compileGlob, expandGlob, hasGlob } from '../../restore/glob.js';
-import { displayName, entryJson, longLine, needsEscape, type EntryJson } from '../entry-format.js';
+import { displayName, entryJson, longLine, needsEscape, setUtcTimes, type EntryJson } from '../entry-format.js';
 import { jsonText } from '../../escape.js';
 import { quietOnEpipe, reportError, runCommand, stdoutBatch, withImage, type GlobalOptions } from '../run.js';
 
 export interface LsOptions {
   long?: boolean;
+  /** -h: sizes as 1.5K, 12M in -l. */
+  humanReadable?: boolean;
+  /** -a: accepted as GNU ls users type it; nothing is hidden here (dot files are always listed). */
+  all?: boolean;
+  /** -d: the folder itself, not its contents. */
+  directory?: boolean;
+  /** -t: newest first. */
+  t?: boolean;
+  /** -S: largest first. */
+  S?: boolean;
+  reverse?: boolean;
+  /** -U: in the order the filesystem stores entries. */
+  unsorted?: boolean;
+  utc?: boolean;
   recursive?: boolean;
   json?: boolean;
   system?: boolean;
@@ -23,18 +37,29 @@ export function register(program: Command): void {
     .command('ls')
     .description('list a folder of the image (the top level lists volumes p1, p2, … or p0)')
     .argument('<image>', 'disk image')
-    .argument('[path]', 'folder or file inside the image, or a glob (quote it): \'/p2/Users/*/Documents\'', '/')
-    .option('-l, --long', 'type, mode, links, uid, gid, size, mtime')
+    .argument('[paths...]', 'folders or files inside the image (/p2/Users, \\p2\\Users, C:\\Users), or globs (quote them): \'/p2/Users/*/Documents\'')
+    .helpOption('--help', 'display help for command')
+    .option('-l, --long', 'type, mode, links, uid, gid, size, mtime (local time; --utc)')
+    .option('-h, --human-readable', 'with -l: sizes as 1.5K, 234M, 2.0G')
     .option('-R, --recursive', 'list everything below, as full paths')
+    .option('-d, --directory', 'list folders themselves, not their contents')
+    .option('-t', 'sort by modification time, newest first')
+    .option('-S', 'sort by size, largest first')
+    .option('-r, --reverse', 'reverse the order')
+    .option('-U, --unsorted', 'entries in the order the filesystem stores them (default: by name)')
+    .option('-a, --all', 'accepted for habit: nothing is hidden (dot files are always listed; --system adds metadata files)')
+    .option('-1', 'one entry per line (always so)')
+    .option('--utc', 'times in UTC instead of local time (TZ)')
     .option('--json', 'one JSON object per entry (NDJSON)')
     .option('--system', 'include filesystem metadata files (NTFS $MFT …)')
     .option('--streams', 'also list named data streams (NTFS) as PATH:STREAM')
     .option('--xattr', 'show extended attributes')
     .option('--hash <algorithm>', 'print a content hash of each file (sha256, sha1, md5)')
-    .addHelpText('after', '\nA glob lists every match by its full path (and, with -R, everything below matching folders).\n\nExamples:\n  diskpick ls disk.vmdk\n  diskpick ls -l disk.vmdk /p2/Users\n  diskpick ls -R --json disk.qcow2 /p1 > tree.ndjson\n  diskpick ls --hash sha256 disk.img /p1/docs\n  diskpick ls -l disk.img \'/p*/docs/*.txt\'')
-    .action((image: string, path: string, opts: LsOptions, cmd: Command) =>
-      runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => listCommand(vfs, path, opts))),
-    );
+    .addHelpText('after', '\nA glob lists every match by its full path (and, with -R, everything below matching folders).\n\nListings are sorted by name (byte order, as LC_ALL=C ls); volumes stay in disk order.\n\nExamples:\n  diskpick ls disk.vmdk\n  diskpick ls -lh disk.vmdk /p2/Users /p2/Shared\n  diskpick ls -lt disk.vhdx \'C:\\Users\\anna\\Documents\'\n  diskpick ls -l disk.vmdk /p2/Users\n  diskpick ls -R --json disk.qcow2 /p1 > tree.ndjson\n  diskpick ls --hash sha256 disk.img /p1/docs\n  diskpick ls -l disk.img \'/p*/docs/*.txt\'')
+    .action((image: string, paths: string[], opts: LsOptions, cmd: Command) => {
+      setUtcTimes(!!opts.utc);
+      return runCommand(() => withImage(image, cmd.optsWithGlobals<GlobalOptions>(), (vfs) => listPaths(vfs, paths.length ? paths : ['/'], opts)));
+    });
 }
 
 export async function hashOf(vfs: Vfs, node: VfsNode, algorithm: string, stream?: string): Promise<string> {
@@ -54,7 +79,44 @@ export function checkHashAlgorithm(alg: string): void {
   }
 }
 
-export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Promise<number> {
+/**
+ * Several paths, as GNU ls takes them: each folder under a `PATH:` header (only when there are
+ * several and not with -R, whose lines are full paths), separated by blank lines. A path that
+ * fails is reported and the others are listed; the exit code is then that failure's.
+ */
+export async function listPaths(vfs: Vfs, paths: string[], opts: LsOptions): Promise<number> {
+  if (paths.length === 1) return listCommand(vfs, paths[0]!, opts);
+  let code: number = ExitCode.ok;
+  let first = true;
+  for (const p of paths) {
+    let header: string | undefined;
+    if (!opts.recursive && !opts.directory && !opts.json) {
+      const node = await vfs.lookup(p).catch(() => null);
+      if (node && node.stat.type === 'dir') header = `${first ? '' : '\n'}${displayName(p)}:\n`;
+    }
+    first = false;
+    try {
+      const c = await listCommand(vfs, p, opts, header);
+      if (c !== ExitCode.ok && code === ExitCode.ok) code = c;
+    } catch (err) {
+      const c = reportError(err);
+      if (code === ExitCode.ok || code === ExitCode.partial) code = c;
+    }
+  }
+  return code;
+}
+
+/** How a folder's entries are ordered: by name from the Vfs, then -t/-S/-r here. */
+function orderKids(kids: VfsNode[], opts: LsOptions): VfsNode[] {
+  if (opts.unsorted && !opts.t && !opts.S) return opts.reverse ? kids.reverse() : kids;
+  const ms = (n: VfsNode) => (n.stat.mtime ? n.stat.mtime.sec * 1e9 + n.stat.mtime.nsec : -Infinity);
+  // Stable sorts: equal times or sizes stay in name order, as GNU ls leaves them.
+  if (opts.S) kids.sort((a, b) => b.stat.size - a.stat.size);
+  else if (opts.t) kids.sort((a, b) => ms(b) - ms(a));
+  return opts.reverse ? kids.reverse() : kids;
+}
+
+export async function listCommand(vfs: Vfs, path: string, opts: LsOptions, header?: string): Promise<number> {
   quietOnEpipe();
   if (opts.hash) checkHashAlgorithm(opts.hash);
   let failures = 0;
@@ -82,7 +144,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       if (xattrs) j.xattrs = Object.fromEntries([...xattrs].map(([k, v]) => [k, v.toString('base64')]));
       out.push(`${jsonText(j)}\n`);
     } else {
-      const name = opts.long ? longLine(node, shown) : displayName(shown);
+      const name = opts.long ? longLine(node, shown, opts.humanReadable) : displayName(shown);
       out.push(hash ? `${hash}  ${name}\n` : `${name}\n`);
       if (xattrs) for (const [k, v] of xattrs) out.push(`    ${displayName(k)}=${showXattr(v)}\n`);
     }
@@ -102,8 +164,8 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
 
   // Plain names need no stat beyond the type: folders list without reading every file's
   // inode or MFT record, and lines go out without a per-entry await.
-  const namesOnly = !opts.long && !opts.json;
-  const plain = namesOnly && !opts.hash && !opts.streams && !opts.xattr;
+  const namesOnly = !opts.long && !opts.json && !opts.t && !opts.S;
+  const plain = namesOnly && !opts.hash && !opts.streams && !opts.xattr && !opts.reverse;
   let pending = 0;
   const failed = async (err: unknown, dir: VfsNode, top: boolean) => {
     if (top) throw err;
@@ -123,7 +185,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
       // each name.
       let l;
       try {
-        l = await vfs.readdirNames(dir, { system: opts.system });
+        l = await vfs.readdirNames(dir, { system: opts.system, unsorted: opts.unsorted });
       } catch (err) {
         await failed(err, dir, top);
         return [];
@@ -145,7 +207,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     }
     let kids: VfsNode[];
     try {
-      kids = await vfs.readdir(dir, { system: opts.system, namesOnly });
+      kids = orderKids(await vfs.readdir(dir, { system: opts.system, namesOnly, unsorted: opts.unsorted }), opts);
     } catch (err) {
       await failed(err, dir, top);
       return [];
@@ -169,6 +231,7 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     }
   };
 
+  if (header) out.push(header);
   let start: VfsNode;
   try {
     start = await vfs.lookup(path);
@@ -179,8 +242,8 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions): Prom
     await flush();
     return failures ? ExitCode.partial : ExitCode.ok;
   }
-  if (start.stat.type !== 'dir') {
-    await emit(start, opts.recursive ? start.path : start.name);
+  if (start.stat.type !== 'dir' || opts.directory) {
+    await emit(start, opts.recursive || opts.directory ? start.path : start.name);
     await flush();
     return failures ? ExitCode.partial : ExitCode.ok;
   }

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { imagePoints, pointsFor } from '../../restore/points.js';
 import { versionsOf, type VersionRow } from '../../restore/versions.js';
-import { displayName, humanSize, isoTime, shortTime } from '../entry-format.js';
+import { displayName, humanSize, isoTime, setUtcTimes, shortTime } from '../entry-format.js';
 import { quietOnEpipe, runCommand, vfsOptions, writeStdout, type GlobalOptions } from '../run.js';
 
 interface VersionsCliOptions {
@@ -22,11 +22,13 @@ export function register(program: Command): void {
     .description('one file across points in time: every image given (nightly backups of one VM) and the shadow copies inside each, oldest first')
     .argument('<images-and-path...>', 'the images, then the path inside them (e.g. fileserver-*.vmdk /p2/Users/anna/report.docx)')
     .option('--json', 'one JSON object per point (NDJSON)')
+    .option('--utc', 'times in UTC instead of local time (TZ)')
     .option('--verify', 'hash every version, even where size, times and inode say it is unchanged')
     .option('--no-inner', 'only the images given, not the points inside them (chain levels, internal snapshots, shadow copies, LVM and Btrfs snapshots)')
     .addHelpText('after', "\nPoints: each image given, and inside each the lower levels of its snapshot chain (IMAGE@level:N),\nQCOW2 internal snapshots (IMAGE@snap:NAME), shadow copies (IMAGE@vss:K), LVM snapshots of the\npath's LV and Btrfs snapshots of its subvolume (IMAGE:/SNAPSHOT). An image's time is its file's\nmodification time; an inner point's is when it was taken. SAME AS names the earliest point with\nidentical content; a file absent from a point shows as (deleted).\n\nExamples:\n  diskpick versions nightly/fileserver-*.vmdk /p2/Users/anna/report.docx\n  diskpick versions --json a.qcow2 b.qcow2 c.qcow2 /p1/etc/fstab")
-    .action((args: string[], opts: VersionsCliOptions, cmd: Command) =>
+    .action((args: string[], opts: VersionsCliOptions & { utc?: boolean }, cmd: Command) =>
       runCommand(async () => {
+        setUtcTimes(!!opts.utc);
         quietOnEpipe();
         if (args.length < 2) throw new DiskpickError('usage', 'versions needs at least one image and a path (see diskpick versions --help)');
         const path = args[args.length - 1]!;

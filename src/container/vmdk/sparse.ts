@@ -4,6 +4,7 @@
  * footer). VMware "Virtual Disk Format 5.0" §"Hosted Sparse Extents" and
  * §"Stream-Optimized Compressed Sparse Extents"; libyal VMDK format §4.
  */
+import { tableEnd } from '../damage.js';
 import { corrupt, unsupported } from '../../errors.js';
 import { u64leAtMost } from '../../source/bytes.js';
 import { readExact, type ByteSource } from '../../source/source.js';
@@ -159,6 +160,36 @@ export class SparseExtent implements GrainMap {
     return this.reserved.some(([a, b]) => start < b && end > a);
   }
 
+  /**
+   * The end of the last grain the tables reference (a grain table past the end counts as
+   * its own end): where the file should end at least. Null for compressed grains (their
+   * sizes are in the markers) or tables too large to scan at open.
+   */
+  async dataEnd(): Promise<number | null> {
+    if (this.compressed) return null;
+    const gts: number[] = [];
+    const scanned = await tableEnd(this.file, this.gd.start, this.gd.entries, 4, (_i, v) => {
+      if (v > 1 || (v === 1 && !this.zeroedGrains)) gts.push(v);
+      return 0;
+    });
+    const bytes = this.gtesPerGt * 4;
+    if (scanned === null || gts.length * bytes > 64 * 1024 * 1024) return null;
+    let end = 0;
+    for (const sector of gts) {
+      const at = sector * SECTOR;
+      if (at + bytes > this.file.size) {
+        end = Math.max(end, at + bytes);
+        continue;
+      }
+      const raw = await readExact(this.file, at, bytes, 'VMDK grain table');
+      for (let i = 0; i < this.gtesPerGt; i++) {
+        const v = raw.readUInt32LE(i * 4);
+        if (v > 1 || (v === 1 && !this.zeroedGrains)) end = Math.max(end, v * SECTOR + this.grainBytes);
+      }
+    }
+    return end;
+  }
+
   async loadTable(gt: number): Promise<GrainTable> {
     const sector = await this.gd.u32(gt);
     if (sector === undefined || sector === 0) return null;
@@ -181,10 +212,9 @@ export class SparseExtent implements GrainMap {
       else if (v === 1 && this.zeroedGrains) t[i] = GRAIN_ZERO;
       else {
         const off = v * SECTOR;
-        if (off + minData > this.file.size) {
-          throw corrupt(name, `VMDK grain table ${gt} entry ${i} points past the end of the file (sector ${v})`);
-        }
-        if (this.overlapsMetadata(off, off + minData)) {
+        // A grain past the end (a file cut short, or one bad entry) fails only the reads that
+        // need it ("truncated: grain data at offset …"), not every grain of its table.
+        if (off + minData <= this.file.size && this.overlapsMetadata(off, off + minData)) {
           throw corrupt(name, `VMDK grain table ${gt} entry ${i} points into the header or grain directory (sector ${v})`);
         }
         t[i] = off;

@@ -6,6 +6,7 @@
  * sparse, streamOptimized), COWD (ESX redo logs, VMFSSPARSE) and SESparse (ESXi 6.5+).
  * See docs/formats/vmdk.md.
  */
+import { checkFileEnd } from '../damage.js';
 import { basename } from 'node:path';
 import { corrupt, DiskpickError, unsupported } from '../../errors.js';
 import { readExact, readInto, SliceSource, type ByteSource, readSpan, readIntoSpan } from '../../source/source.js';
@@ -161,6 +162,7 @@ async function openKdmv(file: ByteSource, h: SparseExtentHeader, ctx: OpenContex
   // VMware sets uncleanShutdown while the disk is open; a copy taken then may hold grain
   // tables that do not yet list the newest grains.
   if (map.header.uncleanShutdown) ctx.warn(`VMDK extent was not closed cleanly (uncleanShutdown set); recent writes may be missing`, file.name);
+  checkFileEnd(ctx, file, await map.dataEnd(), 'grain tables');
   return map;
 }
 

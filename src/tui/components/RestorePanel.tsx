@@ -1,7 +1,7 @@
 import { Box, Text } from 'ink';
 import type { RestoreProgress } from '../../restore/restore.js';
 import { progressView } from '../progress.js';
-import { fit, truncate } from '../width.js';
+import { firstThatFits, fit, truncate } from '../width.js';
 import { displayName } from '../../present/names.js';
 
 export interface RestorePanelProps {
@@ -24,7 +24,7 @@ export function RestorePanel({ outDir, progress, elapsedMs, width, height, cance
     <Text key="c" wrap="truncate">{progress ? truncate(v.counts, width) : ' '}</Text>,
     <Text key="f" wrap="truncate">{fit(p.current ? `copying ${displayName(p.current)}` : 'planning…', width).trimEnd() || ' '}</Text>,
     <Text key="s"> </Text>,
-    <Text key="h" wrap="truncate">{cancelling ? 'Cancelling…' : 'Esc cancels (files already written stay; the one being copied is removed)'}</Text>,
+    <Text key="h" wrap="truncate">{cancelling ? 'Cancelling…' : firstThatFits(['Esc cancels (files already written stay; the one being copied is removed)', 'Esc cancels (written files stay)'], width)}</Text>,
   ];
   while (lines.length < height) lines.push(<Text key={`x${lines.length}`}> </Text>);
   return <Box flexDirection="column" height={height}>{lines.slice(0, height)}</Box>;

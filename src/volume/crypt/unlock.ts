@@ -1,14 +1,17 @@
 /**
- * The thin adapter between encrypted-volume readers and the volume layer: given a volume's bytes
- * and the user's keys, says whether it is encrypted, describes it, and opens it when a key fits.
- * (When the nested volume layer lands, each reader registers there as a volume system whose
- * one child is the decrypted volume; this file is then that child's open.)
+ * The thin adapter between encrypted-volume readers and the volume tree: given a volume's bytes
+ * and the user's keys, describes it and opens it when a key fits. LUKS and BitLocker register
+ * as volume systems (luks/system.ts, bitlocker/system.ts) whose one child, shown in the
+ * encrypted volume's place, is the decrypted volume (`encryptedSystem` below): the tree descends
+ * into it as into any volume, so LVM on LUKS is reached. A locked child keeps its `unlock`, so a
+ * key typed later (the browser asks when the volume is opened) opens it then.
  */
 import { DiskpickError } from '../../errors.js';
 import type { ByteSource } from '../../source/source.js';
-import { describeLuks, openLuks, probeLuks, summarizeLuks, type LuksKey } from '../luks/luks.js';
-import { describeBitLocker, openBitLocker, probeBitLocker, summarizeBitLocker } from '../bitlocker/bitlocker.js';
+import { describeLuks, openLuks, summarizeLuks, type LuksKey } from '../luks/luks.js';
+import { describeBitLocker, openBitLocker, summarizeBitLocker } from '../bitlocker/bitlocker.js';
 import type { EncryptionInfo, VolumeKeys } from './keys.js';
+import type { ChildVolume, OpenedSystem, VolumeContext } from '../system.js';
 
 export interface Unlocked {
   info: EncryptionInfo;
@@ -18,18 +21,7 @@ export interface Unlocked {
   error: DiskpickError | null;
 }
 
-const HEAD = 4096;
-
-/** `where` names the volume for prompts and messages ("/p3"). */
-export async function unlockVolume(src: ByteSource, keys: VolumeKeys | undefined, where: string, opts: { detachedHeader?: boolean } = {}): Promise<Unlocked | null> {
-  const head = await src.read(0, HEAD);
-  const header = opts.detachedHeader ? keys?.header : undefined;
-  if (header || probeLuks(head)) return unlockLuks(src, keys, where, header);
-  if (probeBitLocker(head)) return unlockBitLocker(src, keys, where);
-  return null;
-}
-
-async function unlockBitLocker(src: ByteSource, keys: VolumeKeys | undefined, where: string): Promise<Unlocked> {
+export async function unlockBitLocker(src: ByteSource, keys: VolumeKeys | undefined, where: string): Promise<Unlocked> {
   const d = await describeBitLocker(src);
   const info: EncryptionInfo = {
     type: d.header.kind === 'togo' ? 'BitLocker To Go' : 'BitLocker',
@@ -62,7 +54,7 @@ async function unlockBitLocker(src: ByteSource, keys: VolumeKeys | undefined, wh
   }
 }
 
-async function unlockLuks(src: ByteSource, keys: VolumeKeys | undefined, where: string, header: ByteSource | undefined): Promise<Unlocked> {
+export async function unlockLuks(src: ByteSource, keys: VolumeKeys | undefined, where: string, header: ByteSource | undefined): Promise<Unlocked> {
   const meta = await describeLuks(src, { header });
   const info: EncryptionInfo = {
     type: `LUKS${meta.version}`,
@@ -109,4 +101,36 @@ async function unlockLuks(src: ByteSource, keys: VolumeKeys | undefined, where: 
     source: null,
     error: lastError ?? new DiskpickError('wrongKey', `locked: a ${info.type} volume; give its passphrase (--passphrase-file FILE, DISKPICK_PASSPHRASE, or typed on a terminal) or --key-file FILE`, where),
   };
+}
+
+/** The one child of an encrypted volume: its decrypted bytes, or locked with why and how to open it later. */
+function decryptedChild(u: Unlocked, src: ByteSource, reopen: (keys: VolumeKeys) => Promise<Unlocked>): ChildVolume {
+  const child: ChildVolume = {
+    name: 'decrypted', inPlace: true, start: null, size: u.source?.size ?? src.size, source: u.source,
+    what: `${u.info.type} volume${u.source ? ', decrypted' : ' (locked)'}`,
+  };
+  if (u.error) child.error = u.error;
+  if (!u.source) {
+    child.unlock = async (keys) => {
+      const r = await reopen(keys);
+      if (r.source) return { source: r.source, encryption: r.info };
+      if (r.error) throw r.error;
+      return null;
+    };
+  }
+  return child;
+}
+
+/** What the tree gets from an encrypted volume: its description, its encryption facts, its one child. */
+export function encryptedSystemOf(u: Unlocked, src: ByteSource, reopen: (keys: VolumeKeys) => Promise<Unlocked>): OpenedSystem {
+  return {
+    describe: `${u.info.type}${u.info.locked ? ' (locked)' : ''}: ${u.info.summary}`,
+    children: [decryptedChild(u, src, reopen)],
+    warnings: [...u.info.warnings],
+    encryption: u.info,
+  };
+}
+
+export function whereOf(ctx: VolumeContext): string {
+  return `/${ctx.volumePath}`;
 }
