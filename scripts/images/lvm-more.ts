@@ -72,6 +72,86 @@ export function buildLvmImageD(path: string): string {
 }
 
 /**
+ * Image F: a whole raw disk (40 MiB) as one PV of VG `thinsnap` with a thin pool (`pool`: 64 KiB
+ * blocks, 16 MiB of data, metadata from thin_restore) holding `data` (thin, 12 MiB, ext4) and
+ * `snap`, a thin snapshot of it (`origin = "data"` in its thin segment, as `lvcreate -s` of a
+ * thin LV writes it). The snapshot holds tree `data.v1`; the origin was changed afterwards by
+ * debugfs (tree `data.v2`). As dm-thin does, the two devices share every data block that did
+ * not change, and the origin's changed blocks were written to fresh ones.
+ */
+export function buildLvmImageF(path: string): string {
+  const work = `${path}.work`;
+  const trees = `${path}.trees`;
+  const tmp = `${path}.tmp`;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(trees, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  rmSync(tmp, { force: true });
+  sh('truncate', ['-s', '40M', tmp]);
+  const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('K'), file: tmp, offset: 0, size: 40 * MiB }];
+  const block = 64 * 1024;
+  const build = makeVg('thinsnap', lvmUuid('U'), pvs, [[
+    { name: 'pool', visible: true, segments: [{ start: 0, count: 16, type: 'thin-pool', body: 'metadata = "pool_tmeta"\npool = "pool_tdata"\ntransaction_id = 2\nchunk_size = 128\ndiscards = "passdown"\nzero_new_blocks = 1' }] },
+    { name: 'data', visible: true, segments: [{ start: 0, count: 12, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 0\ndevice_id = 1' }] },
+    { name: 'snap', visible: true, segments: [{ start: 0, count: 12, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 1\ndevice_id = 2\norigin = "data"' }] },
+    { name: 'pool_tmeta', visible: false, segments: [linear(0, 4, 'pv0', 1)] },
+    { name: 'pool_tdata', visible: false, segments: [linear(0, 16, 'pv0', 10)] },
+  ]], { force: true });
+  writeFileSync(`${path}.lvs.json`, JSON.stringify(build.lvs, null, 1));
+  writeTree(join(trees, 'data.v1'), treeFiles('data'));
+  const v1 = ext4Of(join(trees, 'data.v1'), 12 * MiB, 'data', work);
+  const img = join(work, 'v2.ext4');
+  writeFileSync(img, v1);
+  const added = join(work, 'added.txt');
+  writeFileSync(added, 'written after the thin snapshot\n'.repeat(300));
+  sh('debugfs', ['-w', '-R', `write ${added} added.txt`, img]);
+  sh('debugfs', ['-w', '-R', 'rm hello.txt', img]);
+  const v2 = readFileSync(img);
+  sh('cp', ['-a', join(trees, 'data.v1'), join(trees, 'data.v2')]);
+  rmSync(join(trees, 'data.v2', 'hello.txt'));
+  writeFileSync(join(trees, 'data.v2', 'added.txt'), readFileSync(added));
+  const tdata = Buffer.alloc(16 * MiB);
+  let next = 0;
+  const take = (chunk: Buffer): number => {
+    if (next >= 256) throw new Error('thin snapshot test: more blocks than the pool holds');
+    const d = (next++ * 101) % 256;
+    chunk.copy(tdata, d * block);
+    return d;
+  };
+  const snapMaps: string[] = [];
+  const dataMaps: string[] = [];
+  let shared = 0;
+  for (let v = 0; v * block < v1.length; v++) {
+    const a = v1.subarray(v * block, (v + 1) * block);
+    const b = v2.subarray(v * block, (v + 1) * block);
+    const zeroA = a.every((x) => x === 0);
+    const zeroB = b.every((x) => x === 0);
+    const da = zeroA ? -1 : take(a);
+    if (da >= 0) snapMaps.push(`<single_mapping origin_block="${v}" data_block="${da}" time="0"/>`);
+    if (zeroB) continue;
+    // Unchanged since the snapshot: one block for both devices.
+    const db = a.equals(b) && da >= 0 ? da : take(b);
+    if (db === da) shared++;
+    dataMaps.push(`<single_mapping origin_block="${v}" data_block="${db}" time="${db === da ? 0 : 1}"/>`);
+  }
+  if (shared === 0 || dataMaps.length === snapMaps.length && shared === dataMaps.length) throw new Error('thin snapshot test: nothing shared or nothing changed');
+  const xml = ['<superblock uuid="" time="1" transaction="2" flags="0" version="2" data_block_size="128" nr_data_blocks="256">',
+    `<device dev_id="1" mapped_blocks="${dataMaps.length}" transaction="0" creation_time="0" snap_time="1">`, ...dataMaps, '</device>',
+    `<device dev_id="2" mapped_blocks="${snapMaps.length}" transaction="1" creation_time="1" snap_time="1">`, ...snapMaps, '</device>',
+    '</superblock>'];
+  const xmlFile = join(work, 'pool.xml');
+  writeFileSync(xmlFile, xml.join('\n'));
+  const meta = join(work, 'tmeta');
+  sh('truncate', ['-s', '4M', meta]);
+  sh('thin_restore', ['-i', xmlFile, '-o', meta]);
+  placeLv(build, pvs, '[pool_tmeta]', readFileSync(meta));
+  placeLv(build, pvs, '[pool_tdata]', tdata);
+  rmSync(work, { recursive: true, force: true });
+  renameSync(tmp, path);
+  return trees;
+}
+
+/**
  * Image E: a whole raw disk (40 MiB) as one PV of VG `snapvg`: origin `data` (ext4, 12 MiB) and
  * an old-style snapshot of it, `snap` (COW LV of 4 MiB, 4 KiB chunks). The snapshot was taken
  * with the tree `data.v1`; afterwards debugfs changed the origin (a file written, one removed:

@@ -1,5 +1,5 @@
 /**
- * Btrfs read-only snapshots and LVM snapshots as points of `versions` and `diff`: the same path
+ * Btrfs read-only snapshots and LVM snapshots (old-style and thin) as points of `versions` and `diff`: the same path
  * as of each snapshot, at the snapshot's time. Oracles: the kernel's own view of each subvolume
  * (loop mounts with subvolid=, recorded when the image was made by the kernel:
  * scripts/images/btrfs.ts) and the trees the LVM snapshot image was made from (lvm-more.ts E).
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cachedImage, diskpick, sha256File } from '../helpers/tools.js';
 import { btrfsImage } from '../btrfs/helpers.js';
-import { buildLvmImageE } from '../../scripts/images/lvm-more.js';
+import { buildLvmImageE, buildLvmImageF } from '../../scripts/images/lvm-more.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 interface Row { point: string; path: string; exists: boolean; sha256: string | null; pointTime: string | null }
@@ -89,5 +89,24 @@ describe('LVM snapshots as points', () => {
     const info = JSON.parse(diskpick(['info', '--json', E]).stdout.toString()) as { points: Array<{ kind: string; path?: string; of?: string }> };
     expect(info.points.filter((x) => x.kind === 'lvm').map((x) => [x.path, x.of])).toEqual([['/snapvg/snap', '/snapvg/data']]);
     expect(await sha256File(E)).toBe(before);
+  });
+
+  it('a thin snapshot (a thin LV whose segment names its origin) is a point of its origin, as the trees it was made from', async () => {
+    const F = cachedImage('lvm-f.img', (p) => void buildLvmImageF(p));
+    const before = await sha256File(F);
+    const v1 = join(`${F}.trees`, 'data.v1');
+    const v2 = join(`${F}.trees`, 'data.v2');
+    const r = diskpick(['versions', '--json', F, '/thinsnap/data/hello.txt']);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const rows = rowsOf(r.stdout);
+    expect(rows.map((x) => [x.point, x.path, x.exists]).sort()).toEqual([[F, '/thinsnap/data/hello.txt', false], [`${F}:/thinsnap/snap`, '/thinsnap/snap/hello.txt', true]].sort());
+    expect(rows.find((x) => x.exists)!.sha256).toBe(sha(readFileSync(join(v1, 'hello.txt'))));
+    expect(rows.find((x) => x.exists)!.pointTime).toBe(new Date(1600000000 * 1000).toISOString().replace('.000Z', '.000000000Z'));
+    const added = rowsOf(diskpick(['versions', '--json', F, '/thinsnap/data/added.txt']).stdout);
+    expect(added.find((x) => x.point === F)!.sha256).toBe(sha(readFileSync(join(v2, 'added.txt'))));
+    expect(added.find((x) => x.point !== F)!.exists).toBe(false);
+    const info = JSON.parse(diskpick(['info', '--json', F]).stdout.toString()) as { points: Array<{ kind: string; path?: string; of?: string }> };
+    expect(info.points.filter((x) => x.kind === 'lvm').map((x) => [x.path, x.of])).toEqual([['/thinsnap/snap', '/thinsnap/data']]);
+    expect(await sha256File(F)).toBe(before);
   });
 });

@@ -183,8 +183,12 @@ export class VgReader {
     try {
       const src = await this.build(lv, 0, pvKeys, legs);
       const shape = types.join('+').replace(/^striped$/, lv.segments.some((s) => s.fields.int('stripe_count', 1) > 1) ? 'striped' : 'linear');
-      const what = `LV ${shape}${lv.segments.length > 1 ? `, ${lv.segments.length} segments` : ''}${legs.length ? `, reading leg ${legs.join(', ')}` : ''}`;
-      return { source: src, size, what, pvKeys: [...pvKeys] };
+      // A thin snapshot (lvcreate -s of a thin LV) is a thin LV whose segment names its origin.
+      const thinOrigin = types.length === 1 && types[0] === 'thin' ? lv.segments[0]!.fields.str('origin', '') : '';
+      const what = thinOrigin
+        ? `LV thin snapshot of ${thinOrigin}`
+        : `LV ${shape}${lv.segments.length > 1 ? `, ${lv.segments.length} segments` : ''}${legs.length ? `, reading leg ${legs.join(', ')}` : ''}`;
+      return { source: src, size, what, pvKeys: [...pvKeys], ...(thinOrigin && this.vg.lvs.has(thinOrigin) ? { origin: thinOrigin } : {}) };
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
       return { source: null, error: err, size, what: `LV ${types.join('+')} (unreadable)`, pvKeys: [...pvKeys] };
