@@ -37,6 +37,9 @@ const ALLOWED: Record<string, string> = {
   'src/cli/secrets.ts': 'reads key files the user names and opens the terminal (/dev/tty) for a passphrase prompt; never an image',
   'src/source/http.ts': "reads the user's ~/.netrc for credentials of images by URL; never an image",
   'src/cli/commands/serve.ts': 'serve reads its TLS certificate, key and token files (never an image) and appends its --log file',
+  'src/cli/commands/mount.ts': 'mount --daemon: reads the keys its parent typed from stdin (fd 0, a pipe), removes the log of a mount that failed and said why',
+  'src/cli/mount-log.ts': "the daemon's log files under $XDG_STATE_HOME/diskpick: makes the folder, keeps the previous log as .1, removes the oldest past 16",
+  'src/tui/browse.tsx': 'appends the first-screen time to the file DISKPICK_FIRST_SCREEN_FILE names (bench/tui.ts); never an image',
 };
 
 function walk(dir: string): string[] {
