@@ -317,23 +317,31 @@ export class GrainReader {
         readInto(direct(file), buf, 0, start, spanEnd - start).then(async (n) => {
           const span = buf.subarray(0, n);
           const more: Promise<void>[] = [];
-          for (let k = first; k <= last; k++) {
-            const off = missing[k]!;
-            const rel = off - start;
-            if (rel + GRAIN_MARKER_BYTES > span.length) {
-              throw corrupt(file.name, `truncated: compressed grain marker at offset ${off} is past the end of the file`);
+          // Every read started here is waited for, even after a failure: one left running
+          // would reject with nobody listening (seen on a cut-short streamOptimized VMDK).
+          let failed: unknown = null;
+          try {
+            for (let k = first; k <= last; k++) {
+              const off = missing[k]!;
+              const rel = off - start;
+              if (rel + GRAIN_MARKER_BYTES > span.length) {
+                throw corrupt(file.name, `truncated: compressed grain marker at offset ${off} is past the end of the file`);
+              }
+              const size = span.readUInt32LE(rel + 8);
+              if (size === 0 || size > maxData) {
+                throw corrupt(file.name, `compressed grain at offset ${off} has an invalid size ${size}`);
+              }
+              if (rel + GRAIN_MARKER_BYTES + size <= span.length) {
+                got.set(off, span.subarray(rel + GRAIN_MARKER_BYTES, rel + GRAIN_MARKER_BYTES + size));
+              } else {
+                more.push(readExact(file, off + GRAIN_MARKER_BYTES, size, 'compressed grain').then((d) => void got.set(off, d)));
+              }
             }
-            const size = span.readUInt32LE(rel + 8);
-            if (size === 0 || size > maxData) {
-              throw corrupt(file.name, `compressed grain at offset ${off} has an invalid size ${size}`);
-            }
-            if (rel + GRAIN_MARKER_BYTES + size <= span.length) {
-              got.set(off, span.subarray(rel + GRAIN_MARKER_BYTES, rel + GRAIN_MARKER_BYTES + size));
-            } else {
-              more.push(readExact(file, off + GRAIN_MARKER_BYTES, size, 'compressed grain').then((d) => void got.set(off, d)));
-            }
+          } catch (err) {
+            failed = err;
           }
-          await Promise.all(more);
+          for (const r of await Promise.allSettled(more)) if (r.status === 'rejected' && failed === null) failed = r.reason;
+          if (failed !== null) throw failed;
         }),
       );
       i = j + 1;
