@@ -27,11 +27,11 @@ export function isDamageWarning(w: string): boolean {
  * scan at open or is not all in the file (the caller reports that itself).
  */
 export async function tableEnd(
-  src: ByteSource, start: number, count: number, width: 4 | 8,
+  ctx: OpenContext, src: ByteSource, start: number, count: number, width: 4 | 8,
   endOf: (i: number, value: number) => number, bigEndian = false,
 ): Promise<number | null> {
   const bytes = count * width;
-  if (bytes > SCAN_LIMIT || start + bytes > src.size) return null;
+  if (ctx.remote || bytes > SCAN_LIMIT || start + bytes > src.size) return null;
   let end = 0;
   for (let at = 0; at < bytes; at += CHUNK) {
     const b = await readExact(src, start + at, Math.min(CHUNK, bytes - at), 'allocation table');

@@ -438,11 +438,11 @@ function zstdFrameLength(b: Buffer): number {
  * refcount table and its last refcount block are read; a last block that is itself past the
  * end says the file was longer than that. Null when it cannot be told cheaply.
  */
-async function refcountedEnd(src: ByteSource, hdr: QcowHeader, cs: number): Promise<number | null> {
+async function refcountedEnd(ctx: OpenContext, src: ByteSource, hdr: QcowHeader, cs: number): Promise<number | null> {
   const tableEntries = (hdr.refcount_table_clusters * cs) / 8;
   let lastIndex = -1;
   let lastBlock = 0;
-  const end = await tableEnd(src, hdr.refcount_table_offset, tableEntries, 8, (i, v) => {
+  const end = await tableEnd(ctx, src, hdr.refcount_table_offset, tableEntries, 8, (i, v) => {
     if (v !== 0) {
       lastIndex = i;
       lastBlock = v - (v % 512);
@@ -547,7 +547,7 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
   }
   if (hdr.incompatible_features & INCOMPAT_DIRTY) ctx.warn(`qcow2 dirty bit set (refcounts may be stale; the data is read as mapped)`, name);
   if (hdr.incompatible_features & INCOMPAT_CORRUPT) ctx.warn(`qcow2 corrupt bit set by qemu; data may be inconsistent`, name);
-  if (!dataFile) checkFileEnd(ctx, src, await refcountedEnd(src, hdr, cs), 'refcounts');
+  if (!dataFile) checkFileEnd(ctx, src, await refcountedEnd(ctx, src, hdr, cs), 'refcounts');
 
   let parent: Container | null = null;
   if (hdr.backing_file_offset !== 0) {

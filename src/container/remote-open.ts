@@ -309,6 +309,7 @@ class RemoteSession {
   private contextFor(self: string, stack: string[], snapshot?: string): OpenContext {
     const session = this;
     return {
+      remote: true,
       ...(snapshot !== undefined ? { snapshot } : {}),
       async openReferenced(ref, from, what) {
         const url = resolveRemoteRef(ref, self);

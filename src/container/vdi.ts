@@ -117,7 +117,7 @@ async function openVdi(src: ByteSource, ctx: OpenContext): Promise<Container> {
   const table = new PagedTable(src, hdr.offBlocks, need, 4, 'block map');
   // Entries ≥ 0xfffffffe are "not allocated" and "zero"; others number blocks in the data area.
   const blockBytes = bs + hdr.cbBlockExtra;
-  checkFileEnd(ctx, src, await tableEnd(src, hdr.offBlocks, need, 4, (_i, v) => (v >= 0xfffffffe ? 0 : hdr.offData + (v + 1) * blockBytes)), 'block map entries');
+  checkFileEnd(ctx, src, await tableEnd(ctx, src, hdr.offBlocks, need, 4, (_i, v) => (v >= 0xfffffffe ? 0 : hdr.offData + (v + 1) * blockBytes)), 'block map entries');
   let parent: Container | null = null;
   if (hdr.u32Type === VDI_TYPE_DIFF || hdr.u32Type === VDI_TYPE_UNDO) {
     parent = await findParent(name, hdr, ctx);

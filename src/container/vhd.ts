@@ -234,7 +234,7 @@ async function openVhd(src: ByteSource, ctx: OpenContext): Promise<Container> {
   const bat = new PagedTable(src, dh.TableOffset, blocks, 4, 'BAT');
   // Each allocated block: its sector bitmap (padded to 512 bytes), its data; then the footer.
   const bitmapBytes = Math.ceil(bs / 512 / 8 / 512) * 512;
-  checkFileEnd(ctx, src, await tableEnd(src, dh.TableOffset, blocks, 4, (_i, v) => (v === 0xffffffff ? 0 : v * 512 + bitmapBytes + bs + 512), true), 'BAT entries');
+  checkFileEnd(ctx, src, await tableEnd(ctx, src, dh.TableOffset, blocks, 4, (_i, v) => (v === 0xffffffff ? 0 : v * 512 + bitmapBytes + bs + 512), true), 'BAT entries');
 
   let parent: Container | null = null;
   if (footer.DiskType === DISK_DIFFERENCING) {

@@ -511,7 +511,7 @@ async function openVhdx(file: ByteSource, ctx: OpenContext): Promise<Container> 
   const bat = new PagedTable(src, batRegion.FileOffset, entries, 8, 'BAT');
   // FileOffsetMB is bits 20-63; payload blocks (FULLY/PARTIALLY_PRESENT) hold BlockSize bytes,
   // sector bitmap blocks (every chunkRatio+1-th entry, PRESENT = 6) 1 MiB.
-  checkFileEnd(ctx, src, await tableEnd(src, batRegion.FileOffset, entries, 8, (i, v) => {
+  checkFileEnd(ctx, src, await tableEnd(ctx, src, batRegion.FileOffset, entries, 8, (i, v) => {
     const state = v % 8;
     if (state !== PAYLOAD_BLOCK_FULLY_PRESENT && state !== PAYLOAD_BLOCK_PARTIALLY_PRESENT) return 0;
     const off = Math.floor(v / MiB) * MiB;

@@ -5,6 +5,7 @@
  * §"Stream-Optimized Compressed Sparse Extents"; libyal VMDK format §4.
  */
 import { tableEnd } from '../damage.js';
+import type { OpenContext } from '../container.js';
 import { corrupt, unsupported } from '../../errors.js';
 import { u64leAtMost } from '../../source/bytes.js';
 import { readExact, type ByteSource } from '../../source/source.js';
@@ -165,10 +166,10 @@ export class SparseExtent implements GrainMap {
    * its own end): where the file should end at least. Null for compressed grains (their
    * sizes are in the markers) or tables too large to scan at open.
    */
-  async dataEnd(): Promise<number | null> {
+  async dataEnd(ctx: OpenContext): Promise<number | null> {
     if (this.compressed) return null;
     const gts: number[] = [];
-    const scanned = await tableEnd(this.file, this.gd.start, this.gd.entries, 4, (_i, v) => {
+    const scanned = await tableEnd(ctx, this.file, this.gd.start, this.gd.entries, 4, (_i, v) => {
       if (v > 1 || (v === 1 && !this.zeroedGrains)) gts.push(v);
       return 0;
     });

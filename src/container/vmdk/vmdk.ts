@@ -162,7 +162,7 @@ async function openKdmv(file: ByteSource, h: SparseExtentHeader, ctx: OpenContex
   // VMware sets uncleanShutdown while the disk is open; a copy taken then may hold grain
   // tables that do not yet list the newest grains.
   if (map.header.uncleanShutdown) ctx.warn(`VMDK extent was not closed cleanly (uncleanShutdown set); recent writes may be missing`, file.name);
-  checkFileEnd(ctx, file, await map.dataEnd(), 'grain tables');
+  checkFileEnd(ctx, file, await map.dataEnd(ctx), 'grain tables');
   return map;
 }
 
