@@ -10,6 +10,28 @@ import { writeTree, type TreeFile } from './tree.js';
 
 const MiB = 1024 * 1024;
 
+/** The work folder, tree folder and temporary image of a builder, emptied. */
+function freshPlaces(path: string): { work: string; trees: string; tmp: string } {
+  const work = `${path}.work`;
+  const trees = `${path}.trees`;
+  const tmp = `${path}.tmp`;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(trees, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  rmSync(tmp, { force: true });
+  return { work, trees, tmp };
+}
+
+/** A thin pool's metadata device (4 MiB) written by thin_restore from `xml` lines; its path. */
+function thinMetadata(work: string, xml: string[]): string {
+  const xmlFile = join(work, 'pool.xml');
+  writeFileSync(xmlFile, xml.join('\n'));
+  const meta = join(work, 'tmeta');
+  sh('truncate', ['-s', '4M', meta]);
+  sh('thin_restore', ['-i', xmlFile, '-o', meta]);
+  return meta;
+}
+
 /**
  * Image D: a whole raw disk (48 MiB) as one PV of VG `thinvg` with a thin pool (`pool`: 64 KiB
  * blocks, 16 MiB of data, metadata written by thin_restore from XML, thin_dump as its oracle)
@@ -18,13 +40,7 @@ const MiB = 1024 * 1024;
  * order; the rest is unmapped and must read as zeros.
  */
 export function buildLvmImageD(path: string): string {
-  const work = `${path}.work`;
-  const trees = `${path}.trees`;
-  const tmp = `${path}.tmp`;
-  rmSync(work, { recursive: true, force: true });
-  rmSync(trees, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  rmSync(tmp, { force: true });
+  const { work, trees, tmp } = freshPlaces(path);
   sh('truncate', ['-s', '48M', tmp]);
   const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('G'), file: tmp, offset: 0, size: 48 * MiB }];
   const block = 64 * 1024;
@@ -58,11 +74,7 @@ export function buildLvmImageD(path: string): string {
     xml.push(`<device dev_id="${f.dev}" mapped_blocks="${maps.length}" transaction="0" creation_time="0" snap_time="0">`, ...maps, '</device>');
   }
   xml.push('</superblock>');
-  const xmlFile = join(work, 'pool.xml');
-  writeFileSync(xmlFile, xml.join('\n'));
-  const meta = join(work, 'tmeta');
-  sh('truncate', ['-s', '4M', meta]);
-  sh('thin_restore', ['-i', xmlFile, '-o', meta]);
+  const meta = thinMetadata(work, xml);
   writeFileSync(`${path}.thin.xml`, xml.join('\n'));
   placeLv(build, pvs, '[pool_tmeta]', readFileSync(meta));
   placeLv(build, pvs, '[pool_tdata]', tdata);
@@ -80,13 +92,7 @@ export function buildLvmImageD(path: string): string {
  * not change, and the origin's changed blocks were written to fresh ones.
  */
 export function buildLvmImageF(path: string): string {
-  const work = `${path}.work`;
-  const trees = `${path}.trees`;
-  const tmp = `${path}.tmp`;
-  rmSync(work, { recursive: true, force: true });
-  rmSync(trees, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  rmSync(tmp, { force: true });
+  const { work, trees, tmp } = freshPlaces(path);
   sh('truncate', ['-s', '40M', tmp]);
   const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('K'), file: tmp, offset: 0, size: 40 * MiB }];
   const block = 64 * 1024;
@@ -139,11 +145,7 @@ export function buildLvmImageF(path: string): string {
     `<device dev_id="1" mapped_blocks="${dataMaps.length}" transaction="0" creation_time="0" snap_time="1">`, ...dataMaps, '</device>',
     `<device dev_id="2" mapped_blocks="${snapMaps.length}" transaction="1" creation_time="1" snap_time="1">`, ...snapMaps, '</device>',
     '</superblock>'];
-  const xmlFile = join(work, 'pool.xml');
-  writeFileSync(xmlFile, xml.join('\n'));
-  const meta = join(work, 'tmeta');
-  sh('truncate', ['-s', '4M', meta]);
-  sh('thin_restore', ['-i', xmlFile, '-o', meta]);
+  const meta = thinMetadata(work, xml);
   placeLv(build, pvs, '[pool_tmeta]', readFileSync(meta));
   placeLv(build, pvs, '[pool_tdata]', tdata);
   rmSync(work, { recursive: true, force: true });
@@ -159,13 +161,7 @@ export function buildLvmImageF(path: string): string {
  * that changed, in the order a writer would have copied them out.
  */
 export function buildLvmImageE(path: string): string {
-  const work = `${path}.work`;
-  const trees = `${path}.trees`;
-  const tmp = `${path}.tmp`;
-  rmSync(work, { recursive: true, force: true });
-  rmSync(trees, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  rmSync(tmp, { force: true });
+  const { work, trees, tmp } = freshPlaces(path);
   sh('truncate', ['-s', '40M', tmp]);
   const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('J'), file: tmp, offset: 0, size: 40 * MiB }];
   const build = makeVg('snapvg', lvmUuid('T'), pvs, [[
