@@ -5,21 +5,25 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ext4Of, linear, lvmUuid, makeVg, placeLv, sh, treeFiles, writeAt, type PvSpec } from './lvm.js';
+import { ext4Of, freshPlaces, linear, lvmUuid, makeVg, placeLv, sh, treeFiles, writeAt, type LvSpec, type PvSpec } from './lvm.js';
 import { writeTree, type TreeFile } from './tree.js';
 
 const MiB = 1024 * 1024;
 
-/** The work folder, tree folder and temporary image of a builder, emptied. */
-function freshPlaces(path: string): { work: string; trees: string; tmp: string } {
-  const work = `${path}.work`;
-  const trees = `${path}.trees`;
-  const tmp = `${path}.tmp`;
-  rmSync(work, { recursive: true, force: true });
-  rmSync(trees, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  rmSync(tmp, { force: true });
-  return { work, trees, tmp };
+/**
+ * A thin pool `pool` (16 extents of data at PV extent 10, 4 of metadata at extent 1, 64 KiB
+ * blocks) and its thin LVs, device ids 1, 2, … in order (`origin`: a thin snapshot of it).
+ */
+function thinPoolLvs(thin: Array<{ name: string; extents: number; origin?: string }>): LvSpec[] {
+  return [
+    { name: 'pool', visible: true, segments: [{ start: 0, count: 16, type: 'thin-pool', body: `metadata = "pool_tmeta"\npool = "pool_tdata"\ntransaction_id = ${thin.length}\nchunk_size = 128\ndiscards = "passdown"\nzero_new_blocks = 1` }] },
+    ...thin.map((t, i) => ({
+      name: t.name, visible: true,
+      segments: [{ start: 0, count: t.extents, type: 'thin', body: `thin_pool = "pool"\ntransaction_id = ${i}\ndevice_id = ${i + 1}${t.origin ? `\norigin = "${t.origin}"` : ''}` }],
+    })),
+    { name: 'pool_tmeta', visible: false, segments: [linear(0, 4, 'pv0', 1)] },
+    { name: 'pool_tdata', visible: false, segments: [linear(0, 16, 'pv0', 10)] },
+  ];
 }
 
 /** A thin pool's metadata device (4 MiB) written by thin_restore from `xml` lines; its path. */
@@ -45,11 +49,7 @@ export function buildLvmImageD(path: string): string {
   const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('G'), file: tmp, offset: 0, size: 48 * MiB }];
   const block = 64 * 1024;
   const build = makeVg('thinvg', lvmUuid('Y'), pvs, [[
-    { name: 'pool', visible: true, segments: [{ start: 0, count: 16, type: 'thin-pool', body: 'metadata = "pool_tmeta"\npool = "pool_tdata"\ntransaction_id = 2\nchunk_size = 128\ndiscards = "passdown"\nzero_new_blocks = 1' }] },
-    { name: 'thin1', visible: true, segments: [{ start: 0, count: 24, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 0\ndevice_id = 1' }] },
-    { name: 'thin2', visible: true, segments: [{ start: 0, count: 8, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 1\ndevice_id = 2' }] },
-    { name: 'pool_tmeta', visible: false, segments: [linear(0, 4, 'pv0', 1)] },
-    { name: 'pool_tdata', visible: false, segments: [linear(0, 16, 'pv0', 10)] },
+    ...thinPoolLvs([{ name: 'thin1', extents: 24 }, { name: 'thin2', extents: 8 }]),
   ]], { force: true });
   writeFileSync(`${path}.lvs.json`, JSON.stringify(build.lvs, null, 1));
   const fss: Array<{ dev: number; data: Buffer }> = [];
@@ -97,11 +97,7 @@ export function buildLvmImageF(path: string): string {
   const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('K'), file: tmp, offset: 0, size: 40 * MiB }];
   const block = 64 * 1024;
   const build = makeVg('thinsnap', lvmUuid('U'), pvs, [[
-    { name: 'pool', visible: true, segments: [{ start: 0, count: 16, type: 'thin-pool', body: 'metadata = "pool_tmeta"\npool = "pool_tdata"\ntransaction_id = 2\nchunk_size = 128\ndiscards = "passdown"\nzero_new_blocks = 1' }] },
-    { name: 'data', visible: true, segments: [{ start: 0, count: 12, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 0\ndevice_id = 1' }] },
-    { name: 'snap', visible: true, segments: [{ start: 0, count: 12, type: 'thin', body: 'thin_pool = "pool"\ntransaction_id = 1\ndevice_id = 2\norigin = "data"' }] },
-    { name: 'pool_tmeta', visible: false, segments: [linear(0, 4, 'pv0', 1)] },
-    { name: 'pool_tdata', visible: false, segments: [linear(0, 16, 'pv0', 10)] },
+    ...thinPoolLvs([{ name: 'data', extents: 12 }, { name: 'snap', extents: 12, origin: 'data' }]),
   ]], { force: true });
   writeFileSync(`${path}.lvs.json`, JSON.stringify(build.lvs, null, 1));
   writeTree(join(trees, 'data.v1'), treeFiles('data'));

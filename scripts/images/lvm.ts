@@ -267,6 +267,18 @@ export function treeFiles(lv: string): TreeFile[] {
   ];
 }
 
+/** A builder's work folder, tree folder and temporary image (`<image>.work` …), emptied. */
+export function freshPlaces(path: string): { work: string; trees: string; tmp: string } {
+  const work = `${path}.work`;
+  const trees = `${path}.trees`;
+  const tmp = `${path}.tmp`;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(trees, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  rmSync(tmp, { force: true });
+  return { work, trees, tmp };
+}
+
 /**
  * Image A: one raw GPT disk, 160 MiB: p1 FAT (not LVM), p2 and p3 LVM PVs of VG `tvg`:
  * - root: ext4, 24 extents in 2 segments out of order on p2;
@@ -276,13 +288,7 @@ export function treeFiles(lv: string): TreeFile[] {
  * Returns the folder of the trees (`<image>.trees/<lv>/`).
  */
 export function buildLvmImageA(path: string): string {
-  const work = `${path}.work`;
-  const trees = `${path}.trees`;
-  const tmp = `${path}.tmp`;
-  rmSync(work, { recursive: true, force: true });
-  rmSync(trees, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  rmSync(tmp, { force: true });
+  const { work, trees, tmp } = freshPlaces(path);
   sh('truncate', ['-s', '160M', tmp]);
   sh('sgdisk', ['-o', '-U', '11111111-2222-3333-4444-666666666666',
     '-n', '1:1M:+16M', '-t', '1:8300', '-c', '1:boot',
@@ -367,13 +373,7 @@ export function buildLvmImagesB(path1: string, path2: string): string {
  * no multi-stripe lists): `root` ext4 in 2 segments out of order, `two` ext4.
  */
 export function buildLvmImageC(path: string): string {
-  const work = `${path}.work`;
-  const trees = `${path}.trees`;
-  const tmp = `${path}.tmp`;
-  rmSync(work, { recursive: true, force: true });
-  rmSync(trees, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  rmSync(tmp, { force: true });
+  const { work, trees, tmp } = freshPlaces(path);
   sh('truncate', ['-s', '40M', tmp]);
   const pvs: PvSpec[] = [{ key: 'pv0', uuid: lvmUuid('E'), file: tmp, offset: 0, size: 40 * MiB }];
   const build = makeVg('cvg', lvmUuid('X'), pvs, [[

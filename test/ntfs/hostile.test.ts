@@ -158,6 +158,17 @@ async function sweep(vfs: Vfs): Promise<{ ok: Set<string>; errors: Map<string, D
   return { ok, errors };
 }
 
+/** Where, in MFT record `buf`, the $INDEX_ROOT entry whose $FILE_NAME is `name` starts. */
+function rootEntryNamed(p: Patcher, buf: Buffer, name: string): number {
+  const root = p.attrs(buf).find((x) => x.type === 0x90)!;
+  let e = root.valueAt + 16 + buf.readUInt32LE(root.valueAt + 16);
+  for (;;) {
+    const nameLen = buf[e + 16 + 64]!;
+    if (buf.toString('utf16le', e + 16 + 66, e + 16 + 66 + nameLen * 2) === name) return e;
+    e += buf.readUInt16LE(e + 8);
+  }
+}
+
 function oneLine(err: DiskpickError | undefined): string {
   expect(err).toBeInstanceOf(DiskpickError);
   const line = err!.toLine();
@@ -241,14 +252,7 @@ describe('NTFS hostile images', () => {
     const img = damaged('index-self', (p) => {
       // /docs: the entry for tiny.bin now names /docs itself.
       const { buf, off } = p.record(docs);
-      const root = p.attrs(buf).find((x) => x.type === 0x90)!;
-      let e = root.valueAt + 16 + buf.readUInt32LE(root.valueAt + 16);
-      for (;;) {
-        const nameLen = buf[e + 16 + 64]!;
-        const name = buf.toString('utf16le', e + 16 + 66, e + 16 + 66 + nameLen * 2);
-        if (name === 'tiny.bin') break;
-        e += buf.readUInt16LE(e + 8);
-      }
+      const e = rootEntryNamed(p, buf, 'tiny.bin');
       const ref = Buffer.alloc(6);
       ref.writeUIntLE(docs, 0, 6);
       p.write(off + e, ref);
@@ -297,14 +301,7 @@ describe('NTFS hostile images', () => {
     const docs = inodeOf(base, '/docs');
     const img = damaged('index-slash', (p) => {
       const { buf, off } = p.record(docs);
-      const root = p.attrs(buf).find((x) => x.type === 0x90)!;
-      let e = root.valueAt + 16 + buf.readUInt32LE(root.valueAt + 16);
-      for (;;) {
-        const nameLen = buf[e + 16 + 64]!;
-        const name = buf.toString('utf16le', e + 16 + 66, e + 16 + 66 + nameLen * 2);
-        if (name === 'tiny.bin') break;
-        e += buf.readUInt16LE(e + 8);
-      }
+      const e = rootEntryNamed(p, buf, 'tiny.bin');
       // "tiny.bin" -> "tiny/bin": the '.' is the fifth UTF-16 unit.
       p.write(off + e + 16 + 66 + 4 * 2, Buffer.from('/', 'utf16le'));
     });
