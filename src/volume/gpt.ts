@@ -3,13 +3,67 @@
  * last LBA; both carry a CRC32 of themselves and of the partition entry array. A damaged
  * primary falls back to the backup, with a warning.
  */
-import { crc32 } from 'node:zlib';
 import { corrupt } from '../errors.js';
 import { SliceSource, type ByteSource } from '../source/source.js';
 import { formatGuid, isZeroGuid } from './guid.js';
 import type { PartitionTable, Volume } from './types.js';
 
 export const GPT_SIGNATURE = 'EFI PART';
+
+/** CRC-32 (IEEE 802.3, as the UEFI spec's CRC32) in its reflected form: bit 31 is x^0. */
+const CRC32_POLY = 0xedb88320;
+let crcTable: Uint32Array | undefined;
+
+/** a·b mod P, both reflected polynomials. */
+function mulModP(a: number, b: number): number {
+  let p = 0;
+  for (let m = 0x80000000; m !== 0 && a !== 0; m >>>= 1) {
+    if (a & m) {
+      p ^= b;
+      a ^= m;
+    }
+    b = b & 1 ? (b >>> 1) ^ CRC32_POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(8·n) mod P: what n zero bytes do to the CRC register. */
+function zeroBytesModP(n: number): number {
+  let r = 0x80000000;
+  let base = 0x00800000; // x^8
+  for (; n > 0; n = Math.floor(n / 2)) {
+    if (n % 2) r = mulModP(r, base);
+    base = mulModP(base, base);
+  }
+  return r;
+}
+
+/**
+ * CRC-32 of `b[0, end)` followed by `zeros` zero bytes. Not zlib's crc32: reading node:zlib's
+ * crc32 loads the zlib module and its streams on every start of a GPT disk, and a byte loop
+ * over a whole 16 KiB entry array runs long enough for V8 to optimise it on a background
+ * thread (both measured: a few ms of CPU for `cat` of a small file). An entry array is mostly
+ * unused (zero) entries, whose effect on the register is one multiplication by x^(8·zeros).
+ */
+export function crc32(b: Uint8Array, end = b.length, zeros = 0): number {
+  const t = (crcTable ??= Uint32Array.from({ length: 256 }, (_, i) => {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ CRC32_POLY : c >>> 1;
+    return c >>> 0;
+  }));
+  let c = 0xffffffff;
+  for (let i = 0; i < end; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+  if (zeros > 0) c = mulModP(c >>> 0, zeroBytesModP(zeros));
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** CRC-32 of an entry array: its unused entries at the end (all zero bytes) taken in one step. */
+function entryArrayCrc32(arr: Buffer, entrySize: number): number {
+  const zero = Buffer.alloc(entrySize);
+  let used = arr.length;
+  while (used >= entrySize && arr.subarray(used - entrySize, used).equals(zero)) used -= entrySize;
+  return crc32(arr, used, arr.length - used);
+}
 
 /** GPT header fields (UEFI 2.x, table 5-5). */
 export interface GptHeader {
@@ -79,7 +133,7 @@ async function readEntries(disk: ByteSource, h: GptHeader, sectorSize: number): 
   if (!Number.isSafeInteger(off) || off + len > disk.size) return 'partition entry array lies past the end of the disk';
   const arr = await disk.read(off, len);
   if (arr.length < len) return 'partition entry array is cut short';
-  if (crc32(arr) >>> 0 !== h.partitionEntryArrayCrc32) return 'partition entry array CRC32 mismatch';
+  if (entryArrayCrc32(arr, h.sizeOfPartitionEntry) !== h.partitionEntryArrayCrc32) return 'partition entry array CRC32 mismatch';
   const out: GptPartitionEntry[] = [];
   for (let i = 0; i < h.numberOfPartitionEntries; i++) {
     const e = i * h.sizeOfPartitionEntry;
