@@ -49,6 +49,22 @@ export async function tableEnd(
 }
 
 /**
+ * The index of the last nonzero entry of a table of `count` entries of `width` bytes at
+ * `start` (-1 for none), read from its end a chunk at a time; null as tableEnd gives null.
+ */
+export async function lastTableEntry(ctx: OpenContext, src: ByteSource, start: number, count: number, width: number): Promise<number | null> {
+  const bytes = count * width;
+  if (ctx.remote || bytes > SCAN_LIMIT || start + bytes > src.size) return null;
+  const chunk = CHUNK - (CHUNK % width);
+  for (let at = Math.floor((bytes - 1) / chunk) * chunk; at >= 0; at -= chunk) {
+    const b = await readExact(src, start + at, Math.min(chunk, bytes - at), 'allocation table');
+    const last = lastNonZeroEntry(b, width);
+    if (last >= 0) return at / width + last;
+  }
+  return -1;
+}
+
+/**
  * Index of the last `width`-byte entry of `b` that is not all zero bytes, or -1: whole zero
  * stretches compared natively (Buffer.equals), so a mostly empty table costs no per-entry loop.
  */

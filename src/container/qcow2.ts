@@ -6,7 +6,7 @@
  * place of the active state when the user names it (`IMAGE@snap:NAME`): its own L1 table and
  * disk size over the same clusters and backing file.
  */
-import { checkFileEnd, lastNonZeroEntry, tableEnd } from './damage.js';
+import { checkFileEnd, lastNonZeroEntry, lastTableEntry } from './damage.js';
 import { decompress as zstdDecompress } from 'fzstd';
 import { corrupt, DiskpickError, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
@@ -440,16 +440,12 @@ function zstdFrameLength(b: Buffer): number {
  */
 async function refcountedEnd(ctx: OpenContext, src: ByteSource, hdr: QcowHeader, cs: number): Promise<number | null> {
   const tableEntries = (hdr.refcount_table_clusters * cs) / 8;
-  let lastIndex = -1;
-  let lastBlock = 0;
-  const end = await tableEnd(ctx, src, hdr.refcount_table_offset, tableEntries, 8, (i, v) => {
-    if (v !== 0) {
-      lastIndex = i;
-      lastBlock = v - (v % 512);
-    }
-    return 0;
-  }, true);
-  if (end === null || lastIndex < 0) return null;
+  const lastIndex = await lastTableEntry(ctx, src, hdr.refcount_table_offset, tableEntries, 8);
+  if (lastIndex === null || lastIndex < 0) return null;
+  const at = hdr.refcount_table_offset + lastIndex * 8;
+  const entry = await readExact(src, at, 8, 'refcount table');
+  const v = entry.readUInt32BE(0) * 2 ** 32 + entry.readUInt32BE(4);
+  const lastBlock = v - (v % 512);
   if (lastBlock + cs > src.size) return lastBlock + cs;
   if (hdr.refcount_order > 6) return null;
   const bits = 2 ** hdr.refcount_order;
