@@ -261,7 +261,11 @@ export class Vfs {
       }
       // Disks the image itself holds (an OVA's further disks) come first, then `--disk` ones.
       for (const d of container.moreDisks ?? []) extra.push({ file: d.label, container: d.container, inImage: true });
-      for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
+      for (const d of opts.disks ?? []) {
+        const c = await openContainer(d, opts);
+        extra.push({ file: d, container: c });
+        for (const m of c.moreDisks ?? []) extra.push({ file: m.label, container: m.container, inImage: true });
+      }
       // An image given by URL has no host file: its folders carry the server's Last-Modified.
       const ms = /^(https?|s3):\/\//i.test(ref.file) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(ref.point?.kind === 'level' ? container.chain[0]!.file : ref.file)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
