@@ -9,7 +9,7 @@
  * other tips are listed in `info`; `FOLDER@level:N` opens every disk at level N of its chain.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { DiskpickError } from '../errors.js';
 import type { HostRun } from '../source/source.js';
 import type { ChainLevel, Container, FurtherDisk } from './container.js';
@@ -80,16 +80,24 @@ async function diskFolder(folder: string): Promise<{ dir: string; siblings: stri
   return { dir: vhd ? join(folder, vhd) : folder, siblings: names };
 }
 
-async function diskFiles(dir: string, folder: string): Promise<string[]> {
-  const out: string[] = [];
+/**
+ * The disk files of `dir` (real paths), and those passed over: a link that leads out of the
+ * folder is not followed (as for parents found by name: src/container/open.ts).
+ */
+async function diskFiles(dir: string, folder: string): Promise<{ files: string[]; skipped: string[] }> {
+  const files: string[] = [];
+  const skipped: string[] = [];
+  const home = await realpath(dir);
   for (const n of (await readdir(dir)).sort()) {
     if (!DISK_FILE.test(n)) continue;
     const st = await stat(join(dir, n)).catch(() => null);
     if (!st?.isFile()) continue;
-    if (out.length >= MAX_FILES) throw new DiskpickError('image', `Hyper-V export folder: more than ${MAX_FILES} disk files`, folder);
-    out.push(await realpath(join(dir, n)));
+    if (files.length >= MAX_FILES) throw new DiskpickError('image', `Hyper-V export folder: more than ${MAX_FILES} disk files`, folder);
+    const real = await realpath(join(dir, n));
+    if (dirname(real) !== home) skipped.push(`${n} (a link out of the folder, to ${real})`);
+    else files.push(real);
   }
-  return out;
+  return { files, skipped };
 }
 
 const chainText = (files: string[]): string => [...files].reverse().map((f) => basename(f)).join(' ← ');
@@ -101,7 +109,7 @@ const chainText = (files: string[]): string => [...files].reverse().map((f) => b
 export async function openHyperVFolder(arg: string, folder: string, point: PointSpec | null, open: (file: string) => Promise<Container>): Promise<Container> {
   if (point?.kind === 'snap') throw new DiskpickError('unsupported', '@snap: a Hyper-V export holds no internal snapshots; its checkpoints are chain levels (@level:N)', arg);
   const { dir, siblings } = await diskFolder(folder);
-  const files = await diskFiles(dir, folder);
+  const { files, skipped } = await diskFiles(dir, folder);
   if (files.length === 0) {
     throw new DiskpickError('image', `is a folder, not a disk image (no .vhdx/.avhdx file${dir === folder ? '' : ` in ${basename(dir)}`}, so not a Hyper-V export either)`, arg);
   }
@@ -114,8 +122,12 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
       if (err instanceof DiskpickError) throw new DiskpickError(err.kind, `Hyper-V export folder: ${err.message}`, err.file ?? f);
       throw err;
     });
-    chains.set(f, c.chain.map((l) => l.file));
+    const levels = c.chain;
     await c.close();
+    // A file named like a disk that is no VHD/VHDX would open as a raw disk of its own.
+    const bad = levels.find((l) => l.format !== 'vhdx' && l.format !== 'vhd');
+    if (bad) throw new DiskpickError('image', `Hyper-V export folder: is not a VHDX or VHD file (read as ${bad.format})`, bad.file);
+    chains.set(f, levels.map((l) => l.file));
   }
   const parents = new Set<string>();
   for (const chain of chains.values()) for (const p of chain.slice(1)) parents.add(p);
@@ -131,6 +143,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
   const details: Record<string, string> = { 'disk folder': dir };
   const configs = siblings.filter((n) => /^(virtual machines|snapshots)$/i.test(n));
   if (configs.length) details['also in the export'] = configs.join(', ');
+  if (skipped.length) details['not opened'] = skipped.join('; ');
   bases.forEach((b, i) => {
     const open = newest[i]!;
     const name = i === 0 ? '/' : `/disk${i + 1}/`;

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openContainer } from '../../src/container/open.js';
@@ -93,12 +93,25 @@ describe('Hyper-V export folder', () => {
     expect(r.stderr).toMatch(/no level 4: the chain has 3 levels/);
   });
 
-  it('the newest tip by mtime wins over the deeper chain; a broken chain and an empty folder are one-line errors (exit 3)', () => {
+  it('the newest tip by mtime wins over the deeper chain; a link out is passed over; a non-VHDX file, a broken chain and an empty folder are one-line errors (exit 3)', async () => {
     const copy = join(work, 'VM1');
     cpSync(set.folder, copy, { recursive: true, preserveTimestamps: true });
     const disks = join(copy, 'Virtual Hard Disks');
     utimesSync(join(disks, 'sys_B4.avhdx'), 1_700_000_500, 1_700_000_500);
     expectState(copy, '/disk2/p0', 'sys_B4.avhdx');
+    symlinkSync(join(set.disks, 'data.vhdx'), join(disks, 'elsewhere.vhdx'));
+    const c = await openContainer(copy);
+    try {
+      expect(c.moreDisks).toHaveLength(1);
+      expect(c.details!['not opened']).toBe(`elsewhere.vhdx (a link out of the folder, to ${join(set.disks, 'data.vhdx')})`);
+    } finally {
+      await c.close();
+    }
+    writeFileSync(join(disks, 'junk.avhdx'), Buffer.alloc(1 << 20, 0x41));
+    const junk = diskpick(['ls', copy]);
+    expect(junk.status).toBe(3);
+    expect(junk.stderr.trim()).toBe(`diskpick: ${join(disks, 'junk.avhdx')}: Hyper-V export folder: is not a VHDX or VHD file (read as raw)`);
+    rmSync(join(disks, 'junk.avhdx'));
     rmSync(join(disks, 'sys_A1.avhdx'));
     const r = diskpick(['ls', copy]);
     expect(r.status).toBe(3);
