@@ -18,6 +18,8 @@ import { noSuchLevel, type PointSpec } from './point.js';
 const DISK_FILE = /\.(a?vhdx|a?vhd)$/i;
 /** A VM has a handful of disks and checkpoints; a hostile folder ends here. */
 const MAX_FILES = 1000;
+/** Base disks opened at once (a Hyper-V VM has at most 256 SCSI and 4 IDE disks). */
+const MAX_DISKS = 260;
 
 interface Tip {
   file: string;
@@ -139,6 +141,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
     byBase.set(base, [...(byBase.get(base) ?? []), t]);
   }
   const bases = [...byBase.keys()].sort();
+  if (bases.length > MAX_DISKS) throw new DiskpickError('image', `Hyper-V export folder: ${bases.length} base disks (at most ${MAX_DISKS} are read)`, folder);
   const newest = bases.map((b) => [...byBase.get(b)!].sort((x, y) => y.mtimeMs - x.mtimeMs || y.chain.length - x.chain.length || (x.file < y.file ? -1 : 1))[0]!);
   const details: Record<string, string> = { 'disk folder': dir };
   const configs = siblings.filter((n) => /^(virtual machines|snapshots)$/i.test(n));

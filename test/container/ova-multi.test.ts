@@ -110,6 +110,14 @@ describe('OVA with three disks (one chunked, one raw)', () => {
       ['nochunk', pack('nochunk', rest.filter((n) => n !== c1)), new RegExp(`chunk ${c1.replace(/\./g, '\\.')} of disk file ${d2.file.replace(/\./g, '\\.')} is not in the archive`)],
       ['lastgone', pack('lastgone', rest.filter((n) => n !== rest.filter((m) => m.startsWith(`${d2.file}.`)).pop())), /hold \d+ bytes, ovf:size says \d+; chunk .* is missing/],
     ];
+    // A descriptor listing one file as 300 disks: refused before anything is opened.
+    const many = join(work, 'many');
+    mkdirSync(many);
+    writeFileSync(join(many, 'many.ovf'), `<Envelope><References><File ovf:id="f" ovf:href="${OVA_MULTI.disks[2]!.file}"/></References><DiskSection>${'<Disk ovf:diskId="d" ovf:fileRef="f"/>'.repeat(300)}</DiskSection></Envelope>`);
+    writeFileSync(join(many, OVA_MULTI.disks[2]!.file), readFileSync(join(x, OVA_MULTI.disks[2]!.file)));
+    const manyOva = join(work, 'many.ova');
+    tool('tar', ['--format=ustar', '-C', many, '-cf', manyOva, 'many.ovf', OVA_MULTI.disks[2]!.file]);
+    cases.push(['many', manyOva, /lists 300 disks \(at most 256 are read\)/]);
     truncateSync(join(x, c1), 1000);
     cases.push(['short', pack('short', rest), new RegExp(`chunk ${c1.replace(/\./g, '\\.')} is 1000 bytes, not the ovf:chunkSize ${OVA_MULTI.chunkSize}`)]);
     for (const [label, p, re] of cases) {

@@ -16,6 +16,11 @@ import { isTarHeader, readTarIndex, type TarMember } from './tar.js';
 import { parseOvf, type OvfDescriptor, type OvfDisk, type OvfFile } from './ovf.js';
 
 const MAX_DESCRIPTOR = 16 << 20;
+/**
+ * Disks opened at once, each with its own block cache: a hostile descriptor listing the same
+ * file 100 000 times ends here. A VM has fewer (vSphere: 256 virtual disks at most).
+ */
+const MAX_DISKS = 256;
 /** DSP0243 §5.3 names chunk i of file F `F.` + i in 9 decimal digits. */
 const CHUNK_DIGITS = 9;
 
@@ -144,6 +149,7 @@ async function openOva(src: ByteSource, ctx: OpenContext): Promise<Container> {
   if (desc.size > MAX_DESCRIPTOR) throw corrupt(src.name, `OVA: the descriptor ${desc.name} is ${desc.size} bytes`);
   const ovf = parseOvf((await src.read(desc.offset, desc.size)).toString('utf8'));
   if (ovf.disks.length === 0) throw corrupt(src.name, `OVA: the descriptor ${desc.name} lists no disk (DiskSection)`);
+  if (ovf.disks.length > MAX_DISKS) throw corrupt(src.name, `OVA: the descriptor ${desc.name} lists ${ovf.disks.length} disks (at most ${MAX_DISKS} are read)`);
   const opened: Array<{ container: Container; href: string }> = [];
   try {
     for (const d of ovf.disks) opened.push(await openDisk(src, members, ovf, d, ctx));
