@@ -1,0 +1,367 @@
+/**
+ * Random access into a compressed stream (a .vma.zst / .vma.lzo / .vma.gz backup, a gzipped
+ * OVA disk), which the formats themselves do not allow: one streaming pass decodes the input
+ * and keeps the decoded stream in a cache file, cut in 1 MiB chunks, each either all zeros
+ * (kept as a mark only) or recompressed on its own with zstd level 1 (raw deflate level 1
+ * where the native binding is not built); the chunk index (offset and length per chunk, 12
+ * bytes per MiB) ends the file. Reads then decode single chunks from the cache. The input is
+ * only read.
+ *
+ * The cache: `--cache DIR` keeps it as DIR/NAME.<hash of the path>.diskpick-cache and reuses it
+ * on the next run when the input's size, mtime and the SHA-256 of its first and last MiB still
+ * match (else it is rebuilt, with a warning); it is written under a temporary name and renamed
+ * only when complete. Without --cache it is a temporary file in $XDG_CACHE_HOME/diskpick (when
+ * XDG_CACHE_HOME is set) or the system's temporary folder, unlinked as soon as it is created,
+ * so it is gone when diskpick exits, however it exits. Costs: docs/formats/vma.md.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { corrupt, DiskpickError, fromSystemError } from '../errors.js';
+import { zstdCompress, zstdDecompressInto, ZstdStreamDecoder } from './codecs.js';
+import { LZOP_MAGIC, LzopDecoder } from './lzop.js';
+import { byteLru } from './lru.js';
+import { readSpan, type ByteSource } from './source.js';
+
+export type StreamCodec = 'zstd' | 'gzip' | 'lzop';
+
+/** Decoded bytes per cache chunk. */
+export const CHUNK = 1 << 20;
+const CACHE_MAGIC = 'DPSTRMC1';
+const CACHE_HEADER = 4096;
+/** Bytes of the input's head and tail hashed into the cache key. */
+const KEY_BYTES = 1 << 20;
+const READ_PIECE = 4 << 20;
+const CODEC_ZSTD = 1;
+const CODEC_DEFLATE = 2;
+
+export interface StreamCacheConfig {
+  /** Where caches are kept between runs; none: a temporary cache, gone on exit. */
+  dir?: string;
+  /** Told the input bytes read so far during the pass (`done` = `total` at the end). */
+  progress?: (name: string, done: number, total: number) => void;
+}
+
+let config: StreamCacheConfig = {};
+
+/** Set once by the command line (--cache DIR, the progress line on stderr). */
+export function configureStreamCache(c: StreamCacheConfig): void {
+  config = { ...c };
+}
+
+/** The codec of a stream by its magic, or null. */
+export function streamCodecOf(head: Buffer): StreamCodec | null {
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 8) return 'gzip';
+  if (head.length >= 9 && head.subarray(0, 9).equals(LZOP_MAGIC)) return 'lzop';
+  return null;
+}
+
+/** A one-line progress display on stderr (a terminal only), for `configureStreamCache`. */
+export function stderrProgress(): StreamCacheConfig['progress'] {
+  if (!process.stderr.isTTY) return undefined;
+  const started = Date.now();
+  let last = 0;
+  return (name, done, total) => {
+    const now = Date.now();
+    if (done >= total) {
+      if (last) process.stderr.write('\r\x1b[K');
+      return;
+    }
+    if (now - started < 1000 || now - last < 200) return;
+    last = now;
+    const mib = (n: number) => (n / 1048576).toFixed(0);
+    const rate = done / 1048576 / Math.max(0.001, (now - started) / 1000);
+    process.stderr.write(`\rdiskpick: decompressing ${basename(name)} once for random access: ${((100 * done) / total).toFixed(0)}% (${mib(done)}/${mib(total)} MiB, ${rate.toFixed(0)} MiB/s)\x1b[K`);
+  };
+}
+
+interface CacheKey {
+  inputSize: number;
+  mtimeMs: number;
+  hash: Buffer;
+}
+
+async function keyOf(src: ByteSource, codec: StreamCodec): Promise<CacheKey> {
+  const h = createHash('sha256').update(codec);
+  h.update(await src.read(0, KEY_BYTES));
+  if (src.size > KEY_BYTES) h.update(await src.read(Math.max(KEY_BYTES, src.size - KEY_BYTES), KEY_BYTES));
+  let mtimeMs = 0;
+  try {
+    mtimeMs = statSync(src.name).mtimeMs;
+  } catch {
+    // A part of another file (a member of an OVA): its size and bytes make the key.
+  }
+  return { inputSize: src.size, mtimeMs, hash: h.digest() };
+}
+
+/** The decoded input, piece by piece, with progress. */
+async function* decoded(src: ByteSource, codec: StreamCodec): AsyncGenerator<Buffer> {
+  const total = src.size;
+  async function* input(): AsyncGenerator<Buffer> {
+    for (let off = 0; off < total; off += READ_PIECE) {
+      const b = await src.read(off, READ_PIECE);
+      if (b.length === 0) break;
+      config.progress?.(src.name, Math.min(total - 1, off + b.length), total);
+      yield b;
+    }
+  }
+  if (codec === 'gzip') {
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    const pipe = Readable.from(input()).pipe(gunzip);
+    for await (const b of pipe) yield b as Buffer;
+    return;
+  }
+  const pieces: Buffer[] = [];
+  const sink = (p: Buffer) => void pieces.push(Buffer.from(p));
+  const dec = codec === 'zstd' ? new ZstdStreamDecoder() : new LzopDecoder();
+  for await (const b of input()) {
+    dec.push(b, sink);
+    yield* pieces.splice(0);
+  }
+  if (dec instanceof ZstdStreamDecoder) dec.end(sink);
+  else dec.end();
+  yield* pieces.splice(0);
+}
+
+/** A cache file open for reading: its chunk table. */
+interface CacheFile {
+  fd: number;
+  path: string;
+  size: number;
+  codec: number;
+  offsets: Float64Array;
+  lengths: Uint32Array;
+}
+
+function header(key: CacheKey, size: number, chunks: number, codec: number, indexAt: number): Buffer {
+  const h = Buffer.alloc(CACHE_HEADER);
+  h.write(CACHE_MAGIC, 0, 'latin1');
+  h.writeUInt32LE(1, 8);
+  h.writeUInt32LE(CHUNK, 12);
+  h.writeDoubleLE(size, 16);
+  h.writeUInt32LE(chunks, 24);
+  h[28] = codec;
+  h.writeDoubleLE(key.inputSize, 32);
+  h.writeDoubleLE(key.mtimeMs, 40);
+  key.hash.copy(h, 48);
+  h.writeDoubleLE(indexAt, 80);
+  return h;
+}
+
+/** Reads a cache file's header and index; null when it is not for `key` (stale) or damaged, with why. */
+function loadCache(fd: number, path: string, key: CacheKey): CacheFile | string {
+  const fileSize = fstatSync(fd).size;
+  const h = Buffer.alloc(CACHE_HEADER);
+  if (readSync(fd, h, 0, CACHE_HEADER, 0) !== CACHE_HEADER || h.toString('latin1', 0, 8) !== CACHE_MAGIC || h.readUInt32LE(8) !== 1 || h.readUInt32LE(12) !== CHUNK) return 'not a diskpick cache of this version';
+  if (h.readDoubleLE(32) !== key.inputSize || h.readDoubleLE(40) !== key.mtimeMs || !h.subarray(48, 80).equals(key.hash)) return 'made from another version of the input (size, mtime or content differ)';
+  const size = h.readDoubleLE(16);
+  const chunks = h.readUInt32LE(24);
+  const codec = h[28]!;
+  const indexAt = h.readDoubleLE(80);
+  if (!Number.isSafeInteger(size) || chunks !== Math.ceil(size / CHUNK) || (codec !== CODEC_ZSTD && codec !== CODEC_DEFLATE) || indexAt + chunks * 12 !== fileSize) return 'damaged (its header does not fit the file)';
+  const idx = Buffer.alloc(chunks * 12);
+  if (readSync(fd, idx, 0, idx.length, indexAt) !== idx.length) return 'damaged (its index is cut short)';
+  const offsets = new Float64Array(chunks);
+  const lengths = new Uint32Array(chunks);
+  for (let i = 0; i < chunks; i++) {
+    offsets[i] = idx.readDoubleLE(12 * i);
+    lengths[i] = idx.readUInt32LE(12 * i + 8);
+    if (offsets[i]! >= 0 && (offsets[i]! < CACHE_HEADER || offsets[i]! + lengths[i]! > indexAt)) return 'damaged (a chunk lies outside it)';
+  }
+  return { fd, path, size, codec, offsets, lengths };
+}
+
+/** The one streaming pass: decodes `src` into a new cache file at `fd`. */
+async function buildCache(src: ByteSource, codec: StreamCodec, key: CacheKey, fd: number, path: string): Promise<CacheFile> {
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  let at = CACHE_HEADER;
+  let size = 0;
+  const chunk = Buffer.alloc(CHUNK);
+  let fill = 0;
+  const chunkCodec = zstdCompress(Buffer.alloc(1), 1) ? CODEC_ZSTD : CODEC_DEFLATE;
+  const emit = () => {
+    const data = chunk.subarray(0, fill);
+    if (!data.some((x) => x !== 0)) {
+      offsets.push(-1);
+      lengths.push(0);
+    } else {
+      const packed = chunkCodec === CODEC_ZSTD ? zstdCompress(data, 1)! : deflateRawSync(data, { level: 1 });
+      writeAll(fd, packed, at, path);
+      offsets.push(at);
+      lengths.push(packed.length);
+      at += packed.length;
+    }
+    size += fill;
+    fill = 0;
+  };
+  try {
+    for await (const piece of decoded(src, codec)) {
+      for (let p = 0; p < piece.length; ) {
+        const n = Math.min(piece.length - p, CHUNK - fill);
+        piece.copy(chunk, fill, p, p + n);
+        fill += n;
+        p += n;
+        if (fill === CHUNK) emit();
+      }
+    }
+  } catch (err) {
+    if (err instanceof DiskpickError) throw err;
+    throw corrupt(src.name, `${codec} stream: ${(err as Error).message.replace(/\s+/g, ' ')}`);
+  }
+  if (fill > 0) emit();
+  config.progress?.(src.name, src.size, src.size);
+  const idx = Buffer.alloc(offsets.length * 12);
+  offsets.forEach((o, i) => {
+    idx.writeDoubleLE(o, 12 * i);
+    idx.writeUInt32LE(lengths[i]!, 12 * i + 8);
+  });
+  writeAll(fd, idx, at, path);
+  writeAll(fd, header(key, size, offsets.length, chunkCodec, at), 0, path);
+  return { fd, path, size, codec: chunkCodec, offsets: Float64Array.from(offsets), lengths: Uint32Array.from(lengths) };
+}
+
+function writeAll(fd: number, b: Buffer, at: number, path: string): void {
+  try {
+    for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done, at + done);
+  } catch (err) {
+    throw fromSystemError(err, path, 'output');
+  }
+}
+
+/** The decoded stream, read from its cache. */
+export class StreamCacheSource implements ByteSource {
+  readonly size: number;
+  private readonly chunks = byteLru<number, Buffer>(16 * CHUNK);
+
+  constructor(
+    private readonly cache: CacheFile,
+    readonly name: string,
+    /** For `info`: where the cache is, and whether it was made by this run. */
+    readonly cachePath: string | null,
+    readonly reused: boolean,
+  ) {
+    this.size = cache.size;
+  }
+
+  private chunkAt(i: number): Buffer | null {
+    const c = this.cache;
+    if (c.offsets[i]! < 0) return null;
+    let b = this.chunks.get(i);
+    if (b) return b;
+    const packed = Buffer.allocUnsafe(c.lengths[i]!);
+    if (readSync(c.fd, packed, 0, packed.length, c.offsets[i]!) !== packed.length) throw corrupt(c.path, `the stream cache is cut short (chunk ${i}); remove it to rebuild it`);
+    const want = Math.min(CHUNK, this.size - i * CHUNK);
+    try {
+      if (c.codec === CODEC_ZSTD) {
+        b = Buffer.allocUnsafe(want);
+        if (zstdDecompressInto(packed, b) !== want) throw new Error('wrong length');
+      } else {
+        b = inflateRawSync(packed);
+        if (b.length !== want) throw new Error('wrong length');
+      }
+    } catch (err) {
+      throw corrupt(c.path, `the stream cache is damaged (chunk ${i}: ${(err as Error).message}); remove it to rebuild it`);
+    }
+    this.chunks.set(i, b);
+    return b;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const n = readSpan(this.size, offset, length);
+    const out = Buffer.alloc(n);
+    for (let done = 0; done < n; ) {
+      const pos = offset + done;
+      const i = Math.floor(pos / CHUNK);
+      const within = pos - i * CHUNK;
+      const take = Math.min(n - done, CHUNK - within);
+      const b = this.chunkAt(i);
+      if (b) b.copy(out, done, within, within + take);
+      done += take;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    try {
+      closeSync(this.cache.fd);
+    } catch {
+      // closed already
+    }
+  }
+}
+
+/**
+ * Opens the decoded form of `src` (compressed with `codec`), building its cache with one pass
+ * over the input unless a matching one is kept in the cache folder. `warn` is told when a kept
+ * cache was stale and rebuilt.
+ */
+export async function openStreamCache(src: ByteSource, codec: StreamCodec, warn: (message: string) => void): Promise<StreamCacheSource> {
+  const key = await keyOf(src, codec);
+  const dir = config.dir;
+  if (dir === undefined) {
+    const base = process.env.XDG_CACHE_HOME ? join(process.env.XDG_CACHE_HOME, 'diskpick') : tmpdir();
+    const path = join(base, `diskpick-stream-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`);
+    let fd: number;
+    try {
+      mkdirSync(base, { recursive: true });
+      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      throw fromSystemError(err, path, 'output');
+    }
+    // Unlinked at once: the cache lives as long as the descriptor, whatever ends the process.
+    unlinkSync(path);
+    try {
+      return new StreamCacheSource(await buildCache(src, codec, key, fd, path), src.name, null, false);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+  const real = (() => {
+    try {
+      return statSync(dir).isDirectory();
+    } catch {
+      return false;
+    }
+  })();
+  if (!real) throw new DiskpickError('usage', '--cache: not a folder', dir);
+  const name = `${basename(src.name).replace(/[^\w.+-]/g, '_')}.${createHash('sha256').update(src.name).digest('hex').slice(0, 12)}.diskpick-cache`;
+  const path = join(dir, name);
+  let kept: number | null = null;
+  try {
+    kept = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    kept = null;
+  }
+  if (kept !== null) {
+    const got = loadCache(kept, path, key);
+    if (typeof got !== 'string') return new StreamCacheSource(got, src.name, path, true);
+    closeSync(kept);
+    warn(`the stream cache ${path} is ${got}: rebuilt`);
+  }
+  const tmp = `${path}.${process.pid}.tmp`;
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  } catch (err) {
+    throw fromSystemError(err, tmp, 'output');
+  }
+  try {
+    const built = await buildCache(src, codec, key, fd, path);
+    renameSync(tmp, path);
+    return new StreamCacheSource(built, src.name, path, false);
+  } catch (err) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+}
