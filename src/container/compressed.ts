@@ -24,8 +24,10 @@ class CompressedContainer implements Container {
     private readonly inner: Container,
     codec: string,
   ) {
-    this.format = codec;
-    this.variant = 'compressed stream';
+    // One level, the inner image's, marked compressed: the stream is no level of a chain of its
+    // own (as a level it showed up as a point in time, `@level:1`, of the same file).
+    this.format = inner.format;
+    this.variant = `${inner.variant}, in a ${codec} stream`;
     this.name = input.name;
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
@@ -38,7 +40,8 @@ class CompressedContainer implements Container {
   }
 
   get chain(): ChainLevel[] {
-    return [{ format: this.format, variant: this.variant, virtualSize: this.cache.size, file: this.name }, ...this.inner.chain];
+    const [own, ...below] = this.inner.chain;
+    return [{ ...own!, variant: this.variant, file: this.name }, ...below];
   }
 
   read(offset: number, length: number): Promise<Buffer> {

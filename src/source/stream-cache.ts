@@ -52,6 +52,11 @@ export function configureStreamCache(c: StreamCacheConfig): void {
   config = { ...c };
 }
 
+/** The command line's settings: --cache DIR, and progress on stderr when it is a terminal. */
+export function configureStreamCacheFromCli(dir: string | undefined): void {
+  configureStreamCache({ ...(dir !== undefined ? { dir } : {}), progress: stderrProgress() });
+}
+
 /** The codec of a stream by its magic, or null. */
 export function streamCodecOf(head: Buffer): StreamCodec | null {
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';

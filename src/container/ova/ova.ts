@@ -88,7 +88,7 @@ async function openOva(src: ByteSource, ctx: OpenContext): Promise<Container> {
   const d = ovf.disks[0]!;
   const file = ovf.files.find((f) => f.id === d.fileRef);
   if (!file) throw corrupt(src.name, `OVA: disk ${d.diskId} refers to file ${JSON.stringify(d.fileRef)}, which References does not list`);
-  if (file.compression) throw unsupported(src.name, `OVA: disk file ${file.href} is ${file.compression}-compressed (ovf:compression), not supported yet`);
+  if (file.compression && file.compression !== 'gzip') throw unsupported(src.name, `OVA: disk file ${file.href} is ${file.compression}-compressed (ovf:compression), not supported (gzip is)`);
   if (file.chunkSize) throw unsupported(src.name, `OVA: disk file ${file.href} is split in chunks (ovf:chunkSize), not supported yet`);
   const member = members.find((m) => m.name === file.href || m.name.endsWith(`/${file.href}`));
   if (!member) throw new DiskpickError('image', `OVA: disk file ${file.href} is not in the archive`, src.name);

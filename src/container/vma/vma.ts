@@ -66,7 +66,12 @@ export class VmaContainer extends MappedContainer {
   }
 }
 
-async function openVma(src: ByteSource, _ctx: OpenContext): Promise<Container> {
+/**
+ * Every disk of the archive (each device but the VM state), in dev_id order, sharing one
+ * header read and one pass over the extents. Only the first is shown until the image layer
+ * shows several disks of one container; tests read them all.
+ */
+export async function openVmaDevices(src: ByteSource): Promise<VmaContainer[]> {
   const file = direct(src);
   const head = await readExact(file, 0, 60, 'VMA header');
   const size = vmaHeaderSize(head, src.name);
@@ -74,9 +79,13 @@ async function openVma(src: ByteSource, _ctx: OpenContext): Promise<Container> {
   const uuid = Buffer.from(header.uuid.replace(/-/g, ''), 'hex');
   const scan = await scanExtents(file, header.headerSize, uuid, header.devices);
   const indexes = [...scan.indexes.values()];
-  const shown = indexes.find((i) => i.device.name !== 'vmstate');
-  if (!shown) throw corrupt(src.name, 'VMA: the archive holds only the VM state (vmstate), no disk');
-  return new VmaContainer(src, header, shown, indexes, scan.extents);
+  const disks = indexes.filter((i) => i.device.name !== 'vmstate');
+  if (disks.length === 0) throw corrupt(src.name, 'VMA: the archive holds only the VM state (vmstate), no disk');
+  return disks.map((d) => new VmaContainer(src, header, d, indexes, scan.extents));
+}
+
+async function openVma(src: ByteSource, _ctx: OpenContext): Promise<Container> {
+  return (await openVmaDevices(src))[0]!;
 }
 
 export const vmaFormat: ContainerFormat = {
