@@ -23,6 +23,7 @@ interface CodecsBinding {
   zstdStreamNew?(): object;
   zstdStreamDecompress?(decoder: object, src: Uint8Array, dst: Uint8Array, pos: Float64Array): number;
   zstdCompress?(src: Uint8Array, dst: Uint8Array, level: number): number;
+  zstdCompressAsync?(src: Uint8Array, dst: Uint8Array, level: number, done: (err: string | null, n: number) => void): void;
   crc32cSectors?(buf: Uint8Array, start: number, end: number, sectorSize: number, csums: Uint8Array, csumAt: number): number;
 }
 
@@ -182,4 +183,15 @@ export function zstdCompress(src: Uint8Array, level: number): Buffer | null {
   const room = Buffer.allocUnsafe(src.length + (src.length >>> 8) + 512);
   const got = n.zstdCompress(src, room, level);
   return room.subarray(0, got);
+}
+
+/**
+ * `zstdCompress` in libuv's thread pool (`src` must stay untouched until it settles), or null
+ * where the binding is not built.
+ */
+export function zstdCompressAsync(src: Uint8Array, level: number): Promise<Buffer> | null {
+  const n = binding();
+  if (!n?.zstdCompressAsync) return null;
+  const room = Buffer.allocUnsafe(src.length + (src.length >>> 8) + 512);
+  return new Promise((res, rej) => n.zstdCompressAsync!(src, room, level, (err, got) => (err === null ? res(room.subarray(0, got)) : rej(new Error(err)))));
 }

@@ -41,26 +41,39 @@ export class VmaContainer extends MappedContainer {
     }
   }
 
+  /**
+   * Up to 64 clusters per call (a 4 MiB read is one call): a whole cluster is one piece, a
+   * partial one a piece per run of stored or absent blocks; MappedContainer joins neighbours,
+   * so the clusters of one extent become one host read.
+   */
   protected async map(offset: number, length: number): Promise<Piece[]> {
-    const cluster = Math.floor(offset / VMA_CLUSTER_SIZE);
-    const entry = this.index.get(cluster);
-    const inCluster = offset - cluster * VMA_CLUSTER_SIZE;
-    const room = Math.min(length, VMA_CLUSTER_SIZE - inCluster);
-    if (!entry) return [{ kind: 'zero', length: room }];
-    const [base, mask] = entry;
     const pieces: Piece[] = [];
-    let pos = inCluster;
-    const end = inCluster + room;
-    while (pos < end) {
-      const block = pos >>> 12;
-      const take = Math.min(end, (block + 1) * VMA_BLOCK_SIZE) - pos;
-      if (mask & (1 << block)) {
-        const rank = popcount16(mask & ((1 << block) - 1));
-        pieces.push({ kind: 'host', length: take, offset: base + rank * VMA_BLOCK_SIZE + (pos - block * VMA_BLOCK_SIZE) });
+    let pos = offset;
+    const end = offset + length;
+    for (let n = 0; pos < end && n < 64; n++) {
+      const cluster = Math.floor(pos / VMA_CLUSTER_SIZE);
+      const clusterStart = cluster * VMA_CLUSTER_SIZE;
+      const stop = Math.min(end, clusterStart + VMA_CLUSTER_SIZE);
+      const entry = this.index.get(cluster);
+      if (!entry || entry[1] === 0) {
+        pieces.push({ kind: 'zero', length: stop - pos });
+      } else if (entry[1] === 0xffff) {
+        pieces.push({ kind: 'host', length: stop - pos, offset: entry[0] + (pos - clusterStart) });
       } else {
-        pieces.push({ kind: 'zero', length: take });
+        const [base, mask] = entry;
+        for (let p = pos - clusterStart; p < stop - clusterStart; ) {
+          const block = p >>> 12;
+          const take = Math.min(stop - clusterStart, (block + 1) * VMA_BLOCK_SIZE) - p;
+          if (mask & (1 << block)) {
+            const rank = popcount16(mask & ((1 << block) - 1));
+            pieces.push({ kind: 'host', length: take, offset: base + rank * VMA_BLOCK_SIZE + (p - block * VMA_BLOCK_SIZE) });
+          } else {
+            pieces.push({ kind: 'zero', length: take });
+          }
+          p += take;
+        }
       }
-      pos += take;
+      pos = stop;
     }
     return pieces;
   }

@@ -18,6 +18,7 @@
  * zstdStreamDecompress(decoder, src, dst, pos: Float64Array[2]): number  decodes from
  *   src[pos[0]…] into dst[pos[1]…], advancing both; returns libzstd's hint (0: a frame ended).
  * zstdCompress(src, dst, level): number  one frame of src into dst (ZSTD_compressBound room).
+ * zstdCompressAsync(src, dst, level, done(err, n))  the same in libuv's pool.
  * crc32cSectors(buf, start, end, sectorSize, csums, csumAt): number  the index of the first
  *   sector of buf[start, end) whose standard CRC-32C differs from the LE32 at
  *   csums[csumAt + 4 i], or -1 when all match; undefined where the CPU has no SSE4.2.
@@ -114,11 +115,31 @@ typedef struct {
   void *src, *dst;
   size_t src_len, dst_len, n;
   const char *err;
+  /* A compression job (zstdCompressAsync) at `level`, else a decompression. */
+  int compress, level;
 } zjob_t;
+
+static __thread ZSTD_CCtx *thread_cctx;
 
 static void zjob_execute(napi_env env, void *p) {
   zjob_t *j = p;
-  j->n = zstd_run(j->src, j->src_len, j->dst, j->dst_len, &j->err);
+  if (!j->compress) {
+    j->n = zstd_run(j->src, j->src_len, j->dst, j->dst_len, &j->err);
+    return;
+  }
+  if (!thread_cctx) thread_cctx = ZSTD_createCCtx();
+  if (!thread_cctx) {
+    j->err = "out of memory";
+    j->n = (size_t)-1;
+    return;
+  }
+  size_t r = ZSTD_compressCCtx(thread_cctx, j->dst, j->dst_len, j->src, j->src_len, j->level);
+  if (ZSTD_isError(r)) {
+    j->err = ZSTD_getErrorName(r);
+    j->n = (size_t)-1;
+  } else {
+    j->n = r;
+  }
 }
 
 static void zjob_complete(napi_env env, napi_status status, void *p) {
@@ -256,7 +277,32 @@ static napi_value zstd_stream_decompress(napi_env env, napi_callback_info info) 
   return v;
 }
 
-static __thread ZSTD_CCtx *thread_cctx;
+static napi_value zstd_compress_async(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype t;
+  int32_t level;
+  if (argc != 4 || napi_typeof(env, argv[3], &t) != napi_ok || t != napi_function || napi_get_value_int32(env, argv[2], &level) != napi_ok) {
+    return fail(env, "zstdCompressAsync: two buffers, a level and a callback");
+  }
+  zjob_t *j = calloc(1, sizeof *j);
+  if (!j) return fail(env, "zstdCompressAsync: out of memory");
+  if (napi_get_buffer_info(env, argv[0], &j->src, &j->src_len) != napi_ok || napi_get_buffer_info(env, argv[1], &j->dst, &j->dst_len) != napi_ok) {
+    free(j);
+    return fail(env, "zstdCompressAsync: two buffers, a level and a callback");
+  }
+  j->compress = 1;
+  j->level = level;
+  napi_create_reference(env, argv[0], 1, &j->refs[0]);
+  napi_create_reference(env, argv[1], 1, &j->refs[1]);
+  napi_create_reference(env, argv[3], 1, &j->done);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "diskpick.zstdCompress", NAPI_AUTO_LENGTH, &resource_name);
+  napi_create_async_work(env, NULL, resource_name, zjob_execute, zjob_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return NULL;
+}
 
 static napi_value zstd_compress(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -286,6 +332,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "zstdStreamDecompress", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "zstdCompress", NAPI_AUTO_LENGTH, zstd_compress, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "zstdCompress", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "zstdCompressAsync", NAPI_AUTO_LENGTH, zstd_compress_async, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "zstdCompressAsync", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "zstdDecompress", NAPI_AUTO_LENGTH, zstd_decompress, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "zstdDecompress", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "zstdDecompressAsync", NAPI_AUTO_LENGTH, zstd_decompress_async, NULL, &fn) != napi_ok) return NULL;
