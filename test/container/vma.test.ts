@@ -61,6 +61,11 @@ describe('VMA', () => {
       expect(devices.map((d) => d.variant)).toEqual(['device drive-scsi0, 1 of 2', 'device drive-scsi1, 2 of 2']);
       expect(devices.map((d) => d.size)).toEqual([statSync(disk1!).size, statSync(disk2!).size]);
       expect(await digest(devices[0]!)).toBe(await sha256File(disk1!));
+      // The index holds exactly the raw disk's clusters that are not all zeros.
+      const rawDisk = readFileSync(disk1!);
+      let nonZero = 0;
+      for (let o = 0; o < rawDisk.length; o += 65536) if (!rawDisk.subarray(o, o + 65536).equals(Buffer.alloc(Math.min(65536, rawDisk.length - o)))) nonZero++;
+      expect(devices[0]!.details['device 1']).toBe(`drive-scsi0, ${rawDisk.length} bytes, ${nonZero} clusters with data (shown)`);
       expect(await digest(devices[1]!)).toBe(await sha256File(disk2!));
       // Reads across cluster and block edges, odd sizes.
       const raw = readFileSync(disk1!);
@@ -88,9 +93,9 @@ describe('VMA', () => {
       expect(d.UUID).toBe(VMA.uuid);
       expect(d['backup time']).toBe(new Date(VMA.ctime * 1000).toISOString());
       expect(d['config files']).toBe(`qemu-server.conf (${VMA.config.length} bytes), qemu-server.fw (${VMA.firewall.length} bytes)`);
-      expect(d['device 1']).toMatch(new RegExp(`^drive-scsi0, ${statSync(vmaSources(CACHE)[0]!).size} bytes, \\d+ clusters stored \\(shown\\)$`));
-      expect(d['device 2']).toMatch(/^drive-scsi1, 1474560 bytes, \d+ clusters stored$/);
-      expect(d['device 3']).toMatch(new RegExp(`^vmstate, ${vmstateBytes().length} bytes`));
+      expect(d['device 1']).toMatch(new RegExp(`^drive-scsi0, ${statSync(vmaSources(CACHE)[0]!).size} bytes, \\d+ clusters with data \\(shown\\)$`));
+      expect(d['device 2']).toMatch(/^drive-scsi1, 1474560 bytes, \d+ clusters with data$/);
+      expect(d['device 3']).toBe(`vmstate, ${vmstateBytes().length} bytes (VM state)`);
     } finally {
       await vfs.close();
     }

@@ -20,8 +20,13 @@ export const VMA_EXTENT_HEADER_SIZE = 512;
 export const VMA_BLOCKS_PER_EXTENT = 59;
 export const VMA_BLOCK_SIZE = 4096;
 export const VMA_CLUSTER_SIZE = 65536;
-/** Clusters per index page: 256 MiB of a device; a page costs 40 KiB (offset 8 + mask 2 bytes each). */
-const PAGE_CLUSTERS = 4096;
+/**
+ * Clusters per index page: 16 MiB of a device; a page costs 2.5 KiB (offset 8 + mask 2 bytes
+ * each). Only clusters holding data are recorded, each backed by at least 4 KiB of the file, so
+ * even an archive that puts every cluster in a page of its own costs less memory than its size
+ * (with 4096-cluster pages such an archive cost 10 times its size).
+ */
+const PAGE_CLUSTERS = 256;
 
 interface IndexPage {
   /** File offset of the cluster's first stored block; 0: the cluster is not in the archive. */
@@ -30,9 +35,9 @@ interface IndexPage {
 }
 
 /**
- * One device's cluster map. Pages are made only where clusters were seen, so the memory is
- * bounded by what the archive holds (160 KiB per GiB of stored data), never by a device size
- * the header claims.
+ * One device's cluster map. Pages are made only where clusters with data were seen, so the
+ * memory is bounded by what the archive holds (160 KiB per GiB of a device's data, dense), never
+ * by a device size the header claims.
  */
 export class ClusterIndex {
   private readonly pages = new Map<number, IndexPage>();
@@ -117,7 +122,10 @@ export async function scanExtents(src: ByteSource, start: number, uuid: Buffer, 
       if (cluster * VMA_CLUSTER_SIZE >= idx.device.size && idx.device.name !== 'vmstate') {
         throw corrupt(file, `VMA: cluster ${cluster} of device ${idx.device.name} (extent at offset ${pos}) is past the device's end (${idx.device.size} bytes)`);
       }
-      if (!idx.set(cluster, data, mask)) throw corrupt(file, `VMA: cluster ${cluster} of device ${idx.device.name} is stored twice (again in the extent at offset ${pos})`);
+      // A zero cluster (mask 0) reads as an absent one: not recorded. The VM state is no disk.
+      if (mask !== 0 && idx.device.name !== 'vmstate' && !idx.set(cluster, data, mask)) {
+        throw corrupt(file, `VMA: cluster ${cluster} of device ${idx.device.name} is stored twice (again in the extent at offset ${pos})`);
+      }
       data += n * VMA_BLOCK_SIZE;
       blocks += n;
     }

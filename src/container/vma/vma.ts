@@ -37,7 +37,7 @@ export class VmaContainer extends MappedContainer {
     };
     for (const x of header.devices) {
       const stored = indexes.find((i) => i.device === x)?.clusters ?? 0;
-      this.details[`device ${x.devId}`] = `${x.name}, ${x.size} bytes, ${stored} clusters stored${x === d ? ' (shown)' : ''}`;
+      this.details[`device ${x.devId}`] = `${x.name}, ${x.size} bytes${x.name === 'vmstate' ? ' (VM state)' : `, ${stored} clusters with data`}${x === d ? ' (shown)' : ''}`;
     }
   }
 
