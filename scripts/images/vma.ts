@@ -46,7 +46,7 @@ function md5Into(buf: Buffer, at: number): void {
 }
 
 /** The header: fixed part, then the blob buffer (names and config data, 2-byte LE length each). */
-function vmaHeader(spec: VmaSpec, sizes: number[]): Buffer {
+export function vmaHeader(spec: VmaSpec, sizes: number[]): Buffer {
   const blobs: Buffer[] = [Buffer.alloc(1)];
   let blobPos = 1;
   const addBlob = (data: Buffer): number => {
@@ -81,6 +81,21 @@ function vmaHeader(spec: VmaSpec, sizes: number[]): Buffer {
   const h = Buffer.concat([fixed, padded]);
   md5Into(h, 32);
   return h;
+}
+
+/** One extent: header (blockinfo per cluster, MD5) and the stored blocks, for hand-made archives. */
+export function vmaExtent(uuid: string, clusters: Array<{ devId: number; cluster: number; mask: number; blocks: Buffer[] }>): Buffer {
+  const h = Buffer.alloc(512);
+  h.write('VMAE', 0, 'latin1');
+  h.writeUInt16BE(clusters.reduce((n, c) => n + c.blocks.length, 0), 6);
+  Buffer.from(uuid.replace(/-/g, ''), 'hex').copy(h, 8);
+  clusters.forEach((c, i) => {
+    h.writeUInt16BE(c.mask, 40 + 8 * i);
+    h[40 + 8 * i + 3] = c.devId;
+    h.writeUInt32BE(c.cluster, 40 + 8 * i + 4);
+  });
+  md5Into(h, 24);
+  return Buffer.concat([h, ...clusters.flatMap((c) => c.blocks)]);
 }
 
 /** Writes a VMA archive of `spec` to `out`; returns the devices' sizes. */

@@ -19,7 +19,7 @@ import { Vfs } from '../../src/vfs/vfs.js';
 import { DiskpickError } from '../../src/errors.js';
 import type { Container } from '../../src/container/container.js';
 import { CACHE, diskpick, sha256File, tool } from '../helpers/tools.js';
-import { buildVma, VMA, vmaSources, vmstateBytes } from '../../scripts/images/vma.js';
+import { buildVma, VMA, vmaExtent, vmaHeader, vmaSources, vmstateBytes } from '../../scripts/images/vma.js';
 import type { ManifestEntry } from '../../scripts/images/tree.js';
 
 let paths: ReturnType<typeof buildVma>;
@@ -146,6 +146,38 @@ describe('VMA', () => {
       expect(r.status, name).toBe(3);
       expect(r.stderr.trimEnd().split('\n'), name).toHaveLength(1);
       expect(r.stderr, name).toMatch(new RegExp(`^diskpick: ${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (VMA: |truncated: VMA header)`));
+    }
+  });
+});
+
+describe('hostile VMA', () => {
+  it('clusters scattered one per index page over a 4 TiB device: the index costs less memory than the archive', async () => {
+    const uuid = '11111111222233334444555555555555';
+    const spec = { uuid, ctime: 0, configs: [], devices: [{ name: 'drive-scsi0' }] };
+    const block = Buffer.alloc(4096, 0x5a);
+    const extents: Buffer[] = [];
+    // 100 extents of 59 clusters, each cluster 4096 clusters (256 MiB) from the last, one block each.
+    for (let e = 0; e < 100; e++) {
+      extents.push(vmaExtent(uuid, Array.from({ length: 59 }, (_, i) => ({ devId: 1, cluster: (e * 59 + i) * 4096, mask: 1 << (i % 16), blocks: [block] }))));
+    }
+    const file = Buffer.concat([vmaHeader(spec, [4 * 2 ** 40]), ...extents]);
+    const p = join(work, 'scattered.vma');
+    writeFileSync(p, file);
+    const f = await FileSource.open(p);
+    const [d] = await openVmaDevices(f);
+    try {
+      const index = (d as unknown as { index: { memoryBytes: number; clusters: number } }).index;
+      expect(index.clusters).toBe(5900);
+      expect(index.memoryBytes).toBeLessThan(file.length);
+      // Each scattered cluster reads back: its one block at its place, zeros around it.
+      const c = 77 * 4096;
+      const got = await d!.read(c * 65536, 65536);
+      const blockAt = 77 % 59 % 16;
+      expect(got.subarray(blockAt * 4096, blockAt * 4096 + 4096).equals(block)).toBe(true);
+      expect(got.subarray(0, blockAt * 4096).equals(Buffer.alloc(blockAt * 4096))).toBe(true);
+      expect((await d!.read(c * 65536 + 65536, 65536)).equals(Buffer.alloc(65536))).toBe(true);
+    } finally {
+      await d!.close();
     }
   });
 });
