@@ -17,6 +17,8 @@ class CompressedContainer implements Container {
   readonly sectorSize: number;
   readonly warnings: string[];
   readonly details: Record<string, string>;
+  /** The inner image's further disks (a VMA's second device …). */
+  readonly moreDisks: unknown[] | undefined;
 
   constructor(
     private readonly input: ByteSource,
@@ -32,6 +34,7 @@ class CompressedContainer implements Container {
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
     this.warnings = inner.warnings;
+    this.moreDisks = (inner as { moreDisks?: unknown[] }).moreDisks;
     this.details = {
       ...(inner.details ?? {}),
       'stream cache': cache.cachePath ? `${cache.cachePath} (${cache.reused ? 'reused' : 'made now'})` : 'temporary (removed on exit; keep one with --cache DIR)',

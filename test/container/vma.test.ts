@@ -101,6 +101,20 @@ describe('VMA', () => {
     }
   });
 
+  it('the second device is the image\'s further disk (moreDisks), from the .vma and the .vma.zst alike', async () => {
+    configureStreamCache({});
+    for (const p of [paths.vma, paths.zst]) {
+      const c = await openContainer(p);
+      try {
+        const more = (c as unknown as { moreDisks: Array<{ label: string; container: Container }> }).moreDisks;
+        expect(more.map((m) => m.label)).toEqual([`${p}: drive-scsi1`]);
+        expect(await digest(more[0]!.container)).toBe(await sha256File(vmaSources(CACHE)[1]!));
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
   it('diskpick dd writes the first disk byte for byte; a file is cat the same as from the raw disk', async () => {
     const out = join(work, 'dd.raw');
     const r = diskpick(['dd', '-q', paths.vma, '-o', out]);

@@ -17,11 +17,17 @@ export class VmaContainer extends MappedContainer {
   readonly format = 'vma';
   readonly variant: string;
   readonly details: Record<string, string>;
+  /**
+   * The archive's further disks (Container.moreDisks where the image layer shows them as
+   * /disk2 …), set on the first; they share its file, which only the first closes.
+   */
+  moreDisks: Array<{ label: string; container: Container }> = [];
+  private owner = false;
 
   constructor(
     file: ByteSource,
     readonly header: VmaHeader,
-    private readonly index: ClusterIndex,
+    readonly index: ClusterIndex,
     indexes: ClusterIndex[],
     extents: number,
   ) {
@@ -39,6 +45,11 @@ export class VmaContainer extends MappedContainer {
       const stored = indexes.find((i) => i.device === x)?.clusters ?? 0;
       this.details[`device ${x.devId}`] = `${x.name}, ${x.size} bytes${x.name === 'vmstate' ? ' (VM state)' : `, ${stored} clusters with data`}${x === d ? ' (shown)' : ''}`;
     }
+  }
+
+  override async close(): Promise<void> {
+    if (!this.owner) return;
+    await super.close();
   }
 
   /**
@@ -94,7 +105,10 @@ export async function openVmaDevices(src: ByteSource): Promise<VmaContainer[]> {
   const indexes = [...scan.indexes.values()];
   const disks = indexes.filter((i) => i.device.name !== 'vmstate');
   if (disks.length === 0) throw corrupt(src.name, 'VMA: the archive holds only the VM state (vmstate), no disk');
-  return disks.map((d) => new VmaContainer(src, header, d, indexes, scan.extents));
+  const all = disks.map((d) => new VmaContainer(src, header, d, indexes, scan.extents));
+  all[0]!.moreDisks = all.slice(1).map((c) => ({ label: `${src.name}: ${c.index.device.name}`, container: c }));
+  (all[0] as unknown as { owner: boolean }).owner = true;
+  return all;
 }
 
 async function openVma(src: ByteSource, _ctx: OpenContext): Promise<Container> {
