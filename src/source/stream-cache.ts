@@ -15,7 +15,7 @@
  * so it is gone when diskpick exits, however it exits. Costs: docs/formats/vma.md.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -384,7 +384,15 @@ export async function openStreamCache(src: ByteSource, codec: StreamCodec, warn:
     }
   })();
   if (!real) throw new DiskpickError('usage', '--cache: not a folder', dir);
-  const name = `${basename(src.name).replace(/[^\w.+-]/g, '_')}.${createHash('sha256').update(src.name).digest('hex').slice(0, 12)}.diskpick-cache`;
+  // Named by the input's real path, so that the same backup given by another relative path or
+  // through a link finds its cache.
+  let where = src.name;
+  try {
+    where = realpathSync(src.name);
+  } catch {
+    // a member of an archive (an OVA's disk): its name as given
+  }
+  const name = `${basename(src.name).replace(/[^\w.+-]/g, '_')}.${createHash('sha256').update(where).digest('hex').slice(0, 12)}.diskpick-cache`;
   const path = join(dir, name);
   let kept: number | null = null;
   try {
@@ -401,7 +409,8 @@ export async function openStreamCache(src: ByteSource, codec: StreamCodec, warn:
   const tmp = `${path}.${process.pid}.tmp`;
   let fd: number;
   try {
-    fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    // 0600: the cache holds the backup's data, readable by its owner only.
+    fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
     throw fromSystemError(err, tmp, 'output');
   }
