@@ -119,7 +119,8 @@ async function decode(src: ByteSource, codec: StreamCodec, write: (piece: Buffer
     }
   }
   if (codec === 'gzip') {
-    const pipe = Readable.from(input()).pipe(createGunzip({ chunkSize: 1 << 20 }));
+    // Two 4 MiB pieces read ahead at most (Readable.from holds 16 by default).
+    const pipe = Readable.from(input(), { highWaterMark: 2 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
     for await (const b of pipe) {
       write(b as Buffer);
       await between();
