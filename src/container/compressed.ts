@@ -5,7 +5,7 @@
  */
 import { openStreamCache, streamCodecOf, type StreamCacheSource } from '../source/stream-cache.js';
 import type { ByteSource, HostRun } from '../source/source.js';
-import type { ChainLevel, Container, ContainerFormat, OpenContext } from './container.js';
+import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext } from './container.js';
 import { direct, HostFile } from './hostfile.js';
 import { RawContainer } from './raw.js';
 
@@ -17,8 +17,8 @@ class CompressedContainer implements Container {
   readonly sectorSize: number;
   readonly warnings: string[];
   readonly details: Record<string, string>;
-  /** The inner image's further disks (a VMA's second device …). */
-  readonly moreDisks: unknown[] | undefined;
+  /** The inner image's further disks (a VMA's second device …), shown as /disk2 …. */
+  readonly moreDisks: FurtherDisk[] | undefined;
 
   constructor(
     private readonly input: ByteSource,
@@ -34,7 +34,7 @@ class CompressedContainer implements Container {
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
     this.warnings = inner.warnings;
-    this.moreDisks = (inner as { moreDisks?: unknown[] }).moreDisks;
+    this.moreDisks = inner.moreDisks;
     this.details = {
       ...(inner.details ?? {}),
       'stream cache': cache.cachePath ? `${cache.cachePath} (${cache.reused ? 'reused' : 'made now'})` : 'temporary (removed on exit; keep one with --cache DIR)',

@@ -107,10 +107,23 @@ describe('VMA', () => {
       const c = await openContainer(p);
       try {
         const more = (c as unknown as { moreDisks: Array<{ label: string; container: Container }> }).moreDisks;
-        expect(more.map((m) => m.label)).toEqual([`${p}: drive-scsi1`]);
+        expect(more.map((m) => m.label)).toEqual([`${p}:drive-scsi1 (VMA device 2)`]);
         expect(await digest(more[0]!.container)).toBe(await sha256File(vmaSources(CACHE)[1]!));
       } finally {
         await c.close();
+      }
+    }
+  });
+
+  it('every interface sees the second device as /disk2: its files as the manifest says, through cat', async () => {
+    const manifest = JSON.parse(readFileSync(`${vmaSources(CACHE)[1]}.manifest.json`, 'utf8')) as Record<string, ManifestEntry[]>;
+    const files = manifest.p0!.filter((e) => e.type === 'file').slice(0, 5);
+    expect(files.length).toBeGreaterThan(0);
+    for (const p of [paths.vma, paths.gz]) {
+      for (const f of files) {
+        const r = diskpick(['cat', p, `/disk2/p0${f.path}`]);
+        expect(r.status, `${p} ${f.path}`).toBe(0);
+        expect(createHash('sha256').update(r.stdout).digest('hex'), f.path).toBe(f.sha256);
       }
     }
   });

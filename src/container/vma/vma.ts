@@ -2,12 +2,13 @@
  * Proxmox VE backups (vzdump-qemu-*.vma): a header naming the VM's configuration files and its
  * devices (header.ts), then extents of 64 KiB clusters of every device interleaved (extent.ts).
  * The archive is read in place through the cluster index built on open. Each device is a disk;
- * the first that is not the VM's RAM state ("vmstate") is the one shown, `info` names all.
+ * the first that is not the VM's RAM state ("vmstate") is the image's disk, the others its
+ * further disks (/disk2 …); `info` names all.
  * See docs/formats/vma.md.
  */
 import { corrupt } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
-import type { Container, ContainerFormat, OpenContext } from '../container.js';
+import type { Container, ContainerFormat, FurtherDisk, OpenContext } from '../container.js';
 import { direct } from '../hostfile.js';
 import { MappedContainer, type Piece } from '../mapped.js';
 import { ClusterIndex, popcount16, scanExtents, VMA_BLOCK_SIZE, VMA_CLUSTER_SIZE } from './extent.js';
@@ -18,10 +19,10 @@ export class VmaContainer extends MappedContainer {
   readonly variant: string;
   readonly details: Record<string, string>;
   /**
-   * The archive's further disks (Container.moreDisks where the image layer shows them as
-   * /disk2 …), set on the first; they share its file, which only the first closes.
+   * The archive's further disks (shown as /disk2 …), set on the first; they share its file,
+   * which only the first closes.
    */
-  moreDisks: Array<{ label: string; container: Container }> = [];
+  moreDisks: FurtherDisk[] = [];
   private owner = false;
 
   constructor(
@@ -106,7 +107,7 @@ export async function openVmaDevices(src: ByteSource): Promise<VmaContainer[]> {
   const disks = indexes.filter((i) => i.device.name !== 'vmstate');
   if (disks.length === 0) throw corrupt(src.name, 'VMA: the archive holds only the VM state (vmstate), no disk');
   const all = disks.map((d) => new VmaContainer(src, header, d, indexes, scan.extents));
-  all[0]!.moreDisks = all.slice(1).map((c) => ({ label: `${src.name}: ${c.index.device.name}`, container: c }));
+  all[0]!.moreDisks = all.slice(1).map((c) => ({ label: `${src.name}:${c.index.device.name} (VMA device ${c.index.device.devId})`, container: c }));
   (all[0] as unknown as { owner: boolean }).owner = true;
   return all;
 }
