@@ -24,7 +24,7 @@ import { corrupt, DiskpickError, fromSystemError } from '../errors.js';
 import { zstdCompress, zstdCompressAsync, zstdDecompressInto, ZstdStreamDecoder } from './codecs.js';
 import { LZOP_MAGIC, LzopDecoder } from './lzop.js';
 import { byteLru } from './lru.js';
-import { readSpan, type ByteSource } from './source.js';
+import { readIntoSpan, readSpan, type ByteSource } from './source.js';
 
 export type StreamCodec = 'zstd' | 'gzip' | 'lzop';
 
@@ -327,18 +327,25 @@ export class StreamCacheSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const n = readSpan(this.size, offset, length);
-    const out = Buffer.alloc(n);
+    const out = Buffer.allocUnsafe(readSpan(this.size, offset, length));
+    await this.readInto(out, 0, offset, out.length);
+    return out;
+  }
+
+  /** Straight from the decoded chunks into `target` (one copy; zeros filled). */
+  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    const n = readIntoSpan(this.size, offset, length, target, at);
     for (let done = 0; done < n; ) {
       const pos = offset + done;
       const i = Math.floor(pos / CHUNK);
       const within = pos - i * CHUNK;
       const take = Math.min(n - done, CHUNK - within);
       const b = this.chunkAt(i);
-      if (b) b.copy(out, done, within, within + take);
+      if (b) b.copy(target, at + done, within, within + take);
+      else target.fill(0, at + done, at + done + take);
       done += take;
     }
-    return out;
+    return Math.max(0, n);
   }
 
   async close(): Promise<void> {
