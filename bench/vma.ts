@@ -48,8 +48,8 @@ export async function run(): Promise<BenchRow[]> {
   // The first pass decodes, recompresses every chunk (zstd -1), decodes them again for the VMA
   // index and once more for the cat; on this file's incompressible data zstd -d only copies raw
   // blocks (~0.05 s of CPU per 256 MiB), so even Node's start (~0.1 s) weighs: target 0.1x.
-  // Measured 2026-12-03: 0.08x (0.6 s against 0.05 s). Row 1: 0.60x (0.16 s against 0.10 s:
-  // ~25 ms of CPU per 256 MiB for the index and the reads split at extent headers).
+  // Measured 2026-12-03: 0.12x (0.49 s against 0.06 s). Row 1: 0.50-0.60x (0.14-0.16 s against
+  // 0.07-0.10 s: the index and reads split at, and 512 bytes off alignment by, extent headers).
   return [
     throughputRow('vma', 'cat 256 MiB file from a .vma, in place (CPU time)', bytes, ours, 'diskpick cat from the raw disk', theirs, 0.8),
     throughputRow('vma', '.vma.zst first pass + cat, per decoded byte (CPU time)', decoded, pass, 'zstd -d > /dev/null', zstdD, 0.1),
