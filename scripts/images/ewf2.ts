@@ -125,8 +125,11 @@ function objectString(tags: Array<[string, string]>, compression: number): Buffe
 
 /** Writes the variant's segment files; returns the path of its .Ex01. */
 export function buildEx01(cache: string, v: Ex01Variant): string {
-  const raw = ex01Source(cache, v);
-  const dir = join(cache, v.name);
+  return writeEx01(ex01Source(cache, v), join(cache, v.name), v);
+}
+
+/** Writes `raw` as EWF2 segment files `disk.Ex01` … into `dir`; returns the .Ex01's path. */
+export function writeEx01(raw: string, dir: string, v: Omit<Ex01Variant, 'source'>): string {
   const tmp = `${dir}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
