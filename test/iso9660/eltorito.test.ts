@@ -98,6 +98,24 @@ describe('El Torito boot images are volumes /bootN', () => {
     });
   }
 
+  it('7-Zip reads the same boot images ([BOOT]/N-…img: its bytes are the start of /bootN; it sizes no-emulation entries by their Sector Count)', () => {
+    for (const name of ['eltorito-xorriso.iso', 'eltorito-geniso.iso']) {
+      const iso = images.get(name)!;
+      const out = join(work, `7z-${name}`);
+      tool('7zz', ['x', '-y', `-o${out}`, iso, '[BOOT]']);
+      const boots = readdirSync(join(out, '[BOOT]')).sort();
+      expect(boots.length, name).toBeGreaterThanOrEqual(2);
+      for (const f of boots) {
+        const n = Number(/^(\d+)-/.exec(f)![1]);
+        const theirs = readFileSync(join(out, '[BOOT]', f));
+        const ours = volumeBytes(iso, `boot${n}`);
+        expect(ours.length, f).toBeGreaterThanOrEqual(theirs.length);
+        expect(sha(ours.subarray(0, theirs.length)), `${name} ${f}`).toBe(sha(theirs));
+      }
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('the floppy image (1.44M emulation) and the EFI image hold FAT filesystems: listings and files as mtools sees them', () => {
     const iso = images.get('eltorito-xorriso.iso')!;
     const tree = eltoritoTree(CACHE);
