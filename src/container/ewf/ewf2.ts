@@ -19,6 +19,8 @@ import { EwfContainer, HEADER_TEXT_MAX, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SEGMENT
 
 /** Sections per segment file, at most (a real one has a few per 64 MiB of sector data). */
 const MAX_SECTIONS = 1 << 16;
+/** A sector table is read whole: 4 Mi entries at most (EnCase writes a table per 64 MiB or so of data). */
+const MAX_TABLE_BYTES = 64 << 20;
 /** Serialized object strings are a few hundred bytes; a hostile one stops here. */
 const MAX_OBJECT_DATA = 1 << 20;
 
@@ -139,6 +141,7 @@ export async function openEwf2(first: ByteSource, ctx: OpenContext): Promise<Con
           seg.dataAreas.push([start, d.offset]);
           break;
         case SECTION.sector_table: {
+          if (d.data_size > MAX_TABLE_BYTES) throw corrupt(src.name, `EWF2: sector table at offset ${d.offset} of ${d.data_size} bytes`);
           const t = parseSectorTable(await data(), MAX_CHUNKS);
           if (typeof t === 'string') throw corrupt(src.name, `EWF2: sector table at offset ${d.offset}: ${t}`);
           if (!t.headerOk || !t.entriesOk) throw corrupt(src.name, `EWF2: sector table at offset ${d.offset} has a bad checksum`);
