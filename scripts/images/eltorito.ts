@@ -9,7 +9,9 @@
  *   the case the FAT size fixes);
  * - hybrid-mbr.iso: xorriso -partition_offset 16 with the EFI image appended as MBR
  *   partition 2 (what Debian's installer ISOs do);
- * - hybrid-gpt.iso: the same with -appended_part_as_gpt (GPT + ISO, as Ubuntu's).
+ * - hybrid-gpt.iso: the same with -appended_part_as_gpt (GPT + ISO, as Ubuntu's);
+ * - hybrid-isohybrid.iso: -isohybrid-mbr -isohybrid-gpt-basdat, Debian's layout (MBR partition 1
+ *   of type 0 from sector 0 over the ISO, partition 2 the EFI image inside it).
  * The tree (`eltorito.tree/`) stays beside them: the boot image files in it are the oracle
  * for the boot volumes' bytes; mtools lists the FAT images.
  */
@@ -106,6 +108,13 @@ export const ELTORITO_IMAGES: EltoritoImage[] = [
     name: 'hybrid-gpt.iso', tool: 'xorriso',
     args: (tree) => ['-R', '-J', '-V', 'HYBRID_GPT', '-partition_offset', '16', '-appended_part_as_gpt', '-b', ELTORITO.bios, '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', '-append_partition', '2', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', join(tree, ELTORITO.efi)],
   },
+  {
+    // Debian's installer layout: an isohybrid MBR (432 zero bytes stand in for syslinux's
+    // isohdpfx.bin boot code) whose partition 1 (type 0) covers the ISO from sector 0, and the
+    // EFI image inside the ISO as partition 2 (-isohybrid-gpt-basdat).
+    name: 'hybrid-isohybrid.iso', tool: 'xorriso',
+    args: (tree) => ['-R', '-J', '-V', 'HYBRID_DEB', '-isohybrid-mbr', join(tree, '..', 'eltorito.mbr-template'), '-b', ELTORITO.bios, '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', ELTORITO.efi, '-no-emul-boot', '-isohybrid-gpt-basdat'],
+  },
 ];
 
 export function buildEltoritoImage(cache: string, v: EltoritoImage): string {
@@ -113,6 +122,8 @@ export function buildEltoritoImage(cache: string, v: EltoritoImage): string {
   const out = join(cache, v.name);
   const tmp = `${out}.tmp`;
   rmSync(tmp, { force: true });
+  const template = join(cache, 'eltorito.mbr-template');
+  if (!existsSync(template)) writeFileSync(template, Buffer.alloc(432));
   if (v.tool === 'xorriso') sh('xorriso', ['-as', 'mkisofs', ...v.args(tree), '-o', tmp, tree]);
   else sh('genisoimage', ['-quiet', ...v.args(tree), '-o', tmp, tree]);
   renameSync(tmp, out);

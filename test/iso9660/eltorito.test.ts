@@ -165,8 +165,10 @@ function hostFiles(dir: string): Map<string, string> {
 }
 
 describe('hybrid ISOs: the partitions and the ISO filesystem of the whole image', () => {
-  for (const name of ['hybrid-mbr.iso', 'hybrid-gpt.iso']) {
-    it(`${name}: /p0 and /p1 are the ISO filesystem osirrox extracts; /p2 is the EFI FAT`, () => {
+  for (const name of ['hybrid-mbr.iso', 'hybrid-gpt.iso', 'hybrid-isohybrid.iso']) {
+    // Debian's layout: partition 1 is of type 0 (fdisk: "Empty"), which diskpick's MBR reader does not list: /p0 is the ISO view.
+    const isoViews = name === 'hybrid-isohybrid.iso' ? ['p0'] : ['p0', 'p1'];
+    it(`${name}: ${isoViews.map((v) => `/${v}`).join(' and ')} the ISO filesystem osirrox extracts; /p2 is the EFI FAT`, () => {
       const iso = images.get(name)!;
       const out = join(work, name);
       tool('osirrox', ['-indev', iso, '-extract', '/', out]);
@@ -174,9 +176,9 @@ describe('hybrid ISOs: the partitions and the ISO filesystem of the whole image'
       expect(want.size).toBeGreaterThan(3);
       const vols = infoJson(iso).volumes;
       expect(vols.find((v) => v.name === 'p0')).toMatchObject({ start: 0, filesystem: { type: 'ISO9660' } });
-      expect(vols.find((v) => v.name === 'p1')?.filesystem?.type).toBe('ISO9660');
+      if (isoViews.includes('p1')) expect(vols.find((v) => v.name === 'p1')?.filesystem?.type).toBe('ISO9660');
       expect(vols.find((v) => v.name === 'p2')?.filesystem?.type).toMatch(/^FAT/);
-      for (const vol of ['p0', 'p1']) {
+      for (const vol of isoViews) {
         const r = diskpick(['find', iso, `/${vol}`, '--type', 'f']);
         expect(r.status, r.stderr).toBe(0);
         const ours = r.stdout.toString().split('\n').filter(Boolean).map((l) => l.slice(vol.length + 1)).sort();
