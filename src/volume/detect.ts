@@ -155,7 +155,7 @@ function partitionSystem(scheme: PartitionTable['scheme']): VolumeSystem {
       const t = (await tableOf(src, ctx.sectorSize))!;
       // A hybrid ISO (isohybrid, xorriso): the ISO filesystem of the whole image (p0) and its boot images too.
       const hybridWarnings: string[] = [];
-      const hybrid = await isoVolumesOf(src, await src.read(0, 17 * 2048), (m) => hybridWarnings.push(m));
+      const hybrid = await isoVolumesOf(src, await src.read(0, 17 * 2048), (m) => hybridWarnings.push(m), ctx.recognises);
       return {
         describe: `${scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}${hybrid.length ? ', hybrid ISO 9660 image' : ''}`,
         children: [...hybrid.slice(0, 1), ...t.volumes.map((v) => ({

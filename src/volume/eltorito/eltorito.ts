@@ -65,8 +65,14 @@ async function imageSize(src: ByteSource, img: BootImage, start: number): Promis
   return Math.max(counted, fatSize(first));
 }
 
-/** The boot images of the ISO image `src` as volumes (none when it has no valid catalog). */
-export async function bootVolumes(src: ByteSource, warn: (m: string) => void): Promise<ChildVolume[]> {
+/**
+ * The boot images of the ISO image `src` as volumes (none when it has no valid catalog). Only
+ * those holding something diskpick reads (`recognises`: a FAT, an MBR…) become volumes: a BIOS
+ * loader is code, a file in /p0 anyway, and as a volume it would only be an "unknown
+ * filesystem" in every listing (ls -R of every bootable ISO would end with exit 1). They keep
+ * their catalog number (`boot2` stays `boot2` when boot1 is a loader).
+ */
+export async function bootVolumes(src: ByteSource, warn: (m: string) => void, recognises?: (s: ByteSource) => Promise<boolean>): Promise<ChildVolume[]> {
   const sector = await bootCatalogSector(src);
   if (sector === null) return [];
   const cat = await readBootCatalog(src, sector);
@@ -86,8 +92,10 @@ export async function bootVolumes(src: ByteSource, warn: (m: string) => void): P
       warn(`El Torito: ${name} (${img.entry}) is cut short by the end of the image`);
       size = src.size - start;
     }
+    const source = new SliceSource(src, start, size, `${src.name} (${name})`);
+    if (recognises && !(await recognises(source).catch(() => false))) continue;
     out.push({
-      name, start, size, source: new SliceSource(src, start, size, `${src.name} (${name})`),
+      name, start, size, source,
       what: `El Torito ${img.platform} ${img.media} boot image${img.bootable ? '' : ', not bootable'}`,
     });
   }
@@ -95,10 +103,10 @@ export async function bootVolumes(src: ByteSource, warn: (m: string) => void): P
 }
 
 /** `p0` (the whole image, the ISO filesystem) and the boot images, for an ISO image or a hybrid one. */
-export async function isoVolumesOf(src: ByteSource, head: Buffer, warn: (m: string) => void): Promise<ChildVolume[]> {
+export async function isoVolumesOf(src: ByteSource, head: Buffer, warn: (m: string) => void, recognises?: (s: ByteSource) => Promise<boolean>): Promise<ChildVolume[]> {
   if (!hasIsoDescriptor(head)) return [];
   opened.add(src);
-  return [{ name: 'p0', start: 0, size: src.size, source: src, what: 'ISO 9660 image (whole disk)' }, ...(await bootVolumes(src, warn))];
+  return [{ name: 'p0', start: 0, size: src.size, source: src, what: 'ISO 9660 image (whole disk)' }, ...(await bootVolumes(src, warn, recognises))];
 }
 
 /** Images already opened as ISO: their `p0` is the same bytes, examined for a filesystem, never again as an ISO image. */
@@ -112,7 +120,7 @@ export const elToritoSystem: VolumeSystem = {
     opened.add(src);
     const warnings: string[] = [];
     const head = await src.read(0, 17 * SECTOR);
-    const children = await isoVolumesOf(src, head, (m) => warnings.push(m));
+    const children = await isoVolumesOf(src, head, (m) => warnings.push(m), ctx.recognises);
     const boots = children.length - 1;
     return {
       describe: `ISO 9660 image${boots ? `, El Torito catalog with ${boots} boot image${boots > 1 ? 's' : ''}` : ''}`,
