@@ -231,7 +231,7 @@ function isoImage(path: string, tool: 'xorriso' | 'genisoimage', args: string[],
 }
 
 /** An ISO with El Torito boot images made by mkfs.fat/mtools/sfdisk, or a hybrid one (EFI image appended as partition 2). */
-function bootIsoImage(path: string, kind: 'eltorito' | 'mbr' | 'gpt'): void {
+function bootIsoImage(path: string, kind: 'eltorito' | 'mbr' | 'gpt' | 'isohybrid'): void {
   withTree(20, (dir) => {
     mkdirSync(join(dir, 'boot'));
     writeFileSync(join(dir, 'boot', 'loader.bin'), seededBytes(21, 2048));
@@ -251,6 +251,11 @@ function bootIsoImage(path: string, kind: 'eltorito' | 'mbr' | 'gpt'): void {
       sh('dd', [`if=${part}`, `of=${hd}`, 'bs=512', 'seek=63', 'conv=notrunc', 'status=none']);
       rmSync(part);
       sh('xorriso', ['-as', 'mkisofs', '-R', '-b', 'boot/floppy.img', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-eltorito-alt-boot', '-b', 'boot/hd.img', '-hard-disk-boot', '-o', path, dir]);
+    } else if (kind === 'isohybrid') {
+      // Debian's layout: an isohybrid MBR (zero boot code) with partition 1 over the ISO from 0, the EFI image as partition 2.
+      const template = join(dir, 'mbr.bin');
+      writeFileSync(template, Buffer.alloc(432));
+      sh('xorriso', ['-as', 'mkisofs', '-R', '-isohybrid-mbr', template, '-b', 'boot/loader.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', '-o', path, dir]);
     } else {
       const type = kind === 'gpt' ? ['-appended_part_as_gpt', '-append_partition', '2', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', efi] : ['-append_partition', '2', '0xef', efi];
       sh('xorriso', ['-as', 'mkisofs', '-R', '-J', '-partition_offset', '16', '-b', 'boot/loader.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', ...type, '-o', path, dir]);
@@ -343,7 +348,7 @@ export function buildSeeds(): SeedSet {
   );
   // El Torito volumes and hybrid ISOs (issue 23): floppy / EFI / hard-disk emulation entries; MBR and GPT hybrids.
   s.eltorito = [cached('eltorito.iso', (p) => bootIsoImage(p, 'eltorito'))];
-  s.hybrid = [cached('hybrid-mbr.iso', (p) => bootIsoImage(p, 'mbr')), cached('hybrid-gpt.iso', (p) => bootIsoImage(p, 'gpt'))];
+  s.hybrid = [cached('hybrid-mbr.iso', (p) => bootIsoImage(p, 'mbr')), cached('hybrid-gpt.iso', (p) => bootIsoImage(p, 'gpt')), cached('hybrid-isohybrid.iso', (p) => bootIsoImage(p, 'isohybrid'))];
   // OVA: the MBR seed as a streamOptimized VMDK, a two-disk OVF descriptor, ustar.
   s.ova = [
     cached('seed.ova', (p) => {
