@@ -158,6 +158,8 @@ describe('El Torito boot images are volumes /bootN', () => {
     const vols = infoJson(iso).volumes;
     const p1 = vols.find((x) => x.name === 'boot3/p1')!;
     expect(p1.filesystem?.type).toBe('FAT12');
+    // Windows gives a CD's boot image no drive letter: nothing inside the ISO gets C:.
+    expect(vols.filter((x) => (x as { drive?: string }).drive).map((x) => x.name)).toEqual([]);
     const c = diskpick(['cat', iso, '/boot3/p1/HARDDISK.TXT']);
     expect(c.stdout.toString()).toBe(ELTORITO.hdFiles['HARDDISK.TXT']);
   });
