@@ -131,7 +131,8 @@ class RemoteSession {
   private readonly cache: RemoteBlockCache;
 
   constructor(private readonly allowed: string[], private readonly opts: RemoteOptions & { maxChainLength?: number; ignoreParentId?: boolean; snapshot?: string }) {
-    this.cache = new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / (opts.blockSize ?? 256 * 1024))));
+    const blockSize = opts.blockSize ?? 256 * 1024;
+    this.cache = new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / blockSize)), blockSize);
   }
 
   private isAllowed(url: string): boolean {
