@@ -195,7 +195,11 @@ export class RemoteSource implements ByteSource {
       : this.fetcher.fetch(offset, length).then((buf) => {
           // Copies: a block outlives the big response, which would otherwise stay alive whole.
           const out: Buffer[] = [];
-          for (let at = 0; at < buf.length; at += this.blockSize) out.push(Buffer.from(buf.subarray(at, at + this.blockSize)));
+          for (let at = 0; at < buf.length; at += this.blockSize) {
+            const block = this.cache.alloc(Math.min(this.blockSize, buf.length - at));
+            buf.copy(block, 0, at, at + block.length);
+            out.push(block);
+          }
           return out;
         });
     all.then((blocks) => {

@@ -92,6 +92,19 @@ describe('http-wire: HTTP/1.1 framings and connections', () => {
     });
   }
 
+  it('recycles cache blocks without touching what a reader was handed', async () => {
+    const s = await rangeServer('length');
+    server = s.server;
+    // A cache of 8 blocks: streaming 3 MiB through it evicts, drops behind and refills blocks many times over.
+    const src = new RemoteSource(await HttpFetcher.open(`${s.url}/disk.img`, { attempts: 1 }), { blockSize: 64 * 1024, cacheBytes: 8 * 64 * 1024, maxReadAhead: 1 << 20, maxRequest: 256 * 1024 });
+    const views = await Promise.all([src.read(70_000, 1000), src.read(2_100_000, 64), src.read(0, 65_536)]);
+    for (let pass = 0; pass < 3; pass++) expect(sha(await readAll(src))).toBe(sha(data));
+    expect(views[0]!.equals(data.subarray(70_000, 71_000))).toBe(true);
+    expect(views[1]!.equals(data.subarray(2_100_000, 2_100_064))).toBe(true);
+    expect(views[2]!.equals(data.subarray(0, 65_536))).toBe(true);
+    await src.close();
+  });
+
   it('reuses kept-alive connections', async () => {
     const s = await rangeServer('length');
     server = s.server;
