@@ -14,7 +14,9 @@ import type FuseType from 'fuse-native';
 import { DiskpickError, ExitCode, fromSystemError } from '../errors.js';
 import { escapeText } from '../escape.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
-import { FuseFs, Errno, type OwnerOptions } from './ops.js';
+import { Errno } from './errno.js';
+import { FuseFs } from './ops.js';
+import type { OwnerOptions } from './stat-words.js';
 import { loadFuse3, mountFuse3, type Fuse3Binding } from './fuse3.js';
 
 const execFileP = promisify(execFile);
