@@ -176,15 +176,23 @@ export class RemoteSource implements ByteSource {
    */
   private fetchRun(first: number, count: number): void {
     const lastBlock = Math.ceil(this.size / this.blockSize) - 1;
-    let end = Math.min(first + count - 1, lastBlock);
-    let start = first;
-    while (start <= end && (this.cached(start) || this.pending.has(start))) start++;
-    while (end >= start && (this.cached(end) || this.pending.has(end))) end--;
-    if (start > end) return;
+    const end = Math.min(first + count - 1, lastBlock);
+    const present = (i: number) => this.cached(i) || this.pending.has(i);
+    // Only the blocks neither cached nor under way: a run with a block already asked for in
+    // its middle (read-ahead meeting a scattered read) was asked for whole, that block twice.
     // Long runs go as several requests at once (read-ahead over a link with latency: one
     // request of 16 MiB waits for its last byte before any of it is used; four of 4 MiB
     // overlap their round trips and arrive in order of need).
-    for (let s = start; s <= end; s += this.maxRunBlocks) this.request(s, Math.min(end, s + this.maxRunBlocks - 1));
+    for (let s = first; s <= end; ) {
+      if (present(s)) {
+        s++;
+        continue;
+      }
+      let e = s;
+      while (e < end && e + 1 - s < this.maxRunBlocks && !present(e + 1)) e++;
+      this.request(s, e);
+      s = e + 1;
+    }
   }
 
   private request(start: number, end: number): void {
