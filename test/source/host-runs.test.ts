@@ -2,8 +2,9 @@
  * ByteSource.hostRuns (what the mount's libfuse3 binding reads by itself, docs/fuse.md): for
  * files on raw images the runs are given, and the bytes at those offsets of the image file
  * (zeros for holes) are the file, compared with the builders' manifests (FAT) and the host tree
- * the image was built from (ext4, with a sparse file). Where bytes need decoding — the same
- * disk as QCOW2 — there are no runs. A split raw image's runs name its parts.
+ * the image was built from (ext4, with a sparse file). The same disk as QCOW2 gives runs in the
+ * QCOW2 file; where bytes need decoding — the disk as compressed QCOW2 — there are none. A
+ * split raw image's runs name its parts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, openSync, readSync, readFileSync, readlinkSync, lstatSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -113,8 +114,26 @@ describe('host runs of files on a raw GPT disk with FAT32 and FAT16', () => {
     }
   });
 
-  it('the same disk as QCOW2 (qemu-img convert): no runs, its bytes need the container', async () => {
+  it('the same disk as QCOW2 (qemu-img convert): runs name the stored clusters, and every file is there', async () => {
     const qcow = cachedImage('fuse-fat-gpt.qcow2', (p) => tool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, p]));
+    const vfs = await Vfs.open(qcow);
+    try {
+      let files = 0;
+      for (const e of manifests.p1!) {
+        if (e.type !== 'file' || e.size === 0) continue;
+        const runs = await runsOf(vfs, `/p1${e.path}`);
+        expect(runs, e.path).not.toBeNull();
+        expect(sha256OfRuns(runs!, qcow), e.path).toBe(e.sha256);
+        files++;
+      }
+      expect(files).toBeGreaterThan(5);
+    } finally {
+      await vfs.close();
+    }
+  });
+
+  it('the same disk as compressed QCOW2 (qemu-img convert -c): no runs, its bytes need decoding', async () => {
+    const qcow = cachedImage('fuse-fat-gpt-c.qcow2', (p) => tool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-c', image, p]));
     const vfs = await Vfs.open(qcow);
     try {
       const e = manifests.p1!.find((x) => x.type === 'file' && x.size > 0)!;
