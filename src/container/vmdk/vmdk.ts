@@ -112,19 +112,25 @@ export class VmdkContainer implements Container {
     return n;
   }
 
-  /** Moves virtual bytes [offset, offset+n) into target[at …], extent by extent. */
-  private async fill(target: Buffer, at: number, offset: number, n: number): Promise<void> {
+  /** Virtual bytes [offset, offset+n) extent by extent: the extent, where in it, how many bytes, and where in the range. */
+  private *spans(offset: number, n: number): Generator<[e: Extent, inExt: number, take: number, rel: number]> {
     let pos = offset;
     const end = offset + n;
     for (let i = this.extentAt(offset); pos < end && i < this.extents.length; i++) {
       const e = this.extents[i]!;
-      const inExt = pos - e.start;
-      const take = Math.min(e.size - inExt, end - pos);
-      const d = at + (pos - offset);
+      const take = Math.min(e.size - (pos - e.start), end - pos);
+      yield [e, pos - e.start, take, pos - offset];
+      pos += take;
+    }
+  }
+
+  /** Moves virtual bytes [offset, offset+n) into target[at …], extent by extent. */
+  private async fill(target: Buffer, at: number, offset: number, n: number): Promise<void> {
+    for (const [e, inExt, take, rel] of this.spans(offset, n)) {
+      const d = at + rel;
       if (e.kind === 'zero') target.fill(0, d, d + take);
       else if (e.kind === 'flat') await readInto(e.src, target, d, inExt, take);
       else await e.reader.read(inExt, take, target, d, this.fallback(e.start));
-      pos += take;
     }
   }
 
@@ -138,12 +144,7 @@ export class VmdkContainer implements Container {
     const n = readSpan(this.size, offset, length);
     if (n === 0) return [];
     const runs: HostRun[] = [];
-    let pos = offset;
-    const end = offset + n;
-    for (let i = this.extentAt(offset); pos < end && i < this.extents.length; i++) {
-      const e = this.extents[i]!;
-      const inExt = pos - e.start;
-      const take = Math.min(e.size - inExt, end - pos);
+    for (const [e, inExt, take] of this.spans(offset, n)) {
       let got: HostRun[] | null;
       if (e.kind === 'zero') got = [{ length: take, fd: -1, offset: 0 }];
       else if (e.kind === 'flat') got = await hostRunsOf(e.src, inExt, take);
@@ -151,7 +152,6 @@ export class VmdkContainer implements Container {
       if (!got) return null;
       for (const r of got) appendRun(runs, r);
       if (runs.length > 1 << 16) return null;
-      pos += take;
     }
     return runs;
   }
