@@ -314,6 +314,20 @@ export function buildSeeds(): SeedSet {
         rmSync(dir, { recursive: true, force: true });
       }
     }),
+    // Every disk opened (/disk2 …), the first split by ovf:chunkSize in 16 KiB chunks.
+    cached('seed-multi.ova', (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ova-'));
+      try {
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', s.mbr[0]!, join(dir, 'd1.vmdk')]);
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', s.gpt[0]!, join(dir, 'd2.vmdk')]);
+        sh('split', ['-b', '16384', '-d', '-a', '9', join(dir, 'd1.vmdk'), join(dir, 'd1.vmdk.')]);
+        const chunks = readdirSync(dir).filter((n) => n.startsWith('d1.vmdk.')).sort();
+        writeFileSync(join(dir, 'vm.ovf'), `<?xml version="1.0"?>\n<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f1" ovf:href="d1.vmdk" ovf:size="${readFileSync(join(dir, 'd1.vmdk')).length}" ovf:chunkSize="16384"/><File ovf:id="f2" ovf:href="d2.vmdk"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1"/><Disk ovf:diskId="d2" ovf:fileRef="f2"/></DiskSection></Envelope>\n`);
+        sh('tar', ['--format=ustar', '-C', dir, '-cf', p, 'vm.ovf', ...chunks, 'd2.vmdk']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
   ];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>

@@ -11,6 +11,7 @@ import { RawContainer, rawFormat } from './raw.js';
 import { containerFormats } from './formats.js';
 import { isRemote, openRemoteContainer, openRemoteLevel, type RemoteOptions } from './remote-open.js';
 import { noSuchLevel, parseImageArg } from './point.js';
+import { openHyperVFolder } from './hyperv.js';
 
 export interface OpenContainerOptions {
   /**
@@ -44,6 +45,8 @@ export async function openContainer(arg: string, opts: OpenContainerOptions = {}
     if (point?.kind === 'level') return openRemoteLevel(arg, path, point.level, remote);
     return openRemoteContainer(path, { ...remote, ...(point?.kind === 'snap' ? { snapshot: point.name } : {}) });
   }
+  // A folder is a Hyper-V export (src/container/hyperv.ts): its files opened as chains here.
+  if (await isFolder(path)) return openHyperVFolder(arg, path, point, (file) => openLocal(file, opts));
   if (point?.kind === 'level') return openLevel(arg, path, point.level, opts);
   return openLocal(path, opts, point?.kind === 'snap' ? point.name : undefined);
 }
@@ -82,6 +85,10 @@ async function openLocal(path: string, opts: OpenContainerOptions, snapshot?: st
     await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
     throw err;
   }
+}
+
+async function isFolder(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
 }
 
 async function realpathOrFail(p: string): Promise<string> {

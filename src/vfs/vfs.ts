@@ -237,7 +237,7 @@ export class Vfs {
     readonly imagePath: string,
     readonly container: Container,
     /** Further disks (`--disk`), in the order given: disk2, disk3, … */
-    readonly extraDisks: Array<{ file: string; container: Container }>,
+    readonly extraDisks: Array<{ file: string; container: Container; inImage?: boolean }>,
     readonly table: PartitionTable | null,
     /** Every volume, in the order found (partitions, then LVs …). */
     readonly volumes: VfsVolume[],
@@ -252,14 +252,20 @@ export class Vfs {
     // shadow copy of @vss:K is chosen below.
     const ref = await parseImageArg(imagePath);
     const container = await openContainer(imagePath, opts);
-    const extra: Array<{ file: string; container: Container }> = [];
+    const extra: Array<{ file: string; container: Container; inImage?: boolean }> = [];
     let header: ByteSource | undefined;
     try {
       if (opts.keys?.headerFile) {
         header = await openHostFile(opts.keys.headerFile);
         opts = { ...opts, keys: { ...opts.keys, header } };
       }
-      for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
+      // Disks the image itself holds (an OVA's further disks) come first, then `--disk` ones.
+      for (const d of container.moreDisks ?? []) extra.push({ file: d.label, container: d.container, inImage: true });
+      for (const d of opts.disks ?? []) {
+        const c = await openContainer(d, opts);
+        extra.push({ file: d, container: c });
+        for (const m of c.moreDisks ?? []) extra.push({ file: m.label, container: m.container, inImage: true });
+      }
       // An image given by URL has no host file: its folders carry the server's Last-Modified.
       const ms = /^(https?|s3):\/\//i.test(ref.file) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(ref.point?.kind === 'level' ? container.chain[0]!.file : ref.file)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
@@ -338,7 +344,7 @@ export class Vfs {
       return vfs;
     } catch (err) {
       await header?.close().catch(() => undefined);
-      for (const e of extra) await e.container.close().catch(() => undefined);
+      for (const e of extra) if (!e.inImage) await e.container.close().catch(() => undefined);
       await container.close().catch(() => undefined);
       throw err;
     }
@@ -755,7 +761,7 @@ export class Vfs {
   async close(): Promise<void> {
     await this.header?.close().catch(() => undefined);
     for (const v of this.volumes) await v.fs?.close?.().catch(() => undefined);
-    for (const e of this.extraDisks) await e.container.close().catch(() => undefined);
+    for (const e of this.extraDisks) if (!e.inImage) await e.container.close().catch(() => undefined);
     await this.container.close();
   }
 }
