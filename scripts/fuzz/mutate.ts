@@ -401,7 +401,52 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   udf: udfRegions,
   ewf: ewfRegions,
   ova: ovaRegions,
+  ewf2: ewf2Regions,
+  eltorito: iso9660Regions,
+  hybrid: (b) => [{ offset: 0, length: 1024, what: 'MBR and GPT header' }, { offset: 1024, length: 16384, what: 'GPT entries' }, ...iso9660Regions(b)],
 };
+
+/** EWF2 (.Ex01): the file header, every section descriptor (walked back from the end), the sections before them. */
+function ewf2Regions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 32, what: 'file header' }];
+  for (let at = b.length - 64, i = 0; at >= 32 && i < 1000 && out.length < MAX_REGIONS; i++) {
+    out.push({ offset: at, length: 64, what: `section ${u32(b, at)} descriptor` });
+    const size = Number(b.readBigUInt64LE(at + 16));
+    if (size > 0 && size < at) out.push({ offset: Math.max(32, at - size), length: Math.min(size, 4096), what: `section ${u32(b, at)} data` });
+    const prev = Number(b.readBigUInt64LE(at + 8));
+    if (prev === 0 || prev >= at) break;
+    at = prev;
+  }
+  return out;
+}
+
+function adler32(b: Buffer, start: number, end: number): number {
+  let a = 1;
+  let s = 0;
+  for (let i = start; i < end; i++) {
+    a = (a + b[i]!) % 65521;
+    s = (s + a) % 65521;
+  }
+  return (s * 65536 + a) >>> 0;
+}
+
+/** Recomputes the Adler-32s of EWF2 section descriptors and sector tables, so mutations reach what they guard. */
+export function fixEwf2Checksums(b: Buffer): void {
+  for (let at = b.length - 64, i = 0; at >= 32 && i < 1000; i++) {
+    const size = Number(b.readBigUInt64LE(at + 16));
+    if (u32(b, at) === 4 && size >= 32 && size <= at - 32) {
+      const t = at - size;
+      const n = u32(b, t + 8);
+      b.writeUInt32LE(adler32(b, t, t + 16), t + 16);
+      const end = t + 32 + n * 16;
+      if (end + 4 <= at) b.writeUInt32LE(adler32(b, t + 32, end), end);
+    }
+    b.writeUInt32LE(adler32(b, at, at + 60), at + 60);
+    const prev = Number(b.readBigUInt64LE(at + 8));
+    if (prev === 0 || prev >= at) break;
+    at = prev;
+  }
+}
 
 /**
  * Btrfs: the superblock and every tree block (found by the filesystem's fsid at offset 0x20
@@ -563,6 +608,7 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
   if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
   if (format === 'lvm2' && rng.chance(0.8)) fixLvm2Checksums(out);
   if (format === 'btrfs' && rng.chance(0.8)) fixBtrfsCsums(out);
+  if (format === 'ewf2' && rng.chance(0.8)) fixEwf2Checksums(out);
   return { data: out, edits, truncate, describe };
 }
 

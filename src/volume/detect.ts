@@ -11,6 +11,7 @@ import { probeBitLocker } from './bitlocker/bitlocker.js';
 import { probeLuks } from './luks/luks.js';
 import type { OpenedSystem, VolumeSystem } from './system.js';
 import { identifyContent } from './identify.js';
+import { isoVolumesOf } from './eltorito/eltorito.js';
 
 /** A filesystem boot sector at sector 0 (a partition-less volume), not a partition table. */
 function isFilesystemBootSector(s: Buffer): boolean {
@@ -152,12 +153,15 @@ function partitionSystem(scheme: PartitionTable['scheme']): VolumeSystem {
     },
     async open(src, ctx): Promise<OpenedSystem> {
       const t = (await tableOf(src, ctx.sectorSize))!;
+      // A hybrid ISO (isohybrid, xorriso): the ISO filesystem of the whole image (p0) and its boot images too.
+      const hybridWarnings: string[] = [];
+      const hybrid = await isoVolumesOf(src, await src.read(0, 17 * 2048), (m) => hybridWarnings.push(m), ctx.recognises);
       return {
-        describe: `${scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}`,
-        children: t.volumes.map((v) => ({
+        describe: `${scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}${hybrid.length ? ', hybrid ISO 9660 image' : ''}`,
+        children: [...hybrid.slice(0, 1), ...t.volumes.map((v) => ({
           name: `p${v.index}`, start: v.start, size: v.size, source: v.source, what: typeWords(v.type), partition: v,
-        })),
-        warnings: t.warnings,
+        })), ...hybrid.slice(1)],
+        warnings: [...t.warnings, ...hybridWarnings],
         details: { scheme, sectorSize: t.sectorSize, diskId: t.diskId, ...t.details },
       };
     },
