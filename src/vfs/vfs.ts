@@ -144,6 +144,8 @@ export interface ImageInfo {
     details?: Record<string, string>;
   };
   partitionTable: Omit<PartitionTable, 'volumes'> | null;
+  /** The volume system of the whole disk when it is no partition table (an ISO image with its El Torito boot images). */
+  diskSystem?: string;
   volumes: VolumeInfo[];
   /** Where the drive letters come from (the SYSTEM hive read, or Windows' order), once read. */
   driveLetters?: DriveSource;
@@ -335,6 +337,7 @@ export class Vfs {
       }
       // By URL: shown without credentials wherever the tree names its image (info, logs, titles).
       const vfs = new Vfs(displayImageName(imagePath), container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
+      if (diskSystem && !table) vfs.diskSystem = diskSystem.describe;
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
       vfs.header = header;
       vfs.openOptions = opts;
@@ -349,6 +352,9 @@ export class Vfs {
       throw err;
     }
   }
+
+  /** See ImageInfo.diskSystem. */
+  diskSystem?: string;
 
   info(): ImageInfo {
     const c = this.container;
@@ -373,6 +379,7 @@ export class Vfs {
         ...(c.details ? { details: c.details } : {}),
       },
       partitionTable: tableInfo,
+      ...(this.diskSystem ? { diskSystem: this.diskSystem } : {}),
       ...(this.driveMap ? { driveLetters: driveSource(this) } : {}),
       volumes: this.volumes.map((v) => {
         const n = v.node;

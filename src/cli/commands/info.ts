@@ -81,7 +81,7 @@ export function renderInfo(info: ImageInfo): string {
     lines.push(`partitions: ${t.scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}${extra ? ` (${extra})` : ''}`);
     for (const w of t.warnings) lines.push(`warning:    ${w}`);
   } else {
-    lines.push('partitions: none (the whole disk is one volume: p0)');
+    lines.push(info.diskSystem ? `partitions: none (${info.diskSystem}: p0 is the whole disk)` : 'partitions: none (the whole disk is one volume: p0)');
   }
   for (const f of info.findings) lines.push(`finding:    ${f}`);
   for (const w of info.warnings) lines.push(`warning:    ${w}`);
