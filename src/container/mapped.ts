@@ -114,7 +114,7 @@ export abstract class MappedContainer implements Container {
   async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
     const n = readSpan(this.size, offset, length);
     if (n === 0) return [];
-    if (!direct(this.file).hostRuns) return null;
+    if (!direct(this.file).hostRuns || this.decodes) return null;
     const runs: HostRun[] = [];
     // Host pieces that continue each other are asked of their file as one span.
     let span: { src: ByteSource; offset: number; length: number } | null = null;
@@ -153,6 +153,7 @@ export abstract class MappedContainer implements Container {
           for (const r of got) appendRun(runs, r);
           appendRun(runs, { length: take - inParent, fd: -1, offset: 0 });
         } else {
+          this.decodes = true;
           return null;
         }
         pos += take;
@@ -163,6 +164,14 @@ export abstract class MappedContainer implements Container {
     }
     return (await flush()) ? runs : null;
   }
+
+  /**
+   * Set once hostRuns has met a piece that needs decoding: an image that compresses one
+   * cluster compresses them all as a rule, and asking again would fetch the compressed bytes
+   * twice per read (once in map() here, once by the read), e.g. for a LUKS volume's fused
+   * read (src/volume/crypt/decrypted-source.ts), which asks before every big read.
+   */
+  private decodes = false;
 
   async read(offset: number, length: number): Promise<Buffer> {
     const n = readSpan(this.size, offset, length);
