@@ -15,6 +15,7 @@ import { buildSmallLuks } from '../images/luks.js';
 import { buildBitLockerSeed } from '../images/bitlocker.js';
 import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
 import { buildWindowsDisk } from '../images/regf.js';
+import { writeVma } from '../images/vma.js';
 import { writeEx01 } from '../images/ewf2.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -377,6 +378,10 @@ export function buildSeeds(): SeedSet {
       }
     }),
   ];
+  // VMA: the MBR seed and the FAT12 seed as two devices, a small VM state; and the same archive
+  // in each compressed form vzdump writes (their decoders and the stream cache see the mutants).
+  const vma = cached('seed.vma', (p) => void writeVma(p, { uuid: '0123456789abcdef0123456789abcdef', ctime: 1_700_000_000, configs: [{ name: 'qemu-server.conf', data: Buffer.from('memory: 512\n') }], devices: [{ name: 'drive-scsi0', path: s.mbr![0]! }, { name: 'drive-scsi1', path: s.fat![0]! }, { name: 'vmstate', data: Buffer.from(seededBytes(3, 100_000)) }] }));
+  s.vma = [vma, cached('seed.vma.zst', (p) => void sh('zstd', ['-q', '-f', vma, '-o', p])), cached('seed.vma.lzo', (p) => void sh('lzop', ['-q', '-f', vma, '-o', p])), cached('seed.vma.gz', (p) => void sh('sh', ['-c', 'gzip -c "$1" > "$2"', 'sh', vma, p]))];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),
