@@ -10,7 +10,7 @@
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DiskpickError } from '../errors.js';
+import { cannotOpen, corrupt, DiskpickError } from '../errors.js';
 import type { HostRun } from '../source/source.js';
 import type { ChainLevel, Container, FurtherDisk } from './container.js';
 import { noSuchLevel, type PointSpec } from './point.js';
@@ -94,7 +94,7 @@ async function diskFiles(dir: string, folder: string): Promise<{ files: string[]
     if (!DISK_FILE.test(n)) continue;
     const st = await stat(join(dir, n)).catch(() => null);
     if (!st?.isFile()) continue;
-    if (files.length >= MAX_FILES) throw new DiskpickError('image', `Hyper-V export folder: more than ${MAX_FILES} disk files`, folder);
+    if (files.length >= MAX_FILES) throw corrupt(folder, `Hyper-V export folder: more than ${MAX_FILES} disk files`);
     const real = await realpath(join(dir, n));
     if (dirname(real) !== home) skipped.push(`${n} (a link out of the folder, to ${real})`);
     else files.push(real);
@@ -113,7 +113,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
   const { dir, siblings } = await diskFolder(folder);
   const { files, skipped } = await diskFiles(dir, folder);
   if (files.length === 0) {
-    throw new DiskpickError('image', `is a folder, not a disk image (no .vhdx/.avhdx file${dir === folder ? '' : ` in ${basename(dir)}`}, so not a Hyper-V export either)`, arg);
+    throw cannotOpen(arg, `is a folder, not a disk image (no .vhdx/.avhdx file${dir === folder ? '' : ` in ${basename(dir)}`}, so not a Hyper-V export either)`);
   }
   // Every file as a chain. A file that does not open (a checkpoint whose parent is gone)
   // stops the open: it may be the newest state, and reading an older one silently would
@@ -128,7 +128,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
     await c.close();
     // A file named like a disk that is no VHD/VHDX would open as a raw disk of its own.
     const bad = levels.find((l) => l.format !== 'vhdx' && l.format !== 'vhd');
-    if (bad) throw new DiskpickError('image', `Hyper-V export folder: is not a VHDX or VHD file (read as ${bad.format})`, bad.file);
+    if (bad) throw cannotOpen(bad.file, `Hyper-V export folder: is not a VHDX or VHD file (read as ${bad.format})`);
     chains.set(f, levels.map((l) => l.file));
   }
   const parents = new Set<string>();
@@ -141,7 +141,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
     byBase.set(base, [...(byBase.get(base) ?? []), t]);
   }
   const bases = [...byBase.keys()].sort();
-  if (bases.length > MAX_DISKS) throw new DiskpickError('image', `Hyper-V export folder: ${bases.length} base disks (at most ${MAX_DISKS} are read)`, folder);
+  if (bases.length > MAX_DISKS) throw corrupt(folder, `Hyper-V export folder: ${bases.length} base disks (at most ${MAX_DISKS} are read)`);
   const newest = bases.map((b) => [...byBase.get(b)!].sort((x, y) => y.mtimeMs - x.mtimeMs || y.chain.length - x.chain.length || (x.file < y.file ? -1 : 1))[0]!);
   const details: Record<string, string> = { 'disk folder': dir };
   const configs = siblings.filter((n) => /^(virtual machines|snapshots)$/i.test(n));

@@ -90,9 +90,10 @@ describe('OVA', () => {
       return p;
     };
     const withAttr = (from: string, to: string) => withOvf(to.replace(/\W/g, ''), ovf.replace(from, to));
-    const gz = await openContainer(withAttr('ovf:size=', 'ovf:compression="gzip" ovf:size=')).catch((e) => e);
+    // ovf:compression other than gzip: not read. (gzip is: test/container/vma.test.ts.)
+    const gz = await openContainer(withAttr('ovf:size=', 'ovf:compression="deflate" ovf:size=')).catch((e) => e);
     expect(gz).toBeInstanceOf(DiskpickError);
-    expect(gz.message).toMatch(/gzip-compressed/);
+    expect(gz.message).toMatch(/deflate-compressed/);
     const missing = await openContainer(withAttr('ovf:href="appliance-disk1.vmdk"', 'ovf:href="absent.vmdk"')).catch((e) => e);
     expect(missing.message).toMatch(/absent\.vmdk is not in the archive/);
     const short = await openContainer(put('short.ova', b.subarray(0, 1 << 20))).catch((e) => e);

@@ -135,7 +135,7 @@ function chunkedWindow(archive: ByteSource, members: TarMember[], file: OvfFile)
 async function openDisk(src: ByteSource, members: TarMember[], ovf: OvfDescriptor, d: OvfDisk, ctx: OpenContext): Promise<{ container: Container; href: string }> {
   const file = ovf.files.find((f) => f.id === d.fileRef);
   if (!file) throw corrupt(src.name, `OVA: disk ${d.diskId} refers to file ${JSON.stringify(d.fileRef)}, which References does not list`);
-  if (file.compression) throw unsupported(src.name, `OVA: disk file ${file.href} is ${file.compression}-compressed (ovf:compression), not supported yet`);
+  if (file.compression && file.compression !== 'gzip') throw unsupported(src.name, `OVA: disk file ${file.href} is ${file.compression}-compressed (ovf:compression), not supported (gzip is)`);
   if (file.chunkSize) return { container: await openWindow(chunkedWindow(src, members, file), ctx), href: file.href };
   const member = memberNamed(members, file.href);
   if (!member) throw new DiskpickError('image', `OVA: disk file ${file.href} is not in the archive`, src.name);
