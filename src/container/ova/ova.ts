@@ -6,7 +6,7 @@
  * first disk is this container; the others are its `moreDisks` (/disk2, /disk3 … in the tree,
  * docs/formats/ova.md).
  */
-import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { corrupt, unsupported, cannotOpen } from '../../errors.js';
 import { SliceSource, type ByteSource, type HostRun } from '../../source/source.js';
 import { SplitSource } from '../../source/split.js';
 import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext } from '../container.js';
@@ -112,12 +112,12 @@ function chunkedWindow(archive: ByteSource, members: TarMember[], file: OvfFile)
   });
   const byNumber = new Map<number, TarMember>();
   for (const m of numbered) byNumber.set(Number(m.name.slice(m.name.lastIndexOf(prefix) + prefix.length)), m);
-  if (byNumber.size === 0) throw new DiskpickError('image', `OVA: disk file ${file.href} (in chunks) is not in the archive: no member ${prefix}${'0'.repeat(CHUNK_DIGITS)}`, archive.name);
+  if (byNumber.size === 0) throw cannotOpen(archive.name, `OVA: disk file ${file.href} (in chunks) is not in the archive: no member ${prefix}${'0'.repeat(CHUNK_DIGITS)}`);
   const last = Math.max(...byNumber.keys());
   for (let i = 0; i <= last; i++) {
     const m = byNumber.get(i);
     const name = `${prefix}${String(i).padStart(CHUNK_DIGITS, '0')}`;
-    if (!m) throw new DiskpickError('image', `OVA: chunk ${name} of disk file ${file.href} is not in the archive (chunks 0…${last} expected)`, archive.name);
+    if (!m) throw cannotOpen(archive.name, `OVA: chunk ${name} of disk file ${file.href} is not in the archive (chunks 0…${last} expected)`);
     if (i < last && m.size !== chunkSize) throw corrupt(archive.name, `OVA: chunk ${m.name} is ${m.size} bytes, not the ovf:chunkSize ${chunkSize} (a chunk cut short)`);
     if (i === last && (m.size > chunkSize || m.size === 0)) throw corrupt(archive.name, `OVA: last chunk ${m.name} is ${m.size} bytes (ovf:chunkSize ${chunkSize})`);
     chunks.push(m);
@@ -138,7 +138,7 @@ async function openDisk(src: ByteSource, members: TarMember[], ovf: OvfDescripto
   if (file.compression && file.compression !== 'gzip') throw unsupported(src.name, `OVA: disk file ${file.href} is ${file.compression}-compressed (ovf:compression), not supported (gzip is)`);
   if (file.chunkSize) return { container: await openWindow(chunkedWindow(src, members, file), ctx), href: file.href };
   const member = memberNamed(members, file.href);
-  if (!member) throw new DiskpickError('image', `OVA: disk file ${file.href} is not in the archive`, src.name);
+  if (!member) throw cannotOpen(src.name, `OVA: disk file ${file.href} is not in the archive`);
   return { container: await openWindow(new SliceSource(direct(src), member.offset, member.size, `${src.name}:${member.name}`), ctx), href: member.name };
 }
 
