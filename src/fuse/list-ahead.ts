@@ -1,6 +1,6 @@
 /**
  * Folders listed ahead of a walker (find, du, a file manager): the sub-folders of every
- * folder listed, breadth first, one at a time between requests (each step runs after the
+ * folder listed, breadth first, a few at a time between requests (each step runs after the
  * requests waiting: setImmediate follows libuv's poll phase, where the binding's requests
  * arrive). The image reading and decoding of the next folders then overlaps the kernel's and
  * the walker's work instead of following it, and through the libfuse3 binding each listing
@@ -15,6 +15,16 @@ import type { Entry, Listing } from './listing.js';
 /** Folders queued to be listed ahead of a walker. */
 const LIST_AHEAD_FOLDERS = 4096;
 
+/**
+ * Listings made ahead at once. One at a time, each folder's reads (its record, its index
+ * bitmap, its INDX run: cold, a disk's latency each) waited behind the last one's decoding;
+ * with a few in flight the reads of the next folders overlap the decoding of this one.
+ * NTFS bench image (100 folders of 1000 files), first cold `find` of a fresh mount, medians
+ * of 5 alternating runs, twice: 1 in flight 0.367 / 0.362 s, 4 in flight 0.322 / 0.276 s
+ * (ntfs-3g 0.147 / 0.128 s in the same runs).
+ */
+const LIST_AHEAD_IN_FLIGHT = 4;
+
 /** What the queue needs of the operations: their listing cache and their stat words. */
 export interface ListAheadHost {
   /** The kept listing of `e`, if any (does not read). */
@@ -26,7 +36,8 @@ export interface ListAheadHost {
 
 export class ListAhead {
   private readonly queue: Array<[Entry, string]> = [];
-  private running = false;
+  /** Listings being made ahead right now (at most LIST_AHEAD_IN_FLIGHT). */
+  private running = 0;
   /** Names listed ahead and not yet asked for by a walker (approximate: what the queue may still add). */
   private names = 0;
   /** Through the libfuse3 binding: hands a folder's listing made ahead, and its stat, to libfuse's threads; false when refused. */
@@ -43,19 +54,19 @@ export class ListAhead {
       // Folders of a filesystem only: a volume's folder would open its filesystem (or ask for its key) unasked.
       if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.host.kept(k)) this.queue.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);
     }
-    if (this.queue.length && !this.running) {
-      this.running = true;
+    while (this.running < LIST_AHEAD_IN_FLIGHT && this.running < this.queue.length) {
+      this.running++;
       setImmediate(() => this.step());
     }
   }
 
+  /** One lane of the queue: lists the next folder, then steps again, until the queue is empty. */
   private step(): void {
     const next = this.queue.shift();
     // Through the binding, what waits is bounded by its byte limit; without it, by names listed.
     if (!next || (!this.offer && this.names > this.budget)) {
       this.queue.length = 0;
-      this.running = false;
-      this.names = 0;
+      if (--this.running === 0) this.names = 0;
       return;
     }
     const [k, p] = next;
