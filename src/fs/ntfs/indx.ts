@@ -55,9 +55,10 @@ function walkNode(
   if (entriesOffset < 16 || end > limit || start > end) throw corrupt(name, `${what}: index header has bad offsets`);
   let at = start;
   while (at + 16 <= end) {
-    const length = b.readUInt16LE(at + 8);
-    const keyLength = b.readUInt16LE(at + 10);
-    const flags = b.readUInt16LE(at + 12);
+    // Byte arithmetic, not readUInt16LE: this loop runs once per name of every listing.
+    const length = b[at + 8]! | (b[at + 9]! << 8);
+    const keyLength = b[at + 10]! | (b[at + 11]! << 8);
+    const flags = b[at + 12]! | (b[at + 13]! << 8);
     if (length < 16 || at + length > end || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
       throw corrupt(name, `${what}: index entry at ${at} has bad length`);
     }
@@ -105,6 +106,11 @@ function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): stri
 export function parseIndexBlock(b: Buffer, expectVcn: number | null, name: string): IndexEntry[] {
   const what = openIndexBlock(b, expectVcn, name);
   return parseNode(b, 24, b.length, name, what).entries;
+}
+
+/** readRefRecord by byte arithmetic (48-bit record number; the caller checked the bounds). */
+function refRecordAt(b: Buffer, at: number): number {
+  return ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0) + (b[at + 4]! | (b[at + 5]! << 8)) * 0x100000000;
 }
 
 /** Grows a column to hold index `i`. */
@@ -162,9 +168,10 @@ export class IndexColumns {
       room(this.blockOf, i);
       room(this.keyAt, i);
       room(this.keyLength, i);
-      this.records[i] = readRefRecord(b, at);
-      this.parents[i] = readRefRecord(b, k + FN_PARENT_DIRECTORY);
-      this.attributes[i] = b.readUInt32LE(k + FN_FILE_ATTRIBUTES);
+      this.records[i] = refRecordAt(b, at);
+      this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
+      const fa = k + FN_FILE_ATTRIBUTES;
+      this.attributes[i] = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
       this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
       this.blockOf[i] = blk;
       this.keyAt[i] = k;
