@@ -181,7 +181,7 @@ abstract class ExtentReader implements ByteSource {
     const e = this.extents[this.indexAt(offset)];
     if (e && e.physical !== HOLE && e.logical <= offset && e.logical + e.length >= offset + n) {
       const at = e.physical + (offset - e.logical);
-      if (this.readAhead) return this.readAheadAt(at, n, e.logical + e.length - offset);
+      if (this.readAhead) return this.readAheadAt(at, n, Math.min(e.logical + e.length, this.validSize) - offset);
       return this.readVolume(at, n);
     }
     return readIntoNew(this, offset, n);
@@ -198,7 +198,7 @@ abstract class ExtentReader implements ByteSource {
     const ra = this.ahead;
     if (ra && at >= ra.at && at + n <= ra.at + ra.buf.length) return ra.buf.subarray(at - ra.at, at - ra.at + n);
     if (n < READ_AHEAD_MIN) return this.readVolume(at, n);
-    const len = Math.max(n, Math.min(READ_AHEAD, Math.min(extentLeft, this.validSize)));
+    const len = Math.max(n, Math.min(READ_AHEAD, extentLeft));
     const buf = await this.readVolume(at, len);
     this.ahead = { at, buf };
     return buf.subarray(0, n);
