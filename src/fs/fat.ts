@@ -3,7 +3,8 @@
  * from there). See docs/formats/fat.md.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import { hostRunsOfPieces, readExact, readInto, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../source/source.js';
+import { LazyExtentSource, type Extent, type ExtentMap } from '../source/extents.js';
+import { readExact, type ByteSource } from '../source/source.js';
 import { Lru } from '../source/lru.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
@@ -128,12 +129,6 @@ function shortNameChecksum(raw: Buffer): number {
   let sum = 0;
   for (let i = 0; i < 11; i++) sum = (((sum & 1) << 7) + (sum >> 1) + raw[i]!) & 0xff;
   return sum;
-}
-
-interface Run {
-  /** First cluster of the run. */
-  cluster: number;
-  count: number;
 }
 
 export class FatNode implements FsNode {
@@ -270,107 +265,20 @@ class FileAllocationTable {
   }
 }
 
-/** A file's bytes, following its cluster runs; the runs are resolved on first read. */
-class FatFileSource implements ByteSource {
-  private runs: Run[] | null = null;
-  private resolving: Promise<void> | null = null;
-  /** Byte offset in the file where each run starts. */
-  private runStarts: number[] = [];
-
-  constructor(
-    private readonly fs: FatFileSystem,
-    private readonly firstCluster: number,
-    readonly size: number,
-    readonly name: string,
-  ) {}
-
-  async read(offset: number, length: number): Promise<Buffer> {
-    const n = readSpan(this.size, offset, length);
-    if (n === 0) return Buffer.alloc(0);
-    const i = await this.runIndex(offset);
-    const r = this.runs![i];
-    if (!r) throw corrupt(this.name, `cluster chain ends before byte ${offset} of ${this.size}`);
-    const inRun = offset - this.runStarts[i]!;
-    if (inRun + n <= r.count * this.fs.clusterSize) {
-      // Inside one run: the device's buffer as it is, no copy.
-      return readExact(this.fs.src, this.fs.clusterOffset(r.cluster) + inRun, n, `data of ${this.name}`);
-    }
-    const out = Buffer.allocUnsafe(n);
-    await this.fill(i, out, 0, offset, n);
-    return out;
-  }
-
-  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    const n = readIntoSpan(this.size, offset, length, target, at);
-    if (n <= 0) return 0;
-    await this.fill(await this.runIndex(offset), target, at, offset, n);
-    return n;
-  }
-
-  /** Copies file bytes [offset, offset + n) into target, run by run from run `first`. */
-  private async fill(first: number, target: Buffer, at: number, offset: number, n: number): Promise<void> {
-    const runs = this.runs!;
-    const cs = this.fs.clusterSize;
-    let done = 0;
-    for (let i = first; i < runs.length && done < n; i++) {
-      const r = runs[i]!;
-      const inRun = offset + done - this.runStarts[i]!;
-      const take = Math.min(r.count * cs - inRun, n - done);
-      const from = this.fs.clusterOffset(r.cluster) + inRun;
-      const got = await readInto(this.fs.src, target, at + done, from, take);
-      if (got < take) throw corrupt(this.name, `truncated: data at volume offset ${from + got} is past the end of the volume`);
-      done += take;
-    }
-    if (done < n) throw corrupt(this.name, `cluster chain ends before byte ${offset + done} of ${this.size}`);
-  }
-
-  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    const n = Math.min(length, this.size - offset);
-    const first = await this.runIndex(offset);
-    const runs = this.runs!;
-    const cs = this.fs.clusterSize;
-    const pieces: Array<[number, number]> = [];
-    let done = 0;
-    for (let i = first; i < runs.length && done < n; i++) {
-      const r = runs[i]!;
-      const inRun = offset + done - this.runStarts[i]!;
-      const take = Math.min(r.count * cs - inRun, n - done);
-      pieces.push([this.fs.clusterOffset(r.cluster) + inRun, take]);
-      done += take;
-    }
-    return done === n ? hostRunsOfPieces(this.fs.src, pieces) : null;
-  }
-
-  /** Index of the run holding file byte `offset` (runs resolved on first use). */
-  private async runIndex(offset: number): Promise<number> {
-    // Concurrent first reads (FUSE) share one walk of the chain.
-    if (!this.runs) {
-      this.resolving ??= this.resolveRuns();
-      await this.resolving;
-    }
-    let lo = 0;
-    let hi = this.runStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.runStarts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  private async resolveRuns(): Promise<void> {
-    const runs = await this.fs.chainRuns(this.firstCluster, Math.ceil(this.size / this.fs.clusterSize), this.name);
-    const starts: number[] = [];
-    let at = 0;
-    for (const r of runs) {
-      starts.push(at);
-      at += r.count * this.fs.clusterSize;
-    }
-    this.runStarts = starts;
-    this.runs = runs;
-  }
-
-  async close(): Promise<void> {}
+/**
+ * A file's cluster chain as an ExtentMap: walked whole at the first read (the walk's loop
+ * check needs the whole chain), shared by reads that overlap it.
+ */
+function fileChain(fs: FatFileSystem, firstCluster: number, size: number, name: string): ExtentMap {
+  const map = {
+    extents: [] as Extent[],
+    known: 0,
+    async extend(): Promise<void> {
+      map.extents = await fs.chainExtents(firstCluster, Math.ceil(size / fs.clusterSize), name);
+      map.known = Infinity;
+    },
+  };
+  return map;
 }
 
 /**
@@ -463,10 +371,18 @@ export class FatFileSystem implements FileSystem {
     return (this.firstDataSector + (cluster - 2) * this.bpb.BPB_SecPerClus) * this.bpb.BPB_BytsPerSec;
   }
 
-  /** The runs of contiguous clusters of a chain; `maxClusters` bounds the walk (loops, hostile chains). */
-  async chainRuns(first: number, maxClusters: number, what: string, exact = true): Promise<Run[]> {
-    const runs: Run[] = [];
-    if (maxClusters === 0) return runs;
+  /** The cluster holding volume byte `offset` of the data region. */
+  private clusterAt(offset: number): number {
+    return Math.floor((offset / this.bpb.BPB_BytsPerSec - this.firstDataSector) / this.bpb.BPB_SecPerClus) + 2;
+  }
+
+  /**
+   * A chain as byte extents of the volume, one per run of contiguous clusters; `maxClusters`
+   * bounds the walk (loops, hostile chains).
+   */
+  async chainExtents(first: number, maxClusters: number, what: string, exact = true): Promise<Extent[]> {
+    const runs: ClusterRun[] = [];
+    if (maxClusters === 0) return [];
     if (first < 2 || first >= this.fat.clusterCount + 2) throw corrupt(what, `first cluster ${first} is out of range`);
     // No chain is longer than the volume has clusters: a size claiming more is a lie, and the
     // walk below never goes past what the volume can hold.
@@ -476,7 +392,7 @@ export class FatFileSystem implements FileSystem {
     }
     let c = first;
     let n = 0;
-    let cur: Run = { cluster: c, count: 0 };
+    let cur: ClusterRun = { cluster: c, count: 0 };
     for (;;) {
       if (c === cur.cluster + cur.count) cur.count++;
       else {
@@ -501,7 +417,14 @@ export class FatFileSystem implements FileSystem {
     }
     runs.push(cur);
     chainRevisit(runs, what);
-    return runs;
+    const cs = this.clusterSize;
+    const out: Extent[] = [];
+    let at = 0;
+    for (const r of runs) {
+      out.push({ logical: at, physical: this.clusterOffset(r.cluster), length: r.count * cs });
+      at += r.count * cs;
+    }
+    return out;
   }
 
   private async readLabel(): Promise<void> {
@@ -538,13 +461,14 @@ export class FatFileSystem implements FileSystem {
     if (dir.fixedRoot) return readExact(this.src, this.rootDirOffset, this.rootDirBytes, 'root folder');
     if (dir.firstCluster === 0) return Buffer.alloc(0);
     const max = Math.ceil(MAX_DIR_BYTES / this.clusterSize) + 1;
-    const runs = await this.chainRuns(dir.firstCluster, max, dir.name ? `folder ${dir.name}` : 'root folder', false);
-    const total = runs.reduce((a, r) => a + r.count, 0);
-    if (total >= max && (await this.fat.next(runs[runs.length - 1]!.cluster + runs[runs.length - 1]!.count - 1)) >= 0) {
+    const extents = await this.chainExtents(dir.firstCluster, max, dir.name ? `folder ${dir.name}` : 'root folder', false);
+    const last = extents[extents.length - 1]!;
+    const total = (last.logical + last.length) / this.clusterSize;
+    if (total >= max && (await this.fat.next(this.clusterAt(last.physical + last.length - 1))) >= 0) {
       throw corrupt(this.src.name, `folder ${dir.name || '/'} is larger than FAT allows (its cluster chain loops or is damaged)`);
     }
     const parts: Buffer[] = [];
-    for (const r of runs) parts.push(await readExact(this.src, this.clusterOffset(r.cluster), r.count * this.clusterSize, 'folder'));
+    for (const e of extents) parts.push(await readExact(this.src, e.physical, e.length, 'folder'));
     return Buffer.concat(parts);
   }
 
@@ -646,17 +570,11 @@ export class FatFileSystem implements FileSystem {
 
   /** Maps an offset within a folder's bytes to its byte offset on the volume. */
   private async entryOffsets(dir: FatNode, length: number): Promise<(off: number) => number> {
-    const runs = await this.chainRuns(dir.firstCluster, Math.max(1, Math.ceil(length / this.clusterSize)), 'folder', false);
-    const starts: number[] = [];
-    let at = 0;
-    for (const r of runs) {
-      starts.push(at);
-      at += r.count * this.clusterSize;
-    }
+    const extents = await this.chainExtents(dir.firstCluster, Math.max(1, Math.ceil(length / this.clusterSize)), 'folder', false);
     return (off) => {
-      let i = starts.length - 1;
-      while (i > 0 && starts[i]! > off) i--;
-      return this.clusterOffset(runs[i]!.cluster) + (off - starts[i]!);
+      let i = extents.length - 1;
+      while (i > 0 && extents[i]!.logical > off) i--;
+      return extents[i]!.physical + (off - extents[i]!.logical);
     };
   }
 
@@ -671,7 +589,8 @@ export class FatFileSystem implements FileSystem {
     if (stream) throw new DiskpickError('notFound', `${this.type} files have no named streams`, n.name);
     if (n.stat.type !== 'file') throw new DiskpickError('wrongType', 'is a folder, not a file', n.name);
     if (n.stat.size > 0 && n.firstCluster < 2) throw corrupt(this.src.name, `file ${n.name} has data but no first cluster`);
-    return new FatFileSource(this, n.firstCluster, n.stat.size, `${this.src.name}: ${n.name}`);
+    const name = `${this.src.name}: ${n.name}`;
+    return new LazyExtentSource(this.src, fileChain(this, n.firstCluster, n.stat.size, name), n.stat.size, name, { gapsAreErrors: 'cluster chain' });
   }
 }
 
@@ -681,13 +600,19 @@ export const fatFormat: FsFormat = {
   open: (src) => FatFileSystem.open(src),
 };
 
+/** A run of contiguous clusters of a chain, while it is walked. */
+interface ClusterRun {
+  cluster: number;
+  count: number;
+}
+
 /**
  * A chain that comes back to a cluster it already went through loops: followed, it would
  * repeat the same clusters up to the file's size and hand them out as its content (issue 26:
  * `cat` wrote them and exited 0). The walk is bounded by the size; this finds the revisit
  * afterwards, by sorting the runs (memory: the runs, never a bitmap of the volume).
  */
-export function chainRevisit(runs: readonly { cluster: number; count: number }[], what: string): void {
+export function chainRevisit(runs: readonly ClusterRun[], what: string): void {
   if (runs.length < 2) return;
   const byStart = [...runs].sort((a, b) => a.cluster - b.cluster);
   for (let i = 1; i < byStart.length; i++) {
