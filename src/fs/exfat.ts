@@ -9,10 +9,10 @@
  * only the file or folder that uses it.
  */
 import { corrupt, DiskpickError } from '../errors.js';
-import type { ByteSource } from '../source/source.js';
+import { readExact, type ByteSource } from '../source/source.js';
 import { formatGuid } from '../source/bytes.js';
 import { Lru } from '../source/lru.js';
-import { hostRunsOfPieces, readExact, readInto, type HostRun, readSpan, readIntoSpan } from '../source/source.js';
+import { ExtentSource, LazyExtentSource, type Extent, type ExtentMap } from '../source/extents.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -295,21 +295,14 @@ interface ExfatNode extends FsNode {
   parent: ExfatNode | null;
 }
 
-/** A run of consecutive clusters of one chain. */
-interface Run {
-  cluster: number;
-  count: number;
-  /** Clusters of the chain before this run. */
-  index: number;
-}
-
 /**
  * A cluster chain resolved as far as a reader has needed so far: big files start streaming at
  * once, and only the FAT blocks actually used are read.
  */
 interface Chain {
   what: string;
-  runs: Run[];
+  /** Byte extents of the volume, one per run of consecutive clusters (the last grows as the walk goes on). */
+  extents: Extent[];
   /** Clusters resolved. */
   total: number;
   /** Last cluster resolved. */
@@ -322,8 +315,6 @@ interface Chain {
   limit: number;
 }
 
-/** Longest single read of file data: big enough to stream at disk speed, small enough to bound memory. */
-const MAX_READ = 4 * 1024 * 1024;
 const FAT_BLOCK = 64 * 1024;
 const FAT_BLOCKS_CACHED = 64;
 const DIRS_CACHED = 64;
@@ -339,7 +330,7 @@ export class ExfatFileSystem implements FileSystem {
   private readonly fatBlocks = new Lru<number, Buffer>(FAT_BLOCKS_CACHED);
   private readonly dirCache = new Lru<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>(DIRS_CACHED);
   private upcase: Uint16Array = asciiUpcase();
-  private bitmap: { firstCluster: number; dataLength: number; runs: Run[] | null } | null = null;
+  private bitmap: { firstCluster: number; dataLength: number; extents: Extent[] | null } | null = null;
   private readonly rootNode: ExfatNode;
 
   private constructor(
@@ -460,7 +451,7 @@ export class ExfatFileSystem implements FileSystem {
 
   /** Starts a chain at `first`; NoFatChain allocations (§6.3.4.2) are one run of `needed` clusters, the FAT unread. */
   private startChain(what: string, first: number, needed: number | null, noFatChain: boolean, limit: number): Chain {
-    const c: Chain = { what, runs: [], total: 0, cur: first, ended: false, seen: null, limit };
+    const c: Chain = { what, extents: [], total: 0, cur: first, ended: false, seen: null, limit };
     if (needed === 0) {
       c.ended = true;
       return c;
@@ -469,12 +460,12 @@ export class ExfatFileSystem implements FileSystem {
     if (noFatChain) {
       if (needed === null) throw corrupt(what, 'NoFatChain without a length');
       if (first + needed - 1 > this.clusterCount + 1) throw corrupt(what, `its ${needed} contiguous clusters from ${first} run past the end of the cluster heap`);
-      c.runs.push({ cluster: first, count: needed, index: 0 });
+      c.extents.push({ logical: 0, physical: this.clusterOffset(first), length: needed * this.clusterSize });
       c.total = needed;
       c.ended = true;
       return c;
     }
-    c.runs.push({ cluster: first, count: 1, index: 0 });
+    c.extents.push({ logical: 0, physical: this.clusterOffset(first), length: this.clusterSize });
     c.total = 1;
     return c;
   }
@@ -508,15 +499,17 @@ export class ExfatFileSystem implements FileSystem {
         // so the visited set is only built at the first one.
         if (next <= cur && !c.seen) {
           c.seen = new Uint8Array(Math.ceil((this.clusterCount + 2) / 8));
-          for (const r of c.runs) for (let x = r.cluster; x < r.cluster + r.count; x++) c.seen[x >>> 3]! |= 1 << (x & 7);
+          for (const e of c.extents) {
+            const from = (e.physical - this.heapOffset) / this.clusterSize + 2;
+            for (let x = from; x < from + e.length / this.clusterSize; x++) c.seen[x >>> 3]! |= 1 << (x & 7);
+          }
         }
         if (c.seen) {
           if (c.seen[next >>> 3]! & (1 << (next & 7))) throw corrupt(c.what, `cluster chain loops: cluster ${cur} points back to ${next}`);
           c.seen[next >>> 3]! |= 1 << (next & 7);
         }
-        const last = c.runs[c.runs.length - 1]!;
-        if (next === last.cluster + last.count) last.count++;
-        else c.runs.push({ cluster: next, count: 1, index: c.total });
+        if (next === cur + 1) c.extents[c.extents.length - 1]!.length += this.clusterSize;
+        else c.extents.push({ logical: c.total * this.clusterSize, physical: this.clusterOffset(next), length: this.clusterSize });
         c.total++;
         c.cur = next;
         if (want !== null && c.total >= want) break;
@@ -524,37 +517,18 @@ export class ExfatFileSystem implements FileSystem {
     }
   }
 
-  /** The runs of a whole chain: `needed` clusters long, or to its end mark when null (the root folder). */
-  private async chain(what: string, first: number, needed: number | null, noFatChain: boolean, limit: number): Promise<Run[]> {
+  /** A whole chain: `needed` clusters long, or to its end mark when null (the root folder). */
+  private async chain(what: string, first: number, needed: number | null, noFatChain: boolean, limit: number): Promise<Extent[]> {
     const c = this.startChain(what, first, needed, noFatChain, limit);
     await this.extendChain(c, needed);
-    return c.runs;
+    return c.extents;
   }
 
-  /** Reads the clusters of `runs` from byte `offset` of the chain, `length` bytes, coalescing runs. */
-  private async readRuns(runs: Run[], offset: number, length: number, out: Buffer, outAt: number): Promise<void> {
-    let skip = offset;
-    let done = 0;
-    for (const r of runs) {
-      const bytes = r.count * this.clusterSize;
-      if (skip >= bytes) {
-        skip -= bytes;
-        continue;
-      }
-      let at = this.clusterOffset(r.cluster) + skip;
-      let avail = bytes - skip;
-      skip = 0;
-      while (avail > 0 && done < length) {
-        const n = Math.min(avail, length - done, MAX_READ);
-        const got = await readInto(this.src, out, outAt + done, at, n);
-        if (got < n) throw corrupt(this.src.name, `truncated: exFAT cluster data at offset ${at + got} is past the end of the volume`);
-        done += n;
-        at += n;
-        avail -= n;
-      }
-      if (done >= length) return;
-    }
-    if (done < length) throw corrupt(this.src.name, 'exFAT: a read reaches past the end of its cluster chain');
+  /** Bytes [offset, offset + length) of a chain resolved whole (`extents`) into out[outAt …]. */
+  private async readChain(extents: Extent[], offset: number, length: number, out: Buffer, outAt: number): Promise<void> {
+    const last = extents[extents.length - 1];
+    const src = new ExtentSource(this.src, extents, last ? last.logical + last.length : 0, this.src.name, { gapsAreErrors: 'exFAT cluster chain' });
+    if ((await src.readInto(out, outAt, offset, length)) < length) throw corrupt(this.src.name, 'exFAT: a read reaches past the end of its cluster chain');
   }
 
   // --- root folder metadata (§7.1–7.3) ---
@@ -577,7 +551,7 @@ export class ExfatFileSystem implements FileSystem {
           const len = Number(e.readBigUInt64LE(24));
           const first = e.readUInt32LE(20);
           if (len < Math.ceil(this.clusterCount / 8) || !this.validCluster(first)) this.warn('the allocation bitmap entry is invalid; allocation is not checked');
-          else this.bitmap = { firstCluster: first, dataLength: len, runs: null };
+          else this.bitmap = { firstCluster: first, dataLength: len, extents: null };
         }
       } else if (t === TYPE_UPCASE_TABLE && !upcaseSeen) {
         upcaseSeen = true;
@@ -607,9 +581,9 @@ export class ExfatFileSystem implements FileSystem {
       return;
     }
     try {
-      const runs = await this.chain('exFAT up-case table', first, Math.ceil(len / this.clusterSize), false, this.clusterCount);
+      const extents = await this.chain('exFAT up-case table', first, Math.ceil(len / this.clusterSize), false, this.clusterCount);
       const data = Buffer.allocUnsafe(len);
-      await this.readRuns(runs, 0, len, data, 0);
+      await this.readChain(extents, 0, len, data, 0);
       if (tableChecksum(data) !== checksum) {
         this.warn('the up-case table checksum does not match; names are compared by ASCII case only');
         return;
@@ -626,10 +600,10 @@ export class ExfatFileSystem implements FileSystem {
     const bm = this.bitmap;
     if (!bm) return true;
     try {
-      if (!bm.runs) bm.runs = await this.chain('exFAT allocation bitmap', bm.firstCluster, Math.ceil(bm.dataLength / this.clusterSize), false, this.clusterCount);
+      if (!bm.extents) bm.extents = await this.chain('exFAT allocation bitmap', bm.firstCluster, Math.ceil(bm.dataLength / this.clusterSize), false, this.clusterCount);
       const bit = cluster - 2;
       const byte = Buffer.allocUnsafe(1);
-      await this.readRuns(bm.runs, bit >>> 3, 1, byte, 0);
+      await this.readChain(bm.extents, bit >>> 3, 1, byte, 0);
       return (byte[0]! & (1 << (bit & 7))) !== 0;
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
@@ -642,7 +616,7 @@ export class ExfatFileSystem implements FileSystem {
   // --- folders ---
 
   /** The raw entries of a folder, bounded by the spec's 256 MiB folder limit. */
-  private async readDirBytes(dir: ExfatNode, path: string): Promise<{ entries: Buffer; runs: Run[] }> {
+  private async readDirBytes(dir: ExfatNode, path: string): Promise<{ entries: Buffer; extents: Extent[] }> {
     let needed: number | null;
     if (dir.dataLength < 0) {
       needed = null;
@@ -651,12 +625,12 @@ export class ExfatFileSystem implements FileSystem {
       needed = Math.ceil(dir.dataLength / this.clusterSize);
     }
     const limit = Math.max(1, Math.floor(MAX_DIRECTORY_BYTES / this.clusterSize));
-    const runs = await this.chain(this.where(path), dir.firstCluster, needed, dir.noFatChain, limit);
-    const clusters = runs.reduce((n, r) => n + r.count, 0);
-    const bytes = dir.dataLength >= 0 ? dir.dataLength : clusters * this.clusterSize;
+    const extents = await this.chain(this.where(path), dir.firstCluster, needed, dir.noFatChain, limit);
+    const last = extents[extents.length - 1];
+    const bytes = dir.dataLength >= 0 ? dir.dataLength : last ? last.logical + last.length : 0;
     const buf = Buffer.allocUnsafe(bytes);
-    await this.readRuns(runs, 0, bytes, buf, 0);
-    return { entries: buf, runs };
+    await this.readChain(extents, 0, bytes, buf, 0);
+    return { entries: buf, extents };
   }
 
   /** How errors name a file or folder: the image, then the path inside this volume. */
@@ -694,8 +668,8 @@ export class ExfatFileSystem implements FileSystem {
     const hit = this.dirCache.get(dir);
     if (hit) return hit;
     const path = this.pathOf(dir);
-    const { entries, runs } = await this.readDirBytes(dir, path);
-    const kids = await this.parseDir(dir, path, entries, runs);
+    const { entries, extents } = await this.readDirBytes(dir, path);
+    const kids = await this.parseDir(dir, path, entries, extents);
     const byName = new Map<string, ExfatNode>();
     for (const k of kids) {
       const key = this.upcaseName(k.name);
@@ -706,18 +680,14 @@ export class ExfatFileSystem implements FileSystem {
     return l;
   }
 
-  private async parseDir(dir: ExfatNode, path: string, entries: Buffer, runs: Run[]): Promise<ExfatNode[]> {
+  private async parseDir(dir: ExfatNode, path: string, entries: Buffer, extents: Extent[]): Promise<ExfatNode[]> {
     const kids: ExfatNode[] = [];
     // Entry offsets on the volume make stable inode numbers: map each entry's place in the
-    // folder back to its cluster, with a cursor over the runs (entries are visited in order).
-    let runAt = 0;
-    let runStart = 0;
+    // folder back to its cluster, with a cursor over the extents (entries are visited in order).
+    let at = 0;
     const volumeOffset = (byteInDir: number): number => {
-      while (runAt < runs.length && byteInDir >= runStart + runs[runAt]!.count * this.clusterSize) {
-        runStart += runs[runAt]!.count * this.clusterSize;
-        runAt++;
-      }
-      return runAt < runs.length ? this.clusterOffset(runs[runAt]!.cluster) + byteInDir - runStart : -1;
+      while (at < extents.length && byteInDir >= extents[at]!.logical + extents[at]!.length) at++;
+      return at < extents.length ? extents[at]!.physical + byteInDir - extents[at]!.logical : -1;
     };
     const total = Math.floor(entries.length / ENTRY_SIZE);
     for (let i = 0; i < total; i++) {
@@ -822,143 +792,36 @@ export class ExfatFileSystem implements FileSystem {
     }
     let valid = n.validDataLength;
     if (!Number.isSafeInteger(valid) || valid > n.dataLength) valid = n.dataLength;
-    return new ExfatFileSource(this, `${this.src.name}:${path}`, n, valid, path);
+    // Past ValidDataLength the file reads as zeros (§7.6.5); only the chain's valid part is walked.
+    const name = `${this.src.name}:${path}`;
+    return new LazyExtentSource(this.src, this.fileChain(path, n, valid), n.dataLength, name, { validSize: valid, gapsAreErrors: 'cluster chain' });
   }
 
-  /** A file's chain, to be walked as far as reads need; `needed` clusters hold its valid data. */
-  openChain(path: string, n: ExfatNode, needed: number): Chain {
-    return this.startChain(this.where(path), n.firstCluster, needed, n.noFatChain, this.clusterCount);
-  }
-
-  walkChain(c: Chain, want: number): Promise<void> {
-    return this.extendChain(c, want);
-  }
-
-  readFileRuns(runs: Run[], offset: number, length: number, out: Buffer, outAt: number): Promise<void> {
-    return this.readRuns(runs, offset, length, out, outAt);
-  }
-
-  clusterStart(cluster: number): number {
-    return this.clusterOffset(cluster);
-  }
-
-  /** Where pieces of the volume (`[offset, length]`, or `[-1, length]` for zeros) lie in host files. */
-  volumeHostRuns(pieces: Array<[number, number]>): Promise<HostRun[] | null> {
-    return hostRunsOfPieces(this.src, pieces);
-  }
-
-  readVolume(offset: number, length: number, what: string): Promise<Buffer> {
-    return readExact(this.src, offset, length, `exFAT data of ${what}`);
-  }
-
-  get bytesPerCluster(): number {
-    return this.clusterSize;
+  /**
+   * A file's chain as an ExtentMap, walked as far as reads need (big files start streaming at
+   * once, and only the FAT blocks actually used are read); started at the first read, so a
+   * damaged chain fails the read, not the open.
+   */
+  private fileChain(path: string, n: ExfatNode, validDataLength: number): ExtentMap {
+    const cs = this.clusterSize;
+    let chain: Chain | null = null;
+    const map = {
+      extents: [] as readonly Extent[],
+      known: 0,
+      extend: async (end: number): Promise<void> => {
+        chain ??= this.startChain(this.where(path), n.firstCluster, Math.ceil(validDataLength / cs), n.noFatChain, this.clusterCount);
+        map.extents = chain.extents;
+        await this.extendChain(chain, Math.ceil(end / cs));
+        map.known = chain.total * cs;
+      },
+    };
+    return map;
   }
 
   async close(): Promise<void> {
     this.fatBlocks.clear();
     this.dirCache.clear();
   }
-}
-
-/** A file's content: its cluster chain, with bytes past ValidDataLength read as zeros (§7.6.5). */
-class ExfatFileSource implements ByteSource {
-  readonly size: number;
-  private chain: Chain | null = null;
-  /** Chain walks one at a time: reads may overlap (read-ahead), the walk state may not. */
-  private walking: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly fs: ExfatFileSystem,
-    readonly name: string,
-    private readonly node: ExfatNode,
-    private readonly validDataLength: number,
-    private readonly path: string,
-  ) {
-    this.size = node.dataLength;
-  }
-
-  /** The chain resolved to at least `clusters` clusters; only the valid part is ever resolved. */
-  private resolved(clusters: number): Promise<Chain> {
-    const step = this.walking.then(async () => {
-      if (!this.chain) this.chain = this.fs.openChain(this.path, this.node, Math.ceil(this.validDataLength / this.fs.bytesPerCluster));
-      await this.fs.walkChain(this.chain, clusters);
-      return this.chain;
-    });
-    this.walking = step.then(() => undefined, () => undefined);
-    return step;
-  }
-
-  async read(offset: number, length: number): Promise<Buffer> {
-    const n = readSpan(this.size, offset, length);
-    if (n === 0) return Buffer.alloc(0);
-    const validEnd = Math.min(offset + n, this.validDataLength);
-    if (validEnd <= offset) return Buffer.alloc(n);
-    const cs = this.fs.bytesPerCluster;
-    const { runs } = await this.resolved(Math.ceil(validEnd / cs));
-    const lo = runHolding(runs, Math.floor(offset / cs));
-    const run = runs[lo]!;
-    const inRun = offset - run.index * cs;
-    if (validEnd === offset + n && inRun + n <= run.count * cs && n <= MAX_READ) {
-      // The common case when streaming: one run, all valid — hand over the read as it is.
-      return this.fs.readVolume(this.fs.clusterStart(run.cluster) + inRun, n, this.path);
-    }
-    const out = Buffer.alloc(n);
-    await this.fs.readFileRuns(runs.slice(lo), inRun, validEnd - offset, out, 0);
-    return out;
-  }
-
-  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    const n = readIntoSpan(this.size, offset, length, target, at);
-    if (n <= 0) return 0;
-    const validEnd = Math.max(offset, Math.min(offset + n, this.validDataLength));
-    if (validEnd > offset) {
-      const cs = this.fs.bytesPerCluster;
-      const { runs } = await this.resolved(Math.ceil(validEnd / cs));
-      const lo = runHolding(runs, Math.floor(offset / cs));
-      if (!runs[lo]) throw corrupt(this.name, `cluster chain ends before byte ${offset}`);
-      await this.fs.readFileRuns(runs.slice(lo), offset - runs[lo]!.index * cs, validEnd - offset, target, at);
-    }
-    // Past ValidDataLength the file reads as zeros (§7.6.5).
-    if (validEnd < offset + n) target.fill(0, at + validEnd - offset, at + n);
-    return n;
-  }
-
-  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    const n = Math.min(length, this.size - offset);
-    const validEnd = Math.max(offset, Math.min(offset + n, this.validDataLength));
-    const pieces: Array<[number, number]> = [];
-    let pos = offset;
-    if (validEnd > offset) {
-      const cs = this.fs.bytesPerCluster;
-      const { runs } = await this.resolved(Math.ceil(validEnd / cs));
-      for (let i = runHolding(runs, Math.floor(offset / cs)); i < runs.length && pos < validEnd; i++) {
-        const r = runs[i]!;
-        const inRun = pos - r.index * cs;
-        const take = Math.min(r.count * cs - inRun, validEnd - pos);
-        if (inRun < 0 || take <= 0) return null;
-        pieces.push([this.fs.clusterStart(r.cluster) + inRun, take]);
-        pos += take;
-      }
-      if (pos < validEnd) return null;
-    }
-    if (validEnd < offset + n) pieces.push([-1, offset + n - validEnd]);
-    return this.fs.volumeHostRuns(pieces);
-  }
-
-  async close(): Promise<void> {}
-}
-
-/** The run holding chain cluster `want`, by binary search: fragmented files have many runs. */
-function runHolding(runs: Run[], want: number): number {
-  let lo = 0;
-  let hi = runs.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (runs[mid]!.index <= want) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 function attributeWords(a: number): string[] {
