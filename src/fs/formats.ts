@@ -1,5 +1,5 @@
 import type { FsFormat } from './types.js';
-import { fatFormat } from './fat.js';
+import { fatFormat } from './fat/fat.js';
 import { exfatFormat } from './exfat.js';
 import { extFormat } from './ext/ext.js';
 import { ntfsFormat } from './ntfs/ntfs.js';

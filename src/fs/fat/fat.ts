@@ -2,14 +2,14 @@
  * FAT12/16/32 (Microsoft "FAT: General Overview of On-Disk Format", fatgen103; field names
  * from there). See docs/formats/fat.md.
  */
-import { corrupt, DiskpickError } from '../errors.js';
-import { LazyExtentSource, type Extent, type ExtentMap } from '../source/extents.js';
-import { readExact, type ByteSource } from '../source/source.js';
-import { Lru } from '../source/lru.js';
+import { corrupt, DiskpickError } from '../../errors.js';
+import { LazyExtentSource, type Extent, type ExtentMap } from '../../source/extents.js';
+import { readExact, type ByteSource } from '../../source/source.js';
+import { Lru } from '../../source/lru.js';
 import {
   DEFAULT_DIR_MODE, DEFAULT_FILE_MODE,
   type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type Timespec,
-} from './types.js';
+} from '../types.js';
 
 /** BIOS Parameter Block, common part and the FAT12/16 or FAT32 extension (fatgen103 §3.1–3.3). */
 export interface BiosParameterBlock {
