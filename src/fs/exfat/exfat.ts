@@ -8,11 +8,11 @@
  * back to the backup, a bad entry set is skipped with a warning, a bad cluster chain fails
  * only the file or folder that uses it.
  */
-import { corrupt, DiskpickError } from '../errors.js';
-import { readExact, type ByteSource } from '../source/source.js';
-import { formatGuid } from '../source/bytes.js';
-import { Lru } from '../source/lru.js';
-import { ExtentSource, LazyExtentSource, type Extent, type ExtentMap } from '../source/extents.js';
+import { corrupt, DiskpickError } from '../../errors.js';
+import { readExact, type ByteSource } from '../../source/source.js';
+import { formatGuid } from '../../source/bytes.js';
+import { Lru } from '../../source/lru.js';
+import { ExtentSource, LazyExtentSource, type Extent, type ExtentMap } from '../../source/extents.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -22,7 +22,7 @@ import {
   type FsNode,
   type Stat,
   type Timespec,
-} from './types.js';
+} from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Boot sector (§3.1, Table 4)
