@@ -69,7 +69,6 @@ export class FatNode implements FsNode {
   ) {}
 }
 
-
 /** The volume label entry of the root folder (ATTR_VOLUME_ID): its name, null when blank, undefined when there is none. */
 export function volumeLabelEntry(raw: Buffer): string | null | undefined {
   for (let off = 0; off + 32 <= raw.length; off += 32) {
