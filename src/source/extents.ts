@@ -118,11 +118,14 @@ abstract class ExtentReader implements ByteSource {
     return this.fixed ?? this.map!.extents;
   }
 
-  /** Maps file bytes [0, end) (only the valid part is ever mapped). */
-  private mapTo(end: number): Promise<void> {
+  /**
+   * Maps file bytes [0, end) (only the valid part is ever mapped); undefined when they are
+   * mapped already, so reads of a known map cost no extra await.
+   */
+  private mapTo(end: number): Promise<void> | undefined {
     const map = this.map;
     const want = Math.min(end, this.validSize);
-    if (!map || map.known >= want) return Promise.resolve();
+    if (!map || map.known >= want) return undefined;
     const step = this.mapping.then(() => (map.known >= want ? undefined : map.extend(want)));
     this.mapping = step.then(() => undefined, () => undefined);
     return step;
@@ -176,7 +179,8 @@ abstract class ExtentReader implements ByteSource {
       if (offset >= this.validSize) return Buffer.alloc(n);
       return readIntoNew(this, offset, n);
     }
-    await this.mapTo(offset + n);
+    const mapping = this.mapTo(offset + n);
+    if (mapping) await mapping;
     // The common case, a read inside one data extent, is one volume read and no copy.
     const e = this.extents[this.indexAt(offset)];
     if (e && e.physical !== HOLE && e.logical <= offset && e.logical + e.length >= offset + n) {
@@ -207,7 +211,8 @@ abstract class ExtentReader implements ByteSource {
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
     const n = readIntoSpan(this.size, offset, length, target, at);
     if (n <= 0) return 0;
-    await this.mapTo(offset + n);
+    const mapping = this.mapTo(offset + n);
+    if (mapping) await mapping;
     let pos = at;
     let fileAt = offset;
     for (const [vo, len] of this.pieces(offset, n)) {
@@ -226,7 +231,8 @@ abstract class ExtentReader implements ByteSource {
   async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
     const n = Math.min(length, this.size - offset);
     if (n <= 0) return [];
-    await this.mapTo(offset + n);
+    const mapping = this.mapTo(offset + n);
+    if (mapping) await mapping;
     const runs: HostRun[] = [];
     for (const [vo, len] of this.pieces(offset, n)) {
       if (vo === GAP) return null;

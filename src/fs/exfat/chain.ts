@@ -140,6 +140,12 @@ export class ClusterHeap {
     return c.extents;
   }
 
+  /** The first `length` bytes of a whole chain as a source (the allocation bitmap, read a byte at a time). */
+  async chainSource(what: string, first: number, length: number): Promise<ExtentSource> {
+    const extents = await this.chain(what, first, Math.ceil(length / this.clusterSize), false, this.clusterCount);
+    return new ExtentSource(this.src, extents, length, this.src.name, { gapsAreErrors: 'exFAT cluster chain' });
+  }
+
   /** Bytes [offset, offset + length) of a chain resolved whole (`extents`) into out[outAt …]. */
   async readChain(extents: Extent[], offset: number, length: number, out: Buffer, outAt: number): Promise<void> {
     const last = extents[extents.length - 1];

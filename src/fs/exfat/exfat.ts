@@ -59,7 +59,7 @@ export class ExfatFileSystem implements FileSystem {
   private readonly heap: ClusterHeap;
   private readonly dirCache = new Lru<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>(DIRS_CACHED);
   private upcase: Uint16Array = asciiUpcase();
-  private bitmap: { firstCluster: number; dataLength: number; extents: Extent[] | null } | null = null;
+  private bitmap: { firstCluster: number; dataLength: number; src: ByteSource | null } | null = null;
   private readonly rootNode: ExfatNode;
 
   private constructor(
@@ -174,7 +174,7 @@ export class ExfatFileSystem implements FileSystem {
           const len = Number(e.readBigUInt64LE(24));
           const first = e.readUInt32LE(20);
           if (len < Math.ceil(this.clusterCount / 8) || !this.heap.validCluster(first)) this.warn('the allocation bitmap entry is invalid; allocation is not checked');
-          else this.bitmap = { firstCluster: first, dataLength: len, extents: null };
+          else this.bitmap = { firstCluster: first, dataLength: len, src: null };
         }
       } else if (t === TYPE_UPCASE_TABLE && !upcaseSeen) {
         upcaseSeen = true;
@@ -223,10 +223,9 @@ export class ExfatFileSystem implements FileSystem {
     const bm = this.bitmap;
     if (!bm) return true;
     try {
-      if (!bm.extents) bm.extents = await this.heap.chain('exFAT allocation bitmap', bm.firstCluster, Math.ceil(bm.dataLength / this.clusterSize), false, this.clusterCount);
+      bm.src ??= await this.heap.chainSource('exFAT allocation bitmap', bm.firstCluster, bm.dataLength);
       const bit = cluster - 2;
-      const byte = Buffer.allocUnsafe(1);
-      await this.heap.readChain(bm.extents, bit >>> 3, 1, byte, 0);
+      const byte = await readExact(bm.src, bit >>> 3, 1, 'allocation bitmap byte');
       return (byte[0]! & (1 << (bit & 7))) !== 0;
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
