@@ -213,6 +213,15 @@ abstract class ExtentReader implements ByteSource {
     if (n <= 0) return 0;
     const mapping = this.mapTo(offset + n);
     if (mapping) await mapping;
+    // Inside one data extent (most reads): one volume read, no piece walk. Small reads (an
+    // exFAT bitmap byte per listed file) paid more for the walk's garbage than for the read.
+    const e = this.extents[this.indexAt(offset)];
+    if (e && e.physical !== HOLE && e.logical <= offset && e.logical + e.length >= offset + n && offset + n <= this.validSize) {
+      const vo = e.physical + (offset - e.logical);
+      const got = await readInto(this.volume, target, at, vo, n);
+      if (got < n) throw this.truncated(vo + got);
+      return n;
+    }
     let pos = at;
     let fileAt = offset;
     for (const [vo, len] of this.pieces(offset, n)) {

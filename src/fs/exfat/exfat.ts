@@ -9,7 +9,7 @@
  * only the file or folder that uses it.
  */
 import { corrupt, DiskpickError } from '../../errors.js';
-import { readExact, type ByteSource } from '../../source/source.js';
+import { readExact, readInto, type ByteSource } from '../../source/source.js';
 import { formatGuid } from '../../source/bytes.js';
 import { Lru } from '../../source/lru.js';
 import { LazyExtentSource, type Extent } from '../../source/extents.js';
@@ -48,6 +48,8 @@ interface ExfatNode extends FsNode {
 }
 
 const DIRS_CACHED = 64;
+const BITMAP_BLOCK = 64 * 1024;
+const BITMAP_BLOCKS_CACHED = 16;
 const MAX_WARNINGS = 200;
 
 export class ExfatFileSystem implements FileSystem {
@@ -59,6 +61,7 @@ export class ExfatFileSystem implements FileSystem {
   private readonly heap: ClusterHeap;
   private readonly dirCache = new Lru<ExfatNode, { kids: ExfatNode[]; byName: Map<string, ExfatNode> }>(DIRS_CACHED);
   private upcase: Uint16Array = asciiUpcase();
+  private readonly bitmapBlocks = new Lru<number, Buffer>(BITMAP_BLOCKS_CACHED);
   private bitmap: { firstCluster: number; dataLength: number; src: ByteSource | null } | null = null;
   private readonly rootNode: ExfatNode;
 
@@ -225,8 +228,18 @@ export class ExfatFileSystem implements FileSystem {
     try {
       bm.src ??= await this.heap.chainSource('exFAT allocation bitmap', bm.firstCluster, bm.dataLength);
       const bit = cluster - 2;
-      const byte = await readExact(bm.src, bit >>> 3, 1, 'allocation bitmap byte');
-      return (byte[0]! & (1 << (bit & 7))) !== 0;
+      const byteAt = bit >>> 3;
+      // A listing asks once per file: the bitmap is read in 64 KiB blocks, kept in a small LRU,
+      // so most answers are a lookup (one 1-byte read per file cost more than the parse).
+      const block = Math.floor(byteAt / BITMAP_BLOCK);
+      let b = this.bitmapBlocks.get(block);
+      if (!b) {
+        const len = Math.min(BITMAP_BLOCK, bm.src.size - block * BITMAP_BLOCK);
+        b = Buffer.allocUnsafe(len);
+        if ((await readInto(bm.src, b, 0, block * BITMAP_BLOCK, len)) < len) throw corrupt(this.src.name, 'exFAT: the allocation bitmap is shorter than the cluster heap');
+        this.bitmapBlocks.set(block, b);
+      }
+      return (b[byteAt - block * BITMAP_BLOCK]! & (1 << (bit & 7))) !== 0;
     } catch (err) {
       if (!(err instanceof DiskpickError)) throw err;
       this.warn(`the allocation bitmap cannot be read (${err.message})`);
@@ -422,6 +435,7 @@ export class ExfatFileSystem implements FileSystem {
 
   async close(): Promise<void> {
     this.heap.clear();
+    this.bitmapBlocks.clear();
     this.dirCache.clear();
   }
 }
