@@ -54,6 +54,7 @@ declare -A need=(
   [ewfacquire]=ewf-tools
   [nginx]=nginx-light
   [zstd]=zstd
+  [lzop]=lzop
   [openssl]=openssl
   [rclone]=rclone
   [mount.davfs]=davfs2

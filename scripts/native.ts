@@ -6,7 +6,7 @@
  * which works the same and reads more slowly (docs/fuse.md).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -102,4 +102,41 @@ function buildCodecs(): void {
     return say(`${cc} failed on ${src} (libzstd.so.1 is Debian's libzstd1): zstd decodes through fzstd (slower)`);
   }
   renameSync(tmp, out);
+}
+
+buildArgon2();
+
+/**
+ * Argon2 for LUKS2 keyslots (src/volume/luks/native/argon2.c): diskpick's entry point compiled
+ * with the reference libargon2 sources that the `argon2` npm package ships (a devDependency:
+ * node_modules/argon2/argon2/), into dist/native/argon2.node with the library's licence. The
+ * published package then carries it and depends on no package with an install script (issue
+ * 20). The package's own linux-x64 prebuild is not used: it crashed on load here. opt.c (SSE2)
+ * on x86-64, the portable ref.c elsewhere. Without a compiler: Argon2 keyslots need the
+ * `argon2` package installed (src/volume/luks/kdf.ts says so).
+ */
+function buildArgon2(): void {
+  const out = join(ROOT, 'dist', 'native', 'argon2.node');
+  rmSync(out, { force: true });
+  const lib = join(ROOT, 'node_modules', 'argon2', 'argon2');
+  const include = nodeIncludeDir();
+  if (!include || !existsSync(join(lib, 'include', 'argon2.h'))) return say('Node\'s headers or the argon2 sources (node_modules/argon2/argon2) not found: Argon2 keyslots then need the "argon2" package');
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  const cc = process.env.CC ?? 'cc';
+  const core = process.arch === 'x64' ? 'opt.c' : 'ref.c';
+  const sources = ['argon2.c', 'core.c', 'encoding.c', 'thread.c', core, 'blake2/blake2b.c'].map((f) => join(lib, 'src', f));
+  const r = spawnSync(cc, [
+    '-O2', '-shared', '-fPIC', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter', '-DNDEBUG', '-DNODE_GYP_MODULE_NAME=argon2',
+    ...(process.arch === 'x64' ? ['-msse2'] : []),
+    `-I${include}`, `-I${join(lib, 'include')}`, `-I${join(lib, 'src')}`,
+    '-o', tmp, join(ROOT, 'src', 'volume', 'luks', 'native', 'argon2.c'), ...sources, '-lpthread',
+  ], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    rmSync(tmp, { force: true });
+    if (r.stderr) process.stderr.write(r.stderr);
+    return say(`${cc} failed on the Argon2 binding: Argon2 keyslots then need the "argon2" package`);
+  }
+  renameSync(tmp, out);
+  copyFileSync(join(lib, 'LICENSE'), join(ROOT, 'dist', 'native', 'argon2.LICENSE'));
 }

@@ -4,7 +4,9 @@
  * the install runs no build (the packed manifest has no prepare; the checkout's does), ink/React/es-toolkit are not installed (bundled),
  * the prebuilt native addons load, the browser starts from the installed files, and the
  * library API (`import { openImage } from 'diskpick'`, typed) works from the installed
- * package, checked against the demo image's manifest.
+ * package, checked against the demo image's manifest. No dependency runs an install script (npm
+ * warned about argon2's and fuse-native's, issue 20): Argon2 comes as a prebuilt binding in
+ * dist/native, fuse-native is an optional peer (the libfuse2 fallback, installed by the user).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,7 +14,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, hasTool } from './helpers/tools.js';
+import { CACHE, ROOT, hasTool } from './helpers/tools.js';
+import { LUKS_PASSPHRASE, LUKS_TREE, LUKS_VARIANTS, buildLuksImage } from '../scripts/images/luks.js';
 
 const DEMO = join(ROOT, 'images', 'fileserver.vmdk');
 const env = { ...process.env, npm_config_loglevel: 'warn', npm_config_fund: 'false', npm_config_audit: 'false' };
@@ -54,6 +57,25 @@ describe('npm package', () => {
     expect(run.stderr.trim()).toBe('diskpick: code cache used');
   });
 
+  it('prints no warning: no dependency has an install script (argon2 and fuse-native are not installed)', () => {
+    expect(installLog).not.toMatch(/install-scripts|allow-scripts/);
+    expect(installLog.split('\n').filter((l) => /^npm (warn|WARN|error|ERR)/.test(l))).toEqual([]);
+    const lock = JSON.parse(execFileSync('npm', ['ls', '-g', '--prefix', prefix, '--all', '--json'], { env, encoding: 'utf8' }));
+    const withScripts: string[] = [];
+    const walk = (deps: Record<string, { path?: string; dependencies?: object }> | undefined) => {
+      for (const [name, d] of Object.entries(deps ?? {})) {
+        const manifest = d.path ? JSON.parse(readFileSync(join(d.path, 'package.json'), 'utf8')) : {};
+        const s = manifest.scripts ?? {};
+        if (s.preinstall || s.install || s.postinstall || existsSync(join(d.path ?? '', 'binding.gyp'))) withScripts.push(name);
+        walk(d.dependencies as never);
+      }
+    };
+    walk(lock.dependencies);
+    expect(withScripts).toEqual([]);
+    expect(existsSync(join(installed, 'node_modules', 'argon2'))).toBe(false);
+    expect(existsSync(join(installed, 'node_modules', 'fuse-native'))).toBe(false);
+  });
+
   it('installs runtime dependencies only; ink, React and es-toolkit are bundled, not installed', () => {
     const mods = join(installed, 'node_modules');
     const names = existsSync(mods) ? readdirSync(mods) : [];
@@ -65,7 +87,7 @@ describe('npm package', () => {
   });
 
   it('the prebuilt native addons in the package load without a compiler', () => {
-    for (const addon of ['fuse3.node', 'sectors.node']) {
+    for (const addon of ['fuse3.node', 'sectors.node', 'codecs.node', 'argon2.node']) {
       const p = join(installed, 'dist', 'native', addon);
       expect(existsSync(p), `${addon} in the package`).toBe(true);
       const r = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(p)}); console.log(Object.getOwnPropertyNames(m).length)`], { env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
@@ -154,5 +176,34 @@ try {
       expect(got, f.path).toBe(f.sha256);
     }
     expect(res.failedOk).toMatch(/no such file.* exit \d+$/i);
+  });
+  it('an Argon2id LUKS2 keyslot (cryptsetup-made) opens with the installed package alone: its own Argon2 binding', () => {
+    const v = LUKS_VARIANTS.find((x) => x.kdf === 'argon2id')!;
+    const img = buildLuksImage(CACHE, v);
+    const want = LUKS_TREE.find((f) => f.path === 'readme.txt')!.content;
+    const r = spawnSync(join(prefix, 'bin', 'diskpick'), ['cat', img, '/p0/readme.txt'], { env: { ...process.env, DISKPICK_PASSPHRASE: LUKS_PASSPHRASE }, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(want);
+    // Not the argon2 package: there is none in the install, and the binding is diskpick's copy.
+    expect(existsSync(join(installed, 'dist', 'native', 'argon2.LICENSE'))).toBe(true);
+  });
+
+  it.skipIf(!existsSync('/dev/fuse'))('mounts through the installed libfuse3 binding (DISKPICK_FUSE=libfuse3: no fallback) and reads a file as the manifest says', () => {
+    const bin = join(prefix, 'bin', 'diskpick');
+    const mnt = mkdtempSync(join(tmpdir(), 'dp-pkg-mnt-'));
+    const menv = { ...process.env, DISKPICK_FUSE: 'libfuse3' };
+    try {
+      const m = spawnSync(bin, ['mount', '--daemon', '--log', `${mnt}.log`, DEMO, mnt], { env: menv, encoding: 'utf8' });
+      expect(m.status, m.stderr).toBe(0);
+      const readme = JSON.parse(readFileSync(join(ROOT, 'images', 'fileserver.manifest.json'), 'utf8')).p1.find((e: { path: string }) => e.path === '/Shared/README.txt');
+      expect(createHash('sha256').update(readFileSync(join(mnt, 'p1', 'Shared', 'README.txt'))).digest('hex')).toBe(readme.sha256);
+      const u = spawnSync(bin, ['umount', mnt], { encoding: 'utf8' });
+      expect(u.status, u.stderr).toBe(0);
+    } finally {
+      spawnSync('fusermount3', ['-uz', mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+      rmSync(`${mnt}.log`, { force: true });
+    }
   });
 });

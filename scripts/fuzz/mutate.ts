@@ -5,6 +5,7 @@
  * VHD/VDI block maps, VHDX region tables) and aim most mutations there. Everything is driven by
  * one seeded PRNG, so (seed, format, index) always gives the same mutant.
  */
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { crc32cUpdate } from '../../src/fs/ext/crc32c.js';
 
@@ -401,7 +402,81 @@ export const REGION_FINDERS: Record<string, (b: Buffer) => Region[]> = {
   udf: udfRegions,
   ewf: ewfRegions,
   ova: ovaRegions,
+  vma: vmaRegions,
+  ewf2: ewf2Regions,
+  eltorito: iso9660Regions,
+  hybrid: (b) => [{ offset: 0, length: 1024, what: 'MBR and GPT header' }, { offset: 1024, length: 16384, what: 'GPT entries' }, ...iso9660Regions(b)],
 };
+
+/** VMA: the header (configs, devices) and every extent header (block info), walked as the reader does. */
+function vmaRegions(b: Buffer): Region[] {
+  if (b.length < 60 || b.toString('latin1', 0, 4) !== 'VMA\0') return [];
+  const hs = b.readUInt32BE(56);
+  const out: Region[] = [{ offset: 0, length: Math.min(hs, b.length), what: 'VMA header' }];
+  for (let o = hs; o + 512 <= b.length && out.length < MAX_REGIONS && b.toString('latin1', o, o + 4) === 'VMAE'; o += 512 + b.readUInt16BE(o + 6) * 4096) {
+    out.push({ offset: o, length: 512, what: 'extent header' });
+  }
+  return out;
+}
+
+/** EWF2 (.Ex01): the file header, every section descriptor (walked back from the end), the sections before them. */
+function ewf2Regions(b: Buffer): Region[] {
+  const out: Region[] = [{ offset: 0, length: 32, what: 'file header' }];
+  for (let at = b.length - 64, i = 0; at >= 32 && i < 1000 && out.length < MAX_REGIONS; i++) {
+    out.push({ offset: at, length: 64, what: `section ${u32(b, at)} descriptor` });
+    const size = Number(b.readBigUInt64LE(at + 16));
+    if (size > 0 && size < at) out.push({ offset: Math.max(32, at - size), length: Math.min(size, 4096), what: `section ${u32(b, at)} data` });
+    const prev = Number(b.readBigUInt64LE(at + 8));
+    if (prev === 0 || prev >= at) break;
+    at = prev;
+  }
+  return out;
+}
+
+/** Recomputes the MD5s of the VMA header and extent headers, so that mutations reach the parser behind them. */
+export function fixVmaMd5s(b: Buffer): void {
+  const md5Into = (h: Buffer, at: number) => {
+    h.fill(0, at, at + 16);
+    createHash('md5').update(h).digest().copy(h, at);
+  };
+  if (b.length < 60 || b.toString('latin1', 0, 4) !== 'VMA\0') return;
+  const hs = b.readUInt32BE(56);
+  if (hs <= b.length && hs >= 48) md5Into(b.subarray(0, hs), 32);
+  for (let o = hs, n = 0; o + 512 <= b.length && n < MAX_REGIONS && b.toString('latin1', o, o + 4) === 'VMAE'; n++) {
+    const e = b.subarray(o, o + 512);
+    const next = o + 512 + e.readUInt16BE(6) * 4096;
+    md5Into(e, 24);
+    o = next;
+  }
+}
+
+function adler32(b: Buffer, start: number, end: number): number {
+  let a = 1;
+  let s = 0;
+  for (let i = start; i < end; i++) {
+    a = (a + b[i]!) % 65521;
+    s = (s + a) % 65521;
+  }
+  return (s * 65536 + a) >>> 0;
+}
+
+/** Recomputes the Adler-32s of EWF2 section descriptors and sector tables, so mutations reach what they guard. */
+export function fixEwf2Checksums(b: Buffer): void {
+  for (let at = b.length - 64, i = 0; at >= 32 && i < 1000; i++) {
+    const size = Number(b.readBigUInt64LE(at + 16));
+    if (u32(b, at) === 4 && size >= 32 && size <= at - 32) {
+      const t = at - size;
+      const n = u32(b, t + 8);
+      b.writeUInt32LE(adler32(b, t, t + 16), t + 16);
+      const end = t + 32 + n * 16;
+      if (end + 4 <= at) b.writeUInt32LE(adler32(b, t + 32, end), end);
+    }
+    b.writeUInt32LE(adler32(b, at, at + 60), at + 60);
+    const prev = Number(b.readBigUInt64LE(at + 8));
+    if (prev === 0 || prev >= at) break;
+    at = prev;
+  }
+}
 
 /**
  * Btrfs: the superblock and every tree block (found by the filesystem's fsid at offset 0x20
@@ -563,6 +638,8 @@ export function mutate(format: string, seedBuf: Buffer, regions: Region[], rng: 
   if (format === 'gpt' && rng.chance(0.7)) fixGptCrcs(out);
   if (format === 'lvm2' && rng.chance(0.8)) fixLvm2Checksums(out);
   if (format === 'btrfs' && rng.chance(0.8)) fixBtrfsCsums(out);
+  if (format === 'vma' && rng.chance(0.8)) fixVmaMd5s(out);
+  if (format === 'ewf2' && rng.chance(0.8)) fixEwf2Checksums(out);
   return { data: out, edits, truncate, describe };
 }
 

@@ -15,6 +15,8 @@ import { buildSmallLuks } from '../images/luks.js';
 import { buildBitLockerSeed } from '../images/bitlocker.js';
 import { lvmSeed, lvmThinSeed } from '../images/lvm-more.js';
 import { buildWindowsDisk } from '../images/regf.js';
+import { writeVma } from '../images/vma.js';
+import { writeEx01 } from '../images/ewf2.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SEED_DIR = join(ROOT, '.cache', 'fuzz-seeds');
@@ -229,6 +231,39 @@ function isoImage(path: string, tool: 'xorriso' | 'genisoimage', args: string[],
   });
 }
 
+/** An ISO with El Torito boot images made by mkfs.fat/mtools/sfdisk, or a hybrid one (EFI image appended as partition 2). */
+function bootIsoImage(path: string, kind: 'eltorito' | 'mbr' | 'gpt' | 'isohybrid'): void {
+  withTree(20, (dir) => {
+    mkdirSync(join(dir, 'boot'));
+    writeFileSync(join(dir, 'boot', 'loader.bin'), seededBytes(21, 2048));
+    const efi = join(dir, 'boot', 'efi.img');
+    sh('mkfs.fat', ['-C', efi, '512']);
+    sh('mcopy', ['-i', efi, join(dir, 'readme.txt'), '::/README.TXT']);
+    rmSync(path, { force: true });
+    if (kind === 'eltorito') {
+      const floppy = join(dir, 'boot', 'floppy.img');
+      sh('mkfs.fat', ['-C', floppy, '1440']);
+      sh('mcopy', ['-i', floppy, join(dir, 'readme.txt'), '::/README.TXT']);
+      const part = join(dir, 'part.img');
+      sh('mkfs.fat', ['-C', part, '256']);
+      const hd = join(dir, 'boot', 'hd.img');
+      sh('truncate', ['-s', String(63 * 512 + 256 * 1024), hd]);
+      sh('sfdisk', ['-q', hd], '63,,1,*\n');
+      sh('dd', [`if=${part}`, `of=${hd}`, 'bs=512', 'seek=63', 'conv=notrunc', 'status=none']);
+      rmSync(part);
+      sh('xorriso', ['-as', 'mkisofs', '-R', '-b', 'boot/floppy.img', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-eltorito-alt-boot', '-b', 'boot/hd.img', '-hard-disk-boot', '-o', path, dir]);
+    } else if (kind === 'isohybrid') {
+      // Debian's layout: an isohybrid MBR (zero boot code) with partition 1 over the ISO from 0, the EFI image as partition 2.
+      const template = join(dir, 'mbr.bin');
+      writeFileSync(template, Buffer.alloc(432));
+      sh('xorriso', ['-as', 'mkisofs', '-R', '-isohybrid-mbr', template, '-b', 'boot/loader.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', '-o', path, dir]);
+    } else {
+      const type = kind === 'gpt' ? ['-appended_part_as_gpt', '-append_partition', '2', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', efi] : ['-append_partition', '2', '0xef', efi];
+      sh('xorriso', ['-as', 'mkisofs', '-R', '-J', '-partition_offset', '16', '-b', 'boot/loader.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', ...type, '-o', path, dir]);
+    }
+  });
+}
+
 export interface SeedSet {
   /** format name → seed image paths */
   [format: string]: string[];
@@ -301,6 +336,20 @@ export function buildSeeds(): SeedSet {
       }
     }),
   );
+  // EWF2 (.Ex01, issue 23): the MBR seed through the spec-made writer (scripts/images/ewf2.ts), zlib and stored chunks, pattern fill.
+  s.ewf2 = ([[1, false], [0, true]] as const).map(([compression, patternFill], i) =>
+    cached(`ewf2-${i}.Ex01`, (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ex01-'));
+      try {
+        renameSync(writeEx01(s.mbr[0]!, join(dir, 'seed'), { name: 'seed', compression, sectorsPerChunk: 16, chunksPerTable: 64, patternFill }), p);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+  );
+  // El Torito volumes and hybrid ISOs (issue 23): floppy / EFI / hard-disk emulation entries; MBR and GPT hybrids.
+  s.eltorito = [cached('eltorito.iso', (p) => bootIsoImage(p, 'eltorito'))];
+  s.hybrid = [cached('hybrid-mbr.iso', (p) => bootIsoImage(p, 'mbr')), cached('hybrid-gpt.iso', (p) => bootIsoImage(p, 'gpt')), cached('hybrid-isohybrid.iso', (p) => bootIsoImage(p, 'isohybrid'))];
   // OVA: the MBR seed as a streamOptimized VMDK, a two-disk OVF descriptor, ustar.
   s.ova = [
     cached('seed.ova', (p) => {
@@ -314,7 +363,25 @@ export function buildSeeds(): SeedSet {
         rmSync(dir, { recursive: true, force: true });
       }
     }),
+    // Every disk opened (/disk2 …), the first split by ovf:chunkSize in 16 KiB chunks.
+    cached('seed-multi.ova', (p) => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-fuzz-ova-'));
+      try {
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', s.mbr[0]!, join(dir, 'd1.vmdk')]);
+        sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', s.gpt[0]!, join(dir, 'd2.vmdk')]);
+        sh('split', ['-b', '16384', '-d', '-a', '9', join(dir, 'd1.vmdk'), join(dir, 'd1.vmdk.')]);
+        const chunks = readdirSync(dir).filter((n) => n.startsWith('d1.vmdk.')).sort();
+        writeFileSync(join(dir, 'vm.ovf'), `<?xml version="1.0"?>\n<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f1" ovf:href="d1.vmdk" ovf:size="${readFileSync(join(dir, 'd1.vmdk')).length}" ovf:chunkSize="16384"/><File ovf:id="f2" ovf:href="d2.vmdk"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1"/><Disk ovf:diskId="d2" ovf:fileRef="f2"/></DiskSection></Envelope>\n`);
+        sh('tar', ['--format=ustar', '-C', dir, '-cf', p, 'vm.ovf', ...chunks, 'd2.vmdk']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
   ];
+  // VMA: the MBR seed and the FAT12 seed as two devices, a small VM state; and the same archive
+  // in each compressed form vzdump writes (their decoders and the stream cache see the mutants).
+  const vma = cached('seed.vma', (p) => void writeVma(p, { uuid: '0123456789abcdef0123456789abcdef', ctime: 1_700_000_000, configs: [{ name: 'qemu-server.conf', data: Buffer.from('memory: 512\n') }], devices: [{ name: 'drive-scsi0', path: s.mbr![0]! }, { name: 'drive-scsi1', path: s.fat![0]! }, { name: 'vmstate', data: Buffer.from(seededBytes(3, 100_000)) }] }));
+  s.vma = [vma, cached('seed.vma.zst', (p) => void sh('zstd', ['-q', '-f', vma, '-o', p])), cached('seed.vma.lzo', (p) => void sh('lzop', ['-q', '-f', vma, '-o', p])), cached('seed.vma.gz', (p) => void sh('sh', ['-c', 'gzip -c "$1" > "$2"', 'sh', vma, p]))];
   for (const [fmt, outs] of Object.entries(CONTAINERS)) {
     s[fmt] = outs.map(([out, args], i) =>
       cached(`${fmt}-${i}.img`, (p) => sh('qemu-img', ['convert', '-q', '-f', 'raw', '-O', out, ...args, s.mbr[0], p])),

@@ -4,9 +4,10 @@
  * here after DSP0243's examples, and GNU tar in ustar format with the descriptor first.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { buildBareFloppy, buildGptFatDisk, ensureImage } from './fat.js';
+import { buildLvmImagesB } from './lvm.js';
 
 export const OVA = {
   name: 'appliance.ova',
@@ -26,12 +27,71 @@ export function ovaSources(cache: string): string[] {
 
 export function buildOva(cache: string): string {
   const sources = ovaSources(cache);
-  const work = join(cache, 'ova.work');
+  return writeOva(join(cache, OVA.name), OVA.disks.map((d, i) => ({ ...d, source: sources[i]! })));
+}
+
+/** A disk of an OVA being written: raw `source`, stored as `file` (a VMDK unless `raw`). */
+export interface OvaDiskSpec {
+  id: string;
+  file: string;
+  source: string;
+  /** Stored as the raw bytes (an OVF may hold raw disks), not converted to a VMDK. */
+  raw?: boolean;
+  /** Split into `file.000000000` … of this size (ovf:chunkSize), by split(1). */
+  chunkSize?: number;
+}
+
+/**
+ * Images OVA-M: three disks of one machine — the two disks of LVM image B (a VG whose
+ * striped LV spans both; scripts/images/lvm.ts), the second split by ovf:chunkSize in
+ * 256 KiB chunks, and the FAT floppy stored raw.
+ */
+export const OVA_MULTI = {
+  name: 'multi.ova',
+  chunkSize: 256 << 10,
+  disks: [
+    { id: 'lvmdisk1', file: 'multi-disk1.vmdk' },
+    { id: 'lvmdisk2', file: 'multi-disk2.vmdk' },
+    { id: 'floppy', file: 'multi-floppy.img' },
+  ],
+};
+
+export function ovaMultiSources(cache: string): string[] {
+  const b1 = join(cache, 'lvm-b1.img');
+  const b2 = join(cache, 'lvm-b2.img');
+  if (!existsSync(b2)) buildLvmImagesB(b1, b2);
+  return [b1, b2, ensureImage(cache, 'fat-floppy.img', buildBareFloppy)];
+}
+
+export function buildOvaMulti(cache: string): string {
+  const src = ovaMultiSources(cache);
+  const d = OVA_MULTI.disks;
+  return writeOva(join(cache, OVA_MULTI.name), [
+    { ...d[0]!, source: src[0]! },
+    { ...d[1]!, source: src[1]!, chunkSize: OVA_MULTI.chunkSize },
+    { ...d[2]!, source: src[2]!, raw: true },
+  ]);
+}
+
+/** Writes an OVA of `specs` (descriptor first, ustar) at `out`; returns `out`. */
+export function writeOva(out: string, specs: OvaDiskSpec[]): string {
+  const work = `${out}.work`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  OVA.disks.forEach((d, i) => execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', sources[i]!, join(work, d.file)]));
-  const files = OVA.disks.map((d, i) => `    <File ovf:id="file${i + 1}" ovf:href="${d.file}" ovf:size="${statSync(join(work, d.file)).size}"/>`).join('\n');
-  const disks = OVA.disks.map((d, i) => `    <Disk ovf:capacity="${statSync(sources[i]!).size}" ovf:capacityAllocationUnits="byte" ovf:diskId="${d.id}" ovf:fileRef="file${i + 1}" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>`).join('\n');
+  const members: string[] = [];
+  for (const d of specs) {
+    if (d.raw) copyFileSync(d.source, join(work, d.file));
+    else execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', d.source, join(work, d.file)]);
+    if (!d.chunkSize) {
+      members.push(d.file);
+      continue;
+    }
+    execFileSync('split', ['-b', String(d.chunkSize), '-d', '-a', '9', d.file, `${d.file}.`], { cwd: work });
+    members.push(...readdirSync(work).filter((n) => n.startsWith(`${d.file}.`)).sort());
+  }
+  const files = specs.map((d, i) => `    <File ovf:id="file${i + 1}" ovf:href="${d.file}" ovf:size="${statSync(join(work, d.file)).size}"${d.chunkSize ? ` ovf:chunkSize="${d.chunkSize}"` : ''}/>`).join('\n');
+  const disks = specs.map((d, i) => `    <Disk ovf:capacity="${statSync(d.source).size}" ovf:capacityAllocationUnits="byte" ovf:diskId="${d.id}" ovf:fileRef="file${i + 1}" ovf:format="${d.raw ? 'http://diskpick.test/raw' : 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized'}"/>`).join('\n');
+  for (const d of specs) if (d.chunkSize) rmSync(join(work, d.file));
   const ovf = `<?xml version="1.0" encoding="UTF-8"?>
 <Envelope vmw:buildId="build-1" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
   <References>
@@ -59,9 +119,9 @@ ${disks}
   </VirtualSystem>
 </Envelope>
 `;
-  writeFileSync(join(work, 'appliance.ovf'), ovf);
-  const out = join(cache, OVA.name);
-  execFileSync('tar', ['--format=ustar', '-C', work, '-cf', `${out}.tmp`, 'appliance.ovf', ...OVA.disks.map((d) => d.file)]);
+  const descriptor = `${basename(out, '.ova')}.ovf`;
+  writeFileSync(join(work, descriptor), ovf);
+  execFileSync('tar', ['--format=ustar', '-C', work, '-cf', `${out}.tmp`, descriptor, ...members]);
   renameSync(`${out}.tmp`, out);
   rmSync(work, { recursive: true, force: true });
   return out;

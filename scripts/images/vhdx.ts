@@ -38,6 +38,8 @@ export interface VhdxBlock {
   block: number;
   state: 'full' | 'partial' | 'zero';
   seed: number;
+  /** The block's bytes (blockSize of them) instead of seeded ones (Hyper-V checkpoints: scripts/images/hyperv.ts). */
+  data?: Buffer;
   /** For partial blocks: [first logical sector within the block, count] present here. */
   sectors?: Array<[number, number]>;
 }
@@ -221,7 +223,7 @@ export function writeVhdx(path: string, spec: VhdxSpec): Buffer {
       expected.fill(0, vstart, vstart + vlen);
       continue;
     }
-    const data = seededBytes(b.seed, bs);
+    const data = b.data ?? seededBytes(b.seed, bs);
     const at = payloadAt.get(b.block)!;
     data.copy(out, at);
     if (b.state === 'full') {

@@ -29,7 +29,7 @@ const commandModules: [names: string[], load: () => Promise<CommandModule>][] = 
 ];
 
 /** Global options that take a value (the next argument is not the command name). */
-const VALUE_OPTIONS = new Set(['--parent-dir', '--disk', '--passphrase-file', '--key-file', '--recovery-password', '--bek', '--header', '--http-header', '--endpoint', '--region', '--cache-size']);
+const VALUE_OPTIONS = new Set(['--parent-dir', '--disk', '--passphrase-file', '--key-file', '--recovery-password', '--bek', '--header', '--http-header', '--endpoint', '--region', '--cache-size', '--cache']);
 
 /**
  * The command modules this command line needs: the named command's, none for a bare
@@ -85,9 +85,11 @@ async function main(): Promise<void> {
       if (!Number.isInteger(n) || n < 8 || n > 65536) throw new InvalidArgumentError('--cache-size takes MiB, 8 to 65536');
       return n;
     }))
+    .option('--cache <dir>', 'compressed backups (.vma.zst, .vma.lzo, .vma.gz, gzipped OVA disks): keep the random-access cache of the one decompressing pass in DIR and reuse it next time (default: a temporary one, removed on exit)')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str)}\n`) })
-    .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug));
+    .hook('preAction', async (cmd) => (await import('./run.js')).setDebug(!!cmd.optsWithGlobals().debug))
+    .hook('preAction', async (cmd) => (await import('../source/stream-cache.js')).configureStreamCacheFromCli(cmd.optsWithGlobals().cache as string | undefined));
 
   for (const load of modulesFor(process.argv.slice(2))) (await load()).register(program);
   program

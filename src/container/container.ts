@@ -34,6 +34,19 @@ export interface Container extends ByteSource {
   remoteMtimeMs?: number;
   /** Snapshots stored inside the top file (QCOW2 internal snapshots), for `info`'s points. */
   readonly internalSnapshots?: InternalSnapshot[];
+  /**
+   * Further virtual disks the image holds beside this one (an OVA's second and later disks,
+   * the further base disks of a Hyper-V export folder). The volume layer shows them as
+   * /disk2, /disk3 … like `--disk` ones (before those); this container's close closes them.
+   */
+  readonly moreDisks?: FurtherDisk[];
+}
+
+/** A further disk of an image (Container.moreDisks). */
+export interface FurtherDisk {
+  /** What `info` shows as its file: "appliance.ova:disk2.vmdk (OVF disk vmdisk2)". */
+  label: string;
+  container: Container;
 }
 
 /** A snapshot stored inside an image (QCOW2's snapshot table), as `info` lists it. */

@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuseFs } from './ops.js';
-import { Errno } from './ops.js';
+import { Errno } from './errno.js';
+import { packedNames } from './listing.js';
 import { corrupt } from '../errors.js';
 
 /** Operation numbers, as src/fuse/native/fuse3.c numbers them (enum op). */
@@ -61,7 +62,7 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
           fsys.answerGetattr(path, (err, words) => reply(id, err, words));
           return;
         case Op.readdir:
-          fsys.readdir(path).then((l) => reply(id, 0, fsys.packedNames(l), l.modeIno), fail(id, 'readdir', path));
+          fsys.readdir(path).then((l) => reply(id, 0, packedNames(l), l.modeIno), fail(id, 'readdir', path));
           return;
         case Op.open:
           fsys.open(path, a as number).then(async (fh) => {
@@ -104,5 +105,5 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
     }
   };
   b.mount(mountpoint, options, dispatch);
-  fsys.onListedAhead = (path, l, st) => b.offer(path, fsys.packedNames(l), l.modeIno, st);
+  fsys.ahead.offer = (path, l, st) => b.offer(path, packedNames(l), l.modeIno, st);
 }

@@ -14,7 +14,9 @@ import type FuseType from 'fuse-native';
 import { DiskpickError, ExitCode, fromSystemError } from '../errors.js';
 import { escapeText } from '../escape.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
-import { FuseFs, Errno, type OwnerOptions } from './ops.js';
+import { Errno } from './errno.js';
+import { FuseFs } from './ops.js';
+import type { OwnerOptions } from './stat-words.js';
 import { loadFuse3, mountFuse3, type Fuse3Binding } from './fuse3.js';
 
 const execFileP = promisify(execFile);
@@ -22,12 +24,21 @@ const execFileP = promisify(execFile);
 /** Kernel readahead for the mount (sysfs bdi read_ahead_kb; root only, best effort). */
 const READ_AHEAD_KB = 4096;
 
-/** fuse-native, loaded on demand so the rest of the CLI works without libfuse2. */
+/**
+ * fuse-native, loaded on demand so the rest of the CLI works without libfuse2. It is the
+ * fallback for machines where the libfuse3 binding does not load (no libfuse3), and no longer a
+ * dependency of the package (its install script made `npm install -g diskpick` warn, issue 20):
+ * an optional peer, used where the user installed it (`npm install -g fuse-native`, found next
+ * to diskpick in the global node_modules).
+ */
 export function loadFuse(): typeof FuseType {
   try {
     return createRequire(import.meta.url)('fuse-native') as typeof FuseType;
   } catch (err) {
     const msg = (err as Error).message ?? String(err);
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /fuse-native/.test(msg.split('\n')[0]!)) {
+      throw new DiskpickError('unsupported', 'the libfuse2 fallback "fuse-native" is not installed (npm install -g fuse-native)');
+    }
     if (/libfuse\.so\.2/.test(msg)) {
       throw new DiskpickError('unsupported', 'libfuse2 is not installed: install the Debian package libfuse2 (libfuse2t64 on newer releases; not "fuse", which removes fuse3)');
     }

@@ -13,13 +13,17 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decompress as fzstdDecompress } from 'fzstd';
+import { decompress as fzstdDecompress, Decompress as FzstdStream } from 'fzstd';
 import { crc32cUpdate } from './bytes.js';
 
 interface CodecsBinding {
   zstdDecompress(src: Uint8Array, dst: Uint8Array): number;
   zstdDecompressAsync(src: Uint8Array, dst: Uint8Array, done: (err: string | null, n: number) => void): void;
   zstdVersion: number;
+  zstdStreamNew?(): object;
+  zstdStreamDecompress?(decoder: object, src: Uint8Array, dst: Uint8Array, pos: Float64Array): number;
+  zstdCompress?(src: Uint8Array, dst: Uint8Array, level: number): number;
+  zstdCompressAsync?(src: Uint8Array, dst: Uint8Array, level: number, done: (err: string | null, n: number) => void): void;
   crc32cSectors?(buf: Uint8Array, start: number, end: number, sectorSize: number, csums: Uint8Array, csumAt: number): number;
 }
 
@@ -108,4 +112,86 @@ export function crc32cFirstMismatch(buf: Uint8Array, start: number, end: number,
     if (c !== want) return i;
   }
   return -1;
+}
+
+/**
+ * One long zstd stream (a .vma.zst of many GiB, one frame or several) decoded piece by piece:
+ * `push` hands each decoded piece to `sink` (the piece is reused: copy what you keep). libzstd's
+ * streaming decoder where the binding is built, fzstd's streaming class otherwise.
+ */
+export class ZstdStreamDecoder {
+  private readonly native: CodecsBinding | null;
+  private readonly decoder: object | null;
+  private readonly out = Buffer.allocUnsafe(1 << 20);
+  private readonly pos = new Float64Array(2);
+  private readonly fallback: InstanceType<typeof FzstdStream> | null = null;
+  private sink: (piece: Buffer) => void = () => undefined;
+  /** libzstd's last hint: 0 when the last frame ended (anything else at the end: cut short). */
+  private hint = 0;
+  private fallbackEnded = false;
+
+  constructor() {
+    const n = binding();
+    this.native = n?.zstdStreamNew && n.zstdStreamDecompress ? n : null;
+    this.decoder = this.native ? this.native.zstdStreamNew!() : null;
+    if (!this.native) {
+      this.fallback = new FzstdStream((chunk: Uint8Array, final?: boolean) => {
+        if (final) this.fallbackEnded = true;
+        if (chunk.length) this.sink(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      });
+    }
+  }
+
+  /** Decodes `input`; errors (bad data) are thrown with the decoder's message. */
+  push(input: Buffer, sink: (piece: Buffer) => void): void {
+    this.sink = sink;
+    if (this.fallback) {
+      this.fallback.push(input, false);
+      return;
+    }
+    const pos = this.pos;
+    pos[0] = 0;
+    // Until the input is used up and the decoder has nothing more to give (a full output piece
+    // may leave decoded bytes inside it).
+    for (;;) {
+      pos[1] = 0;
+      this.hint = this.native!.zstdStreamDecompress!(this.decoder!, input, this.out, pos);
+      if (pos[1] > 0) sink(this.out.subarray(0, pos[1]));
+      if (pos[0] >= input.length && pos[1] < this.out.length) break;
+    }
+  }
+
+  /** The input ended: throws when the stream was cut short (a frame not finished). */
+  end(sink: (piece: Buffer) => void): void {
+    this.sink = sink;
+    if (this.fallback) {
+      if (!this.fallbackEnded) this.fallback.push(new Uint8Array(0), true);
+      return;
+    }
+    if (this.hint !== 0) throw new Error('the zstd stream ends inside a frame (cut short)');
+  }
+}
+
+/**
+ * One zstd frame of `src` at `level` into a fresh buffer, or null where the binding is not
+ * built (callers then use another codec).
+ */
+export function zstdCompress(src: Uint8Array, level: number): Buffer | null {
+  const n = binding();
+  if (!n?.zstdCompress) return null;
+  // ZSTD_compressBound for inputs below 128 KiB is a little larger; this room covers both.
+  const room = Buffer.allocUnsafe(src.length + (src.length >>> 8) + 512);
+  const got = n.zstdCompress(src, room, level);
+  return room.subarray(0, got);
+}
+
+/**
+ * `zstdCompress` in libuv's thread pool (`src` must stay untouched until it settles), or null
+ * where the binding is not built.
+ */
+export function zstdCompressAsync(src: Uint8Array, level: number): Promise<Buffer> | null {
+  const n = binding();
+  if (!n?.zstdCompressAsync) return null;
+  const room = Buffer.allocUnsafe(src.length + (src.length >>> 8) + 512);
+  return new Promise((res, rej) => n.zstdCompressAsync!(src, room, level, (err, got) => (err === null ? res(room.subarray(0, got)) : rej(new Error(err)))));
 }

@@ -14,6 +14,7 @@ import { DiskpickError } from '../errors.js';
 import { formatGuid } from '../source/bytes.js';
 import { keyValues } from './regf/hive.js';
 import type { Vfs, VfsVolume } from './vfs.js';
+import type { VolumeNode } from '../volume/types.js';
 
 export const SYSTEM_HIVE = ['Windows', 'System32', 'config', 'SYSTEM'];
 
@@ -40,7 +41,13 @@ export function driveSource(vfs: Vfs): DriveSource | undefined {
 
 /** Volumes that are a partition of a disk (not LVs, not shadow copies, not inside another volume system). */
 function diskVolumes(vfs: Vfs): VfsVolume[] {
-  return vfs.volumes.filter((v) => v.node.partition && v.node.start !== null && v.node.disk >= 0 && !v.name.includes('@'));
+  return vfs.volumes.filter((v) => v.node.partition && v.node.start !== null && v.node.disk >= 0 && !v.name.includes('@') && !inBootImage(v.node));
+}
+
+/** Partitions inside an ISO's El Torito hard-disk image: Windows gives a CD's boot image no letter. */
+function inBootImage(n: VolumeNode): boolean {
+  for (let p = n.parent; p; p = p.parent) if (p.what.startsWith('El Torito')) return true;
+  return false;
 }
 
 async function mbrSignature(vfs: Vfs, disk: number): Promise<number | null> {

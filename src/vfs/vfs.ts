@@ -6,7 +6,7 @@
  * same everywhere.
  */
 import { stat as hostStat } from 'node:fs/promises';
-import { DiskpickError } from '../errors.js';
+import { cannotOpen, corrupt, DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import { displayImageName } from '../container/remote-open.js';
 import { parseImageArg } from '../container/point.js';
@@ -144,6 +144,8 @@ export interface ImageInfo {
     details?: Record<string, string>;
   };
   partitionTable: Omit<PartitionTable, 'volumes'> | null;
+  /** The volume system of the whole disk when it is no partition table (an ISO image with its El Torito boot images). */
+  diskSystem?: string;
   volumes: VolumeInfo[];
   /** Where the drive letters come from (the SYSTEM hive read, or Windows' order), once read. */
   driveLetters?: DriveSource;
@@ -237,7 +239,7 @@ export class Vfs {
     readonly imagePath: string,
     readonly container: Container,
     /** Further disks (`--disk`), in the order given: disk2, disk3, … */
-    readonly extraDisks: Array<{ file: string; container: Container }>,
+    readonly extraDisks: Array<{ file: string; container: Container; inImage?: boolean }>,
     readonly table: PartitionTable | null,
     /** Every volume, in the order found (partitions, then LVs …). */
     readonly volumes: VfsVolume[],
@@ -252,14 +254,20 @@ export class Vfs {
     // shadow copy of @vss:K is chosen below.
     const ref = await parseImageArg(imagePath);
     const container = await openContainer(imagePath, opts);
-    const extra: Array<{ file: string; container: Container }> = [];
+    const extra: Array<{ file: string; container: Container; inImage?: boolean }> = [];
     let header: ByteSource | undefined;
     try {
       if (opts.keys?.headerFile) {
         header = await openHostFile(opts.keys.headerFile);
         opts = { ...opts, keys: { ...opts.keys, header } };
       }
-      for (const d of opts.disks ?? []) extra.push({ file: d, container: await openContainer(d, opts) });
+      // Disks the image itself holds (an OVA's further disks) come first, then `--disk` ones.
+      for (const d of container.moreDisks ?? []) extra.push({ file: d.label, container: d.container, inImage: true });
+      for (const d of opts.disks ?? []) {
+        const c = await openContainer(d, opts);
+        extra.push({ file: d, container: c });
+        for (const m of c.moreDisks ?? []) extra.push({ file: m.label, container: m.container, inImage: true });
+      }
       // An image given by URL has no host file: its folders carry the server's Last-Modified.
       const ms = /^(https?|s3):\/\//i.test(ref.file) ? container.remoteMtimeMs ?? Date.now() : (await hostStat(ref.point?.kind === 'level' ? container.chain[0]!.file : ref.file)).mtimeMs;
       const imageTime = { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
@@ -329,6 +337,7 @@ export class Vfs {
       }
       // By URL: shown without credentials wherever the tree names its image (info, logs, titles).
       const vfs = new Vfs(displayImageName(imagePath), container, extra, table, volumes, topDir, tree.warnings, findings, imageTime);
+      if (diskSystem && !table) vfs.diskSystem = diskSystem.describe;
       for (const v of volumes) if (v.fs) vfs.warningsSeen.set(v, v.fs.info.warnings.length);
       vfs.header = header;
       vfs.openOptions = opts;
@@ -338,11 +347,14 @@ export class Vfs {
       return vfs;
     } catch (err) {
       await header?.close().catch(() => undefined);
-      for (const e of extra) await e.container.close().catch(() => undefined);
+      for (const e of extra) if (!e.inImage) await e.container.close().catch(() => undefined);
       await container.close().catch(() => undefined);
       throw err;
     }
   }
+
+  /** See ImageInfo.diskSystem. */
+  diskSystem?: string;
 
   info(): ImageInfo {
     const c = this.container;
@@ -367,6 +379,7 @@ export class Vfs {
         ...(c.details ? { details: c.details } : {}),
       },
       partitionTable: tableInfo,
+      ...(this.diskSystem ? { diskSystem: this.diskSystem } : {}),
       ...(this.driveMap ? { driveLetters: driveSource(this) } : {}),
       volumes: this.volumes.map((v) => {
         const n = v.node;
@@ -510,7 +523,7 @@ export class Vfs {
     const n = await fs.lookup(parent, name);
     this.passOnWarnings(pl.vol, fs);
     if (n && this.loopsBack(pl.vol, dir, n)) {
-      throw new DiskpickError('image', 'folder loop: this folder contains one of its own parents (damaged or hostile image)', joinPath(dir.path, name));
+      throw corrupt(joinPath(dir.path, name), 'folder loop: this folder contains one of its own parents (damaged or hostile image)');
     }
     return n ? this.fsNode(pl.vol, dir, n) : null;
   }
@@ -573,7 +586,7 @@ export class Vfs {
   }
 
   private fsOf(vol: VfsVolume): FileSystem {
-    if (!vol.fs) throw vol.fsError ?? new DiskpickError('image', 'no filesystem on this volume', `/${vol.name}`);
+    if (!vol.fs) throw vol.fsError ?? cannotOpen(`/${vol.name}`, 'no filesystem on this volume');
     return vol.fs;
   }
 
@@ -702,7 +715,7 @@ export class Vfs {
     if (vol) {
       // An opened encrypted volume: its decrypted bytes; a locked one: its encrypted bytes.
       if (vol.inner?.source) return vol.inner.source;
-      if (!vol.node.source) throw vol.node.error ?? new DiskpickError('image', 'this volume cannot be read', vol.name);
+      if (!vol.node.source) throw vol.node.error ?? cannotOpen(vol.name, 'this volume cannot be read');
       return vol.node.source;
     }
     const m = /^disk(\d+)$/i.exec(path);
@@ -755,7 +768,7 @@ export class Vfs {
   async close(): Promise<void> {
     await this.header?.close().catch(() => undefined);
     for (const v of this.volumes) await v.fs?.close?.().catch(() => undefined);
-    for (const e of this.extraDisks) await e.container.close().catch(() => undefined);
+    for (const e of this.extraDisks) if (!e.inImage) await e.container.close().catch(() => undefined);
     await this.container.close();
   }
 }
@@ -835,7 +848,7 @@ async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsO
   };
   const v: VfsVolume = { name: node.path, id, volume, node, fs: null, fsError: null, ino };
   const where = `/${node.path}`;
-  if (!node.source || node.error) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
+  if (!node.source || node.error) v.fsError = node.error ?? cannotOpen(where, 'this volume cannot be read');
   else if (node.system?.name === 'lvm2') {
     const vg = /of VG (\S+)/.exec(node.system.describe)?.[1];
     v.fsError = new DiskpickError('wrongType', `is an LVM2 physical volume${vg ? ` of VG ${vg}: its logical volumes are the folders under /${vg}` : ''}`, where);

@@ -3,6 +3,7 @@ import { lvm2System } from './lvm2/lvm2.js';
 import { luksSystem } from './luks/system.js';
 import { bitlockerSystem } from './bitlocker/system.js';
 import type { VolumeSystem } from './system.js';
+import { elToritoSystem } from './eltorito/eltorito.js';
 
 /**
  * Every volume system, tried in order by its probe on each volume the tree engine (tree.ts)
@@ -11,6 +12,7 @@ import type { VolumeSystem } from './system.js';
 export const volumeSystems: VolumeSystem[] = [
   gptSystem,
   mbrSystem,
+  elToritoSystem,
   lvm2System,
   luksSystem,
   bitlockerSystem,

@@ -156,9 +156,9 @@ describe('damaged EWF images', () => {
     expect(second.message).toMatch(/segment 2; open the first segment file/);
   });
 
-  it('EWF2 (.Ex01) and logical evidence (.L01) signatures: one-line "not supported" (exit 6)', () => {
-    // ewfacquire 20140813 cannot write EWF2 (it falls back to encase6): the 8-byte signatures
-    // from the libewf documentation, each followed by zeros.
+  it('an EWF2 signature with an unknown version, and logical evidence (.L01): one-line "not supported" (exit 6)', () => {
+    // The 8-byte signatures from the libewf documentation, each followed by zeros (EWF2 itself
+    // is read since #23: test/container/ewf2.test.ts; version 0.0 is not one it knows).
     for (const [name, sig] of [['x.Ex01', 'EVF2\r\n\x81\x00'], ['x.L01', 'LVF\x09\r\n\xff\x00']] as const) {
       const p = join(work, name);
       writeFileSync(p, Buffer.concat([Buffer.from(sig, 'latin1'), Buffer.alloc(4096)]));

@@ -38,7 +38,7 @@ describe('OVA', () => {
     const c = await openContainer(ova);
     try {
       expect(c.format).toBe('ova');
-      expect(c.chain.map((l) => `${l.format} ${l.variant}`)).toEqual([`ova OVF appliance.ovf, disk 1 of 2`, 'vmdk streamOptimized']);
+      expect(c.chain.map((l) => `${l.format} ${l.variant}`)).toEqual([`ova OVF appliance.ovf, 2 disks`, 'vmdk streamOptimized']);
       const h = createHash('sha256');
       for (let off = 0; off < c.size; off += 1 << 20) h.update(await c.read(off, 1 << 20));
       const ours = h.digest('hex');
@@ -90,9 +90,10 @@ describe('OVA', () => {
       return p;
     };
     const withAttr = (from: string, to: string) => withOvf(to.replace(/\W/g, ''), ovf.replace(from, to));
-    const gz = await openContainer(withAttr('ovf:size=', 'ovf:compression="gzip" ovf:size=')).catch((e) => e);
+    // ovf:compression other than gzip: not read. (gzip is: test/container/vma.test.ts.)
+    const gz = await openContainer(withAttr('ovf:size=', 'ovf:compression="deflate" ovf:size=')).catch((e) => e);
     expect(gz).toBeInstanceOf(DiskpickError);
-    expect(gz.message).toMatch(/gzip-compressed/);
+    expect(gz.message).toMatch(/deflate-compressed/);
     const missing = await openContainer(withAttr('ovf:href="appliance-disk1.vmdk"', 'ovf:href="absent.vmdk"')).catch((e) => e);
     expect(missing.message).toMatch(/absent\.vmdk is not in the archive/);
     const short = await openContainer(put('short.ova', b.subarray(0, 1 << 20))).catch((e) => e);

@@ -4,7 +4,7 @@
  * across volumes and across the direct and the assigned ranges.
  */
 import { describe, expect, it } from 'vitest';
-import { InodeMap } from '../../src/fuse/ops.js';
+import { InodeMap } from '../../src/fuse/inodes.js';
 
 describe('InodeMap', () => {
   it('gives distinct, stable 32-bit numbers to small, huge (exFAT byte offsets) and many-volume inodes', () => {

@@ -17,7 +17,8 @@ import { buildExtImage, EXT_SPECIAL, treeOf } from '../../scripts/images/ext.js'
 import { buildNtfsImage } from '../../scripts/images/ntfs.js';
 import { exfatImages } from '../../scripts/images/exfat.js';
 import { Vfs } from '../../src/vfs/vfs.js';
-import { FuseFs, statLikeOf } from '../../src/fuse/ops.js';
+import { FuseFs } from '../../src/fuse/ops.js';
+import { statLikeOf } from '../../src/fuse/stat-words.js';
 import { FUSE_EXT, mountDaemon, newMountpoint, q, releaseAll, sh } from './mounts.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dp-fuse-reads-'));

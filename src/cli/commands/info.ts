@@ -5,7 +5,7 @@ import { escapeText, jsonText } from '../../escape.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
 import { createHash } from 'node:crypto';
-import { DiskpickError } from '../../errors.js';
+import { corrupt, DiskpickError } from '../../errors.js';
 import type { Container } from '../../container/container.js';
 import { pump } from '../../source/chunks.js';
 import { ProgressBar } from '../progress.js';
@@ -54,7 +54,7 @@ async function verifyDigests(c: Container, image: string): Promise<Record<string
   const out: Record<string, string> = {};
   algs.forEach(([alg, want], i) => {
     const got = hashes[i]!.digest('hex');
-    if (got !== want.toLowerCase()) throw new DiskpickError('image', `--verify: ${alg.toUpperCase()} mismatch: the image stores ${want}, its content hashes to ${got}`, image);
+    if (got !== want.toLowerCase()) throw corrupt(image, `--verify: ${alg.toUpperCase()} mismatch: the image stores ${want}, its content hashes to ${got}`);
     out[alg.toUpperCase()] = got;
   });
   return out;
@@ -81,7 +81,7 @@ export function renderInfo(info: ImageInfo): string {
     lines.push(`partitions: ${t.scheme.toUpperCase()}, ${t.sectorSize}-byte sectors, disk id ${t.diskId}${extra ? ` (${extra})` : ''}`);
     for (const w of t.warnings) lines.push(`warning:    ${w}`);
   } else {
-    lines.push('partitions: none (the whole disk is one volume: p0)');
+    lines.push(info.diskSystem ? `partitions: none (${info.diskSystem}: p0 is the whole disk)` : 'partitions: none (the whole disk is one volume: p0)');
   }
   for (const f of info.findings) lines.push(`finding:    ${f}`);
   for (const w of info.warnings) lines.push(`warning:    ${w}`);

@@ -4,7 +4,7 @@
  * its Adler-32) or zlib-compressed; "table" sections list where each chunk is, segment by
  * segment. See docs/formats/ewf.md and sections.ts.
  */
-import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { corrupt, unsupported, cannotOpen } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from '../container.js';
 import { MappedContainer, type Piece } from '../mapped.js';
@@ -13,15 +13,17 @@ import {
   adler32, EVF_SIGNATURE, FILE_HEADER_SIZE, parseFileHeader, parseHeaderSection, parseSectionDescriptor, parseTableSection,
   parseVolumeSection, SECTION_DESCRIPTOR_SIZE, type VolumeSection,
 } from './sections.js';
+import { openEwf2 } from './ewf2.js';
+import { EVF2_SIGNATURE } from './ewf2-sections.js';
 
 /** Sections per segment file, at most (a real one has a dozen or a few hundred tables). */
 const MAX_SECTIONS = 1 << 16;
 /** .E01 … .E99, .EAA … .ZZZ: 14 971 names. */
-const MAX_SEGMENTS = 14_971;
+export const MAX_SEGMENTS = 14_971;
 /** 2^28 chunks of 32 KiB: 8 TiB. The chunk index costs 15 bytes a chunk. */
-const MAX_CHUNKS = 1 << 28;
-const MAX_CHUNK_BYTES = 64 << 20;
-const HEADER_TEXT_MAX = 1 << 20;
+export const MAX_CHUNKS = 1 << 28;
+export const MAX_CHUNK_BYTES = 64 << 20;
+export const HEADER_TEXT_MAX = 1 << 20;
 /** Decoded compressed chunks kept (by count): 64 × 32 KiB. */
 const CACHE_CHUNKS = 64;
 
@@ -44,13 +46,29 @@ export function segmentName(first: string, n: number): string {
   return first.slice(0, dot + 1) + (lower ? suffix.toLowerCase() : suffix.toUpperCase());
 }
 
-interface Segment {
+export interface Segment {
   src: ByteSource;
   /** [start, end) of each "sectors" section's data: where chunks lie. */
   dataAreas: Array<[number, number]>;
 }
 
-class EwfContainer extends MappedContainer {
+/** What both EWF forms give the container: the media geometry and where every chunk is. */
+export interface ChunkIndex {
+  segment: number[];
+  offset: number[];
+  stored: number[];
+  compressed: boolean[];
+  /** EWF2 pattern fill: chunk index → the 8 bytes the chunk repeats (no stored data). */
+  patterns?: Map<number, Buffer>;
+}
+
+export interface MediaGeometry {
+  number_of_sectors: number;
+  bytes_per_sector: number;
+  sectors_per_chunk: number;
+}
+
+export class EwfContainer extends MappedContainer {
   readonly format = 'ewf';
   readonly variant: string;
   readonly chunkSize: number;
@@ -60,6 +78,9 @@ class EwfContainer extends MappedContainer {
   private readonly chunkStored: Uint32Array;
   private readonly chunkCompressed: Uint8Array;
   private readonly cache = new Map<number, Buffer>();
+  private readonly patterns: Map<number, Buffer>;
+  /** One filled chunk per distinct pattern (in practice: zeros). */
+  private readonly filled = new Map<string, Buffer>();
   /** Acquiry facts (header section) for info. */
   readonly details: Record<string, string>;
   /** Digests the image stores (hash/digest sections), lower-case hex. */
@@ -67,8 +88,8 @@ class EwfContainer extends MappedContainer {
 
   constructor(
     private readonly segments: Segment[],
-    volume: VolumeSection,
-    chunks: { segment: number[]; offset: number[]; stored: number[]; compressed: boolean[] },
+    volume: MediaGeometry,
+    chunks: ChunkIndex,
     acquiry: Record<string, string>,
     digests: { md5?: string; sha1?: string },
     variant: string,
@@ -82,6 +103,7 @@ class EwfContainer extends MappedContainer {
     this.chunkOffset = Float64Array.from(chunks.offset);
     this.chunkStored = Uint32Array.from(chunks.stored);
     this.chunkCompressed = Uint8Array.from(chunks.compressed.map((c) => (c ? 1 : 0)));
+    this.patterns = chunks.patterns ?? new Map();
     this.details = { ...acquiry, 'chunk size': String(this.chunkSize), chunks: String(n) };
     if (digests.md5) this.details['stored MD5'] = digests.md5;
     if (digests.sha1) this.details['stored SHA1'] = digests.sha1;
@@ -100,12 +122,26 @@ class EwfContainer extends MappedContainer {
     const take = Math.min(len - inChunk, length);
     if (ci >= this.chunkOffset.length) throw corrupt(this.name, `EWF: chunk ${ci} is not in any table (the image lists ${this.chunkOffset.length})`);
     const seg = this.segments[this.chunkSegment[ci]!]!;
+    const pattern = this.patterns.size ? this.patterns.get(ci) : undefined;
+    if (pattern) return [{ kind: 'buffer', length: take, data: this.patternChunk(pattern).subarray(inChunk) }];
     if (!this.chunkCompressed[ci]) {
       if (this.chunkStored[ci]! < len) throw corrupt(seg.src.name, `EWF: chunk ${ci} is stored in ${this.chunkStored[ci]} bytes, needs ${len}`);
       return [{ kind: 'host', length: take, offset: this.chunkOffset[ci]! + inChunk, src: seg.src }];
     }
     const data = await this.decoded(ci, len, seg);
     return [{ kind: 'buffer', length: take, data: inChunk ? data.subarray(inChunk) : data }];
+  }
+
+  private patternChunk(pattern: Buffer): Buffer {
+    const key = pattern.toString('hex');
+    let b = this.filled.get(key);
+    if (!b) {
+      b = Buffer.alloc(this.chunkSize);
+      for (let i = 0; i < b.length; i += 8) pattern.copy(b, i);
+      this.filled.set(key, b);
+      if (this.filled.size > 16) this.filled.delete(this.filled.keys().next().value!);
+    }
+    return b;
   }
 
   private async decoded(ci: number, len: number, seg: Segment): Promise<Buffer> {
@@ -126,7 +162,7 @@ class EwfContainer extends MappedContainer {
   }
 }
 
-function decodeDigest(b: Buffer, at: number, n: number): string | undefined {
+export function decodeDigest(b: Buffer, at: number, n: number): string | undefined {
   const d = b.subarray(at, at + n);
   return d.length === n && d.some((x) => x !== 0) ? d.toString('hex') : undefined;
 }
@@ -135,7 +171,7 @@ async function openEwf(first: ByteSource, ctx: OpenContext): Promise<Container> 
   const head = await readExact(first, 0, FILE_HEADER_SIZE, 'EWF file header');
   const fh = parseFileHeader(head);
   if (!fh) throw corrupt(first.name, 'EWF: bad file header');
-  if (fh.segment_number !== 1) throw new DiskpickError('image', `EWF: this is segment ${fh.segment_number}; open the first segment file (.E01)`, first.name);
+  if (fh.segment_number !== 1) throw cannotOpen(first.name, `EWF: this is segment ${fh.segment_number}; open the first segment file (.E01)`);
   const segments: Segment[] = [];
   let volume: VolumeSection | null = null;
   const chunks = { segment: [] as number[], offset: [] as number[], stored: [] as number[], compressed: [] as boolean[] };
@@ -261,7 +297,6 @@ async function openEwf(first: ByteSource, ctx: OpenContext): Promise<Container> 
 }
 
 /** EWF2 (EnCase 7 ".Ex01"/".Lx01": "EVF2"/"LEF2" then 0D 0A 81 00) and EWF-L01 logical evidence ("LVF"). */
-const EVF2_SIGNATURE = Buffer.from([0x45, 0x56, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00]);
 const LEF2_SIGNATURE = Buffer.from([0x4c, 0x45, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00]);
 const LVF_SIGNATURE = Buffer.from([0x4c, 0x56, 0x46, 0x09, 0x0d, 0x0a, 0xff, 0x00]);
 
@@ -270,7 +305,7 @@ export const ewfFormat: ContainerFormat = {
   probe: (head) => head.length >= FILE_HEADER_SIZE && [EVF_SIGNATURE, EVF2_SIGNATURE, LEF2_SIGNATURE, LVF_SIGNATURE].some((s) => head.subarray(0, 8).equals(s)),
   open: async (src, ctx) => {
     const sig = await readExact(src, 0, 8, 'EWF signature');
-    if (sig.equals(EVF2_SIGNATURE)) throw unsupported(src.name, 'EWF2 (EnCase 7 .Ex01) images are not supported yet; EWF-E01 (.E01) is');
+    if (sig.equals(EVF2_SIGNATURE)) return openEwf2(src, ctx);
     if (sig.equals(LEF2_SIGNATURE) || sig.equals(LVF_SIGNATURE)) throw unsupported(src.name, 'EWF logical evidence files (.L01/.Lx01) hold files, not a disk: not supported');
     return openEwf(src, ctx);
   },

@@ -9,7 +9,7 @@
 import { inflateSync, constants as zc } from 'node:zlib';
 import { corrupt, unsupported } from '../../errors.js';
 import { zstdAsyncInUse, zstdDecompressInto, zstdDecompressIntoAsync } from '../../source/codecs.js';
-import { LzoError, lzo1xDecompress } from './lzo.js';
+import { LzoError, lzo1xDecompress } from '../../source/lzo.js';
 import { COMPRESS } from './items.js';
 
 export const COMPRESSION_NAMES = ['none', 'zlib', 'lzo', 'zstd'];

@@ -13,7 +13,7 @@ import { readExact, type ByteSource } from '../../source/source.js';
 import { checkExtents, ExtentSource, type Extent as FileExtent } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type Stat } from '../types.js';
 import { hasIsoDescriptor, readDescriptorSet, SECTOR, ucs2be, type DescriptorSet, type VolumeDescriptor } from './descriptors.js';
-import { readBootCatalog, type BootCatalog } from './eltorito.js';
+import { readBootCatalog, type BootCatalog } from '../../volume/eltorito/catalog.js';
 import {
   FLAG_ASSOCIATED_FILE, FLAG_DIRECTORY, FLAG_EXISTENCE, FLAG_MULTI_EXTENT,
   parseDirectoryRecord, type DirectoryRecord,

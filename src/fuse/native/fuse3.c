@@ -10,7 +10,7 @@
  * file's runs once, when the file is opened. Everything else (lookups, listings, reads that
  * need decoding) is asked of JavaScript, which answers through reply().
  *
- * One mount per process. Stat answers use the word layout of src/fuse/ops.ts (fillStatArray).
+ * One mount per process. Stat answers use the word layout of src/fuse/stat-words.ts (fillStatArray).
  */
 #define FUSE_USE_VERSION 31
 #define _GNU_SOURCE

@@ -14,6 +14,11 @@
  *
  * zstdDecompress(src: Buffer, dst: Buffer): number  bytes written to dst (one or more frames).
  * zstdDecompressAsync(src, dst, done(err: string | null, n: number))  the same in libuv's pool.
+ * zstdStreamNew(): an opaque streaming decoder (for one long stream: a .vma.zst of many GiB).
+ * zstdStreamDecompress(decoder, src, dst, pos: Float64Array[2]): number  decodes from
+ *   src[pos[0]…] into dst[pos[1]…], advancing both; returns libzstd's hint (0: a frame ended).
+ * zstdCompress(src, dst, level): number  one frame of src into dst (ZSTD_compressBound room).
+ * zstdCompressAsync(src, dst, level, done(err, n))  the same in libuv's pool.
  * crc32cSectors(buf, start, end, sectorSize, csums, csumAt): number  the index of the first
  *   sector of buf[start, end) whose standard CRC-32C differs from the LE32 at
  *   csums[csumAt + 4 i], or -1 when all match; undefined where the CPU has no SSE4.2.
@@ -40,6 +45,15 @@ size_t ZSTD_DCtx_setParameter(ZSTD_DCtx *dctx, ZSTD_dParameter param, int value)
 unsigned ZSTD_isError(size_t code);
 const char *ZSTD_getErrorName(size_t code);
 unsigned ZSTD_versionNumber(void);
+typedef struct ZSTD_inBuffer_s { const void *src; size_t size; size_t pos; } ZSTD_inBuffer;
+typedef struct ZSTD_outBuffer_s { void *dst; size_t size; size_t pos; } ZSTD_outBuffer;
+typedef ZSTD_DCtx ZSTD_DStream;
+ZSTD_DStream *ZSTD_createDStream(void);
+size_t ZSTD_freeDStream(ZSTD_DStream *zds);
+size_t ZSTD_decompressStream(ZSTD_DStream *zds, ZSTD_outBuffer *output, ZSTD_inBuffer *input);
+typedef struct ZSTD_CCtx_s ZSTD_CCtx;
+ZSTD_CCtx *ZSTD_createCCtx(void);
+size_t ZSTD_compressCCtx(ZSTD_CCtx *cctx, void *dst, size_t dstCapacity, const void *src, size_t srcSize, int compressionLevel);
 #endif
 
 #define CHECK(call) do { if ((call) != napi_ok) return NULL; } while (0)
@@ -101,11 +115,31 @@ typedef struct {
   void *src, *dst;
   size_t src_len, dst_len, n;
   const char *err;
+  /* A compression job (zstdCompressAsync) at `level`, else a decompression. */
+  int compress, level;
 } zjob_t;
+
+static __thread ZSTD_CCtx *thread_cctx;
 
 static void zjob_execute(napi_env env, void *p) {
   zjob_t *j = p;
-  j->n = zstd_run(j->src, j->src_len, j->dst, j->dst_len, &j->err);
+  if (!j->compress) {
+    j->n = zstd_run(j->src, j->src_len, j->dst, j->dst_len, &j->err);
+    return;
+  }
+  if (!thread_cctx) thread_cctx = ZSTD_createCCtx();
+  if (!thread_cctx) {
+    j->err = "out of memory";
+    j->n = (size_t)-1;
+    return;
+  }
+  size_t r = ZSTD_compressCCtx(thread_cctx, j->dst, j->dst_len, j->src, j->src_len, j->level);
+  if (ZSTD_isError(r)) {
+    j->err = ZSTD_getErrorName(r);
+    j->n = (size_t)-1;
+  } else {
+    j->n = r;
+  }
 }
 
 static void zjob_complete(napi_env env, napi_status status, void *p) {
@@ -199,8 +233,107 @@ static napi_value crc32c_sectors(napi_env env, napi_callback_info info) {
 }
 #endif
 
+static void dstream_free(napi_env env, void *data, void *hint) {
+  ZSTD_freeDStream((ZSTD_DStream *)data);
+}
+
+static napi_value zstd_stream_new(napi_env env, napi_callback_info info) {
+  ZSTD_DStream *d = ZSTD_createDStream();
+  if (!d) return fail(env, "zstdStreamNew: out of memory");
+  ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
+  napi_value out;
+  if (napi_create_external(env, d, dstream_free, NULL, &out) != napi_ok) {
+    ZSTD_freeDStream(d);
+    return fail(env, "zstdStreamNew: cannot wrap the decoder");
+  }
+  return out;
+}
+
+static napi_value zstd_stream_decompress(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL, *src, *dst, *posv;
+  size_t src_len, dst_len, pos_len;
+  napi_typedarray_type pt;
+  napi_value ab;
+  size_t pos_off;
+  if (argc != 4 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d ||
+      napi_get_buffer_info(env, argv[1], &src, &src_len) != napi_ok || napi_get_buffer_info(env, argv[2], &dst, &dst_len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[3], &pt, &pos_len, &posv, &ab, &pos_off) != napi_ok || pt != napi_float64_array || pos_len < 2) {
+    return fail(env, "zstdStreamDecompress: a decoder, two buffers and a Float64Array of two positions");
+  }
+  double *pos = (double *)posv;
+  /* Positions outside the buffers would let libzstd read or write out of them. */
+  if (!(pos[0] >= 0 && pos[0] <= (double)src_len && pos[1] >= 0 && pos[1] <= (double)dst_len)) return fail(env, "zstdStreamDecompress: positions outside the buffers");
+  ZSTD_inBuffer in = { src, src_len, (size_t)pos[0] };
+  ZSTD_outBuffer out = { dst, dst_len, (size_t)pos[1] };
+  size_t r = ZSTD_decompressStream((ZSTD_DStream *)d, &out, &in);
+  if (ZSTD_isError(r)) return fail(env, ZSTD_getErrorName(r));
+  pos[0] = (double)in.pos;
+  pos[1] = (double)out.pos;
+  napi_value v;
+  CHECK(napi_create_double(env, (double)r, &v));
+  return v;
+}
+
+static napi_value zstd_compress_async(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype t;
+  int32_t level;
+  if (argc != 4 || napi_typeof(env, argv[3], &t) != napi_ok || t != napi_function || napi_get_value_int32(env, argv[2], &level) != napi_ok) {
+    return fail(env, "zstdCompressAsync: two buffers, a level and a callback");
+  }
+  zjob_t *j = calloc(1, sizeof *j);
+  if (!j) return fail(env, "zstdCompressAsync: out of memory");
+  if (napi_get_buffer_info(env, argv[0], &j->src, &j->src_len) != napi_ok || napi_get_buffer_info(env, argv[1], &j->dst, &j->dst_len) != napi_ok) {
+    free(j);
+    return fail(env, "zstdCompressAsync: two buffers, a level and a callback");
+  }
+  j->compress = 1;
+  j->level = level;
+  napi_create_reference(env, argv[0], 1, &j->refs[0]);
+  napi_create_reference(env, argv[1], 1, &j->refs[1]);
+  napi_create_reference(env, argv[3], 1, &j->done);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "diskpick.zstdCompress", NAPI_AUTO_LENGTH, &resource_name);
+  napi_create_async_work(env, NULL, resource_name, zjob_execute, zjob_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return NULL;
+}
+
+static napi_value zstd_compress(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *src, *dst;
+  size_t src_len, dst_len;
+  int32_t level;
+  if (argc != 3 || napi_get_buffer_info(env, argv[0], &src, &src_len) != napi_ok || napi_get_buffer_info(env, argv[1], &dst, &dst_len) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &level) != napi_ok) {
+    return fail(env, "zstdCompress: two buffers and a level");
+  }
+  if (!thread_cctx) thread_cctx = ZSTD_createCCtx();
+  if (!thread_cctx) return fail(env, "zstdCompress: out of memory");
+  size_t r = ZSTD_compressCCtx(thread_cctx, dst, dst_len, src, src_len, level);
+  if (ZSTD_isError(r)) return fail(env, ZSTD_getErrorName(r));
+  napi_value v;
+  CHECK(napi_create_double(env, (double)r, &v));
+  return v;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  if (napi_create_function(env, "zstdStreamNew", NAPI_AUTO_LENGTH, zstd_stream_new, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "zstdStreamNew", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "zstdStreamDecompress", NAPI_AUTO_LENGTH, zstd_stream_decompress, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "zstdStreamDecompress", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "zstdCompress", NAPI_AUTO_LENGTH, zstd_compress, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "zstdCompress", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "zstdCompressAsync", NAPI_AUTO_LENGTH, zstd_compress_async, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "zstdCompressAsync", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "zstdDecompress", NAPI_AUTO_LENGTH, zstd_decompress, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "zstdDecompress", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "zstdDecompressAsync", NAPI_AUTO_LENGTH, zstd_decompress_async, NULL, &fn) != napi_ok) return NULL;

@@ -32,6 +32,11 @@ interface SectorsBinding {
   decryptSectors(cipher: string, key: Buffer, data: Buffer, sectorSize: number, ivs: Buffer): void;
   decryptSectorsAsync(cipher: string, key: Buffer, data: Buffer, sectorSize: number, ivs: Buffer, done: (err: string | null) => void): void;
   stretchSha256(state: Buffer): void;
+  readDecryptAsync(
+    cipher: string, key: Buffer, fd: number, fileOffset: number, data: Buffer, sectorSize: number,
+    firstIv: number, ivStep: number, ivBits: 32 | 64, done: (err: string | null) => void,
+  ): void;
+  afMerge(hash: string, material: Buffer, keyBytes: number, stripes: number): Buffer;
 }
 let native: SectorsBinding | null | undefined;
 
@@ -67,6 +72,12 @@ export function nativeStretch(state: Buffer): boolean {
   return true;
 }
 
+/** LUKS's AF merge by the binding, or null where it is not built (src/volume/luks/af.ts). */
+export function nativeAfMerge(hash: string, material: Buffer, keyBytes: number, stripes: number): Buffer | null {
+  const n = nativeSectors();
+  return n ? n.afMerge(hash, material, keyBytes, stripes) : null;
+}
+
 /** Tests: `false` forces the JavaScript form, `true` goes back to the binding where built. */
 export function useNativeCrypto(on: boolean): void {
   native = on ? undefined : null;
@@ -91,6 +102,13 @@ export interface SectorCipher {
    * touched until it resolves.
    */
   decryptAsync?(buf: Buffer, at: number, length: number, iv: number): Promise<void>;
+  /**
+   * One thread-pool job that reads `length` bytes of the host file `fd` at `fileOffset` into
+   * `buf[at …]` and decrypts them there (whole sectors, the first with IV number `iv`); rejects
+   * with the system's message, or "short" where the file ends first. Present only where the
+   * native binding does this cipher (XTS with plain64/plain IVs).
+   */
+  readDecryptAsync?(fd: number, fileOffset: number, buf: Buffer, at: number, length: number, iv: number): Promise<void>;
 }
 
 /** Reads at least this big go to the thread pool; below, the round trip costs more than it saves. */
@@ -130,8 +148,9 @@ function words(b: Buffer): Uint32Array {
 export type IvMaker = (first: number, count: number, step: number) => Buffer;
 
 export class XtsCipher implements SectorCipher {
-  private readonly dataKey: Decipher;
-  private readonly tweakKey: Cipher;
+  // The JavaScript form's two AES-ECB contexts, made on first use: creating them costs ~10 ms
+  // of a LUKS open (OpenSSL's first cipher fetch), for nothing where the binding decrypts.
+  private ecbKeys: { data: Decipher; tweak: Cipher } | null = null;
   private scratch = Buffer.alloc(0);
   private mask = new Uint32Array(0);
   private readonly key: Buffer;
@@ -145,8 +164,16 @@ export class XtsCipher implements SectorCipher {
     const half = key.length / 2;
     this.key = Buffer.from(key);
     this.opensslName = `aes-${half * 8}-xts`;
-    this.dataKey = ecb(key.subarray(0, half), true) as Decipher;
-    this.tweakKey = ecb(key.subarray(half), false) as Cipher;
+  }
+
+  get readDecryptAsync(): SectorCipher['readDecryptAsync'] {
+    const n = nativeSectors();
+    if (!n) return undefined;
+    const bits = this.ivMode === 'plain' ? 32 : 64;
+    return (fd, fileOffset, buf, at, length, iv) =>
+      new Promise((resolve, reject) =>
+        n.readDecryptAsync(this.opensslName, this.key, fd, fileOffset, buf.subarray(at, at + length), this.sectorSize, iv, this.ivStep, bits, (err) =>
+          err ? reject(new Error(err)) : resolve()));
   }
 
   decryptAsync(buf: Buffer, at: number, length: number, sector: number): Promise<void> {
@@ -168,7 +195,9 @@ export class XtsCipher implements SectorCipher {
     if (this.ivMode === 'plain') for (let i = 0; i < count; i++) ivs.fill(0, i * 16 + 4, i * 16 + 8);
     const n = nativeSectors();
     if (n) return n.decryptSectors(this.opensslName, this.key, buf.subarray(at, at + length), ss, ivs);
-    const tweaks = words(this.tweakKey.update(ivs));
+    const half = this.key.length / 2;
+    this.ecbKeys ??= { data: ecb(this.key.subarray(0, half), true) as Decipher, tweak: ecb(this.key.subarray(half), false) as Cipher };
+    const tweaks = words(this.ecbKeys.tweak.update(ivs));
     if (this.mask.length < length >>> 2) this.mask = new Uint32Array(length >>> 2);
     const T = this.mask;
     const perSector = ss >>> 4;
@@ -191,7 +220,7 @@ export class XtsCipher implements SectorCipher {
     const work = aligned ? region : Buffer.from(region);
     const W = new Uint32Array(work.buffer, work.byteOffset, length >>> 2);
     for (let i = 0; i < W.length; i++) W[i] = W[i]! ^ T[i]!;
-    const plain = this.dataKey.update(work);
+    const plain = this.ecbKeys.data.update(work);
     const P = words(plain);
     for (let i = 0; i < W.length; i++) W[i] = P[i]! ^ T[i]!;
     if (!aligned) work.copy(region);

@@ -6,6 +6,7 @@
  * big-endian 32-bit number, and a last short piece keeps only as many bytes of its hash.
  */
 import { createHash } from 'node:crypto';
+import { nativeAfMerge } from '../crypt/sector-cipher.js';
 
 function diffuse(d: Buffer, hash: string, digestSize: number): Buffer {
   const out = Buffer.alloc(d.length);
@@ -19,6 +20,20 @@ function diffuse(d: Buffer, hash: string, digestSize: number): Buffer {
 }
 
 export function afMerge(material: Buffer, keyBytes: number, stripes: number, hash: string): Buffer {
+  // The binding where built (one OpenSSL digest context instead of one Hash object per piece).
+  // A hash OpenSSL does not know by Node's name, or odd sizes: the JavaScript form decides.
+  let fast: Buffer | null = null;
+  try {
+    fast = nativeAfMerge(hash, material, keyBytes, stripes);
+  } catch {
+    fast = null;
+  }
+  if (fast) return fast;
+  return afMergeJs(material, keyBytes, stripes, hash);
+}
+
+/** The same in JavaScript (without the binding; the tests check both agree). */
+export function afMergeJs(material: Buffer, keyBytes: number, stripes: number, hash: string): Buffer {
   const digestSize = createHash(hash).digest().length;
   let d: Buffer = Buffer.alloc(keyBytes);
   for (let i = 0; i < stripes - 1; i++) {

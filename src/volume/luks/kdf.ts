@@ -1,6 +1,6 @@
 /**
  * Key derivation of LUKS keyslots and digests: PBKDF2 (RFC 8018, node:crypto) and Argon2i /
- * Argon2id (RFC 9106, the `argon2` package: native prebuilds for Node 20; measured against the
+ * Argon2id (RFC 9106, the `argon2` package's native prebuild, carried in dist/native; measured against the
  * pure-wasm `hash-wasm` on this machine, 64 MiB t=4 p=4: 162 against 342 ms; 256 MiB: 600 against
  * 1567 ms).
  *
@@ -10,7 +10,10 @@
  * that formatted the volume).
  */
 import { getHashes, pbkdf2 } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { corrupt, unsupported } from '../../errors.js';
 import type { LuksKdf } from './metadata.js';
 
@@ -81,17 +84,63 @@ export class KdfBudget {
   }
 }
 
-type Argon2Module = { hash(pw: Buffer, o: Record<string, unknown>): Promise<Buffer>; argon2i: number; argon2id: number };
-let argon2Module: Argon2Module | undefined;
+/** What diskpick asks of Argon2: a raw hash (RFC 9106 types: 1 Argon2i, 2 Argon2id). */
+type Argon2Hash = (pw: Buffer, o: { salt: Buffer; type: 1 | 2; memoryCost: number; timeCost: number; parallelism: number; hashLength: number }) => Promise<Buffer>;
+/** dist/native/argon2.node (src/volume/luks/native/argon2.c). */
+type Argon2Binding = {
+  argon2Hash(type: 1 | 2, password: Buffer, salt: Buffer, t: number, m: number, p: number, length: number, done: (err: string | null, key?: Buffer) => void): void;
+};
+type Argon2Package = { hash(pw: Buffer, o: Record<string, unknown>): Promise<Buffer> };
+let argon2: { hash: Argon2Hash; from: 'bundled' | 'package' } | undefined;
 
-function loadArgon2(file: string): Argon2Module {
-  if (argon2Module) return argon2Module;
+/**
+ * diskpick's own Argon2 binding (libargon2 compiled in by scripts/native.ts): the published
+ * package carries it and depends on no package with an install script (issue 20). Seen from
+ * dist/volume/luks/, dist/cli/ (the bundle), dist/api/ or src/volume/luks/ (tests).
+ */
+function bundledArgon2(): Argon2Binding | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const rel of ['../../native/argon2.node', '../native/argon2.node', '../../../dist/native/argon2.node']) {
+    const p = resolve(here, rel);
+    if (!existsSync(p)) continue;
+    try {
+      return createRequire(import.meta.url)(p) as Argon2Binding;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function loadArgon2(file: string): NonNullable<typeof argon2> {
+  if (argon2) return argon2;
+  // Loaded on first use: most images never need it, and it is a native module.
+  const b = bundledArgon2();
+  if (b) {
+    argon2 = {
+      from: 'bundled',
+      hash: (password, o) =>
+        new Promise((resolve, reject) =>
+          b.argon2Hash(o.type, password, o.salt, o.timeCost, o.memoryCost, o.parallelism, o.hashLength, (err, key) => (err || !key ? reject(new Error(err ?? 'no key')) : resolve(key)))),
+    };
+    return argon2;
+  }
+  // Elsewhere (a platform without the prebuild, a checkout that was not built): the package, if installed.
   try {
-    // Loaded on first use: most images never need it, and it is a native module.
-    argon2Module = createRequire(import.meta.url)('argon2') as Argon2Module;
-    return argon2Module;
+    const a = createRequire(import.meta.url)('argon2') as Argon2Package;
+    argon2 = { from: 'package', hash: (pw, o) => a.hash(pw, { ...o, raw: true, version: 0x13 }) };
+    return argon2;
   } catch {
-    throw unsupported(file, 'Argon2 keyslots need the "argon2" package, which cannot be loaded here');
+    throw unsupported(file, 'Argon2 keyslots need Argon2, whose binding was not built with this diskpick (no C compiler at build time): install the "argon2" package next to diskpick (npm install -g argon2)');
+  }
+}
+
+/** Which Argon2 the KDF uses (loading it): the one in diskpick's package, or the `argon2` package. */
+export function argon2Source(): 'bundled' | 'package' | null {
+  try {
+    return loadArgon2('argon2').from;
+  } catch {
+    return null;
   }
 }
 
@@ -103,14 +152,12 @@ export async function deriveKey(kdf: LuksKdf, secret: Buffer, length: number, fi
   if (kdf.salt.length < 8 || length < 4) throw unsupported(file, `${what}: Argon2 parameters out of range`);
   try {
     return await a.hash(secret, {
-    raw: true,
-    salt: kdf.salt,
-    type: kdf.type === 'argon2i' ? a.argon2i : a.argon2id,
-    memoryCost: kdf.memory,
-    timeCost: kdf.time,
-    parallelism: kdf.cpus,
-    hashLength: length,
-    version: 0x13,
+      salt: kdf.salt,
+      type: kdf.type === 'argon2i' ? 1 : 2,
+      memoryCost: kdf.memory,
+      timeCost: kdf.time,
+      parallelism: kdf.cpus,
+      hashLength: length,
     });
   } catch (err) {
     throw corrupt(file, `${what}: Argon2 refused the header's parameters (${(err as Error).message.split('\n')[0]})`);

@@ -11,6 +11,7 @@
  * what would misread.
  */
 import { corrupt } from '../../errors.js';
+import { Lru } from '../../source/lru.js';
 import { readExact, readSpan, type ByteSource } from '../../source/source.js';
 
 export const THIN_SUPERBLOCK_MAGIC = 27022010n;
@@ -45,7 +46,7 @@ interface BtreeNode {
 }
 
 export class ThinPool {
-  private readonly nodes = new Map<number, BtreeNode>();
+  private readonly nodes = new Lru<number, BtreeNode>(NODE_CACHE);
   private constructor(
     readonly name: string,
     private readonly meta: ByteSource,
@@ -96,7 +97,6 @@ export class ThinPool {
     if (n.nr_entries > n.max_entries || NODE_HEADER + n.max_entries * (8 + n.value_size) > META_BLOCK) {
       throw corrupt(this.name, `thin pool B-tree node ${block}: ${n.nr_entries} of ${n.max_entries} entries do not fit a block`);
     }
-    if (this.nodes.size >= NODE_CACHE) this.nodes.delete(this.nodes.keys().next().value!);
     this.nodes.set(block, n);
     return n;
   }

@@ -6,7 +6,8 @@
  * by its first sector. diskpick lists them in `info`.
  */
 import type { ByteSource } from '../../source/source.js';
-import { SECTOR } from './descriptors.js';
+/** ISO 9660 logical sectors are 2048 bytes (the only size in use). */
+const SECTOR = 2048;
 
 export interface BootImage {
   /** "default" or "section N entry M". */

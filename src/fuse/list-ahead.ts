@@ -1,0 +1,76 @@
+/**
+ * Folders listed ahead of a walker (find, du, a file manager): the sub-folders of every
+ * folder listed, breadth first, one at a time between requests (each step runs after the
+ * requests waiting: setImmediate follows libuv's poll phase, where the binding's requests
+ * arrive). The image reading and decoding of the next folders then overlaps the kernel's and
+ * the walker's work instead of following it, and through the libfuse3 binding each listing
+ * is offered to libfuse's threads (`offer`), which answer the walker's LOOKUP and READDIR of
+ * that folder without a trip to JavaScript. Bounded: LIST_AHEAD_FOLDERS queued, a quarter of
+ * the kept-listing budget in names listed ahead and not yet asked for, and the binding's own
+ * byte limit (an offer refused stops the queue until the walker asks again). Errors are left
+ * to the walker's own request, which reports them.
+ */
+import type { Entry, Listing } from './listing.js';
+
+/** Folders queued to be listed ahead of a walker. */
+const LIST_AHEAD_FOLDERS = 4096;
+
+/** What the queue needs of the operations: their listing cache and their stat words. */
+export interface ListAheadHost {
+  /** The kept listing of `e`, if any (does not read). */
+  kept(e: Entry): Listing | undefined;
+  /** Lists `e` (at `path`) without listing further ahead. */
+  list(e: Entry, path: string): Promise<Listing>;
+  statArray(e: Entry): Uint32Array;
+}
+
+export class ListAhead {
+  private readonly queue: Array<[Entry, string]> = [];
+  private running = false;
+  /** Names listed ahead and not yet asked for by a walker (approximate: what the queue may still add). */
+  private names = 0;
+  /** Through the libfuse3 binding: hands a folder's listing made ahead, and its stat, to libfuse's threads; false when refused. */
+  offer?: (path: string, l: Listing, st: Uint32Array) => boolean;
+
+  /** @param budget names listed ahead at most without the binding (a quarter of the kept-listing budget). */
+  constructor(private readonly host: ListAheadHost, private readonly budget: number) {}
+
+  /** Queues the filesystem folders of `l` (the listing of `path`) and starts the queue. */
+  after(l: Listing, path: string): void {
+    if (process.env.DP_NOAHEAD) return;
+    for (let i = 2; i < l.names.length && this.queue.length < LIST_AHEAD_FOLDERS; i++) {
+      const k = l.kids[i];
+      // Folders of a filesystem only: a volume's folder would open its filesystem (or ask for its key) unasked.
+      if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.host.kept(k)) this.queue.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);
+    }
+    if (this.queue.length && !this.running) {
+      this.running = true;
+      setImmediate(() => this.step());
+    }
+  }
+
+  private step(): void {
+    const next = this.queue.shift();
+    // Through the binding, what waits is bounded by its byte limit; without it, by names listed.
+    if (!next || (!this.offer && this.names > this.budget)) {
+      this.queue.length = 0;
+      this.running = false;
+      this.names = 0;
+      return;
+    }
+    const [k, p] = next;
+    if (this.host.kept(k)) {
+      setImmediate(() => this.step());
+      return;
+    }
+    this.host.list(k, p).then((kl) => {
+      this.names += kl.names.length;
+      if (this.offer && !this.offer(p, kl, this.host.statArray(k))) {
+        this.queue.length = 0;
+      } else {
+        this.after(kl, p);
+      }
+      setImmediate(() => this.step());
+    }, () => setImmediate(() => this.step()));
+  }
+}

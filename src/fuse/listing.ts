@@ -1,0 +1,127 @@
+/**
+ * What a path resolves to (Entry) and a folder's listing as readdir answers it (Listing): the
+ * names, and per entry the two stat words libfuse takes from a readdir answer, in flat
+ * buffers with no object per entry; entries are made only when something looks them up.
+ */
+import type Fuse from 'fuse-native';
+import type { Stat } from '../fs/types.js';
+import type { ByteSource } from '../source/source.js';
+import type { VfsNode } from '../vfs/vfs.js';
+import { fillStatArray, S_IFMT, STAT_WORDS, statLikeOf, wordsAt } from './stat-words.js';
+
+/**
+ * A resolved path. `st` is its stat as the array fuse-native hands to libfuse, made once.
+ * `listed`: a non-folder entry kept by its folder's listing without its node (a node holds the
+ * filesystem's whole parsed record, ~2.5 KB on ext, so 100 000 of them would be 250 MB); it is
+ * looked up again by name when opened, and keeps a symlink's target for readlink.
+ */
+export type Entry = (
+  | { kind: 'vfs'; node: VfsNode }
+  | ListedEntry
+  | { kind: 'rawdir'; prefix: string }
+  | { kind: 'raw'; name: string; source: ByteSource }
+) & { st?: Uint32Array };
+
+/**
+ * A file of a listing, made when something looks it up (a `find` looks up none). Its folder
+ * entry's `modeIno` words hold the type and inode number, all libfuse puts in a readdir
+ * answer; on ext and NTFS the listing is names-only, so the other fields are read only when
+ * something asks for them (getattr): `st` is unset until then, and is then those words.
+ */
+export interface ListedEntry {
+  kind: 'listed';
+  /** The folder's listing it is in. */
+  owner: Listing;
+  index: number;
+}
+
+/**
+ * A folder's children as readdir answers them, "." and ".." first: names, and each entry's
+ * st_mode and st_ino (all libfuse takes from a readdir answer: d_type, d_ino), in one buffer;
+ * no object per entry (see FuseFs.answerReaddir). Entries are made on lookup; the name → index
+ * map on the first lookup.
+ */
+export interface Listing {
+  /** The folder. */
+  dir: VfsNode | null;
+  names: string[];
+  /** st_mode, st_ino of entry i at 2i, 2i + 1. */
+  modeIno: Uint32Array;
+  /** Whole stat words (STAT_WORDS per entry) of files listed with a complete stat (FAT, exFAT, NTFS); made only for those. */
+  words?: Uint32Array;
+  /** Folders (made with the listing: their nodes are needed to list them) and looked-up files. */
+  kids: Array<Entry | undefined>;
+  byName?: Map<string, number>;
+  /** Set for names-only entries whose words hold only type and inode number. */
+  partial?: Uint8Array;
+  /** Targets of symlinks whose stat was complete at listing time. */
+  targets?: Map<number, string>;
+  /** The names as the libfuse3 binding takes them (UTF-8, each ended by NUL), made on first answer. */
+  packed?: Buffer;
+}
+
+/** A listing of `names`, "." and ".." filled in from their stat words. */
+export function newListing(names: string[], dir: VfsNode | null, dot: Uint32Array, dotdot: Uint32Array): Listing {
+  const l: Listing = { dir, names, modeIno: new Uint32Array(names.length * 2), kids: new Array<Entry | undefined>(names.length) };
+  setModeIno(l, 0, dot);
+  setModeIno(l, 1, dotdot);
+  return l;
+}
+
+/** Entry i's type and number from its whole stat words. */
+export function setModeIno(l: Listing, i: number, st: Uint32Array): void {
+  l.modeIno[2 * i] = st[0]!;
+  l.modeIno[2 * i + 1] = st[7]!;
+}
+
+/** Entry i's whole stat, for files listed with a complete one (kept in the listing's shared words). */
+export function setWords(l: Listing, i: number, st: Fuse.StatLike): Uint32Array {
+  const a = fillStatArray(wordsAt((l.words ??= new Uint32Array(l.names.length * STAT_WORDS)), i), st);
+  setModeIno(l, i, a);
+  return a;
+}
+
+/** Child `i` known by type and number only: the rest of its stat is read on getattr. */
+export function setPartial(l: Listing, i: number, type: Stat['type'], ino: number): void {
+  l.modeIno[2 * i] = S_IFMT[type];
+  l.modeIno[2 * i + 1] = ino;
+  (l.partial ??= new Uint8Array(l.names.length))[i] = 1;
+}
+
+/** The entry of a listing's child by exact name (the first one, should a damaged folder repeat it). */
+export function listedChild(l: Listing, name: string): Entry | undefined {
+  if (!l.byName) {
+    l.byName = new Map();
+    for (let i = l.names.length - 1; i >= 2; i--) l.byName.set(l.names[i]!, i);
+  }
+  const i = l.byName.get(name);
+  if (i === undefined) return undefined;
+  let k = l.kids[i];
+  if (!k) {
+    k = { kind: 'listed', owner: l, index: i };
+    if (!l.partial?.[i] && l.words) k.st = wordsAt(l.words, i);
+    l.kids[i] = k;
+  }
+  return k;
+}
+
+/** What is known of entry i's stat without reading more (at least its type and number). */
+export function listedStat(l: Listing, i: number): Fuse.StatLike {
+  const k = l.kids[i];
+  if (k?.st) return statLikeOf(k.st);
+  if (i >= 2 && !l.partial?.[i] && l.words) return statLikeOf(wordsAt(l.words, i));
+  const st = new Uint32Array(STAT_WORDS);
+  st[0] = l.modeIno[2 * i]!;
+  st[7] = l.modeIno[2 * i + 1]!;
+  return statLikeOf(st);
+}
+
+/** The listing's names in one buffer, each ended by NUL (the libfuse3 binding's readdir answer). */
+export function packedNames(l: Listing): Buffer {
+  return (l.packed ??= Buffer.from(`${l.names.join('\0')}\0`));
+}
+
+/** A name Linux can hold in a folder: no "/" or NUL, not "", "." or "..". */
+export function linuxName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
