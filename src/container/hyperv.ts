@@ -11,9 +11,9 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { cannotOpen, corrupt, DiskpickError } from '../errors.js';
-import type { HostRun } from '../source/source.js';
 import type { ChainLevel, Container, FurtherDisk } from './container.js';
 import { noSuchLevel, type PointSpec } from './point.js';
+import { WrappingContainer } from './wrapping.js';
 
 const DISK_FILE = /\.(a?vhdx|a?vhd)$/i;
 /** A VM has a handful of disks and checkpoints; a hostile folder ends here. */
@@ -28,26 +28,18 @@ interface Tip {
   mtimeMs: number;
 }
 
-class HyperVExport implements Container {
+class HyperVExport extends WrappingContainer {
   readonly format = 'hyperv';
   readonly variant: string;
-  readonly name: string;
-  readonly size: number;
-  readonly sectorSize: number;
-  readonly warnings: string[];
 
   constructor(
     folder: string,
-    private readonly disk: Container,
-    readonly moreDisks: FurtherDisk[],
+    disk: Container,
+    moreDisks: FurtherDisk[],
     readonly details: Record<string, string>,
     level: number | null,
   ) {
-    this.name = folder;
-    this.size = disk.size;
-    this.sectorSize = disk.sectorSize;
-    this.warnings = disk.warnings;
-    for (const d of moreDisks) for (const w of d.container.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
+    super(disk, folder, moreDisks, moreDisks.map((d) => d.container));
     const n = 1 + moreDisks.length;
     this.variant = `export folder, ${n} disk${n === 1 ? '' : 's'}, ${level === null ? 'newest checkpoint chain' : `checkpoint level ${level}`}`;
   }
@@ -55,23 +47,6 @@ class HyperVExport implements Container {
   /** The first disk's chain: `@level:N` counts its levels (the folder adds none). */
   get chain(): ChainLevel[] {
     return this.disk.chain;
-  }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.disk.read(offset, length);
-  }
-
-  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    return this.disk.readInto ? this.disk.readInto(target, at, offset, length) : this.disk.read(offset, length).then((b) => b.copy(target, at));
-  }
-
-  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    return this.disk.hostRuns ? this.disk.hostRuns(offset, length) : Promise.resolve(null);
-  }
-
-  async close(): Promise<void> {
-    for (const d of this.moreDisks) await d.container.close().catch(() => undefined);
-    await this.disk.close().catch(() => undefined);
   }
 }
 

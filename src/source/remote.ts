@@ -7,7 +7,7 @@
  * parallel requests, one per block group, each fetched once however many callers wait for it.
  */
 import { corrupt } from '../errors.js';
-import type { ByteSource } from './source.js';
+import { readIntoSpan, readSpan, type ByteSource } from './source.js';
 
 /** Bytes of image data received over the network by this process so far (all remote files). */
 let received = 0;
@@ -256,8 +256,8 @@ export class RemoteSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const first = Math.floor(offset / this.blockSize);
     const last = Math.floor((offset + n - 1) / this.blockSize);
     // Sequential reads widen the window (up to maxReadAhead); a jump resets it.
@@ -287,8 +287,8 @@ export class RemoteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const first = Math.floor(offset / this.blockSize);
     // Inside one cached block: a view of it, no copy.
     if (first === Math.floor((offset + n - 1) / this.blockSize)) {

@@ -7,11 +7,12 @@
  * docs/formats/ova.md).
  */
 import { corrupt, unsupported, cannotOpen } from '../../errors.js';
-import { SliceSource, type ByteSource, type HostRun } from '../../source/source.js';
+import { SliceSource, type ByteSource } from '../../source/source.js';
 import { SplitSource } from '../../source/split.js';
 import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext } from '../container.js';
 import { direct, HostFile } from '../hostfile.js';
 import { RawContainer } from '../raw.js';
+import { WrappingContainer } from '../wrapping.js';
 import { isTarHeader, readTarIndex, type TarMember } from './tar.js';
 import { parseOvf, type OvfDescriptor, type OvfDisk, type OvfFile } from './ovf.js';
 
@@ -24,30 +25,20 @@ const MAX_DISKS = 256;
 /** DSP0243 §5.3 names chunk i of file F `F.` + i in 9 decimal digits. */
 const CHUNK_DIGITS = 9;
 
-class OvaContainer implements Container {
+class OvaContainer extends WrappingContainer {
   readonly format = 'ova';
   readonly variant: string;
-  readonly name: string;
-  readonly size: number;
-  readonly sectorSize: number;
-  readonly warnings: string[];
   readonly details: Record<string, string>;
-  readonly moreDisks: FurtherDisk[];
 
   constructor(
-    private readonly archive: ByteSource,
-    private readonly disk: Container,
+    archive: ByteSource,
+    disk: Container,
     ovf: OvfDescriptor,
     descriptorName: string,
     firstFile: string,
     more: FurtherDisk[],
   ) {
-    this.name = archive.name;
-    this.size = disk.size;
-    this.sectorSize = disk.sectorSize;
-    this.warnings = disk.warnings;
-    for (const d of more) for (const w of d.container.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
-    this.moreDisks = more;
+    super(disk, archive.name, more, [...more.map((d) => d.container), archive]);
     this.variant = `OVF ${descriptorName}, ${ovf.disks.length} disk${ovf.disks.length === 1 ? '' : 's'}`;
     this.details = { descriptor: descriptorName, 'shown disk': firstFile };
     if (ovf.vmName) this.details['VM name'] = ovf.vmName;
@@ -61,24 +52,6 @@ class OvaContainer implements Container {
 
   get chain(): ChainLevel[] {
     return [{ format: this.format, variant: this.variant, virtualSize: this.size, file: this.name }, ...this.disk.chain];
-  }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.disk.read(offset, length);
-  }
-
-  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    return this.disk.readInto ? this.disk.readInto(target, at, offset, length) : this.disk.read(offset, length).then((b) => b.copy(target, at));
-  }
-
-  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    return this.disk.hostRuns ? this.disk.hostRuns(offset, length) : Promise.resolve(null);
-  }
-
-  async close(): Promise<void> {
-    for (const d of this.moreDisks) await d.container.close().catch(() => undefined);
-    await this.disk.close().catch(() => undefined);
-    await this.archive.close().catch(() => undefined);
   }
 }
 

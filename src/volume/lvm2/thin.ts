@@ -12,7 +12,7 @@
  */
 import { corrupt } from '../../errors.js';
 import { Lru } from '../../source/lru.js';
-import { readExact, type ByteSource } from '../../source/source.js';
+import { readExact, readSpan, type ByteSource } from '../../source/source.js';
 
 export const THIN_SUPERBLOCK_MAGIC = 27022010n;
 const META_BLOCK = 4096;
@@ -152,16 +152,16 @@ class ThinSource implements ByteSource {
   constructor(readonly name: string, readonly size: number, private readonly pool: ThinPool, private readonly root: number) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const out = Buffer.alloc(n);
     await this.readInto(out, 0, offset, n);
     return out;
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     const bs = this.pool.blockBytes;
     for (let done = 0; done < n; ) {
       const pos = offset + done;
