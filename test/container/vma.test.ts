@@ -291,6 +291,74 @@ describe('compressed VMA (.vma.zst, .vma.lzo, .vma.gz)', () => {
     }
   });
 
+  it('--cache DIR: a reuse opens from the VMA index kept in the cache (a few chunks decoded, the same bytes); a damaged index record is rebuilt with a warning', async () => {
+    const dir = join(work, 'keep-side');
+    mkdirSync(dir);
+    const input = join(work, 'side.vma.zst');
+    copyFileSync(paths.zst, input);
+    configureStreamCache({ dir });
+    const want = await sha256File(vmaSources(CACHE)[0]!);
+    const raw = readFileSync(vmaSources(CACHE)[0]!);
+    type Stats = { stats: { chunksDecoded: number }; size: number; putSide(n: string, b: Buffer): boolean; side(n: string): Buffer | string | null };
+    const cacheOf = (c: Container) => (c as unknown as { cache: Stats }).cache;
+    const open = async (warning: RegExp | null) => {
+      const c = await openContainer(input);
+      const cache = cacheOf(c);
+      const atOpen = cache.stats.chunksDecoded;
+      if (warning) expect(c.warnings.join('\n')).toMatch(warning);
+      else expect(c.warnings).toEqual([]);
+      return { c, cache, atOpen, chunks: Math.ceil(cache.size / (1 << 20)) };
+    };
+    try {
+      const first = await open(null);
+      // The first open walks the stream: every chunk that holds an extent header is decoded.
+      expect(first.atOpen).toBeGreaterThan(3);
+      const details = first.c.details;
+      await first.c.close();
+      const cacheFile = join(dir, readdirSync(dir)[0]!);
+      const reuse = async (warning: RegExp | null) => {
+        const r = await open(warning);
+        try {
+          expect(r.c.details, 'the same index: extents, clusters per device').toEqual({ ...details, 'stream cache': `${cacheFile} (reused)` });
+          if (!warning) {
+            // The header's chunk, the last extent's: a handful, of the cache's ~24.
+            expect(r.atOpen).toBeLessThanOrEqual(3);
+            // One MiB of the disk decodes only the chunks that hold it.
+            const o = 40 << 20;
+            expect((await r.c.read(o, 1 << 20)).equals(raw.subarray(o, o + (1 << 20)))).toBe(true);
+            expect(r.cache.stats.chunksDecoded - r.atOpen).toBeLessThanOrEqual(3);
+          }
+          expect(await digest(r.c)).toBe(want);
+          return r.cache;
+        } finally {
+          await r.c.close();
+        }
+      };
+      await reuse(null);
+      // A flipped byte in the record's body: its SHA-256 no longer matches.
+      const b = readFileSync(cacheFile);
+      b[b.length - 7] ^= 0x40;
+      writeFileSync(cacheFile, b);
+      await reuse(/VMA index kept in the stream cache is damaged \(its SHA-256 does not match\): rebuilt/);
+      await reuse(null);
+      // A record cut short.
+      truncateSync(cacheFile, statSync(cacheFile).size - 100);
+      await reuse(/VMA index kept in the stream cache is damaged \(the side record at \d+ claims \d+ bytes\): rebuilt/);
+      await reuse(null);
+      // A record whose SHA-256 matches but whose headers do not walk the archive (one missing).
+      const c = await openContainer(input);
+      const cache = cacheOf(c);
+      const body = cache.side('vma-extent-headers/1') as Buffer;
+      expect(body.length % 512).toBe(0);
+      expect(cache.putSide('vma-extent-headers/1', body.subarray(0, body.length - 512))).toBe(true);
+      await c.close();
+      await reuse(/VMA index kept in the stream cache is damaged \(.*truncated.*\): rebuilt/);
+      await reuse(null);
+    } finally {
+      configureStreamCache({});
+    }
+  });
+
   it('cut-short and damaged streams: one line naming the file, exit 3; a --cache that is no folder: exit 2', async () => {
     const put = (name: string, data: Buffer) => {
       const p = join(work, name);
