@@ -77,6 +77,41 @@ describe('VMA', () => {
     }
   });
 
+  it('large reads (one preadv over consecutive extents, headers and other devices\' blocks skipped) give the raw disks\' bytes at any offset; a file cut after open is a one-line truncated error', async () => {
+    const sources = vmaSources(CACHE);
+    const copy = join(work, 'gather.vma');
+    copyFileSync(paths.vma, copy);
+    const f = await FileSource.open(copy);
+    const devices = await openVmaDevices(f);
+    try {
+      let seed = 12345;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      for (const [i, d] of devices.entries()) {
+        const raw = readFileSync(sources[i]!);
+        for (let k = 0; k < 25; k++) {
+          const n = 256 * 1024 + rnd(5 << 20);
+          const o = rnd(Math.max(1, d.size - 1000));
+          const want = raw.subarray(o, o + n);
+          const target = Buffer.alloc(n + 100, 0xee);
+          expect(await d.readInto!(target, 50, o, n), `${i} ${o}+${n}`).toBe(want.length);
+          expect(target.subarray(50, 50 + want.length).equals(want), `${i} ${o}+${n}`).toBe(true);
+          // Nothing written around the span.
+          expect(target.subarray(0, 50).equals(Buffer.alloc(50, 0xee))).toBe(true);
+          expect((await d.read(o, n)).equals(want), `read ${i} ${o}+${n}`).toBe(true);
+        }
+      }
+      truncateSync(copy, statSync(copy).size >> 1);
+      const err = await devices[0]!.read(devices[0]!.size - (4 << 20), 4 << 20).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(DiskpickError);
+      expect((err as Error).message).toMatch(/truncated: data at host offset \d+ is past the end of the file/);
+    } finally {
+      await devices[0]!.close();
+    }
+  });
+
   it('opened as an image: the first disk, its files as the manifest says, info names configs, devices, time and UUID', async () => {
     const manifests = JSON.parse(readFileSync(`${vmaSources(CACHE)[0]}.manifest.json`, 'utf8')) as Record<string, ManifestEntry[]>;
     const vfs = await Vfs.open(paths.vma);
