@@ -380,7 +380,18 @@ export class StreamCacheSource implements ByteSource {
   side(name: string): Buffer | null | string {
     const c = this.cache;
     const r = c.side.get(name);
-    if (!r) return c.sideDamage ? `damaged (${c.sideDamage})` : null;
+    if (!r) {
+      if (c.sideDamage) return `damaged (${c.sideDamage})`;
+      // A record whose name was damaged is not found by it: say so rather than "none".
+      for (const other of c.side.keys()) if (typeof this.sideBody(other) === 'string') return `damaged (the side record "${other.replace(/[^\x20-\x7e]/g, '?')}" does not match its SHA-256)`;
+      return null;
+    }
+    return this.sideBody(name);
+  }
+
+  private sideBody(name: string): Buffer | string {
+    const r = this.cache.side.get(name)!;
+    const c = this.cache;
     const body = Buffer.allocUnsafe(r.length);
     if (readSync(c.fd, body, 0, r.length, r.at) !== r.length) return 'damaged (cut short)';
     const frame = Buffer.alloc(40);
@@ -402,7 +413,7 @@ export class StreamCacheSource implements ByteSource {
     const keep: Array<[string, Buffer]> = [];
     for (const other of c.side.keys()) {
       if (other === name) continue;
-      const b = this.side(other);
+      const b = this.sideBody(other);
       if (b instanceof Buffer) keep.push([other, b]);
     }
     keep.push([name, body]);

@@ -389,6 +389,40 @@ describe('compressed VMA (.vma.zst, .vma.lzo, .vma.gz)', () => {
       await c.close();
       await reuse(/VMA index kept in the stream cache is damaged \(.*truncated.*\): rebuilt/);
       await reuse(null);
+      // Hostile records: random bytes of the record (frame or body) changed in the file, or of
+      // the body written back with a matching SHA-256. Each open warns, rebuilds, and reads
+      // the disk's bytes; the next open is clean again.
+      let seed = 99;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      for (let k = 0; k < 16; k++) {
+        if (k % 2 === 0) {
+          const f = readFileSync(cacheFile);
+          const recordAt = f.length - body.length - 72;
+          for (let j = 0; j <= rnd(3); j++) f[recordAt + rnd(72 + body.length)] ^= 1 + rnd(255);
+          writeFileSync(cacheFile, f);
+        } else {
+          const c2 = await openContainer(input);
+          const kept = cacheOf(c2).side('vma-extent-headers/1') as Buffer;
+          const m = Buffer.from(kept);
+          for (let j = 0; j <= rnd(3); j++) m[rnd(m.length)] ^= 1 + rnd(255);
+          expect(cacheOf(c2).putSide('vma-extent-headers/1', m)).toBe(true);
+          await c2.close();
+        }
+        const r = await open(/VMA index kept in the stream cache is damaged \(.+\): rebuilt/);
+        try {
+          const o = rnd(raw.length - (4 << 20));
+          expect((await r.c.read(o, 4 << 20)).equals(raw.subarray(o, o + (4 << 20))), `mutant ${k}`).toBe(true);
+          expect(r.c.details['extents'], `mutant ${k}`).toBe(details['extents']);
+        } finally {
+          await r.c.close();
+        }
+        const again = await open(null);
+        expect(again.atOpen).toBeLessThanOrEqual(3);
+        await again.c.close();
+      }
     } finally {
       configureStreamCache({});
     }
