@@ -16,6 +16,7 @@ export default defineConfig({
       'test/source/bytes.test.ts',
       'test/source/extents.test.ts',
       'test/container/inflate.test.ts',
+      'test/volume/gpt-crc.test.ts',
       'test/fuse/inodes.test.ts',
       'test/fuzz/regressions.test.ts',
       'test/tui/state.test.ts',

@@ -121,7 +121,29 @@ export async function run(): Promise<BenchRow[]> {
     });
   }
 
+  rows.push(...containerRows());
   rows.push(...walkRows());
+  return rows;
+}
+
+/**
+ * The 1 GiB FAT32 file inside the same disk converted to QCOW2 and VHDX by qemu-img: the
+ * binding preads the stored clusters/blocks from their host runs (issue 21), against
+ * `diskpick cat` of the same file (`npx tsx -e "import('./bench/fuse.ts').then((m) => console.table(m.containerRows()))"`).
+ */
+export function containerRows(): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const fat1g = join(BENCH_CACHE, 'fat32-1g.img');
+  if (!existsSync(fat1g)) buildFatWithLargeFile(fat1g, 1 << 30);
+  for (const [fmt, ext] of [['qcow2', 'qcow2'], ['vhdx', 'vhdx']] as const) {
+    const image = join(BENCH_CACHE, `fat32-1g.${ext}`);
+    if (!existsSync(image)) sh(`qemu-img convert -f raw -O ${fmt} ${fat1g} ${image}.tmp && mv ${image}.tmp ${image}`);
+    withMount(image, (mnt) => {
+      const ours = coldTime(`dd if=${mnt}/p0/big.bin of=/dev/null bs=1M status=none`);
+      const cat = coldTime(`${diskpickCmd(`cat ${image} /p0/big.bin`)} > /dev/null`);
+      rows.push(throughputRow('fuse', `cold dd 1 GiB file (FAT32 in ${fmt.toUpperCase()})`, 1 << 30, ours, 'diskpick cat', cat, 0.8));
+    });
+  }
   return rows;
 }
 

@@ -310,6 +310,11 @@ async function main(): Promise<void> {
     // reader (measured: `ls -R` of 100 000 files ~7 ms faster than with its code compiled at run time).
     const ext = trainingExtImage(work);
     if (ext) runs.push(['ls', '-R', ext], ['ls', '-l', ext, '/p0/docs'], ['cat', ext, '/p0/docs/a.txt']);
+    // Where ntfsprogs and qemu-img are installed, a small NTFS volume in a QCOW2 adds the NTFS
+    // and QCOW2 readers (measured: `cat` of a small file from NTFS ~5% fewer instructions, the
+    // NTFS mount and path walk no longer compiled at run time; ext and FAT runs unchanged).
+    const ntfs = trainingNtfsImage(work);
+    if (ntfs) runs.push(['ls', '-l', ntfs, '/p0'], ['cat', ntfs, '/p0/notes.txt']);
     for (const args of runs) {
       const run = spawnSync(process.execPath, [LAUNCHER, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       if (run.status !== 0) throw new Error(`${LAUNCHER} ${args.join(' ')} failed (${run.status ?? run.signal})`);
@@ -318,6 +323,22 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** An 8 MiB NTFS volume (mkntfs) holding one file (ntfscp) as a QCOW2 (qemu-img), or null without the tools. */
+function trainingNtfsImage(work: string): string | null {
+  const raw = join(work, 'train-ntfs.img');
+  const file = join(work, 'notes.txt');
+  writeFileSync(file, 'notes\n'.repeat(500));
+  writeFileSync(raw, '');
+  const steps: [string, string[]][] = [
+    ['truncate', ['-s', '8M', raw]],
+    ['mkntfs', ['-F', '-Q', '-q', '-c', '4096', raw]],
+    ['ntfscp', [raw, file, 'notes.txt']],
+    ['qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, `${raw}.qcow2`]],
+  ];
+  for (const [cmd, args] of steps) if (spawnSync(cmd, args, { stdio: 'ignore' }).status !== 0) return null;
+  return `${raw}.qcow2`;
 }
 
 /** A 4 MiB ext4 image of a few files and folders made by mkfs.ext4 -d, or null without e2fsprogs. */

@@ -92,6 +92,14 @@ export function cannotOpen(file: string, message: string): DiskpickError {
   return new DiskpickError('image', message, file);
 }
 
+/**
+ * An image that opened cannot be read on: its server or bucket fails, answers what was not
+ * asked, or the object changed during the read (a network source; the bytes are not at fault).
+ */
+export function readFailed(file: string, message: string): DiskpickError {
+  return new DiskpickError('image', message, file);
+}
+
 export function unsupported(file: string, message: string): DiskpickError {
   return new DiskpickError('unsupported', message, file);
 }

@@ -6,6 +6,13 @@
  * scripts/bundle.ts) from the V8 code cache made at build time, so a run does not compile
  * ~500 KB of JavaScript first. Without a usable cache (another Node version, other V8 flags)
  * it compiles as `node bundle.cjs` would: slower, same result.
+ *
+ * No V8 flags on the #! line: --min-semi-space-size=16 (against the start's two scavenges),
+ * --single-threaded, --no-opt and --single-threaded-gc were each tried, the code cache made
+ * under the same flag: `cat` of a small file took +17%, +14%, +16% CPU and (the last) the
+ * same (measured, issue 27, A/B medians of 30 runs on the loaded machine). A V8 flag also
+ * changes the flag hash V8 checks a code cache against, so every tool that runs the launcher
+ * would need the same flags.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

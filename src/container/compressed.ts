@@ -8,33 +8,20 @@ import type { ByteSource, HostRun } from '../source/source.js';
 import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext } from './container.js';
 import { direct, HostFile } from './hostfile.js';
 import { RawContainer } from './raw.js';
+import { WrappingContainer } from './wrapping.js';
 
-class CompressedContainer implements Container {
+class CompressedContainer extends WrappingContainer {
   readonly format: string;
   readonly variant: string;
-  readonly name: string;
-  readonly size: number;
-  readonly sectorSize: number;
-  readonly warnings: string[];
   readonly details: Record<string, string>;
-  /** The inner image's further disks (a VMA's second device …), shown as /disk2 …. */
-  readonly moreDisks: FurtherDisk[] | undefined;
 
-  constructor(
-    private readonly input: ByteSource,
-    private readonly cache: StreamCacheSource,
-    private readonly inner: Container,
-    codec: string,
-  ) {
+  constructor(input: ByteSource, cache: StreamCacheSource, inner: Container, codec: string) {
+    // The inner image's further disks (a VMA's second device …) are its own to close.
+    super(inner, input.name, inner.moreDisks, [cache, input]);
     // One level, the inner image's, marked compressed: the stream is no level of a chain of its
     // own (as a level it showed up as a point in time, `@level:1`, of the same file).
     this.format = inner.format;
     this.variant = `${inner.variant}, in a ${codec} stream`;
-    this.name = input.name;
-    this.size = inner.size;
-    this.sectorSize = inner.sectorSize;
-    this.warnings = inner.warnings;
-    this.moreDisks = inner.moreDisks;
     this.details = {
       ...(inner.details ?? {}),
       'stream cache': cache.cachePath ? `${cache.cachePath} (${cache.reused ? 'reused' : 'made now'})` : 'temporary (removed on exit; keep one with --cache DIR)',
@@ -43,27 +30,13 @@ class CompressedContainer implements Container {
   }
 
   get chain(): ChainLevel[] {
-    const [own, ...below] = this.inner.chain;
+    const [own, ...below] = this.disk.chain;
     return [{ ...own!, variant: this.variant, file: this.name }, ...below];
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.inner.read(offset, length);
-  }
-
-  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    return this.inner.readInto ? this.inner.readInto(target, at, offset, length) : this.inner.read(offset, length).then((b) => b.copy(target, at));
-  }
-
-  hostRuns(): Promise<HostRun[] | null> {
+  override hostRuns(): Promise<HostRun[] | null> {
     // The bytes are decoded from the cache: never a plain run of a host file.
     return Promise.resolve(null);
-  }
-
-  async close(): Promise<void> {
-    await this.inner.close().catch(() => undefined);
-    await this.cache.close().catch(() => undefined);
-    await this.input.close().catch(() => undefined);
   }
 }
 

@@ -10,10 +10,10 @@
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DiskpickError } from '../errors.js';
-import type { HostRun } from '../source/source.js';
+import { cannotOpen, corrupt, DiskpickError } from '../errors.js';
 import type { ChainLevel, Container, FurtherDisk } from './container.js';
 import { noSuchLevel, type PointSpec } from './point.js';
+import { WrappingContainer } from './wrapping.js';
 
 const DISK_FILE = /\.(a?vhdx|a?vhd)$/i;
 /** A VM has a handful of disks and checkpoints; a hostile folder ends here. */
@@ -28,26 +28,18 @@ interface Tip {
   mtimeMs: number;
 }
 
-class HyperVExport implements Container {
+class HyperVExport extends WrappingContainer {
   readonly format = 'hyperv';
   readonly variant: string;
-  readonly name: string;
-  readonly size: number;
-  readonly sectorSize: number;
-  readonly warnings: string[];
 
   constructor(
     folder: string,
-    private readonly disk: Container,
-    readonly moreDisks: FurtherDisk[],
+    disk: Container,
+    moreDisks: FurtherDisk[],
     readonly details: Record<string, string>,
     level: number | null,
   ) {
-    this.name = folder;
-    this.size = disk.size;
-    this.sectorSize = disk.sectorSize;
-    this.warnings = disk.warnings;
-    for (const d of moreDisks) for (const w of d.container.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
+    super(disk, folder, moreDisks, moreDisks.map((d) => d.container));
     const n = 1 + moreDisks.length;
     this.variant = `export folder, ${n} disk${n === 1 ? '' : 's'}, ${level === null ? 'newest checkpoint chain' : `checkpoint level ${level}`}`;
   }
@@ -55,23 +47,6 @@ class HyperVExport implements Container {
   /** The first disk's chain: `@level:N` counts its levels (the folder adds none). */
   get chain(): ChainLevel[] {
     return this.disk.chain;
-  }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.disk.read(offset, length);
-  }
-
-  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    return this.disk.readInto ? this.disk.readInto(target, at, offset, length) : this.disk.read(offset, length).then((b) => b.copy(target, at));
-  }
-
-  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    return this.disk.hostRuns ? this.disk.hostRuns(offset, length) : Promise.resolve(null);
-  }
-
-  async close(): Promise<void> {
-    for (const d of this.moreDisks) await d.container.close().catch(() => undefined);
-    await this.disk.close().catch(() => undefined);
   }
 }
 
@@ -94,7 +69,7 @@ async function diskFiles(dir: string, folder: string): Promise<{ files: string[]
     if (!DISK_FILE.test(n)) continue;
     const st = await stat(join(dir, n)).catch(() => null);
     if (!st?.isFile()) continue;
-    if (files.length >= MAX_FILES) throw new DiskpickError('image', `Hyper-V export folder: more than ${MAX_FILES} disk files`, folder);
+    if (files.length >= MAX_FILES) throw corrupt(folder, `Hyper-V export folder: more than ${MAX_FILES} disk files`);
     const real = await realpath(join(dir, n));
     if (dirname(real) !== home) skipped.push(`${n} (a link out of the folder, to ${real})`);
     else files.push(real);
@@ -113,7 +88,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
   const { dir, siblings } = await diskFolder(folder);
   const { files, skipped } = await diskFiles(dir, folder);
   if (files.length === 0) {
-    throw new DiskpickError('image', `is a folder, not a disk image (no .vhdx/.avhdx file${dir === folder ? '' : ` in ${basename(dir)}`}, so not a Hyper-V export either)`, arg);
+    throw cannotOpen(arg, `is a folder, not a disk image (no .vhdx/.avhdx file${dir === folder ? '' : ` in ${basename(dir)}`}, so not a Hyper-V export either)`);
   }
   // Every file as a chain. A file that does not open (a checkpoint whose parent is gone)
   // stops the open: it may be the newest state, and reading an older one silently would
@@ -128,7 +103,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
     await c.close();
     // A file named like a disk that is no VHD/VHDX would open as a raw disk of its own.
     const bad = levels.find((l) => l.format !== 'vhdx' && l.format !== 'vhd');
-    if (bad) throw new DiskpickError('image', `Hyper-V export folder: is not a VHDX or VHD file (read as ${bad.format})`, bad.file);
+    if (bad) throw cannotOpen(bad.file, `Hyper-V export folder: is not a VHDX or VHD file (read as ${bad.format})`);
     chains.set(f, levels.map((l) => l.file));
   }
   const parents = new Set<string>();
@@ -141,7 +116,7 @@ export async function openHyperVFolder(arg: string, folder: string, point: Point
     byBase.set(base, [...(byBase.get(base) ?? []), t]);
   }
   const bases = [...byBase.keys()].sort();
-  if (bases.length > MAX_DISKS) throw new DiskpickError('image', `Hyper-V export folder: ${bases.length} base disks (at most ${MAX_DISKS} are read)`, folder);
+  if (bases.length > MAX_DISKS) throw corrupt(folder, `Hyper-V export folder: ${bases.length} base disks (at most ${MAX_DISKS} are read)`);
   const newest = bases.map((b) => [...byBase.get(b)!].sort((x, y) => y.mtimeMs - x.mtimeMs || y.chain.length - x.chain.length || (x.file < y.file ? -1 : 1))[0]!);
   const details: Record<string, string> = { 'disk folder': dir };
   const configs = siblings.filter((n) => /^(virtual machines|snapshots)$/i.test(n));

@@ -143,13 +143,13 @@ class ChainSession {
     if (ref.includes('\0')) throw corrupt(from, `${what} name contains a NUL byte`);
     const wanted = isAbsolute(ref) ? ref : resolve(dirname(from), ref);
     const real = await realpathIfExists(wanted);
-    if (real === null) throw new DiskpickError('image', `${what} not found: ${wanted}`, from);
+    if (real === null) throw cannotOpen(from, `${what} not found: ${wanted}`);
     if (!this.isAllowed(real)) throw this.outside(what, wanted, real, from);
     return real;
   }
 
   private outside(what: string, wanted: string, real: string, from: string): DiskpickError {
-    return new DiskpickError('image', `${what} ${wanted} is outside the image's folder; allow it with --parent-dir ${dirname(real)}`, from);
+    return cannotOpen(from, `${what} ${wanted} is outside the image's folder; allow it with --parent-dir ${dirname(real)}`);
   }
 
   async openAt(display: string, real: string, stack: string[]): Promise<Container> {
@@ -165,11 +165,11 @@ class ChainSession {
     } catch (err) {
       throw fromSystemError(err, display);
     }
-    if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', display);
+    if (st.isDirectory()) throw cannotOpen(display, 'is a folder, not a disk image');
     // A parent must be a regular file: opening a FIFO waits forever for a writer.
     if (stack.length > 0 && !st.isFile()) {
       const what = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
-      throw new DiskpickError('image', `is ${what}${what.startsWith('not') ? '' : ', not a regular file'}, so it cannot be a parent image`, display);
+      throw cannotOpen(display, `is ${what}${what.startsWith('not') ? '' : ', not a regular file'}, so it cannot be a parent image`);
     }
     const file = stack.length === 0 ? await openHostFile(display) : await FileSource.open(real);
     this.opened.push(file);
@@ -210,11 +210,11 @@ class ChainSession {
   /** See OpenContext.openParent. */
   async openParent(ref: ParentRef, from: string, self: string, stack: string[]): Promise<Container> {
     const paths = [...new Set(ref.paths.filter((p) => p !== ''))];
-    if (paths.length === 0) throw new DiskpickError('image', 'the image names no parent file', from);
+    if (paths.length === 0) throw cannotOpen(from, 'the image names no parent file');
     let outside: DiskpickError | null = null;
     // 1. Where the image says the parent is.
     for (const p of paths) {
-      if (p.includes('\0')) throw new DiskpickError('image', 'parent image name contains a NUL byte', from);
+      if (p.includes('\0')) throw corrupt(from, 'parent image name contains a NUL byte');
       const wanted = isAbsolute(p) ? p : resolve(dirname(from), p);
       const real = await realpathIfExists(wanted);
       if (real === null) continue;

@@ -6,7 +6,7 @@
  * place of the active state when the user names it (`IMAGE@snap:NAME`): its own L1 table and
  * disk size over the same clusters and backing file.
  */
-import { checkFileEnd, tableEnd } from './damage.js';
+import { checkFileEnd, lastNonZeroEntry, lastTableEntry } from './damage.js';
 import { decompress as zstdDecompress } from 'fzstd';
 import { corrupt, DiskpickError, unsupported } from '../errors.js';
 import { readExact, readInto, type ByteSource } from '../source/source.js';
@@ -440,28 +440,26 @@ function zstdFrameLength(b: Buffer): number {
  */
 async function refcountedEnd(ctx: OpenContext, src: ByteSource, hdr: QcowHeader, cs: number): Promise<number | null> {
   const tableEntries = (hdr.refcount_table_clusters * cs) / 8;
-  let lastIndex = -1;
-  let lastBlock = 0;
-  const end = await tableEnd(ctx, src, hdr.refcount_table_offset, tableEntries, 8, (i, v) => {
-    if (v !== 0) {
-      lastIndex = i;
-      lastBlock = v - (v % 512);
-    }
-    return 0;
-  }, true);
-  if (end === null || lastIndex < 0) return null;
+  const lastIndex = await lastTableEntry(ctx, src, hdr.refcount_table_offset, tableEntries, 8);
+  if (lastIndex === null || lastIndex < 0) return null;
+  const at = hdr.refcount_table_offset + lastIndex * 8;
+  const entry = await readExact(src, at, 8, 'refcount table');
+  const v = entry.readUInt32BE(0) * 2 ** 32 + entry.readUInt32BE(4);
+  const lastBlock = v - (v % 512);
   if (lastBlock + cs > src.size) return lastBlock + cs;
   if (hdr.refcount_order > 6) return null;
   const bits = 2 ** hdr.refcount_order;
   const perBlock = (cs * 8) / bits;
   const block = await readExact(src, lastBlock, cs, 'refcount block');
-  for (let k = perBlock - 1; k >= 0; k--) {
-    const bit = k * bits;
-    let nonzero: boolean;
-    if (bits >= 8) nonzero = !block.subarray(bit / 8, bit / 8 + bits / 8).every((x) => x === 0);
-    // Sub-byte widths: bit 0 is the least significant bit (the spec's refcount block entry).
-    else nonzero = ((block[bit >> 3]! >> (bit & 7)) & ((1 << bits) - 1)) !== 0;
-    if (nonzero) return (lastIndex * perBlock + k + 1) * cs;
+  // The last byte holding a nonzero refcount, found without a loop over every entry (a small
+  // image's last block is mostly zero: 32 768 entries of 16 bits at 64 KiB clusters).
+  const lastByte = lastNonZeroEntry(block, 1);
+  if (lastByte < 0) return null;
+  if (bits >= 8) return (lastIndex * perBlock + Math.floor(lastByte / (bits / 8)) + 1) * cs;
+  // Sub-byte widths: bit 0 is the least significant bit (the spec's refcount block entry).
+  const perByte = 8 / bits;
+  for (let k = perByte - 1; k >= 0; k--) {
+    if (((block[lastByte]! >> (k * bits)) & ((1 << bits) - 1)) !== 0) return (lastIndex * perBlock + lastByte * perByte + k + 1) * cs;
   }
   return null;
 }

@@ -6,7 +6,7 @@
  * A parent recorded as a local path (`C:\VMs\base.vhd`) is looked for by its file name there.
  */
 import { posix } from 'node:path';
-import { DiskpickError, fileWarning } from '../errors.js';
+import { DiskpickError, cannotOpen, corrupt, fileWarning, unsupported } from '../errors.js';
 import { HttpFetcher, listHttpFolder, redactUrl, type HttpOptions } from '../source/http.js';
 import { RemoteBlockCache, RemoteSource, type RemoteCacheOptions } from '../source/remote.js';
 import { S3Fetcher, listS3Folder, listS3Glob, parseS3Url, type S3Options } from '../source/s3.js';
@@ -131,7 +131,8 @@ class RemoteSession {
   private readonly cache: RemoteBlockCache;
 
   constructor(private readonly allowed: string[], private readonly opts: RemoteOptions & { maxChainLength?: number; ignoreParentId?: boolean; snapshot?: string }) {
-    this.cache = new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / (opts.blockSize ?? 256 * 1024))));
+    const blockSize = opts.blockSize ?? 256 * 1024;
+    this.cache = new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / blockSize)), blockSize);
   }
 
   private isAllowed(url: string): boolean {
@@ -181,8 +182,8 @@ class RemoteSession {
 
   async openAt(url: string, stack: string[]): Promise<Container> {
     const name = url.toLowerCase().startsWith('s3://') ? url : redactUrl(url);
-    if (stack.includes(url)) throw new DiskpickError('image', `parent chain loops back to ${name}`, stack[stack.length - 1]);
-    if (stack.length >= (this.opts.maxChainLength ?? 64)) throw new DiskpickError('image', `parent chain longer than ${this.opts.maxChainLength ?? 64} levels`, name);
+    if (stack.includes(url)) throw corrupt(stack[stack.length - 1]!, `parent chain loops back to ${name}`);
+    if (stack.length >= (this.opts.maxChainLength ?? 64)) throw corrupt(name, `parent chain longer than ${this.opts.maxChainLength ?? 64} levels`);
     const { src: file, split } = stack.length === 0 ? await this.imageSource(url) : { src: await this.source(url), split: false };
     const src = new HostFile(file);
     const head = await src.read(0, HEAD_BYTES);
@@ -190,7 +191,7 @@ class RemoteSession {
     const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
     const snapshot = stack.length === 0 ? this.opts.snapshot : undefined;
     if (snapshot !== undefined && format.name !== 'qcow2') {
-      throw new DiskpickError('unsupported', `@snap: a ${format.name} image holds no internal snapshots (QCOW2 images do)`, name);
+      throw unsupported(name, `@snap: a ${format.name} image holds no internal snapshots (QCOW2 images do)`);
     }
     if (format === rawFormat) return new RawContainer(src, split ? 'split raw' : 'raw');
     try {
@@ -209,12 +210,12 @@ class RemoteSession {
       return;
     }
     await parent.close().catch(() => undefined);
-    throw new DiskpickError('image', `parent ${parent.name} does not match: ${why}; it is not the disk this image was made over (--ignore-parent-id reads it anyway)`, from);
+    throw cannotOpen(from, `parent ${parent.name} does not match: ${why}; it is not the disk this image was made over (--ignore-parent-id reads it anyway)`);
   }
 
   private async openParent(ref: ParentRef, from: string, self: string, stack: string[]): Promise<Container> {
     const paths = [...new Set(ref.paths.filter((p) => p !== ''))];
-    if (paths.length === 0) throw new DiskpickError('image', 'the image names no parent file', from);
+    if (paths.length === 0) throw corrupt(from, 'the image names no parent file');
     const tried: string[] = [];
     // Where the image says the parent is, then its file name in the image's folder and in
     // every --parent-dir URL.
@@ -243,7 +244,7 @@ class RemoteSession {
       if (c.found) this.warnings.push(fileWarning(from, `parent ${paths[0]} is not where the image says; using ${c.url}`));
       return parent;
     }
-    throw new DiskpickError('image', `parent image not found: needs ${paths[0]}${tried.length ? `; not used: ${tried.join('; ')}` : ''}; give its folder with --parent-dir URL`, from);
+    throw cannotOpen(from, `parent image not found: needs ${paths[0]}${tried.length ? `; not used: ${tried.join('; ')}` : ''}; give its folder with --parent-dir URL`);
   }
 
   /** The first `n` bytes of the file at `url`, or null (missing, shorter, unreadable). */
@@ -298,7 +299,7 @@ class RemoteSession {
       for (const url of listed) {
         if (!url.toLowerCase().endsWith(ext)) continue;
         // Bounded: a header read per candidate.
-        if (++checked > 1000) throw new DiskpickError('image', 'more than 1000 candidate parents in the allowed folders; give the parent\'s folder alone with --parent-dir', redactUrl(self));
+        if (++checked > 1000) throw cannotOpen(redactUrl(self), 'more than 1000 candidate parents in the allowed folders; give the parent\'s folder alone with --parent-dir');
         const found = await check(url);
         if (found) return found;
       }
@@ -313,8 +314,8 @@ class RemoteSession {
       ...(snapshot !== undefined ? { snapshot } : {}),
       async openReferenced(ref, from, what) {
         const url = resolveRemoteRef(ref, self);
-        if (!session.isAllowed(url)) throw new DiskpickError('image', `${what} ${url} is outside the image's folder; allow it with --parent-dir ${folderOf(url)}`, from);
-        if (stack.includes(url)) throw new DiskpickError('image', `${what} refers back to ${url}`, from);
+        if (!session.isAllowed(url)) throw cannotOpen(from, `${what} ${url} is outside the image's folder; allow it with --parent-dir ${folderOf(url)}`);
+        if (stack.includes(url)) throw corrupt(from, `${what} refers back to ${url}`);
         // Not the first block: a disk of 250 flat extents would pay 250 of them at opening.
         return new HostFile(await session.source(url, false));
       },

@@ -1,6 +1,6 @@
 import type { FsFormat } from './types.js';
-import { fatFormat } from './fat.js';
-import { exfatFormat } from './exfat.js';
+import { fatFormat } from './fat/fat.js';
+import { exfatFormat } from './exfat/exfat.js';
 import { extFormat } from './ext/ext.js';
 import { ntfsFormat } from './ntfs/ntfs.js';
 import { xfsFormat } from './xfs/xfs.js';

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
+import { corrupt, DiskpickError, STOPPING_OUTPUT_ERRORS, errnoOf, fromSystemError } from '../errors.js';
 import { chunksOf, pumpData } from '../source/chunks.js';
 import { refuseInput } from '../source/file.js';
 import type { Stat, Timespec } from '../fs/types.js';
@@ -577,7 +577,7 @@ async function readSmall(vfs: Vfs, node: VfsNode, stream: string | undefined, si
   let end = 0;
   try {
     await pumpData(src, async (chunk, at) => {
-      if (at + chunk.length > out.length) throw new DiskpickError('image', `holds more than its size of ${size} bytes`, node.path);
+      if (at + chunk.length > out.length) throw corrupt(node.path, `holds more than its size of ${size} bytes`);
       chunk.copy(out, at);
       end = Math.max(end, at + chunk.length);
     }, async (at, length) => {

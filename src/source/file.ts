@@ -93,11 +93,11 @@ export class FileSource implements ByteSource {
     }
     try {
       const st = await fh.stat();
-      if (st.isDirectory()) throw new DiskpickError('image', 'is a folder, not a disk image', path);
+      if (st.isDirectory()) throw cannotOpen(path, 'is a folder, not a disk image');
       const device = st.isBlockDevice() && opts.allowBlockDevice;
       if (!st.isFile() && !device) {
         const why = opts.allowBlockDevice ? 'only regular files and block devices are read' : 'only regular files are read';
-        throw new DiskpickError('image', `is ${describeHostFile(st)}, not a disk image file (${why})`, path);
+        throw cannotOpen(path, `is ${describeHostFile(st)}, not a disk image file (${why})`);
       }
       // A block device reports size 0 in stat; its end is where reads stop.
       const size = device ? await blockDeviceSize(fh) : st.size;

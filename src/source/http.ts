@@ -7,12 +7,13 @@
  * is a one-line error, never a mix of two files. Transient failures (5xx, 429, resets, time-outs)
  * are retried with backoff.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DiskpickError } from '../errors.js';
+import { DiskpickError, cannotOpen, readFailed } from '../errors.js';
+import { WireError, WirePool, type HeadVerdict, type WireHead } from './http-wire.js';
 import type { RangeFetcher } from './remote.js';
 
 export interface HttpOptions {
@@ -130,15 +131,33 @@ const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 class Retryable extends Error {}
 
+type Validators = { etag: string | null; lastModified: string | null };
+
+/** A redirect to follow, thrown out of a head verdict. */
+class Redirect {
+  constructor(readonly to: URL) {}
+}
+
+/** The request head's header lines for `headers`, refusing values that would break the head (CR, LF). */
+function headerLines(headers: Record<string, string>): string {
+  let out = '';
+  for (const [k, v] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[\r\n\0]/.test(v)) throw new DiskpickError('usage', '--http-header takes "Name: value" on one line');
+    if (/^(host|range|connection|content-length|transfer-encoding)$/i.test(k)) continue;
+    out += `${k}: ${v}\r\n`;
+  }
+  return out;
+}
+
 export class HttpFetcher implements RangeFetcher {
   transferred = 0;
   private constructor(
     private url: URL,
     readonly name: string,
     readonly size: number,
-    private readonly validators: { etag: string | null; lastModified: string | null },
-    private readonly headers: Record<string, string>,
-    private readonly agent: HttpAgent | HttpsAgent,
+    private readonly validators: Validators,
+    private readonly headers: string,
+    private readonly pool: WirePool,
     private readonly opts: HttpOptions,
   ) {}
 
@@ -157,15 +176,19 @@ export class HttpFetcher implements RangeFetcher {
       throw new DiskpickError('usage', 'not a valid URL', raw.replace(/\/\/[^/@]*@/, '//'));
     }
     const name = redactUrl(url);
-    const headers = requestHeaders(url, opts);
-    const agent = url.protocol === 'https:'
-      ? new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !opts.insecure })
-      : new HttpAgent({ keepAlive: true, maxSockets: 16 });
+    const headers = headerLines(requestHeaders(url, opts));
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DiskpickError('usage', `unsupported URL scheme ${url.protocol} (http, https, s3)`, name);
+    const pool = new WirePool({ max: 16, timeoutMs: opts.timeoutMs ?? 30_000, insecure: !!opts.insecure });
     // The first request learns the size and the validators: one byte, by range.
-    const probe = new HttpFetcher(url, name, 0, { etag: null, lastModified: null }, headers, agent, opts);
-    const first = await probe.request(0, Math.max(1, firstBytes), true);
-    const f = new HttpFetcher(probe.url, name, first.size, first.validators, headers, agent, opts);
+    const probe = new HttpFetcher(url, name, 0, { etag: null, lastModified: null }, headers, pool, opts);
+    let first;
+    try {
+      first = await probe.request(0, Math.max(1, firstBytes), true);
+    } catch (err) {
+      pool.destroy();
+      throw err;
+    }
+    const f = new HttpFetcher(probe.url, name, first.size, first.validators, headers, pool, opts);
     f.transferred = probe.transferred;
     if (firstBytes > 1) f.initial = first.body[0] ?? null;
     return f;
@@ -177,115 +200,93 @@ export class HttpFetcher implements RangeFetcher {
   }
 
   async fetch(offset: number, length: number): Promise<Buffer> {
-    return (await this.request(offset, length, false, length)).body[0] ?? Buffer.alloc(0);
+    const body = (await this.request(offset, length, false, length)).body;
+    return body.length === 1 ? body[0]! : Buffer.concat(body);
   }
 
-  async fetchBlocks(offset: number, length: number, blockSize: number): Promise<Buffer[]> {
-    return (await this.request(offset, length, false, blockSize)).body;
+  async fetchBlocks(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer): Promise<Buffer[]> {
+    return (await this.request(offset, length, false, blockSize, alloc)).body;
   }
 
-  private async request(offset: number, length: number, first: boolean, blockSize = Math.max(1, length)): Promise<{ body: Buffer[]; size: number; validators: { etag: string | null; lastModified: string | null } }> {
+  private async request(offset: number, length: number, first: boolean, blockSize = Math.max(1, length), alloc?: (size: number) => Buffer): Promise<{ body: Buffer[]; size: number; validators: Validators }> {
     const attempts = this.opts.attempts ?? 5;
     let lastErr: unknown;
+    let stale = 0;
     for (let a = 0; a < attempts; a++) {
       if (a > 0) await new Promise((r) => setTimeout(r, Math.min(8000, 200 * 2 ** (a - 1))));
       try {
-        return await this.once(offset, length, first, 0, blockSize);
+        return await this.once(offset, length, first, 0, blockSize, alloc);
       } catch (err) {
+        // A kept-alive connection the server had closed: the request never reached it; again at once, on a new one.
+        if (err instanceof WireError && err.stale && stale++ < 4) {
+          a--;
+          continue;
+        }
         if (!(err instanceof Retryable)) throw err;
         lastErr = err;
       }
     }
-    throw new DiskpickError('image', `${(lastErr as Error).message} (after ${attempts} attempts)`, this.name);
+    throw readFailed(this.name, `${(lastErr as Error).message} (after ${attempts} attempts)`);
   }
 
   /**
-   * One range request. The body is written straight into buffers of `blockSize` bytes (the
-   * cache's blocks): one copy of each byte, not a list of socket chunks joined and then cut
-   * into blocks (extract of 1 GiB: two of three copies, and their garbage, gone).
+   * One range request (http-wire.ts). The body is written straight into buffers of `blockSize`
+   * bytes (the cache's blocks): on plain HTTP the socket reads into them, no copy at all.
    */
-  private once(offset: number, length: number, first: boolean, redirects: number, blockSize: number): Promise<{ body: Buffer[]; size: number; validators: { etag: string | null; lastModified: string | null } }> {
-    const req = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const r = req(this.url, { method: 'GET', agent: this.agent, headers: { ...this.headers, Range: `bytes=${offset}-${offset + length - 1}` } }, (res: IncomingMessage) => {
-        const status = res.statusCode ?? 0;
-        if (status >= 300 && status < 400 && res.headers.location) {
-          res.resume();
-          if (redirects >= 5) return reject(new DiskpickError('image', 'too many redirects', this.name));
-          const next = new URL(res.headers.location, this.url);
-          if (next.protocol !== this.url.protocol) return reject(new DiskpickError('image', `a redirect changes the scheme to ${next.protocol}; refused`, this.name));
-          this.url = next;
-          return this.once(offset, length, first, redirects + 1, blockSize).then(resolve, reject);
-        }
-        if (RETRY_STATUS.has(status)) {
-          res.resume();
-          return reject(new Retryable(`the server answered ${status}`));
-        }
-        if (status === 401 || status === 403) {
-          res.resume();
-          return reject(new DiskpickError('image', `the server refused access (${status}): give credentials with --http-header, in the URL or in ~/.netrc`, this.name));
-        }
-        if (status === 404 || status === 410) {
-          res.resume();
-          return reject(new DiskpickError('image', `no such file on the server (${status})`, this.name));
-        }
-        if (status === 416 && first) {
-          res.resume();
-          return reject(new DiskpickError('image', 'empty file, not a disk image', this.name));
-        }
-        if (status !== 206) {
-          res.resume();
-          return reject(new DiskpickError('image', status === 200 ? 'the server ignores range requests: diskpick reads images in place and cannot use it' : `unexpected answer ${status} from the server`, this.name));
-        }
-        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
-        if (!range || Number(range[1]) !== offset) {
-          res.resume();
-          return reject(new DiskpickError('image', 'the server answered a range request with another range', this.name));
-        }
-        const size = range[3] === '*' ? NaN : Number(range[3]);
-        const validators = { etag: (res.headers.etag as string | undefined) ?? null, lastModified: (res.headers['last-modified'] as string | undefined) ?? null };
-        if (!first && ((this.validators.etag && validators.etag !== this.validators.etag) || (!this.validators.etag && this.validators.lastModified && validators.lastModified !== this.validators.lastModified) || size !== this.size)) {
-          res.resume();
-          return reject(new DiskpickError('image', 'the file changed on the server during the read (its ETag, Last-Modified or size is not what it was)', this.name));
-        }
-        const want = Number(range[2]) - offset + 1;
-        const blocks: Buffer[] = [];
-        let got = 0;
-        res.on('data', (c: Buffer) => {
-          this.transferred += c.length;
-          if (got + c.length > want) {
-            res.destroy();
-            return reject(new Retryable(`the server sent more than the ${want} bytes asked`));
-          }
-          for (let at = 0; at < c.length; ) {
-            const inBlock = got % blockSize;
-            if (inBlock === 0) blocks.push(Buffer.allocUnsafe(Math.min(blockSize, want - got)));
-            const n = c.copy(blocks[blocks.length - 1]!, inBlock, at);
-            at += n;
-            got += n;
-          }
-        });
-        res.on('end', () => {
-          if (got !== want) return reject(new Retryable(`the connection ended after ${got} of ${want} bytes`));
-          resolve({ body: blocks, size, validators });
-        });
-        res.on('error', (e) => reject(new Retryable(`the connection failed: ${e.message}`)));
-      });
-      r.setTimeout(this.opts.timeoutMs ?? 30_000, () => r.destroy(new Retryable('no answer in time')));
-      r.on('error', (e: NodeJS.ErrnoException) => {
-        if (e instanceof Retryable) return reject(e);
-        if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return reject(new DiskpickError('image', `cannot resolve the host ${this.url.hostname}`, this.name));
-        if (/certificate|self.signed|CERT_|UNABLE_TO_VERIFY/i.test(`${e.code} ${e.message}`)) {
-          return reject(new DiskpickError('image', `TLS certificate not trusted (${e.code ?? e.message}); use --insecure only for a server you trust`, this.name));
-        }
-        if (e.code === 'ECONNREFUSED') return reject(new DiskpickError('image', 'connection refused', this.name));
-        reject(new Retryable(`the connection failed: ${e.code ?? e.message}`));
-      });
-      r.end();
-    });
+  private async once(offset: number, length: number, first: boolean, redirects: number, blockSize: number, alloc?: (size: number) => Buffer): Promise<{ body: Buffer[]; size: number; validators: Validators }> {
+    const url = this.url;
+    const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${this.headers}Range: bytes=${offset}-${offset + length - 1}\r\n\r\n`;
+    let size = NaN;
+    let validators: Validators = { etag: null, lastModified: null };
+    let result;
+    try {
+      result = await this.pool.exchange(url, request, (res) => this.judge(res, offset, first, blockSize, (s, v) => ((size = s), (validators = v))), (n) => (this.transferred += n), alloc);
+    } catch (err) {
+      if (err instanceof Redirect) {
+        if (redirects >= 5) throw readFailed(this.name, 'too many redirects');
+        if (err.to.protocol !== url.protocol) throw readFailed(this.name, `a redirect changes the scheme to ${err.to.protocol}; refused`);
+        this.url = err.to;
+        return this.once(offset, length, first, redirects + 1, blockSize, alloc);
+      }
+      if (!(err instanceof WireError)) throw err;
+      if (err.stale) throw err;
+      const e = err;
+      if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') throw cannotOpen(this.name, `cannot resolve the host ${url.hostname}`);
+      if (/certificate|self.signed|CERT_|UNABLE_TO_VERIFY/i.test(`${e.code} ${e.message}`)) {
+        throw cannotOpen(this.name, `TLS certificate not trusted (${e.code ?? e.message}); use --insecure only for a server you trust`);
+      }
+      if (e.code === 'ECONNREFUSED') throw cannotOpen(this.name, 'connection refused');
+      if (e.code === 'ETIMEDOUT') throw new Retryable('no answer in time');
+      // The answer's framing (cut short, too long) says so itself; a socket's failure by its code.
+      throw new Retryable(e.message.startsWith('the ') ? e.message : `the connection failed: ${e.code ?? e.message}`);
+    }
+    return { body: result.blocks, size, validators };
+  }
+
+  /** What an answer's head says: follow, retry, fail, or take its body (then `take` learns the size and validators). */
+  private judge(res: WireHead, offset: number, first: boolean, blockSize: number, take: (size: number, v: Validators) => void): HeadVerdict {
+    const status = res.status;
+    const location = res.headers.get('location');
+    if (status >= 300 && status < 400 && location) return { refuse: new Redirect(new URL(location, this.url)) };
+    if (RETRY_STATUS.has(status)) return { refuse: new Retryable(`the server answered ${status}`) };
+    if (status === 401 || status === 403) return { refuse: cannotOpen(this.name, `the server refused access (${status}): give credentials with --http-header, in the URL or in ~/.netrc`) };
+    if (status === 404 || status === 410) return { refuse: cannotOpen(this.name, `no such file on the server (${status})`) };
+    if (status === 416 && first) return { refuse: cannotOpen(this.name, 'empty file, not a disk image') };
+    if (status !== 206) {
+      return { refuse: status === 200 ? cannotOpen(this.name, 'the server ignores range requests: diskpick reads images in place and cannot use it') : readFailed(this.name, `unexpected answer ${status} from the server`) };
+    }
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
+    if (!range || Number(range[1]) !== offset) return { refuse: readFailed(this.name, 'the server answered a range request with another range') };
+    const size = range[3] === '*' ? NaN : Number(range[3]);
+    const validators = { etag: res.headers.get('etag') ?? null, lastModified: res.headers.get('last-modified') ?? null };
+    if (!first && ((this.validators.etag && validators.etag !== this.validators.etag) || (!this.validators.etag && this.validators.lastModified && validators.lastModified !== this.validators.lastModified) || size !== this.size)) {
+      return { refuse: readFailed(this.name, 'the file changed on the server during the read (its ETag, Last-Modified or size is not what it was)') };
+    }
+    take(size, validators);
+    return { length: Number(range[2]) - offset + 1, blockSize };
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    this.pool.destroy();
   }
 }

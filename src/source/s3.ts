@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import picomatch from 'picomatch';
-import { DiskpickError } from '../errors.js';
+import { DiskpickError, cannotOpen, readFailed } from '../errors.js';
 import type { RangeFetcher } from './remote.js';
 
 export interface S3Options {
@@ -54,13 +54,13 @@ function s3Error(err: unknown, name: string): DiskpickError {
   if (err instanceof DiskpickError) return err;
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string; code?: string };
   const status = e.$metadata?.httpStatusCode;
-  if (e.name === 'NoSuchKey' || e.name === 'NotFound' || status === 404) return new DiskpickError('image', 'no such object in the bucket', name);
-  if (e.name === 'NoSuchBucket') return new DiskpickError('image', 'no such bucket', name);
-  if (e.name === 'PreconditionFailed' || status === 412) return new DiskpickError('image', 'the object changed in the bucket during the read (its ETag is not what it was)', name);
-  if (e.name === 'CredentialsProviderError') return new DiskpickError('image', 'no AWS credentials found (environment, ~/.aws profile, SSO or instance role)', name);
-  if (status === 403 || e.name === 'AccessDenied' || e.name === 'Forbidden') return new DiskpickError('image', 'access denied by the bucket (403)', name);
-  if (e.code === 'ECONNREFUSED') return new DiskpickError('image', 'connection refused by the S3 endpoint', name);
-  return new DiskpickError('image', `S3: ${(e.name ?? 'error')}${status ? ` (${status})` : ''}`, name);
+  if (e.name === 'NoSuchKey' || e.name === 'NotFound' || status === 404) return cannotOpen(name, 'no such object in the bucket');
+  if (e.name === 'NoSuchBucket') return cannotOpen(name, 'no such bucket');
+  if (e.name === 'PreconditionFailed' || status === 412) return readFailed(name, 'the object changed in the bucket during the read (its ETag is not what it was)');
+  if (e.name === 'CredentialsProviderError') return cannotOpen(name, 'no AWS credentials found (environment, ~/.aws profile, SSO or instance role)');
+  if (status === 403 || e.name === 'AccessDenied' || e.name === 'Forbidden') return cannotOpen(name, 'access denied by the bucket (403)');
+  if (e.code === 'ECONNREFUSED') return cannotOpen(name, 'connection refused by the S3 endpoint');
+  return readFailed(name, `S3: ${(e.name ?? 'error')}${status ? ` (${status})` : ''}`);
 }
 
 export class S3Fetcher implements RangeFetcher {
@@ -94,7 +94,7 @@ export class S3Fetcher implements RangeFetcher {
         throw s3Error(err2, name);
       }
     }
-    if (!head.ContentLength) throw new DiskpickError('image', 'empty object, not a disk image', name);
+    if (!head.ContentLength) throw cannotOpen(name, 'empty object, not a disk image');
     return new S3Fetcher(s3, bucket, key, name, head.ContentLength, head.ETag ?? '', head.LastModified ? head.LastModified.getTime() : null);
   }
 
@@ -106,10 +106,10 @@ export class S3Fetcher implements RangeFetcher {
     } catch (err) {
       throw s3Error(err, this.name);
     }
-    if (this.etag && out.ETag && out.ETag !== this.etag) throw new DiskpickError('image', 'the object changed in the bucket during the read (its ETag is not what it was)', this.name);
+    if (this.etag && out.ETag && out.ETag !== this.etag) throw readFailed(this.name, 'the object changed in the bucket during the read (its ETag is not what it was)');
     const body = Buffer.from(await out.Body!.transformToByteArray());
     this.transferred += body.length;
-    if (body.length !== length) throw new DiskpickError('image', `S3 sent ${body.length} bytes for a range of ${length}`, this.name);
+    if (body.length !== length) throw readFailed(this.name, `S3 sent ${body.length} bytes for a range of ${length}`);
     return body;
   }
 

@@ -89,8 +89,8 @@ export async function hostRunsOf(src: ByteSource, offset = 0, length = src.size 
 
 /** Fills `target[at …]` from `src` (zero-copy where the source can, else one copy). */
 export async function readInto(src: ByteSource, target: Buffer, at: number, offset: number, length: number): Promise<number> {
-  if (offset >= src.size || length <= 0) return 0;
-  const n = Math.min(length, src.size - offset, target.length - at);
+  const n = readIntoSpan(src.size, offset, length, target, at);
+  if (n <= 0) return 0;
   if (src.readInto) return src.readInto(target, at, offset, n);
   const b = await src.read(offset, n);
   return b.copy(target, at, 0, Math.min(b.length, n));
@@ -101,8 +101,8 @@ export async function readInto(src: ByteSource, target: Buffer, at: number, offs
  * it delivered. (Their own `read` keeps any zero-copy shortcut of its own before calling this.)
  */
 export async function readIntoNew(src: ByteSource & Required<Pick<ByteSource, 'readInto'>>, offset: number, length: number): Promise<Buffer> {
-  if (offset >= src.size || length <= 0) return Buffer.alloc(0);
-  const n = Math.min(length, src.size - offset);
+  const n = readSpan(src.size, offset, length);
+  if (n === 0) return Buffer.alloc(0);
   const out = Buffer.allocUnsafe(n);
   const got = await src.readInto(out, 0, offset, n);
   return got === n ? out : out.subarray(0, got);

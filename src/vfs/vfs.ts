@@ -6,7 +6,7 @@
  * same everywhere.
  */
 import { stat as hostStat } from 'node:fs/promises';
-import { DiskpickError } from '../errors.js';
+import { cannotOpen, corrupt, DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import { displayImageName } from '../container/remote-open.js';
 import { parseImageArg } from '../container/point.js';
@@ -523,7 +523,7 @@ export class Vfs {
     const n = await fs.lookup(parent, name);
     this.passOnWarnings(pl.vol, fs);
     if (n && this.loopsBack(pl.vol, dir, n)) {
-      throw new DiskpickError('image', 'folder loop: this folder contains one of its own parents (damaged or hostile image)', joinPath(dir.path, name));
+      throw corrupt(joinPath(dir.path, name), 'folder loop: this folder contains one of its own parents (damaged or hostile image)');
     }
     return n ? this.fsNode(pl.vol, dir, n) : null;
   }
@@ -586,7 +586,7 @@ export class Vfs {
   }
 
   private fsOf(vol: VfsVolume): FileSystem {
-    if (!vol.fs) throw vol.fsError ?? new DiskpickError('image', 'no filesystem on this volume', `/${vol.name}`);
+    if (!vol.fs) throw vol.fsError ?? cannotOpen(`/${vol.name}`, 'no filesystem on this volume');
     return vol.fs;
   }
 
@@ -715,7 +715,7 @@ export class Vfs {
     if (vol) {
       // An opened encrypted volume: its decrypted bytes; a locked one: its encrypted bytes.
       if (vol.inner?.source) return vol.inner.source;
-      if (!vol.node.source) throw vol.node.error ?? new DiskpickError('image', 'this volume cannot be read', vol.name);
+      if (!vol.node.source) throw vol.node.error ?? cannotOpen(vol.name, 'this volume cannot be read');
       return vol.node.source;
     }
     const m = /^disk(\d+)$/i.exec(path);
@@ -848,7 +848,7 @@ async function mountVolume(node: VolumeNode, id: number, ino: number, opts: VfsO
   };
   const v: VfsVolume = { name: node.path, id, volume, node, fs: null, fsError: null, ino };
   const where = `/${node.path}`;
-  if (!node.source || node.error) v.fsError = node.error ?? new DiskpickError('image', 'this volume cannot be read', where);
+  if (!node.source || node.error) v.fsError = node.error ?? cannotOpen(where, 'this volume cannot be read');
   else if (node.system?.name === 'lvm2') {
     const vg = /of VG (\S+)/.exec(node.system.describe)?.[1];
     v.fsError = new DiskpickError('wrongType', `is an LVM2 physical volume${vg ? ` of VG ${vg}: its logical volumes are the folders under /${vg}` : ''}`, where);

@@ -5,7 +5,7 @@
 import { corrupt } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
 import { readGpt, hasGptAt } from './gpt.js';
-import { looksLikeMbr, parseMbrEntries, readMbr, hasMbrSignature } from './mbr.js';
+import { looksLikeMbr, parseMbrPartitionRecords, readMbr, hasMbrSignature } from './mbr.js';
 import type { PartitionTable } from './types.js';
 import { probeBitLocker } from './bitlocker/bitlocker.js';
 import { probeLuks } from './luks/luks.js';
@@ -30,14 +30,14 @@ export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Pr
   const s0 = await disk.read(0, 512);
   if (s0.length < 512) return null;
   const candidates = forced.has(disk) ? [sectorSize] : sectorSize === 4096 ? [4096, 512] : [512, 4096];
-  const mbrEntries = hasMbrSignature(s0) ? parseMbrEntries(s0) : [];
-  const protective = mbrEntries.some((e) => e.systemId === 0xee);
+  const mbrEntries = hasMbrSignature(s0) ? parseMbrPartitionRecords(s0) : [];
+  const protective = mbrEntries.some((e) => e.OSType === 0xee);
   for (const ss of candidates) {
     if (disk.size < ss * 3) continue;
     // A GPT counts when the MBR is protective, or when there is no valid MBR at all
     // (some tools skip it). A GPT signature behind a plain MBR is a stale leftover.
     if ((protective || !looksLikeMbr(s0)) && (await hasGptAt(disk, ss))) {
-      const others = mbrEntries.filter((e) => e.systemId !== 0 && e.systemId !== 0xee).length;
+      const others = mbrEntries.filter((e) => e.OSType !== 0 && e.OSType !== 0xee).length;
       const t = await readGpt(disk, ss, protective ? (others > 0 ? 'hybrid' : 'protective') : 'none');
       t.details.sectorSizeBy = forced.has(disk) ? '--sector-size' : 'GPT header position';
       return t;
@@ -54,8 +54,8 @@ export async function readPartitionTable(disk: ByteSource, sectorSize = 512): Pr
   // An encrypted volume without a partition table (BitLocker's header is boot-sector shaped).
   if (probeBitLocker(s0) || probeLuks(s0)) return null;
   if (looksLikeMbr(s0)) return readMbrSized(disk, s0, sectorSize, forced.has(disk));
-  const bad = mbrEntries.findIndex((e) => e.systemId !== 0 || e.startingLba !== 0 || e.sizeInLba !== 0);
-  if (bad >= 0 && !mbrEntries.every((e) => e.bootIndicator === 0 || e.bootIndicator === 0x80) ) {
+  const bad = mbrEntries.findIndex((e) => e.OSType !== 0 || e.StartingLBA !== 0 || e.SizeInLBA !== 0);
+  if (bad >= 0 && !mbrEntries.every((e) => e.BootIndicator === 0 || e.BootIndicator === 0x80) ) {
     throw corrupt(disk.name, `corrupt partition table: MBR entry ${bad + 1} has an invalid boot indicator`);
   }
   if (bad >= 0) throw corrupt(disk.name, `corrupt partition table: MBR entry ${bad + 1} is invalid (type, start or size)`);

@@ -3,7 +3,6 @@
  * last LBA; both carry a CRC32 of themselves and of the partition entry array. A damaged
  * primary falls back to the backup, with a warning.
  */
-import { crc32 } from 'node:zlib';
 import { corrupt } from '../errors.js';
 import { SliceSource, type ByteSource } from '../source/source.js';
 import { formatGuid, isZeroGuid } from './guid.js';
@@ -11,91 +10,168 @@ import type { PartitionTable, Volume } from './types.js';
 
 export const GPT_SIGNATURE = 'EFI PART';
 
-/** GPT header fields (UEFI 2.x, table 5-5). */
-export interface GptHeader {
-  revision: number;
-  headerSize: number;
-  headerCrc32: number;
-  myLba: bigint;
-  alternateLba: bigint;
-  firstUsableLba: bigint;
-  lastUsableLba: bigint;
-  diskGuid: string;
-  partitionEntryLba: bigint;
-  numberOfPartitionEntries: number;
-  sizeOfPartitionEntry: number;
-  partitionEntryArrayCrc32: number;
+/** CRC-32 (IEEE 802.3, as the UEFI spec's CRC32) in its reflected form: bit 31 is x^0. */
+const CRC32_POLY = 0xedb88320;
+let crcTable: Uint32Array | undefined;
+
+/** a·b mod P, both reflected polynomials. */
+function mulModP(a: number, b: number): number {
+  let p = 0;
+  for (let m = 0x80000000; m !== 0 && a !== 0; m >>>= 1) {
+    if (a & m) {
+      p ^= b;
+      a ^= m;
+    }
+    b = b & 1 ? (b >>> 1) ^ CRC32_POLY : b >>> 1;
+  }
+  return p >>> 0;
 }
 
-/** GPT partition entry fields (UEFI 2.x, table 5-6). */
+/** x^(8·n) mod P: what n zero bytes do to the CRC register. */
+function zeroBytesModP(n: number): number {
+  let r = 0x80000000;
+  let base = 0x00800000; // x^8
+  for (; n > 0; n = Math.floor(n / 2)) {
+    if (n % 2) r = mulModP(r, base);
+    base = mulModP(base, base);
+  }
+  return r;
+}
+
+/**
+ * CRC-32 of `b[0, end)` followed by `zeros` zero bytes. Not zlib's crc32: reading node:zlib's
+ * crc32 loads the zlib module and its streams on every start of a GPT disk, and a byte loop
+ * over a whole 16 KiB entry array runs long enough for V8 to optimise it on a background
+ * thread (both measured: a few ms of CPU for `cat` of a small file). An entry array is mostly
+ * unused (zero) entries, whose effect on the register is one multiplication by x^(8·zeros).
+ */
+export function crc32(b: Uint8Array, end = b.length, zeros = 0): number {
+  const t = (crcTable ??= Uint32Array.from({ length: 256 }, (_, i) => {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ CRC32_POLY : c >>> 1;
+    return c >>> 0;
+  }));
+  let c = 0xffffffff;
+  for (let i = 0; i < end; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+  if (zeros > 0) c = mulModP(c >>> 0, zeroBytesModP(zeros));
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** CRC-32 of an entry array: its unused entries at the end (all zero bytes) taken in one step. */
+function entryArrayCrc32(arr: Buffer, entrySize: number): number {
+  const zero = Buffer.alloc(entrySize);
+  let used = arr.length;
+  while (used >= entrySize && arr.subarray(used - entrySize, used).equals(zero)) used -= entrySize;
+  return crc32(arr, used, arr.length - used);
+}
+
+/** EFI_PARTITION_TABLE_HEADER (UEFI 2.x, table 5-5); the offset of each field in the header sector. */
+export interface GptHeader {
+  /** "EFI PART". Offset 0. */
+  Signature: string;
+  /** Offset 8. */
+  Revision: number;
+  /** Bytes covered by HeaderCRC32 (at least 92). Offset 12. */
+  HeaderSize: number;
+  /** CRC32 of the header with this field zeroed. Offset 16. */
+  HeaderCRC32: number;
+  /** Offset 24. */
+  MyLBA: bigint;
+  /** The other header's LBA (the backup's, for the primary). Offset 32. */
+  AlternateLBA: bigint;
+  /** Offset 40. */
+  FirstUsableLBA: bigint;
+  /** Offset 48. */
+  LastUsableLBA: bigint;
+  /** Offset 56, 16 bytes. */
+  DiskGUID: string;
+  /** Offset 72. */
+  PartitionEntryLBA: bigint;
+  /** Offset 80. */
+  NumberOfPartitionEntries: number;
+  /** Offset 84 (128 · 2^n). */
+  SizeOfPartitionEntry: number;
+  /** CRC32 of the whole entry array. Offset 88. */
+  PartitionEntryArrayCRC32: number;
+}
+
+/** EFI_PARTITION_ENTRY (UEFI 2.x, table 5-6); offsets from the entry's start. */
 export interface GptPartitionEntry {
-  partitionTypeGuid: string;
-  uniquePartitionGuid: string;
-  startingLba: bigint;
-  endingLba: bigint;
-  attributes: bigint;
-  partitionName: string;
+  /** All zeros: an unused entry. Offset 0, 16 bytes. */
+  PartitionTypeGUID: string;
+  /** Offset 16, 16 bytes. */
+  UniquePartitionGUID: string;
+  /** Offset 32. */
+  StartingLBA: bigint;
+  /** Inclusive. Offset 40. */
+  EndingLBA: bigint;
+  /** Offset 48. */
+  Attributes: bigint;
+  /** UTF-16LE, NUL-padded. Offset 56, 72 bytes. */
+  PartitionName: string;
 }
 
 const MAX_ENTRY_ARRAY = 4 * 1024 * 1024;
 
 function parseHeader(b: Buffer): GptHeader {
   return {
-    revision: b.readUInt32LE(8),
-    headerSize: b.readUInt32LE(12),
-    headerCrc32: b.readUInt32LE(16),
-    myLba: b.readBigUInt64LE(24),
-    alternateLba: b.readBigUInt64LE(32),
-    firstUsableLba: b.readBigUInt64LE(40),
-    lastUsableLba: b.readBigUInt64LE(48),
-    diskGuid: formatGuid(b, 56),
-    partitionEntryLba: b.readBigUInt64LE(72),
-    numberOfPartitionEntries: b.readUInt32LE(80),
-    sizeOfPartitionEntry: b.readUInt32LE(84),
-    partitionEntryArrayCrc32: b.readUInt32LE(88),
+    Signature: b.toString('latin1', 0, 8),
+    Revision: b.readUInt32LE(8),
+    HeaderSize: b.readUInt32LE(12),
+    HeaderCRC32: b.readUInt32LE(16),
+    MyLBA: b.readBigUInt64LE(24),
+    AlternateLBA: b.readBigUInt64LE(32),
+    FirstUsableLBA: b.readBigUInt64LE(40),
+    LastUsableLBA: b.readBigUInt64LE(48),
+    DiskGUID: formatGuid(b, 56),
+    PartitionEntryLBA: b.readBigUInt64LE(72),
+    NumberOfPartitionEntries: b.readUInt32LE(80),
+    SizeOfPartitionEntry: b.readUInt32LE(84),
+    PartitionEntryArrayCRC32: b.readUInt32LE(88),
   };
 }
 
 /** Checks signature, size and CRC of a header sector; returns why not when it fails. */
 function checkHeader(sector: Buffer, sectorSize: number): GptHeader | string {
-  if (sector.length < 92 || sector.toString('latin1', 0, 8) !== GPT_SIGNATURE) return 'no GPT signature';
+  if (sector.length < 92) return 'no GPT signature';
   const h = parseHeader(sector);
-  if (h.headerSize < 92 || h.headerSize > sectorSize) return `header size ${h.headerSize} is invalid`;
-  const copy = Buffer.from(sector.subarray(0, h.headerSize));
+  if (h.Signature !== GPT_SIGNATURE) return 'no GPT signature';
+  if (h.HeaderSize < 92 || h.HeaderSize > sectorSize) return `header size ${h.HeaderSize} is invalid`;
+  const copy = Buffer.from(sector.subarray(0, h.HeaderSize));
   copy.writeUInt32LE(0, 16);
-  if (crc32(copy) >>> 0 !== h.headerCrc32) return 'header CRC32 mismatch';
-  if (h.sizeOfPartitionEntry < 128 || h.sizeOfPartitionEntry % 8 !== 0 || h.sizeOfPartitionEntry > 4096) {
-    return `partition entry size ${h.sizeOfPartitionEntry} is invalid`;
+  if (crc32(copy) >>> 0 !== h.HeaderCRC32) return 'header CRC32 mismatch';
+  if (h.SizeOfPartitionEntry < 128 || h.SizeOfPartitionEntry % 8 !== 0 || h.SizeOfPartitionEntry > 4096) {
+    return `partition entry size ${h.SizeOfPartitionEntry} is invalid`;
   }
-  if (h.numberOfPartitionEntries * h.sizeOfPartitionEntry > MAX_ENTRY_ARRAY) {
-    return `partition entry array of ${h.numberOfPartitionEntries} entries is implausibly large`;
+  if (h.NumberOfPartitionEntries * h.SizeOfPartitionEntry > MAX_ENTRY_ARRAY) {
+    return `partition entry array of ${h.NumberOfPartitionEntries} entries is implausibly large`;
   }
   return h;
 }
 
 async function readEntries(disk: ByteSource, h: GptHeader, sectorSize: number): Promise<GptPartitionEntry[] | string> {
-  const len = h.numberOfPartitionEntries * h.sizeOfPartitionEntry;
-  const off = Number(h.partitionEntryLba) * sectorSize;
+  const len = h.NumberOfPartitionEntries * h.SizeOfPartitionEntry;
+  const off = Number(h.PartitionEntryLBA) * sectorSize;
   if (!Number.isSafeInteger(off) || off + len > disk.size) return 'partition entry array lies past the end of the disk';
   const arr = await disk.read(off, len);
   if (arr.length < len) return 'partition entry array is cut short';
-  if (crc32(arr) >>> 0 !== h.partitionEntryArrayCrc32) return 'partition entry array CRC32 mismatch';
+  if (entryArrayCrc32(arr, h.SizeOfPartitionEntry) !== h.PartitionEntryArrayCRC32) return 'partition entry array CRC32 mismatch';
   const out: GptPartitionEntry[] = [];
-  for (let i = 0; i < h.numberOfPartitionEntries; i++) {
-    const e = i * h.sizeOfPartitionEntry;
+  for (let i = 0; i < h.NumberOfPartitionEntries; i++) {
+    const e = i * h.SizeOfPartitionEntry;
     if (isZeroGuid(arr, e)) {
-      out.push({ partitionTypeGuid: '', uniquePartitionGuid: '', startingLba: 0n, endingLba: 0n, attributes: 0n, partitionName: '' });
+      out.push({ PartitionTypeGUID: '', UniquePartitionGUID: '', StartingLBA: 0n, EndingLBA: 0n, Attributes: 0n, PartitionName: '' });
       continue;
     }
     const nameRaw = arr.subarray(e + 56, e + 128).toString('utf16le');
     const nul = nameRaw.indexOf('\0');
     out.push({
-      partitionTypeGuid: formatGuid(arr, e),
-      uniquePartitionGuid: formatGuid(arr, e + 16),
-      startingLba: arr.readBigUInt64LE(e + 32),
-      endingLba: arr.readBigUInt64LE(e + 40),
-      attributes: arr.readBigUInt64LE(e + 48),
-      partitionName: nul >= 0 ? nameRaw.slice(0, nul) : nameRaw,
+      PartitionTypeGUID: formatGuid(arr, e),
+      UniquePartitionGUID: formatGuid(arr, e + 16),
+      StartingLBA: arr.readBigUInt64LE(e + 32),
+      EndingLBA: arr.readBigUInt64LE(e + 40),
+      Attributes: arr.readBigUInt64LE(e + 48),
+      PartitionName: nul >= 0 ? nameRaw.slice(0, nul) : nameRaw,
     });
   }
   return out;
@@ -149,7 +225,7 @@ export async function readGpt(disk: ByteSource, sectorSize: number, protectiveMb
 
   // The backup header is where the primary says, or else in the last sector of the disk.
   const backupLbas = new Set<number>([lastLba]);
-  if (typeof primary !== 'string' && primary.alternateLba <= BigInt(lastLba)) backupLbas.add(Number(primary.alternateLba));
+  if (typeof primary !== 'string' && primary.AlternateLBA <= BigInt(lastLba)) backupLbas.add(Number(primary.AlternateLBA));
   let backupProblem = '';
   for (const lba of backupLbas) {
     const sector = await disk.read(lba * sectorSize, sectorSize);
@@ -180,17 +256,17 @@ export async function readGpt(disk: ByteSource, sectorSize: number, protectiveMb
   const volumes: Volume[] = [];
   const diskSectors = BigInt(lastLba + 1);
   entries.forEach((e, i) => {
-    if (!e.partitionTypeGuid) return;
+    if (!e.PartitionTypeGUID) return;
     const index = i + 1;
-    if (e.endingLba < e.startingLba) {
-      warnings.push(`p${index}: ending LBA ${e.endingLba} is before starting LBA ${e.startingLba}; skipped`);
+    if (e.EndingLBA < e.StartingLBA) {
+      warnings.push(`p${index}: ending LBA ${e.EndingLBA} is before starting LBA ${e.StartingLBA}; skipped`);
       return;
     }
-    if (e.endingLba >= diskSectors) {
-      warnings.push(`p${index} ends past the end of the disk (sector ${e.endingLba} >= ${diskSectors}): the image is truncated`);
+    if (e.EndingLBA >= diskSectors) {
+      warnings.push(`p${index} ends past the end of the disk (sector ${e.EndingLBA} >= ${diskSectors}): the image is truncated`);
     }
-    const start = Number(e.startingLba) * sectorSize;
-    const size = Number(e.endingLba - e.startingLba + 1n) * sectorSize;
+    const start = Number(e.StartingLBA) * sectorSize;
+    const size = Number(e.EndingLBA - e.StartingLBA + 1n) * sectorSize;
     if (!Number.isSafeInteger(start + size)) {
       warnings.push(`p${index}: position out of range; skipped`);
       return;
@@ -200,17 +276,17 @@ export async function readGpt(disk: ByteSource, sectorSize: number, protectiveMb
       start,
       size,
       source: new SliceSource(disk, start, size, `${disk.name} (p${index})`),
-      type: gptTypeName(e.partitionTypeGuid),
-      name: e.partitionName || undefined,
-      uuid: e.uniquePartitionGuid,
+      type: gptTypeName(e.PartitionTypeGUID),
+      name: e.PartitionName || undefined,
+      uuid: e.UniquePartitionGUID,
     });
   });
   return {
     scheme: 'gpt',
     sectorSize,
-    diskId: header.diskGuid,
+    diskId: header.DiskGUID,
     volumes,
     warnings,
-    details: { header: used, protectiveMbr, entries: header.numberOfPartitionEntries },
+    details: { header: used, protectiveMbr, entries: header.NumberOfPartitionEntries },
   };
 }

@@ -6,27 +6,38 @@ import { corrupt } from '../errors.js';
 import { readExact, SliceSource, type ByteSource } from '../source/source.js';
 import type { PartitionTable, Volume } from './types.js';
 
-/** One 16-byte partition entry at MBR/EBR offset 446 + 16·i. */
-export interface MbrPartitionEntry {
-  bootIndicator: number; // 0x80 active, 0x00 inactive
-  systemId: number; // partition type byte
-  startingLba: number;
-  sizeInLba: number;
-}
-
+/**
+ * Legacy MBR (UEFI 2.x, table 5-1), the same layout in every EBR: BootCode (0, 440 bytes),
+ * UniqueMBRDiskSignature (440, 4), Unknown (444, 2), PartitionRecord (446, 4 × 16),
+ * Signature (510, 0xAA55).
+ */
 export const MBR_SIGNATURE_OFFSET = 510;
-const ENTRY_OFFSET = 446;
+const UNIQUE_MBR_DISK_SIGNATURE_OFFSET = 440;
+const PARTITION_RECORD_OFFSET = 446;
 const MAX_LOGICAL = 256;
 
-export function parseMbrEntries(sector: Buffer): MbrPartitionEntry[] {
-  const out: MbrPartitionEntry[] = [];
+/** One MBR Partition Record (UEFI 2.x, table 5-2), 16 bytes; the CHS fields are not read. */
+export interface MbrPartitionRecord {
+  /** 0x80 bootable (active), 0x00 not. Offset 0. */
+  BootIndicator: number;
+  /** The partition type. Offset 4. */
+  OSType: number;
+  /** First sector, from the start of the disk (MBR) or of the enclosing EBR's base. Offset 8. */
+  StartingLBA: number;
+  /** Size in sectors. Offset 12. */
+  SizeInLBA: number;
+}
+
+/** The four partition records of an MBR or EBR sector. */
+export function parseMbrPartitionRecords(sector: Buffer): MbrPartitionRecord[] {
+  const out: MbrPartitionRecord[] = [];
   for (let i = 0; i < 4; i++) {
-    const e = ENTRY_OFFSET + 16 * i;
+    const e = PARTITION_RECORD_OFFSET + 16 * i;
     out.push({
-      bootIndicator: sector[e]!,
-      systemId: sector[e + 4]!,
-      startingLba: sector.readUInt32LE(e + 8),
-      sizeInLba: sector.readUInt32LE(e + 12),
+      BootIndicator: sector[e]!,
+      OSType: sector[e + 4]!,
+      StartingLBA: sector.readUInt32LE(e + 8),
+      SizeInLBA: sector.readUInt32LE(e + 12),
     });
   }
   return out;
@@ -39,12 +50,12 @@ export function hasMbrSignature(sector: Buffer): boolean {
 /** Entries look like a partition table (not boot code of a filesystem's boot sector). */
 export function looksLikeMbr(sector: Buffer): boolean {
   if (!hasMbrSignature(sector)) return false;
-  const entries = parseMbrEntries(sector);
+  const entries = parseMbrPartitionRecords(sector);
   let used = 0;
   for (const e of entries) {
-    if (e.bootIndicator !== 0 && e.bootIndicator !== 0x80) return false;
-    if (e.systemId === 0) continue;
-    if (e.startingLba === 0 || e.sizeInLba === 0) return false;
+    if (e.BootIndicator !== 0 && e.BootIndicator !== 0x80) return false;
+    if (e.OSType === 0) continue;
+    if (e.StartingLBA === 0 || e.SizeInLBA === 0) return false;
     used++;
   }
   return used > 0;
@@ -72,29 +83,29 @@ export async function readMbr(disk: ByteSource, sector0: Buffer, sectorSize: num
   const warnings: string[] = [];
   const volumes: Volume[] = [];
   const diskSectors = Math.floor(disk.size / sectorSize);
-  const entries = parseMbrEntries(sector0);
-  const add = (index: number, e: MbrPartitionEntry, baseLba: number, kind: 'primary' | 'logical') => {
-    const startLba = baseLba + e.startingLba;
+  const entries = parseMbrPartitionRecords(sector0);
+  const add = (index: number, e: MbrPartitionRecord, baseLba: number, kind: 'primary' | 'logical') => {
+    const startLba = baseLba + e.StartingLBA;
     const start = startLba * sectorSize;
-    const size = e.sizeInLba * sectorSize;
-    if (startLba + e.sizeInLba > diskSectors) {
-      warnings.push(`p${index} ends past the end of the disk (sector ${startLba + e.sizeInLba} > ${diskSectors}): the image is truncated`);
+    const size = e.SizeInLBA * sectorSize;
+    if (startLba + e.SizeInLBA > diskSectors) {
+      warnings.push(`p${index} ends past the end of the disk (sector ${startLba + e.SizeInLBA} > ${diskSectors}): the image is truncated`);
     }
     volumes.push({
       index,
       start,
       size,
       source: new SliceSource(disk, start, size, `${disk.name} (p${index})`),
-      type: mbrTypeName(e.systemId),
-      bootable: e.bootIndicator === 0x80,
+      type: mbrTypeName(e.OSType),
+      bootable: e.BootIndicator === 0x80,
       kind,
     });
   };
 
-  let extended: MbrPartitionEntry | null = null;
+  let extended: MbrPartitionRecord | null = null;
   entries.forEach((e, i) => {
-    if (e.systemId === 0) return;
-    if (isExtended(e.systemId)) {
+    if (e.OSType === 0) return;
+    if (isExtended(e.OSType)) {
       if (extended) warnings.push(`more than one extended partition; only the first is read`);
       else extended = e;
       return;
@@ -103,9 +114,9 @@ export async function readMbr(disk: ByteSource, sector0: Buffer, sectorSize: num
   });
 
   if (extended) {
-    const ext = extended as MbrPartitionEntry;
+    const ext = extended as MbrPartitionRecord;
     const seen = new Set<number>();
-    let ebrLba = ext.startingLba;
+    let ebrLba = ext.StartingLBA;
     let n = 5;
     while (true) {
       if (seen.has(ebrLba)) {
@@ -126,10 +137,10 @@ export async function readMbr(disk: ByteSource, sector0: Buffer, sectorSize: num
         warnings.push(`extended boot record at sector ${ebrLba} has no 55AA signature; chain stopped`);
         break;
       }
-      const [logical, next] = parseMbrEntries(ebr) as [MbrPartitionEntry, MbrPartitionEntry];
-      if (logical.systemId !== 0 && logical.sizeInLba > 0) add(n++, logical, ebrLba, 'logical');
-      if (next.systemId === 0 || next.startingLba === 0 || !isExtended(next.systemId)) break;
-      ebrLba = ext.startingLba + next.startingLba;
+      const [logical, next] = parseMbrPartitionRecords(ebr) as [MbrPartitionRecord, MbrPartitionRecord];
+      if (logical.OSType !== 0 && logical.SizeInLBA > 0) add(n++, logical, ebrLba, 'logical');
+      if (next.OSType === 0 || next.StartingLBA === 0 || !isExtended(next.OSType)) break;
+      ebrLba = ext.StartingLBA + next.StartingLBA;
     }
   }
 
@@ -137,7 +148,7 @@ export async function readMbr(disk: ByteSource, sector0: Buffer, sectorSize: num
   return {
     scheme: 'mbr',
     sectorSize,
-    diskId: sector0.readUInt32LE(440).toString(16).padStart(8, '0'),
+    diskId: sector0.readUInt32LE(UNIQUE_MBR_DISK_SIGNATURE_OFFSET).toString(16).padStart(8, '0'),
     volumes,
     warnings,
     details: {},

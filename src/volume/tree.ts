@@ -17,7 +17,7 @@
  * VGs of one name from two disks), compared case-insensitively, is shown as `NAME~2` (`~3`, …),
  * with a warning naming the original; partition and disk names never move.
  */
-import { DiskpickError } from '../errors.js';
+import { corrupt, DiskpickError } from '../errors.js';
 import type { ByteSource } from '../source/source.js';
 import { identifyContent } from './identify.js';
 import { volumeSystems } from './formats.js';
@@ -113,7 +113,7 @@ export class VolumeTreeBuilder {
 
   private addChild(parent: VolumeNode, c: ChildVolume, path: string, disk: number, depth: number, sectorSize: number): void {
     const volumes = this.tree.volumes;
-    if (volumes.length >= MAX_VOLUMES) throw new DiskpickError('image', `more than ${MAX_VOLUMES} volumes: damaged or hostile volume metadata`, parent.source?.name ?? path);
+    if (volumes.length >= MAX_VOLUMES) throw corrupt(parent.source?.name ?? path, `more than ${MAX_VOLUMES} volumes: damaged or hostile volume metadata`);
     const node: VolumeNode = {
       path, disk, start: c.start, size: c.size, source: c.source, what: c.what, parent,
       ...(c.error ? { error: c.error } : {}), ...(c.partition ? { partition: c.partition } : {}), ...(c.members ? { members: c.members } : {}),

@@ -2,8 +2,9 @@
  * ByteSource.hostRuns (what the mount's libfuse3 binding reads by itself, docs/fuse.md): for
  * files on raw images the runs are given, and the bytes at those offsets of the image file
  * (zeros for holes) are the file, compared with the builders' manifests (FAT) and the host tree
- * the image was built from (ext4, with a sparse file). Where bytes need decoding — the same
- * disk as QCOW2 — there are no runs. A split raw image's runs name its parts.
+ * the image was built from (ext4, with a sparse file). The same disk as QCOW2 gives runs in the
+ * QCOW2 file; where bytes need decoding — the disk as compressed QCOW2 — there are none. A
+ * split raw image's runs name its parts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, openSync, readSync, readFileSync, readlinkSync, lstatSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -67,24 +68,29 @@ describe('host runs of files on a raw GPT disk with FAT32 and FAT16', () => {
   });
   afterAll(async () => expect(await sha256File(image)).toBe(before));
 
-  it('every file: runs are given, and the image bytes they point at are the file (manifest sha256)', async () => {
-    const vfs = await Vfs.open(image);
+  /** Every non-empty file of `vols` in `disk` (this disk, or a copy in a container): runs given, all in `disk`, their bytes the manifest's. */
+  async function everyFileByRuns(disk: string, vols: string[]): Promise<number> {
+    const vfs = await Vfs.open(disk);
     try {
       let files = 0;
-      for (const vol of ['p1', 'p2']) {
+      for (const vol of vols) {
         for (const e of manifests[vol]!) {
           if (e.type !== 'file' || e.size === 0) continue;
           const runs = await runsOf(vfs, `/${vol}${e.path}`);
           expect(runs, e.path).not.toBeNull();
           expect(runs!.reduce((a, r) => a + r.length, 0), e.path).toBe(e.size);
-          expect(sha256OfRuns(runs!, image), e.path).toBe(e.sha256);
+          expect(sha256OfRuns(runs!, disk), e.path).toBe(e.sha256);
           files++;
         }
       }
-      expect(files).toBeGreaterThan(10);
+      return files;
     } finally {
       await vfs.close();
     }
+  }
+
+  it('every file: runs are given, and the image bytes they point at are the file (manifest sha256)', async () => {
+    expect(await everyFileByRuns(image, ['p1', 'p2'])).toBeGreaterThan(10);
   });
 
   it('the same disk cut into parts by split(1): runs name the parts, and reading them gives every file', async () => {
@@ -113,8 +119,13 @@ describe('host runs of files on a raw GPT disk with FAT32 and FAT16', () => {
     }
   });
 
-  it('the same disk as QCOW2 (qemu-img convert): no runs, its bytes need the container', async () => {
+  it('the same disk as QCOW2 (qemu-img convert): runs name the stored clusters, and every file is there', async () => {
     const qcow = cachedImage('fuse-fat-gpt.qcow2', (p) => tool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, p]));
+    expect(await everyFileByRuns(qcow, ['p1', 'p2'])).toBeGreaterThan(10);
+  });
+
+  it('the same disk as compressed QCOW2 (qemu-img convert -c): no runs, its bytes need decoding', async () => {
+    const qcow = cachedImage('fuse-fat-gpt-c.qcow2', (p) => tool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-c', image, p]));
     const vfs = await Vfs.open(qcow);
     try {
       const e = manifests.p1!.find((x) => x.type === 'file' && x.size > 0)!;

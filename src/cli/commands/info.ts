@@ -5,7 +5,7 @@ import { escapeText, jsonText } from '../../escape.js';
 import { runCommand, withImage, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
 import { createHash } from 'node:crypto';
-import { DiskpickError } from '../../errors.js';
+import { corrupt, DiskpickError } from '../../errors.js';
 import type { Container } from '../../container/container.js';
 import { pump } from '../../source/chunks.js';
 import { ProgressBar } from '../progress.js';
@@ -54,7 +54,7 @@ async function verifyDigests(c: Container, image: string): Promise<Record<string
   const out: Record<string, string> = {};
   algs.forEach(([alg, want], i) => {
     const got = hashes[i]!.digest('hex');
-    if (got !== want.toLowerCase()) throw new DiskpickError('image', `--verify: ${alg.toUpperCase()} mismatch: the image stores ${want}, its content hashes to ${got}`, image);
+    if (got !== want.toLowerCase()) throw corrupt(image, `--verify: ${alg.toUpperCase()} mismatch: the image stores ${want}, its content hashes to ${got}`);
     out[alg.toUpperCase()] = got;
   });
   return out;

@@ -4,7 +4,7 @@
  * its Adler-32) or zlib-compressed; "table" sections list where each chunk is, segment by
  * segment. See docs/formats/ewf.md and sections.ts.
  */
-import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { corrupt, unsupported, cannotOpen } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from '../container.js';
 import { MappedContainer, type Piece } from '../mapped.js';
@@ -171,7 +171,7 @@ async function openEwf(first: ByteSource, ctx: OpenContext): Promise<Container> 
   const head = await readExact(first, 0, FILE_HEADER_SIZE, 'EWF file header');
   const fh = parseFileHeader(head);
   if (!fh) throw corrupt(first.name, 'EWF: bad file header');
-  if (fh.segment_number !== 1) throw new DiskpickError('image', `EWF: this is segment ${fh.segment_number}; open the first segment file (.E01)`, first.name);
+  if (fh.segment_number !== 1) throw cannotOpen(first.name, `EWF: this is segment ${fh.segment_number}; open the first segment file (.E01)`);
   const segments: Segment[] = [];
   let volume: VolumeSection | null = null;
   const chunks = { segment: [] as number[], offset: [] as number[], stored: [] as number[], compressed: [] as boolean[] };

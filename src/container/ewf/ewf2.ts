@@ -7,7 +7,7 @@
  * EWF-E01 stores (zlib streams, or data + Adler-32), so the container is the E01 one
  * (EwfContainer in ewf.ts). See docs/formats/ewf.md and ewf2-sections.ts.
  */
-import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { corrupt, DiskpickError, unsupported, cannotOpen } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import type { Container, OpenContext } from '../container.js';
 import {
@@ -88,7 +88,7 @@ export async function openEwf2(first: ByteSource, ctx: OpenContext): Promise<Con
   const fh = parseFileHeaderV2(await readExact(first, 0, FILE_HEADER_V2_SIZE, 'EWF2 file header'));
   if (!fh) throw corrupt(first.name, 'EWF2: bad file header');
   if (fh.major_version !== 2) throw unsupported(first.name, `EWF2: format version ${fh.major_version}.${fh.minor_version} is not supported (2.x is)`);
-  if (fh.segment_file_number !== 1) throw new DiskpickError('image', `EWF2: this is segment ${fh.segment_file_number}; open the first segment file (.Ex01)`, first.name);
+  if (fh.segment_file_number !== 1) throw cannotOpen(first.name, `EWF2: this is segment ${fh.segment_file_number}; open the first segment file (.Ex01)`);
   const segments: Segment[] = [];
   const chunks: ChunkIndex = { segment: [], offset: [], stored: [], compressed: [], patterns: new Map() };
   let device: Record<string, string> | null = null;

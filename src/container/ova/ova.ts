@@ -6,12 +6,13 @@
  * first disk is this container; the others are its `moreDisks` (/disk2, /disk3 … in the tree,
  * docs/formats/ova.md).
  */
-import { corrupt, DiskpickError, unsupported } from '../../errors.js';
-import { SliceSource, type ByteSource, type HostRun } from '../../source/source.js';
+import { corrupt, unsupported, cannotOpen } from '../../errors.js';
+import { SliceSource, type ByteSource } from '../../source/source.js';
 import { SplitSource } from '../../source/split.js';
 import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext } from '../container.js';
 import { direct, HostFile } from '../hostfile.js';
 import { RawContainer } from '../raw.js';
+import { WrappingContainer } from '../wrapping.js';
 import { isTarHeader, readTarIndex, type TarMember } from './tar.js';
 import { parseOvf, type OvfDescriptor, type OvfDisk, type OvfFile } from './ovf.js';
 
@@ -24,30 +25,20 @@ const MAX_DISKS = 256;
 /** DSP0243 §5.3 names chunk i of file F `F.` + i in 9 decimal digits. */
 const CHUNK_DIGITS = 9;
 
-class OvaContainer implements Container {
+class OvaContainer extends WrappingContainer {
   readonly format = 'ova';
   readonly variant: string;
-  readonly name: string;
-  readonly size: number;
-  readonly sectorSize: number;
-  readonly warnings: string[];
   readonly details: Record<string, string>;
-  readonly moreDisks: FurtherDisk[];
 
   constructor(
-    private readonly archive: ByteSource,
-    private readonly disk: Container,
+    archive: ByteSource,
+    disk: Container,
     ovf: OvfDescriptor,
     descriptorName: string,
     firstFile: string,
     more: FurtherDisk[],
   ) {
-    this.name = archive.name;
-    this.size = disk.size;
-    this.sectorSize = disk.sectorSize;
-    this.warnings = disk.warnings;
-    for (const d of more) for (const w of d.container.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
-    this.moreDisks = more;
+    super(disk, archive.name, more, [...more.map((d) => d.container), archive]);
     this.variant = `OVF ${descriptorName}, ${ovf.disks.length} disk${ovf.disks.length === 1 ? '' : 's'}`;
     this.details = { descriptor: descriptorName, 'shown disk': firstFile };
     if (ovf.vmName) this.details['VM name'] = ovf.vmName;
@@ -61,24 +52,6 @@ class OvaContainer implements Container {
 
   get chain(): ChainLevel[] {
     return [{ format: this.format, variant: this.variant, virtualSize: this.size, file: this.name }, ...this.disk.chain];
-  }
-
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.disk.read(offset, length);
-  }
-
-  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    return this.disk.readInto ? this.disk.readInto(target, at, offset, length) : this.disk.read(offset, length).then((b) => b.copy(target, at));
-  }
-
-  hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    return this.disk.hostRuns ? this.disk.hostRuns(offset, length) : Promise.resolve(null);
-  }
-
-  async close(): Promise<void> {
-    for (const d of this.moreDisks) await d.container.close().catch(() => undefined);
-    await this.disk.close().catch(() => undefined);
-    await this.archive.close().catch(() => undefined);
   }
 }
 
@@ -112,12 +85,12 @@ function chunkedWindow(archive: ByteSource, members: TarMember[], file: OvfFile)
   });
   const byNumber = new Map<number, TarMember>();
   for (const m of numbered) byNumber.set(Number(m.name.slice(m.name.lastIndexOf(prefix) + prefix.length)), m);
-  if (byNumber.size === 0) throw new DiskpickError('image', `OVA: disk file ${file.href} (in chunks) is not in the archive: no member ${prefix}${'0'.repeat(CHUNK_DIGITS)}`, archive.name);
+  if (byNumber.size === 0) throw cannotOpen(archive.name, `OVA: disk file ${file.href} (in chunks) is not in the archive: no member ${prefix}${'0'.repeat(CHUNK_DIGITS)}`);
   const last = Math.max(...byNumber.keys());
   for (let i = 0; i <= last; i++) {
     const m = byNumber.get(i);
     const name = `${prefix}${String(i).padStart(CHUNK_DIGITS, '0')}`;
-    if (!m) throw new DiskpickError('image', `OVA: chunk ${name} of disk file ${file.href} is not in the archive (chunks 0…${last} expected)`, archive.name);
+    if (!m) throw cannotOpen(archive.name, `OVA: chunk ${name} of disk file ${file.href} is not in the archive (chunks 0…${last} expected)`);
     if (i < last && m.size !== chunkSize) throw corrupt(archive.name, `OVA: chunk ${m.name} is ${m.size} bytes, not the ovf:chunkSize ${chunkSize} (a chunk cut short)`);
     if (i === last && (m.size > chunkSize || m.size === 0)) throw corrupt(archive.name, `OVA: last chunk ${m.name} is ${m.size} bytes (ovf:chunkSize ${chunkSize})`);
     chunks.push(m);
@@ -138,7 +111,7 @@ async function openDisk(src: ByteSource, members: TarMember[], ovf: OvfDescripto
   if (file.compression && file.compression !== 'gzip') throw unsupported(src.name, `OVA: disk file ${file.href} is ${file.compression}-compressed (ovf:compression), not supported (gzip is)`);
   if (file.chunkSize) return { container: await openWindow(chunkedWindow(src, members, file), ctx), href: file.href };
   const member = memberNamed(members, file.href);
-  if (!member) throw new DiskpickError('image', `OVA: disk file ${file.href} is not in the archive`, src.name);
+  if (!member) throw cannotOpen(src.name, `OVA: disk file ${file.href} is not in the archive`);
   return { container: await openWindow(new SliceSource(direct(src), member.offset, member.size, `${src.name}:${member.name}`), ctx), href: member.name };
 }
 

@@ -6,7 +6,7 @@
  * grains into few large reads of the extent file.
  */
 import { corrupt } from '../../errors.js';
-import { readExact, readInto, type ByteSource } from '../../source/source.js';
+import { appendRun, hostRunsOf, readExact, readInto, type ByteSource, type HostRun } from '../../source/source.js';
 import { inflateInto, type InflateResult } from '../inflate.js';
 import { direct } from '../hostfile.js';
 import { InFlight, Lru } from '../../source/lru.js';
@@ -184,6 +184,28 @@ export class GrainReader {
       if (kind === 'compressed') cur!.grains.push({ pos, inGrain, take, fileOffset: e });
       cur!.len += take;
       pos += take;
+    }
+    return runs;
+  }
+
+  /**
+   * Where extent bytes [offset, offset+length) lie in host files, when no grain is
+   * compressed: stored runs in the extent file, zeros, and the parent's own runs (`parent`;
+   * null: zeros). null for a compressed extent (streamOptimized), asked before any table is
+   * read, or where a run lies past the end of its file.
+   */
+  async hostRuns(offset: number, length: number, parent: ((offset: number, length: number) => Promise<HostRun[] | null>) | null): Promise<HostRun[] | null> {
+    const file = direct(this.map.file);
+    if (this.map.compressed || !file.hostRuns) return null;
+    const runs: HostRun[] = [];
+    for (const run of await this.plan(offset, length)) {
+      let got: HostRun[] | null;
+      if (run.kind === 'zero' || (run.kind === 'parent' && !parent)) got = [{ length: run.len, fd: -1, offset: 0 }];
+      else if (run.kind === 'parent') got = await parent!(run.pos, run.len);
+      else if (run.kind === 'data') got = await hostRunsOf(file, run.file, run.len);
+      else got = null;
+      if (!got) return null;
+      for (const r of got) appendRun(runs, r);
     }
     return runs;
   }

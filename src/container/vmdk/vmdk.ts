@@ -9,7 +9,7 @@
 import { checkFileEnd } from '../damage.js';
 import { basename } from 'node:path';
 import { corrupt, DiskpickError, unsupported } from '../../errors.js';
-import { readExact, readInto, SliceSource, type ByteSource, readSpan, readIntoSpan } from '../../source/source.js';
+import { appendRun, hostRunsOf, readExact, readInto, SliceSource, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
 import type { ChainLevel, Container, ContainerFormat, OpenContext } from '../container.js';
 import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { COWD_MAGIC, CowdExtent } from './cowd.js';
@@ -112,20 +112,60 @@ export class VmdkContainer implements Container {
     return n;
   }
 
-  /** Moves virtual bytes [offset, offset+n) into target[at …], extent by extent. */
-  private async fill(target: Buffer, at: number, offset: number, n: number): Promise<void> {
+  /** Virtual bytes [offset, offset+n) extent by extent: the extent, where in it, how many bytes, and where in the range. */
+  private *spans(offset: number, n: number): Generator<[e: Extent, inExt: number, take: number, rel: number]> {
     let pos = offset;
     const end = offset + n;
     for (let i = this.extentAt(offset); pos < end && i < this.extents.length; i++) {
       const e = this.extents[i]!;
-      const inExt = pos - e.start;
-      const take = Math.min(e.size - inExt, end - pos);
-      const d = at + (pos - offset);
+      const take = Math.min(e.size - (pos - e.start), end - pos);
+      yield [e, pos - e.start, take, pos - offset];
+      pos += take;
+    }
+  }
+
+  /** Moves virtual bytes [offset, offset+n) into target[at …], extent by extent. */
+  private async fill(target: Buffer, at: number, offset: number, n: number): Promise<void> {
+    for (const [e, inExt, take, rel] of this.spans(offset, n)) {
+      const d = at + rel;
       if (e.kind === 'zero') target.fill(0, d, d + take);
       else if (e.kind === 'flat') await readInto(e.src, target, d, inExt, take);
       else await e.reader.read(inExt, take, target, d, this.fallback(e.start));
-      pos += take;
     }
+  }
+
+  /**
+   * Where [offset, offset + length) lies in host files, extent by extent (flat extents, zero
+   * extents, stored grains of sparse ones, the parent's runs under unallocated grains); null
+   * where any byte needs decoding (streamOptimized grains) or a file cannot say. The mount's
+   * libfuse3 binding then preads files inside the disk itself.
+   */
+  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return [];
+    const runs: HostRun[] = [];
+    for (const [e, inExt, take] of this.spans(offset, n)) {
+      let got: HostRun[] | null;
+      if (e.kind === 'zero') got = [{ length: take, fd: -1, offset: 0 }];
+      else if (e.kind === 'flat') got = await hostRunsOf(e.src, inExt, take);
+      else got = await e.reader.hostRuns(inExt, take, this.parentRuns(e.start));
+      if (!got) return null;
+      for (const r of got) appendRun(runs, r);
+      if (runs.length > 1 << 16) return null;
+    }
+    return runs;
+  }
+
+  /** The parent's host runs under an extent starting at virtual offset `start` (zeros past its end). */
+  private parentRuns(start: number): ((o: number, l: number) => Promise<HostRun[] | null>) | null {
+    const parent = this.parent;
+    if (!parent) return null;
+    return async (o, l) => {
+      const inParent = Math.max(0, Math.min(l, parent.size - (start + o)));
+      const got = inParent > 0 ? await hostRunsOf(parent, start + o, inParent) : [];
+      if (!got) return null;
+      return l > inParent ? [...got, { length: l - inParent, fd: -1, offset: 0 }] : got;
+    };
   }
 
   /** The parent's bytes under an extent starting at virtual offset `start` (zeros past its end). */

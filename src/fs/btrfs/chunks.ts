@@ -5,7 +5,7 @@
  * (items keyed FIRST_CHUNK_TREE_OBJECTID, CHUNK_ITEM, logical). Profiles: SINGLE, DUP, RAID0,
  * RAID1/1C3/1C4, RAID10 (docs/formats/btrfs.md); RAID5/6 are named and refused.
  */
-import { DiskpickError, corrupt, unsupported } from '../../errors.js';
+import { corrupt, unsupported, cannotOpen } from '../../errors.js';
 import { readInto, type ByteSource, type HostRun } from '../../source/source.js';
 import { hostRunsOf } from '../../source/source.js';
 
@@ -197,7 +197,7 @@ export class ChunkMap {
       const present = p.copies.filter((s) => this.device(s));
       if (present.length === 0) {
         const ids = [...new Set(p.copies.map((s) => s.devid))].join(', ');
-        throw new DiskpickError('image', `Btrfs logical address ${logical + pos} lies on device ${ids} of the filesystem, which is not among the disks given: add its disk with --disk`, this.file);
+        throw cannotOpen(this.file, `Btrfs logical address ${logical + pos} lies on device ${ids} of the filesystem, which is not among the disks given: add its disk with --disk`);
       }
       const s = present[mirror % present.length]!;
       const dev = this.device(s)!;

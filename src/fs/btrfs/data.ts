@@ -6,7 +6,7 @@
  * mismatch fails naming the file and the file offset; never silently wrong bytes.
  */
 import { DiskpickError, corrupt } from '../../errors.js';
-import { readIntoNew, type ByteSource, type HostRun } from '../../source/source.js';
+import { readIntoNew, readIntoSpan, type ByteSource, type HostRun } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
 import { crc32cFirstMismatch } from '../../source/codecs.js';
 import { csumMatches } from './checksum.js';
@@ -82,8 +82,8 @@ export class DataVolume implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     if (!this.csums) {
       await this.mapRead(target, at, offset, n);
       return n;

@@ -9,7 +9,7 @@
  */
 import { corrupt, unsupported } from '../../errors.js';
 import { ExtentSource, HOLE, checkExtents, type Extent } from '../../source/extents.js';
-import { readInto, type ByteSource } from '../../source/source.js';
+import { readInto, readSpan, readIntoSpan, type ByteSource } from '../../source/source.js';
 import { MAX_UNCOMPRESSED, decompressExtent, decompressExtentIntoAsync } from './compression.js';
 import type { DataVolume } from './data.js';
 import { COMPRESS, FILE_EXTENT, parseFileExtent, type FileExtentItem } from './items.js';
@@ -226,16 +226,16 @@ export class BtrfsFileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const out = Buffer.allocUnsafe(n);
     await this.readInto(out, 0, offset, n);
     return out;
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     const end = offset + n;
     // Every compressed extent the read needs is started at once: with the native zstd they
     // decode side by side in the thread pool while the stored bytes of the next are read.

@@ -5,12 +5,13 @@
  */
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
-import { BufferSource, hostRunsOfPieces, readInto, readIntoNew, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
+import { ExtentSource, HOLE, type Extent } from '../../source/extents.js';
+import { BufferSource, hostRunsOf, readInto, readSpan, type ByteSource, type HostRun } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
 import { scratch } from '../../source/scratch.js';
 import { dropEntries, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat } from '../types.js';
 import { dirEntriesBuilder, endDirEntries, hasDirTail, dirTailChecksumOk, parseDirRegion, type DirEntries } from './dir.js';
-import { blockMapRuns, extentRuns, hasExtentHeader, type BlockReader, type Run } from './extents.js';
+import { blockMapExtents, extentTreeExtents, hasExtentHeader, type BlockReader } from './extents.js';
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
 import { parseJournalSuperblock, replayJournal, unescapeBlock, type OverlayEntry } from './journal.js';
 import {
@@ -52,7 +53,10 @@ export class ExtFs implements FileSystem, BlockReader {
   private readonly meta: CachedSource;
   private overlay = new Map<number, OverlayEntry>();
   private overlayKeys: number[] = [];
-  private journalRuns: Run[] = [];
+  /** The journal inode's data, read through the metadata cache (not the overlay it builds). */
+  private journal: ExtentSource | null = null;
+  /** The volume as the kernel sees it after recovery: file data is read through it. */
+  private readonly data: ByteSource;
   private readonly inodeCache = new Map<number, Inode>();
   /** Folders looked up in: their entries and each name's index (the last, should a damaged folder repeat one). */
   private readonly dirCache = new Lru<number, { entries: DirEntries; byName: Map<string, number> }>(DIR_CACHE_MAX);
@@ -62,6 +66,7 @@ export class ExtFs implements FileSystem, BlockReader {
     // Metadata (inode tables, folders, extent blocks) in 64 KiB chunks: an inode read pulls in
     // its neighbours, which an ls -R over a whole folder then finds cached.
     this.meta = new CachedSource(src, 64 * 1024, 32 * 1024 * 1024);
+    this.data = new RecoveredVolume(this, src);
   }
 
   get blockSize(): number {
@@ -163,8 +168,8 @@ export class ExtFs implements FileSystem, BlockReader {
     const name = this.src.name;
     const jino = this.sb.s_journal_inum;
     const jinode = await this.inode(jino);
-    const jruns = await this.runsOf(jinode, `${name}: journal inode ${jino}`);
-    this.journalRuns = jruns;
+    const jname = `${name}: journal inode ${jino}`;
+    this.journal = new ExtentSource(this.meta, await this.extentsOf(jinode, jname), Math.ceil(jinode.size / this.blockSize) * this.blockSize, jname);
     const jblocks = Math.ceil(jinode.size / this.blockSize);
     const readJ = async (n: number): Promise<Buffer> => this.readJournalBlock(n);
     if (jblocks < 2) throw corrupt(name, 'the journal inode is empty');
@@ -190,12 +195,11 @@ export class ExtFs implements FileSystem, BlockReader {
     await this.readSuperblockAndGroups();
   }
 
+  /** Journal block `n`: unmapped and uninitialized blocks read as zeros. */
   private async readJournalBlock(n: number): Promise<Buffer> {
-    const run = findRun(this.journalRuns, n);
     const bs = this.blockSize;
-    if (!run || run.uninit) return Buffer.alloc(bs);
-    const phys = run.physical + (n - run.logical);
-    return this.readDevice(phys * bs, bs, true);
+    const b = await this.journal!.read(n * bs, bs);
+    return b.length === bs ? b : Buffer.concat([b, Buffer.alloc(bs - b.length)]);
   }
 
   /** Reads device bytes, failing (not zero-filling) when the image is cut short. */
@@ -250,21 +254,22 @@ export class ExtFs implements FileSystem, BlockReader {
   }
 
   /** File data straight from the device into target (zero-copy), patched by the overlay. */
-  async readDataInto(target: Buffer, at: number, offset: number, length: number): Promise<void> {
+  async readDataInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
     const got = await readInto(this.src, target, at, offset, length);
     if (got < length) {
       throw corrupt(this.src.name, `truncated: bytes ${offset + got}…${offset + length} of the filesystem are past the end of the image`);
     }
     if (this.overlaps(offset, length)) await this.patch(target, at, offset, length);
+    return got;
   }
 
   /**
-   * Where pieces of the volume (`[offset, length]`, `[-1, length]` for zeros) lie in host files;
-   * null where the journal overlay patches any of them (those bytes are not in the image as read).
+   * Where volume bytes lie in host files; null where the journal overlay patches any of them
+   * (those bytes are not in the image as read).
    */
-  dataHostRuns(pieces: Array<[number, number]>): Promise<HostRun[] | null> {
-    for (const [offset, length] of pieces) if (offset >= 0 && this.overlaps(offset, length)) return Promise.resolve(null);
-    return hostRunsOfPieces(this.src, pieces);
+  dataHostRuns(offset: number, length: number): Promise<HostRun[] | null> {
+    if (this.overlaps(offset, length)) return Promise.resolve(null);
+    return hostRunsOf(this.src, offset, length);
   }
 
   async readBlock(block: number, what: string): Promise<Buffer> {
@@ -408,14 +413,14 @@ export class ExtFs implements FileSystem, BlockReader {
     await Promise.all(Array.from({ length: Math.min(4, groups.length) }, worker));
   }
 
-  /** The block runs of an inode's data (extent tree or block map). */
-  async runsOf(inode: Inode, file: string): Promise<Run[]> {
+  /** Where an inode's data lies (extent tree or block map), as byte extents of the volume. */
+  async extentsOf(inode: Inode, file: string): Promise<Extent[]> {
     const bs = this.blockSize;
     const maxLogical = Math.ceil(inode.size / bs);
     if (inode.i_flags & INODE_FLAGS.EXT4_EXTENTS_FL) {
-      return extentRuns(this, inode.i_block, file, this.metadataCsum ? inodeCsumSeed(this.sb, inode.ino, inode.i_generation) : 0, maxLogical);
+      return extentTreeExtents(this, inode.i_block, file, this.metadataCsum ? inodeCsumSeed(this.sb, inode.ino, inode.i_generation) : 0, maxLogical);
     }
-    return blockMapRuns(this, inode.i_block, file, maxLogical, Math.ceil(inode.allocated / bs));
+    return blockMapExtents(this, inode.i_block, file, maxLogical, Math.ceil(inode.allocated / bs));
   }
 
   private isInline(inode: Inode): boolean {
@@ -562,8 +567,7 @@ export class ExtFs implements FileSystem, BlockReader {
       if (inode.size > d.length) throw corrupt(file, `inline file claims ${inode.size} bytes but holds ${d.length}`);
       return new BufferSource(d.subarray(0, inode.size), file);
     }
-    const runs = await this.runsOf(inode, file);
-    return new ExtFileSource(this, runs, inode.size, file);
+    return new ExtentSource(this.data, await this.extentsOf(inode, file), inode.size, file);
   }
 
   /** Every entry of a folder, from inline data or by walking all its blocks. */
@@ -582,7 +586,7 @@ export class ExtFs implements FileSystem, BlockReader {
       return endDirEntries(out, file, (m) => this.warn('name', m));
     }
     const bs = this.blockSize;
-    const runs = await this.runsOf(inode, file);
+    const extents = await this.extentsOf(inode, file);
     const seed = this.metadataCsum ? inodeCsumSeed(this.sb, inode.ino, inode.i_generation) : 0;
     const maxBlocks = Math.ceil(inode.size / bs);
     // Large folders are read 1 MiB at a time, not block by block; into a reused buffer,
@@ -590,16 +594,17 @@ export class ExtFs implements FileSystem, BlockReader {
     const chunk = Math.max(1, Math.floor((1 << 20) / bs));
     const data = scratch.take(Math.min(chunk, maxBlocks) * bs);
     try {
-      for (const run of runs) {
-        if (run.uninit) continue;
-        const count = Math.min(run.count, maxBlocks - run.logical);
+      for (const e of extents) {
+        if (e.physical === HOLE) continue;
+        const first = e.logical / bs;
+        const count = Math.min(e.length / bs, maxBlocks - first);
         for (let i = 0; i < count; i += chunk) {
           const n = Math.min(chunk, count - i);
-          await this.readRangeInto(data, (run.physical + i) * bs, n * bs);
+          await this.readRangeInto(data, e.physical + i * bs, n * bs);
           for (let k = 0; k < n; k++) {
             const blk = data.subarray(k * bs, (k + 1) * bs);
             const tail = hasDirTail(blk);
-            if (tail && this.metadataCsum && !dirTailChecksumOk(blk, seed)) this.warnChecksum(`folder block ${run.logical + i + k} of ${file}`);
+            if (tail && this.metadataCsum && !dirTailChecksumOk(blk, seed)) this.warnChecksum(`folder block ${first + i + k} of ${file}`);
             parseDirRegion(blk, ft, bs, file, out);
           }
         }
@@ -809,96 +814,33 @@ export class ExtFs implements FileSystem, BlockReader {
   }
 }
 
-/** A file's content: its runs, with holes and uninitialized extents reading as zeros. */
-class ExtFileSource implements ByteSource {
-  constructor(
-    private readonly fs: ExtFs,
-    private readonly runs: Run[],
-    readonly size: number,
-    readonly name: string,
-  ) {}
+/**
+ * The volume as the kernel sees it after journal recovery: the device, patched by the replayed
+ * blocks. File data (an ExtentSource over it) is read straight from the device, around the
+ * metadata cache; host runs only where no replayed block lies.
+ */
+class RecoveredVolume implements ByteSource {
+  readonly name: string;
+  readonly size: number;
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    const n = readSpan(this.size, offset, length);
-    if (n === 0) return Buffer.alloc(0);
-    const bs = this.fs.blockSize;
-    const first = this.runs[runIndexAtOrAfter(this.runs, Math.floor(offset / bs))];
-    // The common case, a read inside one allocated run, is one device read and no copy.
-    if (first && !first.uninit && first.logical * bs <= offset && (first.logical + first.count) * bs >= offset + n) {
-      return this.fs.readData((first.physical - first.logical) * bs + offset, n);
-    }
-    return readIntoNew(this, offset, n);
+  constructor(private readonly fs: ExtFs, device: ByteSource) {
+    this.name = device.name;
+    this.size = device.size;
   }
 
-  /** Runs into target; holes and uninitialized extents as zeros. */
-  async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    const n = readIntoSpan(this.size, offset, length, target, at);
-    if (n <= 0) return 0;
-    let pos = at;
-    for (const [volumeOffset, len] of this.pieces(offset, n)) {
-      if (volumeOffset < 0) target.fill(0, pos, pos + len);
-      else await this.fs.readDataInto(target, pos, volumeOffset, len);
-      pos += len;
-    }
-    return n;
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.fs.readData(offset, readSpan(this.size, offset, length));
+  }
+
+  readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
+    return this.fs.readDataInto(target, at, offset, length);
   }
 
   hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    return this.fs.dataHostRuns([...this.pieces(offset, Math.min(length, this.size - offset))]);
-  }
-
-  /** The ranges holding data: extent gaps and uninitialized extents are holes. */
-  *dataRanges(offset = 0, length = this.size - offset): Generator<[number, number]> {
-    let pos = offset;
-    for (const [volumeOffset, len] of this.pieces(offset, Math.max(0, Math.min(length, this.size - offset)))) {
-      if (volumeOffset >= 0) yield [pos, len];
-      pos += len;
-    }
-  }
-
-  /** File bytes [offset, offset + n) as pieces of the volume: [offset, length], or [-1, length] for holes and uninitialized extents. */
-  private *pieces(offset: number, n: number): Generator<[number, number]> {
-    const bs = this.fs.blockSize;
-    const end = offset + n;
-    let pos = offset;
-    for (let idx = runIndexAtOrAfter(this.runs, Math.floor(offset / bs)); pos < end; idx++) {
-      const run = this.runs[idx];
-      const runStart = run ? run.logical * bs : end;
-      if (runStart > pos) {
-        // A hole before the next run (or up to the end).
-        const to = Math.min(end, runStart);
-        yield [-1, to - pos];
-        pos = to;
-        if (!run || pos >= end) break;
-      }
-      const runEnd = Math.min(end, (run.logical + run.count) * bs);
-      if (runEnd <= pos) continue;
-      yield [run.uninit ? -1 : (run.physical - run.logical) * bs + pos, runEnd - pos];
-      pos = runEnd;
-    }
+    return this.fs.dataHostRuns(offset, length);
   }
 
   async close(): Promise<void> {}
-}
-
-/** The run containing logical block `blk`, or null. */
-function findRun(runs: Run[], blk: number): Run | null {
-  const i = runIndexAtOrAfter(runs, blk);
-  const r = runs[i];
-  return r && r.logical <= blk && blk < r.logical + r.count ? r : null;
-}
-
-/** Index of the first run that ends after `blk` (binary search; runs are sorted and disjoint). */
-function runIndexAtOrAfter(runs: Run[], blk: number): number {
-  let lo = 0;
-  let hi = runs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const r = runs[mid]!;
-    if (r.logical + r.count <= blk) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function lowerBound(a: number[], x: number): number {

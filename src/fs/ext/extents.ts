@@ -1,13 +1,16 @@
 /**
  * Where a file's blocks are: the ext4 extent tree (inodes.rst/ifork.rst "Extent Tree") and the
  * ext2/3 block map (direct, indirect, double and triple indirect blocks). Both produce one
- * sorted list of runs, with physically contiguous neighbours merged so file reads become a few
- * large device reads.
+ * sorted list of byte extents of the volume (src/source/extents.ts), with physically
+ * contiguous neighbours merged so file reads become a few large device reads; uninitialized
+ * (preallocated) extents are HOLEs, unmapped blocks are left out (holes too).
  */
 import { corrupt } from '../../errors.js';
+import { HOLE, type Extent } from '../../source/extents.js';
 import { crc32cUpdate } from './crc32c.js';
 
-export interface Run {
+/** A mapping as the tree or block map gives it, in blocks. */
+interface BlockRun {
   /** First logical block in the file. */
   logical: number;
   /** First physical block on the volume. */
@@ -55,8 +58,8 @@ export function hasExtentHeader(iBlock: Buffer): boolean {
  * block is visited once, so a hostile tree that points back at itself ends with an error.
  * `csumSeed` is the inode's checksum seed for the extent block tails (metadata_csum).
  */
-export async function extentRuns(r: BlockReader, iBlock: Buffer, file: string, csumSeed: number, maxLogical: number): Promise<Run[]> {
-  const runs: Run[] = [];
+export async function extentTreeExtents(r: BlockReader, iBlock: Buffer, file: string, csumSeed: number, maxLogical: number): Promise<Extent[]> {
+  const runs: BlockRun[] = [];
   const visited = new Set<number>();
   const walk = async (node: Buffer, expectDepth: number | null, capacity: number, where: string): Promise<void> => {
     const h = parseHeader(node);
@@ -99,7 +102,7 @@ export async function extentRuns(r: BlockReader, iBlock: Buffer, file: string, c
     }
   };
   await walk(iBlock, null, 4, 'the inode');
-  return mergeRuns(runs, file);
+  return mergeRuns(runs, file, r.blockSize);
 }
 
 /**
@@ -107,8 +110,8 @@ export async function extentRuns(r: BlockReader, iBlock: Buffer, file: string, c
  * indirect block. Zero pointers are holes. Only logical blocks below `maxLogical` (the file
  * size) are followed, which bounds the work on a hostile map.
  */
-export async function blockMapRuns(r: BlockReader, iBlock: Buffer, file: string, maxLogical: number, allocatedBlocks: number): Promise<Run[]> {
-  const runs: Run[] = [];
+export async function blockMapExtents(r: BlockReader, iBlock: Buffer, file: string, maxLogical: number, allocatedBlocks: number): Promise<Extent[]> {
+  const runs: BlockRun[] = [];
   // i_blocks counts data and indirect blocks alike: a map naming more is hostile, and this
   // budget keeps a forged triple-indirect fan-out from turning into millions of reads.
   let budget = allocatedBlocks + 16;
@@ -147,13 +150,17 @@ export async function blockMapRuns(r: BlockReader, iBlock: Buffer, file: string,
     const p = iBlock.readUInt32LE((11 + level) * 4);
     if (p !== 0) await indirect(p, level, starts[level - 1]!);
   }
-  return runs;
+  return runs.map((x) => byteExtent(x, r.blockSize));
+}
+
+function byteExtent(x: BlockRun, bs: number): Extent {
+  return { logical: x.logical * bs, physical: x.uninit ? HOLE : x.physical * bs, length: x.count * bs };
 }
 
 /** Sorts runs by logical block, rejects overlaps, merges contiguous neighbours. */
-function mergeRuns(runs: Run[], file: string): Run[] {
+function mergeRuns(runs: BlockRun[], file: string, bs: number): Extent[] {
   runs.sort((a, b) => a.logical - b.logical);
-  const out: Run[] = [];
+  const out: BlockRun[] = [];
   for (const x of runs) {
     const last = out[out.length - 1];
     if (last && x.logical < last.logical + last.count) throw corrupt(file, `extents overlap at logical block ${x.logical}`);
@@ -161,5 +168,5 @@ function mergeRuns(runs: Run[], file: string): Run[] {
       last.count += x.count;
     } else out.push({ ...x });
   }
-  return out;
+  return out.map((x) => byteExtent(x, bs));
 }

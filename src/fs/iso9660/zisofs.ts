@@ -6,7 +6,7 @@
  */
 import { corrupt } from '../../errors.js';
 import { inflateInto } from '../../container/inflate.js';
-import { readExact, readIntoNew, type ByteSource } from '../../source/source.js';
+import { readExact, readIntoNew, readIntoSpan, type ByteSource } from '../../source/source.js';
 
 const MAGIC = Buffer.from([0x37, 0xe4, 0x53, 0x96, 0xc9, 0xdb, 0xd6, 0x07]);
 /** Block pointer tables above this (a 64 GiB file of 32 KiB blocks) are hostile. */
@@ -72,8 +72,8 @@ export class ZisofsSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     await this.table();
     let done = 0;
     while (done < n) {

@@ -1,34 +1,32 @@
 /**
- * Reading the value of a non-resident attribute as a ByteSource: run list mapping, sparse
- * runs, the initialized size, and LZNT1 compression units. See docs/formats/ntfs.md
- * "Non-resident data" and "Compression units".
+ * Reading the value of a compressed non-resident attribute: LZNT1 compression units. See
+ * docs/formats/ntfs.md "Non-resident data" and "Compression units". Uncompressed streams are
+ * plain extents of the volume and read through the shared ExtentSource (ntfs.ts attrSource);
+ * a compression unit is not: its clusters hold an encoding of the whole unit, so a byte of the
+ * stream has no place on the volume and the unit is decoded (and cached) whole.
  */
 import { corrupt, DiskpickError } from '../../errors.js';
-import { hostRunsOfPieces, readInto, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
+import { type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
 import { decompressLznt1Unit } from './lznt1.js';
 import { findRun, type Run } from './runlist.js';
 
-/** Bytes per read of long runs: large enough that a big `cat` is a few big reads. */
+/** Bytes per read of long runs. */
 const CHUNK = 4 * 1024 * 1024;
-/** Requests at least this large are served through the 4 MiB read-ahead. */
-const READ_AHEAD_MIN = 256 * 1024;
 
 export interface NonResidentLayout {
   runs: Run[];
   clusterSize: number;
   dataSize: number;
   initializedSize: number;
-  /** log2 clusters per compression unit, 0 when not compressed. */
+  /** log2 clusters per compression unit (not 0). */
   compressionUnit: number;
 }
 
-export class NtfsStream implements ByteSource {
+export class NtfsCompressedStream implements ByteSource {
   readonly size: number;
   private readonly unitClusters: number;
   private readonly unitCache = new Lru<number, Buffer>(8);
-  /** The last large read of the volume (read-ahead for front-to-back copies). */
-  private ahead: { at: number; buf: Buffer } | null = null;
 
   constructor(
     private readonly vol: ByteSource,
@@ -36,138 +34,42 @@ export class NtfsStream implements ByteSource {
     readonly name: string,
   ) {
     this.size = l.dataSize;
-    this.unitClusters = l.compressionUnit ? 2 ** l.compressionUnit : 0;
+    this.unitClusters = 2 ** l.compressionUnit;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
     const n = readSpan(this.size, offset, length);
     if (n === 0) return Buffer.alloc(0);
-    const end = offset + n;
     // Past the initialized size the stream reads as zeros, whatever the clusters hold.
-    const validEnd = Math.min(end, this.l.initializedSize);
+    const validEnd = Math.min(offset + n, this.l.initializedSize);
     if (validEnd <= offset) return Buffer.alloc(n);
-    if (this.unitClusters) return this.readCompressed(offset, n, validEnd);
-    const cs = this.l.clusterSize;
-    // Fast path: one run covers the whole request.
-    const first = this.runAt(Math.floor(offset / cs), offset);
-    if (first.lcn !== null && validEnd === end && (first.vcn + first.length) * cs >= end) {
-      const at = first.lcn * cs + (offset - first.vcn * cs);
-      const ra = this.ahead;
-      if (ra && at >= ra.at && at + n <= ra.at + ra.buf.length) return ra.buf.subarray(at - ra.at, at - ra.at + n);
-      if (n >= READ_AHEAD_MIN) {
-        // Large reads come from a front-to-back copy: fetch up to 4 MiB of the run at once
-        // and serve the next requests from it (fewer, larger reads of the image).
-        const runLeft = Math.min((first.vcn + first.length) * cs, this.l.initializedSize) - offset;
-        const len = Math.max(n, Math.min(CHUNK, runLeft));
-        const buf = await this.readVol(at, len);
-        this.ahead = { at, buf };
-        return buf.subarray(0, n);
-      }
-      return this.readVol(at, n);
-    }
-    const out = Buffer.alloc(n);
-    let pos = offset;
-    while (pos < validEnd) {
-      const r = this.runAt(Math.floor(pos / cs), pos);
-      const runEnd = Math.min(validEnd, (r.vcn + r.length) * cs);
-      const take = runEnd - pos;
-      if (r.lcn !== null) {
-        const b = await this.readVol(r.lcn * cs + (pos - r.vcn * cs), take);
-        b.copy(out, pos - offset);
-      }
-      pos = runEnd;
-    }
-    return out;
+    return this.readCompressed(offset, n, validEnd);
   }
 
-  /** Zero-copy read: runs straight from the volume into target; sparse and uninitialized bytes as zeros. */
+  /** Decoded units into target; bytes past the initialized size as zeros. */
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
     const n = readIntoSpan(this.size, offset, length, target, at);
     if (n <= 0) return 0;
     const end = offset + n;
     const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
-    if (this.unitClusters) {
-      await this.copyUnits(target, at, offset, validEnd);
-    } else {
-      const cs = this.l.clusterSize;
-      let pos = offset;
-      while (pos < validEnd) {
-        const r = this.runAt(Math.floor(pos / cs), pos);
-        const runEnd = Math.min(validEnd, (r.vcn + r.length) * cs);
-        const dest = at + pos - offset;
-        if (r.lcn === null) {
-          target.fill(0, dest, dest + runEnd - pos);
-        } else {
-          const volAt = r.lcn * cs + (pos - r.vcn * cs);
-          const got = await readInto(this.vol, target, dest, volAt, runEnd - pos);
-          if (got < runEnd - pos) throw corrupt(this.name, `data at volume offset ${volAt + got} is past the end of the volume`);
-        }
-        pos = runEnd;
-      }
-    }
+    await this.copyUnits(target, at, offset, validEnd);
     if (validEnd < end) target.fill(0, at + validEnd - offset, at + n);
     return n;
   }
 
-  /** The same walk as readInto for uncompressed streams; compressed units need decoding: null. */
-  async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
-    if (this.unitClusters) return null;
-    const n = Math.min(length, this.size - offset);
-    const end = offset + n;
-    const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
-    const cs = this.l.clusterSize;
-    const pieces: Array<[number, number]> = [];
-    for (let pos = offset; pos < validEnd;) {
-      const i = findRun(this.l.runs, Math.floor(pos / cs));
-      if (i < 0) return null;
-      const r = this.l.runs[i]!;
-      const runEnd = Math.min(validEnd, (r.vcn + r.length) * cs);
-      if (runEnd <= pos) return null;
-      pieces.push([r.lcn === null ? -1 : r.lcn * cs + (pos - r.vcn * cs), runEnd - pos]);
-      pos = runEnd;
-    }
-    if (validEnd < end) pieces.push([-1, end - validEnd]);
-    return hostRunsOfPieces(this.vol, pieces);
+  /** Compressed units need decoding: never host runs. */
+  async hostRuns(): Promise<HostRun[] | null> {
+    return null;
   }
 
   /**
-   * The ranges holding data: sparse runs and bytes past the initialized size are holes.
-   * Compressed streams are reported whole (a unit's sparse clusters are part of its encoding).
+   * Bytes past the initialized size are a hole; the rest is reported whole (a unit's sparse
+   * clusters are part of its encoding).
    */
   *dataRanges(offset = 0, length = this.size - offset): Generator<[number, number]> {
     const end = Math.min(this.size, offset + Math.max(0, length));
     const validEnd = Math.max(offset, Math.min(end, this.l.initializedSize));
-    if (this.unitClusters) {
-      if (validEnd > offset) yield [offset, validEnd - offset];
-      return;
-    }
-    const cs = this.l.clusterSize;
-    let start = -1;
-    let pos = offset;
-    while (pos < validEnd) {
-      const i = findRun(this.l.runs, Math.floor(pos / cs));
-      const r = i < 0 ? null : this.l.runs[i]!;
-      const runEnd = r ? Math.min(validEnd, (r.vcn + r.length) * cs) : validEnd;
-      // A gap in the run list is left to the read, which reports it.
-      const data = !r || r.lcn !== null || runEnd <= pos;
-      if (data && start < 0) start = pos;
-      if (!data && start >= 0) {
-        yield [start, pos - start];
-        start = -1;
-      }
-      if (runEnd <= pos) {
-        pos = validEnd;
-        break;
-      }
-      pos = runEnd;
-    }
-    if (start >= 0) yield [start, pos - start];
-  }
-
-  private runAt(vcn: number, pos: number): Run {
-    const i = findRun(this.l.runs, vcn);
-    if (i < 0) throw corrupt(this.name, `run list does not cover byte ${pos} of ${this.size}`);
-    return this.l.runs[i]!;
+    if (validEnd > offset) yield [offset, validEnd - offset];
   }
 
   private async readVol(at: number, n: number): Promise<Buffer> {

@@ -8,15 +8,16 @@ import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
 import { readInto } from '../../source/source.js';
 import { Lru } from '../../source/lru.js';
+import { ExtentSource } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
-import { NtfsStream } from './attribute.js';
+import { NtfsCompressedStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
 import { IndexColumns, parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './indx.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
   filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
 } from './mft.js';
-import { decodeRunList, findRun, type Run } from './runlist.js';
+import { decodeRunList, findRun, runExtents, type Run } from './runlist.js';
 import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
 import { UpCase } from './upcase.js';
 import { openWofFile } from './wof.js';
@@ -244,7 +245,7 @@ export class NtfsFileSystem implements FileSystem {
   private readonly meta: CachedSource;
   private readonly records = new Lru<number, MftRecord | DiskpickError>(32768);
   private readonly files = new Lru<number, NtfsFile>(8192);
-  private mft!: NtfsStream;
+  private mft!: ByteSource;
   private mftRecords = 0;
   private upcase: UpCase | null = null;
   /**
@@ -320,7 +321,12 @@ export class NtfsFileSystem implements FileSystem {
     if (a.compressionUnit === 0 && covered < a.initializedSize) {
       throw corrupt(name, `run list covers ${covered} bytes, the data needs ${a.initializedSize}`);
     }
-    return new NtfsStream(src, { runs, clusterSize: this.cs, dataSize: a.dataSize, initializedSize: a.initializedSize, compressionUnit: a.compressionUnit }, name);
+    if (a.compressionUnit) {
+      return new NtfsCompressedStream(src, { runs, clusterSize: this.cs, dataSize: a.dataSize, initializedSize: a.initializedSize, compressionUnit: a.compressionUnit }, name);
+    }
+    // Past the initialized size a stream reads as zeros whatever its clusters hold; a run list
+    // has no implicit holes (sparse runs are explicit), so a byte it leaves out is damage.
+    return new ExtentSource(src, runExtents(runs, this.cs), a.dataSize, name, { validSize: a.initializedSize, gapsAreErrors: 'run list', readAhead: true });
   }
 
   private async bootstrapMft(): Promise<void> {
@@ -360,7 +366,7 @@ export class NtfsFileSystem implements FileSystem {
 
   private setMft(data: NtfsAttr, name: string): void {
     data.runs = undefined;
-    this.mft = this.attrSource(data, name, this.meta) as NtfsStream;
+    this.mft = this.attrSource(data, name, this.meta);
     this.mftRecords = Math.floor(data.dataSize / this.rs);
   }
 

@@ -3,6 +3,7 @@
  * a stream. See docs/formats/ntfs.md "Run lists".
  */
 import { corrupt } from '../../errors.js';
+import { HOLE, type Extent } from '../../source/extents.js';
 
 export interface Run {
   /** First virtual cluster (within the stream) of this run. */
@@ -74,4 +75,20 @@ export function findRun(runs: Run[], vcn: number): number {
     else return mid;
   }
   return -1;
+}
+
+/**
+ * A run list as byte extents of the volume (src/source/extents.ts), sparse runs as HOLEs,
+ * runs that continue each other joined. decodeRunList's runs are in VCN order and bounded
+ * by the volume's clusters, as ExtentSource needs.
+ */
+export function runExtents(runs: readonly Run[], clusterSize: number): Extent[] {
+  const out: Extent[] = [];
+  for (const r of runs) {
+    const e: Extent = { logical: r.vcn * clusterSize, physical: r.lcn === null ? HOLE : r.lcn * clusterSize, length: r.length * clusterSize };
+    const last = out[out.length - 1];
+    if (last && last.logical + last.length === e.logical && (last.physical === HOLE ? e.physical === HOLE : e.physical === last.physical + last.length)) last.length += e.length;
+    else out.push(e);
+  }
+  return out;
 }

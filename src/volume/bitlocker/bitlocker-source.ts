@@ -8,7 +8,7 @@
  *   sectors 1–15 are not encrypted; the metadata blocks read as zeros.
  * - Past the encrypted size (a volume being encrypted or decrypted) the sectors are plaintext.
  */
-import { readInto, readIntoNew, type ByteSource } from '../../source/source.js';
+import { readInto, readIntoNew, readIntoSpan, type ByteSource } from '../../source/source.js';
 
 export interface Piece {
   start: number;
@@ -31,8 +31,8 @@ export class RemappedSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     let done = 0;
     while (done < n) {
       const pos = offset + done;

@@ -6,7 +6,7 @@
  * cipher call (see sector-cipher.ts for why).
  */
 import { corrupt } from '../../errors.js';
-import { hostRunsOf, readInto, readIntoNew, type ByteSource } from '../../source/source.js';
+import { hostRunsOf, readInto, readIntoNew, readIntoSpan, type ByteSource } from '../../source/source.js';
 import type { SectorCipher } from './sector-cipher.js';
 
 export interface PlainSegment {
@@ -49,8 +49,8 @@ export class DecryptedSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset, target.length - at);
+    const n = readIntoSpan(this.size, offset, length, target, at);
+    if (n <= 0) return 0;
     let done = 0;
     for (const seg of this.segments) {
       if (done >= n) break;

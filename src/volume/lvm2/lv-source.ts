@@ -4,7 +4,7 @@
  * is cut where the mapping changes, so a linear LV costs one slice per segment crossed.
  */
 import { corrupt } from '../../errors.js';
-import { appendRun, hostRunsOf, readInto, type ByteSource, type HostRun } from '../../source/source.js';
+import { appendRun, hostRunsOf, readInto, readSpan, type ByteSource, type HostRun } from '../../source/source.js';
 
 /** Where one LV byte lies: in `src` at `offset`, with `run` bytes following contiguously there. */
 export interface Located {
@@ -73,8 +73,8 @@ export class LvSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const seg = this.segmentAt(offset);
     const l = seg.locate(offset - seg.start);
     // Within one piece (the common case for linear LVs): the slice's own buffer, no copy.
@@ -95,8 +95,8 @@ export class LvSource implements ByteSource {
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     await this.walk(offset, n, async (l, len, done) => {
       const got = await readInto(l.src, target, at + done, l.offset, len);
       if (got < len) throw this.cutShort(l, got, len);

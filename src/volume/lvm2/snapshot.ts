@@ -11,7 +11,7 @@
  * changed: the snapshot reads those from the COW and the rest from the origin.
  */
 import { corrupt } from '../../errors.js';
-import { readExact, type ByteSource } from '../../source/source.js';
+import { readExact, readSpan, type ByteSource } from '../../source/source.js';
 
 export const SNAP_MAGIC = 0x70416e53;
 const DISK_EXCEPTION = 16;
@@ -73,16 +73,16 @@ class SnapshotSource implements ByteSource {
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const out = Buffer.allocUnsafe(n);
     await this.readInto(out, 0, offset, n);
     return out;
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     for (let done = 0; done < n; ) {
       const pos = offset + done;
       const c = Math.floor(pos / this.chunk);

@@ -11,7 +11,8 @@
  * what would misread.
  */
 import { corrupt } from '../../errors.js';
-import { readExact, type ByteSource } from '../../source/source.js';
+import { Lru } from '../../source/lru.js';
+import { readExact, readSpan, type ByteSource } from '../../source/source.js';
 
 export const THIN_SUPERBLOCK_MAGIC = 27022010n;
 const META_BLOCK = 4096;
@@ -45,7 +46,7 @@ interface BtreeNode {
 }
 
 export class ThinPool {
-  private readonly nodes = new Map<number, BtreeNode>();
+  private readonly nodes = new Lru<number, BtreeNode>(NODE_CACHE);
   private constructor(
     readonly name: string,
     private readonly meta: ByteSource,
@@ -96,7 +97,6 @@ export class ThinPool {
     if (n.nr_entries > n.max_entries || NODE_HEADER + n.max_entries * (8 + n.value_size) > META_BLOCK) {
       throw corrupt(this.name, `thin pool B-tree node ${block}: ${n.nr_entries} of ${n.max_entries} entries do not fit a block`);
     }
-    if (this.nodes.size >= NODE_CACHE) this.nodes.delete(this.nodes.keys().next().value!);
     this.nodes.set(block, n);
     return n;
   }
@@ -152,16 +152,16 @@ class ThinSource implements ByteSource {
   constructor(readonly name: string, readonly size: number, private readonly pool: ThinPool, private readonly root: number) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return Buffer.alloc(0);
     const out = Buffer.alloc(n);
     await this.readInto(out, 0, offset, n);
     return out;
   }
 
   async readInto(target: Buffer, at: number, offset: number, length: number): Promise<number> {
-    if (offset >= this.size || length <= 0) return 0;
-    const n = Math.min(length, this.size - offset);
+    const n = readSpan(this.size, offset, length);
+    if (n === 0) return 0;
     const bs = this.pool.blockBytes;
     for (let done = 0; done < n; ) {
       const pos = offset + done;

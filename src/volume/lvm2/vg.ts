@@ -4,7 +4,7 @@
  * Everything is checked against the PVs' real sizes: a segment past its PV's end, overlapping or
  * missing extents, and loops between LVs (mirror legs, RAID images) are corrupt errors.
  */
-import { corrupt, DiskpickError, unsupported } from '../../errors.js';
+import { cannotOpen, corrupt, DiskpickError, unsupported } from '../../errors.js';
 import { ZeroSource, type ByteSource } from '../../source/source.js';
 import { linearSegment, LvSource, stripedSegment, type MappedSegment } from './lv-source.js';
 import { Fields, isSection, parseConfig, type ConfigSection } from './metadata.js';
@@ -201,7 +201,7 @@ export class VgReader {
     pvKeys.add(key);
     const src = this.pvSources.get(pv.id);
     if (!src) {
-      throw new DiskpickError('image', `LV ${this.vg.name}/${lvName} needs PV ${pv.id}${pv.device ? ` (last seen as ${pv.device})` : ''}, which is not among the disks given: add its disk with --disk`, `${this.vg.name}/${lvName}`);
+      throw cannotOpen(`${this.vg.name}/${lvName}`, `LV ${this.vg.name}/${lvName} needs PV ${pv.id}${pv.device ? ` (last seen as ${pv.device})` : ''}, which is not among the disks given: add its disk with --disk`);
     }
     if (pe + extents > pv.peCount) throw corrupt(src.name, `LVM2 LV ${lvName}: extents ${pe}…${pe + extents} lie past the end of PV ${pv.id} (${pv.peCount} extents)`);
     const at = pv.peStart + pe * this.vg.extentSize;
