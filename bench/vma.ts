@@ -49,7 +49,11 @@ export async function run(): Promise<BenchRow[]> {
   // index and once more for the cat; on this file's incompressible data zstd -d only copies raw
   // blocks (~0.05 s of CPU per 256 MiB), so even Node's start (~0.1 s) weighs: target 0.1x.
   // Measured 2026-12-03: 0.12x (0.49 s against 0.06 s). Row 1: 0.50-0.60x (0.14-0.16 s against
-  // 0.07-0.10 s: the index and reads split at, and 512 bytes off alignment by, extent headers).
+  // 0.07-0.10 s). Gathering a large read over consecutive extents into one preadv (422 preads
+  // became 284 + 69 preadv) left it there: in-process the read path went from 34.4 to 32.6 ms
+  // of CPU per 320 MiB (raw 15.9), whole commands unchanged within their spread; misalignment
+  // by the 512-byte headers costs nothing measurable (docs/formats/vma.md). A reused
+  // --cache opens from the VMA index kept in it: 7-9 ms and 2 chunks decoded, not 44-54 ms and 72.
   return [
     throughputRow('vma', 'cat 256 MiB file from a .vma, in place (CPU time)', bytes, ours, 'diskpick cat from the raw disk', theirs, 0.8),
     throughputRow('vma', '.vma.zst first pass + cat, per decoded byte (CPU time)', decoded, pass, 'zstd -d > /dev/null', zstdD, 0.1),

@@ -39,7 +39,7 @@ const ALLOWED: Record<string, string> = {
   'src/cli/commands/serve.ts': 'serve reads its TLS certificate, key and token files (never an image) and appends its --log file',
   'src/cli/commands/mount.ts': 'mount --daemon: reads the keys its parent typed from stdin (fd 0, a pipe), removes the log of a mount that failed and said why',
   'src/cli/mount-log.ts': "the daemon's log files under $XDG_STATE_HOME/diskpick: makes the folder, keeps the previous log as .1, removes the oldest past 16",
-  'src/source/stream-cache.ts': 'the random-access cache of a compressed backup (--cache DIR or a temporary file): created O_EXCL|O_NOFOLLOW, never the input',
+  'src/source/stream-cache.ts': 'the random-access cache of a compressed backup (--cache DIR or a temporary file): created O_EXCL|O_NOFOLLOW, never the input; a kept one is reopened read-write to add its side records',
   'src/tui/browse.tsx': 'appends the first-screen time to the file DISKPICK_FIRST_SCREEN_FILE names (bench/tui.ts); never an image',
 };
 

@@ -15,7 +15,13 @@ class CompressedContainer extends WrappingContainer {
   readonly variant: string;
   readonly details: Record<string, string>;
 
-  constructor(input: ByteSource, cache: StreamCacheSource, inner: Container, codec: string) {
+  constructor(
+    input: ByteSource,
+    /** The decoded stream (its stats and side records: tests). */
+    readonly cache: StreamCacheSource,
+    inner: Container,
+    codec: string,
+  ) {
     // The inner image's further disks (a VMA's second device …) are its own to close.
     super(inner, input.name, inner.moreDisks, [cache, input]);
     // One level, the inner image's, marked compressed: the stream is no level of a chain of its

@@ -4,8 +4,14 @@
  * and keeps the decoded stream in a cache file, cut in 1 MiB chunks, each either all zeros
  * (kept as a mark only) or recompressed on its own with zstd level 1 (raw deflate level 1
  * where the native binding is not built); the chunk index (offset and length per chunk, 12
- * bytes per MiB) ends the file. Reads then decode single chunks from the cache. The input is
+ * bytes per MiB) follows them. Reads then decode single chunks from the cache. The input is
  * only read.
+ *
+ * Side records may follow the chunk index: named blobs that the format above the stream keeps
+ * with the cache so that a reuse opens without a pass over the decoded stream (the VMA
+ * container's extent headers: its cluster index without decoding every chunk). Each is framed
+ * (magic, name, length) and carries a SHA-256 of its frame and body; a damaged or cut record is
+ * reported to its reader, who rebuilds and rewrites it.
  *
  * The cache: `--cache DIR` keeps it as DIR/NAME.<hash of the path>.diskpick-cache and reuses it
  * on the next run when the input's size, mtime and the SHA-256 of its first and last MiB still
@@ -15,7 +21,7 @@
  * so it is gone when diskpick exits, however it exits. Costs: docs/formats/vma.md.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,6 +44,12 @@ const READ_PIECE = 4 << 20;
 const CODEC_ZSTD = 1;
 const CODEC_DEFLATE = 2;
 const ZEROS = Buffer.alloc(CHUNK);
+const SIDE_MAGIC = 'DPSIDE01';
+/** A side record's frame: magic (8), name (24, NUL-padded), body length (8), SHA-256 (32). */
+const SIDE_FRAME = 72;
+const SIDE_NAME_MAX = 24;
+/** Largest side record: 256 MiB (the VMA extent headers of ~1.8 TiB of data). */
+export const SIDE_MAX = 256 << 20;
 
 export interface StreamCacheConfig {
   /** Where caches are kept between runs; none: a temporary cache, gone on exit. */
@@ -144,6 +156,35 @@ interface CacheFile {
   codec: number;
   offsets: Float64Array;
   lengths: Uint32Array;
+  /** Where the chunk index ends: the side records start there. */
+  indexEnd: number;
+  /** The side records whose frames are whole: name → body offset and length. */
+  side: Map<string, { at: number; length: number; hash: Buffer }>;
+  /** Why the side records stop short of the file's end (a damaged or cut frame), or null. */
+  sideDamage: string | null;
+  /** The descriptor can write (a kept cache on a read-only folder cannot take side records). */
+  writable: boolean;
+}
+
+/** The SHA-256 a side record carries: of its frame's first 40 bytes and its body. */
+function sideHash(frame: Buffer, body: Buffer): Buffer {
+  return createHash('sha256').update(frame.subarray(0, 40)).update(body).digest();
+}
+
+/** Walks the side records after the chunk index (frames only; bodies are checked when read). */
+function loadSide(fd: number, indexEnd: number, fileSize: number): Pick<CacheFile, 'side' | 'sideDamage'> {
+  const side = new Map<string, { at: number; length: number; hash: Buffer }>();
+  const frame = Buffer.alloc(SIDE_FRAME);
+  for (let pos = indexEnd; pos < fileSize; ) {
+    if (fileSize - pos < SIDE_FRAME || readSync(fd, frame, 0, SIDE_FRAME, pos) !== SIDE_FRAME) return { side, sideDamage: `a side record at ${pos} is cut short` };
+    if (frame.toString('latin1', 0, 8) !== SIDE_MAGIC) return { side, sideDamage: `no side record at ${pos}` };
+    const length = frame.readDoubleLE(32);
+    if (!Number.isSafeInteger(length) || length < 0 || length > SIDE_MAX || pos + SIDE_FRAME + length > fileSize) return { side, sideDamage: `the side record at ${pos} claims ${length} bytes` };
+    const name = frame.toString('latin1', 8, 8 + SIDE_NAME_MAX).replace(/\0+$/, '');
+    side.set(name, { at: pos + SIDE_FRAME, length, hash: Buffer.from(frame.subarray(40, 72)) });
+    pos += SIDE_FRAME + length;
+  }
+  return { side, sideDamage: null };
 }
 
 function header(key: CacheKey, size: number, chunks: number, codec: number, indexAt: number): Buffer {
@@ -171,7 +212,7 @@ function loadCache(fd: number, path: string, key: CacheKey): CacheFile | string 
   const chunks = h.readUInt32LE(24);
   const codec = h[28]!;
   const indexAt = h.readDoubleLE(80);
-  if (!Number.isSafeInteger(size) || chunks !== Math.ceil(size / CHUNK) || (codec !== CODEC_ZSTD && codec !== CODEC_DEFLATE) || indexAt + chunks * 12 !== fileSize) return 'damaged (its header does not fit the file)';
+  if (!Number.isSafeInteger(size) || chunks !== Math.ceil(size / CHUNK) || (codec !== CODEC_ZSTD && codec !== CODEC_DEFLATE) || indexAt + chunks * 12 > fileSize) return 'damaged (its header does not fit the file)';
   const idx = Buffer.alloc(chunks * 12);
   if (readSync(fd, idx, 0, idx.length, indexAt) !== idx.length) return 'damaged (its index is cut short)';
   const offsets = new Float64Array(chunks);
@@ -181,7 +222,7 @@ function loadCache(fd: number, path: string, key: CacheKey): CacheFile | string 
     lengths[i] = idx.readUInt32LE(12 * i + 8);
     if (offsets[i]! >= 0 && (offsets[i]! < CACHE_HEADER || offsets[i]! + lengths[i]! > indexAt)) return 'damaged (a chunk lies outside it)';
   }
-  return { fd, path, size, codec, offsets, lengths };
+  return { fd, path, size, codec, offsets, lengths, indexEnd: indexAt + chunks * 12, ...loadSide(fd, indexAt + chunks * 12, fileSize), writable: true };
 }
 
 /**
@@ -277,7 +318,10 @@ async function buildCache(src: ByteSource, codec: StreamCodec, key: CacheKey, fd
   });
   writeAll(fd, idx, at, path);
   writeAll(fd, header(key, size, offsets.length, chunkCodec, at), 0, path);
-  return { fd, path, size, codec: chunkCodec, offsets: Float64Array.from(offsets), lengths: Uint32Array.from(lengths) };
+  return {
+    fd, path, size, codec: chunkCodec, offsets: Float64Array.from(offsets), lengths: Uint32Array.from(lengths),
+    indexEnd: at + idx.length, side: new Map(), sideDamage: null, writable: true,
+  };
 }
 
 function writeAll(fd: number, b: Buffer, at: number, path: string): void {
@@ -292,6 +336,8 @@ function writeAll(fd: number, b: Buffer, at: number, path: string): void {
 export class StreamCacheSource implements ByteSource {
   readonly size: number;
   private readonly chunks = byteLru<number, Buffer>(16 * CHUNK);
+  /** How many chunks were decoded (tests: a reused cache decodes only what is read). */
+  readonly stats = { chunksDecoded: 0 };
 
   constructor(
     private readonly cache: CacheFile,
@@ -322,8 +368,77 @@ export class StreamCacheSource implements ByteSource {
     } catch (err) {
       throw corrupt(c.path, `the stream cache is damaged (chunk ${i}: ${(err as Error).message}); remove it to rebuild it`);
     }
+    this.stats.chunksDecoded++;
     this.chunks.set(i, b);
     return b;
+  }
+
+  /**
+   * The side record `name` (its body, checked against its SHA-256), null when there is none,
+   * or a string saying why it cannot be trusted (its reader rebuilds it and calls putSide).
+   */
+  side(name: string): Buffer | null | string {
+    const c = this.cache;
+    const r = c.side.get(name);
+    if (!r) {
+      if (c.sideDamage) return `damaged (${c.sideDamage})`;
+      // A record whose name was damaged is not found by it: say so rather than "none".
+      for (const other of c.side.keys()) if (typeof this.sideBody(other) === 'string') return `damaged (the side record "${other.replace(/[^\x20-\x7e]/g, '?')}" does not match its SHA-256)`;
+      return null;
+    }
+    return this.sideBody(name);
+  }
+
+  private sideBody(name: string): Buffer | string {
+    const r = this.cache.side.get(name)!;
+    const c = this.cache;
+    const body = Buffer.allocUnsafe(r.length);
+    if (readSync(c.fd, body, 0, r.length, r.at) !== r.length) return 'damaged (cut short)';
+    const frame = Buffer.alloc(40);
+    frame.write(SIDE_MAGIC, 0, 'latin1');
+    frame.write(name, 8, 'latin1');
+    frame.writeDoubleLE(r.length, 32);
+    if (!sideHash(frame, body).equals(r.hash)) return 'damaged (its SHA-256 does not match)';
+    return body;
+  }
+
+  /**
+   * Keeps `body` as the side record `name` in a kept cache (replacing one of that name and any
+   * damaged tail); false where it cannot (a temporary cache, a read-only one, a body too big).
+   * Two runs writing at once may leave a damaged record, which the next open rebuilds.
+   */
+  putSide(name: string, body: Buffer): boolean {
+    const c = this.cache;
+    if (this.cachePath === null || !c.writable || body.length > SIDE_MAX || name.length > SIDE_NAME_MAX || !/^[\x20-\x7e]+$/.test(name)) return false;
+    const keep: Array<[string, Buffer]> = [];
+    for (const other of c.side.keys()) {
+      if (other === name) continue;
+      const b = this.sideBody(other);
+      if (b instanceof Buffer) keep.push([other, b]);
+    }
+    keep.push([name, body]);
+    try {
+      ftruncateSync(c.fd, c.indexEnd);
+      c.side.clear();
+      c.sideDamage = null;
+      let pos = c.indexEnd;
+      for (const [n, b] of keep) {
+        const frame = Buffer.alloc(SIDE_FRAME);
+        frame.write(SIDE_MAGIC, 0, 'latin1');
+        frame.write(n, 8, 'latin1');
+        frame.writeDoubleLE(b.length, 32);
+        const hash = sideHash(frame, b);
+        hash.copy(frame, 40);
+        writeAll(c.fd, frame, pos, c.path);
+        writeAll(c.fd, b, pos + SIDE_FRAME, c.path);
+        c.side.set(n, { at: pos + SIDE_FRAME, length: b.length, hash });
+        pos += SIDE_FRAME + b.length;
+      }
+      return true;
+    } catch {
+      c.sideDamage = 'not written';
+      return false;
+    }
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -403,14 +518,21 @@ export async function openStreamCache(src: ByteSource, codec: StreamCodec, warn:
   const name = `${basename(src.name).replace(/[^\w.+-]/g, '_')}.${createHash('sha256').update(where).digest('hex').slice(0, 12)}.diskpick-cache`;
   const path = join(dir, name);
   let kept: number | null = null;
+  let writable = true;
   try {
-    kept = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // Read-write: side records are added to it (a read-only one is used without them).
+    kept = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW);
   } catch {
-    kept = null;
+    try {
+      kept = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      writable = false;
+    } catch {
+      kept = null;
+    }
   }
   if (kept !== null) {
     const got = loadCache(kept, path, key);
-    if (typeof got !== 'string') return new StreamCacheSource(got, src.name, path, true);
+    if (typeof got !== 'string') return new StreamCacheSource({ ...got, writable }, src.name, path, true);
     closeSync(kept);
     warn(`the stream cache ${path} is ${got}: rebuilt`);
   }

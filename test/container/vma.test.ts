@@ -77,6 +77,41 @@ describe('VMA', () => {
     }
   });
 
+  it('large reads (one preadv over consecutive extents, headers and other devices\' blocks skipped) give the raw disks\' bytes at any offset; a file cut after open is a one-line truncated error', async () => {
+    const sources = vmaSources(CACHE);
+    const copy = join(work, 'gather.vma');
+    copyFileSync(paths.vma, copy);
+    const f = await FileSource.open(copy);
+    const devices = await openVmaDevices(f);
+    try {
+      let seed = 12345;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      for (const [i, d] of devices.entries()) {
+        const raw = readFileSync(sources[i]!);
+        for (let k = 0; k < 25; k++) {
+          const n = 256 * 1024 + rnd(5 << 20);
+          const o = rnd(Math.max(1, d.size - 1000));
+          const want = raw.subarray(o, o + n);
+          const target = Buffer.alloc(n + 100, 0xee);
+          expect(await d.readInto!(target, 50, o, n), `${i} ${o}+${n}`).toBe(want.length);
+          expect(target.subarray(50, 50 + want.length).equals(want), `${i} ${o}+${n}`).toBe(true);
+          // Nothing written around the span.
+          expect(target.subarray(0, 50).equals(Buffer.alloc(50, 0xee))).toBe(true);
+          expect((await d.read(o, n)).equals(want), `read ${i} ${o}+${n}`).toBe(true);
+        }
+      }
+      truncateSync(copy, statSync(copy).size >> 1);
+      const err = await devices[0]!.read(devices[0]!.size - (4 << 20), 4 << 20).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(DiskpickError);
+      expect((err as Error).message).toMatch(/truncated: data at host offset \d+ is past the end of the file/);
+    } finally {
+      await devices[0]!.close();
+    }
+  });
+
   it('opened as an image: the first disk, its files as the manifest says, info names configs, devices, time and UUID', async () => {
     const manifests = JSON.parse(readFileSync(`${vmaSources(CACHE)[0]}.manifest.json`, 'utf8')) as Record<string, ManifestEntry[]>;
     const vfs = await Vfs.open(paths.vma);
@@ -286,6 +321,108 @@ describe('compressed VMA (.vma.zst, .vma.lzo, .vma.gz)', () => {
       const r = diskpick(['--cache', dir, 'info', input]);
       expect(r.status).toBe(0);
       expect(r.stdout.toString()).toMatch(/stream cache: .*\(reused\)/);
+    } finally {
+      configureStreamCache({});
+    }
+  });
+
+  it('--cache DIR: a reuse opens from the VMA index kept in the cache (a few chunks decoded, the same bytes); a damaged index record is rebuilt with a warning', async () => {
+    const dir = join(work, 'keep-side');
+    mkdirSync(dir);
+    const input = join(work, 'side.vma.zst');
+    copyFileSync(paths.zst, input);
+    configureStreamCache({ dir });
+    const want = await sha256File(vmaSources(CACHE)[0]!);
+    const raw = readFileSync(vmaSources(CACHE)[0]!);
+    type Stats = { stats: { chunksDecoded: number }; size: number; putSide(n: string, b: Buffer): boolean; side(n: string): Buffer | string | null };
+    const cacheOf = (c: Container) => (c as unknown as { cache: Stats }).cache;
+    const open = async (warning: RegExp | null) => {
+      const c = await openContainer(input);
+      const cache = cacheOf(c);
+      const atOpen = cache.stats.chunksDecoded;
+      if (warning) expect(c.warnings.join('\n')).toMatch(warning);
+      else expect(c.warnings).toEqual([]);
+      return { c, cache, atOpen, chunks: Math.ceil(cache.size / (1 << 20)) };
+    };
+    try {
+      const first = await open(null);
+      // The first open walks the stream: every chunk that holds an extent header is decoded.
+      expect(first.atOpen).toBeGreaterThan(3);
+      const details = first.c.details;
+      await first.c.close();
+      const cacheFile = join(dir, readdirSync(dir)[0]!);
+      const reuse = async (warning: RegExp | null) => {
+        const r = await open(warning);
+        try {
+          expect(r.c.details, 'the same index: extents, clusters per device').toEqual({ ...details, 'stream cache': `${cacheFile} (reused)` });
+          if (!warning) {
+            // The header's chunk, the last extent's: a handful, of the cache's ~24.
+            expect(r.atOpen).toBeLessThanOrEqual(3);
+            // One MiB of the disk decodes only the chunks that hold it.
+            const o = 40 << 20;
+            expect((await r.c.read(o, 1 << 20)).equals(raw.subarray(o, o + (1 << 20)))).toBe(true);
+            expect(r.cache.stats.chunksDecoded - r.atOpen).toBeLessThanOrEqual(3);
+          }
+          expect(await digest(r.c)).toBe(want);
+          return r.cache;
+        } finally {
+          await r.c.close();
+        }
+      };
+      await reuse(null);
+      // A flipped byte in the record's body: its SHA-256 no longer matches.
+      const b = readFileSync(cacheFile);
+      b[b.length - 7] ^= 0x40;
+      writeFileSync(cacheFile, b);
+      await reuse(/VMA index kept in the stream cache is damaged \(its SHA-256 does not match\): rebuilt/);
+      await reuse(null);
+      // A record cut short.
+      truncateSync(cacheFile, statSync(cacheFile).size - 100);
+      await reuse(/VMA index kept in the stream cache is damaged \(the side record at \d+ claims \d+ bytes\): rebuilt/);
+      await reuse(null);
+      // A record whose SHA-256 matches but whose headers do not walk the archive (one missing).
+      const c = await openContainer(input);
+      const cache = cacheOf(c);
+      const body = cache.side('vma-extent-headers/1') as Buffer;
+      expect(body.length % 512).toBe(0);
+      expect(cache.putSide('vma-extent-headers/1', body.subarray(0, body.length - 512))).toBe(true);
+      await c.close();
+      await reuse(/VMA index kept in the stream cache is damaged \(.*truncated.*\): rebuilt/);
+      await reuse(null);
+      // Hostile records: random bytes of the record (frame or body) changed in the file, or of
+      // the body written back with a matching SHA-256. Each open warns, rebuilds, and reads
+      // the disk's bytes; the next open is clean again.
+      let seed = 99;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      for (let k = 0; k < 16; k++) {
+        if (k % 2 === 0) {
+          const f = readFileSync(cacheFile);
+          const recordAt = f.length - body.length - 72;
+          for (let j = 0; j <= rnd(3); j++) f[recordAt + rnd(72 + body.length)] ^= 1 + rnd(255);
+          writeFileSync(cacheFile, f);
+        } else {
+          const c2 = await openContainer(input);
+          const kept = cacheOf(c2).side('vma-extent-headers/1') as Buffer;
+          const m = Buffer.from(kept);
+          for (let j = 0; j <= rnd(3); j++) m[rnd(m.length)] ^= 1 + rnd(255);
+          expect(cacheOf(c2).putSide('vma-extent-headers/1', m)).toBe(true);
+          await c2.close();
+        }
+        const r = await open(/VMA index kept in the stream cache is damaged \(.+\): rebuilt/);
+        try {
+          const o = rnd(raw.length - (4 << 20));
+          expect((await r.c.read(o, 4 << 20)).equals(raw.subarray(o, o + (4 << 20))), `mutant ${k}`).toBe(true);
+          expect(r.c.details['extents'], `mutant ${k}`).toBe(details['extents']);
+        } finally {
+          await r.c.close();
+        }
+        const again = await open(null);
+        expect(again.atOpen).toBeLessThanOrEqual(3);
+        await again.c.close();
+      }
     } finally {
       configureStreamCache({});
     }

@@ -93,9 +93,9 @@ export interface ExtentScan {
 /**
  * Walks every extent header from `start` to the end of `src`, checking each (magic, UUID, MD5,
  * block count against the masks, clusters inside their device, no cluster twice) and building
- * the devices' indexes. `progress` is told the bytes walked.
+ * the devices' indexes. `onHeader` is given each header (checked) and its offset.
  */
-export async function scanExtents(src: ByteSource, start: number, uuid: Buffer, devices: VmaDevice[], progress?: (done: number) => void): Promise<ExtentScan> {
+export async function scanExtents(src: ByteSource, start: number, uuid: Buffer, devices: VmaDevice[], onHeader?: (header: Buffer, pos: number) => void): Promise<ExtentScan> {
   const file = src.name;
   const byId = new Map<number, ClusterIndex>();
   for (const d of devices) byId.set(d.devId, new ClusterIndex(d));
@@ -131,9 +131,9 @@ export async function scanExtents(src: ByteSource, start: number, uuid: Buffer, 
     }
     if (blocks !== blockCount) throw corrupt(file, `VMA: the extent at offset ${pos} says block_count ${blockCount}, its masks hold ${blocks}`);
     if (data > src.size) throw corrupt(file, `VMA: truncated: the extent at offset ${pos} ends at ${data}, past the end of the file (${src.size} bytes)`);
+    onHeader?.(h, pos);
     pos = data;
     extents++;
-    progress?.(pos);
   }
   return { indexes: byId, extents, end: pos };
 }
