@@ -4,6 +4,7 @@
  * its Adler-32) or zlib-compressed; "table" sections list where each chunk is, segment by
  * segment. See docs/formats/ewf.md and sections.ts.
  */
+import { Lru } from '../../source/lru.js';
 import { corrupt, unsupported, cannotOpen } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import type { Container, ContainerFormat, OpenContext } from '../container.js';
@@ -77,10 +78,10 @@ export class EwfContainer extends MappedContainer {
   private readonly chunkOffset: Float64Array;
   private readonly chunkStored: Uint32Array;
   private readonly chunkCompressed: Uint8Array;
-  private readonly cache = new Map<number, Buffer>();
+  private readonly cache = new Lru<number, Buffer>(CACHE_CHUNKS);
   private readonly patterns: Map<number, Buffer>;
   /** One filled chunk per distinct pattern (in practice: zeros). */
-  private readonly filled = new Map<string, Buffer>();
+  private readonly filled = new Lru<string, Buffer>(16);
   /** Acquiry facts (header section) for info. */
   readonly details: Record<string, string>;
   /** Digests the image stores (hash/digest sections), lower-case hex. */
@@ -139,7 +140,6 @@ export class EwfContainer extends MappedContainer {
       b = Buffer.alloc(this.chunkSize);
       for (let i = 0; i < b.length; i += 8) pattern.copy(b, i);
       this.filled.set(key, b);
-      if (this.filled.size > 16) this.filled.delete(this.filled.keys().next().value!);
     }
     return b;
   }
@@ -157,7 +157,6 @@ export class EwfContainer extends MappedContainer {
     }
     if (r.written !== len) throw corrupt(seg.src.name, `EWF: chunk ${ci} decompresses to ${r.written} bytes, expected ${len}`);
     this.cache.set(ci, out);
-    if (this.cache.size > CACHE_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
     return out;
   }
 }

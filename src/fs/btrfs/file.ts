@@ -7,6 +7,7 @@
  * files simply share disk extents. Files without inline or compressed extents are read by the
  * shared ExtentSource; the rest by BtrfsFileSource, which decodes whole extents.
  */
+import { Lru } from '../../source/lru.js';
 import { corrupt, unsupported } from '../../errors.js';
 import { ExtentSource, HOLE, checkExtents, type Extent } from '../../source/extents.js';
 import { readInto, readSpan, readIntoSpan, type ByteSource } from '../../source/source.js';
@@ -118,7 +119,7 @@ interface RawRun {
 /** A file with inline or compressed pieces; decoded extents are kept a little (sequential reads use each many times). */
 export class BtrfsFileSource implements ByteSource {
   /** Decoded extents by disk_bytenr, oldest first; a decode in flight is shared by every reader. */
-  private readonly decoded = new Map<number, { e: FileExtentItem; job: Promise<Buffer> }>();
+  private readonly decoded = new Lru<number, { e: FileExtentItem; job: Promise<Buffer> }>(DECODED_KEPT);
 
   constructor(
     private readonly pieces: Piece[],
@@ -149,8 +150,6 @@ export class BtrfsFileSource implements ByteSource {
   private remember(e: FileExtentItem, job: Promise<Buffer>): void {
     // A failed decode is not kept: the next read tries again (and reports it again).
     job.catch(() => this.decoded.get(e.disk_bytenr)?.job === job && this.decoded.delete(e.disk_bytenr));
-    this.decoded.delete(e.disk_bytenr);
-    if (this.decoded.size >= DECODED_KEPT) this.decoded.delete(this.decoded.keys().next().value as number);
     this.decoded.set(e.disk_bytenr, { e, job });
   }
 

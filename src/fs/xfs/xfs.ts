@@ -3,6 +3,7 @@
  * xattrs and the log state behind the fs-layer interface. Read-only; every structure is
  * hostile input (loops in btrees are errors, sizes are bounded before anything is allocated).
  */
+import { Lru } from '../../source/lru.js';
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { CachedSource } from '../../source/cache.js';
 import { ExtentSource, HOLE, checkExtents, type Extent } from '../../source/extents.js';
@@ -65,7 +66,7 @@ export class XfsFs implements FileSystem, ForkReader {
   sb!: Superblock;
   private meta: CachedSource;
   private readonly inodeCache = new Map<number, Inode>();
-  private readonly dirCache = new Map<number, DirMap>();
+  private readonly dirCache = new Lru<number, DirMap>(DIR_CACHE_MAX);
   private readonly warnCounts = new Map<string, { count: number; summaryAt: number }>();
   private agShift = 0;
 
@@ -447,7 +448,6 @@ export class XfsFs implements FileSystem, ForkReader {
     const src = new ExtentSource(this.meta, extents, last ? last.logical + last.length : 0, file);
     const indexed = extents.some((e) => e.logical + e.length > XFS_DIR2_LEAF_OFFSET && e.logical < 2 * XFS_DIR2_LEAF_OFFSET);
     const m: DirMap = { src, indexed };
-    if (this.dirCache.size >= DIR_CACHE_MAX) this.dirCache.delete(this.dirCache.keys().next().value as number);
     this.dirCache.set(inode.ino, m);
     return m;
   }
