@@ -10,7 +10,7 @@ import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, 
 import { RawContainer, rawFormat } from './raw.js';
 import { containerFormats } from './formats.js';
 import { isRemote, openRemoteContainer, openRemoteLevel, type RemoteOptions } from './remote-open.js';
-import { noSuchLevel, parseImageArg } from './point.js';
+import { chainLevel, parseImageArg } from './point.js';
 import { openHyperVFolder } from './hyperv.js';
 
 export interface OpenContainerOptions {
@@ -57,16 +57,9 @@ export async function openContainer(arg: string, opts: OpenContainerOptions = {}
  * folder stays allowed for the parents, as it was for the whole chain.
  */
 async function openLevel(arg: string, path: string, level: number, opts: OpenContainerOptions): Promise<Container> {
-  const whole = await openLocal(path, opts);
-  const chain = whole.chain;
-  if (level >= chain.length) {
-    if (level === chain.length) return whole;
-    await whole.close();
-    throw noSuchLevel(level, chain.length, arg);
-  }
-  await whole.close();
-  const file = chain[chain.length - level]!.file;
-  return openLocal(file, { ...opts, parentDirs: [dirname(await realpathOrFail(path)), ...(opts.parentDirs ?? [])] });
+  const at = await chainLevel(await openLocal(path, opts), level, arg);
+  if ('top' in at) return at.top;
+  return openLocal(at.file, { ...opts, parentDirs: [dirname(await realpathOrFail(path)), ...(opts.parentDirs ?? [])] });
 }
 
 async function openLocal(path: string, opts: OpenContainerOptions, snapshot?: string): Promise<Container> {

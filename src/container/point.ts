@@ -13,6 +13,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import { DiskpickError } from '../errors.js';
+import type { Container } from './container.js';
 
 export type PointSpec =
   | { kind: 'level'; level: number }
@@ -78,6 +79,19 @@ export async function parseImageArg(arg: string): Promise<ImageRef> {
 /** The error for a level past the top of a chain of `levels` (1 is the base). */
 export function noSuchLevel(level: number, levels: number, arg: string): DiskpickError {
   return new DiskpickError('notFound', `no level ${level}: the chain has ${levels} level${levels === 1 ? '' : 's'} (1 is the base, ${levels} this image)`, arg);
+}
+
+/**
+ * Level `level` (1 is the base) of a chain opened whole (`IMAGE@level:N`): `whole` itself when N
+ * is its top; otherwise `whole` is closed and the file of level N is named, to be opened on its
+ * own (its parents then come again from it down). Past the top: noSuchLevel.
+ */
+export async function chainLevel(whole: Container, level: number, arg: string): Promise<{ top: Container } | { file: string }> {
+  const chain = whole.chain;
+  if (level === chain.length) return { top: whole };
+  await whole.close();
+  if (level > chain.length) throw noSuchLevel(level, chain.length, arg);
+  return { file: chain[chain.length - level]!.file };
 }
 
 /** How a point is written after the image name. */

@@ -15,7 +15,7 @@ import { SplitSource } from '../source/split.js';
 import { NotThisFormat, type Container, type ContainerFormat, type OpenContext, type ParentRef } from './container.js';
 import { containerFormats } from './formats.js';
 import { HostFile } from './hostfile.js';
-import { noSuchLevel } from './point.js';
+import { chainLevel } from './point.js';
 import { RawContainer, rawFormat } from './raw.js';
 
 export interface RemoteOptions extends HttpOptions, S3Options, RemoteCacheOptions {}
@@ -95,15 +95,9 @@ type RemoteOpenOptions = RemoteOptions & { parentDirs?: string[]; maxChainLength
  * own server it is read with the image's (resolveRemoteRef).
  */
 export async function openRemoteLevel(arg: string, url: string, level: number, opts: RemoteOpenOptions): Promise<Container> {
-  const whole = await openRemoteContainer(url, opts);
-  const chain = whole.chain;
-  if (level >= chain.length) {
-    if (level === chain.length) return whole;
-    await whole.close();
-    throw noSuchLevel(level, chain.length, arg);
-  }
-  await whole.close();
-  const file = resolveRemoteRef(chain[chain.length - level]!.file, url);
+  const at = await chainLevel(await openRemoteContainer(url, opts), level, arg);
+  if ('top' in at) return at.top;
+  const file = resolveRemoteRef(at.file, url);
   return openRemoteContainer(file, { ...opts, parentDirs: [folderOf(url), ...(opts.parentDirs ?? [])] });
 }
 
