@@ -218,6 +218,38 @@ async function shrink(w: Worker, file: string, seed: Buffer, data: Buffer, sig: 
 
 export const CASE_DIR = join(ROOT, 'test', 'fuzz-cases');
 
+/** What one mutant's run adds to a format's (or class's) tally. */
+interface Tally { mutants: number; opened: number; entries: number; findings: number; slowest: number }
+
+/**
+ * Counts one mutant's run into `t`. A fault whose signature is new becomes a finding: printed
+ * (`label` names the format or class/format) and, with --save, shrunk and saved with `meta`.
+ */
+async function tally(
+  t: Tally,
+  r: Awaited<ReturnType<typeof runCase>>,
+  c: { format: string; label: string; index: number; seed: { path: string; buf: Buffer }; mutant: Mutant; meta: Record<string, unknown>; printMutations: boolean },
+  run: { w: Worker; file: string; o: Options; sigs: Set<string>; findings: Finding[] },
+): Promise<void> {
+  t.mutants++;
+  t.slowest = Math.max(t.slowest, r.ms);
+  if (r.result?.opened) t.opened++;
+  t.entries += r.result?.entries ?? 0;
+  if (!r.fault) return;
+  const f: Finding = { format: c.format, ...r.fault };
+  const sig = signature(f);
+  if (run.sigs.has(sig)) return;
+  run.sigs.add(sig);
+  t.findings++;
+  run.findings.push(f);
+  console.log(`  FINDING ${c.label} #${c.index} (${f.kind}) ${f.op ?? ''} ${f.path ?? ''}: ${f.message}\n    ${f.stack.split('\n').slice(1, 4).join('\n    ')}${c.printMutations ? `\n    mutations: ${c.mutant.describe.join('; ')}` : ''}`);
+  if (run.o.save) {
+    const small = await shrink(run.w, run.file, c.seed.buf, c.mutant.data, sig, run.o, 60_000);
+    const saved = saveCase(f, small, { seed: run.o.seed, ...c.meta, index: c.index, seedImage: c.seed.path.replace(ROOT + '/', ''), mutations: c.mutant.describe });
+    console.log(`    saved ${saved.replace(ROOT + '/', '')} (${small.length} bytes)`);
+  }
+}
+
 function saveCase(f: Finding, data: Buffer, meta: Record<string, unknown>): string {
   mkdirSync(CASE_DIR, { recursive: true });
   const hash = createHash('sha256').update(data).digest('hex').slice(0, 12);
@@ -271,23 +303,7 @@ async function main(): Promise<void> {
         const rng = new Rng((o.seed * 1_000_003 + hashStr(format) * 7919 + i) >>> 0);
         const m = mutate(format, seedBufs[k].buf, regions[k], rng);
         const r = await runCase(w, file, m.data, o);
-        t.mutants++;
-        t.slowest = Math.max(t.slowest, r.ms);
-        if (r.result?.opened) t.opened++;
-        t.entries += r.result?.entries ?? 0;
-        if (!r.fault) continue;
-        const f: Finding = { format, ...r.fault };
-        const sig = signature(f);
-        if (sigs.has(sig)) continue;
-        sigs.add(sig);
-        t.findings++;
-        findings.push(f);
-        console.log(`  FINDING ${format} #${i} (${f.kind}) ${f.op ?? ''} ${f.path ?? ''}: ${f.message}\n    ${f.stack.split('\n').slice(1, 4).join('\n    ')}`);
-        if (o.save) {
-          const small = await shrink(w, file, seedBufs[k].buf, m.data, sig, o, 60_000);
-          const saved = saveCase(f, small, { seed: o.seed, index: i, seedImage: seedBufs[k].path.replace(ROOT + '/', ''), mutations: m.describe });
-          console.log(`    saved ${saved.replace(ROOT + '/', '')} (${small.length} bytes)`);
-        }
+        await tally(t, r, { format, label: format, index: i, seed: seedBufs[k], mutant: m, meta: {}, printMutations: false }, { w, file, o, sigs, findings });
       }
       t.ms = performance.now() - start;
       totals.push(t);
@@ -350,24 +366,8 @@ async function runClasses(o: Options, seeds: Record<string, string[]>, formats: 
           continue;
         }
         const r = await runCase(w, file, m.data, o);
-        t.mutants++;
         t.perFormat.set(format, (t.perFormat.get(format) ?? 0) + 1);
-        t.slowest = Math.max(t.slowest, r.ms);
-        if (r.result?.opened) t.opened++;
-        t.entries += r.result?.entries ?? 0;
-        if (!r.fault) continue;
-        const f: Finding = { format, ...r.fault };
-        const sig = signature(f);
-        if (sigs.has(sig)) continue;
-        sigs.add(sig);
-        t.findings++;
-        findings.push(f);
-        console.log(`  FINDING ${cls}/${format} #${i} (${f.kind}) ${f.op ?? ''} ${f.path ?? ''}: ${f.message}\n    ${f.stack.split('\n').slice(1, 4).join('\n    ')}\n    mutations: ${m.describe.join('; ')}`);
-        if (o.save) {
-          const small = await shrink(w, file, seed.buf, m.data, sig, o, 60_000);
-          const saved = saveCase(f, small, { seed: o.seed, class: cls, index: i, seedImage: seed.path.replace(ROOT + '/', ''), mutations: m.describe });
-          console.log(`    saved ${saved.replace(ROOT + '/', '')} (${small.length} bytes)`);
-        }
+        await tally(t, r, { format, label: `${cls}/${format}`, index: i, seed, mutant: m, meta: { class: cls }, printMutations: true }, { w, file, o, sigs, findings });
       }
       const ms = performance.now() - start;
       total += t.mutants;
