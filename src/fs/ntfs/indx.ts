@@ -8,6 +8,7 @@
  * most of a 100 000-file listing's cost.
  */
 import { corrupt } from '../../errors.js';
+import { scratch } from '../../source/scratch.js';
 import { applyFixups, FILE_NAME_DOS, parseFileName, readRefRecord, readU64, type FileNameAttr } from './mft.js';
 
 /** INDEX_ENTRY flags. */
@@ -93,8 +94,8 @@ export function parseIndexRoot(v: Buffer, name: string): IndexRoot {
   return { indexBlockSize, clustersPerIndexBlock, entries, large };
 }
 
-/** Checks an INDX block's signature and VCN and applies its fixups (on the caller's copy). */
-function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): string {
+/** Checks an INDX block's signature and VCN and applies its fixups (on the caller's copy); returns what errors call it. */
+export function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): string {
   const what = `index block${expectVcn === null ? '' : ` at VCN ${expectVcn}`}`;
   if (b.toString('latin1', 0, 4) !== 'INDX') throw corrupt(name, `${what}: bad signature`);
   applyFixups(b, name, what);
@@ -113,17 +114,111 @@ function refRecordAt(b: Buffer, at: number): number {
   return ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0) + (b[at + 4]! | (b[at + 5]! << 8)) * 0x100000000;
 }
 
-/** Grows a column to hold index `i`. */
-function room(a: number[], i: number): void {
-  if (i >= a.length) a.length = Math.max(16, a.length * 2);
+/**
+ * Walks a folder index in index order: the B+ tree from the root, each key after the keys of
+ * its child node and the end entry's child last, which is the $I30 collation order (names
+ * compared in upper case) that Windows and ntfsls list a folder in. Calls `each(b, at,
+ * keyLength, subnode)` for every key (the entry at `at` of block `b`). `blocks`: the in-use INDX
+ * blocks by VCN, opened (checked and fixed up), in disk order. Every key comes out once whatever
+ * the damage: a child VCN naming no in-use block, or a node reached again (a loop), is passed
+ * over, and blocks no walk from the root reached follow in disk order.
+ *
+ * Listed in disk order instead, every folder had to be sorted by name afterwards (a comparison
+ * sort of each folder's names, ~9-28 ms of a 100 000-file `ls -R`, issue 27); index order is
+ * most often name order already (the caller checks, and sorts only then).
+ */
+export function walkIndexInOrder(
+  rootValue: Buffer, blocks: ReadonlyMap<number, IndexBlock>, name: string,
+  each: (b: Buffer, at: number, keyLength: number, subnode: number | null) => void,
+): void {
+  const visited = new Set<number>();
+  // The path from the node walked first: per node its bytes, next entry, end, name for errors,
+  // and whether the next entry's child was walked already.
+  const fb: Buffer[] = [];
+  const fat: number[] = [];
+  const fend: number[] = [];
+  const fwhat: string[] = [];
+  const fdown: boolean[] = [];
+  let depth = 0;
+  const enter = (b: Buffer, hdr: number, what: string) => {
+    if (hdr + 16 > b.length) throw corrupt(name, `${what}: index header cut short`);
+    const entriesOffset = b.readUInt32LE(hdr);
+    const start = hdr + entriesOffset;
+    const end = hdr + b.readUInt32LE(hdr + 4);
+    if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${what}: index header has bad offsets`);
+    fb[depth] = b;
+    fat[depth] = start;
+    fend[depth] = end;
+    fwhat[depth] = what;
+    fdown[depth] = false;
+    depth++;
+  };
+  const walk = () => {
+    while (depth > 0) {
+      const t = depth - 1;
+      const b = fb[t]!;
+      const at = fat[t]!;
+      if (at + 16 > fend[t]!) {
+        depth--;
+        continue;
+      }
+      // Byte arithmetic, not readUInt16LE: this loop runs once per name of every listing.
+      const length = b[at + 8]! | (b[at + 9]! << 8);
+      const keyLength = b[at + 10]! | (b[at + 11]! << 8);
+      const flags = b[at + 12]! | (b[at + 13]! << 8);
+      if (length < 16 || at + length > fend[t]! || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
+        throw corrupt(name, `${fwhat[t]}: index entry at ${at} has bad length`);
+      }
+      const subnode = flags & INDEX_ENTRY_NODE ? readU64(b, at + length - 8) : null;
+      if (!fdown[t]) {
+        fdown[t] = true;
+        const child = subnode === null ? undefined : blocks.get(subnode);
+        if (child && !visited.has(subnode!)) {
+          visited.add(subnode!);
+          enter(child.b, 24, child.what);
+          continue;
+        }
+      }
+      if (flags & INDEX_ENTRY_END) {
+        depth--;
+        continue;
+      }
+      each(b, at, keyLength, subnode);
+      fat[t] = at + length;
+      fdown[t] = false;
+    }
+  };
+  enter(rootValue, 16, '$INDEX_ROOT');
+  walk();
+  for (const [vcn, blk] of blocks) {
+    if (visited.has(vcn)) continue;
+    visited.add(vcn);
+    enter(blk.b, 24, blk.what);
+    walk();
+  }
 }
+
+/** An in-use INDX block as read, opened (see openIndexBlock), and what errors call it. */
+export interface IndexBlock {
+  b: Buffer;
+  what: string;
+}
+
+/** Buffer.prototype.latin1Slice / ucs2Slice: what toString calls after checking its arguments. */
+type Slicing = Buffer & { latin1Slice(start: number, end: number): string; ucs2Slice(start: number, end: number): string };
 
 /**
  * A folder index's keys by column (MFT record, parent, FILE_ATTRIBUTE_* and namespace of each
- * $FILE_NAME), names gathered as UTF-16LE bytes with a "/" after each (no NTFS name holds one)
- * and decoded at the end by one ucs2Slice and one split, as src/fs/ext/dir.ts does for ext.
- * Where a key is needed whole (folders, links, system files), `key(i)` parses it from the
- * block it came from, which the columns keep referenced.
+ * $FILE_NAME), names gathered with a "/" after each (no NTFS name holds one) and decoded at the
+ * end by one slice and one split, as src/fs/ext/dir.ts does for ext. While every name is
+ * Latin-1 (UTF-16 code units below 0x100: most names), a name takes one byte per character and
+ * the folder becomes one one-byte string; the first wider character turns the bytes gathered
+ * so far into UTF-16LE and the rest follow as UTF-16LE. Names are copied byte by byte: a native
+ * copy per name cost more than the copy.
+ *
+ * The blocks are not kept (a listing reads them into reused buffers): the whole key of an entry
+ * that `keepKey` asks for (folders, links, system files) is copied as it is added, and `key(i)`
+ * parses it.
  */
 export class IndexColumns {
   count = 0;
@@ -131,89 +226,128 @@ export class IndexColumns {
   parents: number[] = [];
   attributes: number[] = [];
   namespaces: number[] = [];
-  private blocks: Buffer[] = [];
-  private blockOf: number[] = [];
-  private keyAt: number[] = [];
-  private keyLength: number[] = [];
-  private nameBytes = Buffer.allocUnsafe(64 * 1024);
+  /** Characters of each name (for names holding "/"). */
+  private nameChars: number[] = [];
+  private capacity = 0;
+  private keys = new Map<number, Buffer>();
+  /** From the shared scratch pool (a fresh buffer per folder was page faults); names() gives it back. */
+  private nameBytes = scratch.take(64 * 1024);
   private used = 0;
+  private wide = false;
 
-  constructor(private readonly name: string) {}
+  /**
+   * `keepKey(record, attributes)`: whether entry's whole $FILE_NAME is kept for `key(i)`
+   * (without it, every key is).
+   */
+  constructor(private readonly name: string, private readonly keepKey?: (record: number, attributes: number) => boolean) {}
 
-  /** Adds the keys of the $INDEX_ROOT value `v` (checked by parseIndexRoot first). */
-  addRoot(v: Buffer): void {
-    this.addNode(v, 16, '$INDEX_ROOT');
+  private grow(): void {
+    this.capacity = Math.max(64, this.capacity * 2);
+    this.records.length = this.parents.length = this.attributes.length = this.namespaces.length = this.nameChars.length = this.capacity;
   }
 
-  /** Adds the keys of an INDX block (fixups applied here, on the caller's copy). */
-  addBlock(b: Buffer, expectVcn: number | null): void {
-    this.addNode(b, 24, openIndexBlock(b, expectVcn, this.name));
+  /** Turns the Latin-1 bytes gathered so far into UTF-16LE. */
+  private widen(): void {
+    const grown = scratch.take(Math.max(64 * 1024, this.used * 4));
+    const from = this.nameBytes;
+    for (let j = 0; j < this.used; j++) {
+      grown[2 * j] = from[j]!;
+      grown[2 * j + 1] = 0;
+    }
+    scratch.give(from);
+    this.nameBytes = grown;
+    this.used *= 2;
+    this.wide = true;
   }
 
-  private addNode(b: Buffer, hdr: number, what: string): void {
-    const blk = this.blocks.length;
-    this.blocks.push(b);
-    walkNode(b, hdr, b.length, this.name, what, (at, keyLength) => {
-      if (keyLength < 0) return;
-      const k = at + 16;
-      // The checks of parseFileName, on the bytes in place.
-      if (keyLength < FN_FILE_NAME || k + keyLength > b.length) throw corrupt(this.name, '$FILE_NAME too short');
-      const chars = b[k + FN_FILE_NAME_LENGTH]!;
-      if (FN_FILE_NAME + chars * 2 > keyLength) throw corrupt(this.name, '$FILE_NAME name runs past its attribute');
-      const i = this.count++;
-      room(this.records, i);
-      room(this.parents, i);
-      room(this.attributes, i);
-      room(this.namespaces, i);
-      room(this.blockOf, i);
-      room(this.keyAt, i);
-      room(this.keyLength, i);
-      this.records[i] = refRecordAt(b, at);
-      this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
-      const fa = k + FN_FILE_ATTRIBUTES;
-      this.attributes[i] = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
-      this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
-      this.blockOf[i] = blk;
-      this.keyAt[i] = k;
-      this.keyLength[i] = keyLength;
-      const need = this.used + chars * 2 + 2;
-      if (need > this.nameBytes.length) {
-        const grown = Buffer.allocUnsafe(Math.max(need, this.nameBytes.length * 2));
-        this.nameBytes.copy(grown, 0, 0, this.used);
-        this.nameBytes = grown;
+  /**
+   * Adds the key of the index entry at `at` of `b` (see walkIndexInOrder), copying what it
+   * keeps: `b` may be reused afterwards.
+   */
+  add(b: Buffer, at: number, keyLength: number): void {
+    const k = at + 16;
+    // The checks of parseFileName, on the bytes in place.
+    if (keyLength < FN_FILE_NAME || k + keyLength > b.length) throw corrupt(this.name, '$FILE_NAME too short');
+    const chars = b[k + FN_FILE_NAME_LENGTH]!;
+    if (FN_FILE_NAME + chars * 2 > keyLength) throw corrupt(this.name, '$FILE_NAME name runs past its attribute');
+    const i = this.count++;
+    if (i >= this.capacity) this.grow();
+    const record = refRecordAt(b, at);
+    const fa = k + FN_FILE_ATTRIBUTES;
+    const attributes = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
+    this.records[i] = record;
+    this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
+    this.attributes[i] = attributes;
+    this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
+    this.nameChars[i] = chars;
+    if (!this.keepKey || this.keepKey(record, attributes)) this.keys.set(i, Buffer.from(b.subarray(k, k + keyLength)));
+    const n0 = k + FN_FILE_NAME;
+    if (!this.wide) {
+      if (this.used + chars + 1 > this.nameBytes.length) this.room(chars + 1);
+      const nb = this.nameBytes;
+      let u = this.used;
+      let high = 0;
+      for (let j = n0; j < n0 + chars * 2; j += 2) {
+        nb[u++] = b[j]!;
+        high |= b[j + 1]!;
       }
-      this.used += b.copy(this.nameBytes, this.used, k + FN_FILE_NAME, k + FN_FILE_NAME + chars * 2);
-      this.nameBytes[this.used++] = 0x2f;
-      this.nameBytes[this.used++] = 0;
-    });
+      if (high === 0) {
+        nb[u] = 0x2f;
+        this.used = u + 1;
+        return;
+      }
+      // This name is wider than Latin-1: it is written again below, as UTF-16LE.
+      this.widen();
+    }
+    if (this.used + chars * 2 + 2 > this.nameBytes.length) this.room(chars * 2 + 2);
+    const nb = this.nameBytes;
+    let u = this.used;
+    for (let j = 0; j < chars * 2; j++) nb[u++] = b[n0 + j]!;
+    nb[u++] = 0x2f;
+    nb[u++] = 0;
+    this.used = u;
   }
 
-  /** The whole $FILE_NAME key of entry `i`. */
+  /** Room for `more` bytes of names. */
+  private room(more: number): void {
+    const grown = scratch.take(Math.max(this.used + more, this.nameBytes.length * 2));
+    this.nameBytes.copy(grown, 0, 0, this.used);
+    scratch.give(this.nameBytes);
+    this.nameBytes = grown;
+  }
+
+  /** The whole $FILE_NAME key of entry `i` (one `keepKey` kept). */
   key(i: number): FileNameAttr {
-    // A copy: a node keeps its key, and must not pin the (up to 1 MiB) chunk it was read in.
-    const k = this.keyAt[i]!;
-    const own = Buffer.from(this.blocks[this.blockOf[i]!]!.subarray(k, k + this.keyLength[i]!));
+    const own = this.keys.get(i);
+    if (!own) throw new Error(`IndexColumns: key ${i} was not kept`);
     return parseFileName(own, 0, own.length, this.name);
   }
 
   /**
-   * Every name, in entry order. A hostile image may store a "/" inside a name, which the one
-   * split would cut in two: then each name is decoded on its own.
+   * Every name, in entry order; call once, after the last block (the name bytes go back to the
+   * scratch pool). A hostile image may store a "/" inside a name, which the one split would cut
+   * in two: then each name is decoded on its own.
    */
   names(): string[] {
-    if (this.count === 0) return [];
-    const all = this.nameBytes.toString('utf16le', 0, this.used - 2).split('/');
-    if (all.length === this.count) return all;
-    const out = new Array<string>(this.count);
-    let at = 0;
-    for (let i = 0; i < this.count; i++) {
-      const k = this.keyAt[i]!;
-      const b = this.blocks[this.blockOf[i]!]!;
-      const len = b[k + FN_FILE_NAME_LENGTH]! * 2;
-      out[i] = this.nameBytes.toString('utf16le', at, at + len);
-      at += len + 2;
+    const nb = this.nameBytes as Slicing;
+    try {
+      if (this.count === 0) return [];
+      const unit = this.wide ? 2 : 1;
+      const all = (this.wide ? nb.ucs2Slice(0, this.used - 2) : nb.latin1Slice(0, this.used - 1)).split('/');
+      if (all.length === this.count) return all;
+      const out = new Array<string>(this.count);
+      let at = 0;
+      for (let i = 0; i < this.count; i++) {
+        const len = this.nameChars[i]! * unit;
+        out[i] = this.wide ? nb.ucs2Slice(at, at + len) : nb.latin1Slice(at, at + len);
+        at += len + unit;
+      }
+      return out;
+    } finally {
+      scratch.give(nb);
+      this.nameBytes = Buffer.alloc(0);
+      this.used = 0;
     }
-    return out;
   }
 
   /**
