@@ -94,19 +94,25 @@ export function parseIndexRoot(v: Buffer, name: string): IndexRoot {
   return { indexBlockSize, clustersPerIndexBlock, entries, large };
 }
 
-/** Checks an INDX block's signature and VCN and applies its fixups (on the caller's copy); returns what errors call it. */
-export function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): string {
-  const what = `index block${expectVcn === null ? '' : ` at VCN ${expectVcn}`}`;
-  if (b.toString('latin1', 0, 4) !== 'INDX') throw corrupt(name, `${what}: bad signature`);
-  applyFixups(b, name, what);
-  if (expectVcn !== null && readU64(b, 16) !== expectVcn) throw corrupt(name, `${what}: block claims VCN ${readU64(b, 16)}`);
-  return what;
+/** What errors call an INDX block. */
+function blockWhat(vcn: number | null): string {
+  return `index block${vcn === null ? '' : ` at VCN ${vcn}`}`;
+}
+
+/**
+ * Checks an INDX block's signature and VCN and applies its fixups (on the caller's copy). Its
+ * name for errors is made only for one (a listing of 100 000 names opens ~5000 blocks).
+ */
+export function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): void {
+  if (b.length < 4 || b[0] !== 0x49 || b[1] !== 0x4e || b[2] !== 0x44 || b[3] !== 0x58 /* "INDX" */) throw corrupt(name, `${blockWhat(expectVcn)}: bad signature`);
+  applyFixups(b, name, () => blockWhat(expectVcn));
+  if (expectVcn !== null && readU64(b, 16) !== expectVcn) throw corrupt(name, `${blockWhat(expectVcn)}: block claims VCN ${readU64(b, 16)}`);
 }
 
 /** Parses one INDX block (fixups applied here, on the caller's copy). */
 export function parseIndexBlock(b: Buffer, expectVcn: number | null, name: string): IndexEntry[] {
-  const what = openIndexBlock(b, expectVcn, name);
-  return parseNode(b, 24, b.length, name, what).entries;
+  openIndexBlock(b, expectVcn, name);
+  return parseNode(b, 24, b.length, name, blockWhat(expectVcn)).entries;
 }
 
 /** readRefRecord by byte arithmetic (48-bit record number; the caller checked the bounds). */
@@ -128,7 +134,7 @@ function refRecordAt(b: Buffer, at: number): number {
  * most often name order already (the caller checks, and sorts only then).
  */
 export function walkIndexInOrder(
-  rootValue: Buffer, blocks: ReadonlyMap<number, IndexBlock>, name: string,
+  rootValue: Buffer, blocks: ReadonlyMap<number, Buffer>, name: string,
   each: (b: Buffer, at: number, keyLength: number, subnode: number | null) => void,
 ): void {
   const visited = new Set<number>();
@@ -137,19 +143,21 @@ export function walkIndexInOrder(
   const fb: Buffer[] = [];
   const fat: number[] = [];
   const fend: number[] = [];
-  const fwhat: string[] = [];
+  const fvcn: number[] = [];
   const fdown: boolean[] = [];
   let depth = 0;
-  const enter = (b: Buffer, hdr: number, what: string) => {
-    if (hdr + 16 > b.length) throw corrupt(name, `${what}: index header cut short`);
+  // VCN -1: the root.
+  const what = (vcn: number) => (vcn < 0 ? '$INDEX_ROOT' : blockWhat(vcn));
+  const enter = (b: Buffer, hdr: number, vcn: number) => {
+    if (hdr + 16 > b.length) throw corrupt(name, `${what(vcn)}: index header cut short`);
     const entriesOffset = b.readUInt32LE(hdr);
     const start = hdr + entriesOffset;
     const end = hdr + b.readUInt32LE(hdr + 4);
-    if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${what}: index header has bad offsets`);
+    if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${what(vcn)}: index header has bad offsets`);
     fb[depth] = b;
     fat[depth] = start;
     fend[depth] = end;
-    fwhat[depth] = what;
+    fvcn[depth] = vcn;
     fdown[depth] = false;
     depth++;
   };
@@ -167,7 +175,7 @@ export function walkIndexInOrder(
       const keyLength = b[at + 10]! | (b[at + 11]! << 8);
       const flags = b[at + 12]! | (b[at + 13]! << 8);
       if (length < 16 || at + length > fend[t]! || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
-        throw corrupt(name, `${fwhat[t]}: index entry at ${at} has bad length`);
+        throw corrupt(name, `${what(fvcn[t]!)}: index entry at ${at} has bad length`);
       }
       const subnode = flags & INDEX_ENTRY_NODE ? readU64(b, at + length - 8) : null;
       if (!fdown[t]) {
@@ -175,7 +183,7 @@ export function walkIndexInOrder(
         const child = subnode === null ? undefined : blocks.get(subnode);
         if (child && !visited.has(subnode!)) {
           visited.add(subnode!);
-          enter(child.b, 24, child.what);
+          enter(child, 24, subnode!);
           continue;
         }
       }
@@ -188,20 +196,14 @@ export function walkIndexInOrder(
       fdown[t] = false;
     }
   };
-  enter(rootValue, 16, '$INDEX_ROOT');
+  enter(rootValue, 16, -1);
   walk();
   for (const [vcn, blk] of blocks) {
     if (visited.has(vcn)) continue;
     visited.add(vcn);
-    enter(blk.b, 24, blk.what);
+    enter(blk, 24, vcn);
     walk();
   }
-}
-
-/** An in-use INDX block as read, opened (see openIndexBlock), and what errors call it. */
-export interface IndexBlock {
-  b: Buffer;
-  what: string;
 }
 
 /** Buffer.prototype.latin1Slice / ucs2Slice: what toString calls after checking its arguments. */
@@ -239,10 +241,17 @@ export class IndexColumns {
    * `keepKey(record, attributes)`: whether entry's whole $FILE_NAME is kept for `key(i)`
    * (without it, every key is).
    */
-  constructor(private readonly name: string, private readonly keepKey?: (record: number, attributes: number) => boolean) {}
+  constructor(
+    private readonly name: string,
+    private readonly keepKey?: (record: number, attributes: number) => boolean,
+    /** Keys expected (columns made this long at once, instead of grown by doubling). */
+    expect = 0,
+  ) {
+    if (expect > 0) this.grow(Math.min(expect, 1 << 16));
+  }
 
-  private grow(): void {
-    this.capacity = Math.max(64, this.capacity * 2);
+  private grow(to = Math.max(64, this.capacity * 2)): void {
+    this.capacity = to;
     this.records.length = this.parents.length = this.attributes.length = this.namespaces.length = this.nameChars.length = this.capacity;
   }
 
@@ -351,11 +360,12 @@ export class IndexColumns {
   }
 
   /**
-   * The entries a listing shows (indexes into the columns): keys of other folders (a damaged or
-   * hostile index) and the folder's own record left out, and a DOS 8.3 alias only where its
-   * file has no long name in the same index.
+   * The entries a listing shows (indexes into the columns), or null when it shows every entry
+   * in order (most folders): keys of other folders (a damaged or hostile index) and the
+   * folder's own record left out, and a DOS 8.3 alias only where its file has no long name in
+   * the same index.
    */
-  listed(dirRecord: number): number[] {
+  listed(dirRecord: number): number[] | null {
     let longNamed: Set<number> | null = null;
     for (let i = 0; i < this.count; i++) {
       if (this.namespaces[i] === FILE_NAME_DOS) {
@@ -364,11 +374,12 @@ export class IndexColumns {
         break;
       }
     }
-    const out: number[] = [];
+    let out: number[] | null = null;
     for (let i = 0; i < this.count; i++) {
-      if (this.records[i] === dirRecord || this.parents[i] !== dirRecord) continue;
-      if (longNamed && this.namespaces[i] === FILE_NAME_DOS && longNamed.has(this.records[i]!)) continue;
-      out.push(i);
+      const drop = this.records[i] === dirRecord || this.parents[i] !== dirRecord ||
+        (longNamed !== null && this.namespaces[i] === FILE_NAME_DOS && longNamed.has(this.records[i]!));
+      if (drop) out ??= Array.from({ length: i }, (_, j) => j);
+      else if (out) out.push(i);
     }
     return out;
   }

@@ -13,7 +13,7 @@ import { ExtentSource } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsCompressedStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
-import { IndexColumns, openIndexBlock, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexBlock, type IndexEntry, type IndexRoot } from './indx.js';
+import { IndexColumns, openIndexBlock, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexEntry, type IndexRoot } from './indx.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
   filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readRefRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
@@ -754,7 +754,7 @@ export class NtfsFileSystem implements FileSystem {
    */
   private async walkIndex(f: NtfsFile, path: string, each: (b: Buffer, at: number, keyLength: number, subnode: number | null) => void): Promise<void> {
     const { root, rootValue, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
-    const blockMap = new Map<number, IndexBlock>();
+    const blockMap = new Map<number, Buffer>();
     let buf: Buffer | null = null;
     try {
       if (alloc) {
@@ -795,7 +795,8 @@ export class NtfsFileSystem implements FileSystem {
             if (at + bs > got) break;
             const vcn = (i * bs) / vcnSize;
             const block = into.subarray(at, at + bs);
-            blockMap.set(vcn, { b: block, what: openIndexBlock(block, vcn, path) });
+            openIndexBlock(block, vcn, path);
+            blockMap.set(vcn, block);
           }
           b0 = b1;
         }
@@ -914,28 +915,35 @@ export class NtfsFileSystem implements FileSystem {
     const { node, f } = await this.dirFile(dir);
     // The keys the loop below completes nodes from (isMetadata's test, without its side effect).
     const inExtend = node.rec === MFT_RECORD_EXTEND || this.extendTree.has(node.rec);
-    const cols = new IndexColumns(node.path, (rec, attrs) => (attrs & NOT_PLAIN) !== 0 || inExtend || rec < METADATA_RECORDS || rec === MFT_RECORD_EXTEND);
+    // A key takes 82 bytes or more; blocks are rarely full.
+    const allocated = f.attrs.find((a) => a.type === AT.INDEX_ALLOCATION && a.name === '$I30')?.dataSize ?? 0;
+    const cols = new IndexColumns(node.path, (rec, attrs) => (attrs & NOT_PLAIN) !== 0 || inExtend || rec < METADATA_RECORDS || rec === MFT_RECORD_EXTEND, Math.ceil(allocated / 160) + 16);
     await this.walkIndex(f, node.path, (b, at, keyLength) => {
       cols.add(b, at, keyLength);
       if (cols.count > MAX_DIR_ENTRIES) throw corrupt(node.path, 'folder index has too many entries');
     });
     const shown = cols.listed(node.rec);
     const all = cols.names();
-    const count = shown.length;
-    const names = new Array<string>(count);
+    const count = shown ? shown.length : cols.count;
+    // Every entry shown in order (most folders): the columns are the answer as they are.
+    const names = shown ? new Array<string>(count) : all;
+    const inos = shown ? new Array<number>(count) : cols.records;
+    inos.length = count;
     const types = new Array<FileType>(count);
-    const inos = new Array<number>(count);
     const needAt: number[] = [];
     const need: IndexEntry[] = [];
     for (let j = 0; j < count; j++) {
-      const i = shown[j]!;
+      const i = shown ? shown[j]! : j;
       const rec = cols.records[i]!;
       const attrs = cols.attributes[i]!;
       const isDir = (attrs & FILE_ATTRIBUTE_DIRECTORY) !== 0;
-      names[j] = all[i]!;
-      inos[j] = rec;
+      if (shown) {
+        names[j] = all[i]!;
+        inos[j] = rec;
+      }
       types[j] = isDir ? 'dir' : 'file';
-      if (attrs & NOT_PLAIN || this.isMetadata(rec, node.rec, isDir)) {
+      // isMetadata only where it can say yes (it also remembers the $Extend tree's folders).
+      if (attrs & NOT_PLAIN || ((rec < METADATA_RECORDS || rec === MFT_RECORD_EXTEND || inExtend) && this.isMetadata(rec, node.rec, isDir))) {
         needAt.push(j);
         need.push({ record: rec, fileName: cols.key(i), subnode: null });
       }
