@@ -120,40 +120,70 @@ function refRecordAt(b: Buffer, at: number): number {
   return ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0) + (b[at + 4]! | (b[at + 5]! << 8)) * 0x100000000;
 }
 
+/** What errors call a node of a folder index (VCN -1: the root). */
+export function nodeWhat(vcn: number): string {
+  return vcn < 0 ? '$INDEX_ROOT' : blockWhat(vcn);
+}
+
+/**
+ * Takes the keys of one node from the entry at `at` on: each key that has no child node still
+ * to walk (with `childDone`, the first entry's child was walked: it is taken too), checked as
+ * walkNode checks it; returns where it stopped: at a key whose child comes first, at the end
+ * entry, or past `end`. One call per run of keys, with the loop inside, so that the per-key
+ * work is one function the JIT optimizes where it loops (a call per key ran long in baseline
+ * code, waiting for its own optimization).
+ */
+export type IndexKeyRun = (b: Buffer, at: number, end: number, childDone: boolean, vcn: number) => number;
+
+/**
+ * Checks the INDEX_ENTRY header at `at` of a node ending at `end` (walkNode's checks); returns
+ * its length.
+ */
+export function indexEntryLength(b: Buffer, at: number, end: number, name: string, vcn: number): number {
+  const length = b[at + 8]! | (b[at + 9]! << 8);
+  const keyLength = b[at + 10]! | (b[at + 11]! << 8);
+  const flags = b[at + 12]! | (b[at + 13]! << 8);
+  if (length < 16 || at + length > end || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
+    throw corrupt(name, `${nodeWhat(vcn)}: index entry at ${at} has bad length`);
+  }
+  return length;
+}
+
+/** INDEX_ENTRY flags of the entry at `at`. */
+export function indexEntryFlags(b: Buffer, at: number): { node: boolean; end: boolean } {
+  const flags = b[at + 12]! | (b[at + 13]! << 8);
+  return { node: (flags & INDEX_ENTRY_NODE) !== 0, end: (flags & INDEX_ENTRY_END) !== 0 };
+}
+
 /**
  * Walks a folder index in index order: the B+ tree from the root, each key after the keys of
  * its child node and the end entry's child last, which is the $I30 collation order (names
- * compared in upper case) that Windows and ntfsls list a folder in. Calls `each(b, at,
- * keyLength, subnode)` for every key (the entry at `at` of block `b`). `blocks`: the in-use INDX
- * blocks by VCN, opened (checked and fixed up), in disk order. Every key comes out once whatever
- * the damage: a child VCN naming no in-use block, or a node reached again (a loop), is passed
- * over, and blocks no walk from the root reached follow in disk order.
+ * compared in upper case) that Windows and ntfsls list a folder in. `take` takes the keys, a
+ * run at a time (see IndexKeyRun). `blocks`: the in-use INDX blocks by VCN, opened (checked and
+ * fixed up), in disk order. Every key comes out once whatever the damage: a child VCN naming no
+ * in-use block, or a node reached again (a loop), is passed over, and blocks no walk from the
+ * root reached follow in disk order.
  *
  * Listed in disk order instead, every folder had to be sorted by name afterwards (a comparison
  * sort of each folder's names, ~9-28 ms of a 100 000-file `ls -R`, issue 27); index order is
  * most often name order already (the caller checks, and sorts only then).
  */
-export function walkIndexInOrder(
-  rootValue: Buffer, blocks: ReadonlyMap<number, Buffer>, name: string,
-  each: (b: Buffer, at: number, keyLength: number, subnode: number | null) => void,
-): void {
+export function walkIndexInOrder(rootValue: Buffer, blocks: ReadonlyMap<number, Buffer>, name: string, take: IndexKeyRun): void {
   const visited = new Set<number>();
-  // The path from the node walked first: per node its bytes, next entry, end, name for errors,
-  // and whether the next entry's child was walked already.
+  // The path from the node walked first: per node its bytes, next entry, end, VCN, and
+  // whether the next entry's child was walked already.
   const fb: Buffer[] = [];
   const fat: number[] = [];
   const fend: number[] = [];
   const fvcn: number[] = [];
   const fdown: boolean[] = [];
   let depth = 0;
-  // VCN -1: the root.
-  const what = (vcn: number) => (vcn < 0 ? '$INDEX_ROOT' : blockWhat(vcn));
   const enter = (b: Buffer, hdr: number, vcn: number) => {
-    if (hdr + 16 > b.length) throw corrupt(name, `${what(vcn)}: index header cut short`);
+    if (hdr + 16 > b.length) throw corrupt(name, `${nodeWhat(vcn)}: index header cut short`);
     const entriesOffset = b.readUInt32LE(hdr);
     const start = hdr + entriesOffset;
     const end = hdr + b.readUInt32LE(hdr + 4);
-    if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${what(vcn)}: index header has bad offsets`);
+    if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${nodeWhat(vcn)}: index header has bad offsets`);
     fb[depth] = b;
     fat[depth] = start;
     fend[depth] = end;
@@ -165,35 +195,28 @@ export function walkIndexInOrder(
     while (depth > 0) {
       const t = depth - 1;
       const b = fb[t]!;
-      const at = fat[t]!;
-      if (at + 16 > fend[t]!) {
-        depth--;
-        continue;
-      }
-      // Byte arithmetic, not readUInt16LE: this loop runs once per name of every listing.
-      const length = b[at + 8]! | (b[at + 9]! << 8);
-      const keyLength = b[at + 10]! | (b[at + 11]! << 8);
-      const flags = b[at + 12]! | (b[at + 13]! << 8);
-      if (length < 16 || at + length > fend[t]! || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
-        throw corrupt(name, `${what(fvcn[t]!)}: index entry at ${at} has bad length`);
-      }
-      const subnode = flags & INDEX_ENTRY_NODE ? readU64(b, at + length - 8) : null;
-      if (!fdown[t]) {
-        fdown[t] = true;
-        const child = subnode === null ? undefined : blocks.get(subnode);
-        if (child && !visited.has(subnode!)) {
-          visited.add(subnode!);
-          enter(child, 24, subnode!);
-          continue;
-        }
-      }
-      if (flags & INDEX_ENTRY_END) {
-        depth--;
-        continue;
-      }
-      each(b, at, keyLength, subnode);
-      fat[t] = at + length;
+      const end = fend[t]!;
+      const from = fat[t]!;
+      const wasDown = fdown[t]!;
+      const at = from + 16 > end ? from : take(b, from, end, wasDown, fvcn[t]!);
+      fat[t] = at;
       fdown[t] = false;
+      // Past the node, or back at an end entry whose child was walked: the node is done.
+      if (at + 16 > end || (wasDown && at === from)) {
+        depth--;
+        continue;
+      }
+      // A key whose child comes first, or the end entry (both checked by take).
+      const length = b[at + 8]! | (b[at + 9]! << 8);
+      const f = indexEntryFlags(b, at);
+      const subnode = f.node ? readU64(b, at + length - 8) : null;
+      const child = subnode === null ? undefined : blocks.get(subnode);
+      // On the way back (or now, with no child to walk), the entry is taken next.
+      fdown[t] = true;
+      if (child && !visited.has(subnode!)) {
+        visited.add(subnode!);
+        enter(child, 24, subnode!);
+      } else if (f.end) depth--;
     }
   };
   enter(rootValue, 16, -1);
@@ -219,7 +242,7 @@ type Slicing = Buffer & { latin1Slice(start: number, end: number): string; ucs2S
  * copy per name cost more than the copy.
  *
  * The blocks are not kept (a listing reads them into reused buffers): the whole key of an entry
- * that `keepKey` asks for (folders, links, system files) is copied as it is added, and `key(i)`
+ * the constructor asks for (folders, links, system files) is copied as it is added, and `key(i)`
  * parses it.
  */
 export class IndexColumns {
@@ -238,12 +261,14 @@ export class IndexColumns {
   private wide = false;
 
   /**
-   * `keepKey(record, attributes)`: whether entry's whole $FILE_NAME is kept for `key(i)`
-   * (without it, every key is).
+   * Keys kept whole for `key(i)`: every one with `keepAll`, else those with a FILE_ATTRIBUTE_*
+   * bit of `keepAttributes` or a record number below `keepBelow`.
    */
   constructor(
     private readonly name: string,
-    private readonly keepKey?: (record: number, attributes: number) => boolean,
+    private readonly keepAll = true,
+    private readonly keepAttributes = 0,
+    private readonly keepBelow = 0,
     /** Keys expected (columns made this long at once, instead of grown by doubling). */
     expect = 0,
   ) {
@@ -270,44 +295,67 @@ export class IndexColumns {
   }
 
   /**
-   * Adds the key of the index entry at `at` of `b` (see walkIndexInOrder), copying what it
-   * keeps: `b` may be reused afterwards.
+   * Takes a run of keys (an IndexKeyRun for walkIndexInOrder), copying what it keeps: `b` may
+   * be reused afterwards. Bounded by `max` keys in all.
    */
-  add(b: Buffer, at: number, keyLength: number): void {
-    const k = at + 16;
-    // The checks of parseFileName, on the bytes in place.
-    if (keyLength < FN_FILE_NAME || k + keyLength > b.length) throw corrupt(this.name, '$FILE_NAME too short');
-    const chars = b[k + FN_FILE_NAME_LENGTH]!;
-    if (FN_FILE_NAME + chars * 2 > keyLength) throw corrupt(this.name, '$FILE_NAME name runs past its attribute');
-    const i = this.count++;
-    if (i >= this.capacity) this.grow();
-    const record = refRecordAt(b, at);
-    const fa = k + FN_FILE_ATTRIBUTES;
-    const attributes = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
-    this.records[i] = record;
-    this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
-    this.attributes[i] = attributes;
-    this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
-    this.nameChars[i] = chars;
-    if (!this.keepKey || this.keepKey(record, attributes)) this.keys.set(i, Buffer.from(b.subarray(k, k + keyLength)));
-    const n0 = k + FN_FILE_NAME;
-    if (!this.wide) {
-      if (this.used + chars + 1 > this.nameBytes.length) this.room(chars + 1);
-      const nb = this.nameBytes;
-      let u = this.used;
-      let high = 0;
-      for (let j = n0; j < n0 + chars * 2; j += 2) {
-        nb[u++] = b[j]!;
-        high |= b[j + 1]!;
+  take(b: Buffer, at: number, end: number, childDone: boolean, vcn: number, max: number): number {
+    let first = childDone;
+    while (at + 16 <= end) {
+      // Byte arithmetic, not readUInt16LE: this loop runs once per name of every listing.
+      const length = b[at + 8]! | (b[at + 9]! << 8);
+      const keyLength = b[at + 10]! | (b[at + 11]! << 8);
+      const flags = b[at + 12]! | (b[at + 13]! << 8);
+      if (length < 16 || at + length > end || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
+        throw corrupt(this.name, `${nodeWhat(vcn)}: index entry at ${at} has bad length`);
       }
-      if (high === 0) {
-        nb[u] = 0x2f;
-        this.used = u + 1;
-        return;
+      if (flags & INDEX_ENTRY_END || (flags & INDEX_ENTRY_NODE && !first)) return at;
+      first = false;
+      const k = at + 16;
+      // The checks of parseFileName, on the bytes in place.
+      if (keyLength < FN_FILE_NAME || k + keyLength > b.length) throw corrupt(this.name, '$FILE_NAME too short');
+      const chars = b[k + FN_FILE_NAME_LENGTH]!;
+      if (FN_FILE_NAME + chars * 2 > keyLength) throw corrupt(this.name, '$FILE_NAME name runs past its attribute');
+      if (this.count >= max) throw corrupt(this.name, 'folder index has too many entries');
+      const i = this.count++;
+      if (i >= this.capacity) this.grow();
+      const record = refRecordAt(b, at);
+      const fa = k + FN_FILE_ATTRIBUTES;
+      const attributes = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
+      this.records[i] = record;
+      this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
+      this.attributes[i] = attributes;
+      this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
+      this.nameChars[i] = chars;
+      if (this.keepAll || attributes & this.keepAttributes || record < this.keepBelow) this.keep(i, b, k, keyLength);
+      const n0 = k + FN_FILE_NAME;
+      at += length;
+      if (!this.wide) {
+        if (this.used + chars + 1 > this.nameBytes.length) this.room(chars + 1);
+        const nb = this.nameBytes;
+        let u = this.used;
+        let high = 0;
+        for (let j = n0; j < n0 + chars * 2; j += 2) {
+          nb[u++] = b[j]!;
+          high |= b[j + 1]!;
+        }
+        if (high === 0) {
+          nb[u] = 0x2f;
+          this.used = u + 1;
+          continue;
+        }
+        // This name is wider than Latin-1: it is written again, as UTF-16LE.
+        this.widen();
       }
-      // This name is wider than Latin-1: it is written again below, as UTF-16LE.
-      this.widen();
+      this.addWide(b, n0, chars);
     }
+    return at;
+  }
+
+  private keep(i: number, b: Buffer, k: number, keyLength: number): void {
+    this.keys.set(i, Buffer.from(b.subarray(k, k + keyLength)));
+  }
+
+  private addWide(b: Buffer, n0: number, chars: number): void {
     if (this.used + chars * 2 + 2 > this.nameBytes.length) this.room(chars * 2 + 2);
     const nb = this.nameBytes;
     let u = this.used;
@@ -325,7 +373,7 @@ export class IndexColumns {
     this.nameBytes = grown;
   }
 
-  /** The whole $FILE_NAME key of entry `i` (one `keepKey` kept). */
+  /** The whole $FILE_NAME key of entry `i` (one the constructor asked to keep). */
   key(i: number): FileNameAttr {
     const own = this.keys.get(i);
     if (!own) throw new Error(`IndexColumns: key ${i} was not kept`);

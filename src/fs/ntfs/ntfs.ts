@@ -13,7 +13,7 @@ import { ExtentSource } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsCompressedStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
-import { IndexColumns, openIndexBlock, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexEntry, type IndexRoot } from './indx.js';
+import { IndexColumns, indexEntryFlags, indexEntryLength, openIndexBlock, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexEntry, type IndexKeyRun, type IndexRoot } from './indx.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
   filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readRefRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
@@ -744,15 +744,15 @@ export class NtfsFileSystem implements FileSystem {
   }
 
   /**
-   * Walks a folder index in index order (see walkIndexInOrder): `each(b, at, keyLength,
-   * subnode)` per key, its block `b` lent for the call only (copy what is kept).
+   * Walks a folder index in index order (see walkIndexInOrder), `take` taking its keys a run
+   * at a time, the block `b` lent for the call only (copy what is kept).
    *
    * The in-use INDX blocks are read first, straight from the volume, INDEX_READ bytes at most
    * per read, into one reused buffer when they fit in one (a folder of 1000 names has 208 KiB
    * of them). They were read as 256 KiB into a fresh buffer per MiB: a page fault per 4 KiB
    * and, past FileSource's synchronous limit, a thread pool round trip per read (issue 27).
    */
-  private async walkIndex(f: NtfsFile, path: string, each: (b: Buffer, at: number, keyLength: number, subnode: number | null) => void): Promise<void> {
+  private async walkIndex(f: NtfsFile, path: string, take: IndexKeyRun): Promise<void> {
     const { root, rootValue, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
     const blockMap = new Map<number, Buffer>();
     let buf: Buffer | null = null;
@@ -801,7 +801,7 @@ export class NtfsFileSystem implements FileSystem {
           b0 = b1;
         }
       }
-      walkIndexInOrder(rootValue, blockMap, path, each);
+      walkIndexInOrder(rootValue, blockMap, path, take);
     } finally {
       if (buf) scratch.give(buf);
     }
@@ -810,11 +810,21 @@ export class NtfsFileSystem implements FileSystem {
   /** Every entry of a folder index, in index order. */
   private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
-    await this.walkIndex(f, path, (b, at, keyLength, subnode) => {
-      // A key of its own: the block is lent.
-      const key = Buffer.from(b.subarray(at + 16, at + 16 + keyLength));
-      out.push({ record: readRefRecord(b, at), fileName: parseFileName(key, 0, keyLength, path), subnode });
-      if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+    await this.walkIndex(f, path, (b, at, end, childDone, vcn) => {
+      let first = childDone;
+      while (at + 16 <= end) {
+        const length = indexEntryLength(b, at, end, path, vcn);
+        const flags = indexEntryFlags(b, at);
+        if (flags.end || (flags.node && !first)) return at;
+        first = false;
+        const keyLength = b.readUInt16LE(at + 10);
+        // A key of its own: the block is lent.
+        const key = Buffer.from(b.subarray(at + 16, at + 16 + keyLength));
+        out.push({ record: readRefRecord(b, at), fileName: parseFileName(key, 0, keyLength, path), subnode: flags.node ? readU64(b, at + length - 8) : null });
+        if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+        at += length;
+      }
+      return at;
     });
     return out;
   }
@@ -917,11 +927,9 @@ export class NtfsFileSystem implements FileSystem {
     const inExtend = node.rec === MFT_RECORD_EXTEND || this.extendTree.has(node.rec);
     // A key takes 82 bytes or more; blocks are rarely full.
     const allocated = f.attrs.find((a) => a.type === AT.INDEX_ALLOCATION && a.name === '$I30')?.dataSize ?? 0;
-    const cols = new IndexColumns(node.path, (rec, attrs) => (attrs & NOT_PLAIN) !== 0 || inExtend || rec < METADATA_RECORDS || rec === MFT_RECORD_EXTEND, Math.ceil(allocated / 160) + 16);
-    await this.walkIndex(f, node.path, (b, at, keyLength) => {
-      cols.add(b, at, keyLength);
-      if (cols.count > MAX_DIR_ENTRIES) throw corrupt(node.path, 'folder index has too many entries');
-    });
+    // (MFT_RECORD_EXTEND is below METADATA_RECORDS.)
+    const cols = new IndexColumns(node.path, inExtend, NOT_PLAIN, METADATA_RECORDS, Math.ceil(allocated / 160) + 16);
+    await this.walkIndex(f, node.path, (b, at, end, childDone, vcn) => cols.take(b, at, end, childDone, vcn, MAX_DIR_ENTRIES));
     const shown = cols.listed(node.rec);
     const all = cols.names();
     const count = shown ? shown.length : cols.count;
