@@ -9,11 +9,15 @@
  */
 import { corrupt } from '../../errors.js';
 import { scratch } from '../../source/scratch.js';
+import type { FileType } from '../types.js';
 import { applyFixups, FILE_NAME_DOS, parseFileName, readRefRecord, readU64, type FileNameAttr } from './mft.js';
 
 /** INDEX_ENTRY flags. */
 const INDEX_ENTRY_NODE = 0x01;
 const INDEX_ENTRY_END = 0x02;
+
+/** FILE_ATTRIBUTE_DUP_FILE_NAME_INDEX_PRESENT: the key's file is a folder. */
+const FILE_ATTRIBUTE_DIRECTORY = 0x10000000;
 
 /** $FILE_NAME fields used by a listing (offsets in the key). */
 const FN_PARENT_DIRECTORY = 0;
@@ -371,6 +375,18 @@ export class IndexColumns {
     this.nameBytes.copy(grown, 0, 0, this.used);
     scratch.give(this.nameBytes);
     this.nameBytes = grown;
+  }
+
+  /** The entries whose whole key was kept, in entry order. */
+  keptEntries(): number[] {
+    return [...this.keys.keys()];
+  }
+
+  /** Each entry's type as its key says: a folder where FILE_ATTRIBUTE_DIRECTORY is set (NTFS 3.x marks them in every key). */
+  fileTypes(): FileType[] {
+    const out = new Array<FileType>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.attributes[i]! & FILE_ATTRIBUTE_DIRECTORY ? 'dir' : 'file';
+    return out;
   }
 
   /** The whole $FILE_NAME key of entry `i` (one the constructor asked to keep). */

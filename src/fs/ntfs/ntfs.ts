@@ -932,30 +932,43 @@ export class NtfsFileSystem implements FileSystem {
     await this.walkIndex(f, node.path, (b, at, end, childDone, vcn) => cols.take(b, at, end, childDone, vcn, MAX_DIR_ENTRIES));
     const shown = cols.listed(node.rec);
     const all = cols.names();
-    const count = shown ? shown.length : cols.count;
-    // Every entry shown in order (most folders): the columns are the answer as they are.
-    const names = shown ? new Array<string>(count) : all;
-    const inos = shown ? new Array<number>(count) : cols.records;
-    inos.length = count;
-    const types = new Array<FileType>(count);
     const needAt: number[] = [];
     const need: IndexEntry[] = [];
-    for (let j = 0; j < count; j++) {
-      const i = shown ? shown[j]! : j;
+    // Whether entry i (shown at j) needs its complete node: isMetadata asked only where it can
+    // say yes (it also remembers the $Extend tree's folders).
+    const check = (i: number, j: number) => {
       const rec = cols.records[i]!;
       const attrs = cols.attributes[i]!;
-      const isDir = (attrs & FILE_ATTRIBUTE_DIRECTORY) !== 0;
-      if (shown) {
-        names[j] = all[i]!;
-        inos[j] = rec;
-      }
-      types[j] = isDir ? 'dir' : 'file';
-      // isMetadata only where it can say yes (it also remembers the $Extend tree's folders).
-      if (attrs & NOT_PLAIN || ((rec < METADATA_RECORDS || rec === MFT_RECORD_EXTEND || inExtend) && this.isMetadata(rec, node.rec, isDir))) {
+      if (attrs & NOT_PLAIN || ((rec < METADATA_RECORDS || inExtend) && this.isMetadata(rec, node.rec, (attrs & FILE_ATTRIBUTE_DIRECTORY) !== 0))) {
         needAt.push(j);
         need.push({ record: rec, fileName: cols.key(i), subnode: null });
       }
+    };
+    let names: string[];
+    let types: FileType[];
+    let inos: number[];
+    if (!shown) {
+      // Every entry shown in order (most folders): the columns are the answer as they are, and
+      // only the entries whose key was kept can need a node.
+      names = all;
+      types = cols.fileTypes();
+      inos = cols.records;
+      inos.length = cols.count;
+      for (const i of cols.keptEntries()) check(i, i);
+    } else {
+      const count = shown.length;
+      names = new Array<string>(count);
+      types = new Array<FileType>(count);
+      inos = new Array<number>(count);
+      for (let j = 0; j < count; j++) {
+        const i = shown[j]!;
+        names[j] = all[i]!;
+        inos[j] = cols.records[i]!;
+        types[j] = cols.attributes[i]! & FILE_ATTRIBUTE_DIRECTORY ? 'dir' : 'file';
+        check(i, j);
+      }
     }
+    const count = names.length;
     if (need.length === 0) return { names, types, inos, nodes: [] };
     const full = await this.completeNodes(node, need);
     const nodes = new Array<FsNode | undefined>(count);
