@@ -245,6 +245,27 @@ function quickStat(b: Buffer, n: number): NtfsNode | null {
   return { name: '', stat, rec: n, path: '' };
 }
 
+/** Whether index block `i` is in use by the $BITMAP:$I30 `bits` (no bitmap: every block). */
+function indexBlockInUse(bits: Buffer | null, i: number): boolean {
+  return !bits || (i >> 3 < bits.length && (bits[i >> 3]! & (1 << (i & 7))) !== 0);
+}
+
+/**
+ * Opens the in-use blocks b0..b1 read into `chunk` (see openIndexBlock) into `blocks` by VCN.
+ * Apart from the async walkIndex: a loop in an async function is slower to get optimized.
+ */
+function openIndexBlocks(chunk: Buffer, b0: number, b1: number, bs: number, vcnSize: number, bits: Buffer | null, blocks: Map<number, Buffer>, path: string): void {
+  for (let i = b0; i < b1; i++) {
+    if (!indexBlockInUse(bits, i)) continue;
+    const at = (i - b0) * bs;
+    if (at + bs > chunk.length) break;
+    const vcn = (i * bs) / vcnSize;
+    const block = chunk.subarray(at, at + bs);
+    openIndexBlock(block, vcn, path);
+    blocks.set(vcn, block);
+  }
+}
+
 export class NtfsFileSystem implements FileSystem {
   readonly caseSensitive = false;
   info!: FsInfo;
@@ -766,7 +787,7 @@ export class NtfsFileSystem implements FileSystem {
           const len = Math.min(bitmap.dataSize, Math.ceil(blocks / 8));
           bits = await this.attrSource(bitmap, path).read(0, len);
         }
-        const inUse = (i: number) => !bits || (i >> 3 < bits.length && (bits[i >> 3]! & (1 << (i & 7))) !== 0);
+        const inUse = (i: number) => indexBlockInUse(bits, i);
         let first = 0;
         while (first < blocks && !inUse(first)) first++;
         let last = blocks - 1;
@@ -789,15 +810,7 @@ export class NtfsFileSystem implements FileSystem {
             const r = await alloc.read(b0 * bs, len);
             got = r.copy(into, 0, 0, Math.min(r.length, len));
           }
-          for (let i = b0; i < b1; i++) {
-            if (!inUse(i)) continue;
-            const at = (i - b0) * bs;
-            if (at + bs > got) break;
-            const vcn = (i * bs) / vcnSize;
-            const block = into.subarray(at, at + bs);
-            openIndexBlock(block, vcn, path);
-            blockMap.set(vcn, block);
-          }
+          openIndexBlocks(into.subarray(0, got), b0, b1, bs, vcnSize, bits, blockMap, path);
           b0 = b1;
         }
       }
