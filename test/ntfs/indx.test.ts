@@ -134,5 +134,10 @@ describe('NTFS folder index walk', () => {
     const other = list(root([{ record: 40, name: 'a' }, { record: 41, name: 'b', parent: 77 }, { record: DIR, name: 'self' }]), []);
     expect(other.cols.listed(DIR)).toEqual([0]);
     expect(other.records).toEqual([40, 41, DIR]);
+    // Told the folder's record up front, the columns notice such keys as they come.
+    const told = (k: Key[]) => list(root(k), [], new IndexColumns('test', true, 0, 0, 0, DIR)).cols.listed(DIR);
+    expect(told([{ record: 40, name: 'a' }, { record: 41, name: 'b', parent: 77 }, { record: DIR, name: 'self' }])).toEqual([0]);
+    expect(told([{ record: 40, name: 'a' }, { record: 42, name: 'c' }])).toBeNull();
+    expect(told([{ record: 40, name: 'a' }])).toBeNull();
   });
 });

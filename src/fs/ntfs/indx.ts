@@ -265,6 +265,10 @@ export class IndexColumns {
   parents: number[] = [];
   attributes: number[] = [];
   namespaces: number[] = [];
+  /** Each key's type: a folder where FILE_ATTRIBUTE_DIRECTORY is set (NTFS 3.x marks them in every key). */
+  private types: FileType[] = [];
+  /** A key listed() may drop was added (see the constructor's dirRecord). */
+  private irregular = false;
   /** Characters of each name (for names holding "/"). */
   private nameChars: number[] = [];
   private capacity = 0;
@@ -285,13 +289,15 @@ export class IndexColumns {
     private readonly keepBelow = 0,
     /** Keys expected (columns made this long at once, instead of grown by doubling). */
     expect = 0,
+    /** The folder's own record: keys that listed() would drop are noticed as they are added. */
+    private readonly dirRecord = -1,
   ) {
     if (expect > 0) this.grow(Math.min(expect, 1 << 16));
   }
 
   private grow(to = Math.max(64, this.capacity * 2)): void {
     this.capacity = to;
-    this.records.length = this.parents.length = this.attributes.length = this.namespaces.length = this.nameChars.length = this.capacity;
+    this.records.length = this.parents.length = this.attributes.length = this.namespaces.length = this.nameChars.length = this.types.length = this.capacity;
   }
 
   /** Turns the Latin-1 bytes gathered so far into UTF-16LE. */
@@ -340,6 +346,8 @@ export class IndexColumns {
       this.attributes[i] = attributes;
       this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
       this.nameChars[i] = chars;
+      this.types[i] = attributes & FILE_ATTRIBUTE_DIRECTORY ? 'dir' : 'file';
+      if (record === this.dirRecord || this.parents[i] !== this.dirRecord || this.namespaces[i] === FILE_NAME_DOS) this.irregular = true;
       if (this.keepAll || attributes & this.keepAttributes || record < this.keepBelow) this.keep(i, b, k, keyLength);
       const n0 = k + FN_FILE_NAME;
       at += length;
@@ -392,11 +400,10 @@ export class IndexColumns {
     return [...this.keys.keys()];
   }
 
-  /** Each entry's type as its key says: a folder where FILE_ATTRIBUTE_DIRECTORY is set (NTFS 3.x marks them in every key). */
+  /** Each entry's type as its key says (the column itself, cut to the entries). */
   fileTypes(): FileType[] {
-    const out = new Array<FileType>(this.count);
-    for (let i = 0; i < this.count; i++) out[i] = this.attributes[i]! & FILE_ATTRIBUTE_DIRECTORY ? 'dir' : 'file';
-    return out;
+    this.types.length = this.count;
+    return this.types;
   }
 
   /** The whole $FILE_NAME key of entry `i` (one the constructor asked to keep). */
@@ -440,6 +447,7 @@ export class IndexColumns {
    * the same index.
    */
   listed(dirRecord: number): number[] | null {
+    if (!this.irregular && dirRecord === this.dirRecord) return null;
     let longNamed: Set<number> | null = null;
     for (let i = 0; i < this.count; i++) {
       if (this.namespaces[i] === FILE_NAME_DOS) {

@@ -941,7 +941,7 @@ export class NtfsFileSystem implements FileSystem {
     // A key takes 82 bytes or more; blocks are rarely full.
     const allocated = f.attrs.find((a) => a.type === AT.INDEX_ALLOCATION && a.name === '$I30')?.dataSize ?? 0;
     // (MFT_RECORD_EXTEND is below METADATA_RECORDS.)
-    const cols = new IndexColumns(node.path, inExtend, NOT_PLAIN, METADATA_RECORDS, Math.ceil(allocated / 160) + 16);
+    const cols = new IndexColumns(node.path, inExtend, NOT_PLAIN, METADATA_RECORDS, Math.ceil(allocated / 160) + 16, node.rec);
     await this.walkIndex(f, node.path, (b, at, end, childDone, vcn) => cols.take(b, at, end, childDone, vcn, MAX_DIR_ENTRIES));
     const shown = cols.listed(node.rec);
     const all = cols.names();
