@@ -162,8 +162,9 @@ export function indexEntryFlags(b: Buffer, at: number): { node: boolean; end: bo
 /**
  * Walks a folder index in index order: the B+ tree from the root, each key after the keys of
  * its child node and the end entry's child last, which is the $I30 collation order (names
- * compared in upper case) that Windows and ntfsls list a folder in. `take` takes the keys, a
- * run at a time (see IndexKeyRun). `blocks`: the in-use INDX blocks by VCN, opened (checked and
+ * compared in upper case) that Windows lists a folder in (ntfs-3g, and so ntfsls, lists the
+ * root's keys first, then each block's in disk order, as diskpick did before). `take` takes
+ * the keys, a run at a time (see IndexKeyRun). `blocks`: the in-use INDX blocks by VCN, opened (checked and
  * fixed up), in disk order. Every key comes out once whatever the damage: a child VCN naming no
  * in-use block, or a node reached again (a loop), is passed over, and blocks no walk from the
  * root reached follow in disk order.
