@@ -278,7 +278,7 @@ async function main(): Promise<void> {
     // The AWS SDK (~20 MB) stays in node_modules, loaded by src/source/s3.ts only for s3:// images;
     // argon2 is a native addon with prebuilds.
     external: ['fuse-native', 'argon2', '@aws-sdk/client-s3'],
-    define: { 'import.meta.url': '__bundleUrl' },
+    define: { 'import.meta.url': '__bundleUrl', __DISKPICK_VERSION__: JSON.stringify((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version) },
     banner: {
       js: [
         'const __bundleUrl = require("node:url").pathToFileURL(__filename).href;',
