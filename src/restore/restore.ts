@@ -734,13 +734,14 @@ async function copyContent(
         while (i < chunk.length && !isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
         if (i > from) await writeAll(fh, chunk, from, Math.min(i, chunk.length) - from, at + from);
       }
-      off = at + chunk.length;
+      // Sink calls overlap (below): a later chunk's may end first.
+      off = Math.max(off, at + chunk.length);
       onBytes(chunk.length);
     }, async (at, length) => {
       await turn();
       off = at + length;
       onBytes(length);
-    });
+    }, { sinks: 3 });
     await fh.truncate(off);
   } catch (err) {
     // The caller removes the temporary file.
