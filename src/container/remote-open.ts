@@ -125,8 +125,7 @@ class RemoteSession {
   private readonly cache: RemoteBlockCache;
 
   constructor(private readonly allowed: string[], private readonly opts: RemoteOptions & { maxChainLength?: number; ignoreParentId?: boolean; snapshot?: string }) {
-    const blockSize = opts.blockSize ?? 256 * 1024;
-    this.cache = new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / blockSize)), blockSize);
+    this.cache = RemoteBlockCache.forBound(opts.cacheBytes, opts.blockSize, opts.maxReadAhead);
   }
 
   private isAllowed(url: string): boolean {

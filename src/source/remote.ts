@@ -63,7 +63,21 @@ export class RemoteBlockCache {
     readonly maxBlocks: number,
     /** The size of the blocks worth keeping for reuse (the files' block size). */
     readonly blockSize = 256 * 1024,
+    /** Blocks a stream may have asked for and not yet received (its read-ahead window). */
+    readonly aheadBlocks = Math.max(1, Math.floor(maxBlocks / 2)),
   ) {}
+
+  /**
+   * The cache for a memory bound of `cacheBytes` (`--cache-size`): blocks under way count in it,
+   * so the read-ahead window (at most a quarter of the bound, and `maxReadAhead`) is taken
+   * from it and the cached and recycled blocks get the rest. Default 256 MiB: 192 MiB cached
+   * and 64 MiB ahead (before, the 64 MiB under way came on top: ~320 MB held).
+   */
+  static forBound(cacheBytes = 256 * 1024 * 1024, blockSize = 256 * 1024, maxReadAhead = 64 * 1024 * 1024): RemoteBlockCache {
+    const total = Math.max(16, Math.floor(cacheBytes / blockSize));
+    const ahead = Math.max(1, Math.min(Math.floor(total / 4), Math.floor(maxReadAhead / blockSize)));
+    return new RemoteBlockCache(total - ahead, blockSize, ahead);
+  }
 
   /** A buffer of `size` bytes for a fetch to fill: a recycled block when one fits. */
   alloc = (size: number): Buffer => (size === this.blockSize && this.free.pop()) || Buffer.allocUnsafe(size);
@@ -80,6 +94,11 @@ export class RemoteBlockCache {
    */
   private recycle(b: Buffer): void {
     if (b.length === this.blockSize && !this.lent.has(b) && this.free.length + this.map.size < this.maxBlocks) this.free.push(b);
+  }
+
+  /** Bytes the cache holds: blocks cached and emptied blocks kept for reuse. */
+  get heldBytes(): number {
+    return (this.map.size + this.free.length) * this.blockSize;
   }
 
   /** A number for one more file's keys. */
@@ -157,7 +176,7 @@ export class RemoteSource implements ByteSource {
     this.name = fetcher.name;
     this.size = fetcher.size;
     this.blockSize = opts.blockSize ?? 256 * 1024;
-    this.cache = opts.sharedCache ?? new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize)), this.blockSize);
+    this.cache = opts.sharedCache ?? RemoteBlockCache.forBound(opts.cacheBytes, this.blockSize, opts.maxReadAhead);
     this.fileNo = this.cache.register();
     // The opening request's bytes become block 0 when they are a whole one (or the whole file).
     const first = fetcher.initial;
@@ -166,8 +185,9 @@ export class RemoteSource implements ByteSource {
     // 64 MiB ahead in requests of 8 MiB: extract of 1 GiB over a 20 ms round trip took 4.9-6.3 s
     // with 16 MiB in requests of 4 MiB, 3.4-5.5 s so (2.8-3.1 s with no latency; bench/remote.ts,
     // a loaded machine). Only sequential reads earn the window, doubling per read.
-    // At most half the cache: blocks read ahead must not evict each other before they are read.
-    this.maxAheadBlocks = Math.max(1, Math.min(Math.floor(this.cache.maxBlocks / 2), Math.floor((opts.maxReadAhead ?? 64 * 1024 * 1024) / this.blockSize)));
+    // The window is part of the cache's bound (RemoteBlockCache.forBound), at most a third of
+    // the blocks it keeps: blocks read ahead must not evict each other before they are read.
+    this.maxAheadBlocks = this.cache.aheadBlocks;
     this.maxRunBlocks = Math.max(1, Math.floor((opts.maxRequest ?? 8 * 1024 * 1024) / this.blockSize));
   }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openRemoteContainer } from '../../src/container/remote-open.js';
 import { HttpFetcher } from '../../src/source/http.js';
-import { RemoteSource, type RangeFetcher } from '../../src/source/remote.js';
+import { RemoteBlockCache, RemoteSource, type RangeFetcher } from '../../src/source/remote.js';
 
 /**
  * Serves the files in `files` by range on raw sockets, recording every range asked for. A
@@ -113,6 +113,52 @@ describe('RemoteSource under a stream of big reads', () => {
     expect(b.equals(data.subarray(bs / 2 + bs, bs / 2 + 2 * bs))).toBe(true);
     // Block 1 was asked for once, in the first request.
     expect(asked).toEqual([[0, 2 * bs], [2 * bs, bs]]);
+    await src.close();
+  });
+});
+
+describe('the memory bound (--cache-size)', () => {
+  it('holds cached blocks, blocks kept for reuse and blocks under way within the bound through a streamed read', async () => {
+    const bound = 16 << 20;
+    const data = randomBytes(96 << 20);
+    let underWay = 0;
+    let peak = 0;
+    const cache = RemoteBlockCache.forBound(bound);
+    const check = () => {
+      peak = Math.max(peak, underWay + cache.heldBytes);
+    };
+    const fetcher: RangeFetcher = {
+      name: 'mem://disk.img',
+      size: data.length,
+      transferred: 0,
+      lastModified: null,
+      initial: null,
+      async fetch(offset, length) {
+        underWay += length;
+        check();
+        await new Promise((r) => setTimeout(r, 1));
+        underWay -= length;
+        return Buffer.from(data.subarray(offset, offset + length));
+      },
+      async close() {},
+    };
+    const src = new RemoteSource(fetcher, { sharedCache: cache });
+    // extract's shape: 1 MiB reads, three under way, each into the caller's buffer.
+    const out = Buffer.alloc(data.length);
+    const step = 1 << 20;
+    let next = 0;
+    const worker = async () => {
+      while (next < data.length) {
+        const at = next;
+        next += step;
+        expect(await src.readInto(out, at, at, step)).toBe(step);
+        check();
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    expect(out.equals(data)).toBe(true);
+    expect(peak).toBeGreaterThan(bound / 2);
+    expect(peak).toBeLessThanOrEqual(bound);
     await src.close();
   });
 });
