@@ -26,7 +26,7 @@ export interface RangeFetcher {
    * The same bytes cut into buffers of `blockSize` (the last one shorter), if the transport can
    * fill them directly; `alloc` gives each buffer (recycled ones: see RemoteBlockCache.alloc).
    */
-  fetchBlocks?(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer): Promise<Buffer[]>;
+  fetchBlocks?(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer, onBlock?: (index: number, block: Buffer) => void): Promise<Buffer[]>;
   /** Bytes from offset 0 the opening already fetched (taken and cleared by RemoteSource). */
   initial?: Buffer | null;
   /** Bytes the server sent so far (bodies only). */
@@ -63,7 +63,21 @@ export class RemoteBlockCache {
     readonly maxBlocks: number,
     /** The size of the blocks worth keeping for reuse (the files' block size). */
     readonly blockSize = 256 * 1024,
+    /** Blocks a stream may have asked for and not yet received (its read-ahead window). */
+    readonly aheadBlocks = Math.max(1, Math.floor(maxBlocks / 2)),
   ) {}
+
+  /**
+   * The cache for a memory bound of `cacheBytes` (`--cache-size`): blocks under way count in it,
+   * so the read-ahead window (at most a quarter of the bound, and `maxReadAhead`) is taken
+   * from it and the cached and recycled blocks get the rest. Default 256 MiB: 192 MiB cached
+   * and 64 MiB ahead (before, the 64 MiB under way came on top: ~320 MB held).
+   */
+  static forBound(cacheBytes = 256 * 1024 * 1024, blockSize = 256 * 1024, maxReadAhead = 64 * 1024 * 1024): RemoteBlockCache {
+    const total = Math.max(16, Math.floor(cacheBytes / blockSize));
+    const ahead = Math.max(1, Math.min(Math.floor(total / 4), Math.floor(maxReadAhead / blockSize)));
+    return new RemoteBlockCache(total - ahead, blockSize, ahead);
+  }
 
   /** A buffer of `size` bytes for a fetch to fill: a recycled block when one fits. */
   alloc = (size: number): Buffer => (size === this.blockSize && this.free.pop()) || Buffer.allocUnsafe(size);
@@ -79,7 +93,12 @@ export class RemoteBlockCache {
    * (a macrotask) can fill the buffer again.
    */
   private recycle(b: Buffer): void {
-    if (b.length === this.blockSize && !this.lent.has(b) && this.free.length < 64) this.free.push(b);
+    if (b.length === this.blockSize && !this.lent.has(b) && this.free.length + this.map.size < this.maxBlocks) this.free.push(b);
+  }
+
+  /** Bytes the cache holds: blocks cached and emptied blocks kept for reuse. */
+  get heldBytes(): number {
+    return (this.map.size + this.free.length) * this.blockSize;
   }
 
   /** A number for one more file's keys. */
@@ -149,12 +168,15 @@ export class RemoteSource implements ByteSource {
   /** Where the last read ended, and the read-ahead window (in blocks) it earned. */
   private lastEnd = -1;
   private window = 1;
+  /** Reads under way that still need each block, and the blocks a stream has read through. */
+  private readonly readers = new Map<number, number>();
+  private readonly readThrough = new Set<number>();
 
   constructor(readonly fetcher: RangeFetcher, opts: RemoteCacheOptions = {}) {
     this.name = fetcher.name;
     this.size = fetcher.size;
     this.blockSize = opts.blockSize ?? 256 * 1024;
-    this.cache = opts.sharedCache ?? new RemoteBlockCache(Math.max(8, Math.floor((opts.cacheBytes ?? 256 * 1024 * 1024) / this.blockSize)), this.blockSize);
+    this.cache = opts.sharedCache ?? RemoteBlockCache.forBound(opts.cacheBytes, this.blockSize, opts.maxReadAhead);
     this.fileNo = this.cache.register();
     // The opening request's bytes become block 0 when they are a whole one (or the whole file).
     const first = fetcher.initial;
@@ -163,8 +185,9 @@ export class RemoteSource implements ByteSource {
     // 64 MiB ahead in requests of 8 MiB: extract of 1 GiB over a 20 ms round trip took 4.9-6.3 s
     // with 16 MiB in requests of 4 MiB, 3.4-5.5 s so (2.8-3.1 s with no latency; bench/remote.ts,
     // a loaded machine). Only sequential reads earn the window, doubling per read.
-    // At most half the cache: blocks read ahead must not evict each other before they are read.
-    this.maxAheadBlocks = Math.max(1, Math.min(Math.floor(this.cache.maxBlocks / 2), Math.floor((opts.maxReadAhead ?? 64 * 1024 * 1024) / this.blockSize)));
+    // The window is part of the cache's bound (RemoteBlockCache.forBound), at most a third of
+    // the blocks it keeps: blocks read ahead must not evict each other before they are read.
+    this.maxAheadBlocks = this.cache.aheadBlocks;
     this.maxRunBlocks = Math.max(1, Math.floor((opts.maxRequest ?? 8 * 1024 * 1024) / this.blockSize));
   }
 
@@ -208,8 +231,25 @@ export class RemoteSource implements ByteSource {
   private request(start: number, end: number): void {
     const offset = start * this.blockSize;
     const length = Math.min(this.size, (end + 1) * this.blockSize) - offset;
+    // Each block's waiters go on as soon as that block is whole (transports that can say so):
+    // the first 256 KiB of an 8 MiB request need not wait for the other 7.75 MiB.
+    const waiting: { resolve: (b: Buffer) => void; reject: (e: unknown) => void }[] = [];
+    const settled = new Array<boolean>(end - start + 1).fill(false);
+    const deliver = (k: number, b: Buffer) => {
+      if (k < 0 || k >= settled.length || settled[k]) return;
+      settled[k] = true;
+      received += b.length;
+      this.remember(start + k, b);
+      this.pending.delete(start + k);
+      waiting[k]!.resolve(b);
+    };
+    for (let i = start; i <= end; i++) {
+      const p = new Promise<Buffer>((resolve, reject) => waiting.push({ resolve, reject }));
+      p.catch(() => undefined);
+      this.pending.set(i, p);
+    }
     const all = this.fetcher.fetchBlocks
-      ? this.fetcher.fetchBlocks(offset, length, this.blockSize, this.cache.alloc)
+      ? this.fetcher.fetchBlocks(offset, length, this.blockSize, this.cache.alloc, deliver)
       : this.fetcher.fetch(offset, length).then((buf) => {
           // Copies: a block outlives the big response, which would otherwise stay alive whole.
           const out: Buffer[] = [];
@@ -220,19 +260,19 @@ export class RemoteSource implements ByteSource {
           }
           return out;
         });
-    all.then((blocks) => {
-      for (const b of blocks) received += b.length;
-    }, () => undefined);
-    for (let i = start; i <= end; i++) {
-      const p = all.then((blocks) => {
-        const b = blocks[i - start] ?? Buffer.alloc(0);
-        this.remember(i, b);
-        return b;
-      });
-      p.catch(() => undefined);
-      p.finally(() => this.pending.delete(i)).catch(() => undefined);
-      this.pending.set(i, p);
-    }
+    all.then(
+      (blocks) => {
+        for (let k = 0; k < settled.length; k++) deliver(k, blocks[k] ?? Buffer.alloc(0));
+      },
+      (err) => {
+        for (let k = 0; k < settled.length; k++) {
+          if (settled[k]) continue;
+          settled[k] = true;
+          this.pending.delete(start + k);
+          waiting[k]!.reject(err);
+        }
+      },
+    );
   }
 
   /**
@@ -277,6 +317,17 @@ export class RemoteSource implements ByteSource {
     return false;
   }
 
+  /** One read fewer needs block `i`; a block read through (drop-behind) goes once none does. */
+  private unread(i: number): void {
+    const left = (this.readers.get(i) ?? 1) - 1;
+    if (left > 0) {
+      this.readers.set(i, left);
+      return;
+    }
+    this.readers.delete(i);
+    if (this.readThrough.delete(i)) this.cache.release(this.fileNo * 2 ** 32 + i);
+  }
+
   private block(i: number): Promise<Buffer> {
     const hit = this.cache.get(this.fileNo * 2 ** 32 + i);
     if (hit) return Promise.resolve(hit);
@@ -300,18 +351,29 @@ export class RemoteSource implements ByteSource {
     // sequentially in small pieces comes back (cat of one file from the bench's QCOW2 fetched
     // a block twice when every sequential read dropped what it had read through).
     const dropBehind = streaming && this.window === this.maxAheadBlocks && n >= this.blockSize;
+    // Reads run concurrently (extract keeps three in flight), and a file's bytes need not
+    // start on a block boundary (QCOW2 data clusters sit 64 KiB into a block), so two reads
+    // share the block between them; the one that reads a block's end must not drop it while
+    // the other has yet to copy its part (it would fetch the block again: a round trip).
+    for (let i = first; i <= last; i++) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
     let done = 0;
-    for (let i = first; i <= last; i++) {
-      const b = await this.block(i);
-      const from = i === first ? offset - first * this.blockSize : 0;
-      const take = Math.min(b.length - from, n - done);
-      if (take <= 0) throw corrupt(this.name, `the server sent less than asked at offset ${i * this.blockSize + from}`);
-      b.copy(target, at + done, from, from + take);
-      done += take;
-      // Drop-behind: a stream (extract, dd) that has read a block to its end will not come back
-      // to it; its buffer is refilled by the read-ahead instead of evicting the metadata that
-      // other reads keep coming back to.
-      if (dropBehind && from + take === b.length && b.length === this.blockSize) this.cache.release(this.fileNo * 2 ** 32 + i);
+    let i = first;
+    try {
+      for (; i <= last; i++) {
+        const b = await this.block(i);
+        const from = i === first ? offset - first * this.blockSize : 0;
+        const take = Math.min(b.length - from, n - done);
+        if (take <= 0) throw corrupt(this.name, `the server sent less than asked at offset ${i * this.blockSize + from}`);
+        b.copy(target, at + done, from, from + take);
+        done += take;
+        // Drop-behind: a stream (extract, dd) that has read a block to its end will not come back
+        // to it; its buffer is refilled by the read-ahead instead of evicting the metadata that
+        // other reads keep coming back to.
+        if (dropBehind && from + take === b.length && b.length === this.blockSize) this.readThrough.add(i);
+        this.unread(i);
+      }
+    } finally {
+      for (; i <= last; i++) this.unread(i);
     }
     return done;
   }
