@@ -49,7 +49,10 @@ export class ListAhead {
   /** Queues the filesystem folders of `l` (the listing of `path`) and starts the queue. */
   after(l: Listing, path: string): void {
     if (process.env.DP_NOAHEAD) return;
-    for (let i = 2; i < l.names.length && this.queue.length < LIST_AHEAD_FOLDERS; i++) {
+    // Only the entries made with the listing (folders, a few per folder): a scan of every name
+    // made this function hot enough for the optimizing compiler (2.5-10 ms of its CPU a walk).
+    for (const i of l.folders ?? []) {
+      if (this.queue.length >= LIST_AHEAD_FOLDERS) break;
       const k = l.kids[i];
       // Folders of a filesystem only: a volume's folder would open its filesystem (or ask for its key) unasked.
       if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.host.kept(k)) this.queue.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);

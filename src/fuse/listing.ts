@@ -4,7 +4,8 @@
  * buffers with no object per entry; entries are made only when something looks them up.
  */
 import type Fuse from 'fuse-native';
-import type { Stat } from '../fs/types.js';
+import type { NameList, Stat } from '../fs/types.js';
+import type { InodeMap } from './inodes.js';
 import type { ByteSource } from '../source/source.js';
 import type { VfsNode } from '../vfs/vfs.js';
 import { fillStatArray, S_IFMT, STAT_WORDS, statLikeOf, wordsAt } from './stat-words.js';
@@ -51,6 +52,8 @@ export interface Listing {
   words?: Uint32Array;
   /** Folders (made with the listing: their nodes are needed to list them) and looked-up files. */
   kids: Array<Entry | undefined>;
+  /** Positions of the entries made with the listing (folders, `.raw`), in order: what a walker enters next. */
+  folders?: number[];
   byName?: Map<string, number>;
   /** Set for names-only entries whose words hold only type and inode number. */
   partial?: Uint8Array;
@@ -79,6 +82,58 @@ export function setWords(l: Listing, i: number, st: Fuse.StatLike): Uint32Array 
   const a = fillStatArray(wordsAt((l.words ??= new Uint32Array(l.names.length * STAT_WORDS)), i), st);
   setModeIno(l, i, a);
   return a;
+}
+
+/**
+ * The names a listing shows: "." and "..", the folder's names Linux can hold (no "/" or NUL,
+ * not "", "." or ".."; `skip` marks the others, left out rather than shown as something they
+ * are not), then `extra` (the root's `.raw`).
+ *
+ * This and setPartials are the per-entry work of making a listing, kept out of the async
+ * FuseFs.buildListing on purpose: V8 optimizes a function whose loops run hot as a whole, and
+ * with the loops inside it, buildListing (and all it inlines) was compiled twice per mount, a
+ * deoptimization between, 28-115 ms of compiler-thread CPU during a first `find` of 100 000
+ * files (--trace-opt; the machine has 2 cores, one of them `find`'s).
+ */
+export function shownNames(from: readonly string[], extra: string | null): { names: string[]; skip: Uint8Array | null } {
+  const n = from.length;
+  const names = new Array<string>(n + 2 + (extra === null ? 0 : 1));
+  names[0] = '.';
+  names[1] = '..';
+  let j = 2;
+  let skip: Uint8Array | null = null;
+  for (let i = 0; i < n; i++) {
+    const name = from[i]!;
+    if (linuxName(name)) names[j++] = name;
+    else (skip ??= new Uint8Array(n))[i] = 1;
+  }
+  if (extra !== null) names[j++] = extra;
+  names.length = j;
+  return { names, skip };
+}
+
+/**
+ * Entries 2.. of `l` from the folder's columns (shownNames' order): those without a node get
+ * their type and number (setPartial); returns the pairs (column index, listing position) of
+ * those with one, for the caller to make their entries.
+ */
+export function setPartials(l: Listing, c: NameList<unknown>, skip: Uint8Array | null, volume: number, inodes: InodeMap): number[] {
+  const n = c.names.length;
+  const nodes = c.nodes;
+  const withNode: number[] = [];
+  const mi = l.modeIno;
+  let partial: Uint8Array | null = null;
+  for (let i = 0, j = 2; i < n; i++) {
+    if (skip !== null && skip[i] === 1) continue;
+    if (i < nodes.length && nodes[i] !== undefined) withNode.push(i, j);
+    else {
+      mi[2 * j] = S_IFMT[c.types[i]!];
+      mi[2 * j + 1] = inodes.forFile(volume, c.inos[i]!);
+      (partial ??= l.partial ?? (l.partial = new Uint8Array(l.names.length)))[j] = 1;
+    }
+    j++;
+  }
+  return withNode;
 }
 
 /** Child `i` known by type and number only: the rest of its stat is read on getattr. */
