@@ -867,7 +867,26 @@ export class NtfsFileSystem implements FileSystem {
       cols.addBlock(block, vcn);
       if (cols.count > MAX_DIR_ENTRIES) throw corrupt(node.path, 'folder index has too many entries');
     });
-    const shown = cols.listed(node.rec);
+    const { names, types, inos, needAt, need } = this.nameColumns(cols, node.rec);
+    if (need.length === 0) return { names, types, inos, nodes: [] };
+    const full = await this.completeNodes(node, need);
+    const nodes = new Array<FsNode | undefined>(names.length);
+    for (let k = 0; k < need.length; k++) {
+      nodes[needAt[k]!] = full[k]!;
+      types[needAt[k]!] = full[k]!.stat.type;
+    }
+    return { names, types, inos, nodes };
+  }
+
+  /**
+   * readdirNames' per-entry work: the columns of the entries folder `dirRec` lists, and the
+   * entries that need their record read (folders, links, system files). A method of its own,
+   * synchronous, so that V8 optimizes this loop alone: inside the async readdirNames it made
+   * the compiler take that whole function, twice, 48-70 ms of compiler-thread CPU in a FUSE
+   * mount's first walk of 100 000 files (--trace-opt), on a machine of 2 cores.
+   */
+  private nameColumns(cols: IndexColumns, dirRec: number): { names: string[]; types: FileType[]; inos: number[]; needAt: number[]; need: IndexEntry[] } {
+    const shown = cols.listed(dirRec);
     const all = cols.names();
     const count = shown.length;
     const names = new Array<string>(count);
@@ -883,19 +902,12 @@ export class NtfsFileSystem implements FileSystem {
       names[j] = all[i]!;
       inos[j] = rec;
       types[j] = isDir ? 'dir' : 'file';
-      if (attrs & NOT_PLAIN || this.isMetadata(rec, node.rec, isDir)) {
+      if (attrs & NOT_PLAIN || this.isMetadata(rec, dirRec, isDir)) {
         needAt.push(j);
         need.push({ record: rec, fileName: cols.key(i), subnode: null });
       }
     }
-    if (need.length === 0) return { names, types, inos, nodes: [] };
-    const full = await this.completeNodes(node, need);
-    const nodes = new Array<FsNode | undefined>(count);
-    for (let k = 0; k < need.length; k++) {
-      nodes[needAt[k]!] = full[k]!;
-      types[needAt[k]!] = full[k]!.stat.type;
-    }
-    return { names, types, inos, nodes };
+    return { names, types, inos, needAt, need };
   }
 
   async complete(n: FsNode): Promise<FsNode> {
