@@ -18,7 +18,7 @@ import { HandleTable } from './handles.js';
 import { InodeMap } from './inodes.js';
 import { ListAhead } from './list-ahead.js';
 import {
-  listedChild, listedStat, newListing, setModeIno, setPartial, setPartials, setWords, shownNames,
+  listedChild, listedStat, nameAt, namesOf, newListing, setModeIno, setPartial, setPartials, setWords, shownNames,
   type Entry, type ListedEntry, type Listing,
 } from './listing.js';
 import { RAW_DIR, RawFolder } from './raw-folder.js';
@@ -57,7 +57,7 @@ export class FuseFs {
   constructor(private readonly vfs: Vfs, private readonly opts: FuseFsOptions) {
     const listingEntries = opts.listingEntries ?? 262144;
     this.cache = new Lru(opts.cacheEntries ?? 65536);
-    this.listings = new Lru(listingEntries, (l) => l.names.length);
+    this.listings = new Lru(listingEntries, (l) => l.count);
     this.rootEntry = { kind: 'vfs', node: vfs.root() };
     this.raw = new RawFolder(vfs, opts);
     this.xattrs = new Xattrs(vfs, async (path) => this.nodeOf(await this.resolve(path), path));
@@ -116,7 +116,7 @@ export class FuseFs {
     if (e.kind === 'vfs') return e.node;
     if (e.kind !== 'listed') return null;
     const { owner: l, index } = e;
-    const name = l.names[index]!;
+    const name = nameAt(l, index);
     const ino = l.modeIno[2 * index + 1];
     let node = await this.vfs.child(l.dir!, name);
     if (!node || this.inodes.of(node) !== ino) {
@@ -322,7 +322,7 @@ export class FuseFs {
    */
   answerReaddir(path: string, reply: (err: number, names: string[], stats: Uint32Array[]) => void): void {
     this.readdir(path).then((l) => {
-      const n = l.names.length;
+      const n = l.count;
       if (this.answerViews.length < n) {
         const count = Math.max(n, 2 * this.answerViews.length);
         this.answerWords = new Uint32Array(count * STAT_WORDS);
@@ -335,7 +335,7 @@ export class FuseFs {
         w[i * STAT_WORDS] = mi[2 * i]!;
         w[i * STAT_WORDS + 7] = mi[2 * i + 1]!;
       }
-      reply(0, l.names, this.answerViews.length === n ? this.answerViews : this.answerViews.slice(0, n));
+      reply(0, namesOf(l), this.answerViews.length === n ? this.answerViews : this.answerViews.slice(0, n));
     }, (err) => reply(this.errnoOf('readdir', path, err), [], []));
   }
 
@@ -359,7 +359,7 @@ export class FuseFs {
       // The mount answers getattr and readdir through opGetattr/opReaddir (no stat object and
       // array per call); these are the same answers through fuse-native's own glue.
       getattr: (path, cb) => guard('getattr', path, () => this.getattr(path), (st) => cb(0, st), (e) => cb(e)),
-      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => cb(0, l.names, l.names.map((_, i) => listedStat(l, i))), (e) => cb(e)),
+      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => cb(0, namesOf(l), namesOf(l).map((_, i) => listedStat(l, i))), (e) => cb(e)),
       readlink: (path, cb) => guard('readlink', path, () => this.readlink(path), (t) => cb(0, t), (e) => cb(e)),
       open: (path, flags, cb) => guard('open', path, () => this.open(path, flags), (fh) => (fh < 0 ? cb(fh) : cb(0, fh)), (e) => cb(e)),
       read: (path, fd, buf, len, pos, cb) => guard('read', path, () => this.read(fd, buf, len, pos), (n) => cb(n), (e) => cb(e)),
