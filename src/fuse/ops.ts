@@ -359,7 +359,7 @@ export class FuseFs {
       // The mount answers getattr and readdir through opGetattr/opReaddir (no stat object and
       // array per call); these are the same answers through fuse-native's own glue.
       getattr: (path, cb) => guard('getattr', path, () => this.getattr(path), (st) => cb(0, st), (e) => cb(e)),
-      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => cb(0, namesOf(l), namesOf(l).map((_, i) => listedStat(l, i))), (e) => cb(e)),
+      readdir: (path, cb) => guard('readdir', path, () => this.readdir(path), (l) => { const names = namesOf(l); cb(0, names, names.map((_, i) => listedStat(l, i))); }, (e) => cb(e)),
       readlink: (path, cb) => guard('readlink', path, () => this.readlink(path), (t) => cb(0, t), (e) => cb(e)),
       open: (path, flags, cb) => guard('open', path, () => this.open(path, flags), (fh) => (fh < 0 ? cb(fh) : cb(0, fh)), (e) => cb(e)),
       read: (path, fd, buf, len, pos, cb) => guard('read', path, () => this.read(fd, buf, len, pos), (n) => cb(n), (e) => cb(e)),
