@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { builtinModules, createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT_DIR = join(ROOT, 'dist', 'cli');
@@ -55,6 +55,13 @@ const GATE_CALL = '__diskpickTui()'.padEnd(GATE_IMPORT.length);
  */
 const BUILD_ID_PLACEHOLDER = `//# diskpickBuild=${'0'.repeat(16)}`;
 
+/**
+ * Commands with a code cache of their own (bundle.cjs.<id>.<command>.cache), made from their
+ * training runs alone; the launcher finds the list after the build id. Every other command uses
+ * the cache of all of them.
+ */
+const OWN_CACHE_COMMANDS = ['cat', 'info', 'ls'];
+
 /** Where the bundle finds ink, React and the TUI's exports (shared with dist/cli/tui.mjs). */
 const INK_SLOT = 'diskpick.ink';
 const TUI_SLOT = 'diskpick.tui';
@@ -67,16 +74,26 @@ const FROM_TUI_MJS: Record<string, string> = {
 
 const require = createRequire(import.meta.url);
 
-/** Built-ins Node has already loaded when our code starts: requiring them costs nothing. */
-const LOADED_AT_START = new Set(['buffer', 'events', 'fs', 'module', 'path', 'process', 'url', 'util']);
+/**
+ * Built-ins Node has already loaded when our code starts: requiring them costs nothing. (Not
+ * `module` nor `process`: Node 20 loads their public modules only when asked, and node:module
+ * brings the ES module loader with it: ~2 M instructions when required at start.)
+ */
+const LOADED_AT_START = new Set(['buffer', 'events', 'fs', 'path', 'url', 'util']);
 
 /**
  * `import { inflate } from 'node:zlib'` gets an object whose getters require node:zlib on
  * first use. esbuild reads imported names off that object where they are used, so the
  * getter runs when the function is called, not when the importing module initialises.
  * (Measured: `cat` 9 M instructions less, no longer loading crypto; `--version` 3 M.)
+ *
+ * `used`: the getters made, of the built-in's exports, are only those whose name occurs in the
+ * bundle (a first build with no getters tells): each importing module copies every getter of
+ * the object (esbuild's __toESM), and node:crypto alone has ~80 exports, imported by 20 modules
+ * (measured: `cat` of a small file copied 1 382 getters at start; without them 182 -> 172 M
+ * instructions, `info` 166 -> 154 M).
  */
-function lazyBuiltins(): Plugin {
+function lazyBuiltins(used?: ReadonlySet<string>): Plugin {
   const builtins = new Set(builtinModules);
   return {
     name: 'lazy-builtins',
@@ -88,7 +105,7 @@ function lazyBuiltins(): Plugin {
         return { path: name, namespace: 'lazy-builtin' };
       });
       b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
-        const names = Object.keys(require(`node:${args.path}`) as object).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k));
+        const names = Object.keys(require(`node:${args.path}`) as object).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && (!used || used.has(k)));
         return {
           loader: 'js',
           contents: [
@@ -245,7 +262,7 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
 }
 
 async function main(): Promise<void> {
-  const result = await build({
+  const options: BuildOptions = {
     entryPoints: ['diskpick:entry'],
     outfile: BUNDLE,
     write: false,
@@ -261,7 +278,7 @@ async function main(): Promise<void> {
     // The AWS SDK (~20 MB) stays in node_modules, loaded by src/source/s3.ts only for s3:// images;
     // argon2 is a native addon with prebuilds.
     external: ['fuse-native', 'argon2', '@aws-sdk/client-s3'],
-    define: { 'import.meta.url': '__bundleUrl' },
+    define: { 'import.meta.url': '__bundleUrl', __DISKPICK_VERSION__: JSON.stringify((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version) },
     banner: {
       js: [
         'const __bundleUrl = require("node:url").pathToFileURL(__filename).href;',
@@ -269,10 +286,14 @@ async function main(): Promise<void> {
         'const __diskpickTui = () => (globalThis[Symbol.for("diskpick.import")] ?? ((s) => import(s)))(new URL("./tui.mjs", __bundleUrl).href);',
       ].join('\n'),
     },
-    footer: { js: BUILD_ID_PLACEHOLDER },
-    plugins: [lazyBuiltins(), await inkThroughGate()],
+    footer: { js: `${BUILD_ID_PLACEHOLDER} ${OWN_CACHE_COMMANDS.join(',')}` },
     logLevel: 'warning',
-  });
+  };
+  const gate = await inkThroughGate();
+  // Which names of the built-ins the bundle reads: every identifier of a build without any.
+  const probe = await build({ ...options, sourcemap: false, logLevel: 'silent', plugins: [lazyBuiltins(new Set()), gate] });
+  const used = new Set(probe.outputFiles[0]!.text.match(/[A-Za-z_$][\w$]*/g));
+  const result = await build({ ...options, plugins: [lazyBuiltins(used), gate] });
 
   const js = result.outputFiles.find((f) => f.path === BUNDLE)!;
   const map = result.outputFiles.find((f) => f.path === `${BUNDLE}.map`)!;
@@ -283,10 +304,12 @@ async function main(): Promise<void> {
   text = text.replace(GATE_IMPORT, GATE_CALL);
   const id = createHash('sha256').update(text).digest('hex').slice(0, 16);
   text = text.replace(BUILD_ID_PLACEHOLDER, BUILD_ID_PLACEHOLDER.replace(/0+$/, id));
+  const commandCache = (command: string) => `${BUNDLE}.${id}.${command}.cache`;
   const cache = `${BUNDLE}.${id}.cache`;
 
   // Caches of other builds go first: none may sit next to a bundle it was not made for.
-  for (const f of readdirSync(OUT_DIR)) if (/^bundle\.cjs\.\w+\.cache$/.test(f) && f !== basename(cache)) rmSync(join(OUT_DIR, f), { force: true });
+  const ours = new Set([cache, ...OWN_CACHE_COMMANDS.map(commandCache)].map((f) => basename(f)));
+  for (const f of readdirSync(OUT_DIR)) if (/^bundle\.cjs\.\w+(\.\w+)?\.cache$/.test(f) && !ours.has(f)) rmSync(join(OUT_DIR, f), { force: true });
   writeAtomic(`${BUNDLE}.map`, map.contents);
   writeAtomic(BUNDLE, text);
 
@@ -297,10 +320,9 @@ async function main(): Promise<void> {
   // version as a real run), each run starting from the last one's cache and adding what it
   // compiled. `--help` initialises every module and registers every command; the demo image
   // adds the container, partition and filesystem code that commands run. Code not run here
-  // is compiled when first used, as without a cache.
-  rmSync(cache, { force: true });
-  const tmp = `${cache}.${process.pid}.tmp`;
-  const env: NodeJS.ProcessEnv = { ...process.env, DISKPICK_WRITE_CODE_CACHE: tmp };
+  // is compiled when first used, as without a cache. The commands of OWN_CACHE_COMMANDS get
+  // a cache of their own runs as well.
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
   const runs = [['--help']];
   if (existsSync(DEMO_IMAGE)) runs.push(['info', DEMO_IMAGE], ['ls', '-l', DEMO_IMAGE, '/p1/Shared'], ['cat', DEMO_IMAGE, '/p1/Shared/README.txt']);
@@ -309,20 +331,29 @@ async function main(): Promise<void> {
     // The demo image is FAT32: where e2fsprogs is installed, a small ext4 volume adds the ext
     // reader (measured: `ls -R` of 100 000 files ~7 ms faster than with its code compiled at run time).
     const ext = trainingExtImage(work);
-    if (ext) runs.push(['ls', '-R', ext], ['ls', '-l', ext, '/p0/docs'], ['cat', ext, '/p0/docs/a.txt']);
+    if (ext) runs.push(['ls', '-R', ext], ['ls', '-l', ext, '/p0/docs'], ['cat', ext, '/p0/docs/a.txt'], ['info', ext]);
     // Where ntfsprogs and qemu-img are installed, a small NTFS volume in a QCOW2 adds the NTFS
     // and QCOW2 readers (measured: `cat` of a small file from NTFS ~5% fewer instructions, the
     // NTFS mount and path walk no longer compiled at run time; ext and FAT runs unchanged).
     const ntfs = trainingNtfsImage(work);
-    if (ntfs) runs.push(['ls', '-l', ntfs, '/p0'], ['cat', ntfs, '/p0/notes.txt']);
-    for (const args of runs) {
-      const run = spawnSync(process.execPath, [LAUNCHER, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-      if (run.status !== 0) throw new Error(`${LAUNCHER} ${args.join(' ')} failed (${run.status ?? run.signal})`);
-      renameSync(tmp, cache);
-    }
+    if (ntfs) runs.push(['ls', '-l', ntfs, '/p0'], ['cat', ntfs, '/p0/notes.txt'], ['info', ntfs]);
+    train(cache, runs, env);
+    for (const command of OWN_CACHE_COMMANDS) train(commandCache(command), runs.filter((r) => r[0] === command), env);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Runs the launcher for each of `runs`, all adding to one code cache, which then becomes `cache`. */
+function train(cache: string, runs: string[][], env: NodeJS.ProcessEnv): void {
+  rmSync(cache, { force: true });
+  const tmp = `${cache}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  for (const args of runs) {
+    const run = spawnSync(process.execPath, [LAUNCHER, ...args], { env: { ...env, DISKPICK_WRITE_CODE_CACHE: tmp }, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (run.status !== 0) throw new Error(`${LAUNCHER} ${args.join(' ')} failed (${run.status ?? run.signal})`);
+  }
+  renameSync(tmp, cache);
 }
 
 /** An 8 MiB NTFS volume (mkntfs) holding one file (ntfscp) as a QCOW2 (qemu-img), or null without the tools. */

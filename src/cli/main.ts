@@ -9,6 +9,18 @@ import { ExitCode } from '../errors.js';
 type CommandModule = { register(program: Command): void };
 
 /**
+ * The package's version, written into the bundle by scripts/bundle.ts: reading package.json
+ * at every start (open, read, JSON.parse, a file URL) was work for a string shown by
+ * --version alone (issue 27). The tsc output (tests) reads package.json.
+ */
+declare const __DISKPICK_VERSION__: string | undefined;
+
+function packageVersion(): string {
+  if (typeof __DISKPICK_VERSION__ === 'string') return __DISKPICK_VERSION__;
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
  * Each command's module, in help order, loaded only when needed: a command pulls in the
  * image formats, filesystems and libraries behind it, and loading all of them made every
  * run (even --version) ~120 ms slower than bare node. A name that is not here loads all
@@ -58,12 +70,11 @@ function usageLine(str: string, command?: string): string {
 }
 
 async function main(): Promise<void> {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const program = new Command();
   program
     .name('diskpick')
     .description('Open backed-up virtual machine disks (raw, VMDK, VHD, VHDX, QCOW2, VDI) read-only and restore single files.\nPaths inside an image start with the volume: /p1/…, /p2/… (/p0 for a disk without partitions), /VG/LV/… for LVM logical volumes.')
-    .version(pkg.version, '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .option('--debug', 'show stack traces for errors')
     .option('--no-verify', 'read file data without checking its checksums (Btrfs)')
     .addOption(new Option('--parent-dir <dir>', 'also allow parent/extent files from this folder, and look there for a parent by its file name when its recorded path does not exist (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))

@@ -2,7 +2,7 @@
  * How every command ends: success, or one line on stderr naming the file and the problem and
  * a documented exit code. A stack trace only with --debug.
  */
-import { fstatSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { DiskpickError, ExitCode, warningLine } from '../errors.js';
 import { escapeText } from '../escape.js';
 import { refuseInput } from '../source/file.js';
@@ -66,8 +66,8 @@ export async function runCommand(body: () => Promise<number | void>): Promise<ne
 
 function flushStdout(): Promise<void> {
   return new Promise((resolve) => {
-    if (process.stdout.writableLength === 0) return resolve();
-    process.stdout.write('', () => resolve());
+    if (!stdoutStream || stdoutStream.writableLength === 0) return resolve();
+    stdoutStream.write('', () => resolve());
   });
 }
 
@@ -120,22 +120,58 @@ export function refuseStdoutInput(): void {
   refuseInput(st, 'standard output');
 }
 
+/**
+ * Node's process.stdout, once made: until then output goes to fd 1 with write(2) directly.
+ * Making the stream loads Node's stream modules (a file: SyncWriteStream; a pipe: net.Socket),
+ * which are not loaded at start (see src/source/host-fs.ts for what that saved). Node's docs
+ * say it writes stdout synchronously on Linux for files, pipes and terminals anyway, so
+ * writing fd 1 ourselves changes nothing but the cost. The first write that fails (EPIPE,
+ * EAGAIN on a non-blocking pipe, a closed fd 1, ...) hands its rest and every later write to
+ * the stream, which then behaves as before (the quietOnEpipe handler, Node's own errors).
+ */
+let stdoutStream: NodeJS.WriteStream | null = null;
+let quietEpipe = false;
+
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(ExitCode.ok);
+  process.stderr.write(`diskpick: cannot write output: ${err.message}\n`);
+  process.exit(ExitCode.output);
+}
+
+function stdout(): NodeJS.WriteStream {
+  if (!stdoutStream) {
+    stdoutStream = process.stdout;
+    if (quietEpipe) stdoutStream.on('error', onStdoutError);
+  }
+  return stdoutStream;
+}
+
 /** A closed stdout (`| head`) ends the program quietly. */
 export function quietOnEpipe(): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(ExitCode.ok);
-    process.stderr.write(`diskpick: cannot write output: ${err.message}\n`);
-    process.exit(ExitCode.output);
-  });
+  if (quietEpipe) return;
+  quietEpipe = true;
+  stdoutStream?.on('error', onStdoutError);
 }
+
+const written = Promise.resolve();
 
 /**
  * Writes a chunk to stdout and resolves once stdout is done with it, so the caller may
  * refill the same buffer (see `pump`). Errors go to the handler of quietOnEpipe.
  */
-export function writeStdout(chunk: Buffer): Promise<void> {
+export function writeStdout(chunk: Buffer | string): Promise<void> {
+  const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  let done = 0;
+  if (!stdoutStream) {
+    try {
+      while (done < buf.length) done += writeSync(1, buf, done, buf.length - done);
+      return written;
+    } catch {
+      // The stream takes over from here and meets the same error, or writes what write(2) could not.
+    }
+  }
   return new Promise((resolve) => {
-    process.stdout.write(chunk, (err) => {
+    stdout().write(done ? buf.subarray(done) : buf, (err) => {
       if (!err) resolve();
     });
   });

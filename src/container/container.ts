@@ -140,5 +140,10 @@ export interface ContainerFormat {
    * the file (a fixed VHD's only signature is its footer there).
    */
   probe(head: Buffer, src: ByteSource, tail?: Buffer): boolean;
+  /**
+   * Set when `probe` looks at `tail`: a remote image's tail costs a round trip, asked for only
+   * when such a format comes before the one its head shows (remote-open.ts).
+   */
+  probesTail?: boolean;
   open(src: ByteSource, ctx: OpenContext): Promise<Container>;
 }

@@ -66,18 +66,30 @@ export async function lastTableEntry(ctx: OpenContext, src: ByteSource, start: n
 
 /**
  * Index of the last `width`-byte entry of `b` that is not all zero bytes, or -1: whole zero
- * stretches compared natively (Buffer.equals), so a mostly empty table costs no per-entry loop.
+ * stretches compared natively (Buffer.equals), so a mostly empty table costs no per-entry loop;
+ * the last stretch that is not all zero is then halved the same way down to a few entries. (A
+ * byte loop over one 4 KiB stretch ran long enough for V8 to optimise it on a background thread
+ * at every open of a QCOW2: ~1.4 ms of CPU of a ~60 ms `info`, issue 27.)
  */
 export function lastNonZeroEntry(b: Uint8Array, width: number): number {
   const STRETCH = 4096 - (4096 % width);
   const zero = Buffer.alloc(STRETCH);
+  const isZero = (start: number, end: number) => Buffer.from(b.buffer, b.byteOffset + start, end - start).equals(zero.subarray(0, end - start));
   let end = b.length - (b.length % width);
   while (end > 0) {
     const start = Math.max(0, end - STRETCH);
-    if (!Buffer.from(b.buffer, b.byteOffset + start, end - start).equals(zero.subarray(0, end - start))) break;
+    if (!isZero(start, end)) break;
     end = start;
   }
-  for (let e = end / width - 1; e >= 0 && e >= end / width - STRETCH / width; e--) {
+  if (end === 0) return -1;
+  // [lo, end) holds a nonzero byte, and every entry from `end` on is zero.
+  let lo = Math.max(0, end - STRETCH);
+  while (end - lo > 8 * width) {
+    const mid = lo + Math.floor((end - lo) / 2 / width) * width;
+    if (isZero(mid, end)) end = mid;
+    else lo = mid;
+  }
+  for (let e = end / width - 1; e >= lo / width; e--) {
     for (let i = e * width; i < (e + 1) * width; i++) if (b[i] !== 0) return e;
   }
   return -1;

@@ -1,4 +1,4 @@
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from '../source/host-fs.js';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { cannotOpen, corrupt, DiskpickError, fileWarning, fromSystemError } from '../errors.js';
 import { FileSource } from '../source/file.js';

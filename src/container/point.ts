@@ -11,7 +11,7 @@
  * would still win: the full name is always tried first). An image by URL
  * cannot be checked for existence: its last suffix is the point.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat } from '../source/host-fs.js';
 import { DiskpickError } from '../errors.js';
 import type { Container } from './container.js';
 

@@ -181,8 +181,16 @@ class RemoteSession {
     const { src: file, split } = stack.length === 0 ? await this.imageSource(url) : { src: await this.source(url), split: false };
     const src = new HostFile(file);
     const head = await src.read(0, HEAD_BYTES);
-    const tail = file.size > 512 ? await src.read(file.size - 512, 512) : undefined;
-    const format: ContainerFormat = containerFormats.find((f) => f.probe(head, src, tail)) ?? rawFormat;
+    // The file's last 512 bytes only when a format that looks there comes before the one the
+    // head shows (a fixed VHD): elsewhere the tail would cost a round trip (20 ms and more) and
+    // decide nothing.
+    let format: ContainerFormat | undefined = containerFormats.find((f) => f.probe(head, src));
+    const at = format ? containerFormats.indexOf(format) : containerFormats.length;
+    if (file.size > 512 && containerFormats.slice(0, at + 1).some((f) => f.probesTail)) {
+      const tail = await src.read(file.size - 512, 512);
+      format = containerFormats.find((f) => f.probe(head, src, tail));
+    }
+    format ??= rawFormat;
     const snapshot = stack.length === 0 ? this.opts.snapshot : undefined;
     if (snapshot !== undefined && format.name !== 'qcow2') {
       throw unsupported(name, `@snap: a ${format.name} image holds no internal snapshots (QCOW2 images do)`);

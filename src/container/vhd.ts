@@ -316,5 +316,6 @@ export const vhdFormat: ContainerFormat = {
     }
     return false;
   },
+  probesTail: true,
   open: openVhd,
 };

@@ -5,7 +5,7 @@
  * knows its name, its time, how to open it and where a path of the current tree lies in it, so
  * `versions` and `diff` treat every kind alike; `info` lists them (listPoints).
  */
-import { realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from '../source/host-fs.js';
 import type { Timespec } from '../fs/types.js';
 import { Vfs, type VfsOpenOptions } from '../vfs/vfs.js';
 import { DiskpickError, fromSystemError } from '../errors.js';

@@ -607,9 +607,9 @@ function writeSmall(part: string, data: Buffer, st: Stat, ownership: boolean, ti
   try {
     let written = 0;
     for (let i = 0; i < data.length; ) {
-      while (i < data.length && isZero(data.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+      while (i < data.length && blockIsZero(data, i)) i += SPARSE_BLOCK;
       const from = i;
-      while (i < data.length && !isZero(data.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+      while (i < data.length && !blockIsZero(data, i)) i += SPARSE_BLOCK;
       const to = Math.min(i, data.length);
       for (let at = from; at < to; ) at += writeSync(fd, data, at, to - at, at);
       if (to > from) written = to;
@@ -729,18 +729,19 @@ async function copyContent(
       await turn();
       // Only the 4 KiB blocks holding data are written; runs of them in one write.
       for (let i = 0; i < chunk.length; ) {
-        while (i < chunk.length && isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+        while (i < chunk.length && blockIsZero(chunk, i)) i += SPARSE_BLOCK;
         const from = i;
-        while (i < chunk.length && !isZero(chunk.subarray(i, i + SPARSE_BLOCK))) i += SPARSE_BLOCK;
+        while (i < chunk.length && !blockIsZero(chunk, i)) i += SPARSE_BLOCK;
         if (i > from) await writeAll(fh, chunk, from, Math.min(i, chunk.length) - from, at + from);
       }
-      off = at + chunk.length;
+      // Sink calls overlap (below): a later chunk's may end first.
+      off = Math.max(off, at + chunk.length);
       onBytes(chunk.length);
     }, async (at, length) => {
       await turn();
       off = at + length;
       onBytes(length);
-    });
+    }, { sinks: 3 });
     await fh.truncate(off);
   } catch (err) {
     // The caller removes the temporary file.
@@ -768,6 +769,17 @@ async function writeAll(fh: FileHandle, buf: Buffer, start: number, length: numb
 const ZEROS = Buffer.alloc(1 << 20);
 
 /** Native compare against zeros (a JS byte loop costs seconds on a multi-GiB sparse file). */
+/**
+ * Whether the 4 KiB block at b[i …] reads as zeros. A data block nearly always has a nonzero
+ * byte among the three looked at first, which answers with no Buffer made: three views and a
+ * native call per block cost ~35 ms of CPU per GiB extracted (262 144 blocks).
+ */
+function blockIsZero(b: Buffer, i: number): boolean {
+  const end = Math.min(i + SPARSE_BLOCK, b.length);
+  if (b[i] !== 0 || b[end - 1] !== 0 || b[(i + end) >>> 1] !== 0) return false;
+  return isZero(b.subarray(i, end));
+}
+
 function isZero(b: Buffer): boolean {
   for (let at = 0; at < b.length; at += ZEROS.length) {
     const part = b.subarray(at, at + ZEROS.length);

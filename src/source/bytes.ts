@@ -94,8 +94,17 @@ export function isZeroGuid(b: Buffer, at = 0): boolean {
  * inversion, so the raw update is exposed and callers decide where to invert; crc32c() is the
  * whole standard checksum.
  */
-const TABLE = (() => {
-  // Slicing-by-8 tables: metadata blocks are checked on every read, so this is hot.
+/**
+ * Slicing-by-8 tables: metadata blocks are checked on every read, so this is hot. Made at the
+ * first checksum, not when the module loads: nearly every command loads it, most never use it
+ * (~3 800 interpreted steps at every start, issue 27).
+ */
+let TABLE_: Uint32Array | undefined;
+function crc32cTable(): Uint32Array {
+  return (TABLE_ ??= makeCrc32cTable());
+}
+
+function makeCrc32cTable(): Uint32Array {
   const t = new Uint32Array(8 * 256);
   for (let i = 0; i < 256; i++) {
     let c = i;
@@ -106,14 +115,14 @@ const TABLE = (() => {
     for (let s = 1; s < 8; s++) t[s * 256 + i] = (t[(s - 1) * 256 + i]! >>> 8) ^ t[t[(s - 1) * 256 + i]! & 0xff]!;
   }
   return t;
-})();
+}
 
 /** Feeds buf[start … end) into the CRC register `crc` (no pre- or post-inversion; a range saves a subarray per call). */
 export function crc32cUpdate(crc: number, buf: Uint8Array, start = 0, end = buf.length): number {
   let c = crc >>> 0;
   let i = start;
   const n = end;
-  const T = TABLE;
+  const T = crc32cTable();
   if ((buf.byteOffset + i) % 4 === 0 && n - i >= 64) {
     // Aligned (whole metadata blocks): two 32-bit loads per 8 bytes instead of eight byte loads.
     // Little-endian words, as the byte loads below assemble them (x86 and ARM Linux).
@@ -152,14 +161,16 @@ export function crc32cUpdate(crc: number, buf: Uint8Array, start = 0, end = buf.
 /** Feeds `count` zero bytes (checksum fields counted as zero), without allocating. */
 export function crc32cZeros(crc: number, count: number): number {
   let c = crc >>> 0;
-  for (let i = 0; i < count; i++) c = TABLE[c & 0xff]! ^ (c >>> 8);
+  const T = crc32cTable();
+  for (let i = 0; i < count; i++) c = T[c & 0xff]! ^ (c >>> 8);
   return c >>> 0;
 }
 
 /** Feeds a little-endian 32-bit integer (ext4 checksums an inode number this way), without allocating. */
 export function crc32cLe32(crc: number, v: number): number {
   let c = crc >>> 0;
-  for (let i = 0; i < 4; i++) c = TABLE[(c ^ ((v >>> (8 * i)) & 0xff)) & 0xff]! ^ (c >>> 8);
+  const T = crc32cTable();
+  for (let i = 0; i < 4; i++) c = T[(c ^ ((v >>> (8 * i)) & 0xff)) & 0xff]! ^ (c >>> 8);
   return c >>> 0;
 }
 

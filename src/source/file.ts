@@ -1,5 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import { constants, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { cannotOpen, DiskpickError, fromSystemError } from '../errors.js';
 import { readIntoNew, type ByteSource, type HostRun, readSpan } from './source.js';
 
@@ -64,11 +63,23 @@ function describeHostFile(st: { isFIFO(): boolean; isCharacterDevice(): boolean;
  */
 const SYNC_READ_MAX = 128 * 1024;
 
+/** One pread on the thread pool (fs.read: no FileHandle, so no node:fs/promises; see host-fs.ts). */
+function readAsync(fd: number, target: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, target, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * The image file on a plain file descriptor. Opened, checked and closed synchronously: a
+ * FileHandle (node:fs/promises) cost the load of that module and libuv's thread pool for calls
+ * of microseconds (see host-fs.ts); large reads stay asynchronous.
+ */
 export class FileSource implements ByteSource {
   private closed = false;
+  /** Asynchronous reads in flight: close() waits for them, so that the fd is not reused under one. */
+  private readonly reading = new Set<Promise<number>>();
 
   private constructor(
-    private readonly fh: FileHandle,
+    private readonly fd: number,
     readonly name: string,
     readonly size: number,
     readonly identity: HostIdentity,
@@ -85,14 +96,14 @@ export class FileSource implements ByteSource {
    * allowed, is refused before the first read.
    */
   static async open(path: string, opts: FileSourceOptions = {}): Promise<FileSource> {
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(path, READ_ONLY_FLAGS);
+      fd = openSync(path, READ_ONLY_FLAGS);
     } catch (err) {
       throw fromSystemError(err, path);
     }
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       if (st.isDirectory()) throw cannotOpen(path, 'is a folder, not a disk image');
       const device = st.isBlockDevice() && opts.allowBlockDevice;
       if (!st.isFile() && !device) {
@@ -100,8 +111,8 @@ export class FileSource implements ByteSource {
         throw cannotOpen(path, `is ${describeHostFile(st)}, not a disk image file (${why})`);
       }
       // A block device reports size 0 in stat; its end is where reads stop.
-      const size = device ? await blockDeviceSize(fh) : st.size;
-      const src = new FileSource(fh, path, size, { dev: st.dev, ino: st.ino }, device ? `blockdev:${st.rdev}` : null);
+      const size = device ? blockDeviceSize(fd) : st.size;
+      const src = new FileSource(fd, path, size, { dev: st.dev, ino: st.ino }, device ? `blockdev:${st.rdev}` : null);
       for (const k of src.keys()) {
         const e = inputs.get(k);
         if (e) e.count++;
@@ -109,7 +120,11 @@ export class FileSource implements ByteSource {
       }
       return src;
     } catch (err) {
-      await fh.close().catch(() => undefined);
+      try {
+        closeSync(fd);
+      } catch {
+        // Closing a file only read: nothing to report over the error that ends the open.
+      }
       throw err instanceof DiskpickError ? err : fromSystemError(err, path);
     }
   }
@@ -125,8 +140,8 @@ export class FileSource implements ByteSource {
     try {
       while (done < n) {
         const bytesRead = n <= SYNC_READ_MAX
-          ? readSync(this.fh.fd, target, at + done, n - done, offset + done)
-          : (await this.fh.read(target, at + done, n - done, offset + done)).bytesRead;
+          ? readSync(this.fd, target, at + done, n - done, offset + done)
+          : await this.readLarge(target, at + done, n - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -136,36 +151,51 @@ export class FileSource implements ByteSource {
     return done;
   }
 
+  private async readLarge(target: Buffer, at: number, length: number, position: number): Promise<number> {
+    if (this.closed) throw Object.assign(new Error('file closed'), { code: 'EBADF' });
+    const r = readAsync(this.fd, target, at, length, position);
+    this.reading.add(r);
+    try {
+      return await r;
+    } finally {
+      this.reading.delete(r);
+    }
+  }
+
   async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
     const n = Math.min(length, this.size - offset);
-    return n > 0 ? [{ length: n, fd: this.fh.fd, offset }] : null;
+    return n > 0 ? [{ length: n, fd: this.fd, offset }] : null;
   }
 
   async close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      for (const k of this.keys()) {
-        const e = inputs.get(k);
-        if (e && --e.count === 0) inputs.delete(k);
-      }
+    if (this.closed) return;
+    this.closed = true;
+    for (const k of this.keys()) {
+      const e = inputs.get(k);
+      if (e && --e.count === 0) inputs.delete(k);
     }
-    await this.fh.close().catch(() => undefined);
+    if (this.reading.size) await Promise.allSettled(this.reading);
+    try {
+      closeSync(this.fd);
+    } catch {
+      // A file only read: nothing to report on close.
+    }
   }
 }
 
-async function blockDeviceSize(fh: FileHandle): Promise<number> {
+function blockDeviceSize(fd: number): number {
   // Binary search for the last readable byte: no ioctl from Node.
   const probe = Buffer.alloc(1);
   let lo = 0;
   let hi = 1;
-  while ((await fh.read(probe, 0, 1, hi - 1)).bytesRead === 1) {
+  while (readSync(fd, probe, 0, 1, hi - 1) === 1) {
     lo = hi;
     hi *= 2;
     if (hi > 2 ** 52) break;
   }
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    if ((await fh.read(probe, 0, 1, mid - 1)).bytesRead === 1) lo = mid;
+    if (readSync(fd, probe, 0, 1, mid - 1) === 1) lo = mid;
     else hi = mid;
   }
   return lo;

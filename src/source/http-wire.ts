@@ -51,6 +51,8 @@ interface Exchange {
   blocks: Buffer[];
   blockSize: number;
   alloc: (size: number) => Buffer;
+  /** Told of each body block as soon as it is whole (index in the body, the block). */
+  onBlock?: (index: number, block: Buffer) => void;
   /** Body bytes asked for (the verdict's length) and received. */
   want: number;
   got: number;
@@ -171,7 +173,18 @@ class Connection {
     ex.seen += n;
     f.left -= n;
     ex.count(n);
+    this.blockDone(ex);
     if (f.left === 0) this.finish();
+  }
+
+  /**
+   * Hands the last block on once it is whole: a reader waiting for the first 256 KiB of an
+   * 8 MiB answer goes on with it while the rest arrives (it waited for the whole answer, up to
+   * 130 ms at the start of extract over a 20 ms round trip, eight answers sharing the link).
+   */
+  private blockDone(ex: Exchange): void {
+    if (!ex.onBlock || ex.got === 0 || (ex.got % ex.blockSize !== 0 && ex.got !== ex.want)) return;
+    ex.onBlock(ex.blocks.length - 1, ex.blocks[ex.blocks.length - 1]!);
   }
 
   /** Bytes of the answer outside a body block (`inScratch`: already at scratch[headLen]). */
@@ -293,6 +306,7 @@ class Connection {
       const n = data.copy(ex.blocks[ex.blocks.length - 1]!, inBlock, at);
       at += n;
       ex.got += n;
+      this.blockDone(ex);
     }
     return true;
   }
@@ -343,7 +357,7 @@ export class WirePool {
    * One request on a free connection to `url`'s origin: `request` is the whole request head
    * (latin1), `onHead` judges the answer's head, `count` is told of every body byte received.
    */
-  async exchange(url: URL, request: string, onHead: (head: WireHead) => HeadVerdict, count: (bytes: number) => void, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Promise<{ head: WireHead; blocks: Buffer[] }> {
+  async exchange(url: URL, request: string, onHead: (head: WireHead) => HeadVerdict, count: (bytes: number) => void, alloc: (size: number) => Buffer = Buffer.allocUnsafe, onBlock?: (index: number, block: Buffer) => void): Promise<{ head: WireHead; blocks: Buffer[] }> {
     if (this.destroyed) throw new WireError('closed');
     if (this.running >= this.opts.max) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
@@ -360,7 +374,7 @@ export class WirePool {
     conn ??= new Connection(key, url, tls, this.opts.insecure, this.opts.timeoutMs, (c) => this.release(c));
     const used = conn;
     return new Promise((resolve, reject) => {
-      used.run(request, { onHead, count, resolve, reject, blocks: [], blockSize: 1, alloc, want: 0, got: 0, seen: 0 });
+      used.run(request, { onHead, count, resolve, reject, blocks: [], blockSize: 1, alloc, ...(onBlock ? { onBlock } : {}), want: 0, got: 0, seen: 0 });
     });
   }
 

@@ -204,18 +204,18 @@ export class HttpFetcher implements RangeFetcher {
     return body.length === 1 ? body[0]! : Buffer.concat(body);
   }
 
-  async fetchBlocks(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer): Promise<Buffer[]> {
-    return (await this.request(offset, length, false, blockSize, alloc)).body;
+  async fetchBlocks(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer, onBlock?: (index: number, block: Buffer) => void): Promise<Buffer[]> {
+    return (await this.request(offset, length, false, blockSize, alloc, onBlock)).body;
   }
 
-  private async request(offset: number, length: number, first: boolean, blockSize = Math.max(1, length), alloc?: (size: number) => Buffer): Promise<{ body: Buffer[]; size: number; validators: Validators }> {
+  private async request(offset: number, length: number, first: boolean, blockSize = Math.max(1, length), alloc?: (size: number) => Buffer, onBlock?: (index: number, block: Buffer) => void): Promise<{ body: Buffer[]; size: number; validators: Validators }> {
     const attempts = this.opts.attempts ?? 5;
     let lastErr: unknown;
     let stale = 0;
     for (let a = 0; a < attempts; a++) {
       if (a > 0) await new Promise((r) => setTimeout(r, Math.min(8000, 200 * 2 ** (a - 1))));
       try {
-        return await this.once(offset, length, first, 0, blockSize, alloc);
+        return await this.once(offset, length, first, 0, blockSize, alloc, onBlock);
       } catch (err) {
         // A kept-alive connection the server had closed: the request never reached it; again at once, on a new one.
         if (err instanceof WireError && err.stale && stale++ < 4) {
@@ -233,20 +233,20 @@ export class HttpFetcher implements RangeFetcher {
    * One range request (http-wire.ts). The body is written straight into buffers of `blockSize`
    * bytes (the cache's blocks): on plain HTTP the socket reads into them, no copy at all.
    */
-  private async once(offset: number, length: number, first: boolean, redirects: number, blockSize: number, alloc?: (size: number) => Buffer): Promise<{ body: Buffer[]; size: number; validators: Validators }> {
+  private async once(offset: number, length: number, first: boolean, redirects: number, blockSize: number, alloc?: (size: number) => Buffer, onBlock?: (index: number, block: Buffer) => void): Promise<{ body: Buffer[]; size: number; validators: Validators }> {
     const url = this.url;
     const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${this.headers}Range: bytes=${offset}-${offset + length - 1}\r\n\r\n`;
     let size = NaN;
     let validators: Validators = { etag: null, lastModified: null };
     let result;
     try {
-      result = await this.pool.exchange(url, request, (res) => this.judge(res, offset, first, blockSize, (s, v) => ((size = s), (validators = v))), (n) => (this.transferred += n), alloc);
+      result = await this.pool.exchange(url, request, (res) => this.judge(res, offset, first, blockSize, (s, v) => ((size = s), (validators = v))), (n) => (this.transferred += n), alloc, onBlock);
     } catch (err) {
       if (err instanceof Redirect) {
         if (redirects >= 5) throw readFailed(this.name, 'too many redirects');
         if (err.to.protocol !== url.protocol) throw readFailed(this.name, `a redirect changes the scheme to ${err.to.protocol}; refused`);
         this.url = err.to;
-        return this.once(offset, length, first, redirects + 1, blockSize, alloc);
+        return this.once(offset, length, first, redirects + 1, blockSize, alloc, onBlock);
       }
       if (!(err instanceof WireError)) throw err;
       if (err.stale) throw err;

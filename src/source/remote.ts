@@ -26,7 +26,7 @@ export interface RangeFetcher {
    * The same bytes cut into buffers of `blockSize` (the last one shorter), if the transport can
    * fill them directly; `alloc` gives each buffer (recycled ones: see RemoteBlockCache.alloc).
    */
-  fetchBlocks?(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer): Promise<Buffer[]>;
+  fetchBlocks?(offset: number, length: number, blockSize: number, alloc?: (size: number) => Buffer, onBlock?: (index: number, block: Buffer) => void): Promise<Buffer[]>;
   /** Bytes from offset 0 the opening already fetched (taken and cleared by RemoteSource). */
   initial?: Buffer | null;
   /** Bytes the server sent so far (bodies only). */
@@ -79,7 +79,7 @@ export class RemoteBlockCache {
    * (a macrotask) can fill the buffer again.
    */
   private recycle(b: Buffer): void {
-    if (b.length === this.blockSize && !this.lent.has(b) && this.free.length < 64) this.free.push(b);
+    if (b.length === this.blockSize && !this.lent.has(b) && this.free.length + this.map.size < this.maxBlocks) this.free.push(b);
   }
 
   /** A number for one more file's keys. */
@@ -149,6 +149,9 @@ export class RemoteSource implements ByteSource {
   /** Where the last read ended, and the read-ahead window (in blocks) it earned. */
   private lastEnd = -1;
   private window = 1;
+  /** Reads under way that still need each block, and the blocks a stream has read through. */
+  private readonly readers = new Map<number, number>();
+  private readonly readThrough = new Set<number>();
 
   constructor(readonly fetcher: RangeFetcher, opts: RemoteCacheOptions = {}) {
     this.name = fetcher.name;
@@ -208,8 +211,25 @@ export class RemoteSource implements ByteSource {
   private request(start: number, end: number): void {
     const offset = start * this.blockSize;
     const length = Math.min(this.size, (end + 1) * this.blockSize) - offset;
+    // Each block's waiters go on as soon as that block is whole (transports that can say so):
+    // the first 256 KiB of an 8 MiB request need not wait for the other 7.75 MiB.
+    const waiting: { resolve: (b: Buffer) => void; reject: (e: unknown) => void }[] = [];
+    const settled = new Array<boolean>(end - start + 1).fill(false);
+    const deliver = (k: number, b: Buffer) => {
+      if (k < 0 || k >= settled.length || settled[k]) return;
+      settled[k] = true;
+      received += b.length;
+      this.remember(start + k, b);
+      this.pending.delete(start + k);
+      waiting[k]!.resolve(b);
+    };
+    for (let i = start; i <= end; i++) {
+      const p = new Promise<Buffer>((resolve, reject) => waiting.push({ resolve, reject }));
+      p.catch(() => undefined);
+      this.pending.set(i, p);
+    }
     const all = this.fetcher.fetchBlocks
-      ? this.fetcher.fetchBlocks(offset, length, this.blockSize, this.cache.alloc)
+      ? this.fetcher.fetchBlocks(offset, length, this.blockSize, this.cache.alloc, deliver)
       : this.fetcher.fetch(offset, length).then((buf) => {
           // Copies: a block outlives the big response, which would otherwise stay alive whole.
           const out: Buffer[] = [];
@@ -220,19 +240,19 @@ export class RemoteSource implements ByteSource {
           }
           return out;
         });
-    all.then((blocks) => {
-      for (const b of blocks) received += b.length;
-    }, () => undefined);
-    for (let i = start; i <= end; i++) {
-      const p = all.then((blocks) => {
-        const b = blocks[i - start] ?? Buffer.alloc(0);
-        this.remember(i, b);
-        return b;
-      });
-      p.catch(() => undefined);
-      p.finally(() => this.pending.delete(i)).catch(() => undefined);
-      this.pending.set(i, p);
-    }
+    all.then(
+      (blocks) => {
+        for (let k = 0; k < settled.length; k++) deliver(k, blocks[k] ?? Buffer.alloc(0));
+      },
+      (err) => {
+        for (let k = 0; k < settled.length; k++) {
+          if (settled[k]) continue;
+          settled[k] = true;
+          this.pending.delete(start + k);
+          waiting[k]!.reject(err);
+        }
+      },
+    );
   }
 
   /**
@@ -277,6 +297,17 @@ export class RemoteSource implements ByteSource {
     return false;
   }
 
+  /** One read fewer needs block `i`; a block read through (drop-behind) goes once none does. */
+  private unread(i: number): void {
+    const left = (this.readers.get(i) ?? 1) - 1;
+    if (left > 0) {
+      this.readers.set(i, left);
+      return;
+    }
+    this.readers.delete(i);
+    if (this.readThrough.delete(i)) this.cache.release(this.fileNo * 2 ** 32 + i);
+  }
+
   private block(i: number): Promise<Buffer> {
     const hit = this.cache.get(this.fileNo * 2 ** 32 + i);
     if (hit) return Promise.resolve(hit);
@@ -300,18 +331,29 @@ export class RemoteSource implements ByteSource {
     // sequentially in small pieces comes back (cat of one file from the bench's QCOW2 fetched
     // a block twice when every sequential read dropped what it had read through).
     const dropBehind = streaming && this.window === this.maxAheadBlocks && n >= this.blockSize;
+    // Reads run concurrently (extract keeps three in flight), and a file's bytes need not
+    // start on a block boundary (QCOW2 data clusters sit 64 KiB into a block), so two reads
+    // share the block between them; the one that reads a block's end must not drop it while
+    // the other has yet to copy its part (it would fetch the block again: a round trip).
+    for (let i = first; i <= last; i++) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
     let done = 0;
-    for (let i = first; i <= last; i++) {
-      const b = await this.block(i);
-      const from = i === first ? offset - first * this.blockSize : 0;
-      const take = Math.min(b.length - from, n - done);
-      if (take <= 0) throw corrupt(this.name, `the server sent less than asked at offset ${i * this.blockSize + from}`);
-      b.copy(target, at + done, from, from + take);
-      done += take;
-      // Drop-behind: a stream (extract, dd) that has read a block to its end will not come back
-      // to it; its buffer is refilled by the read-ahead instead of evicting the metadata that
-      // other reads keep coming back to.
-      if (dropBehind && from + take === b.length && b.length === this.blockSize) this.cache.release(this.fileNo * 2 ** 32 + i);
+    let i = first;
+    try {
+      for (; i <= last; i++) {
+        const b = await this.block(i);
+        const from = i === first ? offset - first * this.blockSize : 0;
+        const take = Math.min(b.length - from, n - done);
+        if (take <= 0) throw corrupt(this.name, `the server sent less than asked at offset ${i * this.blockSize + from}`);
+        b.copy(target, at + done, from, from + take);
+        done += take;
+        // Drop-behind: a stream (extract, dd) that has read a block to its end will not come back
+        // to it; its buffer is refilled by the read-ahead instead of evicting the metadata that
+        // other reads keep coming back to.
+        if (dropBehind && from + take === b.length && b.length === this.blockSize) this.readThrough.add(i);
+        this.unread(i);
+      }
+    } finally {
+      for (; i <= last; i++) this.unread(i);
     }
     return done;
   }

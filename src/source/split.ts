@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir } from './host-fs.js';
 import { basename, dirname, join } from 'node:path';
 import { cannotOpen } from '../errors.js';
 import { FileSource } from './file.js';

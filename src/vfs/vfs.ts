@@ -5,7 +5,7 @@
  * the filesystem inside. Every interface (CLI, FUSE, TUI) walks this tree, so paths mean the
  * same everywhere.
  */
-import { stat as hostStat } from 'node:fs/promises';
+import { stat as hostStat } from '../source/host-fs.js';
 import { cannotOpen, corrupt, DiskpickError } from '../errors.js';
 import { openContainer, type OpenContainerOptions } from '../container/open.js';
 import { displayImageName } from '../container/remote-open.js';

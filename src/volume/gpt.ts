@@ -10,26 +10,31 @@ import type { PartitionTable, Volume } from './types.js';
 
 export const GPT_SIGNATURE = 'EFI PART';
 
-/** CRC-32 (IEEE 802.3, as the UEFI spec's CRC32) in its reflected form: bit 31 is x^0. */
-const CRC32_POLY = 0xedb88320;
-let crcTable: Uint32Array | undefined;
+/**
+ * CRC-32 (IEEE 802.3, as the UEFI spec's CRC32) in its reflected form: bit 31 is x^0. Kept as
+ * a signed 32-bit value, like every register below: V8 holds those as small integers, where
+ * unsigned values of 2^31 and more are heap numbers (an allocation per step in the interpreter).
+ */
+const CRC32_POLY = 0xedb88320 | 0;
+/** The CRC register after shifting in each 4-bit value: 16 entries, made in 64 steps. */
+let crcNibbles: Int32Array | undefined;
 
 /** a·b mod P, both reflected polynomials. */
 function mulModP(a: number, b: number): number {
   let p = 0;
-  for (let m = 0x80000000; m !== 0 && a !== 0; m >>>= 1) {
+  for (let m = 1 << 31; m !== 0 && a !== 0; m >>>= 1) {
     if (a & m) {
       p ^= b;
       a ^= m;
     }
     b = b & 1 ? (b >>> 1) ^ CRC32_POLY : b >>> 1;
   }
-  return p >>> 0;
+  return p;
 }
 
 /** x^(8·n) mod P: what n zero bytes do to the CRC register. */
 function zeroBytesModP(n: number): number {
-  let r = 0x80000000;
+  let r = 1 << 31;
   let base = 0x00800000; // x^8
   for (; n > 0; n = Math.floor(n / 2)) {
     if (n % 2) r = mulModP(r, base);
@@ -40,21 +45,31 @@ function zeroBytesModP(n: number): number {
 
 /**
  * CRC-32 of `b[0, end)` followed by `zeros` zero bytes. Not zlib's crc32: reading node:zlib's
- * crc32 loads the zlib module and its streams on every start of a GPT disk, and a byte loop
- * over a whole 16 KiB entry array runs long enough for V8 to optimise it on a background
- * thread (both measured: a few ms of CPU for `cat` of a small file). An entry array is mostly
- * unused (zero) entries, whose effect on the register is one multiplication by x^(8·zeros).
+ * crc32 loads the zlib module and its streams on every start of a GPT disk. Four bits a step
+ * from a 16-entry table: what is hashed is a 92-byte header and the used entries (a few hundred
+ * bytes), and the usual 256-entry table took longer to make (2 048 steps, which V8 went on to
+ * optimise on a background thread: ~1.2 ms of CPU of `cat` of a small file, issue 27) than to
+ * use. An entry array is mostly unused (zero) entries, whose effect on the register is one
+ * multiplication by x^(8·zeros).
  */
 export function crc32(b: Uint8Array, end = b.length, zeros = 0): number {
-  const t = (crcTable ??= Uint32Array.from({ length: 256 }, (_, i) => {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ CRC32_POLY : c >>> 1;
-    return c >>> 0;
-  }));
-  let c = 0xffffffff;
-  for (let i = 0; i < end; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  if (zeros > 0) c = mulModP(c >>> 0, zeroBytesModP(zeros));
-  return (c ^ 0xffffffff) >>> 0;
+  let t = crcNibbles;
+  if (!t) {
+    t = crcNibbles = new Int32Array(16);
+    for (let i = 0; i < 16; i++) {
+      let c = i;
+      for (let k = 0; k < 4; k++) c = c & 1 ? (c >>> 1) ^ CRC32_POLY : c >>> 1;
+      t[i] = c;
+    }
+  }
+  let c = -1;
+  for (let i = 0; i < end; i++) {
+    c ^= b[i]!;
+    c = t[c & 15]! ^ (c >>> 4);
+    c = t[c & 15]! ^ (c >>> 4);
+  }
+  if (zeros > 0) c = mulModP(c, zeroBytesModP(zeros));
+  return (c ^ -1) >>> 0;
 }
 
 /** CRC-32 of an entry array: its unused entries at the end (all zero bytes) taken in one step. */

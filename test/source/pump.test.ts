@@ -81,6 +81,47 @@ describe('pump and readInto', () => {
     }
   });
 
+  it('runs several sink calls at once, in order, never refilling a buffer a sink still holds', async () => {
+    const f = await FileSource.open(file);
+    try {
+      for (const sinks of [2, 3]) {
+        const out = Buffer.alloc(bytes.length, 0xee);
+        const offsets: number[] = [];
+        let running = 0;
+        let most = 0;
+        const chunkSize = 100_003;
+        const got = await pump(f, async (chunk, off) => {
+          offsets.push(off);
+          running++;
+          most = Math.max(most, running);
+          const copy = Buffer.from(chunk);
+          // Uneven times, so later calls end before earlier ones.
+          await new Promise((r) => setTimeout(r, 1 + ((off / chunkSize) % 3) * 2));
+          expect(chunk.equals(copy)).toBe(true);
+          chunk.copy(out, off);
+          running--;
+        }, { chunkSize, ahead: 2, sinks });
+        expect(got).toBe(bytes.length);
+        expect(out.equals(bytes)).toBe(true);
+        expect(offsets).toEqual(offsets.map((_, i) => i * chunkSize));
+        expect(most).toBe(sinks);
+      }
+      // A failing sink stops the copy with its error, after the calls under way have ended.
+      let calls = 0;
+      let open = 0;
+      await expect(pump(f, async () => {
+        open++;
+        await new Promise((r) => setTimeout(r, 2));
+        open--;
+        if (++calls === 4) throw new Error('disk full');
+      }, { chunkSize: 65536, sinks: 3 })).rejects.toThrow('disk full');
+      expect(open).toBe(0);
+      expect(calls).toBeLessThan(10);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('stops at the end of the source and reports a failing read once', async () => {
     const f = await FileSource.open(file);
     try {

@@ -147,11 +147,14 @@ async function writeRaw(src: ByteSource, opts: DdOptions): Promise<number | void
             done += bytesWritten;
           }
         }
-        end = off + chunk.length;
+        // With writes overlapping (below), a later chunk's may end first.
+        end = Math.max(end, off + chunk.length);
         progress.bytesDone = end;
         bar.update(progress);
       },
-      { chunkSize: CHUNK },
+      // A regular file takes positioned writes three at a time, as extract's (restore.ts): one
+      // at a time, each waits for the event loop to come round between them.
+      { chunkSize: CHUNK, sinks: regular ? 3 : 1 },
     );
     if (regular) await fh.truncate(end);
     await fh.close();

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { humanSize, isoTime, shortTime } from '../entry-format.js';
 import { listPoints, type PointEntry } from '../../restore/points.js';
 import { escapeText, jsonText } from '../../escape.js';
-import { runCommand, withImage, type GlobalOptions } from '../run.js';
+import { runCommand, withImage, writeStdout, type GlobalOptions } from '../run.js';
 import type { ImageInfo } from '../../vfs/vfs.js';
 import { createHash } from 'node:crypto';
 import { corrupt, DiskpickError } from '../../errors.js';
@@ -25,11 +25,11 @@ export function register(program: Command): void {
           const info = vfs.info();
           const points = await listPoints(vfs);
           const verified = opts.verify ? await verifyDigests(vfs.container, image) : null;
-          if (opts.json) process.stdout.write(`${jsonText({ ...info, points: points.map(pointJson), ...(verified ? { verified } : {}) }, 2)}\n`);
+          if (opts.json) await writeStdout(`${jsonText({ ...info, points: points.map(pointJson), ...(verified ? { verified } : {}) }, 2)}\n`);
           else {
-            process.stdout.write(renderInfo(info));
-            process.stdout.write(renderPoints(points));
-            for (const [alg, hex] of Object.entries(verified ?? {})) process.stdout.write(`verified:   ${alg} ${hex} matches the hash stored in the image\n`);
+            await writeStdout(renderInfo(info));
+            await writeStdout(renderPoints(points));
+            for (const [alg, hex] of Object.entries(verified ?? {})) await writeStdout(`verified:   ${alg} ${hex} matches the hash stored in the image\n`);
           }
         }, { allowEmpty: true }),
       ),

@@ -183,8 +183,9 @@ export class SparseExtent implements GrainMap {
         continue;
       }
       const raw = await readExact(this.file, at, bytes, 'VMDK grain table');
+      const gte = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       for (let i = 0; i < this.gtesPerGt; i++) {
-        const v = raw.readUInt32LE(i * 4);
+        const v = gte.getUint32(i * 4, true);
         if (v > 1 || (v === 1 && !this.zeroedGrains)) end = Math.max(end, v * SECTOR + this.grainBytes);
       }
     }
@@ -205,10 +206,15 @@ export class SparseExtent implements GrainMap {
       throw corrupt(name, `VMDK grain directory entry ${gt} points into the header or the grain directory itself (sector ${sector})`);
     }
     const raw = await readExact(this.file, at, bytes, 'VMDK grain table');
+    // DataView, not Buffer.readUInt32LE: the latter is JavaScript (with an argument check through
+    // Node's hideStackFrames) that V8 runs interpreted at first, a call per entry; getUint32 is a
+    // builtin. Measured (issue 27, with dataEnd's loop): `cat` of a small file from a sparse VMDK
+    // 170 -> 164.5 M instructions.
+    const gte = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const t = new Float64Array(this.gtesPerGt);
     const minData = this.compressed ? 12 : 1;
     for (let i = 0; i < this.gtesPerGt; i++) {
-      const v = raw.readUInt32LE(i * 4);
+      const v = gte.getUint32(i * 4, true);
       if (v === 0) t[i] = GRAIN_UNALLOCATED;
       else if (v === 1 && this.zeroedGrains) t[i] = GRAIN_ZERO;
       else {

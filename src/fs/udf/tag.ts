@@ -40,8 +40,12 @@ export interface DescriptorTag {
   TagLocation: number;
 }
 
-/** CRC-ITU-T (x^16 + x^12 + x^5 + 1, initial 0) as ECMA-167 7.2.6 specifies. */
-const CRC_TABLE = (() => {
+/**
+ * CRC-ITU-T (x^16 + x^12 + x^5 + 1, initial 0) as ECMA-167 7.2.6 specifies. The table is made
+ * at the first tag checked, not whenever the module loads (every start probes for UDF).
+ */
+let CRC_TABLE: Uint16Array | undefined;
+function makeCrcTable(): Uint16Array {
   const t = new Uint16Array(256);
   for (let i = 0; i < 256; i++) {
     let c = i << 8;
@@ -49,11 +53,12 @@ const CRC_TABLE = (() => {
     t[i] = c;
   }
   return t;
-})();
+}
 
 export function crcItu(b: Buffer, start: number, end: number): number {
+  const t = (CRC_TABLE ??= makeCrcTable());
   let crc = 0;
-  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ b[i]!) & 0xff]!;
+  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ t[((crc >> 8) ^ b[i]!) & 0xff]!;
   return crc;
 }
 
