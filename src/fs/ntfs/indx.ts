@@ -110,13 +110,27 @@ function blockWhat(vcn: number | null): string {
 export function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): void {
   if (b.length < 4 || b[0] !== 0x49 || b[1] !== 0x4e || b[2] !== 0x44 || b[3] !== 0x58 /* "INDX" */) throw corrupt(name, `${blockWhat(expectVcn)}: bad signature`);
   applyFixups(b, name, () => blockWhat(expectVcn));
-  if (expectVcn !== null && readU64(b, 16) !== expectVcn) throw corrupt(name, `${blockWhat(expectVcn)}: block claims VCN ${readU64(b, 16)}`);
+  if (expectVcn !== null && (b.length < 24 || u64At(b, 16) !== expectVcn)) throw corrupt(name, `${blockWhat(expectVcn)}: block claims VCN ${readU64(b, 16)}`);
 }
 
 /** Parses one INDX block (fixups applied here, on the caller's copy). */
 export function parseIndexBlock(b: Buffer, expectVcn: number | null, name: string): IndexEntry[] {
   openIndexBlock(b, expectVcn, name);
   return parseNode(b, 24, b.length, name, blockWhat(expectVcn)).entries;
+}
+
+/**
+ * Little-endian reads by byte arithmetic for the per-block path of a listing (openIndexBlock,
+ * walkIndexInOrder, nodeEntries): Node's readUInt32LE checks its argument through a wrapper
+ * with a try block, which the optimizing compiler inlined at every call site of these
+ * functions, once per mount (compiler-thread CPU during a first walk). Callers check bounds.
+ */
+function u32At(b: Buffer, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+function u64At(b: Buffer, at: number): number {
+  return u32At(b, at) + u32At(b, at + 4) * 0x100000000;
 }
 
 /** readRefRecord by byte arithmetic (48-bit record number; the caller checked the bounds). */
@@ -197,7 +211,7 @@ export function walkIndexInOrder(rootValue: Buffer, blocks: ReadonlyMap<number, 
       if (enterB) {
         const hdr = enterVcn < 0 ? 16 : 24;
         fat[depth] = nodeEntries(enterB, hdr, enterVcn, name);
-        fend[depth] = hdr + enterB.readUInt32LE(hdr + 4);
+        fend[depth] = hdr + u32At(enterB, hdr + 4);
         fb[depth] = enterB;
         fvcn[depth] = enterVcn;
         fdown[depth] = false;
@@ -221,7 +235,7 @@ export function walkIndexInOrder(rootValue: Buffer, blocks: ReadonlyMap<number, 
       // A key whose child comes first, or the end entry (both checked by take).
       const length = b[at + 8]! | (b[at + 9]! << 8);
       const flags = b[at + 12]! | (b[at + 13]! << 8);
-      const subnode = flags & INDEX_ENTRY_NODE ? readU64(b, at + length - 8) : -1;
+      const subnode = flags & INDEX_ENTRY_NODE ? u64At(b, at + length - 8) : -1;
       const child = subnode < 0 ? undefined : blocks.get(subnode);
       // On the way back (or now, with no child to walk), the entry is taken next.
       fdown[t] = true;
@@ -237,9 +251,9 @@ export function walkIndexInOrder(rootValue: Buffer, blocks: ReadonlyMap<number, 
 /** Checks the INDEX_HEADER at `hdr` of a node (VCN -1: the root); returns where its entries start. */
 function nodeEntries(b: Buffer, hdr: number, vcn: number, name: string): number {
   if (hdr + 16 > b.length) throw corrupt(name, `${nodeWhat(vcn)}: index header cut short`);
-  const entriesOffset = b.readUInt32LE(hdr);
+  const entriesOffset = u32At(b, hdr);
   const start = hdr + entriesOffset;
-  const end = hdr + b.readUInt32LE(hdr + 4);
+  const end = hdr + u32At(b, hdr + 4);
   if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${nodeWhat(vcn)}: index header has bad offsets`);
   return start;
 }
@@ -273,7 +287,7 @@ export class IndexColumns {
   /** Characters of each name (for names holding "/"). */
   private nameChars: number[] = [];
   private capacity = 0;
-  private keys = new Map<number, Buffer>();
+  private keys = new Map<number, Uint8Array>();
   /** From the shared scratch pool (a fresh buffer per folder was page faults); names() gives it back. */
   private nameBytes = scratch.take(64 * 1024);
   private used = 0;
@@ -374,8 +388,16 @@ export class IndexColumns {
     return at;
   }
 
+  /**
+   * A copy of key i, byte by byte into a plain Uint8Array: V8 inlines this into take, and with
+   * Buffer.from(b.subarray(…)) it inlined Buffer.from's whole object path too, which made
+   * take's optimizing compile 15-26 ms of compiler-thread CPU in each mount's first walk
+   * (--trace-opt, NTFS bench image; the machine has 2 cores, one of them the walker's).
+   */
   private keep(i: number, b: Buffer, k: number, keyLength: number): void {
-    this.keys.set(i, Buffer.from(b.subarray(k, k + keyLength)));
+    const own = new Uint8Array(keyLength);
+    for (let j = 0; j < keyLength; j++) own[j] = b[k + j]!;
+    this.keys.set(i, own);
   }
 
   private addWide(b: Buffer, n0: number, chars: number): void {
@@ -411,7 +433,7 @@ export class IndexColumns {
   key(i: number): FileNameAttr {
     const own = this.keys.get(i);
     if (!own) throw new Error(`IndexColumns: key ${i} was not kept`);
-    return parseFileName(own, 0, own.length, this.name);
+    return parseFileName(Buffer.from(own.buffer, own.byteOffset, own.length), 0, own.length, this.name);
   }
 
   /**

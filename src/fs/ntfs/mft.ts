@@ -53,16 +53,18 @@ export const readU64 = u64le;
 export function applyFixups(buf: Buffer, name: string, what: string | (() => string)): void {
   // `what` may be made only for an error: a listing opens thousands of blocks.
   const said = () => (typeof what === 'string' ? what : what());
-  const usaOfs = buf.readUInt16LE(4);
-  const usaCount = buf.readUInt16LE(6);
+  // Byte arithmetic, not readUInt16LE (see indx.ts u32At): a listing opens every INDX block here.
+  if (buf.length < 8) throw corrupt(name, `${said()}: bad update sequence array (cut short)`);
+  const usaOfs = buf[4]! | (buf[5]! << 8);
+  const usaCount = buf[6]! | (buf[7]! << 8);
   const strides = buf.length / 512;
   if (usaCount === 0 || usaCount - 1 > strides || usaOfs < 8 || usaOfs + usaCount * 2 > buf.length || usaOfs & 1) {
     throw corrupt(name, `${said()}: bad update sequence array (offset ${usaOfs}, count ${usaCount})`);
   }
-  const usn = buf.readUInt16LE(usaOfs);
+  const usn = buf[usaOfs]! | (buf[usaOfs + 1]! << 8);
   for (let i = 1; i < usaCount; i++) {
     const end = i * 512 - 2;
-    if (buf.readUInt16LE(end) !== usn) throw corrupt(name, `${said()}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
+    if ((buf[end]! | (buf[end + 1]! << 8)) !== usn) throw corrupt(name, `${said()}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
     buf[end] = buf[usaOfs + 2 * i]!;
     buf[end + 1] = buf[usaOfs + 2 * i + 1]!;
   }
