@@ -38,6 +38,9 @@ export class ListAhead {
   private readonly queue: Array<[Entry, string]> = [];
   /** Listings being made ahead right now (at most LIST_AHEAD_IN_FLIGHT). */
   private running = 0;
+  /** Lanes waiting for the next step callback (wake), and whether it is scheduled. */
+  private ready = 0;
+  private scheduled = false;
   /** Names listed ahead and not yet asked for by a walker (approximate: what the queue may still add). */
   private names = 0;
   /** Through the libfuse3 binding: hands a folder's listing made ahead, and its stat, to libfuse's threads; false when refused. */
@@ -59,8 +62,27 @@ export class ListAhead {
     }
     while (this.running < LIST_AHEAD_IN_FLIGHT && this.running < this.queue.length) {
       this.running++;
-      setImmediate(() => this.step());
+      this.wake();
     }
+  }
+
+  /**
+   * Steps a lane after the requests waiting. Lanes ready at once step in one callback: their
+   * listings then run side by side (each goes on at the others' awaits), so the filesystem
+   * sees them in flight together and reads so that they overlap (NTFS: a folder's INDX span
+   * in one read, on the thread pool). A callback per lane ran each listing to its end before
+   * the next one began, so the filesystem saw one listing at a time.
+   */
+  private wake(): void {
+    this.ready++;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const n = this.ready;
+      this.ready = 0;
+      for (let i = 0; i < n; i++) this.step();
+    });
   }
 
   /** One lane of the queue: lists the next folder, then steps again, until the queue is empty. */
@@ -74,7 +96,7 @@ export class ListAhead {
     }
     const [k, p] = next;
     if (this.host.kept(k)) {
-      setImmediate(() => this.step());
+      this.wake();
       return;
     }
     this.host.list(k, p).then((kl) => {
@@ -84,7 +106,7 @@ export class ListAhead {
       } else {
         this.after(kl, p);
       }
-      setImmediate(() => this.step());
-    }, () => setImmediate(() => this.step()));
+      this.wake();
+    }, () => this.wake());
   }
 }

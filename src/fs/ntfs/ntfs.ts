@@ -80,16 +80,24 @@ const MAX_INDEX_BLOCKS = 1 << 24;
 /** Groups of MFT records read at once (each group is at most 4 MiB). */
 const RECORD_READS_IN_FLIGHT = 4;
 /**
- * Largest read of a folder's INDX blocks. A folder's in-use span is read in one go: past
- * FileSource's synchronous limit (128 KiB) that read goes to the thread pool, and while the
- * disk reads it the main thread decodes the folders listed before it (the mount lists a few
- * ahead of a walker). Read synchronously in 128 KiB pieces, each cold read held every listing
- * in flight: a first `find` of the NTFS bench image (100 folders of 1000 names, 208 KiB of
- * INDX each) spent 40 of the mount's 139 ms of main-thread time waiting in INDX reads.
- * `ls -R` (one folder after another, page cache warm) cost the same CPU either way (0.141 s
- * against 0.143 s, means of 12 alternated runs).
+ * Largest read of a folder's INDX blocks: FileSource reads up to 128 KiB synchronously (a
+ * larger read waits for the thread pool), which suits one folder listed after another (`ls
+ * -R`: the thread pool's round trip cost more than a read from the page cache; wall medians
+ * ~10% longer with INDEX_READ_OVERLAPPED, same CPU).
  */
-const INDEX_READ = 4 * 1024 * 1024;
+const INDEX_READ = 128 * 1024;
+/**
+ * Largest read of a folder's INDX blocks while other folders are being listed too (the mount
+ * lists a few ahead of a walker): the folder's in-use span in one go, which past FileSource's
+ * synchronous limit goes to the thread pool, so that the main thread decodes the other folders
+ * while the disk reads this one. Read synchronously in 128 KiB pieces, each cold read held
+ * every listing in flight: a first `find` of the NTFS bench image (100 folders of 1000 names,
+ * 208 KiB of INDX each) spent 40 of the mount's 139 ms of main-thread time in INDX reads.
+ * Measured (same build, 9 alternated cold first walks each, machine load 4-5 on 2 cores):
+ * mount main thread 64 ms against 73 synchronously, the thread pool's CPU +10 ms, wall 210
+ * against 217 ms (within the noise): the walk is bound by CPU on this machine, not the disk.
+ */
+const INDEX_READ_OVERLAPPED = 4 * 1024 * 1024;
 /** Folder indexes up to this size are read into one reused buffer (the scratch pool's largest). */
 const INDEX_SCRATCH = 16 * 1024 * 1024;
 
@@ -288,6 +296,8 @@ export class NtfsFileSystem implements FileSystem {
    * index entry alone tells a plain file from a folder; older versions need the record.
    */
   private indexTypesTrusted = false;
+  /** Folder indexes being read right now (walkIndex): with more than one, reads are made to overlap (INDEX_READ_OVERLAPPED). */
+  private walks = 0;
   private readonly warnings: string[] = [];
   private readonly rs: number;
   private readonly cs: number;
@@ -783,6 +793,7 @@ export class NtfsFileSystem implements FileSystem {
     const { root, rootValue, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
     const blockMap = new Map<number, Buffer>();
     let buf: Buffer | null = null;
+    this.walks++;
     try {
       if (alloc) {
         const bs = root.indexBlockSize;
@@ -801,8 +812,9 @@ export class NtfsFileSystem implements FileSystem {
         const span = (last - first + 1) * bs;
         // One scratch buffer when the span fits one; else a buffer per read (kept to the end).
         if (span > 0 && span <= INDEX_SCRATCH) buf = scratch.take(span);
-        const chunkBlocks = Math.max(1, Math.floor(INDEX_READ / bs));
         for (let b0 = first; b0 <= last; ) {
+          // Decided per read: the other listings in flight reach their own walks at this one's awaits.
+          const chunkBlocks = Math.max(1, Math.floor((this.walks > 1 ? INDEX_READ_OVERLAPPED : INDEX_READ) / bs));
           // The next chunkBlocks from an in-use block, cut after the last in-use one.
           while (b0 <= last && !inUse(b0)) b0++;
           if (b0 > last) break;
@@ -822,6 +834,7 @@ export class NtfsFileSystem implements FileSystem {
       }
       walkIndexInOrder(rootValue, blockMap, path, take);
     } finally {
+      this.walks--;
       if (buf) scratch.give(buf);
     }
   }
