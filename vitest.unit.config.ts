@@ -21,6 +21,7 @@ export default defineConfig({
       'test/fuzz/regressions.test.ts',
       'test/tui/state.test.ts',
       'test/tui/keys.test.ts',
+      'test/ntfs/indx.test.ts',
     ],
   },
 });

@@ -10,7 +10,7 @@
  * byte limit (an offer refused stops the queue until the walker asks again). Errors are left
  * to the walker's own request, which reports them.
  */
-import type { Entry, Listing } from './listing.js';
+import { nameAt, type Entry, type Listing } from './listing.js';
 
 /** Folders queued to be listed ahead of a walker. */
 const LIST_AHEAD_FOLDERS = 4096;
@@ -49,10 +49,13 @@ export class ListAhead {
   /** Queues the filesystem folders of `l` (the listing of `path`) and starts the queue. */
   after(l: Listing, path: string): void {
     if (process.env.DP_NOAHEAD) return;
-    for (let i = 2; i < l.names.length && this.queue.length < LIST_AHEAD_FOLDERS; i++) {
+    // Only the entries made with the listing (folders, a few per folder): a scan of every name
+    // made this function hot enough for the optimizing compiler (2.5-10 ms of its CPU a walk).
+    for (const i of l.folders ?? []) {
+      if (this.queue.length >= LIST_AHEAD_FOLDERS) break;
       const k = l.kids[i];
       // Folders of a filesystem only: a volume's folder would open its filesystem (or ask for its key) unasked.
-      if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.host.kept(k)) this.queue.push([k, `${path === '/' ? '' : path}/${l.names[i]}`]);
+      if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.host.kept(k)) this.queue.push([k, `${path === '/' ? '' : path}/${nameAt(l, i)}`]);
     }
     while (this.running < LIST_AHEAD_IN_FLIGHT && this.running < this.queue.length) {
       this.running++;
@@ -75,7 +78,7 @@ export class ListAhead {
       return;
     }
     this.host.list(k, p).then((kl) => {
-      this.names += kl.names.length;
+      this.names += kl.count;
       if (this.offer && !this.offer(p, kl, this.host.statArray(k))) {
         this.queue.length = 0;
       } else {

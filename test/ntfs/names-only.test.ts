@@ -111,5 +111,23 @@ for (const [imgName, opts] of VARIANTS) {
         expect(n.stat.allocated, p).toBeGreaterThanOrEqual(written);
       }
     });
+
+    it('unsorted (ls -U), each folder comes in $I30 collation order: its names compared in upper case', async () => {
+      // ASCII names only: there the volume's $UpCase is A-Z for a-z, which toUpperCase matches.
+      const byUpper = (a: string, b: string) => {
+        const x = a.toUpperCase();
+        const y = b.toUpperCase();
+        return x < y ? -1 : x > y ? 1 : 0;
+      };
+      let checked = 0;
+      for (const [p, n] of nodes) {
+        if (n.stat.type !== 'dir') continue;
+        const { names } = await vfs.readdirNames(await vfs.lookup(`/p0${p}`), { unsorted: true });
+        if (names.length < 2 || names.some((x) => /[^\x20-\x7e]/.test(x))) continue;
+        expect(names, p).toEqual([...names].sort(byUpper));
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(3);
+    });
   });
 }

@@ -191,7 +191,9 @@ export async function listCommand(vfs: Vfs, path: string, opts: LsOptions, heade
         return [];
       }
       const prefix = !opts.recursive ? '' : dir.path === '/' ? '/' : `${displayName(dir.path)}/`;
-      const names = l.names.some(needsEscape) ? l.names.map(displayName) : l.names;
+      // One test of the names joined by "/" (itself safe, and it keeps a lone surrogate at a
+      // name's edge lone) instead of a call per name.
+      const names = needsEscape(l.names.join('/')) ? l.names.map(displayName) : l.names;
       // One join makes the folder's text as one flat string (no string per line).
       const text = names.length ? `${prefix}${names.join(`\n${prefix}`)}\n` : '';
       out.push(text);

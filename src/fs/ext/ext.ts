@@ -43,6 +43,19 @@ export const extFormat: FsFormat = {
   },
 };
 
+
+/**
+ * Positions of the folder entries whose node a names-only listing makes: folders and entries
+ * the folder does not type. A function of its own so that the per-entry loop is all V8's
+ * optimizing compiler compiles: inside the async readdirNames it made the compiler take that
+ * whole function, 20-30 ms of compiler-thread CPU in a FUSE mount's first walk of 100 000
+ * files (--trace-opt), on a machine of 2 cores.
+ */
+function entriesNeedingNodes(types: ReadonlyArray<FileType | null>): number[] {
+  const at: number[] = [];
+  for (let i = 0; i < types.length; i++) if (types[i] === null || types[i] === 'dir') at.push(i);
+  return at;
+}
 export class ExtFs implements FileSystem, BlockReader {
   readonly caseSensitive = true;
   info!: FsInfo;
@@ -619,17 +632,15 @@ export class ExtFs implements FileSystem, BlockReader {
     const n = e.inodes.length;
     // An entry the folder types as a non-folder (file_type) needs no inode read; folders
     // (walked into next, and checked for loops) and untyped entries get their node.
-    const need: number[] = [];
-    for (let i = 0; i < n; i++) if (e.types[i] === null || e.types[i] === 'dir') need.push(e.inodes[i]!);
+    const at = entriesNeedingNodes(e.types);
     // The parse is this call's own: its types become the answer's, null ones filled from nodes.
     const types = e.types as FileType[];
-    if (need.length === 0) return { names: e.names, types, inos: e.inodes, nodes: [] };
+    if (at.length === 0) return { names: e.names, types, inos: e.inodes, nodes: [] };
     const nodes = new Array<FsNode | undefined>(n);
-    await this.prefetchInodes(need);
+    await this.prefetchInodes(at.map((i) => e.inodes[i]!));
     let loops: Set<number> | null = null;
-    for (let i = 0; i < n; i++) {
+    for (const i of at) {
       const t = types[i] ?? null;
-      if (t !== null && t !== 'dir') continue;
       const k = await this.entryNode(d, e.inodes[i]!, e.names[i]!, t);
       if (!k) (loops ??= new Set()).add(i);
       else {

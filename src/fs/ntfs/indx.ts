@@ -8,11 +8,16 @@
  * most of a 100 000-file listing's cost.
  */
 import { corrupt } from '../../errors.js';
+import { scratch } from '../../source/scratch.js';
+import type { FileType } from '../types.js';
 import { applyFixups, FILE_NAME_DOS, parseFileName, readRefRecord, readU64, type FileNameAttr } from './mft.js';
 
 /** INDEX_ENTRY flags. */
 const INDEX_ENTRY_NODE = 0x01;
 const INDEX_ENTRY_END = 0x02;
+
+/** FILE_ATTRIBUTE_DUP_FILE_NAME_INDEX_PRESENT: the key's file is a folder. */
+const FILE_ATTRIBUTE_DIRECTORY = 0x10000000;
 
 /** $FILE_NAME fields used by a listing (offsets in the key). */
 const FN_PARENT_DIRECTORY = 0;
@@ -93,19 +98,25 @@ export function parseIndexRoot(v: Buffer, name: string): IndexRoot {
   return { indexBlockSize, clustersPerIndexBlock, entries, large };
 }
 
-/** Checks an INDX block's signature and VCN and applies its fixups (on the caller's copy). */
-function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): string {
-  const what = `index block${expectVcn === null ? '' : ` at VCN ${expectVcn}`}`;
-  if (b.toString('latin1', 0, 4) !== 'INDX') throw corrupt(name, `${what}: bad signature`);
-  applyFixups(b, name, what);
-  if (expectVcn !== null && readU64(b, 16) !== expectVcn) throw corrupt(name, `${what}: block claims VCN ${readU64(b, 16)}`);
-  return what;
+/** What errors call an INDX block. */
+function blockWhat(vcn: number | null): string {
+  return `index block${vcn === null ? '' : ` at VCN ${vcn}`}`;
+}
+
+/**
+ * Checks an INDX block's signature and VCN and applies its fixups (on the caller's copy). Its
+ * name for errors is made only for one (a listing of 100 000 names opens ~5000 blocks).
+ */
+export function openIndexBlock(b: Buffer, expectVcn: number | null, name: string): void {
+  if (b.length < 4 || b[0] !== 0x49 || b[1] !== 0x4e || b[2] !== 0x44 || b[3] !== 0x58 /* "INDX" */) throw corrupt(name, `${blockWhat(expectVcn)}: bad signature`);
+  applyFixups(b, name, () => blockWhat(expectVcn));
+  if (expectVcn !== null && readU64(b, 16) !== expectVcn) throw corrupt(name, `${blockWhat(expectVcn)}: block claims VCN ${readU64(b, 16)}`);
 }
 
 /** Parses one INDX block (fixups applied here, on the caller's copy). */
 export function parseIndexBlock(b: Buffer, expectVcn: number | null, name: string): IndexEntry[] {
-  const what = openIndexBlock(b, expectVcn, name);
-  return parseNode(b, 24, b.length, name, what).entries;
+  openIndexBlock(b, expectVcn, name);
+  return parseNode(b, 24, b.length, name, blockWhat(expectVcn)).entries;
 }
 
 /** readRefRecord by byte arithmetic (48-bit record number; the caller checked the bounds). */
@@ -113,17 +124,141 @@ function refRecordAt(b: Buffer, at: number): number {
   return ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0) + (b[at + 4]! | (b[at + 5]! << 8)) * 0x100000000;
 }
 
-/** Grows a column to hold index `i`. */
-function room(a: number[], i: number): void {
-  if (i >= a.length) a.length = Math.max(16, a.length * 2);
+/** What errors call a node of a folder index (VCN -1: the root). */
+export function nodeWhat(vcn: number): string {
+  return vcn < 0 ? '$INDEX_ROOT' : blockWhat(vcn);
 }
 
 /**
+ * Takes the keys of one node from the entry at `at` on: each key that has no child node still
+ * to walk (with `childDone`, the first entry's child was walked: it is taken too), checked as
+ * walkNode checks it; returns where it stopped: at a key whose child comes first, at the end
+ * entry, or past `end`. One call per run of keys, with the loop inside, so that the per-key
+ * work is one function the JIT optimizes where it loops (a call per key ran long in baseline
+ * code, waiting for its own optimization).
+ */
+export type IndexKeyRun = (b: Buffer, at: number, end: number, childDone: boolean, vcn: number) => number;
+
+/**
+ * Checks the INDEX_ENTRY header at `at` of a node ending at `end` (walkNode's checks); returns
+ * its length.
+ */
+export function indexEntryLength(b: Buffer, at: number, end: number, name: string, vcn: number): number {
+  const length = b[at + 8]! | (b[at + 9]! << 8);
+  const keyLength = b[at + 10]! | (b[at + 11]! << 8);
+  const flags = b[at + 12]! | (b[at + 13]! << 8);
+  if (length < 16 || at + length > end || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
+    throw corrupt(name, `${nodeWhat(vcn)}: index entry at ${at} has bad length`);
+  }
+  return length;
+}
+
+/** INDEX_ENTRY flags of the entry at `at` (checked by indexEntryLength first). */
+export function indexEntryFlags(b: Buffer, at: number): { node: boolean; end: boolean } {
+  const flags = b[at + 12]! | (b[at + 13]! << 8);
+  return { node: (flags & INDEX_ENTRY_NODE) !== 0, end: (flags & INDEX_ENTRY_END) !== 0 };
+}
+
+/**
+ * Walks a folder index in index order: the B+ tree from the root, each key after the keys of
+ * its child node and the end entry's child last, which is the $I30 collation order (names
+ * compared in upper case) that Windows lists a folder in (ntfs-3g, and so ntfsls, lists the
+ * root's keys first, then each block's in disk order, as diskpick did before). `take` takes
+ * the keys, a run at a time (see IndexKeyRun). `blocks`: the in-use INDX blocks by VCN, opened (checked and
+ * fixed up), in disk order. Every key comes out once whatever the damage: a child VCN naming no
+ * in-use block, or a node reached again (a loop), is passed over, and blocks no walk from the
+ * root reached follow in disk order.
+ *
+ * Listed in disk order instead, every folder had to be sorted by name afterwards (a comparison
+ * sort of each folder's names, ~9-28 ms of a 100 000-file `ls -R`, issue 27); index order is
+ * most often name order already (the caller checks, and sorts only then).
+ */
+export function walkIndexInOrder(rootValue: Buffer, blocks: ReadonlyMap<number, Buffer>, name: string, take: IndexKeyRun): void {
+  const visited = new Set<number>();
+  // The path from the node walked first: per node its bytes, next entry, end, VCN, and
+  // whether the next entry's child was walked already. One function, no closures: it is
+  // compiled once, early (a walk of closures took ~30 ms of the optimizing compiler's time).
+  const fb: Buffer[] = [];
+  const fat: number[] = [];
+  const fend: number[] = [];
+  const fvcn: number[] = [];
+  const fdown: boolean[] = [];
+  const starts: [number, Buffer][] = [[-1, rootValue], ...blocks];
+  for (let s = 0; s < starts.length; s++) {
+    const [vcn0, b0] = starts[s]!;
+    if (vcn0 >= 0) {
+      if (visited.has(vcn0)) continue;
+      visited.add(vcn0);
+    }
+    let depth = 0;
+    let enterB: Buffer | undefined = b0;
+    let enterVcn = vcn0;
+    for (;;) {
+      if (enterB) {
+        const hdr = enterVcn < 0 ? 16 : 24;
+        fat[depth] = nodeEntries(enterB, hdr, enterVcn, name);
+        fend[depth] = hdr + enterB.readUInt32LE(hdr + 4);
+        fb[depth] = enterB;
+        fvcn[depth] = enterVcn;
+        fdown[depth] = false;
+        depth++;
+        enterB = undefined;
+      }
+      if (depth === 0) break;
+      const t = depth - 1;
+      const b = fb[t]!;
+      const end = fend[t]!;
+      const from = fat[t]!;
+      const wasDown = fdown[t]!;
+      const at = from + 16 > end ? from : take(b, from, end, wasDown, fvcn[t]!);
+      fat[t] = at;
+      fdown[t] = false;
+      // Past the node, or back at an end entry whose child was walked: the node is done.
+      if (at + 16 > end || (wasDown && at === from)) {
+        depth--;
+        continue;
+      }
+      // A key whose child comes first, or the end entry (both checked by take).
+      const length = b[at + 8]! | (b[at + 9]! << 8);
+      const flags = b[at + 12]! | (b[at + 13]! << 8);
+      const subnode = flags & INDEX_ENTRY_NODE ? readU64(b, at + length - 8) : -1;
+      const child = subnode < 0 ? undefined : blocks.get(subnode);
+      // On the way back (or now, with no child to walk), the entry is taken next.
+      fdown[t] = true;
+      if (child && !visited.has(subnode)) {
+        visited.add(subnode);
+        enterB = child;
+        enterVcn = subnode;
+      } else if (flags & INDEX_ENTRY_END) depth--;
+    }
+  }
+}
+
+/** Checks the INDEX_HEADER at `hdr` of a node (VCN -1: the root); returns where its entries start. */
+function nodeEntries(b: Buffer, hdr: number, vcn: number, name: string): number {
+  if (hdr + 16 > b.length) throw corrupt(name, `${nodeWhat(vcn)}: index header cut short`);
+  const entriesOffset = b.readUInt32LE(hdr);
+  const start = hdr + entriesOffset;
+  const end = hdr + b.readUInt32LE(hdr + 4);
+  if (entriesOffset < 16 || end > b.length || start > end) throw corrupt(name, `${nodeWhat(vcn)}: index header has bad offsets`);
+  return start;
+}
+
+/** Buffer.prototype.latin1Slice / ucs2Slice: what toString calls after checking its arguments. */
+type Slicing = Buffer & { latin1Slice(start: number, end: number): string; ucs2Slice(start: number, end: number): string };
+
+/**
  * A folder index's keys by column (MFT record, parent, FILE_ATTRIBUTE_* and namespace of each
- * $FILE_NAME), names gathered as UTF-16LE bytes with a "/" after each (no NTFS name holds one)
- * and decoded at the end by one ucs2Slice and one split, as src/fs/ext/dir.ts does for ext.
- * Where a key is needed whole (folders, links, system files), `key(i)` parses it from the
- * block it came from, which the columns keep referenced.
+ * $FILE_NAME), names gathered with a "/" after each (no NTFS name holds one) and decoded at the
+ * end by one slice and one split, as src/fs/ext/dir.ts does for ext. While every name is
+ * Latin-1 (UTF-16 code units below 0x100: most names), a name takes one byte per character and
+ * the folder becomes one one-byte string; the first wider character turns the bytes gathered
+ * so far into UTF-16LE and the rest follow as UTF-16LE. Names are copied byte by byte: a native
+ * copy per name cost more than the copy.
+ *
+ * The blocks are not kept (a listing reads them into reused buffers): the whole key of an entry
+ * the constructor asks for (folders, links, system files) is copied as it is added, and `key(i)`
+ * parses it.
  */
 export class IndexColumns {
   count = 0;
@@ -131,97 +266,189 @@ export class IndexColumns {
   parents: number[] = [];
   attributes: number[] = [];
   namespaces: number[] = [];
-  private blocks: Buffer[] = [];
-  private blockOf: number[] = [];
-  private keyAt: number[] = [];
-  private keyLength: number[] = [];
-  private nameBytes = Buffer.allocUnsafe(64 * 1024);
+  /** Each key's type: a folder where FILE_ATTRIBUTE_DIRECTORY is set (NTFS 3.x marks them in every key). */
+  private types: FileType[] = [];
+  /** A key listed() may drop was added (see the constructor's dirRecord). */
+  private irregular = false;
+  /** Characters of each name (for names holding "/"). */
+  private nameChars: number[] = [];
+  private capacity = 0;
+  private keys = new Map<number, Buffer>();
+  /** From the shared scratch pool (a fresh buffer per folder was page faults); names() gives it back. */
+  private nameBytes = scratch.take(64 * 1024);
   private used = 0;
+  private wide = false;
 
-  constructor(private readonly name: string) {}
-
-  /** Adds the keys of the $INDEX_ROOT value `v` (checked by parseIndexRoot first). */
-  addRoot(v: Buffer): void {
-    this.addNode(v, 16, '$INDEX_ROOT');
+  /**
+   * Keys kept whole for `key(i)`: every one with `keepAll`, else those with a FILE_ATTRIBUTE_*
+   * bit of `keepAttributes` or a record number below `keepBelow`.
+   */
+  constructor(
+    private readonly name: string,
+    private readonly keepAll = true,
+    private readonly keepAttributes = 0,
+    private readonly keepBelow = 0,
+    /** Keys expected (columns made this long at once, instead of grown by doubling). */
+    expect = 0,
+    /** The folder's own record: keys that listed() would drop are noticed as they are added. */
+    private readonly dirRecord = -1,
+  ) {
+    if (expect > 0) this.grow(Math.min(expect, 1 << 16));
   }
 
-  /** Adds the keys of an INDX block (fixups applied here, on the caller's copy). */
-  addBlock(b: Buffer, expectVcn: number | null): void {
-    this.addNode(b, 24, openIndexBlock(b, expectVcn, this.name));
+  private grow(to = Math.max(64, this.capacity * 2)): void {
+    this.capacity = to;
+    this.records.length = this.parents.length = this.attributes.length = this.namespaces.length = this.nameChars.length = this.types.length = this.capacity;
   }
 
-  private addNode(b: Buffer, hdr: number, what: string): void {
-    const blk = this.blocks.length;
-    this.blocks.push(b);
-    walkNode(b, hdr, b.length, this.name, what, (at, keyLength) => {
-      if (keyLength < 0) return;
+  /** Turns the Latin-1 bytes gathered so far into UTF-16LE. */
+  private widen(): void {
+    const grown = scratch.take(Math.max(64 * 1024, this.used * 4));
+    const from = this.nameBytes;
+    for (let j = 0; j < this.used; j++) {
+      grown[2 * j] = from[j]!;
+      grown[2 * j + 1] = 0;
+    }
+    scratch.give(from);
+    this.nameBytes = grown;
+    this.used *= 2;
+    this.wide = true;
+  }
+
+  /**
+   * Takes a run of keys (an IndexKeyRun for walkIndexInOrder), copying what it keeps: `b` may
+   * be reused afterwards. Bounded by `max` keys in all.
+   */
+  take(b: Buffer, at: number, end: number, childDone: boolean, vcn: number, max: number): number {
+    let first = childDone;
+    while (at + 16 <= end) {
+      // Byte arithmetic, not readUInt16LE: this loop runs once per name of every listing.
+      const length = b[at + 8]! | (b[at + 9]! << 8);
+      const keyLength = b[at + 10]! | (b[at + 11]! << 8);
+      const flags = b[at + 12]! | (b[at + 13]! << 8);
+      if (length < 16 || at + length > end || (flags & INDEX_ENTRY_NODE && length < 24) || 16 + keyLength > length) {
+        throw corrupt(this.name, `${nodeWhat(vcn)}: index entry at ${at} has bad length`);
+      }
+      if (flags & INDEX_ENTRY_END || (flags & INDEX_ENTRY_NODE && !first)) return at;
+      first = false;
       const k = at + 16;
       // The checks of parseFileName, on the bytes in place.
       if (keyLength < FN_FILE_NAME || k + keyLength > b.length) throw corrupt(this.name, '$FILE_NAME too short');
       const chars = b[k + FN_FILE_NAME_LENGTH]!;
       if (FN_FILE_NAME + chars * 2 > keyLength) throw corrupt(this.name, '$FILE_NAME name runs past its attribute');
+      if (this.count >= max) throw corrupt(this.name, 'folder index has too many entries');
       const i = this.count++;
-      room(this.records, i);
-      room(this.parents, i);
-      room(this.attributes, i);
-      room(this.namespaces, i);
-      room(this.blockOf, i);
-      room(this.keyAt, i);
-      room(this.keyLength, i);
-      this.records[i] = refRecordAt(b, at);
-      this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
+      if (i >= this.capacity) this.grow();
+      const record = refRecordAt(b, at);
       const fa = k + FN_FILE_ATTRIBUTES;
-      this.attributes[i] = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
+      const attributes = (b[fa]! | (b[fa + 1]! << 8) | (b[fa + 2]! << 16) | (b[fa + 3]! << 24)) >>> 0;
+      this.records[i] = record;
+      this.parents[i] = refRecordAt(b, k + FN_PARENT_DIRECTORY);
+      this.attributes[i] = attributes;
       this.namespaces[i] = b[k + FN_FILE_NAME_TYPE]!;
-      this.blockOf[i] = blk;
-      this.keyAt[i] = k;
-      this.keyLength[i] = keyLength;
-      const need = this.used + chars * 2 + 2;
-      if (need > this.nameBytes.length) {
-        const grown = Buffer.allocUnsafe(Math.max(need, this.nameBytes.length * 2));
-        this.nameBytes.copy(grown, 0, 0, this.used);
-        this.nameBytes = grown;
+      this.nameChars[i] = chars;
+      this.types[i] = attributes & FILE_ATTRIBUTE_DIRECTORY ? 'dir' : 'file';
+      if (record === this.dirRecord || this.parents[i] !== this.dirRecord || this.namespaces[i] === FILE_NAME_DOS) this.irregular = true;
+      if (this.keepAll || attributes & this.keepAttributes || record < this.keepBelow) this.keep(i, b, k, keyLength);
+      const n0 = k + FN_FILE_NAME;
+      at += length;
+      if (!this.wide) {
+        if (this.used + chars + 1 > this.nameBytes.length) this.room(chars + 1);
+        const nb = this.nameBytes;
+        let u = this.used;
+        let high = 0;
+        for (let j = n0; j < n0 + chars * 2; j += 2) {
+          nb[u++] = b[j]!;
+          high |= b[j + 1]!;
+        }
+        if (high === 0) {
+          nb[u] = 0x2f;
+          this.used = u + 1;
+          continue;
+        }
+        // This name is wider than Latin-1: it is written again, as UTF-16LE.
+        this.widen();
       }
-      this.used += b.copy(this.nameBytes, this.used, k + FN_FILE_NAME, k + FN_FILE_NAME + chars * 2);
-      this.nameBytes[this.used++] = 0x2f;
-      this.nameBytes[this.used++] = 0;
-    });
+      this.addWide(b, n0, chars);
+    }
+    return at;
   }
 
-  /** The whole $FILE_NAME key of entry `i`. */
+  private keep(i: number, b: Buffer, k: number, keyLength: number): void {
+    this.keys.set(i, Buffer.from(b.subarray(k, k + keyLength)));
+  }
+
+  private addWide(b: Buffer, n0: number, chars: number): void {
+    if (this.used + chars * 2 + 2 > this.nameBytes.length) this.room(chars * 2 + 2);
+    const nb = this.nameBytes;
+    let u = this.used;
+    for (let j = 0; j < chars * 2; j++) nb[u++] = b[n0 + j]!;
+    nb[u++] = 0x2f;
+    nb[u++] = 0;
+    this.used = u;
+  }
+
+  /** Room for `more` bytes of names. */
+  private room(more: number): void {
+    const grown = scratch.take(Math.max(this.used + more, this.nameBytes.length * 2));
+    this.nameBytes.copy(grown, 0, 0, this.used);
+    scratch.give(this.nameBytes);
+    this.nameBytes = grown;
+  }
+
+  /** The entries whose whole key was kept, in entry order. */
+  keptEntries(): number[] {
+    return [...this.keys.keys()];
+  }
+
+  /** Each entry's type as its key says (the column itself, cut to the entries). */
+  fileTypes(): FileType[] {
+    this.types.length = this.count;
+    return this.types;
+  }
+
+  /** The whole $FILE_NAME key of entry `i` (one the constructor asked to keep). */
   key(i: number): FileNameAttr {
-    // A copy: a node keeps its key, and must not pin the (up to 1 MiB) chunk it was read in.
-    const k = this.keyAt[i]!;
-    const own = Buffer.from(this.blocks[this.blockOf[i]!]!.subarray(k, k + this.keyLength[i]!));
+    const own = this.keys.get(i);
+    if (!own) throw new Error(`IndexColumns: key ${i} was not kept`);
     return parseFileName(own, 0, own.length, this.name);
   }
 
   /**
-   * Every name, in entry order. A hostile image may store a "/" inside a name, which the one
-   * split would cut in two: then each name is decoded on its own.
+   * Every name, in entry order; call once, after the last block (the name bytes go back to the
+   * scratch pool). A hostile image may store a "/" inside a name, which the one split would cut
+   * in two: then each name is decoded on its own.
    */
   names(): string[] {
-    if (this.count === 0) return [];
-    const all = this.nameBytes.toString('utf16le', 0, this.used - 2).split('/');
-    if (all.length === this.count) return all;
-    const out = new Array<string>(this.count);
-    let at = 0;
-    for (let i = 0; i < this.count; i++) {
-      const k = this.keyAt[i]!;
-      const b = this.blocks[this.blockOf[i]!]!;
-      const len = b[k + FN_FILE_NAME_LENGTH]! * 2;
-      out[i] = this.nameBytes.toString('utf16le', at, at + len);
-      at += len + 2;
+    const nb = this.nameBytes as Slicing;
+    try {
+      if (this.count === 0) return [];
+      const unit = this.wide ? 2 : 1;
+      const all = (this.wide ? nb.ucs2Slice(0, this.used - 2) : nb.latin1Slice(0, this.used - 1)).split('/');
+      if (all.length === this.count) return all;
+      const out = new Array<string>(this.count);
+      let at = 0;
+      for (let i = 0; i < this.count; i++) {
+        const len = this.nameChars[i]! * unit;
+        out[i] = this.wide ? nb.ucs2Slice(at, at + len) : nb.latin1Slice(at, at + len);
+        at += len + unit;
+      }
+      return out;
+    } finally {
+      scratch.give(nb);
+      this.nameBytes = Buffer.alloc(0);
+      this.used = 0;
     }
-    return out;
   }
 
   /**
-   * The entries a listing shows (indexes into the columns): keys of other folders (a damaged or
-   * hostile index) and the folder's own record left out, and a DOS 8.3 alias only where its
-   * file has no long name in the same index.
+   * The entries a listing shows (indexes into the columns), or null when it shows every entry
+   * in order (most folders): keys of other folders (a damaged or hostile index) and the
+   * folder's own record left out, and a DOS 8.3 alias only where its file has no long name in
+   * the same index.
    */
-  listed(dirRecord: number): number[] {
+  listed(dirRecord: number): number[] | null {
+    if (!this.irregular && dirRecord === this.dirRecord) return null;
     let longNamed: Set<number> | null = null;
     for (let i = 0; i < this.count; i++) {
       if (this.namespaces[i] === FILE_NAME_DOS) {
@@ -230,11 +457,12 @@ export class IndexColumns {
         break;
       }
     }
-    const out: number[] = [];
+    let out: number[] | null = null;
     for (let i = 0; i < this.count; i++) {
-      if (this.records[i] === dirRecord || this.parents[i] !== dirRecord) continue;
-      if (longNamed && this.namespaces[i] === FILE_NAME_DOS && longNamed.has(this.records[i]!)) continue;
-      out.push(i);
+      const drop = this.records[i] === dirRecord || this.parents[i] !== dirRecord ||
+        (longNamed !== null && this.namespaces[i] === FILE_NAME_DOS && longNamed.has(this.records[i]!));
+      if (drop) out ??= Array.from({ length: i }, (_, j) => j);
+      else if (out) out.push(i);
     }
     return out;
   }

@@ -50,17 +50,19 @@ export const readU64 = u64le;
  * place: the last two bytes of every 512-byte stride must equal the update sequence number
  * (proving the write was complete), and are replaced by the saved original bytes.
  */
-export function applyFixups(buf: Buffer, name: string, what: string): void {
+export function applyFixups(buf: Buffer, name: string, what: string | (() => string)): void {
+  // `what` may be made only for an error: a listing opens thousands of blocks.
+  const said = () => (typeof what === 'string' ? what : what());
   const usaOfs = buf.readUInt16LE(4);
   const usaCount = buf.readUInt16LE(6);
   const strides = buf.length / 512;
   if (usaCount === 0 || usaCount - 1 > strides || usaOfs < 8 || usaOfs + usaCount * 2 > buf.length || usaOfs & 1) {
-    throw corrupt(name, `${what}: bad update sequence array (offset ${usaOfs}, count ${usaCount})`);
+    throw corrupt(name, `${said()}: bad update sequence array (offset ${usaOfs}, count ${usaCount})`);
   }
   const usn = buf.readUInt16LE(usaOfs);
   for (let i = 1; i < usaCount; i++) {
     const end = i * 512 - 2;
-    if (buf.readUInt16LE(end) !== usn) throw corrupt(name, `${what}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
+    if (buf.readUInt16LE(end) !== usn) throw corrupt(name, `${said()}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
     buf[end] = buf[usaOfs + 2 * i]!;
     buf[end + 1] = buf[usaOfs + 2 * i + 1]!;
   }

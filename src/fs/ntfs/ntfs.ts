@@ -7,15 +7,16 @@
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
 import { readInto } from '../../source/source.js';
+import { scratch } from '../../source/scratch.js';
 import { Lru } from '../../source/lru.js';
 import { ExtentSource } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsCompressedStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
-import { IndexColumns, parseIndexBlock, parseIndexRoot, type IndexEntry, type IndexRoot } from './indx.js';
+import { IndexColumns, indexEntryFlags, indexEntryLength, openIndexBlock, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexEntry, type IndexKeyRun, type IndexRoot } from './indx.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
-  filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
+  filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readRefRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
 } from './mft.js';
 import { decodeRunList, findRun, runExtents, type Run } from './runlist.js';
 import { interixSymlinkTarget, IO_REPARSE_TAG_WOF, parseReparsePoint, reparseLinkTarget, reparseTagName } from './reparse.js';
@@ -78,8 +79,13 @@ const MAX_COMPRESSION_UNIT = 4 * 1024 * 1024;
 const MAX_INDEX_BLOCKS = 1 << 24;
 /** Groups of MFT records read at once (each group is at most 4 MiB). */
 const RECORD_READS_IN_FLIGHT = 4;
-/** Reads at least this large go past the image's block cache (CachedSource reads 4+ blocks directly). */
-const UNCACHED_READ = 256 * 1024;
+/**
+ * Largest read of a folder's INDX blocks: FileSource reads up to 128 KiB synchronously (a
+ * larger read waits for the thread pool).
+ */
+const INDEX_READ = 128 * 1024;
+/** Folder indexes up to this size are read into one reused buffer (the scratch pool's largest). */
+const INDEX_SCRATCH = 16 * 1024 * 1024;
 
 /** One attribute of a file, its extents (from extension records) merged. */
 interface NtfsAttr {
@@ -239,6 +245,27 @@ function quickStat(b: Buffer, n: number): NtfsNode | null {
   return { name: '', stat, rec: n, path: '' };
 }
 
+/** Whether index block `i` is in use by the $BITMAP:$I30 `bits` (no bitmap: every block). */
+function indexBlockInUse(bits: Buffer | null, i: number): boolean {
+  return !bits || (i >> 3 < bits.length && (bits[i >> 3]! & (1 << (i & 7))) !== 0);
+}
+
+/**
+ * Opens the in-use blocks b0..b1 read into `chunk` (see openIndexBlock) into `blocks` by VCN.
+ * Apart from the async walkIndex: a loop in an async function is slower to get optimized.
+ */
+function openIndexBlocks(chunk: Buffer, b0: number, b1: number, bs: number, vcnSize: number, bits: Buffer | null, blocks: Map<number, Buffer>, path: string): void {
+  for (let i = b0; i < b1; i++) {
+    if (!indexBlockInUse(bits, i)) continue;
+    const at = (i - b0) * bs;
+    if (at + bs > chunk.length) break;
+    const vcn = (i * bs) / vcnSize;
+    const block = chunk.subarray(at, at + bs);
+    openIndexBlock(block, vcn, path);
+    blocks.set(vcn, block);
+  }
+}
+
 export class NtfsFileSystem implements FileSystem {
   readonly caseSensitive = false;
   info!: FsInfo;
@@ -246,6 +273,8 @@ export class NtfsFileSystem implements FileSystem {
   private readonly records = new Lru<number, MftRecord | DiskpickError>(32768);
   private readonly files = new Lru<number, NtfsFile>(8192);
   private mft!: ByteSource;
+  /** The $MFT read around the block cache (bulk record reads into buffers of their own). */
+  private mftDirect!: ByteSource;
   private mftRecords = 0;
   private upcase: UpCase | null = null;
   /**
@@ -367,6 +396,7 @@ export class NtfsFileSystem implements FileSystem {
   private setMft(data: NtfsAttr, name: string): void {
     data.runs = undefined;
     this.mft = this.attrSource(data, name, this.meta);
+    this.mftDirect = this.attrSource(data, name, this.vol);
     this.mftRecords = Math.floor(data.dataSize / this.rs);
   }
 
@@ -435,19 +465,21 @@ export class NtfsFileSystem implements FileSystem {
     const readGroup = async (i: number, j: number) => {
       const first = want[i]!;
       const last = want[j]!;
-      let chunk: Buffer;
+      // A buffer of this read's own (fixups are applied in place), read around the block cache:
+      // through it, each scattered record (a big folder's sub-folders lie ~1000 records apart)
+      // cost a 64 KiB block in a fresh buffer (issue 27).
+      const chunk = Buffer.allocUnsafe((last - first + 1) * this.rs);
+      let got: number;
       try {
-        chunk = await this.mft.read(first * this.rs, (last - first + 1) * this.rs);
+        got = await readInto(this.mftDirect, chunk, 0, first * this.rs, chunk.length);
       } catch {
         return;
       }
       const dense = (j - i + 1) * 2 >= last - first + 1;
-      // The source may share its buffers (cache): fixups must happen on a copy.
-      if (dense || !keep) chunk = Buffer.from(chunk);
       for (let k = i; k <= j; k++) {
         const n = want[k]!;
         const at = (n - first) * this.rs;
-        if (at + this.rs > chunk.length) break;
+        if (at + this.rs > got) break;
         each(n, dense || !keep ? chunk.subarray(at, at + this.rs) : Buffer.from(chunk.subarray(at, at + this.rs)));
       }
     };
@@ -709,71 +741,103 @@ export class NtfsFileSystem implements FileSystem {
   }
 
   /**
-   * Bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION, in a buffer of the caller's own, read straight from the
-   * volume in one read of at least UNCACHED_READ (clusters past the piece are read and
-   * dropped), when one allocated, initialized, uncompressed run holds them; else null and the
-   * stream reader answers. A listing reads each index once: through the image's block cache
-   * it took several reads per folder, and the cache kept 64 KiB blocks that a short-lived CLI
-   * pays for as fresh memory (page faults), never as hits.
+   * Reads bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION into `into`, straight
+   * from the volume, run by run, when allocated, initialized, uncompressed runs hold them;
+   * false (nothing promised about `into`) when not, and the stream reader answers.
    */
-  private async indexPiece(a: NtfsAttr, offset: number, length: number, path: string): Promise<Buffer | null> {
-    if (!a.nonResident || a.compressionUnit || length >= UNCACHED_READ || offset + length > a.initializedSize) return null;
+  private async indexPieceInto(a: NtfsAttr, into: Buffer, offset: number, length: number, path: string): Promise<boolean> {
+    if (!a.nonResident || a.compressionUnit || offset + length > a.initializedSize) return false;
     const runs = this.runsOf(a, path);
-    const r = runs[findRun(runs, Math.floor(offset / this.cs))];
-    if (!r || r.lcn === null || (r.vcn + r.length) * this.cs < offset + length) return null;
-    const at = r.lcn * this.cs + (offset - r.vcn * this.cs);
-    const len = Math.min(UNCACHED_READ, this.vol.size - at);
-    if (len < length) return null;
-    // Read into a buffer of our own: the caller applies fixups in place.
-    const b = Buffer.allocUnsafe(len);
-    const got = await readInto(this.vol, b, 0, at, len);
-    return got < length ? null : b.subarray(0, length);
+    const cs = this.cs;
+    let done = 0;
+    while (done < length) {
+      const at = offset + done;
+      const r = runs[findRun(runs, Math.floor(at / cs))];
+      if (!r || r.lcn === null) return false;
+      const end = (r.vcn + r.length) * cs;
+      if (end <= at) return false;
+      const n = Math.min(length - done, end - at);
+      const got = await readInto(this.vol, into, done, r.lcn * cs + (at - r.vcn * cs), n);
+      if (got < n) return false;
+      done += n;
+    }
+    return true;
   }
 
   /**
-   * Visits a folder index: the root node, then every in-use INDX block in disk order, each
-   * block a private copy (its fixups are applied in place) with its expected VCN.
+   * Walks a folder index in index order (see walkIndexInOrder), `take` taking its keys a run
+   * at a time, the block `b` lent for the call only (copy what is kept).
+   *
+   * The in-use INDX blocks are read first, straight from the volume, INDEX_READ bytes at most
+   * per read, into one reused buffer when they fit in one (a folder of 1000 names has 208 KiB
+   * of them). They were read as 256 KiB into a fresh buffer per MiB: a page fault per 4 KiB
+   * and, past FileSource's synchronous limit, a thread pool round trip per read (issue 27).
    */
-  private async walkIndex(f: NtfsFile, path: string, onRoot: (root: IndexRoot, value: Buffer) => void, onBlock: (block: Buffer, vcn: number) => void): Promise<void> {
+  private async walkIndex(f: NtfsFile, path: string, take: IndexKeyRun): Promise<void> {
     const { root, rootValue, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
-    onRoot(root, rootValue);
-    if (!alloc) return;
-    const bs = root.indexBlockSize;
-    const blocks = Math.floor(alloc.size / bs);
-    if (blocks > MAX_INDEX_BLOCKS) throw corrupt(path, `folder index of ${blocks} blocks is too large`);
-    let bits: Buffer | null = null;
-    if (bitmap) {
-      const len = Math.min(bitmap.dataSize, Math.ceil(blocks / 8));
-      bits = await this.attrSource(bitmap, path).read(0, len);
-    }
-    const inUse = (i: number) => !bits || (i >> 3 < bits.length && (bits[i >> 3]! & (1 << (i & 7))) !== 0);
-    const chunkBlocks = Math.max(1, Math.floor((1024 * 1024) / bs));
-    for (let b0 = 0; b0 < blocks; b0 += chunkBlocks) {
-      const nb = Math.min(chunkBlocks, blocks - b0);
-      let any = false;
-      for (let i = b0; i < b0 + nb && !any; i++) any = inUse(i);
-      if (!any) continue;
-      // indexPiece's read is this call's own; the stream's may share the cache's buffers, and
-      // fixups change the bytes: that one is copied.
-      const chunk = (await this.indexPiece(allocAttr!, b0 * bs, nb * bs, path)) ?? Buffer.from(await alloc.read(b0 * bs, nb * bs));
-      for (let i = b0; i < b0 + nb; i++) {
-        if (!inUse(i)) continue;
-        const at = (i - b0) * bs;
-        if (at + bs > chunk.length) break;
-        onBlock(chunk.subarray(at, at + bs), (i * bs) / vcnSize);
+    const blockMap = new Map<number, Buffer>();
+    let buf: Buffer | null = null;
+    try {
+      if (alloc) {
+        const bs = root.indexBlockSize;
+        const blocks = Math.floor(alloc.size / bs);
+        if (blocks > MAX_INDEX_BLOCKS) throw corrupt(path, `folder index of ${blocks} blocks is too large`);
+        let bits: Buffer | null = null;
+        if (bitmap) {
+          const len = Math.min(bitmap.dataSize, Math.ceil(blocks / 8));
+          bits = await this.attrSource(bitmap, path).read(0, len);
+        }
+        const inUse = (i: number) => indexBlockInUse(bits, i);
+        let first = 0;
+        while (first < blocks && !inUse(first)) first++;
+        let last = blocks - 1;
+        while (last >= first && !inUse(last)) last--;
+        const span = (last - first + 1) * bs;
+        // One scratch buffer when the span fits one; else a buffer per read (kept to the end).
+        if (span > 0 && span <= INDEX_SCRATCH) buf = scratch.take(span);
+        const chunkBlocks = Math.max(1, Math.floor(INDEX_READ / bs));
+        for (let b0 = first; b0 <= last; ) {
+          // The next chunkBlocks from an in-use block, cut after the last in-use one.
+          while (b0 <= last && !inUse(b0)) b0++;
+          if (b0 > last) break;
+          let b1 = Math.min(last + 1, b0 + chunkBlocks);
+          while (!inUse(b1 - 1)) b1--;
+          const len = (b1 - b0) * bs;
+          const into = buf ? buf.subarray((b0 - first) * bs, (b0 - first) * bs + len) : Buffer.allocUnsafe(len);
+          let got = len;
+          if (!(await this.indexPieceInto(allocAttr!, into, b0 * bs, len, path))) {
+            // The stream reader's bytes may be a cache's: copied, as fixups change them.
+            const r = await alloc.read(b0 * bs, len);
+            got = r.copy(into, 0, 0, Math.min(r.length, len));
+          }
+          openIndexBlocks(into.subarray(0, got), b0, b1, bs, vcnSize, bits, blockMap, path);
+          b0 = b1;
+        }
       }
+      walkIndexInOrder(rootValue, blockMap, path, take);
+    } finally {
+      if (buf) scratch.give(buf);
     }
   }
 
-  /** Every entry of a folder index: the root node, then every in-use INDX block in disk order. */
+  /** Every entry of a folder index, in index order. */
   private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
-    await this.walkIndex(f, path, (root) => {
-      for (const e of root.entries) if (e.fileName) out.push(e);
-    }, (block, vcn) => {
-      // A node's key must not pin the whole chunk: the block gets its own copy.
-      for (const e of parseIndexBlock(Buffer.from(block), vcn, path)) if (e.fileName) out.push(e);
-      if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+    await this.walkIndex(f, path, (b, at, end, childDone, vcn) => {
+      let first = childDone;
+      while (at + 16 <= end) {
+        const length = indexEntryLength(b, at, end, path, vcn);
+        const flags = indexEntryFlags(b, at);
+        if (flags.end || (flags.node && !first)) return at;
+        first = false;
+        const keyLength = b.readUInt16LE(at + 10);
+        // A key of its own: the block is lent.
+        const key = Buffer.from(b.subarray(at + 16, at + 16 + keyLength));
+        out.push({ record: readRefRecord(b, at), fileName: parseFileName(key, 0, keyLength, path), subnode: flags.node ? readU64(b, at + length - 8) : null });
+        if (out.length > MAX_DIR_ENTRIES) throw corrupt(path, 'folder index has too many entries');
+        at += length;
+      }
+      return at;
     });
     return out;
   }
@@ -832,7 +896,17 @@ export class NtfsFileSystem implements FileSystem {
         if (!(err instanceof DiskpickError)) throw err;
         return;
       }
-      quick.set(n, quickStat(b, n));
+      const q = quickStat(b, n);
+      quick.set(n, q);
+      // A folder is listed next (ls -R, the mount's walk): its record is kept parsed, so that
+      // listing it reads nothing more from the $MFT.
+      if (q?.stat.type === 'dir' && !this.records.has(n)) {
+        try {
+          this.records.set(n, parseMftRecord(Buffer.from(b), n, this.vol.name));
+        } catch (err) {
+          if (!(err instanceof DiskpickError)) throw err;
+        }
+      }
     }, false);
     const out: NtfsNode[] = [];
     for (const e of entries) {
@@ -862,32 +936,52 @@ export class NtfsFileSystem implements FileSystem {
       return { names: kids.map((k) => k.name), types: kids.map((k) => k.stat.type), inos: kids.map((k) => k.stat.ino), nodes: kids };
     }
     const { node, f } = await this.dirFile(dir);
-    const cols = new IndexColumns(node.path);
-    await this.walkIndex(f, node.path, (_root, value) => cols.addRoot(value), (block, vcn) => {
-      cols.addBlock(block, vcn);
-      if (cols.count > MAX_DIR_ENTRIES) throw corrupt(node.path, 'folder index has too many entries');
-    });
+    // The keys the loop below completes nodes from (isMetadata's test, without its side effect).
+    const inExtend = node.rec === MFT_RECORD_EXTEND || this.extendTree.has(node.rec);
+    // A key takes 82 bytes or more; blocks are rarely full.
+    const allocated = f.attrs.find((a) => a.type === AT.INDEX_ALLOCATION && a.name === '$I30')?.dataSize ?? 0;
+    // (MFT_RECORD_EXTEND is below METADATA_RECORDS.)
+    const cols = new IndexColumns(node.path, inExtend, NOT_PLAIN, METADATA_RECORDS, Math.ceil(allocated / 160) + 16, node.rec);
+    await this.walkIndex(f, node.path, (b, at, end, childDone, vcn) => cols.take(b, at, end, childDone, vcn, MAX_DIR_ENTRIES));
     const shown = cols.listed(node.rec);
     const all = cols.names();
-    const count = shown.length;
-    const names = new Array<string>(count);
-    const types = new Array<FileType>(count);
-    const inos = new Array<number>(count);
     const needAt: number[] = [];
     const need: IndexEntry[] = [];
-    for (let j = 0; j < count; j++) {
-      const i = shown[j]!;
+    // Whether entry i (shown at j) needs its complete node: isMetadata asked only where it can
+    // say yes (it also remembers the $Extend tree's folders).
+    const check = (i: number, j: number) => {
       const rec = cols.records[i]!;
       const attrs = cols.attributes[i]!;
-      const isDir = (attrs & FILE_ATTRIBUTE_DIRECTORY) !== 0;
-      names[j] = all[i]!;
-      inos[j] = rec;
-      types[j] = isDir ? 'dir' : 'file';
-      if (attrs & NOT_PLAIN || this.isMetadata(rec, node.rec, isDir)) {
+      if (attrs & NOT_PLAIN || ((rec < METADATA_RECORDS || inExtend) && this.isMetadata(rec, node.rec, (attrs & FILE_ATTRIBUTE_DIRECTORY) !== 0))) {
         needAt.push(j);
         need.push({ record: rec, fileName: cols.key(i), subnode: null });
       }
+    };
+    let names: string[];
+    let types: FileType[];
+    let inos: number[];
+    if (!shown) {
+      // Every entry shown in order (most folders): the columns are the answer as they are, and
+      // only the entries whose key was kept can need a node.
+      names = all;
+      types = cols.fileTypes();
+      inos = cols.records;
+      inos.length = cols.count;
+      for (const i of cols.keptEntries()) check(i, i);
+    } else {
+      const count = shown.length;
+      names = new Array<string>(count);
+      types = new Array<FileType>(count);
+      inos = new Array<number>(count);
+      for (let j = 0; j < count; j++) {
+        const i = shown[j]!;
+        names[j] = all[i]!;
+        inos[j] = cols.records[i]!;
+        types[j] = cols.attributes[i]! & FILE_ATTRIBUTE_DIRECTORY ? 'dir' : 'file';
+        check(i, j);
+      }
     }
+    const count = names.length;
     if (need.length === 0) return { names, types, inos, nodes: [] };
     const full = await this.completeNodes(node, need);
     const nodes = new Array<FsNode | undefined>(count);
