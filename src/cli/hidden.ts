@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { completionFor, imageCandidates } from './complete.js';
 import { manPage } from './man.js';
 import { Vfs } from '../vfs/vfs.js';
-import { vfsOptions } from './run.js';
+import { vfsOptions, writeStdout } from './run.js';
 
 export async function hiddenCommand(program: Command, name: string, args: string[]): Promise<number> {
   if (name === '__man') {
-    process.stdout.write(manPage(program));
+    void writeStdout(manPage(program));
     return 0;
   }
   const index = Number(args[0]);
@@ -40,6 +40,6 @@ export async function hiddenCommand(program: Command, name: string, args: string
       lines = [];
     }
   }
-  process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '');
+  void writeStdout(lines.length ? `${lines.join('\n')}\n` : '');
   return 0;
 }

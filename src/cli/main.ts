@@ -110,8 +110,8 @@ async function main(): Promise<void> {
     .addHelpText('after', '\nExamples:\n  diskpick completion bash > /usr/share/bash-completion/completions/diskpick\n  source <(diskpick completion zsh)\n  diskpick completion fish > ~/.config/fish/completions/diskpick.fish')
     .action(async (shell: string) => {
       const { completionScript } = await import('./complete.js');
-      const { runCommand } = await import('./run.js');
-      await runCommand(async () => void process.stdout.write(completionScript(shell)));
+      const { runCommand, writeStdout } = await import('./run.js');
+      await runCommand(() => writeStdout(completionScript(shell)));
     });
   for (const c of program.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`diskpick: ${usageLine(str, c.name())}\n`) });
 

@@ -3,6 +3,7 @@
  * a gzipped disk of an OVA): the stream is decoded once into a cache that allows random access
  * (src/source/stream-cache.ts), and the decoded bytes are opened like any image file, by magic.
  */
+import { probeCompressed } from './magic.js';
 import { openStreamCache, streamCodecOf, type StreamCacheSource } from '../source/stream-cache.js';
 import type { ByteSource, HostRun } from '../source/source.js';
 import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext } from './container.js';
@@ -56,7 +57,7 @@ async function openCompressed(src: ByteSource, ctx: OpenContext): Promise<Contai
     const tail = cache.size > 512 ? await file.read(cache.size - 512, 512) : undefined;
     // Imported here: the registry imports this module. A stream inside a stream is not followed.
     const { containerFormats } = await import('./formats.js');
-    const f = containerFormats.find((x) => x !== compressedFormat && x.probe(inner64, file, tail));
+    const f = containerFormats.find((x) => x.name !== 'compressed' && x.probe(inner64, file, tail));
     const inner = f ? await f.open(file, ctx) : new RawContainer(file);
     return new CompressedContainer(src, cache, inner, codec);
   } catch (err) {
@@ -67,6 +68,6 @@ async function openCompressed(src: ByteSource, ctx: OpenContext): Promise<Contai
 
 export const compressedFormat: ContainerFormat = {
   name: 'compressed',
-  probe: (head) => streamCodecOf(head) !== null,
+  probe: probeCompressed,
   open: (src, ctx) => openCompressed(src, ctx),
 };

@@ -11,7 +11,7 @@ import { inflateInto } from './inflate.js';
 import { byteLru } from '../source/lru.js';
 import { MappedContainer, PagedTable, type Piece } from './mapped.js';
 
-const QCOW_MAGIC = 0x514649fb; // "QFI\xfb", shared with QCOW2; version 1 tells them apart
+import { probeQcow } from './magic.js';
 const HEADER_BYTES = 48;
 /** L2 entry bit 63: the cluster is compressed (QCOW_OFLAG_COMPRESSED). */
 const OFLAG_COMPRESSED = 1n << 63n;
@@ -163,6 +163,6 @@ async function openQcow(src: ByteSource, ctx: OpenContext): Promise<Container> {
 
 export const qcowFormat: ContainerFormat = {
   name: 'qcow',
-  probe: (head) => head.length >= 8 && head.readUInt32BE(0) === QCOW_MAGIC && head.readUInt32BE(4) === 1,
+  probe: probeQcow,
   open: openQcow,
 };

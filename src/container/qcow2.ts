@@ -19,7 +19,7 @@ import { direct } from './hostfile.js';
 import { scratch } from '../source/scratch.js';
 import { readSnapshotTable, findSnapshot } from './qcow2-snapshot.js';
 
-const MAGIC = 0x514649fb; // "QFI\xfb"
+import { probeQcow2 } from './magic.js';
 /** Compressed clusters at most this far apart in the file are fetched with one read … */
 const COMPRESSED_GAP = 64 * 1024;
 /** … of at most this many bytes. */
@@ -576,6 +576,6 @@ async function openQcow2(src: ByteSource, ctx: OpenContext): Promise<Container> 
 
 export const qcow2Format: ContainerFormat = {
   name: 'qcow2',
-  probe: (head) => head.length >= 8 && head.readUInt32BE(0) === MAGIC,
+  probe: probeQcow2,
   open: openQcow2,
 };

@@ -10,7 +10,7 @@ import type { Container, ContainerFormat, OpenContext } from './container.js';
 import { MappedContainer, PagedTable, type Piece } from './mapped.js';
 
 /** u32Signature at 0x40, after the 64-byte text pre-header. */
-const VDI_SIGNATURE = 0xbeda107f;
+import { probeVdi, VDI_SIGNATURE } from './magic.js';
 
 /** VDIHEADER1 (version 1.1) fields, at their offsets in the file. */
 interface VdiHeader {
@@ -147,6 +147,6 @@ async function findParent(name: string, hdr: VdiHeader, ctx: OpenContext): Promi
 
 export const vdiFormat: ContainerFormat = {
   name: 'vdi',
-  probe: (head) => head.length >= 0x48 && head.readUInt32LE(0x40) === VDI_SIGNATURE,
+  probe: probeVdi,
   open: openVdi,
 };

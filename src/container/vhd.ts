@@ -10,8 +10,8 @@ import { NotThisFormat, type Container, type ContainerFormat, type OpenContext }
 import { u64beSafe } from '../source/bytes.js';
 import { byteLru } from '../source/lru.js';
 import { MappedContainer, PagedTable, windowsToHostPath, type Piece } from './mapped.js';
+import { probeVhd, VHD_COOKIE as COOKIE, VHD_DISK_FIXED as DISK_FIXED } from './magic.js';
 
-const COOKIE = Buffer.from('conectix');
 const DYN_COOKIE = Buffer.from('cxsparse');
 
 /** Hard Disk Footer (spec "Hard Disk Footer Format"), 512 bytes. */
@@ -31,7 +31,6 @@ interface Footer {
   checksumOk: boolean;
 }
 
-const DISK_FIXED = 2;
 const DISK_DYNAMIC = 3;
 const DISK_DIFFERENCING = 4;
 
@@ -305,17 +304,7 @@ function parentUniqueId(parent: Container): Buffer | null {
 
 export const vhdFormat: ContainerFormat = {
   name: 'vhd',
-  // A dynamic/differencing VHD starts with the footer copy. A fixed VHD has its footer only
-  // at the end (its first sector is the guest's), so the tail is checked too, asking for a
-  // fixed disk type so a raw disk that merely ends in the word "conectix" stays raw.
-  probe: (head, _src, tail) => {
-    if (head.length >= 8 && head.subarray(0, 8).equals(COOKIE)) return true;
-    if (!tail || tail.length < 512) return false;
-    for (const at of [0, 1]) {
-      if (tail.subarray(at, at + 8).equals(COOKIE) && tail.readUInt32BE(at + 60) === DISK_FIXED) return true;
-    }
-    return false;
-  },
+  probe: probeVhd,
   probesTail: true,
   open: openVhd,
 };

@@ -4,6 +4,7 @@
  * the file is never written). Structures from [MS-VHDX] (see docs/formats/vhdx.md). All
  * fields are little-endian; checksums are CRC-32C.
  */
+import { probeVhdx } from './magic.js';
 import { checkFileEnd, tableEnd } from './damage.js';
 import { corrupt, unsupported } from '../errors.js';
 import { crc32c, formatGuid, guidBytes, u64leSafe } from '../source/bytes.js';
@@ -541,6 +542,6 @@ async function openVhdx(file: ByteSource, ctx: OpenContext): Promise<Container> 
 
 export const vhdxFormat: ContainerFormat = {
   name: 'vhdx',
-  probe: (head) => head.length >= 8 && head.toString('latin1', 0, 8) === 'vhdxfile',
+  probe: probeVhdx,
   open: openVhdx,
 };

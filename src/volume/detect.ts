@@ -7,8 +7,9 @@ import type { ByteSource } from '../source/source.js';
 import { readGpt, hasGptAt } from './gpt.js';
 import { looksLikeMbr, parseMbrPartitionRecords, readMbr, hasMbrSignature } from './mbr.js';
 import type { PartitionTable } from './types.js';
-import { probeBitLocker } from './bitlocker/bitlocker.js';
-import { probeLuks } from './luks/luks.js';
+// The header modules, not the readers: this module loads at every start (issue 27).
+import { parseBitLockerHeader as probeBitLocker } from './bitlocker/volume-header.js';
+import { probeLuks } from './luks/luks1-header.js';
 import type { OpenedSystem, VolumeSystem } from './system.js';
 import { identifyContent } from './identify.js';
 import { isoVolumesOf } from './eltorito/eltorito.js';

@@ -8,7 +8,7 @@ import { splitPath } from '../../vfs/vfs.js';
 import type { Vfs } from '../../vfs/vfs.js';
 import { humanSize } from '../entry-format.js';
 import { ProgressBar } from '../progress.js';
-import { runCommand, withImage, type GlobalOptions } from '../run.js';
+import { runCommand, withImage, writeStdout, type GlobalOptions } from '../run.js';
 import { withPath } from './ls.js';
 
 interface ExtractOptions {
@@ -181,11 +181,11 @@ function printSummary(s: RestoreSummary, opts: ExtractOptions, output: string, s
     process.stderr.write(`diskpick: ${signal}: stopped; ${removed.length ? `removed the partial file ${removed.join(', ')}` : 'no partial file left'}\n`);
   }
   if (opts.json) {
-    process.stdout.write(`${jsonText(s)}\n`);
+    void writeStdout(`${jsonText(s)}\n`);
     return;
   }
   if (s.dryRun) {
-    for (const w of s.written) process.stdout.write(`would write ${w.type.padEnd(7)} ${escapeText(w.target)}\n`);
+    for (const w of s.written) void writeStdout(`would write ${w.type.padEnd(7)} ${escapeText(w.target)}\n`);
   }
   for (const f of s.failed) process.stderr.write(`diskpick: ${escapeText(f.source)}: ${escapeText(f.error)}\n`);
   if (opts.quiet) return;

@@ -8,7 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { findMount, lazyUnmount, realPath, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
-import { runCommand, vfsOptions, type GlobalOptions } from '../run.js';
+import { runCommand, vfsOptions, writeStdout, type GlobalOptions } from '../run.js';
 import { newMountLog } from '../mount-log.js';
 import { keysFromOptions, terminalAsker } from '../secrets.js';
 import { Vfs } from '../../vfs/vfs.js';
@@ -207,7 +207,7 @@ async function daemonize(image: string, mountpoint: string, opts: MountOptions, 
     process.stderr.write(`diskpick: ${r.message ?? 'mount failed'}\n`);
     return r.code;
   }
-  process.stdout.write(`mounted ${displayImageName(image)} at ${mnt} (pid ${r.pid}, log ${logPath})\nunmount with: diskpick umount ${mnt}\n`);
+  void writeStdout(`mounted ${displayImageName(image)} at ${mnt} (pid ${r.pid}, log ${logPath})\nunmount with: diskpick umount ${mnt}\n`);
   return ExitCode.ok;
 }
 

@@ -10,7 +10,7 @@ import { DiskpickError, ExitCode, fromSystemError, warningLine } from '../../err
 import { Vfs } from '../../vfs/vfs.js';
 import { DiskpickServer, isLoopback } from '../../serve/server.js';
 import { ServedTree } from '../../serve/tree.js';
-import { runCommand, vfsOptions, warnLine, type GlobalOptions } from '../run.js';
+import { runCommand, vfsOptions, warnLine, writeStdout, type GlobalOptions } from '../run.js';
 import { escapeText } from '../../escape.js';
 
 interface ServeCliOptions {
@@ -94,10 +94,10 @@ opening the printed URL once in a browser. Examples:
         const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}/`;
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ url, token: token ?? null, images: tree.images.map((i) => ({ name: i.name, path: i.path })) })}\n`);
+          void writeStdout(`${JSON.stringify({ url, token: token ?? null, images: tree.images.map((i) => ({ name: i.name, path: i.path })) })}\n`);
         } else {
           const what = `${tree.images.length} image${tree.images.length === 1 ? '' : 's'}`;
-          process.stdout.write(token
+          void writeStdout(token
             ? `serving ${what} read-only at ${url}  token: ${token}  (give it to whoever may restore; browser: ${url}?token=${token})\n`
             : `serving ${what} read-only at ${url}  (WebDAV and web page; Ctrl-C stops)\n`);
         }

@@ -11,11 +11,12 @@ import type { Container, ContainerFormat, OpenContext } from '../container.js';
 import { MappedContainer, type Piece } from '../mapped.js';
 import { inflateInto } from '../inflate.js';
 import {
-  adler32, EVF_SIGNATURE, FILE_HEADER_SIZE, parseFileHeader, parseHeaderSection, parseSectionDescriptor, parseTableSection,
+  adler32, FILE_HEADER_SIZE, parseFileHeader, parseHeaderSection, parseSectionDescriptor, parseTableSection,
   parseVolumeSection, SECTION_DESCRIPTOR_SIZE, type VolumeSection,
 } from './sections.js';
 import { openEwf2 } from './ewf2.js';
 import { EVF2_SIGNATURE } from './ewf2-sections.js';
+import { LEF2_SIGNATURE, LVF_SIGNATURE, probeEwf } from '../magic.js';
 
 /** Sections per segment file, at most (a real one has a dozen or a few hundred tables). */
 const MAX_SECTIONS = 1 << 16;
@@ -295,13 +296,9 @@ async function openEwf(first: ByteSource, ctx: OpenContext): Promise<Container> 
   return c;
 }
 
-/** EWF2 (EnCase 7 ".Ex01"/".Lx01": "EVF2"/"LEF2" then 0D 0A 81 00) and EWF-L01 logical evidence ("LVF"). */
-const LEF2_SIGNATURE = Buffer.from([0x4c, 0x45, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00]);
-const LVF_SIGNATURE = Buffer.from([0x4c, 0x56, 0x46, 0x09, 0x0d, 0x0a, 0xff, 0x00]);
-
 export const ewfFormat: ContainerFormat = {
   name: 'ewf',
-  probe: (head) => head.length >= FILE_HEADER_SIZE && [EVF_SIGNATURE, EVF2_SIGNATURE, LEF2_SIGNATURE, LVF_SIGNATURE].some((s) => head.subarray(0, 8).equals(s)),
+  probe: probeEwf,
   open: async (src, ctx) => {
     const sig = await readExact(src, 0, 8, 'EWF signature');
     if (sig.equals(EVF2_SIGNATURE)) return openEwf2(src, ctx);

@@ -7,8 +7,8 @@
 import { inflateSync } from 'node:zlib';
 import { adler32 } from './sections.js';
 
-/** "EVF2\r\n\x81\0": EWF2-Ex01 (disk images). "LEF2…" is EWF2-Lx01 (logical evidence). */
-export const EVF2_SIGNATURE = Buffer.from([0x45, 0x56, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00]);
+import { EVF2_SIGNATURE } from '../magic.js';
+export { EVF2_SIGNATURE };
 export const FILE_HEADER_V2_SIZE = 32;
 export const SECTION_DESCRIPTOR_V2_SIZE = 64;
 

@@ -6,9 +6,8 @@
  */
 import { inflateSync } from 'node:zlib';
 
-/** "EVF\x09\x0d\x0a\xff\x00": EWF-E01 and EWF-S01 (SMART uses "EVF" too; LVF is EWF-L01). */
-export const EVF_SIGNATURE = Buffer.from([0x45, 0x56, 0x46, 0x09, 0x0d, 0x0a, 0xff, 0x00]);
-export const FILE_HEADER_SIZE = 13;
+import { EVF_SIGNATURE, EWF_FILE_HEADER_SIZE as FILE_HEADER_SIZE } from '../magic.js';
+export { EVF_SIGNATURE, FILE_HEADER_SIZE };
 export const SECTION_DESCRIPTOR_SIZE = 76;
 
 export function adler32(b: Buffer, start = 0, end = b.length): number {

@@ -13,7 +13,8 @@ import type { ChainLevel, Container, ContainerFormat, FurtherDisk, OpenContext }
 import { direct, HostFile } from '../hostfile.js';
 import { RawContainer } from '../raw.js';
 import { WrappingContainer } from '../wrapping.js';
-import { isTarHeader, readTarIndex, type TarMember } from './tar.js';
+import { probeOva } from '../magic.js';
+import { readTarIndex, type TarMember } from './tar.js';
 import { parseOvf, type OvfDescriptor, type OvfDisk, type OvfFile } from './ovf.js';
 
 const MAX_DESCRIPTOR = 16 << 20;
@@ -136,7 +137,6 @@ async function openOva(src: ByteSource, ctx: OpenContext): Promise<Container> {
 
 export const ovaFormat: ContainerFormat = {
   name: 'ova',
-  // A ustar header whose first member is the descriptor (the OVF spec puts it first).
-  probe: (head) => isTarHeader(head) && /\.ovf\0/i.test(head.toString('latin1', 0, 101)),
+  probe: probeOva,
   open: (src, ctx) => openOva(src, ctx),
 };

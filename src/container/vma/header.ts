@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { corrupt } from '../../errors.js';
 
-export const VMA_MAGIC = 'VMA\0';
+import { VMA_MAGIC } from '../magic.js';
+export { VMA_MAGIC };
 /** sizeof(VmaHeader): the fixed part, before the blob buffer. */
 export const VMA_FIXED_HEADER = 12288;
 /** Largest header accepted: the fixed part plus vzdump's blob buffer room (a few MiB at most). */

@@ -14,7 +14,8 @@ import { direct } from '../hostfile.js';
 import { MappedContainer, type Piece } from '../mapped.js';
 import { SIDE_MAX, StreamCacheSource } from '../../source/stream-cache.js';
 import { ClusterIndex, popcount16, scanExtents, VMA_BLOCK_SIZE, VMA_CLUSTER_SIZE, VMA_EXTENT_HEADER_SIZE, type ExtentScan } from './extent.js';
-import { parseVmaHeader, VMA_MAGIC, vmaHeaderSize, type VmaHeader } from './header.js';
+import { probeVma } from '../magic.js';
+import { parseVmaHeader, vmaHeaderSize, type VmaHeader } from './header.js';
 
 /** Reads from this size on are gathered (one preadv per run of consecutive extents). */
 const GATHER_MIN = 256 * 1024;
@@ -264,6 +265,6 @@ async function openVma(src: ByteSource, ctx: OpenContext): Promise<Container> {
 
 export const vmaFormat: ContainerFormat = {
   name: 'vma',
-  probe: (head) => head.length >= 8 && head.toString('latin1', 0, 4) === VMA_MAGIC && head.readUInt32BE(4) === 1,
+  probe: probeVma,
   open: (src, ctx) => openVma(src, ctx),
 };

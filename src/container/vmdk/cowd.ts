@@ -8,8 +8,8 @@ import { corrupt, unsupported } from '../../errors.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { DirectoryPages, GRAIN_UNALLOCATED, type GrainMap, type GrainTable } from './grains.js';
 
-/** "COWD" read as a little-endian u32. */
-export const COWD_MAGIC = 0x44574f43;
+import { COWD_MAGIC } from '../magic.js';
+export { COWD_MAGIC };
 const SECTOR = 512;
 /** COWDisk_Header is 2048 bytes (4 sectors). */
 export const COWD_HEADER_BYTES = 2048;

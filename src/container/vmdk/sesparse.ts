@@ -9,15 +9,12 @@ import { corrupt, unsupported } from '../../errors.js';
 import { u64leAtMost } from '../../source/bytes.js';
 import { readExact, type ByteSource } from '../../source/source.js';
 import { MAX_VIRTUAL_BYTES } from './descriptor.js';
+import { isSesparse, SESPARSE_CONST_MAGIC } from '../magic.js';
+export { isSesparse, SESPARSE_CONST_MAGIC };
 import { DirectoryPages, GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
 
 const SECTOR = 512;
-/** Constant header magic 0x00000000cafebabe, as its low and high u32 halves. */
-export const SESPARSE_CONST_MAGIC = 0xcafebabe;
 const SESPARSE_VOLATILE_MAGIC = 0xcafecafe;
-/** Version 2.1: 0x0000000200000001. */
-const VERSION_LO = 1;
-const VERSION_HI = 2;
 /** Grain tables are 64 sectors = 4096 entries of 8 bytes. */
 const GT_SECTORS = 64;
 const GTES_PER_GT = (GT_SECTORS * SECTOR) / 8;
@@ -38,16 +35,6 @@ export interface SesparseConstHeader {
   grainsSize: number;
 }
 
-/** True when `b` starts with the SESparse constant header magic and version. */
-export function isSesparse(b: Buffer): boolean {
-  return (
-    b.length >= 16 &&
-    b.readUInt32LE(0) === SESPARSE_CONST_MAGIC &&
-    b.readUInt32LE(4) === 0 &&
-    b.readUInt32LE(8) === VERSION_LO &&
-    b.readUInt32LE(12) === VERSION_HI
-  );
-}
 
 /** Sector counts: their byte offsets (x 512) must stay exact Numbers. */
 function u64(b: Buffer, at: number, file: string, what: string): number {

@@ -12,8 +12,8 @@ import { readExact, type ByteSource } from '../../source/source.js';
 import { MAX_DESCRIPTOR_BYTES, MAX_VIRTUAL_BYTES } from './descriptor.js';
 import { DirectoryPages, GRAIN_UNALLOCATED, GRAIN_ZERO, type GrainMap, type GrainTable } from './grains.js';
 
-/** "KDMV" read as a little-endian u32. */
-export const SPARSE_MAGIC = 0x564d444b;
+import { SPARSE_MAGIC } from '../magic.js';
+export { SPARSE_MAGIC };
 const SECTOR = 512;
 
 /** SparseExtentHeader flags (libyal §4.1.1). */

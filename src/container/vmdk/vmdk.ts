@@ -11,10 +11,11 @@ import { basename } from 'node:path';
 import { corrupt, DiskpickError, unsupported } from '../../errors.js';
 import { appendRun, hostRunsOf, readExact, readInto, SliceSource, type ByteSource, type HostRun, readSpan, readIntoSpan } from '../../source/source.js';
 import type { ChainLevel, Container, ContainerFormat, OpenContext } from '../container.js';
-import { hasParent, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
+import { hasParent, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { COWD_MAGIC, CowdExtent } from './cowd.js';
 import { GrainReader, type Fallback, type GrainMap } from './grains.js';
 import { isSesparse, SesparseExtent } from './sesparse.js';
+import { probeVmdk } from '../magic.js';
 import { parseSparseHeader, readEmbeddedDescriptor, SparseExtent, SPARSE_MAGIC, type SparseExtentHeader } from './sparse.js';
 
 const SECTOR = 512;
@@ -312,14 +313,7 @@ async function openVmdk(src: ByteSource, ctx: OpenContext): Promise<Container> {
 
 export const vmdkFormat: ContainerFormat = {
   name: 'vmdk',
-  probe(head, src) {
-    if (head.length >= 4) {
-      const magic = head.readUInt32LE(0);
-      if (magic === SPARSE_MAGIC || magic === COWD_MAGIC) return true;
-    }
-    if (isSesparse(head)) return true;
-    return src.size <= MAX_DESCRIPTOR_BYTES && looksLikeDescriptor(head);
-  },
+  probe: probeVmdk,
   open: openVmdk,
 };
 

@@ -15,7 +15,7 @@ import {
   DIR_FT, INODE_FLAG, KEY, OBJ, ROOT_SUBVOL_RDONLY, parseDirItems, parseInodeExtrefs, parseInodeItem, parseInodeRefs, parseRootItem, parseRootRef,
   type DirItem, type InodeItem, type RootItem,
 } from './items.js';
-import { BTRFS_MAGIC, INCOMPAT, SUPER_INFO_OFFSET, csumSize, csumTypeName, formatUuid, incompatNames, readSuperblock, type Superblock } from './superblock.js';
+import { BTRFS_MAGIC, INCOMPAT, SUPER_INFO_OFFSET, csumSize, probeBtrfs, csumTypeName, formatUuid, incompatNames, readSuperblock, type Superblock } from './superblock.js';
 import { TreeReader, U64_MAX, key, type TreeRoot } from './tree.js';
 
 interface BtrfsNode extends FsNode {
@@ -45,9 +45,7 @@ const PATH_DEPTH_MAX = 4096;
 
 export const btrfsFormat: FsFormat = {
   name: 'btrfs',
-  probe(head: Buffer): boolean {
-    return head.length >= SUPER_INFO_OFFSET + 0x48 && head.subarray(SUPER_INFO_OFFSET + 0x40, SUPER_INFO_OFFSET + 0x48).equals(BTRFS_MAGIC);
-  },
+  probe: probeBtrfs,
   open(src: ByteSource, opts?: FsOpenOptions): Promise<FileSystem> {
     return BtrfsFs.open(src, opts ?? {});
   },

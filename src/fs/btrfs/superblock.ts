@@ -180,3 +180,8 @@ function cString(b: Buffer): string {
 export function incompatNames(flags: bigint): string[] {
   return Object.entries(INCOMPAT).filter(([, bit]) => flags & bit).map(([n]) => n);
 }
+
+/** The registry's probe (src/fs/formats.ts): the magic of the primary superblock at 64 KiB. */
+export function probeBtrfs(head: Buffer): boolean {
+  return head.length >= SUPER_INFO_OFFSET + 0x48 && head.subarray(SUPER_INFO_OFFSET + 0x40, SUPER_INFO_OFFSET + 0x48).equals(BTRFS_MAGIC);
+}

@@ -96,3 +96,8 @@ export async function readBootRegion(src: ByteSource, firstSector: number, shift
   }
   return { bs };
 }
+
+/** The registry's probe (src/fs/formats.ts): FileSystemName of the Main Boot Sector. */
+export function probeExfat(head: Buffer): boolean {
+  return head.length >= 512 && head.toString('latin1', 3, 11) === FILE_SYSTEM_NAME;
+}

@@ -14,7 +14,7 @@ import { formatGuid } from '../../source/bytes.js';
 import { Lru } from '../../source/lru.js';
 import { LazyExtentSource, type Extent } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type FileSystem, type FsFormat, type FsInfo, type FsNode, type Stat, type Timespec } from '../types.js';
-import { BOOT_REGION_SECTORS, FILE_SYSTEM_NAME, readBootRegion, type BootSector } from './boot.js';
+import { BOOT_REGION_SECTORS, FILE_SYSTEM_NAME, probeExfat, readBootRegion, type BootSector } from './boot.js';
 import { ClusterHeap } from './chain.js';
 import {
   ATTR_DIRECTORY,
@@ -442,6 +442,6 @@ export class ExfatFileSystem implements FileSystem {
 
 export const exfatFormat: FsFormat = {
   name: 'exfat',
-  probe: (head) => head.length >= 512 && head.toString('latin1', 3, 11) === FILE_SYSTEM_NAME,
+  probe: probeExfat,
   open: (src) => ExfatFileSystem.open(src),
 };

@@ -15,7 +15,7 @@ import { blockMapExtents, extentTreeExtents, hasExtentHeader, type BlockReader }
 import { INODE_FLAGS, fileTypeOfMode, inodeCsumSeed, inodeRdev, parseInode, type Inode } from './inode.js';
 import { parseJournalSuperblock, replayJournal, unescapeBlock, type OverlayEntry } from './journal.js';
 import {
-  COMPAT, EXT_MAGIC, INCOMPAT, RO_COMPAT, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, descriptorBlocks, featureNames, formatUuid,
+  COMPAT, INCOMPAT, probeExt, RO_COMPAT, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, descriptorBlocks, featureNames, formatUuid,
   fsTypeName, groupDescChecksumOk, hasCompat, hasIncompat, hasRoCompat, parseGroupDesc, parseSuperblock,
   type GroupDesc, type Superblock,
 } from './superblock.js';
@@ -37,9 +37,7 @@ interface ExtNode extends FsNode {
 
 export const extFormat: FsFormat = {
   name: 'ext',
-  probe(head: Buffer): boolean {
-    return head.length >= SUPERBLOCK_OFFSET + 0x3a && head.readUInt16LE(SUPERBLOCK_OFFSET + 0x38) === EXT_MAGIC;
-  },
+  probe: probeExt,
   open(src: ByteSource): Promise<FileSystem> {
     return ExtFs.open(src);
   },

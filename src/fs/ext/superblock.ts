@@ -272,3 +272,8 @@ export function formatUuid(u: Buffer): string {
   const h = u.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
+
+/** The registry's probe (src/fs/formats.ts): the superblock magic at 1024 + 0x38. */
+export function probeExt(head: Buffer): boolean {
+  return head.length >= SUPERBLOCK_OFFSET + 0x3a && head.readUInt16LE(SUPERBLOCK_OFFSET + 0x38) === EXT_MAGIC;
+}

@@ -218,3 +218,8 @@ export function parseAgHeaders(sb: Superblock, agno: number, agf: Buffer, agi: B
   }
   return h;
 }
+
+/** The registry's probe (src/fs/formats.ts): sb_magicnum at the volume's start. */
+export function probeXfs(head: Buffer): boolean {
+  return head.length >= 4 && head.readUInt32BE(0) === XFS_SB_MAGIC;
+}

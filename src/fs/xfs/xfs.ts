@@ -21,7 +21,7 @@ import {
 import { DIFLAG, FORMAT, fileTypeOfMode, inodeRdev, parseInode, type Inode } from './inode.js';
 import { logState } from './log.js';
 import { ITEM_NAMES, OverlaySource, replayLog } from './replay.js';
-import { XFS_SB_MAGIC, featureNames, formatUuid, parseAgHeaders, parseSuperblock, type Superblock } from './superblock.js';
+import { probeXfs, featureNames, formatUuid, parseAgHeaders, parseSuperblock, type Superblock } from './superblock.js';
 
 const WARN_LIST_MAX = 5;
 const INODE_CACHE_MAX = 16384;
@@ -52,9 +52,7 @@ interface DirMap {
 
 export const xfsFormat: FsFormat = {
   name: 'xfs',
-  probe(head: Buffer): boolean {
-    return head.length >= 4 && head.readUInt32BE(0) === XFS_SB_MAGIC;
-  },
+  probe: probeXfs,
   open(src: ByteSource): Promise<FileSystem> {
     return XfsFs.open(src);
   },

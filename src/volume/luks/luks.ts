@@ -13,7 +13,10 @@ import { makeSectorCipher } from '../crypt/cipher-spec.js';
 import { DecryptedSource, type PlainSegment } from '../crypt/decrypted-source.js';
 import { afMerge } from './af.js';
 import { KdfBudget, deriveKey, nodeHash, pbkdf2Async } from './kdf.js';
-import { LUKS_MAGIC, LUKS1_HEADER_SIZE, parseLuks1Header } from './luks1-header.js';
+import { LUKS1_HEADER_SIZE, parseLuks1Header, probeLuks } from './luks1-header.js';
+
+// Here since the registry (formats.ts) and detect.ts probe without loading this module.
+export { probeLuks };
 import { readLuks2Header } from './luks2-header.js';
 import type { LuksDigest, LuksKeyslot, LuksMetadata } from './metadata.js';
 import { timingSafeEqual } from 'node:crypto';
@@ -28,13 +31,6 @@ export interface LuksOpenOptions {
   header?: ByteSource;
   /** Name for the decrypted source ("image.vmdk:/p3"). */
   name?: string;
-}
-
-/** 1 or 2 when `head` (the first bytes of a volume) starts with a LUKS header, else null. */
-export function probeLuks(head: Buffer): 1 | 2 | null {
-  if (head.length < 8 || !head.subarray(0, 6).equals(LUKS_MAGIC)) return null;
-  const v = head.readUInt16BE(6);
-  return v === 1 || v === 2 ? v : null;
 }
 
 /** The header's metadata: needs no secret. */

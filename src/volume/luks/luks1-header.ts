@@ -7,6 +7,13 @@ import { corrupt } from '../../errors.js';
 import type { LuksMetadata, LuksKeyslot } from './metadata.js';
 
 export const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]); // "LUKS\xba\xbe"
+
+/** 1 or 2 when `head` (the first bytes of a volume) starts with a LUKS header, else null. */
+export function probeLuks(head: Buffer): 1 | 2 | null {
+  if (head.length < 8 || !head.subarray(0, 6).equals(LUKS_MAGIC)) return null;
+  const v = head.readUInt16BE(6);
+  return v === 1 || v === 2 ? v : null;
+}
 export const LUKS1_HEADER_SIZE = 592;
 
 /** phdr field offsets (spec §2.4). */

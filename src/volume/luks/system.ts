@@ -7,7 +7,7 @@
 import type { ByteSource } from '../../source/source.js';
 import { encryptedSystemOf, unlockLuks, whereOf } from '../crypt/unlock.js';
 import type { VolumeSystem } from '../system.js';
-import { probeLuks } from './luks.js';
+import { probeLuks } from './luks1-header.js';
 
 /** Detached headers already matched to their data volume (one header opens one volume). */
 const matched = new WeakSet<ByteSource>();
