@@ -371,6 +371,10 @@ export class IndexColumns {
         const nb = this.nameBytes;
         let u = this.used;
         let high = 0;
+        // Tried: one 16-bit load per character through a Uint16Array over the block (little-endian
+        // hosts, even offsets): main thread of ls -R of 100 000 files 937-939 M instructions
+        // against 936-949 M (callgrind, hash-seed search left out): noise, so not kept; through a
+        // view cached per ArrayBuffer (b.buffer read per name) it was 40 M worse.
         for (let j = n0; j < n0 + chars * 2; j += 2) {
           nb[u++] = b[j]!;
           high |= b[j + 1]!;
