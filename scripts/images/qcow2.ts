@@ -130,14 +130,19 @@ export function buildQcow2Encrypted(dir: string): Record<string, string> {
   for (const fmt of ['aes', 'luks']) {
     const p = join(tmp, `${fmt}.qcow2`);
     // qemu times its LUKS PBKDF to encrypt.iter-time; at 10 ms it failed on a busy CI machine
-    // ("Unable to get accurate CPU usage"), so 200 ms, and one more try.
+    // ("Unable to get accurate CPU usage"), so 200 ms; it still failed twice in a row in a clean-clone
+    // CI run beside a loaded machine, so up to five tries a second apart.
     const extra = fmt === 'luks' ? ',encrypt.iter-time=200' : '';
     const args = ['create', '-f', 'qcow2', '--object', 'secret,id=s0,data=diskpick', '-o', `encrypt.format=${fmt},encrypt.key-secret=s0${extra}`, p, '1M'];
-    try {
-      qemu('qemu-img', args);
-    } catch {
-      rmSync(p, { force: true });
-      qemu('qemu-img', args);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        qemu('qemu-img', args);
+        break;
+      } catch (err) {
+        rmSync(p, { force: true });
+        if (attempt === 5) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+      }
     }
   }
   rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,7 @@
  * to open in it.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededBytes, seededText } from './tree.js';
 
@@ -28,8 +28,21 @@ export function buildFolder(dir: string, build: (tmp: string) => void): void {
   mkdirSync(tmp, { recursive: true });
   try {
     build(tmp);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    try {
+      renameSync(tmp, dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (readdirSync(tmp).every((f) => existsSync(join(dir, f)))) {
+        // Another test file built the same folder meanwhile (a clean cache, files run side by
+        // side): keep theirs, which their tests may be reading — replacing it under them made a
+        // clean-clone CI run read a chain whose files came from two builds.
+        rmSync(tmp, { recursive: true, force: true });
+      } else {
+        // A folder left by an older builder: this build replaces it.
+        rmSync(dir, { recursive: true, force: true });
+        renameSync(tmp, dir);
+      }
+    }
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
