@@ -48,12 +48,15 @@ export interface Listing {
   /** Entries, "." and ".." included. */
   count: number;
   /**
-   * The names, each ended by NUL, in one string: name i is `joined` from starts[i] to
-   * starts[i + 1] - 1 (nameAt; every name, namesOf). One heap object a folder where a names
-   * array held 1000: a listing is kept, so each name was an object that every young-generation
-   * collection of a first walk copied; the names the filesystem decoded now die young.
-   * Measured (in-process walk of 100 000 ext files, --trace-gc): scavenges during the walk
-   * 0.9-1.9 ms each with the names kept, 0.4-0.8 ms without.
+   * The names, each ended by "/" (which no name in a listing holds), in one string: name i is
+   * `joined` from starts[i] to starts[i + 1] - 1 (nameAt; every name, namesOf). One heap
+   * object a folder where a names array held 1000: a listing is kept, so each name was an
+   * object that every young-generation collection of a first walk copied; the names the
+   * filesystem decoded now die young. Measured (in-process walk of 100 000 ext files,
+   * --trace-gc): scavenges during the walk 0.9-1.9 ms each with the names kept, 0.4-0.8 ms
+   * without. "/" as the filesystem's own joined names end each one (NameList.joined, NTFS):
+   * those are taken as they are (joinedListing). The libfuse3 binding takes the string and
+   * ends each name by NUL in its own UTF-8 copy.
    */
   joined: string;
   starts: Uint32Array;
@@ -70,20 +73,45 @@ export interface Listing {
   partial?: Uint8Array;
   /** Targets of symlinks whose stat was complete at listing time. */
   targets?: Map<number, string>;
-  /** The names as the libfuse3 binding takes them (UTF-8, each ended by NUL), made on first answer. */
-  packed?: Buffer;
 }
 
-/** A listing of `names` (none holds a NUL: see linuxName), "." and ".." filled in from their stat words. */
+/** A listing of `names` (none holds a "/": see linuxName), "." and ".." filled in from their stat words. */
 export function newListing(names: string[], dir: VfsNode | null, dot: Uint32Array, dotdot: Uint32Array): Listing {
-  const count = names.length;
-  const l: Listing = {
-    dir, count, joined: `${names.join('\0')}\0`, starts: nameStarts(names),
-    modeIno: new Uint32Array(count * 2), kids: new Array<Entry | undefined>(count),
-  };
+  return listingOf(`${names.join('/')}/`, nameStarts(names), dir, dot, dotdot);
+}
+
+function listingOf(joined: string, starts: Uint32Array, dir: VfsNode | null, dot: Uint32Array, dotdot: Uint32Array): Listing {
+  const count = starts.length - 1;
+  const l: Listing = { dir, count, joined, starts, modeIno: new Uint32Array(count * 2), kids: new Array<Entry | undefined>(count) };
   setModeIno(l, 0, dot);
   setModeIno(l, 1, dotdot);
   return l;
+}
+
+/**
+ * The listing of a folder whose names the filesystem gave joined (NameList.joined: NTFS),
+ * made without a string per name: ".", ".." and the joined names as they are, where every
+ * one is a name Linux can hold (linuxName, checked on the joined string: one search per
+ * name); null otherwise (a damaged or hostile index), and the caller takes the names one by
+ * one (shownNames), which leaves those out. Entries are in the columns' order (setPartials
+ * with no skip).
+ */
+export function joinedListing(names: string, n: number, dir: VfsNode, dot: Uint32Array, dotdot: Uint32Array): Listing | null {
+  if (names.includes('\0')) return null;
+  const starts = new Uint32Array(n + 3);
+  // "./../" comes first.
+  starts[1] = 2;
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const end = names.indexOf('/', at);
+    if (end <= at || (end - at <= 2 && names.charCodeAt(at) === 0x2e && (end - at === 1 || names.charCodeAt(at + 1) === 0x2e))) return null;
+    starts[i + 2] = at + 5;
+    at = end + 1;
+  }
+  // Exactly n "/": no name holds one.
+  if (at !== names.length) return null;
+  starts[n + 2] = at + 5;
+  return listingOf(`./../${names}`, starts, dir, dot, dotdot);
 }
 
 /** Where each name starts in the names joined by NUL, and (last) the end of them all. */
@@ -105,7 +133,7 @@ export function nameAt(l: Listing, i: number): string {
 
 /** Every name of a listing, "." and ".." first (a new array each call). */
 export function namesOf(l: Listing): string[] {
-  return l.joined.split('\0', l.count);
+  return l.joined.split('/', l.count);
 }
 
 /** Entry i's type and number from its whole stat words. */
@@ -155,7 +183,7 @@ export function shownNames(from: readonly string[], extra: string | null): { nam
  * those with one, for the caller to make their entries.
  */
 export function setPartials(l: Listing, c: NameList<unknown>, skip: Uint8Array | null, volume: number, inodes: InodeMap): number[] {
-  const n = c.names.length;
+  const n = c.types.length;
   const nodes = c.nodes;
   const withNode: number[] = [];
   const mi = l.modeIno;
@@ -207,11 +235,6 @@ export function listedStat(l: Listing, i: number): Fuse.StatLike {
   st[0] = l.modeIno[2 * i]!;
   st[7] = l.modeIno[2 * i + 1]!;
   return statLikeOf(st);
-}
-
-/** The listing's names in one buffer, each ended by NUL (the libfuse3 binding's readdir answer). */
-export function packedNames(l: Listing): Buffer {
-  return (l.packed ??= Buffer.from(l.joined));
 }
 
 /** A name Linux can hold in a folder: no "/" or NUL, not "", "." or "..". */

@@ -197,6 +197,27 @@ static struct offered *take_offered_listing(const char *path) {
   return taken;
 }
 
+/*
+ * A listing's names from JavaScript (a string, each name ended by "/", which no name holds) as
+ * UTF-8 in new memory, each ended by NUL; NULL if empty, not a string or not "/"-ended. The
+ * string is encoded here, once, where the JavaScript side made a Buffer of it first and this
+ * side copied that (issue 27: one copy and one Buffer less per folder of a walk).
+ */
+static char *names_arg(napi_env env, napi_value v, size_t *len) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok || n == 0) return NULL;
+  char *s = malloc(n + 1);
+  if (s == NULL) return NULL;
+  if (napi_get_value_string_utf8(env, v, s, n + 1, &n) != napi_ok || n == 0 || s[n - 1] != '/') {
+    free(s);
+    return NULL;
+  }
+  /* "/" is ASCII: never a byte of a longer UTF-8 sequence. */
+  for (char *p = s; (p = memchr(p, '/', (size_t)(s + n - p))) != NULL; p++) *p = 0;
+  *len = n;
+  return s;
+}
+
 /* Fills a readdir answer from names (each ended by NUL) and st_mode/st_ino words; -EIO if malformed. */
 static int fill_names(void *dirbuf, fuse_fill_dir_t filler, const char *names, size_t blen, const uint32_t *w, size_t count) {
   size_t at = 0;
@@ -374,7 +395,7 @@ static int copy_value(napi_env env, napi_value v, char *buf, size_t size) {
 /*
  * reply(id, result, a?, b?): JavaScript's answer to request `id`. By operation:
  *   getattr  a = stat words (Uint32Array)
- *   readdir  a = names (Buffer, each ended by NUL), b = st_mode, st_ino per name (Uint32Array, 2 words each)
+ *   readdir  a = names (string, each ended by "/"), b = st_mode, st_ino per name (Uint32Array, 2 words each)
  *   open     a = its handle number; b = the file's runs, or null (Float64Array: length, fd, offset per run)
  *   read     result = bytes written into the buffer
  *   readlink a = target (string)
@@ -406,15 +427,14 @@ static napi_value reply(napi_env env, napi_callback_info info) {
       break;
     }
     case OP_READDIR: {
-      /* Names in one buffer, each ended by NUL (one copy per listing on the JavaScript side, no
-         napi call per name). */
+      /* Names in one string (no napi call per name). */
       uint32_t *w;
       size_t n, blen;
       char *names;
-      if (argc < 4 || napi_get_buffer_info(env, argv[2], (void **)&names, &blen) != napi_ok ||
-          typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 ||
-          fill_names(r->dirbuf, r->filler, names, blen, w, n / 2) != 0)
-        goto bad;
+      if (argc < 4 || typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 || (names = names_arg(env, argv[2], &blen)) == NULL) goto bad;
+      int filled = fill_names(r->dirbuf, r->filler, names, blen, w, n / 2);
+      free(names);
+      if (filled != 0) goto bad;
       break;
     }
     case OP_OPEN: {
@@ -753,7 +773,7 @@ static napi_value mount(napi_env env, napi_callback_info info) {
 
 /*
  * offer(path, names, modeIno, statWords): a folder's listing made ahead of the walker (names
- * each ended by NUL, st_mode/st_ino per name) and its own stat, for libfuse's threads to answer
+ * in one string, each ended by "/"; st_mode/st_ino per name) and its own stat, for libfuse's threads to answer
  * from (see "folders listed ahead"). Returns false when refused (over OFFERED_MAX, already
  * offered, not mounted, malformed).
  */
@@ -764,19 +784,16 @@ static napi_value offer(napi_env env, napi_callback_info info) {
   char *path = NULL, *names = NULL;
   uint32_t *mi = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || session == NULL) goto done;
-  char *src_names;
   uint32_t *src_mi, *words;
-  size_t blen, n, nw;
-  if (napi_get_buffer_info(env, argv[1], (void **)&src_names, &blen) != napi_ok || blen == 0 || src_names[blen - 1] != 0 ||
-      typed_array(env, argv[2], napi_uint32_array, (void **)&src_mi, &n) != 0 ||
+  size_t blen = 0, n, nw;
+  if (typed_array(env, argv[2], napi_uint32_array, (void **)&src_mi, &n) != 0 ||
       typed_array(env, argv[3], napi_uint32_array, (void **)&words, &nw) != 0 || nw < STAT_WORDS)
     goto done;
-  size_t bytes = blen + 4 * n + sizeof(struct offered);
+  names = names_arg(env, argv[1], &blen);
   path = string_arg(env, argv[0]);
-  names = malloc(blen);
   mi = malloc(4 * n + 4);
   if (path == NULL || names == NULL || mi == NULL) goto done;
-  memcpy(names, src_names, blen);
+  size_t bytes = blen + 4 * n + sizeof(struct offered);
   memcpy(mi, src_mi, 4 * n);
   pthread_mutex_lock(&offered_lock);
   struct offered **slot = offered_slot(path);
