@@ -18,7 +18,7 @@ import { HandleTable } from './handles.js';
 import { InodeMap } from './inodes.js';
 import { ListAhead } from './list-ahead.js';
 import {
-  joinedListing, listedChild, listedStat, nameAt, namesOf, newListing, setModeIno, setPartial, setPartials, setWords, shownNames,
+  joinedListing, listedChild, setKid, listedStat, nameAt, namesOf, newListing, setModeIno, setPartial, setPartials, setWords, shownNames,
   type Entry, type ListedEntry, type Listing,
 } from './listing.js';
 import { RAW_DIR, RawFolder } from './raw-folder.js';
@@ -238,7 +238,7 @@ export class FuseFs {
     if (!('place' in kid) || kid.stat.type === 'dir') {
       const k: Entry = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
       setModeIno(l, i, this.statArray(k));
-      l.kids[i] = k;
+      setKid(l, i, k);
       (l.folders ??= []).push(i);
     } else if (kid.partial) {
       setPartial(l, i, kid.stat.type, this.inodes.of(kid));
