@@ -109,17 +109,26 @@ export function joinedListing(names: string, n: number, dir: VfsNode, dot: Uint3
   const starts = new Uint32Array(n + 3);
   // "./../" comes first.
   starts[1] = 2;
+  return joinedStarts(names, n, starts) ? listingOf(`./../${names}`, starts, dir, dot, dotdot) : null;
+}
+
+/**
+ * Where each of the n names of `names` starts, after "./../" (from starts[2] on, and their
+ * end last); false where one is "", "." or "..", or where a name holds "/" (the string then
+ * holds more "/" than n). The per-name loop of joinedListing, in a function of its own so
+ * that the optimizing compiler takes only this (see shownNames).
+ */
+function joinedStarts(names: string, n: number, starts: Uint32Array): boolean {
   let at = 0;
   for (let i = 0; i < n; i++) {
     const end = names.indexOf('/', at);
-    if (end <= at || (end - at <= 2 && names.charCodeAt(at) === 0x2e && (end - at === 1 || names.charCodeAt(at + 1) === 0x2e))) return null;
+    if (end <= at || (end - at <= 2 && names.charCodeAt(at) === 0x2e && (end - at === 1 || names.charCodeAt(at + 1) === 0x2e))) return false;
     starts[i + 2] = at + 5;
     at = end + 1;
   }
-  // Exactly n "/": no name holds one.
-  if (at !== names.length) return null;
   starts[n + 2] = at + 5;
-  return listingOf(`./../${names}`, starts, dir, dot, dotdot);
+  // Exactly n "/": no name holds one.
+  return at === names.length;
 }
 
 /** Where each name starts in the names joined by NUL, and (last) the end of them all. */
@@ -198,7 +207,8 @@ export function setPartials(l: Listing, c: NameList<unknown>, skip: Uint8Array |
   const withNode: number[] = [];
   const mi = l.modeIno;
   const base = inodes.directBase(volume);
-  let partial: Uint8Array | null = null;
+  // Made before the loop, so that the loop's optimized code holds no typed array construction.
+  const partial = n > 0 ? (l.partial ??= new Uint8Array(l.count)) : null;
   for (let i = 0, j = 2; i < n; i++) {
     if (skip !== null && skip[i] === 1) continue;
     if (i < nodes.length && nodes[i] !== undefined) withNode.push(i, j);
@@ -208,7 +218,7 @@ export function setPartials(l: Listing, c: NameList<unknown>, skip: Uint8Array |
       // forFile's answer, without a call per entry where the number is direct (all but FAT/exFAT).
       mi[2 * j] = type === 'file' ? S_IFREG : type === 'dir' ? S_IFDIR : S_IFMT[type];
       mi[2 * j + 1] = base >= 0 && ino >= 0 && ino < SLOT_LIMIT && (ino | 0) === ino ? base + ino : inodes.forFile(volume, ino);
-      (partial ??= l.partial ?? (l.partial = new Uint8Array(l.count)))[j] = 1;
+      partial![j] = 1;
     }
     j++;
   }

@@ -502,7 +502,6 @@ export class IndexColumns {
     const nb = this.nameBytes as Slicing;
     try {
       const text = this.count === 0 ? '' : this.wide ? nb.ucs2Slice(0, this.used) : nb.latin1Slice(0, this.used);
-      this.nameChars.length = this.count;
       return { text, lengths: this.nameChars };
     } finally {
       scratch.give(nb);
