@@ -336,13 +336,6 @@ export async function serveMount(o: ServeOptions): Promise<number> {
   // libfuse3 reads up to 1 MiB per request whatever the window, and gains from it too).
   if (dev) await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, String(READ_AHEAD_KB)).catch(() => undefined);
   o.onReady(mnt);
-  // Through the libfuse3 binding (whose offers bound what waits: 1024 folders, 16 MiB), the
-  // filesystems' folders are listed from now on, not from a walker's first readdir: a walk
-  // that starts soon after the mount finds them listed. Measured (NTFS bench image, first
-  // cold `find` right after `mount --daemon` returned, 5 alternating runs each): 0.158-0.324 s
-  // (median 0.201) without, 0.056-0.117 s (median 0.082) with — part of that work is done
-  // before the walk starts, which the kernel's own mount does not do.
-  if (fsys.ahead.offer) fsys.listAheadNow();
 
   const code = await new Promise<number>((done) => {
     let finishing = false;

@@ -248,16 +248,6 @@ export class FuseFs {
     }
   }
 
-  /** Lists each filesystem's top folder now, so that list-ahead goes on below it before a walker asks. */
-  listAheadNow(): void {
-    this.readdir('/').then((l) => {
-      for (const i of l.folders ?? []) {
-        const k = l.kids?.[i];
-        if (k?.kind === 'vfs' && k.node.place.kind === 'volume' && k.node.place.vol.fs) this.readdir(`/${nameAt(l, i)}`).catch(() => undefined);
-      }
-    }, () => undefined);
-  }
-
   /** Keeps `l` as e's listing, within the budget of kept entries (the one just made always stays). */
   private keep(e: Entry, l: Listing): Listing {
     this.listings.set(e, l);
