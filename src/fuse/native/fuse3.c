@@ -61,6 +61,11 @@ struct request {
   struct statvfs *sv;
   void *dirbuf;
   fuse_fill_dir_t filler;
+  /* A readdir answer, filled in by the waiting libfuse thread (see op_readdir): freed there. */
+  char *names;
+  size_t names_len;
+  uint32_t *mode_ino;
+  size_t count;
   struct fuse_file_info *fi;
   napi_ref buffer; /* the read buffer as JavaScript saw it: detached once answered */
   int result;
@@ -427,14 +432,23 @@ static napi_value reply(napi_env env, napi_callback_info info) {
       break;
     }
     case OP_READDIR: {
-      /* Names in one string (no napi call per name). */
+      /* Names in one string (no napi call per name), copied with their words for the waiting
+         libfuse thread, which fills the answer: the entries are not added on this thread, the
+         one that lists folders. */
       uint32_t *w;
       size_t n, blen;
       char *names;
       if (argc < 4 || typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 || (names = names_arg(env, argv[2], &blen)) == NULL) goto bad;
-      int filled = fill_names(r->dirbuf, r->filler, names, blen, w, n / 2);
-      free(names);
-      if (filled != 0) goto bad;
+      uint32_t *mi = malloc(4 * n + 4);
+      if (mi == NULL) {
+        free(names);
+        goto bad;
+      }
+      memcpy(mi, w, 4 * n);
+      r->names = names;
+      r->names_len = blen;
+      r->mode_ino = mi;
+      r->count = n / 2;
       break;
     }
     case OP_OPEN: {
@@ -544,7 +558,13 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
     if (res == 0) return 0;
   }
   struct request r = { .op = OP_READDIR, .path = path, .dirbuf = buf, .filler = filler };
-  return ask(&r);
+  int res = ask(&r);
+  if (r.names != NULL) {
+    if (res == 0) res = fill_names(buf, filler, r.names, r.names_len, r.mode_ino, r.count);
+    free(r.names);
+    free(r.mode_ino);
+  }
+  return res;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi) {
