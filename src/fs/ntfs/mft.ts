@@ -50,23 +50,25 @@ export const readU64 = u64le;
  * place: the last two bytes of every 512-byte stride must equal the update sequence number
  * (proving the write was complete), and are replaced by the saved original bytes.
  */
-export function applyFixups(buf: Buffer, name: string, what: string | (() => string)): void {
+export function applyFixups(buf: Buffer, name: string, what: string | (() => string), base = 0, size = buf.length - base): void {
   // `what` may be made only for an error: a listing opens thousands of blocks.
   const said = () => (typeof what === 'string' ? what : what());
   // Byte arithmetic, not readUInt16LE (see indx.ts u32At): a listing opens every INDX block here.
-  if (buf.length < 8) throw corrupt(name, `${said()}: bad update sequence array (cut short)`);
-  const usaOfs = buf[4]! | (buf[5]! << 8);
-  const usaCount = buf[6]! | (buf[7]! << 8);
-  const strides = buf.length / 512;
-  if (usaCount === 0 || usaCount - 1 > strides || usaOfs < 8 || usaOfs + usaCount * 2 > buf.length || usaOfs & 1) {
+  // The structure is the `size` bytes at `base` (a folder's INDX blocks are fixed up where they were read).
+  if (size < 8 || base + size > buf.length) throw corrupt(name, `${said()}: bad update sequence array (cut short)`);
+  const usaOfs = buf[base + 4]! | (buf[base + 5]! << 8);
+  const usaCount = buf[base + 6]! | (buf[base + 7]! << 8);
+  const strides = size / 512;
+  if (usaCount === 0 || usaCount - 1 > strides || usaOfs < 8 || usaOfs + usaCount * 2 > size || usaOfs & 1) {
     throw corrupt(name, `${said()}: bad update sequence array (offset ${usaOfs}, count ${usaCount})`);
   }
-  const usn = buf[usaOfs]! | (buf[usaOfs + 1]! << 8);
+  const usa = base + usaOfs;
+  const usn = buf[usa]! | (buf[usa + 1]! << 8);
   for (let i = 1; i < usaCount; i++) {
-    const end = i * 512 - 2;
+    const end = base + i * 512 - 2;
     if ((buf[end]! | (buf[end + 1]! << 8)) !== usn) throw corrupt(name, `${said()}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
-    buf[end] = buf[usaOfs + 2 * i]!;
-    buf[end + 1] = buf[usaOfs + 2 * i + 1]!;
+    buf[end] = buf[usa + 2 * i]!;
+    buf[end + 1] = buf[usa + 2 * i + 1]!;
   }
 }
 
