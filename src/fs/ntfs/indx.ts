@@ -10,7 +10,7 @@
 import { corrupt } from '../../errors.js';
 import { scratch } from '../../source/scratch.js';
 import type { FileType } from '../types.js';
-import { applyFixups, FILE_NAME_DOS, parseFileName, readRefRecord, readU64, type FileNameAttr } from './mft.js';
+import { fixupsApplied, FILE_NAME_DOS, parseFileName, readRefRecord, readU64, type FileNameAttr } from './mft.js';
 
 /** INDEX_ENTRY flags. */
 const INDEX_ENTRY_NODE = 0x01;
@@ -118,7 +118,8 @@ export function openIndexBlock(b: Buffer, expectVcn: number | null, name: string
  */
 export function openIndexBlockAt(b: Buffer, base: number, size: number, expectVcn: number | null, name: string): void {
   if (size < 4 || b[base] !== 0x49 || b[base + 1] !== 0x4e || b[base + 2] !== 0x44 || b[base + 3] !== 0x58 /* "INDX" */) throw corrupt(name, `${blockWhat(expectVcn)}: bad signature`);
-  applyFixups(b, name, () => blockWhat(expectVcn), base, size);
+  const problem = fixupsApplied(b, base, size);
+  if (problem !== null) throw corrupt(name, `${blockWhat(expectVcn)}: ${problem}`);
   if (expectVcn !== null && (size < 24 || u64At(b, base + 16) !== expectVcn)) throw corrupt(name, `${blockWhat(expectVcn)}: block claims VCN ${readU64(b, base + 16)}`);
 }
 
