@@ -7,7 +7,7 @@
  * in a name, child links that loop or point nowhere, blocks no link reaches.
  */
 import { describe, expect, it } from 'vitest';
-import { IndexColumns, walkIndexInOrder } from '../../src/fs/ntfs/indx.js';
+import { IndexColumns, walkIndexInOrder, type IndexBlocks } from '../../src/fs/ntfs/indx.js';
 import { DiskpickError } from '../../src/errors.js';
 
 const DIR = 5;
@@ -63,8 +63,21 @@ function node(before: number, keys: Key[], endSubnode?: number): Buffer {
 const root = (keys: Key[], endSubnode?: number) => node(16, keys, endSubnode);
 const block = (keys: Key[], endSubnode?: number) => node(24, keys, endSubnode);
 
-function list(rootValue: Buffer, blocks: [number, Buffer][], cols = new IndexColumns('test')) {
-  walkIndexInOrder(rootValue, new Map(blocks), 'test', (b, at, end, childDone, vcn) => cols.take(b, at, end, childDone, vcn, 1000));
+/**
+ * `blocks` by VCN, `vcnsPerBlock` VCNs per block (VCNs count clusters, a block may span
+ * several), laid in one buffer as a listing reads them, each block at its own offset.
+ */
+function list(rootValue: Buffer, blocks: [number, Buffer][], cols = new IndexColumns('test'), vcnsPerBlock = 1) {
+  const size = Math.max(0, ...blocks.map(([, b]) => b.length));
+  const all = Buffer.alloc(size * blocks.length + 8);
+  const read: IndexBlocks = { buf: [], at: [], size, vcnsPerBlock };
+  blocks.forEach(([vcn, b], k) => {
+    // Blocks at odd offsets, after 8 bytes of something else: nothing may assume a block starts its buffer.
+    b.copy(all, 8 + k * size);
+    read.buf[vcn / vcnsPerBlock] = all;
+    read.at[vcn / vcnsPerBlock] = 8 + k * size;
+  });
+  walkIndexInOrder(rootValue, read, 'test', (b, at, end, childDone, vcn, base) => cols.take(b, at, end, childDone, vcn, base, 1000));
   return { cols, names: cols.names(), records: cols.records.slice(0, cols.count) };
 }
 
@@ -103,6 +116,13 @@ describe('NTFS folder index walk', () => {
     const { names } = list(r, [[8, b8], [16, b16], [24, lost]]);
     // b16 is walked as b's child (first reached there), not again at the end.
     expect(names).toEqual(['a', 'x', 'b', 'm', 'n', 'zz']);
+  });
+
+  it('finds blocks by VCN where a block spans several VCNs, and passes over a VCN inside a block', () => {
+    // 8 VCNs per block (4 KiB blocks, 512-byte VCN units): VCN 16 is block 2, VCN 12 no block's start.
+    const r = root([{ record: 50, name: 'm', subnode: 16 }, { record: 51, name: 'n', subnode: 12 }], 8);
+    const { names } = list(r, [[16, block(leaf('a', 'b'))], [8, block(leaf('x'))]], new IndexColumns('test'), 8);
+    expect(names).toEqual(['a', 'b', 'm', 'n', 'x']);
   });
 
   it('says which node is damaged: an entry running past its node', () => {

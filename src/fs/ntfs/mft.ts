@@ -48,26 +48,34 @@ export const readU64 = u64le;
 /**
  * Applies the update-sequence fixups of a multi-sector structure (MFT record, INDX block) in
  * place: the last two bytes of every 512-byte stride must equal the update sequence number
- * (proving the write was complete), and are replaced by the saved original bytes.
+ * (proving the write was complete), and are replaced by the saved original bytes. The
+ * structure is the `size` bytes at `base` (a folder's INDX blocks are fixed up where they were
+ * read, many to a buffer). Returns what is wrong (null: nothing, the fixups are applied), so
+ * that a caller opening thousands of blocks makes the error's wording only for a bad one.
  */
-export function applyFixups(buf: Buffer, name: string, what: string | (() => string)): void {
-  // `what` may be made only for an error: a listing opens thousands of blocks.
-  const said = () => (typeof what === 'string' ? what : what());
+export function fixupsApplied(buf: Buffer, base: number, size: number): string | null {
   // Byte arithmetic, not readUInt16LE (see indx.ts u32At): a listing opens every INDX block here.
-  if (buf.length < 8) throw corrupt(name, `${said()}: bad update sequence array (cut short)`);
-  const usaOfs = buf[4]! | (buf[5]! << 8);
-  const usaCount = buf[6]! | (buf[7]! << 8);
-  const strides = buf.length / 512;
-  if (usaCount === 0 || usaCount - 1 > strides || usaOfs < 8 || usaOfs + usaCount * 2 > buf.length || usaOfs & 1) {
-    throw corrupt(name, `${said()}: bad update sequence array (offset ${usaOfs}, count ${usaCount})`);
+  if (size < 8 || base + size > buf.length) return 'bad update sequence array (cut short)';
+  const usaOfs = buf[base + 4]! | (buf[base + 5]! << 8);
+  const usaCount = buf[base + 6]! | (buf[base + 7]! << 8);
+  if (usaCount === 0 || usaCount - 1 > size / 512 || usaOfs < 8 || usaOfs + usaCount * 2 > size || usaOfs & 1) {
+    return `bad update sequence array (offset ${usaOfs}, count ${usaCount})`;
   }
-  const usn = buf[usaOfs]! | (buf[usaOfs + 1]! << 8);
+  const usa = base + usaOfs;
+  const usn = buf[usa]! | (buf[usa + 1]! << 8);
   for (let i = 1; i < usaCount; i++) {
-    const end = i * 512 - 2;
-    if ((buf[end]! | (buf[end + 1]! << 8)) !== usn) throw corrupt(name, `${said()}: fixup mismatch in sector ${i - 1} (torn or damaged write)`);
-    buf[end] = buf[usaOfs + 2 * i]!;
-    buf[end + 1] = buf[usaOfs + 2 * i + 1]!;
+    const end = base + i * 512 - 2;
+    if ((buf[end]! | (buf[end + 1]! << 8)) !== usn) return `fixup mismatch in sector ${i - 1} (torn or damaged write)`;
+    buf[end] = buf[usa + 2 * i]!;
+    buf[end + 1] = buf[usa + 2 * i + 1]!;
   }
+  return null;
+}
+
+/** fixupsApplied on the whole of `buf` (an MFT record), throwing for `what` when they are wrong. */
+export function applyFixups(buf: Buffer, name: string, what: string): void {
+  const problem = fixupsApplied(buf, 0, buf.length);
+  if (problem !== null) throw corrupt(name, `${what}: ${problem}`);
 }
 
 /** One attribute as stored in one record (an extent, for non-resident attributes split over records). */

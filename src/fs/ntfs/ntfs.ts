@@ -13,7 +13,7 @@ import { ExtentSource } from '../../source/extents.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, JoinedNameList, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsCompressedStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
-import { IndexColumns, indexEntryFlags, indexEntryLength, openIndexBlock, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexEntry, type IndexKeyRun, type IndexRoot } from './indx.js';
+import { IndexColumns, indexEntryFlags, indexEntryLength, openIndexBlockAt, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexBlocks, type IndexEntry, type IndexKeyRun, type IndexRoot } from './indx.js';
 import {
   applyFixups, AT, ATTR_COMPRESSION_MASK, ATTR_IS_ENCRYPTED, ATTR_IS_SPARSE, FILE_NAME_DOS, MFT_RECORD_IN_USE, MFT_RECORD_IS_DIRECTORY,
   filetimeAt, parseAttributeList, parseFileName, parseMftRecord, readRefRecord, readU64, parseStandardInformation, type AttrRecord, type FileNameAttr, type MftRecord, type StandardInformation,
@@ -265,18 +265,20 @@ function indexBlockInUse(bits: Buffer | null, i: number): boolean {
 }
 
 /**
- * Opens the in-use blocks b0..b1 read into `chunk` (see openIndexBlock) into `blocks` by VCN.
+ * Opens the in-use blocks b0..b1 read into `chunk` (at `into`) where they lie (see
+ * openIndexBlockAt), into `blocks` by block number. Stored by index in increasing order: dense
+ * arrays for a real folder, ones V8 keeps sparse where a hostile bitmap skips far ahead.
  * Apart from the async walkIndex: a loop in an async function is slower to get optimized.
  */
-function openIndexBlocks(chunk: Buffer, b0: number, b1: number, bs: number, vcnSize: number, bits: Buffer | null, blocks: Map<number, Buffer>, path: string): void {
+function openIndexBlocks(chunk: Buffer, into: number, got: number, b0: number, b1: number, bits: Buffer | null, blocks: IndexBlocks, path: string): void {
+  const bs = blocks.size;
   for (let i = b0; i < b1; i++) {
     if (!indexBlockInUse(bits, i)) continue;
-    const at = (i - b0) * bs;
-    if (at + bs > chunk.length) break;
-    const vcn = (i * bs) / vcnSize;
-    const block = chunk.subarray(at, at + bs);
-    openIndexBlock(block, vcn, path);
-    blocks.set(vcn, block);
+    const at = into + (i - b0) * bs;
+    if (at + bs > into + got) break;
+    openIndexBlockAt(chunk, at, bs, i * blocks.vcnsPerBlock, path);
+    blocks.buf[i] = chunk;
+    blocks.at[i] = at;
   }
 }
 
@@ -757,11 +759,11 @@ export class NtfsFileSystem implements FileSystem {
   }
 
   /**
-   * Reads bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION into `into`, straight
+   * Reads bytes [offset, offset + length) of a folder's $INDEX_ALLOCATION into `into` at `intoAt`, straight
    * from the volume, run by run, when allocated, initialized, uncompressed runs hold them;
    * false (nothing promised about `into`) when not, and the stream reader answers.
    */
-  private async indexPieceInto(a: NtfsAttr, into: Buffer, offset: number, length: number, path: string): Promise<boolean> {
+  private async indexPieceInto(a: NtfsAttr, into: Buffer, intoAt: number, offset: number, length: number, path: string): Promise<boolean> {
     if (!a.nonResident || a.compressionUnit || offset + length > a.initializedSize) return false;
     const runs = this.runsOf(a, path);
     const cs = this.cs;
@@ -773,7 +775,7 @@ export class NtfsFileSystem implements FileSystem {
       const end = (r.vcn + r.length) * cs;
       if (end <= at) return false;
       const n = Math.min(length - done, end - at);
-      const got = await readInto(this.vol, into, done, r.lcn * cs + (at - r.vcn * cs), n);
+      const got = await readInto(this.vol, into, intoAt + done, r.lcn * cs + (at - r.vcn * cs), n);
       if (got < n) return false;
       done += n;
     }
@@ -791,7 +793,8 @@ export class NtfsFileSystem implements FileSystem {
    */
   private async walkIndex(f: NtfsFile, path: string, take: IndexKeyRun): Promise<void> {
     const { root, rootValue, alloc, allocAttr, bitmap, vcnSize } = this.indexParts(f, path);
-    const blockMap = new Map<number, Buffer>();
+    // Index block sizes and VCN units are powers of two (indexParts).
+    const blocksRead: IndexBlocks = { buf: [], at: [], size: root.indexBlockSize, vcnsPerBlock: root.indexBlockSize / vcnSize };
     let buf: Buffer | null = null;
     this.walks++;
     try {
@@ -821,18 +824,19 @@ export class NtfsFileSystem implements FileSystem {
           let b1 = Math.min(last + 1, b0 + chunkBlocks);
           while (!inUse(b1 - 1)) b1--;
           const len = (b1 - b0) * bs;
-          const into = buf ? buf.subarray((b0 - first) * bs, (b0 - first) * bs + len) : Buffer.allocUnsafe(len);
+          const chunk = buf ?? Buffer.allocUnsafe(len);
+          const into = buf ? (b0 - first) * bs : 0;
           let got = len;
-          if (!(await this.indexPieceInto(allocAttr!, into, b0 * bs, len, path))) {
+          if (!(await this.indexPieceInto(allocAttr!, chunk, into, b0 * bs, len, path))) {
             // The stream reader's bytes may be a cache's: copied, as fixups change them.
             const r = await alloc.read(b0 * bs, len);
-            got = r.copy(into, 0, 0, Math.min(r.length, len));
+            got = r.copy(chunk, into, 0, Math.min(r.length, len));
           }
-          openIndexBlocks(into.subarray(0, got), b0, b1, bs, vcnSize, bits, blockMap, path);
+          openIndexBlocks(chunk, into, got, b0, b1, bits, blocksRead, path);
           b0 = b1;
         }
       }
-      walkIndexInOrder(rootValue, blockMap, path, take);
+      walkIndexInOrder(rootValue, blocksRead, path, take);
     } finally {
       this.walks--;
       if (buf) scratch.give(buf);
@@ -842,10 +846,10 @@ export class NtfsFileSystem implements FileSystem {
   /** Every entry of a folder index, in index order. */
   private async indexEntries(f: NtfsFile, path: string): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
-    await this.walkIndex(f, path, (b, at, end, childDone, vcn) => {
+    await this.walkIndex(f, path, (b, at, end, childDone, vcn, base) => {
       let first = childDone;
       while (at + 16 <= end) {
-        const length = indexEntryLength(b, at, end, path, vcn);
+        const length = indexEntryLength(b, at, end, path, vcn, base);
         const flags = indexEntryFlags(b, at);
         if (flags.end || (flags.node && !first)) return at;
         first = false;
@@ -961,7 +965,7 @@ export class NtfsFileSystem implements FileSystem {
     const allocated = f.attrs.find((a) => a.type === AT.INDEX_ALLOCATION && a.name === '$I30')?.dataSize ?? 0;
     // (MFT_RECORD_EXTEND is below METADATA_RECORDS.)
     const cols = new IndexColumns(node.path, inExtend, NOT_PLAIN, METADATA_RECORDS, Math.ceil(allocated / 160) + 16, node.rec);
-    await this.walkIndex(f, node.path, (b, at, end, childDone, vcn) => cols.take(b, at, end, childDone, vcn, MAX_DIR_ENTRIES));
+    await this.walkIndex(f, node.path, (b, at, end, childDone, vcn, base) => cols.take(b, at, end, childDone, vcn, base, MAX_DIR_ENTRIES));
     const shown = cols.listed(node.rec);
     // Every entry shown in order (most folders): the names stay one string (JoinedNameList).
     const joined = shown ? null : cols.joinedNames();
