@@ -575,7 +575,7 @@ export class IndexColumns {
       return { text, lengths: this.nameChars };
     } finally {
       scratch.give(nb);
-      this.nameBytes = Buffer.alloc(0);
+      this.nameBytes = NO_BYTES;
       this.used = 0;
     }
   }
