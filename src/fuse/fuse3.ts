@@ -12,7 +12,6 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuseFs } from './ops.js';
 import { Errno } from './errno.js';
-import { packedNames } from './listing.js';
 import { corrupt } from '../errors.js';
 
 /** Operation numbers, as src/fuse/native/fuse3.c numbers them (enum op). */
@@ -26,7 +25,7 @@ export interface Fuse3Binding {
   /** The answer to request `id` (see reply() in fuse3.c for what each operation takes). */
   reply(id: number, result: number, a?: unknown, b?: unknown): void;
   /** A folder's listing made ahead of the walker, and its stat, for libfuse's threads to answer from; false when refused. */
-  offer(path: string, names: Buffer, modeIno: Uint32Array, stat: Uint32Array): boolean;
+  offer(path: string, names: string, modeIno: Uint32Array, stat: Uint32Array): boolean;
 }
 
 /** Where the build put the binding: dist/native/, seen from dist/fuse/, dist/cli/ (the bundle) or src/fuse/ (tests). */
@@ -62,7 +61,7 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
           fsys.answerGetattr(path, (err, words) => reply(id, err, words));
           return;
         case Op.readdir:
-          fsys.readdir(path).then((l) => reply(id, 0, packedNames(l), l.modeIno), fail(id, 'readdir', path));
+          fsys.readdir(path).then((l) => reply(id, 0, l.joined, l.modeIno), fail(id, 'readdir', path));
           return;
         case Op.open:
           fsys.open(path, a as number).then(async (fh) => {
@@ -105,5 +104,5 @@ export function mountFuse3(b: Fuse3Binding, mountpoint: string, options: string[
     }
   };
   b.mount(mountpoint, options, dispatch);
-  fsys.ahead.offer = (path, l, st) => b.offer(path, packedNames(l), l.modeIno, st);
+  fsys.ahead.offer = (path, l, st) => b.offer(path, l.joined, l.modeIno, st);
 }

@@ -10,6 +10,8 @@ const SLOT_BITS = 27;
 const SLOT_SIZE = 2 ** SLOT_BITS;
 const MAX_DIRECT_SLOT = 15;
 const FIRST_ASSIGNED = 2 ** 31;
+/** Stat.ino below this has a direct number (see forFile, directBase). */
+export const SLOT_LIMIT = SLOT_SIZE;
 
 /**
  * A file's number is `(volume index + 1) << 27 | Stat.ino` while both fit (15 volumes, 2^27
@@ -35,6 +37,15 @@ export class InodeMap {
       this.assigned.set(key, n);
     }
     return n;
+  }
+
+  /**
+   * What forFile adds Stat.ino to for the volume's numbers below SLOT_LIMIT, or -1 where it
+   * has no direct slot: the per-entry loop of a listing (setPartials) then makes no call.
+   */
+  directBase(volumeIndex: number): number {
+    const slot = volumeIndex + 1;
+    return slot <= MAX_DIRECT_SLOT ? slot * SLOT_SIZE : -1;
   }
 
   /** The number of a Vfs node: the root 1, synthetic folders (VG, disk, volume folders) in slot 0 from 16. */

@@ -56,7 +56,7 @@ export class ListAhead {
     // made this function hot enough for the optimizing compiler (2.5-10 ms of its CPU a walk).
     for (const i of l.folders ?? []) {
       if (this.queue.length >= LIST_AHEAD_FOLDERS) break;
-      const k = l.kids[i];
+      const k = l.kids?.[i];
       // Folders of a filesystem only: a volume's folder would open its filesystem (or ask for its key) unasked.
       if (k?.kind === 'vfs' && k.node.place.kind === 'fs' && k.node.stat.type === 'dir' && !this.host.kept(k)) this.queue.push([k, `${path === '/' ? '' : path}/${nameAt(l, i)}`]);
     }

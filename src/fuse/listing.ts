@@ -5,7 +5,7 @@
  */
 import type Fuse from 'fuse-native';
 import type { NameList, Stat } from '../fs/types.js';
-import type { InodeMap } from './inodes.js';
+import { SLOT_LIMIT, type InodeMap } from './inodes.js';
 import type { ByteSource } from '../source/source.js';
 import type { VfsNode } from '../vfs/vfs.js';
 import { fillStatArray, S_IFMT, STAT_WORDS, statLikeOf, wordsAt } from './stat-words.js';
@@ -48,12 +48,15 @@ export interface Listing {
   /** Entries, "." and ".." included. */
   count: number;
   /**
-   * The names, each ended by NUL, in one string: name i is `joined` from starts[i] to
-   * starts[i + 1] - 1 (nameAt; every name, namesOf). One heap object a folder where a names
-   * array held 1000: a listing is kept, so each name was an object that every young-generation
-   * collection of a first walk copied; the names the filesystem decoded now die young.
-   * Measured (in-process walk of 100 000 ext files, --trace-gc): scavenges during the walk
-   * 0.9-1.9 ms each with the names kept, 0.4-0.8 ms without.
+   * The names, each ended by "/" (which no name in a listing holds), in one string: name i is
+   * `joined` from starts[i] to starts[i + 1] - 1 (nameAt; every name, namesOf). One heap
+   * object a folder where a names array held 1000: a listing is kept, so each name was an
+   * object that every young-generation collection of a first walk copied; the names the
+   * filesystem decoded now die young. Measured (in-process walk of 100 000 ext files,
+   * --trace-gc): scavenges during the walk 0.9-1.9 ms each with the names kept, 0.4-0.8 ms
+   * without. "/" as the filesystem's own joined names end each one (NameList.joined, NTFS):
+   * those are taken as they are (joinedListing). The libfuse3 binding takes the string and
+   * ends each name by NUL in its own UTF-8 copy.
    */
   joined: string;
   starts: Uint32Array;
@@ -61,8 +64,13 @@ export interface Listing {
   modeIno: Uint32Array;
   /** Whole stat words (STAT_WORDS per entry) of files listed with a complete stat (FAT, exFAT, NTFS); made only for those. */
   words?: Uint32Array;
-  /** Folders (made with the listing: their nodes are needed to list them) and looked-up files. */
-  kids: Array<Entry | undefined>;
+  /**
+   * Folders (made with the listing: their nodes are needed to list them) and looked-up files,
+   * by position; made on the first (setKid): a folder of files that nothing looked up has none.
+   * A listing is kept, so each young-generation collection of a first walk copied an empty
+   * array of `count` slots per folder (100 folders of 1000 files: 0.8 MB of its ~21 MB).
+   */
+  kids?: Array<Entry | undefined>;
   /** Positions of the entries made with the listing (folders, `.raw`), in order: what a walker enters next. */
   folders?: number[];
   byName?: Map<string, number>;
@@ -70,20 +78,57 @@ export interface Listing {
   partial?: Uint8Array;
   /** Targets of symlinks whose stat was complete at listing time. */
   targets?: Map<number, string>;
-  /** The names as the libfuse3 binding takes them (UTF-8, each ended by NUL), made on first answer. */
-  packed?: Buffer;
 }
 
-/** A listing of `names` (none holds a NUL: see linuxName), "." and ".." filled in from their stat words. */
+const S_IFREG = S_IFMT.file;
+const S_IFDIR = S_IFMT.dir;
+
+/** A listing of `names` (none holds a "/": see linuxName), "." and ".." filled in from their stat words. */
 export function newListing(names: string[], dir: VfsNode | null, dot: Uint32Array, dotdot: Uint32Array): Listing {
-  const count = names.length;
-  const l: Listing = {
-    dir, count, joined: `${names.join('\0')}\0`, starts: nameStarts(names),
-    modeIno: new Uint32Array(count * 2), kids: new Array<Entry | undefined>(count),
-  };
+  return listingOf(`${names.join('/')}/`, nameStarts(names), dir, dot, dotdot);
+}
+
+function listingOf(joined: string, starts: Uint32Array, dir: VfsNode | null, dot: Uint32Array, dotdot: Uint32Array): Listing {
+  const count = starts.length - 1;
+  const l: Listing = { dir, count, joined, starts, modeIno: new Uint32Array(count * 2) };
   setModeIno(l, 0, dot);
   setModeIno(l, 1, dotdot);
   return l;
+}
+
+/**
+ * The listing of a folder whose names the filesystem gave joined (NameList.joined: NTFS),
+ * made without a string per name: ".", ".." and the joined names as they are, where every
+ * one is a name Linux can hold (linuxName, checked on the joined string: one search per
+ * name); null otherwise (a damaged or hostile index), and the caller takes the names one by
+ * one (shownNames), which leaves those out. Entries are in the columns' order (setPartials
+ * with no skip).
+ */
+export function joinedListing(names: string, n: number, dir: VfsNode, dot: Uint32Array, dotdot: Uint32Array): Listing | null {
+  if (names.includes('\0')) return null;
+  const starts = new Uint32Array(n + 3);
+  // "./../" comes first.
+  starts[1] = 2;
+  return joinedStarts(names, n, starts) ? listingOf(`./../${names}`, starts, dir, dot, dotdot) : null;
+}
+
+/**
+ * Where each of the n names of `names` starts, after "./../" (from starts[2] on, and their
+ * end last); false where one is "", "." or "..", or where a name holds "/" (the string then
+ * holds more "/" than n). The per-name loop of joinedListing, in a function of its own so
+ * that the optimizing compiler takes only this (see shownNames).
+ */
+function joinedStarts(names: string, n: number, starts: Uint32Array): boolean {
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const end = names.indexOf('/', at);
+    if (end <= at || (end - at <= 2 && names.charCodeAt(at) === 0x2e && (end - at === 1 || names.charCodeAt(at + 1) === 0x2e))) return false;
+    starts[i + 2] = at + 5;
+    at = end + 1;
+  }
+  starts[n + 2] = at + 5;
+  // Exactly n "/": no name holds one.
+  return at === names.length;
 }
 
 /** Where each name starts in the names joined by NUL, and (last) the end of them all. */
@@ -105,7 +150,7 @@ export function nameAt(l: Listing, i: number): string {
 
 /** Every name of a listing, "." and ".." first (a new array each call). */
 export function namesOf(l: Listing): string[] {
-  return l.joined.split('\0', l.count);
+  return l.joined.split('/', l.count);
 }
 
 /** Entry i's type and number from its whole stat words. */
@@ -155,22 +200,36 @@ export function shownNames(from: readonly string[], extra: string | null): { nam
  * those with one, for the caller to make their entries.
  */
 export function setPartials(l: Listing, c: NameList<unknown>, skip: Uint8Array | null, volume: number, inodes: InodeMap): number[] {
-  const n = c.names.length;
-  const nodes = c.nodes;
   const withNode: number[] = [];
+  if (c.types.length > 0) fillPartials(l, c, skip, volume, inodes, (l.partial ??= new Uint8Array(l.count)), withNode);
+  return withNode;
+}
+
+/**
+ * setPartials' loop, in a function of its own: the optimizing compiler takes only this, not
+ * the typed array's construction (with it, setPartials' compile took ~7 ms of compiler-thread
+ * CPU in a mount's first walk, --trace-opt).
+ */
+function fillPartials(l: Listing, c: NameList<unknown>, skip: Uint8Array | null, volume: number, inodes: InodeMap, partial: Uint8Array, withNode: number[]): void {
+  const n = c.types.length;
+  const nodes = c.nodes;
+  const types = c.types;
+  const inos = c.inos;
   const mi = l.modeIno;
-  let partial: Uint8Array | null = null;
+  const base = inodes.directBase(volume);
   for (let i = 0, j = 2; i < n; i++) {
     if (skip !== null && skip[i] === 1) continue;
     if (i < nodes.length && nodes[i] !== undefined) withNode.push(i, j);
     else {
-      mi[2 * j] = S_IFMT[c.types[i]!];
-      mi[2 * j + 1] = inodes.forFile(volume, c.inos[i]!);
-      (partial ??= l.partial ?? (l.partial = new Uint8Array(l.count)))[j] = 1;
+      const type = types[i]!;
+      const ino = inos[i]!;
+      // forFile's answer, without a call per entry where the number is direct (all but FAT/exFAT).
+      mi[2 * j] = type === 'file' ? S_IFREG : type === 'dir' ? S_IFDIR : S_IFMT[type];
+      mi[2 * j + 1] = base >= 0 && ino >= 0 && ino < SLOT_LIMIT && (ino | 0) === ino ? base + ino : inodes.forFile(volume, ino);
+      partial[j] = 1;
     }
     j++;
   }
-  return withNode;
 }
 
 /** Child `i` known by type and number only: the rest of its stat is read on getattr. */
@@ -189,29 +248,29 @@ export function listedChild(l: Listing, name: string): Entry | undefined {
   }
   const i = l.byName.get(name);
   if (i === undefined) return undefined;
-  let k = l.kids[i];
+  let k = l.kids?.[i];
   if (!k) {
     k = { kind: 'listed', owner: l, index: i };
     if (!l.partial?.[i] && l.words) k.st = wordsAt(l.words, i);
-    l.kids[i] = k;
+    setKid(l, i, k);
   }
   return k;
 }
 
+/** Keeps entry `k` as child `i` of the listing. */
+export function setKid(l: Listing, i: number, k: Entry): void {
+  (l.kids ??= new Array<Entry | undefined>(l.count))[i] = k;
+}
+
 /** What is known of entry i's stat without reading more (at least its type and number). */
 export function listedStat(l: Listing, i: number): Fuse.StatLike {
-  const k = l.kids[i];
+  const k = l.kids?.[i];
   if (k?.st) return statLikeOf(k.st);
   if (i >= 2 && !l.partial?.[i] && l.words) return statLikeOf(wordsAt(l.words, i));
   const st = new Uint32Array(STAT_WORDS);
   st[0] = l.modeIno[2 * i]!;
   st[7] = l.modeIno[2 * i + 1]!;
   return statLikeOf(st);
-}
-
-/** The listing's names in one buffer, each ended by NUL (the libfuse3 binding's readdir answer). */
-export function packedNames(l: Listing): Buffer {
-  return (l.packed ??= Buffer.from(l.joined));
 }
 
 /** A name Linux can hold in a folder: no "/" or NUL, not "", "." or "..". */

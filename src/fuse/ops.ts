@@ -18,7 +18,7 @@ import { HandleTable } from './handles.js';
 import { InodeMap } from './inodes.js';
 import { ListAhead } from './list-ahead.js';
 import {
-  listedChild, listedStat, nameAt, namesOf, newListing, setModeIno, setPartial, setPartials, setWords, shownNames,
+  joinedListing, listedChild, setKid, listedStat, nameAt, namesOf, newListing, setModeIno, setPartial, setPartials, setWords, shownNames,
   type Entry, type ListedEntry, type Listing,
 } from './listing.js';
 import { RAW_DIR, RawFolder } from './raw-folder.js';
@@ -217,13 +217,19 @@ export class FuseFs {
     const c = this.vfs.shownElsewhere(e.node) ? { names: [], types: [], inos: [], nodes: [] } : await this.vfs.readdirNames(e.node, { unsorted: true });
     const dir = e.node.place;
     const volume = dir.kind === 'root' || dir.kind === 'group' ? -1 : dir.vol.id;
-    const { names, skip } = shownNames(c.names, path === '/' ? RAW_DIR : null);
-    const l = newListing(names, e.node, this.statArray(e), this.statArray(parent));
+    // The filesystem's names as one string where it has them so (NTFS), else one by one.
+    let l = c.joined === undefined || path === '/' ? null : joinedListing(c.joined, c.types.length, e.node, this.statArray(e), this.statArray(parent));
+    let skip: Uint8Array | null = null;
+    if (l === null) {
+      const shown = shownNames(c.names, path === '/' ? RAW_DIR : null);
+      skip = shown.skip;
+      l = newListing(shown.names, e.node, this.statArray(e), this.statArray(parent));
+    }
     // Per entry only in small functions of their own (see shownNames): this one runs 100
     // times in a walk of 100 folders and stays out of the optimizing compiler.
     const withNode = setPartials(l, c, skip, volume, this.inodes);
     for (let k = 0; k < withNode.length; k += 2) this.listNode(l, withNode[k + 1]!, c.nodes[withNode[k]!]!);
-    if (path === '/') this.listNode(l, names.length - 1, this.raw.entry);
+    if (path === '/') this.listNode(l, l.count - 1, this.raw.entry);
     return this.keep(e, l);
   }
 
@@ -232,7 +238,7 @@ export class FuseFs {
     if (!('place' in kid) || kid.stat.type === 'dir') {
       const k: Entry = 'place' in kid ? { kind: 'vfs', node: kid } : kid;
       setModeIno(l, i, this.statArray(k));
-      l.kids[i] = k;
+      setKid(l, i, k);
       (l.folders ??= []).push(i);
     } else if (kid.partial) {
       setPartial(l, i, kid.stat.type, this.inodes.of(kid));

@@ -21,7 +21,7 @@ import type { SecretKind } from '../volume/system.js';
 import { openFilesystem } from '../fs/detect.js';
 import { fsFormats } from '../fs/formats.js';
 import { canFindOrphans, withOrphans } from '../fs/orphans.js';
-import { dropEntries, type FileSystem, type FsInfo, type FsNode, type NameList, type Stat, type StreamInfo, type Timespec } from '../fs/types.js';
+import { dropEntries, JoinedNameList, type FileSystem, type FsInfo, type FsNode, type NameList, type Stat, type StreamInfo, type Timespec } from '../fs/types.js';
 import type { ByteSource } from '../source/source.js';
 import { ZeroSource } from '../source/source.js';
 import { openHostFile } from '../source/index.js';
@@ -663,7 +663,7 @@ export class Vfs {
     if (pl.kind === 'volume') this.rootIno.set(pl.vol, parent.stat.ino);
     const l: NameList = await fs.readdirNames(parent);
     this.passOnWarnings(pl.vol, fs);
-    if (l.nodes.length === 0) return { names: l.names, types: l.types, inos: l.inos, nodes: [] };
+    if (l.nodes.length === 0) return l instanceof JoinedNameList ? l.withNodes<VfsNode>([]) : { names: l.names, types: l.types, inos: l.inos, nodes: [] };
     const ancestry = this.childAncestry(pl.vol, dir);
     const nodes = new Array<VfsNode | undefined>(l.types.length);
     let skip: Set<number> | null = null;
@@ -673,7 +673,7 @@ export class Vfs {
       if ((!opts.system && k.system) || this.loopedOver(pl.vol, dir, k, fs)) (skip ??= new Set()).add(i);
       else nodes[i] = this.fsNode(pl.vol, dir, k, ancestry);
     }
-    if (!skip) return { names: l.names, types: l.types, inos: l.inos, nodes };
+    if (!skip) return l instanceof JoinedNameList ? l.withNodes(nodes) : { names: l.names, types: l.types, inos: l.inos, nodes };
     return dropEntries({ names: l.names, types: l.types, inos: l.inos, nodes }, skip);
   }
 

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGptFatDisk } from '../../scripts/images/fat.js';
-import { cachedImage, diskpick } from '../helpers/tools.js';
+import { cachedImage, CLI, diskpick } from '../helpers/tools.js';
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -51,6 +51,19 @@ describe('mount --daemon logs', () => {
       for (let i = 0; i < 100 && readdirSync(mnt).length; i++) spawnSleep(50);
     }
     expect(logsIn(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('the mount process runs from a code cache of its own (trained on a mount walk), which V8 takes', () => {
+    const image = cachedImage('fat-gpt.img', buildGptFatDisk);
+    const bundle = readFileSync(join(CLI, '..', 'bundle.cjs'), 'latin1');
+    const m = /\/\/# diskpickBuild=(\w+) ([\w,]+)/.exec(bundle.slice(-200))!;
+    expect(m[2]!.split(',')).toContain('mount');
+    expect(existsSync(join(CLI, '..', `bundle.cjs.${m[1]}.mount.cache`))).toBe(true);
+    const r = diskpick(['mount', '--daemon', image, mnt], { env: { ...env, DISKPICK_CODE_CACHE_REPORT: '1' } });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const log = /log (\S+?)\)/.exec(r.stdout.toString())![1]!;
+    expect(readFileSync(log, 'utf8')).toContain('diskpick: code cache used');
+    expect(readdirSync(join(mnt, 'p1')).length).toBeGreaterThan(0);
   });
 
   it('keeps at most 16 logs, the oldest removed first', () => {

@@ -69,10 +69,12 @@ export function register(program: Command): void {
             umask: opts.umask ?? null,
             onReady: (mnt) => {
               if (opts.readyFd !== undefined) {
-                // The daemon child: tell the waiting parent, then hold no folder busy.
+                // The daemon child: log, tell the waiting parent, then hold no folder busy. The
+                // line before the report: after it, the parent may read the log (a test read it
+                // empty on a loaded machine when the line came after).
+                log(`mounted ${displayImageName(image)} at ${mnt} (pid ${process.pid})`);
                 reportReady(opts.readyFd, 'ready\n');
                 process.chdir('/');
-                log(`mounted ${displayImageName(image)} at ${mnt} (pid ${process.pid})`);
               } else {
                 log(`mounted ${displayImageName(image)} at ${mnt}; press Ctrl-C or run \`diskpick umount ${mnt}\` to unmount`);
               }

@@ -562,4 +562,21 @@ export class IndexColumns {
     }
     return out;
   }
+
+  /**
+   * Every name in one string, each ended by "/" (a hostile index can hold a name with "/" in
+   * it: the string then holds more of them than entries), and each name's length in UTF-16
+   * code units; instead of names() (see JoinedNameList), once, after the last block.
+   */
+  joinedNames(): { text: string; lengths: number[] } {
+    const nb = this.nameBytes as Slicing;
+    try {
+      const text = this.count === 0 ? '' : this.wide ? nb.ucs2Slice(0, this.used) : nb.latin1Slice(0, this.used);
+      return { text, lengths: this.nameChars };
+    } finally {
+      scratch.give(nb);
+      this.nameBytes = NO_BYTES;
+      this.used = 0;
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { readInto } from '../../source/source.js';
 import { scratch } from '../../source/scratch.js';
 import { Lru } from '../../source/lru.js';
 import { ExtentSource } from '../../source/extents.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, JoinedNameList, partialStat, type FileSystem, type FileType, type FsFormat, type FsInfo, type FsNode, type NameList, type ReaddirOptions, type Stat, type StreamInfo } from '../types.js';
 import { NtfsCompressedStream } from './attribute.js';
 import { parseBootSector, probeNtfsBoot, type NtfsBootSector } from './boot.js';
 import { IndexColumns, indexEntryFlags, indexEntryLength, openIndexBlockAt, parseIndexBlock, parseIndexRoot, walkIndexInOrder, type IndexBlocks, type IndexEntry, type IndexKeyRun, type IndexRoot } from './indx.js';
@@ -967,7 +967,9 @@ export class NtfsFileSystem implements FileSystem {
     const cols = new IndexColumns(node.path, inExtend, NOT_PLAIN, METADATA_RECORDS, Math.ceil(allocated / 160) + 16, node.rec);
     await this.walkIndex(f, node.path, (b, at, end, childDone, vcn, base) => cols.take(b, at, end, childDone, vcn, base, MAX_DIR_ENTRIES));
     const shown = cols.listed(node.rec);
-    const all = cols.names();
+    // Every entry shown in order (most folders): the names stay one string (JoinedNameList).
+    const joined = shown ? null : cols.joinedNames();
+    const all = joined ? [] : cols.names();
     const needAt: number[] = [];
     const need: IndexEntry[] = [];
     // Whether entry i (shown at j) needs its complete node: isMetadata asked only where it can
@@ -1004,15 +1006,15 @@ export class NtfsFileSystem implements FileSystem {
         check(i, j);
       }
     }
-    const count = names.length;
-    if (need.length === 0) return { names, types, inos, nodes: [] };
+    const count = types.length;
+    if (need.length === 0) return joined ? new JoinedNameList(joined.text, joined.lengths, types, inos, []) : { names, types, inos, nodes: [] };
     const full = await this.completeNodes(node, need);
     const nodes = new Array<FsNode | undefined>(count);
     for (let k = 0; k < need.length; k++) {
       nodes[needAt[k]!] = full[k]!;
       types[needAt[k]!] = full[k]!.stat.type;
     }
-    return { names, types, inos, nodes };
+    return joined ? new JoinedNameList(joined.text, joined.lengths, types, inos, nodes) : { names, types, inos, nodes };
   }
 
   async complete(n: FsNode): Promise<FsNode> {

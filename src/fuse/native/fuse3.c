@@ -61,6 +61,11 @@ struct request {
   struct statvfs *sv;
   void *dirbuf;
   fuse_fill_dir_t filler;
+  /* A readdir answer, filled in by the waiting libfuse thread (see op_readdir): freed there. */
+  char *names;
+  size_t names_len;
+  uint32_t *mode_ino;
+  size_t count;
   struct fuse_file_info *fi;
   napi_ref buffer; /* the read buffer as JavaScript saw it: detached once answered */
   int result;
@@ -195,6 +200,27 @@ static struct offered *take_offered_listing(const char *path) {
   }
   pthread_mutex_unlock(&offered_lock);
   return taken;
+}
+
+/*
+ * A listing's names from JavaScript (a string, each name ended by "/", which no name holds) as
+ * UTF-8 in new memory, each ended by NUL; NULL if empty, not a string or not "/"-ended. The
+ * string is encoded here, once, where the JavaScript side made a Buffer of it first and this
+ * side copied that (issue 27: one copy and one Buffer less per folder of a walk).
+ */
+static char *names_arg(napi_env env, napi_value v, size_t *len) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok || n == 0) return NULL;
+  char *s = malloc(n + 1);
+  if (s == NULL) return NULL;
+  if (napi_get_value_string_utf8(env, v, s, n + 1, &n) != napi_ok || n == 0 || s[n - 1] != '/') {
+    free(s);
+    return NULL;
+  }
+  /* "/" is ASCII: never a byte of a longer UTF-8 sequence. */
+  for (char *p = s; (p = memchr(p, '/', (size_t)(s + n - p))) != NULL; p++) *p = 0;
+  *len = n;
+  return s;
 }
 
 /* Fills a readdir answer from names (each ended by NUL) and st_mode/st_ino words; -EIO if malformed. */
@@ -374,7 +400,7 @@ static int copy_value(napi_env env, napi_value v, char *buf, size_t size) {
 /*
  * reply(id, result, a?, b?): JavaScript's answer to request `id`. By operation:
  *   getattr  a = stat words (Uint32Array)
- *   readdir  a = names (Buffer, each ended by NUL), b = st_mode, st_ino per name (Uint32Array, 2 words each)
+ *   readdir  a = names (string, each ended by "/"), b = st_mode, st_ino per name (Uint32Array, 2 words each)
  *   open     a = its handle number; b = the file's runs, or null (Float64Array: length, fd, offset per run)
  *   read     result = bytes written into the buffer
  *   readlink a = target (string)
@@ -406,15 +432,23 @@ static napi_value reply(napi_env env, napi_callback_info info) {
       break;
     }
     case OP_READDIR: {
-      /* Names in one buffer, each ended by NUL (one copy per listing on the JavaScript side, no
-         napi call per name). */
+      /* Names in one string (no napi call per name), copied with their words for the waiting
+         libfuse thread, which fills the answer: the entries are not added on this thread, the
+         one that lists folders. */
       uint32_t *w;
       size_t n, blen;
       char *names;
-      if (argc < 4 || napi_get_buffer_info(env, argv[2], (void **)&names, &blen) != napi_ok ||
-          typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 ||
-          fill_names(r->dirbuf, r->filler, names, blen, w, n / 2) != 0)
+      if (argc < 4 || typed_array(env, argv[3], napi_uint32_array, (void **)&w, &n) != 0 || (names = names_arg(env, argv[2], &blen)) == NULL) goto bad;
+      uint32_t *mi = malloc(4 * n + 4);
+      if (mi == NULL) {
+        free(names);
         goto bad;
+      }
+      memcpy(mi, w, 4 * n);
+      r->names = names;
+      r->names_len = blen;
+      r->mode_ino = mi;
+      r->count = n / 2;
       break;
     }
     case OP_OPEN: {
@@ -524,7 +558,13 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
     if (res == 0) return 0;
   }
   struct request r = { .op = OP_READDIR, .path = path, .dirbuf = buf, .filler = filler };
-  return ask(&r);
+  int res = ask(&r);
+  if (r.names != NULL) {
+    if (res == 0) res = fill_names(buf, filler, r.names, r.names_len, r.mode_ino, r.count);
+    free(r.names);
+    free(r.mode_ino);
+  }
+  return res;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi) {
@@ -753,7 +793,7 @@ static napi_value mount(napi_env env, napi_callback_info info) {
 
 /*
  * offer(path, names, modeIno, statWords): a folder's listing made ahead of the walker (names
- * each ended by NUL, st_mode/st_ino per name) and its own stat, for libfuse's threads to answer
+ * in one string, each ended by "/"; st_mode/st_ino per name) and its own stat, for libfuse's threads to answer
  * from (see "folders listed ahead"). Returns false when refused (over OFFERED_MAX, already
  * offered, not mounted, malformed).
  */
@@ -764,19 +804,16 @@ static napi_value offer(napi_env env, napi_callback_info info) {
   char *path = NULL, *names = NULL;
   uint32_t *mi = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || session == NULL) goto done;
-  char *src_names;
   uint32_t *src_mi, *words;
-  size_t blen, n, nw;
-  if (napi_get_buffer_info(env, argv[1], (void **)&src_names, &blen) != napi_ok || blen == 0 || src_names[blen - 1] != 0 ||
-      typed_array(env, argv[2], napi_uint32_array, (void **)&src_mi, &n) != 0 ||
+  size_t blen = 0, n, nw;
+  if (typed_array(env, argv[2], napi_uint32_array, (void **)&src_mi, &n) != 0 ||
       typed_array(env, argv[3], napi_uint32_array, (void **)&words, &nw) != 0 || nw < STAT_WORDS)
     goto done;
-  size_t bytes = blen + 4 * n + sizeof(struct offered);
+  names = names_arg(env, argv[1], &blen);
   path = string_arg(env, argv[0]);
-  names = malloc(blen);
   mi = malloc(4 * n + 4);
   if (path == NULL || names == NULL || mi == NULL) goto done;
-  memcpy(names, src_names, blen);
+  size_t bytes = blen + 4 * n + sizeof(struct offered);
   memcpy(mi, src_mi, 4 * n);
   pthread_mutex_lock(&offered_lock);
   struct offered **slot = offered_slot(path);
