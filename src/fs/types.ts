@@ -97,7 +97,7 @@ export class JoinedNameList<Node = FsNode> implements NameList<Node> {
   constructor(
     readonly joined: string,
     /** Each name's length in UTF-16 code units (what `joined` holds of it). */
-    private readonly lengths: readonly number[],
+    private readonly lengths: ArrayLike<number>,
     readonly types: readonly FileType[],
     readonly inos: readonly number[],
     readonly nodes: ReadonlyArray<Node | undefined>,
