@@ -297,6 +297,25 @@ export function buildExtHostileBase(imgPath: string): string {
 /** Bench image: a 256 MiB seeded file and 100 000 empty files in 100 folders, ext4 4 KiB blocks. */
 export const EXT_BENCH = { file: '/seeded-256MiB.bin', size: 256 * 1024 * 1024, tree: '/tree', files: 100_000, perDir: 1000 } as const;
 
+/**
+ * ext4 holding the tree of the NTFS listing image (scripts/images/ntfs.ts buildNtfsManyFiles:
+ * folders d000.. of `file-N.txt` holding "d/N"), made by mkfs.ext4 -d: NTFS `ls -R` against
+ * ext4 on the same names (the ext4 bench image's names are 5 characters, the NTFS image's 12).
+ */
+export function buildExtLikeNtfsManyFiles(imgPath: string, count: number): void {
+  const tree = imgPath.replace(/\.img$/, '.src');
+  rmSync(tree, { recursive: true, force: true });
+  for (let d = 0; d * 1000 < count; d++) {
+    const dir = join(tree, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 1000 && d * 1000 + i < count; i++) writeFileSync(join(dir, `file-${i}.txt`), `${d}/${i}\n`);
+  }
+  rmSync(imgPath, { force: true });
+  execFileSync('mkfs.ext4', ['-F', '-q', '-b', '4096', '-N', String(count + 10000), '-E', 'root_owner=0:0', '-d', tree, `${imgPath}.tmp`, '448M'], { stdio: 'pipe' });
+  renameSync(`${imgPath}.tmp`, imgPath);
+  rmSync(tree, { recursive: true, force: true });
+}
+
 export function buildExtBenchImage(imgPath: string): void {
   const tree = imgPath.replace(/\.img$/, '.src');
   rmSync(tree, { recursive: true, force: true });
