@@ -471,14 +471,15 @@ export class IndexColumns {
   }
 
   /**
-   * A copy of key i, byte by byte into a plain Uint8Array: V8 inlines this into take, and with
-   * Buffer.from(b.subarray(…)) it inlined Buffer.from's whole object path too, which made
-   * take's optimizing compile 15-26 ms of compiler-thread CPU in each mount's first walk
-   * (--trace-opt, NTFS bench image; the machine has 2 cores, one of them the walker's).
+   * A copy of key i in a plain Uint8Array, by the typed-array builtins: V8 inlines this into
+   * take, and with Buffer.from(b.subarray(…)) it inlined Buffer.from's whole object path too,
+   * which made take's optimizing compile 15-26 ms of compiler-thread CPU in each mount's first
+   * walk (--trace-opt, NTFS bench image; the machine has 2 cores, one of them the walker's).
+   * Not a byte loop either: a loop made this function of a few hundred calls hot enough for an
+   * optimizing compile of its own (14.5 ms in one first walk).
    */
   private keep(i: number, b: Buffer, k: number, keyLength: number): void {
-    const own = new Uint8Array(keyLength);
-    for (let j = 0; j < keyLength; j++) own[j] = b[k + j]!;
+    const own = new Uint8Array(b.buffer, b.byteOffset + k, keyLength).slice();
     // Two arrays, not a Map: Map.set inlined here made take's optimizing compile larger.
     this.keptAt.push(i);
     this.keptKeys.push(own);
