@@ -125,6 +125,16 @@ describe('NTFS folder index walk', () => {
     expect(names).toEqual(['a', 'b', 'm', 'n', 'x']);
   });
 
+  it('finds a child block far past the others (blocks by number stay sparse, not one slot each)', () => {
+    // Block 1 000 000 alone past block 8: a hostile bitmap can mark blocks that far apart.
+    const r = root([{ record: 50, name: 'm', subnode: 1_000_000 }], 8);
+    const before = process.memoryUsage().heapUsed;
+    const { names } = list(r, [[1_000_000, block(leaf('a', 'b'))], [8, block(leaf('x'))]]);
+    expect(names).toEqual(['a', 'b', 'm', 'x']);
+    // A dense array of 10^6 slots would be 8 MB of heap; the visited bytes (1 MB) are off-heap.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4 * 2 ** 20);
+  });
+
   it('says which node is damaged: an entry running past its node', () => {
     const b = block(leaf('a', 'b'));
     b.writeUInt16LE(0x4000, 24 + 16 + 8); // the first entry's length
