@@ -98,6 +98,71 @@ describe('ext4 through a mount', () => {
     }
   });
 
+  it('a folder read in small pieces, with telldir/seekdir and rewinddir, gives each name once, in a stable order', () => {
+    // The binding hands libfuse each entry with its offset (src/fuse/native/fuse3.c, struct
+    // dirlist): every kernel READDIR continues where the last stopped, or where seekdir says.
+    // libc's own opendir/readdir/telldir/seekdir (ctypes), and getdents64 with a 512-byte
+    // buffer so that /many's 300 names take many calls.
+    const script = String.raw`
+import ctypes, ctypes.util, json, os, sys
+libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
+class Dirent(ctypes.Structure):
+    _fields_ = [('d_ino', ctypes.c_uint64), ('d_off', ctypes.c_int64), ('d_reclen', ctypes.c_ushort), ('d_type', ctypes.c_ubyte), ('d_name', ctypes.c_char * 256)]
+libc.opendir.restype = ctypes.c_void_p
+libc.readdir.restype = ctypes.POINTER(Dirent)
+libc.readdir.argtypes = [ctypes.c_void_p]
+libc.telldir.restype = ctypes.c_long
+libc.telldir.argtypes = [ctypes.c_void_p]
+libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+libc.rewinddir.argtypes = [ctypes.c_void_p]
+libc.closedir.argtypes = [ctypes.c_void_p]
+d = libc.opendir(sys.argv[1].encode())
+def take(n):
+    out = []
+    while n:
+        e = libc.readdir(d)
+        if not e: break
+        out.append(e.contents.d_name.decode())
+        n -= 1
+    return out
+first = take(-1)
+libc.rewinddir(d)
+again = take(-1)
+libc.rewinddir(d)
+head = take(150)
+pos = libc.telldir(d)
+after = take(40)
+libc.seekdir(d, pos)
+after_seek = take(40)
+libc.closedir(d)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+buf = ctypes.create_string_buffer(512)
+small, calls = [], 0
+while True:
+    n = libc.syscall(217, fd, buf, 512)
+    if n <= 0: break
+    calls += 1
+    at = 0
+    while at < n:
+        reclen = int.from_bytes(buf.raw[at + 16:at + 18], 'little')
+        small.append(buf.raw[at + 19:at + reclen].split(b'\0', 1)[0].decode())
+        at += reclen
+os.close(fd)
+print(json.dumps({'first': first, 'again': again, 'head': head, 'after': after, 'afterSeek': after_seek, 'small': small, 'calls': calls}))
+`;
+    const r = spawnSync('python3', ['-c', script, join(mnt, 'p0', 'many')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as Record<'first' | 'again' | 'head' | 'after' | 'afterSeek' | 'small', string[]> & { calls: number };
+    const host = ['.', '..', ...readdirSync(join(tree, 'many'))].sort();
+    expect(host.length).toBe(FUSE_EXT.many + 2);
+    expect([...got.first].sort()).toEqual(host);
+    expect(got.again).toEqual(got.first);
+    expect([...got.head, ...got.after]).toEqual(got.first.slice(0, 190));
+    expect(got.afterSeek).toEqual(got.after);
+    expect([...got.small].sort()).toEqual(host);
+    expect(got.calls).toBeGreaterThan(10);
+  });
+
   it('hard links share one inode number; other files all differ', () => {
     const found = walk(join(mnt, 'p0'));
     const a = found.get(EXT_SPECIAL.hardA)!;

@@ -59,8 +59,6 @@ struct request {
   struct handle *handle;
   struct stat *st;
   struct statvfs *sv;
-  void *dirbuf;
-  fuse_fill_dir_t filler;
   /* A readdir answer, filled in by the waiting libfuse thread (see op_readdir): freed there. */
   char *names;
   size_t names_len;
@@ -223,21 +221,32 @@ static char *names_arg(napi_env env, napi_value v, size_t *len) {
   return s;
 }
 
-/* Fills a readdir answer from names (each ended by NUL) and st_mode/st_ino words; -EIO if malformed. */
-static int fill_names(void *dirbuf, fuse_fill_dir_t filler, const char *names, size_t blen, const uint32_t *w, size_t count) {
-  size_t at = 0;
-  struct stat st;
-  memset(&st, 0, sizeof st);
-  for (size_t i = 0; i < count && at < blen; i++) {
-    const char *name = names + at;
-    size_t len = strnlen(name, blen - at);
-    if (len == blen - at) return -EIO; /* not NUL-ended: never read past the buffer */
-    at += len + 1;
-    st.st_mode = w[2 * i];
-    st.st_ino = w[2 * i + 1];
-    if (filler(dirbuf, name, &st, 0, 0) != 0) break;
+/*
+ * A folder open for reading: its listing, from its first readdir to its releasedir. Entries are
+ * given to libfuse with offsets (entry i's is i + 1), so libfuse asks for each of the kernel's
+ * READDIR pages in turn and copies only that page's entries. Given without offsets, libfuse
+ * kept every entry of the folder in its own list until the folder was closed: a malloc for the
+ * entry, one for its name and their frees, 2 000 per folder of 1 000 names (perf, first cold
+ * walk of the NTFS bench image: ~8 ms of malloc, free and arena growth on libfuse's threads).
+ */
+struct dirlist {
+  char *names; /* each ended by NUL */
+  size_t names_len;
+  uint32_t *mode_ino; /* st_mode, st_ino per name */
+  size_t count;
+  size_t next, next_at; /* where the last page stopped: the next entry, and where its name is */
+};
+
+/* Whether names holds `count` names, each ended by NUL, within names_len bytes. */
+static int names_hold(const char *names, size_t names_len, size_t count) {
+  size_t at = 0, n = 0;
+  while (n < count && at < names_len) {
+    const char *end = memchr(names + at, 0, names_len - at);
+    if (end == NULL) return 0;
+    at = (size_t)(end - names) + 1;
+    n++;
   }
-  return 0;
+  return n == count;
 }
 
 /* ---- answers, on the JavaScript thread ---------------------------------------------------- */
@@ -545,26 +554,81 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
   return ask(&r);
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi, enum fuse_readdir_flags flags) {
-  (void)off;
-  (void)fi;
-  (void)flags;
+static int op_opendir(const char *path, struct fuse_file_info *fi) {
+  (void)path;
+  struct dirlist *d = calloc(1, sizeof *d);
+  if (d == NULL) return -ENOMEM;
+  fi->fh = (uint64_t)(uintptr_t)d;
+  return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi) {
+  (void)path;
+  struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
+  if (d != NULL) {
+    free(d->names);
+    free(d->mode_ino);
+    free(d);
+  }
+  return 0;
+}
+
+/* The folder's listing into d: the one offered for it, else JavaScript's answer. */
+static int load_listing(const char *path, struct dirlist *d) {
   struct offered *o = take_offered_listing(path);
-  if (o) {
-    int res = fill_names(buf, filler, o->names, o->names_len, o->mode_ino, o->count);
+  if (o != NULL) {
+    if (names_hold(o->names, o->names_len, o->count)) {
+      d->names = o->names;
+      d->names_len = o->names_len;
+      d->mode_ino = o->mode_ino;
+      d->count = o->count;
+      free(o);
+      return 0;
+    }
     free(o->names);
     free(o->mode_ino);
     free(o);
-    if (res == 0) return 0;
   }
-  struct request r = { .op = OP_READDIR, .path = path, .dirbuf = buf, .filler = filler };
+  struct request r = { .op = OP_READDIR, .path = path };
   int res = ask(&r);
-  if (r.names != NULL) {
-    if (res == 0) res = fill_names(buf, filler, r.names, r.names_len, r.mode_ino, r.count);
+  if (res == 0 && (r.names == NULL || !names_hold(r.names, r.names_len, r.count))) res = -EIO;
+  if (res != 0) {
     free(r.names);
     free(r.mode_ino);
+    return res;
   }
-  return res;
+  d->names = r.names;
+  d->names_len = r.names_len;
+  d->mode_ino = r.mode_ino;
+  d->count = r.count;
+  return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi, enum fuse_readdir_flags flags) {
+  (void)flags;
+  struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
+  if (d == NULL) return -EBADF;
+  if (d->names == NULL) {
+    int res = load_listing(path, d);
+    if (res != 0) return res;
+  }
+  if (off < 0 || (uint64_t)off >= d->count) return 0;
+  size_t i = (size_t)off, at = 0;
+  if (i == d->next) at = d->next_at;
+  else /* a seek (seekdir): the name's place counted from the start (names_hold checked them) */
+    for (size_t k = 0; k < i; k++) at += strlen(d->names + at) + 1;
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  for (; i < d->count; i++) {
+    const char *name = d->names + at;
+    st.st_mode = d->mode_ino[2 * i];
+    st.st_ino = d->mode_ino[2 * i + 1];
+    if (filler(buf, name, &st, (off_t)(i + 1), 0) != 0) break;
+    at += strlen(name) + 1;
+  }
+  d->next = i;
+  d->next_at = at;
+  return 0;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi) {
@@ -693,7 +757,9 @@ static off_t op_lseek(const char *path, off_t off, int whence, struct fuse_file_
 static const struct fuse_operations operations = {
   .init = op_init,
   .getattr = op_getattr,
+  .opendir = op_opendir,
   .readdir = op_readdir,
+  .releasedir = op_releasedir,
   .open = op_open,
   .read = op_read,
   .release = op_release,
