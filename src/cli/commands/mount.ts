@@ -154,8 +154,6 @@ export function parseMountOptions(list: string): { allowOther: boolean; uid?: nu
  * image, first cold `find` of a fresh mount, medians of 10 alternated runs: 116 -> 104 ms
  * (mount CPU 130 -> 115 ms), the image's pages dropped; 83 -> 77 ms (88 -> 76 ms) with them
  * cached. Not while the build trains the code cache, which then carries this run's flag hash.
- * Cost, in this process only: LZX decoding (WOF files) 4-11% slower (src/fs/ntfs/lzx.ts);
- * LZNT1, XPRESS and fzstd unchanged (ntfs-codecs bench, and fzstd on 6.8 MB, with the flag).
  */
 function servingFlags(): void {
   if (process.env.DISKPICK_WRITE_CODE_CACHE) return;

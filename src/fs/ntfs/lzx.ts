@@ -90,22 +90,21 @@ class Bits {
   ) {
     this.pos = start;
   }
-  /**
-   * Reads n (0..16) bits. The refill (at least 16 bits available; words past the input read as
-   * zero, see `overrun`) is written out here and in sym(), the calls made per symbol: the mount
-   * process runs without TurboFan inlining (src/cli/commands/mount.ts), and there a call to a
-   * refill method per symbol cost LZX decoding 12-20% (ntfs-codecs bench with the flag: 106 ->
-   * 117 MiB/s on x86-64 code, 257 -> 276 on text; 132 and 289 without it, as before).
-   */
-  read(n: number): number {
-    if (n === 0) return 0;
+  /** Makes at least 16 bits available. Words past the input read as zero (see `overrun`). */
+  fill(): void {
     if (this.count < 16) {
       const p = this.pos;
       const inp = this.input;
-      this.buf |= (p + 1 < inp.length ? inp[p]! | (inp[p + 1]! << 8) : 0) << (16 - this.count);
+      const w = p + 1 < inp.length ? inp[p]! | (inp[p + 1]! << 8) : 0;
+      this.buf |= w << (16 - this.count);
       this.count += 16;
       this.pos = p + 2;
     }
+  }
+  /** Reads n (0..16) bits. */
+  read(n: number): number {
+    if (n === 0) return 0;
+    this.fill();
     const v = this.buf >>> (32 - n);
     this.buf <<= n;
     this.count -= n;
@@ -113,13 +112,7 @@ class Bits {
   }
   /** Decodes one symbol of `t`. */
   sym(t: HuffmanTable): number {
-    if (this.count < 16) {
-      const p = this.pos;
-      const inp = this.input;
-      this.buf |= (p + 1 < inp.length ? inp[p]! | (inp[p + 1]! << 8) : 0) << (16 - this.count);
-      this.count += 16;
-      this.pos = p + 2;
-    }
+    this.fill();
     let e = t.lookup[this.buf >>> (32 - t.tableBits)]!;
     if (e === 0) {
       e = t.decodeLong(this.buf >>> (32 - t.maxLen));
