@@ -5,7 +5,6 @@
 import { displayImageName } from '../../container/remote-open.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync, rmSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { resolve } from 'node:path';
 import { DiskpickError, ExitCode } from '../../errors.js';
 import { findMount, lazyUnmount, realPath, reportReady, serveMount, spawnDaemon } from '../../fuse/mount.js';
@@ -60,7 +59,6 @@ export function register(program: Command): void {
           opts.gid ??= o.gid;
           opts.umask ??= o.umask;
           if (opts.daemon) return await daemonize(image, mountpoint, opts, g);
-          servingFlags();
           const log = (line: string) => process.stderr.write(`diskpick: ${line}\n`);
           const vfs = vfsOptions(g, { prompt: opts.readyFd === undefined });
           if (opts.keysStdin) addTypedKeys(vfs.keys!, readFileSync(0));
@@ -143,21 +141,6 @@ export function parseMountOptions(list: string): { allowOther: boolean; uid?: nu
     }
   }
   return out;
-}
-
-/**
- * V8 flags for the process that serves the mount, set once its code is loaded (a flag on the
- * command line would change the flag hash the code cache is checked against, and the cache
- * would be refused). No inlining by the optimising compiler: a first walk of a mount compiles
- * the listing's hot functions in every new process, on the compiler threads, which compete
- * with the walker for the same cores; without inlining their compiles are smaller. NTFS bench
- * image, first cold `find` of a fresh mount, medians of 10 alternated runs: 116 -> 104 ms
- * (mount CPU 130 -> 115 ms), the image's pages dropped; 83 -> 77 ms (88 -> 76 ms) with them
- * cached. Not while the build trains the code cache, which then carries this run's flag hash.
- */
-function servingFlags(): void {
-  if (process.env.DISKPICK_WRITE_CODE_CACHE) return;
-  setFlagsFromString('--no-turbo-inlining');
 }
 
 /**
