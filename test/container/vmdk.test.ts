@@ -294,10 +294,17 @@ describe.skipIf(!hasTool('qemu-img'))('VMDK container', () => {
       mkdirSync(dir);
       const src = join(chainTop, '..');
       copyFileSync(join(src, 'base.vmdk'), join(dir, 'base.vmdk'));
+      // qemu-img writes the CID as %x: 6 or 7 digits when it begins with zeros. The new value
+      // takes the NUL padding after the embedded descriptor's text, so nothing else moves.
       const child = readFileSync(join(src, 'base-000001.vmdk'));
       const at = child.indexOf('parentCID=');
-      child.write('parentCID=0badc0de', at, 'latin1');
-      writeFileSync(join(dir, 'base-000001.vmdk'), child);
+      const old = /^parentCID=[0-9a-f]+/.exec(child.toString('latin1', at, at + 32))![0];
+      const grow = 'parentCID=0badc0de'.length - old.length;
+      const textEnd = child.indexOf(0, at);
+      expect(child.subarray(textEnd, textEnd + grow).every((b) => b === 0)).toBe(true);
+      const edited = Buffer.concat([child.subarray(0, at), Buffer.from('parentCID=0badc0de', 'latin1'), child.subarray(at + old.length, textEnd), child.subarray(textEnd + grow)]);
+      expect(edited.length).toBe(child.length);
+      writeFileSync(join(dir, 'base-000001.vmdk'), edited);
       // Refused, as VMware does (#24.5): the error names the child, the parent and both CIDs.
       const e = await expectDiskpickError(() => openContainer(join(dir, 'base-000001.vmdk')), /does not match/);
       expect(e.kind).toBe('image');
