@@ -104,7 +104,9 @@ describe('ext4 through a mount', () => {
     // libc's own opendir/readdir/telldir/seekdir (ctypes), and getdents64 with a 512-byte
     // buffer so that /many's 300 names take many calls.
     const script = String.raw`
-import ctypes, ctypes.util, json, os, sys
+import ctypes, ctypes.util, json, os, platform, sys
+# getdents64's number differs by architecture.
+GETDENTS64 = {'x86_64': 217, 'aarch64': 61, 'riscv64': 61, 'ppc64le': 202, 's390x': 220}[platform.machine()]
 libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
 class Dirent(ctypes.Structure):
     _fields_ = [('d_ino', ctypes.c_uint64), ('d_off', ctypes.c_int64), ('d_reclen', ctypes.c_ushort), ('d_type', ctypes.c_ubyte), ('d_name', ctypes.c_char * 256)]
@@ -139,8 +141,9 @@ fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 buf = ctypes.create_string_buffer(512)
 small, calls = [], 0
 while True:
-    n = libc.syscall(217, fd, buf, 512)
-    if n <= 0: break
+    n = libc.syscall(GETDENTS64, fd, buf, 512)
+    if n < 0: sys.exit('getdents64: ' + os.strerror(ctypes.get_errno()))
+    if n == 0: break
     calls += 1
     at = 0
     while at < n:
