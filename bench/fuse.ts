@@ -158,6 +158,7 @@ export function walkRows(): BenchRow[] {
   // First walks alternate ours and the reference, FIRST_WALKS times each, medians: the machine
   // is shared, and one run of either can be several times its median.
   const ext = join(BENCH_CACHE, 'ext-bench.img');
+  if (!existsSync(ext)) buildExtBenchImage(ext);
   const count = (mnt: string) => Number(sh(`find ${mnt}/p0${EXT_BENCH.tree} | wc -l`).trim());
   const findCmd = (mnt: string) => `find ${mnt}/p0${EXT_BENCH.tree} | wc -l`;
   const kernelWalk = (image: string, sub: string, how: string) => {
