@@ -87,7 +87,7 @@ describe('npm package', () => {
   });
 
   it('the prebuilt native addons in the package load without a compiler', () => {
-    for (const addon of ['fuse3.node', 'sectors.node', 'codecs.node', 'argon2.node']) {
+    for (const addon of ['fuse3.node', 'sectors.node', 'codecs.node', 'hostio.node', 'argon2.node']) {
       const p = join(installed, 'dist', 'native', addon);
       expect(existsSync(p), `${addon} in the package`).toBe(true);
       const r = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(p)}); console.log(Object.getOwnPropertyNames(m).length)`], { env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' });

@@ -6,10 +6,8 @@
  * Where the binding was not built (no compiler or libfuse3-dev at install), or libfuse3 is
  * missing, the mount uses fuse-native (libfuse2) instead: see mount.ts.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { addonPath } from '../source/addon.js';
 import type { FuseFs } from './ops.js';
 import { Errno } from './errno.js';
 import { corrupt } from '../errors.js';
@@ -28,19 +26,10 @@ export interface Fuse3Binding {
   offer(path: string, names: string, modeIno: Uint32Array, stat: Uint32Array): boolean;
 }
 
-/** Where the build put the binding: dist/native/, seen from dist/fuse/, dist/cli/ (the bundle) or src/fuse/ (tests). */
-function bindingPath(): string | null {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const rel of ['../native/fuse3.node', '../../dist/native/fuse3.node']) {
-    const p = resolve(here, rel);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
 
 /** The binding, or why it cannot be used (then the mount uses fuse-native). */
 export function loadFuse3(): Fuse3Binding | { unavailable: string } {
-  const path = bindingPath();
+  const path = addonPath('fuse3');
   if (!path) return { unavailable: 'the libfuse3 binding was not built (needs gcc and libfuse3-dev at install)' };
   try {
     return createRequire(import.meta.url)(path) as Fuse3Binding;

@@ -9,10 +9,7 @@
  * libzstd ~1.2 GiB/s, fzstd ~50 MiB/s; CRC-32C of 4 KiB sectors: SSE4.2 ~8 GiB/s, JavaScript
  * ~1 GiB/s.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from './addon.js';
 import { decompress as fzstdDecompress, Decompress as FzstdStream } from 'fzstd';
 import { crc32cUpdate } from './bytes.js';
 
@@ -31,21 +28,8 @@ let native: CodecsBinding | null | undefined;
 
 function binding(): CodecsBinding | null {
   if (native !== undefined) return native;
-  native = null;
-  if (process.env.DISKPICK_NATIVE_CODECS === '0') return native;
-  const here = dirname(fileURLToPath(import.meta.url));
-  // dist/native/, seen from dist/source/, dist/cli/ (the bundle) or src/source/ (tests).
-  for (const rel of ['../native/codecs.node', '../../dist/native/codecs.node']) {
-    const p = resolve(here, rel);
-    if (!existsSync(p)) continue;
-    try {
-      native = createRequire(import.meta.url)(p) as CodecsBinding;
-    } catch {
-      // libzstd.so.1 missing at run time, or a binding built for another Node: the JavaScript forms.
-      native = null;
-    }
-    break;
-  }
+  // libzstd.so.1 missing at run time, or a binding built for another Node: the JavaScript forms.
+  native = process.env.DISKPICK_NATIVE_CODECS === '0' ? null : loadAddon<CodecsBinding>('codecs');
   return native;
 }
 

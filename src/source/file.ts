@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { cannotOpen, DiskpickError, fromSystemError } from '../errors.js';
+import { adviseRandom, hintsAvailable } from './hostio.js';
 import { readIntoNew, type ByteSource, type HostRun, readSpan } from './source.js';
 
 /**
@@ -63,6 +64,16 @@ function describeHostFile(st: { isFIFO(): boolean; isCharacterDevice(): boolean;
  */
 const SYNC_READ_MAX = 128 * 1024;
 
+/**
+ * Reads above SYNC_READ_MAX and below this size are spans of metadata (a folder's INDX blocks,
+ * a run of MFT records, an ext inode table), each read whole as it is needed: they go through
+ * a second descriptor of the same file marked POSIX_FADV_RANDOM, so that the kernel reads no
+ * more than each one (see hostio.ts). Smaller reads keep the first descriptor's small initial
+ * readahead, which serves neighbouring records; from this size on, reads are a file's bytes in
+ * order (cat, extract, dd: 2 MiB chunks), which readahead serves.
+ */
+const SPAN_READ_MAX = 1024 * 1024;
+
 /** One pread on the thread pool (fs.read: no FileHandle, so no node:fs/promises; see host-fs.ts). */
 function readAsync(fd: number, target: Buffer, at: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => read(fd, target, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
@@ -77,6 +88,8 @@ export class FileSource implements ByteSource {
   private closed = false;
   /** Asynchronous reads in flight: close() waits for them, so that the fd is not reused under one. */
   private readonly reading = new Set<Promise<number>>();
+  /** The descriptor for spans (SPAN_READ_MAX), opened on the first: the fd itself where none could be made; -1 until then. */
+  private spanFd = -1;
 
   private constructor(
     private readonly fd: number,
@@ -153,13 +166,42 @@ export class FileSource implements ByteSource {
 
   private async readLarge(target: Buffer, at: number, length: number, position: number): Promise<number> {
     if (this.closed) throw Object.assign(new Error('file closed'), { code: 'EBADF' });
-    const r = readAsync(this.fd, target, at, length, position);
+    const fd = length < SPAN_READ_MAX ? (this.spanFd < 0 ? this.openSpanFd() : this.spanFd) : this.fd;
+    const r = readAsync(fd, target, at, length, position);
     this.reading.add(r);
     try {
       return await r;
     } finally {
       this.reading.delete(r);
     }
+  }
+
+  /**
+   * A second open file description of the same file (through /proc/self/fd: the file opened,
+   * not whatever its path names now), with readahead off. The fd itself where that cannot be
+   * made (no /proc, no binding to say POSIX_FADV_RANDOM): reads are the same, only wider.
+   */
+  private openSpanFd(): number {
+    this.spanFd = this.fd;
+    if (!hintsAvailable()) return this.fd;
+    const opened = `/proc/self/fd/${this.fd}`;
+    let fd: number;
+    try {
+      fd = openSync(opened, READ_ONLY_FLAGS);
+    } catch {
+      return this.fd;
+    }
+    let same = false;
+    try {
+      const a = fstatSync(this.fd);
+      const b = fstatSync(fd);
+      same = a.dev === b.dev && a.ino === b.ino && adviseRandom(fd);
+    } catch {
+      // Either descriptor cannot be stat'ed: reads stay on the first.
+    }
+    if (!same) closeSync(fd);
+    if (same) this.spanFd = fd;
+    return this.spanFd;
   }
 
   async hostRuns(offset: number, length: number): Promise<HostRun[] | null> {
@@ -175,10 +217,12 @@ export class FileSource implements ByteSource {
       if (e && --e.count === 0) inputs.delete(k);
     }
     if (this.reading.size) await Promise.allSettled(this.reading);
-    try {
-      closeSync(this.fd);
-    } catch {
-      // A file only read: nothing to report on close.
+    for (const fd of this.spanFd >= 0 && this.spanFd !== this.fd ? [this.spanFd, this.fd] : [this.fd]) {
+      try {
+        closeSync(fd);
+      } catch {
+        // A file only read: nothing to report on close.
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
 import { DiskpickError, corrupt, unsupported } from '../../errors.js';
 import { BufferSource, CachedSource, type ByteSource } from '../../source/index.js';
 import { readInto } from '../../source/source.js';
+import { willNeed } from '../../source/hostio.js';
 import { scratch } from '../../source/scratch.js';
 import { Lru } from '../../source/lru.js';
 import { ExtentSource } from '../../source/extents.js';
@@ -504,7 +505,9 @@ export class NtfsFileSystem implements FileSystem {
       }
     };
     // Scattered records (the sub-folders of a big folder lie ~1000 records apart) are one small
-    // read each: a few in flight at once instead of one round trip after another.
+    // read each: the kernel is asked for all of them at once (they arrive side by side, see
+    // hostio.ts), and a few are in flight at once instead of one round trip after another.
+    if (groups.length > 1) await willNeed(this.mftDirect, groups.map(([i, j]) => [want[i]! * this.rs, (want[j]! - want[i]! + 1) * this.rs] as const));
     let next = 0;
     const worker = async () => {
       while (next < groups.length) {

@@ -15,10 +15,7 @@
  * so one ECB pass and one XOR pass serve any number of sectors.
  */
 import { createCipheriv, createDecipheriv, createHash, type Cipher, type Decipher } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../../source/addon.js';
 
 /**
  * The native form (src/volume/crypt/native/sectors.c, built by scripts/native.ts): one OpenSSL
@@ -41,21 +38,7 @@ interface SectorsBinding {
 let native: SectorsBinding | null | undefined;
 
 function nativeSectors(): SectorsBinding | null {
-  if (native !== undefined) return native;
-  native = null;
-  if (process.env.DISKPICK_NATIVE_CRYPTO === '0') return native;
-  const here = dirname(fileURLToPath(import.meta.url));
-  // dist/native/, seen from dist/volume/crypt/, dist/cli/ (the bundle) or src/volume/crypt/ (tests).
-  for (const rel of ['../../native/sectors.node', '../native/sectors.node', '../../../dist/native/sectors.node']) {
-    const p = resolve(here, rel);
-    if (!existsSync(p)) continue;
-    try {
-      native = createRequire(import.meta.url)(p) as SectorsBinding;
-    } catch {
-      native = null;
-    }
-    break;
-  }
+  if (native === undefined) native = process.env.DISKPICK_NATIVE_CRYPTO === '0' ? null : loadAddon<SectorsBinding>('sectors');
   return native;
 }
 

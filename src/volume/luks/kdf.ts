@@ -10,10 +10,8 @@
  * that formatted the volume).
  */
 import { getHashes, pbkdf2 } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../../source/addon.js';
 import { corrupt, unsupported } from '../../errors.js';
 import type { LuksKdf } from './metadata.js';
 
@@ -95,21 +93,10 @@ let argon2: { hash: Argon2Hash; from: 'bundled' | 'package' } | undefined;
 
 /**
  * diskpick's own Argon2 binding (libargon2 compiled in by scripts/native.ts): the published
- * package carries it and depends on no package with an install script (issue 20). Seen from
- * dist/volume/luks/, dist/cli/ (the bundle), dist/api/ or src/volume/luks/ (tests).
+ * package carries it and depends on no package with an install script (issue 20).
  */
 function bundledArgon2(): Argon2Binding | null {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const rel of ['../../native/argon2.node', '../native/argon2.node', '../../../dist/native/argon2.node']) {
-    const p = resolve(here, rel);
-    if (!existsSync(p)) continue;
-    try {
-      return createRequire(import.meta.url)(p) as Argon2Binding;
-    } catch {
-      return null;
-    }
-  }
-  return null;
+  return loadAddon<Argon2Binding>('argon2');
 }
 
 function loadArgon2(file: string): NonNullable<typeof argon2> {

@@ -1,0 +1,154 @@
+/**
+ * FileSource, the image file: reads of every size class (small ones synchronous, spans through
+ * a second descriptor with readahead off, large ones on the first) give the bytes written to
+ * the file; the second descriptor is the file opened, read-only, even after its path names
+ * another file, and close() leaves no descriptor open. willNeed (src/source/hostio.ts) brings
+ * the asked ranges into the page cache, as util-linux's fincore reports, and nothing else.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasTool, sha256File, tool } from '../helpers/tools.js';
+import { FileSource } from '../../src/source/file.js';
+import { readInto } from '../../src/source/source.js';
+import { hintsAvailable, willNeed } from '../../src/source/hostio.js';
+
+const MiB = 1024 * 1024;
+
+/** This process's descriptors open on `path`, with their open flags (octal, from fdinfo). */
+function descriptorsOn(path: string): Array<{ fd: number; flags: number }> {
+  const out: Array<{ fd: number; flags: number }> = [];
+  for (const name of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${name}`);
+    } catch {
+      continue;
+    }
+    if (target !== path) continue;
+    const info = readFileSync(`/proc/self/fdinfo/${name}`, 'utf8');
+    out.push({ fd: Number(name), flags: parseInt(/^flags:\s+([0-7]+)/m.exec(info)![1]!, 8) });
+  }
+  return out;
+}
+
+/** Bytes of `path` in the page cache, as fincore counts them. */
+function residentBytes(path: string): number {
+  return Number(tool('fincore', ['--bytes', '--noheadings', '--output', 'RES', path]).trim());
+}
+
+describe('FileSource reads', () => {
+  let dir: string;
+  let image: string;
+  let data: Buffer;
+  let sha: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'diskpick-file-'));
+    image = join(dir, 'disk.img');
+    data = randomBytes(12 * MiB);
+    writeFileSync(image, data);
+    sha = await sha256File(image);
+  });
+
+  afterAll(async () => {
+    // Nothing read through FileSource changes the file.
+    expect(await sha256File(image)).toBe(sha);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every read size gives the bytes written, up to the end of the file', async () => {
+    const src = await FileSource.open(image);
+    try {
+      // Small (synchronous), spans (128 KiB … 1 MiB, the second descriptor), large (the first).
+      const cases: Array<[number, number]> = [
+        [0, 1], [511, 4096], [3 * MiB + 17, 128 * 1024], [5 * MiB + 1, 128 * 1024 + 1], [7 * MiB - 3, 212_992],
+        [1 * MiB, MiB - 1], [9 * MiB + 5, MiB], [2 * MiB + 9, 2 * MiB], [data.length - 300_000, 300_000], [data.length - 100, 1 * MiB],
+      ];
+      for (const [offset, length] of cases) {
+        const want = data.subarray(offset, Math.min(data.length, offset + length));
+        const target = Buffer.alloc(length + 8, 0xee);
+        const got = await readInto(src, target, 8, offset, length);
+        expect(got, `${length} bytes at ${offset}`).toBe(want.length);
+        expect(target.subarray(8, 8 + got).equals(want), `${length} bytes at ${offset}`).toBe(true);
+        // Nothing written around the bytes read.
+        expect(target.subarray(0, 8).every((b) => b === 0xee)).toBe(true);
+        expect(target.subarray(8 + got).every((b) => b === 0xee)).toBe(true);
+        expect((await src.read(offset, length)).equals(want)).toBe(true);
+      }
+    } finally {
+      await src.close();
+    }
+  });
+
+  it.skipIf(!hintsAvailable())('spans go through a second read-only descriptor of the file opened, closed with the source', async () => {
+    const src = await FileSource.open(image);
+    const before = descriptorsOn(image);
+    expect(before).toHaveLength(1);
+    // The path now names another file: the source still reads the one it opened.
+    const other = join(dir, 'other.img');
+    writeFileSync(other, Buffer.alloc(data.length, 0x5a));
+    renameSync(image, join(dir, 'moved.img'));
+    renameSync(other, image);
+    try {
+      const span = Buffer.alloc(300_000);
+      expect(await readInto(src, span, 0, 4 * MiB, span.length)).toBe(span.length);
+      expect(span.equals(data.subarray(4 * MiB, 4 * MiB + span.length))).toBe(true);
+      const open = descriptorsOn(join(dir, 'moved.img'));
+      expect(open).toHaveLength(2);
+      // O_ACCMODE: read-only, both.
+      for (const d of open) expect(d.flags & 3).toBe(0);
+    } finally {
+      await src.close();
+      renameSync(image, other);
+      renameSync(join(dir, 'moved.img'), image);
+      rmSync(other);
+    }
+    expect(descriptorsOn(image)).toHaveLength(0);
+  });
+});
+
+describe.skipIf(!hintsAvailable() || !hasTool('fincore') || !hasTool('dd'))('willNeed', () => {
+  let dir: string;
+  let image: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'diskpick-willneed-'));
+    image = join(dir, 'disk.img');
+    writeFileSync(image, randomBytes(16 * MiB));
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('brings the asked ranges of the file into the page cache', async () => {
+    // Out of the page cache first (written back, then GNU dd: iflag=nocache with count=0 drops
+    // the whole file's pages).
+    tool('sync', [image]);
+    tool('dd', [`if=${image}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const evicted = residentBytes(image);
+    const src = await FileSource.open(image);
+    try {
+      const pieces: Array<[number, number]> = [];
+      for (let i = 0; i < 12; i++) pieces.push([i * MiB + 4096, 64 * 1024]);
+      await willNeed(src, pieces);
+      // WILLNEED starts the reads; they land within moments.
+      let resident = residentBytes(image);
+      for (let i = 0; i < 100 && resident < evicted + 12 * 64 * 1024; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        resident = residentBytes(image);
+      }
+      expect(resident).toBeGreaterThanOrEqual(evicted + 12 * 64 * 1024);
+      // What was asked, not the whole file (the kernel rounds each range to its pages).
+      expect(resident).toBeLessThan(evicted + 8 * MiB);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('skips sources whose bytes are not in host files as they are', async () => {
+    const bytes = { name: 'memory', size: 100, read: async () => Buffer.alloc(0), close: async () => undefined };
+    await expect(willNeed(bytes, [[0, 100]])).resolves.toBeUndefined();
+  });
+});
