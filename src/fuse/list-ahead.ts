@@ -51,7 +51,6 @@ export class ListAhead {
 
   /** Queues the filesystem folders of `l` (the listing of `path`) and starts the queue. */
   after(l: Listing, path: string): void {
-    if (process.env.DP_NOAHEAD) return;
     // Only the entries made with the listing (folders, a few per folder): a scan of every name
     // made this function hot enough for the optimizing compiler (2.5-10 ms of its CPU a walk).
     for (const i of l.folders ?? []) {
