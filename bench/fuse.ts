@@ -157,11 +157,14 @@ export function walkRows(): BenchRow[] {
   // and for ext4 later walks too (the kernel's caches dropped, the process keeps its listings).
   // First walks alternate ours and the reference, FIRST_WALKS times each, medians: the machine
   // is shared, and one run of either can be several times its median.
-  // The NTFS ratio depends on the process that starts `find` (2026-12-04, caches dropped,
-  // medians of 6-10 alternated walks, find's own time): started from Node as here, the mount
+  // The NTFS ratio depends on the process that starts `find` (2026-12-04, medians of 6-10
+  // alternated walks, find's own time). Caches dropped: started from Node as here, the mount
   // 0.092 s and ntfs-3g 0.090 s; from Python 0.108 / 0.087 s; from a bash loop 0.116 / 0.078 s.
-  // Same scheduler group and nice value in all three; not explained yet. A user's shell is the
-  // last case, so this row's ratio is read against it (README, issue 27).
+  // Only the image evicted: from Node 0.090 / 0.074 s, from bash 0.090 / 0.063 s. Part of it:
+  // drop_caches evicts /usr/bin/node too, which the mount then faults back in during the walk
+  // (an 18 ms stall in its first listing, traced), unless a Node parent (this bench) has read
+  // it back first; why ntfs-3g is slower under a Node parent is not explained. A user's shell
+  // is the bash case, so this row's ratio is read against it (README, issue 27).
   const ext = join(BENCH_CACHE, 'ext-bench.img');
   if (!existsSync(ext)) buildExtBenchImage(ext);
   const count = (mnt: string) => Number(sh(`find ${mnt}/p0${EXT_BENCH.tree} | wc -l`).trim());
