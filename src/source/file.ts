@@ -70,7 +70,7 @@ const SYNC_READ_MAX = 128 * 1024;
  * a second descriptor of the same file marked POSIX_FADV_RANDOM, so that the kernel reads no
  * more than each one (see hostio.ts). Smaller reads keep the first descriptor's small initial
  * readahead, which serves neighbouring records; from this size on, reads are a file's bytes in
- * order (cat, extract, dd: 2 MiB chunks), which readahead serves.
+ * order (cat, extract, dd: 1 MiB chunks, two in flight), which readahead serves.
  */
 const SPAN_READ_MAX = 1024 * 1024;
 

@@ -4,15 +4,18 @@
  * are the same, only slower when cold. Loaded on the first hint, not at start-up.
  *
  * Measured on the bench's NTFS image (100 folders of 1000 files), first `find` of a fresh
- * mount with the image evicted from the page cache, medians of 6-8 alternated runs:
+ * mount (issue 27):
  * - willNeed for the MFT records of the root's 100 sub-folders before reading them (they lie
- *   ~1000 records apart; each was a cold read of its own, 111 one after another on the main
- *   thread): the root's listing 20 -> 12 ms, the walk 118 -> 98 ms.
- * - metadata reads (below 1 MiB) through a second descriptor with POSIX_FADV_RANDOM: the
- *   kernel's readahead had taken the folders' INDX reads for a sequential file read and read
- *   past each one; the walk read 34 MiB of the image, now 20 MiB (what the folders hold).
- *   The first descriptor keeps readahead for data: a cold `cat` of a 256 MiB file read
- *   wholly through a POSIX_FADV_RANDOM descriptor took 230 ms against 203 ms.
+ *   ~1000 records apart; each was a cold synchronous read of its own, 111 one after another
+ *   on the main thread): the root's listing 20 -> 12 ms.
+ * - spans (reads from 128 KiB to 1 MiB) through a second descriptor marked
+ *   POSIX_FADV_RANDOM (FileSource): the kernel's readahead had taken the folders' INDX reads
+ *   for a sequential file read and read past each one; the walk read 34 MiB of the image, now
+ *   20 MiB (what the folders hold). Data reads keep the first descriptor and its readahead: a
+ *   cold `cat` of a 256 MiB file read wholly through a POSIX_FADV_RANDOM descriptor took
+ *   230 ms against 203 ms.
+ * Both together, medians of 10 walks alternated with the build before them: image evicted
+ * from the page cache 98.1 -> 89.5 ms, all caches dropped 126.9 -> 115.8 ms.
  */
 import { loadAddon } from './addon.js';
 import { hostRunsOf, type ByteSource } from './source.js';
@@ -56,7 +59,7 @@ export async function willNeed(src: ByteSource, pieces: Iterable<readonly [numbe
   for (const [offset, length] of pieces) {
     asked.push(hostRunsOf(src, offset, length).then((runs) => {
       for (const r of runs ?? []) if (r.fd >= 0) b.fadvise(r.fd, r.offset, r.length, POSIX_FADV_WILLNEED);
-    }, () => undefined));
+    }).catch(() => undefined));
   }
   await Promise.all(asked);
 }
