@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasTool, sha256File, tool } from '../helpers/tools.js';
 import { FileSource } from '../../src/source/file.js';
-import { readInto } from '../../src/source/source.js';
+import { readInto, type ByteSource } from '../../src/source/source.js';
 import { hintsAvailable, willNeed } from '../../src/source/hostio.js';
 
 const MiB = 1024 * 1024;
@@ -113,32 +113,46 @@ describe('FileSource reads', () => {
 describe.skipIf(!hintsAvailable() || !hasTool('fincore') || !hasTool('dd'))('willNeed', () => {
   let dir: string;
   let image: string;
+  let sha: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'diskpick-willneed-'));
     image = join(dir, 'disk.img');
     writeFileSync(image, randomBytes(16 * MiB));
+    sha = await sha256File(image);
   });
 
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    // Hints read; they never write.
+    expect(await sha256File(image)).toBe(sha);
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-  it('brings the asked ranges of the file into the page cache', async () => {
-    // Out of the page cache first (written back, then GNU dd: iflag=nocache with count=0 drops
-    // the whole file's pages).
+  /** Out of the page cache (written back, then GNU dd: iflag=nocache with count=0 drops the whole file's pages); what stays resident. */
+  const evict = (): number => {
     tool('sync', [image]);
     tool('dd', [`if=${image}`, 'iflag=nocache', 'count=0', 'status=none']);
-    const evicted = residentBytes(image);
+    return residentBytes(image);
+  };
+
+  /** Resident bytes once at least `want` are (WILLNEED starts the reads; they land within moments), or after a second. */
+  const residentAfter = async (want: number): Promise<number> => {
+    let resident = residentBytes(image);
+    for (let i = 0; i < 100 && resident < want; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      resident = residentBytes(image);
+    }
+    return resident;
+  };
+
+  it('brings the asked ranges of the file into the page cache', async () => {
+    const evicted = evict();
     const src = await FileSource.open(image);
     try {
       const pieces: Array<[number, number]> = [];
       for (let i = 0; i < 12; i++) pieces.push([i * MiB + 4096, 64 * 1024]);
       await willNeed(src, pieces);
-      // WILLNEED starts the reads; they land within moments.
-      let resident = residentBytes(image);
-      for (let i = 0; i < 100 && resident < evicted + 12 * 64 * 1024; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        resident = residentBytes(image);
-      }
+      const resident = await residentAfter(evicted + 12 * 64 * 1024);
       expect(resident).toBeGreaterThanOrEqual(evicted + 12 * 64 * 1024);
       // What was asked, not the whole file (the kernel rounds each range to its pages).
       expect(resident).toBeLessThan(evicted + 8 * MiB);
@@ -147,8 +161,32 @@ describe.skipIf(!hintsAvailable() || !hasTool('fincore') || !hasTool('dd'))('wil
     }
   });
 
-  it('skips sources whose bytes are not in host files as they are', async () => {
-    const bytes = { name: 'memory', size: 100, read: async () => Buffer.alloc(0), close: async () => undefined };
-    await expect(willNeed(bytes, [[0, 100]])).resolves.toBeUndefined();
+  it('a piece whose host runs cannot be found is skipped; the others are still asked for', async () => {
+    const evicted = evict();
+    const file = await FileSource.open(image);
+    try {
+      // The file seen through a source whose runs fail below 8 MiB (as a damaged map would).
+      const partly: ByteSource = {
+        name: 'partly mapped',
+        size: file.size,
+        read: (o, l) => file.read(o, l),
+        hostRuns: async (o, l) => {
+          if (o < 8 * MiB) throw new Error('no runs here');
+          return file.hostRuns(o, l);
+        },
+        close: async () => undefined,
+      };
+      await expect(willNeed(partly, [[MiB, MiB], [12 * MiB, MiB]])).resolves.toBeUndefined();
+      const resident = await residentAfter(evicted + MiB);
+      expect(resident).toBeGreaterThanOrEqual(evicted + MiB);
+      expect(resident).toBeLessThan(evicted + 2 * MiB);
+      // A source with no host runs at all (bytes in memory): nothing is asked for, nothing read.
+      const memory: ByteSource = { name: 'memory', size: 100, read: async () => Buffer.alloc(0), close: async () => undefined };
+      const before = residentBytes(image);
+      await expect(willNeed(memory, [[0, 100]])).resolves.toBeUndefined();
+      expect(residentBytes(image)).toBe(before);
+    } finally {
+      await file.close();
+    }
   });
 });
