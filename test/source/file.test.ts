@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasTool, sha256File, tool } from '../helpers/tools.js';
 import { FileSource } from '../../src/source/file.js';
-import { readInto, type ByteSource } from '../../src/source/source.js';
+import { readInto, type ByteSource, type HostRun } from '../../src/source/source.js';
 import { hintsAvailable, willNeed } from '../../src/source/hostio.js';
 
 const MiB = 1024 * 1024;
@@ -158,6 +158,61 @@ describe.skipIf(!hintsAvailable() || !hasTool('fincore') || !hasTool('dd'))('wil
       expect(resident).toBeLessThan(evicted + 8 * MiB);
     } finally {
       await src.close();
+    }
+  });
+
+  it('pieces over several host runs (two files, a hole between) are asked for where the runs put them, and only there', async () => {
+    const other = join(dir, 'other.img');
+    writeFileSync(other, randomBytes(8 * MiB));
+    const dropped = (path: string, skip64k: number, count64k: number) => tool('dd', [`if=${path}`, 'of=/dev/null', 'bs=64K', `skip=${skip64k}`, `count=${count64k}`, 'iflag=nocache', 'status=none']);
+    const evictedA = evict();
+    tool('sync', [other]);
+    tool('dd', [`if=${other}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const evictedB = residentBytes(other);
+    const a = await FileSource.open(image);
+    const b = await FileSource.open(other);
+    try {
+      // Bytes [0, 4 MiB) lie at 12 MiB of the image, [4, 5) MiB are a hole, [5, 9) MiB lie at 0 of the other file.
+      const segments = [
+        { from: 0, length: 4 * MiB, file: a as FileSource | null, at: 12 * MiB },
+        { from: 4 * MiB, length: MiB, file: null, at: 0 },
+        { from: 5 * MiB, length: 4 * MiB, file: b as FileSource | null, at: 0 },
+      ];
+      const spread: ByteSource = {
+        name: 'spread',
+        size: 9 * MiB,
+        read: async () => Buffer.alloc(0),
+        hostRuns: async (o, l) => {
+          const runs: HostRun[] = [];
+          for (const s of segments) {
+            const from = Math.max(o, s.from);
+            const to = Math.min(o + l, s.from + s.length);
+            if (to <= from) continue;
+            if (!s.file) runs.push({ fd: -1, offset: 0, length: to - from });
+            else runs.push(...(await s.file.hostRuns!(s.at + (from - s.from), to - from))!);
+          }
+          return runs;
+        },
+        close: async () => undefined,
+      };
+      // Crossing both run boundaries, and one inside the last run.
+      await willNeed(spread, [[3.5 * MiB, 2 * MiB], [7 * MiB, 64 * 1024]]);
+      expect(await residentAfter(evictedA + MiB / 2)).toBeGreaterThanOrEqual(evictedA + MiB / 2);
+      let residentB = residentBytes(other);
+      for (let i = 0; i < 100 && residentB < evictedB + MiB / 2 + 64 * 1024; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        residentB = residentBytes(other);
+      }
+      expect(residentB).toBeGreaterThanOrEqual(evictedB + MiB / 2 + 64 * 1024);
+      // Dropping exactly the ranges the runs name leaves neither file with more than before.
+      dropped(image, (15.5 * MiB) / (64 * 1024), 8);
+      dropped(other, 0, 8);
+      dropped(other, (2 * MiB) / (64 * 1024), 1);
+      expect(residentBytes(image)).toBe(evictedA);
+      expect(residentBytes(other)).toBe(evictedB);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
