@@ -212,8 +212,10 @@ export function walkRows(): BenchRow[] {
   };
   const [first, kernelFirst] = firstWalks(ext, EXT_BENCH.tree, 'mount -o loop,ro,noload', EXT_BENCH.files);
   const ours = withMount(ext, (mnt) => {
-    walkTime(ext, `${mnt}/p0${EXT_BENCH.tree}`, EXT_BENCH.files);
-    return Math.min(walkTime(ext, `${mnt}/p0${EXT_BENCH.tree}`, EXT_BENCH.files), walkTime(ext, `${mnt}/p0${EXT_BENCH.tree}`, EXT_BENCH.files));
+    const tree = `${mnt}/p0${EXT_BENCH.tree}`;
+    // The first walk lists every folder; the best of the two after it is the row.
+    walkTime(ext, tree, EXT_BENCH.files);
+    return Math.min(walkTime(ext, tree, EXT_BENCH.files), walkTime(ext, tree, EXT_BENCH.files));
   });
   const kernel = kernelWalk(ext, EXT_BENCH.tree, 'mount -o loop,ro,noload', EXT_BENCH.files);
   rows.push(timeRow('fuse', `find | wc -l, ${EXT_BENCH.files} files (ext4), first walk, median of ${FIRST_WALKS}`, first, 'kernel ext4 loop mount', kernelFirst, 1.0));

@@ -295,9 +295,8 @@ async function mountFuseNative(Fuse: typeof FuseType, mnt: string, mountOpts: st
  * the main thread, and the helper threads' CPU on a 2-core machine where `find` needs the other
  * core). Grown to the same maximum in one step (at the first collection that grows it, during the
  * image's opening) the walk ran none. First walks of the bench image (bench/fuse.ts walkRows,
- * image evicted, 10 alternated runs, medians, twice): 89.2 -> 81.4 ms and 87.1 -> 80.1 ms (ntfs-3g 77.0
- * and 86.4 ms in the same runs).
- * Memory: the mount's RSS after that walk 72 -> 80 MB.
+ * image evicted, 10 alternated runs, medians, twice): 89.2 -> 81.4 ms and 87.1 -> 80.1 ms
+ * (ntfs-3g 77.0 and 86.4 ms in the same runs). Memory: the mount's RSS after that walk 72 -> 80 MB.
  * Set at run time: as a command-line flag it would change V8's flag hash, and the code cache made
  * at build time would be refused. Not for the other commands, which end soon after: `ls -R` of the
  * same image took 86 -> 95 ms with it (the bigger young generation's fresh pages).
