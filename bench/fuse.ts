@@ -53,6 +53,8 @@ function walkTime(image: string, dir: string, files: number): number {
   const out = sh(`dd if=${image} iflag=nocache count=0 status=none; a=$EPOCHREALTIME; n=$(find ${dir} | wc -l); b=$EPOCHREALTIME; echo "$a $b $n"`);
   const [a, b, n] = out.trim().replace(/,/g, '.').split(' ').map(Number);
   if (!(n! >= files)) throw new Error(`find ${dir} saw ${n} entries, fewer than the ${files} files the image holds`);
+  // A shell without EPOCHREALTIME (bash before 5) gives no times: fail rather than report NaN.
+  if (!(b! > a!)) throw new Error(`bench: no walk time from the shell (bash 5's EPOCHREALTIME): "${out.trim()}"`);
   return b! - a!;
 }
 
